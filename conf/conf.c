@@ -1,0 +1,216 @@
+/*
+ * DOC: loading a configuration
+ *
+ * The entry points of conf.h: read the file, build the YAML tree, map its top level (`global`,
+ * `bgp`, `services`) with the section files, and hand back either a complete struct conf or
+ * the list of everything wrong with the file, never both and never half a config.
+ *
+ * The loader keeps going after an error so that one run reports every problem; a value that
+ * failed is left at its default and the struct conf being built is thrown away at the end. The
+ * only reads are of the file itself, bounded by CONF_MAX_FILE_SIZE.
+ */
+#include "conf/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum conf_top_key { CONF_TOP_GLOBAL, CONF_TOP_BGP, CONF_TOP_SERVICES };
+
+static const struct conf_key conf_top_keys[] = {
+	[CONF_TOP_GLOBAL] = {"global", 0},
+	[CONF_TOP_BGP] = {"bgp", 1},
+	[CONF_TOP_SERVICES] = {"services", 0},
+};
+
+void conf_free(struct conf *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->nservices; i++) {
+		struct conf_service *s = &c->services[i];
+		free(s->name);
+		for (size_t j = 0; j < s->nlisten; j++)
+			free(s->listen[j].address);
+		free(s->listen);
+		for (size_t j = 0; j < s->nbackends; j++) {
+			free(s->backends[j].address);
+			free(s->backends[j].zone);
+		}
+		free(s->backends);
+	}
+	free(c->services);
+	free(c->global.site);
+	free(c->file);
+	free(c);
+}
+
+static void conf_map_top(struct conf_report *r, const struct conf_node *root, struct conf *c)
+{
+	char desc[CONF_SHOW_MAX];
+	const struct conf_node *k, *v;
+	int have_services = 0;
+
+	if (root == NULL || conf_node_is_null(root)) {
+		/* An empty document's value starts at its end: the top is where to look. */
+		conf_report_at(r, 1, 1, "empty file: expected a mapping with a 'services' list");
+		return;
+	}
+	if (root->kind == CONF_NODE_BAD)
+		return;
+	if (root->kind != CONF_NODE_MAP) {
+		conf_report_at(r, root->line, root->col,
+			"expected a mapping at the top level, got %s",
+			conf_node_desc(root, desc, sizeof(desc)));
+		return;
+	}
+	for (k = conf_map_next(root, NULL, &v); k != NULL; k = conf_map_next(root, k, &v)) {
+		int key = conf_key_find(r, k, "at the top level", conf_top_keys,
+			sizeof(conf_top_keys) / sizeof(conf_top_keys[0]));
+		if (key < 0)
+			continue;
+		switch ((enum conf_top_key)key) {
+		case CONF_TOP_GLOBAL:
+			conf_map_global(r, k, v, &c->global);
+			break;
+		case CONF_TOP_SERVICES:
+			have_services = 1;
+			conf_map_services(r, k, v, c);
+			break;
+		case CONF_TOP_BGP:
+			break; /* refused by conf_key_find() until BGP lands */
+		}
+	}
+	if (!have_services)
+		conf_report_at(r, root->line, root->col, "no services: add a 'services' list");
+}
+
+/* Returns 0 or -errno with *out NULL; errors are reported. */
+static int conf_parse(struct conf_report *r, const char *buf, size_t len, struct conf **out)
+{
+	*out = NULL;
+	if (len > CONF_MAX_FILE_SIZE) {
+		conf_report_at(
+			r, 1, 1, "file is too large (more than %u MiB)", CONF_MAX_FILE_SIZE >> 20);
+		return -EINVAL;
+	}
+	struct conf *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		r->nomem = 1;
+		return -ENOMEM;
+	}
+	c->file = strdup(r->file);
+	c->global.site = strdup("default");
+	c->global.workers = 0;
+	c->global.max_connections = 100000;
+	c->global.drain_timeout_ms = 30 * 1000;
+	c->global.log_level = LOG_LEVEL_INFO;
+	c->global.log_format = LOG_FORMAT_TEXT;
+	if (c->file == NULL || c->global.site == NULL)
+		r->nomem = 1;
+
+	/* libyaml wants a pointer even for no bytes. */
+	struct conf_tree *t = conf_tree_parse(r, buf != NULL ? buf : "", len);
+	if (t != NULL && !r->nomem)
+		conf_map_top(r, conf_tree_root(t), c);
+	conf_tree_free(t);
+	if (r->nomem) {
+		conf_free(c);
+		return -ENOMEM;
+	}
+	if (conf_report_failed(r)) {
+		conf_free(c);
+		return -EINVAL;
+	}
+	*out = c;
+	return 0;
+}
+
+int conf_load_buffer(
+	const char *name, const char *buf, size_t len, struct conf **out, struct conf_errs *errs)
+{
+	struct conf_report r;
+
+	conf_report_init(&r, name, errs);
+	int rc = conf_parse(&r, buf, len, out);
+	conf_report_finish(&r);
+	return rc;
+}
+
+/* Reads the whole file, at most CONF_MAX_FILE_SIZE + 1 bytes (one more tells "too large"). */
+static int conf_read_file(const char *path, char **buf, size_t *len)
+{
+	size_t cap = 64 << 10, n = 0;
+	struct stat st;
+	char *b = NULL;
+	int rc = 0;
+
+	*buf = NULL;
+	*len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+		(uint64_t)st.st_size < CONF_MAX_FILE_SIZE)
+		cap = (size_t)st.st_size + 1;
+	for (;;) {
+		if (n == cap || b == NULL) {
+			if (b != NULL)
+				cap = cap * 2 > CONF_MAX_FILE_SIZE + 1 ? CONF_MAX_FILE_SIZE + 1
+								       : cap * 2;
+			char *nb = realloc(b, cap);
+			if (nb == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			b = nb;
+		}
+		if (n == cap)
+			break; /* CONF_MAX_FILE_SIZE + 1 bytes: too large, enough said */
+		ssize_t got = read(fd, b + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = -errno;
+			break;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	close(fd);
+	if (rc < 0) {
+		free(b);
+		return rc;
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+int conf_load(const char *path, struct conf **out, struct conf_errs *errs)
+{
+	struct conf_report r;
+	char *buf;
+	size_t len;
+
+	*out = NULL;
+	conf_report_init(&r, path, errs);
+	int rc = conf_read_file(path, &buf, &len);
+	if (rc == -ENOMEM) {
+		r.nomem = 1;
+	} else if (rc < 0) {
+		char eb[128];
+		/* GNU strerror_r: a reload may run beside other threads. */
+		conf_report_at(
+			&r, 1, 1, "cannot read the file: %s", strerror_r(-rc, eb, sizeof(eb)));
+	} else {
+		rc = conf_parse(&r, buf, len, out);
+		free(buf);
+	}
+	conf_report_finish(&r);
+	return rc;
+}

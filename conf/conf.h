@@ -1,0 +1,133 @@
+/*
+ * DOC: configuration
+ *
+ * The YAML file becomes plain structs here, fully validated: every value the rest of anylb
+ * reads from a struct conf is in range and every address parses. conf/ does no I/O beyond
+ * reading the file. A struct conf is immutable once loaded; the proxy keeps a pointer to the one
+ * it runs and a reload (a later issue) swaps in a new one.
+ *
+ * Errors are collected, not just the first: `anylb -t` prints one `FILE:LINE:COL: message` line
+ * per problem so an operator fixes a file in one pass. LINE and COL are 1-based and point at the
+ * key or value at fault.
+ */
+#ifndef ANYLB_CONF_CONF_H
+#define ANYLB_CONF_CONF_H
+
+#include "lib/addr.h"
+#include "lib/log.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum conf_balance {
+	CONF_BALANCE_ROUND_ROBIN,
+	CONF_BALANCE_LEAST_CONNECTIONS,
+	CONF_BALANCE_MAGLEV,
+	CONF_BALANCE_RANDOM_TWO,
+};
+
+enum conf_hash_key { CONF_HASH_SOURCE_IP, CONF_HASH_SOURCE_IP_PORT };
+
+enum conf_proxy_protocol { CONF_PROXY_OFF, CONF_PROXY_V1, CONF_PROXY_V2 };
+
+/* Where a value was written, for messages that come after loading (e.g. a failed bind). */
+struct conf_pos {
+	int line, col;
+};
+
+struct conf_backend {
+	char *address; /* as written, e.g. "10.0.1.11:8443"; the backend's name */
+	struct addr addr;
+	unsigned weight;          /* 1..1000, default 100 */
+	char *zone;               /* NULL when not set */
+	unsigned max_connections; /* 0 = unlimited */
+	struct conf_pos pos;
+};
+
+struct conf_listen {
+	char *address; /* as written */
+	struct addr addr;
+	struct conf_pos pos;
+};
+
+struct conf_timeouts {
+	uint64_t connect_ms;    /* default 2s, > 0 */
+	uint64_t idle_ms;       /* default 5m, > 0 */
+	uint64_t half_close_ms; /* default 30s, > 0 */
+};
+
+struct conf_service {
+	char *name;
+	struct conf_listen *listen;
+	size_t nlisten;
+	struct conf_backend *backends;
+	size_t nbackends;
+	enum conf_balance balance;               /* default round_robin */
+	enum conf_hash_key hash_key;             /* default source_ip */
+	enum conf_proxy_protocol proxy_protocol; /* default off */
+	unsigned retries;                        /* 0..CONF_MAX_RETRIES, default 2 */
+	unsigned max_connections;                /* 0 = unlimited */
+	struct conf_timeouts timeouts;
+	struct conf_pos pos;
+};
+
+#define CONF_MAX_RETRIES     16
+#define CONF_MAX_BACKENDS    10000
+#define CONF_MAX_WORKERS     256
+#define CONF_MAX_WEIGHT      1000
+#define CONF_MAX_CONNECTIONS 10000000 /* any max_connections, global or per service/backend */
+#define CONF_NAME_MAX        64       /* bytes in a service name, site or zone */
+
+struct conf_global {
+	char *site;                 /* default "default" */
+	unsigned workers;           /* 0 = auto (one per online CPU) */
+	unsigned max_connections;   /* default 100000, >= 1 */
+	uint64_t drain_timeout_ms;  /* default 30s */
+	enum log_level log_level;   /* default info */
+	enum log_format log_format; /* default text */
+};
+
+struct conf {
+	char *file;
+	struct conf_global global;
+	struct conf_service *services;
+	size_t nservices;
+};
+
+struct conf_err {
+	char *file;
+	int line, col;
+	char *msg;
+};
+
+/* A growable list of errors owned by the caller; conf_errs_free() releases it. */
+struct conf_errs {
+	struct conf_err *v;
+	size_t n, cap;
+};
+
+/*
+ * Loads and validates path. On success returns 0 and *out owns a new struct conf (free with
+ * conf_free). On failure returns -EINVAL (bad content) or -errno (unreadable file), *out is NULL,
+ * and errs holds at least one error. errs must be zeroed or previously used by the caller.
+ *
+ * Messages are added after what errs already holds, sorted by position. Problems with the file
+ * itself (cannot open, too large) are reported at 1:1, so that every line keeps the
+ * FILE:LINE:COL form. Should memory run out while recording errors, the load still fails
+ * (-ENOMEM) but errs may be short of the message saying so.
+ */
+int conf_load(const char *path, struct conf **out, struct conf_errs *errs);
+
+/* Same, from a buffer; `name` is what messages call the file. */
+int conf_load_buffer(
+	const char *name, const char *buf, size_t len, struct conf **out, struct conf_errs *errs);
+
+void conf_free(struct conf *c);
+void conf_errs_free(struct conf_errs *errs);
+
+/* Writes each error as "FILE:LINE:COL: message\n" to fd. */
+void conf_errs_print(const struct conf_errs *errs, int fd);
+
+const char *conf_balance_name(enum conf_balance b);
+
+#endif

@@ -1,0 +1,176 @@
+/*
+ * DOC: conf/ internals
+ *
+ * Shared by the files of conf/ and by nothing else: callers include conf/conf.h only.
+ *
+ * A load runs in two passes so that the YAML library's event stream never meets the
+ * configuration's rules:
+ *
+ *   text --(yaml_tree.c)--> node tree with line:col --(conf.c, global.c, service.c)--> struct conf
+ *                                                        \-- typed readers: fields.c
+ *
+ * Every problem goes through a struct conf_report (errs.c), which keeps the messages of this one
+ * load, caps their number and sorts them by position at the end.
+ *
+ * Message conventions, kept by every file here: lower case, no final period; key names and
+ * values in single quotes (values escaped and shortened by conf_show()); "expected X, got Y" for
+ * wrong types; "(first at line N)" on duplicates. Errors point at the value at fault, or at the
+ * key when the fault is the key itself or the value is missing.
+ */
+#ifndef ANYLB_CONF_INTERNAL_H
+#define ANYLB_CONF_INTERNAL_H
+
+#include "conf/conf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sanity limits against hostile or broken files; a real configuration is far below each. */
+#define CONF_MAX_FILE_SIZE (16u << 20) /* bytes */
+#define CONF_MAX_NODES     (1u << 20)  /* YAML scalars, lists and mappings */
+#define CONF_MAX_DEPTH     32          /* nested lists and mappings */
+#define CONF_MAX_ERRORS    100         /* messages per load; one more says that it stopped */
+
+/* Room for a value as conf_show() writes it: quotes, about 40 characters and "...". */
+#define CONF_SHOW_MAX 56
+
+/* ---- errs.c: the messages of one load ---- */
+
+struct conf_report {
+	const char *file; /* as messages name it */
+	struct conf_errs *errs;
+	size_t first;  /* errs->v[first..] belong to this load */
+	size_t count;  /* messages added by this load */
+	int truncated; /* CONF_MAX_ERRORS reached, later messages dropped */
+	int nomem;     /* an allocation failed: the load fails with -ENOMEM */
+};
+
+void conf_report_init(struct conf_report *r, const char *file, struct conf_errs *errs);
+
+/* Adds "message" at 1-based line:col. Never fails: on ENOMEM it sets r->nomem. */
+void conf_report_at(struct conf_report *r, int line, int col, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Sorts this load's messages by position (stably) and adds the closing ones. */
+void conf_report_finish(struct conf_report *r);
+
+static inline int conf_report_failed(const struct conf_report *r)
+{
+	return r->count > 0 || r->truncated || r->nomem;
+}
+
+/* ---- yaml_tree.c: YAML text to a tree of nodes ---- */
+
+enum conf_node_kind {
+	CONF_NODE_SCALAR,
+	CONF_NODE_LIST,
+	CONF_NODE_MAP,
+	CONF_NODE_BAD, /* an alias or a scalar with a NUL byte: already reported, skip quietly */
+};
+
+/*
+ * A list's items are first, first->next, ...; a mapping's children alternate key, value, key,
+ * value, so a pair is (k, k->next). Keys already reported (duplicates, non-strings) have skip
+ * set; conf_map_next() steps over them.
+ */
+struct conf_node {
+	enum conf_node_kind kind;
+	int line, col;   /* 1-based, where the node starts */
+	int plain;       /* scalar written without quotes: only then can it be null */
+	int skip;        /* mapping key to ignore, already reported */
+	const char *str; /* scalar: NUL-terminated, holds no other NUL */
+	size_t len;      /* scalar: strlen(str) */
+	struct conf_node *first, *next;
+	size_t n; /* list: items; mapping: pairs (skipped ones included) */
+};
+
+struct conf_tree;
+
+/*
+ * Parses buf[0..len) (one YAML document). Returns a tree, whose root is NULL when the file holds
+ * no document, or NULL after reporting an error that ends parsing (YAML syntax, nesting depth,
+ * node count, memory). Lesser problems (aliases, tags, duplicate keys) are reported and the tree
+ * is still returned, so that the configuration's own errors are found in the same pass.
+ */
+struct conf_tree *conf_tree_parse(struct conf_report *r, const char *buf, size_t len);
+const struct conf_node *conf_tree_root(const struct conf_tree *t);
+void conf_tree_free(struct conf_tree *t);
+
+/* ---- fields.c: typed readers over nodes ---- */
+
+/* One key a mapping may hold. later: in the spec, implemented by a later issue. */
+struct conf_key {
+	const char *name;
+	int later;
+};
+
+/*
+ * Looks the key up in keys[]. Returns its index, or -1 after reporting an unknown key (with a
+ * suggestion or the list of allowed keys; where is "in 'global'", "in a service", ...) or a key
+ * that is not supported yet.
+ */
+int conf_key_find(struct conf_report *r, const struct conf_node *k, const char *where,
+	const struct conf_key *keys, size_t nkeys);
+
+/* Next pair of mapping m after key prev (NULL: the first); NULL at the end. */
+const struct conf_node *conf_map_next(
+	const struct conf_node *m, const struct conf_node *prev, const struct conf_node **val);
+
+int conf_node_is_null(const struct conf_node *n);
+
+/* 'text' escaped and shortened for a message; buf holds CONF_SHOW_MAX bytes. */
+const char *conf_show(const char *s, char *buf, size_t cap);
+
+/* "a mapping", "a list", "nothing", "null" or 'text', for "got ..." in messages. */
+const char *conf_node_desc(const struct conf_node *n, char *buf, size_t cap);
+
+/*
+ * The reader functions below take the key k and its value v (for list items: the list's key
+ * and the item). They return 0 and store the value, or -1 after reporting why (quietly for
+ * nodes that are already bad). Positions: v, or k when v is missing (an empty value).
+ */
+void conf_report_node(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* A mapping to walk: 1; a null value, taken as an empty mapping: 0; anything else: -1. */
+int conf_get_section(struct conf_report *r, const struct conf_node *k, const struct conf_node *v);
+
+/* A scalar that is not null; *s points into the tree. */
+int conf_get_word(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	const char *want, const char **s);
+
+/* A non-empty string without control characters, at most maxlen bytes; *out is malloc'ed. */
+int conf_get_string(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	size_t maxlen, char **out);
+
+/* Digits only, no sign, no leading zero, no overflow: 0 or -1. */
+int conf_parse_u64(const char *s, uint64_t *out);
+
+/* An integer in min..max. */
+int conf_get_uint(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	unsigned min, unsigned max, unsigned *out);
+
+/* A duration; positive: 0 is out of range. */
+int conf_get_duration(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	int positive, uint64_t *ms);
+
+/* One of names[0..n) (joined with ", " in the message); stores the index. */
+int conf_get_enum(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	const char *const *names, size_t n, int *out);
+
+/* Reports "'key': unknown value 'x' (expected one of: allowed)". */
+void conf_report_value(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	const char *allowed);
+
+/* IP:PORT or [IPv6]:PORT, port 1..65535; *text is malloc'ed, as written. */
+int conf_get_addr(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	char **text, struct addr *a);
+
+/* ---- global.c, service.c: the sections ---- */
+
+void conf_map_global(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	struct conf_global *g);
+void conf_map_services(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	struct conf *c);
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * DOC: listeners
+ *
+ * A pause is a timer, not a retry loop: when accept(2) fails for lack of fds the pending
+ * connection stays in the kernel's queue and the socket stays readable, so a level-triggered
+ * loop that kept the watcher running would spin at 100% CPU without making progress.
+ */
+#include "lb/listener.h"
+
+#include "lb/session.h"
+#include "lb/worker.h"
+#include "lib/container.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Connections accepted per wake-up before other watchers get a turn. */
+#define ACCEPT_BATCH 64
+/* How long accepting pauses when fds or memory run out (relayd pauses a second). */
+#define ACCEPT_PAUSE_ERR 0.5
+/* How often a listener paused at global.max_connections looks again. */
+#define ACCEPT_PAUSE_LIMIT 0.05
+#define LISTEN_BACKLOG 4096
+
+enum listener_state { LISTENER_ACCEPTING, LISTENER_PAUSED, LISTENER_CLOSED };
+
+struct listener {
+	struct worker *w;
+	struct lb_service *svc;
+	const struct conf_listen *lconf;
+	int fd;
+	enum listener_state state;
+	ev_io io;
+	ev_timer pause;
+};
+
+static const char *listener_state_name(enum listener_state st)
+{
+	switch (st) {
+	case LISTENER_ACCEPTING:
+		return "accepting";
+	case LISTENER_PAUSED:
+		return "paused";
+	case LISTENER_CLOSED:
+		return "closed";
+	}
+	return "?";
+}
+
+static void listener_set_state(struct listener *l, enum listener_state st, const char *why)
+{
+	if (l->state == st)
+		return;
+	/* Pauses for the connection limit come and go many times a second under load: debug. */
+	log_msg(st == LISTENER_PAUSED && strcmp(why, "max_connections reached") != 0
+			? LOG_LEVEL_WARN
+			: LOG_LEVEL_DEBUG,
+		"listener %s (%s) worker %u: %s -> %s: %s", l->lconf->address, l->svc->conf->name,
+		l->w->id, listener_state_name(l->state), listener_state_name(st), why);
+	l->state = st;
+}
+
+static void listener_pause(struct listener *l, ev_tstamp how_long, const char *why)
+{
+	ev_io_stop(l->w->loop, &l->io);
+	ev_timer_set(&l->pause, how_long, 0.);
+	ev_timer_start(l->w->loop, &l->pause);
+	listener_set_state(l, LISTENER_PAUSED, why);
+}
+
+static void pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct listener *l = container_of(t, struct listener, pause);
+	(void)revents;
+
+	ev_io_start(loop, &l->io);
+	listener_set_state(l, LISTENER_ACCEPTING, "pause over");
+}
+
+/*
+ * Counts the new session against both limits; returns 0, or -1 when one is reached. The global
+ * limit was checked before accept(2); checking it again here closes the race between workers.
+ */
+static int admit(struct listener *l)
+{
+	struct lb_runtime *rt = l->w->rt;
+	struct lb_service *svc = l->svc;
+	uint32_t max = rt->conf->global.max_connections;
+
+	if (atomic_fetch_add(&rt->active, 1) >= max) {
+		atomic_fetch_sub(&rt->active, 1);
+		return -1;
+	}
+	if (svc->conf->max_connections != 0 &&
+		atomic_fetch_add(&svc->active, 1) >= svc->conf->max_connections) {
+		atomic_fetch_sub(&svc->active, 1);
+		atomic_fetch_sub(&rt->active, 1);
+		return -1;
+	}
+	if (svc->conf->max_connections == 0)
+		atomic_fetch_add(&svc->active, 1);
+	return 0;
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct listener *l = container_of(io, struct listener, io);
+	(void)loop;
+	(void)revents;
+
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		if (atomic_load_explicit(&l->w->rt->active, memory_order_relaxed) >=
+			l->w->rt->conf->global.max_connections) {
+			/* Leave the connection queued in the kernel; look again shortly. */
+			atomic_fetch_add(&l->w->rt->limit_pauses, 1);
+			listener_pause(l, ACCEPT_PAUSE_LIMIT, "max_connections reached");
+			return;
+		}
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			switch (errno) {
+			case EAGAIN:
+				return;
+			case EINTR:
+			case ECONNABORTED:
+			case EPROTO:
+				continue;
+			case EMFILE:
+			case ENFILE:
+			case ENOBUFS:
+			case ENOMEM:
+				atomic_fetch_add(&l->w->rt->accept_pauses, 1);
+				listener_pause(l, ACCEPT_PAUSE_ERR, strerror(errno));
+				return;
+			default:
+				log_error("accept on %s: %s", l->lconf->address, strerror(errno));
+				listener_pause(l, ACCEPT_PAUSE_ERR, strerror(errno));
+				return;
+			}
+		}
+		atomic_fetch_add(&l->svc->accepted, 1);
+		if (admit(l) < 0) {
+			/* Service limit: refuse this one cleanly, keep accepting others. */
+			atomic_fetch_add(&l->svc->refused_limit, 1);
+			close(fd);
+			continue;
+		}
+		struct addr client;
+		addr_from_sockaddr(&client, (struct sockaddr *)&ss, len);
+		session_start(l->w, l->svc, fd, &client);
+	}
+}
+
+static int open_socket(const struct conf_listen *lc)
+{
+	int one = 1;
+	int fd = socket(lc->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	/* [::]:443 and 0.0.0.0:443 are separate listeners in the config: keep them apart. */
+	if (lc->addr.sa.sa_family == AF_INET6 &&
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, &lc->addr.sa, lc->addr.len) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
+		goto fail;
+	return fd;
+fail:;
+	int err = errno;
+	close(fd);
+	return -err;
+}
+
+struct listener *listener_new(struct worker *w, struct lb_service *svc,
+	const struct conf_listen *lconf)
+{
+	struct listener *l = calloc(1, sizeof(*l));
+
+	if (l == NULL) {
+		log_error("listen %s: out of memory", lconf->address);
+		return NULL;
+	}
+	int fd = open_socket(lconf);
+	if (fd < 0) {
+		log_error("%s:%d:%d: cannot listen on %s for service %s: %s", w->rt->conf->file,
+			lconf->pos.line, lconf->pos.col, lconf->address, svc->conf->name,
+			strerror(-fd));
+		free(l);
+		return NULL;
+	}
+	l->w = w;
+	l->svc = svc;
+	l->lconf = lconf;
+	l->fd = fd;
+	l->state = LISTENER_ACCEPTING;
+	ev_io_init(&l->io, accept_cb, fd, EV_READ);
+	ev_init(&l->pause, pause_cb);
+	ev_io_start(w->loop, &l->io);
+	return l;
+}
+
+void listener_close(struct listener *l)
+{
+	if (l == NULL)
+		return;
+	ev_io_stop(l->w->loop, &l->io);
+	ev_timer_stop(l->w->loop, &l->pause);
+	listener_set_state(l, LISTENER_CLOSED, "closing");
+	close(l->fd);
+	l->fd = -1;
+	free(l);
+}

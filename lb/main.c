@@ -1,0 +1,249 @@
+/*
+ * DOC: anylb, the program
+ *
+ * Parses the command line, loads the configuration, binds every listener in every worker
+ * before any thread runs (so a port in use is an error at start, not a surprise later), then
+ * runs the workers and waits for signals on the main thread's default loop.
+ *
+ *   RUNNING --SIGTERM/SIGINT--> DRAINING --every worker done--> exit 0
+ *                                   |
+ *                                   +--drain_timeout--> sessions closed --> exit 0
+ */
+#include "conf/conf.h"
+#include "lb/runtime.h"
+#include "lb/worker.h"
+#include "lib/log.h"
+
+#include <ev.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct anylb {
+	struct ev_loop *loop;
+	struct lb_runtime *rt;
+	struct worker *workers;
+	unsigned nworkers;
+	ev_signal sigterm, sigint, sighup;
+	ev_async worker_done;
+	ev_timer drain_deadline;
+	_Atomic unsigned ndone;
+	int draining;
+};
+
+static struct anylb anylb;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: anylb [-t] -c FILE\n"
+		   "       anylb -V | -h\n"
+		   "\n"
+		   "  -c FILE  run with the YAML configuration FILE, in the foreground, logging to\n"
+		   "           stderr\n"
+		   "  -t       only check FILE: exit 0 if valid, 1 with one FILE:LINE:COL: message\n"
+		   "           line per problem if not\n"
+		   "  -V       print the version and exit\n"
+		   "  -h       print this help and exit\n"
+		   "\n"
+		   "Signals: SIGTERM or SIGINT stop accepting and let sessions finish for up to\n"
+		   "global.drain_timeout, then exit 0. SIGHUP: reload is not implemented yet; the\n"
+		   "running configuration stays.\n");
+}
+
+/* Called on a worker's thread when it has finished: wake the main loop. */
+static void on_worker_done(struct worker *w, void *arg)
+{
+	struct anylb *a = arg;
+	(void)w;
+
+	atomic_fetch_add(&a->ndone, 1);
+	ev_async_send(a->loop, &a->worker_done);
+}
+
+static void worker_done_cb(struct ev_loop *loop, ev_async *as, int revents)
+{
+	(void)as;
+	(void)revents;
+	if (atomic_load(&anylb.ndone) == anylb.nworkers)
+		ev_break(loop, EVBREAK_ALL);
+}
+
+static void drain_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)t;
+	(void)revents;
+	log_warn("drain_timeout reached: closing the remaining sessions");
+	for (unsigned i = 0; i < anylb.nworkers; i++)
+		worker_command(&anylb.workers[i], WORKER_CMD_FORCE);
+}
+
+static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	(void)revents;
+	if (anylb.draining) {
+		log_info("signal %d again: still draining", sig->signum);
+		return;
+	}
+	anylb.draining = 1;
+	log_info("signal %d: stopping: no new connections, sessions may finish for %.1fs",
+		sig->signum, (double)anylb.rt->conf->global.drain_timeout_ms / 1000.0);
+	ev_timer_set(&anylb.drain_deadline,
+		(ev_tstamp)anylb.rt->conf->global.drain_timeout_ms / 1000.0, 0.);
+	ev_timer_start(loop, &anylb.drain_deadline);
+	for (unsigned i = 0; i < anylb.nworkers; i++)
+		worker_command(&anylb.workers[i], WORKER_CMD_DRAIN);
+}
+
+static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	(void)loop;
+	(void)sig;
+	(void)revents;
+	log_warn("SIGHUP: live reload is not implemented yet; the running configuration stays");
+}
+
+static int check_only(const char *file)
+{
+	struct conf_errs errs = {0};
+	struct conf *c = NULL;
+	int rc = conf_load(file, &c, &errs);
+
+	if (rc < 0) {
+		conf_errs_print(&errs, STDERR_FILENO);
+		conf_errs_free(&errs);
+		return 1;
+	}
+	fprintf(stderr, "%s: configuration is valid\n", file);
+	conf_free(c);
+	conf_errs_free(&errs);
+	return 0;
+}
+
+static int run(const char *file)
+{
+	struct conf_errs errs = {0};
+	struct conf *c = NULL;
+	int status = 1;
+
+	if (conf_load(file, &c, &errs) < 0) {
+		conf_errs_print(&errs, STDERR_FILENO);
+		conf_errs_free(&errs);
+		return 1;
+	}
+	conf_errs_free(&errs);
+	log_setup(c->global.log_level, c->global.log_format);
+
+	/* A peer that closes while we write must give EPIPE, not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
+
+	anylb.rt = runtime_new(c);
+	if (anylb.rt == NULL) {
+		log_error("out of memory");
+		return 1;
+	}
+	anylb.loop = ev_default_loop(EVFLAG_AUTO);
+	anylb.nworkers = runtime_workers(anylb.rt);
+	anylb.workers = calloc(anylb.nworkers, sizeof(*anylb.workers));
+	if (anylb.workers == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
+	for (unsigned i = 0; i < anylb.nworkers; i++) {
+		if (worker_init(&anylb.workers[i], i, anylb.rt) < 0)
+			goto out;
+		anylb.workers[i].on_done = on_worker_done;
+		anylb.workers[i].on_done_arg = &anylb;
+	}
+
+	ev_async_init(&anylb.worker_done, worker_done_cb);
+	ev_async_start(anylb.loop, &anylb.worker_done);
+	ev_init(&anylb.drain_deadline, drain_deadline_cb);
+	ev_signal_init(&anylb.sigterm, stop_cb, SIGTERM);
+	ev_signal_init(&anylb.sigint, stop_cb, SIGINT);
+	ev_signal_init(&anylb.sighup, hup_cb, SIGHUP);
+	ev_signal_start(anylb.loop, &anylb.sigterm);
+	ev_signal_start(anylb.loop, &anylb.sigint);
+	ev_signal_start(anylb.loop, &anylb.sighup);
+
+	/*
+	 * Workers inherit this mask: signals are for the main thread's loop only. libev's signal
+	 * watchers on the default loop unblock them there.
+	 */
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	for (unsigned i = 0; i < anylb.nworkers; i++) {
+		if (worker_start(&anylb.workers[i]) < 0) {
+			log_error("cannot start worker %u", i);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			for (unsigned j = 0; j < i; j++)
+				worker_command(&anylb.workers[j],
+					WORKER_CMD_DRAIN | WORKER_CMD_FORCE);
+			goto out;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	size_t nlisten = 0;
+	for (size_t i = 0; i < c->nservices; i++)
+		nlisten += c->services[i].nlisten;
+	log_info("anylb %s started: site %s, %u workers, %zu services, %zu listeners",
+		ANYLB_VERSION, c->global.site, anylb.nworkers, c->nservices, nlisten);
+	for (size_t i = 0; i < c->nservices; i++) {
+		const struct conf_service *s = &c->services[i];
+		for (size_t j = 0; j < s->nlisten; j++)
+			log_info("service %s listening on %s, %zu backends, %s", s->name,
+				s->listen[j].address, s->nbackends, conf_balance_name(s->balance));
+	}
+
+	ev_run(anylb.loop, 0);
+	status = 0;
+	log_info("all sessions finished: exiting");
+out:
+	if (anylb.workers != NULL) {
+		for (unsigned i = 0; i < anylb.nworkers; i++)
+			worker_destroy(&anylb.workers[i]);
+		free(anylb.workers);
+	}
+	runtime_free(anylb.rt);
+	ev_loop_destroy(anylb.loop);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	const char *file = NULL;
+	int test = 0, opt;
+
+	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+		switch (opt) {
+		case 'c':
+			file = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'V':
+			printf("anylb %s\n", ANYLB_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (file == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	return test ? check_only(file) : run(file);
+}

@@ -1,0 +1,207 @@
+/*
+ * DOC: the byte pump
+ *
+ * A pipe that splice(2) filled from a socket can refuse more data before PUMP_CAP bytes are in
+ * it (each skb fragment takes a pipe slot), so EAGAIN from the filling splice is ambiguous while
+ * the pipe holds bytes: "socket empty" or "pipe full". We treat it as full and stop reading until
+ * dst has drained something; reading resumes on the next drain, so nothing is lost either way,
+ * and a level-triggered readable socket never makes the loop spin.
+ */
+#include "lb/pump.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int pump_pool_init(struct pump_pool *pool, size_t keep)
+{
+	memset(pool, 0, sizeof(*pool));
+	pool->pipes = calloc(keep, sizeof(*pool->pipes));
+	pool->bufs = calloc(keep, sizeof(*pool->bufs));
+	if (pool->pipes == NULL || pool->bufs == NULL) {
+		free(pool->pipes);
+		free(pool->bufs);
+		return -ENOMEM;
+	}
+	pool->cap_pipes = keep;
+	pool->cap_bufs = keep;
+	return 0;
+}
+
+void pump_pool_destroy(struct pump_pool *pool)
+{
+	for (size_t i = 0; i < pool->npipes; i++) {
+		close(pool->pipes[i][0]);
+		close(pool->pipes[i][1]);
+	}
+	for (size_t i = 0; i < pool->nbufs; i++)
+		free(pool->bufs[i]);
+	free(pool->pipes);
+	free(pool->bufs);
+	memset(pool, 0, sizeof(*pool));
+}
+
+void pump_half_init(struct pump_half *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->pipe[0] = h->pipe[1] = -1;
+}
+
+/* Gets storage for h: a pooled or new pipe, else a buffer. */
+static int acquire(struct pump_pool *pool, struct pump_half *h)
+{
+	if (!pool->splice_broken) {
+		if (pool->npipes > 0) {
+			pool->npipes--;
+			h->pipe[0] = pool->pipes[pool->npipes][0];
+			h->pipe[1] = pool->pipes[pool->npipes][1];
+			return 0;
+		}
+		if (pipe2(h->pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
+			pool->pipes_created++;
+			return 0;
+		}
+		/* Out of fds: a buffer costs none. */
+		h->pipe[0] = h->pipe[1] = -1;
+		pool->pipe_failures++;
+	}
+	if (pool->nbufs > 0) {
+		h->buf = pool->bufs[--pool->nbufs];
+	} else {
+		h->buf = malloc(PUMP_CAP);
+		if (h->buf == NULL)
+			return -ENOMEM;
+	}
+	h->off = 0;
+	return 0;
+}
+
+void pump_half_release(struct pump_pool *pool, struct pump_half *h)
+{
+	if (h->pipe[0] >= 0) {
+		/* A pipe with bytes left in it cannot be reused by another session. */
+		if (h->len == 0 && pool->npipes < pool->cap_pipes) {
+			pool->pipes[pool->npipes][0] = h->pipe[0];
+			pool->pipes[pool->npipes][1] = h->pipe[1];
+			pool->npipes++;
+		} else {
+			close(h->pipe[0]);
+			close(h->pipe[1]);
+		}
+		h->pipe[0] = h->pipe[1] = -1;
+	}
+	if (h->buf != NULL) {
+		if (pool->nbufs < pool->cap_bufs)
+			pool->bufs[pool->nbufs++] = h->buf;
+		else
+			free(h->buf);
+		h->buf = NULL;
+	}
+	h->len = 0;
+	h->off = 0;
+	h->full = 0;
+}
+
+static int holding(const struct pump_half *h)
+{
+	return h->pipe[0] >= 0 || h->buf != NULL;
+}
+
+static size_t room(const struct pump_half *h)
+{
+	if (h->buf != NULL)
+		return PUMP_CAP - h->off - h->len;
+	return PUMP_CAP - h->len;
+}
+
+int pump_wants(const struct pump_half *h)
+{
+	int w = 0;
+
+	if (!h->src_eof && !h->full && (!holding(h) || room(h) > 0))
+		w |= PUMP_WANT_READ;
+	if (h->len > 0)
+		w |= PUMP_WANT_WRITE;
+	return w;
+}
+
+static ssize_t fill(struct pump_half *h, int src)
+{
+	if (h->buf != NULL)
+		return read(src, h->buf + h->off + h->len, room(h));
+	return splice(src, NULL, h->pipe[1], NULL, room(h), SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+}
+
+static ssize_t drain(struct pump_half *h, int dst)
+{
+	if (h->buf != NULL)
+		return send(dst, h->buf + h->off, h->len, MSG_NOSIGNAL);
+	return splice(h->pipe[0], NULL, dst, NULL, h->len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+}
+
+long pump_move(struct pump_pool *pool, struct pump_half *h, int src, int dst, size_t budget,
+	int *src_side)
+{
+	size_t moved = 0;
+
+	for (;;) {
+		int progress = 0;
+
+		if (!h->src_eof && !h->full && (!holding(h) || room(h) > 0)) {
+			if (!holding(h) && acquire(pool, h) < 0) {
+				*src_side = 1;
+				return -ENOMEM;
+			}
+			ssize_t n = fill(h, src);
+			if (n > 0) {
+				h->len += (uint32_t)n;
+				progress = 1;
+			} else if (n == 0) {
+				h->src_eof = 1;
+				progress = 1;
+			} else if (errno == EAGAIN) {
+				if (h->len > 0 && h->buf == NULL)
+					h->full = 1;
+			} else if (errno == EINTR) {
+				continue;
+			} else if (errno == EINVAL && h->buf == NULL && h->len == 0) {
+				/* This kernel or socket refuses splice: buffers from now on. */
+				pool->splice_broken = 1;
+				pump_half_release(pool, h);
+				continue;
+			} else {
+				*src_side = 1;
+				return -errno;
+			}
+		}
+		if (h->len > 0) {
+			ssize_t n = drain(h, dst);
+			if (n > 0) {
+				h->len -= (uint32_t)n;
+				if (h->buf != NULL)
+					h->off = h->len == 0 ? 0 : h->off + (uint32_t)n;
+				h->full = 0;
+				moved += (size_t)n;
+				progress = 1;
+			} else if (n < 0 && errno == EINTR) {
+				continue;
+			} else if (n < 0 && errno != EAGAIN) {
+				*src_side = 0;
+				return -errno;
+			}
+		}
+		if (h->len == 0 && holding(h))
+			pump_half_release(pool, h);
+		if (h->src_eof && h->len == 0 && !h->dst_shut) {
+			/* ENOTCONN here means dst is already gone; the next write reports it. */
+			shutdown(dst, SHUT_WR);
+			h->dst_shut = 1;
+		}
+		if (!progress || moved >= budget)
+			break;
+	}
+	return (long)moved;
+}

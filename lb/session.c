@@ -1,0 +1,495 @@
+/*
+ * DOC: sessions
+ *
+ * One client connection and the backend connection made for it, on one worker.
+ *
+ *            connect refused / timed out, attempts left: next backend
+ *               +----+
+ *               v    |
+ *   accept --> CONNECTING --connected--> PROXYING --both FINs passed on--> closed
+ *                  |                        |
+ *                  +--no backend left-------+--reset / idle / half-close timeout / abort--> closed
+ *
+ * A retry is only possible in CONNECTING: no byte has been read from the client yet (the
+ * client's data waits in its socket), so another backend can take over and the client never
+ * notices. The sockets, the pump halves and the timer belong to the session; session_close()
+ * is the single exit and releases them all.
+ *
+ * Timeouts follow ev.pod's "be smart about timeouts": activity only stores ev_now(); the one
+ * timer checks when it fires whether the session really was idle, and re-arms itself with
+ * ev_timer_again for the remaining time otherwise. No timer is touched per read.
+ */
+#include "lb/session.h"
+
+#include "lb/balance.h"
+#include "lb/proxy_proto.h"
+#include "lb/pump.h"
+#include "lb/worker.h"
+#include "lib/container.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Bytes one direction may move per wake-up before yielding to other sessions. */
+#define PUMP_BUDGET (512 * 1024)
+
+/* Recycled session structs kept per worker; beyond this they are freed. */
+#define SESSION_FREE_MAX 4096
+
+enum session_state { SESSION_CONNECTING, SESSION_PROXYING };
+
+struct session {
+	struct worker *w;
+	struct lb_service *svc;
+	struct session *prev, *next; /* worker's live list; next also links the free list */
+	enum session_state state;
+	int cfd, bfd;
+	int backend; /* index in svc->backends, -1 while none is held */
+	ev_io cio, bio;
+	ev_timer timer;
+	ev_tstamp last_active;
+	struct pump_half up;   /* client -> backend */
+	struct pump_half down; /* backend -> client */
+	uint8_t cev, bev;      /* events the io watchers are started with */
+	uint8_t half_closed;
+	uint8_t ntried;
+	uint8_t hdr_len, hdr_off; /* PROXY header still to send */
+	uint16_t tried[CONF_MAX_RETRIES + 1];
+	struct addr client;
+	char hdr[PROXY_PROTO_MAX];
+};
+
+static void client_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void backend_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void connect_next(struct session *s);
+
+static const char *state_name(enum session_state st)
+{
+	switch (st) {
+	case SESSION_CONNECTING:
+		return "connecting";
+	case SESSION_PROXYING:
+		return "proxying";
+	}
+	return "?";
+}
+
+static const char *backend_name(const struct session *s)
+{
+	return s->backend >= 0 ? s->svc->conf->backends[s->backend].address : "-";
+}
+
+/* The single exit: releases everything the session owns and undoes its counts. */
+static void session_close(struct session *s, const char *reason, int reset_client)
+{
+	struct worker *w = s->w;
+	char cbuf[ADDR_STRLEN];
+
+	log_debug("session %s -> %s (%s) closed in state %s: %s", addr_format(&s->client, cbuf,
+			  sizeof(cbuf)),
+		backend_name(s), s->svc->conf->name, state_name(s->state), reason);
+	ev_io_stop(w->loop, &s->cio);
+	ev_io_stop(w->loop, &s->bio);
+	ev_timer_stop(w->loop, &s->timer);
+	pump_half_release(&w->pool, &s->up);
+	pump_half_release(&w->pool, &s->down);
+	if (reset_client) {
+		/* An RST tells the client at once that nobody will serve it. */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(s->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(s->cfd);
+	s->cfd = -1;
+	if (s->bfd >= 0) {
+		close(s->bfd);
+		s->bfd = -1;
+	}
+	if (s->backend >= 0)
+		atomic_fetch_sub(&s->svc->backends[s->backend].active, 1);
+	atomic_fetch_sub(&s->svc->active, 1);
+	atomic_fetch_sub(&w->rt->active, 1);
+
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	w->nsessions--;
+	if (w->nfree < SESSION_FREE_MAX) {
+		s->next = w->free_sessions;
+		w->free_sessions = s;
+		w->nfree++;
+	} else {
+		free(s);
+	}
+	worker_session_gone(w);
+}
+
+void session_abort(struct session *s, const char *reason)
+{
+	session_close(s, reason, 0);
+}
+
+struct session *session_next(struct session *s)
+{
+	return s->next;
+}
+
+struct session *session_recycled_next(struct session *s)
+{
+	return s->next;
+}
+
+void session_free_recycled(struct session *s)
+{
+	free(s);
+}
+
+/* Starts, stops or changes an io watcher only when its events really change. */
+static void io_set(struct ev_loop *loop, ev_io *io, uint8_t *cur, int fd, int events)
+{
+	if (*cur == events)
+		return;
+	ev_io_stop(loop, io);
+	ev_io_set(io, fd, events);
+	if (events != 0)
+		ev_io_start(loop, io);
+	*cur = (uint8_t)events;
+}
+
+static void update_io(struct session *s)
+{
+	int up = pump_wants(&s->up), down = pump_wants(&s->down);
+	int cev = 0, bev = 0;
+
+	if (s->hdr_off < s->hdr_len) {
+		bev |= EV_WRITE; /* the header goes first; client bytes wait */
+	} else {
+		if (up & PUMP_WANT_READ)
+			cev |= EV_READ;
+		if (up & PUMP_WANT_WRITE)
+			bev |= EV_WRITE;
+	}
+	if (down & PUMP_WANT_READ)
+		bev |= EV_READ;
+	if (down & PUMP_WANT_WRITE)
+		cev |= EV_WRITE;
+	io_set(s->w->loop, &s->cio, &s->cev, s->cfd, cev);
+	io_set(s->w->loop, &s->bio, &s->bev, s->bfd, bev);
+}
+
+static ev_tstamp ms_to_ev(uint64_t ms)
+{
+	return (ev_tstamp)ms / 1000.0;
+}
+
+/* The timeout that applies now: connect, idle, or half-close once one way is finished. */
+static ev_tstamp current_timeout(const struct session *s)
+{
+	const struct conf_timeouts *t = &s->svc->conf->timeouts;
+
+	switch (s->state) {
+	case SESSION_CONNECTING:
+		return ms_to_ev(t->connect_ms);
+	case SESSION_PROXYING:
+		if (s->half_closed && t->half_close_ms < t->idle_ms)
+			return ms_to_ev(t->half_close_ms);
+		return ms_to_ev(t->idle_ms);
+	}
+	return ms_to_ev(t->idle_ms);
+}
+
+static void arm_timer(struct session *s)
+{
+	s->last_active = ev_now(s->w->loop);
+	s->timer.repeat = current_timeout(s);
+	ev_timer_again(s->w->loop, &s->timer);
+}
+
+/* Runs one direction and reacts to its outcome. Returns -1 when the session was closed. */
+static int pump(struct session *s, struct pump_half *h, int src, int dst, int up)
+{
+	int src_side = 0;
+	long n = pump_move(&s->w->pool, h, src, dst, PUMP_BUDGET, &src_side);
+
+	if (n < 0) {
+		const char *who = (src_side == up) ? "client" : "backend";
+		const char *what = n == -ECONNRESET	 ? "reset"
+				   : n == -EPIPE	 ? "closed"
+				   : n == -ENOMEM	 ? "out of memory"
+				   : n == -ETIMEDOUT ? "timed out"
+						     : "error";
+		char reason[64];
+		snprintf(reason, sizeof(reason), "%s %s (%s)", who, what, strerror((int)-n));
+		session_close(s, reason, 0);
+		return -1;
+	}
+	if (n > 0 || h->src_eof)
+		s->last_active = ev_now(s->w->loop);
+	return 0;
+}
+
+/* After pumping: finished, half-closed, or waiting for more. */
+static void after_pump(struct session *s)
+{
+	int up_done = pump_done(&s->up), down_done = pump_done(&s->down);
+
+	if (up_done && down_done) {
+		session_close(s, "done", 0);
+		return;
+	}
+	if ((up_done || down_done) && !s->half_closed) {
+		s->half_closed = 1;
+		arm_timer(s);
+	}
+	update_io(s);
+}
+
+static void client_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct session *s = container_of(io, struct session, cio);
+	(void)loop;
+
+	if ((revents & EV_READ) && pump(s, &s->up, s->cfd, s->bfd, 1) < 0)
+		return;
+	if ((revents & EV_WRITE) && pump(s, &s->down, s->bfd, s->cfd, 0) < 0)
+		return;
+	after_pump(s);
+}
+
+/* Writes what is left of the PROXY header. Returns -1 when the session was closed. */
+static int send_header(struct session *s)
+{
+	ssize_t n = send(s->bfd, s->hdr + s->hdr_off, (size_t)(s->hdr_len - s->hdr_off),
+		MSG_NOSIGNAL);
+
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n < 0) {
+		session_close(s, "backend closed before the PROXY header", 0);
+		return -1;
+	}
+	s->hdr_off = (uint8_t)(s->hdr_off + n);
+	return 0;
+}
+
+static void connected(struct session *s)
+{
+	struct lb_backend *b = &s->svc->backends[s->backend];
+	int one = 1;
+
+	s->state = SESSION_PROXYING;
+	atomic_fetch_add(&b->sessions, 1);
+	setsockopt(s->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (s->svc->conf->proxy_protocol != CONF_PROXY_OFF) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		struct addr local;
+		if (getsockname(s->cfd, (struct sockaddr *)&ss, &len) < 0) {
+			session_close(s, "getsockname failed", 1);
+			return;
+		}
+		addr_from_sockaddr(&local, (struct sockaddr *)&ss, len);
+		int n = proxy_proto_build(s->svc->conf->proxy_protocol, &s->client, &local,
+			s->hdr, sizeof(s->hdr));
+		if (n < 0) {
+			session_close(s, "cannot build PROXY header", 1);
+			return;
+		}
+		s->hdr_len = (uint8_t)n;
+		s->hdr_off = 0;
+		if (send_header(s) < 0)
+			return;
+	}
+	arm_timer(s);
+	update_io(s);
+}
+
+/* A connect attempt failed before any byte moved: count it and try the next backend. */
+static void connect_failed(struct session *s, int err)
+{
+	struct lb_backend *b = &s->svc->backends[s->backend];
+	char cbuf[ADDR_STRLEN];
+
+	atomic_fetch_add(&b->connect_fails, 1);
+	log_debug("session %s: connect to %s (%s) failed: %s",
+		addr_format(&s->client, cbuf, sizeof(cbuf)), b->conf->address, s->svc->conf->name,
+		strerror(err));
+	ev_io_stop(s->w->loop, &s->bio);
+	s->bev = 0;
+	close(s->bfd);
+	s->bfd = -1;
+	atomic_fetch_sub(&b->active, 1);
+	s->backend = -1;
+	connect_next(s);
+}
+
+static void backend_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct session *s = container_of(io, struct session, bio);
+	(void)loop;
+
+	if (s->state == SESSION_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(s->bfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err != 0)
+			connect_failed(s, err);
+		else
+			connected(s);
+		return;
+	}
+	if (revents & EV_WRITE) {
+		if (s->hdr_off < s->hdr_len && send_header(s) < 0)
+			return;
+		if (s->hdr_off >= s->hdr_len && pump(s, &s->up, s->cfd, s->bfd, 1) < 0)
+			return;
+	}
+	if ((revents & EV_READ) && pump(s, &s->down, s->bfd, s->cfd, 0) < 0)
+		return;
+	after_pump(s);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct session *s = container_of(t, struct session, timer);
+	(void)revents;
+
+	if (s->state == SESSION_CONNECTING) {
+		connect_failed(s, ETIMEDOUT);
+		return;
+	}
+	ev_tstamp left = s->last_active + current_timeout(s) - ev_now(loop);
+	if (left <= 0.0005) {
+		session_close(s, s->half_closed ? "half-close timeout" : "idle timeout", 0);
+		return;
+	}
+	t->repeat = left;
+	ev_timer_again(loop, t);
+}
+
+static int pick_usable(void *arg, size_t i)
+{
+	struct session *s = arg;
+	const struct lb_backend *b = &s->svc->backends[i];
+
+	for (unsigned k = 0; k < s->ntried; k++)
+		if (s->tried[k] == i)
+			return 0;
+	return b->conf->max_connections == 0 ||
+	       atomic_load_explicit(&b->active, memory_order_relaxed) < b->conf->max_connections;
+}
+
+static uint32_t pick_load(void *arg, size_t i)
+{
+	struct session *s = arg;
+	return atomic_load_explicit(&s->svc->backends[i].active, memory_order_relaxed);
+}
+
+/* Picks the next backend and starts a non-blocking connect, until one is under way or none is left. */
+static void connect_next(struct session *s)
+{
+	const struct conf_service *sc = s->svc->conf;
+
+	while (s->ntried <= sc->retries) {
+		struct balance_ctx ctx = {
+			.hash = addr_hash(&s->client, sc->hash_key == CONF_HASH_SOURCE_IP_PORT),
+			.usable = pick_usable,
+			.load = pick_load,
+			.arg = s,
+		};
+		int idx = balancer_pick(s->w->balancers[s->svc->index], &ctx);
+		if (idx < 0)
+			break;
+		if (s->ntried > 0)
+			atomic_fetch_add(&s->svc->retries, 1);
+		s->tried[s->ntried++] = (uint16_t)idx;
+		s->backend = idx;
+		struct lb_backend *b = &s->svc->backends[idx];
+		atomic_fetch_add(&b->active, 1);
+
+		const struct addr *ba = &b->conf->addr;
+		s->bfd = socket(ba->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (s->bfd < 0) {
+			/* Out of fds or memory: another backend will not do better. */
+			char reason[64];
+			snprintf(reason, sizeof(reason), "socket: %s", strerror(errno));
+			session_close(s, reason, 1);
+			return;
+		}
+		if (connect(s->bfd, &ba->sa, ba->len) == 0) {
+			connected(s);
+			return;
+		}
+		if (errno == EINPROGRESS) {
+			ev_io_set(&s->bio, s->bfd, EV_WRITE);
+			ev_io_start(s->w->loop, &s->bio);
+			s->bev = EV_WRITE;
+			arm_timer(s);
+			return;
+		}
+		connect_failed(s, errno);
+		return;
+	}
+	atomic_fetch_add(&s->svc->no_backend, 1);
+	session_close(s, s->ntried ? "no backend answered" : "no usable backend", 1);
+}
+
+static struct session *session_alloc(struct worker *w)
+{
+	struct session *s = w->free_sessions;
+
+	if (s != NULL) {
+		w->free_sessions = s->next;
+		w->nfree--;
+		return s;
+	}
+	return malloc(sizeof(*s));
+}
+
+void session_start(struct worker *w, struct lb_service *svc, int cfd, const struct addr *client)
+{
+	struct session *s = session_alloc(w);
+	int one = 1;
+
+	if (s == NULL) {
+		log_warn("out of memory for a new session on %s: closing the client", svc->conf->name);
+		close(cfd);
+		atomic_fetch_sub(&svc->active, 1);
+		atomic_fetch_sub(&w->rt->active, 1);
+		return;
+	}
+	s->w = w;
+	s->svc = svc;
+	s->state = SESSION_CONNECTING;
+	s->cfd = cfd;
+	s->bfd = -1;
+	s->backend = -1;
+	s->cev = s->bev = 0;
+	s->half_closed = 0;
+	s->ntried = 0;
+	s->hdr_len = s->hdr_off = 0;
+	s->client = *client;
+	pump_half_init(&s->up);
+	pump_half_init(&s->down);
+	ev_io_init(&s->cio, client_cb, cfd, 0);
+	ev_io_init(&s->bio, backend_cb, -1, 0);
+	ev_init(&s->timer, timer_cb);
+	s->prev = NULL;
+	s->next = w->sessions;
+	if (w->sessions != NULL)
+		w->sessions->prev = s;
+	w->sessions = s;
+	w->nsessions++;
+	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	connect_next(s);
+}

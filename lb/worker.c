@@ -1,0 +1,189 @@
+/*
+ * DOC: worker threads
+ *
+ * The drain is driven from inside the worker: the main thread only sets a command bit and
+ * wakes the loop, so listeners, sessions and the pool are touched by their own thread alone.
+ */
+#include "lb/worker.h"
+
+#include "lb/balance.h"
+#include "lb/listener.h"
+#include "lb/session.h"
+#include "lib/container.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Empty pipes (and fallback buffers) a worker keeps for the next burst. */
+#define POOL_KEEP 256
+
+static const char *worker_state_name(enum worker_state st)
+{
+	switch (st) {
+	case WORKER_RUNNING:
+		return "running";
+	case WORKER_DRAINING:
+		return "draining";
+	case WORKER_DONE:
+		return "done";
+	}
+	return "?";
+}
+
+static void worker_set_state(struct worker *w, enum worker_state st, const char *why)
+{
+	log_debug("worker %u: %s -> %s: %s", w->id, worker_state_name(w->state),
+		worker_state_name(st), why);
+	w->state = st;
+	if (st == WORKER_DONE) {
+		ev_break(w->loop, EVBREAK_ALL);
+		if (w->on_done != NULL)
+			w->on_done(w, w->on_done_arg);
+	}
+}
+
+static void close_listeners(struct worker *w)
+{
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		listener_close(w->listeners[i]);
+		w->listeners[i] = NULL;
+	}
+	w->nlisteners = 0;
+}
+
+void worker_session_gone(struct worker *w)
+{
+	if (w->state == WORKER_DRAINING && w->nsessions == 0)
+		worker_set_state(w, WORKER_DONE, "last session finished");
+}
+
+static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct worker *w = container_of(a, struct worker, wake);
+	int cmd = atomic_exchange(&w->cmd, 0);
+	(void)loop;
+	(void)revents;
+
+	if ((cmd & WORKER_CMD_DRAIN) && w->state == WORKER_RUNNING) {
+		close_listeners(w);
+		worker_set_state(w, WORKER_DRAINING, "stop accepting");
+		if (w->nsessions == 0) {
+			worker_set_state(w, WORKER_DONE, "no sessions");
+			return;
+		}
+		log_info("worker %u: waiting for %zu sessions", w->id, w->nsessions);
+	}
+	if ((cmd & WORKER_CMD_FORCE) && w->state == WORKER_DRAINING) {
+		log_info("worker %u: drain deadline: closing %zu sessions", w->id, w->nsessions);
+		while (w->sessions != NULL && w->state == WORKER_DRAINING)
+			session_abort(w->sessions, "drain timeout");
+	}
+}
+
+int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
+{
+	const struct conf *c = rt->conf;
+	size_t nlisten = 0;
+
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->rt = rt;
+	w->state = WORKER_RUNNING;
+	w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (w->loop == NULL) {
+		log_error("worker %u: cannot create an event loop", id);
+		return -ENOMEM;
+	}
+	ev_async_init(&w->wake, wake_cb);
+	ev_async_start(w->loop, &w->wake);
+	if (pump_pool_init(&w->pool, POOL_KEEP) < 0)
+		return -ENOMEM;
+
+	w->balancers = calloc(c->nservices, sizeof(*w->balancers));
+	for (size_t i = 0; i < c->nservices; i++)
+		nlisten += c->services[i].nlisten;
+	w->listeners = calloc(nlisten, sizeof(*w->listeners));
+	if (w->balancers == NULL || w->listeners == NULL)
+		return -ENOMEM;
+
+	for (size_t i = 0; i < c->nservices; i++) {
+		const struct conf_service *sc = &c->services[i];
+		struct balance_member *m = calloc(sc->nbackends, sizeof(*m));
+		if (m == NULL)
+			return -ENOMEM;
+		for (size_t j = 0; j < sc->nbackends; j++) {
+			m[j].name = sc->backends[j].address;
+			m[j].weight = sc->backends[j].weight;
+		}
+		/* Each worker gets its own random stream, so they do not pick in lockstep. */
+		w->balancers[i] = balancer_new(sc->balance, m, sc->nbackends, 0x9e3779b9u * (id + 1));
+		free(m);
+		if (w->balancers[i] == NULL)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < c->nservices; i++) {
+		for (size_t j = 0; j < c->services[i].nlisten; j++) {
+			struct listener *l =
+				listener_new(w, &rt->services[i], &c->services[i].listen[j]);
+			if (l == NULL)
+				return -EADDRNOTAVAIL;
+			w->listeners[w->nlisteners++] = l;
+		}
+	}
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	ev_run(w->loop, 0);
+	return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+	int rc = pthread_create(&w->thread, NULL, worker_main, w);
+
+	if (rc != 0)
+		return -rc;
+	w->started = 1;
+	return 0;
+}
+
+void worker_command(struct worker *w, int cmd)
+{
+	atomic_fetch_or(&w->cmd, cmd);
+	ev_async_send(w->loop, &w->wake);
+}
+
+void worker_destroy(struct worker *w)
+{
+	if (w->started) {
+		pthread_join(w->thread, NULL);
+		w->started = 0;
+	}
+	if (w->loop != NULL) {
+		close_listeners(w);
+		while (w->sessions != NULL)
+			session_abort(w->sessions, "shutdown");
+		while (w->free_sessions != NULL) {
+			struct session *s = w->free_sessions;
+			w->free_sessions = session_recycled_next(s);
+			session_free_recycled(s);
+		}
+	}
+	if (w->balancers != NULL) {
+		for (size_t i = 0; i < w->rt->conf->nservices; i++)
+			if (w->balancers[i] != NULL)
+				balancer_free(w->balancers[i]);
+		free(w->balancers);
+	}
+	free(w->listeners);
+	pump_pool_destroy(&w->pool);
+	if (w->loop != NULL)
+		ev_loop_destroy(w->loop);
+	memset(w, 0, sizeof(*w));
+}

@@ -1,0 +1,74 @@
+/*
+ * DOC: worker threads
+ *
+ * Each worker is a thread with its own libev loop, its own SO_REUSEPORT listener per listen
+ * address, its own balancers and its own sessions: the kernel spreads new connections over the
+ * workers' listeners, and after that a session never leaves its worker. The main thread talks to
+ * workers only through an ev_async and an atomic command word.
+ *
+ *   RUNNING --stop accepting--> DRAINING --last session gone / drain deadline--> DONE
+ */
+#ifndef ANYLB_LB_WORKER_H
+#define ANYLB_LB_WORKER_H
+
+#include "lb/pump.h"
+#include "lb/runtime.h"
+
+#include <ev.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct balancer;
+struct listener;
+struct session;
+
+enum worker_state { WORKER_RUNNING, WORKER_DRAINING, WORKER_DONE };
+
+/* Commands from the main thread, OR-ed into worker.cmd. */
+#define WORKER_CMD_DRAIN 1 /* close listeners, exit once the last session is gone */
+#define WORKER_CMD_FORCE 2 /* close every session now */
+
+struct worker {
+	unsigned id;
+	struct ev_loop *loop;
+	pthread_t thread;
+	int started;
+	struct lb_runtime *rt;
+	enum worker_state state;
+
+	ev_async wake;
+	_Atomic int cmd;
+	/* Called on the worker's thread once it is DONE (the main thread's wake-up). */
+	void (*on_done)(struct worker *w, void *arg);
+	void *on_done_arg;
+
+	struct listener **listeners;
+	size_t nlisteners;
+	struct balancer **balancers; /* one per service */
+
+	struct session *sessions; /* live sessions, doubly linked */
+	size_t nsessions;
+	struct session *free_sessions; /* recycled session structs, singly linked */
+	size_t nfree;
+	struct pump_pool pool;
+};
+
+/*
+ * Sets up worker id over rt: creates its loop, balancers and listeners (binding now, so errors
+ * show before anything runs). Returns 0 or -errno with the reason logged.
+ */
+int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt);
+
+/* Starts the worker's thread. */
+int worker_start(struct worker *w);
+
+/* Thread-safe: asks the worker to drain (or to close everything, with WORKER_CMD_FORCE). */
+void worker_command(struct worker *w, int cmd);
+
+/* Joins the thread (if started) and releases everything the worker owns. */
+void worker_destroy(struct worker *w);
+
+/* Called by sessions: a session left the worker's list. */
+void worker_session_gone(struct worker *w);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * DOC: socket addresses
+ *
+ * `IP:PORT` and `[IPv6]:PORT` as operators write them, parsed into a sockaddr that can be handed
+ * to bind(2) or connect(2) as it is, and formatted back the same way for logs and status.
+ */
+#ifndef ANYLB_LIB_ADDR_H
+#define ANYLB_LIB_ADDR_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct addr {
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+		struct sockaddr_storage ss;
+	};
+	socklen_t len;
+};
+
+/* Longest text addr_format() writes, with its NUL: "[" + INET6_ADDRSTRLEN + "]:65535". */
+#define ADDR_STRLEN (INET6_ADDRSTRLEN + 8)
+
+/*
+ * Parses "1.2.3.4:80" or "[::1]:80" (numeric only, port 1..65535 unless allow_port0).
+ * Returns 0, or -EINVAL with a short reason in *why (a static string).
+ */
+int addr_parse(const char *s, int allow_port0, struct addr *out, const char **why);
+
+/* Writes "1.2.3.4:80" / "[::1]:80" into buf (ADDR_STRLEN bytes is always enough). */
+const char *addr_format(const struct addr *a, char *buf, size_t cap);
+
+/* Builds an addr from what accept(2) or getsockname(2) returned. */
+void addr_from_sockaddr(struct addr *out, const struct sockaddr *sa, socklen_t len);
+
+int addr_port(const struct addr *a);
+int addr_equal(const struct addr *a, const struct addr *b);
+
+/* A 64-bit hash of the IP (and the port when with_port), stable across runs, for maglev. */
+uint64_t addr_hash(const struct addr *a, int with_port);
+
+#endif

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what building and testing anylb needs on Debian 12, and nothing when it is all there.
+# Run as root (or with sudo available). Safe to run again.
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config clang-format libev-dev libyaml-dev libssl-dev
+	libcriterion-dev iproute2 procps)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, checks the layout with clang-format, builds,
+# runs every test, then builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
+# every test again against the instrumented binary. Exit 0 only if all of it passed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh
+
+echo "== format: clang-format --dry-run on every C file"
+git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+
+summary=()
+run_suite() {
+	local name=$1 dir=$2
+	shift 2
+	echo "== $name: build ($dir)"
+	scripts/build.sh "$dir" "$@"
+	echo "== $name: run"
+	local log="$dir/ctest.log" rc=0
+	(cd "$dir" && ctest --output-on-failure --timeout 900) 2>&1 | tee "$log" || rc=$?
+	summary+=("$name: $(grep -E 'tests passed, [0-9]+ tests failed' "$log" | tail -n 1)")
+	return $rc
+}
+
+# Sanitizer reports end the process with a distinct status, which the scenario harness asserts
+# is 0 at every anylb exit; leaks in anylb fail the test that stopped it.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66:strict_string_checks=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+rc=0
+run_suite plain build || rc=1
+run_suite sanitizers build-asan -DANYLB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug || rc=1
+
+echo "== summary"
+printf '%s\n' "${summary[@]}"
+passed=0
+failed=0
+for dir in build build-asan; do
+	line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$dir/ctest.log" | tail -n 1)
+	f=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+	t=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
+	passed=$((passed + t - f))
+	failed=$((failed + f))
+done
+echo "ctest: $passed passed, $failed failed"
+exit $rc

@@ -1,0 +1,611 @@
+/*
+ * DOC: test backends
+ *
+ * Each backend is one thread running one poll() loop over its listening socket, its connections
+ * and an eventfd that asks it to stop. Every connection is non-blocking and advanced by
+ * conn_step(), which does whatever reading and writing is possible now and says which events it
+ * waits for next; so a slow or stalled peer never blocks the others, and flow control is real
+ * (an echo connection stops reading while its buffer is full).
+ *
+ * The thread never calls Criterion. When a connection ends it appends a struct sc_conn_result
+ * under the backend's mutex and signals a condition variable; the test thread waits on that.
+ *
+ *   accept --> [open] --(FIN seen and our FIN sent)--> EOF result
+ *                  \--(read/write error)-----------> RESET / ERROR result
+ *                  \--(bad PROXY header)-----------> PROTO result
+ *                  \--(RESET mode, limit reached)--> LOCAL result (we sent the RST)
+ *                  \--(backend stopped)------------> STOPPED result
+ */
+#include "tests/support/harness_int.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define CONN_BUF    (64 * 1024)
+#define HDR_MAX     600 /* a v2 header with a few TLVs; v1 is at most 107 */
+#define MAX_BACKEND 64
+
+struct conn {
+	int fd;
+	int rd_eof;  /* the peer's FIN was read */
+	int wr_shut; /* our FIN was sent */
+	int hdr_done;
+	uint8_t *buf; /* echo / hello output waiting to be written */
+	size_t boff, blen;
+	uint8_t hdr[HDR_MAX];
+	size_t hlen;
+	struct sc_conn_result r;
+};
+
+struct sc_backend {
+	enum sc_backend_mode mode;
+	struct sc_backend_opts opts;
+	char id[SC_ADDRSTRLEN];
+	char addr[SC_ADDRSTRLEN];
+	int lfd;
+	int stopfd;
+	pthread_t thread;
+	int running;
+
+	atomic_uint accepts;
+	atomic_uint open;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct sc_conn_result *results;
+	size_t nresults, cap;
+
+	/* Thread-owned. */
+	struct conn **conns;
+	size_t nconns, cconns;
+	uint8_t scratch[CONN_BUF];
+	uint8_t want[CONN_BUF];
+};
+
+static struct sc_backend *registry[MAX_BACKEND];
+
+const char *sc_close_kind_name(enum sc_close_kind k)
+{
+	switch (k) {
+	case SC_CLOSE_EOF:
+		return "eof";
+	case SC_CLOSE_RESET:
+		return "reset";
+	case SC_CLOSE_ERROR:
+		return "error";
+	case SC_CLOSE_PROTO:
+		return "bad-proxy-header";
+	case SC_CLOSE_LOCAL:
+		return "local-reset";
+	case SC_CLOSE_STOPPED:
+		return "stopped";
+	}
+	return "?";
+}
+
+static void record(struct sc_backend *b, struct conn *c, enum sc_close_kind kind, int err)
+{
+	c->r.close = kind;
+	c->r.err = err;
+	c->r.end_ms = sc_now_ms();
+	pthread_mutex_lock(&b->mu);
+	if (b->nresults == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 64;
+		struct sc_conn_result *nr = realloc(b->results, ncap * sizeof(*nr));
+
+		if (nr != NULL) {
+			b->results = nr;
+			b->cap = ncap;
+		}
+	}
+	if (b->nresults < b->cap)
+		b->results[b->nresults++] = c->r;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void conn_free(struct sc_backend *b, struct conn *c, enum sc_close_kind kind, int err)
+{
+	if (kind == SC_CLOSE_LOCAL) {
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	record(b, c, kind, err);
+	close(c->fd);
+	free(c->buf);
+	free(c);
+	atomic_fetch_sub(&b->open, 1);
+}
+
+static enum sc_close_kind kind_of(int err)
+{
+	return err == ECONNRESET || err == EPIPE ? SC_CLOSE_RESET : SC_CLOSE_ERROR;
+}
+
+/* Flushes the output buffer as far as the socket takes it. 0, or -errno. */
+static int flush_buf(struct conn *c)
+{
+	while (c->blen > 0) {
+		ssize_t n = send(c->fd, c->buf + c->boff, c->blen, MSG_NOSIGNAL);
+
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		c->boff += (size_t)n;
+		c->blen -= (size_t)n;
+		c->r.sent += (uint64_t)n;
+	}
+	c->boff = 0;
+	return 0;
+}
+
+/* Reads into the free tail of the output buffer (echo). 0, or -errno. */
+static int read_echo(struct sc_backend *b, struct conn *c)
+{
+	for (int i = 0; i < 16 && !c->rd_eof; i++) {
+		size_t space;
+		ssize_t n;
+
+		if (c->blen == 0)
+			c->boff = 0;
+		space = CONN_BUF - c->boff - c->blen;
+		if (space == 0)
+			break;
+		n = recv(c->fd, c->buf + c->boff + c->blen, space, 0);
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		if (n == 0) {
+			c->rd_eof = 1;
+			c->r.eof_ms = sc_now_ms();
+			break;
+		}
+		if (b->opts.recv_seed != 0 && c->r.mismatch_at < 0) {
+			int64_t bad = sc_pattern_check(b->opts.recv_seed, c->r.received,
+				c->buf + c->boff + c->blen, (size_t)n);
+
+			if (bad >= 0)
+				c->r.mismatch_at = (int64_t)c->r.received + bad;
+		}
+		c->blen += (size_t)n;
+		c->r.received += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Reads, verifies and drops (sink). 0, or -errno. */
+static int read_sink(struct sc_backend *b, struct conn *c)
+{
+	for (int i = 0; i < 16 && !c->rd_eof; i++) {
+		ssize_t n = recv(c->fd, b->scratch, sizeof(b->scratch), 0);
+
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		if (n == 0) {
+			c->rd_eof = 1;
+			c->r.eof_ms = sc_now_ms();
+			break;
+		}
+		if (b->opts.recv_seed != 0 && c->r.mismatch_at < 0) {
+			int64_t bad = sc_pattern_check(
+				b->opts.recv_seed, c->r.received, b->scratch, (size_t)n);
+
+			if (bad >= 0)
+				c->r.mismatch_at = (int64_t)c->r.received + bad;
+		}
+		c->r.received += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Sends the pattern from where it stopped (source). 0, or -errno. */
+static int write_source(struct sc_backend *b, struct conn *c)
+{
+	for (int i = 0; i < 16 && c->r.sent < b->opts.send_bytes; i++) {
+		uint64_t left = b->opts.send_bytes - c->r.sent;
+		size_t chunk = left < sizeof(b->want) ? (size_t)left : sizeof(b->want);
+		ssize_t n;
+
+		sc_pattern_fill(b->opts.send_seed, c->r.sent, b->want, chunk);
+		n = send(c->fd, b->want, chunk, MSG_NOSIGNAL);
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		c->r.sent += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Reads until a whole PROXY header is in; leftover payload goes to the echo buffer. */
+static int read_header(struct sc_backend *b, struct conn *c, enum sc_close_kind *kind)
+{
+	ssize_t n;
+	int hl;
+
+	n = recv(c->fd, c->hdr + c->hlen, sizeof(c->hdr) - c->hlen, 0);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if (n == 0) {
+		snprintf(c->r.proxy.err, sizeof(c->r.proxy.err),
+			"EOF after %zu bytes, before a whole PROXY header", c->hlen);
+		*kind = SC_CLOSE_PROTO;
+		return 1;
+	}
+	c->hlen += (size_t)n;
+	hl = sc_proxy_parse(c->hdr, c->hlen, &c->r.proxy);
+	if (hl < 0) {
+		*kind = SC_CLOSE_PROTO;
+		return 1;
+	}
+	if (hl == 0) {
+		if (c->hlen == sizeof(c->hdr)) {
+			snprintf(c->r.proxy.err, sizeof(c->r.proxy.err), "header longer than %d",
+				HDR_MAX);
+			*kind = SC_CLOSE_PROTO;
+			return 1;
+		}
+		return 0;
+	}
+	c->hdr_done = 1;
+	c->blen = c->hlen - (size_t)hl;
+	memcpy(c->buf, c->hdr + hl, c->blen);
+	c->r.received = c->blen;
+	(void)b;
+	return 0;
+}
+
+/*
+ * Advances c as far as possible. Returns the poll events it waits for, or -1 when it is finished
+ * (and freed).
+ */
+static int conn_step(struct sc_backend *b, struct conn *c)
+{
+	enum sc_close_kind kind = SC_CLOSE_EOF;
+	int rc = 0, ev = 0;
+
+	switch (b->mode) {
+	case SC_BACKEND_ECHO:
+	case SC_BACKEND_HELLO:
+	case SC_BACKEND_RESET:
+	case SC_BACKEND_PROXY_HEADER:
+		if (b->mode == SC_BACKEND_PROXY_HEADER && !c->hdr_done) {
+			rc = read_header(b, c, &kind);
+			if (rc == 1) {
+				conn_free(b, c, kind, 0);
+				return -1;
+			}
+			if (rc < 0)
+				break;
+			if (!c->hdr_done)
+				return POLLIN;
+		}
+		rc = flush_buf(c);
+		if (rc < 0)
+			break;
+		if (b->mode == SC_BACKEND_RESET && c->r.sent >= b->opts.reset_after) {
+			conn_free(b, c, SC_CLOSE_LOCAL, 0);
+			return -1;
+		}
+		rc = read_echo(b, c);
+		if (rc < 0)
+			break;
+		rc = flush_buf(c);
+		if (rc < 0)
+			break;
+		if (b->mode == SC_BACKEND_RESET && c->r.sent >= b->opts.reset_after) {
+			conn_free(b, c, SC_CLOSE_LOCAL, 0);
+			return -1;
+		}
+		if (c->rd_eof && c->blen == 0) {
+			shutdown(c->fd, SHUT_WR);
+			conn_free(b, c, SC_CLOSE_EOF, 0);
+			return -1;
+		}
+		if (!c->rd_eof && c->boff + c->blen < CONN_BUF)
+			ev |= POLLIN;
+		if (c->blen > 0)
+			ev |= POLLOUT;
+		return ev;
+	case SC_BACKEND_SOURCE_SINK:
+	case SC_BACKEND_SINK_SOURCE:
+		rc = read_sink(b, c);
+		if (rc < 0)
+			break;
+		if (b->mode == SC_BACKEND_SOURCE_SINK || c->rd_eof) {
+			rc = write_source(b, c);
+			if (rc < 0)
+				break;
+			if (c->r.sent == b->opts.send_bytes && !c->wr_shut) {
+				shutdown(c->fd, SHUT_WR);
+				c->wr_shut = 1;
+			}
+		}
+		if (c->rd_eof && c->wr_shut) {
+			conn_free(b, c, SC_CLOSE_EOF, 0);
+			return -1;
+		}
+		if (!c->rd_eof)
+			ev |= POLLIN;
+		if (!c->wr_shut && (b->mode == SC_BACKEND_SOURCE_SINK || c->rd_eof))
+			ev |= POLLOUT;
+		return ev;
+	case SC_BACKEND_REFUSE:
+		break;
+	}
+	conn_free(b, c, kind_of(-rc), -rc);
+	return -1;
+}
+
+static void accept_all(struct sc_backend *b)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(b->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct conn *c;
+
+		if (fd < 0)
+			return;
+		atomic_fetch_add(&b->accepts, 1);
+		if (b->nconns == b->cconns) {
+			size_t ncap = b->cconns ? b->cconns * 2 : 64;
+			struct conn **nc = realloc(b->conns, ncap * sizeof(*nc));
+
+			if (nc == NULL) {
+				close(fd); /* out of memory in a test: drop the peer */
+				continue;
+			}
+			b->conns = nc;
+			b->cconns = ncap;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c == NULL || (c->buf = malloc(CONN_BUF)) == NULL) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->r.mismatch_at = -1;
+		c->r.peer = ss;
+		if (b->mode == SC_BACKEND_HELLO) {
+			c->blen = (size_t)snprintf((char *)c->buf, CONN_BUF, "%s\n", b->id);
+		}
+		atomic_fetch_add(&b->open, 1);
+		b->conns[b->nconns++] = c;
+	}
+}
+
+static void *backend_main(void *arg)
+{
+	struct sc_backend *b = arg;
+	struct pollfd *pfd = NULL;
+	size_t cpfd = 0;
+
+	for (;;) {
+		size_t n = 0;
+
+		if (cpfd < b->nconns + 2) {
+			cpfd = (b->nconns + 2) * 2;
+			pfd = realloc(pfd, cpfd * sizeof(*pfd));
+			if (pfd == NULL)
+				abort(); /* a test process without memory cannot report anything */
+		}
+		pfd[n++] = (struct pollfd){.fd = b->stopfd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = b->lfd, .events = POLLIN};
+		/* Advance every connection and drop finished ones, keeping the order. */
+		size_t kept = 0;
+		for (size_t i = 0; i < b->nconns; i++) {
+			struct conn *c = b->conns[i];
+			int ev = conn_step(b, c);
+
+			if (ev < 0)
+				continue;
+			b->conns[kept++] = c;
+			pfd[n++] = (struct pollfd){.fd = c->fd, .events = (short)ev};
+		}
+		b->nconns = kept;
+		if (poll(pfd, n, 1000) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents & POLLIN)
+			break;
+		if (pfd[1].revents & POLLIN)
+			accept_all(b);
+	}
+	for (size_t i = 0; i < b->nconns; i++)
+		conn_free(b, b->conns[i], SC_CLOSE_STOPPED, 0);
+	b->nconns = 0;
+	free(pfd);
+	return NULL;
+}
+
+struct sc_backend *sc_backend_start(
+	enum sc_backend_mode mode, int family, const struct sc_backend_opts *opts)
+{
+	struct sc_backend *b;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	size_t slot;
+	int one = 1, err;
+
+	sc_harness_init();
+	for (slot = 0; slot < MAX_BACKEND && registry[slot] != NULL; slot++)
+		;
+	if (slot == MAX_BACKEND) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return NULL;
+	b->mode = mode;
+	b->lfd = b->stopfd = -1;
+	if (opts != NULL)
+		b->opts = *opts;
+	if (b->opts.reset_after == 0)
+		b->opts.reset_after = 16 * 1024;
+	pthread_mutex_init(&b->mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&b->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+
+	sc_addr_parse(family == AF_INET6 ? "[::1]:0" : "127.0.0.1:0", &ss, &len);
+	b->lfd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (b->lfd < 0)
+		goto fail;
+	setsockopt(b->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(b->lfd, (struct sockaddr *)&ss, len) != 0)
+		goto fail;
+	len = sizeof(ss);
+	if (getsockname(b->lfd, (struct sockaddr *)&ss, &len) != 0)
+		goto fail;
+	sc_addr_format((struct sockaddr *)&ss, b->addr, sizeof(b->addr));
+	snprintf(b->id, sizeof(b->id), "%s", b->opts.id != NULL ? b->opts.id : b->addr);
+	b->opts.id = b->id;
+	if (mode != SC_BACKEND_REFUSE) {
+		if (listen(b->lfd, 1024) != 0)
+			goto fail;
+		b->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (b->stopfd < 0)
+			goto fail;
+		err = pthread_create(&b->thread, NULL, backend_main, b);
+		if (err != 0) {
+			errno = err;
+			goto fail;
+		}
+		b->running = 1;
+	}
+	registry[slot] = b;
+	return b;
+fail:
+	err = errno;
+	if (b->lfd >= 0)
+		close(b->lfd);
+	if (b->stopfd >= 0)
+		close(b->stopfd);
+	pthread_mutex_destroy(&b->mu);
+	pthread_cond_destroy(&b->cv);
+	free(b);
+	errno = err;
+	return NULL;
+}
+
+void sc_backend_stop(struct sc_backend *b)
+{
+	uint64_t one = 1;
+
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < MAX_BACKEND; i++) {
+		if (registry[i] == b)
+			registry[i] = NULL;
+	}
+	if (b->running) {
+		if (write(b->stopfd, &one, sizeof(one)) != sizeof(one))
+			abort(); /* an eventfd write cannot fail here; a hung join would be worse */
+		pthread_join(b->thread, NULL);
+	}
+	close(b->lfd);
+	if (b->stopfd >= 0)
+		close(b->stopfd);
+	free(b->conns);
+	free(b->results);
+	pthread_mutex_destroy(&b->mu);
+	pthread_cond_destroy(&b->cv);
+	free(b);
+}
+
+void sc_backend_cleanup_all(void)
+{
+	for (size_t i = 0; i < MAX_BACKEND; i++) {
+		if (registry[i] != NULL)
+			sc_backend_stop(registry[i]);
+	}
+}
+
+const char *sc_backend_addr(const struct sc_backend *b)
+{
+	return b->addr;
+}
+
+unsigned sc_backend_accepts(const struct sc_backend *b)
+{
+	return atomic_load(&b->accepts);
+}
+
+unsigned sc_backend_open(const struct sc_backend *b)
+{
+	return atomic_load(&b->open);
+}
+
+void sc_backend_reset_counts(struct sc_backend *b)
+{
+	atomic_store(&b->accepts, 0);
+	pthread_mutex_lock(&b->mu);
+	b->nresults = 0;
+	pthread_mutex_unlock(&b->mu);
+}
+
+size_t sc_backend_nresults(struct sc_backend *b)
+{
+	size_t n;
+
+	pthread_mutex_lock(&b->mu);
+	n = b->nresults;
+	pthread_mutex_unlock(&b->mu);
+	return n;
+}
+
+int sc_backend_result(struct sc_backend *b, size_t i, struct sc_conn_result *out)
+{
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&b->mu);
+	if (i < b->nresults) {
+		*out = b->results[i];
+		rc = 0;
+	}
+	pthread_mutex_unlock(&b->mu);
+	return rc;
+}
+
+int sc_backend_wait_results(struct sc_backend *b, size_t n, int timeout_ms)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&b->mu);
+	while (b->nresults < n && rc == 0)
+		rc = pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+	rc = b->nresults >= n ? 0 : -ETIMEDOUT;
+	pthread_mutex_unlock(&b->mu);
+	return rc;
+}
+
+int sc_backend_wait_idle(struct sc_backend *b, int timeout_ms)
+{
+	int64_t deadline = sc_now_ms() + timeout_ms;
+
+	while (atomic_load(&b->open) != 0) {
+		if (sc_now_ms() >= deadline)
+			return -ETIMEDOUT;
+		sc_sleep_ms(5);
+	}
+	return 0;
+}

@@ -1,0 +1,24 @@
+/*
+ * DOC: harness internals
+ *
+ * Shared between the harness's own files only; tests include harness.h. The registry lets
+ * sc_cleanup() release what every part of the harness started.
+ */
+#ifndef ANYLB_TESTS_SUPPORT_HARNESS_INT_H
+#define ANYLB_TESTS_SUPPORT_HARNESS_INT_H
+
+#include "tests/support/harness.h"
+
+/* Stops every backend still running (backend.c). */
+void sc_backend_cleanup_all(void);
+
+/* Stops every anylb still running, printing its log, and frees it (proc.c). */
+void sc_lb_cleanup_all(void);
+
+/* Makes sure sc_cleanup() runs at exit and SIGPIPE is ignored in the test process. */
+void sc_harness_init(void);
+
+/* Poll timeout in ms until deadline (a sc_now_ms() value), 0 when it has passed. */
+int sc_remaining_ms(int64_t deadline);
+
+#endif

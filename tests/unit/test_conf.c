@@ -1,0 +1,779 @@
+/*
+ * DOC: configuration loader tests
+ *
+ * Golden files first: every tests/conf/ok-*.yaml must load without a message, every
+ * tests/conf/err-*.yaml must fail with exactly the lines of its err-*.err sibling. Files are
+ * loaded as "tests/conf/NAME.yaml" from the source directory, which is how FILE reads in the
+ * .err files. A mismatch names the file and shows expected and actual output.
+ *
+ * Then direct checks of the values and defaults that ok-* files produce, of the entry points,
+ * and of robustness: truncated, mutated, deep, huge and repetitive input must be rejected
+ * cleanly. Leaks are caught by the sanitizer build (-DANYLB_SANITIZE=ON): every suite runs the
+ * leak checker after each test and fails the test on a leak.
+ */
+#include <criterion/criterion.h>
+
+#include "conf/conf.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
+#define CONF_DIR "tests/conf"
+
+/*
+ * The leak checker's own report at process exit comes after Criterion has recorded the test as
+ * passed, so each suite runs it once a test is over; abort() in the teardown makes Criterion
+ * report the test as crashed and the run fail.
+ */
+static void check_leaks(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	if (__lsan_do_recoverable_leak_check() != 0)
+		abort();
+#endif
+}
+
+TestSuite(conf_golden, .fini = check_leaks);
+TestSuite(conf_values, .fini = check_leaks);
+TestSuite(conf_load, .fini = check_leaks);
+TestSuite(conf_robust, .fini = check_leaks);
+
+struct names {
+	char **v;
+	size_t n;
+};
+
+static void to_source_dir(void)
+{
+	cr_assert_eq(
+		chdir(ANYLB_SOURCE_DIR), 0, "chdir(%s): %s", ANYLB_SOURCE_DIR, strerror(errno));
+}
+
+static int has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted file names in tests/conf starting with prefix and ending with suffix. */
+static struct names list_files(const char *prefix, const char *suffix)
+{
+	struct names l = {0};
+	DIR *d = opendir(CONF_DIR);
+	struct dirent *e;
+
+	cr_assert_not_null(d, "opendir(%s): %s", CONF_DIR, strerror(errno));
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 ||
+			!has_suffix(e->d_name, suffix))
+			continue;
+		l.v = realloc(l.v, (l.n + 1) * sizeof(*l.v));
+		cr_assert_not_null(l.v);
+		l.v[l.n++] = strdup(e->d_name);
+	}
+	closedir(d);
+	qsort(l.v, l.n, sizeof(*l.v), cmp_str);
+	return l;
+}
+
+static void names_free(struct names *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+/* The whole file, NUL-terminated; *len without the NUL. NULL if it cannot be read. */
+static char *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+
+	if (f == NULL)
+		return NULL;
+	for (;;) {
+		if (cap - n < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			buf = realloc(buf, cap);
+			cr_assert_not_null(buf);
+		}
+		size_t got = fread(buf + n, 1, cap - n - 1, f);
+		if (got == 0)
+			break;
+		n += got;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	if (len != NULL)
+		*len = n;
+	return buf;
+}
+
+/* What conf_errs_print() writes, as a string. */
+static char *print_errs(const struct conf_errs *errs)
+{
+	FILE *f = tmpfile();
+	cr_assert_not_null(f);
+	conf_errs_print(errs, fileno(f));
+	long n = lseek(fileno(f), 0, SEEK_END);
+	cr_assert_geq(n, 0);
+	char *buf = malloc((size_t)n + 1);
+	cr_assert_not_null(buf);
+	cr_assert_eq(pread(fileno(f), buf, (size_t)n, 0), n);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* Next line of *s (without its newline) into buf; 0 at the end. */
+static int next_line(const char **s, char *buf, size_t cap)
+{
+	if (**s == '\0')
+		return 0;
+	size_t n = strcspn(*s, "\n");
+	snprintf(buf, cap, "%.*s", (int)n, *s);
+	*s += n + ((*s)[n] == '\n');
+	return 1;
+}
+
+/* A line-by-line diff, "-expected" / "+got" for each line that differs; malloc'ed. */
+static char *diff_lines(const char *want, const char *got)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	char a[1024], b[1024];
+
+	cr_assert_not_null(f);
+	for (int line = 1;; line++) {
+		int ha = next_line(&want, a, sizeof(a)), hb = next_line(&got, b, sizeof(b));
+		if (!ha && !hb)
+			break;
+		if (ha && hb && strcmp(a, b) == 0)
+			continue;
+		fprintf(f, "  line %d:\n", line);
+		if (ha)
+			fprintf(f, "  -%s\n", a);
+		if (hb)
+			fprintf(f, "  +%s\n", b);
+	}
+	fclose(f);
+	return out;
+}
+
+static struct conf *load_ok(const char *name)
+{
+	struct conf_errs errs = {0};
+	struct conf *c = NULL;
+	char path[256];
+
+	to_source_dir();
+	snprintf(path, sizeof(path), CONF_DIR "/%s", name);
+	int rc = conf_load(path, &c, &errs);
+	char *got = print_errs(&errs);
+	cr_assert_eq(rc, 0, "%s: rc %d, messages:\n%s", name, rc, got);
+	cr_assert_not_null(c);
+	free(got);
+	conf_errs_free(&errs);
+	return c;
+}
+
+/* Loads buf under a name and returns the printed messages (empty when it loaded). */
+static char *load_buffer_msgs(const char *buf, size_t len, int *rc)
+{
+	struct conf_errs errs = {0};
+	struct conf *c = NULL;
+
+	*rc = conf_load_buffer("t.yaml", buf, len, &c, &errs);
+	char *got = print_errs(&errs);
+	cr_assert((*rc == 0) == (c != NULL), "rc %d but conf %p", *rc, (void *)c);
+	cr_assert((*rc == 0) == (errs.n == 0), "rc %d with %zu messages", *rc, errs.n);
+	conf_free(c);
+	conf_errs_free(&errs);
+	return got;
+}
+
+/* ---- golden files ---- */
+
+Test(conf_golden, ok_files_load_without_messages)
+{
+	to_source_dir();
+	struct names ok = list_files("ok-", ".yaml");
+	cr_assert_gt(ok.n, 0, "no " CONF_DIR "/ok-*.yaml");
+	for (size_t i = 0; i < ok.n; i++) {
+		char path[256];
+		struct conf_errs errs = {0};
+		struct conf *c = NULL;
+		snprintf(path, sizeof(path), CONF_DIR "/%s", ok.v[i]);
+		int rc = conf_load(path, &c, &errs);
+		char *got = print_errs(&errs);
+		cr_expect(rc == 0 && c != NULL && errs.n == 0,
+			"%s: expected to load, got rc %d and messages:\n%s", path, rc, got);
+		free(got);
+		conf_free(c);
+		conf_errs_free(&errs);
+	}
+	names_free(&ok);
+}
+
+Test(conf_golden, err_files_print_exactly_their_err_file)
+{
+	to_source_dir();
+	struct names bad = list_files("err-", ".yaml");
+	cr_assert_gt(bad.n, 0, "no " CONF_DIR "/err-*.yaml");
+	for (size_t i = 0; i < bad.n; i++) {
+		char path[256], errpath[256];
+		struct conf_errs errs = {0};
+		struct conf *c = NULL;
+		snprintf(path, sizeof(path), CONF_DIR "/%s", bad.v[i]);
+		snprintf(errpath, sizeof(errpath), "%.*s.err", (int)strlen(path) - 5, path);
+		int rc = conf_load(path, &c, &errs);
+		char *got = print_errs(&errs);
+		char *want = read_all(errpath, NULL);
+		cr_expect_not_null(want, "%s: missing %s", path, errpath);
+		cr_expect_eq(rc, -EINVAL, "%s: expected rc -EINVAL, got %d", path, rc);
+		cr_expect_null(c, "%s: loaded although it should not", path);
+		if (want != NULL && strcmp(want, got) != 0) {
+			char *diff = diff_lines(want, got);
+			cr_expect_fail("%s: output differs from %s (-expected +got):\n%s", path,
+				errpath, diff);
+			free(diff);
+		}
+		free(want);
+		free(got);
+		conf_free(c);
+		conf_errs_free(&errs);
+	}
+	names_free(&bad);
+}
+
+Test(conf_golden, cases_are_complete)
+{
+	to_source_dir();
+	struct names ok = list_files("ok-", ".yaml");
+	struct names bad = list_files("err-", ".yaml");
+	struct names errs = list_files("err-", ".err");
+	struct names all = list_files("", "");
+
+	cr_expect_geq(ok.n, 5, "only %zu ok-*.yaml", ok.n);
+	cr_expect_geq(bad.n, 30, "only %zu err-*.yaml", bad.n);
+	/* Every err-X.err has its err-X.yaml, and nothing else sits in the folder. */
+	for (size_t i = 0; i < errs.n; i++) {
+		char yaml[256];
+		snprintf(yaml, sizeof(yaml), CONF_DIR "/%.*s.yaml", (int)strlen(errs.v[i]) - 4,
+			errs.v[i]);
+		cr_expect_eq(access(yaml, F_OK), 0, "%s has no %s", errs.v[i], yaml);
+	}
+	for (size_t i = 0; i < all.n; i++) {
+		const char *n = all.v[i];
+		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+			continue;
+		cr_expect((strncmp(n, "ok-", 3) == 0 && has_suffix(n, ".yaml")) ||
+				  (strncmp(n, "err-", 4) == 0 &&
+					  (has_suffix(n, ".yaml") || has_suffix(n, ".err"))),
+			"%s/%s is neither ok-*.yaml nor err-*.{yaml,err}", CONF_DIR, n);
+	}
+	names_free(&ok);
+	names_free(&bad);
+	names_free(&errs);
+	names_free(&all);
+}
+
+/* Runs under the sanitizer build too: every path through the loader must free what it took. */
+Test(conf_golden, every_file_loads_and_frees_repeatedly)
+{
+	to_source_dir();
+	struct names all = list_files("", ".yaml");
+	for (int round = 0; round < 3; round++) {
+		struct conf_errs errs = {0};
+		for (size_t i = 0; i < all.n; i++) {
+			char path[256];
+			struct conf *c = NULL;
+			snprintf(path, sizeof(path), CONF_DIR "/%s", all.v[i]);
+			int rc = conf_load(path, &c, &errs);
+			if (strncmp(all.v[i], "err-", 4) == 0)
+				cr_expect(rc == -EINVAL && c == NULL, "%s was not rejected", path);
+			else
+				cr_expect(rc == 0 && c != NULL, "%s did not load", path);
+			conf_free(c);
+		}
+		/* One list across loads: messages accumulate, nothing is lost or freed twice. */
+		cr_expect_gt(errs.n, 0);
+		conf_errs_free(&errs);
+	}
+	names_free(&all);
+}
+
+/* ---- values and defaults ---- */
+
+Test(conf_values, minimal_takes_every_default)
+{
+	struct conf *c = load_ok("ok-minimal.yaml");
+
+	cr_expect_str_eq(c->file, CONF_DIR "/ok-minimal.yaml");
+	cr_expect_str_eq(c->global.site, "default");
+	cr_expect_eq(c->global.workers, 0);
+	cr_expect_eq(c->global.max_connections, 100000);
+	cr_expect_eq(c->global.drain_timeout_ms, 30000);
+	cr_expect_eq(c->global.log_level, LOG_LEVEL_INFO);
+	cr_expect_eq(c->global.log_format, LOG_FORMAT_TEXT);
+	cr_assert_eq(c->nservices, 1);
+	const struct conf_service *s = &c->services[0];
+	cr_expect_str_eq(s->name, "web");
+	cr_expect_eq(s->pos.line, 3);
+	cr_expect_eq(s->pos.col, 5);
+	cr_assert_eq(s->nlisten, 1);
+	cr_expect_str_eq(s->listen[0].address, "0.0.0.0:80");
+	cr_expect_eq(s->listen[0].addr.sa.sa_family, AF_INET);
+	cr_expect_eq(addr_port(&s->listen[0].addr), 80);
+	cr_expect_eq(s->listen[0].pos.line, 4);
+	cr_expect_eq(s->listen[0].pos.col, 13);
+	cr_expect_eq(s->balance, CONF_BALANCE_ROUND_ROBIN);
+	cr_expect_eq(s->hash_key, CONF_HASH_SOURCE_IP);
+	cr_expect_eq(s->proxy_protocol, CONF_PROXY_OFF);
+	cr_expect_eq(s->retries, 2);
+	cr_expect_eq(s->max_connections, 0);
+	cr_expect_eq(s->timeouts.connect_ms, 2000);
+	cr_expect_eq(s->timeouts.idle_ms, 300000);
+	cr_expect_eq(s->timeouts.half_close_ms, 30000);
+	cr_assert_eq(s->nbackends, 1);
+	cr_expect_str_eq(s->backends[0].address, "10.0.0.1:8080");
+	cr_expect_eq(s->backends[0].weight, 100);
+	cr_expect_null(s->backends[0].zone);
+	cr_expect_eq(s->backends[0].max_connections, 0);
+	cr_expect_eq(s->backends[0].pos.line, 6);
+	cr_expect_eq(s->backends[0].pos.col, 9);
+	conf_free(c);
+}
+
+Test(conf_values, explicit_defaults_equal_implicit_ones)
+{
+	struct conf *a = load_ok("ok-minimal.yaml");
+	struct conf *b = load_ok("ok-defaults-explicit.yaml");
+
+	cr_expect_str_eq(a->global.site, b->global.site);
+	cr_expect_eq(a->global.workers, b->global.workers);
+	cr_expect_eq(a->global.max_connections, b->global.max_connections);
+	cr_expect_eq(a->global.drain_timeout_ms, b->global.drain_timeout_ms);
+	cr_expect_eq(a->global.log_level, b->global.log_level);
+	cr_expect_eq(a->global.log_format, b->global.log_format);
+	const struct conf_service *x = &a->services[0], *y = &b->services[0];
+	cr_expect_eq(x->balance, y->balance);
+	cr_expect_eq(x->hash_key, y->hash_key);
+	cr_expect_eq(x->proxy_protocol, y->proxy_protocol);
+	cr_expect_eq(x->retries, y->retries);
+	cr_expect_eq(x->max_connections, y->max_connections);
+	cr_expect_eq(memcmp(&x->timeouts, &y->timeouts, sizeof(x->timeouts)), 0);
+	cr_expect_eq(x->backends[0].weight, y->backends[0].weight);
+	cr_expect(addr_equal(&x->backends[0].addr, &y->backends[0].addr));
+	conf_free(a);
+	conf_free(b);
+}
+
+Test(conf_values, full_file)
+{
+	struct conf *c = load_ok("ok-full.yaml");
+
+	cr_expect_str_eq(c->global.site, "ams1");
+	cr_expect_eq(c->global.workers, 4);
+	cr_expect_eq(c->global.max_connections, 50000);
+	cr_expect_eq(c->global.drain_timeout_ms, 45000);
+	cr_expect_eq(c->global.log_level, LOG_LEVEL_DEBUG);
+	cr_expect_eq(c->global.log_format, LOG_FORMAT_JSON);
+	cr_assert_eq(c->nservices, 3);
+
+	const struct conf_service *web = &c->services[0];
+	cr_expect_str_eq(web->name, "web");
+	cr_assert_eq(web->nlisten, 2);
+	cr_expect_str_eq(web->listen[0].address, "0.0.0.0:443");
+	cr_expect_str_eq(web->listen[1].address, "[::]:443");
+	cr_expect_eq(web->listen[1].addr.sa.sa_family, AF_INET6);
+	cr_expect_eq(web->balance, CONF_BALANCE_MAGLEV);
+	cr_expect_str_eq(conf_balance_name(web->balance), "maglev");
+	cr_expect_eq(web->hash_key, CONF_HASH_SOURCE_IP_PORT);
+	cr_expect_eq(web->proxy_protocol, CONF_PROXY_V2);
+	cr_expect_eq(web->retries, 3);
+	cr_expect_eq(web->max_connections, 20000);
+	cr_expect_eq(web->timeouts.connect_ms, 1500);
+	cr_expect_eq(web->timeouts.idle_ms, 600000);
+	cr_expect_eq(web->timeouts.half_close_ms, 60000);
+	cr_assert_eq(web->nbackends, 3);
+	cr_expect_str_eq(web->backends[0].address, "10.0.1.11:8443");
+	cr_expect_eq(web->backends[0].weight, 200);
+	cr_expect_str_eq(web->backends[0].zone, "a");
+	cr_expect_eq(web->backends[0].max_connections, 1000);
+	cr_expect_eq(web->backends[1].weight, 100);
+	cr_expect_str_eq(web->backends[1].zone, "b");
+	cr_expect_eq(web->backends[1].max_connections, 0);
+	cr_expect_str_eq(web->backends[2].address, "[2001:db8::12]:8443");
+	cr_expect_eq(web->backends[2].weight, 1);
+	cr_expect_null(web->backends[2].zone);
+	cr_expect_eq(addr_port(&web->backends[2].addr), 8443);
+
+	const struct conf_service *api = &c->services[1];
+	cr_expect_str_eq(api->name, "api.v2-internal_1");
+	cr_expect_eq(api->nlisten, 1);
+	cr_expect_eq(api->balance, CONF_BALANCE_LEAST_CONNECTIONS);
+	cr_expect_eq(api->hash_key, CONF_HASH_SOURCE_IP);
+	cr_expect_eq(api->proxy_protocol, CONF_PROXY_V1);
+	cr_expect_eq(api->retries, 0);
+	cr_expect_eq(api->timeouts.connect_ms, 2000);
+	cr_expect_eq(api->timeouts.idle_ms, 3600000);
+	cr_expect_eq(api->timeouts.half_close_ms, 30000);
+	cr_assert_eq(api->nbackends, 2);
+	cr_expect_eq(api->backends[0].weight, 1000);
+	cr_expect_eq(api->backends[1].weight, 100);
+
+	const struct conf_service *dns = &c->services[2];
+	cr_expect_eq(dns->balance, CONF_BALANCE_RANDOM_TWO);
+	cr_expect_eq(dns->proxy_protocol, CONF_PROXY_OFF);
+	conf_free(c);
+}
+
+Test(conf_values, ipv6)
+{
+	struct conf *c = load_ok("ok-ipv6.yaml");
+	char buf[ADDR_STRLEN];
+
+	cr_assert_eq(c->nservices, 1);
+	const struct conf_service *s = &c->services[0];
+	cr_assert_eq(s->nlisten, 2);
+	cr_expect_str_eq(addr_format(&s->listen[0].addr, buf, sizeof(buf)), "[::]:8443");
+	cr_expect_str_eq(addr_format(&s->listen[1].addr, buf, sizeof(buf)), "[2001:db8::1]:443");
+	cr_assert_eq(s->nbackends, 3);
+	for (size_t i = 0; i < s->nbackends; i++)
+		cr_expect_eq(s->backends[i].addr.sa.sa_family, AF_INET6, "backend %zu", i);
+	cr_expect_str_eq(s->backends[1].zone, "c");
+	conf_free(c);
+}
+
+Test(conf_values, edges_and_empty_sections)
+{
+	struct conf *c = load_ok("ok-empty-sections.yaml");
+
+	cr_expect_eq(c->global.workers, 256);
+	cr_expect_eq(c->global.log_level, LOG_LEVEL_INFO);
+	cr_assert_eq(c->nservices, 2);
+	const struct conf_service *s = &c->services[0];
+	cr_expect_eq(s->proxy_protocol, CONF_PROXY_OFF);
+	cr_expect_eq(s->retries, CONF_MAX_RETRIES);
+	cr_expect_eq(s->timeouts.idle_ms, 300000);
+	cr_expect_eq(addr_port(&s->listen[0].addr), 65535);
+	cr_expect_eq(s->backends[0].weight, 1);
+	cr_expect_eq(s->backends[1].weight, CONF_MAX_WEIGHT);
+	cr_expect_str_eq(c->services[1].name, "007");
+	cr_expect_eq(c->services[1].timeouts.connect_ms, 1);
+	conf_free(c);
+}
+
+Test(conf_values, flow_style)
+{
+	struct conf *c = load_ok("ok-flow-style.yaml");
+
+	cr_expect_str_eq(c->global.site, "lon-3");
+	cr_expect_eq(c->global.workers, 2);
+	cr_expect_eq(c->global.drain_timeout_ms, 0);
+	cr_assert_eq(c->nservices, 2);
+	cr_expect_eq(c->services[0].nlisten, 2);
+	cr_expect_str_eq(c->services[1].backends[0].zone, "1");
+	conf_free(c);
+}
+
+Test(conf_values, balance_names)
+{
+	cr_expect_str_eq(conf_balance_name(CONF_BALANCE_ROUND_ROBIN), "round_robin");
+	cr_expect_str_eq(conf_balance_name(CONF_BALANCE_LEAST_CONNECTIONS), "least_connections");
+	cr_expect_str_eq(conf_balance_name(CONF_BALANCE_MAGLEV), "maglev");
+	cr_expect_str_eq(conf_balance_name(CONF_BALANCE_RANDOM_TWO), "random_two");
+}
+
+/* ---- entry points ---- */
+
+Test(conf_load, missing_file)
+{
+	struct conf_errs errs = {0};
+	struct conf *c = (struct conf *)&errs; /* must be reset to NULL */
+
+	int rc = conf_load("/nonexistent/anylb.yaml", &c, &errs);
+	cr_expect_eq(rc, -ENOENT);
+	cr_expect_null(c);
+	char *got = print_errs(&errs);
+	cr_expect_str_eq(got,
+		"/nonexistent/anylb.yaml:1:1: cannot read the file: No such file or directory\n");
+	free(got);
+	conf_errs_free(&errs);
+}
+
+Test(conf_load, directory)
+{
+	struct conf_errs errs = {0};
+	struct conf *c = NULL;
+
+	to_source_dir();
+	cr_expect_eq(conf_load(CONF_DIR, &c, &errs), -EISDIR);
+	cr_expect_null(c);
+	cr_expect_eq(errs.n, 1);
+	conf_errs_free(&errs);
+}
+
+Test(conf_load, buffer_uses_the_given_name)
+{
+	static const char y[] = "services:\n  - name: a\n    listen: 1.2.3.4:5\n";
+	struct conf_errs errs = {0};
+	struct conf *c = NULL;
+
+	cr_expect_eq(conf_load_buffer("<admin>", y, strlen(y), &c, &errs), -EINVAL);
+	char *got = print_errs(&errs);
+	cr_expect_str_eq(got, "<admin>:2:5: service 'a' is missing 'backends'\n");
+	free(got);
+	conf_errs_free(&errs);
+
+	cr_expect_eq(conf_load_buffer("<empty>", NULL, 0, &c, &errs), -EINVAL);
+	got = print_errs(&errs);
+	cr_expect_str_eq(
+		got, "<empty>:1:1: empty file: expected a mapping with a 'services' list\n");
+	free(got);
+	conf_errs_free(&errs);
+}
+
+Test(conf_load, messages_append_to_a_used_list)
+{
+	static const char a[] = "x: 1\n", b[] = "services: []\n";
+	struct conf_errs errs = {0};
+	struct conf *c = NULL;
+
+	cr_expect_eq(conf_load_buffer("a", a, strlen(a), &c, &errs), -EINVAL);
+	cr_expect_eq(conf_load_buffer("b", b, strlen(b), &c, &errs), -EINVAL);
+	char *got = print_errs(&errs);
+	cr_expect_str_eq(got,
+		"a:1:1: unknown key 'x' at the top level (expected one of: global, bgp, services)\n"
+		"a:1:1: no services: add a 'services' list\n"
+		"b:1:11: 'services' is empty: at least one service is required\n");
+	free(got);
+	conf_errs_free(&errs);
+}
+
+Test(conf_load, print_writes_file_line_col_message)
+{
+	struct conf_err v[] = {
+		{.file = "f.yaml", .line = 3, .col = 7, .msg = "first"},
+		{.file = "dir/g.yaml", .line = 12, .col = 1, .msg = "'x' is not supported yet"},
+	};
+	struct conf_errs errs = {.v = v, .n = 2, .cap = 2};
+
+	char *got = print_errs(&errs);
+	cr_expect_str_eq(got, "f.yaml:3:7: first\ndir/g.yaml:12:1: 'x' is not supported yet\n");
+	free(got);
+}
+
+/* ---- robustness: none of this may crash, leak or take long ---- */
+
+Test(conf_robust, every_prefix_of_every_file)
+{
+	to_source_dir();
+	struct names all = list_files("", ".yaml");
+	for (size_t i = 0; i < all.n; i++) {
+		char path[256];
+		size_t len;
+		snprintf(path, sizeof(path), CONF_DIR "/%s", all.v[i]);
+		char *buf = read_all(path, &len);
+		cr_assert_not_null(buf, "%s", path);
+		for (size_t n = 0; n <= len; n++) {
+			/* A private copy of exactly n bytes lets ASan catch reads past the end. */
+			char *cut = malloc(n ? n : 1);
+			cr_assert_not_null(cut);
+			memcpy(cut, buf, n);
+			int rc;
+			free(load_buffer_msgs(cut, n, &rc));
+			free(cut);
+		}
+		free(buf);
+	}
+	names_free(&all);
+}
+
+Test(conf_robust, mutated_files)
+{
+	static const char junk[] = "\0\t\n\r :-[]{}&*!|>'\"%@`#,?\\\xff\xc3";
+	uint32_t seed = 12345;
+
+	to_source_dir();
+	struct names all = list_files("", ".yaml");
+	for (size_t i = 0; i < all.n; i++) {
+		char path[256];
+		size_t len;
+		snprintf(path, sizeof(path), CONF_DIR "/%s", all.v[i]);
+		char *buf = read_all(path, &len);
+		cr_assert_not_null(buf);
+		for (int round = 0; round < 200 && len > 0; round++) {
+			char *m = malloc(len);
+			cr_assert_not_null(m);
+			memcpy(m, buf, len);
+			for (int k = 0; k < 1 + round % 4; k++) {
+				seed = seed * 1103515245u + 12345u;
+				size_t at = (seed >> 8) % len;
+				m[at] = junk[(seed >> 20) % (sizeof(junk) - 1)];
+			}
+			int rc;
+			free(load_buffer_msgs(m, len, &rc));
+			free(m);
+		}
+		free(buf);
+	}
+	names_free(&all);
+}
+
+static char *repeat(const char *head, const char *unit, size_t times, const char *tail, size_t *len)
+{
+	size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail);
+	char *s = malloc(hl + ul * times + tl + 1);
+	cr_assert_not_null(s);
+	memcpy(s, head, hl);
+	for (size_t i = 0; i < times; i++)
+		memcpy(s + hl + i * ul, unit, ul);
+	memcpy(s + hl + ul * times, tail, tl + 1);
+	*len = hl + ul * times + tl;
+	return s;
+}
+
+Test(conf_robust, deep_nesting_is_refused)
+{
+	size_t len;
+	int rc;
+	char *s = repeat("services: ", "[", 100000, "", &len);
+
+	char *got = load_buffer_msgs(s, len, &rc);
+	cr_expect_eq(rc, -EINVAL);
+	cr_expect_str_eq(
+		got, "t.yaml:1:42: lists and mappings are nested too deep (more than 32 levels)\n");
+	free(got);
+	free(s);
+}
+
+Test(conf_robust, too_many_values)
+{
+	size_t len;
+	int rc;
+	char *s = repeat("services: [", "1,", 1100000, "1]", &len);
+
+	char *got = load_buffer_msgs(s, len, &rc);
+	cr_expect_eq(rc, -EINVAL);
+	cr_expect(strstr(got, "too many YAML values (more than 1048576)\n") != NULL, "%s", got);
+	free(got);
+	free(s);
+}
+
+Test(conf_robust, too_large)
+{
+	size_t len = (16u << 20) + 1;
+	char *s = malloc(len);
+	int rc;
+
+	cr_assert_not_null(s);
+	memset(s, '\n', len);
+	char *got = load_buffer_msgs(s, len, &rc);
+	cr_expect_eq(rc, -EINVAL);
+	cr_expect_str_eq(got, "t.yaml:1:1: file is too large (more than 16 MiB)\n");
+	free(got);
+	free(s);
+}
+
+Test(conf_robust, wide_mapping_with_duplicates_is_fast_and_capped)
+{
+	/* 200000 keys, all the same: sorting finds the duplicates, the cap bounds the output. */
+	size_t len;
+	int rc;
+	char *s = repeat("global:\n", "  k: 1\n", 200000, "services: []\n", &len);
+
+	char *got = load_buffer_msgs(s, len, &rc);
+	cr_expect_eq(rc, -EINVAL);
+	size_t lines = 0;
+	for (const char *p = got; *p; p++)
+		lines += *p == '\n';
+	cr_expect_eq(lines, 101, "%zu lines", lines);
+	cr_expect(strstr(got, "t.yaml:102:3: too many errors, stopped after 100\n") != NULL, "%s",
+		got + (strlen(got) > 300 ? strlen(got) - 300 : 0));
+	free(got);
+	free(s);
+}
+
+Test(conf_robust, too_many_backends)
+{
+	size_t len;
+	int rc;
+	char *s = repeat("services:\n  - name: a\n    listen: 1.2.3.4:5\n    backends:\n",
+		"      - address: 10.0.0.1:80\n", CONF_MAX_BACKENDS + 1, "", &len);
+
+	char *got = load_buffer_msgs(s, len, &rc);
+	cr_expect_str_eq(got, "t.yaml:5:7: 'backends' has 10001 entries, more than 10000\n");
+	free(got);
+	free(s);
+}
+
+Test(conf_robust, many_duplicate_backends_are_found_by_sorting)
+{
+	size_t len;
+	int rc;
+	char *s = repeat("services:\n  - name: a\n    listen: 1.2.3.4:5\n    backends:\n",
+		"      - address: 10.0.0.1:80\n", CONF_MAX_BACKENDS, "", &len);
+
+	char *got = load_buffer_msgs(s, len, &rc);
+	cr_expect_eq(rc, -EINVAL);
+	cr_expect(strncmp(got, "t.yaml:6:18: duplicate backend '10.0.0.1:80' (first at line 5)\n",
+			  60) == 0,
+		"%.200s", got);
+	free(got);
+	free(s);
+}
+
+Test(conf_robust, raw_nul_and_long_values)
+{
+	static const char nul[] = "services:\n  - name: a\0b\n";
+	int rc;
+
+	char *got = load_buffer_msgs(nul, sizeof(nul) - 1, &rc);
+	cr_expect_str_eq(
+		got, "t.yaml:2:12: cannot read YAML: control characters are not allowed\n");
+	free(got);
+
+	/* Long values are shortened in messages, at a character boundary. */
+	size_t len;
+	char *s = repeat("services:\n  - name: ", "\xc3\xa9", 5000, "\n", &len);
+	got = load_buffer_msgs(s, len, &rc);
+	cr_expect(strstr(got, "t.yaml:2:11: 'name' is longer than 64 characters\n") != NULL, "%s",
+		got);
+	cr_expect_lt(strlen(got), 300);
+	free(got);
+	free(s);
+}
+
+Test(conf_robust, unknown_key_is_shortened_and_escaped)
+{
+	size_t len;
+	int rc;
+	char *s = repeat("\"", "\\t", 100, "\": 1\nservices: []\n", &len);
+
+	char *got = load_buffer_msgs(s, len, &rc);
+	cr_expect(strstr(got, "t.yaml:1:1: unknown key '\\x09\\x09") != NULL, "%s", got);
+	cr_expect(strstr(got, "...' at the top level (expected one of: global, bgp, services)\n") !=
+			  NULL,
+		"%s", got);
+	free(got);
+	free(s);
+}
