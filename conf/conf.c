@@ -41,6 +41,7 @@ void conf_free(struct conf *c)
 			free(s->backends[j].zone);
 		}
 		free(s->backends);
+		conf_health_free(&s->health);
 	}
 	free(c->services);
 	free(c->global.site);

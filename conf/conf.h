@@ -56,6 +56,74 @@ struct conf_timeouts {
 	uint64_t half_close_ms; /* default 30s, > 0 */
 };
 
+enum conf_check_type {
+	CONF_CHECK_TCP,         /* connect only */
+	CONF_CHECK_HTTP,        /* GET path, status in expect_status, body has expect_body */
+	CONF_CHECK_HTTPS,       /* the same over TLS */
+	CONF_CHECK_TLS,         /* handshake only (and certificate checks) */
+	CONF_CHECK_SEND_EXPECT, /* send bytes, expect a substring back */
+};
+
+struct conf_status_range {
+	unsigned lo, hi; /* 100..599, lo <= hi; "200" is 200-200, "200-299" a range */
+};
+
+/* Set for https and tls checks only; all zero for the other types. */
+struct conf_check_tls {
+	char *sni;     /* NULL: none sent unless `host` is set, then host */
+	int verify;    /* default 1: chain and name must verify against ca_file */
+	char *ca_file; /* default CONF_CA_FILE; never opened by conf/ */
+};
+
+#define CONF_CA_FILE        "/etc/ssl/certs/ca-certificates.crt"
+#define CONF_CHECK_DATA_MAX 4096 /* bytes in send, expect or expect_body */
+
+/*
+ * One active check (liveness or readiness) of every backend of a service. Absent section:
+ * enabled == 0, every other field zero, and the check does not run (a missing liveness never
+ * makes a backend dead, a missing readiness leaves readiness to liveness). A section that is
+ * present, even empty (`liveness: {}`), is enabled with every default: a tcp connect check.
+ * Fields that do not belong to the type (path for tcp, send for http, ...) are NULL or zero:
+ * the loader refuses them rather than ignore them.
+ */
+struct conf_check {
+	int enabled;
+	enum conf_check_type type; /* default tcp */
+	unsigned port;             /* 0 (default): the backend's port */
+	char *path;                /* http/https; default "/" */
+	char *host;                /* http/https Host header; NULL: the backend's IP */
+	struct conf_status_range *expect_status; /* http/https; default one range 200-399 */
+	size_t nexpect_status;
+	char *expect_body; /* http/https; NULL: any body */
+	char *send;        /* send_expect; required there, with expect; may hold any byte but NUL */
+	size_t send_len;
+	char *expect;              /* send_expect: substring of the reply */
+	struct conf_check_tls tls; /* https and tls */
+	uint64_t interval_ms;      /* default 2s, > 0 */
+	uint64_t fast_interval_ms; /* default min(interval, 500ms), > 0, <= interval */
+	uint64_t timeout_ms;       /* default min(interval, 1s), > 0, <= interval */
+	unsigned jitter_pct;       /* 0..50, default 10 ("10%") */
+	unsigned rise, fall;       /* 1..100, defaults 2 and 3 */
+	struct conf_pos pos;       /* of the key `liveness` or `readiness`; 0:0 when absent */
+};
+
+struct conf_health {
+	struct conf_check liveness;
+	struct conf_check readiness;
+};
+
+/*
+ * Passive outlier ejection; on by default with these defaults. consecutive_failures: 0 turns it
+ * off.
+ */
+struct conf_outlier {
+	unsigned consecutive_failures; /* default 5, 0..1000 */
+	uint64_t base_ejection_ms;     /* default 30s, > 0 */
+	uint64_t max_ejection_ms;      /* default max(5m, base), >= base */
+	unsigned max_ejection_percent; /* default 50, 0..100 */
+	struct conf_pos pos;           /* of the key `outlier`; 0:0 when absent */
+};
+
 struct conf_service {
 	char *name;
 	struct conf_listen *listen;
@@ -68,6 +136,9 @@ struct conf_service {
 	unsigned retries;                        /* 0..CONF_MAX_RETRIES, default 2 */
 	unsigned max_connections;                /* 0 = unlimited */
 	struct conf_timeouts timeouts;
+	struct conf_health health;
+	struct conf_outlier outlier;
+	uint64_t slow_start_ms; /* default 0: a backend that turns ready gets its full weight */
 	struct conf_pos pos;
 };
 
@@ -129,5 +200,6 @@ void conf_errs_free(struct conf_errs *errs);
 void conf_errs_print(const struct conf_errs *errs, int fd);
 
 const char *conf_balance_name(enum conf_balance b);
+const char *conf_check_type_name(enum conf_check_type t);
 
 #endif

@@ -5,9 +5,9 @@
  * against the list a section allows. Each reader reports its own errors, worded the same way
  * everywhere (see internal.h), so the section files only say which key takes what.
  *
- * Typing follows the key, not YAML's guess about the scalar: `zone: 1` is the string "1" and
- * `weight: "5"` the integer 5. Only an unquoted empty value, `~` or `null` is null, which a key
- * of a scalar type rejects and a section (a mapping) takes as empty.
+ * Typing follows the key, not YAML's guess about the scalar: `zone: 1` is the string "1",
+ * `weight: "5"` the integer 5 and `verify: "no"` false. Only an unquoted empty value, `~` or `null`
+ * is null, which a key of a scalar type rejects and a section (a mapping) takes as empty.
  */
 #include "conf/internal.h"
 
@@ -236,6 +236,53 @@ int conf_get_string(struct conf_report *r, const struct conf_node *k, const stru
 		return -1;
 	}
 	return 0;
+}
+
+int conf_get_bytes(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	size_t maxlen, char **out, size_t *len)
+{
+	const char *s;
+
+	if (conf_get_word(r, k, v, "a string", &s) < 0)
+		return -1;
+	if (*s == '\0') {
+		conf_report_node(r, k, v, "'%s' is empty", k->str);
+		return -1;
+	}
+	if (v->len > maxlen) {
+		conf_report_node(r, k, v, "'%s' is longer than %zu bytes", k->str, maxlen);
+		return -1;
+	}
+	*out = malloc(v->len + 1);
+	if (*out == NULL) {
+		r->nomem = 1;
+		return -1;
+	}
+	memcpy(*out, s, v->len + 1);
+	if (len != NULL)
+		*len = v->len;
+	return 0;
+}
+
+int conf_get_bool(
+	struct conf_report *r, const struct conf_node *k, const struct conf_node *v, int *out)
+{
+	char desc[CONF_SHOW_MAX];
+	const char *s;
+
+	if (conf_get_word(r, k, v, "true or false", &s) < 0)
+		return -1;
+	if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0) {
+		*out = 1;
+		return 0;
+	}
+	if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0) {
+		*out = 0;
+		return 0;
+	}
+	conf_report_node(r, k, v, "'%s': expected true or false, got %s", k->str,
+		conf_node_desc(v, desc, sizeof(desc)));
+	return -1;
 }
 
 int conf_parse_u64(const char *s, uint64_t *out)

@@ -6,7 +6,8 @@
  * A load runs in two passes so that the YAML library's event stream never meets the
  * configuration's rules:
  *
- *   text --(yaml_tree.c)--> node tree with line:col --(conf.c, global.c, service.c)--> struct conf
+ *   text --(yaml_tree.c)--> node tree with line:col --(conf.c, global.c, service.c,
+ *                                                        health.c)--> struct conf
  *                                                        \-- typed readers: fields.c
  *
  * Every problem goes through a struct conf_report (errs.c), which keeps the messages of this one
@@ -143,6 +144,18 @@ int conf_get_word(struct conf_report *r, const struct conf_node *k, const struct
 int conf_get_string(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
 	size_t maxlen, char **out);
 
+/*
+ * Bytes to send or look for: a non-empty string of at most maxlen bytes, control characters
+ * allowed (a double-quoted "PING\r\n" is what a send/expect check needs); *out is malloc'ed
+ * and NUL-terminated, *len (unless len is NULL) its length.
+ */
+int conf_get_bytes(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	size_t maxlen, char **out, size_t *len);
+
+/* true or yes: 1; false or no: 0 (lower case only). */
+int conf_get_bool(
+	struct conf_report *r, const struct conf_node *k, const struct conf_node *v, int *out);
+
 /* Digits only, no sign, no leading zero, no overflow: 0 or -1. */
 int conf_parse_u64(const char *s, uint64_t *out);
 
@@ -172,5 +185,16 @@ void conf_map_global(struct conf_report *r, const struct conf_node *k, const str
 	struct conf_global *g);
 void conf_map_services(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
 	struct conf *c);
+
+/* ---- health.c: a service's active checks and passive outlier ejection ---- */
+
+/* Sets o to the defaults of conf.h (outlier ejection on), for a service without `outlier`. */
+void conf_outlier_init(struct conf_outlier *o);
+void conf_map_outlier(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	struct conf_outlier *o);
+void conf_map_health(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	struct conf_health *h);
+/* Frees the strings and arrays of h's checks; h itself is the caller's. */
+void conf_health_free(struct conf_health *h);
 
 #endif

@@ -8,9 +8,9 @@
  * file with thousands of backends costs n log n, and each is reported at the later occurrence
  * with the line of the first.
  *
- * `anycast`, `health`, `outlier` and `slow_start` are in the spec but implemented by later
- * issues; until then they are refused by name rather than ignored, so that nobody believes a
- * health check runs when it does not.
+ * `health` and `outlier` are read by health.c. `anycast` is in the spec but implemented by a
+ * later issue; until then it is refused by name rather than ignored, so that nobody believes a
+ * prefix is announced when it is not.
  */
 #include "conf/internal.h"
 
@@ -42,11 +42,11 @@ static const struct conf_key conf_service_keys[] = {
 	[CONF_SERVICE_PROXY_PROTOCOL] = {"proxy_protocol", 0},
 	[CONF_SERVICE_RETRIES] = {"retries", 0},
 	[CONF_SERVICE_MAX_CONNECTIONS] = {"max_connections", 0},
-	[CONF_SERVICE_SLOW_START] = {"slow_start", 1},
+	[CONF_SERVICE_SLOW_START] = {"slow_start", 0},
 	[CONF_SERVICE_TIMEOUTS] = {"timeouts", 0},
 	[CONF_SERVICE_BACKENDS] = {"backends", 0},
-	[CONF_SERVICE_HEALTH] = {"health", 1},
-	[CONF_SERVICE_OUTLIER] = {"outlier", 1},
+	[CONF_SERVICE_HEALTH] = {"health", 0},
+	[CONF_SERVICE_OUTLIER] = {"outlier", 0},
 };
 
 enum conf_backend_key {
@@ -324,6 +324,7 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 	s->proxy_protocol = CONF_PROXY_OFF;
 	s->retries = 2;
 	s->timeouts = (struct conf_timeouts){2000, 5 * 60 * 1000, 30 * 1000};
+	conf_outlier_init(&s->outlier);
 	for (k = conf_map_next(m, NULL, &val); k != NULL; k = conf_map_next(m, k, &val)) {
 		int key = conf_key_find(
 			r, k, "in a service", conf_service_keys, CONF_NKEYS(conf_service_keys));
@@ -379,11 +380,17 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 			have_backends = 1;
 			conf_map_backends(r, k, val, s);
 			break;
-		case CONF_SERVICE_ANYCAST:
 		case CONF_SERVICE_SLOW_START:
+			conf_get_duration(r, k, val, 0, &s->slow_start_ms);
+			break;
 		case CONF_SERVICE_HEALTH:
+			conf_map_health(r, k, val, &s->health);
+			break;
 		case CONF_SERVICE_OUTLIER:
-			break; /* refused by conf_key_find() until their issues land */
+			conf_map_outlier(r, k, val, &s->outlier);
+			break;
+		case CONF_SERVICE_ANYCAST:
+			break; /* refused by conf_key_find() until its issue lands */
 		}
 	}
 	const char *what = s->name != NULL ? conf_show(s->name, show, sizeof(show)) : NULL;

@@ -3,7 +3,9 @@
  *
  * balancer_new() copies the members (names included, weights clamped into 1..1000), finds the
  * ops table for the configured kind and lets the algorithm build its state; balancer_pick()
- * is one indirect call. The algorithms live in balance_rr.c (smooth weighted round robin),
+ * is one indirect call. balancer_set_weight() changes one member's weight and lets the
+ * algorithm follow (nothing to do for two of them, a prefix-sum update or a table rebuild for
+ * the others). The algorithms live in balance_rr.c (smooth weighted round robin),
  * balance_lc.c (weighted least connections), balance_maglev.c (Maglev consistent hashing) and
  * balance_p2c.c (power of two random choices).
  */
@@ -102,6 +104,30 @@ void balancer_free(struct balancer *b)
 int balancer_pick(struct balancer *b, const struct balance_ctx *ctx)
 {
 	return b->ops->pick(b, ctx);
+}
+
+/*
+ * The weight is stored first and the algorithm then adapts its state to it; if it cannot, the
+ * old weight goes back, so the members and the state never disagree.
+ */
+int balancer_set_weight(struct balancer *b, size_t i, unsigned weight)
+{
+	unsigned old;
+	int err;
+
+	if (i >= b->n)
+		return -EINVAL;
+	weight = balance_clamp_weight(weight);
+	old = b->members[i].weight;
+	if (weight == old)
+		return 0;
+	b->members[i].weight = weight;
+	if (b->ops->reweight == NULL)
+		return 0;
+	err = b->ops->reweight(b, i);
+	if (err < 0)
+		b->members[i].weight = old;
+	return err;
 }
 
 const char *balance_name(const struct balancer *b)

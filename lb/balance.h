@@ -48,6 +48,14 @@ void balancer_free(struct balancer *b);
 /* Returns the index of the chosen backend, or -1 when no backend is usable. */
 int balancer_pick(struct balancer *b, const struct balance_ctx *ctx);
 
+/*
+ * Changes member i's effective weight (slow start ramps it; 1..1000, clamped). Cheap for
+ * round_robin, least_connections and random_two. Maglev rebuilds its table, which costs
+ * milliseconds: callers change maglev weights in a few coarse steps, not continuously.
+ * Returns 0, -EINVAL for an index out of range, or -ENOMEM (the old weights stay in force).
+ */
+int balancer_set_weight(struct balancer *b, size_t i, unsigned weight);
+
 /* Maglev's lookup table size for n backends: 65537, or the smallest prime >= 100 * n. */
 size_t balance_maglev_table_size(size_t n);
 

@@ -6,8 +6,8 @@
  * and the unit test includes this header.
  *
  * An algorithm is an ops table, as in HAProxy's struct lb_ops: balance.c copies the members,
- * then calls setup once, pick per new session and teardown once. Each algorithm keeps its
- * state in its own arm of the union in struct balancer.
+ * then calls setup once, pick per new session, reweight when a member's weight changes and
+ * teardown once. Each algorithm keeps its state in its own arm of the union in struct balancer.
  */
 #ifndef ANYLB_LB_BALANCE_IMPL_H
 #define ANYLB_LB_BALANCE_IMPL_H
@@ -31,6 +31,12 @@ struct balance_ops {
 	int (*setup)(struct balancer *b);
 	/* Returns the chosen index or -1 when nothing is usable. Must not allocate. */
 	int (*pick)(struct balancer *b, const struct balance_ctx *ctx);
+	/*
+	 * b->members[i].weight has just changed (clamped, and different from before): brings the
+	 * state in line. Returns 0, or -errno with the state left exactly as it was, in which case
+	 * balance.c puts the old weight back. NULL when the algorithm reads weights at pick time.
+	 */
+	int (*reweight)(struct balancer *b, size_t i);
 	/* Releases what setup allocated. Called exactly once, also after a failed setup. */
 	void (*teardown)(struct balancer *b);
 };

@@ -53,5 +53,6 @@ const struct balance_ops balance_lc_ops = {
 	.name = "least_connections",
 	.setup = balance_lc_setup,
 	.pick = balance_lc_pick,
+	.reweight = NULL, /* weights are read at each pick */
 	.teardown = balance_lc_teardown,
 };

@@ -32,8 +32,13 @@
  * all take a turn in round 1 and M > n, so then it must end) and is also capped at M steps in
  * case usable() changes its mind half way.
  *
- * Memory: 4 * M bytes per balancer, 256 KiB up to 655 members. Entries are 32-bit so that no
- * pool size needs a second code path.
+ * A weight change rebuilds the whole table (every member's turns depend on the largest weight)
+ * into a new allocation and swaps it in, so a failed allocation leaves the old table and the
+ * old weight in force. The permutations depend on the names alone, so a small weight step
+ * moves a modest part of the table (the unit test measures it), not all of it.
+ *
+ * Memory: 4 * M bytes per balancer (twice that for a moment during a rebuild), 256 KiB up to 655
+ * members. Entries are 32-bit so that no pool size needs a second code path.
  */
 #include "lb/balance_impl.h"
 #include "lib/hash.h"
@@ -96,10 +101,9 @@ static void maglev_build_free(struct maglev_build *mb)
 	free(mb->heap);
 }
 
-static void maglev_populate(struct balancer *b, struct maglev_build *mb)
+static void maglev_populate(
+	const struct balancer *b, struct maglev_build *mb, uint32_t *table, size_t m)
 {
-	uint32_t *table = b->u.maglev.table;
-	size_t m = b->u.maglev.size;
 	unsigned max_w = 0;
 
 	for (size_t i = 0; i < b->n; i++) {
@@ -138,28 +142,60 @@ static void maglev_populate(struct balancer *b, struct maglev_build *mb)
 	}
 }
 
-static int balance_maglev_setup(struct balancer *b)
+/*
+ * Builds a table for b's current members and weights into *table (allocated, the caller's to
+ * free) and *size. Leaves b untouched, so a failed rebuild costs nothing. 0 or -ENOMEM.
+ */
+static int maglev_build(const struct balancer *b, uint32_t **table, size_t *size)
 {
 	struct maglev_build mb = {0};
 	size_t m = balance_maglev_table_size(b->n);
+	uint32_t *t;
 	int err = -ENOMEM;
 
-	if (m == 0 || m > SIZE_MAX / sizeof(*b->u.maglev.table))
+	if (m == 0 || m > SIZE_MAX / sizeof(*t))
 		return -ENOMEM;
-	b->u.maglev.table = calloc(m, sizeof(*b->u.maglev.table));
+	t = calloc(m, sizeof(*t));
 	mb.pos = calloc(b->n, sizeof(*mb.pos));
 	mb.skip = calloc(b->n, sizeof(*mb.skip));
 	mb.taken = calloc(b->n, sizeof(*mb.taken));
 	mb.heap = calloc(b->n, sizeof(*mb.heap));
-	if (b->u.maglev.table == NULL || mb.pos == NULL || mb.skip == NULL || mb.taken == NULL ||
-		mb.heap == NULL)
+	if (t == NULL || mb.pos == NULL || mb.skip == NULL || mb.taken == NULL || mb.heap == NULL) {
+		free(t);
 		goto out;
-	b->u.maglev.size = m;
-	maglev_populate(b, &mb);
+	}
+	maglev_populate(b, &mb, t, m);
+	*table = t;
+	*size = m;
 	err = 0;
 out:
 	maglev_build_free(&mb);
 	return err;
+}
+
+static int balance_maglev_setup(struct balancer *b)
+{
+	return maglev_build(b, &b->u.maglev.table, &b->u.maglev.size);
+}
+
+/*
+ * Build the new table aside, then swap: the old one stays in force until the new one is
+ * complete, and stays for good if memory runs out.
+ */
+static int balance_maglev_reweight(struct balancer *b, size_t i)
+{
+	uint32_t *table;
+	size_t size;
+	int err;
+
+	(void)i; /* every member's share of the table moves, not just i's */
+	err = maglev_build(b, &table, &size);
+	if (err < 0)
+		return err;
+	free(b->u.maglev.table);
+	b->u.maglev.table = table;
+	b->u.maglev.size = size;
+	return 0;
 }
 
 static int balance_maglev_pick(struct balancer *b, const struct balance_ctx *ctx)
@@ -196,5 +232,6 @@ const struct balance_ops balance_maglev_ops = {
 	.name = "maglev",
 	.setup = balance_maglev_setup,
 	.pick = balance_maglev_pick,
+	.reweight = balance_maglev_reweight,
 	.teardown = balance_maglev_teardown,
 };

@@ -14,6 +14,8 @@
  * an unbounded loop. Both ways sample the same distribution (weights restricted to the
  * acceptable members): rejection sampling changes the cost, not the odds.
  *
+ * A weight change rewrites the running sums from that member on, O(n) and allocation-free.
+ *
  * The generator is splitmix64 seeded from balancer_new's seed: fast, one word of state, and a
  * test that passes the same seed sees the same choices.
  */
@@ -100,6 +102,19 @@ static int balance_p2c_setup(struct balancer *b)
 	return 0;
 }
 
+/* Only the running sums from i on move; no allocation, so this cannot fail. */
+static int balance_p2c_reweight(struct balancer *b, size_t i)
+{
+	uint64_t sum = i == 0 ? 0 : b->u.p2c.cumulative[i - 1];
+
+	for (size_t k = i; k < b->n; k++) {
+		sum += b->members[k].weight;
+		b->u.p2c.cumulative[k] = sum;
+	}
+	b->u.p2c.total = sum;
+	return 0;
+}
+
 static int balance_p2c_pick(struct balancer *b, const struct balance_ctx *ctx)
 {
 	int first, second;
@@ -126,5 +141,6 @@ const struct balance_ops balance_p2c_ops = {
 	.name = "random_two",
 	.setup = balance_p2c_setup,
 	.pick = balance_p2c_pick,
+	.reweight = balance_p2c_reweight,
 	.teardown = balance_p2c_teardown,
 };

@@ -15,6 +15,10 @@
  * with a fixed usable set each stays within one total of zero (members parked while unusable
  * shift that by what they hold). Totals are at most 1000 * INT_MAX < 2^41, leaving int64_t
  * ample room.
+ *
+ * A weight change needs no work: the next pick adds the new weight. The member's current value
+ * keeps what it had accumulated, so the sequence bends towards the new weights within a cycle
+ * instead of restarting, which is what a slow-start ramp wants.
  */
 #include "lb/balance_impl.h"
 
@@ -56,5 +60,6 @@ const struct balance_ops balance_rr_ops = {
 	.name = "round_robin",
 	.setup = balance_rr_setup,
 	.pick = balance_rr_pick,
+	.reweight = NULL, /* weights are read at each pick */
 	.teardown = balance_rr_teardown,
 };

@@ -10,6 +10,7 @@
  *                                   +--drain_timeout--> sessions closed --> exit 0
  */
 #include "conf/conf.h"
+#include "lb/monitor.h"
 #include "lb/runtime.h"
 #include "lb/worker.h"
 #include "lib/log.h"
@@ -27,6 +28,7 @@ struct anylb {
 	struct lb_runtime *rt;
 	struct worker *workers;
 	unsigned nworkers;
+	struct monitor *monitor;
 	ev_signal sigterm, sigint, sighup;
 	ev_async worker_done;
 	ev_timer drain_deadline;
@@ -61,6 +63,15 @@ static void on_worker_done(struct worker *w, void *arg)
 
 	atomic_fetch_add(&a->ndone, 1);
 	ev_async_send(a->loop, &a->worker_done);
+}
+
+/* A backend went dead: every worker closes that backend's sessions. Any thread. */
+static void on_backend_dead(void *arg)
+{
+	struct anylb *a = arg;
+
+	for (unsigned i = 0; i < a->nworkers; i++)
+		worker_command(&a->workers[i], WORKER_CMD_SWEEP);
 }
 
 static void worker_done_cb(struct ev_loop *loop, ev_async *as, int revents)
@@ -159,6 +170,12 @@ static int run(const char *file)
 		anylb.workers[i].on_done_arg = &anylb;
 	}
 
+	anylb.rt->on_dead = on_backend_dead;
+	anylb.rt->on_dead_arg = &anylb;
+	anylb.monitor = monitor_new(anylb.rt);
+	if (anylb.monitor == NULL)
+		goto out;
+
 	ev_async_init(&anylb.worker_done, worker_done_cb);
 	ev_async_start(anylb.loop, &anylb.worker_done);
 	ev_init(&anylb.drain_deadline, drain_deadline_cb);
@@ -189,6 +206,13 @@ static int run(const char *file)
 			goto out;
 		}
 	}
+	if (monitor_start(anylb.monitor) < 0) {
+		log_error("cannot start the monitor thread");
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		for (unsigned j = 0; j < anylb.nworkers; j++)
+			worker_command(&anylb.workers[j], WORKER_CMD_DRAIN | WORKER_CMD_FORCE);
+		goto out;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
 	size_t nlisten = 0;
@@ -207,6 +231,9 @@ static int run(const char *file)
 	status = 0;
 	log_info("all sessions finished: exiting");
 out:
+	/* The monitor may call into the workers (on_dead): it goes first. */
+	monitor_free(anylb.monitor);
+	anylb.monitor = NULL;
 	if (anylb.workers != NULL) {
 		for (unsigned i = 0; i < anylb.nworkers; i++)
 			worker_destroy(&anylb.workers[i]);

@@ -1,7 +1,34 @@
 #include "lb/runtime.h"
 
+#include "lb/backend.h"
+
 #include <stdlib.h>
 #include <unistd.h>
+
+static int service_init(struct lb_runtime *rt, struct lb_service *svc, const struct conf_service *sc,
+	size_t index)
+{
+	const struct conf_outlier *oc = &sc->outlier;
+	struct outlier_conf ocf = {
+		.consecutive_failures = oc->consecutive_failures,
+		.base_ejection_ms = oc->base_ejection_ms,
+		.max_ejection_ms = oc->max_ejection_ms,
+		.max_ejection_percent = oc->max_ejection_percent,
+	};
+
+	svc->conf = sc;
+	svc->rt = rt;
+	svc->index = index;
+	if (pthread_mutex_init(&svc->lock, NULL) != 0)
+		return -1;
+	svc->outlier = outlier_new(&ocf, sc->nbackends);
+	svc->backends = calloc(sc->nbackends, sizeof(*svc->backends));
+	if (svc->outlier == NULL || svc->backends == NULL)
+		return -1;
+	for (size_t j = 0; j < sc->nbackends; j++)
+		backend_init(&svc->backends[j], svc, j);
+	return 0;
+}
 
 struct lb_runtime *runtime_new(struct conf *conf)
 {
@@ -10,19 +37,13 @@ struct lb_runtime *runtime_new(struct conf *conf)
 	if (rt == NULL)
 		goto fail;
 	rt->conf = conf;
-	rt->nservices = conf->nservices;
 	rt->services = calloc(conf->nservices, sizeof(*rt->services));
 	if (rt->services == NULL)
 		goto fail;
 	for (size_t i = 0; i < conf->nservices; i++) {
-		struct lb_service *svc = &rt->services[i];
-		svc->conf = &conf->services[i];
-		svc->index = i;
-		svc->backends = calloc(svc->conf->nbackends, sizeof(*svc->backends));
-		if (svc->backends == NULL)
+		rt->nservices = i + 1; /* what runtime_free must undo */
+		if (service_init(rt, &rt->services[i], &conf->services[i], i) < 0)
 			goto fail;
-		for (size_t j = 0; j < svc->conf->nbackends; j++)
-			svc->backends[j].conf = &svc->conf->backends[j];
 	}
 	return rt;
 fail:
@@ -36,8 +57,13 @@ fail:
 void runtime_free(struct lb_runtime *rt)
 {
 	if (rt->services != NULL) {
-		for (size_t i = 0; i < rt->nservices; i++)
-			free(rt->services[i].backends);
+		for (size_t i = 0; i < rt->nservices; i++) {
+			struct lb_service *svc = &rt->services[i];
+			free(svc->backends);
+			if (svc->outlier != NULL)
+				outlier_free(svc->outlier);
+			pthread_mutex_destroy(&svc->lock);
+		}
 		free(rt->services);
 	}
 	conf_free(rt->conf);

@@ -1,9 +1,11 @@
 /*
  * DOC: runtime view of the configuration
  *
- * What the worker threads share: the loaded struct conf, and per service and backend the
- * counters that several workers update (active sessions, totals). Everything here is either
- * immutable after start-up or an atomic; no lock is taken on the accept or pump path.
+ * What the threads share: the loaded struct conf, and per service and backend the state and
+ * counters that several threads read or update. On the accept and pump paths everything is
+ * read with atomics; the per-service lock is taken only on rare paths (a check result that
+ * changes something, a connect failure, an outlier trial), never per byte or per healthy
+ * session.
  *
  * Ownership: struct lb_runtime owns the struct conf it was built from and the arrays below.
  */
@@ -11,26 +13,59 @@
 #define ANYLB_LB_RUNTIME_H
 
 #include "conf/conf.h"
+#include "health/outlier.h"
+#include "health/risefall.h"
+#include "health/state.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
+struct lb_service;
+
 struct lb_backend {
 	const struct conf_backend *conf;
-	_Atomic uint32_t active;        /* sessions connecting or connected to it */
-	_Atomic uint64_t sessions;      /* sessions that reached it */
-	_Atomic uint64_t connect_fails; /* refused, unreachable, timed out */
+	struct lb_service *svc;
+	size_t index;
+
+	/* Published for the workers; read without a lock. */
+	_Atomic int state;           /* enum backend_state */
+	_Atomic int trial;           /* ejected, but one trial session may go to it */
+	_Atomic uint32_t fail_hint;  /* failures since the last success was reported */
+	_Atomic unsigned eff_weight; /* weight after slow start */
+	_Atomic uint32_t active;     /* sessions connecting or connected to it */
+	_Atomic uint64_t sessions;   /* sessions that reached it */
+	_Atomic uint64_t connect_fails;
+	_Atomic uint64_t ejections;
+	_Atomic uint64_t closed_dead; /* sessions closed because it went dead */
+
+	/* Guarded by svc->lock. */
+	struct risefall live, ready;
+	int draining;
+	uint64_t ready_since_ms; /* when it last turned ready (slow start) */
+	char reason[160];        /* why it is in its state, for logs and status */
+	int64_t cert_not_after;  /* from the last tls/https check, unix time; 0 unknown */
+	int cert_warned;         /* the expiry warning was logged for this certificate */
 };
+
+struct lb_runtime;
 
 struct lb_service {
 	const struct conf_service *conf;
+	struct lb_runtime *rt;
 	size_t index;
 	struct lb_backend *backends; /* conf->nbackends of them */
+	pthread_mutex_t lock;
+	struct outlier *outlier; /* guarded by lock */
+
+	_Atomic uint32_t trials;       /* backends with a trial session on offer */
+	_Atomic uint64_t weights_gen;  /* bumped whenever an eff_weight changes */
+	_Atomic uint64_t nobackend_log_ms;
 	_Atomic uint32_t active;
 	_Atomic uint64_t accepted;
-	_Atomic uint64_t refused_limit;   /* closed at once: service max_connections */
-	_Atomic uint64_t no_backend;      /* closed at once: no backend could take it */
+	_Atomic uint64_t refused_limit; /* closed at once: service max_connections */
+	_Atomic uint64_t no_backend;    /* closed at once: no backend could take it */
 	_Atomic uint64_t retries;
 };
 
@@ -38,9 +73,16 @@ struct lb_runtime {
 	struct conf *conf;
 	struct lb_service *services;
 	size_t nservices;
-	_Atomic uint32_t active; /* sessions in the whole process, for global.max_connections */
+	_Atomic uint32_t active;        /* sessions in the whole process, for global.max_connections */
 	_Atomic uint64_t accept_pauses; /* EMFILE / ENFILE / ENOBUFS / ENOMEM on accept */
 	_Atomic uint64_t limit_pauses;  /* global max_connections reached */
+
+	/*
+	 * Called (from any thread, under no lock) when a backend turned dead: the owner of the
+	 * workers asks them to close that backend's sessions.
+	 */
+	void (*on_dead)(void *arg);
+	void *on_dead_arg;
 };
 
 /* Takes ownership of conf. Returns NULL when out of memory (conf is then freed). */

@@ -21,10 +21,12 @@
  */
 #include "lb/session.h"
 
+#include "lb/backend.h"
 #include "lb/balance.h"
 #include "lb/proxy_proto.h"
 #include "lb/pump.h"
 #include "lb/worker.h"
+#include "lib/clock.h"
 #include "lib/container.h"
 #include "lib/log.h"
 
@@ -59,6 +61,8 @@ struct session {
 	uint8_t cev, bev;      /* events the io watchers are started with */
 	uint8_t half_closed;
 	uint8_t ntried;
+	uint8_t trial;    /* this session is its backend's outlier trial */
+	uint8_t reported; /* the backend's outlier detector has heard how it went */
 	uint8_t hdr_len, hdr_off; /* PROXY header still to send */
 	uint16_t tried[CONF_MAX_RETRIES + 1];
 	struct addr client;
@@ -86,6 +90,20 @@ static const char *backend_name(const struct session *s)
 	return s->backend >= 0 ? s->svc->conf->backends[s->backend].address : "-";
 }
 
+/*
+ * Tells the outlier detector how the backend connection went, once per backend attempt:
+ * failure for connect refused / timed out / reset before the first byte, success once the
+ * backend has sent something or the session ended without such a failure.
+ */
+static void report_outcome(struct session *s, int ok, const char *why)
+{
+	if (s->backend < 0 || s->reported)
+		return;
+	s->reported = 1;
+	backend_session_outcome(&s->svc->backends[s->backend], ok, s->trial, why, clock_ms());
+	s->trial = 0;
+}
+
 /* The single exit: releases everything the session owns and undoes its counts. */
 static void session_close(struct session *s, const char *reason, int reset_client)
 {
@@ -95,6 +113,8 @@ static void session_close(struct session *s, const char *reason, int reset_clien
 	log_debug("session %s -> %s (%s) closed in state %s: %s", addr_format(&s->client, cbuf,
 			  sizeof(cbuf)),
 		backend_name(s), s->svc->conf->name, state_name(s->state), reason);
+	/* An attempt cut while connecting (drain deadline) counts against its backend. */
+	report_outcome(s, s->state == SESSION_PROXYING, reason);
 	ev_io_stop(w->loop, &s->cio);
 	ev_io_stop(w->loop, &s->bio);
 	ev_timer_stop(w->loop, &s->timer);
@@ -229,11 +249,15 @@ static int pump(struct session *s, struct pump_half *h, int src, int dst, int up
 						     : "error";
 		char reason[64];
 		snprintf(reason, sizeof(reason), "%s %s (%s)", who, what, strerror((int)-n));
+		if (!s->reported && who[0] == 'b' && n == -ECONNRESET)
+			report_outcome(s, 0, "reset before the first byte");
 		session_close(s, reason, 0);
 		return -1;
 	}
 	if (n > 0 || h->src_eof)
 		s->last_active = ev_now(s->w->loop);
+	if (n > 0 && !up && !s->reported)
+		report_outcome(s, 1, "first byte");
 	return 0;
 }
 
@@ -320,6 +344,8 @@ static void connect_failed(struct session *s, int err)
 	char cbuf[ADDR_STRLEN];
 
 	atomic_fetch_add(&b->connect_fails, 1);
+	s->reported = 0;
+	report_outcome(s, 0, err == ETIMEDOUT ? "connect timed out" : strerror(err));
 	log_debug("session %s: connect to %s (%s) failed: %s",
 		addr_format(&s->client, cbuf, sizeof(cbuf)), b->conf->address, s->svc->conf->name,
 		strerror(err));
@@ -329,6 +355,7 @@ static void connect_failed(struct session *s, int err)
 	s->bfd = -1;
 	atomic_fetch_sub(&b->active, 1);
 	s->backend = -1;
+	s->reported = 0;
 	connect_next(s);
 }
 
@@ -385,6 +412,21 @@ static int pick_usable(void *arg, size_t i)
 	for (unsigned k = 0; k < s->ntried; k++)
 		if (s->tried[k] == i)
 			return 0;
+	if (!backend_accepts(b))
+		return 0;
+	return b->conf->max_connections == 0 ||
+	       atomic_load_explicit(&b->active, memory_order_relaxed) < b->conf->max_connections;
+}
+
+/* For an outlier trial: the backend is ejected, so only retries and limits apply. */
+static int trial_usable(void *arg, size_t i)
+{
+	struct session *s = arg;
+	const struct lb_backend *b = &s->svc->backends[i];
+
+	for (unsigned k = 0; k < s->ntried; k++)
+		if (s->tried[k] == i)
+			return 0;
 	return b->conf->max_connections == 0 ||
 	       atomic_load_explicit(&b->active, memory_order_relaxed) < b->conf->max_connections;
 }
@@ -393,6 +435,22 @@ static uint32_t pick_load(void *arg, size_t i)
 {
 	struct session *s = arg;
 	return atomic_load_explicit(&s->svc->backends[i].active, memory_order_relaxed);
+}
+
+/* Logs a refused client at most once a second per service: a dead service must not flood. */
+static void log_no_backend(struct session *s, const char *why)
+{
+	uint64_t now = clock_ms();
+	uint64_t last = atomic_load_explicit(&s->svc->nobackend_log_ms, memory_order_relaxed);
+	char cbuf[ADDR_STRLEN];
+
+	if (now - last < 1000 && last != 0)
+		return;
+	if (!atomic_compare_exchange_strong(&s->svc->nobackend_log_ms, &last, now))
+		return;
+	log_warn("service %s: %s for client %s: connection reset (%llu so far)",
+		s->svc->conf->name, why, addr_format(&s->client, cbuf, sizeof(cbuf)),
+		(unsigned long long)atomic_load(&s->svc->no_backend));
 }
 
 /* Picks the next backend and starts a non-blocking connect, until one is under way or none is left. */
@@ -407,7 +465,10 @@ static void connect_next(struct session *s)
 			.load = pick_load,
 			.arg = s,
 		};
-		int idx = balancer_pick(s->w->balancers[s->svc->index], &ctx);
+		int idx = backend_take_trial(s->svc, trial_usable, s);
+		s->trial = idx >= 0;
+		if (idx < 0)
+			idx = balancer_pick(s->w->balancers[s->svc->index], &ctx);
 		if (idx < 0)
 			break;
 		if (s->ntried > 0)
@@ -441,7 +502,9 @@ static void connect_next(struct session *s)
 		return;
 	}
 	atomic_fetch_add(&s->svc->no_backend, 1);
-	session_close(s, s->ntried ? "no backend answered" : "no usable backend", 1);
+	const char *why = s->ntried ? "no backend answered" : "no usable backend";
+	log_no_backend(s, why);
+	session_close(s, why, 1);
 }
 
 static struct session *session_alloc(struct worker *w)
@@ -477,6 +540,8 @@ void session_start(struct worker *w, struct lb_service *svc, int cfd, const stru
 	s->cev = s->bev = 0;
 	s->half_closed = 0;
 	s->ntried = 0;
+	s->trial = 0;
+	s->reported = 0;
 	s->hdr_len = s->hdr_off = 0;
 	s->client = *client;
 	pump_half_init(&s->up);
@@ -492,4 +557,19 @@ void session_start(struct worker *w, struct lb_service *svc, int cfd, const stru
 	w->nsessions++;
 	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	connect_next(s);
+}
+
+void session_close_dead(struct worker *w)
+{
+	struct session *s = w->sessions;
+
+	while (s != NULL) {
+		struct session *next = s->next;
+		if (s->backend >= 0 && backend_is_dead(&s->svc->backends[s->backend])) {
+			atomic_fetch_add(&s->svc->backends[s->backend].closed_dead, 1);
+			s->reported = 1; /* the checks said it; no verdict from this session */
+			session_close(s, "backend dead", 0);
+		}
+		s = next;
+	}
 }

@@ -22,6 +22,9 @@ void session_start(struct worker *w, struct lb_service *svc, int cfd, const stru
 /* Ends a session at once (drain deadline): both sockets are closed. */
 void session_abort(struct session *s, const char *reason);
 
+/* Closes every session of w whose backend is dead (liveness failed). */
+void session_close_dead(struct worker *w);
+
 /* Next in the worker's list, for walking it while aborting. */
 struct session *session_next(struct session *s);
 

@@ -18,6 +18,8 @@
 
 /* Empty pipes (and fallback buffers) a worker keeps for the next burst. */
 #define POOL_KEEP 256
+/* How often a worker looks for slow-start weight changes (only with slow_start set). */
+#define WEIGHTS_PERIOD 0.1
 
 static const char *worker_state_name(enum worker_state st)
 {
@@ -68,6 +70,7 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 
 	if ((cmd & WORKER_CMD_DRAIN) && w->state == WORKER_RUNNING) {
 		close_listeners(w);
+		ev_timer_stop(w->loop, &w->weights);
 		worker_set_state(w, WORKER_DRAINING, "stop accepting");
 		if (w->nsessions == 0) {
 			worker_set_state(w, WORKER_DONE, "no sessions");
@@ -75,6 +78,8 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		}
 		log_info("worker %u: waiting for %zu sessions", w->id, w->nsessions);
 	}
+	if (cmd & WORKER_CMD_SWEEP)
+		session_close_dead(w);
 	if ((cmd & WORKER_CMD_FORCE) && w->state == WORKER_DRAINING) {
 		log_info("worker %u: drain deadline: closing %zu sessions", w->id, w->nsessions);
 		while (w->sessions != NULL && w->state == WORKER_DRAINING)
@@ -82,8 +87,29 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	}
 }
 
+/* Copies slow start's effective weights into this worker's balancers when they changed. */
+static void weights_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = container_of(t, struct worker, weights);
+	(void)loop;
+	(void)revents;
+
+	for (size_t i = 0; i < w->rt->nservices; i++) {
+		struct lb_service *svc = &w->rt->services[i];
+		uint64_t gen = atomic_load(&svc->weights_gen);
+		if (gen == w->weights_gen[i])
+			continue;
+		w->weights_gen[i] = gen;
+		for (size_t j = 0; j < svc->conf->nbackends; j++)
+			balancer_set_weight(w->balancers[i], j,
+				atomic_load(&svc->backends[j].eff_weight));
+	}
+}
+
 int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 {
+	int slow_start = 0;
+
 	const struct conf *c = rt->conf;
 	size_t nlisten = 0;
 
@@ -102,10 +128,11 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 		return -ENOMEM;
 
 	w->balancers = calloc(c->nservices, sizeof(*w->balancers));
+	w->weights_gen = calloc(c->nservices, sizeof(*w->weights_gen));
 	for (size_t i = 0; i < c->nservices; i++)
 		nlisten += c->services[i].nlisten;
 	w->listeners = calloc(nlisten, sizeof(*w->listeners));
-	if (w->balancers == NULL || w->listeners == NULL)
+	if (w->balancers == NULL || w->weights_gen == NULL || w->listeners == NULL)
 		return -ENOMEM;
 
 	for (size_t i = 0; i < c->nservices; i++) {
@@ -122,7 +149,11 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 		free(m);
 		if (w->balancers[i] == NULL)
 			return -ENOMEM;
+		slow_start |= sc->slow_start_ms > 0;
 	}
+	ev_timer_init(&w->weights, weights_cb, WEIGHTS_PERIOD, WEIGHTS_PERIOD);
+	if (slow_start)
+		ev_timer_start(w->loop, &w->weights);
 	for (size_t i = 0; i < c->nservices; i++) {
 		for (size_t j = 0; j < c->services[i].nlisten; j++) {
 			struct listener *l =
@@ -166,6 +197,7 @@ void worker_destroy(struct worker *w)
 		w->started = 0;
 	}
 	if (w->loop != NULL) {
+		ev_timer_stop(w->loop, &w->weights);
 		close_listeners(w);
 		while (w->sessions != NULL)
 			session_abort(w->sessions, "shutdown");
@@ -181,6 +213,7 @@ void worker_destroy(struct worker *w)
 				balancer_free(w->balancers[i]);
 		free(w->balancers);
 	}
+	free(w->weights_gen);
 	free(w->listeners);
 	pump_pool_destroy(&w->pool);
 	if (w->loop != NULL)

@@ -27,6 +27,7 @@ enum worker_state { WORKER_RUNNING, WORKER_DRAINING, WORKER_DONE };
 /* Commands from the main thread, OR-ed into worker.cmd. */
 #define WORKER_CMD_DRAIN 1 /* close listeners, exit once the last session is gone */
 #define WORKER_CMD_FORCE 2 /* close every session now */
+#define WORKER_CMD_SWEEP 4 /* close the sessions of backends that went dead */
 
 struct worker {
 	unsigned id;
@@ -45,6 +46,8 @@ struct worker {
 	struct listener **listeners;
 	size_t nlisteners;
 	struct balancer **balancers; /* one per service */
+	uint64_t *weights_gen;       /* per service: the weights_gen the balancer reflects */
+	ev_timer weights;            /* looks for slow-start weight changes */
 
 	struct session *sessions; /* live sessions, doubly linked */
 	size_t nsessions;

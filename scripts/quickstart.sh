@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh
-scripts/build.sh build -DANYLB_TESTS=OFF >/dev/null
+scripts/build.sh build -DANYLB_TESTS=ON >/dev/null
 
 pids=()
 cleanup() {

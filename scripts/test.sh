@@ -29,8 +29,8 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66:strict_string_ch
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
 rc=0
-run_suite plain build || rc=1
-run_suite sanitizers build-asan -DANYLB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug || rc=1
+run_suite plain build -DANYLB_TESTS=ON || rc=1
+run_suite sanitizers build-asan -DANYLB_TESTS=ON -DANYLB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug || rc=1
 
 echo "== summary"
 printf '%s\n' "${summary[@]}"

@@ -15,6 +15,11 @@
  *                  \--(bad PROXY header)-----------> PROTO result
  *                  \--(RESET mode, limit reached)--> LOCAL result (we sent the RST)
  *                  \--(backend stopped)------------> STOPPED result
+ *
+ * A STALL connection is left out of poll() until sc_backend_release(): it neither reads nor
+ * writes, so its receive buffer fills and the sender meets back-pressure. A BLACKHOLE backend
+ * has no thread: a listening socket with backlog 0 whose only queue slot the backend fills with
+ * a connection of its own, so the kernel drops every further SYN and connects to it time out.
  */
 #include "tests/support/harness_int.h"
 
@@ -31,6 +36,9 @@
 #define CONN_BUF    (64 * 1024)
 #define HDR_MAX     600 /* a v2 header with a few TLVs; v1 is at most 107 */
 #define MAX_BACKEND 64
+/* BLACKHOLE: connections made to fill the accept queue, and how long one may take. */
+#define BLACKHOLE_FILL_MAX 16
+#define BLACKHOLE_FILL_MS  200
 
 struct conn {
 	int fd;
@@ -56,6 +64,11 @@ struct sc_backend {
 
 	atomic_uint accepts;
 	atomic_uint open;
+	atomic_uint_fast64_t bytes_sent, bytes_received; /* live totals over all connections */
+	atomic_int released;          /* STALL: sc_backend_release() was called */
+	int wakefd;                   /* wakes the thread for a release */
+	int held[BLACKHOLE_FILL_MAX]; /* BLACKHOLE: our own queued connections */
+	size_t nheld;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -131,7 +144,7 @@ static enum sc_close_kind kind_of(int err)
 }
 
 /* Flushes the output buffer as far as the socket takes it. 0, or -errno. */
-static int flush_buf(struct conn *c)
+static int flush_buf(struct sc_backend *b, struct conn *c)
 {
 	while (c->blen > 0) {
 		ssize_t n = send(c->fd, c->buf + c->boff, c->blen, MSG_NOSIGNAL);
@@ -141,6 +154,7 @@ static int flush_buf(struct conn *c)
 		c->boff += (size_t)n;
 		c->blen -= (size_t)n;
 		c->r.sent += (uint64_t)n;
+		atomic_fetch_add(&b->bytes_sent, (uint64_t)n);
 	}
 	c->boff = 0;
 	return 0;
@@ -175,6 +189,7 @@ static int read_echo(struct sc_backend *b, struct conn *c)
 		}
 		c->blen += (size_t)n;
 		c->r.received += (uint64_t)n;
+		atomic_fetch_add(&b->bytes_received, (uint64_t)n);
 	}
 	return 0;
 }
@@ -200,15 +215,16 @@ static int read_sink(struct sc_backend *b, struct conn *c)
 				c->r.mismatch_at = (int64_t)c->r.received + bad;
 		}
 		c->r.received += (uint64_t)n;
+		atomic_fetch_add(&b->bytes_received, (uint64_t)n);
 	}
 	return 0;
 }
 
-/* Sends the pattern from where it stopped (source). 0, or -errno. */
-static int write_source(struct sc_backend *b, struct conn *c)
+/* Sends the pattern from where it stopped up to `limit` bytes (source). 0, or -errno. */
+static int write_source(struct sc_backend *b, struct conn *c, uint64_t limit)
 {
-	for (int i = 0; i < 16 && c->r.sent < b->opts.send_bytes; i++) {
-		uint64_t left = b->opts.send_bytes - c->r.sent;
+	for (int i = 0; i < 16 && c->r.sent < limit; i++) {
+		uint64_t left = limit - c->r.sent;
 		size_t chunk = left < sizeof(b->want) ? (size_t)left : sizeof(b->want);
 		ssize_t n;
 
@@ -217,6 +233,7 @@ static int write_source(struct sc_backend *b, struct conn *c)
 		if (n < 0)
 			return errno == EAGAIN ? 0 : -errno;
 		c->r.sent += (uint64_t)n;
+		atomic_fetch_add(&b->bytes_sent, (uint64_t)n);
 	}
 	return 0;
 }
@@ -284,7 +301,7 @@ static int conn_step(struct sc_backend *b, struct conn *c)
 			if (!c->hdr_done)
 				return POLLIN;
 		}
-		rc = flush_buf(c);
+		rc = flush_buf(b, c);
 		if (rc < 0)
 			break;
 		if (b->mode == SC_BACKEND_RESET && c->r.sent >= b->opts.reset_after) {
@@ -294,7 +311,7 @@ static int conn_step(struct sc_backend *b, struct conn *c)
 		rc = read_echo(b, c);
 		if (rc < 0)
 			break;
-		rc = flush_buf(c);
+		rc = flush_buf(b, c);
 		if (rc < 0)
 			break;
 		if (b->mode == SC_BACKEND_RESET && c->r.sent >= b->opts.reset_after) {
@@ -311,13 +328,17 @@ static int conn_step(struct sc_backend *b, struct conn *c)
 		if (c->blen > 0)
 			ev |= POLLOUT;
 		return ev;
+	case SC_BACKEND_STALL:
 	case SC_BACKEND_SOURCE_SINK:
 	case SC_BACKEND_SINK_SOURCE:
+		/* STALL: out of poll() until released, then exactly SINK_SOURCE. */
+		if (b->mode == SC_BACKEND_STALL && !atomic_load(&b->released))
+			return 0;
 		rc = read_sink(b, c);
 		if (rc < 0)
 			break;
 		if (b->mode == SC_BACKEND_SOURCE_SINK || c->rd_eof) {
-			rc = write_source(b, c);
+			rc = write_source(b, c, b->opts.send_bytes);
 			if (rc < 0)
 				break;
 			if (c->r.sent == b->opts.send_bytes && !c->wr_shut) {
@@ -334,7 +355,20 @@ static int conn_step(struct sc_backend *b, struct conn *c)
 		if (!c->wr_shut && (b->mode == SC_BACKEND_SOURCE_SINK || c->rd_eof))
 			ev |= POLLOUT;
 		return ev;
+	case SC_BACKEND_GARBAGE:
+		rc = read_sink(b, c);
+		if (rc < 0)
+			break;
+		rc = write_source(b, c, b->opts.reset_after);
+		if (rc < 0)
+			break;
+		if (c->r.sent >= b->opts.reset_after) {
+			conn_free(b, c, SC_CLOSE_LOCAL, 0);
+			return -1;
+		}
+		return (c->rd_eof ? 0 : POLLIN) | POLLOUT;
 	case SC_BACKEND_REFUSE:
+	case SC_BACKEND_BLACKHOLE:
 		break;
 	}
 	conn_free(b, c, kind_of(-rc), -rc);
@@ -389,14 +423,15 @@ static void *backend_main(void *arg)
 	for (;;) {
 		size_t n = 0;
 
-		if (cpfd < b->nconns + 2) {
-			cpfd = (b->nconns + 2) * 2;
+		if (cpfd < b->nconns + 3) {
+			cpfd = (b->nconns + 3) * 2;
 			pfd = realloc(pfd, cpfd * sizeof(*pfd));
 			if (pfd == NULL)
 				abort(); /* a test process without memory cannot report anything */
 		}
 		pfd[n++] = (struct pollfd){.fd = b->stopfd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = b->lfd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = b->wakefd, .events = POLLIN};
 		/* Advance every connection and drop finished ones, keeping the order. */
 		size_t kept = 0;
 		for (size_t i = 0; i < b->nconns; i++) {
@@ -406,7 +441,10 @@ static void *backend_main(void *arg)
 			if (ev < 0)
 				continue;
 			b->conns[kept++] = c;
-			pfd[n++] = (struct pollfd){.fd = c->fd, .events = (short)ev};
+			/* No events (STALL): not polled at all, or a reset peer's POLLERR would
+			 * spin. */
+			if (ev != 0)
+				pfd[n++] = (struct pollfd){.fd = c->fd, .events = (short)ev};
 		}
 		b->nconns = kept;
 		if (poll(pfd, n, 1000) < 0 && errno != EINTR)
@@ -415,12 +453,63 @@ static void *backend_main(void *arg)
 			break;
 		if (pfd[1].revents & POLLIN)
 			accept_all(b);
+		if (pfd[2].revents & POLLIN) {
+			uint64_t v;
+
+			if (read(b->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				break;
+		}
 	}
 	for (size_t i = 0; i < b->nconns; i++)
 		conn_free(b, b->conns[i], SC_CLOSE_STOPPED, 0);
 	b->nconns = 0;
 	free(pfd);
 	return NULL;
+}
+
+/*
+ * BLACKHOLE: listens with backlog 0 and connects to itself until a connect does not complete
+ * within BLACKHOLE_FILL_MS. Linux drops a SYN while the accept queue is full (the queue holds
+ * backlog + 1 connections), so from then on every connect to the address hangs in SYN-SENT: the
+ * connections that completed are kept (never accepted), the one that hung is closed. 0 or -1
+ * with errno set (EAGAIN when the queue never filled: another kernel's rules).
+ */
+static int blackhole_fill(struct sc_backend *b, const struct sockaddr_storage *ss, socklen_t len)
+{
+	if (listen(b->lfd, 0) != 0)
+		return -1;
+	while (b->nheld < BLACKHOLE_FILL_MAX) {
+		struct pollfd p;
+		int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int err = 0, n;
+		socklen_t el = sizeof(err);
+
+		if (fd < 0)
+			return -1;
+		if (connect(fd, (const struct sockaddr *)ss, len) != 0 && errno != EINPROGRESS) {
+			err = errno;
+			close(fd);
+			errno = err;
+			return -1;
+		}
+		p = (struct pollfd){.fd = fd, .events = POLLOUT};
+		do
+			n = poll(&p, 1, BLACKHOLE_FILL_MS);
+		while (n < 0 && errno == EINTR);
+		if (n == 0) {
+			close(fd); /* the SYN was dropped: the queue is full */
+			return 0;
+		}
+		if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+			err = n < 0 || err == 0 ? errno : err;
+			close(fd);
+			errno = err;
+			return -1;
+		}
+		b->held[b->nheld++] = fd;
+	}
+	errno = EAGAIN;
+	return -1;
 }
 
 struct sc_backend *sc_backend_start(
@@ -443,7 +532,7 @@ struct sc_backend *sc_backend_start(
 	if (b == NULL)
 		return NULL;
 	b->mode = mode;
-	b->lfd = b->stopfd = -1;
+	b->lfd = b->stopfd = b->wakefd = -1;
 	if (opts != NULL)
 		b->opts = *opts;
 	if (b->opts.reset_after == 0)
@@ -471,11 +560,15 @@ struct sc_backend *sc_backend_start(
 	sc_addr_format((struct sockaddr *)&ss, b->addr, sizeof(b->addr));
 	snprintf(b->id, sizeof(b->id), "%s", b->opts.id != NULL ? b->opts.id : b->addr);
 	b->opts.id = b->id;
-	if (mode != SC_BACKEND_REFUSE) {
+	if (mode == SC_BACKEND_BLACKHOLE) {
+		if (blackhole_fill(b, &ss, len) != 0)
+			goto fail;
+	} else if (mode != SC_BACKEND_REFUSE) {
 		if (listen(b->lfd, 1024) != 0)
 			goto fail;
 		b->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (b->stopfd < 0)
+		b->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (b->stopfd < 0 || b->wakefd < 0)
 			goto fail;
 		err = pthread_create(&b->thread, NULL, backend_main, b);
 		if (err != 0) {
@@ -492,6 +585,10 @@ fail:
 		close(b->lfd);
 	if (b->stopfd >= 0)
 		close(b->stopfd);
+	if (b->wakefd >= 0)
+		close(b->wakefd);
+	for (size_t i = 0; i < b->nheld; i++)
+		close(b->held[i]);
 	pthread_mutex_destroy(&b->mu);
 	pthread_cond_destroy(&b->cv);
 	free(b);
@@ -517,6 +614,10 @@ void sc_backend_stop(struct sc_backend *b)
 	close(b->lfd);
 	if (b->stopfd >= 0)
 		close(b->stopfd);
+	if (b->wakefd >= 0)
+		close(b->wakefd);
+	for (size_t i = 0; i < b->nheld; i++)
+		close(b->held[i]);
 	free(b->conns);
 	free(b->results);
 	pthread_mutex_destroy(&b->mu);
@@ -535,6 +636,26 @@ void sc_backend_cleanup_all(void)
 const char *sc_backend_addr(const struct sc_backend *b)
 {
 	return b->addr;
+}
+
+void sc_backend_release(struct sc_backend *b)
+{
+	uint64_t one = 1;
+
+	if (b->mode != SC_BACKEND_STALL || atomic_exchange(&b->released, 1))
+		return;
+	if (write(b->wakefd, &one, sizeof(one)) != sizeof(one))
+		abort(); /* cannot fail on an eventfd; a release that never arrives would hang */
+}
+
+uint64_t sc_backend_bytes_sent(const struct sc_backend *b)
+{
+	return atomic_load(&b->bytes_sent);
+}
+
+uint64_t sc_backend_bytes_received(const struct sc_backend *b)
+{
+	return atomic_load(&b->bytes_received);
 }
 
 unsigned sc_backend_accepts(const struct sc_backend *b)

@@ -409,3 +409,49 @@ int sc_pid_fd_count(pid_t pid, const char *kind)
 	closedir(d);
 	return n;
 }
+
+int64_t sc_pid_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -errno;
+	while (kib < 0 && fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "VmRSS: %lld kB", &kib) != 1)
+			kib = -1;
+	}
+	fclose(f);
+	return kib < 0 ? -ENOENT : (int64_t)kib;
+}
+
+int64_t sc_pid_cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long utime, stime;
+	long hz = sysconf(_SC_CLK_TCK);
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	/* The command name (field 2) may hold spaces and parentheses: fields 3.. follow the last
+	 * ')'. utime and stime are fields 14 and 15. */
+	p = strrchr(buf, ')');
+	if (p == NULL || hz <= 0 ||
+		sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+			&stime) != 2)
+		return -EIO;
+	return (int64_t)((utime + stime) * 1000ull / (unsigned long long)hz);
+}

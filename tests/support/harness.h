@@ -90,6 +90,12 @@ int64_t sc_pattern_check(uint64_t seed, uint64_t off, const void *buf, size_t n)
 #define SC_FD_PIPES   "pipe:"
 int sc_pid_fd_count(pid_t pid, const char *kind);
 
+/* Resident memory of pid in KiB (VmRSS in /proc/PID/status), or -errno. */
+int64_t sc_pid_rss_kib(pid_t pid);
+
+/* CPU time pid has used so far, user + system (/proc/PID/stat), in milliseconds, or -errno. */
+int64_t sc_pid_cpu_ms(pid_t pid);
+
 /*
  * Creates a file under /tmp (mkstemps, "anylb-scn-XXXXXX<suffix>") holding the printf-style
  * text. Returns the path (owned by the harness, valid until sc_cleanup(), which unlinks it) or
@@ -117,7 +123,14 @@ enum sc_backend_mode {
 				 */
 	SC_BACKEND_PROXY_HEADER, /* parses a PROXY v1/v2 header and records it, then echoes */
 	SC_BACKEND_REFUSE,       /* a bound socket that never listens: every connect is refused */
-	SC_BACKEND_RESET, /* echoes, then closes with RST once reset_after bytes were echoed */
+	SC_BACKEND_RESET,     /* echoes, then closes with RST once reset_after bytes were echoed */
+	SC_BACKEND_STALL,     /* accepts, then neither reads nor writes until sc_backend_release();
+				 from then on exactly SINK_SOURCE (reads and verifies recv_seed until
+				 EOF, then sends send_bytes and FIN) */
+	SC_BACKEND_BLACKHOLE, /* a listening socket whose accept queue is full: the kernel drops
+				 every SYN, so connects to it time out. No thread, never accepts */
+	SC_BACKEND_GARBAGE,   /* sends stream send_seed unasked while discarding what it reads,
+				 and closes with RST once reset_after bytes were sent */
 };
 
 struct sc_backend_opts {
@@ -125,7 +138,8 @@ struct sc_backend_opts {
 	uint64_t send_bytes;  /* SOURCE_SINK, SINK_SOURCE */
 	uint64_t send_seed;   /* stream sent */
 	uint64_t recv_seed;   /* stream expected; 0: count bytes without checking them */
-	uint64_t reset_after; /* RESET: bytes echoed before the RST (default 16 KiB) */
+	uint64_t reset_after; /* RESET: bytes echoed before the RST, GARBAGE: bytes sent before
+				 it (default 16 KiB) */
 };
 
 enum sc_close_kind {
@@ -176,6 +190,14 @@ const char *sc_backend_addr(const struct sc_backend *b);
 
 unsigned sc_backend_accepts(const struct sc_backend *b); /* connections accepted so far */
 unsigned sc_backend_open(const struct sc_backend *b);    /* connections open right now */
+
+/* STALL: lets every connection, open and future, read and write from now on. Otherwise a no-op. */
+void sc_backend_release(struct sc_backend *b);
+
+/* Payload bytes written and read so far over all connections, updated live (while a
+ * connection is still open, unlike its sc_conn_result). Not zeroed by sc_backend_reset_counts. */
+uint64_t sc_backend_bytes_sent(const struct sc_backend *b);
+uint64_t sc_backend_bytes_received(const struct sc_backend *b);
 
 /* Zeroes the accept counter and forgets the recorded results. */
 void sc_backend_reset_counts(struct sc_backend *b);
@@ -267,8 +289,21 @@ struct sc_lb;
  */
 struct sc_lb *sc_lb_start(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* How the anylb process is started; zero-initialise for the defaults of sc_lb_start(). */
+struct sc_lb_opts {
+	unsigned long nofile; /* RLIMIT_NOFILE (soft and hard) set in the child; 0: inherited */
+};
+
+/* sc_lb_start() with opts (NULL: the defaults). */
+struct sc_lb *sc_lb_start_opts(const struct sc_lb_opts *opts, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 pid_t sc_lb_pid(const struct sc_lb *lb);
 const char *sc_lb_config_path(const struct sc_lb *lb);
+
+/* Changes the RLIMIT_NOFILE (soft and hard) of the running anylb with prlimit(2): lets a test
+ * place the limit relative to the fds anylb turned out to need at start. 0 or -errno. */
+int sc_lb_set_nofile(struct sc_lb *lb, unsigned long nofile);
 
 /* Sends sig to the anylb process (only if it still runs). 0 or -errno. */
 int sc_lb_signal(struct sc_lb *lb, int sig);

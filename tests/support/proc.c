@@ -9,7 +9,8 @@
  * inherited on purpose: the test script sets ASAN_OPTIONS / UBSAN_OPTIONS there.
  *
  * Between fork and exec the child only makes async-signal-safe calls: the test process has
- * backend threads, and anything that takes a lock could deadlock in the child.
+ * backend threads, and anything that takes a lock could deadlock in the child. (setrlimit(2) is
+ * not on POSIX's list, but glibc's is a bare prlimit64 system call that takes no lock.)
  *
  * Only pids started here are ever signalled, and each is reaped exactly once.
  */
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,13 +51,19 @@ struct sc_lb {
 static struct sc_lb *registry[MAX_LB];
 
 /* Async-signal-safe from here to exec. */
-static void child_exec(pid_t parent, char *const argv[], int outfd, int errfd)
+static void child_exec(pid_t parent, char *const argv[], int outfd, int errfd, rlim_t nofile)
 {
 	sigset_t all;
 	int devnull;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
 		_exit(127);
+	if (nofile != 0) {
+		struct rlimit rl = {.rlim_cur = nofile, .rlim_max = nofile};
+
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			_exit(127);
+	}
 	devnull = open("/dev/null", O_RDONLY);
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(outfd, 1) < 0 || dup2(errfd, 2) < 0)
 		_exit(127);
@@ -67,7 +75,7 @@ static void child_exec(pid_t parent, char *const argv[], int outfd, int errfd)
 	_exit(127);
 }
 
-static pid_t spawn(char *const argv[], int outfd, int errfd)
+static pid_t spawn(char *const argv[], int outfd, int errfd, rlim_t nofile)
 {
 	pid_t parent = getpid();
 	pid_t pid;
@@ -76,7 +84,7 @@ static pid_t spawn(char *const argv[], int outfd, int errfd)
 	fflush(stderr);
 	pid = fork();
 	if (pid == 0)
-		child_exec(parent, argv, outfd, errfd);
+		child_exec(parent, argv, outfd, errfd, nofile);
 	return pid < 0 ? -errno : pid;
 }
 
@@ -244,16 +252,19 @@ static void lb_free(struct sc_lb *lb)
 	free(lb);
 }
 
-struct sc_lb *sc_lb_start(const char *fmt, ...)
+static struct sc_lb *lb_vstart(const struct sc_lb_opts *o, const char *fmt, va_list ap)
 {
 	char addrs[MAX_LISTEN][SC_ADDRSTRLEN];
 	struct sockaddr_storage ss[MAX_LISTEN];
+	struct sc_lb_opts opts = {0};
 	struct sc_lb *lb;
 	char *text = NULL;
-	va_list ap;
 	size_t naddr, slot;
 	int64_t deadline;
 	int logfd, len;
+
+	if (o != NULL)
+		opts = *o;
 
 	sc_harness_init();
 	if (access(ANYLB_BIN, X_OK) != 0) {
@@ -265,9 +276,7 @@ struct sc_lb *sc_lb_start(const char *fmt, ...)
 		;
 	if (slot == MAX_LB)
 		return NULL;
-	va_start(ap, fmt);
 	len = vasprintf(&text, fmt, ap);
-	va_end(ap);
 	if (len < 0)
 		return NULL;
 	naddr = listen_addrs(text, addrs, MAX_LISTEN);
@@ -301,7 +310,7 @@ struct sc_lb *sc_lb_start(const char *fmt, ...)
 	{
 		char *argv[] = {(char *)ANYLB_BIN, (char *)"-c", (char *)lb->config, NULL};
 
-		lb->pid = spawn(argv, logfd, logfd);
+		lb->pid = spawn(argv, logfd, logfd, (rlim_t)opts.nofile);
 	}
 	close(logfd);
 	if (lb->pid < 0) {
@@ -338,6 +347,28 @@ struct sc_lb *sc_lb_start(const char *fmt, ...)
 	return lb;
 }
 
+struct sc_lb *sc_lb_start(const char *fmt, ...)
+{
+	struct sc_lb *lb;
+	va_list ap;
+
+	va_start(ap, fmt);
+	lb = lb_vstart(NULL, fmt, ap);
+	va_end(ap);
+	return lb;
+}
+
+struct sc_lb *sc_lb_start_opts(const struct sc_lb_opts *opts, const char *fmt, ...)
+{
+	struct sc_lb *lb;
+	va_list ap;
+
+	va_start(ap, fmt);
+	lb = lb_vstart(opts, fmt, ap);
+	va_end(ap);
+	return lb;
+}
+
 pid_t sc_lb_pid(const struct sc_lb *lb)
 {
 	return lb->pid;
@@ -346,6 +377,15 @@ pid_t sc_lb_pid(const struct sc_lb *lb)
 const char *sc_lb_config_path(const struct sc_lb *lb)
 {
 	return lb->config;
+}
+
+int sc_lb_set_nofile(struct sc_lb *lb, unsigned long nofile)
+{
+	struct rlimit rl = {.rlim_cur = nofile, .rlim_max = nofile};
+
+	if (lb->exited)
+		return -ESRCH;
+	return prlimit(lb->pid, RLIMIT_NOFILE, &rl, NULL) == 0 ? 0 : -errno;
 }
 
 int sc_lb_signal(struct sc_lb *lb, int sig)
@@ -506,7 +546,7 @@ int sc_run_anylb(struct sc_run *r, int timeout_ms, ...)
 			close(errfd);
 		return -EIO;
 	}
-	pid = spawn(argv, outfd, errfd);
+	pid = spawn(argv, outfd, errfd, 0);
 	close(outfd);
 	close(errfd);
 	if (pid < 0)

@@ -684,3 +684,237 @@ Test(random_two, seeded)
 	balancer_free(b);
 	balancer_free(c);
 }
+
+/* ---- set_weight ---- */
+
+Test(set_weight, clamps_and_bounds)
+{
+	for (size_t k = 0; k < NKINDS; k++) {
+		struct balancer *b = make(all_kinds[k], 3, NULL, 1);
+		struct balance_ctx ctx = {0};
+
+		cr_assert_eq(balancer_set_weight(b, 0, 0), 0, "%s", balance_name(b));
+		cr_assert_eq(b->members[0].weight, 1);
+		cr_assert_eq(balancer_set_weight(b, 1, 5000), 0);
+		cr_assert_eq(b->members[1].weight, 1000);
+		cr_assert_eq(balancer_set_weight(b, 2, 100), 0); /* unchanged: nothing to do */
+		cr_assert_eq(b->members[2].weight, 100);
+		cr_assert_eq(balancer_set_weight(b, 3, 50), -EINVAL);
+		cr_assert_eq(balancer_set_weight(b, SIZE_MAX, 50), -EINVAL);
+		for (int t = 0; t < 10; t++) {
+			int i = balancer_pick(b, &ctx);
+
+			cr_assert(i >= 0 && i < 3);
+		}
+		balancer_free(b);
+	}
+}
+
+Test(set_weight, round_robin_follows)
+{
+	struct balancer *b = make(CONF_BALANCE_ROUND_ROBIN, 3, (unsigned[]){1, 1, 1}, 1);
+	struct balance_ctx ctx = {0};
+	int count[3] = {0};
+
+	for (int t = 0; t < 300; t++)
+		count[balancer_pick(b, &ctx)]++;
+	cr_assert(count[0] == 100 && count[1] == 100 && count[2] == 100);
+	cr_assert_eq(balancer_set_weight(b, 2, 3), 0);
+	memset(count, 0, sizeof(count));
+	for (int t = 0; t < 500; t++)
+		count[balancer_pick(b, &ctx)]++;
+	cr_assert(abs(count[0] - 100) <= 2 && abs(count[1] - 100) <= 2 && abs(count[2] - 300) <= 2,
+		"%d %d %d", count[0], count[1], count[2]);
+	/* And back down: the heavy member does not keep a lead it built up. */
+	cr_assert_eq(balancer_set_weight(b, 2, 1), 0);
+	memset(count, 0, sizeof(count));
+	for (int t = 0; t < 300; t++)
+		count[balancer_pick(b, &ctx)]++;
+	cr_assert(abs(count[0] - 100) <= 2 && abs(count[1] - 100) <= 2 && abs(count[2] - 100) <= 2,
+		"%d %d %d", count[0], count[1], count[2]);
+	balancer_free(b);
+}
+
+Test(set_weight, least_connections_follows)
+{
+	struct balancer *b = make(CONF_BALANCE_LEAST_CONNECTIONS, 3, NULL, 1);
+	struct fake f = {0};
+	struct balance_ctx ctx = fake_ctx(&f, 0);
+
+	cr_assert_eq(balancer_set_weight(b, 0, 300), 0);
+	cr_assert_eq(balancer_set_weight(b, 1, 200), 0);
+	for (int t = 0; t < 600; t++)
+		f.load[balancer_pick(b, &ctx)]++;
+	cr_assert(abs((int)f.load[0] - 300) <= 1 && abs((int)f.load[1] - 200) <= 1 &&
+			  abs((int)f.load[2] - 100) <= 1,
+		"%u %u %u", f.load[0], f.load[1], f.load[2]);
+	balancer_free(b);
+}
+
+/* The running sums after a change are those a fresh balancer builds from the same weights. */
+Test(set_weight, random_two_sums)
+{
+	unsigned w[6] = {5, 10, 15, 20, 25, 30};
+	struct balancer *b = make(CONF_BALANCE_RANDOM_TWO, 6, NULL, 1);
+
+	for (size_t i = 6; i-- > 0;)
+		cr_assert_eq(balancer_set_weight(b, i, w[i]), 0);
+	struct balancer *fresh = make(CONF_BALANCE_RANDOM_TWO, 6, w, 1);
+
+	cr_assert_eq(b->u.p2c.total, 105);
+	cr_assert_eq(b->u.p2c.total, fresh->u.p2c.total);
+	for (size_t i = 0; i < 6; i++)
+		cr_assert_eq(b->u.p2c.cumulative[i], fresh->u.p2c.cumulative[i], "sum %zu", i);
+	balancer_free(b);
+	balancer_free(fresh);
+}
+
+/*
+ * With every member idle the heavier of the two draws wins (balance_cmp_load's + 1), so member
+ * 0 at 700 against three at 100 is picked whenever it is drawn at all: 0.7 + 0.3 x 700 / 900 =
+ * 14/15 of the picks. With the old weights it would have been 1/2.
+ */
+Test(set_weight, random_two_draw_uses_new_weights)
+{
+	struct balancer *b = make(CONF_BALANCE_RANDOM_TWO, 4, NULL, 3);
+	struct balance_ctx ctx = {0};
+	int count[4] = {0};
+
+	cr_assert_eq(balancer_set_weight(b, 0, 700), 0);
+	for (int t = 0; t < 15000; t++)
+		count[balancer_pick(b, &ctx)]++;
+	cr_assert(abs(count[0] - 14000) < 150, "%d", count[0]);
+	for (int i = 1; i < 4; i++)
+		cr_assert(abs(count[i] - 333) < 100, "member %d: %d", i, count[i]);
+
+	/* Loads counted by the caller follow the new weights too. */
+	struct fake f = {0};
+	struct balance_ctx lctx = fake_ctx(&f, 0);
+
+	cr_assert_eq(balancer_set_weight(b, 0, 100), 0);
+	cr_assert_eq(balancer_set_weight(b, 3, 400), 0);
+	for (int t = 0; t < 7000; t++)
+		f.load[balancer_pick(b, &lctx)]++;
+	for (int i = 0; i < 4; i++) {
+		double want = i == 3 ? 4000.0 : 1000.0;
+
+		cr_assert(f.load[i] > want * 0.9 && f.load[i] < want * 1.1, "member %d: %u", i,
+			f.load[i]);
+	}
+	balancer_free(b);
+}
+
+static uint32_t *table_copy(const struct balancer *b)
+{
+	size_t bytes = b->u.maglev.size * sizeof(*b->u.maglev.table);
+	uint32_t *t = malloc(bytes);
+
+	cr_assert_not_null(t);
+	memcpy(t, b->u.maglev.table, bytes);
+	return t;
+}
+
+Test(set_weight, maglev_rebuilds)
+{
+	unsigned w[5] = {100, 100, 100, 100, 100}, w2[5] = {100, 100, 300, 100, 100};
+	struct balancer *b = make(CONF_BALANCE_MAGLEV, 5, w, 1);
+	struct balancer *want = make(CONF_BALANCE_MAGLEV, 5, w2, 1);
+	size_t count[5], m = balance_maglev_table_size(5), moved = 0;
+	uint32_t *before = table_copy(b);
+
+	cr_assert_eq(balancer_set_weight(b, 2, 300), 0);
+	cr_assert_eq(b->u.maglev.size, m);
+	/* Exactly the table a fresh build with the new weights makes: every worker agrees. */
+	cr_assert(memcmp(b->u.maglev.table, want->u.maglev.table, m * sizeof(uint32_t)) == 0);
+	maglev_count(b, 5, count);
+	for (size_t i = 0; i < 5; i++) {
+		double share = (double)count[i] / (double)m, exp = w2[i] / 700.0;
+
+		cr_assert(share > exp * 0.98 && share < exp * 1.02, "member %zu: %f", i, share);
+	}
+	for (size_t e = 0; e < m; e++)
+		moved += b->u.maglev.table[e] != before[e];
+	/* Member 2 gains 3/7 - 1/5 = 22.9% of the table, the least any rebuild can move. */
+	fprintf(stderr, "maglev: weight 100 -> 300 on 1 of 5 moved %.1f%% of entries\n",
+		100.0 * (double)moved / (double)m);
+	cr_assert_lt((double)moved / (double)m, 0.30);
+
+	/* Back to the old weight: back to the old table. */
+	cr_assert_eq(balancer_set_weight(b, 2, 100), 0);
+	cr_assert(memcmp(b->u.maglev.table, before, m * sizeof(uint32_t)) == 0);
+	free(before);
+	balancer_free(b);
+	balancer_free(want);
+}
+
+/* The fallback probe still works on a rebuilt table. */
+Test(set_weight, maglev_fallback_after_rebuild)
+{
+	struct balancer *b = make(CONF_BALANCE_MAGLEV, 4, NULL, 1);
+	struct fake f = {.down = {0, 1, 0, 0}};
+	struct balance_ctx ctx = fake_ctx(&f, 0);
+	uint64_t s = 7;
+
+	cr_assert_eq(balancer_set_weight(b, 1, 1000), 0);
+	for (int t = 0; t < 10000; t++) {
+		ctx.hash = splitmix(&s);
+		cr_assert_neq(balancer_pick(b, &ctx), 1);
+	}
+	memset(f.down, 1, sizeof(f.down));
+	cr_assert_eq(balancer_pick(b, &ctx), -1);
+	balancer_free(b);
+}
+
+#if !defined(__SANITIZE_ADDRESS__)
+/*
+ * Each of a rebuild's allocations fails in turn: -ENOMEM, and the old table and the old weight
+ * stay in force, untouched, until a rebuild succeeds.
+ */
+Test(set_weight, maglev_allocation_failures)
+{
+	struct balancer *b = make(CONF_BALANCE_MAGLEV, 5, NULL, 1);
+	size_t m = balance_maglev_table_size(5);
+	uint32_t *before = table_copy(b);
+	int fails = 0;
+
+	for (int at = 0;; at++) {
+		const uint32_t *old = b->u.maglev.table;
+		int err;
+
+		cr_assert_lt(at, 50);
+		calloc_fail_in = at;
+		err = balancer_set_weight(b, 4, 700);
+		calloc_fail_in = -1;
+		if (err == 0)
+			break;
+		cr_assert_eq(err, -ENOMEM);
+		cr_assert_eq(b->members[4].weight, 100);
+		cr_assert_eq(b->u.maglev.table, old);
+		cr_assert_eq(b->u.maglev.size, m);
+		cr_assert(memcmp(b->u.maglev.table, before, m * sizeof(uint32_t)) == 0);
+		fails++;
+	}
+	cr_assert_eq(fails, 5); /* the table and four scratch arrays */
+	cr_assert_eq(b->members[4].weight, 700);
+	cr_assert(memcmp(b->u.maglev.table, before, m * sizeof(uint32_t)) != 0);
+	free(before);
+	balancer_free(b);
+}
+
+/* The other algorithms do not allocate on a weight change. */
+Test(set_weight, others_do_not_allocate)
+{
+	for (size_t k = 0; k < NKINDS; k++) {
+		struct balancer *b;
+
+		if (all_kinds[k] == CONF_BALANCE_MAGLEV)
+			continue;
+		b = make(all_kinds[k], 3, NULL, 1);
+		calloc_fail_in = 0;
+		cr_assert_eq(balancer_set_weight(b, 1, 42), 0, "%s", balance_name(b));
+		calloc_fail_in = -1;
+		cr_assert_eq(b->members[1].weight, 42);
+		balancer_free(b);
+	}
+}
+#endif

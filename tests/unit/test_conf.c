@@ -495,6 +495,303 @@ Test(conf_values, flow_style)
 	conf_free(c);
 }
 
+/* A check that was never written: off, and nothing else set. */
+static void expect_check_absent(const struct conf_check *c, const char *what)
+{
+	static const struct conf_check zero;
+
+	cr_expect_eq(memcmp(c, &zero, sizeof(zero)), 0, "%s is not all zero", what);
+}
+
+static void expect_outlier_defaults(const struct conf_outlier *o, const char *what)
+{
+	cr_expect_eq(o->consecutive_failures, 5, "%s", what);
+	cr_expect_eq(o->base_ejection_ms, 30000, "%s", what);
+	cr_expect_eq(o->max_ejection_ms, 300000, "%s", what);
+	cr_expect_eq(o->max_ejection_percent, 50, "%s", what);
+}
+
+/* Every default of an enabled check whose section said nothing but maybe its type. */
+static void expect_check_defaults(const struct conf_check *c, enum conf_check_type type)
+{
+	const char *t = conf_check_type_name(type);
+	int http = type == CONF_CHECK_HTTP || type == CONF_CHECK_HTTPS;
+	int tls = type == CONF_CHECK_HTTPS || type == CONF_CHECK_TLS;
+
+	cr_expect_eq(c->enabled, 1, "%s", t);
+	cr_expect_eq(c->type, type, "%s", t);
+	cr_expect_eq(c->port, 0, "%s", t);
+	cr_expect_eq(c->interval_ms, 2000, "%s", t);
+	cr_expect_eq(c->fast_interval_ms, 500, "%s", t);
+	cr_expect_eq(c->timeout_ms, 1000, "%s", t);
+	cr_expect_eq(c->jitter_pct, 10, "%s", t);
+	cr_expect_eq(c->rise, 2, "%s", t);
+	cr_expect_eq(c->fall, 3, "%s", t);
+	cr_expect_null(c->host, "%s", t);
+	cr_expect_null(c->expect_body, "%s", t);
+	cr_expect_null(c->send, "%s", t);
+	cr_expect_eq(c->send_len, 0, "%s", t);
+	cr_expect_null(c->expect, "%s", t);
+	cr_expect_null(c->tls.sni, "%s", t);
+	if (http) {
+		cr_expect_str_eq(c->path, "/", "%s", t);
+		cr_assert_eq(c->nexpect_status, 1, "%s", t);
+		cr_expect_eq(c->expect_status[0].lo, 200, "%s", t);
+		cr_expect_eq(c->expect_status[0].hi, 399, "%s", t);
+	} else {
+		cr_expect_null(c->path, "%s", t);
+		cr_expect_null(c->expect_status, "%s", t);
+		cr_expect_eq(c->nexpect_status, 0, "%s", t);
+	}
+	if (tls) {
+		cr_expect_eq(c->tls.verify, 1, "%s", t);
+		cr_expect_str_eq(c->tls.ca_file, "/etc/ssl/certs/ca-certificates.crt", "%s", t);
+	} else {
+		cr_expect_eq(c->tls.verify, 0, "%s", t);
+		cr_expect_null(c->tls.ca_file, "%s", t);
+	}
+}
+
+Test(conf_values, health_absent_takes_defaults)
+{
+	struct conf *c = load_ok("ok-minimal.yaml");
+	const struct conf_service *s = &c->services[0];
+
+	expect_check_absent(&s->health.liveness, "liveness");
+	expect_check_absent(&s->health.readiness, "readiness");
+	expect_outlier_defaults(&s->outlier, "outlier");
+	cr_expect_eq(s->outlier.pos.line, 0);
+	cr_expect_eq(s->slow_start_ms, 0);
+	conf_free(c);
+
+	/* Files written before health existed keep loading the same way. */
+	c = load_ok("ok-full.yaml");
+	for (size_t i = 0; i < c->nservices; i++) {
+		expect_check_absent(&c->services[i].health.liveness, c->services[i].name);
+		expect_check_absent(&c->services[i].health.readiness, c->services[i].name);
+		expect_outlier_defaults(&c->services[i].outlier, c->services[i].name);
+	}
+	conf_free(c);
+}
+
+Test(conf_values, health_empty_sections_take_defaults)
+{
+	struct conf *c = load_ok("ok-health-defaults.yaml");
+
+	cr_assert_eq(c->nservices, 4);
+	const struct conf_service *tcp = &c->services[0];
+	expect_check_defaults(&tcp->health.liveness, CONF_CHECK_TCP);
+	expect_check_defaults(&tcp->health.readiness, CONF_CHECK_TCP);
+	cr_expect_eq(tcp->health.liveness.pos.line, 8);
+	cr_expect_eq(tcp->health.liveness.pos.col, 7);
+	cr_expect_eq(tcp->health.readiness.pos.line, 9);
+	expect_outlier_defaults(&tcp->outlier, "outlier: null");
+	cr_expect_eq(tcp->outlier.pos.line, 10);
+	cr_expect_eq(tcp->outlier.pos.col, 5);
+
+	const struct conf_service *http = &c->services[1];
+	expect_check_defaults(&http->health.readiness, CONF_CHECK_HTTP);
+	expect_check_defaults(&http->health.liveness, CONF_CHECK_HTTPS);
+
+	const struct conf_service *tls = &c->services[2];
+	expect_check_defaults(&tls->health.liveness, CONF_CHECK_TLS);
+	/* timeout and fast_interval follow a short interval down. */
+	const struct conf_check *r = &tls->health.readiness;
+	cr_expect_eq(r->interval_ms, 300);
+	cr_expect_eq(r->fast_interval_ms, 300);
+	cr_expect_eq(r->timeout_ms, 300);
+
+	const struct conf_service *empty = &c->services[3];
+	expect_check_absent(&empty->health.liveness, "health: null");
+	expect_check_absent(&empty->health.readiness, "health: null");
+	cr_expect_eq(empty->slow_start_ms, 0);
+	conf_free(c);
+}
+
+Test(conf_values, health_full_file)
+{
+	struct conf *c = load_ok("ok-health.yaml");
+
+	cr_assert_eq(c->nservices, 3);
+	const struct conf_service *web = &c->services[0];
+	cr_expect_eq(web->slow_start_ms, 30000);
+	const struct conf_check *l = &web->health.liveness;
+	cr_expect_eq(l->enabled, 1);
+	cr_expect_eq(l->type, CONF_CHECK_TCP);
+	cr_expect_eq(l->interval_ms, 2000);
+	cr_expect_eq(l->fast_interval_ms, 500);
+	cr_expect_eq(l->timeout_ms, 1000);
+	cr_expect_eq(l->rise, 2);
+	cr_expect_eq(l->fall, 3);
+	cr_expect_null(l->path);
+	cr_expect_null(l->tls.ca_file);
+	cr_expect_eq(l->pos.line, 10);
+	cr_expect_eq(l->pos.col, 7);
+	const struct conf_check *r = &web->health.readiness;
+	cr_expect_eq(r->enabled, 1);
+	cr_expect_eq(r->type, CONF_CHECK_HTTPS);
+	cr_expect_eq(r->port, 8444);
+	cr_expect_str_eq(r->path, "/ready");
+	cr_expect_str_eq(r->host, "www.example.com");
+	cr_assert_eq(r->nexpect_status, 1);
+	cr_expect_eq(r->expect_status[0].lo, 200);
+	cr_expect_eq(r->expect_status[0].hi, 299);
+	cr_expect_null(r->expect_body);
+	cr_expect_null(r->send);
+	cr_expect_null(r->expect);
+	cr_expect_str_eq(r->tls.sni, "www.example.com");
+	cr_expect_eq(r->tls.verify, 1);
+	cr_expect_str_eq(r->tls.ca_file, "/etc/ssl/certs/ca-certificates.crt");
+	cr_expect_eq(r->interval_ms, 1000);
+	cr_expect_eq(r->fast_interval_ms, 250);
+	cr_expect_eq(r->timeout_ms, 500);
+	cr_expect_eq(r->jitter_pct, 10);
+	cr_expect_eq(r->rise, 2);
+	cr_expect_eq(r->fall, 2);
+	expect_outlier_defaults(&web->outlier, "web");
+	cr_expect_eq(web->outlier.pos.line, 35);
+
+	const struct conf_service *api = &c->services[1];
+	cr_expect_eq(api->slow_start_ms, 120000);
+	expect_check_absent(&api->health.liveness, "api liveness");
+	r = &api->health.readiness;
+	cr_expect_eq(r->type, CONF_CHECK_HTTP);
+	cr_expect_eq(r->port, 0);
+	cr_expect_str_eq(r->path, "/healthz?full=1&x=%20y");
+	cr_expect_str_eq(r->host, "api.internal:8080");
+	cr_assert_eq(r->nexpect_status, 3);
+	cr_expect_eq(r->expect_status[0].lo, 200);
+	cr_expect_eq(r->expect_status[0].hi, 200);
+	cr_expect_eq(r->expect_status[1].lo, 204);
+	cr_expect_eq(r->expect_status[1].hi, 204);
+	cr_expect_eq(r->expect_status[2].lo, 301);
+	cr_expect_eq(r->expect_status[2].hi, 302);
+	cr_expect_str_eq(r->expect_body, "\"status\":\"ok\"");
+	cr_expect_null(r->tls.ca_file);
+	cr_expect_eq(r->interval_ms, 5000);
+	cr_expect_eq(r->fast_interval_ms, 1000);
+	cr_expect_eq(r->timeout_ms, 3000);
+	cr_expect_eq(r->jitter_pct, 0);
+	cr_expect_eq(r->rise, 1);
+	cr_expect_eq(r->fall, 5);
+	cr_expect_eq(api->outlier.consecutive_failures, 0);
+	cr_expect_eq(api->outlier.base_ejection_ms, 30000);
+	cr_expect_eq(api->outlier.max_ejection_ms, 300000);
+
+	const struct conf_service *redis = &c->services[2];
+	cr_expect_eq(redis->slow_start_ms, 0);
+	l = &redis->health.liveness;
+	cr_expect_eq(l->type, CONF_CHECK_SEND_EXPECT);
+	cr_expect_str_eq(l->send, "PING\r\n");
+	cr_expect_eq(l->send_len, 6);
+	cr_expect_str_eq(l->expect, "+PONG");
+	cr_expect_null(l->path);
+	cr_expect_null(l->expect_status);
+	cr_expect_eq(l->interval_ms, 500);
+	cr_expect_eq(l->fast_interval_ms, 500);
+	cr_expect_eq(l->timeout_ms, 500);
+	cr_expect_eq(l->jitter_pct, 50);
+	r = &redis->health.readiness;
+	cr_expect_eq(r->type, CONF_CHECK_TLS);
+	cr_expect_eq(r->port, 6380);
+	cr_expect_str_eq(r->tls.sni, "redis.internal");
+	cr_expect_eq(r->tls.verify, 0);
+	cr_expect_str_eq(r->tls.ca_file, "/etc/ssl/certs/ca-certificates.crt");
+	cr_expect_null(r->path);
+	/* max_ejection_time follows a long base_ejection_time up. */
+	cr_expect_eq(redis->outlier.consecutive_failures, 5);
+	cr_expect_eq(redis->outlier.base_ejection_ms, 600000);
+	cr_expect_eq(redis->outlier.max_ejection_ms, 600000);
+	cr_expect_eq(redis->outlier.max_ejection_percent, 100);
+	conf_free(c);
+}
+
+Test(conf_values, health_edges)
+{
+	struct conf *c = load_ok("ok-health-edges.yaml");
+
+	cr_assert_eq(c->nservices, 2);
+	const struct conf_service *low = &c->services[0];
+	const struct conf_check *l = &low->health.liveness;
+	cr_expect_eq(l->port, 1);
+	cr_expect_str_eq(l->path, "/");
+	cr_assert_eq(l->nexpect_status, 1);
+	cr_expect_eq(l->expect_status[0].lo, 100);
+	cr_expect_eq(l->expect_status[0].hi, 599);
+	cr_expect_eq(l->interval_ms, 1);
+	cr_expect_eq(l->fast_interval_ms, 1);
+	cr_expect_eq(l->timeout_ms, 1);
+	cr_expect_eq(l->jitter_pct, 0);
+	cr_expect_eq(l->rise, 1);
+	cr_expect_eq(l->fall, 1);
+	const struct conf_check *r = &low->health.readiness;
+	cr_expect_eq(r->port, 65535);
+	cr_assert_eq(r->nexpect_status, 1);
+	cr_expect_eq(r->expect_status[0].lo, 599);
+	cr_expect_eq(r->expect_status[0].hi, 599);
+	cr_expect_eq(r->tls.verify, 0);
+	cr_expect_str_eq(r->tls.ca_file, "/etc/ssl/certs/ca-certificates.crt");
+	cr_expect_eq(r->interval_ms, UINT64_C(1193) * 3600 * 1000);
+	cr_expect_eq(r->timeout_ms, r->interval_ms);
+	cr_expect_eq(r->jitter_pct, 50);
+	cr_expect_eq(r->rise, 100);
+	cr_expect_eq(r->fall, 100);
+	cr_expect_eq(low->outlier.consecutive_failures, 1000);
+	cr_expect_eq(low->outlier.base_ejection_ms, 1);
+	cr_expect_eq(low->outlier.max_ejection_ms, 1);
+	cr_expect_eq(low->outlier.max_ejection_percent, 0);
+
+	const struct conf_service *high = &c->services[1];
+	cr_expect_eq(high->slow_start_ms, 3600000);
+	r = &high->health.readiness;
+	cr_expect_eq(r->type, CONF_CHECK_SEND_EXPECT);
+	cr_expect_str_eq(r->send, "x");
+	cr_expect_eq(r->send_len, 1);
+	cr_expect_str_eq(r->expect, "y");
+	cr_expect_null(r->expect_body);
+	cr_expect_null(r->tls.ca_file);
+	cr_expect_eq(r->interval_ms, 2000);
+	cr_expect_eq(r->timeout_ms, 2000);
+	cr_expect_eq(r->fast_interval_ms, 2000);
+	cr_expect_eq(high->outlier.consecutive_failures, 1);
+	cr_expect_eq(high->outlier.base_ejection_ms, UINT64_C(1193) * 3600 * 1000);
+	cr_expect_eq(high->outlier.max_ejection_ms, high->outlier.base_ejection_ms);
+	cr_expect_eq(high->outlier.max_ejection_percent, 100);
+	conf_free(c);
+}
+
+Test(conf_values, check_type_names)
+{
+	cr_expect_str_eq(conf_check_type_name(CONF_CHECK_TCP), "tcp");
+	cr_expect_str_eq(conf_check_type_name(CONF_CHECK_HTTP), "http");
+	cr_expect_str_eq(conf_check_type_name(CONF_CHECK_HTTPS), "https");
+	cr_expect_str_eq(conf_check_type_name(CONF_CHECK_TLS), "tls");
+	cr_expect_str_eq(conf_check_type_name(CONF_CHECK_SEND_EXPECT), "send_expect");
+	cr_expect_str_eq(conf_check_type_name((enum conf_check_type)99), "unknown");
+}
+
+Test(conf_load, health_keys_follow_the_type_wherever_it_stands)
+{
+	/* type after the keys it governs, in flow style: still read first. */
+	static const char y[] =
+		"services:\n"
+		"  - name: a\n"
+		"    listen: 1.2.3.4:5\n"
+		"    backends: [{address: 10.0.0.1:80}]\n"
+		"    health: {readiness: {path: /x, expect_status: 204, type: http}}\n";
+	struct conf_errs errs = {0};
+	struct conf *c = NULL;
+
+	cr_assert_eq(conf_load_buffer("t.yaml", y, strlen(y), &c, &errs), 0);
+	const struct conf_check *r = &c->services[0].health.readiness;
+	cr_expect_eq(r->type, CONF_CHECK_HTTP);
+	cr_expect_str_eq(r->path, "/x");
+	cr_assert_eq(r->nexpect_status, 1);
+	cr_expect_eq(r->expect_status[0].lo, 204);
+	conf_free(c);
+	conf_errs_free(&errs);
+}
+
 Test(conf_values, balance_names)
 {
 	cr_expect_str_eq(conf_balance_name(CONF_BALANCE_ROUND_ROBIN), "round_robin");

@@ -1,0 +1,910 @@
+/*
+ * DOC: active checks (implementation)
+ *
+ * One state machine per check. A run is one connection: it starts when the timer fires in
+ * WAITING, and every way it ends (result, failure, timeout) goes through run_end(), which
+ * releases what the run owned, arms the wait for the next run and, last, reports.
+ *
+ *   check_start()
+ *       |
+ *       v            timer                    tcp: connected
+ *   WAITING ------------------> CONNECTING ----------------------------------------+
+ *      ^                          |    |                                           |
+ *      |              tls, https  |    | http, send_expect                         |
+ *      |                          v    |                 tls: handshake done       |
+ *      |                   HANDSHAKING-+-------------------------------------------+
+ *      |                          |    |                                           |
+ *      |        https: handshake  v    v                                           |
+ *      |                        SENDING --request written--> RECEIVING --decided---+
+ *      |                                                                           |
+ *      +----- run_end(): ok, failure, or timeout from any run state <--------------+
+ *
+ *   IDLE: created, not started yet.
+ *
+ * One ev_timer serves both the wait between runs and the timeout of a run (never both at
+ * once); one ev_io follows the run's socket. Both are embedded here and lead back to the check
+ * with container_of. A run owns its socket, its SSL and its receive buffer; run_close() is the
+ * one place that lets them go, and check_free() from any state (even from inside the result
+ * callback) leaves nothing behind and reports nothing.
+ *
+ * Closing: the run ends with an abortive close (RST) unless the peer closed first. A check that
+ * closes first would otherwise leave a TIME_WAIT socket behind on every run, thousands of them
+ * on a site with many backends and a fast interval; HAProxy's checks do the same.
+ *
+ * Results are only ever reported from a libev callback (the timer or the socket), never from
+ * check_start() or check_new(), so a caller may act on a result, even free the check, without
+ * re-entering itself. run_end() reports as its very last step and nothing touches the check
+ * after a report.
+ */
+#include "health/check.h"
+
+#include "health/check_tls.h"
+#include "health/http_resp.h"
+#include "lib/container.h"
+#include "lib/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Bytes read per wake-up before yielding the loop to other checks. */
+#define CHECK_READ_BUDGET (64 * 1024)
+#define CHECK_READ_CHUNK  4096
+
+/* How much of an expected string a reason quotes. */
+#define CHECK_QUOTE_MAX 48
+
+enum check_state {
+	CHECK_IDLE,
+	CHECK_WAITING,
+	CHECK_CONNECTING,
+	CHECK_HANDSHAKING,
+	CHECK_SENDING,
+	CHECK_RECEIVING,
+};
+
+struct check {
+	struct ev_loop *loop;
+	const struct conf_check *cc;
+	struct addr addr; /* the backend's, with cc->port applied */
+	char name[ADDR_STRLEN];
+	void (*done)(void *arg, const struct check_result *r);
+	void *arg;
+
+	enum check_state state;
+	int fast;
+	int ran; /* a run has ended: the timer measures an interval, not first_delay */
+	uint64_t rng;
+	ev_timer timer; /* WAITING: until the next run; during a run: its timeout */
+	ev_io io;
+	int io_events;
+
+	char *req; /* http/https: the request; send_expect: cc->send (not owned) */
+	size_t req_len;
+	int own_req;
+	SSL_CTX *ctx;      /* shared reference, tls/https only */
+	char *sni;         /* NULL: none */
+	char *verify_name; /* name or IP the certificate must be for */
+
+	/* The run in progress. */
+	int fd;
+	SSL *ssl;
+	struct http_resp *resp; /* http/https */
+	char *rx;               /* send_expect: a window over what came back */
+	size_t rx_len, rx_cap;
+	uint64_t rx_total;
+	size_t sent;
+	int peer_closed;
+	int handshaken;
+	ev_tstamp started, ended;
+	int64_t cert_not_after;
+};
+
+static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+static void io_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void do_recv(struct check *c);
+
+static const char *state_name(enum check_state st)
+{
+	switch (st) {
+	case CHECK_IDLE:
+		return "idle";
+	case CHECK_WAITING:
+		return "waiting";
+	case CHECK_CONNECTING:
+		return "connecting";
+	case CHECK_HANDSHAKING:
+		return "TLS handshake";
+	case CHECK_SENDING:
+		return "sending";
+	case CHECK_RECEIVING:
+		return "receiving";
+	}
+	return "?";
+}
+
+/* The one setter: every transition is logged (debug: checks run every few seconds). */
+static void check_set_state(struct check *c, enum check_state st, const char *why)
+{
+	if (log_enabled(LOG_LEVEL_DEBUG))
+		log_debug("check %s %s: %s -> %s (%s)", conf_check_type_name(c->cc->type), c->name,
+			state_name(c->state), state_name(st), why);
+	c->state = st;
+}
+
+/* splitmix64: jitter only needs to be spread, not secret. */
+static double rng_unit(struct check *c)
+{
+	uint64_t z = (c->rng += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	z ^= z >> 31;
+	return (double)(z >> 11) / (double)(1ULL << 53);
+}
+
+static double next_delay(struct check *c)
+{
+	uint64_t ms = c->fast ? c->cc->fast_interval_ms : c->cc->interval_ms;
+	double d = (double)ms / 1000.0;
+	unsigned j = c->cc->jitter_pct > 100 ? 100 : c->cc->jitter_pct;
+
+	if (j > 0)
+		d *= 1.0 + (2.0 * rng_unit(c) - 1.0) * (double)j / 100.0;
+	return d > 0 ? d : 0;
+}
+
+/* Printable, bounded rendering of a configured string for a reason. */
+static const char *quote(const char *s, size_t len, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 8 < cap; i++) {
+		unsigned char u = (unsigned char)s[i];
+
+		if (i == CHECK_QUOTE_MAX) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (u >= 0x20 && u < 0x7f && u != '\\' && u != '\'')
+			buf[o++] = (char)u;
+		else
+			o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", u);
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static void io_want(struct check *c, int events)
+{
+	if (c->io_events == events && ev_is_active(&c->io))
+		return;
+	ev_io_stop(c->loop, &c->io);
+	ev_io_set(&c->io, c->fd, events);
+	ev_io_start(c->loop, &c->io);
+	c->io_events = events;
+}
+
+/* The single exit of a run's resources: watchers, SSL, socket, buffers. */
+static void run_close(struct check *c)
+{
+	ev_io_stop(c->loop, &c->io);
+	ev_timer_stop(c->loop, &c->timer);
+	c->io_events = 0;
+	if (c->ssl != NULL) {
+		if (c->handshaken && !c->peer_closed)
+			check_tls_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (c->fd >= 0) {
+		if (!c->peer_closed) {
+			struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		}
+		close(c->fd);
+		c->fd = -1;
+	}
+	free(c->resp);
+	c->resp = NULL;
+	free(c->rx);
+	c->rx = NULL;
+	c->rx_len = c->rx_cap = 0;
+}
+
+/*
+ * Ends the run: releases it, waits for the next, reports. Must be the caller's last use of c:
+ * the callback may free the check.
+ */
+static void run_end(struct check *c, int ok, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void run_end(struct check *c, int ok, const char *fmt, ...)
+{
+	struct check_result r;
+	va_list ap;
+
+	memset(&r, 0, sizeof(r));
+	r.ok = ok;
+	va_start(ap, fmt);
+	vsnprintf(r.reason, sizeof(r.reason), fmt, ap);
+	va_end(ap);
+	c->ended = ev_now(c->loop);
+	r.duration = c->ended - c->started;
+	r.cert_not_after = c->cert_not_after;
+
+	run_close(c);
+	c->ran = 1;
+	check_set_state(c, CHECK_WAITING, r.reason);
+	ev_timer_set(&c->timer, next_delay(c), 0.);
+	ev_timer_start(c->loop, &c->timer);
+	c->done(c->arg, &r);
+}
+
+static void run_fail_errno(struct check *c, const char *what, int err)
+{
+	if (err == ECONNRESET)
+		run_end(c, 0, "reset by peer");
+	else if (err == EPIPE)
+		run_end(c, 0, "closed before a response");
+	else
+		run_end(c, 0, "%s: %s", what, strerror(err));
+}
+
+static void connect_failed(struct check *c, int err)
+{
+	if (err == ECONNREFUSED)
+		run_end(c, 0, "connect refused");
+	else
+		run_end(c, 0, "connect failed: %s", strerror(err));
+}
+
+static void start_receiving(struct check *c)
+{
+	const struct conf_check *cc = c->cc;
+
+	check_set_state(c, CHECK_RECEIVING, "request sent");
+	switch (cc->type) {
+	case CONF_CHECK_HTTP:
+	case CONF_CHECK_HTTPS:
+		c->resp = malloc(sizeof(*c->resp));
+		if (c->resp == NULL) {
+			run_end(c, 0, "out of memory");
+			return;
+		}
+		http_resp_init(c->resp);
+		break;
+	case CONF_CHECK_SEND_EXPECT:
+		if (cc->expect == NULL || cc->expect[0] == '\0') {
+			run_end(c, 1, "ok");
+			return;
+		}
+		c->rx_cap = strlen(cc->expect) - 1 + CHECK_READ_CHUNK;
+		c->rx = malloc(c->rx_cap);
+		if (c->rx == NULL) {
+			run_end(c, 0, "out of memory");
+			return;
+		}
+		break;
+	case CONF_CHECK_TCP:
+	case CONF_CHECK_TLS:
+		break;
+	}
+	/* TLS may already hold bytes that the socket will never signal again. */
+	do_recv(c);
+}
+
+static void do_send(struct check *c)
+{
+	while (c->sent < c->req_len) {
+		const char *p = c->req + c->sent;
+		size_t left = c->req_len - c->sent;
+
+		if (c->ssl != NULL) {
+			char why[sizeof(((struct check_result *)0)->reason)];
+			size_t put = 0;
+
+			switch (check_tls_write(c->ssl, p, left, &put, why, sizeof(why))) {
+			case CHECK_TLS_DONE:
+				c->sent += put;
+				break;
+			case CHECK_TLS_WANT_READ:
+				io_want(c, EV_READ);
+				return;
+			case CHECK_TLS_WANT_WRITE:
+				io_want(c, EV_WRITE);
+				return;
+			case CHECK_TLS_EOF:
+				c->peer_closed = 1;
+				run_end(c, 0, "closed before a response");
+				return;
+			case CHECK_TLS_FAIL:
+				run_end(c, 0, "%s", why);
+				return;
+			}
+		} else {
+			ssize_t n = send(c->fd, p, left, MSG_NOSIGNAL);
+
+			if (n > 0) {
+				c->sent += (size_t)n;
+			} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				io_want(c, EV_WRITE);
+				return;
+			} else if (n < 0 && errno == EINTR) {
+				continue;
+			} else {
+				run_fail_errno(c, "send failed", n < 0 ? errno : EPIPE);
+				return;
+			}
+		}
+	}
+	start_receiving(c);
+}
+
+static void start_sending(struct check *c, const char *why)
+{
+	check_set_state(c, CHECK_SENDING, why);
+	c->sent = 0;
+	do_send(c);
+}
+
+/* Ends the run when the HTTP response so far decides it; returns whether it did. */
+static int http_decide(struct check *c, enum http_resp_rc rc)
+{
+	const struct conf_check *cc = c->cc;
+	const struct http_resp *r = c->resp;
+	char q[CHECK_QUOTE_MAX * 4 + 8];
+
+	if (rc == HTTP_RESP_INVALID) {
+		run_end(c, 0, "bad HTTP response: %s", http_resp_error(r));
+		return 1;
+	}
+	if (!r->head_done)
+		return 0;
+	if (!http_status_expected(cc->expect_status, cc->nexpect_status, r->status)) {
+		run_end(c, 0, "status %d", r->status);
+		return 1;
+	}
+	if (cc->expect_body == NULL || http_resp_body_contains(r, cc->expect_body)) {
+		run_end(c, 1, "ok");
+		return 1;
+	}
+	if (http_resp_body_final(r)) {
+		run_end(c, 0, "body does not contain '%s'",
+			quote(cc->expect_body, strlen(cc->expect_body), q, sizeof(q)));
+		return 1;
+	}
+	return 0;
+}
+
+static void expect_missing(struct check *c, const char *prefix)
+{
+	const struct conf_check *cc = c->cc;
+	char q[CHECK_QUOTE_MAX * 4 + 8];
+
+	run_end(c, 0, "%sexpected '%s' not received", prefix,
+		quote(cc->expect, strlen(cc->expect), q, sizeof(q)));
+}
+
+/* Takes n bytes that came back; returns whether the run ended. */
+static int on_data(struct check *c, const char *buf, size_t n)
+{
+	const char *want;
+	size_t wlen;
+
+	c->rx_total += n;
+	switch (c->cc->type) {
+	case CONF_CHECK_HTTP:
+	case CONF_CHECK_HTTPS:
+		return http_decide(c, http_resp_feed(c->resp, buf, n));
+	case CONF_CHECK_SEND_EXPECT:
+		want = c->cc->expect;
+		wlen = strlen(want);
+		/* Keep the last wlen-1 bytes so a match split across reads is still seen. */
+		memcpy(c->rx + c->rx_len, buf, n);
+		c->rx_len += n;
+		if (memmem(c->rx, c->rx_len, want, wlen) != NULL) {
+			run_end(c, 1, "ok");
+			return 1;
+		}
+		if (c->rx_len > wlen - 1) {
+			memmove(c->rx, c->rx + c->rx_len - (wlen - 1), wlen - 1);
+			c->rx_len = wlen - 1;
+		}
+		return 0;
+	case CONF_CHECK_TCP:
+	case CONF_CHECK_TLS:
+		break;
+	}
+	run_end(c, 1, "ok");
+	return 1;
+}
+
+static void on_eof(struct check *c)
+{
+	c->peer_closed = 1;
+	if (c->rx_total == 0) {
+		run_end(c, 0, "closed before a response");
+		return;
+	}
+	switch (c->cc->type) {
+	case CONF_CHECK_HTTP:
+	case CONF_CHECK_HTTPS:
+		if (!http_decide(c, http_resp_eof(c->resp)))
+			run_end(c, 0, "bad HTTP response: %s", "closed early");
+		return;
+	case CONF_CHECK_SEND_EXPECT:
+		expect_missing(c, "");
+		return;
+	case CONF_CHECK_TCP:
+	case CONF_CHECK_TLS:
+		break;
+	}
+	run_end(c, 1, "ok");
+}
+
+static void do_recv(struct check *c)
+{
+	size_t budget = CHECK_READ_BUDGET;
+
+	while (budget > 0) {
+		char buf[CHECK_READ_CHUNK];
+		size_t n = 0;
+
+		if (c->ssl != NULL) {
+			char why[sizeof(((struct check_result *)0)->reason)];
+
+			switch (check_tls_read(c->ssl, buf, sizeof(buf), &n, why, sizeof(why))) {
+			case CHECK_TLS_DONE:
+				break;
+			case CHECK_TLS_WANT_READ:
+				io_want(c, EV_READ);
+				return;
+			case CHECK_TLS_WANT_WRITE:
+				io_want(c, EV_WRITE);
+				return;
+			case CHECK_TLS_EOF:
+				on_eof(c);
+				return;
+			case CHECK_TLS_FAIL:
+				run_end(c, 0, "%s", why);
+				return;
+			}
+		} else {
+			ssize_t r = recv(c->fd, buf, sizeof(buf), 0);
+
+			if (r == 0) {
+				on_eof(c);
+				return;
+			}
+			if (r < 0) {
+				if (errno == EAGAIN || errno == EWOULDBLOCK) {
+					io_want(c, EV_READ);
+					return;
+				}
+				if (errno == EINTR)
+					continue;
+				run_fail_errno(c, "read failed", errno);
+				return;
+			}
+			n = (size_t)r;
+		}
+		if (on_data(c, buf, n))
+			return;
+		budget -= n < budget ? n : budget;
+	}
+	/* Level-triggered: the socket will wake us again for the rest. */
+	io_want(c, EV_READ);
+}
+
+static void do_handshake(struct check *c)
+{
+	char why[sizeof(((struct check_result *)0)->reason)];
+
+	switch (check_tls_handshake(c->ssl, why, sizeof(why))) {
+	case CHECK_TLS_DONE:
+		c->handshaken = 1;
+		c->cert_not_after = check_tls_not_after(c->ssl);
+		if (c->cc->type == CONF_CHECK_TLS)
+			run_end(c, 1, "ok");
+		else
+			start_sending(c, "TLS handshake done");
+		return;
+	case CHECK_TLS_WANT_READ:
+		io_want(c, EV_READ);
+		return;
+	case CHECK_TLS_WANT_WRITE:
+		io_want(c, EV_WRITE);
+		return;
+	case CHECK_TLS_EOF:
+		c->peer_closed = 1;
+		run_end(c, 0, "TLS handshake failed: connection closed by peer");
+		return;
+	case CHECK_TLS_FAIL:
+		/* The certificate tells when it expires even when it does not verify. */
+		c->cert_not_after = check_tls_not_after(c->ssl);
+		run_end(c, 0, "%s", why);
+		return;
+	}
+}
+
+static void connected(struct check *c)
+{
+	char err[sizeof(((struct check_result *)0)->reason)];
+
+	switch (c->cc->type) {
+	case CONF_CHECK_TCP:
+		run_end(c, 1, "ok");
+		return;
+	case CONF_CHECK_TLS:
+	case CONF_CHECK_HTTPS:
+		c->ssl = check_tls_new(
+			c->ctx, c->fd, c->sni, c->verify_name, c->cc->tls.verify, err, sizeof(err));
+		if (c->ssl == NULL) {
+			run_end(c, 0, "%s", err);
+			return;
+		}
+		check_set_state(c, CHECK_HANDSHAKING, "connected");
+		do_handshake(c);
+		return;
+	case CONF_CHECK_HTTP:
+	case CONF_CHECK_SEND_EXPECT:
+		start_sending(c, "connected");
+		return;
+	}
+}
+
+static void run_start(struct check *c)
+{
+	int fd;
+
+	c->started = ev_now(c->loop);
+	c->rx_total = 0;
+	c->sent = 0;
+	c->peer_closed = 0;
+	c->handshaken = 0;
+	c->cert_not_after = 0;
+	check_set_state(c, CHECK_CONNECTING, "run starts");
+	ev_timer_set(&c->timer, (double)c->cc->timeout_ms / 1000.0, 0.);
+	ev_timer_start(c->loop, &c->timer);
+
+	fd = socket(c->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		run_end(c, 0, "socket failed: %s", strerror(errno));
+		return;
+	}
+	c->fd = fd;
+	if (connect(fd, &c->addr.sa, c->addr.len) == 0) {
+		connected(c);
+		return;
+	}
+	if (errno != EINPROGRESS && errno != EINTR) {
+		connect_failed(c, errno);
+		return;
+	}
+	io_want(c, EV_WRITE);
+}
+
+static void on_connect(struct check *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == EINPROGRESS || err == EALREADY)
+		return;
+	if (err != 0) {
+		connect_failed(c, err);
+		return;
+	}
+	connected(c);
+}
+
+static void run_timeout(struct check *c)
+{
+	const char *phase = state_name(c->state);
+
+	switch (c->state) {
+	case CHECK_RECEIVING:
+		if (c->cc->type == CONF_CHECK_SEND_EXPECT) {
+			char prefix[64];
+
+			snprintf(prefix, sizeof(prefix), "timeout after %llums, ",
+				(unsigned long long)c->cc->timeout_ms);
+			expect_missing(c, prefix);
+			return;
+		}
+		phase = c->rx_total == 0 ? "waiting for response" : "reading response";
+		break;
+	case CHECK_SENDING:
+		phase = "sending request";
+		break;
+	case CHECK_CONNECTING:
+	case CHECK_HANDSHAKING:
+		break;
+	case CHECK_IDLE:
+	case CHECK_WAITING:
+		return;
+	}
+	run_end(c, 0, "timeout after %llums (%s)", (unsigned long long)c->cc->timeout_ms, phase);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct check *c = container_of(t, struct check, timer);
+	(void)loop;
+	(void)revents;
+
+	switch (c->state) {
+	case CHECK_WAITING:
+		run_start(c);
+		break;
+	case CHECK_CONNECTING:
+	case CHECK_HANDSHAKING:
+	case CHECK_SENDING:
+	case CHECK_RECEIVING:
+		run_timeout(c);
+		break;
+	case CHECK_IDLE:
+		break;
+	}
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct check *c = container_of(io, struct check, io);
+	(void)loop;
+	(void)revents;
+
+	switch (c->state) {
+	case CHECK_CONNECTING:
+		on_connect(c);
+		break;
+	case CHECK_HANDSHAKING:
+		do_handshake(c);
+		break;
+	case CHECK_SENDING:
+		do_send(c);
+		break;
+	case CHECK_RECEIVING:
+		do_recv(c);
+		break;
+	case CHECK_IDLE:
+	case CHECK_WAITING:
+		break;
+	}
+}
+
+/* Whether s is safe inside a request line or a header value. */
+static int header_safe(const char *s, int allow_space)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char u = (unsigned char)*s;
+
+		if (u < 0x20 || u == 0x7f || (u == ' ' && !allow_space))
+			return 0;
+	}
+	return 1;
+}
+
+/* "10.0.0.1", "[2001:db8::1]", with ":port" unless it is the scheme's default. */
+static void default_host(const struct check *c, char *buf, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN];
+	int port = addr_port(&c->addr);
+	int dflt = c->cc->type == CONF_CHECK_HTTPS ? 443 : 80;
+
+	if (c->addr.sa.sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &c->addr.in6.sin6_addr, ip, sizeof(ip));
+		if (port == dflt)
+			snprintf(buf, cap, "[%s]", ip);
+		else
+			snprintf(buf, cap, "[%s]:%d", ip, port);
+	} else {
+		inet_ntop(AF_INET, &c->addr.in.sin_addr, ip, sizeof(ip));
+		if (port == dflt)
+			snprintf(buf, cap, "%s", ip);
+		else
+			snprintf(buf, cap, "%s:%d", ip, port);
+	}
+}
+
+/* The host part of a Host value: "example.com:8443" -> "example.com", "[::1]:443" -> "::1". */
+static char *host_only(const char *host)
+{
+	const char *end;
+
+	if (host[0] == '[') {
+		end = strchr(host, ']');
+		if (end == NULL)
+			return strdup(host);
+		return strndup(host + 1, (size_t)(end - host - 1));
+	}
+	end = strchr(host, ':');
+	if (end != NULL && strchr(end + 1, ':') == NULL)
+		return strndup(host, (size_t)(end - host));
+	return strdup(host);
+}
+
+static int setup_http(struct check *c)
+{
+	const struct conf_check *cc = c->cc;
+	const char *path = cc->path != NULL ? cc->path : "/";
+	char dflt[INET6_ADDRSTRLEN + 16];
+	const char *host = cc->host;
+	int n;
+
+	if (host == NULL) {
+		default_host(c, dflt, sizeof(dflt));
+		host = dflt;
+	}
+	if (!header_safe(path, 0) || !header_safe(host, 1)) {
+		log_error("check %s: path or host holds control characters or spaces", c->name);
+		return -EINVAL;
+	}
+	n = snprintf(NULL, 0,
+		"GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: anylb-check\r\nConnection: "
+		"close\r\n\r\n",
+		path, host);
+	c->req = malloc((size_t)n + 1);
+	if (c->req == NULL)
+		return -ENOMEM;
+	snprintf(c->req, (size_t)n + 1,
+		"GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: anylb-check\r\nConnection: "
+		"close\r\n\r\n",
+		path, host);
+	c->req_len = (size_t)n;
+	c->own_req = 1;
+	return 0;
+}
+
+static int setup_tls(struct check *c)
+{
+	const struct conf_check *cc = c->cc;
+	char err[256], ip[INET6_ADDRSTRLEN];
+
+	if (cc->tls.sni != NULL)
+		c->sni = strdup(cc->tls.sni);
+	else if (cc->host != NULL)
+		c->sni = host_only(cc->host);
+	if ((cc->tls.sni != NULL || cc->host != NULL) && c->sni == NULL)
+		return -ENOMEM;
+	if (c->sni != NULL) {
+		c->verify_name = strdup(c->sni);
+	} else {
+		/* No name configured: the certificate must be for the backend's address. */
+		if (c->addr.sa.sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &c->addr.in6.sin6_addr, ip, sizeof(ip));
+		else
+			inet_ntop(AF_INET, &c->addr.in.sin_addr, ip, sizeof(ip));
+		c->verify_name = strdup(ip);
+	}
+	if (c->verify_name == NULL)
+		return -ENOMEM;
+	c->ctx = check_tls_ctx_get(&cc->tls, err, sizeof(err));
+	if (c->ctx == NULL) {
+		log_error("check %s %s: %s", conf_check_type_name(cc->type), c->name, err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static uint64_t seed(const struct check *c)
+{
+	uint64_t s = 0;
+	struct timespec ts;
+
+	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) == (ssize_t)sizeof(s))
+		return s;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)(uintptr_t)c ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32);
+}
+
+struct check *check_new(struct ev_loop *loop, const struct conf_check *cc,
+	const struct addr *backend, void (*done)(void *arg, const struct check_result *r),
+	void *arg)
+{
+	struct check *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		log_error("check: out of memory");
+		return NULL;
+	}
+	c->loop = loop;
+	c->cc = cc;
+	c->addr = *backend;
+	if (cc->port != 0) {
+		if (c->addr.sa.sa_family == AF_INET6)
+			c->addr.in6.sin6_port = htons((uint16_t)cc->port);
+		else
+			c->addr.in.sin_port = htons((uint16_t)cc->port);
+	}
+	addr_format(&c->addr, c->name, sizeof(c->name));
+	c->done = done;
+	c->arg = arg;
+	c->state = CHECK_IDLE;
+	c->fd = -1;
+	c->rng = seed(c);
+	ev_timer_init(&c->timer, timer_cb, 0., 0.);
+	ev_io_init(&c->io, io_cb, -1, EV_WRITE);
+
+	switch (cc->type) {
+	case CONF_CHECK_TCP:
+		break;
+	case CONF_CHECK_TLS:
+		if (setup_tls(c) < 0)
+			goto fail;
+		break;
+	case CONF_CHECK_HTTPS:
+		if (setup_tls(c) < 0 || setup_http(c) < 0)
+			goto fail;
+		break;
+	case CONF_CHECK_HTTP:
+		if (setup_http(c) < 0)
+			goto fail;
+		break;
+	case CONF_CHECK_SEND_EXPECT:
+		c->req = cc->send;
+		c->req_len = cc->send != NULL ? cc->send_len : 0;
+		break;
+	}
+	return c;
+fail:
+	log_error("check %s %s: cannot be set up", conf_check_type_name(cc->type), c->name);
+	check_free(c);
+	return NULL;
+}
+
+void check_start(struct check *c, double first_delay)
+{
+	if (c->state != CHECK_IDLE)
+		return;
+	check_set_state(c, CHECK_WAITING, "started");
+	ev_timer_set(&c->timer, first_delay > 0 ? first_delay : 0., 0.);
+	ev_timer_start(c->loop, &c->timer);
+}
+
+void check_set_fast(struct check *c, int fast)
+{
+	double left;
+
+	fast = fast != 0;
+	if (c->fast == fast)
+		return;
+	c->fast = fast;
+	/*
+	 * Usually called from the result callback, after the wait was armed with the old
+	 * interval: re-arm it, still counted from the end of the run.
+	 */
+	if (c->state != CHECK_WAITING || !c->ran)
+		return;
+	left = c->ended + next_delay(c) - ev_now(c->loop);
+	ev_timer_stop(c->loop, &c->timer);
+	ev_timer_set(&c->timer, left > 0 ? left : 0., 0.);
+	ev_timer_start(c->loop, &c->timer);
+}
+
+void check_free(struct check *c)
+{
+	if (c == NULL)
+		return;
+	run_close(c);
+	ev_timer_stop(c->loop, &c->timer);
+	check_tls_ctx_put(c->ctx);
+	c->ctx = NULL;
+	if (c->own_req)
+		free(c->req);
+	free(c->sni);
+	free(c->verify_name);
+	free(c);
+}

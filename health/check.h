@@ -1,0 +1,55 @@
+/*
+ * DOC: active checks
+ *
+ * One struct check runs one kind of check (tcp, http, https, tls, send_expect; see struct
+ * conf_check) against one backend, forever, on the libev loop it is given: run, report, wait
+ * interval (or fast_interval while the caller says the backend is changing state) with jitter,
+ * run again. A run never overlaps the next: the wait starts when a run ends, and `timeout`
+ * covers the whole run (connect, TLS handshake, request, response) and cuts it with a reason.
+ * Everything is non-blocking, OpenSSL included; no thread per check.
+ *
+ * Results are reported through the callback, never synchronously from check_start().
+ */
+#ifndef ANYLB_HEALTH_CHECK_H
+#define ANYLB_HEALTH_CHECK_H
+
+#include "conf/conf.h"
+#include "lib/addr.h"
+
+#include <ev.h>
+#include <stdint.h>
+
+struct check;
+
+struct check_result {
+	int ok;
+	/*
+	 * Why, in an operator's words: "ok", "connect refused", "timeout after 500ms",
+	 * "status 503", "body does not contain 'x'", "certificate expired",
+	 * "certificate verify failed: self-signed certificate", "reset by peer", ...
+	 */
+	char reason[160];
+	double duration;        /* seconds from start of the run to its result */
+	int64_t cert_not_after; /* tls/https: the peer certificate's notAfter (unix time), or 0 */
+};
+
+/*
+ * Creates a check of kind cc against backend (cc->port, when set, replaces the backend's
+ * port). cc and backend must outlive the check. done(arg, result) is called on loop's thread
+ * after every run. Returns NULL when out of memory or the TLS context cannot be set up (the
+ * reason is logged).
+ */
+struct check *check_new(struct ev_loop *loop, const struct conf_check *cc,
+	const struct addr *backend, void (*done)(void *arg, const struct check_result *r),
+	void *arg);
+
+/* Starts the cycle: the first run begins after first_delay seconds (spreading start-up). */
+void check_start(struct check *c, double first_delay);
+
+/* Uses fast_interval instead of interval between runs while fast is non-zero. */
+void check_set_fast(struct check *c, int fast);
+
+/* Stops the cycle and any run in progress (its result is not reported), then frees. */
+void check_free(struct check *c);
+
+#endif

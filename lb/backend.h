@@ -1,0 +1,62 @@
+/*
+ * DOC: backend state
+ *
+ * The one place where a backend's state changes. Inputs arrive from three directions: active
+ * check results (the monitor thread), session outcomes (the workers: passive outlier
+ * detection), and time (the monitor's tick: ejections ending, slow start ramping). Each input
+ * takes the service lock, updates what it owns, re-evaluates the state with health/state.c and,
+ * when it changed, logs the transition once with its reason and publishes it atomically for
+ * the workers.
+ */
+#ifndef ANYLB_LB_BACKEND_H
+#define ANYLB_LB_BACKEND_H
+
+#include "health/check.h"
+#include "lb/runtime.h"
+
+#include <stdint.h>
+
+/* Sets up b's health state: checks not yet run count as passing (HAProxy's convention). */
+void backend_init(struct lb_backend *b, struct lb_service *svc, size_t index);
+
+enum backend_check { BACKEND_CHECK_LIVENESS, BACKEND_CHECK_READINESS };
+
+/*
+ * Feeds one active check result. Returns non-zero while the check's rise/fall counter is
+ * between its extremes (the caller then runs it at fast_interval).
+ */
+int backend_check_result(struct lb_backend *b, enum backend_check which,
+	const struct check_result *r, uint64_t now_ms);
+
+/*
+ * A session's verdict on its backend connection: ok == 0 for connect refused, timed out, or a
+ * reset before the first byte. was_trial: this session was the backend's outlier trial.
+ * Cheap (no lock) for the common case of a success on a backend with no recent failure.
+ */
+void backend_session_outcome(struct lb_backend *b, int ok, int was_trial, const char *why,
+	uint64_t now_ms);
+
+/*
+ * If an ejected backend of svc has a trial session on offer and is usable by the caller's
+ * filter, takes it and returns its index; else -1. Lock-free unless a trial is on offer.
+ */
+int backend_take_trial(struct lb_service *svc, int (*usable)(void *arg, size_t i), void *arg);
+
+/* Time passes: ejections that ended become trials, slow start ramps. Monitor thread. */
+void backend_tick(struct lb_service *svc, uint64_t now_ms);
+
+/* Operator drain / enable (admin API, reload). */
+void backend_set_draining(struct lb_backend *b, int draining, const char *why, uint64_t now_ms);
+
+/* Can a new session go to b (state only; limits are the caller's)? */
+static inline int backend_accepts(const struct lb_backend *b)
+{
+	return atomic_load_explicit(&b->state, memory_order_relaxed) == BACKEND_READY;
+}
+
+static inline int backend_is_dead(const struct lb_backend *b)
+{
+	return atomic_load_explicit(&b->state, memory_order_relaxed) == BACKEND_DEAD;
+}
+
+#endif
