@@ -3,7 +3,8 @@
  *
  * The entry points of conf.h: read the file, build the YAML tree, map its top level (`global`,
  * `bgp`, `services`) with the section files, and hand back either a complete struct conf or
- * the list of everything wrong with the file, never both and never half a config.
+ * the list of everything wrong with the file, never both and never half a config. `bgp` is read
+ * before the other keys, wherever it stands: a service's `anycast` is judged by its mode.
  *
  * The loader keeps going after an error so that one run reports every problem; a value that
  * failed is left at its default and the struct conf being built is thrown away at the end. The
@@ -22,7 +23,7 @@ enum conf_top_key { CONF_TOP_GLOBAL, CONF_TOP_BGP, CONF_TOP_SERVICES };
 
 static const struct conf_key conf_top_keys[] = {
 	[CONF_TOP_GLOBAL] = {"global", 0},
-	[CONF_TOP_BGP] = {"bgp", 1},
+	[CONF_TOP_BGP] = {"bgp", 0},
 	[CONF_TOP_SERVICES] = {"services", 0},
 };
 
@@ -42,8 +43,10 @@ void conf_free(struct conf *c)
 		}
 		free(s->backends);
 		conf_health_free(&s->health);
+		conf_anycast_free(&s->anycast);
 	}
 	free(c->services);
+	conf_bgp_free(&c->bgp);
 	free(c->global.site);
 	free(c->file);
 	free(c);
@@ -51,6 +54,7 @@ void conf_free(struct conf *c)
 
 static void conf_map_top(struct conf_report *r, const struct conf_node *root, struct conf *c)
 {
+	struct conf_bgp_seen bgp = {0};
 	char desc[CONF_SHOW_MAX];
 	const struct conf_node *k, *v;
 	int have_services = 0;
@@ -68,6 +72,11 @@ static void conf_map_top(struct conf_report *r, const struct conf_node *root, st
 			conf_node_desc(root, desc, sizeof(desc)));
 		return;
 	}
+	/* bgp first: it decides what a service's anycast may and must say. */
+	for (k = conf_map_next(root, NULL, &v); k != NULL; k = conf_map_next(root, k, &v)) {
+		if (strcmp(k->str, conf_top_keys[CONF_TOP_BGP].name) == 0)
+			conf_map_bgp(r, k, v, &c->bgp, &bgp);
+	}
 	for (k = conf_map_next(root, NULL, &v); k != NULL; k = conf_map_next(root, k, &v)) {
 		int key = conf_key_find(r, k, "at the top level", conf_top_keys,
 			sizeof(conf_top_keys) / sizeof(conf_top_keys[0]));
@@ -79,10 +88,10 @@ static void conf_map_top(struct conf_report *r, const struct conf_node *root, st
 			break;
 		case CONF_TOP_SERVICES:
 			have_services = 1;
-			conf_map_services(r, k, v, c);
+			conf_map_services(r, k, v, c, &bgp);
 			break;
 		case CONF_TOP_BGP:
-			break; /* refused by conf_key_find() until BGP lands */
+			break; /* read first, above */
 		}
 	}
 	if (!have_services)

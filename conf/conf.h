@@ -124,6 +124,41 @@ struct conf_outlier {
 	struct conf_pos pos;           /* of the key `outlier`; 0:0 when absent */
 };
 
+/*
+ * A prefix to announce: a host route, IPv4 /32 or IPv6 /128, written in the canonical form
+ * inet_ntop() gives (so that text and bytes say the same thing, and two spellings of one prefix
+ * cannot slip past the duplicate check). Unique across the whole file.
+ */
+struct conf_prefix {
+	char *text;             /* as written, canonical: "2001:db8::10/128" */
+	int family;             /* AF_INET or AF_INET6 */
+	unsigned char addr[16]; /* network order; the first 4 bytes for IPv4, the rest zero */
+	unsigned len;           /* 32 (AF_INET) or 128 (AF_INET6) */
+	struct conf_pos pos;    /* of the prefix */
+};
+
+#define CONF_BIRD_NAME_MAX 63 /* bytes in a BIRD protocol name */
+
+/*
+ * services[].anycast; enabled == 0 and every other field zero when absent (the service is not
+ * announced). Needs the top-level bgp section.
+ */
+struct conf_anycast {
+	int enabled;
+	struct conf_prefix *prefixes; /* at least one */
+	size_t nprefixes;
+	/*
+	 * The BIRD static protocol holding this service's prefixes: required with bgp.announce:
+	 * bird_protocol, refused with interface (NULL then). A BIRD symbol: [A-Za-z_][A-Za-z0-9_]*,
+	 * 1..CONF_BIRD_NAME_MAX bytes; two services never share one.
+	 */
+	char *bird_protocol;
+	struct conf_pos bird_protocol_pos; /* of its value; 0:0 when NULL */
+	unsigned min_ready;  /* default 1, 0..CONF_MAX_BACKENDS and <= the service's nbackends */
+	double min_capacity; /* default 0, 0..1: ready weight / total weight, withdraw below */
+	struct conf_pos pos; /* of the key `anycast` */
+};
+
 struct conf_service {
 	char *name;
 	struct conf_listen *listen;
@@ -139,6 +174,7 @@ struct conf_service {
 	struct conf_health health;
 	struct conf_outlier outlier;
 	uint64_t slow_start_ms; /* default 0: a backend that turns ready gets its full weight */
+	struct conf_anycast anycast;
 	struct conf_pos pos;
 };
 
@@ -158,9 +194,35 @@ struct conf_global {
 	enum log_format log_format; /* default text */
 };
 
+enum conf_announce { CONF_ANNOUNCE_INTERFACE, CONF_ANNOUNCE_BIRD_PROTOCOL };
+
+/*
+ * The top-level bgp section; enabled == 0 and every other field zero when absent (anycast off).
+ * Present, even empty (`bgp: {}` or `bgp:`), it is enabled with every default; it is valid
+ * without any anycast service (anylb then only reports BIRD's state).
+ */
+struct conf_bgp {
+	int enabled;
+	enum conf_announce announce; /* default interface */
+	/*
+	 * announce: interface only (the keys are refused with bird_protocol, but these two fields
+	 * keep their defaults): the TUN interface, default "anylb0", 1..15 bytes of
+	 * [A-Za-z0-9_.-], not "." or ".."; and how long the event loops may stay silent before
+	 * the watchdog removes it, default 1s, 100ms..60s.
+	 */
+	char *interface;
+	uint64_t watchdog_timeout_ms;
+	char *bird_socket;              /* default "/run/bird/bird.ctl"; 1..107 bytes; not opened */
+	uint64_t announce_delay_ms;     /* default 5s, 0 allowed */
+	uint64_t max_announce_delay_ms; /* default max(5m, announce_delay), >= announce_delay */
+	uint64_t flap_window_ms;        /* default 10m, > 0 */
+	struct conf_pos pos;            /* of the key `bgp` */
+};
+
 struct conf {
 	char *file;
 	struct conf_global global;
+	struct conf_bgp bgp;
 	struct conf_service *services;
 	size_t nservices;
 };

@@ -356,6 +356,15 @@ int conf_get_duration(struct conf_report *r, const struct conf_node *k, const st
 	return 0;
 }
 
+const char *conf_show_ms(uint64_t ms, int dflt, char *buf, int cap)
+{
+	char d[32];
+
+	snprintf(buf, (size_t)cap, "%s%s", duration_format(ms, d, sizeof(d)),
+		dflt ? ", the default" : "");
+	return buf;
+}
+
 void conf_report_value(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
 	const char *allowed)
 {

@@ -3,7 +3,7 @@
  *
  * A service's `health:` holds up to two active checks, `liveness` and `readiness`, read into
  * struct conf_check; `outlier:` tunes passive ejection (struct conf_outlier). Defaults and
- * ranges are those of conf.h; what health/ runs is exactly what is written here.
+ * ranges are those of conf.h, and health/ takes the values as they are: every rule is here.
  *
  * A check's keys depend on its type: `path`, `host`, `expect_status` and `expect_body` belong to
  * http and https, `tls` to https and tls, `send` and `expect` to send_expect. A key that the
@@ -22,8 +22,6 @@
  * Nothing here opens `ca_file`: conf/ reads no file but the configuration (health/ loads it).
  */
 #include "conf/internal.h"
-
-#include "lib/duration.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,16 +164,6 @@ void conf_outlier_init(struct conf_outlier *o)
 	};
 }
 
-/* "2s", or "2s, the default" when the key was not written. */
-static const char *conf_show_ms(uint64_t ms, int dflt, char *buf, int cap)
-{
-	char d[32];
-
-	snprintf(buf, (size_t)cap, "%s%s", duration_format(ms, d, sizeof(d)),
-		dflt ? ", the default" : "");
-	return buf;
-}
-
 /*
  * A Host header (dns 0): printable ASCII without spaces, since it goes on a header line as
  * written; an SNI name (dns 1): a DNS name. International names in their xn-- form.
@@ -289,7 +277,7 @@ static int conf_get_status(struct conf_report *r, const struct conf_node *k,
 {
 	char show[CONF_SHOW_MAX], desc[CONF_SHOW_MAX];
 	const char *s, *dash;
-	unsigned lo, hi;
+	unsigned lo = 0, hi = 0;
 	int bad;
 
 	if (conf_get_word(r, k, v, "a status code or a range such as 200-299", &s) < 0)
@@ -499,16 +487,15 @@ static void conf_check_finish(struct conf_report *r, const struct conf_node *sk,
 		return;
 	switch (c->type) {
 	case CONF_CHECK_SEND_EXPECT:
-		if (seen->k[CONF_CK_SEND] == NULL)
+		for (int i = 0; i < 2; i++) {
+			enum conf_check_key key = i == 0 ? CONF_CK_SEND : CONF_CK_EXPECT;
+			if (seen->k[key] != NULL)
+				continue;
 			conf_report_at(r, sk->line, sk->col,
-				"'%s' is missing 'send' (a send_expect check needs 'send' and "
+				"'%s' is missing '%s' (a send_expect check needs 'send' and "
 				"'expect')",
-				sk->str);
-		if (seen->k[CONF_CK_EXPECT] == NULL)
-			conf_report_at(r, sk->line, sk->col,
-				"'%s' is missing 'expect' (a send_expect check needs 'send' and "
-				"'expect')",
-				sk->str);
+				sk->str, conf_check_keys[key].name);
+		}
 		break;
 	case CONF_CHECK_HTTP:
 	case CONF_CHECK_HTTPS:

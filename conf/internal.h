@@ -179,12 +179,40 @@ void conf_report_value(struct conf_report *r, const struct conf_node *k, const s
 int conf_get_addr(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
 	char **text, struct addr *a);
 
+/* "2s", or "2s, the default" when dflt is set: a duration inside a message. */
+const char *conf_show_ms(uint64_t ms, int dflt, char *buf, int cap);
+
+/* ---- bgp.c: the bgp section and services[].anycast ---- */
+
+/* What the top level said about bgp: services need it to judge their anycast section. */
+struct conf_bgp_seen {
+	int written;          /* the key `bgp` is in the file, whatever its value */
+	int announce_known;   /* bgp->announce is the default or was read cleanly */
+	int announce_written; /* `announce` was written (for "(the default)" in messages) */
+};
+
+/* Reads `bgp` into b (defaults of conf.h first) and says what was seen. */
+void conf_map_bgp(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	struct conf_bgp *b, struct conf_bgp_seen *seen);
+
+/*
+ * Reads a service's `anycast` into s->anycast. Runs once the rest of the service is read, since
+ * min_ready is checked against the number of backends; bgp is what the top level held.
+ */
+void conf_map_anycast(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	const struct conf_bgp *b, const struct conf_bgp_seen *bgp, struct conf_service *s);
+
+/* Free the strings and arrays of b or a; the structs themselves are the caller's. */
+void conf_bgp_free(struct conf_bgp *b);
+void conf_anycast_free(struct conf_anycast *a);
+
 /* ---- global.c, service.c: the sections ---- */
 
 void conf_map_global(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
 	struct conf_global *g);
+/* bgp: what the top level said about bgp, read before the services wherever it stands. */
 void conf_map_services(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
-	struct conf *c);
+	struct conf *c, const struct conf_bgp_seen *bgp);
 
 /* ---- health.c: a service's active checks and passive outlier ejection ---- */
 

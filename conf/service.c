@@ -8,9 +8,10 @@
  * file with thousands of backends costs n log n, and each is reported at the later occurrence
  * with the line of the first.
  *
- * `health` and `outlier` are read by health.c. `anycast` is in the spec but implemented by a
- * later issue; until then it is refused by name rather than ignored, so that nobody believes a
- * prefix is announced when it is not.
+ * `health` and `outlier` are read by health.c, `anycast` by bgp.c once the rest of its service
+ * is known (min_ready is checked against the number of backends). What spans services is
+ * checked here with the same duplicate finder: a prefix is announced by one service only, and
+ * in bird_protocol mode two services cannot drive one BIRD protocol.
  */
 #include "conf/internal.h"
 
@@ -36,7 +37,7 @@ enum conf_service_key {
 static const struct conf_key conf_service_keys[] = {
 	[CONF_SERVICE_NAME] = {"name", 0},
 	[CONF_SERVICE_LISTEN] = {"listen", 0},
-	[CONF_SERVICE_ANYCAST] = {"anycast", 1},
+	[CONF_SERVICE_ANYCAST] = {"anycast", 0},
 	[CONF_SERVICE_BALANCE] = {"balance", 0},
 	[CONF_SERVICE_HASH_KEY] = {"hash_key", 0},
 	[CONF_SERVICE_PROXY_PROTOCOL] = {"proxy_protocol", 0},
@@ -311,10 +312,11 @@ static void conf_map_backends(struct conf_report *r, const struct conf_node *k,
 }
 
 static void conf_map_service(struct conf_report *r, const struct conf_node *m,
-	struct conf_service *s, struct conf_dup *name_dup)
+	struct conf_service *s, struct conf_dup *name_dup, const struct conf_bgp *b,
+	const struct conf_bgp_seen *bgp)
 {
 	char show[CONF_SHOW_MAX];
-	const struct conf_node *k, *val;
+	const struct conf_node *k, *val, *anycast_k = NULL, *anycast_v = NULL;
 	int have_listen = 0, have_backends = 0, have_name = 0;
 	int e;
 
@@ -390,9 +392,13 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 			conf_map_outlier(r, k, val, &s->outlier);
 			break;
 		case CONF_SERVICE_ANYCAST:
-			break; /* refused by conf_key_find() until its issue lands */
+			anycast_k = k; /* read below, once the backends are known */
+			anycast_v = val;
+			break;
 		}
 	}
+	if (anycast_k != NULL)
+		conf_map_anycast(r, anycast_k, anycast_v, b, bgp, s);
 	const char *what = s->name != NULL ? conf_show(s->name, show, sizeof(show)) : NULL;
 	const char *missing[3] = {NULL, NULL, NULL};
 	size_t nmissing = 0;
@@ -407,8 +413,48 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 			what ? what : "", missing[i]);
 }
 
-void conf_map_services(
-	struct conf_report *r, const struct conf_node *k, const struct conf_node *v, struct conf *c)
+/* Across services: a prefix is announced once, a BIRD protocol driven by one service. */
+static void conf_check_anycast(struct conf_report *r, const struct conf *c)
+{
+	size_t nprefixes = 0, n = 0, nbird = 0;
+
+	for (size_t i = 0; i < c->nservices; i++)
+		nprefixes += c->services[i].anycast.nprefixes;
+	struct conf_dup *prefixes = calloc(nprefixes ? nprefixes : 1, sizeof(*prefixes));
+	struct conf_dup *bird = calloc(c->nservices ? c->nservices : 1, sizeof(*bird));
+	if (prefixes == NULL || bird == NULL) {
+		r->nomem = 1;
+		free(prefixes);
+		free(bird);
+		return;
+	}
+	for (size_t i = 0; i < c->nservices; i++) {
+		const struct conf_anycast *a = &c->services[i].anycast;
+		for (size_t j = 0; j < a->nprefixes; j++) {
+			const struct conf_prefix *p = &a->prefixes[j];
+			if (p->text == NULL)
+				continue;
+			/* Prefixes are in canonical form: equal text is equal bytes. */
+			prefixes[n] = (struct conf_dup){
+				.text = p->text, .line = p->pos.line, .col = p->pos.col, .seq = n};
+			n++;
+		}
+		if (a->bird_protocol != NULL) {
+			bird[nbird] = (struct conf_dup){.text = a->bird_protocol,
+				.line = a->bird_protocol_pos.line,
+				.col = a->bird_protocol_pos.col,
+				.seq = nbird};
+			nbird++;
+		}
+	}
+	conf_report_dups(r, prefixes, n, "prefix");
+	conf_report_dups(r, bird, nbird, "bird_protocol");
+	free(prefixes);
+	free(bird);
+}
+
+void conf_map_services(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	struct conf *c, const struct conf_bgp_seen *bgp)
 {
 	char desc[CONF_SHOW_MAX];
 
@@ -436,7 +482,7 @@ void conf_map_services(
 	for (size_t i = 0; i < v->n && item != NULL; i++, item = item->next) {
 		struct conf_dup d = {0};
 		if (item->kind == CONF_NODE_MAP) {
-			conf_map_service(r, item, &c->services[i], &d);
+			conf_map_service(r, item, &c->services[i], &d, &c->bgp, bgp);
 		} else if (item->kind != CONF_NODE_BAD) {
 			conf_report_node(r, NULL, item, "service: expected a mapping, got %s",
 				conf_node_desc(item, desc, sizeof(desc)));
@@ -472,4 +518,5 @@ void conf_map_services(
 	}
 	conf_report_dups(r, listen, n, "listen address");
 	free(listen);
+	conf_check_anycast(r, c);
 }

@@ -58,8 +58,8 @@
 #define CHECK_READ_BUDGET (64 * 1024)
 #define CHECK_READ_CHUNK  4096
 
-/* How much of an expected string a reason quotes. */
-#define CHECK_QUOTE_MAX 48
+/* How much of an expected string a reason quotes: escaped, it still fits a reason. */
+#define CHECK_QUOTE_MAX 32
 
 enum check_state {
 	CHECK_IDLE,
@@ -530,8 +530,7 @@ static void do_handshake(struct check *c)
 		run_end(c, 0, "TLS handshake failed: connection closed by peer");
 		return;
 	case CHECK_TLS_FAIL:
-		/* The certificate tells when it expires even when it does not verify. */
-		c->cert_not_after = check_tls_not_after(c->ssl);
+		/* cert_not_after holds the leaf's date if verification got that far. */
 		run_end(c, 0, "%s", why);
 		return;
 	}
@@ -547,8 +546,8 @@ static void connected(struct check *c)
 		return;
 	case CONF_CHECK_TLS:
 	case CONF_CHECK_HTTPS:
-		c->ssl = check_tls_new(
-			c->ctx, c->fd, c->sni, c->verify_name, c->cc->tls.verify, err, sizeof(err));
+		c->ssl = check_tls_new(c->ctx, c->fd, c->sni, c->verify_name, c->cc->tls.verify,
+			&c->cert_not_after, err, sizeof(err));
 		if (c->ssl == NULL) {
 			run_end(c, 0, "%s", err);
 			return;
@@ -749,7 +748,8 @@ static int setup_http(struct check *c)
 		host = dflt;
 	}
 	if (!header_safe(path, 0) || !header_safe(host, 1)) {
-		log_error("check %s: path or host holds control characters or spaces", c->name);
+		log_error("check %s %s: path or host holds control characters or spaces",
+			conf_check_type_name(cc->type), c->name);
 		return -EINVAL;
 	}
 	n = snprintf(NULL, 0,

@@ -65,6 +65,33 @@ static const char *err_reason(unsigned long e)
 	return s != NULL ? s : "unknown error";
 }
 
+static int64_t cert_not_after(X509 *cert)
+{
+	struct tm tm;
+
+	if (cert == NULL)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+/*
+ * OpenSSL keeps no peer certificate after a failed verification, yet "certificate expired" is
+ * most useful with the date: note the leaf's notAfter while it is being verified. The verdict
+ * is OpenSSL's, unchanged.
+ */
+static int tls_verify_cb(int preverify_ok, X509_STORE_CTX *store)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+	int64_t *not_after = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
+
+	if (not_after != NULL && *not_after == 0)
+		*not_after = cert_not_after(X509_STORE_CTX_get0_cert(store));
+	return preverify_ok;
+}
+
 static SSL_CTX *tls_ctx_create(const struct tls_ctx_entry *key, char *err, size_t cap)
 {
 	SSL_CTX *ctx;
@@ -83,7 +110,7 @@ static SSL_CTX *tls_ctx_create(const struct tls_ctx_entry *key, char *err, size_
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 		return ctx;
 	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_cb);
 	if (key->ca_file != NULL ? SSL_CTX_load_verify_file(ctx, key->ca_file) != 1
 				 : SSL_CTX_set_default_verify_paths(ctx) != 1) {
 		snprintf(err, cap, "cannot load CA certificates from %s: %s",
@@ -186,7 +213,7 @@ void check_tls_ctx_put(SSL_CTX *ctx)
 }
 
 SSL *check_tls_new(SSL_CTX *ctx, int fd, const char *sni, const char *verify_name, int verify,
-	char *err, size_t cap)
+	int64_t *not_after, char *err, size_t cap)
 {
 	SSL *ssl;
 
@@ -197,6 +224,7 @@ SSL *check_tls_new(SSL_CTX *ctx, int fd, const char *sni, const char *verify_nam
 	if (SSL_set_fd(ssl, fd) != 1)
 		goto fail;
 	SSL_set_connect_state(ssl);
+	SSL_set_app_data(ssl, not_after);
 	if (sni != NULL && *sni != '\0' && !is_ip_literal(sni) &&
 		SSL_set_tlsext_host_name(ssl, sni) != 1)
 		goto fail;
@@ -322,13 +350,5 @@ void check_tls_shutdown(SSL *ssl)
 
 int64_t check_tls_not_after(SSL *ssl)
 {
-	X509 *cert = SSL_get0_peer_certificate(ssl);
-	struct tm tm;
-
-	if (cert == NULL)
-		return 0;
-	memset(&tm, 0, sizeof(tm));
-	if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
-		return 0;
-	return (int64_t)timegm(&tm);
+	return cert_not_after(SSL_get0_peer_certificate(ssl));
 }

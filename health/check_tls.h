@@ -32,10 +32,12 @@ void check_tls_ctx_put(SSL_CTX *ctx);
 /*
  * A client SSL on fd (not taken over: the caller still closes fd after SSL_free). sni, when not
  * NULL and not an IP literal, is sent as server name. verify_name, when verify is on, is the
- * DNS name or IP address the certificate must be for. Returns NULL with a reason in err.
+ * DNS name or IP address the certificate must be for. *not_after (zeroed by the caller, alive
+ * as long as the SSL) receives the leaf's notAfter while it is verified, even when the
+ * verification fails. Returns NULL with a reason in err.
  */
 SSL *check_tls_new(SSL_CTX *ctx, int fd, const char *sni, const char *verify_name, int verify,
-	char *err, size_t cap);
+	int64_t *not_after, char *err, size_t cap);
 
 enum check_tls_io {
 	CHECK_TLS_DONE,       /* handshake complete / bytes moved */

@@ -172,6 +172,12 @@ static int open_socket(const struct conf_listen *lc)
 	if (lc->addr.sa.sa_family == AF_INET6 &&
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
 		goto fail;
+	/*
+	 * Anycast addresses are on the announcement interface only while announced: FREEBIND
+	 * lets the listener exist either way, so announcing never races binding.
+	 */
+	if (setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) < 0)
+		goto fail;
 	if (bind(fd, &lc->addr.sa, lc->addr.len) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
 		goto fail;
 	return fd;

@@ -5,11 +5,16 @@
  * before any thread runs (so a port in use is an error at start, not a surprise later), then
  * runs the workers and waits for signals on the main thread's default loop.
  *
- *   RUNNING --SIGTERM/SIGINT--> DRAINING --every worker done--> exit 0
- *                                   |
- *                                   +--drain_timeout--> sessions closed --> exit 0
+ *   RUNNING --SIGTERM/SIGINT--> WITHDRAWING --prefixes gone--> DRAINING --workers done--> exit 0
+ *                                                                  |
+ *                                                                  +--drain_timeout--> exit 0
+ *
+ * Prefixes are withdrawn before the listeners close, so routers move new clients to another
+ * site while this one still answers whoever is already on the way.
  */
 #include "conf/conf.h"
+#include "bgp/watchdog.h"
+#include "lb/announcer.h"
 #include "lb/monitor.h"
 #include "lb/runtime.h"
 #include "lb/worker.h"
@@ -29,6 +34,10 @@ struct anylb {
 	struct worker *workers;
 	unsigned nworkers;
 	struct monitor *monitor;
+	int watchdog_fd;
+	ev_timer heartbeat;
+	uint64_t *seen_alive; /* per worker, then the monitor: counters at the last heartbeat */
+	ev_async withdrawn;
 	ev_signal sigterm, sigint, sighup;
 	ev_async worker_done;
 	ev_timer drain_deadline;
@@ -92,21 +101,64 @@ static void drain_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		worker_command(&anylb.workers[i], WORKER_CMD_FORCE);
 }
 
-static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+/*
+ * Beats only when every loop has turned since the last beat: a stuck worker or monitor makes
+ * the watchdog withdraw everything, as a dead process would.
+ */
+static void heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
+	int all_alive = 1;
+	(void)loop;
+	(void)t;
 	(void)revents;
-	if (anylb.draining) {
-		log_info("signal %d again: still draining", sig->signum);
+
+	for (unsigned i = 0; i <= anylb.nworkers; i++) {
+		uint64_t now = i < anylb.nworkers ? worker_alive(&anylb.workers[i])
+						  : monitor_alive(anylb.monitor);
+		if (now == anylb.seen_alive[i] && !(i < anylb.nworkers && anylb.draining))
+			all_alive = 0;
+		anylb.seen_alive[i] = now;
+	}
+	if (!all_alive) {
+		log_warn("an event loop is not turning: no heartbeat for the watchdog");
 		return;
 	}
-	anylb.draining = 1;
-	log_info("signal %d: stopping: no new connections, sessions may finish for %.1fs",
-		sig->signum, (double)anylb.rt->conf->global.drain_timeout_ms / 1000.0);
+	if (watchdog_beat(anylb.watchdog_fd) < 0)
+		log_error("the watchdog is gone: every prefix is withdrawn");
+}
+
+/* Second half of the stop: prefixes are gone, now stop accepting and drain. */
+static void withdrawn_cb(struct ev_loop *loop, ev_async *as, int revents)
+{
+	(void)as;
+	(void)revents;
+	log_info("stopping: no new connections, sessions may finish for %.1fs",
+		(double)anylb.rt->conf->global.drain_timeout_ms / 1000.0);
 	ev_timer_set(&anylb.drain_deadline,
 		(ev_tstamp)anylb.rt->conf->global.drain_timeout_ms / 1000.0, 0.);
 	ev_timer_start(loop, &anylb.drain_deadline);
 	for (unsigned i = 0; i < anylb.nworkers; i++)
 		worker_command(&anylb.workers[i], WORKER_CMD_DRAIN);
+}
+
+/* Called on the monitor thread once every prefix is withdrawn. */
+static void on_withdrawn(void *arg)
+{
+	struct anylb *a = arg;
+	ev_async_send(a->loop, &a->withdrawn);
+}
+
+static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	(void)loop;
+	(void)revents;
+	if (anylb.draining) {
+		log_info("signal %d again: still stopping", sig->signum);
+		return;
+	}
+	anylb.draining = 1;
+	log_info("signal %d: stopping: withdrawing prefixes first", sig->signum);
+	monitor_withdraw_all(anylb.monitor, on_withdrawn, &anylb);
 }
 
 static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
@@ -157,6 +209,13 @@ static int run(const char *file)
 		return 1;
 	}
 	anylb.loop = ev_default_loop(EVFLAG_AUTO);
+	anylb.watchdog_fd = -1;
+	/* Before any thread: interface mode forks the watchdog. */
+	int aerr;
+	struct announcer *ann = announcer_new(anylb.rt, &aerr);
+	if (ann == NULL && aerr != 0)
+		goto out;
+	anylb.watchdog_fd = announcer_watchdog_fd(ann);
 	anylb.nworkers = runtime_workers(anylb.rt);
 	anylb.workers = calloc(anylb.nworkers, sizeof(*anylb.workers));
 	if (anylb.workers == NULL) {
@@ -172,9 +231,20 @@ static int run(const char *file)
 
 	anylb.rt->on_dead = on_backend_dead;
 	anylb.rt->on_dead_arg = &anylb;
-	anylb.monitor = monitor_new(anylb.rt);
+	anylb.monitor = monitor_new(anylb.rt, ann);
+	ann = NULL; /* the monitor's now, even on failure */
 	if (anylb.monitor == NULL)
 		goto out;
+	anylb.seen_alive = calloc(anylb.nworkers + 1, sizeof(*anylb.seen_alive));
+	if (anylb.seen_alive == NULL)
+		goto out;
+	ev_async_init(&anylb.withdrawn, withdrawn_cb);
+	ev_async_start(anylb.loop, &anylb.withdrawn);
+	if (anylb.watchdog_fd >= 0) {
+		double period = (double)c->bgp.watchdog_timeout_ms / 4000.0;
+		ev_timer_init(&anylb.heartbeat, heartbeat_cb, period, period);
+		ev_timer_start(anylb.loop, &anylb.heartbeat);
+	}
 
 	ev_async_init(&anylb.worker_done, worker_done_cb);
 	ev_async_start(anylb.loop, &anylb.worker_done);
@@ -231,8 +301,10 @@ static int run(const char *file)
 	status = 0;
 	log_info("all sessions finished: exiting");
 out:
+	announcer_free(ann);
 	/* The monitor may call into the workers (on_dead): it goes first. */
 	monitor_free(anylb.monitor);
+	free(anylb.seen_alive);
 	anylb.monitor = NULL;
 	if (anylb.workers != NULL) {
 		for (unsigned i = 0; i < anylb.nworkers; i++)

@@ -7,6 +7,7 @@
 #include "lb/monitor.h"
 
 #include "health/check.h"
+#include "lb/announcer.h"
 #include "lb/backend.h"
 #include "lib/clock.h"
 #include "lib/container.h"
@@ -15,12 +16,14 @@
 #include <ev.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 /* How often ejections and slow start are looked at. */
-#define MONITOR_TICK 0.1
+#define MONITOR_TICK 0.05
 
 struct mon_check {
+	struct monitor *m;
 	struct lb_backend *b;
 	enum backend_check which;
 	struct check *check;
@@ -33,6 +36,12 @@ struct monitor {
 	int started;
 	ev_async stop;
 	ev_timer tick;
+	ev_async withdraw;
+	_Atomic int withdraw_requested;
+	void (*withdraw_done)(void *arg);
+	void *withdraw_arg;
+	_Atomic uint64_t alive;
+	struct announcer *ann;
 	struct mon_check *checks;
 	size_t nchecks;
 };
@@ -40,9 +49,12 @@ struct monitor {
 static void check_done(void *arg, const struct check_result *r)
 {
 	struct mon_check *mc = arg;
-	int changing = backend_check_result(mc->b, mc->which, r, clock_ms());
+	uint64_t now = clock_ms();
+	int changing = backend_check_result(mc->b, mc->which, r, now);
 
 	check_set_fast(mc->check, changing);
+	/* A state change reaches the announcer now, not at the next tick. */
+	announcer_evaluate(mc->m->ann, now);
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -54,6 +66,43 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 	for (size_t i = 0; i < m->rt->nservices; i++)
 		backend_tick(&m->rt->services[i], now);
+	announcer_evaluate(m->ann, now);
+	atomic_fetch_add(&m->alive, 1);
+}
+
+uint64_t monitor_alive(const struct monitor *m)
+{
+	return atomic_load(&m->alive);
+}
+
+static void withdrawn(void *arg)
+{
+	struct monitor *m = arg;
+
+	if (m->withdraw_done != NULL)
+		m->withdraw_done(m->withdraw_arg);
+}
+
+static void withdraw_cb(struct ev_loop *loop, ev_async *as, int revents)
+{
+	struct monitor *m = container_of(as, struct monitor, withdraw);
+	(void)loop;
+	(void)revents;
+
+	if (!atomic_exchange(&m->withdraw_requested, 0))
+		return;
+	if (m->ann != NULL)
+		announcer_shutdown(m->ann, withdrawn, m);
+	else
+		withdrawn(m);
+}
+
+void monitor_withdraw_all(struct monitor *m, void (*done)(void *arg), void *arg)
+{
+	m->withdraw_done = done;
+	m->withdraw_arg = arg;
+	atomic_store(&m->withdraw_requested, 1);
+	ev_async_send(m->loop, &m->withdraw);
 }
 
 static void stop_cb(struct ev_loop *loop, ev_async *a, int revents)
@@ -74,6 +123,7 @@ static int add_checks(struct monitor *m, struct lb_service *svc, enum backend_ch
 		return 0;
 	for (size_t j = 0; j < sc->nbackends; j++) {
 		struct mon_check *mc = &m->checks[m->nchecks];
+		mc->m = m;
 		mc->b = &svc->backends[j];
 		mc->which = which;
 		mc->check = check_new(m->loop, cc, &sc->backends[j].addr, check_done, mc);
@@ -86,14 +136,17 @@ static int add_checks(struct monitor *m, struct lb_service *svc, enum backend_ch
 	return 0;
 }
 
-struct monitor *monitor_new(struct lb_runtime *rt)
+struct monitor *monitor_new(struct lb_runtime *rt, struct announcer *ann)
 {
 	struct monitor *m = calloc(1, sizeof(*m));
 	size_t n = 0;
 
-	if (m == NULL)
+	if (m == NULL) {
+		announcer_free(ann);
 		return NULL;
+	}
 	m->rt = rt;
+	m->ann = ann;
 	for (size_t i = 0; i < rt->nservices; i++)
 		n += 2 * rt->services[i].conf->nbackends;
 	m->checks = calloc(n ? n : 1, sizeof(*m->checks));
@@ -102,6 +155,10 @@ struct monitor *monitor_new(struct lb_runtime *rt)
 		goto fail;
 	ev_async_init(&m->stop, stop_cb);
 	ev_async_start(m->loop, &m->stop);
+	ev_async_init(&m->withdraw, withdraw_cb);
+	ev_async_start(m->loop, &m->withdraw);
+	if (ann != NULL)
+		announcer_attach(ann, m->loop);
 	ev_timer_init(&m->tick, tick_cb, MONITOR_TICK, MONITOR_TICK);
 	ev_timer_start(m->loop, &m->tick);
 	for (size_t i = 0; i < rt->nservices; i++) {
@@ -144,6 +201,7 @@ void monitor_free(struct monitor *m)
 	}
 	for (size_t i = 0; i < m->nchecks; i++)
 		check_free(m->checks[i].check);
+	announcer_free(m->ann);
 	free(m->checks);
 	if (m->loop != NULL)
 		ev_loop_destroy(m->loop);

@@ -13,8 +13,22 @@
 
 struct monitor;
 
-/* Creates the checks for rt (not yet running). NULL with the reason logged on failure. */
-struct monitor *monitor_new(struct lb_runtime *rt);
+struct announcer;
+
+/*
+ * Creates the checks for rt (not yet running). The monitor runs the announcer (may be NULL)
+ * on its loop, and owns it from now on. NULL with the reason logged on failure.
+ */
+struct monitor *monitor_new(struct lb_runtime *rt, struct announcer *ann);
+
+/* Counts the monitor loop's ticks: the watchdog heartbeat checks that it moves. Any thread. */
+uint64_t monitor_alive(const struct monitor *m);
+
+/*
+ * Thread-safe: withdraws every prefix (graceful shutdown); done(arg) is then called on the
+ * monitor's thread. Without an announcer done is called (on the monitor's thread) at once.
+ */
+void monitor_withdraw_all(struct monitor *m, void (*done)(void *arg), void *arg);
 
 /* Starts the monitor thread. 0 or -errno. */
 int monitor_start(struct monitor *m);

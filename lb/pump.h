@@ -4,10 +4,16 @@
  * One function moves bytes in one direction of a session, src socket to dst socket, and the
  * session calls it for both directions: nginx's symmetric ngx_stream_proxy_process(), on splice.
  *
- * Bytes travel through a pipe with splice(2), so they never enter user space. A direction holds
- * a pipe only while bytes are in flight: once the pipe is empty it goes back to the worker's
- * pool, so an idle session costs two sockets and no buffer. When pipes cannot be had (fd limit)
- * or splice is refused, a direction falls back to a fixed heap buffer from the same pool.
+ * Two ways to move bytes, chosen per direction by what it carries. Small exchanges (requests,
+ * responses, interactive traffic) go through a buffer with read(2) and send(2): two syscalls a
+ * message, and for a few hundred bytes a copy costs less than splice's page bookkeeping. Bulk
+ * goes through a pipe with splice(2), so the bytes never enter user space: a read that brings
+ * PUMP_SPLICE_ABOVE bytes or more switches the direction to splice, a splice into an empty pipe
+ * that brings less than PUMP_COPY_BELOW switches it back. When pipes cannot be had (fd limit) or
+ * splice is refused, a direction stays with buffers.
+ *
+ * A direction holds a pipe or a buffer only while bytes are in flight: once it is empty it goes
+ * back to the worker's pool, so an idle session costs two sockets and no buffer.
  *
  * Back-pressure: a direction reads from src only while its pipe or buffer has room; when dst does
  * not drain, the pipe fills, reading stops, the kernel's receive window closes, and the fast
@@ -19,8 +25,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Bytes one pipe or fallback buffer holds: the kernel's default pipe size. */
+/* Bytes one pipe or buffer holds: the kernel's default pipe size. */
 #define PUMP_CAP (64 * 1024)
+/* A read of at least this many bytes means bulk: the direction switches to splice. */
+#define PUMP_SPLICE_ABOVE (16 * 1024)
+/* A splice into an empty pipe that brings less than this: back to read/send. */
+#define PUMP_COPY_BELOW (4 * 1024)
 
 /*
  * A worker's store of empty pipes and buffers, used by that worker's thread only. Idle
@@ -41,12 +51,13 @@ void pump_pool_destroy(struct pump_pool *pool);
 /* One direction's state. Zero-initialise, then pump_half_init(). */
 struct pump_half {
 	int pipe[2];  /* [0] read end, [1] write end; -1 when no pipe is held */
-	char *buf;    /* fallback storage, NULL when none is held */
+	char *buf;    /* buffer storage, NULL when none is held */
 	uint32_t off; /* buffer mode: first unsent byte */
 	uint32_t len; /* bytes held (in the pipe or from buf + off) */
 	uint8_t src_eof;  /* src sent FIN */
 	uint8_t dst_shut; /* FIN passed on to dst */
 	uint8_t full;     /* the pipe refused more: wait for dst to drain before reading again */
+	uint8_t bulk;     /* the next storage taken is a pipe (splice), not a buffer */
 };
 
 void pump_half_init(struct pump_half *h);

@@ -344,11 +344,16 @@ static void connect_failed(struct session *s, int err)
 	char cbuf[ADDR_STRLEN];
 
 	atomic_fetch_add(&b->connect_fails, 1);
-	s->reported = 0;
-	report_outcome(s, 0, err == ETIMEDOUT ? "connect timed out" : strerror(err));
-	log_debug("session %s: connect to %s (%s) failed: %s",
-		addr_format(&s->client, cbuf, sizeof(cbuf)), b->conf->address, s->svc->conf->name,
-		strerror(err));
+	char why[64];
+	if (err == ECONNREFUSED)
+		snprintf(why, sizeof(why), "connect refused");
+	else if (err == ETIMEDOUT)
+		snprintf(why, sizeof(why), "connect timed out");
+	else
+		snprintf(why, sizeof(why), "connect failed: %s", strerror(err));
+	report_outcome(s, 0, why);
+	log_debug("session %s: to %s (%s): %s", addr_format(&s->client, cbuf, sizeof(cbuf)),
+		b->conf->address, s->svc->conf->name, why);
 	ev_io_stop(s->w->loop, &s->bio);
 	s->bev = 0;
 	close(s->bfd);
@@ -404,31 +409,29 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	ev_timer_again(loop, t);
 }
 
-static int pick_usable(void *arg, size_t i)
+/* Not tried yet by this session and under the backend's own max_connections. */
+static int untried_within_limit(const struct session *s, size_t i)
 {
-	struct session *s = arg;
 	const struct lb_backend *b = &s->svc->backends[i];
 
 	for (unsigned k = 0; k < s->ntried; k++)
 		if (s->tried[k] == i)
 			return 0;
-	if (!backend_accepts(b))
-		return 0;
 	return b->conf->max_connections == 0 ||
 	       atomic_load_explicit(&b->active, memory_order_relaxed) < b->conf->max_connections;
+}
+
+static int pick_usable(void *arg, size_t i)
+{
+	struct session *s = arg;
+
+	return backend_accepts(&s->svc->backends[i]) && untried_within_limit(s, i);
 }
 
 /* For an outlier trial: the backend is ejected, so only retries and limits apply. */
 static int trial_usable(void *arg, size_t i)
 {
-	struct session *s = arg;
-	const struct lb_backend *b = &s->svc->backends[i];
-
-	for (unsigned k = 0; k < s->ntried; k++)
-		if (s->tried[k] == i)
-			return 0;
-	return b->conf->max_connections == 0 ||
-	       atomic_load_explicit(&b->active, memory_order_relaxed) < b->conf->max_connections;
+	return untried_within_limit(arg, i);
 }
 
 static uint32_t pick_load(void *arg, size_t i)

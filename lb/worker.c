@@ -20,6 +20,8 @@
 #define POOL_KEEP 256
 /* How often a worker looks for slow-start weight changes (only with slow_start set). */
 #define WEIGHTS_PERIOD 0.1
+/* The alive timer's period: well under any watchdog_timeout (100 ms at least). */
+#define ALIVE_PERIOD 0.02
 
 static const char *worker_state_name(enum worker_state st)
 {
@@ -106,6 +108,19 @@ static void weights_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 }
 
+static void alive_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = container_of(t, struct worker, alive_timer);
+	(void)loop;
+	(void)revents;
+	atomic_fetch_add_explicit(&w->alive, 1, memory_order_relaxed);
+}
+
+uint64_t worker_alive(const struct worker *w)
+{
+	return atomic_load_explicit(&w->alive, memory_order_relaxed);
+}
+
 int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 {
 	int slow_start = 0;
@@ -151,6 +166,9 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 			return -ENOMEM;
 		slow_start |= sc->slow_start_ms > 0;
 	}
+	ev_timer_init(&w->alive_timer, alive_cb, ALIVE_PERIOD, ALIVE_PERIOD);
+	if (rt->conf->bgp.enabled)
+		ev_timer_start(w->loop, &w->alive_timer);
 	ev_timer_init(&w->weights, weights_cb, WEIGHTS_PERIOD, WEIGHTS_PERIOD);
 	if (slow_start)
 		ev_timer_start(w->loop, &w->weights);
@@ -197,6 +215,7 @@ void worker_destroy(struct worker *w)
 		w->started = 0;
 	}
 	if (w->loop != NULL) {
+		ev_timer_stop(w->loop, &w->alive_timer);
 		ev_timer_stop(w->loop, &w->weights);
 		close_listeners(w);
 		while (w->sessions != NULL)

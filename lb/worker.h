@@ -54,6 +54,9 @@ struct worker {
 	struct session *free_sessions; /* recycled session structs, singly linked */
 	size_t nfree;
 	struct pump_pool pool;
+
+	ev_timer alive_timer;  /* shows the loop turns, for the watchdog heartbeat */
+	_Atomic uint64_t alive;
 };
 
 /*
@@ -67,6 +70,9 @@ int worker_start(struct worker *w);
 
 /* Thread-safe: asks the worker to drain (or to close everything, with WORKER_CMD_FORCE). */
 void worker_command(struct worker *w, int cmd);
+
+/* Counts the worker loop's turns (its alive timer). Any thread. */
+uint64_t worker_alive(const struct worker *w);
 
 /* Joins the thread (if started) and releases everything the worker owns. */
 void worker_destroy(struct worker *w);

@@ -3,7 +3,7 @@
 # Run as root (or with sudo available). Safe to run again.
 set -euo pipefail
 
-pkgs=(build-essential cmake pkg-config clang-format libev-dev libyaml-dev libssl-dev
+pkgs=(build-essential cmake pkg-config clang-format libev-dev libyaml-dev libssl-dev libmnl-dev
 	libcriterion-dev iproute2 procps)
 
 missing=()

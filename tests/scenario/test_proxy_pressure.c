@@ -177,14 +177,13 @@ Test(proxy_pressure, client_floods_stalled_backend)
 		"client->stalled backend: the client wrote %llu bytes (%.2f MiB, bound %.2f MiB) "
 		"before send() stalled for %d ms; anylb RSS %lld -> %lld KiB (%+lld)\n",
 		(unsigned long long)sent, mib(sent), mib(bound), FLOOD_QUIET, (long long)rss0,
-		(long long)rss1,
-		(long long)(rss1 - rss0));
+		(long long)rss1, (long long)(rss1 - rss0));
 	cr_assert_neq(rc, -EFBIG,
 		"the client wrote all %.0f MiB to a backend that reads nothing: anylb does not "
 		"push back",
 		mib(total));
-	cr_assert_eq(rc, 0, "flooding: %s after %llu bytes", strerror(-rc),
-		(unsigned long long)sent);
+	cr_assert_eq(
+		rc, 0, "flooding: %s after %llu bytes", strerror(-rc), (unsigned long long)sent);
 	cr_assert_eq(sc_backend_accepts(b), 1, "the session never reached the backend");
 	cr_assert_eq(sc_backend_bytes_received(b), 0, "the stalled backend read something");
 	cr_assert_lt(sent, bound,
@@ -249,14 +248,13 @@ Test(proxy_pressure, backend_floods_unread_client)
 		"backend->unread client: the backend wrote %llu bytes (%.2f MiB, bound %.2f MiB) "
 		"before send() stalled for %d ms; anylb RSS %lld -> %lld KiB (%+lld)\n",
 		(unsigned long long)sent, mib(sent), mib(bound), FLOOD_QUIET, (long long)rss0,
-		(long long)rss1,
-		(long long)(rss1 - rss0));
+		(long long)rss1, (long long)(rss1 - rss0));
 	cr_assert_lt(sent, total,
 		"the backend wrote all %.0f MiB to a client that reads nothing: anylb does not "
 		"push back",
 		mib(total));
-	cr_assert_eq(rc, 0, "the backend kept writing for 30 s (%llu bytes)",
-		(unsigned long long)sent);
+	cr_assert_eq(
+		rc, 0, "the backend kept writing for 30 s (%llu bytes)", (unsigned long long)sent);
 	cr_assert_lt(sent, bound,
 		"%.2f MiB went in before the backend was pushed back (bound %.2f MiB): more than "
 		"the kernel's socket buffers and one pipe",
@@ -269,8 +267,7 @@ Test(proxy_pressure, backend_floods_unread_client)
 	/* The client reads: every byte, in order, and the rest of the stream. */
 	rc = sc_transfer(fd, 0, 0, seed, 0, 30000, &x);
 	cr_assert_eq(rc, 0, "reading after the stall: %s; received %llu of %llu, eof %d",
-		strerror(-rc), (unsigned long long)x.received, (unsigned long long)total,
-		x.eof);
+		strerror(-rc), (unsigned long long)x.received, (unsigned long long)total, x.eof);
 	cr_assert_eq(x.mismatch_at, -1, "stream corrupt at offset %lld (held back: %llu bytes)",
 		(long long)x.mismatch_at, (unsigned long long)sent);
 	cr_assert_eq(x.received, total);
@@ -296,76 +293,176 @@ Test(proxy_pressure, backend_floods_unread_client)
 	"    backends:\n"                                                                          \
 	"      - address: \"%s\"\n"
 
-enum client_state { CLIENT_WAITING, CLIENT_SERVED, CLIENT_CLOSED };
+enum client_state { CLIENT_WAITING, CLIENT_SERVED, CLIENT_CLOSED, CLIENT_DONE };
 
-Test(proxy_pressure, fd_exhaustion_pauses_without_spinning)
+struct crowd {
+	int fd;
+	enum client_state st;
+	char msg[16];
+};
+
+/* Moves waiting clients on: SERVED when their own line came back, CLOSED when anylb closed or
+ * reset them (or answered with anything else). */
+static void crowd_poll(struct crowd *c, int n)
 {
-	enum { NOFILE = 64, N = 120, SATURATED_MS = 2000 };
+	for (int i = 0; i < n; i++) {
+		char back[sizeof(c[i].msg)];
+		size_t len = strlen(c[i].msg);
+		ssize_t got;
+
+		if (c[i].st != CLIENT_WAITING)
+			continue;
+		got = recv(c[i].fd, back, sizeof(back), MSG_DONTWAIT | MSG_PEEK);
+		if (got < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (got > 0 && sc_recv_exact(c[i].fd, back, len, 1000) == 0 &&
+			memcmp(back, c[i].msg, len) == 0)
+			c[i].st = CLIENT_SERVED;
+		else
+			c[i].st = CLIENT_CLOSED;
+	}
+}
+
+static int crowd_count(const struct crowd *c, int n, enum client_state st)
+{
+	int k = 0;
+
+	for (int i = 0; i < n; i++)
+		k += c[i].st == st;
+	return k;
+}
+
+/*
+ * More clients than anylb has fds for. A session costs two sockets and a direction in flight a
+ * pipe (two fds), so the fds left free decide where exhaustion strikes: with an even number,
+ * accept(2) is what fails (EMFILE); with an odd one, accept takes the last fd and the backend
+ * socket(2) fails instead. In both cases the clients anylb cannot serve yet must wait in the
+ * listen queue, anylb must not spin, must log the pause, and must serve them once fds are free.
+ */
+static void fd_exhaustion(int odd_free)
+{
+	/* A paused anylb uses next to no CPU (0 ms in 2 s measured). A spinning one would use a
+	 * whole core, but on a shared VM a busy loop was seen to get only 40-50% of one, so the
+	 * bound sits well below that. */
+	enum { NOFILE = 64, N = 120, SATURATED_MS = 2000, MIN_SERVED = 8, CPU_MAX_PERCENT = 10 };
 	struct sc_lb_opts lo = {.nofile = NOFILE};
 	struct sc_backend *b = sc_backend_start(SC_BACKEND_ECHO, AF_INET, NULL);
-	char listen[SC_ADDRSTRLEN], msg[32], back[32];
-	enum client_state st[N];
-	int fds[N], nserved = 0, nclosed = 0, nwaiting = 0, base;
-	int64_t cpu0, cpu1, t0, t1;
+	char listen[SC_ADDRSTRLEN];
+	struct crowd c[N];
+	int base, base_sockets, nofile = NOFILE, nserved, nclosed, rounds = 0, n;
+	int64_t cpu0, cpu1, t0, t1, deadline;
 	struct sc_lb *lb;
 
 	cr_assert_not_null(b);
 	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
 	lb = sc_lb_start_opts(&lo, CONFIG_EMFILE, listen, sc_backend_addr(b));
 	cr_assert_not_null(lb, "anylb did not start with RLIMIT_NOFILE %d", NOFILE);
-	base = sc_lb_fd_count(lb, SC_FD_ALL);
-	fprintf(stderr, "fd exhaustion: anylb has %d fds open at start, limit %d\n", base, NOFILE);
+	base = sc_lb_settle_fd_count(lb, SC_FD_ALL, 2000);
+	base_sockets = sc_lb_fd_count(lb, SC_FD_SOCKETS);
+	cr_assert_gt(base, 0);
+	cr_assert_lt(base, NOFILE - 2 * MIN_SERVED, "anylb needs %d fds before any session", base);
+	if ((nofile - base) % 2 != odd_free) {
+		nofile--;
+		cr_assert_eq(sc_lb_set_nofile(lb, (unsigned long)nofile), 0);
+	}
 
 	/* The kernel completes every handshake into the listen queue; anylb takes what it can. */
 	for (int i = 0; i < N; i++) {
-		fds[i] = sc_connect(listen, 2000);
-		cr_assert_geq(fds[i], 0, "connect #%d: %s", i, strerror(-fds[i]));
-		snprintf(msg, sizeof(msg), "client %03d\n", i);
-		cr_assert_eq(sc_send_all(fds[i], msg, strlen(msg), 1000), 0);
-		st[i] = CLIENT_WAITING;
+		c[i].fd = sc_connect(listen, 2000);
+		cr_assert_geq(c[i].fd, 0, "connect #%d: %s", i, strerror(-c[i].fd));
+		snprintf(c[i].msg, sizeof(c[i].msg), "client %03d\n", i);
+		cr_assert_eq(sc_send_all(c[i].fd, c[i].msg, strlen(c[i].msg), 1000), 0);
+		c[i].st = CLIENT_WAITING;
 	}
-	/* Collect answers for a second: served, closed by anylb, or left waiting. */
-	t0 = sc_now_ms();
-	while (sc_now_ms() - t0 < 1000) {
-		for (int i = 0; i < N; i++) {
-			ssize_t n;
+	for (t0 = sc_now_ms(); sc_now_ms() - t0 < 1000; sc_sleep_ms(20))
+		crowd_poll(c, N);
+	nserved = crowd_count(c, N, CLIENT_SERVED);
+	nclosed = crowd_count(c, N, CLIENT_CLOSED);
 
-			if (st[i] != CLIENT_WAITING)
-				continue;
-			n = recv(fds[i], back, sizeof(back), MSG_DONTWAIT | MSG_PEEK);
-			if (n == 0 || (n < 0 && errno != EAGAIN)) {
-				st[i] = CLIENT_CLOSED;
-			} else if (n > 0) {
-				snprintf(msg, sizeof(msg), "client %03d\n", i);
-				if (sc_recv_exact(fds[i], back, strlen(msg), 1000) == 0 &&
-					memcmp(back, msg, strlen(msg)) == 0)
-					st[i] = CLIENT_SERVED;
-				else
-					st[i] = CLIENT_CLOSED;
-			}
-		}
-		sc_sleep_ms(20);
-	}
-	for (int i = 0; i < N; i++) {
-		nserved += st[i] == CLIENT_SERVED;
-		nclosed += st[i] == CLIENT_CLOSED;
-		nwaiting += st[i] == CLIENT_WAITING;
-	}
-
-	/* Saturated: fds are exhausted, connections still queue. anylb must not spin. */
+	/* Saturated: no fd left, connections queued, the listener readable. */
 	cpu0 = sc_pid_cpu_ms(sc_lb_pid(lb));
 	t0 = sc_now_ms();
 	sc_sleep_ms(SATURATED_MS);
 	cpu1 = sc_pid_cpu_ms(sc_lb_pid(lb));
 	t1 = sc_now_ms();
+	cr_assert(cpu0 >= 0 && cpu1 >= 0, "cannot read /proc/%d/stat", (int)sc_lb_pid(lb));
 	fprintf(stderr,
-		"fd exhaustion: %d clients: %d served, %d closed by anylb, %d waiting; anylb has "
-		"%d fds; CPU while saturated: %lld ms in %lld ms (%.0f%%)\n",
-		N, nserved, nclosed, nwaiting, sc_lb_fd_count(lb, SC_FD_ALL),
-		(long long)(cpu1 - cpu0), (long long)(t1 - t0),
+		"fd exhaustion (%s free fds): %d fds at start, RLIMIT_NOFILE %d; of %d clients %d "
+		"served, %d closed by anylb, %d waiting; anylb CPU while saturated: %lld ms in "
+		"%lld ms (%.1f%%)\n",
+		odd_free ? "odd" : "even", base, nofile, N, nserved, nclosed,
+		crowd_count(c, N, CLIENT_WAITING), (long long)(cpu1 - cpu0), (long long)(t1 - t0),
 		100.0 * (double)(cpu1 - cpu0) / (double)(t1 - t0));
-	sc_lb_dump_log(lb);
-	for (int i = 0; i < N; i++)
-		close(fds[i]);
+	cr_assert_geq(nserved, MIN_SERVED, "only %d of %d clients served with %d fds free", nserved,
+		N, nofile - base);
+	cr_assert_lt(nserved, N, "all %d clients served: RLIMIT_NOFILE %d did not bite", N, nofile);
+	cr_assert_lt((cpu1 - cpu0) * 100, (t1 - t0) * CPU_MAX_PERCENT,
+		"anylb used %lld ms of CPU in %lld ms while out of fds: it spins on a readable "
+		"listener instead of pausing",
+		(long long)(cpu1 - cpu0), (long long)(t1 - t0));
+	cr_assert(sc_lb_log_contains(lb, "Too many open files") && sc_lb_log_contains(lb, "paused"),
+		"anylb ran out of fds but did not log a pause (\"paused\" ... \"Too many open "
+		"files\")");
+	cr_assert_eq(nclosed, 0,
+		"anylb closed %d of the %d clients it had no fds for instead of leaving them "
+		"queued while it pauses",
+		nclosed, N - nserved);
+
+	/* Recovery: each time served clients leave, waiting ones get their turn, every one of
+	 * them, and afterwards anylb is back to its sockets and serves new sessions. */
+	deadline = sc_now_ms() + 20000;
+	while (crowd_count(c, N, CLIENT_WAITING) > 0 && sc_now_ms() < deadline) {
+		int freed = 0;
+
+		for (int i = 0; i < N; i++) {
+			if (c[i].st == CLIENT_SERVED) {
+				close(c[i].fd);
+				c[i].st = CLIENT_DONE;
+				freed++;
+			}
+		}
+		rounds += freed > 0;
+		sc_sleep_ms(50);
+		crowd_poll(c, N);
+	}
+	n = crowd_count(c, N, CLIENT_WAITING);
+	cr_assert_eq(n, 0, "%d queued clients still not served 20 s after fds were freed", n);
+	nclosed = crowd_count(c, N, CLIENT_CLOSED);
+	cr_assert_eq(nclosed, 0, "%d queued clients were closed instead of served", nclosed);
+	for (int i = 0; i < N; i++) {
+		if (c[i].st != CLIENT_DONE)
+			close(c[i].fd);
+	}
+	fprintf(stderr, "fd exhaustion (%s free fds): all %d clients served in %d rounds\n",
+		odd_free ? "odd" : "even", N, rounds);
+	n = sc_lb_wait_fd_count(lb, SC_FD_SOCKETS, base_sockets, 3000);
+	cr_assert_eq(n, base_sockets, "anylb holds %d sockets after every client left, %d at start",
+		n, base_sockets);
+	for (int i = 0; i < 10; i++) {
+		int fd = sc_connect(listen, 2000), rc;
+
+		cr_assert_geq(fd, 0, "connect after recovery: %s", strerror(-fd));
+		rc = sc_echo(fd, "after the drought\n", 2000);
+		cr_assert_eq(rc, 0, "session %d after recovery: %s", i, strerror(-rc));
+		close(fd);
+	}
 	cr_assert_eq(sc_lb_stop(lb), 0);
+}
+
+Test(proxy_pressure, fd_exhaustion_at_accept_pauses_without_spinning)
+{
+	fd_exhaustion(0);
+}
+
+/*
+ * Disabled: fails on the proxy as it stands. With one fd left, accept(2) succeeds, socket(2) for
+ * the backend fails with EMFILE, and session.c resets the client at once ("socket: Too many open
+ * files", logged at debug level only); the listener never pauses, so every queued client is reset
+ * within milliseconds instead of waiting for a free fd. Enable once the listener keeps an fd in
+ * reserve (relayd checks getdtablecount() + reserve against the limit before accepting) or
+ * pauses on a session that could not get its backend socket.
+ */
+Test(proxy_pressure, fd_exhaustion_at_backend_socket_pauses_too, .disabled = true)
+{
+	fd_exhaustion(1);
 }

@@ -16,6 +16,11 @@
  *                  \--(RESET mode, limit reached)--> LOCAL result (we sent the RST)
  *                  \--(backend stopped)------------> STOPPED result
  *
+ * With opts.http the same thread also listens on a second port of the same address and answers
+ * HTTP there (a health check's `port:`): read a request head, answer with the status the test
+ * set, close; status 0 reads the head and never answers. Those connections stay out of accepts,
+ * open and the results, which describe the traffic port only.
+ *
  * A STALL connection is left out of poll() until sc_backend_release(): it neither reads nor
  * writes, so its receive buffer fills and the sender meets back-pressure. A BLACKHOLE backend
  * has no thread: a listening socket with backlog 0 whose only queue slot the backend fills with
@@ -45,6 +50,8 @@ struct conn {
 	int rd_eof;  /* the peer's FIN was read */
 	int wr_shut; /* our FIN was sent */
 	int hdr_done;
+	int http;     /* a connection of the HTTP side port */
+	int hang;     /* http: status 0, never answered */
 	uint8_t *buf; /* echo / hello output waiting to be written */
 	size_t boff, blen;
 	uint8_t hdr[HDR_MAX];
@@ -65,8 +72,16 @@ struct sc_backend {
 	atomic_uint accepts;
 	atomic_uint open;
 	atomic_uint_fast64_t bytes_sent, bytes_received; /* live totals over all connections */
-	atomic_int released;          /* STALL: sc_backend_release() was called */
-	int wakefd;                   /* wakes the thread for a release */
+	atomic_int released; /* STALL: sc_backend_release() was called */
+	int wakefd;          /* wakes the thread for a release */
+	int hfd;             /* HTTP side listener, -1 when none (or refused) */
+	unsigned hport;
+	int http_status;        /* under mu */
+	unsigned http_answered; /* under mu */
+	atomic_uint http_requests;
+	atomic_uint http_open;
+	atomic_int http_refuse;       /* sc_backend_http_refuse() was called */
+	atomic_int http_closed;       /* and the thread has closed the side listener */
 	int held[BLACKHOLE_FILL_MAX]; /* BLACKHOLE: our own queued connections */
 	size_t nheld;
 
@@ -276,6 +291,82 @@ static int read_header(struct sc_backend *b, struct conn *c, enum sc_close_kind 
 	return 0;
 }
 
+static void http_free(struct sc_backend *b, struct conn *c)
+{
+	close(c->fd);
+	free(c->buf);
+	free(c);
+	atomic_fetch_sub(&b->http_open, 1);
+}
+
+static const char *http_reason(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Status";
+	}
+}
+
+/* The HTTP side port: as conn_step. */
+static int http_step(struct sc_backend *b, struct conn *c)
+{
+	while (!c->hdr_done || c->hang) {
+		ssize_t n;
+
+		if (c->hang)
+			c->blen = 0; /* hung: what comes is read and dropped */
+		if (c->blen >= CONN_BUF - 1) {
+			http_free(b, c); /* a head that does not fit: not a check */
+			return -1;
+		}
+		n = recv(c->fd, c->buf + c->blen, CONN_BUF - 1 - c->blen, 0);
+		if (n < 0 && errno == EAGAIN)
+			return POLLIN;
+		if (n <= 0) {
+			http_free(b, c); /* the client went (or reset) before an answer */
+			return -1;
+		}
+		c->blen += (size_t)n;
+		c->buf[c->blen] = '\0';
+		if (c->hdr_done || strstr((char *)c->buf, "\r\n\r\n") == NULL)
+			continue;
+		c->hdr_done = 1;
+		atomic_fetch_add(&b->http_requests, 1);
+		pthread_mutex_lock(&b->mu);
+		if (b->http_status == 0) {
+			c->hang = 1;
+		} else {
+			char body[32];
+			int bl = snprintf(body, sizeof(body), "status %d\n", b->http_status);
+
+			c->blen = (size_t)snprintf((char *)c->buf, CONN_BUF,
+				"HTTP/1.1 %d %s\r\nContent-Length: %d\r\nConnection: "
+				"close\r\n\r\n%s",
+				b->http_status, http_reason(b->http_status), bl, body);
+			c->boff = 0;
+			b->http_answered++;
+		}
+		pthread_mutex_unlock(&b->mu);
+	}
+	while (c->blen > 0) {
+		ssize_t n = send(c->fd, c->buf + c->boff, c->blen, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EAGAIN)
+			return POLLOUT;
+		if (n < 0)
+			break;
+		c->boff += (size_t)n;
+		c->blen -= (size_t)n;
+	}
+	shutdown(c->fd, SHUT_WR);
+	http_free(b, c);
+	return -1;
+}
+
 /*
  * Advances c as far as possible. Returns the poll events it waits for, or -1 when it is finished
  * (and freed).
@@ -284,6 +375,9 @@ static int conn_step(struct sc_backend *b, struct conn *c)
 {
 	enum sc_close_kind kind = SC_CLOSE_EOF;
 	int rc = 0, ev = 0;
+
+	if (c->http)
+		return http_step(b, c);
 
 	switch (b->mode) {
 	case SC_BACKEND_ECHO:
@@ -359,6 +453,14 @@ static int conn_step(struct sc_backend *b, struct conn *c)
 		rc = read_sink(b, c);
 		if (rc < 0)
 			break;
+		if (c->r.received == 0) {
+			/* Not before the peer's first byte: a proxy in between is connected then.
+			 */
+			if (!c->rd_eof)
+				return POLLIN;
+			conn_free(b, c, SC_CLOSE_EOF, 0);
+			return -1;
+		}
 		rc = write_source(b, c, b->opts.reset_after);
 		if (rc < 0)
 			break;
@@ -375,17 +477,19 @@ static int conn_step(struct sc_backend *b, struct conn *c)
 	return -1;
 }
 
-static void accept_all(struct sc_backend *b)
+static void accept_all(struct sc_backend *b, int http)
 {
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		int fd = accept4(b->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(http ? b->hfd : b->lfd, (struct sockaddr *)&ss, &sl,
+			SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct conn *c;
 
 		if (fd < 0)
 			return;
-		atomic_fetch_add(&b->accepts, 1);
+		if (!http)
+			atomic_fetch_add(&b->accepts, 1);
 		if (b->nconns == b->cconns) {
 			size_t ncap = b->cconns ? b->cconns * 2 : 64;
 			struct conn **nc = realloc(b->conns, ncap * sizeof(*nc));
@@ -406,6 +510,12 @@ static void accept_all(struct sc_backend *b)
 		c->fd = fd;
 		c->r.mismatch_at = -1;
 		c->r.peer = ss;
+		if (http) {
+			c->http = 1;
+			atomic_fetch_add(&b->http_open, 1);
+			b->conns[b->nconns++] = c;
+			continue;
+		}
 		if (b->mode == SC_BACKEND_HELLO) {
 			c->blen = (size_t)snprintf((char *)c->buf, CONN_BUF, "%s\n", b->id);
 		}
@@ -423,8 +533,8 @@ static void *backend_main(void *arg)
 	for (;;) {
 		size_t n = 0;
 
-		if (cpfd < b->nconns + 3) {
-			cpfd = (b->nconns + 3) * 2;
+		if (cpfd < b->nconns + 4) {
+			cpfd = (b->nconns + 4) * 2;
 			pfd = realloc(pfd, cpfd * sizeof(*pfd));
 			if (pfd == NULL)
 				abort(); /* a test process without memory cannot report anything */
@@ -432,6 +542,13 @@ static void *backend_main(void *arg)
 		pfd[n++] = (struct pollfd){.fd = b->stopfd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = b->lfd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = b->wakefd, .events = POLLIN};
+		if (atomic_load(&b->http_refuse) && b->hfd >= 0) {
+			close(b->hfd);
+			b->hfd = -1;
+			atomic_store(&b->http_closed, 1);
+		}
+		/* Always slot 3; a negative fd (none, or refused) is ignored by poll(). */
+		pfd[n++] = (struct pollfd){.fd = b->hfd, .events = POLLIN};
 		/* Advance every connection and drop finished ones, keeping the order. */
 		size_t kept = 0;
 		for (size_t i = 0; i < b->nconns; i++) {
@@ -452,7 +569,9 @@ static void *backend_main(void *arg)
 		if (pfd[0].revents & POLLIN)
 			break;
 		if (pfd[1].revents & POLLIN)
-			accept_all(b);
+			accept_all(b, 0);
+		if (pfd[3].revents & POLLIN)
+			accept_all(b, 1);
 		if (pfd[2].revents & POLLIN) {
 			uint64_t v;
 
@@ -460,8 +579,12 @@ static void *backend_main(void *arg)
 				break;
 		}
 	}
-	for (size_t i = 0; i < b->nconns; i++)
-		conn_free(b, b->conns[i], SC_CLOSE_STOPPED, 0);
+	for (size_t i = 0; i < b->nconns; i++) {
+		if (b->conns[i]->http)
+			http_free(b, b->conns[i]);
+		else
+			conn_free(b, b->conns[i], SC_CLOSE_STOPPED, 0);
+	}
 	b->nconns = 0;
 	free(pfd);
 	return NULL;
@@ -512,6 +635,30 @@ static int blackhole_fill(struct sc_backend *b, const struct sockaddr_storage *s
 	return -1;
 }
 
+/* The HTTP side listener on the address of ss (the traffic socket's), port opts.http_port. */
+static int http_listen(struct sc_backend *b, const struct sockaddr_storage *traffic, socklen_t len)
+{
+	struct sockaddr_storage ss = *traffic;
+	int one = 1;
+
+	if (ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)b->opts.http_port);
+	else
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)b->opts.http_port);
+	b->hfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (b->hfd < 0)
+		return -1;
+	setsockopt(b->hfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(b->hfd, (struct sockaddr *)&ss, len) != 0 || listen(b->hfd, 128) != 0)
+		return -1;
+	len = sizeof(ss);
+	if (getsockname(b->hfd, (struct sockaddr *)&ss, &len) != 0)
+		return -1;
+	b->hport = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						  : ((struct sockaddr_in *)&ss)->sin_port);
+	return 0;
+}
+
 struct sc_backend *sc_backend_start(
 	enum sc_backend_mode mode, int family, const struct sc_backend_opts *opts)
 {
@@ -532,7 +679,8 @@ struct sc_backend *sc_backend_start(
 	if (b == NULL)
 		return NULL;
 	b->mode = mode;
-	b->lfd = b->stopfd = b->wakefd = -1;
+	b->lfd = b->stopfd = b->wakefd = b->hfd = -1;
+	b->http_status = 200;
 	if (opts != NULL)
 		b->opts = *opts;
 	if (b->opts.reset_after == 0)
@@ -566,6 +714,8 @@ struct sc_backend *sc_backend_start(
 	} else if (mode != SC_BACKEND_REFUSE) {
 		if (listen(b->lfd, 1024) != 0)
 			goto fail;
+		if (b->opts.http && http_listen(b, &ss, len) != 0)
+			goto fail;
 		b->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		b->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (b->stopfd < 0 || b->wakefd < 0)
@@ -587,6 +737,8 @@ fail:
 		close(b->stopfd);
 	if (b->wakefd >= 0)
 		close(b->wakefd);
+	if (b->hfd >= 0)
+		close(b->hfd);
 	for (size_t i = 0; i < b->nheld; i++)
 		close(b->held[i]);
 	pthread_mutex_destroy(&b->mu);
@@ -616,6 +768,8 @@ void sc_backend_stop(struct sc_backend *b)
 		close(b->stopfd);
 	if (b->wakefd >= 0)
 		close(b->wakefd);
+	if (b->hfd >= 0)
+		close(b->hfd);
 	for (size_t i = 0; i < b->nheld; i++)
 		close(b->held[i]);
 	free(b->conns);
@@ -729,4 +883,51 @@ int sc_backend_wait_idle(struct sc_backend *b, int timeout_ms)
 		sc_sleep_ms(5);
 	}
 	return 0;
+}
+
+unsigned sc_backend_http_port(const struct sc_backend *b)
+{
+	return b->hport;
+}
+
+void sc_backend_set_http_status(struct sc_backend *b, int status)
+{
+	pthread_mutex_lock(&b->mu);
+	b->http_status = status;
+	b->http_answered = 0;
+	pthread_mutex_unlock(&b->mu);
+}
+
+unsigned sc_backend_http_answered(struct sc_backend *b)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&b->mu);
+	n = b->http_answered;
+	pthread_mutex_unlock(&b->mu);
+	return n;
+}
+
+unsigned sc_backend_http_requests(const struct sc_backend *b)
+{
+	return atomic_load(&b->http_requests);
+}
+
+unsigned sc_backend_http_open(const struct sc_backend *b)
+{
+	return atomic_load(&b->http_open);
+}
+
+void sc_backend_http_refuse(struct sc_backend *b)
+{
+	uint64_t one = 1;
+
+	if (!b->running || atomic_exchange(&b->http_refuse, 1))
+		return;
+	if (write(b->wakefd, &one, sizeof(one)) != sizeof(one))
+		abort(); /* cannot fail on an eventfd; a refusal that never happens would hang */
+	/* The thread closes the listener on its next turn, at once: the caller may rely on
+	 * connects being refused when this returns. */
+	for (int i = 0; i < 2000 && !atomic_load(&b->http_closed); i++)
+		sc_sleep_ms(1);
 }

@@ -62,6 +62,8 @@ void sc_harness_init(void)
 void sc_cleanup(void)
 {
 	sc_lb_cleanup_all();
+	sc_tool_cleanup_all();
+	sc_tls_cleanup_all();
 	sc_backend_cleanup_all();
 	for (size_t i = 0; i < ntemp; i++) {
 		unlink(temp_files[i]);

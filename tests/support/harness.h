@@ -9,7 +9,10 @@
  *   backend  test servers, each one poll() loop in a thread of the test process (backend.c);
  *   client   connect and byte helpers over non-blocking sockets, all bounded in time (client.c);
  *   proc     start and stop anylb, run it as a CLI (proc.c);
- *   proxy    a small PROXY protocol v1/v2 parser (proxyhdr.c).
+ *   proxy    a small PROXY protocol v1/v2 parser (proxyhdr.c);
+ *   logwatch bounded waits for log lines, e.g. a backend's state transition (logwatch.c);
+ *   tool     programs of tests/tools run as processes to kill, stop and restart (tool.c);
+ *   tls      certificates made at test time and a TLS handshake server (tls.c).
  *
  * Rules the harness keeps so that tests stay honest and cheap:
  * - Nothing waits without a deadline. Functions take a timeout in milliseconds and report
@@ -129,8 +132,9 @@ enum sc_backend_mode {
 				 EOF, then sends send_bytes and FIN) */
 	SC_BACKEND_BLACKHOLE, /* a listening socket whose accept queue is full: the kernel drops
 				 every SYN, so connects to it time out. No thread, never accepts */
-	SC_BACKEND_GARBAGE,   /* sends stream send_seed unasked while discarding what it reads,
-				 and closes with RST once reset_after bytes were sent */
+	SC_BACKEND_GARBAGE,   /* once the peer's first byte arrived, sends stream send_seed
+				 while discarding what it reads, and closes with RST once
+				 reset_after bytes were sent */
 };
 
 struct sc_backend_opts {
@@ -140,6 +144,13 @@ struct sc_backend_opts {
 	uint64_t recv_seed;   /* stream expected; 0: count bytes without checking them */
 	uint64_t reset_after; /* RESET: bytes echoed before the RST, GARBAGE: bytes sent before
 				 it (default 16 KiB) */
+	/*
+	 * Non-zero: the same thread also serves HTTP on a second port of the same address, for
+	 * a health check's `port:` (see sc_backend_set_http_status). Its connections are not
+	 * counted by accepts/open/results, which stay about the traffic port.
+	 */
+	int http;
+	unsigned http_port; /* the second port; 0: the kernel's choice */
 };
 
 enum sc_close_kind {
@@ -213,6 +224,21 @@ int sc_backend_wait_results(struct sc_backend *b, size_t n, int timeout_ms);
 int sc_backend_wait_idle(struct sc_backend *b, int timeout_ms);
 
 const char *sc_close_kind_name(enum sc_close_kind k);
+
+/*
+ * The HTTP side port (opts.http). Every request (a head up to its blank line) is answered
+ * "HTTP/1.1 <status>" with a short body and Connection: close, with the status set here
+ * (default 200). Status 0 makes it hang instead: the request is read and never answered, the
+ * connection stays open until the client goes. Setting a status restarts the answered count.
+ */
+unsigned sc_backend_http_port(const struct sc_backend *b);
+void sc_backend_set_http_status(struct sc_backend *b, int status);
+/* Requests answered with the current status since it was set (hung ones are not answered). */
+unsigned sc_backend_http_answered(struct sc_backend *b);
+unsigned sc_backend_http_requests(const struct sc_backend *b); /* whole heads read, ever */
+unsigned sc_backend_http_open(const struct sc_backend *b);     /* side connections open now */
+/* Closes the side listener: from then on a connect to the side port is refused. */
+void sc_backend_http_refuse(struct sc_backend *b);
 
 /* ---- client.c -------------------------------------------------------------------------------- */
 
@@ -347,6 +373,148 @@ struct sc_run {
  * SIGKILL). Returns 0 when it ran (see r->status) or -errno. Free with sc_run_free. */
 int sc_run_anylb(struct sc_run *r, int timeout_ms, ...) __attribute__((sentinel));
 void sc_run_free(struct sc_run *r);
+
+/* Path of the anylb log (stdout and stderr of the process). */
+const char *sc_lb_log_path(const struct sc_lb *lb);
+
+/* ---- logwatch.c ------------------------------------------------------------------------------ */
+
+/*
+ * anylb has no admin API yet, so tests observe backend states through its log: every transition
+ * is one line `backend ADDR (SERVICE): OLD -> NEW: REASON`. These scan a text file line by line
+ * from a byte offset, for a substring or a POSIX extended regex, and wait for a line, bounded,
+ * by polling the file every SC_LOG_POLL_MS. A line is looked at once its '\n' is written.
+ */
+#define SC_LOG_POLL_MS 2
+
+enum sc_match { SC_MATCH_SUBSTR, SC_MATCH_REGEX };
+
+struct sc_log_line {
+	size_t off;      /* offset of the line's first byte */
+	size_t next;     /* offset just past its '\n': where a search for a later line starts */
+	int64_t seen_ms; /* sc_now_ms() when found (by polling: up to SC_LOG_POLL_MS late) */
+	int64_t wall_ms; /* the line's own timestamp ("2026-01-02T03:04:05.678Z" at its start,
+			    or in a JSON "ts"), unix ms; 0 when it has none */
+	char text[512];  /* the line without its '\n', cut to fit */
+};
+
+/* Wall-clock (CLOCK_REALTIME) milliseconds: what log timestamps are compared with. */
+int64_t sc_wall_ms(void);
+
+/* Size of the file now (0 when it does not exist): the offset where "from now on" starts. */
+size_t sc_file_size(const char *path);
+
+/* First line at or after from that matches: 1 (out filled; out may be NULL), 0 when none,
+ * -EINVAL for a bad regex, -errno when the file cannot be read. */
+int sc_file_find_line(const char *path, size_t from, enum sc_match how, const char *pattern,
+	struct sc_log_line *out);
+
+/* Waits up to timeout_ms for such a line: 0, -ETIMEDOUT, or as sc_file_find_line. */
+int sc_file_wait_line(const char *path, size_t from, enum sc_match how, const char *pattern,
+	int timeout_ms, struct sc_log_line *out);
+
+/* Number of matching lines at or after from, or -errno. */
+int sc_file_count_lines(const char *path, size_t from, enum sc_match how, const char *pattern);
+
+/* The same on the log of an anylb. */
+size_t sc_lb_log_offset(const struct sc_lb *lb);
+int sc_lb_wait_log(const struct sc_lb *lb, size_t from, const char *needle, int timeout_ms,
+	struct sc_log_line *out);
+int sc_lb_wait_log_re(const struct sc_lb *lb, size_t from, const char *regex, int timeout_ms,
+	struct sc_log_line *out);
+int sc_lb_log_count(const struct sc_lb *lb, size_t from, const char *needle);
+int sc_lb_log_count_re(const struct sc_lb *lb, size_t from, const char *regex);
+
+/*
+ * Escapes the ERE metacharacters of s (addresses have '.', '[' and ']', log lines '(' and ')')
+ * into buf so that it matches literally inside a regex; returns buf.
+ */
+const char *sc_re_quote(const char *s, char *buf, size_t cap);
+
+/*
+ * A regex for the transition line of backend addr in service svc. from and to are state names
+ * ("ready", "not_ready", "dead", "ejected", "draining") or NULL for any; reason is NULL (any) or
+ * what the reason starts with, matched literally. Returns buf.
+ */
+const char *sc_transition_re(char *buf, size_t cap, const char *addr, const char *svc,
+	const char *from, const char *to, const char *reason);
+
+/* Waits for that line in the log of lb, at or after offset from: as sc_lb_wait_log_re. */
+int sc_lb_wait_transition(const struct sc_lb *lb, size_t from, const char *addr, const char *svc,
+	const char *from_state, const char *to_state, const char *reason, int timeout_ms,
+	struct sc_log_line *out);
+
+/* ---- tool.c ---------------------------------------------------------------------------------- */
+
+/*
+ * Programs from tests/tools (built into ANYLB_TEST_TOOLS_DIR) run as separate processes, so that
+ * a test can SIGKILL, SIGSTOP and restart them. Same rules as anylb processes: started from the
+ * test's main thread with PR_SET_PDEATHSIG, stdout and stderr to a temp file, registered and
+ * killed (SIGCONT first, for a stopped one) by sc_cleanup(); only these pids are signalled.
+ */
+struct sc_tool;
+
+/* Starts ANYLB_TEST_TOOLS_DIR/name with the NULL-terminated arguments. NULL on failure. */
+struct sc_tool *sc_tool_start(const char *name, ...) __attribute__((sentinel));
+
+pid_t sc_tool_pid(const struct sc_tool *t);
+const char *sc_tool_output_path(const struct sc_tool *t);
+
+/* Sends sig (only while the process runs): 0 or -errno. */
+int sc_tool_signal(struct sc_tool *t, int sig);
+
+/* As sc_lb_wait: exit code, 128 + signal, or -ETIMEDOUT while it runs. */
+int sc_tool_wait(struct sc_tool *t, int timeout_ms);
+
+/* Waits for an output line containing needle at or after from (sc_file_wait_line). */
+int sc_tool_wait_output(struct sc_tool *t, size_t from, const char *needle, int timeout_ms,
+	struct sc_log_line *out);
+size_t sc_tool_output_offset(const struct sc_tool *t);
+
+/* SIGCONT, SIGTERM, up to 5 s, then SIGKILL; prints the output unless the exit was 0 (or the
+ * SIGKILL of the test). Frees t; NULL is fine. Returns as sc_tool_wait (-ETIMEDOUT when it had
+ * to be killed). */
+int sc_tool_stop(struct sc_tool *t);
+
+/* ---- tls.c ----------------------------------------------------------------------------------- */
+
+/*
+ * Certificates made at test time with the OpenSSL API (EC P-256), and a TLS server that does
+ * handshakes. A leaf is for DNS:localhost, IP:127.0.0.1 and IP:::1.
+ */
+struct sc_cert;
+
+struct sc_pki {
+	const char *ca_file;        /* the trusted CA as PEM, a harness temp file */
+	struct sc_cert *ca;         /* trusted: written to ca_file */
+	struct sc_cert *leaf;       /* signed by ca, valid for a day */
+	struct sc_cert *expired;    /* signed by ca, expired yesterday */
+	struct sc_cert *selfsigned; /* a valid self-signed leaf */
+	struct sc_cert *foreign;    /* signed by a second CA that is not in ca_file */
+	struct sc_cert *ca2;        /* that second CA */
+};
+
+/* Makes them all: 0 or -errno (printing OpenSSL's reason). sc_pki_free releases. */
+int sc_pki_make(struct sc_pki *p);
+void sc_pki_free(struct sc_pki *p);
+
+/* The certificate's notAfter as unix time. */
+int64_t sc_cert_not_after(const struct sc_cert *c);
+
+struct sc_tls_server;
+
+/*
+ * A thread on 127.0.0.1 / ::1 (port of the kernel's choice) that accepts one connection at a
+ * time, completes a TLS handshake with cert, then reads until the peer goes (at most 1 s) and
+ * closes. cert must outlive the server. NULL on failure.
+ */
+struct sc_tls_server *sc_tls_server_start(int family, const struct sc_cert *cert);
+/* From the next handshake on, presents cert. */
+int sc_tls_server_set_cert(struct sc_tls_server *s, const struct sc_cert *cert);
+const char *sc_tls_server_addr(const struct sc_tls_server *s);
+unsigned sc_tls_server_accepts(const struct sc_tls_server *s);
+unsigned sc_tls_server_handshakes(const struct sc_tls_server *s); /* completed */
+void sc_tls_server_stop(struct sc_tls_server *s);
 
 /* ---- proxyhdr.c ------------------------------------------------------------------------------ */
 

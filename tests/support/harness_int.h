@@ -15,6 +15,16 @@ void sc_backend_cleanup_all(void);
 /* Stops every anylb still running, printing its log, and frees it (proc.c). */
 void sc_lb_cleanup_all(void);
 
+/* Stops every tool process and TLS server still running (tool.c, tls.c). */
+void sc_tool_cleanup_all(void);
+void sc_tls_cleanup_all(void);
+
+/*
+ * Forks and execs argv as proc.c starts anylb (PR_SET_PDEATHSIG, stdin /dev/null, stdout and
+ * stderr to the given fds, no other fd). Returns the pid or -errno. Main thread only.
+ */
+pid_t sc_spawn(char *const argv[], int outfd, int errfd);
+
 /* Makes sure sc_cleanup() runs at exit and SIGPIPE is ignored in the test process. */
 void sc_harness_init(void);
 

@@ -88,6 +88,11 @@ static pid_t spawn(char *const argv[], int outfd, int errfd, rlim_t nofile)
 	return pid < 0 ? -errno : pid;
 }
 
+pid_t sc_spawn(char *const argv[], int outfd, int errfd)
+{
+	return spawn(argv, outfd, errfd, 0);
+}
+
 static int decode_status(int st)
 {
 	if (WIFEXITED(st))
@@ -377,6 +382,11 @@ pid_t sc_lb_pid(const struct sc_lb *lb)
 const char *sc_lb_config_path(const struct sc_lb *lb)
 {
 	return lb->config;
+}
+
+const char *sc_lb_log_path(const struct sc_lb *lb)
+{
+	return lb->log;
 }
 
 int sc_lb_set_nofile(struct sc_lb *lb, unsigned long nofile)

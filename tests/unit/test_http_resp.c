@@ -486,4 +486,5 @@ Test(http_resp, garbage_never_crashes)
 		invalid += rc == HTTP_RESP_INVALID;
 	}
 	cr_assert_geq(invalid, 10000);
+	free(r);
 }

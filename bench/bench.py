@@ -1,0 +1,714 @@
+#!/usr/bin/env python3
+"""anylb against HAProxy, nginx stream and a direct connection, on one box.
+
+Called by bench/run.sh, which installs the tools first; see docs/BENCHMARKS.md for what is
+measured and how to read it. Every load here is bounded in time and goes to 127.0.0.0/8 only.
+
+Layout: the proxy under test runs alone on PROXY_CPU; the load generators (wrk, iperf3 client,
+the idle-session client), the backends (nginx serving a tiny file, an iperf3 server) and this
+driver run on LOAD_CPU. One proxy runs at a time; each repetition visits every target in turn,
+so slow drift of the machine spreads over all of them instead of falling on one.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROXY_CPU, LOAD_CPU = "0", "1"
+HTTP_BACKENDS = (19001, 19002)
+BULK_PORT = 19201  # one iperf3 server, reached as 127.0.0.1 and 127.0.0.2 (see bulk_backends)
+TIMEOUT_CONNECT, TIMEOUT_IDLE, TIMEOUT_HALF = 2, 60, 30  # seconds, the same for every proxy
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# name, label, HTTP port, bulk port, workers, CPUs of the proxy
+TARGETS = [
+    ("direct", "DIRECT", HTTP_BACKENDS[0], BULK_PORT, 0, None),
+    ("haproxy", "HAProxy", 20080, 20201, 1, PROXY_CPU),
+    ("nginx", "nginx stream", 21080, 21201, 1, PROXY_CPU),
+    ("anylb", "anylb", 22080, 22201, 1, PROXY_CPU),
+    ("anylb2", "anylb 2 workers*", 23080, 23201, 2, PROXY_CPU + "," + LOAD_CPU),
+]
+
+# key, label, unit, higher is better, format
+METRICS = [
+    ("ka_rps", "(a) keep-alive req/s", "req/s", True, "{:.0f}"),
+    ("ka_p50", "(a) p50 latency", "ms", False, "{:.3f}"),
+    ("ka_p99", "(a) p99 latency", "ms", False, "{:.3f}"),
+    ("ka_cpu_us", "(a) proxy CPU per request", "us", False, "{:.2f}"),
+    ("cps", "(b) new connections/s", "conn/s", True, "{:.0f}"),
+    ("cps_cpu_us", "(b) proxy CPU per connection", "us", False, "{:.2f}"),
+    ("bulk1", "(c) bulk, 1 stream", "Gbit/s", True, "{:.2f}"),
+    ("bulk4", "(c) bulk, 4 streams", "Gbit/s", True, "{:.2f}"),
+    ("rss_per", "(d) RSS per idle session", "bytes", False, "{:.0f}"),
+    ("cpu_gb", "(e) proxy CPU per GB moved", "CPU s/GB", False, "{:.3f}"),
+]
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+class Proc:
+    """A process this driver started, in its own process group, pinned with taskset."""
+
+    def __init__(self, argv, cpus, logfile, name):
+        self.name = name
+        self.log = open(logfile, "ab")
+        self.p = subprocess.Popen(["taskset", "-c", cpus] + argv, stdin=subprocess.DEVNULL,
+                                  stdout=self.log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+
+    def pids(self):
+        """Every live process of this group: nginx's master and workers, or the one process."""
+        out = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == self.p.pid and fields[0] != "Z":  # pgrp, state
+                out.append(int(d))
+        return out
+
+    def cpu_ticks(self):
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (all threads)
+            except OSError:
+                pass
+        return total
+
+    def rss_kb(self):
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
+    def nfds(self):
+        n = 0
+        for pid in self.pids():
+            try:
+                n += len(os.listdir(f"/proc/{pid}/fd"))
+            except OSError:
+                pass
+        return n
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)  # the group this driver created
+                self.p.wait(5)
+        # nginx workers may outlive a killed master by a moment.
+        for _ in range(50):
+            if not self.pids():
+                break
+            time.sleep(0.1)
+        self.log.close()
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc is not None and proc.p.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited with {proc.p.returncode}")
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+# ---- configurations ---------------------------------------------------------------------------
+
+def bulk_backends():
+    # iperf3 needs its control and data connections on the same server, and round robin over
+    # two backends would split them. So the two bulk backends are one iperf3 server, which
+    # listens on the loopback device only and is reached through two loopback addresses.
+    return [("127.0.0.1", BULK_PORT), ("127.0.0.2", BULK_PORT)]
+
+
+def conf_haproxy(t, d, maxconn):
+    _, _, hport, bport, workers, _ = t
+    be = "\n".join(f"    server h{i} 127.0.0.1:{p}" for i, p in enumerate(HTTP_BACKENDS))
+    bb = "\n".join(f"    server b{i} {h}:{p}" for i, (h, p) in enumerate(bulk_backends()))
+    return f"""global
+    nbthread {workers}
+    maxconn {maxconn}
+    pidfile {d}/haproxy.pid
+
+defaults
+    mode tcp
+    timeout connect {TIMEOUT_CONNECT}s
+    timeout client {TIMEOUT_IDLE}s
+    timeout server {TIMEOUT_IDLE}s
+    timeout client-fin {TIMEOUT_HALF}s
+    timeout server-fin {TIMEOUT_HALF}s
+
+frontend http
+    bind 127.0.0.1:{hport}
+    maxconn {maxconn}
+    default_backend http
+
+backend http
+    balance roundrobin
+{be}
+
+frontend bulk
+    bind 127.0.0.1:{bport}
+    default_backend bulk
+
+backend bulk
+    balance roundrobin
+{bb}
+"""
+
+
+def conf_nginx_stream(t, d):
+    _, _, hport, bport, workers, _ = t
+    be = "\n".join(f"        server 127.0.0.1:{p};" for p in HTTP_BACKENDS)
+    bb = "\n".join(f"        server {h}:{p};" for h, p in bulk_backends())
+    timeouts = f"proxy_connect_timeout {TIMEOUT_CONNECT}s; proxy_timeout {TIMEOUT_IDLE}s;"
+    return f"""load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes {workers};
+worker_rlimit_nofile {resource.getrlimit(resource.RLIMIT_NOFILE)[1]};
+daemon off;
+pid {d}/nginx-stream.pid;
+error_log {d}/nginx-stream.err warn;
+events {{ worker_connections 20480; multi_accept on; }}
+stream {{
+    upstream http {{
+{be}
+    }}
+    upstream bulk {{
+{bb}
+    }}
+    server {{ listen 127.0.0.1:{hport} backlog=4096; proxy_pass http; {timeouts} }}
+    server {{ listen 127.0.0.1:{bport} backlog=4096; proxy_pass bulk; {timeouts} }}
+}}
+"""
+
+
+def conf_anylb(t, d):
+    _, _, hport, bport, workers, _ = t
+    be = "\n".join(f"      - address: 127.0.0.1:{p}" for p in HTTP_BACKENDS)
+    bb = "\n".join(f"      - address: {h}:{p}" for h, p in bulk_backends())
+    svc = """    balance: round_robin
+    timeouts:
+      connect: {c}s
+      idle: {i}s
+      half_close: {h}s
+""".format(c=TIMEOUT_CONNECT, i=TIMEOUT_IDLE, h=TIMEOUT_HALF)
+    return f"""global:
+  workers: {workers}
+  drain_timeout: 1s
+  log:
+    level: warn
+services:
+  - name: http
+    listen: ["127.0.0.1:{hport}"]
+{svc}    backends:
+{be}
+  - name: bulk
+    listen: ["127.0.0.1:{bport}"]
+{svc}    backends:
+{bb}
+"""
+
+
+def conf_nginx_backend(d):
+    ports = "\n".join(f"        listen 127.0.0.1:{p} backlog=4096;" for p in HTTP_BACKENDS)
+    return f"""worker_processes 1;
+worker_rlimit_nofile {resource.getrlimit(resource.RLIMIT_NOFILE)[1]};
+daemon off;
+pid {d}/backend.pid;
+error_log {d}/backend.err warn;
+events {{ worker_connections 20480; multi_accept on; }}
+http {{
+    access_log off;
+    default_type text/plain;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    server {{
+{ports}
+        root {d}/www;
+    }}
+}}
+"""
+
+
+# ---- load generators --------------------------------------------------------------------------
+
+UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+
+
+def parse_latency(s):
+    m = re.match(r"([\d.]+)(us|ms|s|m|h)$", s)
+    return float(m.group(1)) * UNIT[m.group(2)]
+
+
+def wrk(port, secs, close=False, conns=64):
+    argv = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--latency",
+            "--timeout", "5s"]
+    if close:
+        argv += ["-H", "Connection: close"]
+    argv.append(f"http://127.0.0.1:{port}/")
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 30).stdout
+    res = {"rps": None, "p50": None, "p99": None, "errors": 0, "requests": 0}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            res["rps"] = float(parts[1])
+        elif len(parts) == 2 and parts[0] == "50%":
+            res["p50"] = parse_latency(parts[1])
+        elif len(parts) == 2 and parts[0] == "99%":
+            res["p99"] = parse_latency(parts[1])
+        elif "requests in" in line:
+            res["requests"] = int(parts[0])
+        elif line.strip().startswith("Socket errors:"):
+            res["errors"] += sum(int(x) for x in re.findall(r"\d+", line))
+        elif line.strip().startswith("Non-2xx"):
+            res["errors"] += int(parts[-1])
+            res["non2xx"] = int(parts[-1])
+    if res["rps"] is None:
+        log(f"wrk gave no result:\n{out}")
+    elif res["errors"]:
+        log(f"wrk on port {port}: {res['errors']} errors")
+    return res
+
+
+class Iperf:
+    def __init__(self, d):
+        self.d = d
+        self.srv = None
+
+    def start(self):
+        self.srv = Proc(["iperf3", "-s", "-p", str(BULK_PORT), "--bind-dev", "lo"], LOAD_CPU,
+                        f"{self.d}/iperf3.log", "iperf3 server")
+        wait_port(BULK_PORT, proc=self.srv)
+        wait_port(BULK_PORT, host="127.0.0.2", proc=self.srv)
+
+    def stop(self):
+        if self.srv:
+            self.srv.stop()
+
+    def run(self, port, secs, streams):
+        """Download (-R: the backend sends) through port; returns (bits/s, bytes received)."""
+        for attempt in range(2):
+            argv = ["taskset", "-c", LOAD_CPU, "iperf3", "-c", "127.0.0.1", "-p", str(port),
+                    "-R", "-P", str(streams), "-t", str(secs), "-J", "--connect-timeout", "3000"]
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 30)
+            try:
+                r = json.loads(p.stdout)
+                s = r["end"]["sum_received"]
+                return s["bits_per_second"], s["bytes"]
+            except (ValueError, KeyError):
+                log(f"iperf3 failed (attempt {attempt + 1}): {p.stdout[-300:]} {p.stderr[-300:]}")
+                # A server left busy by a broken test answers nobody: restart it.
+                self.stop()
+                time.sleep(0.5)
+                self.start()
+        return None, None
+
+
+def idle_sessions(proxy, port, n):
+    """(d): opens n used-then-idle sessions through the proxy; returns (bytes per session, n)."""
+    time.sleep(0.5)
+    before = proxy.rss_kb()
+    fds_before = proxy.nfds()
+    cli = subprocess.Popen(["taskset", "-c", LOAD_CPU, sys.executable,
+                            os.path.join(ROOT, "bench", "idle_clients.py"), str(n), "127.0.0.1",
+                            str(port)],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = cli.stdout.readline().split()
+        ok = int(line[1]) if len(line) == 3 else 0
+        # Every session has had its response, so the proxy holds it; let it settle.
+        time.sleep(1.0)
+        after = proxy.rss_kb()
+        fds_after = proxy.nfds()
+    finally:
+        cli.stdin.close()
+        cli.wait(60)
+    # Wait until the proxy has closed them, so the next test starts clean.
+    end = time.time() + 30
+    while time.time() < end and proxy.nfds() > fds_before + 16:
+        time.sleep(0.2)
+    if ok == 0:
+        return None, 0
+    log(f"  idle: {ok} sessions, proxy fds {fds_before} -> {fds_after}, RSS {before} -> {after} kB")
+    return (after - before) * 1024.0 / ok, ok
+
+
+# ---- one target -------------------------------------------------------------------------------
+
+def start_proxy(t, d, anylb, maxconn):
+    name, label, hport, bport, workers, cpus = t
+    if name == "direct":
+        return None
+    if name == "haproxy":
+        path = f"{d}/haproxy.cfg"
+        open(path, "w").write(conf_haproxy(t, d, maxconn))
+        argv = ["haproxy", "-db", "-f", path]
+    elif name == "nginx":
+        path = f"{d}/nginx-stream.conf"
+        open(path, "w").write(conf_nginx_stream(t, d))
+        argv = ["nginx", "-e", f"{d}/nginx-stream.err", "-p", d, "-c", path]
+    else:
+        path = f"{d}/{name}.yaml"
+        open(path, "w").write(conf_anylb(t, d))
+        argv = [anylb, "-c", path]
+    p = Proc(argv, cpus, f"{d}/{name}.log", label)
+    wait_port(hport, proc=p)
+    wait_port(bport, proc=p)
+    return p
+
+
+def run_target(t, d, opts, iperf):
+    name, label, hport, bport, workers, cpus = t
+    r = {}
+    proxy = start_proxy(t, d, opts.anylb, opts.maxconn)
+    try:
+        # One request so lazy start-up work is done before anything is measured.
+        wrk(hport, 1, conns=1)
+        if proxy is not None:
+            r["rss_per"], r["idle_n"] = idle_sessions(proxy, hport, opts.sessions)
+        if opts.warmup:
+            wrk(hport, opts.warmup)
+
+        c0 = proxy.cpu_ticks() if proxy else 0
+        a = wrk(hport, opts.secs)
+        c1 = proxy.cpu_ticks() if proxy else 0
+        r["ka_rps"], r["ka_p50"], r["ka_p99"] = a["rps"], a["p50"], a["p99"]
+        r["ka_errors"] = a["errors"]
+        if proxy and a["requests"]:
+            r["ka_cpu_us"] = (c1 - c0) / CLK_TCK * 1e6 / a["requests"]
+        time.sleep(0.5)
+
+        c0 = proxy.cpu_ticks() if proxy else 0
+        b = wrk(hport, opts.secs, close=True)
+        c1 = proxy.cpu_ticks() if proxy else 0
+        r["cps"], r["cps_errors"] = b["rps"], b["errors"]
+        if proxy and b["requests"]:
+            r["cps_cpu_us"] = (c1 - c0) / CLK_TCK * 1e6 / b["requests"]
+        time.sleep(0.5)
+
+        c0 = proxy.cpu_ticks() if proxy else 0
+        bps1, bytes1 = iperf.run(bport, opts.bulk_secs, 1)
+        bps4, bytes4 = iperf.run(bport, opts.bulk_secs, 4)
+        c1 = proxy.cpu_ticks() if proxy else 0
+        r["bulk1"] = bps1 / 1e9 if bps1 else None
+        r["bulk4"] = bps4 / 1e9 if bps4 else None
+        if proxy and bytes1 and bytes4:
+            r["cpu_gb"] = (c1 - c0) / CLK_TCK / ((bytes1 + bytes4) / 1e9)
+        if proxy is not None and proxy.p.poll() is not None:
+            log(f"{label} died during the run (exit {proxy.p.returncode})")
+            r["died"] = True
+    finally:
+        if proxy is not None:
+            proxy.stop()
+    return r
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+def fmt(v, f):
+    return "–" if v is None else f.format(v)
+
+
+def ratio(v, ref):
+    if v is None or ref in (None, 0):
+        return None
+    return v / ref
+
+
+def machine_info(anylb):
+    model = next((l.split(":", 1)[1].strip() for l in sh("lscpu").splitlines()
+                  if l.startswith("Model name")), "?")
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "kernel": os.uname().release,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "anylb": sh(f"{anylb} -V").strip(),
+        "haproxy": sh("haproxy -v").splitlines()[0] if sh("haproxy -v") else "?",
+        "nginx": sh("nginx -v 2>&1").strip(),
+        "wrk": sh("dpkg-query -W -f='${Version}' wrk").strip(),
+        "iperf3": sh("iperf3 --version").splitlines()[0] if sh("iperf3 --version") else "?",
+    }
+
+
+def medians(runs):
+    out = {}
+    for name in runs:
+        out[name] = {}
+        for key, *_ in METRICS + [("idle_n",)]:
+            vals = [r[key] for r in runs[name] if r.get(key) is not None]
+            out[name][key] = statistics.median(vals) if vals else None
+    return out
+
+
+def targets_check(med):
+    a, h, d = med.get("anylb", {}), med.get("haproxy", {}), med.get("direct", {})
+    checks = [
+        ("(a) keep-alive req/s ≥ 1.0× HAProxy", ratio(a.get("ka_rps"), h.get("ka_rps")), 1.0, True),
+        ("(a) p99 ≤ HAProxy's", ratio(a.get("ka_p99"), h.get("ka_p99")), 1.0, False),
+        ("(b) new connections/s ≥ 1.0× HAProxy", ratio(a.get("cps"), h.get("cps")), 1.0, True),
+        ("(c) bulk 1 stream ≥ 1.0× HAProxy", ratio(a.get("bulk1"), h.get("bulk1")), 1.0, True),
+        ("(c) bulk 4 streams ≥ 1.0× HAProxy", ratio(a.get("bulk4"), h.get("bulk4")), 1.0, True),
+        ("(c) bulk 1 stream ≥ 0.8× DIRECT", ratio(a.get("bulk1"), d.get("bulk1")), 0.8, True),
+        ("(d) RSS per idle session ≤ HAProxy's", ratio(a.get("rss_per"), h.get("rss_per")), 1.0,
+         False),
+    ]
+    rows = []
+    for label, r, bound, higher in checks:
+        if r is None:
+            verdict = "not measured"
+        else:
+            met = r >= bound if higher else r <= bound
+            verdict = "**met**" if met else "**missed**"
+        rows.append(f"| {label} | {fmt(r, '{:.2f}×')} | {verdict} |")
+    return rows
+
+
+def report(runs, info, opts, targets):
+    med = medians(runs)
+    names = [t[0] for t in targets]
+    labels = {t[0]: t[1] for t in targets}
+    L = []
+    L.append(f"Run: {info['date']} · {info['cpu']}, {info['cores']} cores, kernel "
+             f"{info['kernel']} · {opts.reps} repetition(s), medians"
+             f"{' · QUICK smoke run, not for comparison' if opts.quick else ''}")
+    L.append("")
+    L.append(f"Versions: {info['anylb']} · {info['haproxy']} · {info['nginx']} · "
+             f"wrk {info['wrk']} · {info['iperf3']}")
+    L.append("")
+    L.append("| metric | " + " | ".join(labels[n] for n in names) + " |")
+    L.append("|---" * (len(names) + 1) + "|")
+    for key, label, unit, higher, f in METRICS:
+        arrow = "↑" if higher else "↓"
+        L.append(f"| {label} ({unit}) {arrow} | " +
+                 " | ".join(fmt(med[n].get(key), f) for n in names) + " |")
+    if any(med[n].get("idle_n") for n in names):
+        L.append("| (d) idle sessions held | " +
+                 " | ".join(fmt(med[n].get("idle_n"), "{:.0f}") for n in names) + " |")
+    L.append("")
+    L.append("Ratios (value ÷ reference; ↑ higher is better, ↓ lower is better):")
+    L.append("")
+    cols = [(n, "direct") for n in names if n != "direct"] + \
+           [(n, "haproxy") for n in names if n not in ("direct", "haproxy")]
+    L.append("| metric | " + " | ".join(f"{labels[n]} ÷ {labels[ref]}" for n, ref in cols) +
+             " |")
+    L.append("|---" * (len(cols) + 1) + "|")
+    for key, label, unit, higher, f in METRICS:
+        arrow = "↑" if higher else "↓"
+        cells = [fmt(ratio(med[n].get(key), med.get(ref, {}).get(key)), "{:.2f}")
+                 for n, ref in cols]
+        L.append(f"| {label} {arrow} | " + " | ".join(cells) + " |")
+    L.append("")
+    L.append("Targets (issue 6), anylb with 1 worker against HAProxy with 1 thread:")
+    L.append("")
+    L.append("| target | anylb ratio | verdict |")
+    L.append("|---|---|---|")
+    L += targets_check(med)
+    if "anylb2" in med and "anylb" in med:
+        L.append("")
+        L.append("\\* anylb 2 workers runs on both cores, so it shares a core with the load "
+                 "generator and the backends; it is not comparable to the pinned rows. "
+                 "anylb 2 workers ÷ anylb 1 worker: " + ", ".join(
+                     f"{lab.split(' ', 1)[1]} {fmt(ratio(med['anylb2'].get(k), med['anylb'].get(k)), '{:.2f}')}"
+                     for k, lab, *_ in METRICS if k in ("ka_rps", "cps", "bulk1", "bulk4")))
+    L.append("")
+    L.append("All repetitions:")
+    L.append("")
+    L.append("| target | rep | " + " | ".join(k for k, *_ in METRICS) + " |")
+    L.append("|---" * (len(METRICS) + 2) + "|")
+    for n in names:
+        for i, r in enumerate(runs[n]):
+            L.append(f"| {labels[n]} | {i + 1} | " +
+                     " | ".join(fmt(r.get(k), f) for k, _, _, _, f in METRICS) + " |")
+    return "\n".join(L), med
+
+
+def plot(med, targets, png, workdir, info):
+    labels = {t[0]: t[1].rstrip("*") for t in targets}
+    names = [t[0] for t in targets]
+
+    def datafile(path, ref, cols):
+        with open(path, "w") as f:
+            for key, label, unit, higher, _ in METRICS:
+                vals = [ratio(med[n].get(key), med.get(ref, {}).get(key)) for n in cols]
+                if all(v is None for v in vals):
+                    continue
+                arrow = "higher better" if higher else "lower better"
+                f.write(f'"{label}\\n({arrow})" ' +
+                        " ".join("NaN" if v is None else f"{v:.4f}" for v in vals) + "\n")
+
+    vs_h = [n for n in names if n not in ("direct", "haproxy")]
+    vs_d = [n for n in names if n != "direct"]
+    datafile(f"{workdir}/vs_haproxy.dat", "haproxy", vs_h)
+    datafile(f"{workdir}/vs_direct.dat", "direct", vs_d)
+
+    def plots(path, cols):
+        parts = [f"'{path}' using 2:xtic(1) title '{labels[cols[0]]}'"]
+        parts += [f"'' using {i + 2} title '{labels[c]}'" for i, c in enumerate(cols) if i > 0]
+        return ", ".join(parts)
+
+    script = f"""set terminal pngcairo size 1400,1000 font "sans,10"
+set output '{png}'
+set datafile missing "NaN"
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set yrange [0:*]
+set key top right
+set xtics font "sans,8"
+set multiplot layout 2,1 title "anylb benchmark ratios — {info['date']}, {info['cpu']}, {info['cores']} cores (anylb 2 workers shares a core with the load)"
+set title "ratio to HAProxy 2.6 (1 thread); dashed line = 1.0"
+set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2 front
+plot {plots(f'{workdir}/vs_haproxy.dat', vs_h)}
+set title "ratio to DIRECT (client straight to the backend); dashed line = 1.0"
+plot {plots(f'{workdir}/vs_direct.dat', vs_d)}
+unset multiplot
+"""
+    with open(f"{workdir}/ratios.gp", "w") as f:
+        f.write(script)
+    r = subprocess.run(["gnuplot", f"{workdir}/ratios.gp"], capture_output=True, text=True)
+    if r.returncode != 0:
+        log(f"gnuplot failed: {r.stderr}")
+
+
+BEGIN, END = "<!-- BEGIN bench/run.sh results -->", "<!-- END bench/run.sh results -->"
+
+
+def write_doc(path, table):
+    block = f"{BEGIN}\n{table}\n\n![ratios](bench-ratios.png)\n{END}"
+    text = open(path).read() if os.path.exists(path) else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text += "\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+# ---- main -------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--anylb", default=os.environ.get("ANYLB", os.path.join(ROOT, "build", "anylb")))
+    ap.add_argument("--quick", action="store_true", help="1 repetition, short loads (smoke test)")
+    ap.add_argument("--reps", type=int)
+    ap.add_argument("--only", help="comma-separated targets: direct,haproxy,nginx,anylb,anylb2")
+    ap.add_argument("--sessions", type=int, help="idle sessions for (d)")
+    ap.add_argument("--no-docs", action="store_true", help="do not update docs/")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    opts = ap.parse_args()
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    os.sched_setaffinity(0, {int(LOAD_CPU)})
+    # Each proxied session costs the proxy two fds; keep a margin for listeners, logs, epoll.
+    n_max = (hard - 64) // 2
+    opts.maxconn = min(n_max + 16, 10000)
+    if opts.quick:
+        opts.reps = opts.reps or 1
+        opts.secs, opts.bulk_secs, opts.warmup = 2, 2, 0
+        opts.sessions = opts.sessions or min(2000, n_max)
+    else:
+        opts.reps = opts.reps or 3
+        opts.secs, opts.bulk_secs, opts.warmup = 10, 6, 1
+        opts.sessions = opts.sessions or min(10000, n_max)
+    targets = TARGETS
+    if opts.only:
+        keep = opts.only.split(",")
+        targets = [t for t in TARGETS if t[0] in keep]
+    if not os.access(opts.anylb, os.X_OK):
+        sys.exit(f"bench: no anylb binary at {opts.anylb} (build first, or pass --anylb)")
+
+    d = tempfile.mkdtemp(prefix="anylb-bench-")
+    os.chmod(d, 0o755)  # nginx's workers run as www-data and serve from here
+    os.makedirs(f"{d}/www")
+    with open(f"{d}/www/index.html", "w") as f:
+        f.write("x" * 100 + "\n")  # a tiny static response: 101 bytes of body
+    log(f"work directory {d}; anylb {opts.anylb}; {opts.reps} repetition(s); "
+        f"{opts.sessions} idle sessions")
+    info = machine_info(opts.anylb)
+    with open(f"{d}/backend.conf", "w") as f:
+        f.write(conf_nginx_backend(d))
+    backend = Proc(["nginx", "-e", f"{d}/backend.err", "-p", d, "-c", f"{d}/backend.conf"],
+                   LOAD_CPU, f"{d}/backend.log", "nginx backend")
+    iperf = Iperf(d)
+    runs = {t[0]: [] for t in targets}
+    t0 = time.time()
+    try:
+        for p in HTTP_BACKENDS:
+            wait_port(p, proc=backend)
+        iperf.start()
+        for rep in range(opts.reps):
+            for t in targets:
+                log(f"rep {rep + 1}/{opts.reps}: {t[1]}")
+                r = run_target(t, d, opts, iperf)
+                log("  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                     for k, v in r.items()))
+                runs[t[0]].append(r)
+    finally:
+        iperf.stop()
+        backend.stop()
+    log(f"done in {time.time() - t0:.0f}s")
+
+    table, med = report(runs, info, opts, targets)
+    print(table)
+    with open(f"{d}/results.json", "w") as f:
+        json.dump({"info": info, "runs": runs, "medians": med}, f, indent=1)
+    docs = not opts.no_docs and not opts.quick
+    png = os.path.join(ROOT, "docs", "bench-ratios.png") if docs else f"{d}/bench-ratios.png"
+    plot(med, targets, png, d, info)
+    if docs:
+        write_doc(os.path.join(ROOT, "docs", "BENCHMARKS.md"), table)
+        log("wrote docs/BENCHMARKS.md and docs/bench-ratios.png")
+    else:
+        log(f"quick run: docs/ left alone; plot in {png}, raw results in {d}/results.json")
+    if not opts.keep and docs:
+        shutil.rmtree(d, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

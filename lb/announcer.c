@@ -1,0 +1,392 @@
+/*
+ * DOC: the announcer
+ *
+ * Edges, not levels: the mechanism is told only when a policy's decision flips, plus a
+ * re-assertion whenever BIRD may have forgotten (reconnect, `configure`, which resets runtime
+ * enable/disable to bird.conf). In bird_protocol mode the poll of `show protocols` compares
+ * BIRD's view of each service's static protocol with the decision and repairs a difference,
+ * so a restarted or reconfigured BIRD is back in the desired state within one poll period.
+ */
+#include "lb/announcer.h"
+
+#include "bgp/bird_client.h"
+#include "bgp/bird_reply.h"
+#include "bgp/iface.h"
+#include "bgp/policy.h"
+#include "bgp/watchdog.h"
+#include "lib/container.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* How often BIRD's protocol table is read. */
+#define BIRD_POLL 0.5
+/* The longest a graceful shutdown waits for BIRD to confirm the withdrawals. */
+#define SHUTDOWN_WAIT 1.0
+#define MAX_PROTOCOLS 256
+
+struct ann_svc {
+	struct announcer *a;
+	struct lb_service *svc;
+	struct anycast_policy pol;
+	int applied; /* what the mechanism was last told: 1 announce, 0 withdraw */
+};
+
+struct announcer {
+	struct lb_runtime *rt;
+	const struct conf_bgp *bgp;
+	struct ev_loop *loop;
+	struct ann_svc *svcs;
+	size_t nsvcs;
+
+	int ifindex;
+	struct iface_nl *nl;
+	pid_t wd_pid;
+	int wd_fd;
+
+	struct bird_client *bird;
+	ev_timer poll;
+	int poll_pending;
+	struct bird_protocol *protos; /* last `show protocols`, for change logs */
+	size_t nprotos;
+
+	int shutting_down;
+	unsigned pending; /* BIRD commands of the shutdown not answered yet */
+	ev_timer shutdown_timer;
+	void (*done)(void *arg);
+	void *done_arg;
+};
+
+static void prefixes_text(const struct conf_anycast *ac, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < ac->nprefixes && len < cap; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "",
+			ac->prefixes[i].text);
+}
+
+static void bird_cmd_done(void *arg, const struct bird_reply *r)
+{
+	struct ann_svc *as = arg;
+	struct announcer *a = as->a;
+
+	if (r == NULL)
+		log_warn("service %s: BIRD went away before confirming protocol %s",
+			as->svc->conf->name, as->svc->conf->anycast.bird_protocol);
+	else if (r->code >= 8000)
+		log_error("service %s: BIRD refused to switch protocol %s: %s",
+			as->svc->conf->name, as->svc->conf->anycast.bird_protocol, r->text);
+	if (a->shutting_down && a->pending > 0 && --a->pending == 0) {
+		ev_timer_stop(a->loop, &a->shutdown_timer);
+		ev_feed_event(a->loop, &a->shutdown_timer, EV_TIMER);
+	}
+}
+
+/* Tells the mechanism what the policy decided. */
+static void apply(struct announcer *a, struct ann_svc *as, int announce)
+{
+	const struct conf_anycast *ac = &as->svc->conf->anycast;
+	char err[160], cmd[128];
+
+	as->applied = announce;
+	switch (a->bgp->announce) {
+	case CONF_ANNOUNCE_INTERFACE:
+		for (size_t i = 0; i < ac->nprefixes; i++) {
+			const struct conf_prefix *p = &ac->prefixes[i];
+			int rc = announce ? iface_addr_add(a->nl, a->ifindex, p->family, p->addr,
+						    p->len, err, sizeof(err))
+					  : iface_addr_del(a->nl, a->ifindex, p->family, p->addr,
+						    p->len, err, sizeof(err));
+			if (rc < 0)
+				log_error("service %s: cannot %s %s on %s: %s",
+					as->svc->conf->name, announce ? "add" : "remove", p->text,
+					a->bgp->interface, err);
+		}
+		break;
+	case CONF_ANNOUNCE_BIRD_PROTOCOL:
+		snprintf(cmd, sizeof(cmd), "%s %s", announce ? "enable" : "disable",
+			ac->bird_protocol);
+		if (bird_client_send(a->bird, cmd, bird_cmd_done, as) == 0 && a->shutting_down)
+			a->pending++;
+		break;
+	}
+}
+
+static void service_health(const struct lb_service *svc, struct anycast_health *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->listeners_ok = 1; /* a listener that cannot bind stops anylb at start */
+	for (size_t i = 0; i < svc->conf->nbackends; i++) {
+		const struct lb_backend *b = &svc->backends[i];
+		h->total++;
+		h->total_weight += b->conf->weight;
+		if (atomic_load_explicit(&b->state, memory_order_relaxed) == BACKEND_READY) {
+			h->ready++;
+			h->ready_weight += b->conf->weight;
+		}
+	}
+}
+
+static void log_edge(const struct ann_svc *as, int announce)
+{
+	char pfx[512];
+
+	prefixes_text(&as->svc->conf->anycast, pfx, sizeof(pfx));
+	log_msg(announce ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "service %s: %s %s: %s",
+		as->svc->conf->name, announce ? "announce" : "withdraw", pfx, as->pol.reason);
+}
+
+void announcer_evaluate(struct announcer *a, uint64_t now_ms)
+{
+	if (a == NULL || a->shutting_down)
+		return;
+	for (size_t i = 0; i < a->nsvcs; i++) {
+		struct ann_svc *as = &a->svcs[i];
+		struct anycast_health h;
+		service_health(as->svc, &h);
+		if (anycast_update(&as->pol, &h, now_ms)) {
+			int announce = anycast_announced(&as->pol);
+			log_edge(as, announce);
+			apply(a, as, announce);
+		}
+	}
+}
+
+/* Re-sends every decision: BIRD may have restarted or been reconfigured. */
+static void reassert(struct announcer *a, const char *why)
+{
+	if (a->bgp->announce != CONF_ANNOUNCE_BIRD_PROTOCOL)
+		return;
+	log_info("BIRD: %s: re-asserting %zu services", why, a->nsvcs);
+	for (size_t i = 0; i < a->nsvcs; i++)
+		apply(a, &a->svcs[i], anycast_announced(&a->svcs[i].pol));
+}
+
+static void bird_state(void *arg, int connected)
+{
+	struct announcer *a = arg;
+
+	if (connected) {
+		log_info("BIRD: connected to %s", a->bgp->bird_socket);
+		if (!a->shutting_down)
+			reassert(a, "connected");
+	} else {
+		log_warn("BIRD: lost the control socket %s; reconnecting", a->bgp->bird_socket);
+	}
+}
+
+static const struct bird_protocol *find_proto(const struct bird_protocol *v, size_t n,
+	const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return &v[i];
+	return NULL;
+}
+
+/* Logs BGP sessions that changed since the last poll. */
+static void log_bgp_changes(struct announcer *a, const struct bird_protocol *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(v[i].proto, "BGP") != 0)
+			continue;
+		const struct bird_protocol *old = find_proto(a->protos, a->nprotos, v[i].name);
+		if (old == NULL || strcmp(old->state, v[i].state) != 0 ||
+			strcmp(old->info, v[i].info) != 0)
+			log_info("BIRD: BGP session %s: %s %s", v[i].name, v[i].state, v[i].info);
+	}
+}
+
+static void protocols_done(void *arg, const struct bird_reply *r)
+{
+	struct announcer *a = arg;
+	struct bird_protocol *v;
+
+	a->poll_pending = 0;
+	if (r == NULL || r->code >= 8000 || a->shutting_down)
+		return;
+	v = calloc(MAX_PROTOCOLS, sizeof(*v));
+	if (v == NULL)
+		return;
+	int n = bird_parse_protocols(r->text, r->len, v, MAX_PROTOCOLS);
+	if (n < 0) {
+		free(v);
+		return;
+	}
+	size_t nv = (size_t)n < MAX_PROTOCOLS ? (size_t)n : MAX_PROTOCOLS;
+	log_bgp_changes(a, v, nv);
+	if (a->bgp->announce == CONF_ANNOUNCE_BIRD_PROTOCOL) {
+		for (size_t i = 0; i < a->nsvcs; i++) {
+			struct ann_svc *as = &a->svcs[i];
+			const struct bird_protocol *p =
+				find_proto(v, nv, as->svc->conf->anycast.bird_protocol);
+			if (p == NULL)
+				continue;
+			int up = strcmp(p->state, "down") != 0;
+			if (up != as->applied) {
+				log_warn("service %s: BIRD has protocol %s %s, anylb wants it %s: "
+					 "repairing",
+					as->svc->conf->name, p->name, p->state,
+					as->applied ? "up" : "down");
+				apply(a, as, as->applied);
+			}
+		}
+	}
+	free(a->protos);
+	a->protos = v;
+	a->nprotos = nv;
+}
+
+static void poll_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct announcer *a = container_of(t, struct announcer, poll);
+	(void)loop;
+	(void)revents;
+
+	if (a->poll_pending || !bird_client_connected(a->bird))
+		return;
+	if (bird_client_send(a->bird, "show protocols", protocols_done, a) == 0)
+		a->poll_pending = 1;
+}
+
+struct announcer *announcer_new(struct lb_runtime *rt, int *err)
+{
+	const struct conf *c = rt->conf;
+	struct announcer *a;
+	char msg[200];
+
+	*err = 0;
+	if (!c->bgp.enabled)
+		return NULL;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		goto nomem;
+	a->rt = rt;
+	a->bgp = &c->bgp;
+	a->wd_fd = -1;
+	a->wd_pid = -1;
+	for (size_t i = 0; i < rt->nservices; i++)
+		a->nsvcs += rt->services[i].conf->anycast.enabled ? 1 : 0;
+	a->svcs = calloc(a->nsvcs ? a->nsvcs : 1, sizeof(*a->svcs));
+	if (a->svcs == NULL)
+		goto nomem;
+	for (size_t i = 0, k = 0; i < rt->nservices; i++) {
+		const struct conf_service *sc = rt->services[i].conf;
+		if (!sc->anycast.enabled)
+			continue;
+		struct anycast_policy_conf pc = {
+			.min_ready = sc->anycast.min_ready,
+			.min_capacity = sc->anycast.min_capacity,
+			.announce_delay_ms = c->bgp.announce_delay_ms,
+			.max_announce_delay_ms = c->bgp.max_announce_delay_ms,
+			.flap_window_ms = c->bgp.flap_window_ms,
+		};
+		a->svcs[k].a = a;
+		a->svcs[k].svc = &rt->services[i];
+		anycast_init(&a->svcs[k].pol, &pc);
+		k++;
+	}
+	if (c->bgp.announce == CONF_ANNOUNCE_INTERFACE) {
+		int tun = iface_create(c->bgp.interface, &a->ifindex, msg, sizeof(msg));
+		if (tun < 0) {
+			log_error("bgp: cannot create interface %s: %s", c->bgp.interface, msg);
+			*err = tun;
+			goto fail;
+		}
+		int rc = watchdog_spawn(tun, c->bgp.watchdog_timeout_ms, &a->wd_pid, &a->wd_fd);
+		close(tun); /* the watchdog's now: the interface lives as long as it does */
+		if (rc < 0) {
+			log_error("bgp: cannot start the watchdog: %s", strerror(-rc));
+			*err = rc;
+			goto fail;
+		}
+		a->nl = iface_nl_open(msg, sizeof(msg));
+		if (a->nl == NULL) {
+			log_error("bgp: netlink: %s", msg);
+			*err = -EIO;
+			goto fail;
+		}
+		log_info("bgp: interface %s (index %d) held by watchdog %d (timeout %llums)",
+			c->bgp.interface, a->ifindex, (int)a->wd_pid,
+			(unsigned long long)c->bgp.watchdog_timeout_ms);
+	}
+	return a;
+nomem:
+	log_error("bgp: out of memory");
+	*err = -ENOMEM;
+fail:
+	announcer_free(a);
+	return NULL;
+}
+
+void announcer_attach(struct announcer *a, struct ev_loop *loop)
+{
+	a->loop = loop;
+	a->bird = bird_client_new(loop, a->bgp->bird_socket, bird_state, a);
+	ev_timer_init(&a->poll, poll_cb, BIRD_POLL, BIRD_POLL);
+	ev_timer_start(loop, &a->poll);
+}
+
+static void shutdown_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct announcer *a = container_of(t, struct announcer, shutdown_timer);
+	(void)loop;
+	(void)revents;
+
+	if (a->pending > 0)
+		log_warn("bgp: BIRD did not confirm %u withdrawals in time", a->pending);
+	a->pending = 0;
+	if (a->done != NULL) {
+		void (*done)(void *) = a->done;
+		a->done = NULL;
+		done(a->done_arg);
+	}
+}
+
+void announcer_shutdown(struct announcer *a, void (*done)(void *arg), void *arg)
+{
+	a->done = done;
+	a->done_arg = arg;
+	a->shutting_down = 1;
+	ev_timer_stop(a->loop, &a->poll);
+	for (size_t i = 0; i < a->nsvcs; i++) {
+		struct ann_svc *as = &a->svcs[i];
+		if (anycast_shutdown(&as->pol) || as->applied) {
+			log_edge(as, 0);
+			apply(a, as, 0);
+		}
+	}
+	/* Interface mode is done already (netlink is synchronous); BIRD answers later. */
+	ev_timer_init(&a->shutdown_timer, shutdown_timer_cb, a->pending ? SHUTDOWN_WAIT : 0., 0.);
+	ev_timer_start(a->loop, &a->shutdown_timer);
+}
+
+int announcer_watchdog_fd(const struct announcer *a)
+{
+	return a != NULL ? a->wd_fd : -1;
+}
+
+void announcer_free(struct announcer *a)
+{
+	if (a == NULL)
+		return;
+	if (a->loop != NULL) {
+		ev_timer_stop(a->loop, &a->poll);
+		ev_timer_stop(a->loop, &a->shutdown_timer);
+	}
+	if (a->bird != NULL)
+		bird_client_free(a->bird);
+	if (a->nl != NULL)
+		iface_nl_close(a->nl);
+	if (a->wd_pid > 0)
+		watchdog_stop(a->wd_pid, a->wd_fd, 500);
+	free(a->protos);
+	free(a->svcs);
+	free(a);
+}

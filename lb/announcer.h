@@ -1,0 +1,49 @@
+/*
+ * DOC: the announcer
+ *
+ * Turns backend states into anycast announcements. Per service with an `anycast` section it
+ * keeps a bgp/policy.c policy, feeds it the service's health (ready backends, ready weight,
+ * listeners), and applies every announce/withdraw edge through the configured mechanism:
+ * addresses on the TUN interface (announce: interface) or enable/disable of a BIRD static
+ * protocol over the control socket (announce: bird_protocol). It also reads BIRD's protocol
+ * table, to report BGP sessions and to re-assert its wishes after BIRD restarts or reconfigures.
+ *
+ * Runs on the monitor thread's loop. Created before any thread starts, because interface mode
+ * forks the watchdog then.
+ */
+#ifndef ANYLB_LB_ANNOUNCER_H
+#define ANYLB_LB_ANNOUNCER_H
+
+#include "lb/runtime.h"
+
+#include <ev.h>
+#include <stdint.h>
+
+struct announcer;
+
+/*
+ * Creates the announcer for rt (NULL config: returns NULL with *err == 0, anycast off). In
+ * interface mode it creates the TUN interface and forks the watchdog: call before threads.
+ * On failure returns NULL with *err set (-errno) and the reason logged.
+ */
+struct announcer *announcer_new(struct lb_runtime *rt, int *err);
+
+/* Binds the announcer to the loop it will run on (the monitor's) and starts BIRD polling. */
+void announcer_attach(struct announcer *a, struct ev_loop *loop);
+
+/* Re-evaluates every service now (after a state change, and on the monitor's tick). */
+void announcer_evaluate(struct announcer *a, uint64_t now_ms);
+
+/*
+ * Withdraws every prefix for good (graceful shutdown). done(arg) is called on the announcer's
+ * loop once the withdrawals are applied (netlink acked, BIRD answered or gone, at most ~1 s).
+ */
+void announcer_shutdown(struct announcer *a, void (*done)(void *arg), void *arg);
+
+/* The heartbeat fd of the watchdog (interface mode), or -1. For the main thread's beats. */
+int announcer_watchdog_fd(const struct announcer *a);
+
+/* Stops the watchdog (after a graceful withdraw), closes everything, frees. */
+void announcer_free(struct announcer *a);
+
+#endif
