@@ -73,11 +73,24 @@ static void listener_pause(struct listener *l, ev_tstamp how_long, const char *w
 	listener_set_state(l, LISTENER_PAUSED, why);
 }
 
+void listener_pause_resources(struct listener *l, const char *why)
+{
+	if (l->state != LISTENER_ACCEPTING)
+		return;
+	atomic_fetch_add(&l->w->rt->accept_pauses, 1);
+	listener_pause(l, ACCEPT_PAUSE_ERR, why);
+}
+
 static void pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct listener *l = container_of(t, struct listener, pause);
 	(void)revents;
 
+	if (!worker_reserve_ready(l->w)) {
+		/* Still no spare fd: an accepted client could not get its backend. */
+		listener_pause(l, ACCEPT_PAUSE_ERR, "fd reserve not refilled yet");
+		return;
+	}
 	ev_io_start(loop, &l->io);
 	listener_set_state(l, LISTENER_ACCEPTING, "pause over");
 }
@@ -136,8 +149,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			case ENFILE:
 			case ENOBUFS:
 			case ENOMEM:
-				atomic_fetch_add(&l->w->rt->accept_pauses, 1);
-				listener_pause(l, ACCEPT_PAUSE_ERR, strerror(errno));
+				listener_pause_resources(l, strerror(errno));
 				return;
 			default:
 				log_error("accept on %s: %s", l->lconf->address, strerror(errno));

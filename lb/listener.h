@@ -24,6 +24,12 @@ struct listener;
 struct listener *listener_new(struct worker *w, struct lb_service *svc,
 	const struct conf_listen *lconf);
 
+/*
+ * Stops accepting for a while because fds or memory ran out elsewhere (a backend socket could
+ * not be created); connections wait in the kernel's queue meanwhile. Counted and logged.
+ */
+void listener_pause_resources(struct listener *l, const char *why);
+
 /* Stops accepting and closes the socket; queued connections not yet accepted are reset. */
 void listener_close(struct listener *l);
 

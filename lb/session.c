@@ -483,10 +483,23 @@ static void connect_next(struct session *s)
 
 		const struct addr *ba = &b->conf->addr;
 		s->bfd = socket(ba->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (s->bfd < 0 && (errno == EMFILE || errno == ENFILE) &&
+			worker_spend_reserve(s->w) == 0) {
+			/* This client is served from the reserve; the ones behind it wait. */
+			worker_pause_accepting(s->w, "fd limit reached (Too many open files)");
+			s->bfd = socket(ba->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				0);
+		}
 		if (s->bfd < 0) {
-			/* Out of fds or memory: another backend will not do better. */
+			/*
+			 * Out of fds or memory: another backend will not do better. This client is
+			 * lost; accepting pauses so the ones queued behind it are not.
+			 */
 			char reason[64];
-			snprintf(reason, sizeof(reason), "socket: %s", strerror(errno));
+			snprintf(reason, sizeof(reason), "backend socket: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				worker_pause_accepting(s->w, reason);
+			s->reported = 1; /* our shortage, not the backend's fault */
 			session_close(s, reason, 1);
 			return;
 		}

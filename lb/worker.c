@@ -13,8 +13,10 @@
 #include "lib/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Empty pipes (and fallback buffers) a worker keeps for the next burst. */
 #define POOL_KEEP 256
@@ -57,8 +59,33 @@ static void close_listeners(struct worker *w)
 	w->nlisteners = 0;
 }
 
+int worker_spend_reserve(struct worker *w)
+{
+	if (w->reserve_fd < 0)
+		return -EMFILE;
+	close(w->reserve_fd);
+	w->reserve_fd = -1;
+	return 0;
+}
+
+int worker_reserve_ready(struct worker *w)
+{
+	if (w->reserve_fd < 0)
+		w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return w->reserve_fd >= 0;
+}
+
+void worker_pause_accepting(struct worker *w, const char *why)
+{
+	for (size_t i = 0; i < w->nlisteners; i++)
+		listener_pause_resources(w->listeners[i], why);
+}
+
 void worker_session_gone(struct worker *w)
 {
+	/* An fd was just freed: the first goes back to the reserve. */
+	if (w->reserve_fd < 0)
+		worker_reserve_ready(w);
 	if (w->state == WORKER_DRAINING && w->nsessions == 0)
 		worker_set_state(w, WORKER_DONE, "last session finished");
 }
@@ -132,6 +159,7 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 	w->id = id;
 	w->rt = rt;
 	w->state = WORKER_RUNNING;
+	w->reserve_fd = -1;
 	w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
 	if (w->loop == NULL) {
 		log_error("worker %u: cannot create an event loop", id);
@@ -141,6 +169,8 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 	ev_async_start(w->loop, &w->wake);
 	if (pump_pool_init(&w->pool, POOL_KEEP) < 0)
 		return -ENOMEM;
+	if (!worker_reserve_ready(w))
+		return -errno;
 
 	w->balancers = calloc(c->nservices, sizeof(*w->balancers));
 	w->weights_gen = calloc(c->nservices, sizeof(*w->weights_gen));
@@ -235,6 +265,8 @@ void worker_destroy(struct worker *w)
 	free(w->weights_gen);
 	free(w->listeners);
 	pump_pool_destroy(&w->pool);
+	if (w->reserve_fd >= 0)
+		close(w->reserve_fd);
 	if (w->loop != NULL)
 		ev_loop_destroy(w->loop);
 	memset(w, 0, sizeof(*w));

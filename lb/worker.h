@@ -54,6 +54,7 @@ struct worker {
 	struct session *free_sessions; /* recycled session structs, singly linked */
 	size_t nfree;
 	struct pump_pool pool;
+	int reserve_fd; /* a spare fd given up when a backend socket hits the fd limit */
 
 	ev_timer alive_timer;  /* shows the loop turns, for the watchdog heartbeat */
 	_Atomic uint64_t alive;
@@ -76,6 +77,18 @@ uint64_t worker_alive(const struct worker *w);
 
 /* Joins the thread (if started) and releases everything the worker owns. */
 void worker_destroy(struct worker *w);
+
+/* Called by sessions: out of fds or memory for a backend socket: pause every listener. */
+void worker_pause_accepting(struct worker *w, const char *why);
+
+/*
+ * The fd reserve, relayd's answer to EMFILE between accept(2) and the backend's socket(2): a
+ * session that accepted the last fd closes the spare (worker_spend_reserve, 0 if there was one)
+ * so its backend socket can be had, and accepting stays paused until the spare could be opened
+ * again (worker_reserve_ready, which retries). A client that was accepted is then always served.
+ */
+int worker_spend_reserve(struct worker *w);
+int worker_reserve_ready(struct worker *w);
 
 /* Called by sessions: a session left the worker's list. */
 void worker_session_gone(struct worker *w);

@@ -455,14 +455,11 @@ Test(proxy_pressure, fd_exhaustion_at_accept_pauses_without_spinning)
 }
 
 /*
- * Disabled: fails on the proxy as it stands. With one fd left, accept(2) succeeds, socket(2) for
- * the backend fails with EMFILE, and session.c resets the client at once ("socket: Too many open
- * files", logged at debug level only); the listener never pauses, so every queued client is reset
- * within milliseconds instead of waiting for a free fd. Enable once the listener keeps an fd in
- * reserve (relayd checks getdtablecount() + reserve against the limit before accepting) or
- * pauses on a session that could not get its backend socket.
+ * With one fd left, accept(2) succeeds and socket(2) for the backend fails with EMFILE: that
+ * client is lost, but the listener pauses, so the clients queued behind it wait for a free fd
+ * instead of being reset.
  */
-Test(proxy_pressure, fd_exhaustion_at_backend_socket_pauses_too, .disabled = true)
+Test(proxy_pressure, fd_exhaustion_at_backend_socket_pauses_too)
 {
 	fd_exhaustion(1);
 }
