@@ -125,7 +125,9 @@ class Proc:
 
     def stop(self):
         if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
+            # The whole group this driver created: a proxy under strace or valgrind must get
+            # the signal itself, not only the tracer.
+            os.killpg(self.p.pid, signal.SIGTERM)
             try:
                 self.p.wait(5)
             except subprocess.TimeoutExpired:
@@ -375,7 +377,7 @@ def idle_sessions(proxy, port, n):
 
 # ---- one target -------------------------------------------------------------------------------
 
-def start_proxy(t, d, anylb, maxconn):
+def start_proxy(t, d, anylb, maxconn, wrap=()):
     name, label, hport, bport, workers, cpus = t
     if name == "direct":
         return None
@@ -391,8 +393,8 @@ def start_proxy(t, d, anylb, maxconn):
         path = f"{d}/{name}.yaml"
         open(path, "w").write(conf_anylb(t, d))
         argv = [anylb, "-c", path]
-    p = Proc(argv, cpus, f"{d}/{name}.log", label)
-    wait_port(hport, proc=p)
+    p = Proc(list(wrap) + argv, cpus, f"{d}/{name}.log", label)
+    wait_port(hport, proc=p, timeout=30)
     wait_port(bport, proc=p)
     return p
 
@@ -613,19 +615,133 @@ unset multiplot
         log(f"gnuplot failed: {r.stderr}")
 
 
+# ---- profile mode ------------------------------------------------------------------------------
+
+PROFILE_LOADS = [
+    ("ka", "keep-alive request"),
+    ("cc", "new connection"),
+    ("bulk", "MB moved"),
+]
+
+
+def run_load(kind, t, secs, iperf):
+    """Runs one load against target t; returns how many units it moved (requests, MB)."""
+    if kind == "ka":
+        return wrk(t[2], secs, conns=8)["requests"]
+    if kind == "cc":
+        return wrk(t[2], secs, close=True, conns=8)["requests"]
+    _, nbytes = iperf.run(t[3], secs, 1)
+    return (nbytes or 0) / 1e6
+
+
+def parse_strace(path):
+    calls, in_table = {}, False
+    for line in open(path):
+        if line.startswith("------"):
+            if in_table:
+                break
+            in_table = True
+            continue
+        parts = line.split()
+        if in_table and len(parts) >= 5 and parts[-1] != "total":
+            calls[parts[-1]] = int(parts[3])
+    return calls
+
+
+def parse_callgrind(path, top):
+    out = subprocess.run(["callgrind_annotate", path], capture_output=True, text=True).stdout
+    total, funcs = 0, []
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)", line)
+        if not m:
+            continue
+        n = int(m.group(1).replace(",", ""))
+        if "PROGRAM TOTALS" in m.group(2):
+            total = n
+        elif len(funcs) < top:
+            name = m.group(2).split(" [")[0]
+            lib = m.group(2).split(" [")[-1].rstrip("]").rsplit("/", 1)[-1]
+            funcs.append((n, name.rsplit("/", 1)[-1], lib))
+    return total, funcs
+
+
+def profile(opts, d, iperf):
+    """Syscalls per unit of work for every proxy (strace -c), user-space instructions per unit
+    for anylb (callgrind, counting only inside the worker threads). Both count, not time, so
+    they hold on a busy machine; the loads are light (8 connections) and short."""
+    secs = opts.profile_secs
+    targets = [t for t in TARGETS if t[0] in ("haproxy", "nginx", "anylb")]
+    L = [f"Profile: {secs}s per load, 8 connections (wrk) or 1 stream (iperf3 -R), the proxy "
+         "traced; counts per unit of work.", ""]
+    for kind, unit in PROFILE_LOADS:
+        per = {}
+        for t in targets:
+            path = f"{d}/strace-{t[0]}-{kind}.txt"
+            p = start_proxy(t, d, opts.anylb, opts.maxconn,
+                            wrap=("strace", "-f", "-c", "-o", path))
+            try:
+                time.sleep(0.3)
+                units = run_load(kind, t, secs, iperf)
+            finally:
+                p.stop()
+            calls = parse_strace(path)
+            per[t[0]] = {k: v / units for k, v in calls.items()} if units else {}
+            log(f"  strace {t[1]} {kind}: {units:.0f} units")
+        names = sorted({k for v in per.values() for k, x in v.items() if x >= 0.05},
+                       key=lambda k: -max(per[n].get(k, 0) for n in per))
+        L.append(f"Syscalls per {unit}:")
+        L.append("")
+        L.append("| syscall | " + " | ".join(t[1] for t in targets) + " |")
+        L.append("|---" * (len(targets) + 1) + "|")
+        for k in names:
+            L.append(f"| {k} | " + " | ".join(f"{per[t[0]].get(k, 0):.2f}" for t in targets) +
+                     " |")
+        L.append("| **total** | " + " | ".join(
+            f"**{sum(per[t[0]].values()):.2f}**" for t in targets) + " |")
+        L.append("")
+    anylb_t = next(t for t in TARGETS if t[0] == "anylb")
+    for kind, unit in PROFILE_LOADS[:2]:
+        path = f"{d}/callgrind-{kind}.out"
+        p = start_proxy(anylb_t, d, opts.anylb, opts.maxconn,
+                        wrap=("valgrind", "--tool=callgrind", f"--callgrind-out-file={path}",
+                              "--toggle-collect=worker_main"))
+        try:
+            time.sleep(0.5)
+            units = run_load(kind, anylb_t, secs, iperf)
+        finally:
+            p.stop()
+        total, funcs = parse_callgrind(path, 12)
+        if not units or not total:
+            continue
+        L.append(f"anylb user-space instructions per {unit} (callgrind, worker threads): "
+                 f"{total / units:.0f}; the most expensive functions (self cost):")
+        L.append("")
+        L.append("| instructions | function | object |")
+        L.append("|---|---|---|")
+        for n, name, lib in funcs:
+            L.append(f"| {n / units:.0f} | `{name}` | {lib} |")
+        L.append("")
+    return "\n".join(L)
+
+
 BEGIN, END = "<!-- BEGIN bench/run.sh results -->", "<!-- END bench/run.sh results -->"
+PBEGIN, PEND = "<!-- BEGIN bench/run.sh --profile -->", "<!-- END bench/run.sh --profile -->"
 
 
-def write_doc(path, table):
-    block = f"{BEGIN}\n{table}\n\n![ratios](bench-ratios.png)\n{END}"
-    text = open(path).read() if os.path.exists(path) else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
+def write_block(path, begin, end, body):
+    block = f"{begin}\n{body}\n{end}"
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
     else:
         text += "\n" + block + "\n"
     with open(path, "w") as f:
         f.write(text)
+
+
+def write_doc(path, table):
+    write_block(path, BEGIN, END, f"{table}\n\n![ratios](bench-ratios.png)")
 
 
 # ---- main -------------------------------------------------------------------------------------
@@ -639,6 +755,11 @@ def main():
     ap.add_argument("--sessions", type=int, help="idle sessions for (d)")
     ap.add_argument("--no-docs", action="store_true", help="do not update docs/")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--profile", action="store_true",
+                    help="instead of the benchmark: syscalls (strace -c) per unit of work for "
+                    "each proxy and anylb's instructions (callgrind); with --quick, docs/ "
+                    "are left alone")
+    ap.add_argument("--profile-secs", type=int, default=3)
     opts = ap.parse_args()
 
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -681,6 +802,13 @@ def main():
         for p in HTTP_BACKENDS:
             wait_port(p, proc=backend)
         iperf.start()
+        if opts.profile:
+            text = profile(opts, d, iperf)
+            print(text)
+            if not opts.quick and not opts.no_docs:
+                write_block(os.path.join(ROOT, "docs", "BENCHMARKS.md"), PBEGIN, PEND, text)
+                log("wrote the profile into docs/BENCHMARKS.md")
+            return 0
         for rep in range(opts.reps):
             for t in targets:
                 log(f"rep {rep + 1}/{opts.reps}: {t[1]}")

@@ -185,6 +185,17 @@ struct conf_service {
 #define CONF_MAX_CONNECTIONS 10000000 /* any max_connections, global or per service/backend */
 #define CONF_NAME_MAX        64       /* bytes in a service name, site or zone */
 
+/* global.admin: the admin interface (lb/admin.h). */
+struct conf_admin {
+	int enabled;  /* default 1; `admin: {enabled: false}` switches it off */
+	char *socket; /* default "/run/anylb/admin.sock" */
+	char *listen; /* NULL (default): no TCP listener; else IP:PORT as written */
+	struct addr listen_addr;
+	int allow_remote; /* default 0: listen must be a loopback address */
+	char *token_file; /* required with listen; read at start-up, not by conf/ */
+	struct conf_pos pos;
+};
+
 struct conf_global {
 	char *site;                 /* default "default" */
 	unsigned workers;           /* 0 = auto (one per online CPU) */
@@ -192,6 +203,8 @@ struct conf_global {
 	uint64_t drain_timeout_ms;  /* default 30s */
 	enum log_level log_level;   /* default info */
 	enum log_format log_format; /* default text */
+	int access_log;             /* default 0: one line per finished session when 1 */
+	struct conf_admin admin;
 };
 
 enum conf_announce { CONF_ANNOUNCE_INTERFACE, CONF_ANNOUNCE_BIRD_PROTOCOL };

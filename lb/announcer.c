@@ -14,10 +14,12 @@
 #include "bgp/iface.h"
 #include "bgp/policy.h"
 #include "bgp/watchdog.h"
+#include "lib/clock.h"
 #include "lib/container.h"
 #include "lib/log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,9 @@ struct ann_svc {
 	struct lb_service *svc;
 	struct anycast_policy pol;
 	int applied; /* what the mechanism was last told: 1 announce, 0 withdraw */
+	/* Guarded by announcer.lock: what other threads see, and what they ask. */
+	struct announcer_status shown;
+	int want_override; /* -1: none pending */
 };
 
 struct announcer {
@@ -53,6 +58,10 @@ struct announcer {
 	int poll_pending;
 	struct bird_protocol *protos; /* last `show protocols`, for change logs */
 	size_t nprotos;
+
+	pthread_mutex_t lock; /* guards the shown/want_override fields, protos, bird_up */
+	ev_async wake;        /* an override was asked for */
+	int bird_up;
 
 	int shutting_down;
 	unsigned pending; /* BIRD commands of the shutdown not answered yet */
@@ -142,6 +151,22 @@ static void log_edge(const struct ann_svc *as, int announce)
 		as->svc->conf->name, announce ? "announce" : "withdraw", pfx, as->pol.reason);
 }
 
+/* Publishes the policies' state for other threads. */
+static void publish(struct announcer *a)
+{
+	pthread_mutex_lock(&a->lock);
+	for (size_t i = 0; i < a->nsvcs; i++) {
+		struct ann_svc *as = &a->svcs[i];
+		as->shown.announced = anycast_announced(&as->pol);
+		as->shown.state = as->pol.state;
+		as->shown.override = as->pol.override;
+		snprintf(as->shown.reason, sizeof(as->shown.reason), "%s", as->pol.reason);
+		as->shown.flaps = as->pol.flaps;
+		as->shown.delay_ms = as->pol.delay_ms;
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
 void announcer_evaluate(struct announcer *a, uint64_t now_ms)
 {
 	if (a == NULL || a->shutting_down)
@@ -156,6 +181,78 @@ void announcer_evaluate(struct announcer *a, uint64_t now_ms)
 			apply(a, as, announce);
 		}
 	}
+	publish(a);
+}
+
+static struct ann_svc *find_svc(struct announcer *a, size_t svc_index)
+{
+	for (size_t i = 0; i < a->nsvcs; i++)
+		if (a->svcs[i].svc->index == svc_index)
+			return &a->svcs[i];
+	return NULL;
+}
+
+int announcer_status(struct announcer *a, size_t svc_index, struct announcer_status *out)
+{
+	struct ann_svc *as = a != NULL ? find_svc(a, svc_index) : NULL;
+
+	if (as == NULL)
+		return -ENOENT;
+	pthread_mutex_lock(&a->lock);
+	*out = as->shown;
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+size_t announcer_protocols(struct announcer *a, struct bird_protocol *out, size_t cap,
+	int *connected)
+{
+	size_t n;
+
+	if (a == NULL) {
+		*connected = 0;
+		return 0;
+	}
+	pthread_mutex_lock(&a->lock);
+	n = a->nprotos;
+	memcpy(out, a->protos, (n < cap ? n : cap) * sizeof(*out));
+	*connected = a->bird_up;
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+int announcer_override(struct announcer *a, size_t svc_index, int override)
+{
+	struct ann_svc *as = a != NULL ? find_svc(a, svc_index) : NULL;
+
+	if (as == NULL)
+		return -ENOENT;
+	pthread_mutex_lock(&a->lock);
+	as->want_override = override;
+	pthread_mutex_unlock(&a->lock);
+	ev_async_send(a->loop, &a->wake);
+	return 0;
+}
+
+/* On the announcer's loop: applies the overrides other threads asked for. */
+static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct announcer *a = container_of(w, struct announcer, wake);
+	(void)loop;
+	(void)revents;
+
+	pthread_mutex_lock(&a->lock);
+	for (size_t i = 0; i < a->nsvcs; i++) {
+		struct ann_svc *as = &a->svcs[i];
+		if (as->want_override < 0)
+			continue;
+		anycast_set_override(&as->pol, (enum anycast_override)as->want_override);
+		log_info("service %s: operator %s", as->svc->conf->name,
+			anycast_override_name((enum anycast_override)as->want_override));
+		as->want_override = -1;
+	}
+	pthread_mutex_unlock(&a->lock);
+	announcer_evaluate(a, clock_ms());
 }
 
 /* Re-sends every decision: BIRD may have restarted or been reconfigured. */
@@ -172,6 +269,9 @@ static void bird_state(void *arg, int connected)
 {
 	struct announcer *a = arg;
 
+	pthread_mutex_lock(&a->lock);
+	a->bird_up = connected;
+	pthread_mutex_unlock(&a->lock);
 	if (connected) {
 		log_info("BIRD: connected to %s", a->bgp->bird_socket);
 		if (!a->shutting_down)
@@ -238,9 +338,11 @@ static void protocols_done(void *arg, const struct bird_reply *r)
 			}
 		}
 	}
+	pthread_mutex_lock(&a->lock);
 	free(a->protos);
 	a->protos = v;
 	a->nprotos = nv;
+	pthread_mutex_unlock(&a->lock);
 }
 
 static void poll_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -269,6 +371,7 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 		goto nomem;
 	a->rt = rt;
 	a->bgp = &c->bgp;
+	pthread_mutex_init(&a->lock, NULL);
 	a->wd_fd = -1;
 	a->wd_pid = -1;
 	for (size_t i = 0; i < rt->nservices; i++)
@@ -289,7 +392,9 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 		};
 		a->svcs[k].a = a;
 		a->svcs[k].svc = &rt->services[i];
+		a->svcs[k].want_override = -1;
 		anycast_init(&a->svcs[k].pol, &pc);
+		anycast_set_name(&a->svcs[k].pol, sc->name);
 		k++;
 	}
 	if (c->bgp.announce == CONF_ANNOUNCE_INTERFACE) {
@@ -328,6 +433,9 @@ fail:
 void announcer_attach(struct announcer *a, struct ev_loop *loop)
 {
 	a->loop = loop;
+	ev_async_init(&a->wake, wake_cb);
+	ev_async_start(loop, &a->wake);
+	publish(a);
 	a->bird = bird_client_new(loop, a->bgp->bird_socket, bird_state, a);
 	ev_timer_init(&a->poll, poll_cb, BIRD_POLL, BIRD_POLL);
 	ev_timer_start(loop, &a->poll);
@@ -377,6 +485,7 @@ void announcer_free(struct announcer *a)
 	if (a == NULL)
 		return;
 	if (a->loop != NULL) {
+		ev_async_stop(a->loop, &a->wake);
 		ev_timer_stop(a->loop, &a->poll);
 		ev_timer_stop(a->loop, &a->shutdown_timer);
 	}
@@ -388,5 +497,6 @@ void announcer_free(struct announcer *a)
 		watchdog_stop(a->wd_pid, a->wd_fd, 500);
 	free(a->protos);
 	free(a->svcs);
+	pthread_mutex_destroy(&a->lock);
 	free(a);
 }

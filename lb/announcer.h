@@ -40,6 +40,36 @@ void announcer_evaluate(struct announcer *a, uint64_t now_ms);
  */
 void announcer_shutdown(struct announcer *a, void (*done)(void *arg), void *arg);
 
+struct bird_protocol;
+
+struct announcer_status {
+	int announced;
+	int state;    /* enum anycast_state */
+	int override; /* enum anycast_override */
+	char reason[128];
+	unsigned flaps;
+	uint64_t delay_ms; /* the current announce delay */
+};
+
+/*
+ * Thread-safe snapshot of service svc_index's anycast state, as of the announcer's last
+ * evaluation (at most one monitor tick old). -ENOENT when the service has no anycast.
+ */
+int announcer_status(struct announcer *a, size_t svc_index, struct announcer_status *out);
+
+/*
+ * Thread-safe: the protocols BIRD reported at its last poll (up to cap copied), their number,
+ * and whether the control socket is connected now.
+ */
+size_t announcer_protocols(struct announcer *a, struct bird_protocol *out, size_t cap,
+	int *connected);
+
+/*
+ * Thread-safe operator override for service svc_index (enum anycast_override: none, withdraw,
+ * announce), applied on the announcer's loop right away. -ENOENT without anycast.
+ */
+int announcer_override(struct announcer *a, size_t svc_index, int override);
+
 /* The heartbeat fd of the watchdog (interface mode), or -1. For the main thread's beats. */
 int announcer_watchdog_fd(const struct announcer *a);
 

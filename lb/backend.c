@@ -152,6 +152,12 @@ int backend_check_result(struct lb_backend *b, enum backend_check which,
 	char reason[200];
 	int changing;
 
+	struct lb_check_stats *st = &b->checks[which];
+	uint64_t us = r->duration > 0 ? (uint64_t)(r->duration * 1e6) : 0;
+	atomic_fetch_add(r->ok ? &st->ok : &st->failed, 1);
+	atomic_fetch_add(&st->duration_sum_us, us);
+	atomic_store(&st->last_duration_us, us);
+
 	pthread_mutex_lock(&b->svc->lock);
 	note_certificate(b, r);
 	if (risefall_feed(rf, r->ok)) {

@@ -5,6 +5,34 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+const double lb_connect_bounds[LB_CONNECT_BUCKETS - 1] = {0.0005, 0.001, 0.0025, 0.005,
+	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
+
+const char *lb_result_name(enum lb_result r)
+{
+	switch (r) {
+	case LB_RESULT_DONE:
+		return "done";
+	case LB_RESULT_CLIENT_ERROR:
+		return "client_error";
+	case LB_RESULT_BACKEND_ERROR:
+		return "backend_error";
+	case LB_RESULT_TIMEOUT:
+		return "timeout";
+	case LB_RESULT_NO_BACKEND:
+		return "no_backend";
+	case LB_RESULT_BACKEND_DEAD:
+		return "backend_dead";
+	case LB_RESULT_DRAIN:
+		return "drain";
+	case LB_RESULT_RESOURCE:
+		return "resource";
+	case LB_RESULT_COUNT:
+		break;
+	}
+	return "unknown";
+}
+
 static int service_init(struct lb_runtime *rt, struct lb_service *svc, const struct conf_service *sc,
 	size_t index)
 {

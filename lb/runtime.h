@@ -24,6 +24,32 @@
 
 struct lb_service;
 
+/* How sessions end, for sessions_total{result=...}. */
+enum lb_result {
+	LB_RESULT_DONE,          /* both sides closed normally */
+	LB_RESULT_CLIENT_ERROR,  /* client reset or error */
+	LB_RESULT_BACKEND_ERROR, /* backend reset or error after connecting */
+	LB_RESULT_TIMEOUT,       /* idle or half-close timeout */
+	LB_RESULT_NO_BACKEND,    /* no usable backend, or none answered: client reset */
+	LB_RESULT_BACKEND_DEAD,  /* closed because its backend went dead */
+	LB_RESULT_DRAIN,         /* cut at the drain deadline or at exit */
+	LB_RESULT_RESOURCE,      /* out of fds or memory */
+	LB_RESULT_COUNT,
+};
+
+const char *lb_result_name(enum lb_result r);
+
+/* Connect latency histogram upper bounds, in seconds (the last bucket is +Inf). */
+#define LB_CONNECT_BUCKETS 12
+extern const double lb_connect_bounds[LB_CONNECT_BUCKETS - 1];
+
+/* Counters of one active check of one backend (monitor thread writes, anyone reads). */
+struct lb_check_stats {
+	_Atomic uint64_t ok, failed;
+	_Atomic uint64_t duration_sum_us; /* over ok + failed */
+	_Atomic uint64_t last_duration_us;
+};
+
 struct lb_backend {
 	const struct conf_backend *conf;
 	struct lb_service *svc;
@@ -39,6 +65,11 @@ struct lb_backend {
 	_Atomic uint64_t connect_fails;
 	_Atomic uint64_t ejections;
 	_Atomic uint64_t closed_dead; /* sessions closed because it went dead */
+	_Atomic uint64_t bytes_in;    /* client -> backend, added when a session ends */
+	_Atomic uint64_t bytes_out;   /* backend -> client */
+	_Atomic uint64_t connect_hist[LB_CONNECT_BUCKETS]; /* not cumulative; see bounds */
+	_Atomic uint64_t connect_sum_us;
+	struct lb_check_stats checks[2]; /* enum backend_check: liveness, readiness */
 
 	/* Guarded by svc->lock. */
 	struct risefall live, ready;
@@ -67,6 +98,7 @@ struct lb_service {
 	_Atomic uint64_t refused_limit; /* closed at once: service max_connections */
 	_Atomic uint64_t no_backend;    /* closed at once: no backend could take it */
 	_Atomic uint64_t retries;
+	_Atomic uint64_t results[LB_RESULT_COUNT];
 };
 
 struct lb_runtime {

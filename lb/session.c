@@ -56,6 +56,8 @@ struct session {
 	ev_io cio, bio;
 	ev_timer timer;
 	ev_tstamp last_active;
+	ev_tstamp connect_start;
+	uint64_t bytes_in, bytes_out; /* client -> backend, backend -> client */
 	struct pump_half up;   /* client -> backend */
 	struct pump_half down; /* backend -> client */
 	uint8_t cev, bev;      /* events the io watchers are started with */
@@ -105,7 +107,8 @@ static void report_outcome(struct session *s, int ok, const char *why)
 }
 
 /* The single exit: releases everything the session owns and undoes its counts. */
-static void session_close(struct session *s, const char *reason, int reset_client)
+static void session_close(struct session *s, enum lb_result result, const char *reason,
+	int reset_client)
 {
 	struct worker *w = s->w;
 	char cbuf[ADDR_STRLEN];
@@ -131,8 +134,13 @@ static void session_close(struct session *s, const char *reason, int reset_clien
 		close(s->bfd);
 		s->bfd = -1;
 	}
-	if (s->backend >= 0)
-		atomic_fetch_sub(&s->svc->backends[s->backend].active, 1);
+	if (s->backend >= 0) {
+		struct lb_backend *b = &s->svc->backends[s->backend];
+		atomic_fetch_sub(&b->active, 1);
+		atomic_fetch_add_explicit(&b->bytes_in, s->bytes_in, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->bytes_out, s->bytes_out, memory_order_relaxed);
+	}
+	atomic_fetch_add_explicit(&s->svc->results[result], 1, memory_order_relaxed);
 	atomic_fetch_sub(&s->svc->active, 1);
 	atomic_fetch_sub(&w->rt->active, 1);
 
@@ -155,7 +163,7 @@ static void session_close(struct session *s, const char *reason, int reset_clien
 
 void session_abort(struct session *s, const char *reason)
 {
-	session_close(s, reason, 0);
+	session_close(s, LB_RESULT_DRAIN, reason, 0);
 }
 
 struct session *session_next(struct session *s)
@@ -251,8 +259,15 @@ static int pump(struct session *s, struct pump_half *h, int src, int dst, int up
 		snprintf(reason, sizeof(reason), "%s %s (%s)", who, what, strerror((int)-n));
 		if (!s->reported && who[0] == 'b' && n == -ECONNRESET)
 			report_outcome(s, 0, "reset before the first byte");
-		session_close(s, reason, 0);
+		session_close(s, who[0] == 'c' ? LB_RESULT_CLIENT_ERROR : LB_RESULT_BACKEND_ERROR,
+			reason, 0);
 		return -1;
+	}
+	if (n > 0) {
+		if (up)
+			s->bytes_in += (uint64_t)n;
+		else
+			s->bytes_out += (uint64_t)n;
 	}
 	if (n > 0 || h->src_eof)
 		s->last_active = ev_now(s->w->loop);
@@ -267,7 +282,7 @@ static void after_pump(struct session *s)
 	int up_done = pump_done(&s->up), down_done = pump_done(&s->down);
 
 	if (up_done && down_done) {
-		session_close(s, "done", 0);
+		session_close(s, LB_RESULT_DONE, "done", 0);
 		return;
 	}
 	if ((up_done || down_done) && !s->half_closed) {
@@ -298,11 +313,22 @@ static int send_header(struct session *s)
 	if (n < 0 && errno == EAGAIN)
 		return 0;
 	if (n < 0) {
-		session_close(s, "backend closed before the PROXY header", 0);
+		session_close(s, LB_RESULT_BACKEND_ERROR, "backend closed before the PROXY header", 0);
 		return -1;
 	}
 	s->hdr_off = (uint8_t)(s->hdr_off + n);
 	return 0;
+}
+
+static void observe_connect(struct lb_backend *b, ev_tstamp seconds)
+{
+	size_t i = 0;
+
+	while (i < LB_CONNECT_BUCKETS - 1 && seconds > lb_connect_bounds[i])
+		i++;
+	atomic_fetch_add_explicit(&b->connect_hist[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->connect_sum_us, (uint64_t)(seconds * 1e6),
+		memory_order_relaxed);
 }
 
 static void connected(struct session *s)
@@ -312,20 +338,21 @@ static void connected(struct session *s)
 
 	s->state = SESSION_PROXYING;
 	atomic_fetch_add(&b->sessions, 1);
+	observe_connect(b, ev_now(s->w->loop) - s->connect_start);
 	setsockopt(s->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (s->svc->conf->proxy_protocol != CONF_PROXY_OFF) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		struct addr local;
 		if (getsockname(s->cfd, (struct sockaddr *)&ss, &len) < 0) {
-			session_close(s, "getsockname failed", 1);
+			session_close(s, LB_RESULT_RESOURCE, "getsockname failed", 1);
 			return;
 		}
 		addr_from_sockaddr(&local, (struct sockaddr *)&ss, len);
 		int n = proxy_proto_build(s->svc->conf->proxy_protocol, &s->client, &local,
 			s->hdr, sizeof(s->hdr));
 		if (n < 0) {
-			session_close(s, "cannot build PROXY header", 1);
+			session_close(s, LB_RESULT_RESOURCE, "cannot build PROXY header", 1);
 			return;
 		}
 		s->hdr_len = (uint8_t)n;
@@ -402,7 +429,8 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 	ev_tstamp left = s->last_active + current_timeout(s) - ev_now(loop);
 	if (left <= 0.0005) {
-		session_close(s, s->half_closed ? "half-close timeout" : "idle timeout", 0);
+		session_close(s, LB_RESULT_TIMEOUT,
+			s->half_closed ? "half-close timeout" : "idle timeout", 0);
 		return;
 	}
 	t->repeat = left;
@@ -500,9 +528,10 @@ static void connect_next(struct session *s)
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
 				worker_pause_accepting(s->w, reason);
 			s->reported = 1; /* our shortage, not the backend's fault */
-			session_close(s, reason, 1);
+			session_close(s, LB_RESULT_RESOURCE, reason, 1);
 			return;
 		}
+		s->connect_start = ev_now(s->w->loop);
 		if (connect(s->bfd, &ba->sa, ba->len) == 0) {
 			connected(s);
 			return;
@@ -520,7 +549,7 @@ static void connect_next(struct session *s)
 	atomic_fetch_add(&s->svc->no_backend, 1);
 	const char *why = s->ntried ? "no backend answered" : "no usable backend";
 	log_no_backend(s, why);
-	session_close(s, why, 1);
+	session_close(s, LB_RESULT_NO_BACKEND, why, 1);
 }
 
 static struct session *session_alloc(struct worker *w)
@@ -558,6 +587,7 @@ void session_start(struct worker *w, struct lb_service *svc, int cfd, const stru
 	s->ntried = 0;
 	s->trial = 0;
 	s->reported = 0;
+	s->bytes_in = s->bytes_out = 0;
 	s->hdr_len = s->hdr_off = 0;
 	s->client = *client;
 	pump_half_init(&s->up);
@@ -584,7 +614,7 @@ void session_close_dead(struct worker *w)
 		if (s->backend >= 0 && backend_is_dead(&s->svc->backends[s->backend])) {
 			atomic_fetch_add(&s->svc->backends[s->backend].closed_dead, 1);
 			s->reported = 1; /* the checks said it; no verdict from this session */
-			session_close(s, "backend dead", 0);
+			session_close(s, LB_RESULT_BACKEND_DEAD, "backend dead", 0);
 		}
 		s = next;
 	}

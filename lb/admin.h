@@ -1,0 +1,48 @@
+/*
+ * DOC: the admin interface
+ *
+ * HTTP/1.1 on a unix socket (global.admin.socket, mode 0600) and optionally on a TCP address
+ * (global.admin.listen, loopback only unless allow_remote), where every write needs the bearer
+ * token of global.admin.token_file. Runs on the main thread's loop, never on a worker's: a slow
+ * or hostile admin client cannot delay a session.
+ *
+ *   GET  /status    JSON: site, services, backends (state, reason, counters), anycast, BGP
+ *   GET  /metrics   Prometheus text format 0.0.4, names prefixed anylb_
+ *   GET  /healthz   200 while the process serves
+ *   POST /services/{name}/backends/{address}/drain | /enable
+ *   POST /services/{name}/withdraw | /announce
+ *   POST /reload
+ */
+#ifndef ANYLB_LB_ADMIN_H
+#define ANYLB_LB_ADMIN_H
+
+#include "lb/runtime.h"
+
+#include <ev.h>
+#include <stddef.h>
+
+struct admin;
+struct announcer;
+
+struct admin_hooks {
+	/*
+	 * POST /reload: returns 0 when the new configuration was applied, or -errno with what
+	 * went wrong (one line per problem, FILE:LINE:COL: message) in msg. NULL: reload is not
+	 * available (the answer is 501).
+	 */
+	int (*reload)(void *arg, char *msg, size_t cap);
+	void *arg;
+};
+
+/*
+ * Starts the admin listeners of rt's configuration on loop (the main thread's). ann may be NULL
+ * (no anycast); hooks is copied. Returns NULL with *err (-errno) and the reason logged when a
+ * listener cannot be set up; NULL with *err == 0 when the admin interface is switched off.
+ */
+struct admin *admin_new(struct ev_loop *loop, struct lb_runtime *rt, struct announcer *ann,
+	const struct admin_hooks *hooks, int *err);
+
+/* Closes the listeners and every admin connection, removes the unix socket, frees. */
+void admin_free(struct admin *a);
+
+#endif
