@@ -771,7 +771,7 @@ def main():
     if opts.quick:
         opts.reps = opts.reps or 1
         opts.secs, opts.bulk_secs, opts.warmup = 2, 2, 0
-        opts.sessions = opts.sessions or min(2000, n_max)
+        opts.sessions = opts.sessions or min(1000, n_max)
     else:
         opts.reps = opts.reps or 3
         opts.secs, opts.bulk_secs, opts.warmup = 10, 6, 1

@@ -48,6 +48,9 @@ void conf_free(struct conf *c)
 	free(c->services);
 	conf_bgp_free(&c->bgp);
 	free(c->global.site);
+	free(c->global.admin.socket);
+	free(c->global.admin.listen);
+	free(c->global.admin.token_file);
 	free(c->file);
 	free(c);
 }
@@ -119,7 +122,9 @@ static int conf_parse(struct conf_report *r, const char *buf, size_t len, struct
 	c->global.drain_timeout_ms = 30 * 1000;
 	c->global.log_level = LOG_LEVEL_INFO;
 	c->global.log_format = LOG_FORMAT_TEXT;
-	if (c->file == NULL || c->global.site == NULL)
+	c->global.admin.enabled = 1;
+	c->global.admin.socket = strdup("/run/anylb/admin.sock"); /* the default of conf.h */
+	if (c->file == NULL || c->global.site == NULL || c->global.admin.socket == NULL)
 		r->nomem = 1;
 
 	/* libyaml wants a pointer even for no bytes. */

@@ -2,15 +2,30 @@
  * DOC: the global section
  *
  * `global:` holds what is process-wide: the site's name, worker threads, the connection cap,
- * the drain timeout on shutdown and logging. Every key has a default (conf.h), so the whole
- * section may be left out. `admin` belongs to a later issue and is refused by name until then.
+ * the drain timeout on shutdown, logging and the admin interface. Every key has a default
+ * (conf.h), so the whole section may be left out.
+ *
+ * `admin` has rules across its keys, checked once the mapping is read so that the order of the
+ * keys does not matter: a TCP `listen` needs a `token_file` (writes over TCP are authenticated)
+ * and, unless `allow_remote` is true, a loopback address; `token_file` and `allow_remote` without
+ * `listen` would do nothing and are refused. The token file is not opened here (conf/ reads no
+ * file but the configuration): lb/admin.c reads it at start.
  */
 #include "conf/internal.h"
 
 #include "lib/log.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#define CONF_NKEYS(keys) (sizeof(keys) / sizeof((keys)[0]))
+
+#define CONF_ADMIN_SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#define CONF_ADMIN_PATH_TEXT_MAX   4096 /* read this much of a path to say it is too long */
 
 enum conf_global_key {
 	CONF_GLOBAL_SITE,
@@ -26,15 +41,32 @@ static const struct conf_key conf_global_keys[] = {
 	[CONF_GLOBAL_WORKERS] = {"workers", 0},
 	[CONF_GLOBAL_MAX_CONNECTIONS] = {"max_connections", 0},
 	[CONF_GLOBAL_DRAIN_TIMEOUT] = {"drain_timeout", 0},
-	[CONF_GLOBAL_ADMIN] = {"admin", 1},
+	[CONF_GLOBAL_ADMIN] = {"admin", 0},
 	[CONF_GLOBAL_LOG] = {"log", 0},
 };
 
-enum conf_log_key { CONF_LOG_LEVEL, CONF_LOG_FORMAT };
+enum conf_log_key { CONF_LOG_LEVEL, CONF_LOG_FORMAT, CONF_LOG_ACCESS };
 
 static const struct conf_key conf_log_keys[] = {
 	[CONF_LOG_LEVEL] = {"level", 0},
 	[CONF_LOG_FORMAT] = {"format", 0},
+	[CONF_LOG_ACCESS] = {"access", 0},
+};
+
+enum conf_admin_key {
+	CONF_ADMIN_ENABLED,
+	CONF_ADMIN_SOCKET,
+	CONF_ADMIN_LISTEN,
+	CONF_ADMIN_ALLOW_REMOTE,
+	CONF_ADMIN_TOKEN_FILE,
+};
+
+static const struct conf_key conf_admin_keys[] = {
+	[CONF_ADMIN_ENABLED] = {"enabled", 0},
+	[CONF_ADMIN_SOCKET] = {"socket", 0},
+	[CONF_ADMIN_LISTEN] = {"listen", 0},
+	[CONF_ADMIN_ALLOW_REMOTE] = {"allow_remote", 0},
+	[CONF_ADMIN_TOKEN_FILE] = {"token_file", 0},
 };
 
 static void conf_map_log(struct conf_report *r, const struct conf_node *k,
@@ -50,9 +82,15 @@ static void conf_map_log(struct conf_report *r, const struct conf_node *k,
 			sizeof(conf_log_keys) / sizeof(conf_log_keys[0]));
 		if (key < 0)
 			continue;
+		if (key == CONF_LOG_ACCESS) {
+			conf_get_bool(r, k, val, &g->access_log);
+			continue;
+		}
 		if (conf_get_word(r, k, val, "a string", &s) < 0)
 			continue;
 		switch ((enum conf_log_key)key) {
+		case CONF_LOG_ACCESS:
+			break; /* a boolean, read above */
 		case CONF_LOG_LEVEL:
 			if (log_level_parse(s, &g->log_level) < 0)
 				conf_report_value(r, k, val, "debug, info, warn, error");
@@ -63,6 +101,98 @@ static void conf_map_log(struct conf_report *r, const struct conf_node *k,
 			break;
 		}
 	}
+}
+
+/* A path that fits in sun_path: a longer one cannot be bound at all. */
+static int conf_get_socket_path(
+	struct conf_report *r, const struct conf_node *k, const struct conf_node *v, char **out)
+{
+	char *path = NULL;
+
+	if (conf_get_string(r, k, v, CONF_ADMIN_PATH_TEXT_MAX, &path) < 0)
+		return -1;
+	if (strlen(path) > CONF_ADMIN_SOCKET_PATH_MAX) {
+		conf_report_node(r, k, v,
+			"'%s' is longer than %zu bytes, the most a unix socket path can hold",
+			k->str, CONF_ADMIN_SOCKET_PATH_MAX);
+		free(path);
+		return -1;
+	}
+	free(*out);
+	*out = path;
+	return 0;
+}
+
+/* 127.0.0.0/8 or ::1: where an unauthenticated GET may come from without allow_remote. */
+static int conf_addr_is_loopback(const struct addr *a)
+{
+	static const struct in6_addr lo6 = IN6ADDR_LOOPBACK_INIT;
+
+	if (a->sa.sa_family == AF_INET)
+		return (ntohl(a->in.sin_addr.s_addr) >> 24) == 127;
+	if (a->sa.sa_family == AF_INET6)
+		return memcmp(&a->in6.sin6_addr, &lo6, sizeof(lo6)) == 0;
+	return 0;
+}
+
+static void conf_map_admin(struct conf_report *r, const struct conf_node *k,
+	const struct conf_node *v, struct conf_admin *ad)
+{
+	const struct conf_node *key, *val, *listen_k = NULL, *listen_v = NULL;
+	const struct conf_node *remote_k = NULL, *token_k = NULL;
+	char show[CONF_SHOW_MAX];
+	int listen_bad = 0;
+
+	ad->pos = (struct conf_pos){k->line, k->col};
+	if (conf_get_section(r, k, v) <= 0)
+		return;
+	for (key = conf_map_next(v, NULL, &val); key != NULL; key = conf_map_next(v, key, &val)) {
+		int i = conf_key_find(
+			r, key, "in 'global.admin'", conf_admin_keys, CONF_NKEYS(conf_admin_keys));
+		if (i < 0)
+			continue;
+		switch ((enum conf_admin_key)i) {
+		case CONF_ADMIN_ENABLED:
+			conf_get_bool(r, key, val, &ad->enabled);
+			break;
+		case CONF_ADMIN_SOCKET:
+			conf_get_socket_path(r, key, val, &ad->socket);
+			break;
+		case CONF_ADMIN_LISTEN:
+			listen_k = key;
+			listen_v = val;
+			listen_bad = conf_get_addr(r, key, val, &ad->listen, &ad->listen_addr) < 0;
+			break;
+		case CONF_ADMIN_ALLOW_REMOTE:
+			remote_k = key;
+			conf_get_bool(r, key, val, &ad->allow_remote);
+			break;
+		case CONF_ADMIN_TOKEN_FILE:
+			token_k = key;
+			conf_get_string(r, key, val, CONF_ADMIN_PATH_TEXT_MAX, &ad->token_file);
+			break;
+		}
+	}
+	if (listen_k == NULL) {
+		/* Without a TCP listener these two would do nothing: say so rather than ignore. */
+		if (token_k != NULL)
+			conf_report_at(r, token_k->line, token_k->col,
+				"'token_file' applies only with 'listen' (writes over TCP)");
+		if (remote_k != NULL)
+			conf_report_at(r, remote_k->line, remote_k->col,
+				"'allow_remote' applies only with 'listen'");
+		return;
+	}
+	if (listen_bad)
+		return;
+	if (!ad->allow_remote && !conf_addr_is_loopback(&ad->listen_addr))
+		conf_report_node(r, listen_k, listen_v,
+			"'listen' %s is not a loopback address (127.0.0.0/8 or ::1); set "
+			"'allow_remote: true' to accept admin connections from elsewhere",
+			conf_show(ad->listen, show, sizeof(show)));
+	if (token_k == NULL)
+		conf_report_at(r, listen_k->line, listen_k->col,
+			"'listen' needs a 'token_file': writes over TCP need its bearer token");
 }
 
 /* `auto` (0: one per online CPU) or 1..CONF_MAX_WORKERS. */
@@ -123,7 +253,8 @@ void conf_map_global(struct conf_report *r, const struct conf_node *k, const str
 			conf_map_log(r, k, val, g);
 			break;
 		case CONF_GLOBAL_ADMIN:
-			break; /* refused by conf_key_find() until the admin API lands */
+			conf_map_admin(r, k, val, &g->admin);
+			break;
 		}
 	}
 }
