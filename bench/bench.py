@@ -42,11 +42,11 @@ TARGETS = [
 
 # key, label, unit, higher is better, format
 METRICS = [
-    ("ka_rps", "(a) keep-alive req/s", "req/s", True, "{:.0f}"),
+    ("ka_rps", "(a) keep-alive rate", "req/s", True, "{:.0f}"),
     ("ka_p50", "(a) p50 latency", "ms", False, "{:.3f}"),
     ("ka_p99", "(a) p99 latency", "ms", False, "{:.3f}"),
     ("ka_cpu_us", "(a) proxy CPU per request", "us", False, "{:.2f}"),
-    ("cps", "(b) new connections/s", "conn/s", True, "{:.0f}"),
+    ("cps", "(b) new connections", "conn/s", True, "{:.0f}"),
     ("cps_cpu_us", "(b) proxy CPU per connection", "us", False, "{:.2f}"),
     ("bulk1", "(c) bulk, 1 stream", "Gbit/s", True, "{:.2f}"),
     ("bulk4", "(c) bulk, 4 streams", "Gbit/s", True, "{:.2f}"),
@@ -458,8 +458,13 @@ def ratio(v, ref):
 
 
 def machine_info(anylb):
-    model = next((l.split(":", 1)[1].strip() for l in sh("lscpu").splitlines()
-                  if l.startswith("Model name")), "?")
+    cpu = {l.split(":", 1)[0]: l.split(":", 1)[1].strip() for l in sh("lscpu").splitlines()
+           if ":" in l}
+    model = cpu.get("Model name", "?")
+    if "CPU family" in cpu:
+        model += f" (family {cpu['CPU family']} model {cpu.get('Model', '?')})"
+    if "Hypervisor vendor" in cpu:
+        model += f", {cpu['Hypervisor vendor']} guest"
     return {
         "cpu": model,
         "cores": os.cpu_count(),
@@ -530,8 +535,9 @@ def report(runs, info, opts, targets):
     L.append("")
     L.append("Ratios (value ÷ reference; ↑ higher is better, ↓ lower is better):")
     L.append("")
-    cols = [(n, "direct") for n in names if n != "direct"] + \
-           [(n, "haproxy") for n in names if n not in ("direct", "haproxy")]
+    cols = [(n, ref) for ref in ("direct", "haproxy") if ref in names
+            for n in names if n not in ("direct", ref)]
+    labels.update({t[0]: t[1] for t in TARGETS})
     L.append("| metric | " + " | ".join(f"{labels[n]} ÷ {labels[ref]}" for n, ref in cols) +
              " |")
     L.append("|---" * (len(cols) + 1) + "|")
@@ -579,8 +585,10 @@ def plot(med, targets, png, workdir, info):
                 f.write(f'"{label}\\n({arrow})" ' +
                         " ".join("NaN" if v is None else f"{v:.4f}" for v in vals) + "\n")
 
-    vs_h = [n for n in names if n not in ("direct", "haproxy")]
-    vs_d = [n for n in names if n != "direct"]
+    vs_h = [n for n in names if n not in ("direct", "haproxy")] if "haproxy" in names else []
+    vs_d = [n for n in names if n != "direct"] if "direct" in names else []
+    if not vs_h and not vs_d:
+        return
     datafile(f"{workdir}/vs_haproxy.dat", "haproxy", vs_h)
     datafile(f"{workdir}/vs_direct.dat", "direct", vs_d)
 
@@ -601,13 +609,17 @@ set yrange [0:*]
 set key top right
 set xtics font "sans,8"
 set multiplot layout 2,1 title "anylb benchmark ratios — {info['date']}, {info['cpu']}, {info['cores']} cores (anylb 2 workers shares a core with the load)"
-set title "ratio to HAProxy 2.6 (1 thread); dashed line = 1.0"
 set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2 front
-plot {plots(f'{workdir}/vs_haproxy.dat', vs_h)}
-set title "ratio to DIRECT (client straight to the backend); dashed line = 1.0"
-plot {plots(f'{workdir}/vs_direct.dat', vs_d)}
-unset multiplot
 """
+    if vs_h:
+        script += f"""set title "ratio to HAProxy 2.6 (1 thread); dashed line = 1.0"
+plot {plots(f'{workdir}/vs_haproxy.dat', vs_h)}
+"""
+    if vs_d:
+        script += f"""set title "ratio to DIRECT (client straight to the backend); dashed line = 1.0"
+plot {plots(f'{workdir}/vs_direct.dat', vs_d)}
+"""
+    script += "unset multiplot\n"
     with open(f"{workdir}/ratios.gp", "w") as f:
         f.write(script)
     r = subprocess.run(["gnuplot", f"{workdir}/ratios.gp"], capture_output=True, text=True)
@@ -670,7 +682,8 @@ def profile(opts, d, iperf):
     for anylb (callgrind, counting only inside the worker threads). Both count, not time, so
     they hold on a busy machine; the loads are light (8 connections) and short."""
     secs = opts.profile_secs
-    targets = [t for t in TARGETS if t[0] in ("haproxy", "nginx", "anylb")]
+    targets = [t for t in TARGETS if t[0] in ("haproxy", "nginx", "anylb") and
+               (not opts.only or t[0] in opts.only.split(","))]
     L = [f"Profile: {secs}s per load, 8 connections (wrk) or 1 stream (iperf3 -R), the proxy "
          "traced; counts per unit of work.", ""]
     for kind, unit in PROFILE_LOADS:

@@ -49,6 +49,7 @@ enum conf_bgp_key {
 	CONF_BGP_ANNOUNCE_DELAY,
 	CONF_BGP_MAX_ANNOUNCE_DELAY,
 	CONF_BGP_FLAP_WINDOW,
+	CONF_BGP_SHUTDOWN_GRACE,
 };
 
 static const struct conf_key conf_bgp_keys[] = {
@@ -59,6 +60,7 @@ static const struct conf_key conf_bgp_keys[] = {
 	[CONF_BGP_ANNOUNCE_DELAY] = {"announce_delay", 0},
 	[CONF_BGP_MAX_ANNOUNCE_DELAY] = {"max_announce_delay", 0},
 	[CONF_BGP_FLAP_WINDOW] = {"flap_window", 0},
+	[CONF_BGP_SHUTDOWN_GRACE] = {"shutdown_grace", 0},
 };
 
 enum conf_anycast_key {
@@ -194,6 +196,7 @@ void conf_map_bgp(struct conf_report *r, const struct conf_node *k, const struct
 		.announce_delay_ms = 5000,
 		.max_announce_delay_ms = CONF_MAX_DELAY_DEFAULT,
 		.flap_window_ms = 10 * 60 * 1000,
+		.shutdown_grace_ms = 1000,
 		.pos = {k->line, k->col},
 	};
 	b->interface = strdup(CONF_BGP_INTERFACE);
@@ -255,6 +258,13 @@ void conf_map_bgp(struct conf_report *r, const struct conf_node *k, const struct
 			break;
 		case CONF_BGP_FLAP_WINDOW:
 			conf_get_duration(r, key, val, 1, &b->flap_window_ms);
+			break;
+		case CONF_BGP_SHUTDOWN_GRACE:
+			if (conf_get_duration(r, key, val, 0, &b->shutdown_grace_ms) == 0 &&
+				b->shutdown_grace_ms > 60000)
+				conf_report_node(r, key, val,
+					"'shutdown_grace' must be at most 1m, got %s",
+					conf_show_ms(b->shutdown_grace_ms, 0, a, sizeof(a)));
 			break;
 		}
 	}
@@ -563,6 +573,19 @@ void conf_map_anycast(struct conf_report *r, const struct conf_node *k, const st
 	}
 	if (!have_prefixes)
 		conf_report_at(r, k->line, k->col, "'%s' is missing 'prefixes'", k->str);
+	if (mode_known && b->announce == CONF_ANNOUNCE_BIRD_PROTOCOL && have_prefixes) {
+		int v4 = 0, v6 = 0;
+		for (size_t i = 0; i < a->nprefixes; i++) {
+			v4 |= a->prefixes[i].family == AF_INET;
+			v6 |= a->prefixes[i].family == AF_INET6;
+		}
+		if (v4 && v6)
+			conf_report_at(r, k->line, k->col,
+				"'%s' mixes IPv4 and IPv6 prefixes, but a BIRD static protocol holds "
+				"one address family: use one service per family with "
+				"'announce: bird_protocol'",
+				k->str);
+	}
 	if (mode_known && b->announce == CONF_ANNOUNCE_BIRD_PROTOCOL && !have_bird)
 		conf_report_at(r, k->line, k->col,
 			"'%s' is missing 'bird_protocol' (required with 'announce: bird_protocol')",

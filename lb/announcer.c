@@ -19,6 +19,7 @@
 #include "lib/log.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@ struct announcer {
 	struct ann_svc *svcs;
 	size_t nsvcs;
 
-	int ifindex;
+	_Atomic int ifindex;
 	struct iface_nl *nl;
 	pid_t wd_pid;
 	int wd_fd;
@@ -60,8 +61,11 @@ struct announcer {
 	size_t nprotos;
 
 	pthread_mutex_t lock; /* guards the shown/want_override fields, protos, bird_up */
-	ev_async wake;        /* an override was asked for */
+	ev_async wake;        /* an override was asked for, or the interface was recreated */
 	int bird_up;
+	int rearmed;          /* the interface was recreated: start over from withdrawn */
+
+	int lo_index; /* > 0 once the prefixes are on lo (interface mode) */
 
 	int shutting_down;
 	unsigned pending; /* BIRD commands of the shutdown not answered yet */
@@ -97,6 +101,30 @@ static void bird_cmd_done(void *arg, const struct bird_reply *r)
 	}
 }
 
+/*
+ * Interface mode: the prefixes are also kept on lo for anylb's whole life, so the addresses stay
+ * local when they are withdrawn (or the watchdog takes the interface away): sessions that are
+ * established, or clients still routed here while routers converge, keep being served.
+ */
+static void lo_addresses(struct announcer *a, int add)
+{
+	char err[160];
+
+	for (size_t i = 0; i < a->nsvcs; i++) {
+		const struct conf_anycast *ac = &a->svcs[i].svc->conf->anycast;
+		for (size_t j = 0; j < ac->nprefixes; j++) {
+			const struct conf_prefix *p = &ac->prefixes[j];
+			int rc = add ? iface_addr_add(a->nl, a->lo_index, p->family, p->addr, p->len,
+					       err, sizeof(err))
+				     : iface_addr_del(a->nl, a->lo_index, p->family, p->addr, p->len,
+					       err, sizeof(err));
+			if (rc < 0)
+				log_warn("bgp: cannot %s %s on lo: %s", add ? "add" : "remove",
+					p->text, err);
+		}
+	}
+}
+
 /* Tells the mechanism what the policy decided. */
 static void apply(struct announcer *a, struct ann_svc *as, int announce)
 {
@@ -108,9 +136,10 @@ static void apply(struct announcer *a, struct ann_svc *as, int announce)
 	case CONF_ANNOUNCE_INTERFACE:
 		for (size_t i = 0; i < ac->nprefixes; i++) {
 			const struct conf_prefix *p = &ac->prefixes[i];
-			int rc = announce ? iface_addr_add(a->nl, a->ifindex, p->family, p->addr,
+			int ifindex = atomic_load(&a->ifindex);
+			int rc = announce ? iface_addr_add(a->nl, ifindex, p->family, p->addr,
 						    p->len, err, sizeof(err))
-					  : iface_addr_del(a->nl, a->ifindex, p->family, p->addr,
+					  : iface_addr_del(a->nl, ifindex, p->family, p->addr,
 						    p->len, err, sizeof(err));
 			if (rc < 0)
 				log_error("service %s: cannot %s %s on %s: %s",
@@ -242,6 +271,20 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 	(void)revents;
 
 	pthread_mutex_lock(&a->lock);
+	if (a->rearmed) {
+		a->rearmed = 0;
+		for (size_t i = 0; i < a->nsvcs; i++) {
+			struct ann_svc *as = &a->svcs[i];
+			/* The addresses went with the old interface: withdrawn, whatever we said. */
+			struct anycast_policy_conf pc = as->pol.conf; /* init clears pol */
+			anycast_init(&as->pol, &pc);
+			anycast_set_name(&as->pol, as->svc->conf->name);
+			as->applied = 0;
+		}
+		log_warn("bgp: interface %s recreated: services announce again after "
+			 "announce_delay of health",
+			a->bgp->interface);
+	}
 	for (size_t i = 0; i < a->nsvcs; i++) {
 		struct ann_svc *as = &a->svcs[i];
 		if (as->want_override < 0)
@@ -398,7 +441,9 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 		k++;
 	}
 	if (c->bgp.announce == CONF_ANNOUNCE_INTERFACE) {
-		int tun = iface_create(c->bgp.interface, &a->ifindex, msg, sizeof(msg));
+		int ifindex = 0;
+		int tun = iface_create(c->bgp.interface, &ifindex, msg, sizeof(msg));
+		atomic_store(&a->ifindex, ifindex);
 		if (tun < 0) {
 			log_error("bgp: cannot create interface %s: %s", c->bgp.interface, msg);
 			*err = tun;
@@ -417,8 +462,11 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 			*err = -EIO;
 			goto fail;
 		}
+		a->lo_index = (int)if_nametoindex("lo");
+		if (a->lo_index > 0)
+			lo_addresses(a, 1);
 		log_info("bgp: interface %s (index %d) held by watchdog %d (timeout %llums)",
-			c->bgp.interface, a->ifindex, (int)a->wd_pid,
+			c->bgp.interface, ifindex, (int)a->wd_pid,
 			(unsigned long long)c->bgp.watchdog_timeout_ms);
 	}
 	return a;
@@ -475,6 +523,37 @@ void announcer_shutdown(struct announcer *a, void (*done)(void *arg), void *arg)
 	ev_timer_start(a->loop, &a->shutdown_timer);
 }
 
+int announcer_rearm(struct announcer *a)
+{
+	char msg[200];
+	int ifindex, tun, rc;
+	pid_t pid;
+	int fd;
+
+	if (a->wd_pid > 0) {
+		watchdog_stop(a->wd_pid, a->wd_fd, 100);
+		a->wd_pid = -1;
+		a->wd_fd = -1;
+	}
+	tun = iface_create(a->bgp->interface, &ifindex, msg, sizeof(msg));
+	if (tun < 0)
+		return tun;
+	rc = watchdog_spawn(tun, a->bgp->watchdog_timeout_ms, &pid, &fd);
+	close(tun);
+	if (rc < 0)
+		return rc;
+	a->wd_pid = pid;
+	a->wd_fd = fd;
+	atomic_store(&a->ifindex, ifindex);
+	pthread_mutex_lock(&a->lock);
+	a->rearmed = 1;
+	pthread_mutex_unlock(&a->lock);
+	ev_async_send(a->loop, &a->wake);
+	log_info("bgp: interface %s (index %d) recreated, held by watchdog %d", a->bgp->interface,
+		ifindex, (int)pid);
+	return 0;
+}
+
 int announcer_watchdog_fd(const struct announcer *a)
 {
 	return a != NULL ? a->wd_fd : -1;
@@ -491,6 +570,8 @@ void announcer_free(struct announcer *a)
 	}
 	if (a->bird != NULL)
 		bird_client_free(a->bird);
+	if (a->nl != NULL && a->lo_index > 0)
+		lo_addresses(a, 0);
 	if (a->nl != NULL)
 		iface_nl_close(a->nl);
 	if (a->wd_pid > 0)

@@ -73,6 +73,15 @@ int announcer_override(struct announcer *a, size_t svc_index, int override);
 /* The heartbeat fd of the watchdog (interface mode), or -1. For the main thread's beats. */
 int announcer_watchdog_fd(const struct announcer *a);
 
+/*
+ * Main thread only (it forks): the watchdog is gone although anylb lives (its loops stalled
+ * longer than watchdog_timeout, e.g. the process was stopped), so every prefix is withdrawn.
+ * Reaps it, creates the interface and a new watchdog, and makes every service start over from
+ * withdrawn: prefixes return after announce_delay of health. Returns 0, or -errno (try again
+ * at the next heartbeat; the old interface may still be going away).
+ */
+int announcer_rearm(struct announcer *a);
+
 /* Stops the watchdog (after a graceful withdraw), closes everything, frees. */
 void announcer_free(struct announcer *a);
 

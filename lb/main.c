@@ -35,9 +35,12 @@ struct anylb {
 	unsigned nworkers;
 	struct monitor *monitor;
 	int watchdog_fd;
+	struct announcer *ann; /* borrowed: the monitor owns it */
+	unsigned rearm_failures;
 	ev_timer heartbeat;
 	uint64_t *seen_alive; /* per worker, then the monitor: counters at the last heartbeat */
 	ev_async withdrawn;
+	ev_timer grace;
 	ev_signal sigterm, sigint, sighup;
 	ev_async worker_done;
 	ev_timer drain_deadline;
@@ -123,15 +126,23 @@ static void heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		log_warn("an event loop is not turning: no heartbeat for the watchdog");
 		return;
 	}
-	if (watchdog_beat(anylb.watchdog_fd) < 0)
-		log_error("the watchdog is gone: every prefix is withdrawn");
+	if (watchdog_beat(anylb.watchdog_fd) == 0) {
+		anylb.rearm_failures = 0;
+		return;
+	}
+	/* Our loops stalled past watchdog_timeout (stopped?): it withdrew everything and left. */
+	if (anylb.rearm_failures++ == 0)
+		log_error("the watchdog is gone, every prefix was withdrawn: recreating the "
+			  "interface");
+	int rc = announcer_rearm(anylb.ann);
+	anylb.watchdog_fd = announcer_watchdog_fd(anylb.ann);
+	if (rc < 0 && anylb.rearm_failures == 1)
+		log_warn("cannot recreate the interface yet (%s): retrying", strerror(-rc));
 }
 
 /* Second half of the stop: prefixes are gone, now stop accepting and drain. */
-static void withdrawn_cb(struct ev_loop *loop, ev_async *as, int revents)
+static void start_drain(struct ev_loop *loop)
 {
-	(void)as;
-	(void)revents;
 	log_info("stopping: no new connections, sessions may finish for %.1fs",
 		(double)anylb.rt->conf->global.drain_timeout_ms / 1000.0);
 	ev_timer_set(&anylb.drain_deadline,
@@ -139,6 +150,36 @@ static void withdrawn_cb(struct ev_loop *loop, ev_async *as, int revents)
 	ev_timer_start(loop, &anylb.drain_deadline);
 	for (unsigned i = 0; i < anylb.nworkers; i++)
 		worker_command(&anylb.workers[i], WORKER_CMD_DRAIN);
+}
+
+static void grace_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	start_drain(loop);
+}
+
+/*
+ * Prefixes are withdrawn. Routers need a moment to hear it: until then clients keep arriving,
+ * so listeners stay open for bgp.shutdown_grace before the drain starts.
+ */
+static void withdrawn_cb(struct ev_loop *loop, ev_async *as, int revents)
+{
+	const struct conf *c = anylb.rt->conf;
+	int anycast = 0;
+	(void)as;
+	(void)revents;
+
+	for (size_t i = 0; i < c->nservices; i++)
+		anycast |= c->services[i].anycast.enabled;
+	if (!anycast || c->bgp.shutdown_grace_ms == 0) {
+		start_drain(loop);
+		return;
+	}
+	log_info("prefixes withdrawn: still accepting for %.1fs while routers converge",
+		(double)c->bgp.shutdown_grace_ms / 1000.0);
+	ev_timer_init(&anylb.grace, grace_cb, (double)c->bgp.shutdown_grace_ms / 1000.0, 0.);
+	ev_timer_start(loop, &anylb.grace);
 }
 
 /* Called on the monitor thread once every prefix is withdrawn. */
@@ -216,6 +257,7 @@ static int run(const char *file)
 	if (ann == NULL && aerr != 0)
 		goto out;
 	anylb.watchdog_fd = announcer_watchdog_fd(ann);
+	anylb.ann = ann;
 	anylb.nworkers = runtime_workers(anylb.rt);
 	anylb.workers = calloc(anylb.nworkers, sizeof(*anylb.workers));
 	if (anylb.workers == NULL) {

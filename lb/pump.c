@@ -149,8 +149,8 @@ static ssize_t drain(struct pump_half *h, int dst)
 	return splice(h->pipe[0], NULL, dst, NULL, h->len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 }
 
-long pump_move(struct pump_pool *pool, struct pump_half *h, int src, int dst, size_t budget,
-	int *src_side)
+long pump_move(
+	struct pump_pool *pool, struct pump_half *h, int src, int dst, size_t budget, int *src_side)
 {
 	size_t moved = 0;
 	int emptied = 0; /* a short read emptied src: no second read this call */

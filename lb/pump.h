@@ -50,10 +50,10 @@ void pump_pool_destroy(struct pump_pool *pool);
 
 /* One direction's state. Zero-initialise, then pump_half_init(). */
 struct pump_half {
-	int pipe[2];  /* [0] read end, [1] write end; -1 when no pipe is held */
-	char *buf;    /* buffer storage, NULL when none is held */
-	uint32_t off; /* buffer mode: first unsent byte */
-	uint32_t len; /* bytes held (in the pipe or from buf + off) */
+	int pipe[2];      /* [0] read end, [1] write end; -1 when no pipe is held */
+	char *buf;        /* buffer storage, NULL when none is held */
+	uint32_t off;     /* buffer mode: first unsent byte */
+	uint32_t len;     /* bytes held (in the pipe or from buf + off) */
 	uint8_t src_eof;  /* src sent FIN */
 	uint8_t dst_shut; /* FIN passed on to dst */
 	uint8_t full;     /* the pipe refused more: wait for dst to drain before reading again */

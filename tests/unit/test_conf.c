@@ -940,21 +940,19 @@ Test(conf_values, bgp_bird_protocol_full)
 
 	cr_assert_eq(c->nservices, 2);
 	const struct conf_anycast *web = &c->services[0].anycast;
-	cr_assert_eq(web->nprefixes, 3);
-	expect_prefix(&web->prefixes[0], "192.0.2.10/32", 14, 11);
-	expect_prefix(&web->prefixes[1], "192.0.2.11/32", 15, 11);
-	expect_prefix(&web->prefixes[2], "2001:db8::10/128", 16, 11);
+	cr_assert_eq(web->nprefixes, 2);
+	expect_prefix(&web->prefixes[0], "192.0.2.10/32", 15, 11);
+	expect_prefix(&web->prefixes[1], "192.0.2.11/32", 16, 11);
 	cr_expect_str_eq(web->bird_protocol, "anylb_web");
-	cr_expect_eq(web->bird_protocol_pos.line, 12);
+	cr_expect_eq(web->bird_protocol_pos.line, 13);
 	cr_expect_eq(web->bird_protocol_pos.col, 22);
 	cr_expect_eq(web->min_ready, 3);
 	cr_expect(web->min_capacity == 0.25);
-	cr_expect_eq(web->pos.line, 9);
+	cr_expect_eq(web->pos.line, 10);
 
 	const struct conf_anycast *api = &c->services[1].anycast;
-	cr_assert_eq(api->nprefixes, 2);
-	expect_prefix(&api->prefixes[0], "203.0.113.7/32", 21, 18);
-	expect_prefix(&api->prefixes[1], "2001:db8:0:1::7/128", 21, 36);
+	cr_assert_eq(api->nprefixes, 1);
+	expect_prefix(&api->prefixes[0], "2001:db8:0:1::7/128", 21, 18);
 	cr_expect_str_eq(api->bird_protocol, "_Api2");
 	cr_expect_eq(api->min_ready, 1);
 	cr_expect(api->min_capacity == 0.125);
@@ -1041,7 +1039,7 @@ Test(conf_values, anycast_edges)
 	char y[1024];
 	snprintf(y, sizeof(y),
 		"bgp: {announce: bird_protocol}\nservices:\n  - name: web\n    listen: 0.0.0.0:80\n"
-		"    anycast: {prefixes: [\"::1/128\", 0.0.0.0/32], min_ready: 2, bird_protocol: "
+		"    anycast: {prefixes: [\"::1/128\", \"::/128\"], min_ready: 2, bird_protocol: "
 		"%s}\n    backends: [{address: \"10.0.0.1:80\"}, {address: \"10.0.0.2:80\"}]\n",
 		name);
 	struct conf *c = load_buffer_ok(y);
@@ -1051,7 +1049,7 @@ Test(conf_values, anycast_edges)
 	cr_assert_eq(a->nprefixes, 2);
 	cr_expect_eq(a->prefixes[0].family, AF_INET6);
 	cr_expect_eq(a->prefixes[0].addr[15], 1);
-	cr_expect_eq(a->prefixes[1].family, AF_INET);
+	cr_expect_eq(a->prefixes[1].family, AF_INET6);
 	conf_free(c);
 }
 
@@ -1078,6 +1076,102 @@ Test(conf_values, bgp_after_services_judges_anycast_the_same)
 }
 
 /* ---- entry points ---- */
+
+/* ---- global.admin and global.log.access ---- */
+
+Test(conf_values, admin_absent_takes_defaults)
+{
+	struct conf *c = load_ok("ok-minimal.yaml");
+	const struct conf_admin *a = &c->global.admin;
+
+	cr_expect_eq(a->enabled, 1);
+	cr_expect_str_eq(a->socket, "/run/anylb/admin.sock");
+	cr_expect_null(a->listen);
+	cr_expect_eq(a->allow_remote, 0);
+	cr_expect_null(a->token_file);
+	cr_expect_eq(c->global.access_log, 0);
+	conf_free(c);
+
+	c = load_ok("ok-admin-empty.yaml");
+	cr_expect_eq(c->global.admin.enabled, 1);
+	cr_expect_str_eq(c->global.admin.socket, "/run/anylb/admin.sock");
+	cr_expect_null(c->global.admin.listen);
+	cr_expect_eq(c->global.admin.pos.line, 3);
+	cr_expect_eq(c->global.admin.pos.col, 3);
+	cr_expect_eq(c->global.access_log, 0);
+	conf_free(c);
+}
+
+Test(conf_values, admin_full)
+{
+	struct conf *c = load_ok("ok-admin.yaml");
+	const struct conf_admin *a = &c->global.admin;
+	char buf[ADDR_STRLEN];
+
+	cr_expect_eq(a->enabled, 1);
+	cr_expect_str_eq(a->socket, "/tmp/anylb-test/admin.sock");
+	cr_expect_str_eq(a->listen, "127.0.0.1:9901");
+	cr_expect_eq(a->listen_addr.sa.sa_family, AF_INET);
+	cr_expect_str_eq(addr_format(&a->listen_addr, buf, sizeof(buf)), "127.0.0.1:9901");
+	cr_expect_eq(a->allow_remote, 0);
+	cr_expect_str_eq(a->token_file, "/etc/anylb/admin.token");
+	cr_expect_eq(a->pos.line, 3);
+	cr_expect_eq(c->global.access_log, 1);
+	conf_free(c);
+}
+
+Test(conf_values, admin_ipv6_remote_and_off)
+{
+	struct conf *c = load_ok("ok-admin-ipv6.yaml");
+	char buf[ADDR_STRLEN];
+
+	cr_expect_str_eq(c->global.admin.listen, "[::1]:9901");
+	cr_expect_eq(c->global.admin.listen_addr.sa.sa_family, AF_INET6);
+	cr_expect_str_eq(addr_format(&c->global.admin.listen_addr, buf, sizeof(buf)), "[::1]:9901");
+	cr_expect_str_eq(c->global.admin.token_file, "admin.token");
+	cr_expect_eq(c->global.access_log, 0);
+	conf_free(c);
+
+	c = load_ok("ok-admin-remote.yaml");
+	cr_expect_str_eq(c->global.admin.listen, "0.0.0.0:9901");
+	cr_expect_eq(c->global.admin.allow_remote, 1);
+	conf_free(c);
+
+	c = load_ok("ok-admin-off.yaml");
+	cr_expect_eq(c->global.admin.enabled, 0);
+	cr_expect_str_eq(c->global.admin.socket, "/tmp/unused.sock");
+	cr_expect_null(c->global.admin.listen);
+	conf_free(c);
+}
+
+Test(conf_values, admin_loopback_edges)
+{
+	static const struct {
+		const char *listen;
+		int ok;
+	} cases[] = {
+		{"127.0.0.1:1", 1}, {"127.255.255.254:65535", 1}, {"127.8.9.10:9901", 1},
+		{"[::1]:9901", 1}, {"126.255.255.255:9901", 0}, {"128.0.0.1:9901", 0},
+		{"0.0.0.0:9901", 0}, {"[::]:9901", 0}, {"[::2]:9901", 0},
+		{"[::ffff:127.0.0.1]:9901", 0}, /* the brief's rule: 127/8 or ::1, nothing mapped */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char buf[512];
+		int rc;
+		int n = snprintf(buf, sizeof(buf),
+			"global:\n  admin:\n    listen: \"%s\"\n    token_file: t\n"
+			"services:\n  - name: web\n    listen: 0.0.0.0:80\n"
+			"    backends: [{address: 10.0.0.1:80}]\n",
+			cases[i].listen);
+		char *got = load_buffer_msgs(buf, (size_t)n, &rc);
+		if (cases[i].ok)
+			cr_expect_eq(rc, 0, "%s: %s", cases[i].listen, got);
+		else
+			cr_expect(rc == -EINVAL && strstr(got, "is not a loopback address") != NULL,
+				"%s: rc %d: %s", cases[i].listen, rc, got);
+		free(got);
+	}
+}
 
 Test(conf_load, missing_file)
 {

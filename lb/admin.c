@@ -1,0 +1,834 @@
+/*
+ * DOC: the admin server
+ *
+ * Listeners and connections of the admin interface on the main thread's loop; what a request
+ * means is admin_route.c's business. Every connection answers one request and closes:
+ *
+ *   accept --> READING --request complete or refused--> WRITING --all sent--> LINGERING --> closed
+ *                 |                                        |                     |
+ *                 +--5 s without a whole request, EOF------+--10 s without ------+--EOF, 2 s
+ *                    or a read error: closed                  progress: closed
+ *
+ * LINGERING: after the answer the write side is shut and whatever the client still sends is
+ * read and dropped for up to 2 s, so that closing with unread bytes never turns into an RST that
+ * destroys the answer in flight (the lingering close of Apache and nginx).
+ *
+ * Bounds, so that an admin client, hostile or stuck, costs little and never delays a session
+ * (sessions live on the workers' loops; this loop only answers admin clients, signals and the
+ * watchdog): at most ADMIN_MAX_CONNS connections (beyond, the listeners pause and the kernel
+ * queues), the request parser's limits, and one answer per connection in memory.
+ *
+ * The unix socket: its directory is created (0755) if missing; a socket file that nobody
+ * answers on is stale and replaced, one that a live process answers on is an error (two anylb
+ * on one socket would each drain the other's backends); it is chmod 0600 before listen(), so
+ * no connection is accepted before its mode is right. admin_free() removes it only if it is
+ * still ours (same inode).
+ *
+ * Also runs the redundancy watch: once a second each service's N+k is computed, and a warning
+ * is logged when a service drops below N+1, once; it is re-armed only after the service has
+ * held N+1 or better for ADMIN_RECOVER_MS, so a load that hovers at the edge logs a few lines,
+ * not one per second.
+ */
+#include "lb/admin.h"
+
+#include "lb/admin_http.h"
+#include "lb/admin_route.h"
+#include "lb/status.h"
+#include "lib/clock.h"
+#include "lib/container.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ADMIN_MAX_CONNS       64
+#define ADMIN_BACKLOG         64
+#define ADMIN_REQUEST_TIMEOUT 5.0  /* s from accept to a whole request (slowloris) */
+#define ADMIN_WRITE_TIMEOUT   10.0 /* s without writing a byte of the answer */
+#define ADMIN_LINGER_TIMEOUT  2.0
+#define ADMIN_PAUSE           1.0 /* s: accepting pauses this long when out of fds */
+#define ADMIN_READ_CHUNK      4096
+#define ADMIN_READ_ROUNDS     16
+#define ADMIN_ACCEPT_BATCH    16
+#define ADMIN_OUT_MAX         (256u << 20) /* the largest answer: status of 10^5 backends */
+#define ADMIN_TOKEN_MAX       4096
+#define ADMIN_TICK            1.0
+#define ADMIN_RECOVER_MS      10000
+
+enum admin_conn_state { ADMIN_CONN_READING, ADMIN_CONN_WRITING, ADMIN_CONN_LINGERING };
+
+struct admin;
+
+struct admin_conn {
+	struct admin *a;
+	struct admin_conn *prev, *next;
+	enum admin_conn_state state;
+	int fd;
+	int tcp;
+	char peer[ADDR_STRLEN + 40];
+	ev_io io;
+	ev_timer timer;
+	struct admin_http_req req;
+	char *out; /* the whole answer */
+	size_t out_len, out_off;
+};
+
+struct admin_listener {
+	struct admin *a;
+	int fd;
+	int tcp;
+	ev_io io;
+};
+
+/* Per service: the redundancy watch. */
+struct admin_red {
+	int warned;           /* below N+1 was logged; re-armed after ADMIN_RECOVER_MS at N+1 */
+	uint64_t ok_since_ms; /* N+1 or better since (0: not now) */
+};
+
+struct admin {
+	struct ev_loop *loop;
+	struct lb_runtime *rt;
+	struct announcer *ann;
+	struct admin_hooks hooks;
+	struct admin_listener ul, tl; /* unix, tcp; fd -1 when absent */
+	char *sock_path;
+	dev_t sock_dev;
+	ino_t sock_ino;
+	char *token;
+	size_t token_len;
+	struct admin_conn *conns;
+	unsigned nconns;
+	int full;       /* listeners stopped: ADMIN_MAX_CONNS reached */
+	int out_of_fds; /* listeners stopped for ADMIN_PAUSE */
+	ev_timer pause;
+	ev_timer tick;
+	struct admin_red *red;
+	double start_boot; /* CLOCK_BOOTTIME seconds when the process started */
+};
+
+static const char *conn_state_name(enum admin_conn_state st)
+{
+	switch (st) {
+	case ADMIN_CONN_READING:
+		return "reading";
+	case ADMIN_CONN_WRITING:
+		return "writing";
+	case ADMIN_CONN_LINGERING:
+		return "lingering";
+	}
+	return "?";
+}
+
+static double boot_seconds(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * When this process started, in CLOCK_BOOTTIME seconds: field 22 of /proc/self/stat, in clock
+ * ticks since boot. Falls back to now (the admin interface starts right after the workers).
+ */
+static double process_start(void)
+{
+	char buf[1024];
+	double now = boot_seconds();
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return now;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return now;
+	buf[n] = '\0';
+	/* The command name (field 2) may hold spaces and ')': start after its last ')'. */
+	char *p = strrchr(buf, ')');
+	if (p == NULL)
+		return now;
+	p++;
+	unsigned long long start = 0;
+	for (int field = 3; field <= 22; field++) {
+		while (*p == ' ')
+			p++;
+		if (field == 22) {
+			start = strtoull(p, NULL, 10);
+			break;
+		}
+		p = strchr(p, ' ');
+		if (p == NULL)
+			return now;
+	}
+	long hz = sysconf(_SC_CLK_TCK);
+	if (hz <= 0 || start == 0)
+		return now;
+	double t = (double)start / (double)hz;
+	return t <= now ? t : now;
+}
+
+static double uptime(const struct admin *a)
+{
+	double up = boot_seconds() - a->start_boot;
+	return up > 0 ? up : 0;
+}
+
+/* ---- connections ---- */
+
+static void listeners_update(struct admin *a);
+
+static void conn_set_state(struct admin_conn *c, enum admin_conn_state st, const char *why)
+{
+	log_debug("admin: connection %s: %s -> %s: %s", c->peer, conn_state_name(c->state),
+		conn_state_name(st), why);
+	c->state = st;
+}
+
+/* The single exit of a connection. */
+static void conn_close(struct admin_conn *c, const char *why)
+{
+	struct admin *a = c->a;
+
+	log_debug("admin: connection %s closed in state %s: %s", c->peer, conn_state_name(c->state),
+		why);
+	ev_io_stop(a->loop, &c->io);
+	ev_timer_stop(a->loop, &c->timer);
+	close(c->fd);
+	c->fd = -1;
+	admin_http_free(&c->req);
+	free(c->out);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		a->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	a->nconns--;
+	free(c);
+	listeners_update(a);
+}
+
+static void conn_io(struct admin_conn *c, int events)
+{
+	if (c->io.events == events && ev_is_active(&c->io))
+		return;
+	ev_io_stop(c->a->loop, &c->io);
+	ev_io_set(&c->io, c->fd, events);
+	ev_io_start(c->a->loop, &c->io);
+}
+
+static void conn_timer(struct admin_conn *c, double after)
+{
+	ev_timer_stop(c->a->loop, &c->timer);
+	ev_timer_set(&c->timer, after, 0);
+	ev_timer_start(c->a->loop, &c->timer);
+}
+
+static void conn_linger(struct admin_conn *c)
+{
+	shutdown(c->fd, SHUT_WR);
+	conn_set_state(c, ADMIN_CONN_LINGERING, "answer sent");
+	conn_io(c, EV_READ);
+	conn_timer(c, ADMIN_LINGER_TIMEOUT);
+}
+
+/* Writes what it can; returns -1 when the connection was closed. */
+static int conn_flush(struct admin_conn *c)
+{
+	size_t before = c->out_off;
+
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* Progress pushes the deadline back, once per wake-up (ev_timer_again). */
+			if (c->out_off > before) {
+				c->timer.repeat = ADMIN_WRITE_TIMEOUT;
+				ev_timer_again(c->a->loop, &c->timer);
+			}
+			conn_io(c, EV_WRITE);
+			return 0;
+		}
+		if (n < 0) {
+			conn_close(c, strerror(errno));
+			return -1;
+		}
+		c->out_off += (size_t)n;
+	}
+	conn_linger(c);
+	return 0;
+}
+
+/* Queues the answer r and starts writing it. */
+static void conn_respond(struct admin_conn *c, struct admin_response *r, int head)
+{
+	if (r->body_len > ADMIN_OUT_MAX) {
+		admin_response_free(r);
+		admin_response_error(r, 500, "the answer would be too large");
+	}
+	c->out = admin_response_bytes(r, head, &c->out_len);
+	admin_response_free(r);
+	if (c->out == NULL) {
+		conn_close(c, "out of memory for the answer");
+		return;
+	}
+	c->out_off = 0;
+	conn_set_state(c, ADMIN_CONN_WRITING, "request answered");
+	ev_io_stop(c->a->loop, &c->io);
+	conn_timer(c, ADMIN_WRITE_TIMEOUT);
+	conn_flush(c);
+}
+
+static void conn_request(struct admin_conn *c)
+{
+	struct admin *a = c->a;
+	struct admin_response r;
+	struct admin_route_ctx ctx = {
+		.rt = a->rt,
+		.ann = a->ann,
+		.hooks = &a->hooks,
+		.token = a->token,
+		.token_len = a->token_len,
+		.tcp = c->tcp,
+		.peer = c->peer,
+		.uptime_s = uptime(a),
+		.now_ms = clock_ms(),
+	};
+
+	admin_route(&ctx, &c->req, &r);
+	int lvl = strcmp(c->req.method, "POST") == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
+	log_msg(lvl, "admin: %s %.200s from %s: %d", c->req.method, c->req.target, c->peer,
+		r.status);
+	conn_respond(c, &r, strcmp(c->req.method, "HEAD") == 0);
+}
+
+static void conn_read(struct admin_conn *c)
+{
+	char buf[ADMIN_READ_CHUNK];
+
+	/* A bounded batch per wake-up: a fast sender cannot keep the loop to itself. */
+	for (int round = 0; round < ADMIN_READ_ROUNDS; round++) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n < 0) {
+			conn_close(c, strerror(errno));
+			return;
+		}
+		if (c->state == ADMIN_CONN_LINGERING) {
+			if (n == 0) {
+				conn_close(c, "done");
+				return;
+			}
+			continue; /* drop what comes after the answer */
+		}
+		if (n == 0) {
+			conn_close(c, "client closed before a whole request");
+			return;
+		}
+		int rc = admin_http_feed(&c->req, buf, (size_t)n, NULL);
+		if (rc == 0)
+			continue;
+		if (rc > 0) {
+			conn_request(c);
+			return;
+		}
+		struct admin_response r;
+		log_info("admin: refused a request from %s: %d %s", c->peer, c->req.status,
+			c->req.why);
+		admin_route_error(&c->req, &r);
+		conn_respond(c, &r, 0);
+		return;
+	}
+}
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct admin_conn *c = container_of(io, struct admin_conn, io);
+	(void)loop;
+
+	if (c->state == ADMIN_CONN_WRITING) {
+		if (revents & EV_WRITE)
+			conn_flush(c);
+		return;
+	}
+	if (revents & EV_READ)
+		conn_read(c);
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct admin_conn *c = container_of(t, struct admin_conn, timer);
+	(void)loop;
+	(void)revents;
+
+	switch (c->state) {
+	case ADMIN_CONN_READING:
+		log_info("admin: cut %s: no whole request within %.0f s", c->peer,
+			ADMIN_REQUEST_TIMEOUT);
+		conn_close(c, "request timeout");
+		return;
+	case ADMIN_CONN_WRITING:
+		log_info("admin: cut %s: it stopped reading the answer", c->peer);
+		conn_close(c, "write timeout");
+		return;
+	case ADMIN_CONN_LINGERING:
+		conn_close(c, "linger over");
+		return;
+	}
+}
+
+static void conn_new(struct admin *a, int fd, int tcp, const struct sockaddr *sa, socklen_t len)
+{
+	struct admin_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	c->a = a;
+	c->fd = fd;
+	c->tcp = tcp;
+	c->state = ADMIN_CONN_READING;
+	if (tcp) {
+		struct addr peer;
+		addr_from_sockaddr(&peer, sa, len);
+		addr_format(&peer, c->peer, sizeof(c->peer));
+	} else {
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+			snprintf(c->peer, sizeof(c->peer), "unix pid %ld uid %lu", (long)cred.pid,
+				(unsigned long)cred.uid);
+		else
+			snprintf(c->peer, sizeof(c->peer), "unix");
+	}
+	admin_http_init(&c->req);
+	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+	ev_timer_init(&c->timer, conn_timer_cb, ADMIN_REQUEST_TIMEOUT, 0);
+	c->next = a->conns;
+	if (a->conns != NULL)
+		a->conns->prev = c;
+	a->conns = c;
+	a->nconns++;
+	ev_io_start(a->loop, &c->io);
+	/* One deadline for the whole request, never pushed back by a trickle of bytes. */
+	ev_timer_start(a->loop, &c->timer);
+}
+
+/* ---- listeners ---- */
+
+static void listener_set(struct admin *a, struct admin_listener *l, int on)
+{
+	if (l->fd < 0)
+		return;
+	if (on)
+		ev_io_start(a->loop, &l->io);
+	else
+		ev_io_stop(a->loop, &l->io);
+}
+
+/* Accepting is on unless the connection cap is reached or fds ran out a moment ago. */
+static void listeners_update(struct admin *a)
+{
+	int full = a->nconns >= ADMIN_MAX_CONNS;
+
+	if (full && !a->full)
+		log_warn("admin: %d connections open: not accepting more for now", ADMIN_MAX_CONNS);
+	a->full = full;
+	int on = !full && !a->out_of_fds;
+	listener_set(a, &a->ul, on);
+	listener_set(a, &a->tl, on);
+}
+
+static void pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct admin *a = container_of(t, struct admin, pause);
+	(void)loop;
+	(void)revents;
+
+	a->out_of_fds = 0;
+	listeners_update(a);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct admin_listener *l = container_of(io, struct admin_listener, io);
+	struct admin *a = l->a;
+	(void)loop;
+	(void)revents;
+
+	for (int i = 0; i < ADMIN_ACCEPT_BATCH && a->nconns < ADMIN_MAX_CONNS; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			log_warn("admin: accept: %s; pausing for %.0f s", strerror(errno),
+				ADMIN_PAUSE);
+			a->out_of_fds = 1;
+			ev_timer_stop(a->loop, &a->pause);
+			ev_timer_set(&a->pause, ADMIN_PAUSE, 0);
+			ev_timer_start(a->loop, &a->pause);
+			break;
+		}
+		conn_new(a, fd, l->tcp, (struct sockaddr *)&ss, len);
+	}
+	listeners_update(a);
+}
+
+/* Creates every missing directory above path, 0755. */
+static int make_parents(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *p = dir + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			int err = errno;
+			log_error("admin: cannot create directory %s: %s", dir, strerror(err));
+			return -err;
+		}
+		*p = '/';
+	}
+	return 0;
+}
+
+/* A socket file at path: -EADDRINUSE if a live process answers on it, else removed. */
+static int clear_stale(const char *path, const struct sockaddr_un *sun)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_error("admin: %s exists and is not a socket; not touching it", path);
+		return -EEXIST;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	int err = errno;
+	close(fd);
+	if (rc == 0 || err == EAGAIN || err == EINPROGRESS) {
+		log_error("admin: %s is in use by a running process (another anylb?)", path);
+		return -EADDRINUSE;
+	}
+	if (err != ECONNREFUSED) {
+		log_error("admin: cannot tell whether %s is in use: %s", path, strerror(err));
+		return -err;
+	}
+	log_info("admin: removing stale socket %s", path);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static int listen_unix(struct admin *a, const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct stat st;
+	int rc;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG; /* conf/ refuses it already */
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if ((rc = make_parents(path)) < 0 || (rc = clear_stale(path, &sun)) < 0)
+		return rc;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		rc = -errno;
+		log_error("admin: cannot bind %s: %s", path, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	/* Until listen() nobody can connect, so the mode is right before anyone can. */
+	if (chmod(path, 0600) < 0 || stat(path, &st) < 0 || listen(fd, ADMIN_BACKLOG) < 0) {
+		rc = -errno;
+		log_error("admin: cannot set up %s: %s", path, strerror(-rc));
+		close(fd);
+		unlink(path);
+		return rc;
+	}
+	a->sock_path = strdup(path);
+	if (a->sock_path == NULL) {
+		close(fd);
+		unlink(path);
+		return -ENOMEM;
+	}
+	a->sock_dev = st.st_dev;
+	a->sock_ino = st.st_ino;
+	a->ul.fd = fd;
+	return 0;
+}
+
+static int listen_tcp(struct admin *a, const struct conf_admin *ca)
+{
+	int one = 1, rc;
+	int fd =
+		socket(ca->listen_addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+		(ca->listen_addr.sa.sa_family == AF_INET6 &&
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+		bind(fd, &ca->listen_addr.sa, ca->listen_addr.len) < 0 ||
+		listen(fd, ADMIN_BACKLOG) < 0) {
+		rc = -errno;
+		log_error("admin: cannot listen on %s: %s", ca->listen, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	a->tl.fd = fd;
+	return 0;
+}
+
+/* Reads the bearer token: the file's bytes without trailing CR/LF, printable ASCII only. */
+static int read_token(struct admin *a, const char *path)
+{
+	char buf[ADMIN_TOKEN_MAX + 1];
+	struct stat st;
+	size_t n = 0;
+
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		int err = errno;
+		log_error("admin: cannot read the token file %s: %s", path, strerror(err));
+		return -err;
+	}
+	if (fstat(fd, &st) == 0 && (st.st_mode & 0077) != 0)
+		log_warn("admin: token file %s can be read by other users (mode %03o)", path,
+			(unsigned)(st.st_mode & 0777));
+	for (;;) {
+		ssize_t got = read(fd, buf + n, sizeof(buf) - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			int err = errno;
+			close(fd);
+			log_error("admin: cannot read the token file %s: %s", path, strerror(err));
+			return -err;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+		if (n == sizeof(buf))
+			break;
+	}
+	close(fd);
+	if (n > ADMIN_TOKEN_MAX) {
+		log_error("admin: token file %s is larger than %d bytes", path, ADMIN_TOKEN_MAX);
+		return -EINVAL;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	if (n == 0) {
+		log_error("admin: token file %s is empty", path);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)buf[i] <= 0x20 || (unsigned char)buf[i] >= 0x7f) {
+			log_error("admin: token file %s holds a space or a character that is not "
+				  "printable ASCII: a bearer token cannot carry it",
+				path);
+			return -EINVAL;
+		}
+	}
+	a->token = malloc(n + 1);
+	if (a->token == NULL)
+		return -ENOMEM;
+	memcpy(a->token, buf, n);
+	a->token[n] = '\0';
+	a->token_len = n;
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
+}
+
+/* ---- the redundancy watch ---- */
+
+static void red_warn(const struct lb_service *svc, const struct redundancy_report *r)
+{
+	const char *name = svc->conf->name;
+
+	if (r->domains == 0)
+		log_warn("service %s: redundancy N+0: no ready backend", name);
+	else if (r->overloaded)
+		log_warn("service %s: redundancy N+0: %llu sessions are more than its ready "
+			 "backends can carry (%llu)",
+			name, (unsigned long long)r->load, (unsigned long long)r->capacity);
+	else if (r->domains == 1)
+		log_warn("service %s: redundancy N+0: all its ready backends are in one failure "
+			 "domain (%s%s)",
+			name, r->largest_zone != NULL ? "zone " : "one backend without a zone",
+			r->largest_zone != NULL ? r->largest_zone : "");
+	else
+		log_warn("service %s: redundancy N+0: losing %s%s (capacity %llu) would leave "
+			 "%llu for %llu sessions",
+			name, r->largest_zone != NULL ? "zone " : "a backend without a zone",
+			r->largest_zone != NULL ? r->largest_zone : "",
+			(unsigned long long)r->largest,
+			(unsigned long long)(r->capacity - r->largest),
+			(unsigned long long)r->load);
+}
+
+static void red_check(struct admin *a, uint64_t now_ms)
+{
+	for (size_t i = 0; i < a->rt->nservices; i++) {
+		const struct lb_service *svc = &a->rt->services[i];
+		struct admin_red *w = &a->red[i];
+		struct redundancy_report r;
+		char text[16];
+
+		if (status_redundancy(svc, &r) < 0)
+			continue;
+		if (r.k == 0) {
+			w->ok_since_ms = 0;
+			if (!w->warned)
+				red_warn(svc, &r);
+			w->warned = 1;
+			continue;
+		}
+		if (!w->warned)
+			continue;
+		if (w->ok_since_ms == 0)
+			w->ok_since_ms = now_ms;
+		if (now_ms - w->ok_since_ms >= ADMIN_RECOVER_MS) {
+			log_info("service %s: redundancy back to %s", svc->conf->name,
+				redundancy_text(&r, text, sizeof(text)));
+			w->warned = 0;
+			w->ok_since_ms = 0;
+		}
+	}
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct admin *a = container_of(t, struct admin, tick);
+	(void)loop;
+	(void)revents;
+
+	red_check(a, clock_ms());
+}
+
+/* ---- life cycle ---- */
+
+struct admin *admin_new(struct ev_loop *loop, struct lb_runtime *rt, struct announcer *ann,
+	const struct admin_hooks *hooks, int *err)
+{
+	const struct conf_admin *ca = &rt->conf->global.admin;
+	int rc = -ENOMEM;
+
+	*err = 0;
+	if (!ca->enabled) {
+		log_info("admin: switched off (global.admin.enabled: false)");
+		return NULL;
+	}
+	struct admin *a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		goto fail;
+	a->loop = loop;
+	a->rt = rt;
+	a->ann = ann;
+	if (hooks != NULL)
+		a->hooks = *hooks;
+	a->ul = (struct admin_listener){.a = a, .fd = -1, .tcp = 0};
+	a->tl = (struct admin_listener){.a = a, .fd = -1, .tcp = 1};
+	a->start_boot = process_start();
+	a->red = calloc(rt->nservices ? rt->nservices : 1, sizeof(*a->red));
+	if (a->red == NULL)
+		goto fail;
+	if (ca->listen != NULL && (rc = read_token(a, ca->token_file)) < 0)
+		goto fail;
+	if ((rc = listen_unix(a, ca->socket)) < 0)
+		goto fail;
+	if (ca->listen != NULL && (rc = listen_tcp(a, ca)) < 0)
+		goto fail;
+	ev_io_init(&a->ul.io, accept_cb, a->ul.fd, EV_READ);
+	if (a->tl.fd >= 0)
+		ev_io_init(&a->tl.io, accept_cb, a->tl.fd, EV_READ);
+	ev_timer_init(&a->pause, pause_cb, ADMIN_PAUSE, 0);
+	ev_timer_init(&a->tick, tick_cb, ADMIN_TICK, ADMIN_TICK);
+	ev_timer_start(loop, &a->tick);
+	listeners_update(a);
+	log_info("admin: listening on %s%s%s", ca->socket, ca->listen ? " and " : "",
+		ca->listen ? ca->listen : "");
+	return a;
+fail:
+	if (rc == -ENOMEM)
+		log_error("admin: out of memory");
+	*err = rc;
+	if (a != NULL) {
+		if (a->ul.fd >= 0) {
+			close(a->ul.fd);
+			a->ul.fd = -1;
+			unlink(a->sock_path);
+		}
+		if (a->tl.fd >= 0)
+			close(a->tl.fd);
+		if (a->token != NULL)
+			explicit_bzero(a->token, a->token_len);
+		free(a->token);
+		free(a->sock_path);
+		free(a->red);
+		free(a);
+	}
+	return NULL;
+}
+
+void admin_free(struct admin *a)
+{
+	struct stat st;
+
+	if (a == NULL)
+		return;
+	while (a->conns != NULL)
+		conn_close(a->conns, "shutting down");
+	ev_timer_stop(a->loop, &a->tick);
+	ev_timer_stop(a->loop, &a->pause);
+	listener_set(a, &a->ul, 0);
+	listener_set(a, &a->tl, 0);
+	if (a->ul.fd >= 0) {
+		close(a->ul.fd);
+		a->ul.fd = -1;
+		/* Only our own socket: a newer process may have taken the path over. */
+		if (stat(a->sock_path, &st) == 0 && st.st_dev == a->sock_dev &&
+			st.st_ino == a->sock_ino)
+			unlink(a->sock_path);
+	}
+	if (a->tl.fd >= 0) {
+		close(a->tl.fd);
+		a->tl.fd = -1;
+	}
+	if (a->token != NULL)
+		explicit_bzero(a->token, a->token_len);
+	free(a->token);
+	free(a->sock_path);
+	free(a->red);
+	free(a);
+}

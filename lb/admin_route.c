@@ -1,0 +1,434 @@
+/*
+ * DOC: admin routes
+ *
+ * One function per action, each answering in the operator's words: what changed, what did not
+ * and why. Names in paths are URL-decoded one segment at a time, so an encoded '/' stays inside
+ * its segment; a backend is found by its address as written in the configuration, or else by
+ * the address it parses to ("[0::1]:9001" finds "[::1]:9001").
+ *
+ * Who may do what: over the unix socket (mode 0600: whoever can open it is root or anylb's own
+ * user) everything; over TCP every GET, and a POST only with the bearer token. The token is
+ * checked before any name is looked up, so a client without it learns nothing but the shape of
+ * the API, which is public.
+ */
+#include "lb/admin_route.h"
+
+#include "bgp/policy.h"
+#include "health/state.h"
+#include "lb/announcer.h"
+#include "lb/backend.h"
+#include "lb/metrics.h"
+#include "lb/status.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CT_JSON "application/json"
+#define CT_TEXT "text/plain; charset=utf-8"
+
+#define ROUTE_MAX_SEGMENTS 6
+#define ROUTE_RELOAD_MSG   16384 /* what a reload may say: one line per problem */
+
+void admin_response_free(struct admin_response *r)
+{
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+}
+
+/* Takes doc (a reference); on failure answers 500 with a fixed body. */
+static void set_json(struct admin_response *out, int status, json_t *doc)
+{
+	char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(doc);
+	free(out->body);
+	out->body = NULL;
+	out->content_type = CT_JSON;
+	if (text != NULL) {
+		size_t n = strlen(text);
+		char *b = realloc(text, n + 2);
+		if (b != NULL) {
+			b[n] = '\n';
+			b[n + 1] = '\0';
+			out->status = status;
+			out->body = b;
+			out->body_len = n + 1;
+			return;
+		}
+		free(text);
+	}
+	static const char oom[] = "{\"error\":\"out of memory\"}\n";
+	out->status = 500;
+	out->body = strdup(oom);
+	out->body_len = out->body != NULL ? sizeof(oom) - 1 : 0;
+}
+
+void admin_response_error(struct admin_response *out, int status, const char *msg)
+{
+	set_json(out, status, json_pack("{s:s}", "error", msg));
+}
+
+static void errorf(struct admin_response *out, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void errorf(struct admin_response *out, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	admin_response_error(out, status, msg);
+}
+
+void admin_route_error(const struct admin_http_req *req, struct admin_response *out)
+{
+	memset(out, 0, sizeof(*out));
+	admin_response_error(out, req->status, req->why != NULL ? req->why : "bad request");
+}
+
+static void take_text(struct admin_response *out, const char *ct, char *body, size_t len)
+{
+	if (body == NULL) {
+		admin_response_error(out, 500, "out of memory");
+		return;
+	}
+	out->status = 200;
+	out->content_type = ct;
+	out->body = body;
+	out->body_len = len;
+}
+
+static int authorized(const struct admin_route_ctx *ctx, const struct admin_http_req *req,
+	struct admin_response *out)
+{
+	size_t n;
+
+	if (!ctx->tcp)
+		return 1;
+	const char *t = NULL;
+	if (req->auth_seen && !req->auth_too_long)
+		t = admin_http_bearer(req->auth, &n);
+	if (t == NULL) {
+		out->www_auth = "Bearer realm=\"anylb\"";
+		admin_response_error(out, 401,
+			"writes over TCP need 'Authorization: Bearer TOKEN' (the token of "
+			"global.admin.token_file)");
+		return 0;
+	}
+	if (ctx->token == NULL || !admin_http_token_equal(ctx->token, ctx->token_len, t, n)) {
+		out->www_auth = "Bearer realm=\"anylb\", error=\"invalid_token\"";
+		admin_response_error(out, 401, "invalid bearer token");
+		log_warn("admin: refused a write from %s: invalid bearer token", ctx->peer);
+		return 0;
+	}
+	return 1;
+}
+
+static struct lb_service *find_service(struct lb_runtime *rt, const char *name)
+{
+	for (size_t i = 0; i < rt->nservices; i++)
+		if (strcmp(rt->services[i].conf->name, name) == 0)
+			return &rt->services[i];
+	return NULL;
+}
+
+static struct lb_backend *find_backend(struct lb_service *svc, const char *text)
+{
+	const struct conf_service *sc = svc->conf;
+	const char *why;
+	struct addr a;
+
+	for (size_t i = 0; i < sc->nbackends; i++)
+		if (strcmp(sc->backends[i].address, text) == 0)
+			return &svc->backends[i];
+	if (addr_parse(text, 0, &a, &why) < 0)
+		return NULL;
+	for (size_t i = 0; i < sc->nbackends; i++)
+		if (addr_equal(&sc->backends[i].addr, &a))
+			return &svc->backends[i];
+	return NULL;
+}
+
+static void ok_json(struct admin_response *out, json_t *extra, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* {"ok": true, "message": ..., and the members of extra (taken)}. */
+static void ok_json(struct admin_response *out, json_t *extra, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_t *doc = json_pack("{s:b,s:s}", "ok", 1, "message", msg);
+	if (doc != NULL && extra != NULL && json_object_update(doc, extra) < 0) {
+		json_decref(doc);
+		doc = NULL;
+	}
+	json_decref(extra);
+	set_json(out, 200, doc);
+}
+
+static void do_drain(const struct admin_route_ctx *ctx, struct lb_service *svc,
+	struct lb_backend *b, int drain, struct admin_response *out)
+{
+	const char *addr = b->conf->address, *name = svc->conf->name;
+
+	pthread_mutex_lock(&svc->lock);
+	int was = b->draining;
+	pthread_mutex_unlock(&svc->lock);
+	backend_set_draining(b, drain, drain ? "operator drain" : "operator enable", ctx->now_ms);
+	const char *st = backend_state_name(
+		(enum backend_state)atomic_load_explicit(&b->state, memory_order_relaxed));
+	log_info("admin: %s backend %s (%s), from %s: now %s", drain ? "drain" : "enable", addr,
+		name, ctx->peer, st);
+	json_t *extra = json_pack("{s:s,s:s,s:s}", "service", name, "backend", addr, "state", st);
+	if (drain && was)
+		ok_json(out, extra, "backend %s of service %s was already draining (state %s)",
+			addr, name, st);
+	else if (drain)
+		ok_json(out, extra,
+			"backend %s of service %s is draining: new sessions go to other backends, "
+			"open sessions go on (state %s)",
+			addr, name, st);
+	else if (!was)
+		ok_json(out, extra, "backend %s of service %s was not draining (state %s)", addr,
+			name, st);
+	else
+		ok_json(out, extra, "backend %s of service %s is enabled again (state %s)", addr,
+			name, st);
+}
+
+static void prefixes_text(const struct conf_anycast *ac, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < ac->nprefixes && o < cap; i++) {
+		int n = snprintf(buf + o, cap - o, "%s%s", i ? ", " : "", ac->prefixes[i].text);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}
+
+static void do_override(const struct admin_route_ctx *ctx, struct lb_service *svc,
+	enum anycast_override o, struct admin_response *out)
+{
+	const char *name = svc->conf->name;
+	char pfx[256];
+
+	if (!svc->conf->anycast.enabled) {
+		errorf(out, 404, "service %s has no anycast section: there is nothing to %s", name,
+			o == ANYCAST_OVERRIDE_NONE ? "hand back to health"
+						   : anycast_override_name(o));
+		return;
+	}
+	if (announcer_override(ctx->ann, svc->index, (int)o) < 0) {
+		errorf(out, 404, "service %s has anycast, but the announcer is not running", name);
+		return;
+	}
+	prefixes_text(&svc->conf->anycast, pfx, sizeof(pfx));
+	log_info("admin: %s service %s (%s), from %s",
+		o == ANYCAST_OVERRIDE_NONE ? "clear the override of" : anycast_override_name(o),
+		name, pfx, ctx->peer);
+	json_t *extra =
+		json_pack("{s:s,s:s}", "service", name, "override", anycast_override_name(o));
+	switch (o) {
+	case ANYCAST_OVERRIDE_WITHDRAW:
+		ok_json(out, extra,
+			"service %s: %s withdrawn by the operator; health does not announce them "
+			"again until 'announce' or 'auto'",
+			name, pfx);
+		break;
+	case ANYCAST_OVERRIDE_ANNOUNCE:
+		ok_json(out, extra,
+			"service %s: %s announced by the operator whatever its health, until "
+			"'withdraw' or 'auto'",
+			name, pfx);
+		break;
+	case ANYCAST_OVERRIDE_NONE:
+		ok_json(out, extra, "service %s: operator override cleared; health decides again",
+			name);
+		break;
+	}
+}
+
+static void do_reload(const struct admin_route_ctx *ctx, struct admin_response *out)
+{
+	if (ctx->hooks == NULL || ctx->hooks->reload == NULL) {
+		admin_response_error(out, 501, "reload is not implemented yet");
+		return;
+	}
+	char *msg = calloc(1, ROUTE_RELOAD_MSG);
+	if (msg == NULL) {
+		admin_response_error(out, 500, "out of memory");
+		return;
+	}
+	log_info("admin: reload, from %s", ctx->peer);
+	int rc = ctx->hooks->reload(ctx->hooks->arg, msg, ROUTE_RELOAD_MSG);
+	msg[ROUTE_RELOAD_MSG - 1] = '\0';
+	if (rc == 0)
+		ok_json(out, NULL, "%s", msg[0] != '\0' ? msg : "configuration reloaded");
+	else
+		admin_response_error(
+			out, rc == -EINVAL ? 422 : 500, msg[0] != '\0' ? msg : "reload failed");
+	free(msg);
+}
+
+/* Splits path (no query) into decoded segments in dec; -1 when a segment cannot be decoded. */
+static int split(const char *path, size_t len, char *dec, size_t cap, char **seg, int max)
+{
+	int n = 0;
+	size_t o = 0;
+
+	if (len == 0 || path[0] != '/')
+		return -1;
+	size_t i = 1;
+	for (;;) {
+		size_t j = i;
+		while (j < len && path[j] != '/')
+			j++;
+		if (n == max)
+			return max + 1; /* too many: no route has that many */
+		long d = admin_http_url_decode(path + i, j - i, dec + o, cap - o);
+		if (d < 0)
+			return -1;
+		seg[n++] = dec + o;
+		o += (size_t)d + 1;
+		if (j >= len)
+			break;
+		i = j + 1;
+	}
+	return n;
+}
+
+void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req *req,
+	struct admin_response *out)
+{
+	const char *m = req->method;
+	int get = strcmp(m, "GET") == 0, head = strcmp(m, "HEAD") == 0;
+	int post = strcmp(m, "POST") == 0;
+	char *seg[ROUTE_MAX_SEGMENTS];
+
+	memset(out, 0, sizeof(*out));
+	if (!get && !head && !post) {
+		out->allow = "GET, HEAD, POST";
+		errorf(out, 405, "method '%s' is not allowed: use GET or POST",
+			m[0] != '\0' ? m : "(too long)");
+		return;
+	}
+	size_t plen = strcspn(req->target, "?#");
+	char *dec = malloc(plen + ROUTE_MAX_SEGMENTS + 2);
+	if (dec == NULL) {
+		admin_response_error(out, 500, "out of memory");
+		return;
+	}
+	int n = split(
+		req->target, plen, dec, plen + ROUTE_MAX_SEGMENTS + 2, seg, ROUTE_MAX_SEGMENTS);
+	if (n < 0) {
+		admin_response_error(out, 400, "bad %-escape in the path");
+		goto done;
+	}
+	int is_read = n == 1 && (strcmp(seg[0], "status") == 0 || strcmp(seg[0], "metrics") == 0 ||
+					strcmp(seg[0], "healthz") == 0);
+	int is_reload = n == 1 && strcmp(seg[0], "reload") == 0;
+	int is_svc = n == 3 && strcmp(seg[0], "services") == 0 &&
+		     (strcmp(seg[2], "withdraw") == 0 || strcmp(seg[2], "announce") == 0 ||
+			     strcmp(seg[2], "auto") == 0);
+	int is_be = n == 5 && strcmp(seg[0], "services") == 0 && strcmp(seg[2], "backends") == 0 &&
+		    (strcmp(seg[4], "drain") == 0 || strcmp(seg[4], "enable") == 0);
+	if (!is_read && !is_reload && !is_svc && !is_be) {
+		errorf(out, 404,
+			"no such path: try GET /status, /metrics or /healthz, or POST "
+			"/services/NAME/backends/ADDRESS/drain|enable, "
+			"/services/NAME/withdraw|announce|auto, /reload");
+		goto done;
+	}
+	if (is_read) {
+		if (post) {
+			out->allow = "GET, HEAD";
+			errorf(out, 405, "/%s takes GET", seg[0]);
+			goto done;
+		}
+		struct status_source src = {
+			.rt = ctx->rt, .ann = ctx->ann, .uptime_s = ctx->uptime_s};
+		size_t len = 0;
+		if (strcmp(seg[0], "status") == 0) {
+			char *body = status_json(&src, &len);
+			take_text(out, CT_JSON, body, len);
+		} else if (strcmp(seg[0], "metrics") == 0) {
+			char *body = metrics_text(&src, &len);
+			take_text(out, METRICS_CONTENT_TYPE, body, len);
+		} else {
+			take_text(out, CT_TEXT, strdup("ok\n"), 3);
+		}
+		goto done;
+	}
+	if (!post) {
+		out->allow = "POST";
+		admin_response_error(out, 405, "this path takes POST");
+		goto done;
+	}
+	if (!authorized(ctx, req, out))
+		goto done;
+	if (is_reload) {
+		do_reload(ctx, out);
+		goto done;
+	}
+	struct lb_service *svc = find_service(ctx->rt, seg[1]);
+	if (svc == NULL) {
+		errorf(out, 404, "no service named '%.64s'", seg[1]);
+		goto done;
+	}
+	if (is_svc) {
+		enum anycast_override o =
+			strcmp(seg[2], "withdraw") == 0   ? ANYCAST_OVERRIDE_WITHDRAW
+			: strcmp(seg[2], "announce") == 0 ? ANYCAST_OVERRIDE_ANNOUNCE
+							  : ANYCAST_OVERRIDE_NONE;
+		do_override(ctx, svc, o, out);
+		goto done;
+	}
+	struct lb_backend *b = find_backend(svc, seg[3]);
+	if (b == NULL) {
+		errorf(out, 404, "service %s has no backend '%.100s'", svc->conf->name, seg[3]);
+		goto done;
+	}
+	do_drain(ctx, svc, b, strcmp(seg[4], "drain") == 0, out);
+done:
+	free(dec);
+}
+
+char *admin_response_bytes(const struct admin_response *r, int head, size_t *len)
+{
+	char hdr[512];
+	int n = snprintf(hdr, sizeof(hdr),
+		"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s"
+		"Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+		r->status, admin_http_reason(r->status),
+		r->content_type != NULL ? r->content_type : CT_JSON, r->body_len,
+		r->allow != NULL ? "Allow: " : "", r->allow != NULL ? r->allow : "",
+		r->allow != NULL ? "\r\n" : "", r->www_auth != NULL ? "WWW-Authenticate: " : "",
+		r->www_auth != NULL ? r->www_auth : "", r->www_auth != NULL ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		return NULL;
+	size_t body = head ? 0 : r->body_len;
+	char *msg = malloc((size_t)n + body + 1);
+	if (msg == NULL)
+		return NULL;
+	memcpy(msg, hdr, (size_t)n);
+	if (body > 0)
+		memcpy(msg + n, r->body, body);
+	msg[(size_t)n + body] = '\0';
+	*len = (size_t)n + body;
+	return msg;
+}

@@ -1,0 +1,490 @@
+/*
+ * DOC: the /metrics page
+ *
+ * Written family by family into one growing buffer: Prometheus wants each family's samples
+ * together, so the loops run over services and backends once per family. Counters are read with
+ * relaxed atomics; a histogram is read once into a snapshot so that its buckets are cumulative
+ * and its +Inf bucket equals its _count whatever the workers do meanwhile.
+ */
+#include "lb/metrics.h"
+
+#include "bgp/bird_reply.h"
+#include "bgp/policy.h"
+#include "health/state.h"
+#include "lb/announcer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef ANYLB_VERSION
+#define ANYLB_VERSION "unknown"
+#endif
+
+struct mbuf {
+	char *p;
+	size_t len, cap;
+	int nomem;
+};
+
+static void mb_reserve(struct mbuf *m, size_t more)
+{
+	if (m->nomem || m->len + more + 1 <= m->cap)
+		return;
+	size_t cap = m->cap ? m->cap : 16384;
+	while (cap < m->len + more + 1)
+		cap *= 2;
+	char *p = realloc(m->p, cap);
+	if (p == NULL) {
+		m->nomem = 1;
+		return;
+	}
+	m->p = p;
+	m->cap = cap;
+}
+
+static void mb_printf(struct mbuf *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void mb_printf(struct mbuf *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	for (int round = 0; round < 2 && !m->nomem; round++) {
+		size_t room = m->cap - m->len;
+		va_start(ap, fmt);
+		int n = vsnprintf(
+			m->p != NULL ? m->p + m->len : NULL, m->p != NULL ? room : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			m->nomem = 1;
+			return;
+		}
+		if ((size_t)n < room) {
+			m->len += (size_t)n;
+			return;
+		}
+		mb_reserve(m, (size_t)n);
+	}
+}
+
+/* A label value as the format wants it: \\, \" and \n escaped. */
+static void mb_label(struct mbuf *m, const char *name, const char *value, int first)
+{
+	mb_reserve(m, strlen(name) + 2 * strlen(value) + 5);
+	if (m->nomem)
+		return;
+	char *o = m->p + m->len;
+	if (!first)
+		*o++ = ',';
+	o += sprintf(o, "%s=\"", name);
+	for (const char *s = value; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"') {
+			*o++ = '\\';
+			*o++ = *s;
+		} else if (*s == '\n') {
+			*o++ = '\\';
+			*o++ = 'n';
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o++ = '"';
+	*o = '\0';
+	m->len = (size_t)(o - m->p);
+}
+
+static void family(struct mbuf *m, const char *name, const char *type, const char *help)
+{
+	mb_printf(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* `name{service="..."` with the brace left open for more labels. */
+static void open_svc(struct mbuf *m, const char *name, const struct lb_service *svc)
+{
+	mb_printf(m, "%s{", name);
+	mb_label(m, "service", svc->conf->name, 1);
+}
+
+static void open_backend(struct mbuf *m, const char *name, const struct lb_backend *b)
+{
+	open_svc(m, name, b->svc);
+	mb_label(m, "backend", b->conf->address, 0);
+}
+
+static uint64_t ld(const _Atomic uint64_t *p)
+{
+	return atomic_load_explicit(p, memory_order_relaxed);
+}
+
+/* One value per service: a counter or gauge read by get. */
+static void per_service(struct mbuf *m, const struct lb_runtime *rt, const char *name,
+	uint64_t (*get)(const struct lb_service *svc))
+{
+	for (size_t i = 0; i < rt->nservices; i++) {
+		open_svc(m, name, &rt->services[i]);
+		mb_printf(m, "} %llu\n", (unsigned long long)get(&rt->services[i]));
+	}
+}
+
+static void per_backend(struct mbuf *m, const struct lb_runtime *rt, const char *name,
+	uint64_t (*get)(const struct lb_backend *b))
+{
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		for (size_t j = 0; j < svc->conf->nbackends; j++) {
+			open_backend(m, name, &svc->backends[j]);
+			mb_printf(m, "} %llu\n", (unsigned long long)get(&svc->backends[j]));
+		}
+	}
+}
+
+static uint64_t svc_active(const struct lb_service *s)
+{
+	return atomic_load_explicit(&s->active, memory_order_relaxed);
+}
+
+static uint64_t svc_accepted(const struct lb_service *s)
+{
+	return ld(&s->accepted);
+}
+
+static uint64_t svc_refused(const struct lb_service *s)
+{
+	return ld(&s->refused_limit);
+}
+
+static uint64_t svc_retries(const struct lb_service *s)
+{
+	return ld(&s->retries);
+}
+
+static uint64_t be_active(const struct lb_backend *b)
+{
+	return atomic_load_explicit(&b->active, memory_order_relaxed);
+}
+
+static uint64_t be_sessions(const struct lb_backend *b)
+{
+	return ld(&b->sessions);
+}
+
+static uint64_t be_connect_fails(const struct lb_backend *b)
+{
+	return ld(&b->connect_fails);
+}
+
+static uint64_t be_ejections(const struct lb_backend *b)
+{
+	return ld(&b->ejections);
+}
+
+static uint64_t be_weight(const struct lb_backend *b)
+{
+	return atomic_load_explicit(&b->eff_weight, memory_order_relaxed);
+}
+
+int metrics_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -errno;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 0 ? n - 1 : 0;
+}
+
+static void process_families(struct mbuf *m, const struct status_source *src)
+{
+	const struct lb_runtime *rt = src->rt;
+
+	family(m, "anylb_up", "gauge", "1 while the process serves.");
+	mb_printf(m, "anylb_up 1\n");
+	family(m, "anylb_build_info", "gauge", "Version and site of this process, always 1.");
+	mb_printf(m, "anylb_build_info{");
+	mb_label(m, "version", ANYLB_VERSION, 1);
+	mb_label(m, "site", rt->conf->global.site, 0);
+	mb_printf(m, "} 1\n");
+	family(m, "anylb_uptime_seconds", "gauge", "Seconds since the process started.");
+	mb_printf(m, "anylb_uptime_seconds %.3f\n", src->uptime_s);
+	int fds = metrics_open_fds();
+	if (fds >= 0) {
+		family(m, "anylb_open_fds", "gauge", "File descriptors open in the process.");
+		mb_printf(m, "anylb_open_fds %d\n", fds);
+	}
+	family(m, "anylb_process_sessions_active", "gauge",
+		"Sessions open in the whole process (global.max_connections counts these).");
+	mb_printf(m, "anylb_process_sessions_active %u\n",
+		atomic_load_explicit(&rt->active, memory_order_relaxed));
+	family(m, "anylb_accept_pauses_total", "counter",
+		"Times accepting paused for lack of fds or memory (EMFILE, ENFILE, ENOBUFS, "
+		"ENOMEM).");
+	mb_printf(
+		m, "anylb_accept_pauses_total %llu\n", (unsigned long long)ld(&rt->accept_pauses));
+	family(m, "anylb_accept_limit_pauses_total", "counter",
+		"Times accepting paused because global.max_connections was reached.");
+	mb_printf(m, "anylb_accept_limit_pauses_total %llu\n",
+		(unsigned long long)ld(&rt->limit_pauses));
+	family(m, "anylb_reloads_total", "counter", "Configuration reloads by result.");
+	mb_printf(m, "anylb_reloads_total{result=\"ok\"} %llu\n",
+		(unsigned long long)src->reloads_ok);
+	mb_printf(m, "anylb_reloads_total{result=\"failed\"} %llu\n",
+		(unsigned long long)src->reloads_failed);
+}
+
+static void service_families(struct mbuf *m, const struct status_source *src)
+{
+	const struct lb_runtime *rt = src->rt;
+
+	family(m, "anylb_sessions_total", "counter", "Finished sessions by how they ended.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		for (int r = 0; r < LB_RESULT_COUNT; r++) {
+			open_svc(m, "anylb_sessions_total", svc);
+			mb_label(m, "result", lb_result_name((enum lb_result)r), 0);
+			mb_printf(m, "} %llu\n", (unsigned long long)ld(&svc->results[r]));
+		}
+	}
+	family(m, "anylb_sessions_accepted_total", "counter", "Client connections accepted.");
+	per_service(m, rt, "anylb_sessions_accepted_total", svc_accepted);
+	family(m, "anylb_sessions_refused_total", "counter",
+		"Clients closed at once because the service was at its max_connections.");
+	per_service(m, rt, "anylb_sessions_refused_total", svc_refused);
+	family(m, "anylb_sessions_active", "gauge", "Sessions open, connecting or connected.");
+	per_service(m, rt, "anylb_sessions_active", svc_active);
+	family(m, "anylb_service_retries_total", "counter",
+		"Connects retried on another backend after a failure.");
+	per_service(m, rt, "anylb_service_retries_total", svc_retries);
+	family(m, "anylb_service_redundancy", "gauge",
+		"Failure domains (zones) the service can lose and still carry its current load: "
+		"the k of N+k.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		struct redundancy_report r;
+		if (status_redundancy(&rt->services[i], &r) < 0) {
+			m->nomem = 1;
+			return;
+		}
+		open_svc(m, "anylb_service_redundancy", &rt->services[i]);
+		mb_printf(m, "} %u\n", r.k);
+	}
+}
+
+static void histogram(struct mbuf *m, const struct lb_runtime *rt)
+{
+	const char *name = "anylb_backend_connect_seconds";
+
+	family(m, name, "histogram", "Time to connect to the backend, of connects that succeeded.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		for (size_t j = 0; j < svc->conf->nbackends; j++) {
+			const struct lb_backend *b = &svc->backends[j];
+			uint64_t snap[LB_CONNECT_BUCKETS], cum = 0;
+			for (int k = 0; k < LB_CONNECT_BUCKETS; k++)
+				snap[k] = ld(&b->connect_hist[k]);
+			for (int k = 0; k < LB_CONNECT_BUCKETS; k++) {
+				char le[32];
+				cum += snap[k];
+				if (k < LB_CONNECT_BUCKETS - 1)
+					snprintf(le, sizeof(le), "%g", lb_connect_bounds[k]);
+				else
+					snprintf(le, sizeof(le), "+Inf");
+				open_backend(m, "anylb_backend_connect_seconds_bucket", b);
+				mb_label(m, "le", le, 0);
+				mb_printf(m, "} %llu\n", (unsigned long long)cum);
+			}
+			open_backend(m, "anylb_backend_connect_seconds_sum", b);
+			mb_printf(m, "} %.6f\n", (double)ld(&b->connect_sum_us) / 1e6);
+			open_backend(m, "anylb_backend_connect_seconds_count", b);
+			mb_printf(m, "} %llu\n", (unsigned long long)cum);
+		}
+	}
+}
+
+static void backend_families(struct mbuf *m, const struct status_source *src)
+{
+	const struct lb_runtime *rt = src->rt;
+	static const enum backend_state states[] = {
+		BACKEND_READY, BACKEND_NOT_READY, BACKEND_DEAD, BACKEND_EJECTED, BACKEND_DRAINING};
+
+	family(m, "anylb_backend_sessions_active", "gauge",
+		"Sessions connecting or connected to the backend.");
+	per_backend(m, rt, "anylb_backend_sessions_active", be_active);
+	family(m, "anylb_backend_sessions_total", "counter", "Sessions that reached the backend.");
+	per_backend(m, rt, "anylb_backend_sessions_total", be_sessions);
+	family(m, "anylb_backend_connect_failures_total", "counter",
+		"Connects to the backend that failed (refused, unreachable, timed out).");
+	per_backend(m, rt, "anylb_backend_connect_failures_total", be_connect_fails);
+	family(m, "anylb_backend_ejections_total", "counter",
+		"Times passive outlier detection ejected the backend.");
+	per_backend(m, rt, "anylb_backend_ejections_total", be_ejections);
+	family(m, "anylb_backend_weight", "gauge",
+		"Effective weight of the backend (its weight, less during slow start).");
+	per_backend(m, rt, "anylb_backend_weight", be_weight);
+	family(m, "anylb_backend_bytes_total", "counter",
+		"Bytes moved, direction in = client to backend, out = backend to client; added "
+		"when "
+		"a session ends.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		for (size_t j = 0; j < svc->conf->nbackends; j++) {
+			const struct lb_backend *b = &svc->backends[j];
+			open_backend(m, "anylb_backend_bytes_total", b);
+			mb_label(m, "direction", "in", 0);
+			mb_printf(m, "} %llu\n", (unsigned long long)ld(&b->bytes_in));
+			open_backend(m, "anylb_backend_bytes_total", b);
+			mb_label(m, "direction", "out", 0);
+			mb_printf(m, "} %llu\n", (unsigned long long)ld(&b->bytes_out));
+		}
+	}
+	histogram(m, rt);
+	family(m, "anylb_backend_state", "gauge",
+		"1 for the backend's current state, 0 for the others.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		for (size_t j = 0; j < svc->conf->nbackends; j++) {
+			const struct lb_backend *b = &svc->backends[j];
+			int cur = atomic_load_explicit(&b->state, memory_order_relaxed);
+			for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+				open_backend(m, "anylb_backend_state", b);
+				mb_label(m, "state", backend_state_name(states[k]), 0);
+				mb_printf(m, "} %d\n", cur == (int)states[k]);
+			}
+		}
+	}
+	family(m, "anylb_backend_certificate_expiry_timestamp_seconds", "gauge",
+		"notAfter of the certificate the last tls or https check saw, unix time.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		struct lb_service *svc = &rt->services[i];
+		for (size_t j = 0; j < svc->conf->nbackends; j++) {
+			struct lb_backend *b = &svc->backends[j];
+			pthread_mutex_lock(&svc->lock);
+			int64_t na = b->cert_not_after;
+			pthread_mutex_unlock(&svc->lock);
+			if (na == 0)
+				continue;
+			open_backend(m, "anylb_backend_certificate_expiry_timestamp_seconds", b);
+			mb_printf(m, "} %lld\n", (long long)na);
+		}
+	}
+}
+
+static void check_families(struct mbuf *m, const struct status_source *src)
+{
+	const struct lb_runtime *rt = src->rt;
+	static const char *const names[2] = {"liveness", "readiness"};
+
+	family(m, "anylb_check_total", "counter", "Active check results.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		const struct conf_check *cc[2] = {
+			&svc->conf->health.liveness, &svc->conf->health.readiness};
+		for (size_t j = 0; j < svc->conf->nbackends; j++) {
+			const struct lb_backend *b = &svc->backends[j];
+			for (int c = 0; c < 2; c++) {
+				if (!cc[c]->enabled)
+					continue;
+				open_backend(m, "anylb_check_total", b);
+				mb_label(m, "check", names[c], 0);
+				mb_printf(m, ",result=\"ok\"} %llu\n",
+					(unsigned long long)ld(&b->checks[c].ok));
+				open_backend(m, "anylb_check_total", b);
+				mb_label(m, "check", names[c], 0);
+				mb_printf(m, ",result=\"failed\"} %llu\n",
+					(unsigned long long)ld(&b->checks[c].failed));
+			}
+		}
+	}
+	family(m, "anylb_check_duration_seconds", "summary", "Time active checks took.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		const struct conf_check *cc[2] = {
+			&svc->conf->health.liveness, &svc->conf->health.readiness};
+		for (size_t j = 0; j < svc->conf->nbackends; j++) {
+			const struct lb_backend *b = &svc->backends[j];
+			for (int c = 0; c < 2; c++) {
+				if (!cc[c]->enabled)
+					continue;
+				const struct lb_check_stats *st = &b->checks[c];
+				open_backend(m, "anylb_check_duration_seconds_sum", b);
+				mb_label(m, "check", names[c], 0);
+				mb_printf(m, "} %.6f\n", (double)ld(&st->duration_sum_us) / 1e6);
+				open_backend(m, "anylb_check_duration_seconds_count", b);
+				mb_label(m, "check", names[c], 0);
+				mb_printf(m, "} %llu\n",
+					(unsigned long long)(ld(&st->ok) + ld(&st->failed)));
+			}
+		}
+	}
+}
+
+static void anycast_families(struct mbuf *m, const struct status_source *src)
+{
+	const struct lb_runtime *rt = src->rt;
+	struct announcer_status st;
+
+	family(m, "anylb_anycast_announced", "gauge",
+		"1 while the service's prefix is announced, 0 while it is withdrawn.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		const struct conf_anycast *ac = &svc->conf->anycast;
+		if (!ac->enabled)
+			continue;
+		int on = announcer_status(src->ann, svc->index, &st) == 0 && st.announced;
+		for (size_t p = 0; p < ac->nprefixes; p++) {
+			open_svc(m, "anylb_anycast_announced", svc);
+			mb_label(m, "prefix", ac->prefixes[p].text, 0);
+			mb_printf(m, "} %d\n", on);
+		}
+	}
+	family(m, "anylb_anycast_flaps_total", "counter",
+		"Health withdraws that came within flap_window of the previous one.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		if (!svc->conf->anycast.enabled)
+			continue;
+		unsigned flaps = announcer_status(src->ann, svc->index, &st) == 0 ? st.flaps : 0;
+		open_svc(m, "anylb_anycast_flaps_total", svc);
+		mb_printf(m, "} %u\n", flaps);
+	}
+	if (!rt->conf->bgp.enabled)
+		return;
+	size_t n;
+	int connected;
+	struct bird_protocol *v = status_bgp_sessions(src->ann, &n, &connected);
+	family(m, "anylb_bird_connected", "gauge", "1 while BIRD's control socket is connected.");
+	mb_printf(m, "anylb_bird_connected %d\n", connected);
+	family(m, "anylb_bgp_session_up", "gauge",
+		"1 while the BGP session is Established, as BIRD last reported it.");
+	for (size_t i = 0; i < n; i++) {
+		mb_printf(m, "anylb_bgp_session_up{");
+		mb_label(m, "session", v[i].name, 1);
+		mb_printf(m, "} %d\n", strcmp(v[i].info, "Established") == 0);
+	}
+	free(v);
+}
+
+char *metrics_text(const struct status_source *src, size_t *len)
+{
+	struct mbuf m = {0};
+
+	mb_reserve(&m, 0);
+	process_families(&m, src);
+	service_families(&m, src);
+	backend_families(&m, src);
+	check_families(&m, src);
+	anycast_families(&m, src);
+	if (m.nomem) {
+		free(m.p);
+		return NULL;
+	}
+	if (len != NULL)
+		*len = m.len;
+	return m.p;
+}

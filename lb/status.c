@@ -1,0 +1,382 @@
+/*
+ * DOC: the /status document
+ *
+ * One jansson tree per request, built and freed on the caller's thread. Counters are read with
+ * relaxed atomics one by one: a page is a snapshot of each number, not of all of them at one
+ * instant, which is what every stats page of a running proxy is. The strings guarded by a
+ * service's lock (a backend's reason, its certificate's expiry) are copied out under that lock,
+ * one backend at a time, so a status request never holds a lock while it allocates or formats.
+ */
+#include "lb/status.h"
+
+#include "bgp/bird_reply.h"
+#include "bgp/policy.h"
+#include "health/state.h"
+#include "lb/announcer.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#ifndef ANYLB_VERSION
+#define ANYLB_VERSION "unknown"
+#endif
+
+#define STATUS_BGP_START 32 /* protocols asked for first; more when BIRD has more */
+
+int status_redundancy(const struct lb_service *svc, struct redundancy_report *out)
+{
+	const struct conf_service *sc = svc->conf;
+	struct redundancy_backend one = {0}, *in = &one;
+
+	if (sc->nbackends > 1) {
+		in = calloc(sc->nbackends, sizeof(*in));
+		if (in == NULL) {
+			memset(out, 0, sizeof(*out));
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < sc->nbackends; i++) {
+		const struct lb_backend *b = &svc->backends[i];
+		in[i] = (struct redundancy_backend){
+			.zone = sc->backends[i].zone,
+			.weight = sc->backends[i].weight,
+			.max_connections = sc->backends[i].max_connections,
+			.ready = atomic_load_explicit(&b->state, memory_order_relaxed) ==
+				 BACKEND_READY,
+		};
+	}
+	uint64_t load = atomic_load_explicit(&svc->active, memory_order_relaxed);
+	int rc = redundancy_compute(in, sc->nbackends, sc->max_connections, load, out);
+	if (in != &one)
+		free(in);
+	return rc;
+}
+
+const char *status_iso8601(int64_t t, char *buf, size_t cap)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, cap, "%lld", (long long)t);
+	return buf;
+}
+
+struct bird_protocol *status_bgp_sessions(struct announcer *ann, size_t *n, int *connected)
+{
+	size_t cap = STATUS_BGP_START, got;
+	struct bird_protocol *v = NULL;
+
+	*n = 0;
+	*connected = 0;
+	if (ann == NULL)
+		return NULL;
+	for (;;) {
+		struct bird_protocol *nv = realloc(v, cap * sizeof(*v));
+		if (nv == NULL) {
+			free(v);
+			return NULL;
+		}
+		v = nv;
+		got = announcer_protocols(ann, v, cap, connected);
+		if (got <= cap)
+			break;
+		cap = got; /* BIRD grew between two polls: ask again with room */
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < got; i++)
+		if (strcasecmp(v[i].proto, "BGP") == 0)
+			v[k++] = v[i];
+	if (k == 0) {
+		free(v);
+		return NULL;
+	}
+	*n = k;
+	return v;
+}
+
+/* Sets key to a new value; a NULL value (allocation failed) marks the document as failed. */
+static void put(json_t *o, const char *key, json_t *v, int *nomem)
+{
+	if (v == NULL || json_object_set_new(o, key, v) < 0)
+		*nomem = 1;
+}
+
+static void push(json_t *a, json_t *v, int *nomem)
+{
+	if (v == NULL || json_array_append_new(a, v) < 0)
+		*nomem = 1;
+}
+
+static json_t *u64(uint64_t v)
+{
+	/* json_int_t is long long: counters of this size take longer than the sun's life. */
+	return json_integer((json_int_t)(v > (uint64_t)INT64_MAX ? INT64_MAX : v));
+}
+
+static json_t *load_u64(const _Atomic uint64_t *p)
+{
+	return u64(atomic_load_explicit(p, memory_order_relaxed));
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+static json_t *check_json(const struct conf_check *cc, const struct lb_check_stats *st, int *nomem)
+{
+	if (!cc->enabled)
+		return json_null();
+	json_t *o = json_object();
+	if (o == NULL)
+		return NULL;
+	put(o, "type", json_string(conf_check_type_name(cc->type)), nomem);
+	put(o, "ok", load_u64(&st->ok), nomem);
+	put(o, "failed", load_u64(&st->failed), nomem);
+	put(o, "last_duration_ms",
+		json_real(
+			(double)atomic_load_explicit(&st->last_duration_us, memory_order_relaxed) /
+			1000.0),
+		nomem);
+	return o;
+}
+
+static json_t *backend_json(struct lb_service *svc, size_t i, int *nomem)
+{
+	struct lb_backend *b = &svc->backends[i];
+	const struct conf_backend *cb = b->conf;
+	const struct conf_health *h = &svc->conf->health;
+	char reason[sizeof(b->reason)], when[32];
+	int64_t not_after;
+
+	pthread_mutex_lock(&svc->lock);
+	memcpy(reason, b->reason, sizeof(reason));
+	not_after = b->cert_not_after;
+	pthread_mutex_unlock(&svc->lock);
+	reason[sizeof(reason) - 1] = '\0';
+
+	json_t *o = json_object();
+	if (o == NULL)
+		return NULL;
+	enum backend_state st =
+		(enum backend_state)atomic_load_explicit(&b->state, memory_order_relaxed);
+	put(o, "address", json_string(cb->address), nomem);
+	put(o, "zone", str_or_null(cb->zone), nomem);
+	put(o, "weight", json_integer(cb->weight), nomem);
+	put(o, "effective_weight",
+		json_integer(atomic_load_explicit(&b->eff_weight, memory_order_relaxed)), nomem);
+	put(o, "max_connections", json_integer(cb->max_connections), nomem);
+	put(o, "state", json_string(backend_state_name(st)), nomem);
+	put(o, "reason", json_string(reason), nomem);
+	put(o, "active", json_integer(atomic_load_explicit(&b->active, memory_order_relaxed)),
+		nomem);
+	put(o, "sessions", load_u64(&b->sessions), nomem);
+	put(o, "connect_fails", load_u64(&b->connect_fails), nomem);
+	put(o, "ejections", load_u64(&b->ejections), nomem);
+	put(o, "closed_dead", load_u64(&b->closed_dead), nomem);
+	put(o, "bytes_in", load_u64(&b->bytes_in), nomem);
+	put(o, "bytes_out", load_u64(&b->bytes_out), nomem);
+	json_t *checks = json_object();
+	if (checks != NULL) {
+		put(checks, "liveness", check_json(&h->liveness, &b->checks[0], nomem), nomem);
+		put(checks, "readiness", check_json(&h->readiness, &b->checks[1], nomem), nomem);
+	}
+	put(o, "checks", checks, nomem);
+	put(o, "cert_not_after",
+		not_after != 0 ? json_string(status_iso8601(not_after, when, sizeof(when)))
+			       : json_null(),
+		nomem);
+	return o;
+}
+
+static json_t *redundancy_json(const struct lb_service *svc, int *nomem)
+{
+	struct redundancy_report r;
+	char text[16];
+
+	if (status_redundancy(svc, &r) < 0) {
+		*nomem = 1;
+		return NULL;
+	}
+	json_t *o = json_object();
+	if (o == NULL)
+		return NULL;
+	put(o, "text", json_string(redundancy_text(&r, text, sizeof(text))), nomem);
+	put(o, "k", json_integer(r.k), nomem);
+	put(o, "domains", json_integer(r.domains), nomem);
+	put(o, "capacity", r.capacity == REDUNDANCY_UNBOUNDED ? json_null() : u64(r.capacity),
+		nomem);
+	put(o, "load", u64(r.load), nomem);
+	json_t *largest = json_null();
+	if (r.domains > 0) {
+		largest = json_object();
+		if (largest != NULL) {
+			put(largest, "zone", str_or_null(r.largest_zone), nomem);
+			put(largest, "capacity",
+				r.largest == REDUNDANCY_UNBOUNDED ? json_null() : u64(r.largest),
+				nomem);
+		}
+	}
+	put(o, "largest_domain", largest, nomem);
+	put(o, "overloaded", json_boolean(r.overloaded), nomem);
+	return o;
+}
+
+static json_t *anycast_json(struct announcer *ann, const struct lb_service *svc, int *nomem)
+{
+	const struct conf_anycast *ac = &svc->conf->anycast;
+	struct announcer_status st;
+	json_t *o = json_object(), *pfx = json_array();
+
+	if (o == NULL || pfx == NULL) {
+		json_decref(o);
+		json_decref(pfx);
+		return NULL;
+	}
+	int have = ac->enabled && announcer_status(ann, svc->index, &st) == 0;
+	put(o, "enabled", json_boolean(ac->enabled), nomem);
+	put(o, "announced", json_boolean(have && st.announced), nomem);
+	put(o, "state",
+		have ? json_string(anycast_state_name((enum anycast_state)st.state)) : json_null(),
+		nomem);
+	put(o, "override",
+		have ? json_string(anycast_override_name((enum anycast_override)st.override))
+		     : json_null(),
+		nomem);
+	if (have)
+		put(o, "reason", json_string(st.reason), nomem);
+	else
+		put(o, "reason",
+			ac->enabled ? json_string("the announcer is not running") : json_null(),
+			nomem);
+	put(o, "flaps", json_integer(have ? st.flaps : 0), nomem);
+	put(o, "delay_ms", have ? u64(st.delay_ms) : json_null(), nomem);
+	for (size_t i = 0; i < ac->nprefixes; i++)
+		push(pfx, json_string(ac->prefixes[i].text), nomem);
+	put(o, "prefixes", pfx, nomem);
+	return o;
+}
+
+static json_t *service_json(const struct status_source *src, struct lb_service *svc, int *nomem)
+{
+	const struct conf_service *sc = svc->conf;
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	put(o, "name", json_string(sc->name), nomem);
+	json_t *listen = json_array();
+	for (size_t i = 0; listen != NULL && i < sc->nlisten; i++)
+		push(listen, json_string(sc->listen[i].address), nomem);
+	put(o, "listen", listen, nomem);
+	put(o, "balance", json_string(conf_balance_name(sc->balance)), nomem);
+	put(o, "max_connections", json_integer(sc->max_connections), nomem);
+	put(o, "active", json_integer(atomic_load_explicit(&svc->active, memory_order_relaxed)),
+		nomem);
+	json_t *c = json_object(), *res = json_object();
+	if (c != NULL && res != NULL) {
+		put(c, "accepted", load_u64(&svc->accepted), nomem);
+		put(c, "refused_limit", load_u64(&svc->refused_limit), nomem);
+		put(c, "no_backend", load_u64(&svc->no_backend), nomem);
+		put(c, "retries", load_u64(&svc->retries), nomem);
+		for (int r = 0; r < LB_RESULT_COUNT; r++)
+			put(res, lb_result_name((enum lb_result)r), load_u64(&svc->results[r]),
+				nomem);
+		put(c, "results", res, nomem);
+		res = NULL;
+	}
+	json_decref(res);
+	put(o, "counters", c, nomem);
+	put(o, "redundancy", redundancy_json(svc, nomem), nomem);
+	put(o, "anycast", anycast_json(src->ann, svc, nomem), nomem);
+	json_t *bs = json_array();
+	for (size_t i = 0; bs != NULL && i < sc->nbackends && !*nomem; i++)
+		push(bs, backend_json(svc, i, nomem), nomem);
+	put(o, "backends", bs, nomem);
+	return o;
+}
+
+static json_t *bgp_json(const struct status_source *src, int *nomem)
+{
+	json_t *o = json_object(), *sessions = json_array();
+	size_t n;
+	int connected;
+
+	if (o == NULL || sessions == NULL) {
+		json_decref(o);
+		json_decref(sessions);
+		return NULL;
+	}
+	struct bird_protocol *v = status_bgp_sessions(src->ann, &n, &connected);
+	put(o, "enabled", json_boolean(src->rt->conf->bgp.enabled), nomem);
+	put(o, "connected", json_boolean(connected), nomem);
+	for (size_t i = 0; i < n; i++) {
+		json_t *s = json_object();
+		if (s != NULL) {
+			put(s, "name", json_string(v[i].name), nomem);
+			put(s, "state", json_string(v[i].state), nomem);
+			put(s, "info", json_string(v[i].info), nomem);
+			put(s, "since", json_string(v[i].since), nomem);
+			put(s, "established", json_boolean(strcmp(v[i].info, "Established") == 0),
+				nomem);
+		}
+		push(sessions, s, nomem);
+	}
+	free(v);
+	put(o, "sessions", sessions, nomem);
+	return o;
+}
+
+char *status_json(const struct status_source *src, size_t *len)
+{
+	struct lb_runtime *rt = src->rt;
+	int nomem = 0;
+	json_t *doc = json_object(), *svcs = json_array();
+
+	if (doc == NULL || svcs == NULL) {
+		json_decref(doc);
+		json_decref(svcs);
+		return NULL;
+	}
+	put(doc, "site", json_string(rt->conf->global.site), &nomem);
+	put(doc, "version", json_string(ANYLB_VERSION), &nomem);
+	/* Milliseconds are enough; more digits only look precise. */
+	put(doc, "uptime", json_real((double)(long long)(src->uptime_s * 1000.0) / 1000.0), &nomem);
+	put(doc, "active", json_integer(atomic_load_explicit(&rt->active, memory_order_relaxed)),
+		&nomem);
+	put(doc, "max_connections", json_integer(rt->conf->global.max_connections), &nomem);
+	put(doc, "accept_pauses", load_u64(&rt->accept_pauses), &nomem);
+	put(doc, "limit_pauses", load_u64(&rt->limit_pauses), &nomem);
+	json_t *rl = json_object();
+	if (rl != NULL) {
+		put(rl, "ok", u64(src->reloads_ok), &nomem);
+		put(rl, "failed", u64(src->reloads_failed), &nomem);
+	}
+	put(doc, "reloads", rl, &nomem);
+	for (size_t i = 0; i < rt->nservices && !nomem; i++)
+		push(svcs, service_json(src, &rt->services[i], &nomem), &nomem);
+	put(doc, "services", svcs, &nomem);
+	put(doc, "bgp", bgp_json(src, &nomem), &nomem);
+	char *text = nomem ? NULL : json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(doc);
+	if (text == NULL)
+		return NULL;
+	size_t n = strlen(text);
+	/* A final newline: curl and cat leave the prompt where it belongs. */
+	char *out = realloc(text, n + 2);
+	if (out == NULL) {
+		free(text);
+		return NULL;
+	}
+	out[n] = '\n';
+	out[n + 1] = '\0';
+	if (len != NULL)
+		*len = n + 1;
+	return out;
+}

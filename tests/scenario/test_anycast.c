@@ -1,0 +1,937 @@
+/*
+ * DOC: scenario: anycast through BIRD, two sites and a router
+ *
+ * Each test builds the topology of tests/support/netns.h (a router namespace and two site
+ * namespaces, BIRD in each, eBGP from the router to both sites, merge paths into the router's
+ * own kernel table), then runs in each site two echo backends (tests/tools/echo_backend on
+ * 127.0.0.1) and anylb with a listener on the anycast addresses 192.0.2.10:8080 and
+ * [2001:db8::10]:8080. The test itself plays the client, from the router namespace.
+ *
+ * What is asserted is what the rest of the network sees: the router's kernel table (paths per
+ * prefix, read over rtnetlink every millisecond), the router's BIRD (which sites the paths come
+ * from), and whether the client's connections are answered, and by which site (the echo
+ * backends count the sessions they served). Times are measured from the event the test causes
+ * (a kill, a signal, a BIRD command) to the change seen at the router, and printed in a fixed
+ * format for docs/BENCHMARKS.md:
+ *
+ *   anycast: interface: kill -9 -> route gone v4 2 ms, v6 2 ms
+ *
+ * Suites: anycast_interface (announce: interface, TUN + watchdog, direct protocol) and
+ * anycast_bird_protocol (one disabled static protocol per service; there a service announces
+ * one address family, because a BIRD static protocol has one channel). The policy (damping)
+ * does not depend on the mechanism and is tested once. anycast_examples checks that
+ * examples/bird.conf and examples/site.yaml parse and agree.
+ *
+ * The router also has a source address (SC_PINNED4) routed to site 1 by policy, not BGP: a
+ * client behind a router that has not converged yet, to see what a site does with sessions
+ * that keep arriving after it withdrew.
+ *
+ * Needs root, iproute2 and BIRD 2; skipped with the reason otherwise. Everything made is
+ * removed by the suites' .fini (anylb, backends, BIRD by pid; namespaces by name), which also
+ * runs when an assertion fails.
+ */
+#include "tests/support/harness.h"
+#include "tests/support/netns.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The knobs of the anylb configs below, for the bounds the tests assert. */
+#define READY_INTERVAL_MS 100 /* readiness check interval; fall 1: detection time */
+#define WATCHDOG_MS       500
+#define ANNOUNCE_DELAY_MS 1000
+#define MAX_DELAY_MS      8000
+#define DRAIN_MS          3000
+#define CONVERGE_MS       15000 /* topology up: BGP established and both sites announcing */
+#define NSESS             20    /* client sessions per family in each check */
+
+static void anycast_fini(void)
+{
+	sc_cleanup();       /* anylb and backends first: they live in the namespaces */
+	sc_netns_cleanup(); /* then BIRD, namespaces, the temp directory */
+}
+
+TestSuite(anycast_interface, .fini = anycast_fini, .timeout = 60);
+TestSuite(anycast_bird_protocol, .fini = anycast_fini, .timeout = 60);
+
+static struct sc_anycast topo;
+
+struct site_run {
+	struct sc_lb *lb;
+	struct sc_tool *eb[2];
+};
+
+static struct site_run run[2];
+
+static const char *const eb_addr[2] = {"127.0.0.1:9101", "127.0.0.1:9102"};
+
+static const char *mode_name(void)
+{
+	return topo.mode == SC_ANNOUNCE_INTERFACE ? "interface" : "bird_protocol";
+}
+
+/* ---- sites: backends and anylb ------------------------------------------------------------ */
+
+static void eb_start(int site, int i)
+{
+	int rc;
+
+	cr_assert_eq(sc_netns_enter(topo.site[site].ns), 0);
+	run[site].eb[i] = sc_tool_start("echo_backend", eb_addr[i], NULL);
+	sc_netns_enter(NULL);
+	cr_assert_not_null(
+		run[site].eb[i], "echo_backend %s in %s", eb_addr[i], topo.site[site].ns);
+	rc = sc_tool_wait_output(run[site].eb[i], 0, "listening ", 3000, NULL);
+	cr_assert_eq(rc, 0, "echo_backend %s did not start: %s", eb_addr[i], strerror(-rc));
+}
+
+/* SIGKILLs both backends of site; returns sc_now_ms() just before the first kill. */
+static int64_t eb_kill_all(int site)
+{
+	int64_t t0 = sc_now_ms();
+
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(sc_tool_signal(run[site].eb[i], SIGKILL), 0);
+	for (int i = 0; i < 2; i++) {
+		sc_tool_stop(run[site].eb[i]); /* reaps; a SIGKILL is not reported */
+		run[site].eb[i] = NULL;
+	}
+	return t0;
+}
+
+/* Sessions that brought data, over both backends of site (SIGUSR1 -> a "stats" line). */
+static unsigned site_sessions(int site)
+{
+	unsigned total = 0;
+
+	for (int i = 0; i < 2; i++) {
+		struct sc_tool *t = run[site].eb[i];
+		struct sc_log_line line;
+		size_t off;
+		if (t == NULL)
+			continue;
+		off = sc_tool_output_offset(t);
+		cr_assert_eq(sc_tool_signal(t, SIGUSR1), 0);
+		cr_assert_eq(sc_tool_wait_output(t, off, "stats ", 2000, &line), 0);
+		const char *p = strstr(line.text, "data=");
+		cr_assert_not_null(p);
+		total += (unsigned)strtoul(p + 5, NULL, 10);
+	}
+	return total;
+}
+
+static const char *service_yaml(char *buf, size_t cap, const char *name, const char *listen,
+	const char *prefixes, const char *proto)
+{
+	char bp[96] = "";
+
+	if (proto != NULL)
+		snprintf(bp, sizeof(bp), "      bird_protocol: %s\n", proto);
+	snprintf(buf, cap,
+		"  - name: %s\n"
+		"    listen: [%s]\n"
+		"    anycast:\n"
+		"      prefixes: [%s]\n"
+		"%s"
+		"    health:\n"
+		"      readiness: {interval: %dms, timeout: %dms, fall: 1, rise: 1, jitter: 0}\n"
+		"    backends:\n"
+		"      - address: %s\n"
+		"      - address: %s\n",
+		name, listen, prefixes, bp, READY_INTERVAL_MS, READY_INTERVAL_MS, eb_addr[0],
+		eb_addr[1]);
+	return buf;
+}
+
+/* Starts anylb in site's namespace; its listeners are up when this returns. */
+static void lb_start(int site)
+{
+	char yaml[4096], bgp[512], s1[1024], s2[1024];
+
+	if (topo.mode == SC_ANNOUNCE_INTERFACE) {
+		snprintf(bgp, sizeof(bgp),
+			"bgp:\n"
+			"  announce: interface\n"
+			"  interface: anylb0\n"
+			"  watchdog_timeout: %dms\n"
+			"  bird_socket: %s\n"
+			"  announce_delay: %dms\n"
+			"  max_announce_delay: %dms\n"
+			"  flap_window: 1m\n",
+			WATCHDOG_MS, sc_bird_socket(topo.site[site].bird), ANNOUNCE_DELAY_MS,
+			MAX_DELAY_MS);
+		service_yaml(s1, sizeof(s1), "web",
+			"\"" SC_ANYCAST4_ADDR "\", \"" SC_ANYCAST6_ADDR "\"",
+			SC_ANYCAST4_NET ", \"" SC_ANYCAST6_NET "\"", NULL);
+		s2[0] = '\0';
+	} else {
+		snprintf(bgp, sizeof(bgp),
+			"bgp:\n"
+			"  announce: bird_protocol\n"
+			"  bird_socket: %s\n"
+			"  announce_delay: %dms\n"
+			"  max_announce_delay: %dms\n"
+			"  flap_window: 1m\n",
+			sc_bird_socket(topo.site[site].bird), ANNOUNCE_DELAY_MS, MAX_DELAY_MS);
+		service_yaml(s1, sizeof(s1), "web4", "\"" SC_ANYCAST4_ADDR "\"", SC_ANYCAST4_NET,
+			"anylb_web4");
+		service_yaml(s2, sizeof(s2), "web6", "\"" SC_ANYCAST6_ADDR "\"",
+			"\"" SC_ANYCAST6_NET "\"", "anylb_web6");
+	}
+	snprintf(yaml, sizeof(yaml),
+		"global:\n"
+		"  site: %s\n"
+		"  workers: 1\n"
+		"  drain_timeout: %dms\n"
+		"%s"
+		"services:\n"
+		"%s%s",
+		topo.site[site].name, DRAIN_MS, bgp, s1, s2);
+	cr_assert_eq(sc_netns_enter(topo.site[site].ns), 0);
+	run[site].lb = sc_lb_start("%s", yaml);
+	sc_netns_enter(NULL);
+	cr_assert_not_null(run[site].lb, "anylb did not start in %s", topo.site[site].ns);
+}
+
+/* ---- what the router sees ------------------------------------------------------------------ */
+
+static void fail_dump(void)
+{
+	sc_anycast_dump(&topo);
+	for (int i = 0; i < 2; i++)
+		if (run[i].lb != NULL)
+			sc_lb_dump_log(run[i].lb);
+}
+
+/*
+ * Waits until both prefixes have `paths` next hops in the router's kernel table. t4 and t6
+ * (may be NULL) get the sc_now_ms() at which each was first seen so.
+ */
+static int wait_paths(int paths, int timeout_ms, int64_t *t4, int64_t *t6)
+{
+	int64_t deadline = sc_now_ms() + timeout_ms, at[2] = {0, 0};
+	int done[2] = {0, 0};
+
+	while (!done[0] || !done[1]) {
+		for (int f = 0; f < 2; f++) {
+			struct sc_route r;
+			int64_t now = sc_now_ms();
+			if (done[f])
+				continue;
+			int rc = sc_netns_route(
+				topo.router, sc_anycast_prefix(f ? AF_INET6 : AF_INET), &r);
+			if (rc < 0)
+				return rc;
+			if (r.paths == paths) {
+				done[f] = 1;
+				at[f] = now;
+			}
+		}
+		if (done[0] && done[1])
+			break;
+		if (sc_now_ms() >= deadline)
+			return -ETIMEDOUT;
+		sc_sleep_ms(1);
+	}
+	if (t4 != NULL)
+		*t4 = at[0];
+	if (t6 != NULL)
+		*t6 = at[1];
+	return 0;
+}
+
+static void expect_paths(int paths, int timeout_ms, int64_t *t4, int64_t *t6, const char *when)
+{
+	int rc = wait_paths(paths, timeout_ms, t4, t6);
+
+	if (rc != 0) {
+		struct sc_route r4, r6;
+		char b4[256], b6[256];
+		sc_netns_route(topo.router, SC_ANYCAST4_NET, &r4);
+		sc_netns_route(topo.router, SC_ANYCAST6_NET, &r6);
+		fail_dump();
+		cr_assert_fail("%s: router has %d paths for " SC_ANYCAST4_NET
+			       " (%s) and %d for " SC_ANYCAST6_NET " (%s), want %d within %d ms",
+			when, r4.paths, sc_route_text(&r4, b4, sizeof(b4)), r6.paths,
+			sc_route_text(&r6, b6, sizeof(b6)), paths, timeout_ms);
+	}
+}
+
+/* Asserts the router's kernel paths for family are exactly the sites in mask (bit i: site i). */
+static void expect_via(int family, unsigned mask)
+{
+	struct sc_route r;
+	char text[256];
+	int want = 0;
+
+	cr_assert_eq(sc_netns_route(topo.router, sc_anycast_prefix(family), &r), 0);
+	for (int i = 0; i < 2; i++) {
+		if (!(mask & (1u << i)))
+			continue;
+		want++;
+		const char *gw = family == AF_INET ? topo.site[i].link4 : topo.site[i].link6;
+		int found = 0;
+		for (int k = 0; k < r.paths && k < SC_ROUTE_MAXPATHS; k++)
+			found |= strcmp(r.via[k], gw) == 0;
+		cr_assert(found, "router: %s has no path via %s (%s): %s",
+			sc_anycast_prefix(family), gw, topo.site[i].name,
+			sc_route_text(&r, text, sizeof(text)));
+	}
+	cr_assert_eq(r.paths, want, "router: %s: %s", sc_anycast_prefix(family),
+		sc_route_text(&r, text, sizeof(text)));
+}
+
+/* Asserts which sites the router's BIRD has a route from, for the prefix of family. */
+static void expect_bird_paths(int family, unsigned mask)
+{
+	char cmd[128], reply[8192], tag[64];
+
+	snprintf(cmd, sizeof(cmd), "show route for %s all", sc_anycast_prefix(family));
+	int rc = sc_bird_cmd(topo.router_bird, cmd, reply, sizeof(reply), 2000);
+	cr_assert_geq(rc, 0, "router BIRD: %s: %s", cmd, strerror(-rc));
+	for (int i = 0; i < 2; i++) {
+		snprintf(tag, sizeof(tag), "[%s ", sc_anycast_router_proto(i, family));
+		int has = strstr(reply, tag) != NULL;
+		cr_assert_eq(has, (int)((mask >> i) & 1u),
+			"router BIRD, `%s`: %s a path from %s:\n%s", cmd, has ? "unexpected" : "no",
+			topo.site[i].name, reply);
+	}
+}
+
+/* ---- the client ----------------------------------------------------------------------------- */
+
+/* One session from the router namespace: connect, echo a line, close. 0 or -errno. */
+static int client_session(const char *addr)
+{
+	int fd, rc;
+
+	cr_assert_eq(sc_netns_enter(topo.router), 0);
+	fd = sc_connect(addr, 3000);
+	sc_netns_enter(NULL);
+	if (fd < 0)
+		return fd;
+	rc = sc_echo(fd, "hello anycast\n", 3000);
+	close(fd);
+	return rc;
+}
+
+/* n sessions to each anycast address; all must be answered. */
+static void client_sessions(int n, const char *when)
+{
+	const char *addrs[2] = {SC_ANYCAST4_ADDR, SC_ANYCAST6_ADDR};
+
+	for (int a = 0; a < 2; a++)
+		for (int i = 0; i < n; i++) {
+			int rc = client_session(addrs[a]);
+			if (rc != 0)
+				fail_dump();
+			cr_assert_eq(rc, 0, "%s: session %d to %s failed: %s", when, i, addrs[a],
+				strerror(-rc));
+		}
+}
+
+/* ---- the topology, with both sites announcing ----------------------------------------------- */
+
+static void up(enum sc_announce_mode mode)
+{
+	char why[512];
+	int rc;
+
+	if (sc_netns_check(why, sizeof(why)) < 0)
+		cr_skip("anycast scenario skipped: %s", why);
+	rc = sc_anycast_up(&topo, mode, why, sizeof(why));
+	cr_assert_eq(rc, 0, "topology: %s (%s)", why, strerror(-rc));
+	for (int s = 0; s < 2; s++) {
+		eb_start(s, 0);
+		eb_start(s, 1);
+		lb_start(s);
+	}
+	expect_paths(2, CONVERGE_MS, NULL, NULL, "both sites announcing");
+}
+
+/* Stops what up() started, in order; each anylb must exit 0 (sanitizer builds: no leak). */
+static void down(void)
+{
+	for (int s = 0; s < 2; s++) {
+		if (run[s].lb != NULL) {
+			int rc = sc_lb_stop(run[s].lb);
+			run[s].lb = NULL;
+			cr_assert_eq(rc, 0, "%s: anylb exit status %d", topo.site[s].name, rc);
+		}
+		for (int i = 0; i < 2; i++) {
+			sc_tool_stop(run[s].eb[i]);
+			run[s].eb[i] = NULL;
+		}
+	}
+}
+
+static void log_wait(
+	int site, size_t from, const char *needle, int timeout_ms, struct sc_log_line *out)
+{
+	int rc = sc_lb_wait_log(run[site].lb, from, needle, timeout_ms, out);
+
+	if (rc != 0)
+		fail_dump();
+	cr_assert_eq(rc, 0, "%s: no log line \"%s\" within %d ms", topo.site[site].name, needle,
+		timeout_ms);
+}
+
+/* The announce line anylb logs (one service in interface mode, web4 in bird_protocol mode). */
+static const char *announce_needle(void)
+{
+	return topo.mode == SC_ANNOUNCE_INTERFACE ? "service web: announce "
+						  : "service web4: announce ";
+}
+
+static const char *withdraw_needle(void)
+{
+	return topo.mode == SC_ANNOUNCE_INTERFACE ? "service web: withdraw "
+						  : "service web4: withdraw ";
+}
+
+/* ---- the tests ------------------------------------------------------------------------------ */
+
+/*
+ * Both sites announce -> two paths per prefix; all of site 1's backends fail -> site 1
+ * withdraws within its detection time + 100 ms and every new session lands on site 2; the
+ * backends come back -> site 1 announces again after announce_delay.
+ */
+static void ecmp_and_backend_failure(enum sc_announce_mode mode)
+{
+	int64_t t0, t4, t6;
+
+	up(mode);
+	expect_via(AF_INET, 3);
+	expect_via(AF_INET6, 3);
+	expect_bird_paths(AF_INET, 3);
+	expect_bird_paths(AF_INET6, 3);
+	fprintf(stderr,
+		"anycast: %s: ECMP at the router: 2 paths for " SC_ANYCAST4_NET
+		" and " SC_ANYCAST6_NET "\n",
+		mode_name());
+
+	/* ECMP with L4 hashing: the client's sessions are spread over both sites. */
+	unsigned before[2] = {site_sessions(0), site_sessions(1)};
+	client_sessions(NSESS, "both sites up");
+	unsigned got[2] = {site_sessions(0) - before[0], site_sessions(1) - before[1]};
+	cr_assert_eq(got[0] + got[1], 2 * NSESS);
+	cr_assert(got[0] > 0 && got[1] > 0, "ECMP: site1 served %u sessions, site2 %u", got[0],
+		got[1]);
+	fprintf(stderr, "anycast: %s: %d sessions over ECMP: site1 %u, site2 %u\n", mode_name(),
+		2 * NSESS, got[0], got[1]);
+
+	/* Site 1 loses every backend. */
+	size_t off = sc_lb_log_offset(run[0].lb);
+	t0 = eb_kill_all(0);
+	expect_paths(1, 3000, &t4, &t6, "site1's backends killed");
+	expect_via(AF_INET, 2);
+	expect_via(AF_INET6, 2);
+	expect_bird_paths(AF_INET, 2);
+	expect_bird_paths(AF_INET6, 2);
+	int64_t d4 = t4 - t0, d6 = t6 - t0;
+	fprintf(stderr,
+		"anycast: %s: backends killed -> route withdrawn v4 %lld ms, v6 %lld ms "
+		"(detection %d ms)\n",
+		mode_name(), (long long)d4, (long long)d6, READY_INTERVAL_MS);
+	log_wait(0, off, withdraw_needle(), 1000, NULL);
+	cr_assert_leq(d4, READY_INTERVAL_MS + 100, "v4 withdrawn after %lld ms", (long long)d4);
+	cr_assert_leq(d6, READY_INTERVAL_MS + 100, "v6 withdrawn after %lld ms", (long long)d6);
+
+	/* Every new session lands on site 2, none fails. */
+	before[1] = site_sessions(1);
+	client_sessions(NSESS, "site1 withdrawn");
+	cr_assert_eq(site_sessions(1) - before[1], 2 * NSESS, "site2 served %u of the %d sessions",
+		site_sessions(1) - before[1], 2 * NSESS);
+	fprintf(stderr, "anycast: %s: site1 withdrawn: %d of %d sessions served by site2\n",
+		mode_name(), 2 * NSESS, 2 * NSESS);
+
+	/* The backends come back: announced again once healthy for announce_delay. */
+	off = sc_lb_log_offset(run[0].lb);
+	t0 = sc_now_ms();
+	eb_start(0, 0);
+	eb_start(0, 1);
+	expect_paths(2, ANNOUNCE_DELAY_MS + 3000, &t4, &t6, "site1's backends back");
+	struct sc_log_line ready, ann;
+	log_wait(0, off, "-> ready", 1000, &ready);
+	log_wait(0, off, announce_needle(), 1000, &ann);
+	int64_t held = ann.wall_ms - ready.wall_ms;
+	fprintf(stderr,
+		"anycast: %s: backends back -> ready -> announce %lld ms (announce_delay %d ms), "
+		"route back v4 %lld ms, v6 %lld ms after the restart\n",
+		mode_name(), (long long)held, ANNOUNCE_DELAY_MS, (long long)(t4 - t0),
+		(long long)(t6 - t0));
+	cr_assert_geq(
+		held, ANNOUNCE_DELAY_MS - 2, "announced %lld ms after ready", (long long)held);
+	cr_assert_leq(
+		held, ANNOUNCE_DELAY_MS + 300, "announced %lld ms after ready", (long long)held);
+	expect_via(AF_INET, 3);
+	expect_via(AF_INET6, 3);
+	down();
+}
+
+Test(anycast_interface, ecmp_and_backend_failure)
+{
+	ecmp_and_backend_failure(SC_ANNOUNCE_INTERFACE);
+}
+
+Test(anycast_bird_protocol, ecmp_and_backend_failure)
+{
+	ecmp_and_backend_failure(SC_ANNOUNCE_BIRD_PROTOCOL);
+}
+
+/* Starts site 1's anylb again and measures start -> announce (log) and -> route at the router. */
+static void restart_and_measure(const char *what)
+{
+	struct sc_log_line started, ann;
+	int64_t t0 = sc_now_ms(), t4, t6;
+
+	lb_start(0);
+	expect_paths(2, ANNOUNCE_DELAY_MS + 3000, &t4, &t6, "site1's anylb restarted");
+	log_wait(0, 0, "started: site", 1000, &started);
+	log_wait(0, 0, announce_needle(), 1000, &ann);
+	int64_t held = ann.wall_ms - started.wall_ms;
+	fprintf(stderr,
+		"anycast: %s: %s -> restart -> announce %lld ms after start (announce_delay %d "
+		"ms), "
+		"route back v4 %lld ms, v6 %lld ms\n",
+		mode_name(), what, (long long)held, ANNOUNCE_DELAY_MS, (long long)(t4 - t0),
+		(long long)(t6 - t0));
+	cr_assert_geq(held, ANNOUNCE_DELAY_MS - 2);
+	cr_assert_leq(held, ANNOUNCE_DELAY_MS + 500);
+	expect_via(AF_INET, 3);
+	expect_via(AF_INET6, 3);
+}
+
+/*
+ * kill -9: the watchdog reads EOF and exits, the TUN interface vanishes with its addresses,
+ * BIRD withdraws: the prefix is gone from the router in under 100 ms.
+ */
+Test(anycast_interface, kill9_fails_closed)
+{
+	int64_t t0, t4, t6;
+	char out[512];
+
+	up(SC_ANNOUNCE_INTERFACE);
+	t0 = sc_now_ms();
+	cr_assert_eq(sc_lb_signal(run[0].lb, SIGKILL), 0);
+	expect_paths(1, 3000, &t4, &t6, "site1's anylb killed");
+	fprintf(stderr, "anycast: interface: kill -9 -> route gone v4 %lld ms, v6 %lld ms\n",
+		(long long)(t4 - t0), (long long)(t6 - t0));
+	expect_via(AF_INET, 2);
+	expect_via(AF_INET6, 2);
+	cr_assert_lt(t4 - t0, 100, "v4 gone after %lld ms", (long long)(t4 - t0));
+	cr_assert_lt(t6 - t0, 100, "v6 gone after %lld ms", (long long)(t6 - t0));
+	cr_assert_eq(sc_lb_wait(run[0].lb, 2000), 128 + SIGKILL);
+	/* The interface went with the watchdog. */
+	int rc = sc_cmd(out, sizeof(out), 2000, "ip -n %s link show anylb0", topo.site[0].ns);
+	cr_assert_neq(rc, 0, "anylb0 still exists in %s: %s", topo.site[0].ns, out);
+	sc_lb_stop(run[0].lb);
+	run[0].lb = NULL;
+	client_sessions(NSESS, "site1's anylb killed");
+	restart_and_measure("kill -9");
+	down();
+}
+
+/*
+ * SIGSTOP: the event loops stop, the heartbeats stop, the watchdog gives up after
+ * watchdog_timeout and removes the interface. After SIGCONT the prefixes stay withdrawn (the
+ * interface is gone for good); a restart brings them back after announce_delay.
+ */
+Test(anycast_interface, sigstop_watchdog)
+{
+	int64_t t0, t4, t6;
+
+	up(SC_ANNOUNCE_INTERFACE);
+	t0 = sc_now_ms();
+	cr_assert_eq(sc_lb_signal(run[0].lb, SIGSTOP), 0);
+	expect_paths(1, WATCHDOG_MS + 3000, &t4, &t6, "site1's anylb stopped");
+	fprintf(stderr,
+		"anycast: interface: SIGSTOP -> route gone v4 %lld ms, v6 %lld ms "
+		"(watchdog_timeout %d ms)\n",
+		(long long)(t4 - t0), (long long)(t6 - t0), WATCHDOG_MS);
+	cr_assert_leq(t4 - t0, WATCHDOG_MS + 200);
+	cr_assert_leq(t6 - t0, WATCHDOG_MS + 200);
+	client_sessions(NSESS, "site1's anylb stopped");
+
+	/* Woken up, it stays withdrawn: fail closed until restarted. */
+	size_t off = sc_lb_log_offset(run[0].lb);
+	cr_assert_eq(sc_lb_signal(run[0].lb, SIGCONT), 0);
+	log_wait(0, off, "the watchdog is gone", 2000, NULL);
+	sc_sleep_ms(1000);
+	expect_via(AF_INET, 2);
+	expect_via(AF_INET6, 2);
+	int nlines = sc_lb_log_count(run[0].lb, off, "the watchdog is gone");
+	fprintf(stderr,
+		"anycast: interface: SIGCONT -> still withdrawn; \"the watchdog is gone\" logged "
+		"%d "
+		"times in the first second\n",
+		nlines);
+	int rc = sc_lb_stop(run[0].lb);
+	run[0].lb = NULL;
+	cr_assert_eq(rc, 0, "anylb exit status %d after SIGTERM", rc);
+	restart_and_measure("SIGSTOP");
+	down();
+}
+
+/*
+ * announce_delay 1s, flap_window 1m: each withdraw within the window doubles the delay before
+ * the next announce: 1 s, 2 s, 4 s (the policy does not depend on the mechanism).
+ */
+Test(anycast_interface, flapping_lengthens_announce_delay, .timeout = 90)
+{
+	int64_t expect_ms = ANNOUNCE_DELAY_MS;
+
+	up(SC_ANNOUNCE_INTERFACE);
+	for (int flap = 1; flap <= 3; flap++, expect_ms *= 2) {
+		struct sc_log_line ready, ann;
+		size_t off = sc_lb_log_offset(run[0].lb);
+
+		eb_kill_all(0);
+		expect_paths(1, 3000, NULL, NULL, "site1 flapping down");
+		log_wait(0, off, "service web: withdraw ", 1000, NULL);
+		off = sc_lb_log_offset(run[0].lb);
+		eb_start(0, 0);
+		eb_start(0, 1);
+		expect_paths(2, (int)expect_ms + 3000, NULL, NULL, "site1 flapping up");
+		log_wait(0, off, "-> ready", 1000, &ready);
+		log_wait(0, off, "service web: announce ", 1000, &ann);
+		int64_t held = ann.wall_ms - ready.wall_ms;
+		fprintf(stderr,
+			"anycast: interface: withdraw %d -> ready -> announce %lld ms (expected "
+			"%lld "
+			"ms)\n",
+			flap, (long long)held, (long long)expect_ms);
+		cr_assert_geq(held, expect_ms - 2, "withdraw %d: announced after %lld ms", flap,
+			(long long)held);
+		cr_assert_leq(held, expect_ms + 300, "withdraw %d: announced after %lld ms", flap,
+			(long long)held);
+		char reason[64];
+		snprintf(
+			reason, sizeof(reason), ": healthy for %llds", (long long)expect_ms / 1000);
+		cr_assert_not_null(strstr(ann.text, reason), "withdraw %d: want \"%s\" in: %s",
+			flap, reason, ann.text);
+	}
+	down();
+}
+
+/* Waits until site's BIRD has protocol name in state; returns when (sc_now_ms). */
+static int64_t site_proto_wait(int site, const char *name, const char *state, int timeout_ms)
+{
+	int64_t at = 0;
+	int rc = sc_bird_wait_protocol(topo.site[site].bird, name, state, NULL, timeout_ms, &at);
+
+	if (rc != 0)
+		fail_dump();
+	cr_assert_eq(rc, 0, "%s BIRD: protocol %s not %s within %d ms", topo.site[site].name, name,
+		state, timeout_ms);
+	return at;
+}
+
+/* Waits until site's BIRD has the anycast prefix of family in its table. */
+static int64_t site_route_wait(int site, int family, int timeout_ms)
+{
+	char cmd[128], reply[2048];
+	int64_t deadline = sc_now_ms() + timeout_ms;
+
+	snprintf(cmd, sizeof(cmd), "show route for %s", sc_anycast_prefix(family));
+	for (;;) {
+		int64_t now = sc_now_ms();
+		int rc = sc_bird_cmd(topo.site[site].bird, cmd, reply, sizeof(reply), 500);
+		if (rc == 1007 &&
+			strstr(reply, family == AF_INET ? SC_ANYCAST4_NET : SC_ANYCAST6_NET))
+			return now;
+		if (now >= deadline) {
+			fail_dump();
+			cr_assert_fail("%s BIRD: `%s` answers %d: %s", topo.site[site].name, cmd,
+				rc, reply);
+		}
+		sc_sleep_ms(2);
+	}
+}
+
+/*
+ * `birdc configure` and a BIRD restart at site 1: the desired state is back in that BIRD
+ * within a second, and the router gets both paths back.
+ */
+static void bird_restart_and_configure(enum sc_announce_mode mode)
+{
+	char reply[1024];
+	int64_t t0, t4, t6, at4, at6;
+	int rc;
+
+	up(mode);
+
+	/* configure: BIRD resets runtime enable/disable to bird.conf. */
+	size_t off = sc_lb_log_offset(run[0].lb);
+	t0 = sc_now_ms();
+	rc = sc_bird_cmd(topo.site[0].bird, "configure", reply, sizeof(reply), 5000);
+	cr_assert(rc == 3 || rc == 4, "configure answered %d: %s", rc, reply);
+	if (mode == SC_ANNOUNCE_BIRD_PROTOCOL) {
+		/* BIRD drops the prefixes at once; the router sees the gap until the repair. */
+		int64_t g4, g6;
+		expect_paths(1, 1000, &g4, &g6, "configure at site1 disabling the protocols");
+		log_wait(0, off, "repairing", 2000, NULL);
+		at4 = site_proto_wait(0, "anylb_web4", "up", 1500);
+		at6 = site_proto_wait(0, "anylb_web6", "up", 1500);
+		expect_paths(2, 5000, &t4, &t6, "after configure at site1");
+		fprintf(stderr,
+			"anycast: bird_protocol: birdc configure -> router lost site1 for v4 %lld "
+			"ms, "
+			"v6 %lld ms (until anylb repaired the protocols)\n",
+			(long long)(t4 - g4), (long long)(t6 - g6));
+	} else {
+		at4 = site_route_wait(0, AF_INET, 1500);
+		at6 = site_route_wait(0, AF_INET6, 1500);
+	}
+	expect_paths(2, 5000, &t4, &t6, "after configure at site1");
+	fprintf(stderr,
+		"anycast: %s: birdc configure -> desired state at the site v4 %lld ms, v6 %lld ms; "
+		"router has both paths v4 %lld ms, v6 %lld ms\n",
+		mode_name(), (long long)(at4 - t0), (long long)(at6 - t0), (long long)(t4 - t0),
+		(long long)(t6 - t0));
+	cr_assert_leq(at4 - t0, 1000);
+	cr_assert_leq(at6 - t0, 1000);
+
+	/* A crash and a restart of the site's BIRD. */
+	t0 = sc_now_ms();
+	cr_assert_eq(sc_bird_kill(topo.site[0].bird), 0);
+	expect_paths(1, 5000, &t4, &t6, "site1's BIRD killed");
+	fprintf(stderr,
+		"anycast: %s: site BIRD kill -9 -> router drops it v4 %lld ms, v6 %lld ms\n",
+		mode_name(), (long long)(t4 - t0), (long long)(t6 - t0));
+	t0 = sc_now_ms();
+	cr_assert_eq(sc_bird_restart(topo.site[0].bird), 0);
+	if (mode == SC_ANNOUNCE_BIRD_PROTOCOL) {
+		at4 = site_proto_wait(0, "anylb_web4", "up", 3000);
+		at6 = site_proto_wait(0, "anylb_web6", "up", 3000);
+	} else {
+		at4 = site_route_wait(0, AF_INET, 3000);
+		at6 = site_route_wait(0, AF_INET6, 3000);
+	}
+	expect_paths(2, 10000, &t4, &t6, "site1's BIRD restarted");
+	fprintf(stderr,
+		"anycast: %s: site BIRD restart -> desired state at the site v4 %lld ms, v6 %lld "
+		"ms; router has both paths v4 %lld ms, v6 %lld ms\n",
+		mode_name(), (long long)(at4 - t0), (long long)(at6 - t0), (long long)(t4 - t0),
+		(long long)(t6 - t0));
+	cr_assert_leq(at4 - t0, 1000);
+	cr_assert_leq(at6 - t0, 1000);
+	expect_via(AF_INET, 3);
+	expect_via(AF_INET6, 3);
+	client_sessions(NSESS, "after the site's BIRD restarted");
+	down();
+}
+
+Test(anycast_interface, bird_restart_and_configure)
+{
+	bird_restart_and_configure(SC_ANNOUNCE_INTERFACE);
+}
+
+Test(anycast_bird_protocol, bird_restart_and_configure)
+{
+	bird_restart_and_configure(SC_ANNOUNCE_BIRD_PROTOCOL);
+}
+
+/*
+ * SIGTERM: every prefix is withdrawn before the listeners close ("withdraw" is logged before
+ * "stopping: no new connections"), the router drops the site, new sessions go to site 2, and
+ * anylb exits 0.
+ */
+static void sigterm_withdraws_first(enum sc_announce_mode mode)
+{
+	struct sc_log_line wd, stop;
+	int64_t t0, w0, t4, t6;
+	int rc;
+
+	up(mode);
+	/* A session that keeps reaching site 1 after the withdraw, as from a slow router. */
+	cr_assert_eq(sc_netns_enter(topo.router), 0);
+	int pinned = sc_connect_from(SC_PINNED4, SC_ANYCAST4_ADDR, 3000);
+	sc_netns_enter(NULL);
+	cr_assert_geq(pinned, 0, "pinned session: %s", strerror(-pinned));
+	cr_assert_eq(sc_echo(pinned, "before SIGTERM\n", 3000), 0);
+	w0 = sc_wall_ms();
+	t0 = sc_now_ms();
+	cr_assert_eq(sc_lb_signal(run[0].lb, SIGTERM), 0);
+	expect_paths(1, 3000, &t4, &t6, "site1's anylb terminated");
+	log_wait(0, 0, withdraw_needle(), 2000, &wd);
+	log_wait(0, 0, "stopping: no new connections", 3000, &stop);
+	cr_assert_lt(wd.off, stop.off, "withdraw logged after the listeners closed:\n%s\n%s",
+		wd.text, stop.text);
+	fprintf(stderr,
+		"anycast: %s: SIGTERM -> route gone v4 %lld ms, v6 %lld ms; withdraw logged +%lld "
+		"ms, "
+		"listeners closed +%lld ms\n",
+		mode_name(), (long long)(t4 - t0), (long long)(t6 - t0),
+		(long long)(wd.wall_ms - w0), (long long)(stop.wall_ms - w0));
+	client_sessions(NSESS, "site1's anylb terminated");
+
+	/*
+	 * Draining: the pinned session is still served where the site still accepts packets for
+	 * the address (bird_protocol mode: it is on lo). In interface mode the withdraw removed
+	 * the address, so the site drops them: measured and reported, not asserted.
+	 */
+	int drained = sc_echo(pinned, "while draining\n", 1000);
+	close(pinned);
+	cr_assert_eq(sc_netns_enter(topo.router), 0);
+	int fresh = sc_connect_from(SC_PINNED4, SC_ANYCAST4_ADDR, 1000);
+	sc_netns_enter(NULL);
+	if (fresh >= 0)
+		close(fresh);
+	fprintf(stderr,
+		"anycast: %s: draining after the withdraw: established session at site1 %s; a new "
+		"one %s\n",
+		mode_name(), drained == 0 ? "served" : strerror(-drained),
+		fresh >= 0 ? "accepted" : strerror(-fresh));
+	if (mode == SC_ANNOUNCE_BIRD_PROTOCOL)
+		cr_assert_eq(
+			drained, 0, "established session during the drain: %s", strerror(-drained));
+	rc = sc_lb_wait(run[0].lb, DRAIN_MS + 3000);
+	cr_assert_eq(rc, 0, "anylb exit status %d after SIGTERM", rc);
+	down();
+}
+
+Test(anycast_interface, sigterm_withdraws_first)
+{
+	sigterm_withdraws_first(SC_ANNOUNCE_INTERFACE);
+}
+
+Test(anycast_bird_protocol, sigterm_withdraws_first)
+{
+	sigterm_withdraws_first(SC_ANNOUNCE_BIRD_PROTOCOL);
+}
+
+/*
+ * bird_protocol mode has no watchdog: a killed anylb leaves its static protocols enabled, and
+ * the site keeps attracting traffic (the price of this mode, see docs/DEPLOY.md). A restart
+ * re-asserts "withdrawn" as soon as it reaches BIRD, then announces after announce_delay.
+ */
+Test(anycast_bird_protocol, kill9_keeps_announcing_until_restart)
+{
+	int64_t t0, t4, t6;
+
+	up(SC_ANNOUNCE_BIRD_PROTOCOL);
+	cr_assert_eq(sc_lb_signal(run[0].lb, SIGKILL), 0);
+	cr_assert_eq(sc_lb_wait(run[0].lb, 2000), 128 + SIGKILL);
+	sc_sleep_ms(1000);
+	expect_via(AF_INET, 3);
+	expect_via(AF_INET6, 3);
+	fprintf(stderr, "anycast: bird_protocol: kill -9 -> still announced after 1000 ms "
+			"(no watchdog in this mode)\n");
+	sc_lb_stop(run[0].lb);
+	run[0].lb = NULL;
+
+	t0 = sc_now_ms();
+	lb_start(0);
+	expect_paths(1, 3000, &t4, &t6, "restarted anylb re-asserting withdrawn");
+	fprintf(stderr,
+		"anycast: bird_protocol: restart -> withdrawn until healthy: v4 %lld ms, v6 %lld "
+		"ms\n",
+		(long long)(t4 - t0), (long long)(t6 - t0));
+	expect_paths(2, ANNOUNCE_DELAY_MS + 3000, &t4, &t6, "restarted anylb announcing");
+	struct sc_log_line started, ann;
+	log_wait(0, 0, "started: site", 1000, &started);
+	log_wait(0, 0, announce_needle(), 1000, &ann);
+	int64_t held = ann.wall_ms - started.wall_ms;
+	fprintf(stderr,
+		"anycast: bird_protocol: kill -9 -> restart -> announce %lld ms after start "
+		"(announce_delay %d ms), route back v4 %lld ms, v6 %lld ms\n",
+		(long long)held, ANNOUNCE_DELAY_MS, (long long)(t4 - t0), (long long)(t6 - t0));
+	cr_assert_geq(held, ANNOUNCE_DELAY_MS - 2);
+	cr_assert_leq(held, ANNOUNCE_DELAY_MS + 500);
+	down();
+}
+
+/* ---- the examples a site starts from ------------------------------------------------------- */
+
+TestSuite(anycast_examples, .fini = anycast_fini, .timeout = 30);
+
+/* Non-zero when prefix (e.g. "192.0.2.10/32") is in one of bird.conf's `define ANYCAST` sets. */
+static int in_bird_sets(const char *bird_conf, const char *prefix)
+{
+	for (const char *p = strstr(bird_conf, "\ndefine ANYCAST"); p != NULL;
+		p = strstr(p + 1, "\ndefine ANYCAST")) {
+		const char *end = strchr(p + 1, '\n');
+		char word[64];
+		size_t n = strlen(prefix);
+		snprintf(word, sizeof(word), " %s", prefix);
+		for (const char *q = strstr(p, word); q != NULL && (end == NULL || q < end);
+			q = strstr(q + 1, word))
+			if (q[n + 1] == ',' || q[n + 1] == ' ')
+				return 1;
+	}
+	return 0;
+}
+
+/*
+ * examples/site.yaml is valid, examples/bird.conf parses (as it is, and with the bird_protocol
+ * alternative uncommented), and every prefix site.yaml announces is in bird.conf's sets.
+ */
+Test(anycast_examples, bird_conf_and_site_yaml_agree)
+{
+	const char *yaml_path = ANYLB_SOURCE_DIR "/examples/site.yaml";
+	const char *bird_path = ANYLB_SOURCE_DIR "/examples/bird.conf";
+	char prog[256], out[2048];
+	struct sc_run r;
+	int rc, nprefixes = 0;
+
+	rc = sc_run_anylb(&r, 5000, "-t", "-c", yaml_path, NULL);
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(r.status, 0, "anylb -t -c %s: %s", yaml_path, r.err);
+	sc_run_free(&r);
+
+	char *yaml = sc_read_file(yaml_path), *bird = sc_read_file(bird_path);
+	cr_assert(yaml != NULL && bird != NULL);
+	for (char *save = NULL, *l = strtok_r(yaml, "\n", &save); l != NULL;
+		l = strtok_r(NULL, "\n", &save)) {
+		char *p = strstr(l, "prefixes: [");
+		if (p == NULL || strchr(l, '#') != NULL)
+			continue;
+		p += strlen("prefixes: [");
+		for (char *s2 = NULL, *w = strtok_r(p, "[], \"", &s2); w != NULL;
+			w = strtok_r(NULL, "[], \"", &s2)) {
+			cr_assert(in_bird_sets(bird, w), "%s announces %s, missing from %s's sets",
+				yaml_path, w, bird_path);
+			nprefixes++;
+		}
+	}
+	cr_assert_geq(nprefixes, 2);
+	free(yaml);
+
+	if (sc_which("bird", prog, sizeof(prog)) < 0) {
+		free(bird);
+		cr_skip("bird is not installed: examples/bird.conf not parsed (apt-get install "
+			"bird2)");
+	}
+	rc = sc_cmd(out, sizeof(out), 5000, "bird -p -c %s", bird_path);
+	cr_assert_eq(rc, 0, "bird -p -c %s: %s", bird_path, out);
+
+	/* The commented bird_protocol alternative parses too, once uncommented. */
+	size_t len = strlen(bird);
+	char *alt = malloc(len + 1), *o = alt;
+	cr_assert_not_null(alt);
+	for (const char *l = bird; *l != '\0';) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl != NULL ? (size_t)(nl - l) + 1 : strlen(l);
+		if (strncmp(l, "# protocol static ", 18) == 0) {
+			l += 2;
+			n -= 2;
+		}
+		memcpy(o, l, n);
+		o += n;
+		l += n;
+	}
+	*o = '\0';
+	const char *alt_path = sc_temp_file(".conf", "%s", alt);
+	cr_assert_not_null(alt_path);
+	cr_assert_not_null(strstr(alt, "\nprotocol static anylb_web4 {"));
+	rc = sc_cmd(out, sizeof(out), 5000, "bird -p -c %s", alt_path);
+	cr_assert_eq(rc, 0, "bird -p on the bird_protocol variant: %s", out);
+	free(alt);
+	free(bird);
+}

@@ -1,0 +1,74 @@
+/*
+ * DOC: admin interface helpers for tests
+ *
+ * A small HTTP/1.1 client for anylb's admin interface over a unix socket or TCP, written
+ * against raw sockets so that tests can also send what no real client would (garbage, half a
+ * request, a flood); temp directories for admin sockets; and `promtool check metrics`.
+ *
+ * Same rules as harness.h: every wait has a deadline, errors are -errno, and what is created
+ * is removed by sc_admin_cleanup() (registered with atexit too; meant for a suite's .fini
+ * beside sc_cleanup()).
+ */
+#ifndef ANYLB_TESTS_SUPPORT_ADMIN_CLIENT_H
+#define ANYLB_TESTS_SUPPORT_ADMIN_CLIENT_H
+
+#include <stddef.h>
+
+/* An admin endpoint: "unix:/path/to/admin.sock" or "IP:PORT" / "[IPv6]:PORT". */
+
+/* Connects to where; a non-blocking, close-on-exec fd or -errno. */
+int sc_admin_connect(const char *where, int timeout_ms);
+
+struct sc_http_resp {
+	int status; /* from the status line; 0 when none was read */
+	char *head; /* status line and header fields, NUL-terminated */
+	char *body; /* after the blank line, NUL-terminated (may hold NULs) */
+	size_t body_len;
+	size_t content_length; /* from the header; (size_t)-1 when absent */
+};
+
+/*
+ * Sends req[0..len) to where and reads until the server closes the connection (every admin
+ * answer closes it), at most timeout_ms. 0 with out filled (status 0 when the server closed
+ * without answering), or -errno (-ETIMEDOUT). Free with sc_http_free.
+ */
+int sc_http_raw(
+	const char *where, const void *req, size_t len, int timeout_ms, struct sc_http_resp *out);
+
+/* A well-formed request: METHOD PATH HTTP/1.1, Host, Content-Length: 0, and the bearer token
+ * when token is not NULL. */
+int sc_http(const char *where, const char *method, const char *path, const char *token,
+	int timeout_ms, struct sc_http_resp *out);
+
+/* Reads what is left of an answer on fd (after the test wrote a request itself). */
+int sc_http_read(int fd, int timeout_ms, struct sc_http_resp *out);
+
+/* The value of header name (case-insensitive) into buf, or NULL. */
+const char *sc_http_header(const struct sc_http_resp *r, const char *name, char *buf, size_t cap);
+
+void sc_http_free(struct sc_http_resp *r);
+
+/* A new empty directory under /tmp, removed with everything in it by sc_admin_cleanup(). */
+const char *sc_admin_temp_dir(void);
+
+/*
+ * Runs `promtool check metrics` on text. Returns its exit status (0: valid and no lint problem)
+ * with what it printed in *out (malloc'ed, may be NULL), or -errno when it could not run
+ * (-ENOENT: promtool is not installed; scripts/deps.sh installs it).
+ */
+int sc_promtool_check(const char *text, size_t len, char **out);
+
+/*
+ * Runs anylbctl (built next to ANYLB_BIN) with the NULL-terminated arguments, bounded by
+ * timeout_ms (then SIGKILL): as sc_run_anylb in harness.h. Free with sc_run_free.
+ */
+struct sc_run;
+int sc_run_anylbctl(struct sc_run *r, int timeout_ms, ...) __attribute__((sentinel));
+
+/* The path of that anylbctl. */
+const char *sc_anylbctl_path(void);
+
+/* Removes the temp directories. Idempotent. */
+void sc_admin_cleanup(void);
+
+#endif
