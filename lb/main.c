@@ -14,12 +14,14 @@
  */
 #include "conf/conf.h"
 #include "bgp/watchdog.h"
+#include "lb/admin.h"
 #include "lb/announcer.h"
 #include "lb/monitor.h"
 #include "lb/runtime.h"
 #include "lb/worker.h"
 #include "lib/log.h"
 
+#include <errno.h>
 #include <ev.h>
 #include <getopt.h>
 #include <signal.h>
@@ -34,6 +36,7 @@ struct anylb {
 	struct worker *workers;
 	unsigned nworkers;
 	struct monitor *monitor;
+	struct admin *admin;
 	int watchdog_fd;
 	struct announcer *ann; /* borrowed: the monitor owns it */
 	unsigned rearm_failures;
@@ -280,6 +283,17 @@ static int run(const char *file)
 	anylb.seen_alive = calloc(anylb.nworkers + 1, sizeof(*anylb.seen_alive));
 	if (anylb.seen_alive == NULL)
 		goto out;
+	/* No reload hook yet: POST /reload answers 501 until live reload exists. */
+	struct admin_hooks hooks = {0};
+	int adm_err;
+	anylb.admin = admin_new(anylb.loop, anylb.rt, anylb.ann, &hooks, &adm_err);
+	if (anylb.admin == NULL && adm_err == -EADDRINUSE)
+		/* Another anylb answers there: serving traffic matters more than our admin. */
+		log_warn("running without the admin interface: its socket belongs to another "
+			 "process; set global.admin.socket");
+	else if (anylb.admin == NULL && adm_err != 0)
+		goto out;
+
 	ev_async_init(&anylb.withdrawn, withdrawn_cb);
 	ev_async_start(anylb.loop, &anylb.withdrawn);
 	if (anylb.watchdog_fd >= 0) {
@@ -343,6 +357,8 @@ static int run(const char *file)
 	status = 0;
 	log_info("all sessions finished: exiting");
 out:
+	admin_free(anylb.admin);
+	anylb.admin = NULL;
 	announcer_free(ann);
 	/* The monitor may call into the workers (on_dead): it goes first. */
 	monitor_free(anylb.monitor);
