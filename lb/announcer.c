@@ -244,7 +244,8 @@ size_t announcer_protocols(struct announcer *a, struct bird_protocol *out, size_
 	}
 	pthread_mutex_lock(&a->lock);
 	n = a->nprotos;
-	memcpy(out, a->protos, (n < cap ? n : cap) * sizeof(*out));
+	if (n > 0 && cap > 0)
+		memcpy(out, a->protos, (n < cap ? n : cap) * sizeof(*out));
 	*connected = a->bird_up;
 	pthread_mutex_unlock(&a->lock);
 	return n;
@@ -290,8 +291,12 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 		if (as->want_override < 0)
 			continue;
 		anycast_set_override(&as->pol, (enum anycast_override)as->want_override);
-		log_info("service %s: operator %s", as->svc->conf->name,
-			anycast_override_name((enum anycast_override)as->want_override));
+		if (as->want_override == ANYCAST_OVERRIDE_NONE)
+			log_info("service %s: operator override cleared: health decides",
+				as->svc->conf->name);
+		else
+			log_info("service %s: operator %s", as->svc->conf->name,
+				anycast_override_name((enum anycast_override)as->want_override));
 		as->want_override = -1;
 	}
 	pthread_mutex_unlock(&a->lock);

@@ -21,6 +21,7 @@
  */
 #include "lb/session.h"
 
+#include "lb/accesslog.h"
 #include "lb/backend.h"
 #include "lb/balance.h"
 #include "lb/proxy_proto.h"
@@ -57,6 +58,7 @@ struct session {
 	ev_timer timer;
 	ev_tstamp last_active;
 	ev_tstamp connect_start;
+	ev_tstamp started;
 	uint64_t bytes_in, bytes_out; /* client -> backend, backend -> client */
 	struct pump_half up;   /* client -> backend */
 	struct pump_half down; /* backend -> client */
@@ -116,6 +118,8 @@ static void session_close(struct session *s, enum lb_result result, const char *
 	log_debug("session %s -> %s (%s) closed in state %s: %s", addr_format(&s->client, cbuf,
 			  sizeof(cbuf)),
 		backend_name(s), s->svc->conf->name, state_name(s->state), reason);
+	access_log_line(s->svc, &s->client, s->backend >= 0 ? &s->svc->backends[s->backend] : NULL,
+		s->bytes_in, s->bytes_out, ev_now(w->loop) - s->started, result, reason);
 	/* An attempt cut while connecting (drain deadline) counts against its backend. */
 	report_outcome(s, s->state == SESSION_PROXYING, reason);
 	ev_io_stop(w->loop, &s->cio);
@@ -588,6 +592,7 @@ void session_start(struct worker *w, struct lb_service *svc, int cfd, const stru
 	s->trial = 0;
 	s->reported = 0;
 	s->bytes_in = s->bytes_out = 0;
+	s->started = ev_now(w->loop);
 	s->hdr_len = s->hdr_off = 0;
 	s->client = *client;
 	pump_half_init(&s->up);
