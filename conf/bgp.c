@@ -581,7 +581,8 @@ void conf_map_anycast(struct conf_report *r, const struct conf_node *k, const st
 		}
 		if (v4 && v6)
 			conf_report_at(r, k->line, k->col,
-				"'%s' mixes IPv4 and IPv6 prefixes, but a BIRD static protocol holds "
+				"'%s' mixes IPv4 and IPv6 prefixes, but a BIRD static protocol "
+				"holds "
 				"one address family: use one service per family with "
 				"'announce: bird_protocol'",
 				k->str);

@@ -229,8 +229,8 @@ struct conf_bgp {
 	uint64_t announce_delay_ms;     /* default 5s, 0 allowed */
 	uint64_t max_announce_delay_ms; /* default max(5m, announce_delay), >= announce_delay */
 	uint64_t flap_window_ms;        /* default 10m, > 0 */
-	uint64_t shutdown_grace_ms;     /* default 1s, 0..1m: withdrawn but still accepting at stop */
-	struct conf_pos pos;            /* of the key `bgp` */
+	uint64_t shutdown_grace_ms; /* default 1s, 0..1m: withdrawn but still accepting at stop */
+	struct conf_pos pos;        /* of the key `bgp` */
 };
 
 struct conf {

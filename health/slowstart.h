@@ -14,7 +14,7 @@
  * at now_ms, with a ramp of window_ms (0: no ramp). Never below 1 while ready; equals weight
  * once the window is over.
  */
-unsigned slowstart_weight(unsigned weight, uint64_t ready_since_ms, uint64_t now_ms,
-	uint64_t window_ms);
+unsigned slowstart_weight(
+	unsigned weight, uint64_t ready_since_ms, uint64_t now_ms, uint64_t window_ms);
 
 #endif

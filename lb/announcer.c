@@ -32,7 +32,16 @@
 #define SHUTDOWN_WAIT 1.0
 #define MAX_PROTOCOLS 256
 
+struct ann_svc;
+
+/* One `show route for PREFIX` in flight: which service and prefix it is about. */
+struct route_q {
+	struct ann_svc *as;
+	unsigned idx;
+};
+
 struct ann_svc {
+	struct route_q *rq; /* one per prefix */
 	struct announcer *a;
 	struct lb_service *svc;
 	struct anycast_policy pol;
@@ -57,13 +66,14 @@ struct announcer {
 	struct bird_client *bird;
 	ev_timer poll;
 	int poll_pending;
+	unsigned routes_pending;      /* `show route for` replies still to come */
 	struct bird_protocol *protos; /* last `show protocols`, for change logs */
 	size_t nprotos;
 
 	pthread_mutex_t lock; /* guards the shown/want_override fields, protos, bird_up */
 	ev_async wake;        /* an override was asked for, or the interface was recreated */
 	int bird_up;
-	int rearmed;          /* the interface was recreated: start over from withdrawn */
+	int rearmed; /* the interface was recreated: start over from withdrawn */
 
 	int lo_index; /* > 0 once the prefixes are on lo (interface mode) */
 
@@ -80,8 +90,8 @@ static void prefixes_text(const struct conf_anycast *ac, char *buf, size_t cap)
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < ac->nprefixes && len < cap; i++)
-		len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "",
-			ac->prefixes[i].text);
+		len += (size_t)snprintf(
+			buf + len, cap - len, "%s%s", i ? ", " : "", ac->prefixes[i].text);
 }
 
 static void bird_cmd_done(void *arg, const struct bird_reply *r)
@@ -93,8 +103,8 @@ static void bird_cmd_done(void *arg, const struct bird_reply *r)
 		log_warn("service %s: BIRD went away before confirming protocol %s",
 			as->svc->conf->name, as->svc->conf->anycast.bird_protocol);
 	else if (r->code >= 8000)
-		log_error("service %s: BIRD refused to switch protocol %s: %s",
-			as->svc->conf->name, as->svc->conf->anycast.bird_protocol, r->text);
+		log_error("service %s: BIRD refused to switch protocol %s: %s", as->svc->conf->name,
+			as->svc->conf->anycast.bird_protocol, r->text);
 	if (a->shutting_down && a->pending > 0 && --a->pending == 0) {
 		ev_timer_stop(a->loop, &a->shutdown_timer);
 		ev_feed_event(a->loop, &a->shutdown_timer, EV_TIMER);
@@ -114,10 +124,10 @@ static void lo_addresses(struct announcer *a, int add)
 		const struct conf_anycast *ac = &a->svcs[i].svc->conf->anycast;
 		for (size_t j = 0; j < ac->nprefixes; j++) {
 			const struct conf_prefix *p = &ac->prefixes[j];
-			int rc = add ? iface_addr_add(a->nl, a->lo_index, p->family, p->addr, p->len,
-					       err, sizeof(err))
-				     : iface_addr_del(a->nl, a->lo_index, p->family, p->addr, p->len,
-					       err, sizeof(err));
+			int rc = add ? iface_addr_add(a->nl, a->lo_index, p->family, p->addr,
+					       p->len, err, sizeof(err))
+				     : iface_addr_del(a->nl, a->lo_index, p->family, p->addr,
+					       p->len, err, sizeof(err));
 			if (rc < 0)
 				log_warn("bgp: cannot %s %s on lo: %s", add ? "add" : "remove",
 					p->text, err);
@@ -142,9 +152,9 @@ static void apply(struct announcer *a, struct ann_svc *as, int announce)
 					  : iface_addr_del(a->nl, ifindex, p->family, p->addr,
 						    p->len, err, sizeof(err));
 			if (rc < 0)
-				log_error("service %s: cannot %s %s on %s: %s",
-					as->svc->conf->name, announce ? "add" : "remove", p->text,
-					a->bgp->interface, err);
+				log_error("service %s: cannot %s %s on %s: %s", as->svc->conf->name,
+					announce ? "add" : "remove", p->text, a->bgp->interface,
+					err);
 		}
 		break;
 	case CONF_ANNOUNCE_BIRD_PROTOCOL:
@@ -186,7 +196,7 @@ static void publish(struct announcer *a)
 	pthread_mutex_lock(&a->lock);
 	for (size_t i = 0; i < a->nsvcs; i++) {
 		struct ann_svc *as = &a->svcs[i];
-		as->shown.announced = anycast_announced(&as->pol);
+		as->shown.announced = anycast_announced(&as->pol); /* in_bird: route_done's */
 		as->shown.state = as->pol.state;
 		as->shown.override = as->pol.override;
 		snprintf(as->shown.reason, sizeof(as->shown.reason), "%s", as->pol.reason);
@@ -233,8 +243,8 @@ int announcer_status(struct announcer *a, size_t svc_index, struct announcer_sta
 	return 0;
 }
 
-size_t announcer_protocols(struct announcer *a, struct bird_protocol *out, size_t cap,
-	int *connected)
+size_t announcer_protocols(
+	struct announcer *a, struct bird_protocol *out, size_t cap, int *connected)
 {
 	size_t n;
 
@@ -276,7 +286,8 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 		a->rearmed = 0;
 		for (size_t i = 0; i < a->nsvcs; i++) {
 			struct ann_svc *as = &a->svcs[i];
-			/* The addresses went with the old interface: withdrawn, whatever we said. */
+			/* The addresses went with the old interface: withdrawn, whatever we said.
+			 */
 			struct anycast_policy_conf pc = as->pol.conf; /* init clears pol */
 			anycast_init(&as->pol, &pc);
 			anycast_set_name(&as->pol, as->svc->conf->name);
@@ -329,8 +340,8 @@ static void bird_state(void *arg, int connected)
 	}
 }
 
-static const struct bird_protocol *find_proto(const struct bird_protocol *v, size_t n,
-	const char *name)
+static const struct bird_protocol *find_proto(
+	const struct bird_protocol *v, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(v[i].name, name) == 0)
@@ -393,6 +404,45 @@ static void protocols_done(void *arg, const struct bird_reply *r)
 	pthread_mutex_unlock(&a->lock);
 }
 
+static void route_done(void *arg, const struct bird_reply *r)
+{
+	struct route_q *q = arg;
+	struct ann_svc *as = q->as;
+	struct announcer *a = as->a;
+
+	if (a->routes_pending > 0)
+		a->routes_pending--;
+	if (r == NULL || q->idx >= 64)
+		return;
+	/* 8001 "Network not found" is BIRD's way of saying: no route. */
+	int present = r->code < 8000 && bird_route_present(r->text, r->len);
+	pthread_mutex_lock(&a->lock);
+	if (present)
+		as->shown.in_bird |= UINT64_C(1) << q->idx;
+	else
+		as->shown.in_bird &= ~(UINT64_C(1) << q->idx);
+	as->shown.routes_known = 1;
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* Asks BIRD whether each prefix is really in its table, for status. */
+static void poll_routes(struct announcer *a)
+{
+	char cmd[128];
+
+	if (a->routes_pending > 0)
+		return;
+	for (size_t i = 0; i < a->nsvcs; i++) {
+		struct ann_svc *as = &a->svcs[i];
+		const struct conf_anycast *ac = &as->svc->conf->anycast;
+		for (size_t j = 0; j < ac->nprefixes && j < 64; j++) {
+			snprintf(cmd, sizeof(cmd), "show route for %s", ac->prefixes[j].text);
+			if (bird_client_send(a->bird, cmd, route_done, &as->rq[j]) == 0)
+				a->routes_pending++;
+		}
+	}
+}
+
 static void poll_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct announcer *a = container_of(t, struct announcer, poll);
@@ -403,6 +453,7 @@ static void poll_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		return;
 	if (bird_client_send(a->bird, "show protocols", protocols_done, a) == 0)
 		a->poll_pending = 1;
+	poll_routes(a);
 }
 
 struct announcer *announcer_new(struct lb_runtime *rt, int *err)
@@ -441,6 +492,11 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 		a->svcs[k].a = a;
 		a->svcs[k].svc = &rt->services[i];
 		a->svcs[k].want_override = -1;
+		a->svcs[k].rq = calloc(sc->anycast.nprefixes, sizeof(*a->svcs[k].rq));
+		if (a->svcs[k].rq == NULL)
+			goto nomem;
+		for (size_t j = 0; j < sc->anycast.nprefixes; j++)
+			a->svcs[k].rq[j] = (struct route_q){.as = &a->svcs[k], .idx = (unsigned)j};
 		anycast_init(&a->svcs[k].pol, &pc);
 		anycast_set_name(&a->svcs[k].pol, sc->name);
 		k++;
@@ -582,6 +638,8 @@ void announcer_free(struct announcer *a)
 	if (a->wd_pid > 0)
 		watchdog_stop(a->wd_pid, a->wd_fd, 500);
 	free(a->protos);
+	for (size_t i = 0; a->svcs != NULL && i < a->nsvcs; i++)
+		free(a->svcs[i].rq);
 	free(a->svcs);
 	pthread_mutex_destroy(&a->lock);
 	free(a);

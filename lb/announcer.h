@@ -49,6 +49,8 @@ struct announcer_status {
 	char reason[128];
 	unsigned flaps;
 	uint64_t delay_ms; /* the current announce delay */
+	int routes_known;  /* BIRD answered `show route for` each prefix at least once */
+	uint64_t in_bird;  /* bit i: prefix i is in BIRD's table (first 64 prefixes) */
 };
 
 /*
@@ -61,8 +63,8 @@ int announcer_status(struct announcer *a, size_t svc_index, struct announcer_sta
  * Thread-safe: the protocols BIRD reported at its last poll (up to cap copied), their number,
  * and whether the control socket is connected now.
  */
-size_t announcer_protocols(struct announcer *a, struct bird_protocol *out, size_t cap,
-	int *connected);
+size_t announcer_protocols(
+	struct announcer *a, struct bird_protocol *out, size_t cap, int *connected);
 
 /*
  * Thread-safe operator override for service svc_index (enum anycast_override: none, withdraw,

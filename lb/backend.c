@@ -53,8 +53,8 @@ static void backend_set_state(struct lb_backend *b, enum backend_state old, enum
 	if (st == BACKEND_READY) {
 		b->ready_since_ms = now_ms;
 		if (sc->slow_start_ms > 0) {
-			atomic_store(&b->eff_weight, slowstart_weight(b->conf->weight, now_ms, now_ms,
-								sc->slow_start_ms));
+			atomic_store(&b->eff_weight, slowstart_weight(b->conf->weight, now_ms,
+							     now_ms, sc->slow_start_ms));
 			atomic_fetch_add(&b->svc->weights_gen, 1);
 		}
 	}
@@ -94,8 +94,8 @@ static void clear_trial(struct lb_backend *b)
 }
 
 /* Handles what the outlier detector reports. Lock held. */
-static void outlier_event(struct lb_backend *b, enum outlier_event ev, const char *why,
-	uint64_t now_ms)
+static void outlier_event(
+	struct lb_backend *b, enum outlier_event ev, const char *why, uint64_t now_ms)
 {
 	struct outlier *o = b->svc->outlier;
 	char reason[160], d[32];
@@ -133,8 +133,8 @@ static void note_certificate(struct lb_backend *b, const struct check_result *r)
 	b->cert_warned = 0;
 	int64_t left = r->cert_not_after - (int64_t)time(NULL);
 	if (left < CERT_WARN_SECONDS) {
-		log_warn("backend %s (%s): certificate expires in %lld days",
-			b->conf->address, b->svc->conf->name, (long long)(left / 86400));
+		log_warn("backend %s (%s): certificate expires in %lld days", b->conf->address,
+			b->svc->conf->name, (long long)(left / 86400));
 		b->cert_warned = 1;
 	}
 }
@@ -177,8 +177,8 @@ int backend_check_result(struct lb_backend *b, enum backend_check which,
 	return changing;
 }
 
-void backend_session_outcome(struct lb_backend *b, int ok, int was_trial, const char *why,
-	uint64_t now_ms)
+void backend_session_outcome(
+	struct lb_backend *b, int ok, int was_trial, const char *why, uint64_t now_ms)
 {
 	if (b->svc->conf->outlier.consecutive_failures == 0)
 		return;
@@ -246,7 +246,8 @@ void backend_tick(struct lb_service *svc, uint64_t now_ms)
 			unsigned w = b->conf->weight, eff = w;
 			if (atomic_load(&b->state) == BACKEND_READY) {
 				unsigned step = w / SLOWSTART_STEPS ? w / SLOWSTART_STEPS : 1;
-				eff = slowstart_weight(w, b->ready_since_ms, now_ms, sc->slow_start_ms);
+				eff = slowstart_weight(
+					w, b->ready_since_ms, now_ms, sc->slow_start_ms);
 				if (eff < w) {
 					eff = (eff / step) * step;
 					if (eff == 0)

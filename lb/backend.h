@@ -33,8 +33,8 @@ int backend_check_result(struct lb_backend *b, enum backend_check which,
  * reset before the first byte. was_trial: this session was the backend's outlier trial.
  * Cheap (no lock) for the common case of a success on a backend with no recent failure.
  */
-void backend_session_outcome(struct lb_backend *b, int ok, int was_trial, const char *why,
-	uint64_t now_ms);
+void backend_session_outcome(
+	struct lb_backend *b, int ok, int was_trial, const char *why, uint64_t now_ms);
 
 /*
  * If an ejected backend of svc has a trial session on offer and is usable by the caller's

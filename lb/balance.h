@@ -41,8 +41,8 @@ struct balance_ctx {
  * seed feeds random_two's generator so tests are reproducible. Returns NULL when out of memory
  * or n == 0.
  */
-struct balancer *balancer_new(enum conf_balance kind, const struct balance_member *members,
-	size_t n, uint64_t seed);
+struct balancer *balancer_new(
+	enum conf_balance kind, const struct balance_member *members, size_t n, uint64_t seed);
 void balancer_free(struct balancer *b);
 
 /* Returns the index of the chosen backend, or -1 when no backend is usable. */

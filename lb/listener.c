@@ -25,7 +25,7 @@
 #define ACCEPT_PAUSE_ERR 0.5
 /* How often a listener paused at global.max_connections looks again. */
 #define ACCEPT_PAUSE_LIMIT 0.05
-#define LISTEN_BACKLOG 4096
+#define LISTEN_BACKLOG     4096
 
 enum listener_state { LISTENER_ACCEPTING, LISTENER_PAUSED, LISTENER_CLOSED };
 
@@ -199,8 +199,8 @@ fail:;
 	return -err;
 }
 
-struct listener *listener_new(struct worker *w, struct lb_service *svc,
-	const struct conf_listen *lconf)
+struct listener *listener_new(
+	struct worker *w, struct lb_service *svc, const struct conf_listen *lconf)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 

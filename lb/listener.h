@@ -21,8 +21,8 @@ struct listener;
  * Creates, binds and starts listening on lconf's address for svc, owned by worker w.
  * Returns NULL with the reason logged (address in use, permission, ...).
  */
-struct listener *listener_new(struct worker *w, struct lb_service *svc,
-	const struct conf_listen *lconf);
+struct listener *listener_new(
+	struct worker *w, struct lb_service *svc, const struct conf_listen *lconf);
 
 /*
  * Stops accepting for a while because fds or memory ran out elsewhere (a backend socket could

@@ -55,19 +55,20 @@ static struct anylb anylb;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: anylb [-t] -c FILE\n"
-		   "       anylb -V | -h\n"
-		   "\n"
-		   "  -c FILE  run with the YAML configuration FILE, in the foreground, logging to\n"
-		   "           stderr\n"
-		   "  -t       only check FILE: exit 0 if valid, 1 with one FILE:LINE:COL: message\n"
-		   "           line per problem if not\n"
-		   "  -V       print the version and exit\n"
-		   "  -h       print this help and exit\n"
-		   "\n"
-		   "Signals: SIGTERM or SIGINT stop accepting and let sessions finish for up to\n"
-		   "global.drain_timeout, then exit 0. SIGHUP: reload is not implemented yet; the\n"
-		   "running configuration stays.\n");
+	fprintf(f,
+		"usage: anylb [-t] -c FILE\n"
+		"       anylb -V | -h\n"
+		"\n"
+		"  -c FILE  run with the YAML configuration FILE, in the foreground, logging to\n"
+		"           stderr\n"
+		"  -t       only check FILE: exit 0 if valid, 1 with one FILE:LINE:COL: message\n"
+		"           line per problem if not\n"
+		"  -V       print the version and exit\n"
+		"  -h       print this help and exit\n"
+		"\n"
+		"Signals: SIGTERM or SIGINT stop accepting and let sessions finish for up to\n"
+		"global.drain_timeout, then exit 0. SIGHUP: reload is not implemented yet; the\n"
+		"running configuration stays.\n");
 }
 
 /* Called on a worker's thread when it has finished: wake the main loop. */
@@ -327,8 +328,8 @@ static int run(const char *file)
 			log_error("cannot start worker %u", i);
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			for (unsigned j = 0; j < i; j++)
-				worker_command(&anylb.workers[j],
-					WORKER_CMD_DRAIN | WORKER_CMD_FORCE);
+				worker_command(
+					&anylb.workers[j], WORKER_CMD_DRAIN | WORKER_CMD_FORCE);
 			goto out;
 		}
 	}

@@ -130,7 +130,8 @@ static int add_checks(struct monitor *m, struct lb_service *svc, enum backend_ch
 		if (mc->check == NULL)
 			return -ENOMEM;
 		m->nchecks++;
-		double spread = (double)cc->interval_ms / 1000.0 * (double)j / (double)sc->nbackends;
+		double spread =
+			(double)cc->interval_ms / 1000.0 * (double)j / (double)sc->nbackends;
 		check_start(mc->check, spread);
 	}
 	return 0;

@@ -12,17 +12,17 @@
 #include <stdio.h>
 #include <string.h>
 
-static const unsigned char v2_sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55,
-	0x49, 0x54, 0x0a};
+static const unsigned char v2_sig[12] = {
+	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
 
 static int build_v1(const struct addr *src, const struct addr *dst, char *buf, size_t cap)
 {
 	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
 	int af = src->sa.sa_family;
-	const void *sa = af == AF_INET ? (const void *)&src->in.sin_addr
-				       : (const void *)&src->in6.sin6_addr;
-	const void *da = af == AF_INET ? (const void *)&dst->in.sin_addr
-				       : (const void *)&dst->in6.sin6_addr;
+	const void *sa =
+		af == AF_INET ? (const void *)&src->in.sin_addr : (const void *)&src->in6.sin6_addr;
+	const void *da =
+		af == AF_INET ? (const void *)&dst->in.sin_addr : (const void *)&dst->in6.sin6_addr;
 
 	inet_ntop(af, sa, s, sizeof(s));
 	inet_ntop(af, da, d, sizeof(d));

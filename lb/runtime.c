@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-const double lb_connect_bounds[LB_CONNECT_BUCKETS - 1] = {0.0005, 0.001, 0.0025, 0.005,
-	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
+const double lb_connect_bounds[LB_CONNECT_BUCKETS - 1] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
 
 const char *lb_result_name(enum lb_result r)
 {
@@ -33,8 +33,8 @@ const char *lb_result_name(enum lb_result r)
 	return "unknown";
 }
 
-static int service_init(struct lb_runtime *rt, struct lb_service *svc, const struct conf_service *sc,
-	size_t index)
+static int service_init(
+	struct lb_runtime *rt, struct lb_service *svc, const struct conf_service *sc, size_t index)
 {
 	const struct conf_outlier *oc = &sc->outlier;
 	struct outlier_conf ocf = {

@@ -90,8 +90,8 @@ struct lb_service {
 	pthread_mutex_t lock;
 	struct outlier *outlier; /* guarded by lock */
 
-	_Atomic uint32_t trials;       /* backends with a trial session on offer */
-	_Atomic uint64_t weights_gen;  /* bumped whenever an eff_weight changes */
+	_Atomic uint32_t trials;      /* backends with a trial session on offer */
+	_Atomic uint64_t weights_gen; /* bumped whenever an eff_weight changes */
 	_Atomic uint64_t nobackend_log_ms;
 	_Atomic uint32_t active;
 	_Atomic uint64_t accepted;
@@ -105,7 +105,7 @@ struct lb_runtime {
 	struct conf *conf;
 	struct lb_service *services;
 	size_t nservices;
-	_Atomic uint32_t active;        /* sessions in the whole process, for global.max_connections */
+	_Atomic uint32_t active; /* sessions in the whole process, for global.max_connections */
 	_Atomic uint64_t accept_pauses; /* EMFILE / ENFILE / ENOBUFS / ENOMEM on accept */
 	_Atomic uint64_t limit_pauses;  /* global max_connections reached */
 

@@ -60,13 +60,13 @@ struct session {
 	ev_tstamp connect_start;
 	ev_tstamp started;
 	uint64_t bytes_in, bytes_out; /* client -> backend, backend -> client */
-	struct pump_half up;   /* client -> backend */
-	struct pump_half down; /* backend -> client */
-	uint8_t cev, bev;      /* events the io watchers are started with */
+	struct pump_half up;          /* client -> backend */
+	struct pump_half down;        /* backend -> client */
+	uint8_t cev, bev;             /* events the io watchers are started with */
 	uint8_t half_closed;
 	uint8_t ntried;
-	uint8_t trial;    /* this session is its backend's outlier trial */
-	uint8_t reported; /* the backend's outlier detector has heard how it went */
+	uint8_t trial;            /* this session is its backend's outlier trial */
+	uint8_t reported;         /* the backend's outlier detector has heard how it went */
 	uint8_t hdr_len, hdr_off; /* PROXY header still to send */
 	uint16_t tried[CONF_MAX_RETRIES + 1];
 	struct addr client;
@@ -109,15 +109,15 @@ static void report_outcome(struct session *s, int ok, const char *why)
 }
 
 /* The single exit: releases everything the session owns and undoes its counts. */
-static void session_close(struct session *s, enum lb_result result, const char *reason,
-	int reset_client)
+static void session_close(
+	struct session *s, enum lb_result result, const char *reason, int reset_client)
 {
 	struct worker *w = s->w;
 	char cbuf[ADDR_STRLEN];
 
-	log_debug("session %s -> %s (%s) closed in state %s: %s", addr_format(&s->client, cbuf,
-			  sizeof(cbuf)),
-		backend_name(s), s->svc->conf->name, state_name(s->state), reason);
+	log_debug("session %s -> %s (%s) closed in state %s: %s",
+		addr_format(&s->client, cbuf, sizeof(cbuf)), backend_name(s), s->svc->conf->name,
+		state_name(s->state), reason);
 	access_log_line(s->svc, &s->client, s->backend >= 0 ? &s->svc->backends[s->backend] : NULL,
 		s->bytes_in, s->bytes_out, ev_now(w->loop) - s->started, result, reason);
 	/* An attempt cut while connecting (drain deadline) counts against its backend. */
@@ -254,9 +254,9 @@ static int pump(struct session *s, struct pump_half *h, int src, int dst, int up
 
 	if (n < 0) {
 		const char *who = (src_side == up) ? "client" : "backend";
-		const char *what = n == -ECONNRESET	 ? "reset"
-				   : n == -EPIPE	 ? "closed"
-				   : n == -ENOMEM	 ? "out of memory"
+		const char *what = n == -ECONNRESET  ? "reset"
+				   : n == -EPIPE     ? "closed"
+				   : n == -ENOMEM    ? "out of memory"
 				   : n == -ETIMEDOUT ? "timed out"
 						     : "error";
 		char reason[64];
@@ -311,13 +311,14 @@ static void client_cb(struct ev_loop *loop, ev_io *io, int revents)
 /* Writes what is left of the PROXY header. Returns -1 when the session was closed. */
 static int send_header(struct session *s)
 {
-	ssize_t n = send(s->bfd, s->hdr + s->hdr_off, (size_t)(s->hdr_len - s->hdr_off),
-		MSG_NOSIGNAL);
+	ssize_t n =
+		send(s->bfd, s->hdr + s->hdr_off, (size_t)(s->hdr_len - s->hdr_off), MSG_NOSIGNAL);
 
 	if (n < 0 && errno == EAGAIN)
 		return 0;
 	if (n < 0) {
-		session_close(s, LB_RESULT_BACKEND_ERROR, "backend closed before the PROXY header", 0);
+		session_close(
+			s, LB_RESULT_BACKEND_ERROR, "backend closed before the PROXY header", 0);
 		return -1;
 	}
 	s->hdr_off = (uint8_t)(s->hdr_off + n);
@@ -331,8 +332,8 @@ static void observe_connect(struct lb_backend *b, ev_tstamp seconds)
 	while (i < LB_CONNECT_BUCKETS - 1 && seconds > lb_connect_bounds[i])
 		i++;
 	atomic_fetch_add_explicit(&b->connect_hist[i], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&b->connect_sum_us, (uint64_t)(seconds * 1e6),
-		memory_order_relaxed);
+	atomic_fetch_add_explicit(
+		&b->connect_sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
 }
 
 static void connected(struct session *s)
@@ -353,8 +354,8 @@ static void connected(struct session *s)
 			return;
 		}
 		addr_from_sockaddr(&local, (struct sockaddr *)&ss, len);
-		int n = proxy_proto_build(s->svc->conf->proxy_protocol, &s->client, &local,
-			s->hdr, sizeof(s->hdr));
+		int n = proxy_proto_build(
+			s->svc->conf->proxy_protocol, &s->client, &local, s->hdr, sizeof(s->hdr));
 		if (n < 0) {
 			session_close(s, LB_RESULT_RESOURCE, "cannot build PROXY header", 1);
 			return;
@@ -483,12 +484,13 @@ static void log_no_backend(struct session *s, const char *why)
 		return;
 	if (!atomic_compare_exchange_strong(&s->svc->nobackend_log_ms, &last, now))
 		return;
-	log_warn("service %s: %s for client %s: connection reset (%llu so far)",
-		s->svc->conf->name, why, addr_format(&s->client, cbuf, sizeof(cbuf)),
+	log_warn("service %s: %s for client %s: connection reset (%llu so far)", s->svc->conf->name,
+		why, addr_format(&s->client, cbuf, sizeof(cbuf)),
 		(unsigned long long)atomic_load(&s->svc->no_backend));
 }
 
-/* Picks the next backend and starts a non-blocking connect, until one is under way or none is left. */
+/* Picks the next backend and starts a non-blocking connect, until one is under way or none is left.
+ */
 static void connect_next(struct session *s)
 {
 	const struct conf_service *sc = s->svc->conf;
@@ -519,8 +521,8 @@ static void connect_next(struct session *s)
 			worker_spend_reserve(s->w) == 0) {
 			/* This client is served from the reserve; the ones behind it wait. */
 			worker_pause_accepting(s->w, "fd limit reached (Too many open files)");
-			s->bfd = socket(ba->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-				0);
+			s->bfd = socket(
+				ba->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		}
 		if (s->bfd < 0) {
 			/*
@@ -529,7 +531,8 @@ static void connect_next(struct session *s)
 			 */
 			char reason[64];
 			snprintf(reason, sizeof(reason), "backend socket: %s", strerror(errno));
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+				errno == ENOMEM)
 				worker_pause_accepting(s->w, reason);
 			s->reported = 1; /* our shortage, not the backend's fault */
 			session_close(s, LB_RESULT_RESOURCE, reason, 1);
@@ -574,7 +577,8 @@ void session_start(struct worker *w, struct lb_service *svc, int cfd, const stru
 	int one = 1;
 
 	if (s == NULL) {
-		log_warn("out of memory for a new session on %s: closing the client", svc->conf->name);
+		log_warn("out of memory for a new session on %s: closing the client",
+			svc->conf->name);
 		close(cfd);
 		atomic_fetch_sub(&svc->active, 1);
 		atomic_fetch_sub(&w->rt->active, 1);

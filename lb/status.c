@@ -260,6 +260,14 @@ static json_t *anycast_json(struct announcer *ann, const struct lb_service *svc,
 	for (size_t i = 0; i < ac->nprefixes; i++)
 		push(pfx, json_string(ac->prefixes[i].text), nomem);
 	put(o, "prefixes", pfx, nomem);
+	/* Whether BIRD really has each prefix in its table: null until it answered. */
+	json_t *in_bird = json_object();
+	for (size_t i = 0; in_bird != NULL && i < ac->nprefixes; i++)
+		put(in_bird, ac->prefixes[i].text,
+			have && st.routes_known && i < 64 ? json_boolean((st.in_bird >> i) & 1)
+							  : json_null(),
+			nomem);
+	put(o, "in_bird", in_bird, nomem);
 	return o;
 }
 

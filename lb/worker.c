@@ -130,8 +130,8 @@ static void weights_cb(struct ev_loop *loop, ev_timer *t, int revents)
 			continue;
 		w->weights_gen[i] = gen;
 		for (size_t j = 0; j < svc->conf->nbackends; j++)
-			balancer_set_weight(w->balancers[i], j,
-				atomic_load(&svc->backends[j].eff_weight));
+			balancer_set_weight(
+				w->balancers[i], j, atomic_load(&svc->backends[j].eff_weight));
 	}
 }
 
@@ -190,7 +190,8 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 			m[j].weight = sc->backends[j].weight;
 		}
 		/* Each worker gets its own random stream, so they do not pick in lockstep. */
-		w->balancers[i] = balancer_new(sc->balance, m, sc->nbackends, 0x9e3779b9u * (id + 1));
+		w->balancers[i] =
+			balancer_new(sc->balance, m, sc->nbackends, 0x9e3779b9u * (id + 1));
 		free(m);
 		if (w->balancers[i] == NULL)
 			return -ENOMEM;

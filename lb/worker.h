@@ -56,7 +56,7 @@ struct worker {
 	struct pump_pool pool;
 	int reserve_fd; /* a spare fd given up when a backend socket hits the fd limit */
 
-	ev_timer alive_timer;  /* shows the loop turns, for the watchdog heartbeat */
+	ev_timer alive_timer; /* shows the loop turns, for the watchdog heartbeat */
 	_Atomic uint64_t alive;
 };
 

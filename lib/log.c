@@ -87,13 +87,13 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 
 	size_t len;
 	if (atomic_load_explicit(&log_format, memory_order_relaxed) == LOG_FORMAT_JSON) {
-		len = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"",
-			ts, level_names[level]);
+		len = (size_t)snprintf(line, sizeof(line),
+			"{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level_names[level]);
 		len = json_escape(line, len, sizeof(line) - 4, msg);
 		len += (size_t)snprintf(line + len, sizeof(line) - len, "\"}\n");
 	} else {
-		len = (size_t)snprintf(line, sizeof(line), "%s %-5s %s\n", ts, level_names[level],
-			msg);
+		len = (size_t)snprintf(
+			line, sizeof(line), "%s %-5s %s\n", ts, level_names[level], msg);
 		if (len >= sizeof(line)) {
 			len = sizeof(line) - 1;
 			line[len - 1] = '\n';
