@@ -25,6 +25,7 @@
 #include <ev.h>
 #include <getopt.h>
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,8 @@ struct anylb {
 	struct admin *admin;
 	int watchdog_fd;
 	struct announcer *ann; /* borrowed: the monitor owns it */
+	int use_watchdog;      /* interface mode: the process that holds the TUN interface */
+	int sd_watchdog;       /* systemd's WatchdogSec is set: feed it from the heartbeat */
 	unsigned rearm_failures;
 	ev_timer heartbeat;
 	uint64_t *seen_alive; /* per worker, then the monitor: counters at the last heartbeat */
@@ -130,6 +133,10 @@ static void heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		log_warn("an event loop is not turning: no heartbeat for the watchdog");
 		return;
 	}
+	if (anylb.sd_watchdog)
+		sd_notify(0, "WATCHDOG=1");
+	if (!anylb.use_watchdog)
+		return;
 	if (watchdog_beat(anylb.watchdog_fd) == 0) {
 		anylb.rearm_failures = 0;
 		return;
@@ -202,6 +209,7 @@ static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 		return;
 	}
 	anylb.draining = 1;
+	sd_notify(0, "STOPPING=1");
 	log_info("signal %d: stopping: withdrawing prefixes first", sig->signum);
 	monitor_withdraw_all(anylb.monitor, on_withdrawn, &anylb);
 }
@@ -297,8 +305,16 @@ static int run(const char *file)
 
 	ev_async_init(&anylb.withdrawn, withdrawn_cb);
 	ev_async_start(anylb.loop, &anylb.withdrawn);
-	if (anylb.watchdog_fd >= 0) {
-		double period = (double)c->bgp.watchdog_timeout_ms / 4000.0;
+	/* Heartbeats for our watchdog process and for systemd's, a quarter of the shorter. */
+	uint64_t sd_usec = 0;
+	double period = 0;
+	anylb.use_watchdog = anylb.watchdog_fd >= 0;
+	anylb.sd_watchdog = sd_watchdog_enabled(0, &sd_usec) > 0 && sd_usec > 0;
+	if (anylb.use_watchdog)
+		period = (double)c->bgp.watchdog_timeout_ms / 4000.0;
+	if (anylb.sd_watchdog && (period == 0 || (double)sd_usec / 4e6 < period))
+		period = (double)sd_usec / 4e6;
+	if (period > 0) {
 		ev_timer_init(&anylb.heartbeat, heartbeat_cb, period, period);
 		ev_timer_start(anylb.loop, &anylb.heartbeat);
 	}
@@ -354,6 +370,9 @@ static int run(const char *file)
 				s->listen[j].address, s->nbackends, conf_balance_name(s->balance));
 	}
 
+	/* systemd Type=notify: listeners are bound and every thread runs. */
+	sd_notifyf(0, "READY=1\nSTATUS=serving %zu services on %u workers\nMAINPID=%lu",
+		c->nservices, anylb.nworkers, (unsigned long)getpid());
 	ev_run(anylb.loop, 0);
 	status = 0;
 	log_info("all sessions finished: exiting");

@@ -23,7 +23,8 @@
 /* How often a worker looks for slow-start weight changes (only with slow_start set). */
 #define WEIGHTS_PERIOD 0.1
 /* The alive timer's period: well under any watchdog_timeout (100 ms at least). */
-#define ALIVE_PERIOD 0.02
+#define ALIVE_PERIOD      0.02
+#define ALIVE_PERIOD_SLOW 0.1
 
 static const char *worker_state_name(enum worker_state st)
 {
@@ -197,9 +198,11 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 			return -ENOMEM;
 		slow_start |= sc->slow_start_ms > 0;
 	}
-	ev_timer_init(&w->alive_timer, alive_cb, ALIVE_PERIOD, ALIVE_PERIOD);
-	if (rt->conf->bgp.enabled)
-		ev_timer_start(w->loop, &w->alive_timer);
+	/* Fast enough for the shortest watchdog_timeout (100 ms); slower without anycast, where
+	 * only systemd's watchdog (seconds) listens. */
+	double alive = rt->conf->bgp.enabled ? ALIVE_PERIOD : ALIVE_PERIOD_SLOW;
+	ev_timer_init(&w->alive_timer, alive_cb, alive, alive);
+	ev_timer_start(w->loop, &w->alive_timer);
 	ev_timer_init(&w->weights, weights_cb, WEIGHTS_PERIOD, WEIGHTS_PERIOD);
 	if (slow_start)
 		ev_timer_start(w->loop, &w->weights);

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang-format libev-dev libyaml-dev libssl-dev libmnl-dev
-	libcriterion-dev iproute2 procps bird2 libjansson-dev prometheus curl)
+	libcriterion-dev libsystemd-dev iproute2 procps bird2 libjansson-dev prometheus curl)
 
 missing=()
 for p in "${pkgs[@]}"; do
