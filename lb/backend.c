@@ -191,6 +191,11 @@ void backend_session_outcome(
 		atomic_fetch_add(&b->fail_hint, 1);
 	}
 	pthread_mutex_lock(&b->svc->lock);
+	if (!was_trial && outlier_state(b->svc->outlier, b->index) == OUTLIER_TRIAL) {
+		/* Only the trial session's verdict counts while a trial is on. */
+		pthread_mutex_unlock(&b->svc->lock);
+		return;
+	}
 	enum outlier_event ev = outlier_report(b->svc->outlier, b->index, ok, now_ms);
 	if (ev == OUTLIER_EV_EJECTED && was_trial) {
 		char reason[160];
@@ -204,6 +209,16 @@ void backend_session_outcome(
 	} else {
 		outlier_event(b, ev, "trial session succeeded", now_ms);
 	}
+	pthread_mutex_unlock(&b->svc->lock);
+}
+
+void backend_trial_abandoned(struct lb_backend *b)
+{
+	pthread_mutex_lock(&b->svc->lock);
+	outlier_trial_abandoned(b->svc->outlier, b->index);
+	if (outlier_state(b->svc->outlier, b->index) == OUTLIER_TRIAL &&
+		atomic_exchange(&b->trial, 1) == 0)
+		atomic_fetch_add(&b->svc->trials, 1);
 	pthread_mutex_unlock(&b->svc->lock);
 }
 

@@ -42,6 +42,12 @@ void backend_session_outcome(
  */
 int backend_take_trial(struct lb_service *svc, int (*usable)(void *arg, size_t i), void *arg);
 
+/*
+ * A trial session ended without a verdict (our own fd shortage, its backend went dead): the
+ * trial is offered again instead of being lost.
+ */
+void backend_trial_abandoned(struct lb_backend *b);
+
 /* Time passes: ejections that ended become trials, slow start ramps. Monitor thread. */
 void backend_tick(struct lb_service *svc, uint64_t now_ms);
 

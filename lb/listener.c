@@ -68,6 +68,7 @@ static void listener_set_state(struct listener *l, enum listener_state st, const
 static void listener_pause(struct listener *l, ev_tstamp how_long, const char *why)
 {
 	ev_io_stop(l->w->loop, &l->io);
+	ev_timer_stop(l->w->loop, &l->pause);
 	ev_timer_set(&l->pause, how_long, 0.);
 	ev_timer_start(l->w->loop, &l->pause);
 	listener_set_state(l, LISTENER_PAUSED, why);
@@ -167,6 +168,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		struct addr client;
 		addr_from_sockaddr(&client, (struct sockaddr *)&ss, len);
 		session_start(l->w, l->svc, fd, &client);
+		if (l->state != LISTENER_ACCEPTING)
+			return; /* that session ran out of fds and paused us */
 	}
 }
 

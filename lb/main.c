@@ -31,6 +31,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* How long a stop waits for the monitor to confirm the withdraw before draining anyway. */
+#define WITHDRAW_WAIT 3.0
+
 struct anylb {
 	struct ev_loop *loop;
 	struct lb_runtime *rt;
@@ -47,6 +50,8 @@ struct anylb {
 	uint64_t *seen_alive; /* per worker, then the monitor: counters at the last heartbeat */
 	ev_async withdrawn;
 	ev_timer grace;
+	ev_timer withdraw_deadline; /* the monitor did not confirm the withdraw in time */
+	int drain_started;
 	ev_signal sigterm, sigint, sighup;
 	ev_async worker_done;
 	ev_timer drain_deadline;
@@ -125,7 +130,8 @@ static void heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	for (unsigned i = 0; i <= anylb.nworkers; i++) {
 		uint64_t now = i < anylb.nworkers ? worker_alive(&anylb.workers[i])
 						  : monitor_alive(anylb.monitor);
-		if (now == anylb.seen_alive[i] && !(i < anylb.nworkers && anylb.draining))
+		/* Draining workers finish and stop turning: that is no reason to withdraw. */
+		if (now == anylb.seen_alive[i] && !(i < anylb.nworkers && anylb.drain_started))
 			all_alive = 0;
 		anylb.seen_alive[i] = now;
 	}
@@ -154,6 +160,10 @@ static void heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
 /* Second half of the stop: prefixes are gone, now stop accepting and drain. */
 static void start_drain(struct ev_loop *loop)
 {
+	if (anylb.drain_started)
+		return;
+	anylb.drain_started = 1;
+	ev_timer_stop(loop, &anylb.withdraw_deadline);
 	log_info("stopping: no new connections, sessions may finish for %.1fs",
 		(double)anylb.rt->conf->global.drain_timeout_ms / 1000.0);
 	ev_timer_set(&anylb.drain_deadline,
@@ -183,6 +193,9 @@ static void withdrawn_cb(struct ev_loop *loop, ev_async *as, int revents)
 
 	for (size_t i = 0; i < c->nservices; i++)
 		anycast |= c->services[i].anycast.enabled;
+	ev_timer_stop(loop, &anylb.withdraw_deadline);
+	if (anylb.drain_started)
+		return;
 	if (!anycast || c->bgp.shutdown_grace_ms == 0) {
 		start_drain(loop);
 		return;
@@ -200,9 +213,16 @@ static void on_withdrawn(void *arg)
 	ev_async_send(a->loop, &a->withdrawn);
 }
 
+static void withdraw_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	log_error("the withdraw was not confirmed in %.0fs: draining anyway", WITHDRAW_WAIT);
+	start_drain(loop);
+}
+
 static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
-	(void)loop;
 	(void)revents;
 	if (anylb.draining) {
 		log_info("signal %d again: still stopping", sig->signum);
@@ -212,6 +232,9 @@ static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	sd_notify(0, "STOPPING=1");
 	log_info("signal %d: stopping: withdrawing prefixes first", sig->signum);
 	monitor_withdraw_all(anylb.monitor, on_withdrawn, &anylb);
+	/* A wedged monitor must not keep us from stopping. */
+	ev_timer_init(&anylb.withdraw_deadline, withdraw_deadline_cb, WITHDRAW_WAIT, 0.);
+	ev_timer_start(loop, &anylb.withdraw_deadline);
 }
 
 static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)

@@ -108,6 +108,15 @@ static void report_outcome(struct session *s, int ok, const char *why)
 	s->trial = 0;
 }
 
+/* The session gives up its backend attempt without a verdict: a trial goes back on offer. */
+static void no_verdict(struct session *s)
+{
+	if (s->trial && s->backend >= 0)
+		backend_trial_abandoned(&s->svc->backends[s->backend]);
+	s->trial = 0;
+	s->reported = 1;
+}
+
 /* The single exit: releases everything the session owns and undoes its counts. */
 static void session_close(
 	struct session *s, enum lb_result result, const char *reason, int reset_client)
@@ -332,6 +341,8 @@ static void observe_connect(struct lb_backend *b, ev_tstamp seconds)
 	while (i < LB_CONNECT_BUCKETS - 1 && seconds > lb_connect_bounds[i])
 		i++;
 	atomic_fetch_add_explicit(&b->connect_hist[i], 1, memory_order_relaxed);
+	if (seconds < 0)
+		seconds = 0; /* ev_now() is wall-clock: a step back must not wrap */
 	atomic_fetch_add_explicit(
 		&b->connect_sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
 }
@@ -464,7 +475,12 @@ static int pick_usable(void *arg, size_t i)
 /* For an outlier trial: the backend is ejected, so only retries and limits apply. */
 static int trial_usable(void *arg, size_t i)
 {
-	return untried_within_limit(arg, i);
+	struct session *s = arg;
+
+	/* Drained, dead or not ready meanwhile: no trial either. */
+	return atomic_load_explicit(&s->svc->backends[i].state, memory_order_relaxed) ==
+		       BACKEND_EJECTED &&
+	       untried_within_limit(s, i);
 }
 
 static uint32_t pick_load(void *arg, size_t i)
@@ -534,7 +550,7 @@ static void connect_next(struct session *s)
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 				errno == ENOMEM)
 				worker_pause_accepting(s->w, reason);
-			s->reported = 1; /* our shortage, not the backend's fault */
+			no_verdict(s); /* our shortage, not the backend's fault */
 			session_close(s, LB_RESULT_RESOURCE, reason, 1);
 			return;
 		}
@@ -621,9 +637,14 @@ void session_close_dead(struct worker *w)
 	while (s != NULL) {
 		struct session *next = s->next;
 		if (s->backend >= 0 && backend_is_dead(&s->svc->backends[s->backend])) {
-			atomic_fetch_add(&s->svc->backends[s->backend].closed_dead, 1);
-			s->reported = 1; /* the checks said it; no verdict from this session */
-			session_close(s, LB_RESULT_BACKEND_DEAD, "backend dead", 0);
+			no_verdict(s); /* the checks said it; no verdict from this session */
+			if (s->state == SESSION_CONNECTING) {
+				/* Nothing forwarded yet: another backend, invisibly. */
+				connect_failed(s, ECONNABORTED);
+			} else {
+				atomic_fetch_add(&s->svc->backends[s->backend].closed_dead, 1);
+				session_close(s, LB_RESULT_BACKEND_DEAD, "backend dead", 0);
+			}
 		}
 		s = next;
 	}

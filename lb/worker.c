@@ -269,7 +269,8 @@ void worker_destroy(struct worker *w)
 	free(w->weights_gen);
 	free(w->listeners);
 	pump_pool_destroy(&w->pool);
-	if (w->reserve_fd >= 0)
+	/* A worker that was never initialised is all zeroes: fd 0 is not its reserve. */
+	if (w->rt != NULL && w->reserve_fd >= 0)
 		close(w->reserve_fd);
 	if (w->loop != NULL)
 		ev_loop_destroy(w->loop);
