@@ -46,12 +46,14 @@ METRICS = [
     ("ka_p50", "(a) p50 latency", "ms", False, "{:.3f}"),
     ("ka_p99", "(a) p99 latency", "ms", False, "{:.3f}"),
     ("ka_cpu_us", "(a) proxy CPU per request", "us", False, "{:.2f}"),
+    ("ka_load_us", "(a) load core CPU per request", "us", False, "{:.2f}"),
     ("cps", "(b) new connections", "conn/s", True, "{:.0f}"),
     ("cps_cpu_us", "(b) proxy CPU per connection", "us", False, "{:.2f}"),
     ("bulk1", "(c) bulk, 1 stream", "Gbit/s", True, "{:.2f}"),
     ("bulk4", "(c) bulk, 4 streams", "Gbit/s", True, "{:.2f}"),
     ("rss_per", "(d) RSS per idle session", "bytes", False, "{:.0f}"),
     ("cpu_gb", "(e) proxy CPU per GB moved", "CPU s/GB", False, "{:.3f}"),
+    ("load_gb", "(e) load core CPU per GB moved", "CPU s/GB", False, "{:.3f}"),
 ]
 
 
@@ -139,6 +141,16 @@ class Proc:
                 break
             time.sleep(0.1)
         self.log.close()
+
+
+def core_ticks(cpu):
+    """Busy time of one core (all but idle and iowait) from /proc/stat, in ticks."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in line.split()[1:]]
+                return sum(v) - v[3] - v[4]
+    return 0
 
 
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
@@ -411,13 +423,15 @@ def run_target(t, d, opts, iperf):
         if opts.warmup:
             wrk(hport, opts.warmup)
 
-        c0 = proxy.cpu_ticks() if proxy else 0
+        c0, l0 = (proxy.cpu_ticks() if proxy else 0), core_ticks(LOAD_CPU)
         a = wrk(hport, opts.secs)
-        c1 = proxy.cpu_ticks() if proxy else 0
+        c1, l1 = (proxy.cpu_ticks() if proxy else 0), core_ticks(LOAD_CPU)
         r["ka_rps"], r["ka_p50"], r["ka_p99"] = a["rps"], a["p50"], a["p99"]
         r["ka_errors"] = a["errors"]
         if proxy and a["requests"]:
             r["ka_cpu_us"] = (c1 - c0) / CLK_TCK * 1e6 / a["requests"]
+        if a["requests"]:
+            r["ka_load_us"] = (l1 - l0) / CLK_TCK * 1e6 / a["requests"]
         time.sleep(0.5)
 
         c0 = proxy.cpu_ticks() if proxy else 0
@@ -428,10 +442,12 @@ def run_target(t, d, opts, iperf):
             r["cps_cpu_us"] = (c1 - c0) / CLK_TCK * 1e6 / b["requests"]
         time.sleep(0.5)
 
-        c0 = proxy.cpu_ticks() if proxy else 0
+        c0, l0 = (proxy.cpu_ticks() if proxy else 0), core_ticks(LOAD_CPU)
         bps1, bytes1 = iperf.run(bport, opts.bulk_secs, 1)
         bps4, bytes4 = iperf.run(bport, opts.bulk_secs, 4)
-        c1 = proxy.cpu_ticks() if proxy else 0
+        c1, l1 = (proxy.cpu_ticks() if proxy else 0), core_ticks(LOAD_CPU)
+        if bytes1 and bytes4:
+            r["load_gb"] = (l1 - l0) / CLK_TCK / ((bytes1 + bytes4) / 1e9)
         r["bulk1"] = bps1 / 1e9 if bps1 else None
         r["bulk4"] = bps4 / 1e9 if bps4 else None
         if proxy and bytes1 and bytes4:
