@@ -46,14 +46,14 @@ METRICS = [
     ("ka_p50", "(a) p50 latency", "ms", False, "{:.3f}"),
     ("ka_p99", "(a) p99 latency", "ms", False, "{:.3f}"),
     ("ka_cpu_us", "(a) proxy CPU per request", "us", False, "{:.2f}"),
-    ("ka_load_us", "(a) load core CPU per request", "us", False, "{:.2f}"),
+    ("ka_load_us", "(a) load CPU per request", "us", False, "{:.2f}"),
     ("cps", "(b) new connections", "conn/s", True, "{:.0f}"),
     ("cps_cpu_us", "(b) proxy CPU per connection", "us", False, "{:.2f}"),
     ("bulk1", "(c) bulk, 1 stream", "Gbit/s", True, "{:.2f}"),
     ("bulk4", "(c) bulk, 4 streams", "Gbit/s", True, "{:.2f}"),
     ("rss_per", "(d) RSS per idle session", "bytes", False, "{:.0f}"),
     ("cpu_gb", "(e) proxy CPU per GB moved", "CPU s/GB", False, "{:.3f}"),
-    ("load_gb", "(e) load core CPU per GB moved", "CPU s/GB", False, "{:.3f}"),
+    ("load_gb", "(e) load CPU per GB moved", "CPU s/GB", False, "{:.3f}"),
 ]
 
 
@@ -143,14 +143,16 @@ class Proc:
         self.log.close()
 
 
-def core_ticks(cpu):
-    """Busy time of one core (all but idle and iowait) from /proc/stat, in ticks."""
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith(f"cpu{cpu} "):
-                v = [int(x) for x in line.split()[1:]]
-                return sum(v) - v[3] - v[4]
-    return 0
+LOAD_PROCS = []  # the backend and the iperf3 server, once started
+
+
+def load_ticks():
+    """CPU ticks of this driver's own load: waited-for children (wrk, iperf3 client) plus the
+    backends still running. Unlike the load core's busy time in /proc/stat, other people's
+    processes on the same core do not count."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = (ru.ru_utime + ru.ru_stime) * CLK_TCK
+    return own + sum(p.cpu_ticks() for p in LOAD_PROCS if p is not None)
 
 
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
@@ -334,6 +336,7 @@ class Iperf:
                         f"{self.d}/iperf3.log", "iperf3 server")
         wait_port(BULK_PORT, proc=self.srv)
         wait_port(BULK_PORT, host="127.0.0.2", proc=self.srv)
+        LOAD_PROCS[:] = [p for p in LOAD_PROCS if p.name != self.srv.name] + [self.srv]
 
     def stop(self):
         if self.srv:
@@ -423,9 +426,9 @@ def run_target(t, d, opts, iperf):
         if opts.warmup:
             wrk(hport, opts.warmup)
 
-        c0, l0 = (proxy.cpu_ticks() if proxy else 0), core_ticks(LOAD_CPU)
+        c0, l0 = (proxy.cpu_ticks() if proxy else 0), load_ticks()
         a = wrk(hport, opts.secs)
-        c1, l1 = (proxy.cpu_ticks() if proxy else 0), core_ticks(LOAD_CPU)
+        c1, l1 = (proxy.cpu_ticks() if proxy else 0), load_ticks()
         r["ka_rps"], r["ka_p50"], r["ka_p99"] = a["rps"], a["p50"], a["p99"]
         r["ka_errors"] = a["errors"]
         if proxy and a["requests"]:
@@ -442,10 +445,10 @@ def run_target(t, d, opts, iperf):
             r["cps_cpu_us"] = (c1 - c0) / CLK_TCK * 1e6 / b["requests"]
         time.sleep(0.5)
 
-        c0, l0 = (proxy.cpu_ticks() if proxy else 0), core_ticks(LOAD_CPU)
+        c0, l0 = (proxy.cpu_ticks() if proxy else 0), load_ticks()
         bps1, bytes1 = iperf.run(bport, opts.bulk_secs, 1)
         bps4, bytes4 = iperf.run(bport, opts.bulk_secs, 4)
-        c1, l1 = (proxy.cpu_ticks() if proxy else 0), core_ticks(LOAD_CPU)
+        c1, l1 = (proxy.cpu_ticks() if proxy else 0), load_ticks()
         if bytes1 and bytes4:
             r["load_gb"] = (l1 - l0) / CLK_TCK / ((bytes1 + bytes4) / 1e9)
         r["bulk1"] = bps1 / 1e9 if bps1 else None
@@ -587,6 +590,15 @@ def report(runs, info, opts, targets):
     return "\n".join(L), med
 
 
+SHORT = {
+    "ka_rps": "(a) req/s", "ka_p50": "(a) p50", "ka_p99": "(a) p99",
+    "ka_cpu_us": "(a) proxy\\nCPU/req", "ka_load_us": "(a) load\\nCPU/req",
+    "cps": "(b) conn/s", "cps_cpu_us": "(b) proxy\\nCPU/conn", "bulk1": "(c) 1 stream",
+    "bulk4": "(c) 4 streams", "rss_per": "(d) RSS per\\nidle session",
+    "cpu_gb": "(e) proxy\\nCPU/GB", "load_gb": "(e) load\\nCPU/GB",
+}
+
+
 def plot(med, targets, png, workdir, info):
     labels = {t[0]: t[1].rstrip("*") for t in targets}
     names = [t[0] for t in targets]
@@ -597,8 +609,8 @@ def plot(med, targets, png, workdir, info):
                 vals = [ratio(med[n].get(key), med.get(ref, {}).get(key)) for n in cols]
                 if all(v is None for v in vals):
                     continue
-                arrow = "higher better" if higher else "lower better"
-                f.write(f'"{label}\\n({arrow})" ' +
+                arrow = "↑" if higher else "↓"
+                f.write(f'"{SHORT.get(key, label)} {arrow}" ' +
                         " ".join("NaN" if v is None else f"{v:.4f}" for v in vals) + "\n")
 
     vs_h = [n for n in names if n not in ("direct", "haproxy")] if "haproxy" in names else []
@@ -613,7 +625,7 @@ def plot(med, targets, png, workdir, info):
         parts += [f"'' using {i + 2} title '{labels[c]}'" for i, c in enumerate(cols) if i > 0]
         return ", ".join(parts)
 
-    script = f"""set terminal pngcairo size 1400,1000 font "sans,10"
+    script = f"""set terminal pngcairo size 1600,1000 font "sans,10"
 set output '{png}'
 set datafile missing "NaN"
 set style data histogram
@@ -622,17 +634,18 @@ set style fill solid 0.85 border -1
 set boxwidth 0.9
 set grid ytics
 set yrange [0:*]
-set key top right
-set xtics font "sans,8"
+set key outside right top
+set bmargin 4
+set xtics font "sans,9"
 set multiplot layout 2,1 title "anylb benchmark ratios — {info['date']}, {info['cpu']}, {info['cores']} cores (anylb 2 workers shares a core with the load)"
 set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2 front
 """
     if vs_h:
-        script += f"""set title "ratio to HAProxy 2.6 (1 thread); dashed line = 1.0"
+        script += f"""set title "ratio to HAProxy 2.6 (1 thread); dashed line = 1.0; ↑ higher is better, ↓ lower is better"
 plot {plots(f'{workdir}/vs_haproxy.dat', vs_h)}
 """
     if vs_d:
-        script += f"""set title "ratio to DIRECT (client straight to the backend); dashed line = 1.0"
+        script += f"""set title "ratio to DIRECT (client straight to the backend); dashed line = 1.0; ↑ higher is better, ↓ lower is better"
 plot {plots(f'{workdir}/vs_direct.dat', vs_d)}
 """
     script += "unset multiplot\n"
@@ -830,6 +843,7 @@ def main():
     try:
         for p in HTTP_BACKENDS:
             wait_port(p, proc=backend)
+        LOAD_PROCS.append(backend)
         iperf.start()
         if opts.profile:
             text = profile(opts, d, iperf)

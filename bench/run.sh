@@ -2,7 +2,7 @@
 # The benchmark: anylb against HAProxy 2.6 (mode tcp), nginx stream and a direct connection.
 #
 #   bench/run.sh            3 repetitions, medians; writes docs/BENCHMARKS.md and
-#                           docs/bench-ratios.png (about 15 minutes)
+#                           docs/bench-ratios.png (about 10 minutes)
 #   bench/run.sh --quick    1 short repetition, a smoke test; docs/ are left alone
 #
 # Other options go to bench/bench.py (--only anylb,haproxy, --reps N, --sessions N, --no-docs,
