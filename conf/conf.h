@@ -197,13 +197,14 @@ struct conf_admin {
 };
 
 struct conf_global {
-	char *site;                 /* default "default" */
-	unsigned workers;           /* 0 = auto (one per online CPU) */
-	unsigned max_connections;   /* default 100000, >= 1 */
-	uint64_t drain_timeout_ms;  /* default 30s */
-	enum log_level log_level;   /* default info */
-	enum log_format log_format; /* default text */
-	int access_log;             /* default 0: one line per finished session when 1 */
+	char *site;                  /* default "default" */
+	unsigned workers;            /* 0 = auto (one per online CPU) */
+	struct conf_pos workers_pos; /* of the key `workers`; 0:0 when absent */
+	unsigned max_connections;    /* default 100000, >= 1 */
+	uint64_t drain_timeout_ms;   /* default 30s */
+	enum log_level log_level;    /* default info */
+	enum log_format log_format;  /* default text */
+	int access_log;              /* default 0: one line per finished session when 1 */
 	struct conf_admin admin;
 };
 
@@ -274,6 +275,17 @@ void conf_errs_free(struct conf_errs *errs);
 
 /* Writes each error as "FILE:LINE:COL: message\n" to fd. */
 void conf_errs_print(const struct conf_errs *errs, int fd);
+
+/* Do two checks run the same way (every setting equal)? */
+int conf_check_equal(const struct conf_check *a, const struct conf_check *b);
+
+/*
+ * Can a running anylb move from old to new by a reload? Settings that only a restart applies
+ * (global.workers, global.admin, the bgp section, a service's anycast section, services with
+ * anycast appearing or going) are reported in errs at their place in new, FILE:LINE:COL, one
+ * line each. Returns 0 when none changed, else -EINVAL (or -ENOMEM).
+ */
+int conf_reload_check(const struct conf *old, const struct conf *new, struct conf_errs *errs);
 
 const char *conf_balance_name(enum conf_balance b);
 const char *conf_check_type_name(enum conf_check_type t);

@@ -203,6 +203,7 @@ static void conf_map_workers(struct conf_report *r, const struct conf_node *k,
 	const char *s;
 	uint64_t n;
 
+	g->workers_pos = (struct conf_pos){k->line, k->col};
 	if (conf_get_word(r, k, v, "'auto' or an integer", &s) < 0)
 		return;
 	if (strcmp(s, "auto") == 0) {

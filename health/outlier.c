@@ -84,6 +84,23 @@ struct outlier *outlier_new(const struct outlier_conf *conf, size_t n)
 	return o;
 }
 
+struct outlier *outlier_remap(
+	const struct outlier *old, const struct outlier_conf *conf, size_t n, const size_t *from)
+{
+	struct outlier *o = outlier_new(conf, n);
+
+	if (o == NULL || old == NULL)
+		return o;
+	for (size_t j = 0; j < n; j++) {
+		if (from[j] >= old->n)
+			continue;
+		o->be[j] = old->be[from[j]];
+		if (o->be[j].state != OUTLIER_OK)
+			o->out++;
+	}
+	return o;
+}
+
 void outlier_free(struct outlier *o)
 {
 	free(o);

@@ -49,6 +49,15 @@ struct outlier;
 struct outlier *outlier_new(const struct outlier_conf *conf, size_t n);
 void outlier_free(struct outlier *o);
 
+/*
+ * The detector for a new set of backends (a configuration reload): backend j of the new set
+ * continues old's backend from[j] (state, failures, ejections, deadline), or starts OK when
+ * from[j] is SIZE_MAX or out of old's range. The conf may differ from old's; an ejection under
+ * way keeps its deadline even if the budget is now smaller. NULL as outlier_new.
+ */
+struct outlier *outlier_remap(
+	const struct outlier *old, const struct outlier_conf *conf, size_t n, const size_t *from);
+
 enum outlier_state outlier_state(const struct outlier *o, size_t i);
 
 /* Consecutive ejections of backend i (0 when it is OK and has been restored). */

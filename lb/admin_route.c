@@ -183,12 +183,12 @@ static void do_drain(const struct admin_route_ctx *ctx, struct lb_service *svc,
 {
 	const char *addr = b->conf->address, *name = svc->conf->name;
 
-	pthread_mutex_lock(&svc->lock);
-	int was = b->draining;
-	pthread_mutex_unlock(&svc->lock);
+	pthread_mutex_lock(&svc->st->lock);
+	int was = b->st->draining;
+	pthread_mutex_unlock(&svc->st->lock);
 	backend_set_draining(b, drain, drain ? "operator drain" : "operator enable", ctx->now_ms);
 	const char *st = backend_state_name(
-		(enum backend_state)atomic_load_explicit(&b->state, memory_order_relaxed));
+		(enum backend_state)atomic_load_explicit(&b->st->state, memory_order_relaxed));
 	log_info("admin: %s backend %s (%s), from %s: now %s", drain ? "drain" : "enable", addr,
 		name, ctx->peer, st);
 	json_t *extra = json_pack("{s:s,s:s,s:s}", "service", name, "backend", addr, "state", st);

@@ -174,7 +174,7 @@ static void service_health(const struct lb_service *svc, struct anycast_health *
 		const struct lb_backend *b = &svc->backends[i];
 		h->total++;
 		h->total_weight += b->conf->weight;
-		if (atomic_load_explicit(&b->state, memory_order_relaxed) == BACKEND_READY) {
+		if (atomic_load_explicit(&b->st->state, memory_order_relaxed) == BACKEND_READY) {
 			h->ready++;
 			h->ready_weight += b->conf->weight;
 		}

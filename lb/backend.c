@@ -16,7 +16,9 @@
 #include "lib/duration.h"
 #include "lib/log.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,61 +27,67 @@
 /* A certificate closer to expiry than this is worth a warning. */
 #define CERT_WARN_SECONDS (14 * 24 * 3600)
 
-void backend_init(struct lb_backend *b, struct lb_service *svc, size_t index)
+void backend_init(struct lb_backend *b, size_t oidx)
 {
-	const struct conf_service *sc = svc->conf;
+	const struct conf_service *sc = b->svc->conf;
 
-	b->conf = &sc->backends[index];
-	b->svc = svc;
-	b->index = index;
-	risefall_init(&b->live, sc->health.liveness.rise ? sc->health.liveness.rise : 1,
+	b->st->oidx = oidx;
+	risefall_init(&b->st->live, sc->health.liveness.rise ? sc->health.liveness.rise : 1,
 		sc->health.liveness.fall ? sc->health.liveness.fall : 1, 1);
-	risefall_init(&b->ready, sc->health.readiness.rise ? sc->health.readiness.rise : 1,
+	risefall_init(&b->st->ready, sc->health.readiness.rise ? sc->health.readiness.rise : 1,
 		sc->health.readiness.fall ? sc->health.readiness.fall : 1, 1);
-	atomic_store(&b->state, BACKEND_READY);
-	atomic_store(&b->eff_weight, b->conf->weight);
-	snprintf(b->reason, sizeof(b->reason), "not checked yet");
+	atomic_store(&b->st->state, BACKEND_READY);
+	atomic_store(&b->st->eff_weight, b->conf->weight);
+	snprintf(b->st->reason, sizeof(b->st->reason), "not checked yet");
 }
 
+/* Is b in its service's outlier detector (not a backend a reload removed or just added)? */
+static int in_outlier(const struct lb_backend *b)
+{
+	return b->st->oidx != SIZE_MAX;
+}
+
+/* Lock held. */
 static void backend_set_state(struct lb_backend *b, enum backend_state old, enum backend_state st,
 	const char *reason, uint64_t now_ms)
 {
-	const struct conf_service *sc = b->svc->conf;
+	const struct conf_service *sc = b->svc->st->conf;
 
 	log_msg(st == BACKEND_READY ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
 		"backend %s (%s): %s -> %s: %s", b->conf->address, sc->name,
 		backend_state_name(old), backend_state_name(st), reason);
-	snprintf(b->reason, sizeof(b->reason), "%s", reason);
+	snprintf(b->st->reason, sizeof(b->st->reason), "%s", reason);
 	if (st == BACKEND_READY) {
-		b->ready_since_ms = now_ms;
+		b->st->ready_since_ms = now_ms;
 		if (sc->slow_start_ms > 0) {
-			atomic_store(&b->eff_weight, slowstart_weight(b->conf->weight, now_ms,
-							     now_ms, sc->slow_start_ms));
-			atomic_fetch_add(&b->svc->weights_gen, 1);
+			atomic_store(&b->st->eff_weight, slowstart_weight(b->conf->weight, now_ms,
+								 now_ms, sc->slow_start_ms));
+			atomic_fetch_add(&b->svc->st->weights_gen, 1);
 		}
 	}
-	atomic_store(&b->state, (int)st);
+	atomic_store(&b->st->state, (int)st);
 	if (st == BACKEND_DEAD) {
-		struct lb_runtime *rt = b->svc->rt;
-		if (rt != NULL && rt->on_dead != NULL)
-			rt->on_dead(rt->on_dead_arg);
+		struct lb_process *proc = b->svc->rt != NULL ? b->svc->rt->proc : NULL;
+		if (proc != NULL && proc->on_dead != NULL)
+			proc->on_dead(proc->on_dead_arg);
 	}
 }
 
 /* Derives the state from the inputs and publishes it if it changed. Lock held. */
 static void reevaluate(struct lb_backend *b, const char *reason, uint64_t now_ms)
 {
-	const struct conf_health *h = &b->svc->conf->health;
+	const struct conf_health *h = &b->svc->st->conf->health;
 	struct backend_inputs in = {
 		.live_enabled = h->liveness.enabled,
-		.live_up = b->live.up,
+		.live_up = b->st->live.up,
 		.ready_enabled = h->readiness.enabled,
-		.ready_up = b->ready.up,
-		.ejected = outlier_state(b->svc->outlier, b->index) != OUTLIER_OK,
-		.draining = b->draining,
+		.ready_up = b->st->ready.up,
+		.ejected = in_outlier(b) &&
+			   outlier_state(b->svc->st->outlier, b->st->oidx) != OUTLIER_OK,
+		.draining = b->st->draining || b->st->removed,
 	};
 	enum backend_state st = backend_state_eval(&in);
-	enum backend_state old = (enum backend_state)atomic_load(&b->state);
+	enum backend_state old = (enum backend_state)atomic_load(&b->st->state);
 
 	if (st != old)
 		backend_set_state(b, old, st, reason, now_ms);
@@ -89,15 +97,15 @@ static void reevaluate(struct lb_backend *b, const char *reason, uint64_t now_ms
 static void clear_trial(struct lb_backend *b)
 {
 	int one = 1;
-	if (atomic_compare_exchange_strong(&b->trial, &one, 0))
-		atomic_fetch_sub(&b->svc->trials, 1);
+	if (atomic_compare_exchange_strong(&b->st->trial, &one, 0))
+		atomic_fetch_sub(&b->svc->st->trials, 1);
 }
 
 /* Handles what the outlier detector reports. Lock held. */
 static void outlier_event(
 	struct lb_backend *b, enum outlier_event ev, const char *why, uint64_t now_ms)
 {
-	struct outlier *o = b->svc->outlier;
+	struct outlier *o = b->svc->st->outlier;
 	char reason[160], d[32];
 
 	switch (ev) {
@@ -105,15 +113,16 @@ static void outlier_event(
 		return;
 	case OUTLIER_EV_EJECTED:
 		clear_trial(b);
-		atomic_fetch_add(&b->ejections, 1);
+		atomic_fetch_add(&b->st->ejections, 1);
 		snprintf(reason, sizeof(reason), "outlier: %s; ejected for %s (ejection %u)", why,
-			duration_format(outlier_ejected_until(o, b->index) - now_ms, d, sizeof(d)),
-			outlier_ejections(o, b->index));
+			duration_format(
+				outlier_ejected_until(o, b->st->oidx) - now_ms, d, sizeof(d)),
+			outlier_ejections(o, b->st->oidx));
 		break;
 	case OUTLIER_EV_TRIAL:
 		/* Still ejected for new sessions, but the next pick may try it once. */
-		if (atomic_exchange(&b->trial, 1) == 0)
-			atomic_fetch_add(&b->svc->trials, 1);
+		if (atomic_exchange(&b->st->trial, 1) == 0)
+			atomic_fetch_add(&b->svc->st->trials, 1);
 		log_info("backend %s (%s): ejection over: offering one trial session",
 			b->conf->address, b->svc->conf->name);
 		return;
@@ -127,15 +136,15 @@ static void outlier_event(
 
 static void note_certificate(struct lb_backend *b, const struct check_result *r)
 {
-	if (r->cert_not_after == 0 || r->cert_not_after == b->cert_not_after)
+	if (r->cert_not_after == 0 || r->cert_not_after == b->st->cert_not_after)
 		return;
-	b->cert_not_after = r->cert_not_after;
-	b->cert_warned = 0;
+	b->st->cert_not_after = r->cert_not_after;
+	b->st->cert_warned = 0;
 	int64_t left = r->cert_not_after - (int64_t)time(NULL);
 	if (left < CERT_WARN_SECONDS) {
 		log_warn("backend %s (%s): certificate expires in %lld days", b->conf->address,
 			b->svc->conf->name, (long long)(left / 86400));
-		b->cert_warned = 1;
+		b->st->cert_warned = 1;
 	}
 }
 
@@ -146,19 +155,19 @@ int backend_check_result(struct lb_backend *b, enum backend_check which,
 	const struct conf_check *cc =
 		which == BACKEND_CHECK_LIVENESS ? &h->liveness : &h->readiness;
 	const char *name = which == BACKEND_CHECK_LIVENESS ? "liveness" : "readiness";
-	struct risefall *rf = which == BACKEND_CHECK_LIVENESS ? &b->live : &b->ready;
+	struct risefall *rf = which == BACKEND_CHECK_LIVENESS ? &b->st->live : &b->st->ready;
 	/* The check that vouches for a backend: readiness if there is one. */
 	int restoring = which == BACKEND_CHECK_READINESS || !h->readiness.enabled;
 	char reason[200];
 	int changing;
 
-	struct lb_check_stats *st = &b->checks[which];
+	struct lb_check_stats *st = &b->st->checks[which];
 	uint64_t us = r->duration > 0 ? (uint64_t)(r->duration * 1e6) : 0;
 	atomic_fetch_add(r->ok ? &st->ok : &st->failed, 1);
 	atomic_fetch_add(&st->duration_sum_us, us);
 	atomic_store(&st->last_duration_us, us);
 
-	pthread_mutex_lock(&b->svc->lock);
+	pthread_mutex_lock(&b->svc->st->lock);
 	note_certificate(b, r);
 	if (risefall_feed(rf, r->ok)) {
 		if (r->ok)
@@ -167,13 +176,14 @@ int backend_check_result(struct lb_backend *b, enum backend_check which,
 			snprintf(reason, sizeof(reason), "%s: %s", name, r->reason);
 		reevaluate(b, reason, now_ms);
 	}
-	if (r->ok && restoring) {
-		enum outlier_event ev = outlier_check_passed(b->svc->outlier, b->index, now_ms);
+	if (r->ok && restoring && in_outlier(b)) {
+		enum outlier_event ev =
+			outlier_check_passed(b->svc->st->outlier, b->st->oidx, now_ms);
 		snprintf(reason, sizeof(reason), "%s check passed", name);
 		outlier_event(b, ev, reason, now_ms);
 	}
 	changing = risefall_changing(rf);
-	pthread_mutex_unlock(&b->svc->lock);
+	pthread_mutex_unlock(&b->svc->st->lock);
 	return changing;
 }
 
@@ -184,19 +194,20 @@ void backend_session_outcome(
 		return;
 	if (ok && !was_trial) {
 		/* The common case stays lock-free: nothing to forget. */
-		if (atomic_load_explicit(&b->fail_hint, memory_order_relaxed) == 0)
+		if (atomic_load_explicit(&b->st->fail_hint, memory_order_relaxed) == 0)
 			return;
-		atomic_store(&b->fail_hint, 0);
+		atomic_store(&b->st->fail_hint, 0);
 	} else if (!ok) {
-		atomic_fetch_add(&b->fail_hint, 1);
+		atomic_fetch_add(&b->st->fail_hint, 1);
 	}
-	pthread_mutex_lock(&b->svc->lock);
-	if (!was_trial && outlier_state(b->svc->outlier, b->index) == OUTLIER_TRIAL) {
+	pthread_mutex_lock(&b->svc->st->lock);
+	if (!in_outlier(b) ||
+		(!was_trial && outlier_state(b->svc->st->outlier, b->st->oidx) == OUTLIER_TRIAL)) {
 		/* Only the trial session's verdict counts while a trial is on. */
-		pthread_mutex_unlock(&b->svc->lock);
+		pthread_mutex_unlock(&b->svc->st->lock);
 		return;
 	}
-	enum outlier_event ev = outlier_report(b->svc->outlier, b->index, ok, now_ms);
+	enum outlier_event ev = outlier_report(b->svc->st->outlier, b->st->oidx, ok, now_ms);
 	if (ev == OUTLIER_EV_EJECTED && was_trial) {
 		char reason[160];
 		snprintf(reason, sizeof(reason), "trial session failed: %s", why);
@@ -209,34 +220,39 @@ void backend_session_outcome(
 	} else {
 		outlier_event(b, ev, "trial session succeeded", now_ms);
 	}
-	pthread_mutex_unlock(&b->svc->lock);
+	pthread_mutex_unlock(&b->svc->st->lock);
 }
 
 void backend_trial_abandoned(struct lb_backend *b)
 {
-	pthread_mutex_lock(&b->svc->lock);
-	outlier_trial_abandoned(b->svc->outlier, b->index);
-	if (outlier_state(b->svc->outlier, b->index) == OUTLIER_TRIAL &&
-		atomic_exchange(&b->trial, 1) == 0)
-		atomic_fetch_add(&b->svc->trials, 1);
-	pthread_mutex_unlock(&b->svc->lock);
+	pthread_mutex_lock(&b->svc->st->lock);
+	if (!in_outlier(b)) {
+		pthread_mutex_unlock(&b->svc->st->lock);
+		return;
+	}
+	outlier_trial_abandoned(b->svc->st->outlier, b->st->oidx);
+	if (outlier_state(b->svc->st->outlier, b->st->oidx) == OUTLIER_TRIAL &&
+		atomic_exchange(&b->st->trial, 1) == 0)
+		atomic_fetch_add(&b->svc->st->trials, 1);
+	pthread_mutex_unlock(&b->svc->st->lock);
 }
 
 int backend_take_trial(struct lb_service *svc, int (*usable)(void *arg, size_t i), void *arg)
 {
-	if (atomic_load_explicit(&svc->trials, memory_order_relaxed) == 0)
+	if (atomic_load_explicit(&svc->st->trials, memory_order_relaxed) == 0)
 		return -1;
 	for (size_t i = 0; i < svc->conf->nbackends; i++) {
 		struct lb_backend *b = &svc->backends[i];
 		int one = 1;
-		if (atomic_load_explicit(&b->trial, memory_order_relaxed) == 0 || !usable(arg, i))
+		if (atomic_load_explicit(&b->st->trial, memory_order_relaxed) == 0 ||
+			!usable(arg, i))
 			continue;
-		if (!atomic_compare_exchange_strong(&b->trial, &one, 0))
+		if (!atomic_compare_exchange_strong(&b->st->trial, &one, 0))
 			continue;
-		atomic_fetch_sub(&svc->trials, 1);
-		pthread_mutex_lock(&svc->lock);
-		int taken = outlier_take_trial(svc->outlier, i);
-		pthread_mutex_unlock(&svc->lock);
+		atomic_fetch_sub(&svc->st->trials, 1);
+		pthread_mutex_lock(&svc->st->lock);
+		int taken = in_outlier(b) && outlier_take_trial(svc->st->outlier, b->st->oidx);
+		pthread_mutex_unlock(&svc->st->lock);
 		if (taken)
 			return (int)i;
 	}
@@ -246,42 +262,120 @@ int backend_take_trial(struct lb_service *svc, int (*usable)(void *arg, size_t i
 static void tick_event(void *arg, size_t i, enum outlier_event ev)
 {
 	struct lb_service *svc = arg;
-	outlier_event(&svc->backends[i], ev, "ejection time over", 0);
+
+	for (size_t j = 0; j < svc->conf->nbackends; j++)
+		if (svc->backends[j].st->oidx == i)
+			outlier_event(&svc->backends[j], ev, "ejection time over", 0);
 }
 
 void backend_tick(struct lb_service *svc, uint64_t now_ms)
 {
 	const struct conf_service *sc = svc->conf;
 
-	pthread_mutex_lock(&svc->lock);
-	outlier_tick(svc->outlier, now_ms, tick_event, svc);
+	pthread_mutex_lock(&svc->st->lock);
+	outlier_tick(svc->st->outlier, now_ms, tick_event, svc);
 	if (sc->slow_start_ms > 0) {
 		for (size_t i = 0; i < sc->nbackends; i++) {
 			struct lb_backend *b = &svc->backends[i];
 			unsigned w = b->conf->weight, eff = w;
-			if (atomic_load(&b->state) == BACKEND_READY) {
+			if (atomic_load(&b->st->state) == BACKEND_READY) {
 				unsigned step = w / SLOWSTART_STEPS ? w / SLOWSTART_STEPS : 1;
 				eff = slowstart_weight(
-					w, b->ready_since_ms, now_ms, sc->slow_start_ms);
+					w, b->st->ready_since_ms, now_ms, sc->slow_start_ms);
 				if (eff < w) {
 					eff = (eff / step) * step;
 					if (eff == 0)
 						eff = 1;
 				}
 			}
-			if (atomic_load(&b->eff_weight) != eff) {
-				atomic_store(&b->eff_weight, eff);
-				atomic_fetch_add(&svc->weights_gen, 1);
+			if (atomic_load(&b->st->eff_weight) != eff) {
+				atomic_store(&b->st->eff_weight, eff);
+				atomic_fetch_add(&svc->st->weights_gen, 1);
 			}
 		}
 	}
-	pthread_mutex_unlock(&svc->lock);
+	pthread_mutex_unlock(&svc->st->lock);
 }
 
 void backend_set_draining(struct lb_backend *b, int draining, const char *why, uint64_t now_ms)
 {
-	pthread_mutex_lock(&b->svc->lock);
-	b->draining = draining;
+	pthread_mutex_lock(&b->svc->st->lock);
+	b->st->draining = draining;
 	reevaluate(b, why, now_ms);
-	pthread_mutex_unlock(&b->svc->lock);
+	pthread_mutex_unlock(&b->svc->st->lock);
+}
+
+/* Lock held: b leaves the configuration; its sessions may finish. */
+static void retire(struct lb_backend *b, uint64_t now_ms)
+{
+	if (b->st->removed)
+		return;
+	clear_trial(b);
+	b->st->removed = 1;
+	b->st->oidx = SIZE_MAX;
+	reevaluate(b, "removed from the configuration", now_ms);
+}
+
+/* Lock held: a check's settings changed: its count restarts from the current verdict. */
+static void restart_count(struct risefall *rf, const struct conf_check *cc)
+{
+	risefall_init(rf, cc->rise ? cc->rise : 1, cc->fall ? cc->fall : 1, rf->up);
+}
+
+void backend_adopt_generation(
+	struct lb_service *svc, const struct lb_service *prev, uint64_t now_ms)
+{
+	const struct conf_service *sc = svc->conf;
+	struct lb_service_state *st = svc->st;
+	size_t *from = calloc(sc->nbackends, sizeof(*from));
+	struct outlier *o = NULL;
+
+	pthread_mutex_lock(&st->lock);
+	if (from != NULL) {
+		for (size_t j = 0; j < sc->nbackends; j++)
+			from[j] = svc->backends[j].st->oidx;
+		const struct conf_outlier *oc = &sc->outlier;
+		struct outlier_conf ocf = {
+			.consecutive_failures = oc->consecutive_failures,
+			.base_ejection_ms = oc->base_ejection_ms,
+			.max_ejection_ms = oc->max_ejection_ms,
+			.max_ejection_percent = oc->max_ejection_percent,
+		};
+		o = outlier_remap(st->outlier, &ocf, sc->nbackends, from);
+	}
+	if (o == NULL) {
+		/* Out of memory: the old detector and indexes stay; new backends have none. */
+		log_error("service %s: out of memory: outlier detection keeps the old backend set",
+			sc->name);
+	} else {
+		outlier_free(st->outlier);
+		st->outlier = o;
+	}
+	for (size_t k = 0; prev != NULL && k < prev->conf->nbackends; k++)
+		if (runtime_backend_by_state(svc, prev->backends[k].st) == NULL)
+			retire(&prev->backends[k], now_ms);
+	st->conf = sc;
+	for (size_t j = 0; j < sc->nbackends; j++) {
+		struct lb_backend *b = &svc->backends[j];
+		if (o != NULL)
+			b->st->oidx = j;
+		if (prev != NULL && runtime_backend_by_state(prev, b->st) != NULL) {
+			const struct conf_health *oh = &prev->conf->health, *nh = &sc->health;
+			if (!conf_check_equal(&oh->liveness, &nh->liveness))
+				restart_count(&b->st->live, &nh->liveness);
+			if (!conf_check_equal(&oh->readiness, &nh->readiness))
+				restart_count(&b->st->ready, &nh->readiness);
+		}
+		reevaluate(b, "configuration reloaded", now_ms);
+	}
+	pthread_mutex_unlock(&st->lock);
+	free(from);
+}
+
+void backend_retire_service(struct lb_service *svc, uint64_t now_ms)
+{
+	pthread_mutex_lock(&svc->st->lock);
+	for (size_t j = 0; j < svc->conf->nbackends; j++)
+		retire(&svc->backends[j], now_ms);
+	pthread_mutex_unlock(&svc->st->lock);
 }

@@ -16,8 +16,12 @@
 
 #include <stdint.h>
 
-/* Sets up b's health state: checks not yet run count as passing (HAProxy's convention). */
-void backend_init(struct lb_backend *b, struct lb_service *svc, size_t index);
+/*
+ * Sets up the new shared state of b (b->conf and b->svc set): checks not yet run count as
+ * passing (HAProxy's convention). oidx: its index in the service's outlier detector, SIZE_MAX
+ * while it has none (added by a reload, until the monitor adopts the generation).
+ */
+void backend_init(struct lb_backend *b, size_t oidx);
 
 enum backend_check { BACKEND_CHECK_LIVENESS, BACKEND_CHECK_READINESS };
 
@@ -51,18 +55,31 @@ void backend_trial_abandoned(struct lb_backend *b);
 /* Time passes: ejections that ended become trials, slow start ramps. Monitor thread. */
 void backend_tick(struct lb_service *svc, uint64_t now_ms);
 
-/* Operator drain / enable (admin API, reload). */
+/*
+ * A reload: the monitor switches svc's shared state to svc's generation, whose previous one
+ * was prev (the same service, NULL when the service is new). The outlier detector is rebuilt
+ * for the new set of backends keeping every kept backend's history; a check whose settings
+ * changed restarts its rise/fall count from the backend's current verdict; backends prev had
+ * and svc has not are marked removed (state draining, for good). Monitor thread.
+ */
+void backend_adopt_generation(
+	struct lb_service *svc, const struct lb_service *prev, uint64_t now_ms);
+
+/* A reload removed the whole service: every backend of svc is marked removed. */
+void backend_retire_service(struct lb_service *svc, uint64_t now_ms);
+
+/* Operator drain / enable (admin API). */
 void backend_set_draining(struct lb_backend *b, int draining, const char *why, uint64_t now_ms);
 
 /* Can a new session go to b (state only; limits are the caller's)? */
 static inline int backend_accepts(const struct lb_backend *b)
 {
-	return atomic_load_explicit(&b->state, memory_order_relaxed) == BACKEND_READY;
+	return atomic_load_explicit(&b->st->state, memory_order_relaxed) == BACKEND_READY;
 }
 
 static inline int backend_is_dead(const struct lb_backend *b)
 {
-	return atomic_load_explicit(&b->state, memory_order_relaxed) == BACKEND_DEAD;
+	return atomic_load_explicit(&b->st->state, memory_order_relaxed) == BACKEND_DEAD;
 }
 
 #endif

@@ -78,7 +78,7 @@ void listener_pause_resources(struct listener *l, const char *why)
 {
 	if (l->state != LISTENER_ACCEPTING)
 		return;
-	atomic_fetch_add(&l->w->rt->accept_pauses, 1);
+	atomic_fetch_add(&l->w->rt->proc->accept_pauses, 1);
 	listener_pause(l, ACCEPT_PAUSE_ERR, why);
 }
 
@@ -106,18 +106,18 @@ static int admit(struct listener *l)
 	struct lb_service *svc = l->svc;
 	uint32_t max = rt->conf->global.max_connections;
 
-	if (atomic_fetch_add(&rt->active, 1) >= max) {
-		atomic_fetch_sub(&rt->active, 1);
+	if (atomic_fetch_add(&rt->proc->active, 1) >= max) {
+		atomic_fetch_sub(&rt->proc->active, 1);
 		return -1;
 	}
 	if (svc->conf->max_connections != 0 &&
-		atomic_fetch_add(&svc->active, 1) >= svc->conf->max_connections) {
-		atomic_fetch_sub(&svc->active, 1);
-		atomic_fetch_sub(&rt->active, 1);
+		atomic_fetch_add(&svc->st->active, 1) >= svc->conf->max_connections) {
+		atomic_fetch_sub(&svc->st->active, 1);
+		atomic_fetch_sub(&rt->proc->active, 1);
 		return -1;
 	}
 	if (svc->conf->max_connections == 0)
-		atomic_fetch_add(&svc->active, 1);
+		atomic_fetch_add(&svc->st->active, 1);
 	return 0;
 }
 
@@ -128,10 +128,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)revents;
 
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		if (atomic_load_explicit(&l->w->rt->active, memory_order_relaxed) >=
+		if (atomic_load_explicit(&l->w->rt->proc->active, memory_order_relaxed) >=
 			l->w->rt->conf->global.max_connections) {
 			/* Leave the connection queued in the kernel; look again shortly. */
-			atomic_fetch_add(&l->w->rt->limit_pauses, 1);
+			atomic_fetch_add(&l->w->rt->proc->limit_pauses, 1);
 			listener_pause(l, ACCEPT_PAUSE_LIMIT, "max_connections reached");
 			return;
 		}
@@ -158,10 +158,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 				return;
 			}
 		}
-		atomic_fetch_add(&l->svc->accepted, 1);
+		atomic_fetch_add(&l->svc->st->accepted, 1);
 		if (admit(l) < 0) {
 			/* Service limit: refuse this one cleanly, keep accepting others. */
-			atomic_fetch_add(&l->svc->refused_limit, 1);
+			atomic_fetch_add(&l->svc->st->refused_limit, 1);
 			close(fd);
 			continue;
 		}

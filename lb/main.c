@@ -306,8 +306,8 @@ static int run(const char *file)
 		anylb.workers[i].on_done_arg = &anylb;
 	}
 
-	anylb.rt->on_dead = on_backend_dead;
-	anylb.rt->on_dead_arg = &anylb;
+	anylb.rt->proc->on_dead = on_backend_dead;
+	anylb.rt->proc->on_dead_arg = &anylb;
 	anylb.monitor = monitor_new(anylb.rt, ann);
 	ann = NULL; /* the monitor's now, even on failure */
 	if (anylb.monitor == NULL)
@@ -412,7 +412,7 @@ out:
 			worker_destroy(&anylb.workers[i]);
 		free(anylb.workers);
 	}
-	runtime_free(anylb.rt);
+	runtime_put(anylb.rt);
 	ev_loop_destroy(anylb.loop);
 	return status;
 }

@@ -143,47 +143,47 @@ static void per_backend(struct mbuf *m, const struct lb_runtime *rt, const char 
 
 static uint64_t svc_active(const struct lb_service *s)
 {
-	return atomic_load_explicit(&s->active, memory_order_relaxed);
+	return atomic_load_explicit(&s->st->active, memory_order_relaxed);
 }
 
 static uint64_t svc_accepted(const struct lb_service *s)
 {
-	return ld(&s->accepted);
+	return ld(&s->st->accepted);
 }
 
 static uint64_t svc_refused(const struct lb_service *s)
 {
-	return ld(&s->refused_limit);
+	return ld(&s->st->refused_limit);
 }
 
 static uint64_t svc_retries(const struct lb_service *s)
 {
-	return ld(&s->retries);
+	return ld(&s->st->retries);
 }
 
 static uint64_t be_active(const struct lb_backend *b)
 {
-	return atomic_load_explicit(&b->active, memory_order_relaxed);
+	return atomic_load_explicit(&b->st->active, memory_order_relaxed);
 }
 
 static uint64_t be_sessions(const struct lb_backend *b)
 {
-	return ld(&b->sessions);
+	return ld(&b->st->sessions);
 }
 
 static uint64_t be_connect_fails(const struct lb_backend *b)
 {
-	return ld(&b->connect_fails);
+	return ld(&b->st->connect_fails);
 }
 
 static uint64_t be_ejections(const struct lb_backend *b)
 {
-	return ld(&b->ejections);
+	return ld(&b->st->ejections);
 }
 
 static uint64_t be_weight(const struct lb_backend *b)
 {
-	return atomic_load_explicit(&b->eff_weight, memory_order_relaxed);
+	return atomic_load_explicit(&b->st->eff_weight, memory_order_relaxed);
 }
 
 int metrics_open_fds(void)
@@ -222,16 +222,16 @@ static void process_families(struct mbuf *m, const struct status_source *src)
 	family(m, "anylb_process_sessions_active", "gauge",
 		"Sessions open in the whole process (global.max_connections counts these).");
 	mb_printf(m, "anylb_process_sessions_active %u\n",
-		atomic_load_explicit(&rt->active, memory_order_relaxed));
+		atomic_load_explicit(&rt->proc->active, memory_order_relaxed));
 	family(m, "anylb_accept_pauses_total", "counter",
 		"Times accepting paused for lack of fds or memory (EMFILE, ENFILE, ENOBUFS, "
 		"ENOMEM).");
-	mb_printf(
-		m, "anylb_accept_pauses_total %llu\n", (unsigned long long)ld(&rt->accept_pauses));
+	mb_printf(m, "anylb_accept_pauses_total %llu\n",
+		(unsigned long long)ld(&rt->proc->accept_pauses));
 	family(m, "anylb_accept_limit_pauses_total", "counter",
 		"Times accepting paused because global.max_connections was reached.");
 	mb_printf(m, "anylb_accept_limit_pauses_total %llu\n",
-		(unsigned long long)ld(&rt->limit_pauses));
+		(unsigned long long)ld(&rt->proc->limit_pauses));
 	family(m, "anylb_reloads_total", "counter", "Configuration reloads by result.");
 	mb_printf(m, "anylb_reloads_total{result=\"ok\"} %llu\n",
 		(unsigned long long)src->reloads_ok);
@@ -249,7 +249,7 @@ static void service_families(struct mbuf *m, const struct status_source *src)
 		for (int r = 0; r < LB_RESULT_COUNT; r++) {
 			open_svc(m, "anylb_sessions_total", svc);
 			mb_label(m, "result", lb_result_name((enum lb_result)r), 0);
-			mb_printf(m, "} %llu\n", (unsigned long long)ld(&svc->results[r]));
+			mb_printf(m, "} %llu\n", (unsigned long long)ld(&svc->st->results[r]));
 		}
 	}
 	family(m, "anylb_sessions_accepted_total", "counter", "Client connections accepted.");
@@ -287,7 +287,7 @@ static void histogram(struct mbuf *m, const struct lb_runtime *rt)
 			const struct lb_backend *b = &svc->backends[j];
 			uint64_t snap[LB_CONNECT_BUCKETS], cum = 0;
 			for (int k = 0; k < LB_CONNECT_BUCKETS; k++)
-				snap[k] = ld(&b->connect_hist[k]);
+				snap[k] = ld(&b->st->connect_hist[k]);
 			for (int k = 0; k < LB_CONNECT_BUCKETS; k++) {
 				char le[32];
 				cum += snap[k];
@@ -300,7 +300,7 @@ static void histogram(struct mbuf *m, const struct lb_runtime *rt)
 				mb_printf(m, "} %llu\n", (unsigned long long)cum);
 			}
 			open_backend(m, "anylb_backend_connect_seconds_sum", b);
-			mb_printf(m, "} %.6f\n", (double)ld(&b->connect_sum_us) / 1e6);
+			mb_printf(m, "} %.6f\n", (double)ld(&b->st->connect_sum_us) / 1e6);
 			open_backend(m, "anylb_backend_connect_seconds_count", b);
 			mb_printf(m, "} %llu\n", (unsigned long long)cum);
 		}
@@ -337,10 +337,10 @@ static void backend_families(struct mbuf *m, const struct status_source *src)
 			const struct lb_backend *b = &svc->backends[j];
 			open_backend(m, "anylb_backend_bytes_total", b);
 			mb_label(m, "direction", "in", 0);
-			mb_printf(m, "} %llu\n", (unsigned long long)ld(&b->bytes_in));
+			mb_printf(m, "} %llu\n", (unsigned long long)ld(&b->st->bytes_in));
 			open_backend(m, "anylb_backend_bytes_total", b);
 			mb_label(m, "direction", "out", 0);
-			mb_printf(m, "} %llu\n", (unsigned long long)ld(&b->bytes_out));
+			mb_printf(m, "} %llu\n", (unsigned long long)ld(&b->st->bytes_out));
 		}
 	}
 	histogram(m, rt);
@@ -350,7 +350,7 @@ static void backend_families(struct mbuf *m, const struct status_source *src)
 		const struct lb_service *svc = &rt->services[i];
 		for (size_t j = 0; j < svc->conf->nbackends; j++) {
 			const struct lb_backend *b = &svc->backends[j];
-			int cur = atomic_load_explicit(&b->state, memory_order_relaxed);
+			int cur = atomic_load_explicit(&b->st->state, memory_order_relaxed);
 			for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
 				open_backend(m, "anylb_backend_state", b);
 				mb_label(m, "state", backend_state_name(states[k]), 0);
@@ -364,9 +364,9 @@ static void backend_families(struct mbuf *m, const struct status_source *src)
 		struct lb_service *svc = &rt->services[i];
 		for (size_t j = 0; j < svc->conf->nbackends; j++) {
 			struct lb_backend *b = &svc->backends[j];
-			pthread_mutex_lock(&svc->lock);
-			int64_t na = b->cert_not_after;
-			pthread_mutex_unlock(&svc->lock);
+			pthread_mutex_lock(&svc->st->lock);
+			int64_t na = b->st->cert_not_after;
+			pthread_mutex_unlock(&svc->st->lock);
 			if (na == 0)
 				continue;
 			open_backend(m, "anylb_backend_certificate_expiry_timestamp_seconds", b);
@@ -393,11 +393,11 @@ static void check_families(struct mbuf *m, const struct status_source *src)
 				open_backend(m, "anylb_check_total", b);
 				mb_label(m, "check", names[c], 0);
 				mb_printf(m, ",result=\"ok\"} %llu\n",
-					(unsigned long long)ld(&b->checks[c].ok));
+					(unsigned long long)ld(&b->st->checks[c].ok));
 				open_backend(m, "anylb_check_total", b);
 				mb_label(m, "check", names[c], 0);
 				mb_printf(m, ",result=\"failed\"} %llu\n",
-					(unsigned long long)ld(&b->checks[c].failed));
+					(unsigned long long)ld(&b->st->checks[c].failed));
 			}
 		}
 	}
@@ -411,7 +411,7 @@ static void check_families(struct mbuf *m, const struct status_source *src)
 			for (int c = 0; c < 2; c++) {
 				if (!cc[c]->enabled)
 					continue;
-				const struct lb_check_stats *st = &b->checks[c];
+				const struct lb_check_stats *st = &b->st->checks[c];
 				open_backend(m, "anylb_check_duration_seconds_sum", b);
 				mb_label(m, "check", names[c], 0);
 				mb_printf(m, "} %.6f\n", (double)ld(&st->duration_sum_us) / 1e6);

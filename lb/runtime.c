@@ -2,7 +2,9 @@
 
 #include "lb/backend.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 const double lb_connect_bounds[LB_CONNECT_BUCKETS - 1] = {
@@ -33,8 +35,7 @@ const char *lb_result_name(enum lb_result r)
 	return "unknown";
 }
 
-static int service_init(
-	struct lb_runtime *rt, struct lb_service *svc, const struct conf_service *sc, size_t index)
+static struct outlier *outlier_for(const struct conf_service *sc)
 {
 	const struct conf_outlier *oc = &sc->outlier;
 	struct outlier_conf ocf = {
@@ -43,59 +44,175 @@ static int service_init(
 		.max_ejection_ms = oc->max_ejection_ms,
 		.max_ejection_percent = oc->max_ejection_percent,
 	};
+	return outlier_new(&ocf, sc->nbackends);
+}
 
+static struct lb_service_state *service_state_new(const struct conf_service *sc)
+{
+	struct lb_service_state *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return NULL;
+	if (pthread_mutex_init(&st->lock, NULL) != 0) {
+		free(st);
+		return NULL;
+	}
+	st->outlier = outlier_for(sc);
+	if (st->outlier == NULL) {
+		pthread_mutex_destroy(&st->lock);
+		free(st);
+		return NULL;
+	}
+	st->conf = sc;
+	atomic_init(&st->refs, 1);
+	return st;
+}
+
+static void service_state_put(struct lb_service_state *st)
+{
+	if (st == NULL || atomic_fetch_sub(&st->refs, 1) != 1)
+		return;
+	outlier_free(st->outlier);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+static void backend_state_put(struct lb_backend_state *st)
+{
+	if (st != NULL && atomic_fetch_sub(&st->refs, 1) == 1)
+		free(st);
+}
+
+/* prev_svc: the same service in the previous generation, whose states are shared, or NULL. */
+static int service_init(struct lb_runtime *rt, struct lb_service *svc,
+	const struct conf_service *sc, size_t index, const struct lb_service *prev_svc)
+{
 	svc->conf = sc;
 	svc->rt = rt;
 	svc->index = index;
-	if (pthread_mutex_init(&svc->lock, NULL) != 0)
-		return -1;
-	svc->outlier = outlier_new(&ocf, sc->nbackends);
 	svc->backends = calloc(sc->nbackends, sizeof(*svc->backends));
-	if (svc->outlier == NULL || svc->backends == NULL)
+	if (svc->backends == NULL)
 		return -1;
-	for (size_t j = 0; j < sc->nbackends; j++)
-		backend_init(&svc->backends[j], svc, j);
+	if (prev_svc != NULL) {
+		svc->st = prev_svc->st;
+		atomic_fetch_add(&svc->st->refs, 1);
+	} else {
+		svc->st = service_state_new(sc);
+		if (svc->st == NULL)
+			return -1;
+	}
+	for (size_t j = 0; j < sc->nbackends; j++) {
+		struct lb_backend *b = &svc->backends[j];
+		const struct lb_backend *old = NULL;
+
+		for (size_t k = 0; prev_svc != NULL && k < prev_svc->conf->nbackends; k++)
+			if (strcmp(prev_svc->conf->backends[k].address, sc->backends[j].address) ==
+				0)
+				old = &prev_svc->backends[k];
+		b->conf = &sc->backends[j];
+		b->svc = svc;
+		b->index = j;
+		if (old != NULL) {
+			b->st = old->st;
+			atomic_fetch_add(&b->st->refs, 1);
+			continue;
+		}
+		b->st = calloc(1, sizeof(*b->st));
+		if (b->st == NULL)
+			return -1;
+		atomic_init(&b->st->refs, 1);
+		/* In a first generation the outlier detector's index is the backend's; a reload
+		 * places new backends in it when the monitor switches. */
+		backend_init(b, prev_svc == NULL ? j : SIZE_MAX);
+	}
 	return 0;
 }
 
-struct lb_runtime *runtime_new(struct conf *conf)
-{
-	struct lb_runtime *rt = calloc(1, sizeof(*rt));
-
-	if (rt == NULL)
-		goto fail;
-	rt->conf = conf;
-	rt->services = calloc(conf->nservices, sizeof(*rt->services));
-	if (rt->services == NULL)
-		goto fail;
-	for (size_t i = 0; i < conf->nservices; i++) {
-		rt->nservices = i + 1; /* what runtime_free must undo */
-		if (service_init(rt, &rt->services[i], &conf->services[i], i) < 0)
-			goto fail;
-	}
-	return rt;
-fail:
-	if (rt != NULL)
-		runtime_free(rt);
-	else
-		conf_free(conf);
-	return NULL;
-}
-
-void runtime_free(struct lb_runtime *rt)
+static void runtime_free(struct lb_runtime *rt)
 {
 	if (rt->services != NULL) {
 		for (size_t i = 0; i < rt->nservices; i++) {
 			struct lb_service *svc = &rt->services[i];
+			for (size_t j = 0; svc->backends != NULL && j < svc->conf->nbackends; j++)
+				backend_state_put(svc->backends[j].st);
 			free(svc->backends);
-			if (svc->outlier != NULL)
-				outlier_free(svc->outlier);
-			pthread_mutex_destroy(&svc->lock);
+			service_state_put(svc->st);
 		}
 		free(rt->services);
 	}
+	if (rt->proc != NULL && atomic_fetch_sub(&rt->proc->refs, 1) == 1)
+		free(rt->proc);
 	conf_free(rt->conf);
 	free(rt);
+}
+
+struct lb_service *runtime_service(struct lb_runtime *rt, const char *name)
+{
+	for (size_t i = 0; rt != NULL && i < rt->nservices; i++)
+		if (strcmp(rt->services[i].conf->name, name) == 0)
+			return &rt->services[i];
+	return NULL;
+}
+
+struct lb_backend *runtime_backend_by_state(
+	const struct lb_service *svc, const struct lb_backend_state *st)
+{
+	for (size_t j = 0; j < svc->conf->nbackends; j++)
+		if (svc->backends[j].st == st)
+			return &svc->backends[j];
+	return NULL;
+}
+
+struct lb_runtime *runtime_next(struct lb_runtime *prev, struct conf *conf)
+{
+	struct lb_runtime *rt = calloc(1, sizeof(*rt));
+
+	if (rt == NULL) {
+		conf_free(conf);
+		return NULL;
+	}
+	rt->conf = conf;
+	atomic_init(&rt->refs, 1);
+	if (prev != NULL) {
+		rt->proc = prev->proc;
+		rt->generation = prev->generation + 1;
+	} else {
+		rt->proc = calloc(1, sizeof(*rt->proc));
+		rt->generation = 1;
+	}
+	if (rt->proc == NULL)
+		goto fail;
+	atomic_fetch_add(&rt->proc->refs, 1);
+	rt->services = calloc(conf->nservices, sizeof(*rt->services));
+	if (rt->services == NULL)
+		goto fail;
+	for (size_t i = 0; i < conf->nservices; i++) {
+		const struct conf_service *sc = &conf->services[i];
+		rt->nservices = i + 1; /* what runtime_free must undo */
+		if (service_init(rt, &rt->services[i], sc, i, runtime_service(prev, sc->name)) < 0)
+			goto fail;
+	}
+	return rt;
+fail:
+	runtime_free(rt);
+	return NULL;
+}
+
+struct lb_runtime *runtime_new(struct conf *conf)
+{
+	return runtime_next(NULL, conf);
+}
+
+struct lb_runtime *runtime_get(struct lb_runtime *rt)
+{
+	atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);
+	return rt;
+}
+
+void runtime_put(struct lb_runtime *rt)
+{
+	if (rt != NULL && atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) == 1)
+		runtime_free(rt);
 }
 
 unsigned runtime_workers(const struct lb_runtime *rt)

@@ -7,7 +7,14 @@
  * changes something, a connect failure, an outlier trial), never per byte or per healthy
  * session.
  *
- * Ownership: struct lb_runtime owns the struct conf it was built from and the arrays below.
+ * Generations: a reload builds a new struct lb_runtime from the new file. Its structure (services,
+ * backends, their configuration) is immutable; what must survive a reload (health, counters,
+ * outlier state) lives in state objects that consecutive generations share by pointer, matched
+ * by service name and by (service, backend address). Threads and sessions hold references on
+ * the generation they use, so an old one lives until the last session that started under it.
+ *
+ * Ownership: struct lb_runtime owns the struct conf it was built from and the arrays below; the
+ * state objects are reference-counted by the generations that point to them.
  */
 #ifndef ANYLB_LB_RUNTIME_H
 #define ANYLB_LB_RUNTIME_H
@@ -50,10 +57,12 @@ struct lb_check_stats {
 	_Atomic uint64_t last_duration_us;
 };
 
-struct lb_backend {
-	const struct conf_backend *conf;
-	struct lb_service *svc;
-	size_t index;
+/*
+ * Health and counters of one backend, shared by every generation whose configuration has the
+ * backend (same service name, same address): a reload keeps them.
+ */
+struct lb_backend_state {
+	_Atomic unsigned refs; /* generations holding it */
 
 	/* Published for the workers; read without a lock. */
 	_Atomic int state;           /* enum backend_state */
@@ -71,24 +80,36 @@ struct lb_backend {
 	_Atomic uint64_t connect_sum_us;
 	struct lb_check_stats checks[2]; /* enum backend_check: liveness, readiness */
 
-	/* Guarded by svc->lock. */
+	/* Guarded by the service state's lock. */
 	struct risefall live, ready;
 	int draining;
+	int removed;             /* no longer in the configuration: draining for good */
+	size_t oidx;             /* index in the service's outlier detector; SIZE_MAX: none */
 	uint64_t ready_since_ms; /* when it last turned ready (slow start) */
 	char reason[160];        /* why it is in its state, for logs and status */
 	int64_t cert_not_after;  /* from the last tls/https check, unix time; 0 unknown */
 	int cert_warned;         /* the expiry warning was logged for this certificate */
 };
 
-struct lb_runtime;
-
-struct lb_service {
-	const struct conf_service *conf;
-	struct lb_runtime *rt;
+/* One backend of one generation: its configuration and where its shared state is. */
+struct lb_backend {
+	const struct conf_backend *conf;
+	struct lb_service *svc;
 	size_t index;
-	struct lb_backend *backends; /* conf->nbackends of them */
+	struct lb_backend_state *st;
+};
+
+/* Counters and passive health of one service, shared by the generations that have it. */
+struct lb_service_state {
+	_Atomic unsigned refs;
 	pthread_mutex_t lock;
-	struct outlier *outlier; /* guarded by lock */
+	/*
+	 * Guarded by lock. The outlier detector is indexed by lb_backend_state.oidx; conf is the
+	 * service's configuration in the newest generation the monitor runs (what rare paths
+	 * under the lock consult: health, outlier and slow-start settings, the name).
+	 */
+	struct outlier *outlier;
+	const struct conf_service *conf;
 
 	_Atomic uint32_t trials;      /* backends with a trial session on offer */
 	_Atomic uint64_t weights_gen; /* bumped whenever an eff_weight changes */
@@ -101,10 +122,20 @@ struct lb_service {
 	_Atomic uint64_t results[LB_RESULT_COUNT];
 };
 
-struct lb_runtime {
-	struct conf *conf;
-	struct lb_service *services;
-	size_t nservices;
+struct lb_runtime;
+
+/* One service of one generation. */
+struct lb_service {
+	const struct conf_service *conf;
+	struct lb_runtime *rt;
+	size_t index;
+	struct lb_backend *backends; /* conf->nbackends of them */
+	struct lb_service_state *st;
+};
+
+/* What lives as long as the process, whatever the configuration. */
+struct lb_process {
+	_Atomic unsigned refs;
 	_Atomic uint32_t active; /* sessions in the whole process, for global.max_connections */
 	_Atomic uint64_t accept_pauses; /* EMFILE / ENFILE / ENOBUFS / ENOMEM on accept */
 	_Atomic uint64_t limit_pauses;  /* global max_connections reached */
@@ -117,9 +148,43 @@ struct lb_runtime {
 	void *on_dead_arg;
 };
 
+/*
+ * A generation: one loaded configuration and the structure built from it, never changed after
+ * it is built. A reload builds the next one; threads switch to it at their own pace, and the
+ * old one is freed when the last holder (thread or session) puts it.
+ */
+struct lb_runtime {
+	struct conf *conf;
+	struct lb_service *services;
+	size_t nservices;
+	uint64_t generation; /* 1 for the configuration anylb started with */
+	struct lb_process *proc;
+	_Atomic unsigned refs;
+};
+
 /* Takes ownership of conf. Returns NULL when out of memory (conf is then freed). */
 struct lb_runtime *runtime_new(struct conf *conf);
-void runtime_free(struct lb_runtime *rt);
+
+/*
+ * The generation after prev for conf (taken, freed on failure): services with the same name and
+ * backends with the same service and address share prev's state objects; the process state is
+ * shared. NULL when out of memory.
+ */
+struct lb_runtime *runtime_next(struct lb_runtime *prev, struct conf *conf);
+
+/* Reference counting; the creator holds the first reference. Any thread. */
+struct lb_runtime *runtime_get(struct lb_runtime *rt);
+void runtime_put(struct lb_runtime *rt);
+
+/* The service named name in rt, or NULL. */
+struct lb_service *runtime_service(struct lb_runtime *rt, const char *name);
+
+/* The backend of svc whose shared state is st, or NULL. */
+struct lb_backend *runtime_backend_by_state(
+	const struct lb_service *svc, const struct lb_backend_state *st);
+
+/* Takes ownership of conf. Returns NULL when out of memory (conf is then freed). */
+struct lb_runtime *runtime_new(struct conf *conf);
 
 /* Resolves global.workers: auto (0) is one per online CPU. */
 unsigned runtime_workers(const struct lb_runtime *rt);

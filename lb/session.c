@@ -149,13 +149,13 @@ static void session_close(
 	}
 	if (s->backend >= 0) {
 		struct lb_backend *b = &s->svc->backends[s->backend];
-		atomic_fetch_sub(&b->active, 1);
-		atomic_fetch_add_explicit(&b->bytes_in, s->bytes_in, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->bytes_out, s->bytes_out, memory_order_relaxed);
+		atomic_fetch_sub(&b->st->active, 1);
+		atomic_fetch_add_explicit(&b->st->bytes_in, s->bytes_in, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->st->bytes_out, s->bytes_out, memory_order_relaxed);
 	}
-	atomic_fetch_add_explicit(&s->svc->results[result], 1, memory_order_relaxed);
-	atomic_fetch_sub(&s->svc->active, 1);
-	atomic_fetch_sub(&w->rt->active, 1);
+	atomic_fetch_add_explicit(&s->svc->st->results[result], 1, memory_order_relaxed);
+	atomic_fetch_sub(&s->svc->st->active, 1);
+	atomic_fetch_sub(&w->rt->proc->active, 1);
 
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -340,11 +340,11 @@ static void observe_connect(struct lb_backend *b, ev_tstamp seconds)
 
 	while (i < LB_CONNECT_BUCKETS - 1 && seconds > lb_connect_bounds[i])
 		i++;
-	atomic_fetch_add_explicit(&b->connect_hist[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->st->connect_hist[i], 1, memory_order_relaxed);
 	if (seconds < 0)
 		seconds = 0; /* ev_now() is wall-clock: a step back must not wrap */
 	atomic_fetch_add_explicit(
-		&b->connect_sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
+		&b->st->connect_sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
 }
 
 static void connected(struct session *s)
@@ -353,7 +353,7 @@ static void connected(struct session *s)
 	int one = 1;
 
 	s->state = SESSION_PROXYING;
-	atomic_fetch_add(&b->sessions, 1);
+	atomic_fetch_add(&b->st->sessions, 1);
 	observe_connect(b, ev_now(s->w->loop) - s->connect_start);
 	setsockopt(s->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (s->svc->conf->proxy_protocol != CONF_PROXY_OFF) {
@@ -386,7 +386,7 @@ static void connect_failed(struct session *s, int err)
 	struct lb_backend *b = &s->svc->backends[s->backend];
 	char cbuf[ADDR_STRLEN];
 
-	atomic_fetch_add(&b->connect_fails, 1);
+	atomic_fetch_add(&b->st->connect_fails, 1);
 	char why[64];
 	if (err == ECONNREFUSED)
 		snprintf(why, sizeof(why), "connect refused");
@@ -401,7 +401,7 @@ static void connect_failed(struct session *s, int err)
 	s->bev = 0;
 	close(s->bfd);
 	s->bfd = -1;
-	atomic_fetch_sub(&b->active, 1);
+	atomic_fetch_sub(&b->st->active, 1);
 	s->backend = -1;
 	s->reported = 0;
 	connect_next(s);
@@ -462,7 +462,8 @@ static int untried_within_limit(const struct session *s, size_t i)
 		if (s->tried[k] == i)
 			return 0;
 	return b->conf->max_connections == 0 ||
-	       atomic_load_explicit(&b->active, memory_order_relaxed) < b->conf->max_connections;
+	       atomic_load_explicit(&b->st->active, memory_order_relaxed) <
+		       b->conf->max_connections;
 }
 
 static int pick_usable(void *arg, size_t i)
@@ -478,7 +479,7 @@ static int trial_usable(void *arg, size_t i)
 	struct session *s = arg;
 
 	/* Drained, dead or not ready meanwhile: no trial either. */
-	return atomic_load_explicit(&s->svc->backends[i].state, memory_order_relaxed) ==
+	return atomic_load_explicit(&s->svc->backends[i].st->state, memory_order_relaxed) ==
 		       BACKEND_EJECTED &&
 	       untried_within_limit(s, i);
 }
@@ -486,23 +487,23 @@ static int trial_usable(void *arg, size_t i)
 static uint32_t pick_load(void *arg, size_t i)
 {
 	struct session *s = arg;
-	return atomic_load_explicit(&s->svc->backends[i].active, memory_order_relaxed);
+	return atomic_load_explicit(&s->svc->backends[i].st->active, memory_order_relaxed);
 }
 
 /* Logs a refused client at most once a second per service: a dead service must not flood. */
 static void log_no_backend(struct session *s, const char *why)
 {
 	uint64_t now = clock_ms();
-	uint64_t last = atomic_load_explicit(&s->svc->nobackend_log_ms, memory_order_relaxed);
+	uint64_t last = atomic_load_explicit(&s->svc->st->nobackend_log_ms, memory_order_relaxed);
 	char cbuf[ADDR_STRLEN];
 
 	if (now - last < 1000 && last != 0)
 		return;
-	if (!atomic_compare_exchange_strong(&s->svc->nobackend_log_ms, &last, now))
+	if (!atomic_compare_exchange_strong(&s->svc->st->nobackend_log_ms, &last, now))
 		return;
 	log_warn("service %s: %s for client %s: connection reset (%llu so far)", s->svc->conf->name,
 		why, addr_format(&s->client, cbuf, sizeof(cbuf)),
-		(unsigned long long)atomic_load(&s->svc->no_backend));
+		(unsigned long long)atomic_load(&s->svc->st->no_backend));
 }
 
 /* Picks the next backend and starts a non-blocking connect, until one is under way or none is left.
@@ -525,11 +526,11 @@ static void connect_next(struct session *s)
 		if (idx < 0)
 			break;
 		if (s->ntried > 0)
-			atomic_fetch_add(&s->svc->retries, 1);
+			atomic_fetch_add(&s->svc->st->retries, 1);
 		s->tried[s->ntried++] = (uint16_t)idx;
 		s->backend = idx;
 		struct lb_backend *b = &s->svc->backends[idx];
-		atomic_fetch_add(&b->active, 1);
+		atomic_fetch_add(&b->st->active, 1);
 
 		const struct addr *ba = &b->conf->addr;
 		s->bfd = socket(ba->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -569,7 +570,7 @@ static void connect_next(struct session *s)
 		connect_failed(s, errno);
 		return;
 	}
-	atomic_fetch_add(&s->svc->no_backend, 1);
+	atomic_fetch_add(&s->svc->st->no_backend, 1);
 	const char *why = s->ntried ? "no backend answered" : "no usable backend";
 	log_no_backend(s, why);
 	session_close(s, LB_RESULT_NO_BACKEND, why, 1);
@@ -596,8 +597,8 @@ void session_start(struct worker *w, struct lb_service *svc, int cfd, const stru
 		log_warn("out of memory for a new session on %s: closing the client",
 			svc->conf->name);
 		close(cfd);
-		atomic_fetch_sub(&svc->active, 1);
-		atomic_fetch_sub(&w->rt->active, 1);
+		atomic_fetch_sub(&svc->st->active, 1);
+		atomic_fetch_sub(&w->rt->proc->active, 1);
 		return;
 	}
 	s->w = w;
@@ -642,7 +643,7 @@ void session_close_dead(struct worker *w)
 				/* Nothing forwarded yet: another backend, invisibly. */
 				connect_failed(s, ECONNABORTED);
 			} else {
-				atomic_fetch_add(&s->svc->backends[s->backend].closed_dead, 1);
+				atomic_fetch_add(&s->svc->backends[s->backend].st->closed_dead, 1);
 				session_close(s, LB_RESULT_BACKEND_DEAD, "backend dead", 0);
 			}
 		}

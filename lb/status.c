@@ -46,11 +46,11 @@ int status_redundancy(const struct lb_service *svc, struct redundancy_report *ou
 			.zone = sc->backends[i].zone,
 			.weight = sc->backends[i].weight,
 			.max_connections = sc->backends[i].max_connections,
-			.ready = atomic_load_explicit(&b->state, memory_order_relaxed) ==
+			.ready = atomic_load_explicit(&b->st->state, memory_order_relaxed) ==
 				 BACKEND_READY,
 		};
 	}
-	uint64_t load = atomic_load_explicit(&svc->active, memory_order_relaxed);
+	uint64_t load = atomic_load_explicit(&svc->st->active, memory_order_relaxed);
 	int rc = redundancy_compute(in, sc->nbackends, sc->max_connections, load, out);
 	if (in != &one)
 		free(in);
@@ -152,40 +152,42 @@ static json_t *backend_json(struct lb_service *svc, size_t i, int *nomem)
 	struct lb_backend *b = &svc->backends[i];
 	const struct conf_backend *cb = b->conf;
 	const struct conf_health *h = &svc->conf->health;
-	char reason[sizeof(b->reason)], when[32];
+	char reason[sizeof(b->st->reason)], when[32];
 	int64_t not_after;
 
-	pthread_mutex_lock(&svc->lock);
-	memcpy(reason, b->reason, sizeof(reason));
-	not_after = b->cert_not_after;
-	pthread_mutex_unlock(&svc->lock);
+	pthread_mutex_lock(&svc->st->lock);
+	memcpy(reason, b->st->reason, sizeof(reason));
+	not_after = b->st->cert_not_after;
+	pthread_mutex_unlock(&svc->st->lock);
 	reason[sizeof(reason) - 1] = '\0';
 
 	json_t *o = json_object();
 	if (o == NULL)
 		return NULL;
 	enum backend_state st =
-		(enum backend_state)atomic_load_explicit(&b->state, memory_order_relaxed);
+		(enum backend_state)atomic_load_explicit(&b->st->state, memory_order_relaxed);
 	put(o, "address", json_string(cb->address), nomem);
 	put(o, "zone", str_or_null(cb->zone), nomem);
 	put(o, "weight", json_integer(cb->weight), nomem);
 	put(o, "effective_weight",
-		json_integer(atomic_load_explicit(&b->eff_weight, memory_order_relaxed)), nomem);
+		json_integer(atomic_load_explicit(&b->st->eff_weight, memory_order_relaxed)),
+		nomem);
 	put(o, "max_connections", json_integer(cb->max_connections), nomem);
 	put(o, "state", json_string(backend_state_name(st)), nomem);
 	put(o, "reason", json_string(reason), nomem);
-	put(o, "active", json_integer(atomic_load_explicit(&b->active, memory_order_relaxed)),
+	put(o, "active", json_integer(atomic_load_explicit(&b->st->active, memory_order_relaxed)),
 		nomem);
-	put(o, "sessions", load_u64(&b->sessions), nomem);
-	put(o, "connect_fails", load_u64(&b->connect_fails), nomem);
-	put(o, "ejections", load_u64(&b->ejections), nomem);
-	put(o, "closed_dead", load_u64(&b->closed_dead), nomem);
-	put(o, "bytes_in", load_u64(&b->bytes_in), nomem);
-	put(o, "bytes_out", load_u64(&b->bytes_out), nomem);
+	put(o, "sessions", load_u64(&b->st->sessions), nomem);
+	put(o, "connect_fails", load_u64(&b->st->connect_fails), nomem);
+	put(o, "ejections", load_u64(&b->st->ejections), nomem);
+	put(o, "closed_dead", load_u64(&b->st->closed_dead), nomem);
+	put(o, "bytes_in", load_u64(&b->st->bytes_in), nomem);
+	put(o, "bytes_out", load_u64(&b->st->bytes_out), nomem);
 	json_t *checks = json_object();
 	if (checks != NULL) {
-		put(checks, "liveness", check_json(&h->liveness, &b->checks[0], nomem), nomem);
-		put(checks, "readiness", check_json(&h->readiness, &b->checks[1], nomem), nomem);
+		put(checks, "liveness", check_json(&h->liveness, &b->st->checks[0], nomem), nomem);
+		put(checks, "readiness", check_json(&h->readiness, &b->st->checks[1], nomem),
+			nomem);
 	}
 	put(o, "checks", checks, nomem);
 	put(o, "cert_not_after",
@@ -285,16 +287,16 @@ static json_t *service_json(const struct status_source *src, struct lb_service *
 	put(o, "listen", listen, nomem);
 	put(o, "balance", json_string(conf_balance_name(sc->balance)), nomem);
 	put(o, "max_connections", json_integer(sc->max_connections), nomem);
-	put(o, "active", json_integer(atomic_load_explicit(&svc->active, memory_order_relaxed)),
+	put(o, "active", json_integer(atomic_load_explicit(&svc->st->active, memory_order_relaxed)),
 		nomem);
 	json_t *c = json_object(), *res = json_object();
 	if (c != NULL && res != NULL) {
-		put(c, "accepted", load_u64(&svc->accepted), nomem);
-		put(c, "refused_limit", load_u64(&svc->refused_limit), nomem);
-		put(c, "no_backend", load_u64(&svc->no_backend), nomem);
-		put(c, "retries", load_u64(&svc->retries), nomem);
+		put(c, "accepted", load_u64(&svc->st->accepted), nomem);
+		put(c, "refused_limit", load_u64(&svc->st->refused_limit), nomem);
+		put(c, "no_backend", load_u64(&svc->st->no_backend), nomem);
+		put(c, "retries", load_u64(&svc->st->retries), nomem);
 		for (int r = 0; r < LB_RESULT_COUNT; r++)
-			put(res, lb_result_name((enum lb_result)r), load_u64(&svc->results[r]),
+			put(res, lb_result_name((enum lb_result)r), load_u64(&svc->st->results[r]),
 				nomem);
 		put(c, "results", res, nomem);
 		res = NULL;
@@ -356,11 +358,12 @@ char *status_json(const struct status_source *src, size_t *len)
 	put(doc, "version", json_string(ANYLB_VERSION), &nomem);
 	/* Milliseconds are enough; more digits only look precise. */
 	put(doc, "uptime", json_real((double)(long long)(src->uptime_s * 1000.0) / 1000.0), &nomem);
-	put(doc, "active", json_integer(atomic_load_explicit(&rt->active, memory_order_relaxed)),
+	put(doc, "active",
+		json_integer(atomic_load_explicit(&rt->proc->active, memory_order_relaxed)),
 		&nomem);
 	put(doc, "max_connections", json_integer(rt->conf->global.max_connections), &nomem);
-	put(doc, "accept_pauses", load_u64(&rt->accept_pauses), &nomem);
-	put(doc, "limit_pauses", load_u64(&rt->limit_pauses), &nomem);
+	put(doc, "accept_pauses", load_u64(&rt->proc->accept_pauses), &nomem);
+	put(doc, "limit_pauses", load_u64(&rt->proc->limit_pauses), &nomem);
 	json_t *rl = json_object();
 	if (rl != NULL) {
 		put(rl, "ok", u64(src->reloads_ok), &nomem);

@@ -126,13 +126,13 @@ static void weights_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 	for (size_t i = 0; i < w->rt->nservices; i++) {
 		struct lb_service *svc = &w->rt->services[i];
-		uint64_t gen = atomic_load(&svc->weights_gen);
+		uint64_t gen = atomic_load(&svc->st->weights_gen);
 		if (gen == w->weights_gen[i])
 			continue;
 		w->weights_gen[i] = gen;
 		for (size_t j = 0; j < svc->conf->nbackends; j++)
 			balancer_set_weight(
-				w->balancers[i], j, atomic_load(&svc->backends[j].eff_weight));
+				w->balancers[i], j, atomic_load(&svc->backends[j].st->eff_weight));
 	}
 }
 

@@ -68,7 +68,7 @@ static void fx_stop(void)
 		fx.loop = NULL;
 	}
 	if (fx.rt != NULL) {
-		runtime_free(fx.rt);
+		runtime_put(fx.rt);
 		fx.rt = NULL;
 	}
 }
@@ -336,7 +336,7 @@ Test(admin_server, switched_off_and_bad_token_files)
 	cr_expect_eq(err, 0, "switched off is not an error");
 	cr_expect_neq(access(fx.sock, F_OK), 0);
 	ev_loop_destroy(loop);
-	runtime_free(rt);
+	runtime_put(rt);
 
 	/* Empty after its newline is stripped, missing, or with a space: refused at start. */
 	FILE *f = fopen(fx.token_path, "w");
@@ -402,14 +402,14 @@ Test(admin_server, status_has_the_documented_fields)
 {
 	fx_start();
 	struct lb_service *web = &fx.rt->services[0];
-	atomic_store(&web->active, 7);
-	atomic_store(&web->accepted, 1000);
-	atomic_store(&web->results[LB_RESULT_DONE], 990);
-	atomic_store(&web->backends[0].bytes_in, 12345);
-	atomic_store(&web->backends[0].bytes_out, 54321);
-	pthread_mutex_lock(&web->lock);
-	web->backends[1].cert_not_after = 1800000000; /* 2027-01-15T08:00:00Z */
-	pthread_mutex_unlock(&web->lock);
+	atomic_store(&web->st->active, 7);
+	atomic_store(&web->st->accepted, 1000);
+	atomic_store(&web->st->results[LB_RESULT_DONE], 990);
+	atomic_store(&web->backends[0].st->bytes_in, 12345);
+	atomic_store(&web->backends[0].st->bytes_out, 54321);
+	pthread_mutex_lock(&web->st->lock);
+	web->backends[1].st->cert_not_after = 1800000000; /* 2027-01-15T08:00:00Z */
+	pthread_mutex_unlock(&web->st->lock);
 
 	json_t *st = status_doc();
 	cr_expect_str_eq(json_string_value(json_object_get(st, "site")), "lab-1");
@@ -511,18 +511,18 @@ Test(admin_server, metrics_pass_promtool_and_carry_the_values)
 	fx_start();
 	struct lb_service *web = &fx.rt->services[0];
 	struct lb_backend *b = &web->backends[0];
-	atomic_store(&web->results[LB_RESULT_TIMEOUT], 4);
-	atomic_store(&web->retries, 3);
-	atomic_store(&b->active, 2);
-	atomic_store(&b->bytes_in, 100);
-	atomic_store(&b->bytes_out, 200);
-	atomic_store(&b->connect_hist[0], 5);
-	atomic_store(&b->connect_hist[3], 2);
-	atomic_store(&b->connect_hist[LB_CONNECT_BUCKETS - 1], 1);
-	atomic_store(&b->connect_sum_us, 1500000);
-	atomic_store(&fx.rt->services[1].backends[0].checks[0].ok, 9);
-	atomic_store(&fx.rt->services[1].backends[0].checks[0].failed, 1);
-	atomic_store(&fx.rt->services[1].backends[0].checks[0].duration_sum_us, 2000000);
+	atomic_store(&web->st->results[LB_RESULT_TIMEOUT], 4);
+	atomic_store(&web->st->retries, 3);
+	atomic_store(&b->st->active, 2);
+	atomic_store(&b->st->bytes_in, 100);
+	atomic_store(&b->st->bytes_out, 200);
+	atomic_store(&b->st->connect_hist[0], 5);
+	atomic_store(&b->st->connect_hist[3], 2);
+	atomic_store(&b->st->connect_hist[LB_CONNECT_BUCKETS - 1], 1);
+	atomic_store(&b->st->connect_sum_us, 1500000);
+	atomic_store(&fx.rt->services[1].backends[0].st->checks[0].ok, 9);
+	atomic_store(&fx.rt->services[1].backends[0].st->checks[0].failed, 1);
+	atomic_store(&fx.rt->services[1].backends[0].st->checks[0].duration_sum_us, 2000000);
 
 	char *m = metrics_checked();
 	static const char *const want[] = {
@@ -608,7 +608,7 @@ Test(admin_server, drain_and_enable_over_the_unix_socket)
 	cr_expect(strstr(json_string_value(json_object_get(j, "message")), "is draining") != NULL);
 	json_decref(j);
 	sc_http_free(&r);
-	cr_expect_eq(atomic_load(&fx.rt->services[0].backends[0].state), BACKEND_DRAINING);
+	cr_expect_eq(atomic_load(&fx.rt->services[0].backends[0].st->state), BACKEND_DRAINING);
 	json_t *st = status_doc();
 	cr_expect_str_eq(backend_state(st, "web", "127.0.0.1:9001"), "draining");
 	cr_expect_str_eq(backend_state(st, "web", "[::1]:9002"), "ready");
@@ -635,7 +635,8 @@ Test(admin_server, drain_and_enable_over_the_unix_socket)
 		r = get(fx.unix_where, "POST", path, NULL);
 		cr_expect_eq(r.status, 200, "%s: %s", v6[i], r.body);
 		sc_http_free(&r);
-		cr_expect_eq(atomic_load(&fx.rt->services[0].backends[1].state), BACKEND_DRAINING);
+		cr_expect_eq(
+			atomic_load(&fx.rt->services[0].backends[1].st->state), BACKEND_DRAINING);
 		snprintf(path, sizeof(path), "/services/web/backends/%s/enable", v6[i]);
 		r = get(fx.unix_where, "POST", path, NULL);
 		cr_expect_eq(r.status, 200, "%s: %s", v6[i], r.body);
@@ -727,19 +728,19 @@ Test(admin_server, tcp_reads_are_open_writes_need_the_token)
 	cr_assert_eq(sc_http_raw(fx.tcp, basic, sizeof(basic) - 1, 5000, &r), 0);
 	expect_error(&r, 401, NULL);
 	sc_http_free(&r);
-	cr_expect_eq(atomic_load(&fx.rt->services[0].backends[0].state), BACKEND_READY);
+	cr_expect_eq(atomic_load(&fx.rt->services[0].backends[0].st->state), BACKEND_READY);
 
 	r = get(fx.tcp, "POST", drain, TOKEN);
 	cr_expect_eq(r.status, 200, "%s", r.body);
 	sc_http_free(&r);
-	cr_expect_eq(atomic_load(&fx.rt->services[0].backends[0].state), BACKEND_DRAINING);
+	cr_expect_eq(atomic_load(&fx.rt->services[0].backends[0].st->state), BACKEND_DRAINING);
 	/* The scheme is case-insensitive. */
 	static const char lower[] = "POST /services/web/backends/127.0.0.1:9001/enable "
 				    "HTTP/1.1\r\nauthorization: bearer " TOKEN "\r\n\r\n";
 	cr_assert_eq(sc_http_raw(fx.tcp, lower, sizeof(lower) - 1, 5000, &r), 0);
 	cr_expect_eq(r.status, 200, "%s", r.body);
 	sc_http_free(&r);
-	cr_expect_eq(atomic_load(&fx.rt->services[0].backends[0].state), BACKEND_READY);
+	cr_expect_eq(atomic_load(&fx.rt->services[0].backends[0].st->state), BACKEND_READY);
 }
 
 /* ---- hostile clients ---- */
@@ -874,7 +875,7 @@ Test(admin_server, byte_by_byte_request_is_served)
 	cr_expect_eq(r.status, 200, "%s", r.body);
 	sc_http_free(&r);
 	close(fd);
-	cr_expect_eq(atomic_load(&fx.rt->services[0].backends[2].state), BACKEND_DRAINING);
+	cr_expect_eq(atomic_load(&fx.rt->services[0].backends[2].st->state), BACKEND_DRAINING);
 }
 
 Test(admin_server, redundancy_follows_backend_states)
@@ -884,7 +885,7 @@ Test(admin_server, redundancy_follows_backend_states)
 	struct redundancy_report rep;
 
 	/* a: 100, b: 100, zoneless: 50; 120 sessions: N+1 (250 - 100 = 150 >= 120). */
-	atomic_store(&web->active, 120);
+	atomic_store(&web->st->active, 120);
 	cr_assert_eq(status_redundancy(web, &rep), 0);
 	cr_expect_eq(rep.k, 1);
 	backend_set_draining(&web->backends[1], 1, "test", 0);
@@ -896,7 +897,7 @@ Test(admin_server, redundancy_follows_backend_states)
 		json_object_get(json_array_get(json_object_get(st, "services"), 0), "redundancy");
 	cr_expect_str_eq(json_string_value(json_object_get(red, "text")), "N+0");
 	json_decref(st);
-	atomic_store(&web->active, 0);
+	atomic_store(&web->st->active, 0);
 }
 
 Test(admin_server, a_client_that_stops_reading_is_cut, .timeout = 40)

@@ -647,5 +647,5 @@ Test(accesslog, format)
 	access_log_format(line, sizeof(line), &rt->services[0], &client, NULL, 0, 0, 0,
 		LB_RESULT_TIMEOUT, NULL);
 	cr_expect(strstr(line, "result=timeout reason=\"\"") != NULL, "%s", line);
-	runtime_free(rt);
+	runtime_put(rt);
 }
