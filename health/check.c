@@ -810,6 +810,13 @@ static uint64_t seed(const struct check *c)
 	return (uint64_t)(uintptr_t)c ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32);
 }
 
+void check_rebind(struct check *c, const struct conf_check *cc)
+{
+	if (!c->own_req && cc->type == CONF_CHECK_SEND_EXPECT)
+		c->req = cc->send;
+	c->cc = cc;
+}
+
 struct check *check_new(struct ev_loop *loop, const struct conf_check *cc,
 	const struct addr *backend, void (*done)(void *arg, const struct check_result *r),
 	void *arg)

@@ -43,6 +43,13 @@ struct check *check_new(struct ev_loop *loop, const struct conf_check *cc,
 	const struct addr *backend, void (*done)(void *arg, const struct check_result *r),
 	void *arg);
 
+/*
+ * A configuration reload kept this check unchanged (cc equal by conf_check_equal, the same
+ * backend address) but its configuration now lives in a new place: the check continues its
+ * cycle, and its run under way, reading cc from now on. The old cc may be freed afterwards.
+ */
+void check_rebind(struct check *c, const struct conf_check *cc);
+
 /* Starts the cycle: the first run begins after first_delay seconds (spreading start-up). */
 void check_start(struct check *c, double first_delay);
 

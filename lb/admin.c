@@ -113,7 +113,8 @@ struct admin {
 	int out_of_fds; /* listeners stopped for ADMIN_PAUSE */
 	ev_timer pause;
 	ev_timer tick;
-	struct admin_red *red;
+	struct admin_red *red; /* per service of rt, nred of them */
+	size_t nred;
 	double start_boot; /* CLOCK_BOOTTIME seconds when the process started */
 };
 
@@ -699,7 +700,7 @@ static void red_warn(const struct lb_service *svc, const struct redundancy_repor
 
 static void red_check(struct admin *a, uint64_t now_ms)
 {
-	for (size_t i = 0; i < a->rt->nservices; i++) {
+	for (size_t i = 0; i < a->rt->nservices && i < a->nred; i++) {
 		const struct lb_service *svc = &a->rt->services[i];
 		struct admin_red *w = &a->red[i];
 		struct redundancy_report r;
@@ -738,6 +739,32 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* ---- life cycle ---- */
 
+void admin_set_runtime(struct admin *a, struct lb_runtime *rt)
+{
+	struct admin_red *red = calloc(rt->nservices ? rt->nservices : 1, sizeof(*red));
+
+	/* Redundancy warnings already given stay given for the services that remain. */
+	for (size_t i = 0; red != NULL && i < rt->nservices; i++)
+		for (size_t k = 0; k < a->rt->nservices; k++)
+			if (a->rt->services[k].st == rt->services[i].st)
+				red[i] = a->red[k];
+	if (red == NULL) {
+		log_error("admin: out of memory: redundancy warnings start over");
+		red = a->red;
+		memset(red, 0, sizeof(*red) * (a->rt->nservices ? a->rt->nservices : 1));
+		if (rt->nservices > a->rt->nservices) {
+			a->rt = rt; /* red too short: no redundancy warnings until next reload */
+			a->nred = 0;
+			return;
+		}
+	} else {
+		free(a->red);
+	}
+	a->red = red;
+	a->nred = rt->nservices;
+	a->rt = rt;
+}
+
 struct admin *admin_new(struct ev_loop *loop, struct lb_runtime *rt, struct announcer *ann,
 	const struct admin_hooks *hooks, int *err)
 {
@@ -761,6 +788,7 @@ struct admin *admin_new(struct ev_loop *loop, struct lb_runtime *rt, struct anno
 	a->tl = (struct admin_listener){.a = a, .fd = -1, .tcp = 1};
 	a->start_boot = process_start();
 	a->red = calloc(rt->nservices ? rt->nservices : 1, sizeof(*a->red));
+	a->nred = rt->nservices;
 	if (a->red == NULL)
 		goto fail;
 	if (ca->listen != NULL && (rc = read_token(a, ca->token_file)) < 0)

@@ -23,6 +23,7 @@
 
 struct admin;
 struct announcer;
+struct reload_record;
 
 struct admin_hooks {
 	/*
@@ -32,6 +33,8 @@ struct admin_hooks {
 	 */
 	int (*reload)(void *arg, char *msg, size_t cap);
 	void *arg;
+	/* What /status and /metrics report about reloads; NULL: nothing yet. */
+	const struct reload_record *record;
 };
 
 /*
@@ -41,6 +44,9 @@ struct admin_hooks {
  */
 struct admin *admin_new(struct ev_loop *loop, struct lb_runtime *rt, struct announcer *ann,
 	const struct admin_hooks *hooks, int *err);
+
+/* A reload: from now on the admin interface shows generation rt (borrowed). Main thread. */
+void admin_set_runtime(struct admin *a, struct lb_runtime *rt);
 
 /* Closes the listeners and every admin connection, removes the unix socket, frees. */
 void admin_free(struct admin *a);

@@ -233,7 +233,7 @@ static void do_override(const struct admin_route_ctx *ctx, struct lb_service *sv
 						   : anycast_override_name(o));
 		return;
 	}
-	if (announcer_override(ctx->ann, svc->index, (int)o) < 0) {
+	if (announcer_override(ctx->ann, svc->conf->name, (int)o) < 0) {
 		errorf(out, 404, "service %s has anycast, but the announcer is not running", name);
 		return;
 	}
@@ -361,7 +361,11 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 			goto done;
 		}
 		struct status_source src = {
-			.rt = ctx->rt, .ann = ctx->ann, .uptime_s = ctx->uptime_s};
+			.rt = ctx->rt,
+			.ann = ctx->ann,
+			.uptime_s = ctx->uptime_s,
+			.reload = ctx->hooks != NULL ? ctx->hooks->record : NULL,
+		};
 		size_t len = 0;
 		if (strcmp(seg[0], "status") == 0) {
 			char *body = status_json(&src, &len);

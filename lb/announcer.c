@@ -43,7 +43,8 @@ struct route_q {
 struct ann_svc {
 	struct route_q *rq; /* one per prefix */
 	struct announcer *a;
-	struct lb_service *svc;
+	struct lb_service *svc;       /* in the monitor's generation; announcer's loop only */
+	char name[CONF_NAME_MAX + 1]; /* the service's, for other threads' lookups */
 	struct anycast_policy pol;
 	int applied; /* what the mechanism was last told: 1 announce, 0 withdraw */
 	/* Guarded by announcer.lock: what other threads see, and what they ask. */
@@ -53,7 +54,8 @@ struct ann_svc {
 
 struct announcer {
 	struct lb_runtime *rt;
-	const struct conf_bgp *bgp;
+	const struct conf_bgp *bgp; /* of base, immutable: read by any thread */
+	struct lb_runtime *base;    /* the generation the announcer was created with */
 	struct ev_loop *loop;
 	struct ann_svc *svcs;
 	size_t nsvcs;
@@ -223,17 +225,28 @@ void announcer_evaluate(struct announcer *a, uint64_t now_ms)
 	publish(a);
 }
 
-static struct ann_svc *find_svc(struct announcer *a, size_t svc_index)
+static struct ann_svc *find_svc(struct announcer *a, const char *name)
 {
 	for (size_t i = 0; i < a->nsvcs; i++)
-		if (a->svcs[i].svc->index == svc_index)
+		if (strcmp(a->svcs[i].name, name) == 0)
 			return &a->svcs[i];
 	return NULL;
 }
 
-int announcer_status(struct announcer *a, size_t svc_index, struct announcer_status *out)
+void announcer_switch(struct announcer *a, struct lb_runtime *rt)
 {
-	struct ann_svc *as = a != NULL ? find_svc(a, svc_index) : NULL;
+	for (size_t i = 0; i < a->nsvcs; i++) {
+		struct lb_service *svc = runtime_service(rt, a->svcs[i].name);
+		/* conf_reload_check() refuses a reload that adds or removes anycast services. */
+		if (svc != NULL)
+			a->svcs[i].svc = svc;
+	}
+	a->rt = rt;
+}
+
+int announcer_status(struct announcer *a, const char *name, struct announcer_status *out)
+{
+	struct ann_svc *as = a != NULL ? find_svc(a, name) : NULL;
 
 	if (as == NULL)
 		return -ENOENT;
@@ -261,9 +274,9 @@ size_t announcer_protocols(
 	return n;
 }
 
-int announcer_override(struct announcer *a, size_t svc_index, int override)
+int announcer_override(struct announcer *a, const char *name, int override)
 {
-	struct ann_svc *as = a != NULL ? find_svc(a, svc_index) : NULL;
+	struct ann_svc *as = a != NULL ? find_svc(a, name) : NULL;
 
 	if (as == NULL)
 		return -ENOENT;
@@ -469,6 +482,8 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 	if (a == NULL)
 		goto nomem;
 	a->rt = rt;
+	/* A reload cannot change bgp: the first generation's section stays valid for good. */
+	a->base = runtime_get(rt);
 	a->bgp = &c->bgp;
 	pthread_mutex_init(&a->lock, NULL);
 	a->wd_fd = -1;
@@ -491,6 +506,7 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 		};
 		a->svcs[k].a = a;
 		a->svcs[k].svc = &rt->services[i];
+		snprintf(a->svcs[k].name, sizeof(a->svcs[k].name), "%s", sc->name);
 		a->svcs[k].want_override = -1;
 		a->svcs[k].rq = calloc(sc->anycast.nprefixes, sizeof(*a->svcs[k].rq));
 		if (a->svcs[k].rq == NULL)
@@ -642,5 +658,6 @@ void announcer_free(struct announcer *a)
 		free(a->svcs[i].rq);
 	free(a->svcs);
 	pthread_mutex_destroy(&a->lock);
+	runtime_put(a->base);
 	free(a);
 }

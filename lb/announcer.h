@@ -31,6 +31,12 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err);
 /* Binds the announcer to the loop it will run on (the monitor's) and starts BIRD polling. */
 void announcer_attach(struct announcer *a, struct ev_loop *loop);
 
+/*
+ * A reload: the announcer's services are now those of generation rt (the same names and anycast
+ * settings; conf_reload_check() refuses anything else). Announcer's loop.
+ */
+void announcer_switch(struct announcer *a, struct lb_runtime *rt);
+
 /* Re-evaluates every service now (after a state change, and on the monitor's tick). */
 void announcer_evaluate(struct announcer *a, uint64_t now_ms);
 
@@ -54,10 +60,10 @@ struct announcer_status {
 };
 
 /*
- * Thread-safe snapshot of service svc_index's anycast state, as of the announcer's last
+ * Thread-safe snapshot of the named service's anycast state, as of the announcer's last
  * evaluation (at most one monitor tick old). -ENOENT when the service has no anycast.
  */
-int announcer_status(struct announcer *a, size_t svc_index, struct announcer_status *out);
+int announcer_status(struct announcer *a, const char *service, struct announcer_status *out);
 
 /*
  * Thread-safe: the protocols BIRD reported at its last poll (up to cap copied), their number,
@@ -67,10 +73,10 @@ size_t announcer_protocols(
 	struct announcer *a, struct bird_protocol *out, size_t cap, int *connected);
 
 /*
- * Thread-safe operator override for service svc_index (enum anycast_override: none, withdraw,
+ * Thread-safe operator override for the named service (enum anycast_override: none, withdraw,
  * announce), applied on the announcer's loop right away. -ENOENT without anycast.
  */
-int announcer_override(struct announcer *a, size_t svc_index, int override);
+int announcer_override(struct announcer *a, const char *service, int override);
 
 /* The heartbeat fd of the watchdog (interface mode), or -1. For the main thread's beats. */
 int announcer_watchdog_fd(const struct announcer *a);

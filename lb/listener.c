@@ -202,8 +202,8 @@ fail:;
 	return -err;
 }
 
-struct listener *listener_new(
-	struct worker *w, struct lb_service *svc, const struct conf_listen *lconf)
+struct listener *listener_prepare(
+	const struct lb_service *svc, const struct conf_listen *lconf, unsigned worker_id)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 
@@ -213,30 +213,58 @@ struct listener *listener_new(
 	}
 	int fd = open_socket(lconf);
 	if (fd < 0) {
-		log_error("%s:%d:%d: cannot listen on %s for service %s: %s", w->rt->conf->file,
-			lconf->pos.line, lconf->pos.col, lconf->address, svc->conf->name,
-			strerror(-fd));
+		log_error("%s:%d:%d: cannot listen on %s for service %s (worker %u): %s",
+			svc->rt->conf->file, lconf->pos.line, lconf->pos.col, lconf->address,
+			svc->conf->name, worker_id, strerror(-fd));
 		free(l);
 		return NULL;
 	}
-	l->w = w;
-	l->svc = svc;
+	l->svc = (struct lb_service *)svc;
 	l->lconf = lconf;
 	l->fd = fd;
-	l->state = LISTENER_ACCEPTING;
+	l->state = LISTENER_CLOSED; /* until started */
 	ev_io_init(&l->io, accept_cb, fd, EV_READ);
 	ev_init(&l->pause, pause_cb);
-	ev_io_start(w->loop, &l->io);
 	return l;
+}
+
+void listener_start(struct listener *l, struct worker *w)
+{
+	l->w = w;
+	l->state = LISTENER_ACCEPTING;
+	ev_io_start(w->loop, &l->io);
+}
+
+struct listener *listener_new(
+	struct worker *w, struct lb_service *svc, const struct conf_listen *lconf)
+{
+	struct listener *l = listener_prepare(svc, lconf, w->id);
+
+	if (l != NULL)
+		listener_start(l, w);
+	return l;
+}
+
+const struct addr *listener_addr(const struct listener *l)
+{
+	return &l->lconf->addr;
+}
+
+void listener_rebind(struct listener *l, struct lb_service *svc, const struct conf_listen *lconf)
+{
+	l->svc = svc;
+	l->lconf = lconf;
 }
 
 void listener_close(struct listener *l)
 {
 	if (l == NULL)
 		return;
-	ev_io_stop(l->w->loop, &l->io);
-	ev_timer_stop(l->w->loop, &l->pause);
-	listener_set_state(l, LISTENER_CLOSED, "closing");
+	if (l->w != NULL) { /* started */
+		ev_io_stop(l->w->loop, &l->io);
+		ev_timer_stop(l->w->loop, &l->pause);
+		listener_set_state(l, LISTENER_CLOSED, "closing");
+	}
 	close(l->fd);
 	l->fd = -1;
 	free(l);

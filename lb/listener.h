@@ -8,6 +8,7 @@
  *
  *   ACCEPTING --EMFILE/ENFILE/ENOBUFS/ENOMEM or global limit--> PAUSED --timer--> ACCEPTING
  *   ACCEPTING/PAUSED --listener_close--> CLOSED
+ *   (prepared, not started) --listener_start--> ACCEPTING
  */
 #ifndef ANYLB_LB_LISTENER_H
 #define ANYLB_LB_LISTENER_H
@@ -23,6 +24,24 @@ struct listener;
  */
 struct listener *listener_new(
 	struct worker *w, struct lb_service *svc, const struct conf_listen *lconf);
+
+/*
+ * The two halves of listener_new, for a reload: binds on the main thread (so a failure stops
+ * the reload before anything changed), then the worker starts it on its own loop. A listener
+ * that was prepared but never started may be closed from any thread.
+ */
+struct listener *listener_prepare(
+	const struct lb_service *svc, const struct conf_listen *lconf, unsigned worker_id);
+void listener_start(struct listener *l, struct worker *w);
+
+/* The address it listens on. */
+const struct addr *listener_addr(const struct listener *l);
+
+/*
+ * A reload kept the address: the socket stays open (no connection refused, none of the queue
+ * lost) and from now on it accepts for svc, a service of the new generation. Worker thread.
+ */
+void listener_rebind(struct listener *l, struct lb_service *svc, const struct conf_listen *lconf);
 
 /*
  * Stops accepting for a while because fds or memory ran out elsewhere (a backend socket could

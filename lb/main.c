@@ -17,6 +17,7 @@
 #include "lb/admin.h"
 #include "lb/announcer.h"
 #include "lb/monitor.h"
+#include "lb/reload.h"
 #include "lb/runtime.h"
 #include "lb/worker.h"
 #include "lib/log.h"
@@ -57,6 +58,7 @@ struct anylb {
 	ev_timer drain_deadline;
 	_Atomic unsigned ndone;
 	int draining;
+	struct reload_record reloads;
 };
 
 static struct anylb anylb;
@@ -75,8 +77,9 @@ static void usage(FILE *f)
 		"  -h       print this help and exit\n"
 		"\n"
 		"Signals: SIGTERM or SIGINT stop accepting and let sessions finish for up to\n"
-		"global.drain_timeout, then exit 0. SIGHUP: reload is not implemented yet; the\n"
-		"running configuration stays.\n");
+		"global.drain_timeout, then exit 0. SIGHUP reloads FILE: if it is valid, the\n"
+		"new configuration applies without closing listeners or cutting sessions; if\n"
+		"not, the errors are logged and the running configuration stays.\n");
 }
 
 /* Called on a worker's thread when it has finished: wake the main loop. */
@@ -237,12 +240,35 @@ static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	ev_timer_start(loop, &anylb.withdraw_deadline);
 }
 
+/* SIGHUP and POST /reload. */
+static int reload(void *arg, char *msg, size_t cap)
+{
+	struct anylb *a = arg;
+	struct reload_targets t = {
+		.rt = &a->rt,
+		.workers = a->workers,
+		.nworkers = a->nworkers,
+		.monitor = a->monitor,
+		.admin = a->admin,
+		.stopping = a->draining,
+	};
+
+	sd_notify(0, "RELOADING=1");
+	int rc = reload_apply(&t, &a->reloads, msg, cap);
+	sd_notifyf(0, "READY=1\nSTATUS=%s, generation %llu",
+		rc == 0 ? "reloaded" : "reload failed, running the previous configuration",
+		(unsigned long long)a->rt->generation);
+	return rc;
+}
+
 static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
+	char msg[4096];
 	(void)loop;
 	(void)sig;
 	(void)revents;
-	log_warn("SIGHUP: live reload is not implemented yet; the running configuration stays");
+	log_info("SIGHUP: reloading");
+	reload(&anylb, msg, sizeof(msg));
 }
 
 static int check_only(const char *file)
@@ -315,8 +341,7 @@ static int run(const char *file)
 	anylb.seen_alive = calloc(anylb.nworkers + 1, sizeof(*anylb.seen_alive));
 	if (anylb.seen_alive == NULL)
 		goto out;
-	/* No reload hook yet: POST /reload answers 501 until live reload exists. */
-	struct admin_hooks hooks = {0};
+	struct admin_hooks hooks = {.reload = reload, .arg = &anylb, .record = &anylb.reloads};
 	int adm_err;
 	anylb.admin = admin_new(anylb.loop, anylb.rt, anylb.ann, &hooks, &adm_err);
 	if (anylb.admin == NULL && adm_err == -EADDRINUSE)

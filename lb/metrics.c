@@ -232,11 +232,18 @@ static void process_families(struct mbuf *m, const struct status_source *src)
 		"Times accepting paused because global.max_connections was reached.");
 	mb_printf(m, "anylb_accept_limit_pauses_total %llu\n",
 		(unsigned long long)ld(&rt->proc->limit_pauses));
+	const struct reload_record none = {.last_ok = 1};
+	const struct reload_record *rr = src->reload != NULL ? src->reload : &none;
 	family(m, "anylb_reloads_total", "counter", "Configuration reloads by result.");
-	mb_printf(m, "anylb_reloads_total{result=\"ok\"} %llu\n",
-		(unsigned long long)src->reloads_ok);
-	mb_printf(m, "anylb_reloads_total{result=\"failed\"} %llu\n",
-		(unsigned long long)src->reloads_failed);
+	mb_printf(m, "anylb_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)rr->ok);
+	mb_printf(
+		m, "anylb_reloads_total{result=\"failed\"} %llu\n", (unsigned long long)rr->failed);
+	family(m, "anylb_config_last_reload_successful", "gauge",
+		"1 if the last reload applied (or none was asked for), 0 if it failed.");
+	mb_printf(m, "anylb_config_last_reload_successful %d\n", rr->last_ok ? 1 : 0);
+	family(m, "anylb_config_generation", "gauge",
+		"The configuration in force: 1 at start, plus one per successful reload.");
+	mb_printf(m, "anylb_config_generation %llu\n", (unsigned long long)rt->generation);
 }
 
 static void service_families(struct mbuf *m, const struct status_source *src)
@@ -436,7 +443,7 @@ static void anycast_families(struct mbuf *m, const struct status_source *src)
 		const struct conf_anycast *ac = &svc->conf->anycast;
 		if (!ac->enabled)
 			continue;
-		int on = announcer_status(src->ann, svc->index, &st) == 0 && st.announced;
+		int on = announcer_status(src->ann, svc->conf->name, &st) == 0 && st.announced;
 		for (size_t p = 0; p < ac->nprefixes; p++) {
 			open_svc(m, "anylb_anycast_announced", svc);
 			mb_label(m, "prefix", ac->prefixes[p].text, 0);
@@ -449,7 +456,8 @@ static void anycast_families(struct mbuf *m, const struct status_source *src)
 		const struct lb_service *svc = &rt->services[i];
 		if (!svc->conf->anycast.enabled)
 			continue;
-		unsigned flaps = announcer_status(src->ann, svc->index, &st) == 0 ? st.flaps : 0;
+		unsigned flaps =
+			announcer_status(src->ann, svc->conf->name, &st) == 0 ? st.flaps : 0;
 		open_svc(m, "anylb_anycast_flaps_total", svc);
 		mb_printf(m, "} %u\n", flaps);
 	}

@@ -42,8 +42,12 @@ struct monitor {
 	void *withdraw_arg;
 	_Atomic uint64_t alive;
 	struct announcer *ann;
-	struct mon_check *checks;
+	struct mon_check **checks;
 	size_t nchecks;
+
+	ev_async adopt;
+	_Atomic(struct lb_runtime *) next; /* handed over by monitor_switch, a reference */
+	_Atomic uint64_t generation;       /* of rt */
 };
 
 static void check_done(void *arg, const struct check_result *r)
@@ -112,45 +116,177 @@ static void stop_cb(struct ev_loop *loop, ev_async *a, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-/* Adds the checks of one kind for every backend of svc, their starts spread over interval. */
-static int add_checks(struct monitor *m, struct lb_service *svc, enum backend_check which)
+static const struct conf_check *check_conf(const struct conf_service *sc, enum backend_check which)
 {
-	const struct conf_service *sc = svc->conf;
-	const struct conf_check *cc =
-		which == BACKEND_CHECK_LIVENESS ? &sc->health.liveness : &sc->health.readiness;
+	return which == BACKEND_CHECK_LIVENESS ? &sc->health.liveness : &sc->health.readiness;
+}
 
-	if (!cc->enabled)
-		return 0;
-	for (size_t j = 0; j < sc->nbackends; j++) {
-		struct mon_check *mc = &m->checks[m->nchecks];
-		mc->m = m;
-		mc->b = &svc->backends[j];
-		mc->which = which;
-		mc->check = check_new(m->loop, cc, &sc->backends[j].addr, check_done, mc);
-		if (mc->check == NULL)
-			return -ENOMEM;
-		m->nchecks++;
-		double spread =
-			(double)cc->interval_ms / 1000.0 * (double)j / (double)sc->nbackends;
-		check_start(mc->check, spread);
+static void mon_check_free(struct mon_check *mc)
+{
+	if (mc == NULL)
+		return;
+	check_free(mc->check);
+	free(mc);
+}
+
+/*
+ * A check of one kind for backend j of svc, starting after its share of the interval (checks
+ * of a service spread over it). From old (the previous generation's checks, NULL at start) an
+ * unchanged check of the same backend is taken over instead, keeping its cycle.
+ */
+static struct mon_check *check_for(struct monitor *m, struct lb_service *svc, size_t j,
+	enum backend_check which, struct mon_check **old, size_t nold)
+{
+	const struct conf_check *cc = check_conf(svc->conf, which);
+	struct lb_backend *b = &svc->backends[j];
+
+	for (size_t k = 0; k < nold; k++) {
+		struct mon_check *mc = old[k];
+		if (mc == NULL || mc->b->st != b->st || mc->which != which ||
+			!conf_check_equal(check_conf(mc->b->svc->conf, which), cc))
+			continue;
+		old[k] = NULL;
+		mc->b = b;
+		check_rebind(mc->check, cc);
+		return mc;
 	}
-	return 0;
+	struct mon_check *mc = calloc(1, sizeof(*mc));
+	if (mc == NULL)
+		return NULL;
+	mc->m = m;
+	mc->b = b;
+	mc->which = which;
+	mc->check = check_new(m->loop, cc, &b->conf->addr, check_done, mc);
+	if (mc->check == NULL) {
+		free(mc);
+		return NULL;
+	}
+	double spread = (double)cc->interval_ms / 1000.0 * (double)j / (double)svc->conf->nbackends;
+	check_start(mc->check, spread);
+	return mc;
+}
+
+/*
+ * Builds the checks of rt into m->checks (allocated for them), taking over unchanged ones from
+ * old. A check that cannot be created is logged and left out: its backend keeps the state it
+ * has. Returns how many could not.
+ */
+static size_t build_checks(
+	struct monitor *m, struct lb_runtime *rt, struct mon_check **old, size_t nold)
+{
+	size_t missing = 0;
+
+	m->nchecks = 0;
+	for (size_t i = 0; i < rt->nservices; i++) {
+		struct lb_service *svc = &rt->services[i];
+		for (int w = BACKEND_CHECK_LIVENESS; w <= BACKEND_CHECK_READINESS; w++) {
+			if (!check_conf(svc->conf, (enum backend_check)w)->enabled)
+				continue;
+			for (size_t j = 0; j < svc->conf->nbackends; j++) {
+				struct mon_check *mc =
+					check_for(m, svc, j, (enum backend_check)w, old, nold);
+				if (mc == NULL)
+					missing++;
+				else
+					m->checks[m->nchecks++] = mc;
+			}
+		}
+	}
+	return missing;
+}
+
+static size_t count_checks(const struct lb_runtime *rt)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rt->nservices; i++)
+		n += 2 * rt->services[i].conf->nbackends;
+	return n ? n : 1;
+}
+
+/* The service of rt that shares svc's state, or NULL. */
+static struct lb_service *same_service(struct lb_runtime *rt, const struct lb_service *svc)
+{
+	for (size_t i = 0; i < rt->nservices; i++)
+		if (rt->services[i].st == svc->st)
+			return &rt->services[i];
+	return NULL;
+}
+
+/*
+ * On the monitor's thread: moves to the generation main handed over. The shared state adopts
+ * it (outlier indexes, removed backends draining, changed checks' counts), checks follow, the
+ * announcer looks at the new services, and the old generation is let go.
+ */
+static void adopt_cb(struct ev_loop *loop, ev_async *as, int revents)
+{
+	struct monitor *m = container_of(as, struct monitor, adopt);
+	struct lb_runtime *rt = atomic_exchange(&m->next, NULL), *old = m->rt;
+	uint64_t now = clock_ms();
+	(void)loop;
+	(void)revents;
+
+	if (rt == NULL)
+		return;
+	struct mon_check **checks = calloc(count_checks(rt), sizeof(*checks));
+	if (checks == NULL) {
+		/* Keep running the old checks on the old generation rather than none. */
+		log_error(
+			"monitor: out of memory: health checks stay on the previous configuration");
+		runtime_put(rt);
+		return;
+	}
+	for (size_t i = 0; i < rt->nservices; i++)
+		backend_adopt_generation(
+			&rt->services[i], same_service(old, &rt->services[i]), now);
+	for (size_t i = 0; i < old->nservices; i++)
+		if (same_service(rt, &old->services[i]) == NULL)
+			backend_retire_service(&old->services[i], now);
+	struct mon_check **prev = m->checks;
+	size_t nprev = m->nchecks;
+	m->checks = checks;
+	size_t missing = build_checks(m, rt, prev, nprev);
+	if (missing > 0)
+		log_error("monitor: out of memory: %zu health checks not running", missing);
+	for (size_t k = 0; k < nprev; k++)
+		mon_check_free(prev[k]);
+	free(prev);
+	m->rt = rt;
+	if (m->ann != NULL)
+		announcer_switch(m->ann, rt);
+	atomic_store(&m->generation, rt->generation);
+	log_debug("monitor: now on configuration generation %llu, %zu checks",
+		(unsigned long long)rt->generation, m->nchecks);
+	runtime_put(old);
+	announcer_evaluate(m->ann, now);
+}
+
+void monitor_switch(struct monitor *m, struct lb_runtime *rt)
+{
+	struct lb_runtime *old = atomic_exchange(&m->next, runtime_get(rt));
+
+	if (old != NULL)
+		runtime_put(old); /* never adopted: superseded */
+	ev_async_send(m->loop, &m->adopt);
+}
+
+uint64_t monitor_generation(const struct monitor *m)
+{
+	return atomic_load(&m->generation);
 }
 
 struct monitor *monitor_new(struct lb_runtime *rt, struct announcer *ann)
 {
 	struct monitor *m = calloc(1, sizeof(*m));
-	size_t n = 0;
 
 	if (m == NULL) {
 		announcer_free(ann);
 		return NULL;
 	}
-	m->rt = rt;
+	m->rt = runtime_get(rt);
+	atomic_store(&m->generation, rt->generation);
 	m->ann = ann;
-	for (size_t i = 0; i < rt->nservices; i++)
-		n += 2 * rt->services[i].conf->nbackends;
-	m->checks = calloc(n ? n : 1, sizeof(*m->checks));
+	m->checks = calloc(count_checks(rt), sizeof(*m->checks));
 	m->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
 	if (m->checks == NULL || m->loop == NULL)
 		goto fail;
@@ -158,15 +294,14 @@ struct monitor *monitor_new(struct lb_runtime *rt, struct announcer *ann)
 	ev_async_start(m->loop, &m->stop);
 	ev_async_init(&m->withdraw, withdraw_cb);
 	ev_async_start(m->loop, &m->withdraw);
+	ev_async_init(&m->adopt, adopt_cb);
+	ev_async_start(m->loop, &m->adopt);
 	if (ann != NULL)
 		announcer_attach(ann, m->loop);
 	ev_timer_init(&m->tick, tick_cb, MONITOR_TICK, MONITOR_TICK);
 	ev_timer_start(m->loop, &m->tick);
-	for (size_t i = 0; i < rt->nservices; i++) {
-		if (add_checks(m, &rt->services[i], BACKEND_CHECK_LIVENESS) < 0 ||
-			add_checks(m, &rt->services[i], BACKEND_CHECK_READINESS) < 0)
-			goto fail;
-	}
+	if (build_checks(m, rt, NULL, 0) > 0)
+		goto fail;
 	return m;
 fail:
 	log_error("monitor: cannot set up health checks");
@@ -201,9 +336,14 @@ void monitor_free(struct monitor *m)
 		pthread_join(m->thread, NULL);
 	}
 	for (size_t i = 0; i < m->nchecks; i++)
-		check_free(m->checks[i].check);
+		mon_check_free(m->checks[i]);
 	announcer_free(m->ann);
 	free(m->checks);
+	struct lb_runtime *next = atomic_exchange(&m->next, NULL);
+	if (next != NULL)
+		runtime_put(next);
+	if (m->rt != NULL)
+		runtime_put(m->rt);
 	if (m->loop != NULL)
 		ev_loop_destroy(m->loop);
 	free(m);

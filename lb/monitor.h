@@ -30,6 +30,15 @@ uint64_t monitor_alive(const struct monitor *m);
  */
 void monitor_withdraw_all(struct monitor *m, void (*done)(void *arg), void *arg);
 
+/*
+ * Thread-safe (the main thread, on a reload): the monitor moves to generation rt (it takes its
+ * own reference) on its thread: the services' shared state adopts rt, checks that did not
+ * change keep running, changed and new ones start, removed ones stop.
+ * monitor_generation() says which generation it runs.
+ */
+void monitor_switch(struct monitor *m, struct lb_runtime *rt);
+uint64_t monitor_generation(const struct monitor *m);
+
 /* Starts the monitor thread. 0 or -errno. */
 int monitor_start(struct monitor *m);
 

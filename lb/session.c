@@ -164,6 +164,9 @@ static void session_close(
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	w->nsessions--;
+	/* The generation the session ran under may go with it (a reload replaced it). */
+	runtime_put(s->svc->rt);
+	s->svc = NULL;
 	if (w->nfree < SESSION_FREE_MAX) {
 		s->next = w->free_sessions;
 		w->free_sessions = s;
@@ -506,10 +509,43 @@ static void log_no_backend(struct session *s, const char *why)
 		(unsigned long long)atomic_load(&s->svc->st->no_backend));
 }
 
+/*
+ * A reload happened since this session started and it needs another backend: it moves to the
+ * worker's generation, where its service is the one with the same state, and its tried
+ * backends follow by state too. -1 when the reload removed its service.
+ */
+static int session_migrate(struct session *s)
+{
+	struct lb_runtime *rt = s->w->rt;
+	struct lb_service *old = s->svc, *svc = NULL;
+
+	for (size_t i = 0; i < rt->nservices && svc == NULL; i++)
+		if (rt->services[i].st == old->st)
+			svc = &rt->services[i];
+	if (svc == NULL)
+		return -1;
+	for (unsigned k = 0; k < s->ntried; k++) {
+		if (s->tried[k] == UINT16_MAX) /* gone in an earlier reload */
+			continue;
+		const struct lb_backend *b =
+			runtime_backend_by_state(svc, old->backends[s->tried[k]].st);
+		s->tried[k] = b != NULL ? (uint16_t)b->index : UINT16_MAX;
+	}
+	s->svc = svc;
+	runtime_get(rt);
+	runtime_put(old->rt);
+	return 0;
+}
+
 /* Picks the next backend and starts a non-blocking connect, until one is under way or none is left.
  */
 static void connect_next(struct session *s)
 {
+	if (s->svc->rt != s->w->rt && session_migrate(s) < 0) {
+		log_no_backend(s, "service removed by a reload");
+		session_close(s, LB_RESULT_NO_BACKEND, "service removed by a reload", 1);
+		return;
+	}
 	const struct conf_service *sc = s->svc->conf;
 
 	while (s->ntried <= sc->retries) {
@@ -603,6 +639,7 @@ void session_start(struct worker *w, struct lb_service *svc, int cfd, const stru
 	}
 	s->w = w;
 	s->svc = svc;
+	runtime_get(svc->rt);
 	s->state = SESSION_CONNECTING;
 	s->cfd = cfd;
 	s->bfd = -1;

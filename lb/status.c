@@ -241,7 +241,7 @@ static json_t *anycast_json(struct announcer *ann, const struct lb_service *svc,
 		json_decref(pfx);
 		return NULL;
 	}
-	int have = ac->enabled && announcer_status(ann, svc->index, &st) == 0;
+	int have = ac->enabled && announcer_status(ann, svc->conf->name, &st) == 0;
 	put(o, "enabled", json_boolean(ac->enabled), nomem);
 	put(o, "announced", json_boolean(have && st.announced), nomem);
 	put(o, "state",
@@ -343,6 +343,34 @@ static json_t *bgp_json(const struct status_source *src, int *nomem)
 	return o;
 }
 
+/* Counts, the generation in force, and the last reload's outcome with its error lines. */
+static json_t *reload_json(const struct reload_record *rr, uint64_t generation, int *nomem)
+{
+	const struct reload_record none = {.last_ok = 1};
+	json_t *o = json_object(), *errors = json_array();
+
+	if (rr == NULL)
+		rr = &none;
+	put(o, "ok", u64(rr->ok), nomem);
+	put(o, "failed", u64(rr->failed), nomem);
+	put(o, "generation", u64(generation), nomem);
+	if (rr->last_unix != 0) {
+		char t[32];
+		put(o, "last", json_string(status_iso8601(rr->last_unix, t, sizeof(t))), nomem);
+		put(o, "last_result", json_string(rr->last_ok ? "ok" : "failed"), nomem);
+	} else {
+		put(o, "last", json_null(), nomem);
+		put(o, "last_result", json_null(), nomem);
+	}
+	for (const char *p = rr->last_error; *p != '\0';) {
+		size_t n = strcspn(p, "\n");
+		push(errors, json_stringn(p, n), nomem);
+		p += n + (p[n] == '\n');
+	}
+	put(o, "last_errors", errors, nomem);
+	return o;
+}
+
 char *status_json(const struct status_source *src, size_t *len)
 {
 	struct lb_runtime *rt = src->rt;
@@ -364,12 +392,7 @@ char *status_json(const struct status_source *src, size_t *len)
 	put(doc, "max_connections", json_integer(rt->conf->global.max_connections), &nomem);
 	put(doc, "accept_pauses", load_u64(&rt->proc->accept_pauses), &nomem);
 	put(doc, "limit_pauses", load_u64(&rt->proc->limit_pauses), &nomem);
-	json_t *rl = json_object();
-	if (rl != NULL) {
-		put(rl, "ok", u64(src->reloads_ok), &nomem);
-		put(rl, "failed", u64(src->reloads_failed), &nomem);
-	}
-	put(doc, "reloads", rl, &nomem);
+	put(doc, "reloads", reload_json(src->reload, rt->generation, &nomem), &nomem);
 	for (size_t i = 0; i < rt->nservices && !nomem; i++)
 		push(svcs, service_json(src, &rt->services[i], &nomem), &nomem);
 	put(doc, "services", svcs, &nomem);

@@ -14,6 +14,7 @@
 #define ANYLB_LB_STATUS_H
 
 #include "lb/redundancy.h"
+#include "lb/reload.h"
 #include "lb/runtime.h"
 
 #include <stddef.h>
@@ -24,11 +25,9 @@ struct announcer;
 /* What a status or metrics page is built from. */
 struct status_source {
 	struct lb_runtime *rt;
-	struct announcer *ann; /* NULL: anycast off */
-	double uptime_s;       /* since the process started */
-	/* Reload outcomes; 0 until reload exists (the metric is kept so dashboards need no edit).
-	 */
-	uint64_t reloads_ok, reloads_failed;
+	struct announcer *ann;              /* NULL: anycast off */
+	double uptime_s;                    /* since the process started */
+	const struct reload_record *reload; /* NULL: no reload record (all zero) */
 };
 
 /*

@@ -51,6 +51,49 @@ static void worker_set_state(struct worker *w, enum worker_state st, const char 
 	}
 }
 
+static void balancers_free(struct balancer **v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		if (v[i] != NULL)
+			balancer_free(v[i]);
+	free(v);
+}
+
+/* One balancer per service of rt, for worker id; *slow_start: some service ramps weights. */
+static struct balancer **balancers_new(const struct lb_runtime *rt, unsigned id, int *slow_start)
+{
+	const struct conf *c = rt->conf;
+	struct balancer **v = calloc(c->nservices ? c->nservices : 1, sizeof(*v));
+
+	*slow_start = 0;
+	for (size_t i = 0; v != NULL && i < c->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		const struct conf_service *sc = svc->conf;
+		struct balance_member *m = calloc(sc->nbackends, sizeof(*m));
+		if (m == NULL)
+			goto fail;
+		for (size_t j = 0; j < sc->nbackends; j++) {
+			m[j].name = sc->backends[j].address;
+			/* A backend ramping up keeps its place on the ramp across a reload. */
+			m[j].weight = sc->slow_start_ms > 0
+					      ? atomic_load(&svc->backends[j].st->eff_weight)
+					      : sc->backends[j].weight;
+			if (m[j].weight == 0)
+				m[j].weight = 1;
+		}
+		/* Each worker gets its own random stream, so they do not pick in lockstep. */
+		v[i] = balancer_new(sc->balance, m, sc->nbackends, 0x9e3779b9u * (id + 1));
+		free(m);
+		if (v[i] == NULL)
+			goto fail;
+		*slow_start |= sc->slow_start_ms > 0;
+	}
+	return v;
+fail:
+	balancers_free(v, c->nservices);
+	return NULL;
+}
+
 static void close_listeners(struct worker *w)
 {
 	for (size_t i = 0; i < w->nlisteners; i++) {
@@ -91,6 +134,172 @@ void worker_session_gone(struct worker *w)
 		worker_set_state(w, WORKER_DONE, "last session finished");
 }
 
+/* ---- reload: main thread prepares, worker applies ---- */
+
+struct worker_switch {
+	struct lb_runtime *rt; /* a reference, handed to the worker */
+	struct balancer **balancers;
+	uint64_t *weights_gen;
+	int slow_start;
+	struct listener **listeners; /* room for every listener of rt */
+	struct listener **added;     /* bound, not started: addresses new in rt */
+	size_t nadded;
+};
+
+static void switch_free(struct worker_switch *sw)
+{
+	if (sw == NULL)
+		return;
+	for (size_t i = 0; i < sw->nadded; i++)
+		listener_close(sw->added[i]);
+	free(sw->added);
+	free(sw->listeners);
+	free(sw->weights_gen);
+	balancers_free(sw->balancers, sw->rt->conf->nservices);
+	runtime_put(sw->rt);
+	free(sw);
+}
+
+/* Does c listen on a? */
+static int conf_listens_on(const struct conf *c, const struct addr *a)
+{
+	for (size_t i = 0; i < c->nservices; i++)
+		for (size_t j = 0; j < c->services[i].nlisten; j++)
+			if (addr_equal(&c->services[i].listen[j].addr, a))
+				return 1;
+	return 0;
+}
+
+int worker_prepare_switch(struct worker *w, const struct lb_runtime *prev, struct lb_runtime *rt)
+{
+	const struct conf *c = rt->conf;
+	struct worker_switch *sw = calloc(1, sizeof(*sw));
+	size_t nlisten = 0;
+
+	if (sw == NULL)
+		return -ENOMEM;
+	sw->rt = runtime_get(rt);
+	for (size_t i = 0; i < c->nservices; i++)
+		nlisten += c->services[i].nlisten;
+	sw->balancers = balancers_new(rt, w->id, &sw->slow_start);
+	sw->weights_gen = calloc(c->nservices ? c->nservices : 1, sizeof(*sw->weights_gen));
+	sw->listeners = calloc(nlisten ? nlisten : 1, sizeof(*sw->listeners));
+	sw->added = calloc(nlisten ? nlisten : 1, sizeof(*sw->added));
+	if (sw->balancers == NULL || sw->weights_gen == NULL || sw->listeners == NULL ||
+		sw->added == NULL) {
+		switch_free(sw);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < c->nservices; i++) {
+		for (size_t j = 0; j < c->services[i].nlisten; j++) {
+			const struct conf_listen *lc = &c->services[i].listen[j];
+			if (conf_listens_on(prev->conf, &lc->addr))
+				continue;
+			struct listener *l = listener_prepare(&rt->services[i], lc, w->id);
+			if (l == NULL) {
+				switch_free(sw);
+				return -EADDRNOTAVAIL;
+			}
+			sw->added[sw->nadded++] = l;
+		}
+	}
+	w->next_switch = sw;
+	return 0;
+}
+
+void worker_cancel_switch(struct worker *w)
+{
+	switch_free(w->next_switch);
+	w->next_switch = NULL;
+}
+
+void worker_commit_switch(struct worker *w)
+{
+	struct worker_switch *old = atomic_exchange(&w->pending, w->next_switch);
+
+	/* The main thread waits for each switch to be applied before preparing the next. */
+	if (old != NULL)
+		switch_free(old);
+	w->next_switch = NULL;
+	worker_command(w, WORKER_CMD_SWITCH);
+}
+
+uint64_t worker_generation(const struct worker *w)
+{
+	return atomic_load(&w->generation);
+}
+
+/* Finds where rt listens on a: the service and its listen entry. */
+static struct lb_service *find_listen(
+	struct lb_runtime *rt, const struct addr *a, const struct conf_listen **lc)
+{
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct conf_service *sc = rt->services[i].conf;
+		for (size_t j = 0; j < sc->nlisten; j++) {
+			if (addr_equal(&sc->listen[j].addr, a)) {
+				*lc = &sc->listen[j];
+				return &rt->services[i];
+			}
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The worker moves to sw's generation: listeners on kept addresses are rebound (never closed),
+ * new ones start, removed ones close; balancers are replaced. Sessions keep the generation
+ * they started under until they end.
+ */
+static void apply_switch(struct worker *w, struct worker_switch *sw)
+{
+	struct lb_runtime *old = w->rt, *rt = sw->rt;
+	size_t n = 0;
+
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		struct listener *l = w->listeners[i];
+		const struct conf_listen *lc = NULL;
+		struct lb_service *svc = find_listen(rt, listener_addr(l), &lc);
+		if (svc == NULL) {
+			listener_close(l);
+			continue;
+		}
+		listener_rebind(l, svc, lc);
+		sw->listeners[n++] = l;
+	}
+	for (size_t i = 0; i < sw->nadded; i++) {
+		if (w->state == WORKER_RUNNING) {
+			listener_start(sw->added[i], w);
+			sw->listeners[n++] = sw->added[i];
+		} else {
+			listener_close(sw->added[i]); /* stopping: too late to open anything */
+		}
+	}
+	sw->nadded = 0;
+	free(w->listeners);
+	w->listeners = sw->listeners;
+	w->nlisteners = n;
+	sw->listeners = NULL;
+
+	balancers_free(w->balancers, old->conf->nservices);
+	w->balancers = sw->balancers;
+	sw->balancers = NULL;
+	free(w->weights_gen);
+	w->weights_gen = sw->weights_gen;
+	sw->weights_gen = NULL;
+	ev_timer_stop(w->loop, &w->weights);
+	if (sw->slow_start && w->state == WORKER_RUNNING)
+		ev_timer_start(w->loop, &w->weights);
+
+	w->rt = rt;
+	sw->rt = NULL;
+	atomic_store(&w->generation, rt->generation);
+	log_debug("worker %u: now on configuration generation %llu, %zu listeners", w->id,
+		(unsigned long long)rt->generation, n);
+	runtime_put(old);
+	free(sw->added);
+	free(sw);
+}
+
 static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct worker *w = container_of(a, struct worker, wake);
@@ -98,6 +307,11 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	(void)loop;
 	(void)revents;
 
+	if (cmd & WORKER_CMD_SWITCH) {
+		struct worker_switch *sw = atomic_exchange(&w->pending, NULL);
+		if (sw != NULL)
+			apply_switch(w, sw);
+	}
 	if ((cmd & WORKER_CMD_DRAIN) && w->state == WORKER_RUNNING) {
 		close_listeners(w);
 		ev_timer_stop(w->loop, &w->weights);
@@ -158,7 +372,8 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 
 	memset(w, 0, sizeof(*w));
 	w->id = id;
-	w->rt = rt;
+	w->rt = runtime_get(rt);
+	atomic_store(&w->generation, rt->generation);
 	w->state = WORKER_RUNNING;
 	w->reserve_fd = -1;
 	w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
@@ -173,31 +388,13 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 	if (!worker_reserve_ready(w))
 		return -errno;
 
-	w->balancers = calloc(c->nservices, sizeof(*w->balancers));
-	w->weights_gen = calloc(c->nservices, sizeof(*w->weights_gen));
+	w->balancers = balancers_new(rt, id, &slow_start);
+	w->weights_gen = calloc(c->nservices ? c->nservices : 1, sizeof(*w->weights_gen));
 	for (size_t i = 0; i < c->nservices; i++)
 		nlisten += c->services[i].nlisten;
-	w->listeners = calloc(nlisten, sizeof(*w->listeners));
+	w->listeners = calloc(nlisten ? nlisten : 1, sizeof(*w->listeners));
 	if (w->balancers == NULL || w->weights_gen == NULL || w->listeners == NULL)
 		return -ENOMEM;
-
-	for (size_t i = 0; i < c->nservices; i++) {
-		const struct conf_service *sc = &c->services[i];
-		struct balance_member *m = calloc(sc->nbackends, sizeof(*m));
-		if (m == NULL)
-			return -ENOMEM;
-		for (size_t j = 0; j < sc->nbackends; j++) {
-			m[j].name = sc->backends[j].address;
-			m[j].weight = sc->backends[j].weight;
-		}
-		/* Each worker gets its own random stream, so they do not pick in lockstep. */
-		w->balancers[i] =
-			balancer_new(sc->balance, m, sc->nbackends, 0x9e3779b9u * (id + 1));
-		free(m);
-		if (w->balancers[i] == NULL)
-			return -ENOMEM;
-		slow_start |= sc->slow_start_ms > 0;
-	}
 	/* Fast enough for the shortest watchdog_timeout (100 ms); slower without anycast, where
 	 * only systemd's watchdog (seconds) listens. */
 	double alive = rt->conf->bgp.enabled ? ALIVE_PERIOD : ALIVE_PERIOD_SLOW;
@@ -260,13 +457,15 @@ void worker_destroy(struct worker *w)
 			session_free_recycled(s);
 		}
 	}
-	if (w->balancers != NULL) {
-		for (size_t i = 0; i < w->rt->conf->nservices; i++)
-			if (w->balancers[i] != NULL)
-				balancer_free(w->balancers[i]);
-		free(w->balancers);
-	}
+	if (w->rt != NULL)
+		balancers_free(w->balancers, w->rt->conf->nservices);
 	free(w->weights_gen);
+	worker_cancel_switch(w);
+	struct worker_switch *sw = atomic_exchange(&w->pending, NULL);
+	if (sw != NULL) {
+		w->next_switch = sw;
+		worker_cancel_switch(w);
+	}
 	free(w->listeners);
 	pump_pool_destroy(&w->pool);
 	/* A worker that was never initialised is all zeroes: fd 0 is not its reserve. */
@@ -274,5 +473,6 @@ void worker_destroy(struct worker *w)
 		close(w->reserve_fd);
 	if (w->loop != NULL)
 		ev_loop_destroy(w->loop);
+	runtime_put(w->rt);
 	memset(w, 0, sizeof(*w));
 }

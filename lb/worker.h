@@ -25,17 +25,23 @@ struct session;
 enum worker_state { WORKER_RUNNING, WORKER_DRAINING, WORKER_DONE };
 
 /* Commands from the main thread, OR-ed into worker.cmd. */
-#define WORKER_CMD_DRAIN 1 /* close listeners, exit once the last session is gone */
-#define WORKER_CMD_FORCE 2 /* close every session now */
-#define WORKER_CMD_SWEEP 4 /* close the sessions of backends that went dead */
+#define WORKER_CMD_DRAIN  1 /* close listeners, exit once the last session is gone */
+#define WORKER_CMD_FORCE  2 /* close every session now */
+#define WORKER_CMD_SWEEP  4 /* close the sessions of backends that went dead */
+#define WORKER_CMD_SWITCH 8 /* move to the generation handed over by worker_commit_switch */
+
+struct worker_switch;
 
 struct worker {
 	unsigned id;
 	struct ev_loop *loop;
 	pthread_t thread;
 	int started;
-	struct lb_runtime *rt;
+	struct lb_runtime *rt; /* the generation new sessions start under; a reference */
 	enum worker_state state;
+	struct worker_switch *next_switch;       /* main thread: prepared, not handed over yet */
+	_Atomic(struct worker_switch *) pending; /* handed over, not applied yet */
+	_Atomic uint64_t generation;             /* of rt, for the main thread */
 
 	ev_async wake;
 	_Atomic int cmd;
@@ -74,6 +80,18 @@ void worker_command(struct worker *w, int cmd);
 
 /* Counts the worker loop's turns (its alive timer). Any thread. */
 uint64_t worker_alive(const struct worker *w);
+
+/*
+ * Live reload, main thread. worker_prepare_switch() builds everything w needs to move from prev
+ * to rt that can fail (balancers; sockets bound for addresses prev does not listen on), so a
+ * failure (0 or -errno, logged) stops the reload before anything changed.
+ * worker_commit_switch() hands it to the worker, which applies it on its own thread at once
+ * (worker_generation() then says rt's); worker_cancel_switch() drops it instead.
+ */
+int worker_prepare_switch(struct worker *w, const struct lb_runtime *prev, struct lb_runtime *rt);
+void worker_commit_switch(struct worker *w);
+void worker_cancel_switch(struct worker *w);
+uint64_t worker_generation(const struct worker *w);
 
 /* Joins the thread (if started) and releases everything the worker owns. */
 void worker_destroy(struct worker *w);

@@ -1,0 +1,368 @@
+/*
+ * DOC: unit tests for what a reload keeps and refuses
+ *
+ * conf/reload.c: which changes need a restart (reported at their place in the new file), and
+ * when two checks count as the same. lb/runtime.c: the next generation shares the state objects
+ * of kept services and backends and starts fresh ones for new ones. lb/backend.c: adopting a
+ * generation keeps an ejection under way, marks removed backends draining and restarts the
+ * rise/fall count of a changed check only. Everything runs on the test's thread, with time
+ * passed in.
+ */
+#include "conf/conf.h"
+#include "health/outlier.h"
+#include "lb/backend.h"
+#include "lb/runtime.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct conf *load(const char *y)
+{
+	struct conf_errs errs = {0};
+	struct conf *c = NULL;
+	int rc = conf_load_buffer("t.yaml", y, strlen(y), &c, &errs);
+
+	if (rc < 0)
+		conf_errs_print(&errs, 2);
+	conf_errs_free(&errs);
+	cr_assert_eq(rc, 0, "the test's YAML must be valid");
+	return c;
+}
+
+/* "FILE:LINE:COL: message" lines of errs, one string. */
+static char *errs_text(const struct conf_errs *errs)
+{
+	size_t cap = 4096, len = 0;
+	char *s = calloc(1, cap);
+
+	for (size_t i = 0; i < errs->n && len < cap; i++)
+		len += (size_t)snprintf(s + len, cap - len, "%s:%d:%d: %s\n", errs->v[i].file,
+			errs->v[i].line, errs->v[i].col, errs->v[i].msg);
+	return s;
+}
+
+/* conf_reload_check(old, new): its return value, and the messages in *text (caller frees). */
+static int reload_check(const char *old_y, const char *new_y, char **text)
+{
+	struct conf *a = load(old_y), *b = load(new_y);
+	struct conf_errs errs = {0};
+	int rc = conf_reload_check(a, b, &errs);
+
+	*text = errs_text(&errs);
+	conf_errs_free(&errs);
+	conf_free(a);
+	conf_free(b);
+	return rc;
+}
+
+#define BASE                                                                                       \
+	"global:\n"                                                                                \
+	"  workers: 2\n"                                                                           \
+	"services:\n"                                                                              \
+	"  - name: web\n"                                                                          \
+	"    listen: [\"127.0.0.1:8080\"]\n"                                                       \
+	"    health:\n"                                                                            \
+	"      readiness: {type: http, path: /ready, interval: 1s}\n"                              \
+	"    backends:\n"                                                                          \
+	"      - address: 127.0.0.1:9001\n"                                                        \
+	"      - address: 127.0.0.1:9002\n"
+
+Test(reload_check, allows_what_applies_live)
+{
+	char *text;
+	const char *changed = "global:\n"
+			      "  workers: 2\n"
+			      "  max_connections: 500\n"
+			      "  log: {level: debug}\n"
+			      "services:\n"
+			      "  - name: web\n"
+			      "    listen: [\"127.0.0.1:8081\"]\n"
+			      "    balance: least_connections\n"
+			      "    health:\n"
+			      "      readiness: {type: tcp, interval: 3s}\n"
+			      "    backends:\n"
+			      "      - address: 127.0.0.1:9003\n"
+			      "  - name: api\n"
+			      "    listen: [\"127.0.0.1:8090\"]\n"
+			      "    backends:\n"
+			      "      - address: 127.0.0.1:9001\n";
+
+	cr_expect_eq(reload_check(BASE, changed, &text), 0, "%s", text);
+	cr_expect_str_eq(text, "");
+	free(text);
+}
+
+Test(reload_check, refuses_workers_with_its_position)
+{
+	char *text;
+	const char *y = "global:\n"
+			"  workers: 3\n"
+			"services:\n"
+			"  - name: web\n"
+			"    listen: [\"127.0.0.1:8080\"]\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9001\n";
+
+	cr_expect_eq(reload_check(BASE, y, &text), -EINVAL);
+	cr_expect_str_eq(text, "t.yaml:2:3: global.workers cannot change on reload (3, was 2; 0 "
+			       "is auto): restart anylb to apply it\n");
+	free(text);
+}
+
+Test(reload_check, refuses_admin_and_bgp)
+{
+	char *text;
+	const char *y = "global:\n"
+			"  workers: 2\n"
+			"  admin: {socket: /tmp/other.sock}\n"
+			"bgp:\n"
+			"  announce: bird_protocol\n"
+			"services:\n"
+			"  - name: web\n"
+			"    listen: [\"127.0.0.1:8080\"]\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9001\n";
+
+	cr_expect_eq(reload_check(BASE, y, &text), -EINVAL);
+	cr_expect(strstr(text, "t.yaml:3:3: global.admin cannot change on reload") != NULL, "%s",
+		text);
+	cr_expect(strstr(text, "t.yaml:4:1: bgp cannot change on reload") != NULL, "%s", text);
+	free(text);
+}
+
+#define ANY(prefix)                                                                                \
+	"global:\n"                                                                                \
+	"  workers: 2\n"                                                                           \
+	"bgp: {}\n"                                                                                \
+	"services:\n"                                                                              \
+	"  - name: web\n"                                                                          \
+	"    listen: [\"127.0.0.1:8080\"]\n"                                                       \
+	"    anycast:\n"                                                                           \
+	"      prefixes: [\"" prefix "\"]\n"                                                       \
+	"    backends:\n"                                                                          \
+	"      - address: 127.0.0.1:9001\n"
+
+Test(reload_check, refuses_anycast_changes)
+{
+	char *text;
+
+	cr_expect_eq(reload_check(ANY("192.0.2.1/32"), ANY("192.0.2.1/32"), &text), 0, "%s", text);
+	free(text);
+	cr_expect_eq(reload_check(ANY("192.0.2.1/32"), ANY("192.0.2.2/32"), &text), -EINVAL);
+	cr_expect(strstr(text, "t.yaml:7:5: service web: anycast cannot change on reload") != NULL,
+		"%s", text);
+	free(text);
+	/* Removing the service with anycast: reported, though it has no place in the new file. */
+	const char *gone = "global:\n"
+			   "  workers: 2\n"
+			   "bgp: {}\n"
+			   "services:\n"
+			   "  - name: other\n"
+			   "    listen: [\"127.0.0.1:8080\"]\n"
+			   "    backends:\n"
+			   "      - address: 127.0.0.1:9001\n";
+	cr_expect_eq(reload_check(ANY("192.0.2.1/32"), gone, &text), -EINVAL);
+	cr_expect(strstr(text, "service web has anycast and cannot be removed on reload") != NULL,
+		"%s", text);
+	free(text);
+}
+
+Test(reload_check, check_equality_sees_every_setting)
+{
+	struct conf *a = load(BASE), *b = load(BASE);
+	struct conf_check *x = &a->services[0].health.readiness,
+			  *y = &b->services[0].health.readiness;
+
+	cr_expect(conf_check_equal(x, y), "the same text gives equal checks");
+	cr_expect(x->path != y->path, "in different places");
+	y->interval_ms++;
+	cr_expect(!conf_check_equal(x, y));
+	y->interval_ms--;
+	y->rise++;
+	cr_expect(!conf_check_equal(x, y));
+	y->rise--;
+	y->path[1] = 'x';
+	cr_expect(!conf_check_equal(x, y));
+	y->path[1] = 'r';
+	y->expect_status[0].hi++;
+	cr_expect(!conf_check_equal(x, y));
+	y->expect_status[0].hi--;
+	cr_expect(conf_check_equal(x, y));
+	conf_free(a);
+	conf_free(b);
+}
+
+/* ---- generations ----------------------------------------------------------------------------- */
+
+static struct lb_backend *be(struct lb_runtime *rt, size_t svc, size_t j)
+{
+	cr_assert_lt(svc, rt->nservices);
+	cr_assert_lt(j, rt->services[svc].conf->nbackends);
+	return &rt->services[svc].backends[j];
+}
+
+Test(generation, kept_services_and_backends_share_their_state)
+{
+	struct lb_runtime *g1 = runtime_new(load(BASE));
+	const char *y = "global:\n"
+			"  workers: 2\n"
+			"services:\n"
+			"  - name: api\n"
+			"    listen: [\"127.0.0.1:8090\"]\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9002\n"
+			"  - name: web\n"
+			"    listen: [\"127.0.0.1:8080\"]\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9002\n"
+			"      - address: 127.0.0.1:9003\n";
+
+	atomic_store(&be(g1, 0, 1)->st->sessions, 42);
+	struct lb_runtime *g2 = runtime_next(g1, load(y));
+	cr_assert_not_null(g2);
+	cr_expect_eq(g2->generation, 2);
+	cr_expect_eq(g2->proc, g1->proc);
+	struct lb_service *web = runtime_service(g2, "web"), *api = runtime_service(g2, "api");
+	cr_assert_not_null(web);
+	cr_assert_not_null(api);
+	cr_expect_eq(web->st, g1->services[0].st, "web keeps its counters");
+	cr_expect_neq(api->st, g1->services[0].st, "api is new");
+	cr_expect_eq(web->backends[0].st, be(g1, 0, 1)->st, "web's 9002 is kept");
+	cr_expect_eq(atomic_load(&web->backends[0].st->sessions), 42);
+	cr_expect_eq(web->backends[0].st->oidx, 1, "its place in the detector, until adopted");
+	cr_expect_eq(web->backends[1].st->oidx, SIZE_MAX, "9003 is not in the detector yet");
+	cr_expect_neq(api->backends[0].st, be(g1, 0, 1)->st, "same address, other service");
+	cr_expect_eq(api->backends[0].st->oidx, 0, "a new service has a detector of its own");
+	cr_expect_eq(atomic_load(&be(g1, 0, 1)->st->refs), 2);
+	runtime_put(g1);
+	cr_expect_eq(atomic_load(&web->backends[0].st->refs), 1, "g1 let go of it");
+	runtime_put(g2);
+}
+
+Test(generation, adopting_keeps_ejections_and_drains_removed_backends)
+{
+	struct lb_runtime *g1 = runtime_new(load(BASE));
+	struct lb_service *w1 = &g1->services[0];
+	uint64_t now = 1000000;
+
+	/* Eject 9002 with outlier failures (5 by default). */
+	for (int i = 0; i < 5; i++)
+		backend_session_outcome(be(g1, 0, 1), 0, 0, "connect refused", now);
+	cr_assert_eq(atomic_load(&be(g1, 0, 1)->st->state), BACKEND_EJECTED);
+
+	const char *y = "global:\n"
+			"  workers: 2\n"
+			"services:\n"
+			"  - name: web\n"
+			"    listen: [\"127.0.0.1:8080\"]\n"
+			"    health:\n"
+			"      readiness: {type: http, path: /ready, interval: 1s}\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9003\n"
+			"      - address: 127.0.0.1:9002\n";
+	struct lb_runtime *g2 = runtime_next(g1, load(y));
+	struct lb_service *w2 = &g2->services[0];
+	backend_adopt_generation(w2, w1, now + 10);
+
+	struct lb_backend *b9002 = &w2->backends[1], *b9003 = &w2->backends[0];
+	cr_expect_eq(b9002->st->oidx, 1);
+	cr_expect_eq(b9003->st->oidx, 0);
+	cr_expect_eq(atomic_load(&b9002->st->state), BACKEND_EJECTED, "the ejection goes on");
+	cr_expect_eq(atomic_load(&b9003->st->state), BACKEND_READY);
+	cr_expect_eq(atomic_load(&be(g1, 0, 0)->st->state), BACKEND_DRAINING, "9001 was removed");
+	cr_expect(be(g1, 0, 0)->st->removed);
+	cr_expect_eq(be(g1, 0, 0)->st->oidx, SIZE_MAX);
+	/* A session of the old generation reporting on the removed backend changes nothing. */
+	backend_session_outcome(be(g1, 0, 0), 0, 0, "connect refused", now + 20);
+	cr_expect_eq(atomic_load(&be(g1, 0, 0)->st->state), BACKEND_DRAINING);
+	/* The ejection ends on time, through the new detector's indexes. */
+	backend_tick(w2, now + 10 * 60 * 1000);
+	cr_expect_eq(atomic_load(&b9002->st->trial), 1, "ejection over: a trial on offer");
+	runtime_put(g1);
+	runtime_put(g2);
+}
+
+static void feed(struct lb_backend *b, int ok, int n, uint64_t now)
+{
+	struct check_result r = {.ok = ok, .duration = 0.001};
+	snprintf(r.reason, sizeof(r.reason), "%s", ok ? "ok" : "status 503");
+	for (int i = 0; i < n; i++)
+		backend_check_result(b, BACKEND_CHECK_READINESS, &r, now);
+}
+
+Test(generation, a_changed_check_restarts_its_count_an_unchanged_one_does_not)
+{
+	struct lb_runtime *g1 = runtime_new(load(BASE));
+	uint64_t now = 5000;
+
+	/* 9001 fully up (health at its top); 9002 down. */
+	feed(be(g1, 0, 0), 1, 5, now);
+	feed(be(g1, 0, 1), 0, 5, now);
+	cr_assert_eq(atomic_load(&be(g1, 0, 1)->st->state), BACKEND_NOT_READY);
+	uint16_t top = be(g1, 0, 0)->st->ready.health;
+
+	struct lb_runtime *g2 = runtime_next(g1, load(BASE));
+	backend_adopt_generation(&g2->services[0], &g1->services[0], now);
+	cr_expect_eq(be(g2, 0, 0)->st->ready.health, top, "unchanged: the count goes on");
+	cr_expect_eq(atomic_load(&be(g2, 0, 1)->st->state), BACKEND_NOT_READY);
+
+	const char *y = "global:\n"
+			"  workers: 2\n"
+			"services:\n"
+			"  - name: web\n"
+			"    listen: [\"127.0.0.1:8080\"]\n"
+			"    health:\n"
+			"      readiness: {type: http, path: /healthz, interval: 1s, rise: 3}\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9001\n"
+			"      - address: 127.0.0.1:9002\n";
+	struct lb_runtime *g3 = runtime_next(g2, load(y));
+	backend_adopt_generation(&g3->services[0], &g2->services[0], now);
+	cr_expect_eq(be(g3, 0, 0)->st->ready.rise, 3);
+	cr_expect_eq(be(g3, 0, 0)->st->ready.health, 3, "restarted: up, but unproven");
+	cr_expect_eq(atomic_load(&be(g3, 0, 0)->st->state), BACKEND_READY);
+	cr_expect_eq(be(g3, 0, 1)->st->ready.health, 0, "restarted: down stays down");
+	feed(be(g3, 0, 1), 1, 2, now);
+	cr_expect_eq(atomic_load(&be(g3, 0, 1)->st->state), BACKEND_NOT_READY, "rise is 3 now");
+	feed(be(g3, 0, 1), 1, 1, now);
+	cr_expect_eq(atomic_load(&be(g3, 0, 1)->st->state), BACKEND_READY);
+	runtime_put(g1);
+	runtime_put(g2);
+	runtime_put(g3);
+}
+
+Test(generation, a_removed_service_drains_every_backend)
+{
+	struct lb_runtime *g1 = runtime_new(load(BASE));
+
+	backend_retire_service(&g1->services[0], 1);
+	cr_expect_eq(atomic_load(&be(g1, 0, 0)->st->state), BACKEND_DRAINING);
+	cr_expect_eq(atomic_load(&be(g1, 0, 1)->st->state), BACKEND_DRAINING);
+	cr_expect_str_eq(be(g1, 0, 1)->st->reason, "removed from the configuration");
+	runtime_put(g1);
+}
+
+Test(outlier_remap, carries_state_by_mapping)
+{
+	struct outlier_conf oc = {.consecutive_failures = 1,
+		.base_ejection_ms = 1000,
+		.max_ejection_ms = 10000,
+		.max_ejection_percent = 100};
+	struct outlier *o = outlier_new(&oc, 3);
+
+	cr_assert_eq(outlier_report(o, 2, 0, 100), OUTLIER_EV_EJECTED);
+	size_t from[2] = {2, SIZE_MAX};
+	struct outlier *n = outlier_remap(o, &oc, 2, from);
+	cr_assert_not_null(n);
+	cr_expect_eq(outlier_state(n, 0), OUTLIER_EJECTED);
+	cr_expect_eq(outlier_ejected_until(n, 0), 1100);
+	cr_expect_eq(outlier_state(n, 1), OUTLIER_OK);
+	cr_expect_eq(outlier_ejected_count(n), 1);
+	outlier_free(o);
+	outlier_free(n);
+}
