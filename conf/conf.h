@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum conf_balance {
 	CONF_BALANCE_ROUND_ROBIN,
@@ -205,6 +206,16 @@ struct conf_global {
 	enum log_format log_format; /* default text */
 	int access_log;             /* default 0: one line per finished session when 1 */
 	struct conf_admin admin;
+	/*
+	 * Least privilege (lb/privdrop.c). user NULL (the default): anylb keeps the user it was
+	 * started as. Else, once set up, it runs as uid:gid, which the load resolved from the
+	 * passwd and group databases; gid is `group`'s, or the user's primary group when group
+	 * is NULL (group is refused without user).
+	 */
+	char *user;
+	char *group;
+	uid_t uid;
+	gid_t gid;
 };
 
 enum conf_announce { CONF_ANNOUNCE_INTERFACE, CONF_ANNOUNCE_BIRD_PROTOCOL };
