@@ -38,6 +38,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <stdio.h>
@@ -155,6 +156,27 @@ static void privdrop_sanitizer_dumpable(void)
 #endif
 }
 
+/*
+ * With CAP_NET_ADMIN kept, the TUN interface is recreated by this user if the watchdog goes
+ * (announcer_rearm), which opens /dev/net/tun again: udev makes it 0666, but a system (or a
+ * container) where it is root's 0600 would leave every prefix withdrawn after the first
+ * watchdog timeout. Better said at start than found out then.
+ */
+static void privdrop_check_tun(uint64_t keep)
+{
+	if (!(keep & CAPS_BIT(CAP_NET_ADMIN)))
+		return;
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return;
+	}
+	log_warn("privdrop: this user cannot open /dev/net/tun (%s): if the watchdog ever goes, "
+		 "the interface cannot be recreated and the prefixes stay withdrawn until a "
+		 "restart; make the device 0666 (udev's default)",
+		strerror(errno));
+}
+
 int privdrop_apply(const struct conf *c)
 {
 	const struct conf_global *g = &c->global;
@@ -220,6 +242,7 @@ int privdrop_apply(const struct conf *c)
 		return rc;
 	}
 	privdrop_sanitizer_dumpable();
+	privdrop_check_tun(keep);
 	log_info("privileges dropped: user %s (uid %u), group %s (gid %u), capabilities %s%s",
 		g->user, (unsigned)g->uid, g->group != NULL ? g->group : "of the user",
 		(unsigned)g->gid, caps_format(keep, kept, sizeof(kept)),
