@@ -15,6 +15,13 @@
  * SIGTERM and SIGKILL end it (and so withdraw), which is the safe direction.
  * PR_SET_PDEATHSIG is a second line behind the socket's EOF.
  *
+ * Privileges. The first watchdog is forked by root, before anylb drops to global.user
+ * (lb/privdrop.c); a later one (after a rearm) by anylb as that user. Either way the child
+ * becomes that user (raw system calls: in a fork of a threaded process only async-signal-safe
+ * calls are allowed, and glibc's setuid wrappers talk to threads that are not there), empties
+ * its capability sets and sets no_new_privs. It never calls execve, so its bounding set does not
+ * matter. The credentials change before PR_SET_PDEATHSIG: the kernel clears that on a change.
+ *
  *   running --(heartbeat)--> running, deadline = now + timeout
  *   running --(EOF or socket error)--> exit 0    anylb exited or was killed
  *   running --(deadline passed)--> exit 1        anylb is stuck or stopped
@@ -23,6 +30,8 @@
  * Every exit closes the TUN fd, the interface disappears with its addresses, BIRD withdraws.
  */
 #include "bgp/watchdog.h"
+
+#include "lib/caps.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +42,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,9 +108,24 @@ static void __attribute__((noreturn)) watchdog_main(uint64_t timeout_ms)
 	}
 }
 
+/* The privilege drop of the DOC block; 0 or -1. */
+static int watchdog_drop(const struct watchdog_ids *ids)
+{
+	if (ids != NULL && (getuid() != ids->uid || geteuid() != ids->uid || getgid() != ids->gid ||
+				   getegid() != ids->gid)) {
+		if (syscall(SYS_setgroups, 0, NULL) < 0 ||
+			syscall(SYS_setresgid, ids->gid, ids->gid, ids->gid) < 0 ||
+			syscall(SYS_setresuid, ids->uid, ids->uid, ids->uid) < 0)
+			return -1;
+	}
+	if (caps_set(0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	return 0;
+}
+
 /* Runs in the child between fork and watchdog_main; any failure exits (and so withdraws). */
-static void __attribute__((noreturn))
-watchdog_child(pid_t parent, int tun_fd, int sv[2], uint64_t timeout_ms)
+static void __attribute__((noreturn)) watchdog_child(
+	pid_t parent, int tun_fd, int sv[2], uint64_t timeout_ms, const struct watchdog_ids *ids)
 {
 	sigset_t none;
 
@@ -129,6 +154,10 @@ watchdog_child(pid_t parent, int tun_fd, int sv[2], uint64_t timeout_ms)
 	setpgid(0, 0);
 	prctl(PR_SET_NAME, "anylb-watchdog", 0, 0, 0);
 
+	if (watchdog_drop(ids) < 0) {
+		wd_log("cannot drop privileges: exiting, the interface goes with it");
+		_exit(3);
+	}
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		_exit(3);
 	/* The parent may have died before PDEATHSIG was armed; compare pids, not with 1 (a
@@ -138,7 +167,8 @@ watchdog_child(pid_t parent, int tun_fd, int sv[2], uint64_t timeout_ms)
 	watchdog_main(timeout_ms);
 }
 
-int watchdog_spawn(int tun_fd, uint64_t timeout_ms, pid_t *pid, int *hb_fd)
+int watchdog_spawn(
+	int tun_fd, uint64_t timeout_ms, const struct watchdog_ids *ids, pid_t *pid, int *hb_fd)
 {
 	int sv[2];
 
@@ -157,7 +187,7 @@ int watchdog_spawn(int tun_fd, uint64_t timeout_ms, pid_t *pid, int *hb_fd)
 		return -err;
 	}
 	if (child == 0)
-		watchdog_child(parent, tun_fd, sv, timeout_ms);
+		watchdog_child(parent, tun_fd, sv, timeout_ms, ids);
 	close(sv[1]);
 	int fl = fcntl(sv[0], F_GETFL);
 	if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0) {

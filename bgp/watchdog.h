@@ -13,15 +13,27 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Who the watchdog runs as: anylb's global.user, resolved. */
+struct watchdog_ids {
+	uid_t uid;
+	gid_t gid;
+};
+
 /*
  * Forks the watchdog holding tun_fd (which the caller then closes). Must be called before any
  * thread is started, from the thread that stays (PR_SET_PDEATHSIG follows the forking thread).
- * timeout_ms must be > 0. On success returns 0 with *pid and *hb_fd (non-blocking,
- * close-on-exec; the caller's end of the heartbeat socket). Returns -errno on failure.
+ * timeout_ms must be > 0. ids NULL: the watchdog keeps the caller's user; else it becomes
+ * ids->uid:ids->gid without supplementary groups (when it is not already). Either way it drops
+ * every capability and sets no_new_privs before it runs: holding an fd and reading a socket
+ * need none, and a watchdog forked by root stays harmless once anylb has dropped to its user.
+ * On success returns 0 with *pid and *hb_fd (non-blocking, close-on-exec; the caller's end of
+ * the heartbeat socket). Returns -errno on failure.
  * The watchdog's exit status says why it went: 0 heartbeat socket closed, 1 heartbeat timeout,
- * 2 or 3 internal failure; a signal if someone killed it. It leaves anylb's process group.
+ * 2 or 3 internal failure (3: set-up, a failed drop included); a signal if someone killed it.
+ * It leaves anylb's process group.
  */
-int watchdog_spawn(int tun_fd, uint64_t timeout_ms, pid_t *pid, int *hb_fd);
+int watchdog_spawn(
+	int tun_fd, uint64_t timeout_ms, const struct watchdog_ids *ids, pid_t *pid, int *hb_fd);
 
 /* Sends one heartbeat; never blocks. Returns 0 or -errno (-EPIPE: the watchdog is gone). */
 int watchdog_beat(int hb_fd);

@@ -51,6 +51,8 @@ void conf_free(struct conf *c)
 	free(c->global.admin.socket);
 	free(c->global.admin.listen);
 	free(c->global.admin.token_file);
+	free(c->global.user);
+	free(c->global.group);
 	free(c->file);
 	free(c);
 }

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum conf_balance {
 	CONF_BALANCE_ROUND_ROBIN,
@@ -206,6 +207,17 @@ struct conf_global {
 	enum log_format log_format;  /* default text */
 	int access_log;              /* default 0: one line per finished session when 1 */
 	struct conf_admin admin;
+	/*
+	 * Least privilege (lb/privdrop.c). user NULL (the default): anylb keeps the user it was
+	 * started as. Else, once set up, it runs as uid:gid, which the load resolved from the
+	 * passwd and group databases; gid is `group`'s, or the user's primary group when group
+	 * is NULL (group is refused without user).
+	 */
+	char *user;
+	char *group;
+	uid_t uid;
+	gid_t gid;
+	struct conf_pos user_pos; /* of the key `user` (else `group`); 0:0 when absent */
 };
 
 enum conf_announce { CONF_ANNOUNCE_INTERFACE, CONF_ANNOUNCE_BIRD_PROTOCOL };
@@ -281,9 +293,9 @@ int conf_check_equal(const struct conf_check *a, const struct conf_check *b);
 
 /*
  * Can a running anylb move from old to new by a reload? Settings that only a restart applies
- * (global.workers, global.admin, the bgp section, a service's anycast section, services with
- * anycast appearing or going) are reported in errs at their place in new, FILE:LINE:COL, one
- * line each. Returns 0 when none changed, else -EINVAL (or -ENOMEM).
+ * (global.workers, global.admin, global.user and group, the bgp section, a service's anycast
+ * section, services with anycast appearing or going) are reported in errs at their place in new,
+ * FILE:LINE:COL, one line each. Returns 0 when none changed, else -EINVAL (or -ENOMEM).
  */
 int conf_reload_check(const struct conf *old, const struct conf *new, struct conf_errs *errs);
 

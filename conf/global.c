@@ -10,13 +10,22 @@
  * and, unless `allow_remote` is true, a loopback address; `token_file` and `allow_remote` without
  * `listen` would do nothing and are refused. The token file is not opened here (conf/ reads no
  * file but the configuration): lb/admin.c reads it at start.
+ *
+ * `user` and `group` name who anylb runs as once set up (lb/privdrop.c). They are resolved
+ * here, through the passwd and group databases, although that reads /etc/passwd (or asks NSS):
+ * an unknown user is a mistake in the file and must come out of `anylb -t` with its line and
+ * column, not as a failed start after the listeners are bound. `group` alone is refused: the
+ * group follows the user (its primary group unless `group` says otherwise).
  */
 #include "conf/internal.h"
 
 #include "lib/log.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,6 +35,8 @@
 
 #define CONF_ADMIN_SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 #define CONF_ADMIN_PATH_TEXT_MAX   4096 /* read this much of a path to say it is too long */
+#define CONF_ID_NAME_MAX           256  /* LOGIN_NAME_MAX; group names have no stricter bound */
+#define CONF_ID_BUF_MAX            (1u << 20) /* getpwnam_r room: far above any real entry */
 
 enum conf_global_key {
 	CONF_GLOBAL_SITE,
@@ -34,6 +45,8 @@ enum conf_global_key {
 	CONF_GLOBAL_DRAIN_TIMEOUT,
 	CONF_GLOBAL_ADMIN,
 	CONF_GLOBAL_LOG,
+	CONF_GLOBAL_USER,
+	CONF_GLOBAL_GROUP,
 };
 
 static const struct conf_key conf_global_keys[] = {
@@ -43,6 +56,8 @@ static const struct conf_key conf_global_keys[] = {
 	[CONF_GLOBAL_DRAIN_TIMEOUT] = {"drain_timeout", 0},
 	[CONF_GLOBAL_ADMIN] = {"admin", 0},
 	[CONF_GLOBAL_LOG] = {"log", 0},
+	[CONF_GLOBAL_USER] = {"user", 0},
+	[CONF_GLOBAL_GROUP] = {"group", 0},
 };
 
 enum conf_log_key { CONF_LOG_LEVEL, CONF_LOG_FORMAT, CONF_LOG_ACCESS };
@@ -223,10 +238,90 @@ static void conf_map_workers(struct conf_report *r, const struct conf_node *k,
 	g->workers = (unsigned)n;
 }
 
+/*
+ * Looks name up in the passwd (is_user) or group database: 1 found (*id, and *gid the user's
+ * primary group), 0 not there, -errno when the lookup itself failed.
+ */
+static int conf_lookup_id(const char *name, int is_user, unsigned *id, gid_t *gid)
+{
+	size_t cap = 1024;
+
+	for (;;) {
+		char *buf = malloc(cap);
+		struct passwd pw, *pwp = NULL;
+		struct group gr, *grp = NULL;
+		int rc;
+
+		if (buf == NULL)
+			return -ENOMEM;
+		if (is_user)
+			rc = getpwnam_r(name, &pw, buf, cap, &pwp);
+		else
+			rc = getgrnam_r(name, &gr, buf, cap, &grp);
+		if (rc == 0 && pwp != NULL) {
+			*id = pw.pw_uid;
+			*gid = pw.pw_gid;
+		} else if (rc == 0 && grp != NULL) {
+			*id = gr.gr_gid;
+		}
+		free(buf);
+		if (rc == ERANGE && cap < CONF_ID_BUF_MAX) {
+			cap *= 2;
+			continue;
+		}
+		/* Not found is 0 with a NULL result; glibc also says ENOENT when a source is
+		 * missing. */
+		if (rc == 0 || rc == ENOENT || rc == ESRCH)
+			return pwp != NULL || grp != NULL;
+		return -rc;
+	}
+}
+
+/* Resolves `user` and `group` once the section is read, whatever the order of the keys. */
+static void conf_resolve_ids(struct conf_report *r, const struct conf_node *user_k,
+	const struct conf_node *user_v, const struct conf_node *group_k,
+	const struct conf_node *group_v, struct conf_global *g)
+{
+	char show[CONF_SHOW_MAX];
+	unsigned id;
+	gid_t gid;
+	int rc;
+
+	if (group_k != NULL && user_k == NULL) {
+		conf_report_at(r, group_k->line, group_k->col, "'group' applies only with 'user'");
+		return;
+	}
+	if (g->user == NULL)
+		return; /* absent, or bad and reported */
+	rc = conf_lookup_id(g->user, 1, &id, &gid);
+	if (rc == 0)
+		conf_report_node(r, user_k, user_v, "'user' %s is not a user on this system",
+			conf_show(g->user, show, sizeof(show)));
+	else if (rc < 0)
+		conf_report_node(r, user_k, user_v, "'user' %s: cannot look it up: %s",
+			conf_show(g->user, show, sizeof(show)), strerror(-rc));
+	if (rc <= 0)
+		return;
+	g->uid = (uid_t)id;
+	g->gid = gid;
+	if (g->group == NULL)
+		return;
+	rc = conf_lookup_id(g->group, 0, &id, &gid);
+	if (rc == 0)
+		conf_report_node(r, group_k, group_v, "'group' %s is not a group on this system",
+			conf_show(g->group, show, sizeof(show)));
+	else if (rc < 0)
+		conf_report_node(r, group_k, group_v, "'group' %s: cannot look it up: %s",
+			conf_show(g->group, show, sizeof(show)), strerror(-rc));
+	else
+		g->gid = (gid_t)id;
+}
+
 void conf_map_global(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
 	struct conf_global *g)
 {
-	const struct conf_node *val;
+	const struct conf_node *val, *user_k = NULL, *user_v = NULL, *group_k = NULL;
+	const struct conf_node *group_v = NULL;
 
 	if (conf_get_section(r, k, v) <= 0)
 		return;
@@ -256,6 +351,20 @@ void conf_map_global(struct conf_report *r, const struct conf_node *k, const str
 		case CONF_GLOBAL_ADMIN:
 			conf_map_admin(r, k, val, &g->admin);
 			break;
+		case CONF_GLOBAL_USER:
+			user_k = k;
+			user_v = val;
+			g->user_pos = (struct conf_pos){k->line, k->col};
+			conf_get_string(r, k, val, CONF_ID_NAME_MAX, &g->user);
+			break;
+		case CONF_GLOBAL_GROUP:
+			group_k = k;
+			group_v = val;
+			if (g->user_pos.line == 0)
+				g->user_pos = (struct conf_pos){k->line, k->col};
+			conf_get_string(r, k, val, CONF_ID_NAME_MAX, &g->group);
+			break;
 		}
 	}
+	conf_resolve_ids(r, user_k, user_v, group_k, group_v, g);
 }

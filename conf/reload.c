@@ -3,7 +3,8 @@
  *
  * Almost everything applies live (lb/reload.c): services, listeners, backends, checks, limits,
  * timeouts, balancing, logging. What does not is what the process set up once at start-up and
- * cannot rebuild under traffic without a gap: the worker threads, the admin sockets, the BIRD
+ * cannot rebuild under traffic without a gap: the worker threads, the admin sockets, the user it
+ * runs as (privileges, once dropped, do not come back), the BIRD
  * connection or TUN interface and the announcement policy of each prefix. Changing those in a
  * reload is refused (the running configuration stays) rather than half applied.
  */
@@ -103,6 +104,14 @@ int conf_reload_check(const struct conf *old, const struct conf *new, struct con
 		p = at(new->global.admin.pos);
 		conf_report_at(&r, p.line, p.col,
 			"global.admin cannot change on reload: restart anylb to apply it");
+	}
+	if (!str_eq(old->global.user, new->global.user) ||
+		!str_eq(old->global.group, new->global.group) ||
+		old->global.uid != new->global.uid || old->global.gid != new->global.gid) {
+		p = at(new->global.user_pos);
+		conf_report_at(&r, p.line, p.col,
+			"global.user and global.group cannot change on reload: restart anylb to "
+			"apply them");
 	}
 	if (!bgp_equal(&old->bgp, &new->bgp)) {
 		p = at(new->bgp.pos);

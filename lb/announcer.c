@@ -56,6 +56,8 @@ struct announcer {
 	struct lb_runtime *rt;
 	const struct conf_bgp *bgp; /* of base, immutable: read by any thread */
 	struct lb_runtime *base;    /* the generation the announcer was created with */
+	struct watchdog_ids wd_ids; /* global.user's: what every watchdog runs as */
+	int wd_drop;                /* global.user is set: wd_ids holds its ids */
 	struct ev_loop *loop;
 	struct ann_svc *svcs;
 	size_t nsvcs;
@@ -469,6 +471,16 @@ static void poll_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	poll_routes(a);
 }
 
+/* The watchdog becomes global.user too (NULL: no user set, it keeps ours). */
+static const struct watchdog_ids *announcer_wd_ids(
+	const struct announcer *a, struct watchdog_ids *ids)
+{
+	if (!a->wd_drop)
+		return NULL;
+	*ids = a->wd_ids;
+	return ids;
+}
+
 struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 {
 	const struct conf *c = rt->conf;
@@ -485,6 +497,8 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 	/* A reload cannot change bgp: the first generation's section stays valid for good. */
 	a->base = runtime_get(rt);
 	a->bgp = &c->bgp;
+	a->wd_drop = c->global.user != NULL;
+	a->wd_ids = (struct watchdog_ids){.uid = c->global.uid, .gid = c->global.gid};
 	pthread_mutex_init(&a->lock, NULL);
 	a->wd_fd = -1;
 	a->wd_pid = -1;
@@ -519,6 +533,7 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 	}
 	if (c->bgp.announce == CONF_ANNOUNCE_INTERFACE) {
 		int ifindex = 0;
+		struct watchdog_ids ids;
 		int tun = iface_create(c->bgp.interface, &ifindex, msg, sizeof(msg));
 		atomic_store(&a->ifindex, ifindex);
 		if (tun < 0) {
@@ -526,7 +541,8 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 			*err = tun;
 			goto fail;
 		}
-		int rc = watchdog_spawn(tun, c->bgp.watchdog_timeout_ms, &a->wd_pid, &a->wd_fd);
+		int rc = watchdog_spawn(tun, c->bgp.watchdog_timeout_ms, announcer_wd_ids(a, &ids),
+			&a->wd_pid, &a->wd_fd);
 		close(tun); /* the watchdog's now: the interface lives as long as it does */
 		if (rc < 0) {
 			log_error("bgp: cannot start the watchdog: %s", strerror(-rc));
@@ -604,6 +620,7 @@ int announcer_rearm(struct announcer *a)
 {
 	char msg[200];
 	int ifindex, tun, rc;
+	struct watchdog_ids ids;
 	pid_t pid;
 	int fd;
 
@@ -615,7 +632,7 @@ int announcer_rearm(struct announcer *a)
 	tun = iface_create(a->bgp->interface, &ifindex, msg, sizeof(msg));
 	if (tun < 0)
 		return tun;
-	rc = watchdog_spawn(tun, a->bgp->watchdog_timeout_ms, &pid, &fd);
+	rc = watchdog_spawn(tun, a->bgp->watchdog_timeout_ms, announcer_wd_ids(a, &ids), &pid, &fd);
 	close(tun);
 	if (rc < 0)
 		return rc;

@@ -17,6 +17,7 @@
 #include "lb/admin.h"
 #include "lb/announcer.h"
 #include "lb/monitor.h"
+#include "lb/privdrop.h"
 #include "lb/reload.h"
 #include "lb/runtime.h"
 #include "lb/worker.h"
@@ -349,6 +350,9 @@ static int run(const char *file)
 		log_warn("running without the admin interface: its socket belongs to another "
 			 "process; set global.admin.socket");
 	else if (anylb.admin == NULL && adm_err != 0)
+		goto out;
+	/* Set up: become global.user before any thread starts (lb/privdrop.c). */
+	if (privdrop_apply(c) < 0)
 		goto out;
 
 	ev_async_init(&anylb.withdrawn, withdrawn_cb);

@@ -318,6 +318,12 @@ struct sc_lb *sc_lb_start(const char *fmt, ...) __attribute__((format(printf, 1,
 /* How the anylb process is started; zero-initialise for the defaults of sc_lb_start(). */
 struct sc_lb_opts {
 	unsigned long nofile; /* RLIMIT_NOFILE (soft and hard) set in the child; 0: inherited */
+	/*
+	 * Non-NULL: the child gets a private mount namespace in which bind_src is bind-mounted
+	 * over bind_dst (e.g. a 0666 node of the TUN device over /dev/net/tun), seen by it and
+	 * its children only. Root only.
+	 */
+	const char *bind_src, *bind_dst;
 };
 
 /* sc_lb_start() with opts (NULL: the defaults). */

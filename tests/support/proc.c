@@ -19,11 +19,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -51,12 +53,18 @@ struct sc_lb {
 static struct sc_lb *registry[MAX_LB];
 
 /* Async-signal-safe from here to exec. */
-static void child_exec(pid_t parent, char *const argv[], int outfd, int errfd, rlim_t nofile)
+static void child_exec(pid_t parent, char *const argv[], int outfd, int errfd, rlim_t nofile,
+	const char *bind_src, const char *bind_dst)
 {
 	sigset_t all;
 	int devnull;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(127);
+	/* A mount namespace of its own, private, so that the bind is seen by this child only. */
+	if (bind_src != NULL && (unshare(CLONE_NEWNS) != 0 ||
+					mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+					mount(bind_src, bind_dst, NULL, MS_BIND, NULL) != 0))
 		_exit(127);
 	if (nofile != 0) {
 		struct rlimit rl = {.rlim_cur = nofile, .rlim_max = nofile};
@@ -75,7 +83,8 @@ static void child_exec(pid_t parent, char *const argv[], int outfd, int errfd, r
 	_exit(127);
 }
 
-static pid_t spawn(char *const argv[], int outfd, int errfd, rlim_t nofile)
+static pid_t spawn(char *const argv[], int outfd, int errfd, rlim_t nofile, const char *bind_src,
+	const char *bind_dst)
 {
 	pid_t parent = getpid();
 	pid_t pid;
@@ -84,13 +93,13 @@ static pid_t spawn(char *const argv[], int outfd, int errfd, rlim_t nofile)
 	fflush(stderr);
 	pid = fork();
 	if (pid == 0)
-		child_exec(parent, argv, outfd, errfd, nofile);
+		child_exec(parent, argv, outfd, errfd, nofile, bind_src, bind_dst);
 	return pid < 0 ? -errno : pid;
 }
 
 pid_t sc_spawn(char *const argv[], int outfd, int errfd)
 {
-	return spawn(argv, outfd, errfd, 0);
+	return spawn(argv, outfd, errfd, 0, NULL, NULL);
 }
 
 static int decode_status(int st)
@@ -315,7 +324,8 @@ static struct sc_lb *lb_vstart(const struct sc_lb_opts *o, const char *fmt, va_l
 	{
 		char *argv[] = {(char *)ANYLB_BIN, (char *)"-c", (char *)lb->config, NULL};
 
-		lb->pid = spawn(argv, logfd, logfd, (rlim_t)opts.nofile);
+		lb->pid = spawn(
+			argv, logfd, logfd, (rlim_t)opts.nofile, opts.bind_src, opts.bind_dst);
 	}
 	close(logfd);
 	if (lb->pid < 0) {
@@ -556,7 +566,7 @@ int sc_run_anylb(struct sc_run *r, int timeout_ms, ...)
 			close(errfd);
 		return -EIO;
 	}
-	pid = spawn(argv, outfd, errfd, 0);
+	pid = spawn(argv, outfd, errfd, 0, NULL, NULL);
 	close(outfd);
 	close(errfd);
 	if (pid < 0)

@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1141,6 +1142,38 @@ Test(conf_values, admin_ipv6_remote_and_off)
 	cr_expect_eq(c->global.admin.enabled, 0);
 	cr_expect_str_eq(c->global.admin.socket, "/tmp/unused.sock");
 	cr_expect_null(c->global.admin.listen);
+	conf_free(c);
+}
+
+Test(conf_values, user_and_group_are_resolved)
+{
+	struct passwd *pw = getpwnam("nobody");
+	cr_assert_not_null(pw, "no user 'nobody' on this system");
+	uid_t nobody_uid = pw->pw_uid;
+	gid_t nobody_gid = pw->pw_gid;
+
+	struct conf *c = load_ok("ok-user.yaml");
+	cr_expect_str_eq(c->global.user, "nobody");
+	cr_expect_str_eq(c->global.group, "root");
+	cr_expect_eq(c->global.uid, nobody_uid);
+	cr_expect_eq(c->global.gid, 0, "group root, not the user's primary group");
+	conf_free(c);
+
+	/* Without group: the user's primary group. */
+	const char *y = "global:\n  user: nobody\n"
+			"services:\n  - name: web\n    listen: 1.2.3.4:5\n"
+			"    backends: [{address: 10.0.0.1:80}]\n";
+	struct conf_errs errs = {0};
+	cr_assert_eq(conf_load_buffer("t.yaml", y, strlen(y), &c, &errs), 0);
+	cr_expect_eq(c->global.uid, nobody_uid);
+	cr_expect_eq(c->global.gid, nobody_gid);
+	conf_free(c);
+	conf_errs_free(&errs);
+
+	/* The default: no change of user. */
+	c = load_ok("ok-admin-off.yaml");
+	cr_expect_null(c->global.user);
+	cr_expect_null(c->global.group);
 	conf_free(c);
 }
 

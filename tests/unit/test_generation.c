@@ -366,3 +366,21 @@ Test(outlier_remap, carries_state_by_mapping)
 	outlier_free(o);
 	outlier_free(n);
 }
+
+Test(reload_check, refuses_a_new_user)
+{
+	char *text;
+	const char *y = "global:\n"
+			"  workers: 2\n"
+			"  user: nobody\n"
+			"services:\n"
+			"  - name: web\n"
+			"    listen: [\"127.0.0.1:8080\"]\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9001\n";
+
+	cr_expect_eq(reload_check(BASE, y, &text), -EINVAL);
+	cr_expect_str_eq(text, "t.yaml:3:3: global.user and global.group cannot change on "
+			       "reload: restart anylb to apply them\n");
+	free(text);
+}

@@ -96,7 +96,7 @@ static void spawn(uint64_t timeout_ms, pid_t *pid, int *hb_fd)
 
 	int fd = iface_create(NAME, &ifindex, err, sizeof(err));
 	cr_assert_geq(fd, 0, "iface_create: %s", err);
-	int rc = watchdog_spawn(fd, timeout_ms, pid, hb_fd);
+	int rc = watchdog_spawn(fd, timeout_ms, NULL, pid, hb_fd);
 	cr_assert_eq(rc, 0, "watchdog_spawn: %s", strerror(-rc));
 	close(fd);
 	cr_assert_gt(*pid, 0);
@@ -198,7 +198,7 @@ Test(watchdog, sigkill_of_anylb_withdraws_at_once)
 		int fd = iface_create(NAME, &ifindex, err, sizeof(err));
 		if (fd < 0)
 			_exit(10);
-		if (watchdog_spawn(fd, 5000, &child, &hb) < 0)
+		if (watchdog_spawn(fd, 5000, NULL, &child, &hb) < 0)
 			_exit(11);
 		close(fd);
 		if (write(ready[1], &child, sizeof(child)) != sizeof(child))
@@ -361,9 +361,9 @@ Test(watchdog, bad_arguments)
 	int hb = -1;
 	int p[2];
 
-	cr_assert_eq(watchdog_spawn(-1, 100, &pid, &hb), -EBADF);
+	cr_assert_eq(watchdog_spawn(-1, 100, NULL, &pid, &hb), -EBADF);
 	cr_assert_eq(pipe(p), 0);
-	cr_assert_eq(watchdog_spawn(p[0], 0, &pid, &hb), -EINVAL);
+	cr_assert_eq(watchdog_spawn(p[0], 0, NULL, &pid, &hb), -EINVAL);
 	cr_assert_eq(pid, 0);
 	cr_assert_eq(hb, -1);
 	/* Never kill(0) or kill(-1); the fd is closed all the same. */
