@@ -266,7 +266,7 @@ static void do_override(const struct admin_route_ctx *ctx, struct lb_service *sv
 static void do_reload(const struct admin_route_ctx *ctx, struct admin_response *out)
 {
 	if (ctx->hooks == NULL || ctx->hooks->reload == NULL) {
-		admin_response_error(out, 501, "reload is not implemented yet");
+		admin_response_error(out, 501, "reload is not available here");
 		return;
 	}
 	char *msg = calloc(1, ROUTE_RELOAD_MSG);
@@ -280,8 +280,11 @@ static void do_reload(const struct admin_route_ctx *ctx, struct admin_response *
 	if (rc == 0)
 		ok_json(out, NULL, "%s", msg[0] != '\0' ? msg : "configuration reloaded");
 	else
-		admin_response_error(
-			out, rc == -EINVAL ? 422 : 500, msg[0] != '\0' ? msg : "reload failed");
+		admin_response_error(out,
+			rc == -EINVAL  ? 422
+			: rc == -EBUSY ? 503
+				       : 500,
+			msg[0] != '\0' ? msg : "reload failed");
 	free(msg);
 }
 

@@ -517,6 +517,25 @@ static void print_bgp(json_t *bgp)
 		wst, jstr(s, "state", ""), jstr(s, "since", ""), jstr(s, "info", ""));
 }
 
+/* "configuration generation N", and the last reload's errors when it failed. */
+static void print_reloads(json_t *r)
+{
+	if (!json_is_object(r))
+		return;
+	printf("configuration generation %lld, reloads %lld ok, %lld failed", jint(r, "generation"),
+		jint(r, "ok"), jint(r, "failed"));
+	if (strcmp(jstr(r, "last_result", ""), "failed") != 0) {
+		printf("\n");
+		return;
+	}
+	printf("; the last one (%s) FAILED, the previous configuration runs:\n",
+		jstr(r, "last", "?"));
+	json_t *e;
+	size_t i;
+	json_array_foreach(json_object_get(r, "last_errors"), i, e)
+		printf("  %s\n", json_string_value(e));
+}
+
 static int status(const struct ctl *c, int as_json)
 {
 	struct answer a = request(c, "GET", "/status");
@@ -540,6 +559,7 @@ static int status(const struct ctl *c, int as_json)
 		jstr(st, "site", "?"),
 		duration(json_number_value(json_object_get(st, "uptime")), up, sizeof(up)),
 		jint(st, "active"));
+	print_reloads(json_object_get(st, "reloads"));
 	json_t *s;
 	size_t i;
 	json_array_foreach(json_object_get(st, "services"), i, s) print_service(s);

@@ -685,7 +685,7 @@ Test(admin_server, anycast_and_reload)
 	fx_paths();
 	cr_assert_eq(fx_try(base_config(), 0), 0);
 	r = get(fx.unix_where, "POST", "/reload", NULL);
-	expect_error(&r, 501, "reload is not implemented yet");
+	expect_error(&r, 501, "reload is not available here");
 	sc_http_free(&r);
 }
 
