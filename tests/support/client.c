@@ -275,7 +275,8 @@ int sc_peer_closed(int fd)
 int sc_transfer(int fd, uint64_t send_bytes, uint64_t send_seed, uint64_t recv_seed, int flags,
 	int timeout_ms, struct sc_xfer *x)
 {
-	static uint8_t out[65536], in[65536];
+	/* Per thread: the soak's client threads run transfers at the same time. */
+	static _Thread_local uint8_t out[65536], in[65536];
 	int64_t deadline = sc_now_ms() + timeout_ms;
 	int shut = 0;
 

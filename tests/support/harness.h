@@ -242,6 +242,8 @@ void sc_backend_http_refuse(struct sc_backend *b);
 
 /* ---- client.c -------------------------------------------------------------------------------- */
 
+/* Client helpers keep no shared state: client threads of a test may use them at once. */
+
 /*
  * Connects to addr ("IP:PORT" / "[IPv6]:PORT"), from src_ip (port 0) when it is not NULL.
  * Returns a non-blocking, close-on-exec fd, or -errno (-ECONNREFUSED, -ETIMEDOUT, ...).

@@ -1,7 +1,7 @@
 /*
  * DOC: echo_backend, a backend process for failover tests
  *
- *   echo_backend [-b BACKLOG] ADDR:PORT
+ *   echo_backend [-b BACKLOG] [-i ID] [-H PORT] ADDR:PORT
  *
  * Echoes every byte it reads on every connection and closes after the peer's FIN once all is
  * written back. One epoll loop, non-blocking sockets, no thread: a SIGSTOP freezes all of it,
@@ -9,9 +9,17 @@
  * default 128). A send_expect health check works against it as it is: "PING\n" comes back, so
  * `expect: PING` matches.
  *
+ * With -i ID it writes the line "ID\n" on every connection as soon as it is accepted, before
+ * echoing: a client learns which backend serves it (the soak test blames a cut session on its own
+ * backend's SIGKILL that way). With -H PORT the same loop also answers HTTP on PORT of the same
+ * address, for a health check's `port:`: every request head gets "HTTP/1.1 200 OK" (or 503 once
+ * SIGUSR2 flipped it; the next SIGUSR2 flips it back) and Connection: close. These connections
+ * are not counted in accepts/data/checks/open, which stay about the traffic port.
+ *
  * It talks to the test on stdout, one line at a time, flushed:
  *   listening ADDR backlog N pid P                   once bound and listening
  *   stats accepts=A data=D checks=C open=O           on SIGUSR1
+ *   http STATUS                                      on SIGUSR2, the status answered from now on
  *   exit accepts=A data=D checks=C open=O            on SIGTERM or SIGINT, then exit 0
  * A connection counts as `checks` when its first four bytes are "PING", as `data` when it
  * brought any other byte (the test's sessions), as neither when it closed without a byte.
@@ -39,6 +47,7 @@ enum kind { KIND_NONE, KIND_DATA, KIND_CHECK };
 struct conn {
 	struct conn *prev, *next; /* all open connections, freed at exit */
 	int fd;
+	int http; /* a connection to the -H port */
 	int rd_eof;
 	uint32_t events; /* what epoll watches now */
 	size_t head_len;
@@ -50,6 +59,8 @@ struct conn {
 
 static unsigned n_accepts, n_data, n_checks, n_open;
 static struct conn *conns;
+static const char *hello_id;  /* -i */
+static int http_status = 200; /* -H: flipped to 503 and back by SIGUSR2 */
 
 static void stats(const char *what)
 {
@@ -100,7 +111,7 @@ static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len
 
 static void conn_close(int ep, struct conn *c)
 {
-	if (c->kind == KIND_NONE && c->head_len > 0)
+	if (!c->http && c->kind == KIND_NONE && c->head_len > 0)
 		n_data++; /* fewer than four bytes, and not a whole "PING" */
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -110,8 +121,9 @@ static void conn_close(int ep, struct conn *c)
 		conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	if (!c->http)
+		n_open--;
 	free(c);
-	n_open--;
 }
 
 static void classify(struct conn *c, const char *p, size_t n)
@@ -129,9 +141,42 @@ static void classify(struct conn *c, const char *p, size_t n)
 	}
 }
 
+/*
+ * An HTTP health request on the -H port: reads until the end of the head, answers in one send
+ * (a few dozen bytes always fit an empty socket buffer), and is done. -1: close it now.
+ */
+static int http_step(struct conn *c)
+{
+	char resp[160];
+	ssize_t n;
+	int len;
+
+	for (;;) {
+		n = recv(c->fd, c->buf + c->len, BUF_SIZE - 1 - c->len, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		if (n <= 0)
+			return -1;
+		c->len += (size_t)n;
+		c->buf[c->len] = '\0';
+		if (strstr(c->buf, "\r\n\r\n") != NULL)
+			break;
+		if (c->len == BUF_SIZE - 1)
+			return -1;
+	}
+	len = snprintf(resp, sizeof(resp),
+		"HTTP/1.1 %d %s\r\nContent-Length: 2\r\nConnection: close\r\n\r\n%s", http_status,
+		http_status == 200 ? "OK" : "Service Unavailable",
+		http_status == 200 ? "ok" : "no");
+	send(c->fd, resp, (size_t)len, MSG_NOSIGNAL);
+	return -1;
+}
+
 /* Reads and writes what is possible now. Returns -1 when c is done (caller closes it). */
 static int conn_step(struct conn *c)
 {
+	if (c->http)
+		return http_step(c);
 	for (;;) {
 		int progress = 0;
 
@@ -176,7 +221,7 @@ static void conn_watch(int ep, struct conn *c)
 
 	if (!c->rd_eof && c->off + c->len < BUF_SIZE)
 		ev |= EPOLLIN;
-	if (c->len > 0)
+	if (c->len > 0 && !c->http) /* an HTTP head is only read until answered */
 		ev |= EPOLLOUT;
 	if (ev == c->events)
 		return;
@@ -186,7 +231,7 @@ static void conn_watch(int ep, struct conn *c)
 	epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
 }
 
-static void accept_all(int ep, int lfd)
+static void accept_all(int ep, int lfd, int http)
 {
 	for (;;) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -195,15 +240,22 @@ static void accept_all(int ep, int lfd)
 
 		if (fd < 0)
 			return;
-		n_accepts++;
+		if (!http)
+			n_accepts++;
 		c = calloc(1, sizeof(*c));
 		if (c == NULL) {
 			close(fd);
 			continue;
 		}
 		c->fd = fd;
+		c->http = http;
 		c->events = EPOLLIN;
-		e.events = EPOLLIN;
+		if (!http && hello_id != NULL) {
+			/* Sent by conn_step on the first EPOLLOUT, ahead of any echo. */
+			c->len = (size_t)snprintf(c->buf, BUF_SIZE, "%s\n", hello_id);
+			c->events |= EPOLLOUT;
+		}
+		e.events = c->events;
 		e.data.ptr = c;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) != 0) {
 			close(fd);
@@ -214,8 +266,28 @@ static void accept_all(int ep, int lfd)
 		if (conns != NULL)
 			conns->prev = c;
 		conns = c;
-		n_open++;
+		if (!http)
+			n_open++;
 	}
+}
+
+/* A listening socket on ss (SO_REUSEADDR, see above), or -1 with the reason printed. */
+static int listen_on(
+	const struct sockaddr_storage *ss, socklen_t len, int backlog, const char *what)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0) {
+		perror("echo_backend: socket");
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, backlog) != 0) {
+		fprintf(stderr, "echo_backend: %s: %s\n", what, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 int main(int argc, char **argv)
@@ -224,43 +296,60 @@ int main(int argc, char **argv)
 	struct epoll_event e, evs[MAX_EVENTS];
 	socklen_t len;
 	sigset_t sigs;
-	int backlog = 128, opt, lfd, sfd, ep, one = 1;
-	/* Markers for the two non-connection fds in epoll's data. */
-	static char lmark, smark;
+	int backlog = 128, opt, lfd, hfd = -1, sfd, ep;
+	long hport = 0;
+	/* Markers for the non-connection fds in epoll's data. */
+	static char lmark, hmark, smark;
+	static const char usage[] =
+		"usage: echo_backend [-b BACKLOG] [-i ID] [-H PORT] ADDR:PORT\n";
 
-	while ((opt = getopt(argc, argv, "b:")) != -1) {
+	while ((opt = getopt(argc, argv, "b:i:H:")) != -1) {
 		if (opt == 'b') {
 			backlog = atoi(optarg);
+		} else if (opt == 'i') {
+			hello_id = optarg;
+		} else if (opt == 'H') {
+			hport = strtol(optarg, NULL, 10);
 		} else {
-			fprintf(stderr, "usage: echo_backend [-b BACKLOG] ADDR:PORT\n");
+			fputs(usage, stderr);
 			return 2;
 		}
 	}
-	if (optind != argc - 1 || parse_addr(argv[optind], &ss, &len) != 0) {
-		fprintf(stderr, "usage: echo_backend [-b BACKLOG] ADDR:PORT\n");
+	if (optind != argc - 1 || parse_addr(argv[optind], &ss, &len) != 0 || hport < 0 ||
+		hport > 65535 || (hello_id != NULL && strlen(hello_id) > 64)) {
+		fputs(usage, stderr);
 		return 2;
 	}
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (sfd < 0 || lfd < 0 || ep < 0) {
+	if (sfd < 0 || ep < 0) {
 		perror("echo_backend: setup");
 		return 1;
 	}
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(lfd, (struct sockaddr *)&ss, len) != 0 || listen(lfd, backlog) != 0) {
-		fprintf(stderr, "echo_backend: %s: %s\n", argv[optind], strerror(errno));
+	lfd = listen_on(&ss, len, backlog, argv[optind]);
+	if (lfd < 0)
 		return 1;
-	}
 	e.events = EPOLLIN;
 	e.data.ptr = &lmark;
 	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &e);
+	if (hport > 0) {
+		struct sockaddr_storage hs = ss;
+
+		/* sin_port and sin6_port sit at the same offset. */
+		((struct sockaddr_in *)&hs)->sin_port = htons((uint16_t)hport);
+		hfd = listen_on(&hs, len, 128, "-H port");
+		if (hfd < 0)
+			return 1;
+		e.data.ptr = &hmark;
+		epoll_ctl(ep, EPOLL_CTL_ADD, hfd, &e);
+	}
 	e.data.ptr = &smark;
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &e);
 	printf("listening %s backlog %d pid %d\n", argv[optind], backlog, (int)getpid());
@@ -277,13 +366,21 @@ int main(int argc, char **argv)
 		}
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == &lmark) {
-				accept_all(ep, lfd);
+				accept_all(ep, lfd, 0);
+			} else if (evs[i].data.ptr == &hmark) {
+				accept_all(ep, hfd, 1);
 			} else if (evs[i].data.ptr == &smark) {
 				struct signalfd_siginfo si;
 
 				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGUSR1) {
 						stats("stats");
+						continue;
+					}
+					if (si.ssi_signo == SIGUSR2) {
+						http_status = http_status == 200 ? 503 : 200;
+						printf("http %d\n", http_status);
+						fflush(stdout);
 						continue;
 					}
 					stats("exit");
