@@ -149,8 +149,8 @@ static ssize_t drain(struct pump_half *h, int dst)
 	return splice(h->pipe[0], NULL, dst, NULL, h->len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 }
 
-long pump_move(
-	struct pump_pool *pool, struct pump_half *h, int src, int dst, size_t budget, int *src_side)
+long pump_move(struct pump_pool *pool, struct pump_half *h, int src, int dst, size_t budget,
+	int last, int *src_side)
 {
 	size_t moved = 0;
 	int emptied = 0; /* a short read emptied src: no second read this call */
@@ -215,8 +215,14 @@ long pump_move(
 		if (h->len == 0 && holding(h))
 			pump_half_release(pool, h);
 		if (h->src_eof && h->len == 0 && !h->dst_shut) {
-			/* ENOTCONN here means dst is already gone; the next write reports it. */
-			shutdown(dst, SHUT_WR);
+			/*
+			 * When the other direction is finished too, the caller closes both sockets
+			 * now and close(2) sends the FIN (nothing is left unread on dst, whose own
+			 * FIN was read), so a shutdown(2) would be one syscall for nothing.
+			 * ENOTCONN here means dst is already gone; the next write reports it.
+			 */
+			if (!last)
+				shutdown(dst, SHUT_WR);
 			h->dst_shut = 1;
 		}
 		if (!progress || moved >= budget)

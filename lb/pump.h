@@ -55,7 +55,7 @@ struct pump_half {
 	uint32_t off;     /* buffer mode: first unsent byte */
 	uint32_t len;     /* bytes held (in the pipe or from buf + off) */
 	uint8_t src_eof;  /* src sent FIN */
-	uint8_t dst_shut; /* FIN passed on to dst */
+	uint8_t dst_shut; /* FIN passed on to dst (or left to close(2): see pump_move) */
 	uint8_t full;     /* the pipe refused more: wait for dst to drain before reading again */
 	uint8_t bulk;     /* the next storage taken is a pipe (splice), not a buffer */
 };
@@ -75,12 +75,14 @@ static inline int pump_done(const struct pump_half *h)
 
 /*
  * Moves what it can from src to dst without blocking, at most about `budget` bytes, and passes
- * src's FIN on with shutdown(dst, SHUT_WR) once everything before it is delivered.
+ * src's FIN on with shutdown(dst, SHUT_WR) once everything before it is delivered. `last` says
+ * the other direction is done and the caller closes both sockets as soon as this one is: then
+ * the FIN is left to close(2) and only marked passed (pump_done() turns true either way).
  * Returns bytes moved (>= 0), or a negative errno. On error *src_side tells whether reading
  * src (1) or writing dst (0) failed. Storage left empty goes back to the pool.
  */
 long pump_move(struct pump_pool *pool, struct pump_half *h, int src, int dst, size_t budget,
-	int *src_side);
+	int last, int *src_side);
 
 /* Gives back whatever the half holds (pipe, buffer) to the pool, discarding bytes in it. */
 void pump_half_release(struct pump_pool *pool, struct pump_half *h);

@@ -262,7 +262,9 @@ static void arm_timer(struct session *s)
 static int pump(struct session *s, struct pump_half *h, int src, int dst, int up)
 {
 	int src_side = 0;
-	long n = pump_move(&s->w->pool, h, src, dst, PUMP_BUDGET, &src_side);
+	/* The other direction done: after_pump() closes the session once this one is. */
+	int last = pump_done(up ? &s->down : &s->up);
+	long n = pump_move(&s->w->pool, h, src, dst, PUMP_BUDGET, last, &src_side);
 
 	if (n < 0) {
 		const char *who = (src_side == up) ? "client" : "backend";
