@@ -854,8 +854,8 @@ static int bird_reap(struct sc_bird *b, int sig, int grace_ms)
 
 	if (b->pid <= 0)
 		return 0;
+	kill(b->pid, SIGCONT); /* first: see sc_tool_stop's terminate() */
 	kill(b->pid, sig);
-	kill(b->pid, SIGCONT);
 	for (;;) {
 		pid_t w = waitpid(b->pid, &st, WNOHANG);
 		if (w == b->pid || (w < 0 && errno == ECHILD))

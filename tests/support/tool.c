@@ -6,7 +6,8 @@
  * started with sc_spawn() (PR_SET_PDEATHSIG, nothing inherited but the environment), its stdout
  * and stderr go to one temp file the test reads with sc_tool_wait_output(), and it is registered
  * so that sc_cleanup() kills and reaps what a failed test left behind. A stopped process gets
- * SIGCONT along with SIGKILL: SIGKILL alone ends it too, but a SIGTERM would wait forever.
+ * SIGCONT before its SIGTERM or SIGKILL: SIGKILL alone ends it too, but a SIGTERM would wait
+ * forever.
  */
 #include "tests/support/harness_int.h"
 
@@ -182,8 +183,13 @@ static int terminate(struct sc_tool *t, int sig, int grace_ms)
 
 	if (rc != -ETIMEDOUT)
 		return rc;
-	kill(t->pid, sig);
+	/*
+	 * SIGCONT first (a frozen tool must run to see sig), never after sig: a SIGCONT that lands
+	 * while the exiting tool's LeakSanitizer attaches to it with ptrace cancels the attach's
+	 * SIGSTOP, and the sanitizer's tracer then spins forever.
+	 */
 	kill(t->pid, SIGCONT);
+	kill(t->pid, sig);
 	rc = sc_tool_wait(t, grace_ms);
 	if (rc == -ETIMEDOUT) {
 		kill(t->pid, SIGKILL);
