@@ -150,9 +150,10 @@ static ssize_t drain(struct pump_half *h, int dst)
 }
 
 long pump_move(struct pump_pool *pool, struct pump_half *h, int src, int dst, size_t budget,
-	int last, int *src_side)
+	int last, int *src_side, size_t *moved_out)
 {
 	size_t moved = 0;
+	long rc;
 	int emptied = 0; /* a short read emptied src: no second read this call */
 
 	for (;;) {
@@ -161,7 +162,8 @@ long pump_move(struct pump_pool *pool, struct pump_half *h, int src, int dst, si
 		if (!h->src_eof && !h->full && !emptied && (!holding(h) || room(h) > 0)) {
 			if (!holding(h) && acquire(pool, h) < 0) {
 				*src_side = 1;
-				return -ENOMEM;
+				rc = -ENOMEM;
+				goto out;
 			}
 			size_t want = room(h);
 			uint32_t before = h->len;
@@ -193,7 +195,8 @@ long pump_move(struct pump_pool *pool, struct pump_half *h, int src, int dst, si
 				continue;
 			} else {
 				*src_side = 1;
-				return -errno;
+				rc = -errno;
+				goto out;
 			}
 		}
 		if (h->len > 0) {
@@ -209,7 +212,8 @@ long pump_move(struct pump_pool *pool, struct pump_half *h, int src, int dst, si
 				continue;
 			} else if (n < 0 && errno != EAGAIN) {
 				*src_side = 0;
-				return -errno;
+				rc = -errno;
+				goto out;
 			}
 		}
 		if (h->len == 0 && holding(h))
@@ -228,5 +232,9 @@ long pump_move(struct pump_pool *pool, struct pump_half *h, int src, int dst, si
 		if (!progress || moved >= budget)
 			break;
 	}
-	return (long)moved;
+	rc = (long)moved;
+out:
+	/* Bytes delivered before an error count too (the outlier detector asks about them). */
+	*moved_out = moved;
+	return rc;
 }

@@ -79,10 +79,11 @@ static inline int pump_done(const struct pump_half *h)
  * the other direction is done and the caller closes both sockets as soon as this one is: then
  * the FIN is left to close(2) and only marked passed (pump_done() turns true either way).
  * Returns bytes moved (>= 0), or a negative errno. On error *src_side tells whether reading
- * src (1) or writing dst (0) failed. Storage left empty goes back to the pool.
+ * src (1) or writing dst (0) failed. *moved gets the bytes delivered to dst by this call either
+ * way: an error can end a call that moved bytes first. Storage left empty goes back to the pool.
  */
 long pump_move(struct pump_pool *pool, struct pump_half *h, int src, int dst, size_t budget,
-	int last, int *src_side);
+	int last, int *src_side, size_t *moved);
 
 /* Gives back whatever the half holds (pipe, buffer) to the pool, discarding bytes in it. */
 void pump_half_release(struct pump_pool *pool, struct pump_half *h);

@@ -264,8 +264,18 @@ static int pump(struct session *s, struct pump_half *h, int src, int dst, int up
 	int src_side = 0;
 	/* The other direction done: after_pump() closes the session once this one is. */
 	int last = pump_done(up ? &s->down : &s->up);
-	long n = pump_move(&s->w->pool, h, src, dst, PUMP_BUDGET, last, &src_side);
+	size_t moved = 0;
+	long n = pump_move(&s->w->pool, h, src, dst, PUMP_BUDGET, last, &src_side, &moved);
 
+	if (moved > 0) {
+		if (up)
+			s->bytes_in += moved;
+		else
+			s->bytes_out += moved;
+		/* Before an error is looked at: the backend did send something. */
+		if (!up && !s->reported)
+			report_outcome(s, 1, "first byte");
+	}
 	if (n < 0) {
 		const char *who = (src_side == up) ? "client" : "backend";
 		const char *what = n == -ECONNRESET  ? "reset"
@@ -281,16 +291,8 @@ static int pump(struct session *s, struct pump_half *h, int src, int dst, int up
 			reason, 0);
 		return -1;
 	}
-	if (n > 0) {
-		if (up)
-			s->bytes_in += (uint64_t)n;
-		else
-			s->bytes_out += (uint64_t)n;
-	}
 	if (n > 0 || h->src_eof)
 		s->last_active = ev_now(s->w->loop);
-	if (n > 0 && !up && !s->reported)
-		report_outcome(s, 1, "first byte");
 	return 0;
 }
 
