@@ -1,0 +1,150 @@
+/*
+ * DOC: fuzz target: the admin HTTP request parser (lb/admin_http.c)
+ *
+ * The input is a client's bytes. They are parsed whole and again cut into pieces at points the
+ * input's last bytes choose; both parses must agree on everything the router reads (a parser
+ * that depends on how TCP segmented a request is a smuggling bug). A finished request must be
+ * what admin_http.h promises: an origin-form target, HTTP/1.0 or 1.1, a body of exactly
+ * Content-Length bytes; an error a 4xx/5xx status with a reason. The helpers the router calls
+ * on the parsed fields (URL decoding, bearer token) get the fields as input too.
+ */
+#include "fuzz/fuzz.h"
+#include "lb/admin_http.h"
+
+struct outcome {
+	int rc;
+	size_t used; /* bytes of the input the request took, when rc == 1 */
+	struct admin_http_req req;
+};
+
+/* Feeds data[0..len) in pieces split at cuts; the outcome is the first call's that ends it. */
+static void parse(
+	const uint8_t *data, size_t len, const size_t *cuts, size_t ncuts, struct outcome *o)
+{
+	size_t from = 0;
+
+	admin_http_init(&o->req);
+	o->rc = 0;
+	o->used = 0;
+	for (size_t i = 0; i <= ncuts && o->rc == 0; i++) {
+		size_t to = i < ncuts ? cuts[i] : len;
+		size_t used = (size_t)-1;
+
+		o->rc = admin_http_feed(&o->req, (const char *)data + from, to - from, &used);
+		if (o->rc == 1) {
+			FUZZ_CHECK(used <= to - from, "used %zu of %zu", used, to - from);
+			o->used = from + used;
+		} else {
+			FUZZ_CHECK(used == (size_t)-1, "used set without a complete request");
+		}
+		from = to;
+	}
+}
+
+static void check_same(const struct outcome *a, const struct outcome *b)
+{
+	const struct admin_http_req *x = &a->req, *y = &b->req;
+
+	FUZZ_CHECK(a->rc == b->rc, "whole %d, split %d", a->rc, b->rc);
+	FUZZ_CHECK(x->state == y->state, "state %d vs %d", x->state, y->state);
+	if (a->rc < 0) {
+		FUZZ_CHECK(x->status == y->status, "status %d vs %d", x->status, y->status);
+		return;
+	}
+	if (a->rc == 0)
+		return;
+	FUZZ_CHECK(a->used == b->used, "used %zu vs %zu", a->used, b->used);
+	FUZZ_CHECK(strcmp(x->method, y->method) == 0, "method differs");
+	FUZZ_CHECK(strcmp(x->target, y->target) == 0, "target differs");
+	FUZZ_CHECK(x->minor == y->minor && x->close == y->close, "version or close differs");
+	FUZZ_CHECK(x->content_length == y->content_length, "content-length differs");
+	FUZZ_CHECK(x->auth_seen == y->auth_seen && x->auth_too_long == y->auth_too_long &&
+			   strcmp(x->auth, y->auth) == 0,
+		"authorization differs");
+	FUZZ_CHECK(x->body_len == y->body_len &&
+			   (x->body_len == 0 || memcmp(x->body, y->body, x->body_len) == 0),
+		"body differs");
+}
+
+static void check_request(const struct outcome *o, size_t len)
+{
+	const struct admin_http_req *r = &o->req;
+
+	if (o->rc < 0) {
+		FUZZ_CHECK(r->state == ADMIN_HTTP_ERROR, "rc -1 in state %d", r->state);
+		FUZZ_CHECK(r->status >= 400 && r->status <= 505, "status %d", r->status);
+		FUZZ_CHECK(r->why != NULL && r->why[0] != '\0', "no reason");
+		FUZZ_CHECK(strcmp(admin_http_reason(r->status), "Unknown") != 0,
+			"status %d has no reason phrase", r->status);
+		return;
+	}
+	if (o->rc == 0) {
+		FUZZ_CHECK(r->state != ADMIN_HTTP_DONE && r->state != ADMIN_HTTP_ERROR,
+			"rc 0 in state %d", r->state);
+		return;
+	}
+	FUZZ_CHECK(r->state == ADMIN_HTTP_DONE, "rc 1 in state %d", r->state);
+	FUZZ_CHECK(o->used <= len, "used %zu > %zu", o->used, len);
+	FUZZ_CHECK(r->target != NULL && r->target[0] == '/', "target not origin-form");
+	FUZZ_CHECK(strlen(r->target) <= ADMIN_HTTP_LINE_MAX, "target too long");
+	FUZZ_CHECK(r->minor == 0 || r->minor == 1, "HTTP/1.%d", r->minor);
+	FUZZ_CHECK(strlen(r->method) <= ADMIN_HTTP_METHOD_MAX, "method too long");
+	FUZZ_CHECK(strlen(r->auth) <= ADMIN_HTTP_AUTH_MAX, "auth too long");
+	if (r->content_length < 0) {
+		FUZZ_CHECK(r->content_length == -1 && r->body == NULL && r->body_len == 0,
+			"a body without Content-Length");
+	} else {
+		FUZZ_CHECK(r->content_length <= ADMIN_HTTP_BODY_MAX, "body over the limit");
+		FUZZ_CHECK(r->body_len == (size_t)r->content_length, "body %zu of %lld bytes",
+			r->body_len, r->content_length);
+		FUZZ_CHECK(r->body_len == 0 || r->body != NULL, "body missing");
+		FUZZ_CHECK(r->body == NULL || r->body[r->body_len] == '\0', "body not terminated");
+	}
+
+	/* What the router does with the fields. */
+	size_t tlen = strlen(r->target);
+	char *dec = malloc(tlen + 1);
+	FUZZ_CHECK(dec != NULL, "out of memory");
+	long dn = admin_http_url_decode(r->target, tlen, dec, tlen + 1);
+	if (dn >= 0) {
+		FUZZ_CHECK((size_t)dn <= tlen && dec[dn] == '\0', "decoded %ld of %zu", dn, tlen);
+		FUZZ_CHECK(strlen(dec) == (size_t)dn, "an encoded NUL got through");
+	}
+	free(dec);
+	size_t blen = (size_t)-1;
+	const char *tok = admin_http_bearer(r->auth, &blen);
+	if (tok != NULL) {
+		FUZZ_CHECK(tok >= r->auth && tok + blen <= r->auth + strlen(r->auth),
+			"token outside the field");
+		FUZZ_CHECK(admin_http_token_equal(tok, blen, tok, blen) == 1, "token != itself");
+		FUZZ_CHECK(blen == 0 || admin_http_token_equal(tok, blen, tok, blen - 1) == 0,
+			"a prefix matches");
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_in in = {data, size};
+	size_t cuts[8], ncuts = fuzz_cuts(&in, in.n, cuts, 8);
+	struct outcome whole, split;
+
+	/* The cuts were drawn from the end: the request is what is left, cut within it. */
+	for (size_t i = 0; i < ncuts; i++)
+		cuts[i] = cuts[i] > in.n ? in.n : cuts[i];
+	parse(in.p, in.n, NULL, 0, &whole);
+	parse(in.p, in.n, cuts, ncuts, &split);
+	check_request(&whole, in.n);
+	check_same(&whole, &split);
+
+	/* Done and error are final. */
+	size_t used = 7;
+	int again = admin_http_feed(&whole.req, "GET / HTTP/1.1\r\n\r\n", 18, &used);
+	if (whole.rc != 0)
+		FUZZ_CHECK(again == whole.rc, "a finished parser answered %d after %d", again,
+			whole.rc);
+	admin_http_free(&whole.req);
+	admin_http_free(&split.req);
+	return 0;
+}
