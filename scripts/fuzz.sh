@@ -54,8 +54,9 @@ for t in "${targets[@]}"; do
 		rc=1
 		failed+=("$t")
 		# The report: libFuzzer's and the sanitizer's lines, the invariant, the saved input.
-		grep -E 'ERROR|fuzz invariant|SUMMARY|Test unit written|^    #[0-9]+ .* in ' "$log" |
-			head -n 40 || true
+		grep -E 'ERROR|fuzz invariant|SUMMARY|Test unit written|^ +#[0-9]+ .* in ' "$log" |
+			grep -vE 'fuzzer::|libc_start|_start |sanitizer_print|pthread_kill|raise|abort' |
+			head -n 30 || true
 		lines+=("fuzz: $t: FAILED after $execs executions (exit $trc), see $log")
 	else
 		lines+=("fuzz: $t: $execs executions in ${secs}s, no crash")
