@@ -64,6 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int sfam = families[(sel >> 2) & 1], dfam = sfam;
 	if ((sel >> 3) % 8 == 0)
 		dfam = families[(sel >> 6) & 3];
+	else if ((sel >> 3) % 8 == 1)
+		sfam = dfam = families[2 + ((sel >> 6) & 1)];
 	struct addr src, dst;
 	char buf[PROXY_PROTO_MAX + 1], small[PROXY_PROTO_MAX];
 	struct sc_proxy_info info;
@@ -73,8 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t cap = fuzz_u8(&in) % (PROXY_PROTO_MAX + 1);
 
 	int n = proxy_proto_build(version, &src, &dst, buf, PROXY_PROTO_MAX);
-	if (sfam != dfam) {
-		FUZZ_CHECK(n == -EAFNOSUPPORT, "mixed families gave %d", n);
+	if (sfam != dfam || (sfam != AF_INET && sfam != AF_INET6)) {
+		FUZZ_CHECK(n == -EAFNOSUPPORT, "families %d/%d gave %d", sfam, dfam, n);
 		return 0;
 	}
 	if (version == CONF_PROXY_OFF) {
