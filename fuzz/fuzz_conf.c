@@ -13,6 +13,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define NAME "fuzz.yaml"
 
@@ -229,6 +231,32 @@ static void check_conf(const struct conf *c)
 	}
 }
 
+/* The same bytes through conf_load() and a file: the same verdict and the same messages. */
+static void check_file_load(const uint8_t *data, size_t size, int rc, const struct conf_errs *e)
+{
+	static int fd = -2;
+	static char path[64];
+	struct conf_errs fe = {0};
+	struct conf *c = NULL;
+
+	if (fd == -2) {
+		fd = memfd_create("fuzz_conf", MFD_CLOEXEC);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	}
+	if (fd < 0 || ftruncate(fd, 0) < 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
+		return;
+	int frc = conf_load(path, &c, &fe);
+	FUZZ_CHECK(frc == rc, "file %d, buffer %d", frc, rc);
+	FUZZ_CHECK(fe.n == e->n, "file %zu errors, buffer %zu", fe.n, e->n);
+	for (size_t i = 0; i < fe.n; i++)
+		FUZZ_CHECK(fe.v[i].line == e->v[i].line && fe.v[i].col == e->v[i].col &&
+				   strcmp(fe.v[i].msg, e->v[i].msg) == 0 &&
+				   strcmp(fe.v[i].file, path) == 0,
+			"error %zu differs: '%s' vs '%s'", i, fe.v[i].msg, e->v[i].msg);
+	conf_free(c);
+	conf_errs_free(&fe);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -238,6 +266,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc = conf_load_buffer(NAME, (const char *)data, size, &c, &errs);
 
 	FUZZ_CHECK(rc == 0 || rc == -EINVAL || rc == -ENOMEM, "rc %d", rc);
+	check_file_load(data, size, rc, &errs);
 	if (rc == 0) {
 		FUZZ_CHECK(c != NULL && errs.n == 0, "a config with %zu errors", errs.n);
 		check_conf(c);
