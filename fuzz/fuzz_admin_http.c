@@ -6,10 +6,17 @@
  * that depends on how TCP segmented a request is a smuggling bug). A finished request must be
  * what admin_http.h promises: an origin-form target, HTTP/1.0 or 1.1, a body of exactly
  * Content-Length bytes; an error a 4xx/5xx status with a reason. The helpers the router calls
- * on the parsed fields (URL decoding, bearer token) get the fields as input too.
+ * on the parsed fields (URL decoding, bearer token) get the fields as input too, and so does the
+ * router itself (lb/admin_route.c, over a runtime built from a fixed configuration): its answer
+ * must read back, through the health check's response parser, with its status and body.
  */
+#include "conf/conf.h"
 #include "fuzz/fuzz.h"
+#include "health/http_resp.h"
 #include "lb/admin_http.h"
+#include "lb/admin_route.h"
+#include "lb/runtime.h"
+#include "lib/log.h"
 
 struct outcome {
 	int rc;
@@ -122,6 +129,82 @@ static void check_request(const struct outcome *o, size_t len)
 	}
 }
 
+/* The runtime the router answers from: built once, from a fixed configuration. */
+static struct lb_runtime *runtime(void)
+{
+	static const char yaml[] = "services:\n"
+				   "  - name: web\n"
+				   "    listen: 127.0.0.1:8080\n"
+				   "    backends:\n"
+				   "      - address: 10.0.1.11:8443\n"
+				   "      - address: \"[2001:db8::1]:80\"\n"
+				   "  - name: api\n"
+				   "    listen: 127.0.0.1:8081\n"
+				   "    backends:\n"
+				   "      - address: 10.0.2.1:80\n";
+	static struct lb_runtime *rt;
+	struct conf_errs errs = {0};
+	struct conf *c;
+
+	if (rt != NULL)
+		return rt;
+	log_setup(LOG_LEVEL_ERROR, LOG_FORMAT_TEXT); /* drains and enables log at info */
+	FUZZ_CHECK(conf_load_buffer("fuzz", yaml, sizeof(yaml) - 1, &c, &errs) == 0, "config");
+	rt = runtime_new(c);
+	FUZZ_CHECK(rt != NULL, "out of memory");
+	return rt;
+}
+
+/*
+ * The answer, as bytes on the wire, must be one HTTP response that anylb's own check parser
+ * reads back with the same status and body.
+ */
+static void check_response(const struct admin_response *resp)
+{
+	static struct http_resp back; /* 24 KiB: not on the stack */
+	size_t len = 0;
+
+	FUZZ_CHECK(resp->status >= 200 && resp->status <= 505, "status %d", resp->status);
+	FUZZ_CHECK(strcmp(admin_http_reason(resp->status), "Unknown") != 0, "status %d unnamed",
+		resp->status);
+	FUZZ_CHECK(resp->body_len == 0 || resp->body != NULL, "body missing");
+	char *wire = admin_response_bytes(resp, 0, &len);
+	FUZZ_CHECK(wire != NULL, "out of memory");
+	http_resp_init(&back);
+	FUZZ_CHECK(http_resp_feed(&back, wire, len) == HTTP_RESP_COMPLETE, "answer unreadable: %s",
+		http_resp_error(&back) ? http_resp_error(&back) : "incomplete");
+	FUZZ_CHECK(back.status == resp->status, "status %d read back as %d", resp->status,
+		back.status);
+	FUZZ_CHECK(back.body_total == resp->body_len &&
+			   memcmp(back.body, resp->body, back.body_len) == 0,
+		"body read back differs");
+	free(wire);
+}
+
+static void route(const struct admin_http_req *req, int rc, uint8_t sel)
+{
+	struct admin_route_ctx ctx = {
+		.rt = runtime(),
+		.token = "s3cr3t-t0ken",
+		.token_len = 12,
+		.tcp = sel & 1,
+		.peer = "fuzz",
+		.now_ms = 1000,
+	};
+	struct admin_response resp;
+
+	memset(&resp, 0, sizeof(resp));
+	if (rc == 1)
+		admin_route(&ctx, req, &resp);
+	else
+		admin_route_error(req, &resp);
+	check_response(&resp);
+	if (rc < 0)
+		FUZZ_CHECK(resp.status == req->status, "error %d answered %d", req->status,
+			resp.status);
+	admin_response_free(&resp);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -137,6 +220,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	parse(in.p, in.n, cuts, ncuts, &split);
 	check_request(&whole, in.n);
 	check_same(&whole, &split);
+	if (whole.rc != 0)
+		route(&whole.req, whole.rc, (uint8_t)ncuts);
 
 	/* Done and error are final. */
 	size_t used = 7;
