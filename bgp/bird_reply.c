@@ -143,6 +143,10 @@ static int br_protocol_row(const char *p, const char *eol, struct bird_protocol 
 
 	if (e == NULL)
 		e = &dummy;
+	/* BIRD never writes a NUL; one would silently cut a field short ("web\0x" read as "web").
+	 */
+	if (memchr(p, '\0', (size_t)(eol - p)) != NULL)
+		return -EINVAL;
 	for (int i = 0; i < 4; i++) {
 		if (!br_word(&w, &f[i], &n[i]))
 			return -EINVAL;

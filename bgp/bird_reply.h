@@ -44,10 +44,10 @@ struct bird_protocol {
 /*
  * Parses the text of a `show protocols` reply (as bird_reply.text: lines without codes, the
  * header line first). Fills up to cap entries, returns how many were found (may exceed cap),
- * or -EINVAL on a malformed table. Indented lines (the details of `show protocols all`) and
- * empty lines are skipped. Fields longer than their array are cut, always NUL-terminated; a
- * `Since` in `iso long` form ("2026-11-26 09:10:03") is kept whole; runs of blanks in `Info`
- * become one space. out may be NULL when cap is 0.
+ * or -EINVAL on a malformed table (a row holding a NUL byte is one). Indented lines (the details of
+ * `show protocols all`) and empty lines are skipped. Fields longer than their array are cut, always
+ * NUL-terminated; a `Since` in `iso long` form ("2026-11-26 09:10:03") is kept whole; runs of
+ * blanks in `Info` become one space. out may be NULL when cap is 0.
  */
 int bird_parse_protocols(const char *text, size_t len, struct bird_protocol *out, size_t cap);
 

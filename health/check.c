@@ -39,6 +39,7 @@
 #include "health/check.h"
 
 #include "health/check_tls.h"
+#include "health/expect.h"
 #include "health/http_resp.h"
 #include "lib/container.h"
 #include "lib/log.h"
@@ -97,8 +98,7 @@ struct check {
 	int fd;
 	SSL *ssl;
 	struct http_resp *resp; /* http/https */
-	char *rx;               /* send_expect: a window over what came back */
-	size_t rx_len, rx_cap;
+	struct expect_match rx; /* send_expect: looks for cc->expect in what came back */
 	uint64_t rx_total;
 	size_t sent;
 	int peer_closed;
@@ -216,9 +216,7 @@ static void run_close(struct check *c)
 	}
 	free(c->resp);
 	c->resp = NULL;
-	free(c->rx);
-	c->rx = NULL;
-	c->rx_len = c->rx_cap = 0;
+	expect_match_free(&c->rx);
 }
 
 /*
@@ -288,9 +286,7 @@ static void start_receiving(struct check *c)
 			run_end(c, 1, "ok");
 			return;
 		}
-		c->rx_cap = strlen(cc->expect) - 1 + CHECK_READ_CHUNK;
-		c->rx = malloc(c->rx_cap);
-		if (c->rx == NULL) {
+		if (expect_match_init(&c->rx, cc->expect, strlen(cc->expect)) < 0) {
 			run_end(c, 0, "out of memory");
 			return;
 		}
@@ -398,27 +394,15 @@ static void expect_missing(struct check *c, const char *prefix)
 /* Takes n bytes that came back; returns whether the run ended. */
 static int on_data(struct check *c, const char *buf, size_t n)
 {
-	const char *want;
-	size_t wlen;
-
 	c->rx_total += n;
 	switch (c->cc->type) {
 	case CONF_CHECK_HTTP:
 	case CONF_CHECK_HTTPS:
 		return http_decide(c, http_resp_feed(c->resp, buf, n));
 	case CONF_CHECK_SEND_EXPECT:
-		want = c->cc->expect;
-		wlen = strlen(want);
-		/* Keep the last wlen-1 bytes so a match split across reads is still seen. */
-		memcpy(c->rx + c->rx_len, buf, n);
-		c->rx_len += n;
-		if (memmem(c->rx, c->rx_len, want, wlen) != NULL) {
+		if (expect_match_feed(&c->rx, buf, n)) {
 			run_end(c, 1, "ok");
 			return 1;
-		}
-		if (c->rx_len > wlen - 1) {
-			memmove(c->rx, c->rx + c->rx_len - (wlen - 1), wlen - 1);
-			c->rx_len = wlen - 1;
 		}
 		return 0;
 	case CONF_CHECK_TCP:

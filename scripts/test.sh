@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, checks the layout with clang-format, builds,
 # runs every test, then builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
-# every test again against the instrumented binary. Exit 0 only if all of it passed.
+# every test again against the instrumented binary, then runs every fuzz target for 30 s
+# (scripts/fuzz.sh). Exit 0 only if all of it passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,12 @@ rc=0
 run_suite plain build -DANYLB_TESTS=ON || rc=1
 run_suite sanitizers build-asan -DANYLB_TESTS=ON -DANYLB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug || rc=1
 
+# The fuzz targets (fuzz/), 30 s each: any crash or broken invariant fails the suite.
+fuzz_log=$(mktemp)
+scripts/fuzz.sh 30 2>&1 | tee "$fuzz_log" || rc=1
+fuzz_line=$(grep -E '^fuzz: [0-9]+ targets' "$fuzz_log" | tail -n 1 || true)
+rm -f "$fuzz_log"
+
 echo "== summary"
 printf '%s\n' "${summary[@]}"
 passed=0
@@ -44,4 +51,5 @@ for dir in build build-asan; do
 	failed=$((failed + f))
 done
 echo "ctest: $passed passed, $failed failed"
+echo "${fuzz_line:-fuzz: did not run to the end (see above)}"
 exit $rc

@@ -406,6 +406,24 @@ Test(bird_protocols, malformed)
 	cr_assert_eq(bird_parse_protocols("Name Proto Table State Since Info", 33, p, 4), 0);
 }
 
+/*
+ * Found by fuzz/fuzz_bird_reply.c (fuzz/corpus/bird_reply/regress-nul-in-name): a NUL in a row
+ * made the name "" instead of refusing the table; "web\0x" would have read as protocol "web".
+ */
+Test(bird_protocols, nul_in_row_refused)
+{
+	static const char found[] = "Name Proto\n\0 - c 0";
+	static const char cut[] = "Name Proto Table State\nweb\0x Static master4 up\n";
+	static const char info[] =
+		"Name Proto Table State Since Info\nweb Static master4 up 09:10 A\0B";
+	struct bird_protocol p[1];
+
+	cr_expect_eq(bird_parse_protocols(found, sizeof(found) - 1, p, 1), -EINVAL);
+	cr_expect_eq(bird_parse_protocols(cut, sizeof(cut) - 1, p, 1), -EINVAL);
+	cr_expect_eq(bird_parse_protocols(info, sizeof(info) - 1, p, 1), -EINVAL);
+	cr_expect_eq(bird_parse_protocols(info, sizeof(info) - 3, p, 1), 1, "without the NUL");
+}
+
 static int route(const char *file, const char *proto, int *best)
 {
 	struct joined j = load_joined(file);
