@@ -165,8 +165,12 @@ int reload_apply(const struct reload_targets *t, struct reload_record *rec, char
 	monitor_switch(t->monitor, rt);
 	for (unsigned i = 0; i < t->nworkers; i++)
 		worker_commit_switch(&t->workers[i]);
-	summarize(old, rt, msg, cap);
 	*t->rt = rt;
+	/* So that "reloaded" means in force: removed listeners closed, new checks running. */
+	if (wait_settled(t, rt->generation) < 0)
+		log_warn("reload: a thread has not switched to generation %llu yet",
+			(unsigned long long)rt->generation);
+	summarize(old, rt, msg, cap);
 	runtime_put(old);
 	count(rec, 1, msg);
 	return 0;

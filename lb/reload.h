@@ -47,7 +47,8 @@ struct reload_targets {
 };
 
 /*
- * Reloads the file *t->rt was loaded from. Returns 0 when the new configuration is in force,
+ * Reloads the file *t->rt was loaded from. Returns 0 when the new configuration is in force
+ * (every thread has switched to it, normally within a loop turn; waited for up to 200 ms),
  * else -EINVAL (the file is invalid or changes what needs a restart), -EBUSY (stopping, or the
  * previous reload is still being applied) or -ENOMEM / -EADDRINUSE / ... (preparing failed);
  * msg (cap bytes) says why, one FILE:LINE:COL: message line per problem, or what changed. Every
