@@ -334,13 +334,7 @@ void backend_adopt_generation(
 	if (from != NULL) {
 		for (size_t j = 0; j < sc->nbackends; j++)
 			from[j] = svc->backends[j].st->oidx;
-		const struct conf_outlier *oc = &sc->outlier;
-		struct outlier_conf ocf = {
-			.consecutive_failures = oc->consecutive_failures,
-			.base_ejection_ms = oc->base_ejection_ms,
-			.max_ejection_ms = oc->max_ejection_ms,
-			.max_ejection_percent = oc->max_ejection_percent,
-		};
+		struct outlier_conf ocf = runtime_outlier_conf(sc);
 		o = outlier_remap(st->outlier, &ocf, sc->nbackends, from);
 	}
 	if (o == NULL) {

@@ -12,8 +12,8 @@
 #include "bgp/policy.h"
 #include "health/state.h"
 #include "lb/announcer.h"
+#include "lib/dirent_count.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -188,17 +188,10 @@ static uint64_t be_weight(const struct lb_backend *b)
 
 int metrics_open_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
+	int n = dirent_count("/proc/self/fd");
 
-	if (d == NULL)
-		return -errno;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n > 0 ? n - 1 : 0;
+	/* Not the fd opendir() itself held while it counted. */
+	return n < 0 ? n : n > 0 ? n - 1 : 0;
 }
 
 static void process_families(struct mbuf *m, const struct status_source *src)

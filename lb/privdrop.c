@@ -34,9 +34,9 @@
 #include "lb/privdrop.h"
 
 #include "lib/caps.h"
+#include "lib/dirent_count.h"
 #include "lib/log.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -60,17 +60,7 @@ uint64_t privdrop_needed_caps(const struct conf *c)
 /* Threads of this process (entries of /proc/self/task), or -errno. */
 static int privdrop_threads(void)
 {
-	struct dirent *e;
-	int n = 0;
-	DIR *d = opendir("/proc/self/task");
-
-	if (d == NULL)
-		return -errno;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
+	return dirent_count("/proc/self/task");
 }
 
 /* Step 2: 1 when the bounding set is now within keep, 0 when it could not be cut, or -errno. */

@@ -35,15 +35,22 @@ const char *lb_result_name(enum lb_result r)
 	return "unknown";
 }
 
-static struct outlier *outlier_for(const struct conf_service *sc)
+struct outlier_conf runtime_outlier_conf(const struct conf_service *sc)
 {
 	const struct conf_outlier *oc = &sc->outlier;
-	struct outlier_conf ocf = {
+
+	return (struct outlier_conf){
 		.consecutive_failures = oc->consecutive_failures,
 		.base_ejection_ms = oc->base_ejection_ms,
 		.max_ejection_ms = oc->max_ejection_ms,
 		.max_ejection_percent = oc->max_ejection_percent,
 	};
+}
+
+static struct outlier *outlier_for(const struct conf_service *sc)
+{
+	struct outlier_conf ocf = runtime_outlier_conf(sc);
+
 	return outlier_new(&ocf, sc->nbackends);
 }
 

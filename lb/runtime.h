@@ -176,6 +176,9 @@ struct lb_runtime *runtime_next(struct lb_runtime *prev, struct conf *conf);
 struct lb_runtime *runtime_get(struct lb_runtime *rt);
 void runtime_put(struct lb_runtime *rt);
 
+/* The outlier detector's settings for a service. */
+struct outlier_conf runtime_outlier_conf(const struct conf_service *sc);
+
 /* The service named name in rt, or NULL. */
 struct lb_service *runtime_service(struct lb_runtime *rt, const char *name);
 
