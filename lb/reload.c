@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-/* How long a reload waits for the threads to finish applying the previous one. */
+/* How long a reload waits for the threads to switch (at most; see settle_budget_ms). */
 #define RELOAD_SETTLE_MS 200
 
 /* Appends a line to msg (cap bytes, NUL-terminated, cut when full). */
@@ -48,11 +48,27 @@ static int settled(const struct reload_targets *t, uint64_t gen)
 	return monitor_generation(t->monitor) == gen;
 }
 
+/*
+ * How long the main thread may block waiting for the threads: it also sends the watchdog's
+ * heartbeats, and in interface mode a silence of watchdog_timeout withdraws every prefix.
+ */
+static int settle_budget_ms(const struct conf *c)
+{
+	uint64_t ms = RELOAD_SETTLE_MS;
+
+	if (c->bgp.enabled && c->bgp.announce == CONF_ANNOUNCE_INTERFACE &&
+		c->bgp.watchdog_timeout_ms / 4 < ms)
+		ms = c->bgp.watchdog_timeout_ms / 4;
+	return (int)ms;
+}
+
 /* The previous reload is normally applied within a loop turn; wait a little for it. */
 static int wait_settled(const struct reload_targets *t, uint64_t gen)
 {
+	int budget = settle_budget_ms((*t->rt)->conf);
+
 	for (int waited = 0; !settled(t, gen); waited++) {
-		if (waited >= RELOAD_SETTLE_MS)
+		if (waited >= budget)
 			return -EBUSY;
 		nanosleep(&(struct timespec){0, 1000000}, NULL);
 	}
