@@ -318,65 +318,12 @@ const char *sc_anylbctl_path(void)
 	return path;
 }
 
-/* waitpid with a deadline: exit code, 128 + signal, or -ETIMEDOUT. */
-static int wait_child(pid_t pid, int timeout_ms)
-{
-	int64_t deadline = sc_now_ms() + timeout_ms;
-	int ws;
-
-	for (;;) {
-		pid_t w = waitpid(pid, &ws, WNOHANG);
-		if (w == pid)
-			return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-		if (w < 0 && errno != EINTR)
-			return -errno;
-		if (sc_now_ms() >= deadline)
-			return -ETIMEDOUT;
-		sc_sleep_ms(5);
-	}
-}
-
 int sc_run_anylbctl(struct sc_run *r, int timeout_ms, ...)
 {
-	char *argv[32];
-	size_t argc = 0;
 	va_list ap;
 
-	memset(r, 0, sizeof(*r));
-	sc_harness_init();
-	argv[argc++] = (char *)sc_anylbctl_path();
 	va_start(ap, timeout_ms);
-	for (;;) {
-		char *a = va_arg(ap, char *);
-		if (a == NULL || argc == 31)
-			break;
-		argv[argc++] = a;
-	}
+	int rc = sc_run_va(r, sc_anylbctl_path(), timeout_ms, ap);
 	va_end(ap);
-	argv[argc] = NULL;
-	const char *out_path = sc_temp_file(".out", "%s", "");
-	const char *err_path = sc_temp_file(".err", "%s", "");
-	if (out_path == NULL || err_path == NULL)
-		return -EIO;
-	int outfd = open(out_path, O_WRONLY | O_APPEND | O_CLOEXEC);
-	int errfd = open(err_path, O_WRONLY | O_APPEND | O_CLOEXEC);
-	pid_t pid = outfd >= 0 && errfd >= 0 ? sc_spawn(argv, outfd, errfd) : -EIO;
-	if (outfd >= 0)
-		close(outfd);
-	if (errfd >= 0)
-		close(errfd);
-	if (pid < 0)
-		return (int)pid;
-	r->status = wait_child(pid, timeout_ms);
-	if (r->status == -ETIMEDOUT) {
-		kill(pid, SIGKILL);
-		wait_child(pid, 5000);
-	}
-	r->out = sc_read_file(out_path);
-	r->err = sc_read_file(err_path);
-	if (r->out == NULL || r->err == NULL) {
-		sc_run_free(r);
-		return -EIO;
-	}
-	return 0;
+	return rc;
 }

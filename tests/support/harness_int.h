@@ -9,6 +9,8 @@
 
 #include "tests/support/harness.h"
 
+#include <stdarg.h>
+
 /* Stops every backend still running (backend.c). */
 void sc_backend_cleanup_all(void);
 
@@ -24,6 +26,9 @@ void sc_tls_cleanup_all(void);
  * stderr to the given fds, no other fd). Returns the pid or -errno. Main thread only.
  */
 pid_t sc_spawn(char *const argv[], int outfd, int errfd);
+
+/* sc_run_anylb() for any program: prog, then the NULL-terminated arguments in ap. */
+int sc_run_va(struct sc_run *r, const char *prog, int timeout_ms, va_list ap);
 
 /* Makes sure sc_cleanup() runs at exit and SIGPIPE is ignored in the test process. */
 void sc_harness_init(void);

@@ -530,19 +530,17 @@ int sc_lb_log_contains(const struct sc_lb *lb, const char *needle)
 
 /* ---- anylb as a command-line tool ------------------------------------------------------------ */
 
-int sc_run_anylb(struct sc_run *r, int timeout_ms, ...)
+int sc_run_va(struct sc_run *r, const char *prog, int timeout_ms, va_list ap)
 {
 	char *argv[32];
 	const char *out_path, *err_path;
 	size_t argc = 0;
-	va_list ap;
 	int outfd, errfd;
 	pid_t pid;
 
 	memset(r, 0, sizeof(*r));
 	sc_harness_init();
-	argv[argc++] = (char *)ANYLB_BIN;
-	va_start(ap, timeout_ms);
+	argv[argc++] = (char *)prog;
 	for (;;) {
 		char *a = va_arg(ap, char *);
 
@@ -550,7 +548,6 @@ int sc_run_anylb(struct sc_run *r, int timeout_ms, ...)
 			break;
 		argv[argc++] = a;
 	}
-	va_end(ap);
 	argv[argc] = NULL;
 
 	out_path = sc_temp_file(".out", "%s", "");
@@ -583,6 +580,16 @@ int sc_run_anylb(struct sc_run *r, int timeout_ms, ...)
 		return -EIO;
 	}
 	return 0;
+}
+
+int sc_run_anylb(struct sc_run *r, int timeout_ms, ...)
+{
+	va_list ap;
+
+	va_start(ap, timeout_ms);
+	int rc = sc_run_va(r, ANYLB_BIN, timeout_ms, ap);
+	va_end(ap);
+	return rc;
 }
 
 void sc_run_free(struct sc_run *r)
