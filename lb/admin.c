@@ -744,10 +744,11 @@ void admin_set_runtime(struct admin *a, struct lb_runtime *rt)
 	struct admin_red *red = calloc(rt->nservices ? rt->nservices : 1, sizeof(*red));
 
 	/* Redundancy warnings already given stay given for the services that remain. */
-	for (size_t i = 0; red != NULL && i < rt->nservices; i++)
-		for (size_t k = 0; k < a->rt->nservices; k++)
-			if (a->rt->services[k].st == rt->services[i].st)
-				red[i] = a->red[k];
+	for (size_t i = 0; red != NULL && i < rt->nservices; i++) {
+		const struct lb_service *prev = runtime_service_by_state(a->rt, rt->services[i].st);
+		if (prev != NULL && prev->index < a->nred)
+			red[i] = a->red[prev->index];
+	}
 	if (red == NULL) {
 		log_error("admin: out of memory: redundancy warnings start over");
 		red = a->red;

@@ -207,10 +207,7 @@ static size_t count_checks(const struct lb_runtime *rt)
 /* The service of rt that shares svc's state, or NULL. */
 static struct lb_service *same_service(struct lb_runtime *rt, const struct lb_service *svc)
 {
-	for (size_t i = 0; i < rt->nservices; i++)
-		if (rt->services[i].st == svc->st)
-			return &rt->services[i];
-	return NULL;
+	return runtime_service_by_state(rt, svc->st);
 }
 
 /*

@@ -89,16 +89,13 @@ static void count(struct reload_record *rec, int ok, const char *msg)
 }
 
 /* One summary line: what the new generation has that the old had not, and the reverse. */
-static void summarize(
-	const struct lb_runtime *old, const struct lb_runtime *rt, char *msg, size_t cap)
+static void summarize(struct lb_runtime *old, const struct lb_runtime *rt, char *msg, size_t cap)
 {
 	size_t added = 0, removed = 0, kept = 0, be_added = 0, be_removed = 0;
 
 	for (size_t i = 0; i < rt->nservices; i++) {
-		const struct lb_service *svc = &rt->services[i], *prev = NULL;
-		for (size_t k = 0; k < old->nservices; k++)
-			if (old->services[k].st == svc->st)
-				prev = &old->services[k];
+		const struct lb_service *svc = &rt->services[i];
+		const struct lb_service *prev = runtime_service_by_state(old, svc->st);
 		if (prev == NULL) {
 			added++;
 			continue;

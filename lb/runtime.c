@@ -161,6 +161,15 @@ struct lb_service *runtime_service(struct lb_runtime *rt, const char *name)
 	return NULL;
 }
 
+struct lb_service *runtime_service_by_state(
+	struct lb_runtime *rt, const struct lb_service_state *st)
+{
+	for (size_t i = 0; i < rt->nservices; i++)
+		if (rt->services[i].st == st)
+			return &rt->services[i];
+	return NULL;
+}
+
 struct lb_backend *runtime_backend_by_state(
 	const struct lb_service *svc, const struct lb_backend_state *st)
 {

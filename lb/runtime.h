@@ -182,6 +182,10 @@ struct outlier_conf runtime_outlier_conf(const struct conf_service *sc);
 /* The service named name in rt, or NULL. */
 struct lb_service *runtime_service(struct lb_runtime *rt, const char *name);
 
+/* The service of rt whose shared state is st (the same service across a reload), or NULL. */
+struct lb_service *runtime_service_by_state(
+	struct lb_runtime *rt, const struct lb_service_state *st);
+
 /* The backend of svc whose shared state is st, or NULL. */
 struct lb_backend *runtime_backend_by_state(
 	const struct lb_service *svc, const struct lb_backend_state *st);

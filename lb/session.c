@@ -521,11 +521,8 @@ static void log_no_backend(struct session *s, const char *why)
 static int session_migrate(struct session *s)
 {
 	struct lb_runtime *rt = s->w->rt;
-	struct lb_service *old = s->svc, *svc = NULL;
+	struct lb_service *old = s->svc, *svc = runtime_service_by_state(rt, old->st);
 
-	for (size_t i = 0; i < rt->nservices && svc == NULL; i++)
-		if (rt->services[i].st == old->st)
-			svc = &rt->services[i];
 	if (svc == NULL)
 		return -1;
 	for (unsigned k = 0; k < s->ntried; k++) {
