@@ -6,14 +6,16 @@
  * loaded as "tests/conf/NAME.yaml" from the source directory, which is how FILE reads in the
  * .err files. A mismatch names the file and shows expected and actual output.
  *
- * Then direct checks of the values and defaults that ok-* files produce, of the entry points,
- * and of robustness: truncated, mutated, deep, huge and repetitive input must be rejected
+ * Then direct checks of the values and defaults that ok-* files produce (those of bgp and
+ * anycast are in test_conf_bgp.c; the shared loaders in tests/support/conf_util.c), of the entry
+ * points, and of robustness: truncated, mutated, deep, huge and repetitive input must be rejected
  * cleanly. Leaks are caught by the sanitizer build (-DANYLB_SANITIZE=ON): every suite runs the
  * leak checker after each test and fails the test on a leak.
  */
 #include <criterion/criterion.h>
 
 #include "conf/conf.h"
+#include "tests/support/conf_util.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -25,40 +27,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#endif
+#define CONF_DIR SC_CONF_DIR
 
-#define CONF_DIR "tests/conf"
-
-/*
- * The leak checker's own report at process exit comes after Criterion has recorded the test as
- * passed, so each suite runs it once a test is over; abort() in the teardown makes Criterion
- * report the test as crashed and the run fail.
- */
-static void check_leaks(void)
-{
-#if defined(__SANITIZE_ADDRESS__)
-	if (__lsan_do_recoverable_leak_check() != 0)
-		abort();
-#endif
-}
-
-TestSuite(conf_golden, .fini = check_leaks);
-TestSuite(conf_values, .fini = check_leaks);
-TestSuite(conf_load, .fini = check_leaks);
-TestSuite(conf_robust, .fini = check_leaks);
+TestSuite(conf_golden, .fini = sc_conf_check_leaks);
+TestSuite(conf_values, .fini = sc_conf_check_leaks);
+TestSuite(conf_load, .fini = sc_conf_check_leaks);
+TestSuite(conf_robust, .fini = sc_conf_check_leaks);
 
 struct names {
 	char **v;
 	size_t n;
 };
-
-static void to_source_dir(void)
-{
-	cr_assert_eq(
-		chdir(ANYLB_SOURCE_DIR), 0, "chdir(%s): %s", ANYLB_SOURCE_DIR, strerror(errno));
-}
 
 static int has_suffix(const char *s, const char *suffix)
 {
@@ -126,22 +105,6 @@ static char *read_all(const char *path, size_t *len)
 	return buf;
 }
 
-/* What conf_errs_print() writes, as a string. */
-static char *print_errs(const struct conf_errs *errs)
-{
-	FILE *f = tmpfile();
-	cr_assert_not_null(f);
-	conf_errs_print(errs, fileno(f));
-	long n = lseek(fileno(f), 0, SEEK_END);
-	cr_assert_geq(n, 0);
-	char *buf = malloc((size_t)n + 1);
-	cr_assert_not_null(buf);
-	cr_assert_eq(pread(fileno(f), buf, (size_t)n, 0), n);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 /* Next line of *s (without its newline) into buf; 0 at the end. */
 static int next_line(const char **s, char *buf, size_t cap)
 {
@@ -178,43 +141,11 @@ static char *diff_lines(const char *want, const char *got)
 	return out;
 }
 
-static struct conf *load_ok(const char *name)
-{
-	struct conf_errs errs = {0};
-	struct conf *c = NULL;
-	char path[256];
-
-	to_source_dir();
-	snprintf(path, sizeof(path), CONF_DIR "/%s", name);
-	int rc = conf_load(path, &c, &errs);
-	char *got = print_errs(&errs);
-	cr_assert_eq(rc, 0, "%s: rc %d, messages:\n%s", name, rc, got);
-	cr_assert_not_null(c);
-	free(got);
-	conf_errs_free(&errs);
-	return c;
-}
-
-/* Loads buf under a name and returns the printed messages (empty when it loaded). */
-static char *load_buffer_msgs(const char *buf, size_t len, int *rc)
-{
-	struct conf_errs errs = {0};
-	struct conf *c = NULL;
-
-	*rc = conf_load_buffer("t.yaml", buf, len, &c, &errs);
-	char *got = print_errs(&errs);
-	cr_assert((*rc == 0) == (c != NULL), "rc %d but conf %p", *rc, (void *)c);
-	cr_assert((*rc == 0) == (errs.n == 0), "rc %d with %zu messages", *rc, errs.n);
-	conf_free(c);
-	conf_errs_free(&errs);
-	return got;
-}
-
 /* ---- golden files ---- */
 
 Test(conf_golden, ok_files_load_without_messages)
 {
-	to_source_dir();
+	sc_conf_to_source_dir();
 	struct names ok = list_files("ok-", ".yaml");
 	cr_assert_gt(ok.n, 0, "no " CONF_DIR "/ok-*.yaml");
 	for (size_t i = 0; i < ok.n; i++) {
@@ -223,7 +154,7 @@ Test(conf_golden, ok_files_load_without_messages)
 		struct conf *c = NULL;
 		snprintf(path, sizeof(path), CONF_DIR "/%s", ok.v[i]);
 		int rc = conf_load(path, &c, &errs);
-		char *got = print_errs(&errs);
+		char *got = sc_conf_print_errs(&errs);
 		cr_expect(rc == 0 && c != NULL && errs.n == 0,
 			"%s: expected to load, got rc %d and messages:\n%s", path, rc, got);
 		free(got);
@@ -235,7 +166,7 @@ Test(conf_golden, ok_files_load_without_messages)
 
 Test(conf_golden, err_files_print_exactly_their_err_file)
 {
-	to_source_dir();
+	sc_conf_to_source_dir();
 	struct names bad = list_files("err-", ".yaml");
 	cr_assert_gt(bad.n, 0, "no " CONF_DIR "/err-*.yaml");
 	for (size_t i = 0; i < bad.n; i++) {
@@ -245,7 +176,7 @@ Test(conf_golden, err_files_print_exactly_their_err_file)
 		snprintf(path, sizeof(path), CONF_DIR "/%s", bad.v[i]);
 		snprintf(errpath, sizeof(errpath), "%.*s.err", (int)strlen(path) - 5, path);
 		int rc = conf_load(path, &c, &errs);
-		char *got = print_errs(&errs);
+		char *got = sc_conf_print_errs(&errs);
 		char *want = read_all(errpath, NULL);
 		cr_expect_not_null(want, "%s: missing %s", path, errpath);
 		cr_expect_eq(rc, -EINVAL, "%s: expected rc -EINVAL, got %d", path, rc);
@@ -266,7 +197,7 @@ Test(conf_golden, err_files_print_exactly_their_err_file)
 
 Test(conf_golden, cases_are_complete)
 {
-	to_source_dir();
+	sc_conf_to_source_dir();
 	struct names ok = list_files("ok-", ".yaml");
 	struct names bad = list_files("err-", ".yaml");
 	struct names errs = list_files("err-", ".err");
@@ -299,7 +230,7 @@ Test(conf_golden, cases_are_complete)
 /* Runs under the sanitizer build too: every path through the loader must free what it took. */
 Test(conf_golden, every_file_loads_and_frees_repeatedly)
 {
-	to_source_dir();
+	sc_conf_to_source_dir();
 	struct names all = list_files("", ".yaml");
 	for (int round = 0; round < 3; round++) {
 		struct conf_errs errs = {0};
@@ -325,7 +256,7 @@ Test(conf_golden, every_file_loads_and_frees_repeatedly)
 
 Test(conf_values, minimal_takes_every_default)
 {
-	struct conf *c = load_ok("ok-minimal.yaml");
+	struct conf *c = sc_conf_load_ok("ok-minimal.yaml");
 
 	cr_expect_str_eq(c->file, CONF_DIR "/ok-minimal.yaml");
 	cr_expect_str_eq(c->global.site, "default");
@@ -365,8 +296,8 @@ Test(conf_values, minimal_takes_every_default)
 
 Test(conf_values, explicit_defaults_equal_implicit_ones)
 {
-	struct conf *a = load_ok("ok-minimal.yaml");
-	struct conf *b = load_ok("ok-defaults-explicit.yaml");
+	struct conf *a = sc_conf_load_ok("ok-minimal.yaml");
+	struct conf *b = sc_conf_load_ok("ok-defaults-explicit.yaml");
 
 	cr_expect_str_eq(a->global.site, b->global.site);
 	cr_expect_eq(a->global.workers, b->global.workers);
@@ -389,7 +320,7 @@ Test(conf_values, explicit_defaults_equal_implicit_ones)
 
 Test(conf_values, full_file)
 {
-	struct conf *c = load_ok("ok-full.yaml");
+	struct conf *c = sc_conf_load_ok("ok-full.yaml");
 
 	cr_expect_str_eq(c->global.site, "ams1");
 	cr_expect_eq(c->global.workers, 4);
@@ -449,7 +380,7 @@ Test(conf_values, full_file)
 
 Test(conf_values, ipv6)
 {
-	struct conf *c = load_ok("ok-ipv6.yaml");
+	struct conf *c = sc_conf_load_ok("ok-ipv6.yaml");
 	char buf[ADDR_STRLEN];
 
 	cr_assert_eq(c->nservices, 1);
@@ -466,7 +397,7 @@ Test(conf_values, ipv6)
 
 Test(conf_values, edges_and_empty_sections)
 {
-	struct conf *c = load_ok("ok-empty-sections.yaml");
+	struct conf *c = sc_conf_load_ok("ok-empty-sections.yaml");
 
 	cr_expect_eq(c->global.workers, 256);
 	cr_expect_eq(c->global.log_level, LOG_LEVEL_INFO);
@@ -485,7 +416,7 @@ Test(conf_values, edges_and_empty_sections)
 
 Test(conf_values, flow_style)
 {
-	struct conf *c = load_ok("ok-flow-style.yaml");
+	struct conf *c = sc_conf_load_ok("ok-flow-style.yaml");
 
 	cr_expect_str_eq(c->global.site, "lon-3");
 	cr_expect_eq(c->global.workers, 2);
@@ -555,7 +486,7 @@ static void expect_check_defaults(const struct conf_check *c, enum conf_check_ty
 
 Test(conf_values, health_absent_takes_defaults)
 {
-	struct conf *c = load_ok("ok-minimal.yaml");
+	struct conf *c = sc_conf_load_ok("ok-minimal.yaml");
 	const struct conf_service *s = &c->services[0];
 
 	expect_check_absent(&s->health.liveness, "liveness");
@@ -566,7 +497,7 @@ Test(conf_values, health_absent_takes_defaults)
 	conf_free(c);
 
 	/* Files written before health existed keep loading the same way. */
-	c = load_ok("ok-full.yaml");
+	c = sc_conf_load_ok("ok-full.yaml");
 	for (size_t i = 0; i < c->nservices; i++) {
 		expect_check_absent(&c->services[i].health.liveness, c->services[i].name);
 		expect_check_absent(&c->services[i].health.readiness, c->services[i].name);
@@ -577,7 +508,7 @@ Test(conf_values, health_absent_takes_defaults)
 
 Test(conf_values, health_empty_sections_take_defaults)
 {
-	struct conf *c = load_ok("ok-health-defaults.yaml");
+	struct conf *c = sc_conf_load_ok("ok-health-defaults.yaml");
 
 	cr_assert_eq(c->nservices, 4);
 	const struct conf_service *tcp = &c->services[0];
@@ -611,7 +542,7 @@ Test(conf_values, health_empty_sections_take_defaults)
 
 Test(conf_values, health_full_file)
 {
-	struct conf *c = load_ok("ok-health.yaml");
+	struct conf *c = sc_conf_load_ok("ok-health.yaml");
 
 	cr_assert_eq(c->nservices, 3);
 	const struct conf_service *web = &c->services[0];
@@ -709,7 +640,7 @@ Test(conf_values, health_full_file)
 
 Test(conf_values, health_edges)
 {
-	struct conf *c = load_ok("ok-health-edges.yaml");
+	struct conf *c = sc_conf_load_ok("ok-health-edges.yaml");
 
 	cr_assert_eq(c->nservices, 2);
 	const struct conf_service *low = &c->services[0];
@@ -801,288 +732,13 @@ Test(conf_values, balance_names)
 	cr_expect_str_eq(conf_balance_name(CONF_BALANCE_RANDOM_TWO), "random_two");
 }
 
-/* ---- bgp and anycast ---- */
-
-/* Loads a buffer that must be valid; the caller frees the conf. */
-static struct conf *load_buffer_ok(const char *buf)
-{
-	struct conf_errs errs = {0};
-	struct conf *c = NULL;
-
-	int rc = conf_load_buffer("t.yaml", buf, strlen(buf), &c, &errs);
-	char *got = print_errs(&errs);
-	cr_assert_eq(rc, 0, "rc %d, messages:\n%s\nfor:\n%s", rc, got, buf);
-	free(got);
-	conf_errs_free(&errs);
-	return c;
-}
-
-static void expect_prefix(const struct conf_prefix *p, const char *text, int line, int col)
-{
-	unsigned char want[16] = {0};
-	int family = strchr(text, ':') != NULL ? AF_INET6 : AF_INET;
-	char addr[64];
-
-	snprintf(addr, sizeof(addr), "%.*s", (int)strcspn(text, "/"), text);
-	cr_assert_eq(inet_pton(family, addr, want), 1, "%s", text);
-	cr_expect_str_eq(p->text, text);
-	cr_expect_eq(p->family, family, "%s", text);
-	cr_expect_eq(p->len, family == AF_INET ? 32u : 128u, "%s", text);
-	cr_expect_eq(memcmp(p->addr, want, sizeof(want)), 0, "%s: bytes differ", text);
-	cr_expect_eq(p->pos.line, line, "%s", text);
-	cr_expect_eq(p->pos.col, col, "%s", text);
-}
-
-Test(conf_values, bgp_and_anycast_absent)
-{
-	static const struct conf_bgp zero_bgp;
-	static const struct conf_anycast zero_anycast;
-	struct conf *c = load_ok("ok-minimal.yaml");
-
-	cr_expect_eq(memcmp(&c->bgp, &zero_bgp, sizeof(zero_bgp)), 0, "bgp is not all zero");
-	cr_expect_eq(memcmp(&c->services[0].anycast, &zero_anycast, sizeof(zero_anycast)), 0,
-		"anycast is not all zero");
-	conf_free(c);
-}
-
-Test(conf_values, bgp_and_anycast_defaults)
-{
-	struct conf *c = load_ok("ok-bgp-defaults.yaml");
-
-	const struct conf_bgp *b = &c->bgp;
-	cr_expect_eq(b->enabled, 1);
-	cr_expect_eq(b->announce, CONF_ANNOUNCE_INTERFACE);
-	cr_expect_str_eq(b->interface, "anylb0");
-	cr_expect_eq(b->watchdog_timeout_ms, 1000);
-	cr_expect_str_eq(b->bird_socket, "/run/bird/bird.ctl");
-	cr_expect_eq(b->announce_delay_ms, 5000);
-	cr_expect_eq(b->max_announce_delay_ms, 300000);
-	cr_expect_eq(b->flap_window_ms, 600000);
-	cr_expect_eq(b->pos.line, 2);
-	cr_expect_eq(b->pos.col, 1);
-
-	cr_assert_eq(c->nservices, 1);
-	const struct conf_anycast *a = &c->services[0].anycast;
-	cr_expect_eq(a->enabled, 1);
-	cr_assert_eq(a->nprefixes, 1);
-	expect_prefix(&a->prefixes[0], "192.0.2.10/32", 7, 18);
-	cr_expect_eq(memcmp(a->prefixes[0].addr, "\xc0\x00\x02\x0a", 4), 0);
-	cr_expect_null(a->bird_protocol);
-	cr_expect_eq(a->bird_protocol_pos.line, 0);
-	cr_expect_eq(a->min_ready, 1);
-	cr_expect(a->min_capacity == 0.0);
-	cr_expect_eq(a->pos.line, 6);
-	cr_expect_eq(a->pos.col, 5);
-	conf_free(c);
-
-	/* bgp alone, with no anycast service, is valid; the unwritten maximum follows the delay. */
-	c = load_ok("ok-bgp-no-anycast.yaml");
-	cr_expect_eq(c->bgp.enabled, 1);
-	cr_expect_eq(c->bgp.announce_delay_ms, 600000);
-	cr_expect_eq(c->bgp.max_announce_delay_ms, 600000);
-	cr_expect_eq(c->services[0].anycast.enabled, 0);
-	conf_free(c);
-}
-
-Test(conf_values, bgp_interface_full)
-{
-	struct conf *c = load_ok("ok-bgp-interface.yaml");
-
-	const struct conf_bgp *b = &c->bgp;
-	cr_expect_eq(b->enabled, 1);
-	cr_expect_eq(b->announce, CONF_ANNOUNCE_INTERFACE);
-	cr_expect_str_eq(b->interface, "anylb-ams.1_xyz");
-	cr_expect_eq(b->watchdog_timeout_ms, 60000);
-	cr_expect_str_eq(b->bird_socket, "/var/run/bird/bird.ctl");
-	cr_expect_eq(b->announce_delay_ms, 10000);
-	cr_expect_eq(b->max_announce_delay_ms, 120000);
-	cr_expect_eq(b->flap_window_ms, 1800000);
-
-	cr_assert_eq(c->nservices, 3);
-	const struct conf_anycast *web = &c->services[0].anycast;
-	cr_expect_eq(web->enabled, 1);
-	cr_assert_eq(web->nprefixes, 2);
-	expect_prefix(&web->prefixes[0], "192.0.2.10/32", 15, 18);
-	expect_prefix(&web->prefixes[1], "2001:db8::10/128", 15, 33);
-	static const unsigned char v6[16] = {
-		0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10};
-	cr_expect_eq(memcmp(web->prefixes[1].addr, v6, 16), 0);
-	cr_expect_null(web->bird_protocol);
-	cr_expect_eq(web->min_ready, 2);
-	cr_expect(web->min_capacity == 0.5);
-
-	/* One prefix may be written without a list. */
-	const struct conf_anycast *dns = &c->services[1].anycast;
-	cr_assert_eq(dns->nprefixes, 1);
-	expect_prefix(&dns->prefixes[0], "198.51.100.53/32", 27, 17);
-	cr_expect_eq(dns->min_ready, 0);
-	cr_expect(dns->min_capacity == 1.0);
-
-	cr_expect_eq(c->services[2].anycast.enabled, 0);
-	cr_expect_null(c->services[2].anycast.prefixes);
-	conf_free(c);
-}
-
-Test(conf_values, bgp_bird_protocol_full)
-{
-	struct conf *c = load_ok("ok-bgp-bird-protocol.yaml");
-
-	const struct conf_bgp *b = &c->bgp;
-	cr_expect_eq(b->enabled, 1);
-	cr_expect_eq(b->announce, CONF_ANNOUNCE_BIRD_PROTOCOL);
-	/* Not used in this mode, and not writable, but still the documented defaults. */
-	cr_expect_str_eq(b->interface, "anylb0");
-	cr_expect_eq(b->watchdog_timeout_ms, 1000);
-	cr_expect_str_eq(b->bird_socket, "bird.ctl");
-	cr_expect_eq(b->announce_delay_ms, 0);
-	cr_expect_eq(b->max_announce_delay_ms, 0);
-	cr_expect_eq(b->flap_window_ms, 1);
-	cr_expect_eq(b->pos.line, 28);
-
-	cr_assert_eq(c->nservices, 2);
-	const struct conf_anycast *web = &c->services[0].anycast;
-	cr_assert_eq(web->nprefixes, 2);
-	expect_prefix(&web->prefixes[0], "192.0.2.10/32", 15, 11);
-	expect_prefix(&web->prefixes[1], "192.0.2.11/32", 16, 11);
-	cr_expect_str_eq(web->bird_protocol, "anylb_web");
-	cr_expect_eq(web->bird_protocol_pos.line, 13);
-	cr_expect_eq(web->bird_protocol_pos.col, 22);
-	cr_expect_eq(web->min_ready, 3);
-	cr_expect(web->min_capacity == 0.25);
-	cr_expect_eq(web->pos.line, 10);
-
-	const struct conf_anycast *api = &c->services[1].anycast;
-	cr_assert_eq(api->nprefixes, 1);
-	expect_prefix(&api->prefixes[0], "2001:db8:0:1::7/128", 21, 18);
-	cr_expect_str_eq(api->bird_protocol, "_Api2");
-	cr_expect_eq(api->min_ready, 1);
-	cr_expect(api->min_capacity == 0.125);
-	conf_free(c);
-}
-
-#define BGP_SERVICE                                                                                \
-	"services:\n  - name: web\n    listen: 0.0.0.0:80\n    backends:\n"                        \
-	"      - address: 10.0.0.1:80\n"
-
-Test(conf_values, bgp_edges)
-{
-	static const struct {
-		const char *yaml;
-		uint64_t watchdog, delay, max;
-	} ok[] = {
-		{"bgp:\n  watchdog_timeout: 100ms\n", 100, 5000, 300000},
-		{"bgp:\n  watchdog_timeout: 60000ms\n", 60000, 5000, 300000},
-		{"bgp:\n  announce_delay: 0ms\n", 1000, 0, 300000},
-		{"bgp:\n  announce_delay: 301s\n", 1000, 301000, 301000},
-		{"bgp:\n  announce_delay: 1h\n  max_announce_delay: 1h\n", 1000, 3600000, 3600000},
-		{"bgp: {}\n", 1000, 5000, 300000},
-	};
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		char y[512];
-		snprintf(y, sizeof(y), "%s" BGP_SERVICE, ok[i].yaml);
-		struct conf *c = load_buffer_ok(y);
-		cr_expect_eq(c->bgp.enabled, 1, "%s", ok[i].yaml);
-		cr_expect_eq(c->bgp.watchdog_timeout_ms, ok[i].watchdog, "%s", ok[i].yaml);
-		cr_expect_eq(c->bgp.announce_delay_ms, ok[i].delay, "%s", ok[i].yaml);
-		cr_expect_eq(c->bgp.max_announce_delay_ms, ok[i].max, "%s", ok[i].yaml);
-		conf_free(c);
-	}
-
-	static const char *const bad[] = {
-		"bgp:\n  watchdog_timeout: 99ms\n",
-		"bgp:\n  watchdog_timeout: 60001ms\n",
-		"bgp:\n  watchdog_timeout: 0s\n",
-		"bgp:\n  flap_window: 0ms\n",
-		"bgp:\n  interface: \"\"\n",
-		"bgp:\n  interface: anylb01234567890\n",
-		"bgp:\n  interface: a/b\n",
-		"bgp:\n  bird_socket: \"\"\n",
-		"bgp:\n  announce: BIRD_PROTOCOL\n",
-	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		char y[512];
-		int rc;
-		snprintf(y, sizeof(y), "%s" BGP_SERVICE, bad[i]);
-		char *got = load_buffer_msgs(y, strlen(y), &rc);
-		cr_expect_eq(rc, -EINVAL, "%s", bad[i]);
-		cr_expect(strncmp(got, "t.yaml:2:", 9) == 0, "%s: %s", bad[i], got);
-		free(got);
-	}
-}
-
-Test(conf_values, anycast_edges)
-{
-	static const struct {
-		const char *value;
-		double want;
-	} fractions[] = {
-		{"0", 0}, {"1", 1}, {"0.5", 0.5}, {"\"0.5\"", 0.5}, {"0.1", 0.1}, {"1.000", 1},
-		{"0.000", 0}, {"0.333333", 0.333333}, {"0.1234567890123", 0.1234567890123},
-		{"0.5000000000000000000001", 0.5}, /* digits past the 18th are dropped */
-	};
-	for (size_t i = 0; i < sizeof(fractions) / sizeof(fractions[0]); i++) {
-		char y[512];
-		snprintf(y, sizeof(y),
-			"bgp:\nservices:\n  - name: web\n    listen: 0.0.0.0:80\n    anycast:\n"
-			"      prefixes: 192.0.2.1/32\n      min_capacity: %s\n    backends:\n"
-			"      - address: 10.0.0.1:80\n",
-			fractions[i].value);
-		struct conf *c = load_buffer_ok(y);
-		cr_expect(c->services[0].anycast.min_capacity == fractions[i].want, "%s: got %.17g",
-			fractions[i].value, c->services[0].anycast.min_capacity);
-		conf_free(c);
-	}
-
-	/* min_ready may equal the number of backends, and a 63-byte BIRD name fits. */
-	char name[CONF_BIRD_NAME_MAX + 1];
-	memset(name, 'p', CONF_BIRD_NAME_MAX);
-	name[CONF_BIRD_NAME_MAX] = '\0';
-	char y[1024];
-	snprintf(y, sizeof(y),
-		"bgp: {announce: bird_protocol}\nservices:\n  - name: web\n    listen: 0.0.0.0:80\n"
-		"    anycast: {prefixes: [\"::1/128\", \"::/128\"], min_ready: 2, bird_protocol: "
-		"%s}\n    backends: [{address: \"10.0.0.1:80\"}, {address: \"10.0.0.2:80\"}]\n",
-		name);
-	struct conf *c = load_buffer_ok(y);
-	const struct conf_anycast *a = &c->services[0].anycast;
-	cr_expect_eq(a->min_ready, 2);
-	cr_expect_str_eq(a->bird_protocol, name);
-	cr_assert_eq(a->nprefixes, 2);
-	cr_expect_eq(a->prefixes[0].family, AF_INET6);
-	cr_expect_eq(a->prefixes[0].addr[15], 1);
-	cr_expect_eq(a->prefixes[1].family, AF_INET6);
-	conf_free(c);
-}
-
-/* The order of the top-level keys does not matter: bgp is read first wherever it stands. */
-Test(conf_values, bgp_after_services_judges_anycast_the_same)
-{
-	static const char svc[] = "services:\n  - name: web\n    listen: 0.0.0.0:80\n"
-				  "    anycast: {prefixes: [192.0.2.1/32]}\n"
-				  "    backends: [{address: \"10.0.0.1:80\"}]\n";
-	char y[512];
-	int rc;
-
-	snprintf(y, sizeof(y), "%sbgp: {announce: bird_protocol}\n", svc);
-	char *got = load_buffer_msgs(y, strlen(y), &rc);
-	cr_expect_str_eq(got, "t.yaml:4:5: 'anycast' is missing 'bird_protocol' (required with "
-			      "'announce: bird_protocol')\n");
-	free(got);
-
-	snprintf(y, sizeof(y), "bgp: {announce: bird_protocol}\n%s", svc);
-	got = load_buffer_msgs(y, strlen(y), &rc);
-	cr_expect_str_eq(got, "t.yaml:5:5: 'anycast' is missing 'bird_protocol' (required with "
-			      "'announce: bird_protocol')\n");
-	free(got);
-}
-
 /* ---- entry points ---- */
 
 /* ---- global.admin and global.log.access ---- */
 
 Test(conf_values, admin_absent_takes_defaults)
 {
-	struct conf *c = load_ok("ok-minimal.yaml");
+	struct conf *c = sc_conf_load_ok("ok-minimal.yaml");
 	const struct conf_admin *a = &c->global.admin;
 
 	cr_expect_eq(a->enabled, 1);
@@ -1093,7 +749,7 @@ Test(conf_values, admin_absent_takes_defaults)
 	cr_expect_eq(c->global.access_log, 0);
 	conf_free(c);
 
-	c = load_ok("ok-admin-empty.yaml");
+	c = sc_conf_load_ok("ok-admin-empty.yaml");
 	cr_expect_eq(c->global.admin.enabled, 1);
 	cr_expect_str_eq(c->global.admin.socket, "/run/anylb/admin.sock");
 	cr_expect_null(c->global.admin.listen);
@@ -1105,7 +761,7 @@ Test(conf_values, admin_absent_takes_defaults)
 
 Test(conf_values, admin_full)
 {
-	struct conf *c = load_ok("ok-admin.yaml");
+	struct conf *c = sc_conf_load_ok("ok-admin.yaml");
 	const struct conf_admin *a = &c->global.admin;
 	char buf[ADDR_STRLEN];
 
@@ -1123,7 +779,7 @@ Test(conf_values, admin_full)
 
 Test(conf_values, admin_ipv6_remote_and_off)
 {
-	struct conf *c = load_ok("ok-admin-ipv6.yaml");
+	struct conf *c = sc_conf_load_ok("ok-admin-ipv6.yaml");
 	char buf[ADDR_STRLEN];
 
 	cr_expect_str_eq(c->global.admin.listen, "[::1]:9901");
@@ -1133,12 +789,12 @@ Test(conf_values, admin_ipv6_remote_and_off)
 	cr_expect_eq(c->global.access_log, 0);
 	conf_free(c);
 
-	c = load_ok("ok-admin-remote.yaml");
+	c = sc_conf_load_ok("ok-admin-remote.yaml");
 	cr_expect_str_eq(c->global.admin.listen, "0.0.0.0:9901");
 	cr_expect_eq(c->global.admin.allow_remote, 1);
 	conf_free(c);
 
-	c = load_ok("ok-admin-off.yaml");
+	c = sc_conf_load_ok("ok-admin-off.yaml");
 	cr_expect_eq(c->global.admin.enabled, 0);
 	cr_expect_str_eq(c->global.admin.socket, "/tmp/unused.sock");
 	cr_expect_null(c->global.admin.listen);
@@ -1152,7 +808,7 @@ Test(conf_values, user_and_group_are_resolved)
 	uid_t nobody_uid = pw->pw_uid;
 	gid_t nobody_gid = pw->pw_gid;
 
-	struct conf *c = load_ok("ok-user.yaml");
+	struct conf *c = sc_conf_load_ok("ok-user.yaml");
 	cr_expect_str_eq(c->global.user, "nobody");
 	cr_expect_str_eq(c->global.group, "root");
 	cr_expect_eq(c->global.uid, nobody_uid);
@@ -1171,7 +827,7 @@ Test(conf_values, user_and_group_are_resolved)
 	conf_errs_free(&errs);
 
 	/* The default: no change of user. */
-	c = load_ok("ok-admin-off.yaml");
+	c = sc_conf_load_ok("ok-admin-off.yaml");
 	cr_expect_null(c->global.user);
 	cr_expect_null(c->global.group);
 	conf_free(c);
@@ -1196,7 +852,7 @@ Test(conf_values, admin_loopback_edges)
 			"services:\n  - name: web\n    listen: 0.0.0.0:80\n"
 			"    backends: [{address: 10.0.0.1:80}]\n",
 			cases[i].listen);
-		char *got = load_buffer_msgs(buf, (size_t)n, &rc);
+		char *got = sc_conf_load_buffer_msgs(buf, (size_t)n, &rc);
 		if (cases[i].ok)
 			cr_expect_eq(rc, 0, "%s: %s", cases[i].listen, got);
 		else
@@ -1214,7 +870,7 @@ Test(conf_load, missing_file)
 	int rc = conf_load("/nonexistent/anylb.yaml", &c, &errs);
 	cr_expect_eq(rc, -ENOENT);
 	cr_expect_null(c);
-	char *got = print_errs(&errs);
+	char *got = sc_conf_print_errs(&errs);
 	cr_expect_str_eq(got,
 		"/nonexistent/anylb.yaml:1:1: cannot read the file: No such file or directory\n");
 	free(got);
@@ -1226,7 +882,7 @@ Test(conf_load, directory)
 	struct conf_errs errs = {0};
 	struct conf *c = NULL;
 
-	to_source_dir();
+	sc_conf_to_source_dir();
 	cr_expect_eq(conf_load(CONF_DIR, &c, &errs), -EISDIR);
 	cr_expect_null(c);
 	cr_expect_eq(errs.n, 1);
@@ -1240,13 +896,13 @@ Test(conf_load, buffer_uses_the_given_name)
 	struct conf *c = NULL;
 
 	cr_expect_eq(conf_load_buffer("<admin>", y, strlen(y), &c, &errs), -EINVAL);
-	char *got = print_errs(&errs);
+	char *got = sc_conf_print_errs(&errs);
 	cr_expect_str_eq(got, "<admin>:2:5: service 'a' is missing 'backends'\n");
 	free(got);
 	conf_errs_free(&errs);
 
 	cr_expect_eq(conf_load_buffer("<empty>", NULL, 0, &c, &errs), -EINVAL);
-	got = print_errs(&errs);
+	got = sc_conf_print_errs(&errs);
 	cr_expect_str_eq(
 		got, "<empty>:1:1: empty file: expected a mapping with a 'services' list\n");
 	free(got);
@@ -1261,7 +917,7 @@ Test(conf_load, messages_append_to_a_used_list)
 
 	cr_expect_eq(conf_load_buffer("a", a, strlen(a), &c, &errs), -EINVAL);
 	cr_expect_eq(conf_load_buffer("b", b, strlen(b), &c, &errs), -EINVAL);
-	char *got = print_errs(&errs);
+	char *got = sc_conf_print_errs(&errs);
 	cr_expect_str_eq(got,
 		"a:1:1: unknown key 'x' at the top level (expected one of: global, bgp, services)\n"
 		"a:1:1: no services: add a 'services' list\n"
@@ -1278,7 +934,7 @@ Test(conf_load, print_writes_file_line_col_message)
 	};
 	struct conf_errs errs = {.v = v, .n = 2, .cap = 2};
 
-	char *got = print_errs(&errs);
+	char *got = sc_conf_print_errs(&errs);
 	cr_expect_str_eq(got, "f.yaml:3:7: first\ndir/g.yaml:12:1: 'x' is not supported yet\n");
 	free(got);
 }
@@ -1287,7 +943,7 @@ Test(conf_load, print_writes_file_line_col_message)
 
 Test(conf_robust, every_prefix_of_every_file)
 {
-	to_source_dir();
+	sc_conf_to_source_dir();
 	struct names all = list_files("", ".yaml");
 	for (size_t i = 0; i < all.n; i++) {
 		char path[256];
@@ -1301,7 +957,7 @@ Test(conf_robust, every_prefix_of_every_file)
 			cr_assert_not_null(cut);
 			memcpy(cut, buf, n);
 			int rc;
-			free(load_buffer_msgs(cut, n, &rc));
+			free(sc_conf_load_buffer_msgs(cut, n, &rc));
 			free(cut);
 		}
 		free(buf);
@@ -1314,7 +970,7 @@ Test(conf_robust, mutated_files)
 	static const char junk[] = "\0\t\n\r :-[]{}&*!|>'\"%@`#,?\\\xff\xc3";
 	uint32_t seed = 12345;
 
-	to_source_dir();
+	sc_conf_to_source_dir();
 	struct names all = list_files("", ".yaml");
 	for (size_t i = 0; i < all.n; i++) {
 		char path[256];
@@ -1332,7 +988,7 @@ Test(conf_robust, mutated_files)
 				m[at] = junk[(seed >> 20) % (sizeof(junk) - 1)];
 			}
 			int rc;
-			free(load_buffer_msgs(m, len, &rc));
+			free(sc_conf_load_buffer_msgs(m, len, &rc));
 			free(m);
 		}
 		free(buf);
@@ -1359,7 +1015,7 @@ Test(conf_robust, deep_nesting_is_refused)
 	int rc;
 	char *s = repeat("services: ", "[", 100000, "", &len);
 
-	char *got = load_buffer_msgs(s, len, &rc);
+	char *got = sc_conf_load_buffer_msgs(s, len, &rc);
 	cr_expect_eq(rc, -EINVAL);
 	cr_expect_str_eq(
 		got, "t.yaml:1:42: lists and mappings are nested too deep (more than 32 levels)\n");
@@ -1373,7 +1029,7 @@ Test(conf_robust, too_many_values)
 	int rc;
 	char *s = repeat("services: [", "1,", 1100000, "1]", &len);
 
-	char *got = load_buffer_msgs(s, len, &rc);
+	char *got = sc_conf_load_buffer_msgs(s, len, &rc);
 	cr_expect_eq(rc, -EINVAL);
 	cr_expect(strstr(got, "too many YAML values (more than 1048576)\n") != NULL, "%s", got);
 	free(got);
@@ -1388,7 +1044,7 @@ Test(conf_robust, too_large)
 
 	cr_assert_not_null(s);
 	memset(s, '\n', len);
-	char *got = load_buffer_msgs(s, len, &rc);
+	char *got = sc_conf_load_buffer_msgs(s, len, &rc);
 	cr_expect_eq(rc, -EINVAL);
 	cr_expect_str_eq(got, "t.yaml:1:1: file is too large (more than 16 MiB)\n");
 	free(got);
@@ -1402,7 +1058,7 @@ Test(conf_robust, wide_mapping_with_duplicates_is_fast_and_capped)
 	int rc;
 	char *s = repeat("global:\n", "  k: 1\n", 200000, "services: []\n", &len);
 
-	char *got = load_buffer_msgs(s, len, &rc);
+	char *got = sc_conf_load_buffer_msgs(s, len, &rc);
 	cr_expect_eq(rc, -EINVAL);
 	size_t lines = 0;
 	for (const char *p = got; *p; p++)
@@ -1421,7 +1077,7 @@ Test(conf_robust, too_many_backends)
 	char *s = repeat("services:\n  - name: a\n    listen: 1.2.3.4:5\n    backends:\n",
 		"      - address: 10.0.0.1:80\n", CONF_MAX_BACKENDS + 1, "", &len);
 
-	char *got = load_buffer_msgs(s, len, &rc);
+	char *got = sc_conf_load_buffer_msgs(s, len, &rc);
 	cr_expect_str_eq(got, "t.yaml:5:7: 'backends' has 10001 entries, more than 10000\n");
 	free(got);
 	free(s);
@@ -1434,7 +1090,7 @@ Test(conf_robust, many_duplicate_backends_are_found_by_sorting)
 	char *s = repeat("services:\n  - name: a\n    listen: 1.2.3.4:5\n    backends:\n",
 		"      - address: 10.0.0.1:80\n", CONF_MAX_BACKENDS, "", &len);
 
-	char *got = load_buffer_msgs(s, len, &rc);
+	char *got = sc_conf_load_buffer_msgs(s, len, &rc);
 	cr_expect_eq(rc, -EINVAL);
 	cr_expect(strncmp(got, "t.yaml:6:18: duplicate backend '10.0.0.1:80' (first at line 5)\n",
 			  60) == 0,
@@ -1448,7 +1104,7 @@ Test(conf_robust, raw_nul_and_long_values)
 	static const char nul[] = "services:\n  - name: a\0b\n";
 	int rc;
 
-	char *got = load_buffer_msgs(nul, sizeof(nul) - 1, &rc);
+	char *got = sc_conf_load_buffer_msgs(nul, sizeof(nul) - 1, &rc);
 	cr_expect_str_eq(
 		got, "t.yaml:2:12: cannot read YAML: control characters are not allowed\n");
 	free(got);
@@ -1456,7 +1112,7 @@ Test(conf_robust, raw_nul_and_long_values)
 	/* Long values are shortened in messages, at a character boundary. */
 	size_t len;
 	char *s = repeat("services:\n  - name: ", "\xc3\xa9", 5000, "\n", &len);
-	got = load_buffer_msgs(s, len, &rc);
+	got = sc_conf_load_buffer_msgs(s, len, &rc);
 	cr_expect(strstr(got, "t.yaml:2:11: 'name' is longer than 64 characters\n") != NULL, "%s",
 		got);
 	cr_expect_lt(strlen(got), 300);
@@ -1470,7 +1126,7 @@ Test(conf_robust, unknown_key_is_shortened_and_escaped)
 	int rc;
 	char *s = repeat("\"", "\\t", 100, "\": 1\nservices: []\n", &len);
 
-	char *got = load_buffer_msgs(s, len, &rc);
+	char *got = sc_conf_load_buffer_msgs(s, len, &rc);
 	cr_expect(strstr(got, "t.yaml:1:1: unknown key '\\x09\\x09") != NULL, "%s", got);
 	cr_expect(strstr(got, "...' at the top level (expected one of: global, bgp, services)\n") !=
 			  NULL,
