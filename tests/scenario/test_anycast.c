@@ -539,8 +539,9 @@ Test(anycast_interface, kill9_fails_closed)
 
 /*
  * SIGSTOP: the event loops stop, the heartbeats stop, the watchdog gives up after
- * watchdog_timeout and removes the interface. After SIGCONT the prefixes stay withdrawn (the
- * interface is gone for good); a restart brings them back after announce_delay.
+ * watchdog_timeout and removes the interface. After SIGCONT anylb finds the watchdog gone,
+ * recreates the interface with a new watchdog and announces again only after announce_delay of
+ * health; a restart, too, brings the prefixes back after announce_delay.
  */
 Test(anycast_interface, sigstop_watchdog)
 {
@@ -558,19 +559,33 @@ Test(anycast_interface, sigstop_watchdog)
 	cr_assert_leq(t6 - t0, WATCHDOG_MS + 200);
 	client_sessions(NSESS, "site1's anylb stopped");
 
-	/* Woken up, it stays withdrawn: fail closed until restarted. */
+	/*
+	 * Woken up, it finds the watchdog gone, recreates the interface and starts over from
+	 * withdrawn: the prefix comes back only after announce_delay of health, counted from the
+	 * new interface (the log's own clock, so a slow test cannot blur it).
+	 */
+	struct sc_log_line gone, rearmed, ann;
 	size_t off = sc_lb_log_offset(run[0].lb);
 	cr_assert_eq(sc_lb_signal(run[0].lb, SIGCONT), 0);
-	log_wait(0, off, "the watchdog is gone", 2000, NULL);
-	sc_sleep_ms(1000);
+	log_wait(0, off, "the watchdog is gone", 2000, &gone);
+	log_wait(0, off, "recreated, held by watchdog", 2000, &rearmed);
 	expect_via(AF_INET, 2);
 	expect_via(AF_INET6, 2);
+	expect_paths(2, ANNOUNCE_DELAY_MS + 3000, &t4, &t6, "site1's anylb woken up");
+	log_wait(0, off, announce_needle(), 1000, &ann);
+	int64_t held = ann.wall_ms - gone.wall_ms;
 	int nlines = sc_lb_log_count(run[0].lb, off, "the watchdog is gone");
 	fprintf(stderr,
-		"anycast: interface: SIGCONT -> still withdrawn; \"the watchdog is gone\" logged "
-		"%d "
-		"times in the first second\n",
-		nlines);
+		"anycast: interface: SIGCONT -> interface recreated %lld ms after \"the watchdog "
+		"is gone\" (logged %d times), announce %lld ms after it was found gone "
+		"(announce_delay %d ms)\n",
+		(long long)(rearmed.wall_ms - gone.wall_ms), nlines, (long long)held,
+		ANNOUNCE_DELAY_MS);
+	cr_assert_eq(nlines, 1);
+	cr_assert_geq(held, ANNOUNCE_DELAY_MS - 2);
+	cr_assert_leq(held, ANNOUNCE_DELAY_MS + 500);
+	expect_via(AF_INET, 3);
+	expect_via(AF_INET6, 3);
 	int rc = sc_lb_stop(run[0].lb);
 	run[0].lb = NULL;
 	cr_assert_eq(rc, 0, "anylb exit status %d after SIGTERM", rc);
