@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The benchmark: anylb against HAProxy 2.6 (mode tcp), nginx stream and a direct connection.
 #
-#   bench/run.sh            3 repetitions, medians; writes docs/BENCHMARKS.md and
-#                           docs/bench-ratios.png (about 10 minutes)
+#   bench/run.sh            5 repetitions, medians; writes docs/BENCHMARKS.md and
+#                           docs/bench-ratios.png (about 15 minutes)
 #   bench/run.sh --quick    1 short repetition, a smoke test; docs/ are left alone
+#   bench/run.sh --profile  where the time goes: syscalls, anylb's instructions, perf samples of
+#                           both cores per unit of work; writes the profile into docs/BENCHMARKS.md
 #
 # Other options go to bench/bench.py (--only anylb,haproxy, --reps N, --sessions N, --no-docs,
 # --keep, --anylb PATH). The anylb binary is $ANYLB, else build/anylb, which is built with
@@ -13,6 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(haproxy nginx libnginx-mod-stream wrk iperf3 gnuplot-nox procps util-linux python3)
+# --profile counts syscalls (strace), anylb's instructions (valgrind) and samples every core (perf).
+case " $* " in *" --profile "*) pkgs+=(strace valgrind linux-perf) ;; esac
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
