@@ -9,115 +9,26 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-struct ct_pki ct_pki;
+struct sc_pki ct_pki;
 
 /* ---- certificates ---------------------------------------------------------------------------- */
 
-static void add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-
-	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	cr_assert_not_null(ext, "extension %d=%s", nid, value);
-	cr_assert_eq(X509_add_ext(cert, ext, -1), 1);
-	X509_EXTENSION_free(ext);
-}
-
-/* issuer NULL: self-signed. Validity from now+nb to now+na seconds. */
-static void make_cert(struct ct_cert *out, const char *cn, const struct ct_cert *issuer, int is_ca,
-	long nb, long na)
-{
-	static long serial = 1;
-	X509 *x = X509_new();
-	X509_NAME *name;
-	struct tm tm;
-
-	out->key = EVP_EC_gen("P-256");
-	cr_assert_not_null(out->key);
-	cr_assert_not_null(x);
-	X509_set_version(x, X509_VERSION_3);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-	X509_gmtime_adj(X509_getm_notBefore(x), nb);
-	X509_gmtime_adj(X509_getm_notAfter(x), na);
-	X509_set_pubkey(x, out->key);
-	name = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer->x509) : name);
-
-	X509 *signer = issuer != NULL ? issuer->x509 : x;
-	add_ext(x, signer, NID_subject_key_identifier, "hash");
-	if (is_ca) {
-		add_ext(x, signer, NID_basic_constraints, "critical,CA:TRUE");
-		add_ext(x, signer, NID_key_usage, "critical,keyCertSign,cRLSign");
-	} else {
-		add_ext(x, signer, NID_basic_constraints, "CA:FALSE");
-		add_ext(x, signer, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1");
-		add_ext(x, signer, NID_ext_key_usage, "serverAuth");
-	}
-	if (issuer != NULL)
-		add_ext(x, signer, NID_authority_key_identifier, "keyid:always");
-	cr_assert_gt(X509_sign(x, issuer != NULL ? issuer->key : out->key, EVP_sha256()), 0);
-	cr_assert_eq(ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm), 1);
-	out->not_after = (int64_t)timegm(&tm);
-	out->x509 = x;
-}
-
 void ct_pki_make(void)
 {
-	FILE *f;
-
-	strcpy(ct_pki.dir, "/tmp/anylb-test-check-XXXXXX");
-	cr_assert_not_null(mkdtemp(ct_pki.dir));
-	snprintf(ct_pki.ca_file, sizeof(ct_pki.ca_file), "%s/ca.pem", ct_pki.dir);
-	make_cert(&ct_pki.ca, "anylb test CA", NULL, 1, -3600, 30 * 86400);
-	make_cert(&ct_pki.ca2, "anylb untrusted CA", NULL, 1, -3600, 30 * 86400);
-	make_cert(&ct_pki.leaf, "localhost", &ct_pki.ca, 0, -3600, 86400);
-	make_cert(&ct_pki.expired, "localhost", &ct_pki.ca, 0, -2 * 86400, -86400);
-	make_cert(&ct_pki.future, "localhost", &ct_pki.ca, 0, 86400, 2 * 86400);
-	make_cert(&ct_pki.selfsigned, "localhost", NULL, 0, -3600, 86400);
-	make_cert(&ct_pki.foreign, "localhost", &ct_pki.ca2, 0, -3600, 86400);
-	f = fopen(ct_pki.ca_file, "w");
-	cr_assert_not_null(f);
-	cr_assert_eq(PEM_write_X509(f, ct_pki.ca.x509), 1);
-	fclose(f);
-}
-
-static void cert_free(struct ct_cert *c)
-{
-	EVP_PKEY_free(c->key);
-	X509_free(c->x509);
-	c->key = NULL;
-	c->x509 = NULL;
+	cr_assert_eq(sc_pki_make(&ct_pki), 0, "cannot make the test certificates");
 }
 
 void ct_pki_free(void)
 {
-	if (ct_pki.dir[0] == '\0')
-		return;
-	unlink(ct_pki.ca_file);
-	rmdir(ct_pki.dir);
-	ct_pki.dir[0] = '\0';
-	cert_free(&ct_pki.ca);
-	cert_free(&ct_pki.ca2);
-	cert_free(&ct_pki.leaf);
-	cert_free(&ct_pki.expired);
-	cert_free(&ct_pki.future);
-	cert_free(&ct_pki.selfsigned);
-	cert_free(&ct_pki.foreign);
+	sc_pki_free(&ct_pki);
 }
 
 /* ---- test servers ---------------------------------------------------------------------------- */
@@ -309,13 +220,11 @@ int ct_loopback_socket(int family, int listen_too, int *port)
 	return fd;
 }
 
-static SSL_CTX *server_tls(struct ct_srv *s, const struct ct_cert *c)
+static SSL_CTX *server_tls(struct ct_srv *s, const struct sc_cert *c)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *ctx = sc_tls_server_ctx(c);
 
 	cr_assert_not_null(ctx);
-	cr_assert_eq(SSL_CTX_use_certificate(ctx, c->x509), 1);
-	cr_assert_eq(SSL_CTX_use_PrivateKey(ctx, c->key), 1);
 	SSL_CTX_set_tlsext_servername_callback(ctx, srv_sni_cb);
 	SSL_CTX_set_tlsext_servername_arg(ctx, s);
 	return ctx;
@@ -329,7 +238,7 @@ static struct ct_srv servers[8];
 static int nservers;
 
 struct ct_srv *ct_srv_start_family(
-	int family, enum ct_srv_mode mode, const char *reply, const struct ct_cert *tls)
+	int family, enum ct_srv_mode mode, const char *reply, const struct sc_cert *tls)
 {
 	struct ct_srv *s;
 
@@ -348,7 +257,7 @@ struct ct_srv *ct_srv_start_family(
 	return s;
 }
 
-struct ct_srv *ct_srv_start(enum ct_srv_mode mode, const char *reply, const struct ct_cert *tls)
+struct ct_srv *ct_srv_start(enum ct_srv_mode mode, const char *reply, const struct sc_cert *tls)
 {
 	struct ct_srv *s = ct_srv_start_family(AF_INET, mode, reply, tls);
 
@@ -422,7 +331,7 @@ struct conf_check ct_cc_make(enum conf_check_type type)
 	cc.rise = 2;
 	cc.fall = 3;
 	cc.tls.verify = 1;
-	cc.tls.ca_file = ct_pki.ca_file;
+	cc.tls.ca_file = (char *)ct_pki.ca_file; /* read only: this conf is never freed */
 	return cc;
 }
 

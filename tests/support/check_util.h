@@ -8,15 +8,15 @@
  * never call Criterion; they record what they saw and the test thread asserts. Every other
  * function asserts with Criterion: call them from the test's own thread.
  *
- * Certificates are made at test time with the OpenSSL API (EC P-256): a CA, leaves signed by it
+ * Certificates are the harness's (sc_pki_make, tests/support/tls.c): a CA, leaves signed by it
  * (valid, expired, not yet valid), a self-signed leaf and a leaf from a second CA that the check
- * does not trust. Only the trusted CA is written to disk, in a temp dir, as the check's ca_file.
- * Leaves are for DNS:localhost, IP:127.0.0.1 and IP:::1.
+ * does not trust. Only the trusted CA is written to disk, as the check's ca_file.
  */
 #ifndef ANYLB_TESTS_SUPPORT_CHECK_UTIL_H
 #define ANYLB_TESTS_SUPPORT_CHECK_UTIL_H
 
 #include "health/check.h"
+#include "tests/support/harness.h"
 
 #include <openssl/ssl.h>
 #include <pthread.h>
@@ -27,20 +27,6 @@
 
 /* What an SRV_HTTP server answers when all is well. */
 #define CT_HTTP_OK "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nready\n"
-
-/* ---- certificates ---- */
-
-struct ct_cert {
-	EVP_PKEY *key;
-	X509 *x509;
-	int64_t not_after;
-};
-
-struct ct_pki {
-	char dir[64];
-	char ca_file[96];
-	struct ct_cert ca, ca2, leaf, expired, future, selfsigned, foreign;
-};
 
 /* ---- test servers ---- */
 
@@ -85,11 +71,13 @@ struct ct_run {
 	double at[CT_MAXRES];
 };
 
-/* The certificates of the check_tls suite; ca_file is empty until ct_pki_make(). */
-extern struct ct_pki ct_pki;
+/* The certificates of the check_tls suite (the harness's, tests/support/tls.c); ca_file is
+ * NULL until ct_pki_make(). */
+extern struct sc_pki ct_pki;
 
 void ct_pki_make(void);
-/* A suite's .fini: frees the certificates and removes the temp dir (nothing when not made). */
+/* A suite's .fini: frees the certificates (nothing when not made); the CA file is the
+ * harness's temp file, removed at exit. */
 void ct_pki_free(void);
 /* Suites' .init: SIGPIPE ignored; ct_setup_tls also makes the certificates. */
 void ct_setup(void);
@@ -99,9 +87,9 @@ void ct_setup_tls(void);
 int ct_loopback_socket(int family, int listen_too, int *port);
 /* A server thread on family's loopback (NULL when ::1 is absent); tls: serve TLS with it. */
 struct ct_srv *ct_srv_start_family(
-	int family, enum ct_srv_mode mode, const char *reply, const struct ct_cert *tls);
+	int family, enum ct_srv_mode mode, const char *reply, const struct sc_cert *tls);
 /* The same on 127.0.0.1, which must work. */
-struct ct_srv *ct_srv_start(enum ct_srv_mode mode, const char *reply, const struct ct_cert *tls);
+struct ct_srv *ct_srv_start(enum ct_srv_mode mode, const char *reply, const struct sc_cert *tls);
 /* Stops and joins the thread; what the server recorded stays readable (static storage). */
 void ct_srv_stop(struct ct_srv *s);
 

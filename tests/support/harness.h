@@ -33,6 +33,7 @@
 #define ANYLB_TESTS_SUPPORT_HARNESS_H
 
 #include <netinet/in.h>
+#include <openssl/types.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -497,6 +498,7 @@ struct sc_pki {
 	struct sc_cert *ca;         /* trusted: written to ca_file */
 	struct sc_cert *leaf;       /* signed by ca, valid for a day */
 	struct sc_cert *expired;    /* signed by ca, expired yesterday */
+	struct sc_cert *future;     /* signed by ca, valid from tomorrow */
 	struct sc_cert *selfsigned; /* a valid self-signed leaf */
 	struct sc_cert *foreign;    /* signed by a second CA that is not in ca_file */
 	struct sc_cert *ca2;        /* that second CA */
@@ -508,6 +510,9 @@ void sc_pki_free(struct sc_pki *p);
 
 /* The certificate's notAfter as unix time. */
 int64_t sc_cert_not_after(const struct sc_cert *c);
+
+/* A new server context presenting cert (the caller frees it); NULL on failure. */
+SSL_CTX *sc_tls_server_ctx(const struct sc_cert *cert);
 
 struct sc_tls_server;
 

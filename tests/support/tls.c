@@ -1,8 +1,8 @@
 /*
  * DOC: test certificates and a TLS server
  *
- * Certificates are made at test time with the OpenSSL API (EC P-256), as tests/unit/test_check.c
- * does, but without Criterion: the harness reports failures by return value. Only the trusted CA
+ * Certificates are made at test time with the OpenSSL API (EC P-256), without Criterion: the
+ * harness reports failures by return value (the check tests use them too). Only the trusted CA
  * is written to disk, as a harness temp file, for a check's `ca_file`.
  *
  * The server is one thread with blocking sockets, one connection at a time, every read and write
@@ -130,9 +130,11 @@ int sc_pki_make(struct sc_pki *p)
 		goto fail;
 	p->leaf = cert_make("localhost", p->ca, 0, -3600, 86400);
 	p->expired = cert_make("localhost", p->ca, 0, -2 * 86400, -86400);
+	p->future = cert_make("localhost", p->ca, 0, 86400, 2 * 86400);
 	p->selfsigned = cert_make("localhost", NULL, 0, -3600, 86400);
 	p->foreign = cert_make("localhost", p->ca2, 0, -3600, 86400);
-	if (p->leaf == NULL || p->expired == NULL || p->selfsigned == NULL || p->foreign == NULL)
+	if (p->leaf == NULL || p->expired == NULL || p->future == NULL || p->selfsigned == NULL ||
+		p->foreign == NULL)
 		goto fail;
 	bio = BIO_new(BIO_s_mem());
 	if (bio == NULL || PEM_write_bio_X509(bio, p->ca->x509) != 1)
@@ -157,9 +159,10 @@ void sc_pki_free(struct sc_pki *p)
 	cert_free(p->ca2);
 	cert_free(p->leaf);
 	cert_free(p->expired);
+	cert_free(p->future);
 	cert_free(p->selfsigned);
 	cert_free(p->foreign);
-	p->ca = p->ca2 = p->leaf = p->expired = p->selfsigned = p->foreign = NULL;
+	p->ca = p->ca2 = p->leaf = p->expired = p->future = p->selfsigned = p->foreign = NULL;
 	p->ca_file = NULL; /* the file itself is the harness's (sc_cleanup unlinks it) */
 }
 
@@ -177,7 +180,7 @@ struct sc_tls_server {
 
 static struct sc_tls_server *registry[MAX_TLS];
 
-static SSL_CTX *ctx_for(const struct sc_cert *cert)
+SSL_CTX *sc_tls_server_ctx(const struct sc_cert *cert)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 
@@ -255,7 +258,7 @@ struct sc_tls_server *sc_tls_server_start(int family, const struct sc_cert *cert
 		return NULL;
 	pthread_mutex_init(&s->mu, NULL);
 	s->lfd = -1;
-	s->ctx = ctx_for(cert);
+	s->ctx = sc_tls_server_ctx(cert);
 	if (s->ctx == NULL)
 		goto fail;
 	sc_addr_parse(family == AF_INET6 ? "[::1]:0" : "127.0.0.1:0", &ss, &len);
@@ -284,7 +287,7 @@ fail:
 
 int sc_tls_server_set_cert(struct sc_tls_server *s, const struct sc_cert *cert)
 {
-	SSL_CTX *ctx = ctx_for(cert), *old;
+	SSL_CTX *ctx = sc_tls_server_ctx(cert), *old;
 
 	if (ctx == NULL)
 		return -ENOMEM;

@@ -21,14 +21,14 @@ TestSuite(check_tls, .init = ct_setup_tls, .fini = ct_pki_free, .timeout = 20);
 
 Test(check_tls, tls_ok_with_expiry)
 {
-	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, &ct_pki.leaf);
+	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, ct_pki.leaf);
 	struct conf_check cc = ct_cc_make(CONF_CHECK_TLS);
 	struct addr a = ct_addr_of(AF_INET, s->port);
 	struct check_result r;
 
 	r = ct_one(&cc, &a); /* no name configured: the certificate must be for 127.0.0.1 */
 	ct_expect_result(&r, 1, "ok");
-	cr_assert_eq(r.cert_not_after, ct_pki.leaf.not_after);
+	cr_assert_eq(r.cert_not_after, sc_cert_not_after(ct_pki.leaf));
 	cr_assert_gt(r.cert_not_after, (int64_t)time(NULL));
 	ct_srv_stop(s);
 	cr_assert_eq(atomic_load(&s->handshakes), 1);
@@ -37,7 +37,7 @@ Test(check_tls, tls_ok_with_expiry)
 
 Test(check_tls, tls_sends_sni)
 {
-	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, &ct_pki.leaf);
+	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, ct_pki.leaf);
 	struct conf_check cc = ct_cc_make(CONF_CHECK_TLS);
 	struct addr a = ct_addr_of(AF_INET, s->port);
 	struct check_result r;
@@ -51,20 +51,20 @@ Test(check_tls, tls_sends_sni)
 
 Test(check_tls, tls_expired)
 {
-	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, &ct_pki.expired);
+	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, ct_pki.expired);
 	struct conf_check cc = ct_cc_make(CONF_CHECK_TLS);
 	struct addr a = ct_addr_of(AF_INET, s->port);
 	struct check_result r = ct_one(&cc, &a);
 
 	ct_expect_result(&r, 0, "certificate expired");
 	/* Still says when it expired, for the operator's log. */
-	cr_assert_eq(r.cert_not_after, ct_pki.expired.not_after);
+	cr_assert_eq(r.cert_not_after, sc_cert_not_after(ct_pki.expired));
 	ct_srv_stop(s);
 }
 
 Test(check_tls, tls_not_yet_valid)
 {
-	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, &ct_pki.future);
+	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, ct_pki.future);
 	struct conf_check cc = ct_cc_make(CONF_CHECK_TLS);
 	struct addr a = ct_addr_of(AF_INET, s->port);
 	struct check_result r = ct_one(&cc, &a);
@@ -75,7 +75,7 @@ Test(check_tls, tls_not_yet_valid)
 
 Test(check_tls, tls_untrusted)
 {
-	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, &ct_pki.foreign);
+	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, ct_pki.foreign);
 	struct conf_check cc = ct_cc_make(CONF_CHECK_TLS);
 	struct addr a = ct_addr_of(AF_INET, s->port);
 	struct check_result r = ct_one(&cc, &a);
@@ -88,13 +88,13 @@ Test(check_tls, tls_untrusted)
 	cc.tls.ca_file = NULL;
 	r = ct_one(&cc, &a);
 	ct_expect_result(&r, 1, "ok");
-	cr_assert_eq(r.cert_not_after, ct_pki.foreign.not_after);
+	cr_assert_eq(r.cert_not_after, sc_cert_not_after(ct_pki.foreign));
 	ct_srv_stop(s);
 }
 
 Test(check_tls, tls_self_signed)
 {
-	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, &ct_pki.selfsigned);
+	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, ct_pki.selfsigned);
 	struct conf_check cc = ct_cc_make(CONF_CHECK_TLS);
 	struct addr a = ct_addr_of(AF_INET, s->port);
 	struct check_result r = ct_one(&cc, &a);
@@ -105,7 +105,7 @@ Test(check_tls, tls_self_signed)
 
 Test(check_tls, tls_hostname_mismatch)
 {
-	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, &ct_pki.leaf);
+	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, ct_pki.leaf);
 	struct conf_check cc = ct_cc_make(CONF_CHECK_TLS);
 	struct addr a = ct_addr_of(AF_INET, s->port);
 	struct check_result r;
@@ -143,7 +143,7 @@ Test(check_tls, tls_handshake_timeout)
 
 Test(check_tls, https_ok_503_body)
 {
-	struct ct_srv *s = ct_srv_start(SRV_HTTP, CT_HTTP_OK, &ct_pki.leaf);
+	struct ct_srv *s = ct_srv_start(SRV_HTTP, CT_HTTP_OK, ct_pki.leaf);
 	struct conf_check cc = ct_cc_make(CONF_CHECK_HTTPS);
 	struct addr a = ct_addr_of(AF_INET, s->port);
 	struct check_result r;
@@ -152,7 +152,7 @@ Test(check_tls, https_ok_503_body)
 	cc.expect_body = "ready";
 	r = ct_one(&cc, &a);
 	ct_expect_result(&r, 1, "ok");
-	cr_assert_eq(r.cert_not_after, ct_pki.leaf.not_after);
+	cr_assert_eq(r.cert_not_after, sc_cert_not_after(ct_pki.leaf));
 	cc.expect_body = "steady";
 	r = ct_one(&cc, &a);
 	ct_expect_result(&r, 0, "body does not contain 'steady'");
@@ -161,7 +161,7 @@ Test(check_tls, https_ok_503_body)
 	cr_assert_str_eq(s->sni, "localhost");
 
 	s = ct_srv_start(
-		SRV_HTTP, "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy", &ct_pki.leaf);
+		SRV_HTTP, "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy", ct_pki.leaf);
 	a = ct_addr_of(AF_INET, s->port);
 	r = ct_one(&cc, &a);
 	ct_expect_result(&r, 0, "status 503");
@@ -170,7 +170,7 @@ Test(check_tls, https_ok_503_body)
 
 Test(check_tls, https_expired)
 {
-	struct ct_srv *s = ct_srv_start(SRV_HTTP, CT_HTTP_OK, &ct_pki.expired);
+	struct ct_srv *s = ct_srv_start(SRV_HTTP, CT_HTTP_OK, ct_pki.expired);
 	struct conf_check cc = ct_cc_make(CONF_CHECK_HTTPS);
 	struct addr a = ct_addr_of(AF_INET, s->port);
 	struct check_result r = ct_one(&cc, &a);
@@ -192,7 +192,7 @@ Test(check_tls, missing_ca_file_refused)
 
 Test(check_tls, contexts_are_shared)
 {
-	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, &ct_pki.leaf);
+	struct ct_srv *s = ct_srv_start(SRV_HOLD, NULL, ct_pki.leaf);
 	struct conf_check cc = ct_cc_make(CONF_CHECK_TLS);
 	struct addr a = ct_addr_of(AF_INET, s->port);
 	struct ct_run x[8];
