@@ -514,19 +514,19 @@ def medians(runs):
     return out
 
 
-def paired(runs, key, num, den):
-    """num ÷ den within each repetition (the two ran minutes apart, in the same pass), so the
+def paired(runs, key, target, ref):
+    """target ÷ ref within each repetition (the two ran minutes apart, in the same pass), so the
     machine's slow drift, which moves both, cancels; a list, one ratio per repetition."""
     out = []
-    for x, y in zip(runs.get(num, []), runs.get(den, [])):
+    for x, y in zip(runs.get(target, []), runs.get(ref, [])):
         r = ratio(x.get(key), y.get(key))
         if r is not None:
             out.append(r)
     return out
 
 
-def paired_median(runs, key, num, den):
-    vals = paired(runs, key, num, den)
+def paired_median(runs, key, target, ref):
+    vals = paired(runs, key, target, ref)
     return statistics.median(vals) if vals else None
 
 
