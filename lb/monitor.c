@@ -204,12 +204,6 @@ static size_t count_checks(const struct lb_runtime *rt)
 	return n ? n : 1;
 }
 
-/* The service of rt that shares svc's state, or NULL. */
-static struct lb_service *same_service(struct lb_runtime *rt, const struct lb_service *svc)
-{
-	return runtime_service_by_state(rt, svc->st);
-}
-
 /*
  * On the monitor's thread: moves to the generation main handed over. The shared state adopts
  * it (outlier indexes, removed backends draining, changed checks' counts), checks follow, the
@@ -235,9 +229,9 @@ static void adopt_cb(struct ev_loop *loop, ev_async *as, int revents)
 	}
 	for (size_t i = 0; i < rt->nservices; i++)
 		backend_adopt_generation(
-			&rt->services[i], same_service(old, &rt->services[i]), now);
+			&rt->services[i], runtime_service_by_state(old, rt->services[i].st), now);
 	for (size_t i = 0; i < old->nservices; i++)
-		if (same_service(rt, &old->services[i]) == NULL)
+		if (runtime_service_by_state(rt, old->services[i].st) == NULL)
 			backend_retire_service(&old->services[i], now);
 	struct mon_check **prev = m->checks;
 	size_t nprev = m->nchecks;
