@@ -71,9 +71,10 @@ struct conf_status_range {
 
 /* Set for https and tls checks only; all zero for the other types. */
 struct conf_check_tls {
-	char *sni;     /* NULL: none sent unless `host` is set, then host */
-	int verify;    /* default 1: chain and name must verify against ca_file */
-	char *ca_file; /* default CONF_CA_FILE; never opened by conf/ */
+	char *sni;                   /* NULL: none sent unless `host` is set, then host */
+	int verify;                  /* default 1: chain and name must verify against ca_file */
+	char *ca_file;               /* default CONF_CA_FILE; never opened by conf/ */
+	struct conf_pos ca_file_pos; /* of its value; 0:0 when the default */
 };
 
 #define CONF_CA_FILE        "/etc/ssl/certs/ca-certificates.crt"
@@ -192,8 +193,9 @@ struct conf_admin {
 	char *socket; /* default "/run/anylb/admin.sock" */
 	char *listen; /* NULL (default): no TCP listener; else IP:PORT as written */
 	struct addr listen_addr;
-	int allow_remote; /* default 0: listen must be a loopback address */
-	char *token_file; /* required with listen; read at start-up, not by conf/ */
+	int allow_remote;               /* default 0: listen must be a loopback address */
+	char *token_file;               /* required with listen; read at start-up, not by conf/ */
+	struct conf_pos token_file_pos; /* of its value; 0:0 when absent */
 	struct conf_pos pos;
 };
 
@@ -284,6 +286,14 @@ int conf_load_buffer(
 
 void conf_free(struct conf *c);
 void conf_errs_free(struct conf_errs *errs);
+
+/*
+ * Adds "FILE:LINE:COL: message" to errs, for the problems found outside conf/ that are still the
+ * file's (a CA file that cannot be loaded, a token file that cannot be read). Returns 0 or
+ * -ENOMEM.
+ */
+int conf_errs_add(struct conf_errs *errs, const char *file, struct conf_pos at, const char *fmt,
+	...) __attribute__((format(printf, 4, 5)));
 
 /* Writes each error as "FILE:LINE:COL: message\n" to fd. */
 void conf_errs_print(const struct conf_errs *errs, int fd);

@@ -68,6 +68,21 @@ void conf_report_at(struct conf_report *r, int line, int col, const char *fmt, .
 	r->count++;
 }
 
+int conf_errs_add(
+	struct conf_errs *errs, const char *file, struct conf_pos at, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	int n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	/* A place the file does not have (a default) is reported at its start. */
+	return conf_errs_push(errs, file, at.line > 0 ? at.line : 1, at.line > 0 ? at.col : 1, msg);
+}
+
 void conf_report_finish(struct conf_report *r)
 {
 	struct conf_err *v = r->errs->v;

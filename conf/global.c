@@ -184,7 +184,9 @@ static void conf_map_admin(struct conf_report *r, const struct conf_node *k,
 			break;
 		case CONF_ADMIN_TOKEN_FILE:
 			token_k = key;
-			conf_get_string(r, key, val, CONF_ADMIN_PATH_TEXT_MAX, &ad->token_file);
+			if (conf_get_string(
+				    r, key, val, CONF_ADMIN_PATH_TEXT_MAX, &ad->token_file) == 0)
+				ad->token_file_pos = (struct conf_pos){val->line, val->col};
 			break;
 		}
 	}

@@ -371,7 +371,8 @@ static void conf_map_tls(struct conf_report *r, const struct conf_node *k,
 			conf_get_bool(r, k, val, &t->verify);
 			break;
 		case CONF_TLS_CA_FILE:
-			conf_get_string(r, k, val, CONF_FILE_MAX, &t->ca_file);
+			if (conf_get_string(r, k, val, CONF_FILE_MAX, &t->ca_file) == 0)
+				t->ca_file_pos = (struct conf_pos){val->line, val->col};
 			break;
 		}
 	}

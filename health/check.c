@@ -752,10 +752,10 @@ static int setup_http(struct check *c)
 	return 0;
 }
 
-static int setup_tls(struct check *c)
+static int setup_tls(struct check *c, SSL_CTX *tls)
 {
 	const struct conf_check *cc = c->cc;
-	char err[256], ip[INET6_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 
 	if (cc->tls.sni != NULL)
 		c->sni = strdup(cc->tls.sni);
@@ -775,11 +775,11 @@ static int setup_tls(struct check *c)
 	}
 	if (c->verify_name == NULL)
 		return -ENOMEM;
-	c->ctx = check_tls_ctx_get(&cc->tls, err, sizeof(err));
-	if (c->ctx == NULL) {
-		log_error("check %s %s: %s", conf_check_type_name(cc->type), c->name, err);
+	if (tls == NULL) {
+		log_error("check %s %s: no TLS context", conf_check_type_name(cc->type), c->name);
 		return -EINVAL;
 	}
+	c->ctx = check_tls_ctx_ref(tls);
 	return 0;
 }
 
@@ -794,14 +794,19 @@ static uint64_t seed(const struct check *c)
 	return (uint64_t)(uintptr_t)c ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32);
 }
 
-void check_rebind(struct check *c, const struct conf_check *cc)
+void check_rebind(struct check *c, const struct conf_check *cc, SSL_CTX *tls)
 {
 	if (!c->own_req && cc->type == CONF_CHECK_SEND_EXPECT)
 		c->req = cc->send;
 	c->cc = cc;
+	if (c->ctx != NULL && tls != NULL && tls != c->ctx) {
+		/* A run under way keeps the old context: its SSL holds a reference. */
+		check_tls_ctx_put(c->ctx);
+		c->ctx = check_tls_ctx_ref(tls);
+	}
 }
 
-struct check *check_new(struct ev_loop *loop, const struct conf_check *cc,
+struct check *check_new(struct ev_loop *loop, const struct conf_check *cc, SSL_CTX *tls,
 	const struct addr *backend, void (*done)(void *arg, const struct check_result *r),
 	void *arg)
 {
@@ -833,11 +838,11 @@ struct check *check_new(struct ev_loop *loop, const struct conf_check *cc,
 	case CONF_CHECK_TCP:
 		break;
 	case CONF_CHECK_TLS:
-		if (setup_tls(c) < 0)
+		if (setup_tls(c, tls) < 0)
 			goto fail;
 		break;
 	case CONF_CHECK_HTTPS:
-		if (setup_tls(c) < 0 || setup_http(c) < 0)
+		if (setup_tls(c, tls) < 0 || setup_http(c) < 0)
 			goto fail;
 		break;
 	case CONF_CHECK_HTTP:

@@ -17,6 +17,7 @@
 #include "lib/addr.h"
 
 #include <ev.h>
+#include <openssl/ssl.h>
 #include <stdint.h>
 
 struct check;
@@ -35,11 +36,13 @@ struct check_result {
 
 /*
  * Creates a check of kind cc against backend (cc->port, when set, replaces the backend's
- * port). cc and backend must outlive the check. done(arg, result) is called on loop's thread
- * after every run. Returns NULL when out of memory or the TLS context cannot be set up (the
- * reason is logged).
+ * port). cc and backend must outlive the check. tls is the client context of a tls or https
+ * check (check_tls_ctx_get(&cc->tls), opened by the caller before it commits to cc: the check
+ * takes its own reference), NULL for the other types. done(arg, result) is called on loop's
+ * thread after every run. Returns NULL only when out of memory, or when a tls or https check
+ * has no context (a caller's bug, logged).
  */
-struct check *check_new(struct ev_loop *loop, const struct conf_check *cc,
+struct check *check_new(struct ev_loop *loop, const struct conf_check *cc, SSL_CTX *tls,
 	const struct addr *backend, void (*done)(void *arg, const struct check_result *r),
 	void *arg);
 
@@ -47,8 +50,9 @@ struct check *check_new(struct ev_loop *loop, const struct conf_check *cc,
  * A configuration reload kept this check unchanged (cc equal by conf_check_equal, the same
  * backend address) but its configuration now lives in a new place: the check continues its
  * cycle, and its run under way, reading cc from now on. The old cc may be freed afterwards.
+ * tls replaces the context (the new generation's, as check_new takes it) from the next run on.
  */
-void check_rebind(struct check *c, const struct conf_check *cc);
+void check_rebind(struct check *c, const struct conf_check *cc, SSL_CTX *tls);
 
 /* Starts the cycle: the first run begins after first_delay seconds (spreading start-up). */
 void check_start(struct check *c, double first_delay);

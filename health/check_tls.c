@@ -191,6 +191,21 @@ SSL_CTX *check_tls_ctx_get(const struct conf_check_tls *t, char *err, size_t cap
 	return e->ctx;
 }
 
+SSL_CTX *check_tls_ctx_ref(SSL_CTX *ctx)
+{
+	if (ctx == NULL)
+		return NULL;
+	pthread_mutex_lock(&tls_ctx_lock);
+	for (struct tls_ctx_entry *e = tls_ctx_list; e != NULL; e = e->next) {
+		if (e->ctx == ctx) {
+			e->refs++;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&tls_ctx_lock);
+	return ctx;
+}
+
 void check_tls_ctx_put(SSL_CTX *ctx)
 {
 	struct tls_ctx_entry **pp, *e;

@@ -27,6 +27,8 @@
  * Release with check_tls_ctx_put().
  */
 SSL_CTX *check_tls_ctx_get(const struct conf_check_tls *t, char *err, size_t cap);
+/* One more reference to ctx (from check_tls_ctx_get), returned; NULL stays NULL. */
+SSL_CTX *check_tls_ctx_ref(SSL_CTX *ctx);
 void check_tls_ctx_put(SSL_CTX *ctx);
 
 /*

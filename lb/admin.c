@@ -33,6 +33,7 @@
 
 #include "lb/admin_http.h"
 #include "lb/admin_route.h"
+#include "lb/admin_token.h"
 #include "lb/status.h"
 #include "lib/clock.h"
 #include "lib/container.h"
@@ -61,7 +62,6 @@
 #define ADMIN_READ_ROUNDS     16
 #define ADMIN_ACCEPT_BATCH    16
 #define ADMIN_OUT_MAX         (256u << 20) /* the largest answer: status of 10^5 backends */
-#define ADMIN_TOKEN_MAX       4096
 #define ADMIN_TICK            1.0
 #define ADMIN_RECOVER_MS      10000
 
@@ -610,64 +610,20 @@ static int listen_tcp(struct admin *a, const struct conf_admin *ca)
 	return 0;
 }
 
-/* Reads the bearer token: the file's bytes without trailing CR/LF, printable ASCII only. */
+/* Reads the bearer token (lb/admin_token.c), warning when others may read it. */
 static int read_token(struct admin *a, const char *path)
 {
-	char buf[ADMIN_TOKEN_MAX + 1];
-	struct stat st;
-	size_t n = 0;
+	char why[512];
+	mode_t mode = 0;
+	int rc = admin_token_read(path, &a->token, &a->token_len, &mode, why, sizeof(why));
 
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		int err = errno;
-		log_error("admin: cannot read the token file %s: %s", path, strerror(err));
-		return -err;
+	if (rc < 0) {
+		log_error("admin: %s", why);
+		return rc;
 	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & 0077) != 0)
+	if ((mode & 0077) != 0)
 		log_warn("admin: token file %s can be read by other users (mode %03o)", path,
-			(unsigned)(st.st_mode & 0777));
-	for (;;) {
-		ssize_t got = read(fd, buf + n, sizeof(buf) - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			int err = errno;
-			close(fd);
-			log_error("admin: cannot read the token file %s: %s", path, strerror(err));
-			return -err;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-		if (n == sizeof(buf))
-			break;
-	}
-	close(fd);
-	if (n > ADMIN_TOKEN_MAX) {
-		log_error("admin: token file %s is larger than %d bytes", path, ADMIN_TOKEN_MAX);
-		return -EINVAL;
-	}
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	if (n == 0) {
-		log_error("admin: token file %s is empty", path);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if ((unsigned char)buf[i] <= 0x20 || (unsigned char)buf[i] >= 0x7f) {
-			log_error("admin: token file %s holds a space or a character that is not "
-				  "printable ASCII: a bearer token cannot carry it",
-				path);
-			return -EINVAL;
-		}
-	}
-	a->token = malloc(n + 1);
-	if (a->token == NULL)
-		return -ENOMEM;
-	memcpy(a->token, buf, n);
-	a->token[n] = '\0';
-	a->token_len = n;
-	explicit_bzero(buf, sizeof(buf));
+			(unsigned)(mode & 0777));
 	return 0;
 }
 

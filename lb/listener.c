@@ -203,16 +203,18 @@ fail:;
 }
 
 struct listener *listener_prepare(
-	const struct lb_service *svc, const struct conf_listen *lconf, unsigned worker_id)
+	const struct lb_service *svc, const struct conf_listen *lconf, unsigned worker_id, int *err)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 
 	if (l == NULL) {
 		log_error("listen %s: out of memory", lconf->address);
+		*err = -ENOMEM;
 		return NULL;
 	}
 	int fd = open_socket(lconf);
 	if (fd < 0) {
+		*err = fd;
 		log_error("%s:%d:%d: cannot listen on %s for service %s (worker %u): %s",
 			svc->rt->conf->file, lconf->pos.line, lconf->pos.col, lconf->address,
 			svc->conf->name, worker_id, strerror(-fd));
@@ -238,7 +240,8 @@ void listener_start(struct listener *l, struct worker *w)
 struct listener *listener_new(
 	struct worker *w, struct lb_service *svc, const struct conf_listen *lconf)
 {
-	struct listener *l = listener_prepare(svc, lconf, w->id);
+	int err;
+	struct listener *l = listener_prepare(svc, lconf, w->id, &err);
 
 	if (l != NULL)
 		listener_start(l, w);

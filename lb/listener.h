@@ -28,10 +28,11 @@ struct listener *listener_new(
 /*
  * The two halves of listener_new, for a reload: binds on the main thread (so a failure stops
  * the reload before anything changed), then the worker starts it on its own loop. A listener
- * that was prepared but never started may be closed from any thread.
+ * that was prepared but never started may be closed from any thread. NULL with *err (-errno)
+ * and the reason logged when it cannot bind.
  */
-struct listener *listener_prepare(
-	const struct lb_service *svc, const struct conf_listen *lconf, unsigned worker_id);
+struct listener *listener_prepare(const struct lb_service *svc, const struct conf_listen *lconf,
+	unsigned worker_id, int *err);
 void listener_start(struct listener *l, struct worker *w);
 
 /* The address it listens on. */

@@ -17,6 +17,7 @@
 #include "lb/admin.h"
 #include "lb/announcer.h"
 #include "lb/monitor.h"
+#include "lb/prepare.h"
 #include "lb/privdrop.h"
 #include "lb/reload.h"
 #include "lb/runtime.h"
@@ -35,6 +36,26 @@
 
 /* How long a stop waits for the monitor to confirm the withdraw before draining anyway. */
 #define WITHDRAW_WAIT 3.0
+
+/*
+ * Signals the documentation gives no meaning. Their default action would end the process at
+ * once, with no withdraw and no drain: each is logged and otherwise ignored. (SIGPIPE is ignored
+ * outright; faults such as SIGSEGV and SIGABRT keep their default: nothing sane follows them.)
+ */
+static const int ignored_signals[] = {
+	SIGUSR1,
+	SIGUSR2,
+	SIGALRM,
+	SIGQUIT,
+	SIGVTALRM,
+	SIGPROF,
+	SIGPOLL,
+	SIGPWR,
+	SIGXCPU,
+	SIGXFSZ,
+	SIGSTKFLT,
+};
+#define NIGNORED (sizeof(ignored_signals) / sizeof(ignored_signals[0]))
 
 struct anylb {
 	struct ev_loop *loop;
@@ -55,6 +76,7 @@ struct anylb {
 	ev_timer withdraw_deadline; /* the monitor did not confirm the withdraw in time */
 	int drain_started;
 	ev_signal sigterm, sigint, sighup;
+	ev_signal ignored[NIGNORED];
 	ev_async worker_done;
 	ev_timer drain_deadline;
 	_Atomic unsigned ndone;
@@ -80,7 +102,12 @@ static void usage(FILE *f)
 		"Signals: SIGTERM or SIGINT stop accepting and let sessions finish for up to\n"
 		"global.drain_timeout, then exit 0. SIGHUP reloads FILE: if it is valid, the\n"
 		"new configuration applies without closing listeners or cutting sessions; if\n"
-		"not, the errors are logged and the running configuration stays.\n");
+		"not, the errors are logged and the running configuration stays. Other signals\n"
+		"that would end a process (SIGUSR1, SIGUSR2, SIGALRM, SIGQUIT, ...) are logged\n"
+		"and ignored.\n"
+		"\n"
+		"-t opens what the file names (CA files, the admin token file) as start-up does;\n"
+		"it does not bind listeners or drop privileges (docs/CONFIG.md).\n");
 }
 
 /* Called on a worker's thread when it has finished: wake the main loop. */
@@ -272,45 +299,64 @@ static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	reload(&anylb, msg, sizeof(msg));
 }
 
-static int check_only(const char *file)
+/*
+ * Loads file into a generation with everything it names opened (lb/prepare.c): what `-t` and
+ * start-up both do, so that they accept the same files. NULL after printing the errors.
+ */
+static struct lb_runtime *load(const char *file)
 {
 	struct conf_errs errs = {0};
 	struct conf *c = NULL;
+	struct lb_runtime *rt = NULL;
 	int rc = conf_load(file, &c, &errs);
 
+	if (rc == 0 && (rt = runtime_new(c)) == NULL)
+		rc = -ENOMEM;
+	if (rc == 0 && (rc = runtime_prepare(rt, &errs)) == 0)
+		rc = prepare_process(rt->conf, &errs);
 	if (rc < 0) {
 		conf_errs_print(&errs, STDERR_FILENO);
-		conf_errs_free(&errs);
-		return 1;
+		if (rc == -ENOMEM)
+			fprintf(stderr, "%s: out of memory\n", file);
+		runtime_put(rt);
+		rt = NULL;
 	}
-	fprintf(stderr, "%s: configuration is valid\n", file);
-	conf_free(c);
 	conf_errs_free(&errs);
+	return rt;
+}
+
+static void ignored_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	(void)loop;
+	(void)revents;
+	log_warn("signal %d (%s) has no meaning for anylb: ignored", sig->signum,
+		sigabbrev_np(sig->signum));
+}
+
+static int check_only(const char *file)
+{
+	struct lb_runtime *rt = load(file);
+
+	if (rt == NULL)
+		return 1;
+	fprintf(stderr, "%s: configuration is valid\n", file);
+	runtime_put(rt);
 	return 0;
 }
 
 static int run(const char *file)
 {
-	struct conf_errs errs = {0};
-	struct conf *c = NULL;
 	int status = 1;
 
-	if (conf_load(file, &c, &errs) < 0) {
-		conf_errs_print(&errs, STDERR_FILENO);
-		conf_errs_free(&errs);
+	anylb.rt = load(file);
+	if (anylb.rt == NULL)
 		return 1;
-	}
-	conf_errs_free(&errs);
+	const struct conf *c = anylb.rt->conf;
 	log_setup(c->global.log_level, c->global.log_format);
 
 	/* A peer that closes while we write must give EPIPE, not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
 
-	anylb.rt = runtime_new(c);
-	if (anylb.rt == NULL) {
-		log_error("out of memory");
-		return 1;
-	}
 	anylb.loop = ev_default_loop(EVFLAG_AUTO);
 	anylb.watchdog_fd = -1;
 	/* Before any thread: interface mode forks the watchdog. */
@@ -380,6 +426,10 @@ static int run(const char *file)
 	ev_signal_start(anylb.loop, &anylb.sigterm);
 	ev_signal_start(anylb.loop, &anylb.sigint);
 	ev_signal_start(anylb.loop, &anylb.sighup);
+	for (size_t i = 0; i < NIGNORED; i++) {
+		ev_signal_init(&anylb.ignored[i], ignored_cb, ignored_signals[i]);
+		ev_signal_start(anylb.loop, &anylb.ignored[i]);
+	}
 
 	/*
 	 * Workers inherit this mask: signals are for the main thread's loop only. libev's signal
@@ -390,6 +440,8 @@ static int run(const char *file)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	for (size_t i = 0; i < NIGNORED; i++)
+		sigaddset(&set, ignored_signals[i]);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	for (unsigned i = 0; i < anylb.nworkers; i++) {
 		if (worker_start(&anylb.workers[i]) < 0) {

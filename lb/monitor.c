@@ -147,7 +147,7 @@ static struct mon_check *check_for(struct monitor *m, struct lb_service *svc, si
 			continue;
 		old[k] = NULL;
 		mc->b = b;
-		check_rebind(mc->check, cc);
+		check_rebind(mc->check, cc, svc->check_tls[which]);
 		return mc;
 	}
 	struct mon_check *mc = calloc(1, sizeof(*mc));
@@ -156,7 +156,7 @@ static struct mon_check *check_for(struct monitor *m, struct lb_service *svc, si
 	mc->m = m;
 	mc->b = b;
 	mc->which = which;
-	mc->check = check_new(m->loop, cc, &b->conf->addr, check_done, mc);
+	mc->check = check_new(m->loop, cc, svc->check_tls[which], &b->conf->addr, check_done, mc);
 	if (mc->check == NULL) {
 		free(mc);
 		return NULL;

@@ -3,6 +3,7 @@
 #include "conf/conf.h"
 #include "lb/admin.h"
 #include "lb/monitor.h"
+#include "lb/prepare.h"
 #include "lb/worker.h"
 #include "lib/log.h"
 
@@ -155,19 +156,33 @@ int reload_apply(const struct reload_targets *t, struct reload_record *rec, char
 		conf_free(c);
 		return fail(rec, rc == -ENOMEM ? -ENOMEM : -EINVAL, msg, cap, NULL);
 	}
-	conf_errs_free(&errs);
-
 	struct lb_runtime *rt = runtime_next(old, c);
 	if (rt == NULL)
 		return fail(rec, -ENOMEM, msg, cap, "out of memory");
+	/* What the file names (CA files): opened now, or the reload is refused. */
+	if ((rc = runtime_prepare(rt, &errs)) < 0) {
+		errs_to_msg(&errs, msg, cap);
+		conf_errs_free(&errs);
+		runtime_put(rt);
+		return fail(rec, rc, msg, cap, NULL);
+	}
+	conf_errs_free(&errs);
 	for (unsigned i = 0; i < t->nworkers; i++) {
-		rc = worker_prepare_switch(&t->workers[i], old, rt);
+		const struct conf_listen *at = NULL;
+		rc = worker_prepare_switch(&t->workers[i], old, rt, &at);
 		if (rc < 0) {
 			for (unsigned j = 0; j < i; j++)
 				worker_cancel_switch(&t->workers[j]);
+			/* at lives in rt's configuration: said before rt goes. */
+			if (at == NULL)
+				rc = fail(rec, rc, msg, cap, "cannot prepare worker %u: %s", i,
+					strerror(-rc));
+			else /* refused for a place in the file, as a bad value is (422) */
+				rc = fail(rec, -EINVAL, msg, cap,
+					"%s:%d:%d: cannot listen on %s: %s", c->file, at->pos.line,
+					at->pos.col, at->address, strerror(-rc));
 			runtime_put(rt);
-			return fail(rec, rc, msg, cap, "cannot prepare worker %u: %s", i,
-				strerror(-rc));
+			return rc;
 		}
 	}
 

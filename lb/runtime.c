@@ -1,5 +1,6 @@
 #include "lb/runtime.h"
 
+#include "health/check_tls.h"
 #include "lb/backend.h"
 
 #include <stdint.h>
@@ -144,6 +145,8 @@ static void runtime_free(struct lb_runtime *rt)
 				backend_state_put(svc->backends[j].st);
 			free(svc->backends);
 			service_state_put(svc->st);
+			for (size_t k = 0; k < 2; k++)
+				check_tls_ctx_put(svc->check_tls[k]);
 		}
 		free(rt->services);
 	}

@@ -131,6 +131,12 @@ struct lb_service {
 	size_t index;
 	struct lb_backend *backends; /* conf->nbackends of them */
 	struct lb_service_state *st;
+	/*
+	 * The TLS client context of each check (enum backend_check: liveness, readiness) that is
+	 * tls or https, a reference opened by runtime_prepare() (lb/prepare.c) before anything
+	 * uses the generation; NULL for other checks. Released with the generation.
+	 */
+	struct ssl_ctx_st *check_tls[2];
 };
 
 /* What lives as long as the process, whatever the configuration. */

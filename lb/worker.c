@@ -170,7 +170,8 @@ static int conf_listens_on(const struct conf *c, const struct addr *a)
 	return 0;
 }
 
-int worker_prepare_switch(struct worker *w, const struct lb_runtime *prev, struct lb_runtime *rt)
+int worker_prepare_switch(struct worker *w, const struct lb_runtime *prev, struct lb_runtime *rt,
+	const struct conf_listen **failed)
 {
 	const struct conf *c = rt->conf;
 	struct worker_switch *sw = calloc(1, sizeof(*sw));
@@ -195,10 +196,12 @@ int worker_prepare_switch(struct worker *w, const struct lb_runtime *prev, struc
 			const struct conf_listen *lc = &c->services[i].listen[j];
 			if (conf_listens_on(prev->conf, &lc->addr))
 				continue;
-			struct listener *l = listener_prepare(&rt->services[i], lc, w->id);
+			int err;
+			struct listener *l = listener_prepare(&rt->services[i], lc, w->id, &err);
 			if (l == NULL) {
 				switch_free(sw);
-				return -EADDRNOTAVAIL;
+				*failed = lc;
+				return err;
 			}
 			sw->added[sw->nadded++] = l;
 		}

@@ -84,11 +84,13 @@ uint64_t worker_alive(const struct worker *w);
 /*
  * Live reload, main thread. worker_prepare_switch() builds everything w needs to move from prev
  * to rt that can fail (balancers; sockets bound for addresses prev does not listen on), so a
- * failure (0 or -errno, logged) stops the reload before anything changed.
+ * failure (0 or -errno, logged; *failed is then the listen entry that cannot bind, if that was
+ * it) stops the reload before anything changed.
  * worker_commit_switch() hands it to the worker, which applies it on its own thread at once
  * (worker_generation() then says rt's); worker_cancel_switch() drops it instead.
  */
-int worker_prepare_switch(struct worker *w, const struct lb_runtime *prev, struct lb_runtime *rt);
+int worker_prepare_switch(struct worker *w, const struct lb_runtime *prev, struct lb_runtime *rt,
+	const struct conf_listen **failed);
 void worker_commit_switch(struct worker *w);
 void worker_cancel_switch(struct worker *w);
 uint64_t worker_generation(const struct worker *w);

@@ -3,6 +3,8 @@
  */
 #include "tests/support/check_util.h"
 
+#include "health/check_tls.h"
+
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
@@ -357,8 +359,17 @@ void ct_run_init(struct ct_run *x)
 void ct_run_start(
 	struct ct_run *x, const struct conf_check *cc, const struct addr *a, double first_delay)
 {
+	SSL_CTX *tls = NULL;
+	char why[256];
+
+	/* As lb/prepare.c does: the context is opened before the check is made. */
+	if (cc->type == CONF_CHECK_TLS || cc->type == CONF_CHECK_HTTPS) {
+		tls = check_tls_ctx_get(&cc->tls, why, sizeof(why));
+		cr_assert_not_null(tls, "%s", why);
+	}
 	x->in_start = 1;
-	x->c = check_new(x->loop, cc, a, ct_on_result, x);
+	x->c = check_new(x->loop, cc, tls, a, ct_on_result, x);
+	check_tls_ctx_put(tls); /* the check holds its own */
 	cr_assert_not_null(x->c);
 	check_start(x->c, first_delay);
 	x->in_start = 0;

@@ -106,6 +106,19 @@ const char *sc_temp_file(const char *suffix, const char *fmt, ...)
 	return temp_files[ntemp++];
 }
 
+void sc_temp_release(const char *path)
+{
+	for (size_t i = 0; i < ntemp; i++) {
+		if (temp_files[i] != path)
+			continue;
+		unlink(temp_files[i]);
+		free(temp_files[i]);
+		temp_files[i] = temp_files[--ntemp];
+		temp_files[ntemp] = NULL;
+		return;
+	}
+}
+
 char *sc_read_file(const char *path)
 {
 	FILE *f = fopen(path, "re");

@@ -108,6 +108,9 @@ int64_t sc_pid_cpu_ms(pid_t pid);
 const char *sc_temp_file(const char *suffix, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Unlinks a file of sc_temp_file() now and forgets it (path is invalid afterwards). */
+void sc_temp_release(const char *path);
+
 /* Reads a whole file into a NUL-terminated malloc'd buffer (NULL on error); caller frees. */
 char *sc_read_file(const char *path);
 

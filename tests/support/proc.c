@@ -575,6 +575,9 @@ int sc_run_va(struct sc_run *r, const char *prog, int timeout_ms, va_list ap)
 	}
 	r->out = sc_read_file(out_path);
 	r->err = sc_read_file(err_path);
+	/* Read whole: a test may run many commands. */
+	sc_temp_release(out_path);
+	sc_temp_release(err_path);
 	if (r->out == NULL || r->err == NULL) {
 		sc_run_free(r);
 		return -EIO;

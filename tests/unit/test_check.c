@@ -457,6 +457,6 @@ Test(check, bad_request_text_refused)
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
 
 	cc.path = "/x\r\nInjected: 1";
-	cr_assert_null(check_new(loop, &cc, &a, ct_on_result, NULL));
+	cr_assert_null(check_new(loop, &cc, NULL, &a, ct_on_result, NULL));
 	ev_loop_destroy(loop);
 }

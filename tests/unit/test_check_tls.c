@@ -6,6 +6,7 @@
  * does not trust.
  */
 #include "health/check.h"
+#include "health/check_tls.h"
 #include "tests/support/check_util.h"
 
 #include <criterion/criterion.h>
@@ -185,8 +186,14 @@ Test(check_tls, missing_ca_file_refused)
 	struct addr a = ct_addr_of(AF_INET, 443);
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
 
+	char why[256];
+
 	cc.tls.ca_file = "/nonexistent/ca.pem";
-	cr_assert_null(check_new(loop, &cc, &a, ct_on_result, NULL));
+	cr_assert_null(check_tls_ctx_get(&cc.tls, why, sizeof(why)));
+	cr_assert(strstr(why, "cannot read CA file /nonexistent/ca.pem: No such file") != NULL,
+		"%s", why);
+	/* Without a context a TLS check is refused, never made to run without one. */
+	cr_assert_null(check_new(loop, &cc, NULL, &a, ct_on_result, NULL));
 	ev_loop_destroy(loop);
 }
 
