@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* How often ejections and slow start are looked at. */
 #define MONITOR_TICK 0.05
@@ -27,6 +28,7 @@ struct mon_check {
 	struct lb_backend *b;
 	enum backend_check which;
 	struct check *check;
+	size_t slot; /* in m->checks */
 };
 
 struct monitor {
@@ -129,28 +131,43 @@ static void mon_check_free(struct mon_check *mc)
 	free(mc);
 }
 
+/* Orders checks by (backend state, kind): the key that survives a reload. */
+static int cmp_check(const void *a, const void *b)
+{
+	const struct mon_check *x = *(struct mon_check *const *)a;
+	const struct mon_check *y = *(struct mon_check *const *)b;
+	uintptr_t sx = (uintptr_t)x->b->st, sy = (uintptr_t)y->b->st;
+
+	if (sx != sy)
+		return sx < sy ? -1 : 1;
+	return (int)x->which - (int)y->which;
+}
+
 /*
  * A check of one kind for backend j of svc, starting after its share of the interval (checks
- * of a service spread over it). From old (the previous generation's checks, NULL at start) an
- * unchanged check of the same backend is taken over instead, keeping its cycle.
+ * of a service spread over it). From old (the previous generation's checks, NULL at start;
+ * sorted holds the same sorted by cmp_check) an unchanged check of the same backend is taken
+ * over instead, keeping its cycle: old[slot] becomes NULL.
  */
 static struct mon_check *check_for(struct monitor *m, struct lb_service *svc, size_t j,
-	enum backend_check which, struct mon_check **old, size_t nold)
+	enum backend_check which, struct mon_check **old, struct mon_check **sorted, size_t nold)
 {
 	const struct conf_check *cc = check_conf(svc->conf, which);
 	struct lb_backend *b = &svc->backends[j];
 
-	for (size_t k = 0; k < nold; k++) {
-		struct mon_check *mc = old[k];
-		if (mc == NULL || mc->b->st != b->st || mc->which != which ||
-			!conf_check_equal(check_conf(mc->b->svc->conf, which), cc))
-			continue;
-		old[k] = NULL;
+	struct mon_check key = {.b = b, .which = which}, *kp = &key;
+	struct mon_check **hit =
+		nold > 0 ? bsearch(&kp, sorted, nold, sizeof(*sorted), cmp_check) : NULL;
+	struct mon_check *mc = hit != NULL ? *hit : NULL;
+
+	if (mc != NULL && old[mc->slot] == mc &&
+		conf_check_equal(check_conf(mc->b->svc->conf, which), cc)) {
+		old[mc->slot] = NULL;
 		mc->b = b;
 		check_rebind(mc->check, cc, svc->check_tls[which]);
 		return mc;
 	}
-	struct mon_check *mc = calloc(1, sizeof(*mc));
+	mc = calloc(1, sizeof(*mc));
 	if (mc == NULL)
 		return NULL;
 	mc->m = m;
@@ -175,6 +192,14 @@ static size_t build_checks(
 	struct monitor *m, struct lb_runtime *rt, struct mon_check **old, size_t nold)
 {
 	size_t missing = 0;
+	struct mon_check **sorted = NULL;
+
+	if (nold > 0 && (sorted = malloc(nold * sizeof(*sorted))) != NULL) {
+		memcpy(sorted, old, nold * sizeof(*sorted));
+		qsort(sorted, nold, sizeof(*sorted), cmp_check);
+	} else {
+		nold = 0; /* out of memory: every check starts anew */
+	}
 
 	m->nchecks = 0;
 	for (size_t i = 0; i < rt->nservices; i++) {
@@ -183,15 +208,18 @@ static size_t build_checks(
 			if (!check_conf(svc->conf, (enum backend_check)w)->enabled)
 				continue;
 			for (size_t j = 0; j < svc->conf->nbackends; j++) {
-				struct mon_check *mc =
-					check_for(m, svc, j, (enum backend_check)w, old, nold);
-				if (mc == NULL)
+				struct mon_check *mc = check_for(
+					m, svc, j, (enum backend_check)w, old, sorted, nold);
+				if (mc == NULL) {
 					missing++;
-				else
-					m->checks[m->nchecks++] = mc;
+					continue;
+				}
+				mc->slot = m->nchecks;
+				m->checks[m->nchecks++] = mc;
 			}
 		}
 	}
+	free(sorted);
 	return missing;
 }
 

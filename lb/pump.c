@@ -57,6 +57,21 @@ void pump_half_init(struct pump_half *h)
 	h->pipe[0] = h->pipe[1] = -1;
 }
 
+void pump_pool_trim(struct pump_pool *pool, size_t floor)
+{
+	/* Half of what is above the floor each call: a burst that comes back soon finds some. */
+	size_t keep = pool->npipes > floor ? floor + (pool->npipes - floor) / 2 : pool->npipes;
+
+	while (pool->npipes > keep) {
+		pool->npipes--;
+		close(pool->pipes[pool->npipes][0]);
+		close(pool->pipes[pool->npipes][1]);
+	}
+	keep = pool->nbufs > floor ? floor + (pool->nbufs - floor) / 2 : pool->nbufs;
+	while (pool->nbufs > keep)
+		free(pool->bufs[--pool->nbufs]);
+}
+
 /* Gets storage for h: a pooled or new pipe for bulk, else a buffer. */
 static int acquire(struct pump_pool *pool, struct pump_half *h)
 {

@@ -48,6 +48,13 @@ struct pump_pool {
 int pump_pool_init(struct pump_pool *pool, size_t keep);
 void pump_pool_destroy(struct pump_pool *pool);
 
+/*
+ * Gives back idle storage after a burst: closes half of the idle pipes (and frees half of the
+ * idle buffers) above floor. Called periodically, it shrinks the pool to floor within a few
+ * calls once the burst is over, so a worker does not hold 2 * keep fds for good.
+ */
+void pump_pool_trim(struct pump_pool *pool, size_t floor);
+
 /* One direction's state. Zero-initialise, then pump_half_init(). */
 struct pump_half {
 	int pipe[2];      /* [0] read end, [1] write end; -1 when no pipe is held */

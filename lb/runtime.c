@@ -91,6 +91,49 @@ static void backend_state_put(struct lb_backend_state *st)
 		free(st);
 }
 
+static int cmp_addr(const void *a, const void *b)
+{
+	const struct lb_backend *x = *(struct lb_backend *const *)a;
+	const struct lb_backend *y = *(struct lb_backend *const *)b;
+
+	return strcmp(x->conf->address, y->conf->address);
+}
+
+static int cmp_state(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)(*(struct lb_backend *const *)a)->st;
+	uintptr_t y = (uintptr_t)(*(struct lb_backend *const *)b)->st;
+
+	return x < y ? -1 : x > y;
+}
+
+static int index_backends(struct lb_service *svc)
+{
+	size_t n = svc->conf->nbackends;
+
+	svc->by_addr = calloc(n ? n : 1, sizeof(*svc->by_addr));
+	svc->by_state = calloc(n ? n : 1, sizeof(*svc->by_state));
+	if (svc->by_addr == NULL || svc->by_state == NULL)
+		return -1;
+	for (size_t j = 0; j < n; j++)
+		svc->by_addr[j] = svc->by_state[j] = &svc->backends[j];
+	qsort(svc->by_addr, n, sizeof(*svc->by_addr), cmp_addr);
+	qsort(svc->by_state, n, sizeof(*svc->by_state), cmp_state);
+	return 0;
+}
+
+/* The backend of svc (NULL: none) at address, as written in the file, or NULL. */
+static struct lb_backend *by_addr(const struct lb_service *svc, const char *address)
+{
+	struct conf_backend key_conf = {.address = (char *)address};
+	struct lb_backend key = {.conf = &key_conf}, *kp = &key, **hit;
+
+	if (svc == NULL || svc->conf->nbackends == 0)
+		return NULL;
+	hit = bsearch(&kp, svc->by_addr, svc->conf->nbackends, sizeof(*hit), cmp_addr);
+	return hit != NULL ? *hit : NULL;
+}
+
 /* prev_svc: the same service in the previous generation, whose states are shared, or NULL. */
 static int service_init(struct lb_runtime *rt, struct lb_service *svc,
 	const struct conf_service *sc, size_t index, const struct lb_service *prev_svc)
@@ -111,12 +154,8 @@ static int service_init(struct lb_runtime *rt, struct lb_service *svc,
 	}
 	for (size_t j = 0; j < sc->nbackends; j++) {
 		struct lb_backend *b = &svc->backends[j];
-		const struct lb_backend *old = NULL;
+		const struct lb_backend *old = by_addr(prev_svc, sc->backends[j].address);
 
-		for (size_t k = 0; prev_svc != NULL && k < prev_svc->conf->nbackends; k++)
-			if (strcmp(prev_svc->conf->backends[k].address, sc->backends[j].address) ==
-				0)
-				old = &prev_svc->backends[k];
 		b->conf = &sc->backends[j];
 		b->svc = svc;
 		b->index = j;
@@ -133,7 +172,7 @@ static int service_init(struct lb_runtime *rt, struct lb_service *svc,
 		 * places new backends in it when the monitor switches. */
 		backend_init(b, prev_svc == NULL ? j : SIZE_MAX);
 	}
-	return 0;
+	return index_backends(svc);
 }
 
 static void runtime_free(struct lb_runtime *rt)
@@ -144,6 +183,8 @@ static void runtime_free(struct lb_runtime *rt)
 			for (size_t j = 0; svc->backends != NULL && j < svc->conf->nbackends; j++)
 				backend_state_put(svc->backends[j].st);
 			free(svc->backends);
+			free(svc->by_addr);
+			free(svc->by_state);
 			service_state_put(svc->st);
 			for (size_t k = 0; k < 2; k++)
 				check_tls_ctx_put(svc->check_tls[k]);
@@ -176,10 +217,12 @@ struct lb_service *runtime_service_by_state(
 struct lb_backend *runtime_backend_by_state(
 	const struct lb_service *svc, const struct lb_backend_state *st)
 {
-	for (size_t j = 0; j < svc->conf->nbackends; j++)
-		if (svc->backends[j].st == st)
-			return &svc->backends[j];
-	return NULL;
+	struct lb_backend key = {.st = (struct lb_backend_state *)st}, *kp = &key, **hit;
+
+	if (svc->conf->nbackends == 0)
+		return NULL;
+	hit = bsearch(&kp, svc->by_state, svc->conf->nbackends, sizeof(*hit), cmp_state);
+	return hit != NULL ? *hit : NULL;
 }
 
 struct lb_runtime *runtime_next(struct lb_runtime *prev, struct conf *conf)

@@ -130,6 +130,11 @@ struct lb_service {
 	struct lb_runtime *rt;
 	size_t index;
 	struct lb_backend *backends; /* conf->nbackends of them */
+	/*
+	 * The same backends sorted by address text and by state pointer: a reload matches
+	 * thousands of backends across generations in O(n log n), never n^2.
+	 */
+	struct lb_backend **by_addr, **by_state;
 	struct lb_service_state *st;
 	/*
 	 * The TLS client context of each check (enum backend_check: liveness, readiness) that is

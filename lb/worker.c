@@ -20,6 +20,9 @@
 
 /* Empty pipes (and fallback buffers) a worker keeps for the next burst. */
 #define POOL_KEEP 256
+/* What the pool shrinks back to after a burst (halving the excess every POOL_TRIM_PERIOD s). */
+#define POOL_FLOOR       16
+#define POOL_TRIM_PERIOD 1.0
 /* How often a worker looks for slow-start weight changes (only with slow_start set). */
 #define WEIGHTS_PERIOD 0.1
 /* The alive timer's period: well under any watchdog_timeout (100 ms at least). */
@@ -353,6 +356,14 @@ static void weights_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 }
 
+static void trim_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = container_of(t, struct worker, pool_trim);
+	(void)loop;
+	(void)revents;
+	pump_pool_trim(&w->pool, POOL_FLOOR);
+}
+
 static void alive_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = container_of(t, struct worker, alive_timer);
@@ -403,6 +414,8 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 	double alive = rt->conf->bgp.enabled ? ALIVE_PERIOD : ALIVE_PERIOD_SLOW;
 	ev_timer_init(&w->alive_timer, alive_cb, alive, alive);
 	ev_timer_start(w->loop, &w->alive_timer);
+	ev_timer_init(&w->pool_trim, trim_cb, POOL_TRIM_PERIOD, POOL_TRIM_PERIOD);
+	ev_timer_start(w->loop, &w->pool_trim);
 	ev_timer_init(&w->weights, weights_cb, WEIGHTS_PERIOD, WEIGHTS_PERIOD);
 	if (slow_start)
 		ev_timer_start(w->loop, &w->weights);
@@ -450,6 +463,7 @@ void worker_destroy(struct worker *w)
 	}
 	if (w->loop != NULL) {
 		ev_timer_stop(w->loop, &w->alive_timer);
+		ev_timer_stop(w->loop, &w->pool_trim);
 		ev_timer_stop(w->loop, &w->weights);
 		close_listeners(w);
 		while (w->sessions != NULL)

@@ -63,6 +63,7 @@ struct worker {
 	int reserve_fd; /* a spare fd given up when a backend socket hits the fd limit */
 
 	ev_timer alive_timer; /* shows the loop turns, for the watchdog heartbeat */
+	ev_timer pool_trim;   /* gives idle pipes back after a burst */
 	_Atomic uint64_t alive;
 };
 

@@ -408,7 +408,12 @@ Test(privdrop, interface_mode_keeps_net_admin_and_drops_the_watchdog)
 	pid_t w2 = watchdog_pid(lb, off, "recreated, held by watchdog");
 	cr_expect_neq(w2, wpid);
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)w2);
-	cr_assert_eq(creds_read(path, &wd), 0);
+	/* The log line may come before the new child has dropped its capabilities. */
+	for (int64_t end = sc_now_ms() + 2000;; sc_sleep_ms(10)) {
+		cr_assert_eq(creds_read(path, &wd), 0);
+		if ((wd.eff | wd.prm) == 0 || sc_now_ms() > end)
+			break;
+	}
 	cr_expect_eq(wd.uid[1], uid);
 	cr_expect_eq(wd.eff | wd.prm, 0, "second watchdog caps eff %llx prm %llx", wd.eff, wd.prm);
 	cr_expect_eq(wd.nnp, 1);

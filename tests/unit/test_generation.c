@@ -384,3 +384,51 @@ Test(reload_check, refuses_a_new_user)
 			       "reload: restart anylb to apply them\n");
 	free(text);
 }
+
+/* A service of n backends 10.x.y.z:80, listed from offset `first` (a rotation) on. */
+static char *many(size_t n, size_t first)
+{
+	size_t cap = 128 + n * 40, len = 0;
+	char *y = malloc(cap);
+
+	cr_assert_not_null(y);
+	len += (size_t)snprintf(y + len, cap - len,
+		"services:\n  - name: big\n    listen: [\"127.0.0.1:8080\"]\n    backends:\n");
+	for (size_t i = 0; i < n; i++) {
+		size_t k = (first + i) % n;
+		len += (size_t)snprintf(y + len, cap - len, "      - address: 10.%zu.%zu.%zu:80\n",
+			(k >> 16) & 255, (k >> 8) & 255, k & 255);
+	}
+	return y;
+}
+
+Test(generation, thousands_of_backends_are_matched_by_address_in_any_order)
+{
+	const size_t n = 10000;                      /* the documented maximum per service */
+	char *a = many(n, 0), *b = many(n - 1, 777); /* one fewer, listed from another place */
+	struct lb_runtime *g1 = runtime_new(load(a));
+	struct lb_runtime *g2 = runtime_next(g1, load(b));
+	struct lb_service *s1 = &g1->services[0], *s2 = &g2->services[0];
+	size_t kept = 0;
+
+	cr_assert_not_null(g2);
+	for (size_t j = 0; j < s2->conf->nbackends; j++) {
+		struct lb_backend *old = runtime_backend_by_state(s1, s2->backends[j].st);
+		cr_assert_not_null(old, "%s kept", s2->backends[j].conf->address);
+		cr_assert_str_eq(old->conf->address, s2->backends[j].conf->address);
+		kept++;
+	}
+	cr_expect_eq(kept, n - 1);
+	/* The one left out, 9999 = n - 1 (10.0.39.15), is not in g2. */
+	size_t gone = 0;
+	for (size_t j = 0; j < s1->conf->nbackends; j++)
+		if (runtime_backend_by_state(s2, s1->backends[j].st) == NULL) {
+			gone++;
+			cr_expect_str_eq(s1->backends[j].conf->address, "10.0.39.15:80");
+		}
+	cr_expect_eq(gone, 1);
+	runtime_put(g1);
+	runtime_put(g2);
+	free(a);
+	free(b);
+}
