@@ -196,6 +196,7 @@ struct conf_admin {
 	int allow_remote;               /* default 0: listen must be a loopback address */
 	char *token_file;               /* required with listen; read at start-up, not by conf/ */
 	struct conf_pos token_file_pos; /* of its value; 0:0 when absent */
+	int token_for_reads; /* require_token: all (1), or writes (0, default): over TCP only */
 	struct conf_pos pos;
 };
 

@@ -74,7 +74,10 @@ enum conf_admin_key {
 	CONF_ADMIN_LISTEN,
 	CONF_ADMIN_ALLOW_REMOTE,
 	CONF_ADMIN_TOKEN_FILE,
+	CONF_ADMIN_REQUIRE_TOKEN,
 };
+
+static const char *const conf_require_token_names[] = {"writes", "all"};
 
 static const struct conf_key conf_admin_keys[] = {
 	[CONF_ADMIN_ENABLED] = {"enabled", 0},
@@ -82,6 +85,7 @@ static const struct conf_key conf_admin_keys[] = {
 	[CONF_ADMIN_LISTEN] = {"listen", 0},
 	[CONF_ADMIN_ALLOW_REMOTE] = {"allow_remote", 0},
 	[CONF_ADMIN_TOKEN_FILE] = {"token_file", 0},
+	[CONF_ADMIN_REQUIRE_TOKEN] = {"require_token", 0},
 };
 
 static void conf_map_log(struct conf_report *r, const struct conf_node *k,
@@ -154,7 +158,7 @@ static void conf_map_admin(struct conf_report *r, const struct conf_node *k,
 	const struct conf_node *v, struct conf_admin *ad)
 {
 	const struct conf_node *key, *val, *listen_k = NULL, *listen_v = NULL;
-	const struct conf_node *remote_k = NULL, *token_k = NULL;
+	const struct conf_node *remote_k = NULL, *token_k = NULL, *require_k = NULL;
 	char show[CONF_SHOW_MAX];
 	int listen_bad = 0;
 
@@ -188,6 +192,11 @@ static void conf_map_admin(struct conf_report *r, const struct conf_node *k,
 				    r, key, val, CONF_ADMIN_PATH_TEXT_MAX, &ad->token_file) == 0)
 				ad->token_file_pos = (struct conf_pos){val->line, val->col};
 			break;
+		case CONF_ADMIN_REQUIRE_TOKEN:
+			require_k = key;
+			conf_get_enum(r, key, val, conf_require_token_names,
+				CONF_NKEYS(conf_require_token_names), &ad->token_for_reads);
+			break;
 		}
 	}
 	if (listen_k == NULL) {
@@ -198,6 +207,10 @@ static void conf_map_admin(struct conf_report *r, const struct conf_node *k,
 		if (remote_k != NULL)
 			conf_report_at(r, remote_k->line, remote_k->col,
 				"'allow_remote' applies only with 'listen'");
+		if (require_k != NULL)
+			conf_report_at(r, require_k->line, require_k->col,
+				"'require_token' applies only with 'listen' (the unix socket needs "
+				"none)");
 		return;
 	}
 	if (listen_bad)

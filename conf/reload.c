@@ -46,7 +46,7 @@ static int admin_equal(const struct conf_admin *a, const struct conf_admin *b)
 {
 	return a->enabled == b->enabled && str_eq(a->socket, b->socket) &&
 	       str_eq(a->listen, b->listen) && a->allow_remote == b->allow_remote &&
-	       str_eq(a->token_file, b->token_file);
+	       str_eq(a->token_file, b->token_file) && a->token_for_reads == b->token_for_reads;
 }
 
 static int bgp_equal(const struct conf_bgp *a, const struct conf_bgp *b)

@@ -148,6 +148,11 @@ SSL_CTX *check_tls_ctx_get(const struct conf_check_tls *t, char *err, size_t cap
 				strerror(errno));
 			return NULL;
 		}
+		/* OpenSSL would block on a FIFO, and read a directory as nothing. */
+		if (!S_ISREG(st.st_mode)) {
+			snprintf(err, cap, "cannot read CA file %s: not a regular file", t->ca_file);
+			return NULL;
+		}
 		key.ca_file = t->ca_file;
 		key.dev = st.st_dev;
 		key.ino = st.st_ino;

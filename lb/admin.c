@@ -15,8 +15,11 @@
  *
  * Bounds, so that an admin client, hostile or stuck, costs little and never delays a session
  * (sessions live on the workers' loops; this loop only answers admin clients, signals and the
- * watchdog): at most ADMIN_MAX_CONNS connections (beyond, the listeners pause and the kernel
- * queues), the request parser's limits, and one answer per connection in memory.
+ * watchdog): per listener at most ADMIN_MAX_CONNS_UNIX or _TCP connections (beyond, that
+ * listener pauses and the kernel queues; TCP clients never take the unix socket's places), the
+ * request parser's limits, one answer per connection in memory, ADMIN_OUT_BUDGET_TCP bytes of
+ * answers held for all TCP clients together (beyond, 503), and ADMIN_WRITE_TOTAL seconds to
+ * read a whole answer, so a client reading a byte now and then pins it no longer.
  *
  * The unix socket: its directory is created (0755) if missing; a socket file that nobody
  * answers on is stale and replaced, one that a live process answers on is an error (two anylb
@@ -52,29 +55,36 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ADMIN_MAX_CONNS       64
+#define ADMIN_MAX_CONNS_UNIX  16 /* each listener has its own: TCP clients never starve the */
+#define ADMIN_MAX_CONNS_TCP   64 /* root-only unix socket */
 #define ADMIN_BACKLOG         64
 #define ADMIN_REQUEST_TIMEOUT 5.0  /* s from accept to a whole request (slowloris) */
 #define ADMIN_WRITE_TIMEOUT   10.0 /* s without writing a byte of the answer */
+#define ADMIN_WRITE_TOTAL     30.0 /* s for a whole answer: a trickling reader pins it no longer */
 #define ADMIN_LINGER_TIMEOUT  2.0
 #define ADMIN_PAUSE           1.0 /* s: accepting pauses this long when out of fds */
 #define ADMIN_READ_CHUNK      4096
 #define ADMIN_READ_ROUNDS     16
 #define ADMIN_ACCEPT_BATCH    16
 #define ADMIN_OUT_MAX         (256u << 20) /* the largest answer: status of 10^5 backends */
-#define ADMIN_TICK            1.0
-#define ADMIN_RECOVER_MS      10000
+/* Bytes of answers TCP clients may hold at once (beyond, 503), one answer always. */
+#define ADMIN_OUT_BUDGET_TCP (64u << 20)
+#define ADMIN_TICK           1.0
+#define ADMIN_RECOVER_MS     10000
 
 enum admin_conn_state { ADMIN_CONN_READING, ADMIN_CONN_WRITING, ADMIN_CONN_LINGERING };
 
 struct admin;
+struct admin_listener;
 
 struct admin_conn {
 	struct admin *a;
+	struct admin_listener *l; /* accepted on */
 	struct admin_conn *prev, *next;
 	enum admin_conn_state state;
 	int fd;
 	int tcp;
+	ev_tstamp write_until; /* ADMIN_WRITE_TOTAL after the answer was queued */
 	char peer[ADDR_STRLEN + 40];
 	ev_io io;
 	ev_timer timer;
@@ -88,6 +98,8 @@ struct admin_listener {
 	int fd;
 	int tcp;
 	ev_io io;
+	unsigned nconns, max; /* connections of this listener, and its cap */
+	int full;             /* stopped: max reached */
 };
 
 /* Per service: the redundancy watch. */
@@ -108,9 +120,9 @@ struct admin {
 	char *token;
 	size_t token_len;
 	struct admin_conn *conns;
-	unsigned nconns;
-	int full;       /* listeners stopped: ADMIN_MAX_CONNS reached */
-	int out_of_fds; /* listeners stopped for ADMIN_PAUSE */
+	size_t out_tcp;        /* bytes of answers held by TCP connections (ADMIN_OUT_BUDGET_TCP) */
+	uint64_t busy_refused; /* answers refused for that budget */
+	int out_of_fds;        /* listeners stopped for ADMIN_PAUSE */
 	ev_timer pause;
 	ev_timer tick;
 	struct admin_red *red; /* per service of rt, nred of them */
@@ -210,6 +222,8 @@ static void conn_close(struct admin_conn *c, const char *why)
 	close(c->fd);
 	c->fd = -1;
 	admin_http_free(&c->req);
+	if (c->tcp)
+		a->out_tcp -= c->out_len;
 	free(c->out);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -217,7 +231,7 @@ static void conn_close(struct admin_conn *c, const char *why)
 		a->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	a->nconns--;
+	c->l->nconns--;
 	free(c);
 	listeners_update(a);
 }
@@ -256,9 +270,16 @@ static int conn_flush(struct admin_conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			/* Progress pushes the deadline back, once per wake-up (ev_timer_again). */
+			/*
+			 * Progress pushes the deadline back, once per wake-up (ev_timer_again),
+			 * but never past the whole answer's.
+			 */
 			if (c->out_off > before) {
-				c->timer.repeat = ADMIN_WRITE_TIMEOUT;
+				ev_tstamp left = c->write_until - ev_now(c->a->loop);
+				c->timer.repeat =
+					left < ADMIN_WRITE_TIMEOUT ? left : ADMIN_WRITE_TIMEOUT;
+				if (c->timer.repeat < 0.001)
+					c->timer.repeat = 0.001;
 				ev_timer_again(c->a->loop, &c->timer);
 			}
 			conn_io(c, EV_WRITE);
@@ -277,17 +298,33 @@ static int conn_flush(struct admin_conn *c)
 /* Queues the answer r and starts writing it. */
 static void conn_respond(struct admin_conn *c, struct admin_response *r, int head)
 {
+	struct admin *a = c->a;
+
 	if (r->body_len > ADMIN_OUT_MAX) {
 		admin_response_free(r);
 		admin_response_error(r, 500, "the answer would be too large");
 	}
+	/* What slow TCP readers can pin is bounded: one answer always, more within the budget. */
+	if (c->tcp && a->out_tcp > 0 && a->out_tcp + r->body_len > ADMIN_OUT_BUDGET_TCP) {
+		if (a->busy_refused++ == 0 || a->busy_refused % 1000 == 0)
+			log_warn("admin: %zu MiB of answers wait for TCP clients: answering %s 503 "
+				 "(%llu so far)",
+				a->out_tcp >> 20, c->peer, (unsigned long long)a->busy_refused);
+		admin_response_free(r);
+		admin_response_error(
+			r, 503, "busy: answers to other TCP clients are still being read; retry");
+	}
 	c->out = admin_response_bytes(r, head, &c->out_len);
 	admin_response_free(r);
 	if (c->out == NULL) {
+		c->out_len = 0;
 		conn_close(c, "out of memory for the answer");
 		return;
 	}
+	if (c->tcp)
+		a->out_tcp += c->out_len;
 	c->out_off = 0;
+	c->write_until = ev_now(a->loop) + ADMIN_WRITE_TOTAL;
 	conn_set_state(c, ADMIN_CONN_WRITING, "request answered");
 	ev_io_stop(c->a->loop, &c->io);
 	conn_timer(c, ADMIN_WRITE_TIMEOUT);
@@ -305,6 +342,7 @@ static void conn_request(struct admin_conn *c)
 		.token = a->token,
 		.token_len = a->token_len,
 		.tcp = c->tcp,
+		.token_for_reads = a->rt->conf->global.admin.token_for_reads,
 		.peer = c->peer,
 		.uptime_s = uptime(a),
 		.now_ms = clock_ms(),
@@ -386,7 +424,12 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		conn_close(c, "request timeout");
 		return;
 	case ADMIN_CONN_WRITING:
-		log_info("admin: cut %s: it stopped reading the answer", c->peer);
+		if (ev_now(loop) + 0.001 >= c->write_until)
+			log_info("admin: cut %s: it did not read the answer within %.0f s (%zu of "
+				 "%zu bytes)",
+				c->peer, ADMIN_WRITE_TOTAL, c->out_off, c->out_len);
+		else
+			log_info("admin: cut %s: it stopped reading the answer", c->peer);
 		conn_close(c, "write timeout");
 		return;
 	case ADMIN_CONN_LINGERING:
@@ -395,8 +438,11 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 }
 
-static void conn_new(struct admin *a, int fd, int tcp, const struct sockaddr *sa, socklen_t len)
+static void conn_new(
+	struct admin *a, struct admin_listener *l, int fd, const struct sockaddr *sa, socklen_t len)
 {
+	int tcp = l->tcp;
+
 	struct admin_conn *c = calloc(1, sizeof(*c));
 
 	if (c == NULL) {
@@ -404,6 +450,7 @@ static void conn_new(struct admin *a, int fd, int tcp, const struct sockaddr *sa
 		return;
 	}
 	c->a = a;
+	c->l = l;
 	c->fd = fd;
 	c->tcp = tcp;
 	c->state = ADMIN_CONN_READING;
@@ -427,7 +474,7 @@ static void conn_new(struct admin *a, int fd, int tcp, const struct sockaddr *sa
 	if (a->conns != NULL)
 		a->conns->prev = c;
 	a->conns = c;
-	a->nconns++;
+	l->nconns++;
 	ev_io_start(a->loop, &c->io);
 	/* One deadline for the whole request, never pushed back by a trickle of bytes. */
 	ev_timer_start(a->loop, &c->timer);
@@ -445,17 +492,25 @@ static void listener_set(struct admin *a, struct admin_listener *l, int on)
 		ev_io_stop(a->loop, &l->io);
 }
 
-/* Accepting is on unless the connection cap is reached or fds ran out a moment ago. */
+/* Each listener accepts unless its connection cap is reached or fds ran out a moment ago. */
+static void listener_update(struct admin *a, struct admin_listener *l)
+{
+	int full = l->nconns >= l->max;
+
+	if (l->fd < 0)
+		return;
+	if (full && !l->full)
+		log_warn("admin: %u connections open on the %s listener: not accepting more there "
+			 "for now",
+			l->max, l->tcp ? "TCP" : "unix");
+	l->full = full;
+	listener_set(a, l, !full && !a->out_of_fds);
+}
+
 static void listeners_update(struct admin *a)
 {
-	int full = a->nconns >= ADMIN_MAX_CONNS;
-
-	if (full && !a->full)
-		log_warn("admin: %d connections open: not accepting more for now", ADMIN_MAX_CONNS);
-	a->full = full;
-	int on = !full && !a->out_of_fds;
-	listener_set(a, &a->ul, on);
-	listener_set(a, &a->tl, on);
+	listener_update(a, &a->ul);
+	listener_update(a, &a->tl);
 }
 
 static void pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -475,7 +530,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)loop;
 	(void)revents;
 
-	for (int i = 0; i < ADMIN_ACCEPT_BATCH && a->nconns < ADMIN_MAX_CONNS; i++) {
+	for (int i = 0; i < ADMIN_ACCEPT_BATCH && l->nconns < l->max; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -492,7 +547,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			ev_timer_start(a->loop, &a->pause);
 			break;
 		}
-		conn_new(a, fd, l->tcp, (struct sockaddr *)&ss, len);
+		conn_new(a, l, fd, (struct sockaddr *)&ss, len);
 	}
 	listeners_update(a);
 }
@@ -741,8 +796,8 @@ struct admin *admin_new(struct ev_loop *loop, struct lb_runtime *rt, struct anno
 	a->ann = ann;
 	if (hooks != NULL)
 		a->hooks = *hooks;
-	a->ul = (struct admin_listener){.a = a, .fd = -1, .tcp = 0};
-	a->tl = (struct admin_listener){.a = a, .fd = -1, .tcp = 1};
+	a->ul = (struct admin_listener){.a = a, .fd = -1, .tcp = 0, .max = ADMIN_MAX_CONNS_UNIX};
+	a->tl = (struct admin_listener){.a = a, .fd = -1, .tcp = 1, .max = ADMIN_MAX_CONNS_TCP};
 	a->start_boot = process_start();
 	a->red = calloc(rt->nservices ? rt->nservices : 1, sizeof(*a->red));
 	a->nred = rt->nservices;

@@ -7,7 +7,8 @@
  * the address it parses to ("[0::1]:9001" finds "[::1]:9001").
  *
  * Who may do what: over the unix socket (mode 0600: whoever can open it is root or anylb's own
- * user) everything; over TCP every GET, and a POST only with the bearer token. The token is
+ * user) everything; over TCP every GET (with global.admin.require_token: all, every GET but
+ * /healthz needs the token too), and a POST only with the bearer token. The token is
  * checked before any name is looked up, so a client without it learns nothing but the shape of
  * the API, which is public.
  */
@@ -119,14 +120,19 @@ static int authorized(const struct admin_route_ctx *ctx, const struct admin_http
 	if (t == NULL) {
 		out->www_auth = "Bearer realm=\"anylb\"";
 		admin_response_error(out, 401,
-			"writes over TCP need 'Authorization: Bearer TOKEN' (the token of "
-			"global.admin.token_file)");
+			ctx->token_for_reads
+				? "requests over TCP need 'Authorization: Bearer TOKEN' (the token "
+				  "of "
+				  "global.admin.token_file; global.admin.require_token: all)"
+				: "writes over TCP need 'Authorization: Bearer TOKEN' (the token "
+				  "of "
+				  "global.admin.token_file)");
 		return 0;
 	}
 	if (ctx->token == NULL || !admin_http_token_equal(ctx->token, ctx->token_len, t, n)) {
 		out->www_auth = "Bearer realm=\"anylb\", error=\"invalid_token\"";
 		admin_response_error(out, 401, "invalid bearer token");
-		log_warn("admin: refused a write from %s: invalid bearer token", ctx->peer);
+		log_warn("admin: refused a request from %s: invalid bearer token", ctx->peer);
 		return 0;
 	}
 	return 1;
@@ -363,6 +369,10 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 			errorf(out, 405, "/%s takes GET", seg[0]);
 			goto done;
 		}
+		/* /healthz tells nothing but "up": probes without the token keep working. */
+		if (ctx->token_for_reads && strcmp(seg[0], "healthz") != 0 &&
+			!authorized(ctx, req, out))
+			goto done;
 		struct status_source src = {
 			.rt = ctx->rt,
 			.ann = ctx->ann,

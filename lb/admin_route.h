@@ -26,8 +26,9 @@ struct admin_route_ctx {
 	const struct admin_hooks *hooks;
 	const char *token; /* TCP writes need it; NULL: no TCP listener */
 	size_t token_len;
-	int tcp;          /* the request came over TCP: writes need the token */
-	const char *peer; /* "unix" or the TCP peer, for log lines */
+	int tcp;             /* the request came over TCP: writes need the token */
+	int token_for_reads; /* ... and so do reads (global.admin.require_token: all) */
+	const char *peer;    /* "unix" or the TCP peer, for log lines */
 	double uptime_s;
 	uint64_t now_ms; /* clock_ms(), for backend state changes */
 };

@@ -828,33 +828,76 @@ Test(admin_server, a_slow_client_is_cut_and_others_are_served_meanwhile, .timeou
 	close(fd);
 }
 
-Test(admin_server, connection_cap, .timeout = 30)
+/* Opens n connections to where that send nothing (each held by the server once accepted). */
+static void hold(const char *where, int *fds, int n)
 {
-	int fds[64];
-
-	fx_start();
-	for (int i = 0; i < 64; i++) {
-		fds[i] = sc_admin_connect(fx.unix_where, 2000);
+	for (int i = 0; i < n; i++) {
+		fds[i] = sc_admin_connect(where, 2000);
 		cr_assert_geq(fds[i], 0, "connection %d: %s", i, strerror(-fds[i]));
 	}
-	sc_sleep_ms(200); /* let the server accept all 64 */
-	/* The 65th waits in the kernel's queue: no answer while 64 are open. */
+	sc_sleep_ms(200); /* let the server accept them */
+}
+
+Test(admin_server, each_listener_has_its_own_connection_cap, .timeout = 30)
+{
+	int ufds[16], tfds[64];
+
+	fx_start();
+	/* 64 idle TCP clients fill the TCP listener: the unix socket is not starved. */
+	hold(fx.tcp, tfds, 64);
+	struct sc_http_resp r;
+	cr_assert_eq(sc_http(fx.unix_where, "GET", "/status", NULL, 1500, &r), 0,
+		"the unix socket answers while TCP is full");
+	cr_expect_eq(r.status, 200);
+	sc_http_free(&r);
+
+	/* 16 idle unix clients fill the unix listener: the 17th waits in the kernel's queue. */
+	hold(fx.unix_where, ufds, 16);
 	int extra = sc_admin_connect(fx.unix_where, 2000);
 	cr_assert_geq(extra, 0);
 	static const char req[] = "GET /healthz HTTP/1.1\r\n\r\n";
 	cr_assert_eq(sc_send_all(extra, req, sizeof(req) - 1, 1000), 0);
-	struct sc_http_resp r;
 	cr_expect_eq(sc_http_read(extra, 500, &r), -ETIMEDOUT, "answered beyond the cap");
 	/* One slot frees: the queued client is served. */
-	close(fds[0]);
+	close(ufds[0]);
 	cr_assert_eq(sc_http_read(extra, 3000, &r), 0);
 	cr_expect_eq(r.status, 200);
 	sc_http_free(&r);
 	close(extra);
-	for (int i = 1; i < 64; i++)
-		close(fds[i]);
-	r = get(fx.unix_where, "GET", "/healthz", NULL);
+	for (int i = 1; i < 16; i++)
+		close(ufds[i]);
+	for (int i = 0; i < 64; i++)
+		close(tfds[i]);
+	r = get(fx.tcp, "GET", "/healthz", NULL);
 	cr_expect_eq(r.status, 200);
+	sc_http_free(&r);
+}
+
+Test(admin_server, require_token_all_closes_reads_over_tcp)
+{
+	fx_paths();
+	char *y = NULL;
+	const char *base = base_config(), *at = strstr(base, "    token_file:");
+	cr_assert_not_null(at);
+	cr_assert_geq(
+		asprintf(&y, "%.*s    require_token: all\n%s", (int)(at - base), base, at), 0);
+	cr_assert_eq(fx_try(y, 1), 0);
+	free(y);
+
+	struct sc_http_resp r = get(fx.tcp, "GET", "/status", NULL);
+	expect_error(&r, 401, "require_token: all");
+	sc_http_free(&r);
+	r = get(fx.tcp, "GET", "/metrics", "wrong");
+	expect_error(&r, 401, "invalid bearer token");
+	sc_http_free(&r);
+	r = get(fx.tcp, "GET", "/status", TOKEN);
+	cr_expect_eq(r.status, 200);
+	sc_http_free(&r);
+	r = get(fx.tcp, "GET", "/healthz", NULL);
+	cr_expect_eq(r.status, 200, "probes need no token");
+	sc_http_free(&r);
+	r = get(fx.unix_where, "GET", "/status", NULL);
+	cr_expect_eq(r.status, 200, "the unix socket needs none");
 	sc_http_free(&r);
 }
 
@@ -898,6 +941,90 @@ Test(admin_server, redundancy_follows_backend_states)
 	cr_expect_str_eq(json_string_value(json_object_get(red, "text")), "N+0");
 	json_decref(st);
 	atomic_store(&web->st->active, 0);
+}
+
+/* Starts the server on a service of n backends, with the TCP listener: a large status page. */
+static void fx_start_big(int n)
+{
+	size_t cap = 200 * (size_t)n + 4096, o = 0;
+	char *yaml = malloc(cap);
+	cr_assert_not_null(yaml);
+	fx_paths();
+	o += (size_t)snprintf(yaml + o, cap - o,
+		"global:\n  admin:\n    socket: %s\n    listen: \"%s\"\n    token_file: %s\n"
+		"services:\n  - name: big\n    listen: 127.0.0.1:1\n    backends:\n",
+		fx.sock, fx.tcp, fx.token_path);
+	for (int i = 0; i < n; i++)
+		o += (size_t)snprintf(yaml + o, cap - o,
+			"      - {address: \"10.%d.%d.1:8080\", zone: zone-%d}\n", i / 250, i % 250,
+			i % 7);
+	cr_assert_eq(fx_try(yaml, 1), 0);
+	free(yaml);
+}
+
+Test(admin_server, slow_tcp_readers_pin_a_bounded_amount, .timeout = 90)
+{
+	enum { N = 60 };
+	int fds[N], ok = 0, busy = 0;
+
+	fx_start_big(3000);
+	struct sc_http_resp r = get(fx.unix_where, "GET", "/status", NULL);
+	size_t page = r.content_length;
+	sc_http_free(&r);
+	cr_assert_gt(page, 1 << 20);
+	/* N clients ask for the page and read nothing of it. */
+	static const char req[] = "GET /status HTTP/1.1\r\n\r\n";
+	for (int i = 0; i < N; i++) {
+		fds[i] = sc_admin_connect(fx.tcp, 2000);
+		cr_assert_geq(fds[i], 0);
+		cr_assert_eq(sc_send_all(fds[i], req, sizeof(req) - 1, 1000), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		char head[13] = {0};
+		cr_assert_eq(sc_recv_exact(fds[i], head, 12, 20000), 0, "client %d: no answer", i);
+		ok += strcmp(head, "HTTP/1.1 200") == 0;
+		busy += strcmp(head, "HTTP/1.1 503") == 0;
+	}
+	cr_expect_eq(ok + busy, N);
+	cr_expect_geq(ok, 1, "one answer is always given");
+	cr_expect_gt(busy, 0, "%d answers of %zu bytes held at once", ok, page);
+	cr_expect_leq((size_t)ok * page, (size_t)(64u << 20) + page,
+		"%d answers of %zu bytes held at once", ok, page);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	/* Once they are gone, a reader gets the whole page again. */
+	sc_sleep_ms(200);
+	r = get(fx.tcp, "GET", "/status", NULL);
+	cr_expect_eq(r.status, 200);
+	cr_expect_eq(r.body_len, r.content_length);
+	sc_http_free(&r);
+}
+
+Test(admin_server, a_trickling_reader_is_cut_at_the_answer_deadline, .timeout = 90)
+{
+	fx_start_big(6000);
+	int fd = sc_admin_connect(fx.unix_where, 2000);
+	cr_assert_geq(fd, 0);
+	static const char req[] = "GET /status HTTP/1.1\r\n\r\n";
+	cr_assert_eq(sc_send_all(fd, req, sizeof(req) - 1, 1000), 0);
+	int64_t t0 = sc_now_ms(), took = -1;
+	size_t got = 0;
+	static char buf[16384];
+	/* 16 KiB every half second: always some progress, never the whole page in time. */
+	while (sc_now_ms() - t0 < 60000) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+			took = sc_now_ms() - t0;
+			break;
+		}
+		if (n > 0)
+			got += (size_t)n;
+		sc_sleep_ms(500);
+	}
+	close(fd);
+	cr_expect(took >= 28000 && took <= 40000, "cut after %lld ms, want about 30 s",
+		(long long)took);
+	cr_expect_gt(got, 64 * 1024, "it read %zu bytes: it made progress", got);
 }
 
 Test(admin_server, a_client_that_stops_reading_is_cut, .timeout = 40)
