@@ -404,11 +404,12 @@ int conf_get_addr(struct conf_report *r, const struct conf_node *k, const struct
 	char **text, struct addr *a)
 {
 	char show[CONF_SHOW_MAX];
-	const char *s, *why = "bad address";
+	char why[ADDR_WHY_MAX];
+	const char *s;
 
 	if (conf_get_word(r, k, v, "an address", &s) < 0)
 		return -1;
-	if (addr_parse(s, 0, a, &why) < 0) {
+	if (addr_parse(s, 0, a, why, sizeof(why)) < 0) {
 		conf_report_node(r, k, v, "'%s': bad address %s: %s", k->str,
 			conf_show(s, show, sizeof(show)), why);
 		return -1;
