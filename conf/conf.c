@@ -177,6 +177,8 @@ int conf_load(const char *path, struct conf **out, struct conf_errs *errs)
 		conf_report_at(&r, 1, 1, "cannot read the file: it is %s, not a regular file",
 			readfile_type(mode));
 	} else if (rc == -EFBIG) {
+		/* As from a buffer: too large is bad content. */
+		rc = -EINVAL;
 		conf_report_at(
 			&r, 1, 1, "file is too large (more than %u MiB)", CONF_MAX_FILE_SIZE >> 20);
 	} else if (rc == -EAGAIN) {
