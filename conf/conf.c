@@ -164,7 +164,6 @@ int conf_load(const char *path, struct conf **out, struct conf_errs *errs)
 	struct conf_report r;
 	char *buf;
 	size_t len;
-
 	mode_t mode;
 
 	*out = NULL;
@@ -173,7 +172,7 @@ int conf_load(const char *path, struct conf **out, struct conf_errs *errs)
 	int rc = readfile_regular(path, CONF_MAX_FILE_SIZE, &buf, &len, &mode);
 	if (rc == -ENOMEM) {
 		r.nomem = 1;
-	} else if (rc == -EISDIR || rc == -EINVAL) {
+	} else if ((rc == -EISDIR || rc == -EINVAL) && mode != 0 && !S_ISREG(mode)) {
 		conf_report_at(&r, 1, 1, "cannot read the file: it is %s, not a regular file",
 			readfile_type(mode));
 	} else if (rc == -EFBIG) {

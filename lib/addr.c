@@ -14,12 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Everything a host part may hold that no numeric address has: a host name was meant. */
-static int looks_like_name(const char *host)
+/* A letter, '-' or '_' in the n bytes of a host part: no numeric address has one, a name does. */
+static int looks_like_name(const char *host, size_t n)
 {
-	for (const char *p = host; *p; p++)
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '-' || *p == '_')
+	for (size_t i = 0; i < n; i++) {
+		char c = host[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_')
 			return 1;
+	}
 	return 0;
 }
 
@@ -42,7 +45,7 @@ static int parse_port(const char *s, int allow_port0, int *port, char *why, size
 		snprintf(why, cap, "bad port (1-65535)");
 		return -EINVAL;
 	}
-	/* 0080 is 80 to us and to some readers, octal 64 or a typo to others: say which. */
+	/* To some tools a leading zero means octal (0443 is 291): refuse it rather than guess. */
 	if (s[0] == '0' && s[1] != '\0') {
 		snprintf(why, cap, "port with a leading zero: write %ld", v);
 		return -EINVAL;
@@ -114,6 +117,10 @@ int addr_parse(const char *s, int allow_port0, struct addr *out, char *why, size
 			n == 0 ? "missing address" : "'*' is not an address");
 		return -EINVAL;
 	}
+	if (looks_like_name(s, n)) {
+		snprintf(why, cap, "host names are not resolved: numeric addresses only");
+		return -EINVAL;
+	}
 	if (n >= sizeof(host)) {
 		snprintf(why, cap, "bad IPv4 address");
 		return -EINVAL;
@@ -121,10 +128,7 @@ int addr_parse(const char *s, int allow_port0, struct addr *out, char *why, size
 	memcpy(host, s, n);
 	host[n] = '\0';
 	if (inet_pton(AF_INET, host, &out->in.sin_addr) != 1) {
-		snprintf(why, cap, "%s",
-			looks_like_name(host)
-				? "host names are not resolved: numeric addresses only"
-				: "bad IPv4 address");
+		snprintf(why, cap, "bad IPv4 address");
 		return -EINVAL;
 	}
 	if (parse_port(colon + 1, allow_port0, &port, why, cap) < 0)

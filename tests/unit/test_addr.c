@@ -51,6 +51,8 @@ Test(addr, names_wildcards_and_missing_parts)
 	expect_refused("localhost:80", 0, "host names are not resolved: numeric addresses only");
 	expect_refused(
 		"db-1.internal:5432", 0, "host names are not resolved: numeric addresses only");
+	expect_refused("a-host-name-longer-than-any-numeric-address.example.com:443", 0,
+		"host names are not resolved: numeric addresses only");
 	snprintf(want, sizeof(want), "'*' is not an address: %s", every);
 	expect_refused("*:80", 0, want);
 	snprintf(want, sizeof(want), "missing address: %s", every);
