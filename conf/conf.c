@@ -8,16 +8,18 @@
  *
  * The loader keeps going after an error so that one run reports every problem; a value that
  * failed is left at its default and the struct conf being built is thrown away at the end. The
- * only reads are of the file itself, bounded by CONF_MAX_FILE_SIZE.
+ * only reads are of the file itself, bounded by CONF_MAX_FILE_SIZE, through lib/readfile: a
+ * regular file only (a FIFO at the path must not block the main thread), and one that did not
+ * change while it was read.
  */
 #include "conf/internal.h"
 
+#include "lib/readfile.h"
+
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 enum conf_top_key { CONF_TOP_GLOBAL, CONF_TOP_BGP, CONF_TOP_SERVICES };
 
@@ -157,68 +159,31 @@ int conf_load_buffer(
 	return rc;
 }
 
-/* Reads the whole file, at most CONF_MAX_FILE_SIZE + 1 bytes (one more tells "too large"). */
-static int conf_read_file(const char *path, char **buf, size_t *len)
-{
-	size_t cap = 64 << 10, n = 0;
-	struct stat st;
-	char *b = NULL;
-	int rc = 0;
-
-	*buf = NULL;
-	*len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
-		(uint64_t)st.st_size < CONF_MAX_FILE_SIZE)
-		cap = (size_t)st.st_size + 1;
-	for (;;) {
-		if (n == cap || b == NULL) {
-			if (b != NULL)
-				cap = cap * 2 > CONF_MAX_FILE_SIZE + 1 ? CONF_MAX_FILE_SIZE + 1
-								       : cap * 2;
-			char *nb = realloc(b, cap);
-			if (nb == NULL) {
-				rc = -ENOMEM;
-				break;
-			}
-			b = nb;
-		}
-		if (n == cap)
-			break; /* CONF_MAX_FILE_SIZE + 1 bytes: too large, enough said */
-		ssize_t got = read(fd, b + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = -errno;
-			break;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	close(fd);
-	if (rc < 0) {
-		free(b);
-		return rc;
-	}
-	*buf = b;
-	*len = n;
-	return 0;
-}
-
 int conf_load(const char *path, struct conf **out, struct conf_errs *errs)
 {
 	struct conf_report r;
 	char *buf;
 	size_t len;
+	mode_t mode;
 
 	*out = NULL;
 	conf_report_init(&r, path, errs);
-	int rc = conf_read_file(path, &buf, &len);
+	/* Never blocks on a FIFO or a device: the main thread also keeps the heartbeat. */
+	int rc = readfile_regular(path, CONF_MAX_FILE_SIZE, &buf, &len, &mode);
 	if (rc == -ENOMEM) {
 		r.nomem = 1;
+	} else if ((rc == -EISDIR || rc == -EINVAL) && mode != 0 && !S_ISREG(mode)) {
+		conf_report_at(&r, 1, 1, "cannot read the file: it is %s, not a regular file",
+			readfile_type(mode));
+	} else if (rc == -EFBIG) {
+		/* As from a buffer: too large is bad content. */
+		rc = -EINVAL;
+		conf_report_at(
+			&r, 1, 1, "file is too large (more than %u MiB)", CONF_MAX_FILE_SIZE >> 20);
+	} else if (rc == -EAGAIN) {
+		conf_report_at(&r, 1, 1,
+			"the file changed while it was read: write it elsewhere and rename it into "
+			"place");
 	} else if (rc < 0) {
 		char eb[128];
 		/* GNU strerror_r: a reload may run beside other threads. */

@@ -271,13 +271,15 @@ struct conf_errs {
 
 /*
  * Loads and validates path. On success returns 0 and *out owns a new struct conf (free with
- * conf_free). On failure returns -EINVAL (bad content) or -errno (unreadable file), *out is NULL,
- * and errs holds at least one error. errs must be zeroed or previously used by the caller.
+ * conf_free). On failure returns -EINVAL (bad content, too large, or not a regular file: a FIFO
+ * or a device at path is refused without blocking), -EISDIR (a directory), -EAGAIN (the file
+ * changed while it was read) or -errno (unreadable file), *out is NULL, and errs holds at least
+ * one error. errs must be zeroed or previously used by the caller.
  *
  * Messages are added after what errs already holds, sorted by position. Problems with the file
- * itself (cannot open, too large) are reported at 1:1, so that every line keeps the
- * FILE:LINE:COL form. Should memory run out while recording errors, the load still fails
- * (-ENOMEM) but errs may be short of the message saying so.
+ * itself (cannot open, not a regular file, too large, changed) are reported at 1:1, so that every
+ * line keeps the FILE:LINE:COL form. Should memory run out while recording errors, the load still
+ * fails (-ENOMEM) but errs may be short of the message saying so.
  */
 int conf_load(const char *path, struct conf **out, struct conf_errs *errs);
 

@@ -343,6 +343,21 @@ int conf_get_duration(struct conf_report *r, const struct conf_node *k, const st
 		return -1;
 	}
 	if (rc < 0) {
+		size_t z = strspn(s, "0");
+		uint64_t ignored;
+
+		/* 010s, 00s: say what to write when only the zeros are wrong (10s, 0s). */
+		if (z > 0 && (s[z] < '1' || s[z] > '9'))
+			z--;
+		if (z > 0 && duration_parse(s + z, &ignored) == 0) {
+			char fix[CONF_SHOW_MAX];
+
+			conf_report_node(r, k, v,
+				"'%s': bad duration %s: no leading zero, write %s", k->str,
+				conf_show(s, show, sizeof(show)),
+				conf_show(s + z, fix, sizeof(fix)));
+			return -1;
+		}
 		conf_report_node(r, k, v,
 			"'%s': bad duration %s: use a number and a unit: ms, s, m, h", k->str,
 			conf_show(s, show, sizeof(show)));
@@ -404,11 +419,12 @@ int conf_get_addr(struct conf_report *r, const struct conf_node *k, const struct
 	char **text, struct addr *a)
 {
 	char show[CONF_SHOW_MAX];
-	const char *s, *why = "bad address";
+	char why[ADDR_WHY_MAX];
+	const char *s;
 
 	if (conf_get_word(r, k, v, "an address", &s) < 0)
 		return -1;
-	if (addr_parse(s, 0, a, &why) < 0) {
+	if (addr_parse(s, 0, a, why, sizeof(why)) < 0) {
 		conf_report_node(r, k, v, "'%s': bad address %s: %s", k->str,
 			conf_show(s, show, sizeof(show)), why);
 		return -1;

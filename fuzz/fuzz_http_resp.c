@@ -103,5 +103,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(http_status_expected(ranges, 2, st) == ((st >= 200 && st <= 299) || st == 404),
 		"status ranges");
 	FUZZ_CHECK(http_status_expected(NULL, 0, st) == (st >= 200 && st <= 399), "default range");
+
+	/* With expect_body, only a complete response passes (a cut body must not). */
+	FUZZ_CHECK(http_resp_verdict(&whole, rw, NULL, 0, "e") != HTTP_VERDICT_OK ||
+			   rw == HTTP_RESP_COMPLETE,
+		"passed an incomplete response");
+	FUZZ_CHECK(http_resp_verdict(&whole, rw, NULL, 0, "e") != HTTP_VERDICT_MORE,
+		"undecided after eof");
 	return 0;
 }

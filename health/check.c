@@ -360,21 +360,19 @@ static int http_decide(struct check *c, enum http_resp_rc rc)
 	const struct http_resp *r = c->resp;
 	char q[CHECK_QUOTE_MAX * 4 + 8];
 
-	if (rc == HTTP_RESP_INVALID) {
-		run_end(c, 0, "bad HTTP response: %s", http_resp_error(r));
-		return 1;
-	}
-	if (!r->head_done)
+	switch (http_resp_verdict(r, rc, cc->expect_status, cc->nexpect_status, cc->expect_body)) {
+	case HTTP_VERDICT_MORE:
 		return 0;
-	if (!http_status_expected(cc->expect_status, cc->nexpect_status, r->status)) {
-		run_end(c, 0, "status %d", r->status);
-		return 1;
-	}
-	if (cc->expect_body == NULL || http_resp_body_contains(r, cc->expect_body)) {
+	case HTTP_VERDICT_OK:
 		run_end(c, 1, "ok");
 		return 1;
-	}
-	if (http_resp_body_final(r)) {
+	case HTTP_VERDICT_INVALID:
+		run_end(c, 0, "bad HTTP response: %s", http_resp_error(r));
+		return 1;
+	case HTTP_VERDICT_STATUS:
+		run_end(c, 0, "status %d", r->status);
+		return 1;
+	case HTTP_VERDICT_BODY:
 		run_end(c, 0, "body does not contain '%s'",
 			quote(cc->expect_body, strlen(cc->expect_body), q, sizeof(q)));
 		return 1;

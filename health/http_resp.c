@@ -477,3 +477,23 @@ int http_status_expected(const struct conf_status_range *ranges, size_t n, int s
 			return 1;
 	return 0;
 }
+
+enum http_verdict http_resp_verdict(const struct http_resp *r, enum http_resp_rc rc,
+	const struct conf_status_range *ranges, size_t n, const char *expect_body)
+{
+	if (rc == HTTP_RESP_INVALID)
+		return HTTP_VERDICT_INVALID;
+	if (!r->head_done)
+		return HTTP_VERDICT_MORE;
+	if (!http_status_expected(ranges, n, r->status))
+		return HTTP_VERDICT_STATUS;
+	if (expect_body == NULL)
+		return HTTP_VERDICT_OK;
+	int found = http_resp_body_contains(r, expect_body);
+	/* Seen is not enough: a backend that dies mid-answer must not pass. */
+	if (rc == HTTP_RESP_COMPLETE)
+		return found ? HTTP_VERDICT_OK : HTTP_VERDICT_BODY;
+	if (!found && http_resp_body_final(r))
+		return HTTP_VERDICT_BODY;
+	return HTTP_VERDICT_MORE;
+}

@@ -97,4 +97,23 @@ int http_resp_body_contains(const struct http_resp *r, const char *needle);
 /* Whether status is in one of the n ranges; no ranges means the default 200-399. */
 int http_status_expected(const struct conf_status_range *ranges, size_t n, int status);
 
+enum http_verdict {
+	HTTP_VERDICT_MORE,    /* not decided yet: read on (or, at the end, the response is cut) */
+	HTTP_VERDICT_OK,      /* the check passes */
+	HTTP_VERDICT_INVALID, /* not a complete HTTP response: http_resp_error() says why */
+	HTTP_VERDICT_STATUS,  /* the status is not one of the expected */
+	HTTP_VERDICT_BODY,    /* the whole body, or the kept window of it, lacks expect_body */
+};
+
+/*
+ * What a check of the response so far concludes, given the last rc of http_resp_feed() or
+ * http_resp_eof(). Without expect_body the status decides as soon as the head is complete (the
+ * body is not looked at). With expect_body only a complete response passes: a body cut short
+ * (fewer bytes than Content-Length, a chunked body without its last chunk) is INVALID with
+ * "body truncated" once the peer closes, even when the substring was already seen; a full kept
+ * window without it fails at once (it can never appear there).
+ */
+enum http_verdict http_resp_verdict(const struct http_resp *r, enum http_resp_rc rc,
+	const struct conf_status_range *ranges, size_t n, const char *expect_body);
+
 #endif

@@ -149,13 +149,13 @@ static struct lb_service *find_service(struct lb_runtime *rt, const char *name)
 static struct lb_backend *find_backend(struct lb_service *svc, const char *text)
 {
 	const struct conf_service *sc = svc->conf;
-	const char *why;
+	char why[ADDR_WHY_MAX];
 	struct addr a;
 
 	for (size_t i = 0; i < sc->nbackends; i++)
 		if (strcmp(sc->backends[i].address, text) == 0)
 			return &svc->backends[i];
-	if (addr_parse(text, 0, &a, &why) < 0)
+	if (addr_parse(text, 0, &a, why, sizeof(why)) < 0)
 		return NULL;
 	for (size_t i = 0; i < sc->nbackends; i++)
 		if (addr_equal(&sc->backends[i].addr, &a))

@@ -14,81 +14,125 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int parse_port(const char *s, int allow_port0, int *port)
+/* A letter, '-' or '_' in the n bytes of a host part: no numeric address has one, a name does. */
+static int looks_like_name(const char *host, size_t n)
 {
-	if (*s == '\0')
-		return -EINVAL;
-	long v = 0;
-	for (const char *p = s; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return -EINVAL;
-		v = v * 10 + (*p - '0');
-		if (v > 65535)
-			return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		char c = host[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_')
+			return 1;
 	}
-	if (v == 0 && !allow_port0)
+	return 0;
+}
+
+static int parse_port(const char *s, int allow_port0, int *port, char *why, size_t cap)
+{
+	long v = 0;
+
+	if (*s == '\0') {
+		snprintf(why, cap, "missing port (1-65535)");
 		return -EINVAL;
+	}
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9' || v > 65535) {
+			snprintf(why, cap, "bad port (1-65535)");
+			return -EINVAL;
+		}
+		v = v * 10 + (*p - '0');
+	}
+	if (v > 65535 || (v == 0 && !allow_port0)) {
+		snprintf(why, cap, "bad port (1-65535)");
+		return -EINVAL;
+	}
+	/* To some tools a leading zero means octal (0443 is 291): refuse it rather than guess. */
+	if (s[0] == '0' && s[1] != '\0') {
+		snprintf(why, cap, "port with a leading zero: write %ld", v);
+		return -EINVAL;
+	}
 	*port = (int)v;
 	return 0;
 }
 
-int addr_parse(const char *s, int allow_port0, struct addr *out, const char **why)
+static int parse_v6(const char *s, int allow_port0, struct addr *out, char *why, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN + 1], v4[INET_ADDRSTRLEN];
+	const char *close = strchr(s, ']');
+	int port;
+
+	if (close == NULL || close[1] != ':') {
+		snprintf(why, cap, "expected [IPv6]:PORT");
+		return -EINVAL;
+	}
+	size_t n = (size_t)(close - s - 1);
+	if (n == 0 || n >= sizeof(host)) {
+		snprintf(why, cap, "bad IPv6 address");
+		return -EINVAL;
+	}
+	memcpy(host, s + 1, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET6, host, &out->in6.sin6_addr) != 1) {
+		snprintf(why, cap, "bad IPv6 address");
+		return -EINVAL;
+	}
+	if (parse_port(close + 2, allow_port0, &port, why, cap) < 0)
+		return -EINVAL;
+	/*
+	 * IPv6 listeners are IPV6_V6ONLY, so [::ffff:a.b.c.d] could never be bound there; as a
+	 * backend it is the IPv4 address under another name. One spelling per address.
+	 */
+	if (IN6_IS_ADDR_V4MAPPED(&out->in6.sin6_addr)) {
+		inet_ntop(AF_INET, &out->in6.sin6_addr.s6_addr[12], v4, sizeof(v4));
+		snprintf(why, cap, "an IPv4-mapped IPv6 address, write %s:%d", v4, port);
+		memset(out, 0, sizeof(*out));
+		return -EINVAL;
+	}
+	out->in6.sin6_family = AF_INET6;
+	out->in6.sin6_port = htons((uint16_t)port);
+	out->len = sizeof(out->in6);
+	return 0;
+}
+
+int addr_parse(const char *s, int allow_port0, struct addr *out, char *why, size_t cap)
 {
 	char host[INET6_ADDRSTRLEN + 1];
 	const char *colon;
 	int port;
 
 	memset(out, 0, sizeof(*out));
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-		if (close == NULL || close[1] != ':') {
-			*why = "expected [IPv6]:PORT";
-			return -EINVAL;
-		}
-		size_t n = (size_t)(close - s - 1);
-		if (n == 0 || n >= sizeof(host)) {
-			*why = "bad IPv6 address";
-			return -EINVAL;
-		}
-		memcpy(host, s + 1, n);
-		host[n] = '\0';
-		if (inet_pton(AF_INET6, host, &out->in6.sin6_addr) != 1) {
-			*why = "bad IPv6 address";
-			return -EINVAL;
-		}
-		if (parse_port(close + 2, allow_port0, &port) < 0) {
-			*why = "bad port (1-65535)";
-			return -EINVAL;
-		}
-		out->in6.sin6_family = AF_INET6;
-		out->in6.sin6_port = htons((uint16_t)port);
-		out->len = sizeof(out->in6);
-		return 0;
-	}
+	if (s[0] == '[')
+		return parse_v6(s, allow_port0, out, why, cap);
 	colon = strrchr(s, ':');
 	if (colon == NULL) {
-		*why = "expected IP:PORT or [IPv6]:PORT";
+		snprintf(why, cap, "expected IP:PORT or [IPv6]:PORT");
 		return -EINVAL;
 	}
 	if (strchr(s, ':') != colon) {
-		*why = "IPv6 addresses need brackets: [IPv6]:PORT";
+		snprintf(why, cap, "IPv6 addresses need brackets: [IPv6]:PORT");
 		return -EINVAL;
 	}
 	size_t n = (size_t)(colon - s);
-	if (n == 0 || n >= sizeof(host)) {
-		*why = "bad IPv4 address";
+	if (n == 0 || (n == 1 && s[0] == '*')) {
+		snprintf(why, cap, "%s: for every address write 0.0.0.0:PORT or [::]:PORT",
+			n == 0 ? "missing address" : "'*' is not an address");
+		return -EINVAL;
+	}
+	if (looks_like_name(s, n)) {
+		snprintf(why, cap, "host names are not resolved: numeric addresses only");
+		return -EINVAL;
+	}
+	if (n >= sizeof(host)) {
+		snprintf(why, cap, "bad IPv4 address");
 		return -EINVAL;
 	}
 	memcpy(host, s, n);
 	host[n] = '\0';
 	if (inet_pton(AF_INET, host, &out->in.sin_addr) != 1) {
-		*why = "bad IPv4 address";
+		snprintf(why, cap, "bad IPv4 address");
 		return -EINVAL;
 	}
-	if (parse_port(colon + 1, allow_port0, &port) < 0) {
-		*why = "bad port (1-65535)";
+	if (parse_port(colon + 1, allow_port0, &port, why, cap) < 0)
 		return -EINVAL;
-	}
 	out->in.sin_family = AF_INET;
 	out->in.sin_port = htons((uint16_t)port);
 	out->len = sizeof(out->in);

@@ -24,11 +24,15 @@ struct addr {
 /* Longest text addr_format() writes, with its NUL: "[" + INET6_ADDRSTRLEN + "]:65535". */
 #define ADDR_STRLEN (INET6_ADDRSTRLEN + 8)
 
+/* Room for any reason addr_parse() gives, with its NUL. */
+#define ADDR_WHY_MAX 96
+
 /*
- * Parses "1.2.3.4:80" or "[::1]:80" (numeric only, port 1..65535 unless allow_port0).
- * Returns 0, or -EINVAL with a short reason in *why (a static string).
+ * Parses "1.2.3.4:80" or "[::1]:80" (numeric only, port 1..65535 unless allow_port0, without a
+ * leading zero; an IPv4-mapped IPv6 address is refused: it has an IPv4 spelling). Returns 0, or
+ * -EINVAL with a short reason for an operator in why (cap bytes, ADDR_WHY_MAX is always enough).
  */
-int addr_parse(const char *s, int allow_port0, struct addr *out, const char **why);
+int addr_parse(const char *s, int allow_port0, struct addr *out, char *why, size_t cap);
 
 /* Writes "1.2.3.4:80" / "[::1]:80" into buf (ADDR_STRLEN bytes is always enough). */
 const char *addr_format(const struct addr *a, char *buf, size_t cap);

@@ -13,6 +13,9 @@ int duration_parse(const char *s, uint64_t *ms)
 
 	if (*p < '0' || *p > '9')
 		return -EINVAL;
+	/* As with integers: 010s would be octal 8 to some readers and a typo to others. */
+	if (p[0] == '0' && p[1] >= '0' && p[1] <= '9')
+		return -EINVAL;
 	for (; *p >= '0' && *p <= '9'; p++) {
 		v = v * 10 + (uint64_t)(*p - '0');
 		if (v > DURATION_MAX_MS)

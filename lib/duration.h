@@ -9,7 +9,10 @@
 
 #include <stdint.h>
 
-/* Parses into milliseconds. Returns 0, or -EINVAL (bad form) / -ERANGE (over ~49 days). */
+/*
+ * Parses into milliseconds: decimal digits without a leading zero (`0s` is fine, `01s` is not),
+ * then the unit. Returns 0, or -EINVAL (bad form) / -ERANGE (over ~49 days).
+ */
 int duration_parse(const char *s, uint64_t *ms);
 
 /* Formats ms the way an operator would write it ("250ms", "2s", "5m"). */

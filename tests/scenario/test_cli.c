@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 TestSuite(cli, .fini = sc_cleanup, .timeout = 20);
 
@@ -124,6 +126,30 @@ Test(cli, check_missing_file)
 	cr_assert_lt(r.status, 128, "crashed: status %d\n%s", r.status, r.err);
 	cr_assert_not_null(strstr(r.err, "/nonexistent/anylb.yaml"),
 		"the message does not name the file:\n%s", r.err);
+	sc_run_free(&r);
+}
+
+/* A FIFO at the path blocked open(2) for good (defect 8): -t must answer at once. */
+Test(cli, check_fifo_refused_at_once)
+{
+	char dir[] = "/tmp/anylb-scn-fifo-XXXXXX", path[64];
+	struct sc_run r;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/anylb.yaml", dir);
+	cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo: %s", strerror(errno));
+	int64_t t0 = sc_now_ms();
+	cr_assert_eq(sc_run_anylb(&r, 5000, "-t", "-c", path, NULL), 0);
+	int64_t took = sc_now_ms() - t0;
+	unlink(path);
+	rmdir(dir);
+	cr_assert_eq(r.status, 1, "exit %d, want 1 (a killed hang is 128+9)\nstderr:\n%s", r.status,
+		r.err);
+	char want[128];
+	snprintf(want, sizeof(want),
+		"%s:1:1: cannot read the file: it is a FIFO, not a regular file\n", path);
+	cr_assert_str_eq(r.err, want);
+	cr_assert_lt(took, 2000, "took %lld ms", (long long)took);
 	sc_run_free(&r);
 }
 

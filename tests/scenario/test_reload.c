@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void fini(void)
@@ -412,6 +413,110 @@ Test(reload, an_invalid_file_changes_nothing_and_says_why)
 	cr_expect_eq(json_integer_value(json_object_get(r, "ok")), 1);
 	cr_expect_eq(json_integer_value(json_object_get(r, "generation")), 2);
 	cr_expect_str_eq(json_string_value(json_object_get(r, "last_result")), "ok");
+	json_decref(st);
+	cr_expect_eq(sc_lb_stop(fx.lb), 0);
+}
+
+/*
+ * The arguments of dist/anylb.service's ExecReload after the program, with -s's value replaced
+ * by sock (the unit's /run/anylb path is not this test's), in args[0..7], NULL-terminated.
+ */
+static void unit_reload_args(const char *sock, char *line, size_t cap, const char **args)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/dist/anylb.service", ANYLB_SOURCE_DIR);
+	char *unit = sc_read_file(path);
+	cr_assert_not_null(unit, "%s", path);
+	const char *e = strstr(unit, "\nExecReload=");
+	cr_assert_not_null(e, "no ExecReload in %s", path);
+	e += strlen("\nExecReload=");
+	snprintf(line, cap, "%.*s", (int)strcspn(e, "\n"), e);
+	free(unit);
+
+	char *save = NULL, *prog = strtok_r(line, " ", &save);
+	cr_assert_not_null(prog);
+	const char *base = strrchr(prog, '/') != NULL ? strrchr(prog, '/') + 1 : prog;
+	cr_assert_str_eq(
+		base, "anylbctl", "ExecReload runs %s: a kill cannot report a refusal", prog);
+	int n = 0, have_s = 0;
+	for (char *a; (a = strtok_r(NULL, " ", &save)) != NULL;) {
+		cr_assert_lt(n, 7);
+		if (n > 0 && strcmp(args[n - 1], "-s") == 0) {
+			a = (char *)sock;
+			have_s = 1;
+		}
+		args[n++] = a;
+	}
+	args[n] = NULL;
+	cr_assert(have_s, "ExecReload names no socket (-s)");
+	cr_assert_str_eq(args[n - 1], "reload");
+}
+
+/*
+ * Defect 6: `systemctl reload` must fail when the reload was refused. The unit's ExecReload, as
+ * written in dist/anylb.service (the socket aside), exits 1 with the FILE:LINE:COL lines when
+ * the file is invalid or is a FIFO (refused at once: the admin API keeps answering), and 0 with
+ * the generation once the new file is in force.
+ */
+Test(reload, the_units_reload_command_fails_when_the_reload_is_refused)
+{
+	fx_start(0);
+	char sock[300], line[512];
+	const char *a[8];
+	struct sc_run run;
+	snprintf(sock, sizeof(sock), "%s/admin.sock", fx.dir);
+	unit_reload_args(sock, line, sizeof(line), a);
+	const char *path = sc_lb_config_path(fx.lb);
+	char want[512];
+
+	write_config("services:\n"
+		     "  - name: web\n"
+		     "    listen: [\"127.0.0.1:1\"]\n"
+		     "    balance: fastest\n"
+		     "    backends: [{address: 127.0.0.1:1}]\n");
+	cr_assert_eq(
+		sc_run_anylbctl(&run, 15000, a[0], a[1], a[2], a[3], a[4], a[5], a[6], NULL), 0);
+	cr_expect_eq(run.status, 1, "refused reload: exit %d\nstdout:\n%s\nstderr:\n%s", run.status,
+		run.out, run.err);
+	snprintf(want, sizeof(want), "%s:4:14: 'balance': unknown value", path);
+	cr_expect(strstr(run.err, want) != NULL, "the refusal names the place:\n%s", run.err);
+	sc_run_free(&run);
+
+	/* A FIFO at the path: refused at once, at 1:1, anylb still answers. */
+	char fifo[600];
+	snprintf(fifo, sizeof(fifo), "%s.fifo", path);
+	cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo: %s", strerror(errno));
+	cr_assert_eq(rename(fifo, path), 0);
+	int64_t t0 = sc_now_ms();
+	cr_assert_eq(
+		sc_run_anylbctl(&run, 15000, a[0], a[1], a[2], a[3], a[4], a[5], a[6], NULL), 0);
+	int64_t took = sc_now_ms() - t0;
+	cr_expect_eq(run.status, 1, "FIFO: exit %d\nstderr:\n%s", run.status, run.err);
+	snprintf(want, sizeof(want),
+		"%s:1:1: cannot read the file: it is a FIFO, not a regular file", path);
+	cr_expect(strstr(run.err, want) != NULL, "%s", run.err);
+	cr_expect_lt(took, 3000, "took %lld ms", (long long)took);
+	sc_run_free(&run);
+	json_decref(status_doc()); /* the main thread is not stuck in open(2) */
+
+	/* A valid file: exit 0, and the answer says it is in force. */
+	char *good = config(1);
+	write_config(good);
+	free(good);
+	cr_assert_eq(
+		sc_run_anylbctl(&run, 15000, a[0], a[1], a[2], a[3], a[4], a[5], a[6], NULL), 0);
+	cr_expect_eq(run.status, 0, "applied reload: exit %d\nstderr:\n%s", run.status, run.err);
+	cr_expect(strstr(run.out, "configuration reloaded (generation 2)") != NULL, "%s", run.out);
+	sc_run_free(&run);
+	int fd = sc_connect(fx.extra, 3000);
+	cr_expect_geq(fd, 0, "the new service listens: %s", strerror(-fd));
+	if (fd >= 0)
+		close(fd);
+
+	json_t *st = status_doc();
+	json_t *r = reloads(st);
+	cr_expect_eq(json_integer_value(json_object_get(r, "failed")), 2);
+	cr_expect_eq(json_integer_value(json_object_get(r, "ok")), 1);
 	json_decref(st);
 	cr_expect_eq(sc_lb_stop(fx.lb), 0);
 }

@@ -341,10 +341,10 @@ struct addr ct_addr_of(int family, int port)
 {
 	char text[64];
 	struct addr a;
-	const char *why;
+	char why[ADDR_WHY_MAX];
 
 	snprintf(text, sizeof(text), family == AF_INET6 ? "[::1]:%d" : "127.0.0.1:%d", port);
-	cr_assert_eq(addr_parse(text, 0, &a, &why), 0, "%s", text);
+	cr_assert_eq(addr_parse(text, 0, &a, why, sizeof(why)), 0, "%s: %s", text, why);
 	return a;
 }
 

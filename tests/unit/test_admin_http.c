@@ -630,8 +630,8 @@ Test(accesslog, format)
 	struct lb_runtime *rt = runtime_new(c);
 	cr_assert_not_null(rt);
 	struct addr client;
-	const char *why;
-	cr_assert_eq(addr_parse("192.0.2.7:50112", 0, &client, &why), 0);
+	char why[ADDR_WHY_MAX];
+	cr_assert_eq(addr_parse("192.0.2.7:50112", 0, &client, why, sizeof(why)), 0, "%s", why);
 	char line[512];
 
 	access_log_format(line, sizeof(line), &rt->services[0], &client,

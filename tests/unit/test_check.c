@@ -221,6 +221,30 @@ Test(check, http_closed_reset_garbage)
 	ct_srv_stop(s);
 }
 
+/*
+ * Defect 11: the substring arrived, then the backend closed before the end of the body. The
+ * check passed; it must fail as truncated, through the real driver (the socket's close).
+ */
+Test(check, http_body_truncated_after_the_substring_fails)
+{
+	static const char *cut[] = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nstatus: ready",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nd\r\nstatus: ready\r\n",
+	};
+	struct conf_check cc = ct_cc_make(CONF_CHECK_HTTP);
+	struct check_result r;
+
+	cc.expect_body = "ready";
+	for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+		struct ct_srv *s = ct_srv_start(SRV_HTTP, cut[i], NULL);
+		struct addr a = ct_addr_of(AF_INET, s->port);
+
+		r = ct_one(&cc, &a);
+		ct_expect_result(&r, 0, "bad HTTP response: body truncated");
+		ct_srv_stop(s);
+	}
+}
+
 /* ---- send_expect ----------------------------------------------------------------------------- */
 
 Test(check, send_expect)

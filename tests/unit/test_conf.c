@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CONF_DIR SC_CONF_DIR
@@ -838,11 +840,19 @@ Test(conf_values, admin_loopback_edges)
 	static const struct {
 		const char *listen;
 		int ok;
+		const char *why; /* when not ok; default: not loopback */
 	} cases[] = {
-		{"127.0.0.1:1", 1}, {"127.255.255.254:65535", 1}, {"127.8.9.10:9901", 1},
-		{"[::1]:9901", 1}, {"126.255.255.255:9901", 0}, {"128.0.0.1:9901", 0},
-		{"0.0.0.0:9901", 0}, {"[::]:9901", 0}, {"[::2]:9901", 0},
-		{"[::ffff:127.0.0.1]:9901", 0}, /* the brief's rule: 127/8 or ::1, nothing mapped */
+		{"127.0.0.1:1", 1, NULL},
+		{"127.255.255.254:65535", 1, NULL},
+		{"127.8.9.10:9901", 1, NULL},
+		{"[::1]:9901", 1, NULL},
+		{"126.255.255.255:9901", 0, NULL},
+		{"128.0.0.1:9901", 0, NULL},
+		{"0.0.0.0:9901", 0, NULL},
+		{"[::]:9901", 0, NULL},
+		{"[::2]:9901", 0, NULL},
+		/* the brief's rule: 127/8 or ::1, nothing mapped (no address is) */
+		{"[::ffff:127.0.0.1]:9901", 0, "an IPv4-mapped IPv6 address, write 127.0.0.1:9901"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char buf[512];
@@ -856,7 +866,11 @@ Test(conf_values, admin_loopback_edges)
 		if (cases[i].ok)
 			cr_expect_eq(rc, 0, "%s: %s", cases[i].listen, got);
 		else
-			cr_expect(rc == -EINVAL && strstr(got, "is not a loopback address") != NULL,
+			cr_expect(
+				rc == -EINVAL &&
+					strstr(got, cases[i].why != NULL
+							    ? cases[i].why
+							    : "is not a loopback address") != NULL,
 				"%s: rc %d: %s", cases[i].listen, rc, got);
 		free(got);
 	}
@@ -885,8 +899,77 @@ Test(conf_load, directory)
 	sc_conf_to_source_dir();
 	cr_expect_eq(conf_load(CONF_DIR, &c, &errs), -EISDIR);
 	cr_expect_null(c);
-	cr_expect_eq(errs.n, 1);
+	char *got = sc_conf_print_errs(&errs);
+	cr_expect_str_eq(got,
+		CONF_DIR ":1:1: cannot read the file: it is a directory, not a regular file\n");
+	free(got);
 	conf_errs_free(&errs);
+}
+
+/*
+ * A FIFO at the config path (defect 8): open(2) without O_NONBLOCK waited for a writer forever,
+ * on SIGHUP and under anylb -t alike. It must be refused at once, at 1:1 like the other
+ * file-level errors; the timeout turns a hang into a failure.
+ */
+Test(conf_load, fifo_refused_at_once, .timeout = 10)
+{
+	char dir[] = "/tmp/anylb-conf-XXXXXX", path[64];
+	struct conf_errs errs = {0};
+	struct conf *c = NULL;
+	struct timespec t0, t1;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/anylb.yaml", dir);
+	cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo: %s", strerror(errno));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = conf_load(path, &c, &errs);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_expect_eq(rc, -EINVAL);
+	cr_expect_null(c);
+	char *got = sc_conf_print_errs(&errs), want[128];
+	snprintf(want, sizeof(want),
+		"%s:1:1: cannot read the file: it is a FIFO, not a regular file\n", path);
+	cr_expect_str_eq(got, want);
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	cr_expect_lt(took, 1.0, "took %.3f s", took);
+	free(got);
+	conf_errs_free(&errs);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* What a file rewritten in place during the read looks like (size and bytes disagree). */
+Test(conf_load, file_changed_while_read)
+{
+	struct conf_errs errs = {0};
+	struct conf *c = NULL;
+
+	cr_expect_eq(conf_load("/proc/self/status", &c, &errs), -EAGAIN);
+	cr_expect_null(c);
+	char *got = sc_conf_print_errs(&errs);
+	cr_expect_str_eq(got, "/proc/self/status:1:1: the file changed while it was read: write it "
+			      "elsewhere and rename it into place\n");
+	free(got);
+	conf_errs_free(&errs);
+}
+
+Test(conf_load, too_large_file_refused_unread)
+{
+	char path[] = "/tmp/anylb-conf-big-XXXXXX";
+	struct conf_errs errs = {0};
+	struct conf *c = NULL;
+
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (16 << 20) + 1), 0); /* a hole: nothing to write */
+	close(fd);
+	cr_expect_eq(conf_load(path, &c, &errs), -EINVAL); /* as conf_load_buffer says */
+	char *got = sc_conf_print_errs(&errs), want[128];
+	snprintf(want, sizeof(want), "%s:1:1: file is too large (more than 16 MiB)\n", path);
+	cr_expect_str_eq(got, want);
+	free(got);
+	conf_errs_free(&errs);
+	unlink(path);
 }
 
 Test(conf_load, buffer_uses_the_given_name)

@@ -431,6 +431,111 @@ Test(http_resp, split_at_every_byte)
 	free(r);
 }
 
+/* ---- the check's verdict (http_resp_verdict) ------------------------------------------------ */
+
+/* The verdict after feeding s whole, and after the peer's close when eof (expect_body "ready"). */
+static enum http_verdict verdict_of(struct http_resp *r, const char *s, int eof, const char *want)
+{
+	enum http_resp_rc rc = parse(r, s, 0);
+
+	if (eof && rc == HTTP_RESP_MORE)
+		rc = http_resp_eof(r);
+	return http_resp_verdict(r, rc, NULL, 0, want);
+}
+
+/*
+ * Defect 11: a check with expect_body passed as soon as the substring arrived, so a backend that
+ * died mid-answer (fewer bytes than Content-Length, a chunked body without its last chunk)
+ * passed. Seen is not enough: only a complete response passes, a cut one fails as truncated.
+ */
+Test(http_resp, verdict_truncated_body_fails_even_when_the_substring_was_seen)
+{
+	static const char *cut[] = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nready",
+		"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nready",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nready\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nready\r\n0\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nready",
+	};
+	struct http_resp *r = resp_new();
+
+	for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+		cr_expect_eq(verdict_of(r, cut[i], 0, "ready"), HTTP_VERDICT_MORE, "%s", cut[i]);
+		cr_expect_eq(verdict_of(r, cut[i], 1, "ready"), HTTP_VERDICT_INVALID, "%s", cut[i]);
+		cr_expect_str_eq(http_resp_error(r), "body truncated", "%s", cut[i]);
+		/* No prefix of a cut response may pass either. */
+		for (size_t at = 0; at <= strlen(cut[i]); at++) {
+			http_resp_init(r);
+			enum http_resp_rc rc = http_resp_feed(r, cut[i], at);
+			cr_expect_neq(http_resp_verdict(r, rc, NULL, 0, "ready"), HTTP_VERDICT_OK,
+				"%s: passed after %zu bytes", cut[i], at);
+		}
+	}
+	free(r);
+}
+
+Test(http_resp, verdict_complete_bodies)
+{
+	struct conf_status_range only200[] = {{200, 200}};
+	struct http_resp *r = resp_new();
+
+	cr_expect_eq(verdict_of(r, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nready", 0, "ready"),
+		HTTP_VERDICT_OK);
+	cr_expect_eq(
+		verdict_of(r,
+			"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nrea\r\n2\r\n"
+			"dy\r\n0\r\n\r\n",
+			0, "ready"),
+		HTTP_VERDICT_OK);
+	cr_expect_eq(verdict_of(r, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbusy", 0, "ready"),
+		HTTP_VERDICT_BODY);
+	/* Delimited by the close: complete at the close, not before. */
+	cr_expect_eq(verdict_of(r, "HTTP/1.0 200 OK\r\n\r\nready", 0, "ready"), HTTP_VERDICT_MORE);
+	cr_expect_eq(verdict_of(r, "HTTP/1.0 200 OK\r\n\r\nready", 1, "ready"), HTTP_VERDICT_OK);
+	/* Without expect_body the status decides at the end of the head; the body is not read. */
+	cr_expect_eq(verdict_of(r, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", 0, NULL),
+		HTTP_VERDICT_OK);
+	cr_expect_eq(verdict_of(r, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nre", 0, NULL),
+		HTTP_VERDICT_OK);
+	cr_expect_eq(
+		verdict_of(r, "HTTP/1.1 503 Busy\r\nContent-Length: 5\r\n\r\nready", 0, "ready"),
+		HTTP_VERDICT_STATUS);
+	enum http_resp_rc rc = parse(r, "HTTP/1.1 204 No Content\r\n\r\n", 0);
+	cr_expect_eq(http_resp_verdict(r, rc, only200, 1, NULL), HTTP_VERDICT_STATUS);
+	cr_expect_eq(verdict_of(r, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", 0, "ready"),
+		HTTP_VERDICT_MORE);
+	cr_expect_eq(verdict_of(r, "SSH-2.0\r\n\r\n", 0, "ready"), HTTP_VERDICT_INVALID);
+	free(r);
+}
+
+Test(http_resp, verdict_window_full)
+{
+	struct http_resp *r = resp_new();
+	size_t n = HTTP_RESP_BODY_KEEP + 5000;
+	char head[128], *body = malloc(n);
+
+	cr_assert_not_null(body);
+	memset(body, 'x', n);
+	memcpy(body + 10, "alive", 5);
+	snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n);
+	http_resp_init(r);
+	enum http_resp_rc rc = http_resp_feed(r, head, strlen(head));
+	rc = http_resp_feed(r, body, HTTP_RESP_BODY_KEEP);
+	/* Full window without it: it can never be there, fail at once. */
+	cr_expect_eq(http_resp_verdict(r, rc, NULL, 0, "ready"), HTTP_VERDICT_BODY);
+	/* Seen in the window, but the body goes on: read it to its end first. */
+	cr_expect_eq(http_resp_verdict(r, rc, NULL, 0, "alive"), HTTP_VERDICT_MORE);
+	enum http_resp_rc cut = http_resp_eof(r);
+	cr_expect_eq(http_resp_verdict(r, cut, NULL, 0, "alive"), HTTP_VERDICT_INVALID);
+	http_resp_init(r);
+	http_resp_feed(r, head, strlen(head));
+	rc = http_resp_feed(r, body, n);
+	cr_expect_eq(rc, HTTP_RESP_COMPLETE);
+	cr_expect_eq(http_resp_verdict(r, rc, NULL, 0, "alive"), HTTP_VERDICT_OK);
+	free(body);
+	free(r);
+}
+
 static uint64_t xorshift(uint64_t *s)
 {
 	*s ^= *s << 13;
