@@ -150,7 +150,8 @@ SSL_CTX *check_tls_ctx_get(const struct conf_check_tls *t, char *err, size_t cap
 		}
 		/* OpenSSL would block on a FIFO, and read a directory as nothing. */
 		if (!S_ISREG(st.st_mode)) {
-			snprintf(err, cap, "cannot read CA file %s: not a regular file", t->ca_file);
+			snprintf(
+				err, cap, "cannot read CA file %s: not a regular file", t->ca_file);
 			return NULL;
 		}
 		key.ca_file = t->ca_file;
