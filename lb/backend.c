@@ -27,18 +27,40 @@
 /* A certificate closer to expiry than this is worth a warning. */
 #define CERT_WARN_SECONDS (14 * 24 * 3600)
 
+/* The check that vouches for a backend's readiness: readiness if there is one, else liveness. */
+static const char *vouching_name(const struct conf_health *h)
+{
+	return h->readiness.enabled ? "readiness" : "liveness";
+}
+
 void backend_init(struct lb_backend *b, size_t oidx)
 {
 	const struct conf_service *sc = b->svc->conf;
+	const struct conf_health *h = &sc->health;
+	int checked = h->liveness.enabled || h->readiness.enabled;
 
 	b->st->oidx = oidx;
-	risefall_init(&b->st->live, sc->health.liveness.rise ? sc->health.liveness.rise : 1,
-		sc->health.liveness.fall ? sc->health.liveness.fall : 1, 1);
-	risefall_init(&b->st->ready, sc->health.readiness.rise ? sc->health.readiness.rise : 1,
-		sc->health.readiness.fall ? sc->health.readiness.fall : 1, 1);
-	atomic_store(&b->st->state, BACKEND_READY);
+	/*
+	 * Both counters start up at the bottom of the up range (HAProxy's fresh server): the
+	 * first verdict decides, one pass keeps it up and one failure takes it down. With
+	 * initial_state not_ready the backend is held out of balancing until that verdict.
+	 */
+	risefall_init(&b->st->live, h->liveness.rise ? h->liveness.rise : 1,
+		h->liveness.fall ? h->liveness.fall : 1, 1);
+	risefall_init(&b->st->ready, h->readiness.rise ? h->readiness.rise : 1,
+		h->readiness.fall ? h->readiness.fall : 1, 1);
+	b->st->first_pending = checked && sc->initial_state == CONF_INITIAL_NOT_READY;
+	atomic_store(&b->st->state, b->st->first_pending ? BACKEND_NOT_READY : BACKEND_READY);
 	atomic_store(&b->st->eff_weight, b->conf->weight);
-	snprintf(b->st->reason, sizeof(b->st->reason), "not checked yet");
+	if (!checked)
+		snprintf(b->st->reason, sizeof(b->st->reason), "no health checks");
+	else if (b->st->first_pending)
+		snprintf(b->st->reason, sizeof(b->st->reason),
+			"waiting for the first %s check (initial_state: not_ready)",
+			vouching_name(h));
+	else
+		snprintf(b->st->reason, sizeof(b->st->reason),
+			"not checked yet: taken as passing (initial_state: ready)");
 }
 
 /* Is b in its service's outlier detector (not a backend a reload removed or just added)? */
@@ -82,6 +104,7 @@ static void reevaluate(struct lb_backend *b, const char *reason, uint64_t now_ms
 		.live_up = b->st->live.up,
 		.ready_enabled = h->readiness.enabled,
 		.ready_up = b->st->ready.up,
+		.first_pending = b->st->first_pending,
 		.ejected = in_outlier(b) &&
 			   outlier_state(b->svc->st->outlier, b->st->oidx) != OUTLIER_OK,
 		.draining = b->st->draining || b->st->removed,
@@ -169,12 +192,37 @@ int backend_check_result(struct lb_backend *b, enum backend_check which,
 
 	pthread_mutex_lock(&b->svc->st->lock);
 	note_certificate(b, r);
-	if (risefall_feed(rf, r->ok)) {
-		if (r->ok)
+	/* The first verdict of the vouching check releases a backend held by initial_state. */
+	int first = b->st->first_pending && restoring;
+	b->st->first_pending &= !first;
+	if (risefall_feed(rf, r->ok) || first) {
+		enum backend_state before = (enum backend_state)atomic_load(&b->st->state);
+		if (r->ok && first)
+			snprintf(reason, sizeof(reason), "first %s check passed", name);
+		else if (r->ok)
 			snprintf(reason, sizeof(reason), "%s passed %u times", name, cc->rise);
 		else
 			snprintf(reason, sizeof(reason), "%s: %s", name, r->reason);
 		reevaluate(b, reason, now_ms);
+		if (first && atomic_load(&b->st->state) == BACKEND_READY &&
+			b->svc->st->conf->slow_start_ms > 0) {
+			/*
+			 * A first verdict is not a return from failure: the full weight at once,
+			 * as a backend that starts ready has it (HAProxy: no slow start at start).
+			 */
+			uint64_t win = b->svc->st->conf->slow_start_ms;
+			b->st->ready_since_ms = now_ms > win ? now_ms - win : 0;
+			atomic_store(&b->st->eff_weight, b->conf->weight);
+			atomic_fetch_add(&b->svc->st->weights_gen, 1);
+		}
+		if (first && atomic_load(&b->st->state) == (int)before) {
+			/* Held not_ready and still not_ready: no transition, but a verdict. */
+			log_warn("backend %s (%s): first %s check failed: %s: stays %s",
+				b->conf->address, b->svc->st->conf->name, name, r->reason,
+				backend_state_name(before));
+			snprintf(b->st->reason, sizeof(b->st->reason), "%.*s",
+				(int)sizeof(b->st->reason) - 1, reason);
+		}
 	}
 	if (r->ok && restoring && in_outlier(b)) {
 		enum outlier_event ev =
@@ -353,6 +401,10 @@ void backend_adopt_generation(
 		struct lb_backend *b = &svc->backends[j];
 		if (o != NULL)
 			b->st->oidx = j;
+		/* Nothing left that could give the awaited verdict, or no longer asked to wait. */
+		if (sc->initial_state == CONF_INITIAL_READY ||
+			(!sc->health.liveness.enabled && !sc->health.readiness.enabled))
+			b->st->first_pending = 0;
 		if (prev != NULL && runtime_backend_by_state(prev, b->st) != NULL) {
 			const struct conf_health *oh = &prev->conf->health, *nh = &sc->health;
 			if (!conf_check_equal(&oh->liveness, &nh->liveness))

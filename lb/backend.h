@@ -18,8 +18,10 @@
 
 /*
  * Sets up the new shared state of b (b->conf and b->svc set): checks not yet run count as
- * passing (HAProxy's convention). oidx: its index in the service's outlier detector, SIZE_MAX
- * while it has none (added by a reload, until the monitor adopts the generation).
+ * passing (HAProxy's convention), so the first verdict decides either way; with the service's
+ * initial_state not_ready the backend takes no session until that verdict. oidx: its index in
+ * the service's outlier detector, SIZE_MAX while it has none (added by a reload, until the
+ * monitor adopts the generation).
  */
 void backend_init(struct lb_backend *b, size_t oidx);
 

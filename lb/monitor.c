@@ -1,8 +1,9 @@
 /*
  * DOC: the monitor thread
  *
- * Checks of one service start spread evenly over their interval, so a site with hundreds of
- * backends does not check them all in the same millisecond after start-up.
+ * A new check (at start, for a backend a reload added, or one whose settings changed) runs at
+ * once: a backend held by initial_state not_ready must not wait an interval for its first
+ * verdict, nor take traffic on a guess. The runs after it are spread by the check's jitter.
  */
 #include "lb/monitor.h"
 
@@ -130,9 +131,9 @@ static void mon_check_free(struct mon_check *mc)
 }
 
 /*
- * A check of one kind for backend j of svc, starting after its share of the interval (checks
- * of a service spread over it). From old (the previous generation's checks, NULL at start) an
- * unchanged check of the same backend is taken over instead, keeping its cycle.
+ * A check of one kind for backend j of svc, whose first run starts at once. From old (the previous
+ * generation's checks, NULL at start) an unchanged check of the same backend is taken over instead,
+ * keeping its cycle.
  */
 static struct mon_check *check_for(struct monitor *m, struct lb_service *svc, size_t j,
 	enum backend_check which, struct mon_check **old, size_t nold)
@@ -161,8 +162,7 @@ static struct mon_check *check_for(struct monitor *m, struct lb_service *svc, si
 		free(mc);
 		return NULL;
 	}
-	double spread = (double)cc->interval_ms / 1000.0 * (double)j / (double)svc->conf->nbackends;
-	check_start(mc->check, spread);
+	check_start(mc->check, 0);
 	return mc;
 }
 

@@ -84,6 +84,7 @@ struct lb_backend_state {
 	struct risefall live, ready;
 	int draining;
 	int removed;             /* no longer in the configuration: draining for good */
+	int first_pending;       /* initial_state not_ready: the first verdict is awaited */
 	size_t oidx;             /* index in the service's outlier detector; SIZE_MAX: none */
 	uint64_t ready_since_ms; /* when it last turned ready (slow start) */
 	char reason[160];        /* why it is in its state, for logs and status */

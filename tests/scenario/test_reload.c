@@ -122,6 +122,11 @@ static void fx_start(int version)
 	fx.lb = sc_lb_start("%s", y);
 	free(y);
 	cr_assert_not_null(fx.lb);
+	/* web has a readiness check: its backends take sessions from their first verdict on. */
+	for (int i = 0; i < (version == 0 ? 2 : 3); i++)
+		cr_assert_eq(sc_lb_wait_first_verdict(
+				     fx.lb, 0, sc_backend_addr(fx.be[i]), "web", NULL, 3000, NULL),
+			0, "backend %d: no first verdict", i);
 }
 
 static json_t *status_doc(void)

@@ -206,6 +206,87 @@ static struct lb_backend *be(struct lb_runtime *rt, size_t svc, size_t j)
 	return &rt->services[svc].backends[j];
 }
 
+static void feed(struct lb_backend *b, int ok, int n, uint64_t now)
+{
+	struct check_result r = {.ok = ok, .duration = 0.001};
+	snprintf(r.reason, sizeof(r.reason), "%s", ok ? "ok" : "status 503");
+	for (int i = 0; i < n; i++)
+		backend_check_result(b, BACKEND_CHECK_READINESS, &r, now);
+}
+
+static void feed_check(struct lb_backend *b, enum backend_check which, int ok, int n, uint64_t now)
+{
+	struct check_result r = {.ok = ok, .duration = 0.001};
+	snprintf(r.reason, sizeof(r.reason), "%s", ok ? "ok" : "connect refused");
+	for (int i = 0; i < n; i++)
+		backend_check_result(b, which, &r, now);
+}
+
+/*
+ * initial_state (issue 11, defect 4): with a readiness check a new backend takes no session
+ * until its first verdict, and that verdict decides alone (Envoy: healthy on the first pass);
+ * after a first failure it needs rise passes like any backend that is down.
+ */
+Test(generation, not_ready_until_the_first_verdict_which_decides)
+{
+	const char *y = "global:\n"
+			"  workers: 2\n"
+			"services:\n"
+			"  - name: web\n"
+			"    listen: [\"127.0.0.1:8080\"]\n"
+			"    health:\n"
+			"      readiness: {type: http, interval: 1s, rise: 3, fall: 2}\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9001\n"
+			"      - address: 127.0.0.1:9002\n"
+			"  - name: eager\n"
+			"    listen: [\"127.0.0.1:8081\"]\n"
+			"    initial_state: ready\n"
+			"    health:\n"
+			"      readiness: {type: http, interval: 1s}\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9001\n"
+			"  - name: live\n"
+			"    listen: [\"127.0.0.1:8082\"]\n"
+			"    initial_state: not_ready\n"
+			"    health:\n"
+			"      liveness: {type: tcp, interval: 1s}\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9001\n"
+			"  - name: plain\n"
+			"    listen: [\"127.0.0.1:8083\"]\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9001\n";
+	struct lb_runtime *g = runtime_new(load(y));
+	uint64_t now = 1000;
+
+	cr_assert_eq(atomic_load(&be(g, 0, 0)->st->state), BACKEND_NOT_READY);
+	cr_expect_str_eq(be(g, 0, 0)->st->reason,
+		"waiting for the first readiness check (initial_state: not_ready)");
+	cr_expect(!backend_accepts(be(g, 0, 0)));
+	cr_expect_eq(atomic_load(&be(g, 1, 0)->st->state), BACKEND_READY, "initial_state: ready");
+	cr_expect_eq(atomic_load(&be(g, 2, 0)->st->state), BACKEND_NOT_READY);
+	cr_expect_eq(atomic_load(&be(g, 3, 0)->st->state), BACKEND_READY);
+	cr_expect_str_eq(be(g, 3, 0)->st->reason, "no health checks");
+
+	/* One pass is enough although rise is 3. */
+	feed(be(g, 0, 0), 1, 1, now);
+	cr_expect_eq(atomic_load(&be(g, 0, 0)->st->state), BACKEND_READY);
+	cr_expect_str_eq(be(g, 0, 0)->st->reason, "first readiness check passed");
+	/* One failure keeps it out, and then it needs rise passes. */
+	feed(be(g, 0, 1), 0, 1, now);
+	cr_expect_eq(atomic_load(&be(g, 0, 1)->st->state), BACKEND_NOT_READY);
+	cr_expect_str_eq(be(g, 0, 1)->st->reason, "readiness: status 503");
+	feed(be(g, 0, 1), 1, 2, now);
+	cr_expect_eq(atomic_load(&be(g, 0, 1)->st->state), BACKEND_NOT_READY);
+	feed(be(g, 0, 1), 1, 1, now);
+	cr_expect_eq(atomic_load(&be(g, 0, 1)->st->state), BACKEND_READY);
+	/* Liveness alone vouches when there is no readiness check. */
+	feed_check(be(g, 2, 0), BACKEND_CHECK_LIVENESS, 0, 1, now);
+	cr_expect_eq(atomic_load(&be(g, 2, 0)->st->state), BACKEND_DEAD);
+	runtime_put(g);
+}
+
 Test(generation, kept_services_and_backends_share_their_state)
 {
 	struct lb_runtime *g1 = runtime_new(load(BASE));
@@ -250,6 +331,9 @@ Test(generation, adopting_keeps_ejections_and_drains_removed_backends)
 	struct lb_service *w1 = &g1->services[0];
 	uint64_t now = 1000000;
 
+	/* initial_state not_ready (the default with readiness): the first verdicts. */
+	feed(be(g1, 0, 0), 1, 1, now);
+	feed(be(g1, 0, 1), 1, 1, now);
 	/* Eject 9002 with outlier failures (5 by default). */
 	for (int i = 0; i < 5; i++)
 		backend_session_outcome(be(g1, 0, 1), 0, 0, "connect refused", now);
@@ -273,6 +357,9 @@ Test(generation, adopting_keeps_ejections_and_drains_removed_backends)
 	cr_expect_eq(b9002->st->oidx, 1);
 	cr_expect_eq(b9003->st->oidx, 0);
 	cr_expect_eq(atomic_load(&b9002->st->state), BACKEND_EJECTED, "the ejection goes on");
+	cr_expect_eq(atomic_load(&b9003->st->state), BACKEND_NOT_READY,
+		"added by a reload: no session before its first verdict");
+	feed(b9003, 1, 1, now + 10);
 	cr_expect_eq(atomic_load(&b9003->st->state), BACKEND_READY);
 	cr_expect_eq(atomic_load(&be(g1, 0, 0)->st->state), BACKEND_DRAINING, "9001 was removed");
 	cr_expect(be(g1, 0, 0)->st->removed);
@@ -285,14 +372,6 @@ Test(generation, adopting_keeps_ejections_and_drains_removed_backends)
 	cr_expect_eq(atomic_load(&b9002->st->trial), 1, "ejection over: a trial on offer");
 	runtime_put(g1);
 	runtime_put(g2);
-}
-
-static void feed(struct lb_backend *b, int ok, int n, uint64_t now)
-{
-	struct check_result r = {.ok = ok, .duration = 0.001};
-	snprintf(r.reason, sizeof(r.reason), "%s", ok ? "ok" : "status 503");
-	for (int i = 0; i < n; i++)
-		backend_check_result(b, BACKEND_CHECK_READINESS, &r, now);
 }
 
 Test(generation, a_changed_check_restarts_its_count_an_unchanged_one_does_not)
