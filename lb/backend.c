@@ -40,6 +40,8 @@ void backend_init(struct lb_backend *b, size_t oidx)
 	int checked = h->liveness.enabled || h->readiness.enabled;
 
 	b->st->oidx = oidx;
+	if (oidx != SIZE_MAX)
+		b->svc->st->cur = b->svc; /* a new service: its state is not shared yet */
 	/*
 	 * Both counters start up at the bottom of the up range (HAProxy's fresh server): the
 	 * first verdict decides, one pass keeps it up and one failure takes it down. With
@@ -69,6 +71,74 @@ static int in_outlier(const struct lb_backend *b)
 	return b->st->oidx != SIZE_MAX;
 }
 
+/* Lock held: recounts the ready and waiting backends of the monitor's generation. */
+static void service_recount(struct lb_service_state *ss)
+{
+	ss->nready = ss->npending = 0;
+	for (size_t i = 0; i < ss->cur->conf->nbackends; i++) {
+		const struct lb_backend_state *bs = ss->cur->backends[i].st;
+		ss->nready += atomic_load(&bs->state) == BACKEND_READY;
+		ss->npending += bs->first_pending != 0;
+	}
+	ss->counted = 1;
+}
+
+/*
+ * Lock held. The service-level edge (relayd's "up-count crossed zero"): the last usable backend
+ * went away, or the first came back; each logged once, with the census of the states on entry.
+ * Not while some backend still awaits its first verdict: that is start-up, not an outage.
+ */
+static void service_edge(struct lb_service_state *ss)
+{
+	struct lb_service *svc = ss->cur;
+
+	if (svc == NULL || ss->quiet)
+		return;
+	if (!ss->counted)
+		service_recount(ss);
+	size_t n = svc->conf->nbackends;
+	if (ss->nready == 0 && ss->npending == 0 && !ss->none_logged) {
+		size_t count[BACKEND_DRAINING + 1] = {0};
+		char census[160];
+		int len = 0;
+		for (size_t i = 0; i < n; i++) {
+			int st = atomic_load(&svc->backends[i].st->state);
+			if (st >= 0 && st <= BACKEND_DRAINING)
+				count[st]++;
+		}
+		census[0] = '\0';
+		for (int st = 0; st <= BACKEND_DRAINING; st++) {
+			if (count[st] == 0 || len < 0 || (size_t)len >= sizeof(census))
+				continue;
+			len += snprintf(census + len, sizeof(census) - (size_t)len, "%s%zu %s",
+				len ? ", " : "", count[st],
+				backend_state_name((enum backend_state)st));
+		}
+		log_warn("service %s: no usable backend (%zu backend%s: %s): new clients are "
+			 "refused",
+			svc->conf->name, n, n == 1 ? "" : "s", census);
+		ss->none_logged = 1;
+	} else if (ss->nready > 0 && ss->none_logged) {
+		log_info("service %s: usable again (%zu of %zu backend%s ready)", svc->conf->name,
+			ss->nready, n, n == 1 ? "" : "s");
+		ss->none_logged = 0;
+	}
+}
+
+/* Lock held: keeps the counts of service_edge() current for a change of b. */
+static void service_count(struct lb_backend *b, int dready, int dpending)
+{
+	struct lb_service_state *ss = b->svc->st;
+
+	if (b->svc != ss->cur || !ss->counted || (dready < 0 && ss->nready == 0) ||
+		(dpending < 0 && ss->npending == 0)) {
+		ss->counted = 0; /* another generation's view: recount from cur */
+		return;
+	}
+	ss->nready = (size_t)((ptrdiff_t)ss->nready + dready);
+	ss->npending = (size_t)((ptrdiff_t)ss->npending + dpending);
+}
+
 /* Lock held. */
 static void backend_set_state(struct lb_backend *b, enum backend_state old, enum backend_state st,
 	const char *reason, uint64_t now_ms)
@@ -88,6 +158,9 @@ static void backend_set_state(struct lb_backend *b, enum backend_state old, enum
 		}
 	}
 	atomic_store(&b->st->state, (int)st);
+	if ((old == BACKEND_READY) != (st == BACKEND_READY))
+		service_count(b, st == BACKEND_READY ? 1 : -1, 0);
+	service_edge(b->svc->st);
 	if (st == BACKEND_DEAD) {
 		struct lb_process *proc = b->svc->rt != NULL ? b->svc->rt->proc : NULL;
 		if (proc != NULL && proc->on_dead != NULL)
@@ -195,6 +268,8 @@ int backend_check_result(struct lb_backend *b, enum backend_check which,
 	/* The first verdict of the vouching check releases a backend held by initial_state. */
 	int first = b->st->first_pending && restoring;
 	b->st->first_pending &= !first;
+	if (first)
+		service_count(b, 0, -1);
 	if (risefall_feed(rf, r->ok) || first) {
 		enum backend_state before = (enum backend_state)atomic_load(&b->st->state);
 		if (r->ok && first)
@@ -223,6 +298,8 @@ int backend_check_result(struct lb_backend *b, enum backend_check which,
 			snprintf(b->st->reason, sizeof(b->st->reason), "%.*s",
 				(int)sizeof(b->st->reason) - 1, reason);
 		}
+		if (first)
+			service_edge(b->svc->st); /* the last awaited verdict may end start-up */
 	}
 	if (r->ok && restoring && in_outlier(b)) {
 		enum outlier_event ev =
@@ -379,6 +456,7 @@ void backend_adopt_generation(
 	struct outlier *o = NULL;
 
 	pthread_mutex_lock(&st->lock);
+	st->quiet = 1;
 	if (from != NULL) {
 		for (size_t j = 0; j < sc->nbackends; j++)
 			from[j] = svc->backends[j].st->oidx;
@@ -414,6 +492,10 @@ void backend_adopt_generation(
 		}
 		reevaluate(b, "configuration reloaded", now_ms);
 	}
+	st->cur = svc;
+	st->counted = 0;
+	st->quiet = 0;
+	service_edge(st);
 	pthread_mutex_unlock(&st->lock);
 	free(from);
 }
@@ -421,6 +503,7 @@ void backend_adopt_generation(
 void backend_retire_service(struct lb_service *svc, uint64_t now_ms)
 {
 	pthread_mutex_lock(&svc->st->lock);
+	svc->st->cur = NULL; /* no "no usable backend" for a service that is gone */
 	for (size_t j = 0; j < svc->conf->nbackends; j++)
 		retire(&svc->backends[j], now_ms);
 	pthread_mutex_unlock(&svc->st->lock);

@@ -498,6 +498,10 @@ Test(health, no_usable_backend_closes_at_once_and_logs_once_a_second)
 		cr_assert_leq(lines[s], secs + 1, "%d 'no backend' lines in %lld s", lines[s],
 			(long long)secs);
 	}
+	/* And one service-level line, when the last first verdict came (issue 11, defect 7). */
+	cr_assert_eq(sc_lb_log_count(
+			     lb, 0, "service checked: no usable backend (2 backends: 2 not_ready)"),
+		1);
 	cr_assert_eq(sc_lb_stop(lb), 0);
 }
 

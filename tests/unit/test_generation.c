@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct conf *load(const char *y)
 {
@@ -462,4 +463,92 @@ Test(reload_check, refuses_a_new_user)
 	cr_expect_str_eq(text, "t.yaml:3:3: global.user and global.group cannot change on "
 			       "reload: restart anylb to apply them\n");
 	free(text);
+}
+
+/* ---- the service-level edge ------------------------------------------------------------------ */
+
+/* stderr (where lib/log writes) into a temporary file from now on; returns its fd. */
+static int capture_stderr(void)
+{
+	char path[] = "/tmp/anylb-test-log-XXXXXX";
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	fflush(stderr);
+	cr_assert_geq(dup2(fd, 2), 0);
+	return fd;
+}
+
+/* How many lines written since capture_stderr() contain needle. */
+static int captured(int fd, const char *needle)
+{
+	static char buf[1 << 16];
+	int n = 0;
+
+	fflush(stderr);
+	ssize_t len = pread(fd, buf, sizeof(buf) - 1, 0);
+	cr_assert_geq(len, 0);
+	buf[len] = '\0';
+	for (const char *p = buf; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+#define EDGE                                                                                       \
+	"global:\n"                                                                                \
+	"  workers: 1\n"                                                                           \
+	"services:\n"                                                                              \
+	"  - name: web\n"                                                                          \
+	"    listen: [\"127.0.0.1:8080\"]\n"                                                       \
+	"    health:\n"                                                                            \
+	"      readiness: {type: tcp, interval: 1s, rise: 1, fall: 1}\n"                           \
+	"    backends:\n"                                                                          \
+	"      - address: 127.0.0.1:9001\n"                                                        \
+	"      - address: 127.0.0.1:9002\n"
+
+#define NONE  "service web: no usable backend (2 backends: 2 not_ready): new clients are refused"
+#define AGAIN "service web: usable again (1 of 2 backends ready)"
+
+/*
+ * Issue 11, defect 7: a service that loses its last usable backend says so once, with the
+ * states of its backends, and once when one is back; start-up (first verdicts still awaited)
+ * is not an outage.
+ */
+Test(generation, a_service_logs_losing_its_last_usable_backend_once_and_its_recovery)
+{
+	int log = capture_stderr();
+	struct lb_runtime *g = runtime_new(load(EDGE));
+	uint64_t now = 1000;
+
+	feed(be(g, 0, 0), 0, 1, now);
+	cr_expect_eq(captured(log, "no usable backend"), 0, "9002 has not answered yet");
+	feed(be(g, 0, 1), 0, 1, now);
+	cr_expect_eq(captured(log, NONE), 1, "every first verdict failed");
+	feed(be(g, 0, 0), 0, 3, now);
+	feed(be(g, 0, 1), 0, 3, now);
+	cr_expect_eq(captured(log, "no usable backend"), 1, "once, not per check");
+	feed(be(g, 0, 1), 1, 1, now);
+	cr_expect_eq(captured(log, AGAIN), 1);
+	feed(be(g, 0, 0), 1, 1, now);
+	cr_expect_eq(captured(log, "usable again"), 1, "the second ready backend is no edge");
+
+	/* Across a reload the count follows the new generation; a drain counts as unusable. */
+	struct lb_runtime *g2 = runtime_next(g, load(EDGE));
+	backend_adopt_generation(&g2->services[0], &g->services[0], now);
+	cr_expect_eq(captured(log, "no usable backend"), 1);
+	backend_set_draining(be(g2, 0, 0), 1, "operator drain", now);
+	backend_set_draining(be(g2, 0, 1), 1, "operator drain", now);
+	cr_expect_eq(captured(log,
+			     "service web: no usable backend (2 backends: 2 draining): new clients "
+			     "are refused"),
+		1);
+	/* A removed service is gone, not down. */
+	backend_set_draining(be(g2, 0, 0), 0, "operator enable", now);
+	cr_expect_eq(captured(log, "usable again"), 2);
+	backend_retire_service(&g2->services[0], now);
+	cr_expect_eq(captured(log, "no usable backend"), 2);
+	runtime_put(g);
+	runtime_put(g2);
+	close(log);
 }
