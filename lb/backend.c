@@ -54,6 +54,7 @@ void backend_init(struct lb_backend *b, size_t oidx)
 	b->st->first_pending = checked && sc->initial_state == CONF_INITIAL_NOT_READY;
 	atomic_store(&b->st->state, b->st->first_pending ? BACKEND_NOT_READY : BACKEND_READY);
 	atomic_store(&b->st->eff_weight, b->conf->weight);
+	b->st->reason_by = -1;
 	if (!checked)
 		snprintf(b->st->reason, sizeof(b->st->reason), "no health checks");
 	else if (b->st->first_pending)
@@ -149,6 +150,7 @@ static void backend_set_state(struct lb_backend *b, enum backend_state old, enum
 		"backend %s (%s): %s -> %s: %s", b->conf->address, sc->name,
 		backend_state_name(old), backend_state_name(st), reason);
 	snprintf(b->st->reason, sizeof(b->st->reason), "%s", reason);
+	b->st->reason_by = -1; /* the caller says when a check result wrote it */
 	if (st == BACKEND_READY) {
 		b->st->ready_since_ms = now_ms;
 		if (sc->slow_start_ms > 0) {
@@ -244,6 +246,68 @@ static void note_certificate(struct lb_backend *b, const struct check_result *r)
 	}
 }
 
+/* Unix milliseconds: when a check ran, for status and metrics (not for any decision). */
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Lock held. A check result that changed no state must still leave a reason that explains the
+ * state b is in now (issue 11: "not checked yet" after hundreds of passed checks, "connect
+ * refused" while it now fails certificate verification). Only the check that decides the
+ * current state writes it: liveness for dead, readiness for not_ready, either for ready (a
+ * failure on its way to fall, or a pass); the outlier detector and the operator own ejected
+ * and draining.
+ */
+static void explain(
+	struct lb_backend *b, enum backend_check which, const struct check_result *r, int restoring)
+{
+	const struct conf_health *h = &b->svc->conf->health;
+	const struct risefall *rf = which == BACKEND_CHECK_LIVENESS ? &b->st->live : &b->st->ready;
+	const char *name = which == BACKEND_CHECK_LIVENESS ? "liveness" : "readiness";
+	enum backend_state st = (enum backend_state)atomic_load(&b->st->state);
+	char *out = b->st->reason;
+	size_t cap = sizeof(b->st->reason);
+	unsigned top = (unsigned)rf->rise + rf->fall - 1;
+
+	switch (st) {
+	case BACKEND_DEAD:
+		if (which != BACKEND_CHECK_LIVENESS)
+			return;
+		break;
+	case BACKEND_NOT_READY:
+		if (which != BACKEND_CHECK_READINESS || b->st->first_pending)
+			return;
+		break;
+	case BACKEND_READY:
+		break;
+	case BACKEND_EJECTED:
+	case BACKEND_DRAINING:
+		return;
+	}
+	if (st == BACKEND_READY && r->ok) {
+		/* A liveness pass does not overwrite what readiness said, unless it was its own. */
+		if (!restoring && b->st->reason_by != (int)which)
+			return;
+		snprintf(out, cap, "%s check passed", vouching_name(h));
+	} else if (st == BACKEND_READY) {
+		snprintf(out, cap, "%s: %.100s (%u of %u failures before %s)", name, r->reason,
+			top - rf->health, (unsigned)rf->fall,
+			which == BACKEND_CHECK_LIVENESS ? "dead" : "not_ready");
+	} else if (r->ok) {
+		snprintf(out, cap, "%s passing again (%u of %u passes before %s)", name,
+			(unsigned)rf->health, (unsigned)rf->rise,
+			which == BACKEND_CHECK_LIVENESS ? "alive" : "ready");
+	} else {
+		snprintf(out, cap, "%s: %.140s", name, r->reason);
+	}
+	b->st->reason_by = (int)which;
+}
+
 int backend_check_result(struct lb_backend *b, enum backend_check which,
 	const struct check_result *r, uint64_t now_ms)
 {
@@ -259,19 +323,24 @@ int backend_check_result(struct lb_backend *b, enum backend_check which,
 
 	struct lb_check_stats *st = &b->st->checks[which];
 	uint64_t us = r->duration > 0 ? (uint64_t)(r->duration * 1e6) : 0;
+	uint64_t at = wall_ms();
 	atomic_fetch_add(r->ok ? &st->ok : &st->failed, 1);
 	atomic_fetch_add(&st->duration_sum_us, us);
-	atomic_store(&st->last_duration_us, us);
 
 	pthread_mutex_lock(&b->svc->st->lock);
+	struct lb_check_last *last = &b->st->last[which];
+	last->at_ms = at;
+	last->duration_us = us;
+	last->ok = r->ok != 0;
+	snprintf(last->reason, sizeof(last->reason), "%s", r->ok ? "ok" : r->reason);
 	note_certificate(b, r);
+	enum backend_state before = (enum backend_state)atomic_load(&b->st->state);
 	/* The first verdict of the vouching check releases a backend held by initial_state. */
 	int first = b->st->first_pending && restoring;
 	b->st->first_pending &= !first;
 	if (first)
 		service_count(b, 0, -1);
 	if (risefall_feed(rf, r->ok) || first) {
-		enum backend_state before = (enum backend_state)atomic_load(&b->st->state);
 		if (r->ok && first)
 			snprintf(reason, sizeof(reason), "first %s check passed", name);
 		else if (r->ok)
@@ -290,7 +359,8 @@ int backend_check_result(struct lb_backend *b, enum backend_check which,
 			atomic_store(&b->st->eff_weight, b->conf->weight);
 			atomic_fetch_add(&b->svc->st->weights_gen, 1);
 		}
-		if (first && atomic_load(&b->st->state) == (int)before) {
+		if (first && before == BACKEND_NOT_READY &&
+			atomic_load(&b->st->state) == (int)before) {
 			/* Held not_ready and still not_ready: no transition, but a verdict. */
 			log_warn("backend %s (%s): first %s check failed: %s: stays %s",
 				b->conf->address, b->svc->st->conf->name, name, r->reason,
@@ -298,9 +368,13 @@ int backend_check_result(struct lb_backend *b, enum backend_check which,
 			snprintf(b->st->reason, sizeof(b->st->reason), "%.*s",
 				(int)sizeof(b->st->reason) - 1, reason);
 		}
+		if (atomic_load(&b->st->state) != (int)before || first)
+			b->st->reason_by = (int)which;
 		if (first)
 			service_edge(b->svc->st); /* the last awaited verdict may end start-up */
 	}
+	if (atomic_load(&b->st->state) == (int)before && !first)
+		explain(b, which, r, restoring);
 	if (r->ok && restoring && in_outlier(b)) {
 		enum outlier_event ev =
 			outlier_check_passed(b->svc->st->outlier, b->st->oidx, now_ms);
