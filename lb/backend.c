@@ -553,6 +553,11 @@ void backend_adopt_generation(
 		struct lb_backend *b = &svc->backends[j];
 		if (o != NULL)
 			b->st->oidx = j;
+		/* What balancing uses without slow start: a reloaded weight, not the first one. */
+		if (sc->slow_start_ms == 0 && atomic_load(&b->st->eff_weight) != b->conf->weight) {
+			atomic_store(&b->st->eff_weight, b->conf->weight);
+			atomic_fetch_add(&st->weights_gen, 1);
+		}
 		/* Nothing left that could give the awaited verdict, or no longer asked to wait. */
 		if (sc->initial_state == CONF_INITIAL_READY ||
 			(!sc->health.liveness.enabled && !sc->health.readiness.enabled))

@@ -79,6 +79,20 @@ static inline int backend_accepts(const struct lb_backend *b)
 	return atomic_load_explicit(&b->st->state, memory_order_relaxed) == BACKEND_READY;
 }
 
+/*
+ * The weight b's balancers give it in b's generation (lb/worker.c balancers_new and weights_cb
+ * use the same rule): slow start's effective weight while the service ramps, else the weight
+ * configured in that generation. What status and metrics report, so that they show what
+ * balancing does, also right after a reload changed the weight.
+ */
+static inline unsigned backend_weight(const struct lb_backend *b)
+{
+	unsigned w = b->svc->conf->slow_start_ms > 0
+			     ? atomic_load_explicit(&b->st->eff_weight, memory_order_relaxed)
+			     : b->conf->weight;
+	return w == 0 ? 1 : w;
+}
+
 static inline int backend_is_dead(const struct lb_backend *b)
 {
 	return atomic_load_explicit(&b->st->state, memory_order_relaxed) == BACKEND_DEAD;

@@ -184,7 +184,7 @@ static uint64_t be_ejections(const struct lb_backend *b)
 
 static uint64_t be_weight(const struct lb_backend *b)
 {
-	return atomic_load_explicit(&b->st->eff_weight, memory_order_relaxed);
+	return backend_weight(b);
 }
 
 int metrics_open_fds(void)

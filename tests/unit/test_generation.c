@@ -552,3 +552,35 @@ Test(generation, a_service_logs_losing_its_last_usable_backend_once_and_its_reco
 	runtime_put(g2);
 	close(log);
 }
+
+/*
+ * Issue 11, defect 3: after a reload changed a weight, the weight reported (backend_weight, what
+ * /status and /metrics show) is the one balancing uses in that generation, and the shared
+ * eff_weight follows it (it used to keep the first configuration's value for good).
+ */
+Test(generation, a_reloaded_weight_is_the_weight_reported)
+{
+	struct lb_runtime *g1 = runtime_new(load(BASE));
+	const char *y = "global:\n"
+			"  workers: 2\n"
+			"services:\n"
+			"  - name: web\n"
+			"    listen: [\"127.0.0.1:8080\"]\n"
+			"    health:\n"
+			"      readiness: {type: http, path: /ready, interval: 1s}\n"
+			"    backends:\n"
+			"      - {address: 127.0.0.1:9001, weight: 7}\n"
+			"      - address: 127.0.0.1:9002\n";
+
+	cr_expect_eq(backend_weight(be(g1, 0, 0)), 100);
+	struct lb_runtime *g2 = runtime_next(g1, load(y));
+	cr_expect_eq(backend_weight(be(g2, 0, 0)), 7, "before the monitor adopts it, too");
+	uint64_t gen = atomic_load(&g2->services[0].st->weights_gen);
+	backend_adopt_generation(&g2->services[0], &g1->services[0], 1000);
+	cr_expect_eq(backend_weight(be(g2, 0, 0)), 7);
+	cr_expect_eq(atomic_load(&be(g2, 0, 0)->st->eff_weight), 7);
+	cr_expect_gt(atomic_load(&g2->services[0].st->weights_gen), gen, "workers are told");
+	cr_expect_eq(backend_weight(be(g2, 0, 1)), 100);
+	runtime_put(g1);
+	runtime_put(g2);
+}
