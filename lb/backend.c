@@ -40,8 +40,6 @@ void backend_init(struct lb_backend *b, size_t oidx)
 	int checked = h->liveness.enabled || h->readiness.enabled;
 
 	b->st->oidx = oidx;
-	if (oidx != SIZE_MAX)
-		b->svc->st->cur = b->svc; /* a new service: its state is not shared yet */
 	/*
 	 * Both counters start up at the bottom of the up range (HAProxy's fresh server): the
 	 * first verdict decides, one pass keeps it up and one failure takes it down. With
@@ -472,6 +470,16 @@ void backend_tick(struct lb_service *svc, uint64_t now_ms)
 	const struct conf_service *sc = svc->conf;
 
 	pthread_mutex_lock(&svc->st->lock);
+	if (svc->st->cur != svc) {
+		/*
+		 * Only the monitor says which generation the service-level counts are over, and
+		 * only for one it holds (here, and when it adopts one): a pointer set by whoever
+		 * built a generation could outlive it.
+		 */
+		svc->st->cur = svc;
+		svc->st->counted = 0;
+		service_edge(svc->st);
+	}
 	outlier_tick(svc->st->outlier, now_ms, tick_event, svc);
 	if (sc->slow_start_ms > 0) {
 		for (size_t i = 0; i < sc->nbackends; i++) {

@@ -126,10 +126,11 @@ struct lb_service_state {
 	const struct conf_service *conf;
 	/*
 	 * Also guarded by lock: the service-level edge "no usable backend" and its recovery,
-	 * logged once each (lb/backend.c). cur is the service in the generation the monitor runs
-	 * (NULL once a reload removed it); nready and npending count its backends that are ready
-	 * and that still await their first verdict, valid while counted is set (recounted from
-	 * cur otherwise). quiet while a reload is adopted: the edge is looked at once after.
+	 * logged once each (lb/backend.c). cur is the service in the generation the monitor runs,
+	 * set by the monitor only (NULL before its first tick and once a reload removed it); nready
+	 * and npending count its backends that are ready and that still await their first verdict,
+	 * valid while counted is set (recounted from cur otherwise). quiet while a reload is
+	 * adopted: the edge is looked at once after.
 	 */
 	struct lb_service *cur;
 	size_t nready, npending;

@@ -521,6 +521,7 @@ Test(generation, a_service_logs_losing_its_last_usable_backend_once_and_its_reco
 	struct lb_runtime *g = runtime_new(load(EDGE));
 	uint64_t now = 1000;
 
+	backend_tick(&g->services[0], now); /* the monitor's first tick: it runs this generation */
 	feed(be(g, 0, 0), 0, 1, now);
 	cr_expect_eq(captured(log, "no usable backend"), 0, "9002 has not answered yet");
 	feed(be(g, 0, 1), 0, 1, now);
