@@ -4,6 +4,9 @@
  * A new check (at start, for a backend a reload added, or one whose settings changed) runs at
  * once: a backend held by initial_state not_ready must not wait an interval for its first
  * verdict, nor take traffic on a guess. The runs after it are spread by the check's jitter.
+ * The cost: a service of thousands of backends opens that many check connections at once at
+ * start-up (and after a reload that changed its checks), where they used to be spread over an
+ * interval; the lockstep then dissolves within a few intervals of jitter.
  */
 #include "lb/monitor.h"
 
