@@ -31,6 +31,13 @@ enum conf_hash_key { CONF_HASH_SOURCE_IP, CONF_HASH_SOURCE_IP_PORT };
 
 enum conf_proxy_protocol { CONF_PROXY_OFF, CONF_PROXY_V1, CONF_PROXY_V2 };
 
+/*
+ * The state a backend starts in, before its first check (at start, or added by a reload):
+ * ready takes sessions at once, not_ready waits for the first verdict (HAProxy init-state,
+ * Envoy ignore_new_hosts_until_first_hc).
+ */
+enum conf_initial_state { CONF_INITIAL_READY, CONF_INITIAL_NOT_READY };
+
 /* Where a value was written, for messages that come after loading (e.g. a failed bind). */
 struct conf_pos {
 	int line, col;
@@ -176,6 +183,8 @@ struct conf_service {
 	struct conf_health health;
 	struct conf_outlier outlier;
 	uint64_t slow_start_ms; /* default 0: a backend that turns ready gets its full weight */
+	/* default not_ready when a readiness check is configured, else ready */
+	enum conf_initial_state initial_state;
 	struct conf_anycast anycast;
 	struct conf_pos pos;
 };

@@ -28,6 +28,7 @@ enum conf_service_key {
 	CONF_SERVICE_RETRIES,
 	CONF_SERVICE_MAX_CONNECTIONS,
 	CONF_SERVICE_SLOW_START,
+	CONF_SERVICE_INITIAL_STATE,
 	CONF_SERVICE_TIMEOUTS,
 	CONF_SERVICE_BACKENDS,
 	CONF_SERVICE_HEALTH,
@@ -44,6 +45,7 @@ static const struct conf_key conf_service_keys[] = {
 	[CONF_SERVICE_RETRIES] = {"retries", 0},
 	[CONF_SERVICE_MAX_CONNECTIONS] = {"max_connections", 0},
 	[CONF_SERVICE_SLOW_START] = {"slow_start", 0},
+	[CONF_SERVICE_INITIAL_STATE] = {"initial_state", 0},
 	[CONF_SERVICE_TIMEOUTS] = {"timeouts", 0},
 	[CONF_SERVICE_BACKENDS] = {"backends", 0},
 	[CONF_SERVICE_HEALTH] = {"health", 0},
@@ -85,6 +87,11 @@ static const char *const conf_balance_names[] = {
 static const char *const conf_hash_key_names[] = {
 	[CONF_HASH_SOURCE_IP] = "source_ip",
 	[CONF_HASH_SOURCE_IP_PORT] = "source_ip_port",
+};
+
+static const char *const conf_initial_state_names[] = {
+	[CONF_INITIAL_READY] = "ready",
+	[CONF_INITIAL_NOT_READY] = "not_ready",
 };
 
 static const char *const conf_proxy_names[] = {
@@ -311,12 +318,39 @@ static void conf_map_backends(struct conf_report *r, const struct conf_node *k,
 	free(dups);
 }
 
+/*
+ * initial_state, once the checks are read (k NULL: absent). The default follows readiness: a
+ * backend that has a readiness check takes no session before that check has said yes once. A
+ * not_ready with no check at all is refused: nothing would ever make the backends ready.
+ */
+static void conf_map_initial_state(struct conf_report *r, const struct conf_node *k,
+	const struct conf_node *v, struct conf_service *s)
+{
+	const struct conf_health *h = &s->health;
+	int e;
+
+	s->initial_state = h->readiness.enabled ? CONF_INITIAL_NOT_READY : CONF_INITIAL_READY;
+	if (k == NULL)
+		return;
+	if (conf_get_enum(r, k, v, conf_initial_state_names, CONF_NKEYS(conf_initial_state_names),
+		    &e) < 0)
+		return;
+	if (e == CONF_INITIAL_NOT_READY && !h->liveness.enabled && !h->readiness.enabled) {
+		conf_report_node(r, k, v,
+			"'initial_state': not_ready needs a liveness or readiness check in "
+			"'health': without one no backend would ever turn ready");
+		return;
+	}
+	s->initial_state = (enum conf_initial_state)e;
+}
+
 static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 	struct conf_service *s, struct conf_dup *name_dup, const struct conf_bgp *b,
 	const struct conf_bgp_seen *bgp)
 {
 	char show[CONF_SHOW_MAX];
 	const struct conf_node *k, *val, *anycast_k = NULL, *anycast_v = NULL;
+	const struct conf_node *initial_k = NULL, *initial_v = NULL;
 	int have_listen = 0, have_backends = 0, have_name = 0;
 	int e;
 
@@ -385,6 +419,10 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 		case CONF_SERVICE_SLOW_START:
 			conf_get_duration(r, k, val, 0, &s->slow_start_ms);
 			break;
+		case CONF_SERVICE_INITIAL_STATE:
+			initial_k = k; /* read below, once the checks are known */
+			initial_v = val;
+			break;
 		case CONF_SERVICE_HEALTH:
 			conf_map_health(r, k, val, &s->health);
 			break;
@@ -399,6 +437,7 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 	}
 	if (anycast_k != NULL)
 		conf_map_anycast(r, anycast_k, anycast_v, b, bgp, s);
+	conf_map_initial_state(r, initial_k, initial_v, s);
 	const char *what = s->name != NULL ? conf_show(s->name, show, sizeof(show)) : NULL;
 	const char *missing[3] = {NULL, NULL, NULL};
 	size_t nmissing = 0;

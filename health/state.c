@@ -16,7 +16,7 @@ enum backend_state backend_state_eval(const struct backend_inputs *in)
 		return BACKEND_DEAD;
 	if (in->draining)
 		return BACKEND_DRAINING;
-	if (in->ready_enabled && !in->ready_up)
+	if ((in->ready_enabled && !in->ready_up) || in->first_pending)
 		return BACKEND_NOT_READY;
 	if (in->ejected)
 		return BACKEND_EJECTED;

@@ -5,7 +5,9 @@
  *
  *   dead       liveness check enabled and down         no new sessions, existing closed
  *   draining   operator drain / removed on reload      no new sessions, existing kept
- *   not_ready  readiness check enabled and down        no new sessions, existing kept
+ *   not_ready  readiness check enabled and down,       no new sessions, existing kept
+ *              or the first verdict still awaited
+ *              (initial_state: not_ready)
  *   ejected    passive outlier detector (or in trial)  no new sessions, existing kept
  *   ready      otherwise                               new sessions, existing kept
  *
@@ -26,7 +28,8 @@ enum backend_state {
 struct backend_inputs {
 	int live_enabled, live_up;
 	int ready_enabled, ready_up;
-	int ejected; /* outlier state is EJECTED or TRIAL */
+	int first_pending; /* initial_state not_ready and the vouching check has not run yet */
+	int ejected;       /* outlier state is EJECTED or TRIAL */
 	int draining;
 };
 

@@ -27,24 +27,115 @@
 /* A certificate closer to expiry than this is worth a warning. */
 #define CERT_WARN_SECONDS (14 * 24 * 3600)
 
+/* The check that vouches for a backend's readiness: readiness if there is one, else liveness. */
+static const char *vouching_name(const struct conf_health *h)
+{
+	return h->readiness.enabled ? "readiness" : "liveness";
+}
+
 void backend_init(struct lb_backend *b, size_t oidx)
 {
 	const struct conf_service *sc = b->svc->conf;
+	const struct conf_health *h = &sc->health;
+	int checked = h->liveness.enabled || h->readiness.enabled;
 
 	b->st->oidx = oidx;
-	risefall_init(&b->st->live, sc->health.liveness.rise ? sc->health.liveness.rise : 1,
-		sc->health.liveness.fall ? sc->health.liveness.fall : 1, 1);
-	risefall_init(&b->st->ready, sc->health.readiness.rise ? sc->health.readiness.rise : 1,
-		sc->health.readiness.fall ? sc->health.readiness.fall : 1, 1);
-	atomic_store(&b->st->state, BACKEND_READY);
+	/*
+	 * Both counters start up at the bottom of the up range (HAProxy's fresh server): the
+	 * first verdict decides, one pass keeps it up and one failure takes it down. With
+	 * initial_state not_ready the backend is held out of balancing until that verdict.
+	 */
+	risefall_init(&b->st->live, h->liveness.rise ? h->liveness.rise : 1,
+		h->liveness.fall ? h->liveness.fall : 1, 1);
+	risefall_init(&b->st->ready, h->readiness.rise ? h->readiness.rise : 1,
+		h->readiness.fall ? h->readiness.fall : 1, 1);
+	b->st->first_pending = checked && sc->initial_state == CONF_INITIAL_NOT_READY;
+	atomic_store(&b->st->state, b->st->first_pending ? BACKEND_NOT_READY : BACKEND_READY);
 	atomic_store(&b->st->eff_weight, b->conf->weight);
-	snprintf(b->st->reason, sizeof(b->st->reason), "not checked yet");
+	b->st->reason_by = -1;
+	if (!checked)
+		snprintf(b->st->reason, sizeof(b->st->reason), "no health checks");
+	else if (b->st->first_pending)
+		snprintf(b->st->reason, sizeof(b->st->reason),
+			"waiting for the first %s check (initial_state: not_ready)",
+			vouching_name(h));
+	else
+		snprintf(b->st->reason, sizeof(b->st->reason),
+			"not checked yet: taken as passing (initial_state: ready)");
 }
 
 /* Is b in its service's outlier detector (not a backend a reload removed or just added)? */
 static int in_outlier(const struct lb_backend *b)
 {
 	return b->st->oidx != SIZE_MAX;
+}
+
+/* Lock held: recounts the ready and waiting backends of the monitor's generation. */
+static void service_recount(struct lb_service_state *ss)
+{
+	ss->nready = ss->npending = 0;
+	for (size_t i = 0; i < ss->cur->conf->nbackends; i++) {
+		const struct lb_backend_state *bs = ss->cur->backends[i].st;
+		ss->nready += atomic_load(&bs->state) == BACKEND_READY;
+		ss->npending += bs->first_pending != 0;
+	}
+	ss->counted = 1;
+}
+
+/*
+ * Lock held. The service-level edge (relayd's "up-count crossed zero"): the last usable backend
+ * went away, or the first came back; each logged once, with the census of the states on entry.
+ * Not while some backend still awaits its first verdict: that is start-up, not an outage.
+ */
+static void service_edge(struct lb_service_state *ss)
+{
+	struct lb_service *svc = ss->cur;
+
+	if (svc == NULL || ss->quiet)
+		return;
+	if (!ss->counted)
+		service_recount(ss);
+	size_t n = svc->conf->nbackends;
+	if (ss->nready == 0 && ss->npending == 0 && !ss->none_logged) {
+		size_t count[BACKEND_DRAINING + 1] = {0};
+		char census[160];
+		int len = 0;
+		for (size_t i = 0; i < n; i++) {
+			int st = atomic_load(&svc->backends[i].st->state);
+			if (st >= 0 && st <= BACKEND_DRAINING)
+				count[st]++;
+		}
+		census[0] = '\0';
+		for (int st = 0; st <= BACKEND_DRAINING; st++) {
+			if (count[st] == 0 || len < 0 || (size_t)len >= sizeof(census))
+				continue;
+			len += snprintf(census + len, sizeof(census) - (size_t)len, "%s%zu %s",
+				len ? ", " : "", count[st],
+				backend_state_name((enum backend_state)st));
+		}
+		log_warn("service %s: no usable backend (%zu backend%s: %s): new clients are "
+			 "refused",
+			svc->conf->name, n, n == 1 ? "" : "s", census);
+		ss->none_logged = 1;
+	} else if (ss->nready > 0 && ss->none_logged) {
+		log_info("service %s: usable again (%zu of %zu backend%s ready)", svc->conf->name,
+			ss->nready, n, n == 1 ? "" : "s");
+		ss->none_logged = 0;
+	}
+}
+
+/* Lock held: keeps the counts of service_edge() current for a change of b. */
+static void service_count(struct lb_backend *b, int dready, int dpending)
+{
+	struct lb_service_state *ss = b->svc->st;
+
+	if (b->svc != ss->cur || !ss->counted || (dready < 0 && ss->nready == 0) ||
+		(dpending < 0 && ss->npending == 0)) {
+		ss->counted = 0; /* another generation's view: recount from cur */
+		return;
+	}
+	ss->nready = (size_t)((ptrdiff_t)ss->nready + dready);
+	ss->npending = (size_t)((ptrdiff_t)ss->npending + dpending);
 }
 
 /* Lock held. */
@@ -57,6 +148,7 @@ static void backend_set_state(struct lb_backend *b, enum backend_state old, enum
 		"backend %s (%s): %s -> %s: %s", b->conf->address, sc->name,
 		backend_state_name(old), backend_state_name(st), reason);
 	snprintf(b->st->reason, sizeof(b->st->reason), "%s", reason);
+	b->st->reason_by = -1; /* the caller says when a check result wrote it */
 	if (st == BACKEND_READY) {
 		b->st->ready_since_ms = now_ms;
 		if (sc->slow_start_ms > 0) {
@@ -66,6 +158,9 @@ static void backend_set_state(struct lb_backend *b, enum backend_state old, enum
 		}
 	}
 	atomic_store(&b->st->state, (int)st);
+	if ((old == BACKEND_READY) != (st == BACKEND_READY))
+		service_count(b, st == BACKEND_READY ? 1 : -1, 0);
+	service_edge(b->svc->st);
 	if (st == BACKEND_DEAD) {
 		struct lb_process *proc = b->svc->rt != NULL ? b->svc->rt->proc : NULL;
 		if (proc != NULL && proc->on_dead != NULL)
@@ -82,6 +177,7 @@ static void reevaluate(struct lb_backend *b, const char *reason, uint64_t now_ms
 		.live_up = b->st->live.up,
 		.ready_enabled = h->readiness.enabled,
 		.ready_up = b->st->ready.up,
+		.first_pending = b->st->first_pending,
 		.ejected = in_outlier(b) &&
 			   outlier_state(b->svc->st->outlier, b->st->oidx) != OUTLIER_OK,
 		.draining = b->st->draining || b->st->removed,
@@ -148,6 +244,68 @@ static void note_certificate(struct lb_backend *b, const struct check_result *r)
 	}
 }
 
+/* Unix milliseconds: when a check ran, for status and metrics (not for any decision). */
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Lock held. A check result that changed no state must still leave a reason that explains the
+ * state b is in now (issue 11: "not checked yet" after hundreds of passed checks, "connect
+ * refused" while it now fails certificate verification). Only the check that decides the
+ * current state writes it: liveness for dead, readiness for not_ready, either for ready (a
+ * failure on its way to fall, or a pass); the outlier detector and the operator own ejected
+ * and draining.
+ */
+static void explain(
+	struct lb_backend *b, enum backend_check which, const struct check_result *r, int restoring)
+{
+	const struct conf_health *h = &b->svc->conf->health;
+	const struct risefall *rf = which == BACKEND_CHECK_LIVENESS ? &b->st->live : &b->st->ready;
+	const char *name = which == BACKEND_CHECK_LIVENESS ? "liveness" : "readiness";
+	enum backend_state st = (enum backend_state)atomic_load(&b->st->state);
+	char *out = b->st->reason;
+	size_t cap = sizeof(b->st->reason);
+	unsigned top = (unsigned)rf->rise + rf->fall - 1;
+
+	switch (st) {
+	case BACKEND_DEAD:
+		if (which != BACKEND_CHECK_LIVENESS)
+			return;
+		break;
+	case BACKEND_NOT_READY:
+		if (which != BACKEND_CHECK_READINESS || b->st->first_pending)
+			return;
+		break;
+	case BACKEND_READY:
+		break;
+	case BACKEND_EJECTED:
+	case BACKEND_DRAINING:
+		return;
+	}
+	if (st == BACKEND_READY && r->ok) {
+		/* A liveness pass does not overwrite what readiness said, unless it was its own. */
+		if (!restoring && b->st->reason_by != (int)which)
+			return;
+		snprintf(out, cap, "%s check passed", vouching_name(h));
+	} else if (st == BACKEND_READY) {
+		snprintf(out, cap, "%s: %.100s (%u of %u failures before %s)", name, r->reason,
+			top - rf->health, (unsigned)rf->fall,
+			which == BACKEND_CHECK_LIVENESS ? "dead" : "not_ready");
+	} else if (r->ok) {
+		snprintf(out, cap, "%s passing again (%u of %u passes before %s)", name,
+			(unsigned)rf->health, (unsigned)rf->rise,
+			which == BACKEND_CHECK_LIVENESS ? "alive" : "ready");
+	} else {
+		snprintf(out, cap, "%s: %.140s", name, r->reason);
+	}
+	b->st->reason_by = (int)which;
+}
+
 int backend_check_result(struct lb_backend *b, enum backend_check which,
 	const struct check_result *r, uint64_t now_ms)
 {
@@ -163,19 +321,58 @@ int backend_check_result(struct lb_backend *b, enum backend_check which,
 
 	struct lb_check_stats *st = &b->st->checks[which];
 	uint64_t us = r->duration > 0 ? (uint64_t)(r->duration * 1e6) : 0;
+	uint64_t at = wall_ms();
 	atomic_fetch_add(r->ok ? &st->ok : &st->failed, 1);
 	atomic_fetch_add(&st->duration_sum_us, us);
-	atomic_store(&st->last_duration_us, us);
 
 	pthread_mutex_lock(&b->svc->st->lock);
+	struct lb_check_last *last = &b->st->last[which];
+	last->at_ms = at;
+	last->duration_us = us;
+	last->ok = r->ok != 0;
+	snprintf(last->reason, sizeof(last->reason), "%s", r->ok ? "ok" : r->reason);
 	note_certificate(b, r);
-	if (risefall_feed(rf, r->ok)) {
-		if (r->ok)
+	enum backend_state before = (enum backend_state)atomic_load(&b->st->state);
+	/* The first verdict of the vouching check releases a backend held by initial_state. */
+	int first = b->st->first_pending && restoring;
+	b->st->first_pending &= !first;
+	if (first)
+		service_count(b, 0, -1);
+	if (risefall_feed(rf, r->ok) || first) {
+		if (r->ok && first)
+			snprintf(reason, sizeof(reason), "first %s check passed", name);
+		else if (r->ok)
 			snprintf(reason, sizeof(reason), "%s passed %u times", name, cc->rise);
 		else
 			snprintf(reason, sizeof(reason), "%s: %s", name, r->reason);
 		reevaluate(b, reason, now_ms);
+		if (first && atomic_load(&b->st->state) == BACKEND_READY &&
+			b->svc->st->conf->slow_start_ms > 0) {
+			/*
+			 * A first verdict is not a return from failure: the full weight at once,
+			 * as a backend that starts ready has it (HAProxy: no slow start at start).
+			 */
+			uint64_t win = b->svc->st->conf->slow_start_ms;
+			b->st->ready_since_ms = now_ms > win ? now_ms - win : 0;
+			atomic_store(&b->st->eff_weight, b->conf->weight);
+			atomic_fetch_add(&b->svc->st->weights_gen, 1);
+		}
+		if (first && before == BACKEND_NOT_READY &&
+			atomic_load(&b->st->state) == (int)before) {
+			/* Held not_ready and still not_ready: no transition, but a verdict. */
+			log_warn("backend %s (%s): first %s check failed: %s: stays %s",
+				b->conf->address, b->svc->st->conf->name, name, r->reason,
+				backend_state_name(before));
+			snprintf(b->st->reason, sizeof(b->st->reason), "%.*s",
+				(int)sizeof(b->st->reason) - 1, reason);
+		}
+		if (atomic_load(&b->st->state) != (int)before || first)
+			b->st->reason_by = (int)which;
+		if (first)
+			service_edge(b->svc->st); /* the last awaited verdict may end start-up */
 	}
+	if (atomic_load(&b->st->state) == (int)before && !first)
+		explain(b, which, r, restoring);
 	if (r->ok && restoring && in_outlier(b)) {
 		enum outlier_event ev =
 			outlier_check_passed(b->svc->st->outlier, b->st->oidx, now_ms);
@@ -273,6 +470,16 @@ void backend_tick(struct lb_service *svc, uint64_t now_ms)
 	const struct conf_service *sc = svc->conf;
 
 	pthread_mutex_lock(&svc->st->lock);
+	if (svc->st->cur != svc) {
+		/*
+		 * Only the monitor says which generation the service-level counts are over, and
+		 * only for one it holds (here, and when it adopts one): a pointer set by whoever
+		 * built a generation could outlive it.
+		 */
+		svc->st->cur = svc;
+		svc->st->counted = 0;
+		service_edge(svc->st);
+	}
 	outlier_tick(svc->st->outlier, now_ms, tick_event, svc);
 	if (sc->slow_start_ms > 0) {
 		for (size_t i = 0; i < sc->nbackends; i++) {
@@ -331,6 +538,7 @@ void backend_adopt_generation(
 	struct outlier *o = NULL;
 
 	pthread_mutex_lock(&st->lock);
+	st->quiet = 1;
 	if (from != NULL) {
 		for (size_t j = 0; j < sc->nbackends; j++)
 			from[j] = svc->backends[j].st->oidx;
@@ -353,6 +561,15 @@ void backend_adopt_generation(
 		struct lb_backend *b = &svc->backends[j];
 		if (o != NULL)
 			b->st->oidx = j;
+		/* What balancing uses without slow start: a reloaded weight, not the first one. */
+		if (sc->slow_start_ms == 0 && atomic_load(&b->st->eff_weight) != b->conf->weight) {
+			atomic_store(&b->st->eff_weight, b->conf->weight);
+			atomic_fetch_add(&st->weights_gen, 1);
+		}
+		/* Nothing left that could give the awaited verdict, or no longer asked to wait. */
+		if (sc->initial_state == CONF_INITIAL_READY ||
+			(!sc->health.liveness.enabled && !sc->health.readiness.enabled))
+			b->st->first_pending = 0;
 		if (prev != NULL && runtime_backend_by_state(prev, b->st) != NULL) {
 			const struct conf_health *oh = &prev->conf->health, *nh = &sc->health;
 			if (!conf_check_equal(&oh->liveness, &nh->liveness))
@@ -362,6 +579,10 @@ void backend_adopt_generation(
 		}
 		reevaluate(b, "configuration reloaded", now_ms);
 	}
+	st->cur = svc;
+	st->counted = 0;
+	st->quiet = 0;
+	service_edge(st);
 	pthread_mutex_unlock(&st->lock);
 	free(from);
 }
@@ -369,6 +590,7 @@ void backend_adopt_generation(
 void backend_retire_service(struct lb_service *svc, uint64_t now_ms)
 {
 	pthread_mutex_lock(&svc->st->lock);
+	svc->st->cur = NULL; /* no "no usable backend" for a service that is gone */
 	for (size_t j = 0; j < svc->conf->nbackends; j++)
 		retire(&svc->backends[j], now_ms);
 	pthread_mutex_unlock(&svc->st->lock);

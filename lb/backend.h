@@ -18,8 +18,10 @@
 
 /*
  * Sets up the new shared state of b (b->conf and b->svc set): checks not yet run count as
- * passing (HAProxy's convention). oidx: its index in the service's outlier detector, SIZE_MAX
- * while it has none (added by a reload, until the monitor adopts the generation).
+ * passing (HAProxy's convention), so the first verdict decides either way; with the service's
+ * initial_state not_ready the backend takes no session until that verdict. oidx: its index in
+ * the service's outlier detector, SIZE_MAX while it has none (added by a reload, until the
+ * monitor adopts the generation).
  */
 void backend_init(struct lb_backend *b, size_t oidx);
 
@@ -75,6 +77,20 @@ void backend_set_draining(struct lb_backend *b, int draining, const char *why, u
 static inline int backend_accepts(const struct lb_backend *b)
 {
 	return atomic_load_explicit(&b->st->state, memory_order_relaxed) == BACKEND_READY;
+}
+
+/*
+ * The weight b's balancers give it in b's generation (lb/worker.c balancers_new and weights_cb
+ * use the same rule): slow start's effective weight while the service ramps, else the weight
+ * configured in that generation. What status and metrics report, so that they show what
+ * balancing does, also right after a reload changed the weight.
+ */
+static inline unsigned backend_weight(const struct lb_backend *b)
+{
+	unsigned w = b->svc->conf->slow_start_ms > 0
+			     ? atomic_load_explicit(&b->st->eff_weight, memory_order_relaxed)
+			     : b->conf->weight;
+	return w == 0 ? 1 : w;
 }
 
 static inline int backend_is_dead(const struct lb_backend *b)

@@ -12,6 +12,7 @@
 #include "bgp/policy.h"
 #include "health/state.h"
 #include "lb/announcer.h"
+#include "lb/backend.h"
 #include "lib/dirent_count.h"
 
 #include <errno.h>
@@ -183,7 +184,7 @@ static uint64_t be_ejections(const struct lb_backend *b)
 
 static uint64_t be_weight(const struct lb_backend *b)
 {
-	return atomic_load_explicit(&b->st->eff_weight, memory_order_relaxed);
+	return backend_weight(b);
 }
 
 int metrics_open_fds(void)
@@ -375,6 +376,59 @@ static void backend_families(struct mbuf *m, const struct status_source *src)
 	}
 }
 
+enum last_value { LAST_OK, LAST_RUN, LAST_DURATION };
+
+/*
+ * One family about the last run of every enabled check that has run: each value copied under
+ * the service lock with the run it belongs to (the lock is taken per backend, never while
+ * formatting). A check that never ran has no sample yet.
+ */
+static void last_family(struct mbuf *m, const struct lb_runtime *rt, const char *name,
+	const char *help, enum last_value what)
+{
+	static const char *const names[2] = {"liveness", "readiness"};
+
+	family(m, name, "gauge", help);
+	for (size_t i = 0; i < rt->nservices; i++) {
+		struct lb_service *svc = &rt->services[i];
+		const struct conf_check *cc[2] = {
+			&svc->conf->health.liveness, &svc->conf->health.readiness};
+		if (!cc[0]->enabled && !cc[1]->enabled)
+			continue;
+		for (size_t j = 0; j < svc->conf->nbackends; j++) {
+			const struct lb_backend *b = &svc->backends[j];
+			uint64_t at[2], us[2];
+			int ok[2];
+			pthread_mutex_lock(&svc->st->lock);
+			for (int c = 0; c < 2; c++) {
+				at[c] = b->st->last[c].at_ms;
+				us[c] = b->st->last[c].duration_us;
+				ok[c] = b->st->last[c].ok;
+			}
+			pthread_mutex_unlock(&svc->st->lock);
+			for (int c = 0; c < 2; c++) {
+				if (!cc[c]->enabled || at[c] == 0)
+					continue;
+				open_backend(m, name, b);
+				mb_label(m, "check", names[c], 0);
+				switch (what) {
+				case LAST_OK:
+					mb_printf(m, "} %d\n", ok[c]);
+					break;
+				case LAST_RUN:
+					mb_printf(m, "} %llu.%03u\n",
+						(unsigned long long)(at[c] / 1000),
+						(unsigned)(at[c] % 1000));
+					break;
+				case LAST_DURATION:
+					mb_printf(m, "} %.6f\n", (double)us[c] / 1e6);
+					break;
+				}
+			}
+		}
+	}
+}
+
 static void check_families(struct mbuf *m, const struct status_source *src)
 {
 	const struct lb_runtime *rt = src->rt;
@@ -422,6 +476,13 @@ static void check_families(struct mbuf *m, const struct status_source *src)
 			}
 		}
 	}
+	last_family(m, rt, "anylb_backend_check_last_ok",
+		"1 if the check's last run passed, 0 if it failed (its reason is in /status).",
+		LAST_OK);
+	last_family(m, rt, "anylb_backend_check_last_run_timestamp_seconds",
+		"When the check's last run ended, unix time.", LAST_RUN);
+	last_family(m, rt, "anylb_backend_check_last_duration_seconds",
+		"How long the check's last run took.", LAST_DURATION);
 }
 
 static void anycast_families(struct mbuf *m, const struct status_source *src)

@@ -1,8 +1,12 @@
 /*
  * DOC: the monitor thread
  *
- * Checks of one service start spread evenly over their interval, so a site with hundreds of
- * backends does not check them all in the same millisecond after start-up.
+ * A new check (at start, for a backend a reload added, or one whose settings changed) runs at
+ * once: a backend held by initial_state not_ready must not wait an interval for its first
+ * verdict, nor take traffic on a guess. The runs after it are spread by the check's jitter.
+ * The cost: a service of thousands of backends opens that many check connections at once at
+ * start-up (and after a reload that changed its checks), where they used to be spread over an
+ * interval; the lockstep then dissolves within a few intervals of jitter.
  */
 #include "lb/monitor.h"
 
@@ -144,17 +148,16 @@ static int cmp_check(const void *a, const void *b)
 }
 
 /*
- * A check of one kind for backend j of svc, starting after its share of the interval (checks
- * of a service spread over it). From old (the previous generation's checks, NULL at start;
- * sorted holds the same sorted by cmp_check) an unchanged check of the same backend is taken
- * over instead, keeping its cycle: old[slot] becomes NULL.
+ * A check of one kind for backend j of svc, whose first run starts at once. From old (the
+ * previous generation's checks, NULL at start; sorted holds the same sorted by cmp_check) an
+ * unchanged check of the same backend is taken over instead, keeping its cycle: old[slot]
+ * becomes NULL.
  */
 static struct mon_check *check_for(struct monitor *m, struct lb_service *svc, size_t j,
 	enum backend_check which, struct mon_check **old, struct mon_check **sorted, size_t nold)
 {
 	const struct conf_check *cc = check_conf(svc->conf, which);
 	struct lb_backend *b = &svc->backends[j];
-
 	struct mon_check key = {.b = b, .which = which}, *kp = &key;
 	struct mon_check **hit =
 		nold > 0 ? bsearch(&kp, sorted, nold, sizeof(*sorted), cmp_check) : NULL;
@@ -178,8 +181,7 @@ static struct mon_check *check_for(struct monitor *m, struct lb_service *svc, si
 		free(mc);
 		return NULL;
 	}
-	double spread = (double)cc->interval_ms / 1000.0 * (double)j / (double)svc->conf->nbackends;
-	check_start(mc->check, spread);
+	check_start(mc->check, 0);
 	return mc;
 }
 

@@ -54,7 +54,18 @@ extern const double lb_connect_bounds[LB_CONNECT_BUCKETS - 1];
 struct lb_check_stats {
 	_Atomic uint64_t ok, failed;
 	_Atomic uint64_t duration_sum_us; /* over ok + failed */
-	_Atomic uint64_t last_duration_us;
+};
+
+/*
+ * The last run of one active check of one backend, guarded by the service state's lock (the
+ * reason is a string: copied out under the lock with the rest, so a reader never sees the
+ * result of one run with the time of another).
+ */
+struct lb_check_last {
+	uint64_t at_ms;       /* unix ms (CLOCK_REALTIME) when it ended; 0: never ran */
+	uint64_t duration_us; /* how long it took */
+	int ok;
+	char reason[160]; /* "ok", or why it failed */
 };
 
 /*
@@ -84,11 +95,14 @@ struct lb_backend_state {
 	struct risefall live, ready;
 	int draining;
 	int removed;             /* no longer in the configuration: draining for good */
+	int first_pending;       /* initial_state not_ready: the first verdict is awaited */
 	size_t oidx;             /* index in the service's outlier detector; SIZE_MAX: none */
 	uint64_t ready_since_ms; /* when it last turned ready (slow start) */
-	char reason[160];        /* why it is in its state, for logs and status */
-	int64_t cert_not_after;  /* from the last tls/https check, unix time; 0 unknown */
-	int cert_warned;         /* the expiry warning was logged for this certificate */
+	char reason[160];        /* why it is in its state now, for logs and status */
+	int reason_by;           /* enum backend_check whose result wrote reason; -1: another */
+	struct lb_check_last last[2]; /* enum backend_check: liveness, readiness */
+	int64_t cert_not_after;       /* from the last tls/https check, unix time; 0 unknown */
+	int cert_warned;              /* the expiry warning was logged for this certificate */
 };
 
 /* One backend of one generation: its configuration and where its shared state is. */
@@ -110,6 +124,17 @@ struct lb_service_state {
 	 */
 	struct outlier *outlier;
 	const struct conf_service *conf;
+	/*
+	 * Also guarded by lock: the service-level edge "no usable backend" and its recovery,
+	 * logged once each (lb/backend.c). cur is the service in the generation the monitor runs,
+	 * set by the monitor only (NULL before its first tick and once a reload removed it); nready
+	 * and npending count its backends that are ready and that still await their first verdict,
+	 * valid while counted is set (recounted from cur otherwise). quiet while a reload is
+	 * adopted: the edge is looked at once after.
+	 */
+	struct lb_service *cur;
+	size_t nready, npending;
+	int counted, quiet, none_logged;
 
 	_Atomic uint32_t trials;      /* backends with a trial session on offer */
 	_Atomic uint64_t weights_gen; /* bumped whenever an eff_weight changes */

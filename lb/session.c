@@ -497,6 +497,31 @@ static uint32_t pick_load(void *arg, size_t i)
 	return atomic_load_explicit(&s->svc->backends[i].st->active, memory_order_relaxed);
 }
 
+/*
+ * Why the pick found nothing, in words that tell the operator what to do: a service whose
+ * backends are all down and one whose ready backends are all full are different emergencies.
+ * Runs only when a client is about to be refused, so the scan costs nothing on the fast path.
+ */
+static const char *no_backend_why(const struct session *s)
+{
+	size_t ready = 0, full = 0;
+
+	for (size_t i = 0; i < s->svc->conf->nbackends; i++) {
+		const struct lb_backend *b = &s->svc->backends[i];
+		if (!backend_accepts(b))
+			continue;
+		ready++;
+		if (b->conf->max_connections != 0 &&
+			atomic_load_explicit(&b->st->active, memory_order_relaxed) >=
+				b->conf->max_connections)
+			full++;
+	}
+	if (s->ntried > 0)
+		return "no backend answered";
+	return ready > 0 && full == ready ? "every usable backend is at max_connections"
+					  : "no usable backend";
+}
+
 /* Logs a refused client at most once a second per service: a dead service must not flood. */
 static void log_no_backend(struct session *s, const char *why)
 {
@@ -608,7 +633,7 @@ static void connect_next(struct session *s)
 		return;
 	}
 	atomic_fetch_add(&s->svc->st->no_backend, 1);
-	const char *why = s->ntried ? "no backend answered" : "no usable backend";
+	const char *why = no_backend_why(s);
 	log_no_backend(s, why);
 	session_close(s, LB_RESULT_NO_BACKEND, why, 1);
 }

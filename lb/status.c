@@ -13,6 +13,7 @@
 #include "bgp/policy.h"
 #include "health/state.h"
 #include "lb/announcer.h"
+#include "lb/backend.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -129,21 +130,33 @@ static json_t *str_or_null(const char *s)
 	return s != NULL ? json_string(s) : json_null();
 }
 
-static json_t *check_json(const struct conf_check *cc, const struct lb_check_stats *st, int *nomem)
+/*
+ * One check of one backend: its counters, and its last run as copied under the service lock
+ * (last_result "ok" or the failure, when it ended, how long it took; null before the first).
+ */
+static json_t *check_json(const struct conf_check *cc, const struct lb_check_stats *st,
+	const struct lb_check_last *last, int *nomem)
 {
+	char when[32];
+
 	if (!cc->enabled)
 		return json_null();
 	json_t *o = json_object();
 	if (o == NULL)
 		return NULL;
+	int ran = last->at_ms != 0;
 	put(o, "type", json_string(conf_check_type_name(cc->type)), nomem);
 	put(o, "ok", load_u64(&st->ok), nomem);
 	put(o, "failed", load_u64(&st->failed), nomem);
-	put(o, "last_duration_ms",
-		json_real(
-			(double)atomic_load_explicit(&st->last_duration_us, memory_order_relaxed) /
-			1000.0),
+	put(o, "last_ok", ran ? json_boolean(last->ok) : json_null(), nomem);
+	put(o, "last_result", ran ? json_string(last->reason) : json_null(), nomem);
+	put(o, "last_run",
+		ran ? json_string(status_iso8601((int64_t)(last->at_ms / 1000), when, sizeof(when)))
+		    : json_null(),
 		nomem);
+	put(o, "last_run_ms", ran ? u64(last->at_ms) : json_null(), nomem);
+	put(o, "last_duration_ms",
+		ran ? json_real((double)last->duration_us / 1000.0) : json_null(), nomem);
 	return o;
 }
 
@@ -153,13 +166,17 @@ static json_t *backend_json(struct lb_service *svc, size_t i, int *nomem)
 	const struct conf_backend *cb = b->conf;
 	const struct conf_health *h = &svc->conf->health;
 	char reason[sizeof(b->st->reason)], when[32];
+	struct lb_check_last last[2];
 	int64_t not_after;
 
 	pthread_mutex_lock(&svc->st->lock);
 	memcpy(reason, b->st->reason, sizeof(reason));
+	memcpy(last, b->st->last, sizeof(last));
 	not_after = b->st->cert_not_after;
 	pthread_mutex_unlock(&svc->st->lock);
 	reason[sizeof(reason) - 1] = '\0';
+	last[0].reason[sizeof(last[0].reason) - 1] = last[1].reason[sizeof(last[1].reason) - 1] =
+		'\0';
 
 	json_t *o = json_object();
 	if (o == NULL)
@@ -169,9 +186,7 @@ static json_t *backend_json(struct lb_service *svc, size_t i, int *nomem)
 	put(o, "address", json_string(cb->address), nomem);
 	put(o, "zone", str_or_null(cb->zone), nomem);
 	put(o, "weight", json_integer(cb->weight), nomem);
-	put(o, "effective_weight",
-		json_integer(atomic_load_explicit(&b->st->eff_weight, memory_order_relaxed)),
-		nomem);
+	put(o, "effective_weight", json_integer(backend_weight(b)), nomem);
 	put(o, "max_connections", json_integer(cb->max_connections), nomem);
 	put(o, "state", json_string(backend_state_name(st)), nomem);
 	put(o, "reason", json_string(reason), nomem);
@@ -185,9 +200,10 @@ static json_t *backend_json(struct lb_service *svc, size_t i, int *nomem)
 	put(o, "bytes_out", load_u64(&b->st->bytes_out), nomem);
 	json_t *checks = json_object();
 	if (checks != NULL) {
-		put(checks, "liveness", check_json(&h->liveness, &b->st->checks[0], nomem), nomem);
-		put(checks, "readiness", check_json(&h->readiness, &b->st->checks[1], nomem),
-			nomem);
+		put(checks, "liveness",
+			check_json(&h->liveness, &b->st->checks[0], &last[0], nomem), nomem);
+		put(checks, "readiness",
+			check_json(&h->readiness, &b->st->checks[1], &last[1], nomem), nomem);
 	}
 	put(o, "checks", checks, nomem);
 	put(o, "cert_not_after",

@@ -6,6 +6,7 @@
  */
 #include "lb/worker.h"
 
+#include "lb/backend.h"
 #include "lb/balance.h"
 #include "lb/listener.h"
 #include "lb/session.h"
@@ -78,11 +79,7 @@ static struct balancer **balancers_new(const struct lb_runtime *rt, unsigned id,
 		for (size_t j = 0; j < sc->nbackends; j++) {
 			m[j].name = sc->backends[j].address;
 			/* A backend ramping up keeps its place on the ramp across a reload. */
-			m[j].weight = sc->slow_start_ms > 0
-					      ? atomic_load(&svc->backends[j].st->eff_weight)
-					      : sc->backends[j].weight;
-			if (m[j].weight == 0)
-				m[j].weight = 1;
+			m[j].weight = backend_weight(&svc->backends[j]);
 		}
 		/* Each worker gets its own random stream, so they do not pick in lockstep. */
 		v[i] = balancer_new(sc->balance, m, sc->nbackends, 0x9e3779b9u * (id + 1));

@@ -60,8 +60,10 @@ static void usage(FILE *f)
 		"  -h             print this help and exit\n"
 		"\n"
 		"Commands:\n"
-		"  status                     services, backends (state and reason, sessions),\n"
-		"                             redundancy, anycast prefixes and why, BGP sessions\n"
+		"  status                     services, backends (state and reason, sessions, "
+		"each\n"
+		"                             check's last run), redundancy, anycast prefixes and\n"
+		"                             why, BGP sessions\n"
 		"  status --json              the same, as anylb's JSON (GET /status)\n"
 		"  drain SERVICE BACKEND      stop sending new sessions to BACKEND (its address "
 		"as\n"
@@ -407,6 +409,37 @@ static int width(int w, const char *s)
 	return n > w ? n : w;
 }
 
+/*
+ * Under a backend's row, the last run of each of its checks: "readiness ok 2s ago (1.2 ms)" or
+ * "readiness FAILED 1s ago (0.3 ms): connect refused"; "not run yet" before the first.
+ */
+static void print_checks(int wa, json_t *checks)
+{
+	static const char *const kinds[] = {"liveness", "readiness"};
+	int64_t now_ms = (int64_t)time(NULL) * 1000;
+	char ago[32];
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		json_t *c = json_object_get(checks, kinds[k]);
+		if (!json_is_object(c))
+			continue;
+		printf("    %-*s  %s (%s): ", wa, "", kinds[k], jstr(c, "type", "?"));
+		json_t *ok = json_object_get(c, "last_ok");
+		if (!json_is_boolean(ok)) {
+			printf("not run yet\n");
+			continue;
+		}
+		int64_t at = (int64_t)jint(c, "last_run_ms");
+		printf("%s %s ago (%.1f ms)", json_is_true(ok) ? "ok" : "FAILED",
+			duration(
+				now_ms > at ? (double)(now_ms - at) / 1000.0 : 0, ago, sizeof(ago)),
+			json_number_value(json_object_get(c, "last_duration_ms")));
+		if (!json_is_true(ok))
+			printf(": %s", jstr(c, "last_result", "?"));
+		printf("\n");
+	}
+}
+
 static void print_backends(json_t *bs)
 {
 	int wa = 7, wz = 4, ws = 5;
@@ -433,6 +466,7 @@ static void print_backends(json_t *bs)
 			jstr(b, "address", ""), wz, jstr(b, "zone", "-"), wbuf, ws,
 			jstr(b, "state", "?"), jint(b, "active"), jint(b, "sessions"),
 			jint(b, "connect_fails"), jstr(b, "reason", ""));
+		print_checks(wa, json_object_get(b, "checks"));
 		const char *cert = jstr(b, "cert_not_after", NULL);
 		if (cert != NULL)
 			printf("    %-*s  certificate valid until %s\n", wa, "", cert);

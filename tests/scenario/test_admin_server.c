@@ -475,7 +475,11 @@ Test(admin_server, status_has_the_documented_fields)
 	cr_expect_str_eq(json_string_value(json_object_get(live, "type")), "tcp");
 	cr_expect(json_is_integer(json_object_get(live, "ok")));
 	cr_expect(json_is_integer(json_object_get(live, "failed")));
-	cr_expect(json_is_number(json_object_get(live, "last_duration_ms")));
+	cr_expect(json_is_null(json_object_get(live, "last_duration_ms")), "not run yet");
+	cr_expect(json_is_null(json_object_get(live, "last_ok")));
+	cr_expect(json_is_null(json_object_get(live, "last_result")));
+	cr_expect(json_is_null(json_object_get(live, "last_run")));
+	cr_expect(json_is_null(json_object_get(live, "last_run_ms")));
 	cr_expect_str_eq(
 		json_string_value(json_object_get(json_object_get(api, "redundancy"), "text")),
 		"N+0", "one backend is one domain");
@@ -504,6 +508,118 @@ static char *metrics_checked(void)
 	r.body = NULL;
 	sc_http_free(&r);
 	return body;
+}
+
+/* One check result into backend b, as the monitor's check_done hands it over. */
+static void feed(
+	struct lb_backend *b, enum backend_check which, int ok, const char *why, double secs)
+{
+	struct check_result r = {.ok = ok, .duration = secs};
+	snprintf(r.reason, sizeof(r.reason), "%s", ok ? "ok" : why);
+	backend_check_result(b, which, &r, 1000);
+}
+
+/* The check object `which` of backend 0 of service svc_index in st. */
+static json_t *check_of(json_t *st, size_t svc_index, const char *which)
+{
+	json_t *s = json_array_get(json_object_get(st, "services"), svc_index);
+	json_t *b = json_array_get(json_object_get(s, "backends"), 0);
+	return json_object_get(json_object_get(b, "checks"), which);
+}
+
+static const char *reason_of(json_t *st, size_t svc_index, size_t j)
+{
+	json_t *s = json_array_get(json_object_get(st, "services"), svc_index);
+	json_t *b = json_array_get(json_object_get(s, "backends"), j);
+	return json_string_value(json_object_get(b, "reason"));
+}
+
+/*
+ * Issue 11, defect 3: each check's last run (result, when, how long) is in /status, and the
+ * reason says why the backend is in its state now, not what happened at its last transition.
+ */
+Test(admin_server, status_shows_each_checks_last_run_and_a_current_reason)
+{
+	fx_start();
+	struct lb_backend *ab = &fx.rt->services[1].backends[0];
+
+	json_t *st = status_doc();
+	cr_expect_str_eq(reason_of(st, 0, 0), "no health checks");
+	cr_expect_str_eq(reason_of(st, 1, 0),
+		"waiting for the first readiness check (initial_state: not_ready)");
+	json_t *r = check_of(st, 1, "readiness");
+	cr_assert(json_is_object(r));
+	cr_expect(json_is_null(json_object_get(r, "last_ok")), "not run yet");
+	cr_expect(json_is_null(json_object_get(r, "last_result")));
+	cr_expect(json_is_null(json_object_get(r, "last_run")));
+	json_decref(st);
+
+	int64_t t0 = sc_wall_ms();
+	feed(ab, BACKEND_CHECK_LIVENESS, 1, NULL, 0.002);
+	feed(ab, BACKEND_CHECK_READINESS, 1, NULL, 0.004);
+	feed(ab, BACKEND_CHECK_READINESS, 1, NULL, 0.003);
+	int64_t t1 = sc_wall_ms();
+	st = status_doc();
+	cr_expect_str_eq(reason_of(st, 1, 0), "readiness check passed",
+		"ready, and says why after more passes");
+	r = check_of(st, 1, "readiness");
+	cr_expect(json_is_true(json_object_get(r, "last_ok")));
+	cr_expect_str_eq(json_string_value(json_object_get(r, "last_result")), "ok");
+	json_int_t at = json_integer_value(json_object_get(r, "last_run_ms"));
+	cr_expect(at >= t0 && at <= t1, "last_run_ms %lld not in [%lld, %lld]", (long long)at,
+		(long long)t0, (long long)t1);
+	cr_expect_eq(strlen(json_string_value(json_object_get(r, "last_run"))), 20, "RFC 3339");
+	cr_expect_float_eq(json_number_value(json_object_get(r, "last_duration_ms")), 3.0, 1e-6);
+	cr_expect(json_is_true(json_object_get(check_of(st, 1, "liveness"), "last_ok")));
+	json_decref(st);
+
+	/* A failure on the way to fall (3): still ready, and the reason says what is wrong. */
+	feed(ab, BACKEND_CHECK_READINESS, 0, "status 503", 0.001);
+	st = status_doc();
+	cr_expect_str_eq(
+		reason_of(st, 1, 0), "readiness: status 503 (1 of 3 failures before not_ready)");
+	r = check_of(st, 1, "readiness");
+	cr_expect(json_is_false(json_object_get(r, "last_ok")));
+	cr_expect_str_eq(json_string_value(json_object_get(r, "last_result")), "status 503");
+	json_decref(st);
+	/* not_ready, then failing differently: the reason follows the latest failure. */
+	feed(ab, BACKEND_CHECK_READINESS, 0, "status 503", 0.001);
+	feed(ab, BACKEND_CHECK_READINESS, 0, "status 503", 0.001);
+	cr_assert_eq(atomic_load(&ab->st->state), BACKEND_NOT_READY);
+	feed(ab, BACKEND_CHECK_READINESS, 0, "connect refused", 0.001);
+	st = status_doc();
+	cr_expect_str_eq(reason_of(st, 1, 0), "readiness: connect refused");
+	cr_expect_str_eq(
+		json_string_value(json_object_get(check_of(st, 1, "readiness"), "last_result")),
+		"connect refused");
+	json_decref(st);
+	/* And back: the old failure does not stay once it is ready again. */
+	feed(ab, BACKEND_CHECK_READINESS, 1, NULL, 0.001);
+	feed(ab, BACKEND_CHECK_READINESS, 1, NULL, 0.001);
+	feed(ab, BACKEND_CHECK_READINESS, 1, NULL, 0.001);
+	cr_assert_eq(atomic_load(&ab->st->state), BACKEND_READY);
+	st = status_doc();
+	cr_expect_str_eq(reason_of(st, 1, 0), "readiness check passed");
+	json_decref(st);
+
+	/* The same last runs in /metrics, which promtool accepts. */
+	char *m = metrics_checked();
+	static const char *const want[] = {
+		"# TYPE anylb_backend_check_last_ok gauge\n",
+		"anylb_backend_check_last_ok{service=\"api\",backend=\"127.0.0.1:9101\","
+		"check=\"readiness\"} 1\n",
+		"anylb_backend_check_last_ok{service=\"api\",backend=\"127.0.0.1:9101\","
+		"check=\"liveness\"} 1\n",
+		"anylb_backend_check_last_duration_seconds{service=\"api\",backend=\"127.0.0.1:"
+		"9101\",check=\"readiness\"} 0.001000\n",
+		"anylb_backend_check_last_run_timestamp_seconds{service=\"api\",backend="
+		"\"127.0.0.1:9101\",check=\"readiness\"} ",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_expect(strstr(m, want[i]) != NULL, "missing: %s", want[i]);
+	cr_expect(strstr(m, "anylb_backend_check_last_ok{service=\"web\"") == NULL,
+		"web has no checks");
+	free(m);
 }
 
 Test(admin_server, metrics_pass_promtool_and_carry_the_values)

@@ -17,6 +17,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,7 +193,8 @@ Test(health, http_503_goes_not_ready_sessions_drain_then_back_after_rise)
 	/* Both sessions lived through all of it; A changed state exactly twice. */
 	cr_assert_eq(exercise(sa, 2), 0);
 	cr_assert_eq(exercise(sb, 2), 0);
-	cr_assert_eq(sc_lb_log_count_re(lb, 0, TRANSITION_RE), 2,
+	/* Besides the two first verdicts (initial_state not_ready with readiness). */
+	cr_assert_eq(sc_lb_log_count_re(lb, 0, TRANSITION_RE), 4,
 		"transitions besides the two expected");
 	close(sa);
 	close(sb);
@@ -375,16 +377,16 @@ Test(health, tls_verify_expired_untrusted_and_valid)
 		sc_tls_server_addr(good), pki.ca_file, FAST, RISE, FALL);
 	cr_assert_not_null(lb);
 
-	rc = sc_lb_wait_transition(lb, 0, sc_tls_server_addr(expired), "tls", "ready", "not_ready",
-		"readiness: certificate expired", 3000, &line);
+	rc = sc_lb_wait_first_verdict(
+		lb, 0, sc_tls_server_addr(expired), "tls", "certificate expired", 3000, &line);
 	cr_assert_eq(rc, 0, "expired certificate: no 'readiness: certificate expired'");
-	rc = sc_lb_wait_transition(lb, 0, sc_tls_server_addr(foreign), "tls", "ready", "not_ready",
-		"readiness: certificate verify failed: ", 3000, &line);
+	rc = sc_lb_wait_first_verdict(lb, 0, sc_tls_server_addr(foreign), "tls",
+		"certificate verify failed: ", 3000, &line);
 	cr_assert_eq(rc, 0, "certificate of an untrusted CA: no 'certificate verify failed'");
 	cr_assert_not_null(
 		strstr(line.text, "unable to get local issuer certificate"), "%s", line.text);
-	rc = sc_lb_wait_transition(lb, 0, sc_tls_server_addr(good), "tls", "ready", "not_ready",
-		"readiness: certificate verify failed: self-signed certificate", 3000, &line);
+	rc = sc_lb_wait_first_verdict(lb, 0, sc_tls_server_addr(good), "tls",
+		"certificate verify failed: self-signed certificate", 3000, &line);
 	cr_assert_eq(rc, 0, "self-signed certificate: no 'certificate verify failed'");
 
 	/* The same server with a certificate from the CA in ca_file: the check passes. */
@@ -452,11 +454,11 @@ Test(health, no_usable_backend_closes_at_once_and_logs_once_a_second)
 		plain, sc_backend_addr(r1), sc_backend_addr(r2), checked, sc_backend_addr(r1),
 		sc_backend_addr(r2), INTERVAL, TIMEOUT);
 	cr_assert_not_null(lb);
-	cr_assert_eq(sc_lb_wait_transition(lb, 0, sc_backend_addr(r1), "checked", "ready",
-			     "not_ready", "readiness: connect refused", 3000, NULL),
+	cr_assert_eq(sc_lb_wait_first_verdict(
+			     lb, 0, sc_backend_addr(r1), "checked", "connect refused", 3000, NULL),
 		0);
-	cr_assert_eq(sc_lb_wait_transition(lb, 0, sc_backend_addr(r2), "checked", "ready",
-			     "not_ready", "readiness: connect refused", 3000, NULL),
+	cr_assert_eq(sc_lb_wait_first_verdict(
+			     lb, 0, sc_backend_addr(r2), "checked", "connect refused", 3000, NULL),
 		0);
 
 	off = sc_lb_log_offset(lb);
@@ -496,6 +498,10 @@ Test(health, no_usable_backend_closes_at_once_and_logs_once_a_second)
 		cr_assert_leq(lines[s], secs + 1, "%d 'no backend' lines in %lld s", lines[s],
 			(long long)secs);
 	}
+	/* And one service-level line, when the last first verdict came (issue 11, defect 7). */
+	cr_assert_eq(sc_lb_log_count(
+			     lb, 0, "service checked: no usable backend (2 backends: 2 not_ready)"),
+		1);
 	cr_assert_eq(sc_lb_stop(lb), 0);
 }
 
@@ -533,8 +539,8 @@ Test(health, slow_start_ramps_a_returning_backend)
 		p.listen, SLOW_MS, sc_backend_addr(p.a), sc_backend_addr(p.b), p.hport, INTERVAL,
 		FAST, TIMEOUT, RISE, FALL);
 	cr_assert_not_null(lb);
-	cr_assert_eq(sc_lb_wait_transition(lb, 0, sc_backend_addr(p.a), "web", "ready", "not_ready",
-			     "readiness: status 503", 3000, NULL),
+	cr_assert_eq(sc_lb_wait_first_verdict(
+			     lb, 0, sc_backend_addr(p.a), "web", "status 503", 3000, NULL),
 		0);
 	sc_backend_set_http_status(p.a, 200);
 	rc = sc_lb_wait_transition(
@@ -574,5 +580,136 @@ Test(health, slow_start_ramps_a_returning_backend)
 	cr_assert_gt(a[2] * 100, n[2] * 40, "share %d/%d after the ramp: not full", a[2], n[2]);
 	cr_assert_lt(a[2] * 100, n[2] * 60, "share %d/%d after the ramp: more than its weight",
 		a[2], n[2]);
+	cr_assert_eq(sc_lb_stop(lb), 0);
+}
+
+/*
+ * Sessions one after the other for ms milliseconds (or until want have landed): how many landed
+ * on A, on B, and how many were refused (no usable backend yet).
+ */
+static void hammer(const char *listen, int ms, int want, int *on_a, int *on_b, int *refused)
+{
+	int64_t end = sc_now_ms() + ms;
+
+	*on_a = *on_b = *refused = 0;
+	while (sc_now_ms() < end && *on_a + *on_b < want) {
+		char id[32];
+		int rc = sc_hello(NULL, listen, id, sizeof(id), 2000);
+		if (rc < 0) {
+			(*refused)++;
+			continue;
+		}
+		*on_a += strcmp(id, "A") == 0;
+		*on_b += strcmp(id, "B") == 0;
+	}
+}
+
+#define FIRST_INTERVAL 5000 /* long: a first check spread over it could not be mistaken */
+
+static void first_verdict_config(char *buf, size_t cap, const struct pair *p, int with_a)
+{
+	char a[96] = "";
+
+	if (with_a)
+		snprintf(a, sizeof(a), "      - address: \"%s\"\n", sc_backend_addr(p->a));
+	snprintf(buf, cap,
+		"global:\n"
+		"  workers: 2\n"
+		"services:\n"
+		"  - name: web\n"
+		"    listen: [\"%s\"]\n"
+		"    backends:\n"
+		"%s"
+		"      - address: \"%s\"\n"
+		"    health:\n"
+		"      readiness:\n"
+		"        type: http\n"
+		"        port: %u\n"
+		"        interval: %dms\n"
+		"        timeout: %dms\n"
+		"        rise: 3\n"
+		"        fall: 2\n",
+		p->listen, a, sc_backend_addr(p->b), p->hport, FIRST_INTERVAL, TIMEOUT);
+}
+
+/*
+ * Issue 11, defect 4: a backend with a readiness check takes no session before its first
+ * verdict (initial_state defaults to not_ready), the first check runs at once rather than
+ * somewhere in the interval, and one pass is enough although rise is 3.
+ */
+Test(health, no_session_before_the_first_verdict_at_start)
+{
+	struct sc_log_line la, lb_line;
+	char y[2048];
+	struct pair p;
+	int on_a, on_b, refused;
+
+	pair_start(&p);
+	sc_backend_set_http_status(p.a, 503);
+	first_verdict_config(y, sizeof(y), &p, 1);
+	int64_t w0 = sc_wall_ms();
+	struct sc_lb *lb = sc_lb_start("%s", y);
+	cr_assert_not_null(lb);
+	/* From the moment it listens: nothing may reach A, which fails its first check. */
+	hammer(p.listen, 3000, 40, &on_a, &on_b, &refused);
+	cr_assert_eq(on_a, 0, "%d sessions reached A, which failed its first check", on_a);
+	cr_assert_eq(on_b, 40, "only %d sessions reached B in 3 s (%d refused)", on_b, refused);
+	cr_assert_eq(sc_lb_wait_first_verdict(
+			     lb, 0, sc_backend_addr(p.a), "web", "status 503", 1000, &la),
+		0);
+	cr_assert_eq(
+		sc_lb_wait_first_verdict(lb, 0, sc_backend_addr(p.b), "web", NULL, 1000, &lb_line),
+		0);
+	/* Both verdicts long before the interval: the first runs are not spread over it. */
+	cr_assert_lt(la.wall_ms - w0, FIRST_INTERVAL / 4, "A's first verdict after %lld ms",
+		(long long)(la.wall_ms - w0));
+	cr_assert_lt(lb_line.wall_ms - w0, FIRST_INTERVAL / 4, "B's first verdict after %lld ms",
+		(long long)(lb_line.wall_ms - w0));
+	cr_assert_eq(sc_lb_log_count_re(lb, 0, TRANSITION_RE), 1, "only B's not_ready -> ready");
+	cr_assert_eq(sc_lb_stop(lb), 0);
+}
+
+/* The same for a backend a reload adds: held until its first verdict, which comes at once. */
+Test(health, a_backend_added_by_a_reload_waits_for_its_first_verdict)
+{
+	struct sc_log_line line;
+	char y[2048], tmp[512];
+	struct pair p;
+	int on_a, on_b, refused;
+
+	pair_start(&p);
+	first_verdict_config(y, sizeof(y), &p, 0);
+	struct sc_lb *lb = sc_lb_start("%s", y);
+	cr_assert_not_null(lb);
+	cr_assert_eq(
+		sc_lb_wait_first_verdict(lb, 0, sc_backend_addr(p.b), "web", NULL, 1000, NULL), 0);
+
+	sc_backend_set_http_status(p.a, 503);
+	first_verdict_config(y, sizeof(y), &p, 1);
+	snprintf(tmp, sizeof(tmp), "%s.new", sc_lb_config_path(lb));
+	FILE *f = fopen(tmp, "w");
+	cr_assert_not_null(f);
+	cr_assert(fputs(y, f) >= 0 && fclose(f) == 0);
+	cr_assert_eq(rename(tmp, sc_lb_config_path(lb)), 0);
+	size_t off = sc_lb_log_offset(lb);
+	int64_t w0 = sc_wall_ms();
+	cr_assert_eq(sc_lb_signal(lb, SIGHUP), 0);
+	cr_assert_eq(
+		sc_lb_wait_log(lb, off, "configuration reloaded (generation 2)", 3000, NULL), 0);
+	hammer(p.listen, 2000, 40, &on_a, &on_b, &refused);
+	cr_assert_eq(on_a, 0, "%d sessions reached A, added by the reload and failing", on_a);
+	cr_assert_eq(refused, 0, "B stayed ready: %d sessions refused", refused);
+	cr_assert_eq(sc_lb_wait_first_verdict(
+			     lb, off, sc_backend_addr(p.a), "web", "status 503", 1000, &line),
+		0);
+	cr_assert_lt(line.wall_ms - w0, FIRST_INTERVAL / 4, "A's first verdict after %lld ms",
+		(long long)(line.wall_ms - w0));
+
+	/* And once it passes, rise (3) passes later, it takes its share. */
+	off = sc_lb_log_offset(lb);
+	sc_backend_set_http_status(p.a, 200);
+	cr_assert_eq(sc_lb_wait_transition(lb, off, sc_backend_addr(p.a), "web", "not_ready",
+			     "ready", "readiness passed", 3 * FIRST_INTERVAL + 2000, NULL),
+		0);
 	cr_assert_eq(sc_lb_stop(lb), 0);
 }

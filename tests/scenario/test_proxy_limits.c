@@ -86,6 +86,49 @@ Test(proxy_limits, service_max_connections)
 	cr_assert_eq(sc_lb_stop(lb), 0);
 }
 
+/*
+ * A service whose ready backends are all at their own max_connections refuses a client with a
+ * reason of its own: that is a capacity problem, not "no usable backend" (everything down).
+ */
+Test(proxy_limits, backends_at_max_connections_are_not_no_usable_backend)
+{
+	struct sc_backend *b = sc_backend_start(SC_BACKEND_ECHO, AF_INET, NULL);
+	char listen[SC_ADDRSTRLEN];
+	struct sc_lb *lb;
+	int held, fd, rc;
+
+	cr_assert_not_null(b);
+	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
+	lb = sc_lb_start("global:\n"
+			 "  workers: 1\n"
+			 "services:\n"
+			 "  - name: full\n"
+			 "    listen: [\"%s\"]\n"
+			 "    backends:\n"
+			 "      - {address: \"%s\", max_connections: 1}\n",
+		listen, sc_backend_addr(b));
+	cr_assert_not_null(lb);
+	held = sc_connect(listen, 2000);
+	cr_assert_geq(held, 0);
+	cr_assert_eq(sc_echo(held, "held\n", 2000), 0);
+
+	fd = sc_connect(listen, 2000);
+	cr_assert(fd >= 0 || fd == -ECONNRESET, "connect: %s", strerror(-fd));
+	rc = fd >= 0 ? sc_wait_close(fd, 2000, NULL) : fd;
+	cr_assert(rc == 0 || rc == -ECONNRESET, "the client over the backend's limit: %s",
+		strerror(-rc));
+	if (fd >= 0)
+		close(fd);
+	cr_assert_eq(sc_lb_wait_log(lb, 0,
+			     "service full: every usable backend is at max_connections for client",
+			     2000, NULL),
+		0);
+	cr_assert_eq(sc_lb_log_count(lb, 0, "no usable backend"), 0);
+	cr_assert_eq(sc_echo(held, "still here\n", 2000), 0);
+	close(held);
+	cr_assert_eq(sc_lb_stop(lb), 0);
+}
+
 Test(proxy_limits, global_max_connections_pauses_and_recovers)
 {
 	enum { MAX = 3 };

@@ -123,6 +123,11 @@ static void fx_start(int version)
 	fx.lb = sc_lb_start("%s", y);
 	free(y);
 	cr_assert_not_null(fx.lb);
+	/* web has a readiness check: its backends take sessions from their first verdict on. */
+	for (int i = 0; i < (version == 0 ? 2 : 3); i++)
+		cr_assert_eq(sc_lb_wait_first_verdict(
+				     fx.lb, 0, sc_backend_addr(fx.be[i]), "web", NULL, 3000, NULL),
+			0, "backend %d: no first verdict", i);
 }
 
 static json_t *status_doc(void)
@@ -578,5 +583,84 @@ Test(reload, a_removed_backend_drains_and_a_kept_one_keeps_its_state)
 	cr_expect_str_eq(json_string_value(json_object_get(b1, "state")), "draining",
 		"the operator's drain survives the reload");
 	json_decref(st);
+	cr_expect_eq(sc_lb_stop(fx.lb), 0);
+}
+
+/*
+ * Issue 11, defect 3, through the real binary: what /status, /metrics and `anylbctl status`
+ * report comes from the state balancing uses and is current. A reload that changes a weight
+ * shows the new weight at once (it used to keep the first one), and a backend that keeps
+ * passing its checks says so, with each check's last run, instead of its last transition.
+ */
+Test(reload, status_reports_the_weight_and_checks_in_force)
+{
+	fx_start(0);
+	char *y = NULL;
+	cr_assert_geq(
+		asprintf(&y,
+			"global:\n"
+			"  workers: 2\n"
+			"  admin: {socket: %s/admin.sock}\n"
+			"services:\n"
+			"  - name: web\n"
+			"    listen: [\"%s\"]\n"
+			"    health:\n"
+			"      readiness: {interval: 200ms}\n"
+			"    backends:\n"
+			"      - {address: %s, weight: 7}\n"
+			"      - address: %s\n",
+			fx.dir, fx.listen, sc_backend_addr(fx.be[0]), sc_backend_addr(fx.be[1])),
+		0);
+	write_config(y);
+	free(y);
+	cr_assert_eq(post_reload(NULL), 200);
+
+	json_t *st = status_doc();
+	json_t *b0 = status_backend(st, "web", sc_backend_addr(fx.be[0]));
+	cr_assert_not_null(b0);
+	cr_expect_eq(json_integer_value(json_object_get(b0, "weight")), 7);
+	cr_expect_eq(json_integer_value(json_object_get(b0, "effective_weight")), 7,
+		"the weight balancing uses after the reload");
+	json_decref(st);
+	struct sc_http_resp hr;
+	cr_assert_eq(sc_http(fx.admin, "GET", "/metrics", NULL, 3000, &hr), 0);
+	char want[256];
+	snprintf(want, sizeof(want), "anylb_backend_weight{service=\"web\",backend=\"%s\"} 7\n",
+		sc_backend_addr(fx.be[0]));
+	cr_expect(strstr(hr.body, want) != NULL, "missing: %s", want);
+	snprintf(want, sizeof(want),
+		"anylb_backend_check_last_ok{service=\"web\",backend=\"%s\",check=\"readiness\"} "
+		"1\n",
+		sc_backend_addr(fx.be[1]));
+	cr_expect(strstr(hr.body, want) != NULL, "missing: %s", want);
+	sc_http_free(&hr);
+
+	/* A few more passes than the first one: the reason says it is passing, and when. */
+	sc_sleep_ms(700);
+	int64_t now = sc_wall_ms();
+	st = status_doc();
+	json_t *b1 = status_backend(st, "web", sc_backend_addr(fx.be[1]));
+	cr_assert_not_null(b1);
+	cr_expect_str_eq(json_string_value(json_object_get(b1, "state")), "ready");
+	cr_expect_str_eq(
+		json_string_value(json_object_get(b1, "reason")), "readiness check passed");
+	json_t *r = json_object_get(json_object_get(b1, "checks"), "readiness");
+	cr_expect(json_is_true(json_object_get(r, "last_ok")));
+	cr_expect_gt(json_integer_value(json_object_get(r, "ok")), 2);
+	json_int_t at = json_integer_value(json_object_get(r, "last_run_ms"));
+	cr_expect(at <= now && at > now - 600, "the last run %lld ms ago, interval 200 ms",
+		(long long)(now - at));
+	json_decref(st);
+
+	struct sc_run run;
+	char sock[300];
+	snprintf(sock, sizeof(sock), "%s/admin.sock", fx.dir);
+	cr_assert_eq(sc_run_anylbctl(&run, 10000, "-s", sock, "status", NULL), 0);
+	cr_expect_eq(run.status, 0, "%s", run.err);
+	cr_expect(strstr(run.out, "7/100") == NULL && strstr(run.out, "100/7") == NULL,
+		"anylbctl shows one weight: %s", run.out);
+	cr_expect(strstr(run.out, "readiness check passed") != NULL, "%s", run.out);
+	cr_expect(strstr(run.out, "readiness (tcp): ok ") != NULL, "%s", run.out);
+	sc_run_free(&run);
 	cr_expect_eq(sc_lb_stop(fx.lb), 0);
 }

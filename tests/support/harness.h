@@ -456,6 +456,15 @@ int sc_lb_wait_transition(const struct sc_lb *lb, size_t from, const char *addr,
 	const char *from_state, const char *to_state, const char *reason, int timeout_ms,
 	struct sc_log_line *out);
 
+/*
+ * A backend held by initial_state not_ready gets its first readiness verdict: reason NULL waits
+ * for the pass (the transition "not_ready -> ready: first readiness check passed"), else for
+ * the failure line "backend ADDR (SVC): first readiness check failed: REASON..." (no
+ * transition: it stays not_ready). As sc_lb_wait_log_re.
+ */
+int sc_lb_wait_first_verdict(const struct sc_lb *lb, size_t from, const char *addr, const char *svc,
+	const char *reason, int timeout_ms, struct sc_log_line *out);
+
 /* ---- tool.c ---------------------------------------------------------------------------------- */
 
 /*

@@ -277,3 +277,17 @@ int sc_lb_wait_transition(const struct sc_lb *lb, size_t from, const char *addr,
 	sc_transition_re(re, sizeof(re), addr, svc, from_state, to_state, reason);
 	return sc_lb_wait_log_re(lb, from, re, timeout_ms, out);
 }
+
+int sc_lb_wait_first_verdict(const struct sc_lb *lb, size_t from, const char *addr, const char *svc,
+	const char *reason, int timeout_ms, struct sc_log_line *out)
+{
+	char re[1024], qa[SC_ADDRSTRLEN * 2], qs[160], qr[400];
+
+	if (reason == NULL)
+		return sc_lb_wait_transition(lb, from, addr, svc, "not_ready", "ready",
+			"first readiness check passed", timeout_ms, out);
+	snprintf(re, sizeof(re), "backend %s \\(%s\\): first readiness check failed: %s",
+		sc_re_quote(addr, qa, sizeof(qa)), sc_re_quote(svc, qs, sizeof(qs)),
+		sc_re_quote(reason, qr, sizeof(qr)));
+	return sc_lb_wait_log_re(lb, from, re, timeout_ms, out);
+}

@@ -694,6 +694,28 @@ Test(conf_values, health_edges)
 	conf_free(c);
 }
 
+Test(conf_values, initial_state_defaults_follow_readiness)
+{
+	struct conf *c = sc_conf_load_ok("ok-initial-state.yaml");
+
+	cr_assert_eq(c->nservices, 5);
+	/* A readiness check makes a new backend wait for its first verdict... */
+	cr_expect_eq(c->services[0].initial_state, CONF_INITIAL_NOT_READY);
+	/* ...nothing to wait for without one. */
+	cr_expect_eq(c->services[1].initial_state, CONF_INITIAL_READY);
+	cr_expect_eq(c->services[2].initial_state, CONF_INITIAL_READY);
+	cr_expect_eq(c->services[3].initial_state, CONF_INITIAL_NOT_READY);
+	cr_expect_eq(c->services[4].initial_state, CONF_INITIAL_READY);
+	conf_free(c);
+
+	/* Files written before initial_state: no readiness check, ready as before. */
+	c = sc_conf_load_ok("ok-full.yaml");
+	for (size_t i = 0; i < c->nservices; i++)
+		cr_expect_eq(c->services[i].initial_state, CONF_INITIAL_READY, "%s",
+			c->services[i].name);
+	conf_free(c);
+}
+
 Test(conf_values, check_type_names)
 {
 	cr_expect_str_eq(conf_check_type_name(CONF_CHECK_TCP), "tcp");

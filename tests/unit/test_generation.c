@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct conf *load(const char *y)
 {
@@ -206,6 +207,87 @@ static struct lb_backend *be(struct lb_runtime *rt, size_t svc, size_t j)
 	return &rt->services[svc].backends[j];
 }
 
+static void feed(struct lb_backend *b, int ok, int n, uint64_t now)
+{
+	struct check_result r = {.ok = ok, .duration = 0.001};
+	snprintf(r.reason, sizeof(r.reason), "%s", ok ? "ok" : "status 503");
+	for (int i = 0; i < n; i++)
+		backend_check_result(b, BACKEND_CHECK_READINESS, &r, now);
+}
+
+static void feed_check(struct lb_backend *b, enum backend_check which, int ok, int n, uint64_t now)
+{
+	struct check_result r = {.ok = ok, .duration = 0.001};
+	snprintf(r.reason, sizeof(r.reason), "%s", ok ? "ok" : "connect refused");
+	for (int i = 0; i < n; i++)
+		backend_check_result(b, which, &r, now);
+}
+
+/*
+ * initial_state (issue 11, defect 4): with a readiness check a new backend takes no session
+ * until its first verdict, and that verdict decides alone (Envoy: healthy on the first pass);
+ * after a first failure it needs rise passes like any backend that is down.
+ */
+Test(generation, not_ready_until_the_first_verdict_which_decides)
+{
+	const char *y = "global:\n"
+			"  workers: 2\n"
+			"services:\n"
+			"  - name: web\n"
+			"    listen: [\"127.0.0.1:8080\"]\n"
+			"    health:\n"
+			"      readiness: {type: http, interval: 1s, rise: 3, fall: 2}\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9001\n"
+			"      - address: 127.0.0.1:9002\n"
+			"  - name: eager\n"
+			"    listen: [\"127.0.0.1:8081\"]\n"
+			"    initial_state: ready\n"
+			"    health:\n"
+			"      readiness: {type: http, interval: 1s}\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9001\n"
+			"  - name: live\n"
+			"    listen: [\"127.0.0.1:8082\"]\n"
+			"    initial_state: not_ready\n"
+			"    health:\n"
+			"      liveness: {type: tcp, interval: 1s}\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9001\n"
+			"  - name: plain\n"
+			"    listen: [\"127.0.0.1:8083\"]\n"
+			"    backends:\n"
+			"      - address: 127.0.0.1:9001\n";
+	struct lb_runtime *g = runtime_new(load(y));
+	uint64_t now = 1000;
+
+	cr_assert_eq(atomic_load(&be(g, 0, 0)->st->state), BACKEND_NOT_READY);
+	cr_expect_str_eq(be(g, 0, 0)->st->reason,
+		"waiting for the first readiness check (initial_state: not_ready)");
+	cr_expect(!backend_accepts(be(g, 0, 0)));
+	cr_expect_eq(atomic_load(&be(g, 1, 0)->st->state), BACKEND_READY, "initial_state: ready");
+	cr_expect_eq(atomic_load(&be(g, 2, 0)->st->state), BACKEND_NOT_READY);
+	cr_expect_eq(atomic_load(&be(g, 3, 0)->st->state), BACKEND_READY);
+	cr_expect_str_eq(be(g, 3, 0)->st->reason, "no health checks");
+
+	/* One pass is enough although rise is 3. */
+	feed(be(g, 0, 0), 1, 1, now);
+	cr_expect_eq(atomic_load(&be(g, 0, 0)->st->state), BACKEND_READY);
+	cr_expect_str_eq(be(g, 0, 0)->st->reason, "first readiness check passed");
+	/* One failure keeps it out, and then it needs rise passes. */
+	feed(be(g, 0, 1), 0, 1, now);
+	cr_expect_eq(atomic_load(&be(g, 0, 1)->st->state), BACKEND_NOT_READY);
+	cr_expect_str_eq(be(g, 0, 1)->st->reason, "readiness: status 503");
+	feed(be(g, 0, 1), 1, 2, now);
+	cr_expect_eq(atomic_load(&be(g, 0, 1)->st->state), BACKEND_NOT_READY);
+	feed(be(g, 0, 1), 1, 1, now);
+	cr_expect_eq(atomic_load(&be(g, 0, 1)->st->state), BACKEND_READY);
+	/* Liveness alone vouches when there is no readiness check. */
+	feed_check(be(g, 2, 0), BACKEND_CHECK_LIVENESS, 0, 1, now);
+	cr_expect_eq(atomic_load(&be(g, 2, 0)->st->state), BACKEND_DEAD);
+	runtime_put(g);
+}
+
 Test(generation, kept_services_and_backends_share_their_state)
 {
 	struct lb_runtime *g1 = runtime_new(load(BASE));
@@ -250,6 +332,9 @@ Test(generation, adopting_keeps_ejections_and_drains_removed_backends)
 	struct lb_service *w1 = &g1->services[0];
 	uint64_t now = 1000000;
 
+	/* initial_state not_ready (the default with readiness): the first verdicts. */
+	feed(be(g1, 0, 0), 1, 1, now);
+	feed(be(g1, 0, 1), 1, 1, now);
 	/* Eject 9002 with outlier failures (5 by default). */
 	for (int i = 0; i < 5; i++)
 		backend_session_outcome(be(g1, 0, 1), 0, 0, "connect refused", now);
@@ -273,6 +358,9 @@ Test(generation, adopting_keeps_ejections_and_drains_removed_backends)
 	cr_expect_eq(b9002->st->oidx, 1);
 	cr_expect_eq(b9003->st->oidx, 0);
 	cr_expect_eq(atomic_load(&b9002->st->state), BACKEND_EJECTED, "the ejection goes on");
+	cr_expect_eq(atomic_load(&b9003->st->state), BACKEND_NOT_READY,
+		"added by a reload: no session before its first verdict");
+	feed(b9003, 1, 1, now + 10);
 	cr_expect_eq(atomic_load(&b9003->st->state), BACKEND_READY);
 	cr_expect_eq(atomic_load(&be(g1, 0, 0)->st->state), BACKEND_DRAINING, "9001 was removed");
 	cr_expect(be(g1, 0, 0)->st->removed);
@@ -285,14 +373,6 @@ Test(generation, adopting_keeps_ejections_and_drains_removed_backends)
 	cr_expect_eq(atomic_load(&b9002->st->trial), 1, "ejection over: a trial on offer");
 	runtime_put(g1);
 	runtime_put(g2);
-}
-
-static void feed(struct lb_backend *b, int ok, int n, uint64_t now)
-{
-	struct check_result r = {.ok = ok, .duration = 0.001};
-	snprintf(r.reason, sizeof(r.reason), "%s", ok ? "ok" : "status 503");
-	for (int i = 0; i < n; i++)
-		backend_check_result(b, BACKEND_CHECK_READINESS, &r, now);
 }
 
 Test(generation, a_changed_check_restarts_its_count_an_unchanged_one_does_not)
@@ -383,6 +463,127 @@ Test(reload_check, refuses_a_new_user)
 	cr_expect_str_eq(text, "t.yaml:3:3: global.user and global.group cannot change on "
 			       "reload: restart anylb to apply them\n");
 	free(text);
+}
+
+/* ---- the service-level edge ------------------------------------------------------------------ */
+
+/* stderr (where lib/log writes) into a temporary file from now on; returns its fd. */
+static int capture_stderr(void)
+{
+	char path[] = "/tmp/anylb-test-log-XXXXXX";
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	fflush(stderr);
+	cr_assert_geq(dup2(fd, 2), 0);
+	return fd;
+}
+
+/* How many lines written since capture_stderr() contain needle. */
+static int captured(int fd, const char *needle)
+{
+	static char buf[1 << 16];
+	int n = 0;
+
+	fflush(stderr);
+	ssize_t len = pread(fd, buf, sizeof(buf) - 1, 0);
+	cr_assert_geq(len, 0);
+	buf[len] = '\0';
+	for (const char *p = buf; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+#define EDGE                                                                                       \
+	"global:\n"                                                                                \
+	"  workers: 1\n"                                                                           \
+	"services:\n"                                                                              \
+	"  - name: web\n"                                                                          \
+	"    listen: [\"127.0.0.1:8080\"]\n"                                                       \
+	"    health:\n"                                                                            \
+	"      readiness: {type: tcp, interval: 1s, rise: 1, fall: 1}\n"                           \
+	"    backends:\n"                                                                          \
+	"      - address: 127.0.0.1:9001\n"                                                        \
+	"      - address: 127.0.0.1:9002\n"
+
+#define NONE  "service web: no usable backend (2 backends: 2 not_ready): new clients are refused"
+#define AGAIN "service web: usable again (1 of 2 backends ready)"
+
+/*
+ * Issue 11, defect 7: a service that loses its last usable backend says so once, with the
+ * states of its backends, and once when one is back; start-up (first verdicts still awaited)
+ * is not an outage.
+ */
+Test(generation, a_service_logs_losing_its_last_usable_backend_once_and_its_recovery)
+{
+	int log = capture_stderr();
+	struct lb_runtime *g = runtime_new(load(EDGE));
+	uint64_t now = 1000;
+
+	backend_tick(&g->services[0], now); /* the monitor's first tick: it runs this generation */
+	feed(be(g, 0, 0), 0, 1, now);
+	cr_expect_eq(captured(log, "no usable backend"), 0, "9002 has not answered yet");
+	feed(be(g, 0, 1), 0, 1, now);
+	cr_expect_eq(captured(log, NONE), 1, "every first verdict failed");
+	feed(be(g, 0, 0), 0, 3, now);
+	feed(be(g, 0, 1), 0, 3, now);
+	cr_expect_eq(captured(log, "no usable backend"), 1, "once, not per check");
+	feed(be(g, 0, 1), 1, 1, now);
+	cr_expect_eq(captured(log, AGAIN), 1);
+	feed(be(g, 0, 0), 1, 1, now);
+	cr_expect_eq(captured(log, "usable again"), 1, "the second ready backend is no edge");
+
+	/* Across a reload the count follows the new generation; a drain counts as unusable. */
+	struct lb_runtime *g2 = runtime_next(g, load(EDGE));
+	backend_adopt_generation(&g2->services[0], &g->services[0], now);
+	cr_expect_eq(captured(log, "no usable backend"), 1);
+	backend_set_draining(be(g2, 0, 0), 1, "operator drain", now);
+	backend_set_draining(be(g2, 0, 1), 1, "operator drain", now);
+	cr_expect_eq(captured(log,
+			     "service web: no usable backend (2 backends: 2 draining): new clients "
+			     "are refused"),
+		1);
+	/* A removed service is gone, not down. */
+	backend_set_draining(be(g2, 0, 0), 0, "operator enable", now);
+	cr_expect_eq(captured(log, "usable again"), 2);
+	backend_retire_service(&g2->services[0], now);
+	cr_expect_eq(captured(log, "no usable backend"), 2);
+	runtime_put(g);
+	runtime_put(g2);
+	close(log);
+}
+
+/*
+ * Issue 11, defect 3: after a reload changed a weight, the weight reported (backend_weight, what
+ * /status and /metrics show) is the one balancing uses in that generation, and the shared
+ * eff_weight follows it (it used to keep the first configuration's value for good).
+ */
+Test(generation, a_reloaded_weight_is_the_weight_reported)
+{
+	struct lb_runtime *g1 = runtime_new(load(BASE));
+	const char *y = "global:\n"
+			"  workers: 2\n"
+			"services:\n"
+			"  - name: web\n"
+			"    listen: [\"127.0.0.1:8080\"]\n"
+			"    health:\n"
+			"      readiness: {type: http, path: /ready, interval: 1s}\n"
+			"    backends:\n"
+			"      - {address: 127.0.0.1:9001, weight: 7}\n"
+			"      - address: 127.0.0.1:9002\n";
+
+	cr_expect_eq(backend_weight(be(g1, 0, 0)), 100);
+	struct lb_runtime *g2 = runtime_next(g1, load(y));
+	cr_expect_eq(backend_weight(be(g2, 0, 0)), 7, "before the monitor adopts it, too");
+	uint64_t gen = atomic_load(&g2->services[0].st->weights_gen);
+	backend_adopt_generation(&g2->services[0], &g1->services[0], 1000);
+	cr_expect_eq(backend_weight(be(g2, 0, 0)), 7);
+	cr_expect_eq(atomic_load(&be(g2, 0, 0)->st->eff_weight), 7);
+	cr_expect_gt(atomic_load(&g2->services[0].st->weights_gen), gen, "workers are told");
+	cr_expect_eq(backend_weight(be(g2, 0, 1)), 100);
+	runtime_put(g1);
+	runtime_put(g2);
 }
 
 /* A service of n backends 10.x.y.z:80, listed from offset `first` (a rotation) on. */

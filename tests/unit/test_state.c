@@ -45,6 +45,32 @@ Test(state, table_rows)
 	cr_assert_eq(eval(0, 0, 0, 0, 0, 1), BACKEND_DRAINING);
 }
 
+/*
+ * initial_state: not_ready: until the first verdict a backend is not_ready even with its
+ * counters up (they start up, HAProxy's convention, so that the first verdict decides); dead
+ * and draining still win, and ejection cannot make it ready.
+ */
+Test(state, first_verdict_pending_is_not_ready)
+{
+	struct backend_inputs in = {.live_enabled = 1,
+		.live_up = 1,
+		.ready_enabled = 1,
+		.ready_up = 1,
+		.first_pending = 1};
+	cr_assert_eq(backend_state_eval(&in), BACKEND_NOT_READY);
+	in.ready_enabled = 0; /* liveness alone vouches */
+	cr_assert_eq(backend_state_eval(&in), BACKEND_NOT_READY);
+	in.ejected = 1;
+	cr_assert_eq(backend_state_eval(&in), BACKEND_NOT_READY);
+	in.draining = 1;
+	cr_assert_eq(backend_state_eval(&in), BACKEND_DRAINING);
+	in.live_up = 0;
+	cr_assert_eq(backend_state_eval(&in), BACKEND_DEAD);
+	in = (struct backend_inputs){
+		.live_enabled = 1, .live_up = 1, .ready_enabled = 1, .ready_up = 1};
+	cr_assert_eq(backend_state_eval(&in), BACKEND_READY, "the verdict came: ready");
+}
+
 /* A disabled check never counts, whatever its up flag says. */
 Test(state, disabled_checks_ignored)
 {
