@@ -22,8 +22,9 @@
  * read a whole answer, so a client reading a byte now and then pins it no longer.
  *
  * The unix socket: its directory is created (0755) if missing; a socket file that nobody
- * answers on is stale and replaced, one that a live process answers on is an error (two anylb
- * on one socket would each drain the other's backends); it is chmod 0600 before listen(), so
+ * answers on is stale and replaced, one that a live process answers on is left alone (two anylb
+ * on one socket would each drain the other's backends): admin_new() fails with -EADDRINUSE and
+ * lb/main.c runs without the admin interface, saying so; it is chmod 0600 before listen(), so
  * no connection is accepted before its mode is right. admin_free() removes it only if it is
  * still ours (same inode).
  *

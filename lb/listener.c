@@ -1,6 +1,12 @@
 /*
  * DOC: listeners
  *
+ * Each worker has its own socket on every listening address (SO_REUSEPORT), so the kernel
+ * spreads connections over the workers. Before the first of them binds, a probe makes sure no
+ * other process listens there already: a second anylb started by mistake is refused at start
+ * (and a reload adding an address someone else holds is refused) instead of silently taking a
+ * share of the connections.
+ *
  * A pause is a timer, not a retry loop: when accept(2) fails for lack of fds the pending
  * connection stays in the kernel's queue and the socket stays readable, so a level-triggered
  * loop that kept the watcher running would spin at 100% CPU without making progress.
@@ -173,11 +179,37 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	}
 }
 
-static int open_socket(const struct conf_listen *lc)
+/*
+ * Does another socket listen on lc's address already? The workers' listeners share it with
+ * SO_REUSEPORT, which would also let a second anylb (or anything of the same user) share it
+ * and silently take part of the traffic. A socket without SO_REUSEPORT cannot bind where one
+ * listens (wildcard or specific), but can where connections linger in TIME_WAIT: a probe bind
+ * before the first worker's tells. 0, -EADDRINUSE, or another -errno.
+ */
+static int probe_free(const struct conf_listen *lc)
 {
-	int one = 1;
-	int fd = socket(lc->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1, rc = 0;
+	int fd = socket(lc->addr.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+		setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) < 0 ||
+		(lc->addr.sa.sa_family == AF_INET6 &&
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+		bind(fd, &lc->addr.sa, lc->addr.len) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int open_socket(const struct conf_listen *lc, int first)
+{
+	int one = 1, rc;
+
+	if (first && (rc = probe_free(lc)) < 0)
+		return rc;
+	int fd = socket(lc->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
@@ -212,12 +244,16 @@ struct listener *listener_prepare(
 		*err = -ENOMEM;
 		return NULL;
 	}
-	int fd = open_socket(lconf);
+	/* Worker 0 binds an address first, at start and in a reload's preparation. */
+	int fd = open_socket(lconf, worker_id == 0);
 	if (fd < 0) {
 		*err = fd;
-		log_error("%s:%d:%d: cannot listen on %s for service %s (worker %u): %s",
+		log_error("%s:%d:%d: cannot listen on %s for service %s (worker %u): %s%s",
 			svc->rt->conf->file, lconf->pos.line, lconf->pos.col, lconf->address,
-			svc->conf->name, worker_id, strerror(-fd));
+			svc->conf->name, worker_id, strerror(-fd),
+			fd == -EADDRINUSE ? " (another process listens there; anylb does not share "
+					    "a listening address)"
+					  : "");
 		free(l);
 		return NULL;
 	}

@@ -15,6 +15,7 @@
 #include "conf/conf.h"
 #include "bgp/watchdog.h"
 #include "lb/admin.h"
+#include "lb/heartbeat.h"
 #include "lb/announcer.h"
 #include "lb/monitor.h"
 #include "lb/prepare.h"
@@ -64,13 +65,10 @@ struct anylb {
 	unsigned nworkers;
 	struct monitor *monitor;
 	struct admin *admin;
-	int watchdog_fd;
 	struct announcer *ann; /* borrowed: the monitor owns it */
-	int use_watchdog;      /* interface mode: the process that holds the TUN interface */
-	int sd_watchdog;       /* systemd's WatchdogSec is set: feed it from the heartbeat */
+	struct heartbeat *hb;  /* its own thread (lb/heartbeat.c) */
+	ev_async rearm;        /* the heartbeat found the watchdog gone */
 	unsigned rearm_failures;
-	ev_timer heartbeat;
-	uint64_t *seen_alive; /* per worker, then the monitor: counters at the last heartbeat */
 	ev_async withdrawn;
 	ev_timer grace;
 	ev_timer withdraw_deadline; /* the monitor did not confirm the withdraw in time */
@@ -148,44 +146,31 @@ static void drain_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 /*
- * Beats only when every loop has turned since the last beat: a stuck worker or monitor makes
- * the watchdog withdraw everything, as a dead process would.
+ * The heartbeat thread found the watchdog gone: our loops stalled past watchdog_timeout
+ * (stopped?) and it withdrew everything. Recreate the interface here, where the announcer was
+ * made; the heartbeat beats the new watchdog, or asks again a period later.
  */
-static void heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
+static void rearm_cb(struct ev_loop *loop, ev_async *as, int revents)
 {
-	int all_alive = 1;
 	(void)loop;
-	(void)t;
+	(void)as;
 	(void)revents;
-
-	for (unsigned i = 0; i <= anylb.nworkers; i++) {
-		uint64_t now = i < anylb.nworkers ? worker_alive(&anylb.workers[i])
-						  : monitor_alive(anylb.monitor);
-		/* Draining workers finish and stop turning: that is no reason to withdraw. */
-		if (now == anylb.seen_alive[i] && !(i < anylb.nworkers && anylb.drain_started))
-			all_alive = 0;
-		anylb.seen_alive[i] = now;
-	}
-	if (!all_alive) {
-		log_warn("an event loop is not turning: no heartbeat for the watchdog");
-		return;
-	}
-	if (anylb.sd_watchdog)
-		sd_notify(0, "WATCHDOG=1");
-	if (!anylb.use_watchdog)
-		return;
-	if (watchdog_beat(anylb.watchdog_fd) == 0) {
-		anylb.rearm_failures = 0;
-		return;
-	}
-	/* Our loops stalled past watchdog_timeout (stopped?): it withdrew everything and left. */
 	if (anylb.rearm_failures++ == 0)
 		log_error("the watchdog is gone, every prefix was withdrawn: recreating the "
 			  "interface");
 	int rc = announcer_rearm(anylb.ann);
-	anylb.watchdog_fd = announcer_watchdog_fd(anylb.ann);
 	if (rc < 0 && anylb.rearm_failures == 1)
 		log_warn("cannot recreate the interface yet (%s): retrying", strerror(-rc));
+	if (rc == 0)
+		anylb.rearm_failures = 0;
+	heartbeat_set_fd(anylb.hb, announcer_watchdog_fd(anylb.ann));
+}
+
+/* On the heartbeat's thread. */
+static void on_watchdog_gone(void *arg)
+{
+	struct anylb *a = arg;
+	ev_async_send(a->loop, &a->rearm);
 }
 
 /* Second half of the stop: prefixes are gone, now stop accepting and drain. */
@@ -194,6 +179,7 @@ static void start_drain(struct ev_loop *loop)
 	if (anylb.drain_started)
 		return;
 	anylb.drain_started = 1;
+	heartbeat_draining(anylb.hb);
 	ev_timer_stop(loop, &anylb.withdraw_deadline);
 	log_info("stopping: no new connections, sessions may finish for %.1fs",
 		(double)anylb.rt->conf->global.drain_timeout_ms / 1000.0);
@@ -358,13 +344,12 @@ static int run(const char *file)
 	signal(SIGPIPE, SIG_IGN);
 
 	anylb.loop = ev_default_loop(EVFLAG_AUTO);
-	anylb.watchdog_fd = -1;
 	/* Before any thread: interface mode forks the watchdog. */
 	int aerr;
 	struct announcer *ann = announcer_new(anylb.rt, &aerr);
 	if (ann == NULL && aerr != 0)
 		goto out;
-	anylb.watchdog_fd = announcer_watchdog_fd(ann);
+	int watchdog_fd = announcer_watchdog_fd(ann);
 	anylb.ann = ann;
 	anylb.nworkers = runtime_workers(anylb.rt);
 	anylb.workers = calloc(anylb.nworkers, sizeof(*anylb.workers));
@@ -385,9 +370,6 @@ static int run(const char *file)
 	ann = NULL; /* the monitor's now, even on failure */
 	if (anylb.monitor == NULL)
 		goto out;
-	anylb.seen_alive = calloc(anylb.nworkers + 1, sizeof(*anylb.seen_alive));
-	if (anylb.seen_alive == NULL)
-		goto out;
 	struct admin_hooks hooks = {.reload = reload, .arg = &anylb, .record = &anylb.reloads};
 	int adm_err;
 	anylb.admin = admin_new(anylb.loop, anylb.rt, anylb.ann, &hooks, &adm_err);
@@ -403,20 +385,8 @@ static int run(const char *file)
 
 	ev_async_init(&anylb.withdrawn, withdrawn_cb);
 	ev_async_start(anylb.loop, &anylb.withdrawn);
-	/* Heartbeats for our watchdog process and for systemd's, a quarter of the shorter. */
-	uint64_t sd_usec = 0;
-	double period = 0;
-	anylb.use_watchdog = anylb.watchdog_fd >= 0;
-	anylb.sd_watchdog = sd_watchdog_enabled(0, &sd_usec) > 0 && sd_usec > 0;
-	if (anylb.use_watchdog)
-		period = (double)c->bgp.watchdog_timeout_ms / 4000.0;
-	if (anylb.sd_watchdog && (period == 0 || (double)sd_usec / 4e6 < period))
-		period = (double)sd_usec / 4e6;
-	if (period > 0) {
-		ev_timer_init(&anylb.heartbeat, heartbeat_cb, period, period);
-		ev_timer_start(anylb.loop, &anylb.heartbeat);
-	}
-
+	ev_async_init(&anylb.rearm, rearm_cb);
+	ev_async_start(anylb.loop, &anylb.rearm);
 	ev_async_init(&anylb.worker_done, worker_done_cb);
 	ev_async_start(anylb.loop, &anylb.worker_done);
 	ev_init(&anylb.drain_deadline, drain_deadline_cb);
@@ -460,6 +430,29 @@ static int run(const char *file)
 			worker_command(&anylb.workers[j], WORKER_CMD_DRAIN | WORKER_CMD_FORCE);
 		goto out;
 	}
+	/* Heartbeats for our watchdog process and for systemd's, a quarter of the shorter. */
+	uint64_t sd_usec = 0;
+	double period = 0;
+	int sd_watchdog = sd_watchdog_enabled(0, &sd_usec) > 0 && sd_usec > 0;
+	if (watchdog_fd >= 0)
+		period = (double)c->bgp.watchdog_timeout_ms / 4000.0;
+	if (sd_watchdog && (period == 0 || (double)sd_usec / 4e6 < period))
+		period = (double)sd_usec / 4e6;
+	if (period > 0) {
+		struct heartbeat_conf hc = {
+			.period = period,
+			.wd_fd = watchdog_fd,
+			.sd_watchdog = sd_watchdog,
+			.workers = anylb.workers,
+			.nworkers = anylb.nworkers,
+			.monitor = anylb.monitor,
+			.gone = watchdog_fd >= 0 ? on_watchdog_gone : NULL,
+			.gone_arg = &anylb,
+		};
+		anylb.hb = heartbeat_start(&hc);
+		if (anylb.hb == NULL)
+			log_error("cannot start the heartbeat thread: the watchdog will withdraw");
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
 	size_t nlisten = 0;
@@ -481,12 +474,14 @@ static int run(const char *file)
 	status = 0;
 	log_info("all sessions finished: exiting");
 out:
+	/* It reads the loops' counters: it goes before them. */
+	heartbeat_stop(anylb.hb);
+	anylb.hb = NULL;
 	admin_free(anylb.admin);
 	anylb.admin = NULL;
 	announcer_free(ann);
 	/* The monitor may call into the workers (on_dead): it goes first. */
 	monitor_free(anylb.monitor);
-	free(anylb.seen_alive);
 	anylb.monitor = NULL;
 	if (anylb.workers != NULL) {
 		for (unsigned i = 0; i < anylb.nworkers; i++)

@@ -30,11 +30,14 @@
  * removed by the suites' .fini (anylb, backends, BIRD by pid; namespaces by name), which also
  * runs when an assertion fails.
  */
+#include "tests/support/admin_client.h"
 #include "tests/support/harness.h"
 #include "tests/support/netns.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -590,6 +593,137 @@ Test(anycast_interface, sigstop_watchdog)
 	run[0].lb = NULL;
 	cr_assert_eq(rc, 0, "anylb exit status %d after SIGTERM", rc);
 	restart_and_measure("SIGSTOP");
+	down();
+}
+
+/*
+ * The largest supported configuration: 4 plain services of 10,000 backends each beside the
+ * anycast one. /metrics of it is about 80 MB and /status 20 MB; building them and reloading it
+ * are the main thread's work, and the heartbeat does not wait for the main thread
+ * (lb/heartbeat.c): while it scrapes and reloads, the router must keep both paths, always.
+ */
+#define BIG_SERVICES 4
+#define BIG_BACKENDS 10000
+
+struct route_watch {
+	pthread_t th;
+	_Atomic int stop;
+	int min_paths; /* fewest paths seen for the v4 prefix */
+	unsigned samples;
+};
+
+static void *route_watch_main(void *arg)
+{
+	struct route_watch *w = arg;
+
+	while (!atomic_load(&w->stop)) {
+		struct sc_route r;
+		if (sc_netns_route(topo.router, SC_ANYCAST4_NET, &r) == 0) {
+			if (r.paths < w->min_paths)
+				w->min_paths = r.paths;
+			w->samples++;
+		}
+		sc_sleep_ms(2);
+	}
+	return NULL;
+}
+
+/* Site's anylb with the big configuration, its admin socket in admin (a path). */
+static void lb_start_big(int site, const char *admin)
+{
+	size_t cap = (size_t)BIG_SERVICES * BIG_BACKENDS * 40 + 8192, o = 0;
+	char *yaml = malloc(cap), s1[1024];
+
+	cr_assert_not_null(yaml);
+	service_yaml(s1, sizeof(s1), "web", "\"" SC_ANYCAST4_ADDR "\", \"" SC_ANYCAST6_ADDR "\"",
+		SC_ANYCAST4_NET ", \"" SC_ANYCAST6_NET "\"", NULL);
+	o += (size_t)snprintf(yaml + o, cap - o,
+		"global:\n"
+		"  site: %s\n"
+		"  workers: 1\n"
+		"  drain_timeout: %dms\n"
+		"  admin: {socket: %s}\n"
+		"bgp:\n"
+		"  announce: interface\n"
+		"  interface: anylb0\n"
+		"  watchdog_timeout: %dms\n"
+		"  bird_socket: %s\n"
+		"  announce_delay: %dms\n"
+		"services:\n"
+		"%s",
+		topo.site[site].name, DRAIN_MS, admin, WATCHDOG_MS,
+		sc_bird_socket(topo.site[site].bird), ANNOUNCE_DELAY_MS, s1);
+	for (int k = 0; k < BIG_SERVICES; k++) {
+		o += (size_t)snprintf(yaml + o, cap - o,
+			"  - name: big%d\n    listen: [\"127.0.0.1:%d\"]\n    backends:\n", k,
+			19001 + k);
+		for (int i = 0; i < BIG_BACKENDS; i++)
+			o += (size_t)snprintf(yaml + o, cap - o,
+				"      - address: 10.%d.%d.%d:80\n", 100 + k, i >> 8, i & 255);
+	}
+	cr_assert_lt(o, cap);
+	cr_assert_eq(sc_netns_enter(topo.site[site].ns), 0);
+	run[site].lb = sc_lb_start("%s", yaml);
+	sc_netns_enter(NULL);
+	free(yaml);
+	cr_assert_not_null(run[site].lb, "anylb did not start in %s", topo.site[site].ns);
+}
+
+Test(anycast_interface, the_largest_config_scrapes_and_reloads_without_a_flap, .timeout = 300)
+{
+	char why[512], admin[256], where[280];
+
+	if (sc_netns_check(why, sizeof(why)) < 0)
+		cr_skip("anycast scenario skipped: %s", why);
+	cr_assert_eq(sc_anycast_up(&topo, SC_ANNOUNCE_INTERFACE, why, sizeof(why)), 0, "%s", why);
+	snprintf(admin, sizeof(admin), "%s/site1-admin.sock", topo.dir);
+	snprintf(where, sizeof(where), "unix:%s", admin);
+	for (int s = 0; s < 2; s++) {
+		eb_start(s, 0);
+		eb_start(s, 1);
+	}
+	lb_start_big(0, admin);
+	lb_start(1);
+	expect_paths(2, CONVERGE_MS, NULL, NULL, "both sites announcing");
+
+	struct route_watch w = {.min_paths = 2};
+	size_t off = sc_lb_log_offset(run[0].lb);
+	cr_assert_eq(pthread_create(&w.th, NULL, route_watch_main, &w), 0);
+	size_t metrics_bytes = 0, status_bytes = 0;
+	int64_t t0 = sc_now_ms();
+	for (int round = 0; round < 5; round++) {
+		struct sc_http_resp r;
+		cr_assert_eq(sc_http(where, "GET", "/metrics", NULL, 60000, &r), 0);
+		cr_expect_eq(r.status, 200);
+		metrics_bytes = r.body_len;
+		sc_http_free(&r);
+		if (round % 2 == 0) {
+			cr_assert_eq(sc_http(where, "GET", "/status", NULL, 60000, &r), 0);
+			cr_expect_eq(r.status, 200);
+			status_bytes = r.body_len;
+			sc_http_free(&r);
+		}
+		cr_assert_eq(sc_http(where, "POST", "/reload", NULL, 60000, &r), 0);
+		cr_expect_eq(r.status, 200, "reload: %s", r.body);
+		sc_http_free(&r);
+	}
+	int64_t took = sc_now_ms() - t0;
+	atomic_store(&w.stop, 1);
+	pthread_join(w.th, NULL);
+	fprintf(stderr,
+		"anycast: interface: %d x %d backends: 5 scrapes of /metrics (%zu bytes), 3 of "
+		"/status (%zu bytes), 5 reloads in %lld ms; the router's fewest paths %d over %u "
+		"samples\n",
+		BIG_SERVICES, BIG_BACKENDS, metrics_bytes, status_bytes, (long long)took,
+		w.min_paths, w.samples);
+	cr_expect_gt(metrics_bytes, 10u << 20, "a large answer: %zu bytes", metrics_bytes);
+	cr_expect_gt(w.samples, 100u);
+	if (w.min_paths != 2)
+		fail_dump();
+	cr_expect_eq(w.min_paths, 2, "the site was withdrawn during a scrape or a reload");
+	cr_expect_eq(sc_lb_log_count(run[0].lb, off, "withdraw"), 0);
+	cr_expect_eq(sc_lb_log_count(run[0].lb, off, "the watchdog is gone"), 0);
+	expect_via(AF_INET, 3);
 	down();
 }
 

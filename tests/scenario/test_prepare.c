@@ -421,3 +421,47 @@ Test(prepare, check_only_refuses_exactly_what_start_up_refuses, .timeout = 600)
 	cr_expect_gt(nstarted, 3, "files that started: %u", nstarted);
 	cr_expect_gt(nrefused, 50, "files refused: %u", nrefused);
 }
+
+Test(prepare, a_second_anylb_on_the_same_address_is_refused_not_sharing_it)
+{
+	struct sc_backend *be = sc_backend_start(SC_BACKEND_ECHO, AF_INET, NULL);
+	char listen[SC_ADDRSTRLEN];
+	const char *dir = sc_admin_temp_dir();
+
+	cr_assert_not_null(be);
+	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
+	char *y = web_config(dir, listen, sc_backend_addr(be), NULL, "{}");
+	struct sc_lb *lb = sc_lb_start("%s", y);
+	cr_assert_not_null(lb);
+
+	/* The same file again (same user, SO_REUSEPORT would let it in). */
+	const char *path = sc_temp_file(".yaml", "%s", y);
+	free(y);
+	struct sc_run r;
+	cr_assert_eq(sc_run_anylb(&r, 10000, "-c", path, NULL), 0);
+	cr_expect_eq(r.status, 1, "the second one exits 1, not %d", r.status);
+	char want[256];
+	snprintf(want, sizeof(want),
+		"cannot listen on %s for service web (worker 0): Address "
+		"already in use (another process listens there",
+		listen);
+	cr_expect(strstr(r.err, want) != NULL, "want '%s' in:\n%s", want, r.err);
+	sc_run_free(&r);
+
+	/* The first one is untouched and serves every session. */
+	for (int i = 0; i < 10; i++) {
+		int fd = sc_connect(listen, 3000);
+		cr_assert_geq(fd, 0);
+		cr_expect_eq(sc_echo(fd, "the first one", 3000), 0);
+		close(fd);
+	}
+	cr_expect_eq(sc_lb_stop(lb), 0);
+
+	/* Once it is gone, a new one starts at once (TIME_WAIT is no obstacle). */
+	char *text = sc_read_file(path);
+	cr_assert_not_null(text);
+	lb = sc_lb_start("%s", text);
+	free(text);
+	cr_assert_not_null(lb);
+	cr_expect_eq(sc_lb_stop(lb), 0);
+}
