@@ -5,24 +5,23 @@
  * before any thread runs (so a port in use is an error at start, not a surprise later), then
  * runs the workers and waits for signals on the main thread's default loop.
  *
- *   RUNNING --SIGTERM/SIGINT--> WITHDRAWING --prefixes gone--> DRAINING --workers done--> exit 0
- *                                                                  |
- *                                                                  +--drain_timeout--> exit 0
- *
- * Prefixes are withdrawn before the listeners close, so routers move new clients to another
- * site while this one still answers whoever is already on the way.
+ * SIGTERM and SIGINT run the stop of lb/shutdown.c (withdraw, grace, drain, exit 0); the
+ * heartbeat for the watchdog runs on its own thread (lb/heartbeat.c). Callbacks reach the
+ * process's state through their argument, never through the one static instance.
  */
 #include "conf/conf.h"
 #include "bgp/watchdog.h"
 #include "lb/admin.h"
-#include "lb/heartbeat.h"
 #include "lb/announcer.h"
+#include "lb/heartbeat.h"
 #include "lb/monitor.h"
 #include "lb/prepare.h"
 #include "lb/privdrop.h"
 #include "lb/reload.h"
 #include "lb/runtime.h"
+#include "lb/shutdown.h"
 #include "lb/worker.h"
+#include "lib/container.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -69,16 +68,11 @@ struct anylb {
 	struct heartbeat *hb;  /* its own thread (lb/heartbeat.c) */
 	ev_async rearm;        /* the heartbeat found the watchdog gone */
 	unsigned rearm_failures;
-	ev_async withdrawn;
-	ev_timer grace;
-	ev_timer withdraw_deadline; /* the monitor did not confirm the withdraw in time */
-	int drain_started;
+	struct shutdown stop; /* lb/shutdown.c */
 	ev_signal sigterm, sigint, sighup;
 	ev_signal ignored[NIGNORED];
 	ev_async worker_done;
-	ev_timer drain_deadline;
 	_Atomic unsigned ndone;
-	int draining;
 	struct reload_record reloads;
 };
 
@@ -129,20 +123,12 @@ static void on_backend_dead(void *arg)
 
 static void worker_done_cb(struct ev_loop *loop, ev_async *as, int revents)
 {
-	(void)as;
-	(void)revents;
-	if (atomic_load(&anylb.ndone) == anylb.nworkers)
-		ev_break(loop, EVBREAK_ALL);
-}
-
-static void drain_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
+	struct anylb *a = container_of(as, struct anylb, worker_done);
 	(void)loop;
-	(void)t;
 	(void)revents;
-	log_warn("drain_timeout reached: closing the remaining sessions");
-	for (unsigned i = 0; i < anylb.nworkers; i++)
-		worker_command(&anylb.workers[i], WORKER_CMD_FORCE);
+
+	if (atomic_load(&a->ndone) == a->nworkers)
+		shutdown_workers_done(&a->stop);
 }
 
 /*
@@ -152,18 +138,19 @@ static void drain_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
  */
 static void rearm_cb(struct ev_loop *loop, ev_async *as, int revents)
 {
+	struct anylb *a = container_of(as, struct anylb, rearm);
 	(void)loop;
-	(void)as;
 	(void)revents;
-	if (anylb.rearm_failures++ == 0)
+
+	if (a->rearm_failures++ == 0)
 		log_error("the watchdog is gone, every prefix was withdrawn: recreating the "
 			  "interface");
-	int rc = announcer_rearm(anylb.ann);
-	if (rc < 0 && anylb.rearm_failures == 1)
+	int rc = announcer_rearm(a->ann);
+	if (rc < 0 && a->rearm_failures == 1)
 		log_warn("cannot recreate the interface yet (%s): retrying", strerror(-rc));
 	if (rc == 0)
-		anylb.rearm_failures = 0;
-	heartbeat_set_fd(anylb.hb, announcer_watchdog_fd(anylb.ann));
+		a->rearm_failures = 0;
+	heartbeat_set_fd(a->hb, announcer_watchdog_fd(a->ann));
 }
 
 /* On the heartbeat's thread. */
@@ -173,85 +160,54 @@ static void on_watchdog_gone(void *arg)
 	ev_async_send(a->loop, &a->rearm);
 }
 
-/* Second half of the stop: prefixes are gone, now stop accepting and drain. */
-static void start_drain(struct ev_loop *loop)
-{
-	if (anylb.drain_started)
-		return;
-	anylb.drain_started = 1;
-	heartbeat_draining(anylb.hb);
-	ev_timer_stop(loop, &anylb.withdraw_deadline);
-	log_info("stopping: no new connections, sessions may finish for %.1fs",
-		(double)anylb.rt->conf->global.drain_timeout_ms / 1000.0);
-	ev_timer_set(&anylb.drain_deadline,
-		(ev_tstamp)anylb.rt->conf->global.drain_timeout_ms / 1000.0, 0.);
-	ev_timer_start(loop, &anylb.drain_deadline);
-	for (unsigned i = 0; i < anylb.nworkers; i++)
-		worker_command(&anylb.workers[i], WORKER_CMD_DRAIN);
-}
+/* ---- the stop's hooks (lb/shutdown.c) ---- */
 
-static void grace_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	(void)t;
-	(void)revents;
-	start_drain(loop);
-}
-
-/*
- * Prefixes are withdrawn. Routers need a moment to hear it: until then clients keep arriving,
- * so listeners stay open for bgp.shutdown_grace before the drain starts.
- */
-static void withdrawn_cb(struct ev_loop *loop, ev_async *as, int revents)
-{
-	const struct conf *c = anylb.rt->conf;
-	int anycast = 0;
-	(void)as;
-	(void)revents;
-
-	for (size_t i = 0; i < c->nservices; i++)
-		anycast |= c->services[i].anycast.enabled;
-	ev_timer_stop(loop, &anylb.withdraw_deadline);
-	if (anylb.drain_started)
-		return;
-	if (!anycast || c->bgp.shutdown_grace_ms == 0) {
-		start_drain(loop);
-		return;
-	}
-	log_info("prefixes withdrawn: still accepting for %.1fs while routers converge",
-		(double)c->bgp.shutdown_grace_ms / 1000.0);
-	ev_timer_init(&anylb.grace, grace_cb, (double)c->bgp.shutdown_grace_ms / 1000.0, 0.);
-	ev_timer_start(loop, &anylb.grace);
-}
-
-/* Called on the monitor thread once every prefix is withdrawn. */
+/* On the monitor thread, once every prefix is withdrawn. */
 static void on_withdrawn(void *arg)
 {
 	struct anylb *a = arg;
-	ev_async_send(a->loop, &a->withdrawn);
+	shutdown_withdrawn(&a->stop);
 }
 
-static void withdraw_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
+static void stop_withdraw(void *arg)
 {
-	(void)t;
-	(void)revents;
-	log_error("the withdraw was not confirmed in %.0fs: draining anyway", WITHDRAW_WAIT);
-	start_drain(loop);
+	struct anylb *a = arg;
+	monitor_withdraw_all(a->monitor, on_withdrawn, a);
+}
+
+static void stop_drain(void *arg)
+{
+	struct anylb *a = arg;
+
+	/* Draining workers finish and stop turning: no reason for the heartbeat to stop. */
+	heartbeat_draining(a->hb);
+	for (unsigned i = 0; i < a->nworkers; i++)
+		worker_command(&a->workers[i], WORKER_CMD_DRAIN);
+}
+
+static void stop_force(void *arg)
+{
+	struct anylb *a = arg;
+	for (unsigned i = 0; i < a->nworkers; i++)
+		worker_command(&a->workers[i], WORKER_CMD_FORCE);
 }
 
 static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
+	struct anylb *a = sig->data;
+	const struct conf *c = a->rt->conf;
+	int anycast = 0;
+	(void)loop;
 	(void)revents;
-	if (anylb.draining) {
-		log_info("signal %d again: still stopping", sig->signum);
-		return;
-	}
-	anylb.draining = 1;
-	sd_notify(0, "STOPPING=1");
-	log_info("signal %d: stopping: withdrawing prefixes first", sig->signum);
-	monitor_withdraw_all(anylb.monitor, on_withdrawn, &anylb);
-	/* A wedged monitor must not keep us from stopping. */
-	ev_timer_init(&anylb.withdraw_deadline, withdraw_deadline_cb, WITHDRAW_WAIT, 0.);
-	ev_timer_start(loop, &anylb.withdraw_deadline);
+
+	for (size_t i = 0; i < c->nservices; i++)
+		anycast |= c->services[i].anycast.enabled;
+	struct shutdown_times t = {
+		.withdraw_wait = WITHDRAW_WAIT,
+		.grace = anycast ? (double)c->bgp.shutdown_grace_ms / 1000.0 : 0,
+		.drain = (double)c->global.drain_timeout_ms / 1000.0,
+	};
+	shutdown_begin(&a->stop, sig->signum, &t);
 }
 
 /* SIGHUP and POST /reload. */
@@ -264,7 +220,7 @@ static int reload(void *arg, char *msg, size_t cap)
 		.nworkers = a->nworkers,
 		.monitor = a->monitor,
 		.admin = a->admin,
-		.stopping = a->draining,
+		.stopping = shutdown_state(&a->stop) != SHUTDOWN_RUNNING,
 	};
 
 	sd_notify(0, "RELOADING=1");
@@ -279,10 +235,9 @@ static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
 	char msg[4096];
 	(void)loop;
-	(void)sig;
 	(void)revents;
 	log_info("SIGHUP: reloading");
-	reload(&anylb, msg, sizeof(msg));
+	reload(sig->data, msg, sizeof(msg));
 }
 
 /*
@@ -383,16 +338,17 @@ static int run(const char *file)
 	if (privdrop_apply(c) < 0)
 		goto out;
 
-	ev_async_init(&anylb.withdrawn, withdrawn_cb);
-	ev_async_start(anylb.loop, &anylb.withdrawn);
+	struct shutdown_hooks sh = {
+		.withdraw = stop_withdraw, .drain = stop_drain, .force = stop_force, .arg = &anylb};
+	shutdown_init(&anylb.stop, anylb.loop, &sh);
 	ev_async_init(&anylb.rearm, rearm_cb);
 	ev_async_start(anylb.loop, &anylb.rearm);
 	ev_async_init(&anylb.worker_done, worker_done_cb);
 	ev_async_start(anylb.loop, &anylb.worker_done);
-	ev_init(&anylb.drain_deadline, drain_deadline_cb);
 	ev_signal_init(&anylb.sigterm, stop_cb, SIGTERM);
 	ev_signal_init(&anylb.sigint, stop_cb, SIGINT);
 	ev_signal_init(&anylb.sighup, hup_cb, SIGHUP);
+	anylb.sigterm.data = anylb.sigint.data = anylb.sighup.data = &anylb;
 	ev_signal_start(anylb.loop, &anylb.sigterm);
 	ev_signal_start(anylb.loop, &anylb.sigint);
 	ev_signal_start(anylb.loop, &anylb.sighup);
@@ -489,6 +445,7 @@ out:
 		free(anylb.workers);
 	}
 	runtime_put(anylb.rt);
+	shutdown_destroy(&anylb.stop);
 	ev_loop_destroy(anylb.loop);
 	return status;
 }
