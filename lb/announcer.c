@@ -170,10 +170,12 @@ static void apply(struct announcer *a, struct ann_svc *as, int announce)
 	}
 }
 
-static void service_health(const struct lb_service *svc, struct anycast_health *h)
+void announcer_service_health(const struct lb_service *svc, struct anycast_health *h)
 {
 	memset(h, 0, sizeof(*h));
-	h->listeners_ok = 1; /* a listener that cannot bind stops anylb at start */
+	/* At least a socket per address (each worker has one of each while it accepts). */
+	h->listeners_ok =
+		atomic_load(&svc->st->listening) >= svc->conf->nlisten && svc->conf->nlisten > 0;
 	for (size_t i = 0; i < svc->conf->nbackends; i++) {
 		const struct lb_backend *b = &svc->backends[i];
 		h->total++;
@@ -217,7 +219,7 @@ void announcer_evaluate(struct announcer *a, uint64_t now_ms)
 	for (size_t i = 0; i < a->nsvcs; i++) {
 		struct ann_svc *as = &a->svcs[i];
 		struct anycast_health h;
-		service_health(as->svc, &h);
+		announcer_service_health(as->svc, &h);
 		if (anycast_update(&as->pol, &h, now_ms)) {
 			int announce = anycast_announced(&as->pol);
 			log_edge(as, announce);

@@ -14,6 +14,7 @@
 #ifndef ANYLB_LB_ANNOUNCER_H
 #define ANYLB_LB_ANNOUNCER_H
 
+#include "bgp/policy.h"
 #include "lb/runtime.h"
 
 #include <ev.h>
@@ -39,6 +40,12 @@ void announcer_switch(struct announcer *a, struct lb_runtime *rt);
 
 /* Re-evaluates every service now (after a state change, and on the monitor's tick). */
 void announcer_evaluate(struct announcer *a, uint64_t now_ms);
+
+/*
+ * What the policy (bgp/policy.c) is told of svc: its backends' readiness and weights, and
+ * whether it listens (every address bound: lb_service_state.listening).
+ */
+void announcer_service_health(const struct lb_service *svc, struct anycast_health *h);
 
 /*
  * Withdraws every prefix for good (graceful shutdown). done(arg) is called on the announcer's

@@ -19,6 +19,7 @@
 #include "lib/log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,7 @@ void listener_start(struct listener *l, struct worker *w)
 {
 	l->w = w;
 	l->state = LISTENER_ACCEPTING;
+	atomic_fetch_add(&l->svc->st->listening, 1);
 	ev_io_start(w->loop, &l->io);
 }
 
@@ -291,6 +293,11 @@ const struct addr *listener_addr(const struct listener *l)
 
 void listener_rebind(struct listener *l, struct lb_service *svc, const struct conf_listen *lconf)
 {
+	/* The address may now belong to another service: it listens for that one. */
+	if (l->w != NULL && svc->st != l->svc->st) {
+		atomic_fetch_sub(&l->svc->st->listening, 1);
+		atomic_fetch_add(&svc->st->listening, 1);
+	}
 	l->svc = svc;
 	l->lconf = lconf;
 }
@@ -303,6 +310,7 @@ void listener_close(struct listener *l)
 		ev_io_stop(l->w->loop, &l->io);
 		ev_timer_stop(l->w->loop, &l->pause);
 		listener_set_state(l, LISTENER_CLOSED, "closing");
+		atomic_fetch_sub(&l->svc->st->listening, 1);
 	}
 	close(l->fd);
 	l->fd = -1;

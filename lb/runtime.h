@@ -140,6 +140,12 @@ struct lb_service_state {
 	_Atomic uint64_t weights_gen; /* bumped whenever an eff_weight changes */
 	_Atomic uint64_t nobackend_log_ms;
 	_Atomic uint32_t active;
+	/*
+	 * Listening sockets of the service, across workers and generations (lb/listener.c counts
+	 * them from start to close): the announcer's "listener bound" input. A prefix is never
+	 * announced for a service with nothing listening behind it.
+	 */
+	_Atomic uint32_t listening;
 	_Atomic uint64_t accepted;
 	_Atomic uint64_t refused_limit; /* closed at once: service max_connections */
 	_Atomic uint64_t no_backend;    /* closed at once: no backend could take it */

@@ -249,8 +249,8 @@ static struct lb_service *find_listen(
 }
 
 /*
- * The worker moves to sw's generation: listeners on kept addresses are rebound (never closed),
- * new ones start, removed ones close; balancers are replaced. Sessions keep the generation
+ * The worker moves to sw's generation: new listeners start, listeners on kept addresses are
+ * rebound (never closed), removed ones close; balancers are replaced. Sessions keep the generation
  * they started under until they end.
  */
 static void apply_switch(struct worker *w, struct worker_switch *sw)
@@ -258,6 +258,15 @@ static void apply_switch(struct worker *w, struct worker_switch *sw)
 	struct lb_runtime *old = w->rt, *rt = sw->rt;
 	size_t n = 0;
 
+	/* New ones first: a service whose address changes never has nothing listening. */
+	for (size_t i = 0; i < sw->nadded; i++) {
+		if (w->state == WORKER_RUNNING) {
+			listener_start(sw->added[i], w);
+			sw->listeners[n++] = sw->added[i];
+		} else {
+			listener_close(sw->added[i]); /* stopping: too late to open anything */
+		}
+	}
 	for (size_t i = 0; i < w->nlisteners; i++) {
 		struct listener *l = w->listeners[i];
 		const struct conf_listen *lc = NULL;
@@ -268,14 +277,6 @@ static void apply_switch(struct worker *w, struct worker_switch *sw)
 		}
 		listener_rebind(l, svc, lc);
 		sw->listeners[n++] = l;
-	}
-	for (size_t i = 0; i < sw->nadded; i++) {
-		if (w->state == WORKER_RUNNING) {
-			listener_start(sw->added[i], w);
-			sw->listeners[n++] = sw->added[i];
-		} else {
-			listener_close(sw->added[i]); /* stopping: too late to open anything */
-		}
 	}
 	sw->nadded = 0;
 	free(w->listeners);
