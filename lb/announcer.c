@@ -6,12 +6,15 @@
  * enable/disable to bird.conf). In bird_protocol mode the poll of `show protocols` compares
  * BIRD's view of each service's static protocol with the decision and repairs a difference,
  * so a restarted or reconfigured BIRD is back in the desired state within one poll period.
+ *
+ * The mechanism (interface or bird_protocol) is chosen once, when the announcer is made, and is
+ * reached through its ops table (bgp/announce.h) from then on.
  */
 #include "lb/announcer.h"
 
+#include "bgp/announce.h"
 #include "bgp/bird_client.h"
 #include "bgp/bird_reply.h"
-#include "bgp/iface.h"
 #include "bgp/policy.h"
 #include "bgp/watchdog.h"
 #include "lib/clock.h"
@@ -19,12 +22,10 @@
 #include "lib/log.h"
 
 #include <errno.h>
-#include <net/if.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* How often BIRD's protocol table is read. */
 #define BIRD_POLL 0.5
@@ -43,8 +44,10 @@ struct route_q {
 struct ann_svc {
 	struct route_q *rq; /* one per prefix */
 	struct announcer *a;
-	struct lb_service *svc;       /* in the monitor's generation; announcer's loop only */
-	char name[CONF_NAME_MAX + 1]; /* the service's, for other threads' lookups */
+	struct announce_prefix *pfx;   /* the prefixes of base's configuration */
+	struct announce_target target; /* what the mechanism is told about */
+	struct lb_service *svc;        /* in the monitor's generation; announcer's loop only */
+	char name[CONF_NAME_MAX + 1];  /* the service's, for other threads' lookups */
 	struct anycast_policy pol;
 	int applied; /* what the mechanism was last told: 1 announce, 0 withdraw */
 	/* Guarded by announcer.lock: what other threads see, and what they ask. */
@@ -62,10 +65,8 @@ struct announcer {
 	struct ann_svc *svcs;
 	size_t nsvcs;
 
-	_Atomic int ifindex;
-	struct iface_nl *nl;
-	pid_t wd_pid;
-	int wd_fd;
+	struct announce_mech *mech;      /* interface: from announcer_new; bird_protocol: attach */
+	struct announce_target *targets; /* every service's, for the interface mechanism (lo) */
 
 	struct bird_client *bird;
 	ev_timer poll;
@@ -78,8 +79,6 @@ struct announcer {
 	ev_async wake;        /* an override was asked for, or the interface was recreated */
 	int bird_up;
 	int rearmed; /* the interface was recreated: start over from withdrawn */
-
-	int lo_index; /* > 0 once the prefixes are on lo (interface mode) */
 
 	int shutting_down;
 	unsigned pending; /* BIRD commands of the shutdown not answered yet */
@@ -98,76 +97,26 @@ static void prefixes_text(const struct conf_anycast *ac, char *buf, size_t cap)
 			buf + len, cap - len, "%s%s", i ? ", " : "", ac->prefixes[i].text);
 }
 
-static void bird_cmd_done(void *arg, const struct bird_reply *r)
+/* A mechanism's answer came (or never will): the shutdown may be waiting for it. */
+static void apply_done(void *arg)
 {
-	struct ann_svc *as = arg;
-	struct announcer *a = as->a;
+	struct announcer *a = arg;
 
-	if (r == NULL)
-		log_warn("service %s: BIRD went away before confirming protocol %s",
-			as->svc->conf->name, as->svc->conf->anycast.bird_protocol);
-	else if (r->code >= 8000)
-		log_error("service %s: BIRD refused to switch protocol %s: %s", as->svc->conf->name,
-			as->svc->conf->anycast.bird_protocol, r->text);
 	if (a->shutting_down && a->pending > 0 && --a->pending == 0) {
 		ev_timer_stop(a->loop, &a->shutdown_timer);
 		ev_feed_event(a->loop, &a->shutdown_timer, EV_TIMER);
 	}
 }
 
-/*
- * Interface mode: the prefixes are also kept on lo for anylb's whole life, so the addresses stay
- * local when they are withdrawn (or the watchdog takes the interface away): sessions that are
- * established, or clients still routed here while routers converge, keep being served.
- */
-static void lo_addresses(struct announcer *a, int add)
-{
-	char err[160];
-
-	for (size_t i = 0; i < a->nsvcs; i++) {
-		const struct conf_anycast *ac = &a->svcs[i].svc->conf->anycast;
-		for (size_t j = 0; j < ac->nprefixes; j++) {
-			const struct conf_prefix *p = &ac->prefixes[j];
-			int rc = add ? iface_addr_add(a->nl, a->lo_index, p->family, p->addr,
-					       p->len, err, sizeof(err))
-				     : iface_addr_del(a->nl, a->lo_index, p->family, p->addr,
-					       p->len, err, sizeof(err));
-			if (rc < 0)
-				log_warn("bgp: cannot %s %s on lo: %s", add ? "add" : "remove",
-					p->text, err);
-		}
-	}
-}
-
 /* Tells the mechanism what the policy decided. */
 static void apply(struct announcer *a, struct ann_svc *as, int announce)
 {
-	const struct conf_anycast *ac = &as->svc->conf->anycast;
-	char err[160], cmd[128];
-
 	as->applied = announce;
-	switch (a->bgp->announce) {
-	case CONF_ANNOUNCE_INTERFACE:
-		for (size_t i = 0; i < ac->nprefixes; i++) {
-			const struct conf_prefix *p = &ac->prefixes[i];
-			int ifindex = atomic_load(&a->ifindex);
-			int rc = announce ? iface_addr_add(a->nl, ifindex, p->family, p->addr,
-						    p->len, err, sizeof(err))
-					  : iface_addr_del(a->nl, ifindex, p->family, p->addr,
-						    p->len, err, sizeof(err));
-			if (rc < 0)
-				log_error("service %s: cannot %s %s on %s: %s", as->svc->conf->name,
-					announce ? "add" : "remove", p->text, a->bgp->interface,
-					err);
-		}
-		break;
-	case CONF_ANNOUNCE_BIRD_PROTOCOL:
-		snprintf(cmd, sizeof(cmd), "%s %s", announce ? "enable" : "disable",
-			ac->bird_protocol);
-		if (bird_client_send(a->bird, cmd, bird_cmd_done, as) == 0 && a->shutting_down)
-			a->pending++;
-		break;
-	}
+	if (a->mech == NULL)
+		return; /* bird_protocol before attach, or out of memory there: re-asserted */
+	if (a->mech->ops->apply(a->mech, &as->target, announce, apply_done, a) == 1 &&
+		a->shutting_down)
+		a->pending++;
 }
 
 void announcer_service_health(const struct lb_service *svc, struct anycast_health *h)
@@ -334,7 +283,7 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 /* Re-sends every decision: BIRD may have restarted or been reconfigured. */
 static void reassert(struct announcer *a, const char *why)
 {
-	if (a->bgp->announce != CONF_ANNOUNCE_BIRD_PROTOCOL)
+	if (a->mech == NULL || !a->mech->ops->kept_by_bird)
 		return;
 	log_info("BIRD: %s: re-asserting %zu services", why, a->nsvcs);
 	for (size_t i = 0; i < a->nsvcs; i++)
@@ -397,22 +346,16 @@ static void protocols_done(void *arg, const struct bird_reply *r)
 	}
 	size_t nv = (size_t)n < MAX_PROTOCOLS ? (size_t)n : MAX_PROTOCOLS;
 	log_bgp_changes(a, v, nv);
-	if (a->bgp->announce == CONF_ANNOUNCE_BIRD_PROTOCOL) {
-		for (size_t i = 0; i < a->nsvcs; i++) {
-			struct ann_svc *as = &a->svcs[i];
-			const struct bird_protocol *p =
-				find_proto(v, nv, as->svc->conf->anycast.bird_protocol);
-			if (p == NULL)
-				continue;
-			int up = strcmp(p->state, "down") != 0;
-			if (up != as->applied) {
-				log_warn("service %s: BIRD has protocol %s %s, anylb wants it %s: "
-					 "repairing",
-					as->svc->conf->name, p->name, p->state,
-					as->applied ? "up" : "down");
-				apply(a, as, as->applied);
-			}
-		}
+	/* The repair poll: where the mechanism's state lives in BIRD, compare and mend. */
+	for (size_t i = 0; a->mech != NULL && a->mech->ops->matches != NULL && i < a->nsvcs; i++) {
+		struct ann_svc *as = &a->svcs[i];
+		char seen[sizeof(v->state)];
+		if (a->mech->ops->matches(&as->target, as->applied, v, nv, seen, sizeof(seen)) != 0)
+			continue;
+		log_warn("service %s: BIRD has protocol %s %s, anylb wants it %s: repairing",
+			as->svc->conf->name, as->target.bird_protocol, seen,
+			as->applied ? "up" : "down");
+		apply(a, as, as->applied);
 	}
 	pthread_mutex_lock(&a->lock);
 	free(a->protos);
@@ -473,21 +416,10 @@ static void poll_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	poll_routes(a);
 }
 
-/* The watchdog becomes global.user too (NULL: no user set, it keeps ours). */
-static const struct watchdog_ids *announcer_wd_ids(
-	const struct announcer *a, struct watchdog_ids *ids)
-{
-	if (!a->wd_drop)
-		return NULL;
-	*ids = a->wd_ids;
-	return ids;
-}
-
 struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 {
 	const struct conf *c = rt->conf;
 	struct announcer *a;
-	char msg[200];
 
 	*err = 0;
 	if (!c->bgp.enabled)
@@ -502,8 +434,6 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 	a->wd_drop = c->global.user != NULL;
 	a->wd_ids = (struct watchdog_ids){.uid = c->global.uid, .gid = c->global.gid};
 	pthread_mutex_init(&a->lock, NULL);
-	a->wd_fd = -1;
-	a->wd_pid = -1;
 	for (size_t i = 0; i < rt->nservices; i++)
 		a->nsvcs += rt->services[i].conf->anycast.enabled ? 1 : 0;
 	a->svcs = calloc(a->nsvcs ? a->nsvcs : 1, sizeof(*a->svcs));
@@ -524,6 +454,22 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 		a->svcs[k].svc = &rt->services[i];
 		snprintf(a->svcs[k].name, sizeof(a->svcs[k].name), "%s", sc->name);
 		a->svcs[k].want_override = -1;
+		a->svcs[k].pfx = calloc(sc->anycast.nprefixes, sizeof(*a->svcs[k].pfx));
+		if (a->svcs[k].pfx == NULL)
+			goto nomem;
+		for (size_t j = 0; j < sc->anycast.nprefixes; j++) {
+			const struct conf_prefix *cp = &sc->anycast.prefixes[j];
+			a->svcs[k].pfx[j] = (struct announce_prefix){.family = cp->family,
+				.addr = cp->addr,
+				.len = cp->len,
+				.text = cp->text};
+		}
+		a->svcs[k].target = (struct announce_target){
+			.service = sc->name,
+			.prefixes = a->svcs[k].pfx,
+			.nprefixes = sc->anycast.nprefixes,
+			.bird_protocol = sc->anycast.bird_protocol,
+		};
 		a->svcs[k].rq = calloc(sc->anycast.nprefixes, sizeof(*a->svcs[k].rq));
 		if (a->svcs[k].rq == NULL)
 			goto nomem;
@@ -534,35 +480,22 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 		k++;
 	}
 	if (c->bgp.announce == CONF_ANNOUNCE_INTERFACE) {
-		int ifindex = 0;
-		struct watchdog_ids ids;
-		int tun = iface_create(c->bgp.interface, &ifindex, msg, sizeof(msg));
-		atomic_store(&a->ifindex, ifindex);
-		if (tun < 0) {
-			log_error("bgp: cannot create interface %s: %s", c->bgp.interface, msg);
-			*err = tun;
+		struct announce_target *all = calloc(a->nsvcs ? a->nsvcs : 1, sizeof(*all));
+		if (all == NULL)
+			goto nomem;
+		for (size_t k = 0; k < a->nsvcs; k++)
+			all[k] = a->svcs[k].target;
+		a->targets = all;
+		struct announce_iface_conf ic = {
+			.interface = c->bgp.interface,
+			.watchdog_timeout_ms = c->bgp.watchdog_timeout_ms,
+			.ids = a->wd_drop ? &a->wd_ids : NULL,
+			.all = all,
+			.nall = a->nsvcs,
+		};
+		a->mech = announce_iface_new(&ic, err);
+		if (a->mech == NULL)
 			goto fail;
-		}
-		int rc = watchdog_spawn(tun, c->bgp.watchdog_timeout_ms, announcer_wd_ids(a, &ids),
-			&a->wd_pid, &a->wd_fd);
-		close(tun); /* the watchdog's now: the interface lives as long as it does */
-		if (rc < 0) {
-			log_error("bgp: cannot start the watchdog: %s", strerror(-rc));
-			*err = rc;
-			goto fail;
-		}
-		a->nl = iface_nl_open(msg, sizeof(msg));
-		if (a->nl == NULL) {
-			log_error("bgp: netlink: %s", msg);
-			*err = -EIO;
-			goto fail;
-		}
-		a->lo_index = (int)if_nametoindex("lo");
-		if (a->lo_index > 0)
-			lo_addresses(a, 1);
-		log_info("bgp: interface %s (index %d) held by watchdog %d (timeout %llums)",
-			c->bgp.interface, ifindex, (int)a->wd_pid,
-			(unsigned long long)c->bgp.watchdog_timeout_ms);
 	}
 	return a;
 nomem:
@@ -580,6 +513,9 @@ void announcer_attach(struct announcer *a, struct ev_loop *loop)
 	ev_async_start(loop, &a->wake);
 	publish(a);
 	a->bird = bird_client_new(loop, a->bgp->bird_socket, bird_state, a);
+	if (a->bgp->announce == CONF_ANNOUNCE_BIRD_PROTOCOL && a->bird != NULL &&
+		(a->mech = announce_bird_new(a->bird)) == NULL)
+		log_error("bgp: out of memory: BIRD protocols cannot be switched");
 	ev_timer_init(&a->poll, poll_cb, BIRD_POLL, BIRD_POLL);
 	ev_timer_start(loop, &a->poll);
 }
@@ -620,39 +556,23 @@ void announcer_shutdown(struct announcer *a, void (*done)(void *arg), void *arg)
 
 int announcer_rearm(struct announcer *a)
 {
-	char msg[200];
-	int ifindex, tun, rc;
-	struct watchdog_ids ids;
-	pid_t pid;
-	int fd;
-
-	if (a->wd_pid > 0) {
-		watchdog_stop(a->wd_pid, a->wd_fd, 100);
-		a->wd_pid = -1;
-		a->wd_fd = -1;
-	}
-	tun = iface_create(a->bgp->interface, &ifindex, msg, sizeof(msg));
-	if (tun < 0)
-		return tun;
-	rc = watchdog_spawn(tun, a->bgp->watchdog_timeout_ms, announcer_wd_ids(a, &ids), &pid, &fd);
-	close(tun);
+	if (a->mech == NULL || a->mech->ops->rearm == NULL)
+		return -EOPNOTSUPP;
+	int rc = a->mech->ops->rearm(a->mech);
 	if (rc < 0)
 		return rc;
-	a->wd_pid = pid;
-	a->wd_fd = fd;
-	atomic_store(&a->ifindex, ifindex);
 	pthread_mutex_lock(&a->lock);
 	a->rearmed = 1;
 	pthread_mutex_unlock(&a->lock);
 	ev_async_send(a->loop, &a->wake);
-	log_info("bgp: interface %s (index %d) recreated, held by watchdog %d", a->bgp->interface,
-		ifindex, (int)pid);
 	return 0;
 }
 
 int announcer_watchdog_fd(const struct announcer *a)
 {
-	return a != NULL ? a->wd_fd : -1;
+	if (a == NULL || a->mech == NULL || a->mech->ops->watchdog_fd == NULL)
+		return -1;
+	return a->mech->ops->watchdog_fd(a->mech);
 }
 
 void announcer_free(struct announcer *a)
@@ -666,15 +586,15 @@ void announcer_free(struct announcer *a)
 	}
 	if (a->bird != NULL)
 		bird_client_free(a->bird);
-	if (a->nl != NULL && a->lo_index > 0)
-		lo_addresses(a, 0);
-	if (a->nl != NULL)
-		iface_nl_close(a->nl);
-	if (a->wd_pid > 0)
-		watchdog_stop(a->wd_pid, a->wd_fd, 500);
+	/* After the client: a command's last answer may still count for the shutdown. */
+	if (a->mech != NULL)
+		a->mech->ops->free(a->mech);
+	free(a->targets);
 	free(a->protos);
-	for (size_t i = 0; a->svcs != NULL && i < a->nsvcs; i++)
+	for (size_t i = 0; a->svcs != NULL && i < a->nsvcs; i++) {
 		free(a->svcs[i].rq);
+		free(a->svcs[i].pfx);
+	}
 	free(a->svcs);
 	pthread_mutex_destroy(&a->lock);
 	runtime_put(a->base);

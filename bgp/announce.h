@@ -1,0 +1,108 @@
+/*
+ * DOC: announce mechanisms, behind one ops table
+ *
+ * The announcer (lb/announcer.c) keeps each service's policy and decides; a mechanism makes the
+ * decision true for BGP:
+ *
+ *   interface      (bgp/announce_iface.c) the prefixes as addresses on a TUN interface that a
+ *                  watchdog process holds (BIRD's `direct` protocol exports them); fail closed:
+ *                  if anylb dies or stalls, the watchdog exits and the interface goes;
+ *   bird_protocol  (bgp/announce_bird.c) enable/disable of a BIRD static protocol over the
+ *                  control socket; BIRD forgets runtime switches on `configure` and restarts,
+ *                  so the announcer re-asserts on reconnect and repairs from its poll.
+ *
+ * The ops are what differs; everything else (policy, overrides, status, the BIRD polls, the
+ * shutdown order) is the announcer's. Later mechanisms (a drain ladder, flow handoff) plug in
+ * here. A mechanism runs on the announcer's loop; its watchdog calls (interface) on the main
+ * thread, as documented per call.
+ */
+#ifndef ANYLB_BGP_ANNOUNCE_H
+#define ANYLB_BGP_ANNOUNCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bird_protocol;
+
+/* One prefix as the mechanisms need it. */
+struct announce_prefix {
+	int family;       /* AF_INET or AF_INET6 */
+	const void *addr; /* 4 or 16 bytes */
+	unsigned len;     /* prefix length */
+	const char *text; /* "192.0.2.10/32", for log lines */
+};
+
+/* What one service asks of a mechanism; the strings and arrays outlive the mechanism. */
+struct announce_target {
+	const char *service; /* for log lines */
+	const struct announce_prefix *prefixes;
+	size_t nprefixes;
+	const char *bird_protocol; /* bird_protocol mode: the static protocol; else NULL */
+};
+
+struct announce_mech;
+
+struct announce_ops {
+	const char *name; /* "interface", "bird_protocol" */
+
+	/*
+	 * Makes t's prefixes announced (1) or withdrawn (0). Returns 0 when that is done now, 1
+	 * when an answer comes later (done(arg) is then called once, on the loop, answered or
+	 * not), or -errno when it could not even be asked (logged).
+	 */
+	int (*apply)(struct announce_mech *m, const struct announce_target *t, int announce,
+		void (*done)(void *arg), void *arg);
+
+	/*
+	 * Does what the mechanism was told live in BIRD (lost on a reconnect or `configure`)? Then
+	 * the announcer sends every decision again when BIRD comes back.
+	 */
+	int kept_by_bird;
+
+	/*
+	 * The repair poll's view (BIRD's protocol table v[0..n)): 1 when t looks the way
+	 * `announced` says, 0 when it must be applied again, -1 when the table does not tell.
+	 * NULL: nothing of it is in BIRD's table (interface mode).
+	 */
+	int (*matches)(const struct announce_target *t, int announced,
+		const struct bird_protocol *v, size_t n, char *seen, size_t cap);
+
+	/*
+	 * Interface mode (NULL otherwise): the heartbeat fd of the watchdog, or -1; and, on the
+	 * main thread (it forks), recreating the interface and its watchdog after the watchdog
+	 * gave up: 0 or -errno (try again later). Every prefix is withdrawn after it.
+	 */
+	int (*watchdog_fd)(const struct announce_mech *m);
+	int (*rearm)(struct announce_mech *m);
+
+	/* Withdraws what it holds for good where that is its job, closes, frees. */
+	void (*free)(struct announce_mech *m);
+};
+
+/* A mechanism: its ops and its own state (each file extends this). */
+struct announce_mech {
+	const struct announce_ops *ops;
+};
+
+struct watchdog_ids;
+struct bird_client;
+
+struct announce_iface_conf {
+	const char *interface;
+	uint64_t watchdog_timeout_ms;
+	const struct watchdog_ids *ids; /* what the watchdog runs as; NULL: as anylb */
+	/* Every service's prefixes: kept on lo for anylb's whole life (see announce_iface.c). */
+	const struct announce_target *all;
+	size_t nall;
+};
+
+/*
+ * interface: creates the TUN interface and forks its watchdog (before any thread starts).
+ * NULL with *err (-errno) and the reason logged.
+ */
+struct announce_mech *announce_iface_new(const struct announce_iface_conf *c, int *err);
+
+/* bird_protocol: switches static protocols through bc (borrowed; it outlives the mechanism). */
+struct announce_mech *announce_bird_new(struct bird_client *bc);
+
+#endif

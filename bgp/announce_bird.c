@@ -1,0 +1,107 @@
+/*
+ * DOC: the bird_protocol mechanism
+ *
+ * A service's prefixes live in a BIRD static protocol of bird.conf, `disabled yes` there; the
+ * mechanism switches it with `enable NAME` / `disable NAME` over the control socket. BIRD keeps
+ * that only until it restarts or runs `configure` (which goes back to bird.conf): the announcer
+ * re-sends every decision when the client reconnects (kept_by_bird), and its poll of `show
+ * protocols` repairs a protocol whose state differs from the decision (matches).
+ */
+#include "bgp/announce.h"
+
+#include "bgp/bird_client.h"
+#include "bgp/bird_reply.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct bird_mech {
+	struct announce_mech m;
+	struct bird_client *bc;
+};
+
+/* One command in flight: for its log line and the caller's done. */
+struct bird_cmd {
+	const struct announce_target *t;
+	void (*done)(void *arg);
+	void *arg;
+};
+
+static void cmd_done(void *arg, const struct bird_reply *r)
+{
+	struct bird_cmd *bc = arg;
+
+	if (r == NULL)
+		log_warn("service %s: BIRD went away before confirming protocol %s", bc->t->service,
+			bc->t->bird_protocol);
+	else if (r->code >= 8000)
+		log_error("service %s: BIRD refused to switch protocol %s: %s", bc->t->service,
+			bc->t->bird_protocol, r->text);
+	if (bc->done != NULL)
+		bc->done(bc->arg);
+	free(bc);
+}
+
+static int bird_apply(struct announce_mech *m, const struct announce_target *t, int announce,
+	void (*done)(void *arg), void *arg)
+{
+	struct bird_mech *bm = (struct bird_mech *)m;
+	struct bird_cmd *c = malloc(sizeof(*c));
+	char cmd[128];
+
+	if (c == NULL) {
+		log_error("service %s: out of memory switching protocol %s", t->service,
+			t->bird_protocol);
+		return -ENOMEM;
+	}
+	*c = (struct bird_cmd){.t = t, .done = done, .arg = arg};
+	snprintf(cmd, sizeof(cmd), "%s %s", announce ? "enable" : "disable", t->bird_protocol);
+	int rc = bird_client_send(bm->bc, cmd, cmd_done, c);
+	if (rc < 0) {
+		/* Not connected: the reconnect re-asserts every decision. */
+		free(c);
+		return rc;
+	}
+	return 1;
+}
+
+static int bird_matches(const struct announce_target *t, int announced,
+	const struct bird_protocol *v, size_t n, char *seen, size_t cap)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(v[i].name, t->bird_protocol) != 0)
+			continue;
+		snprintf(seen, cap, "%s", v[i].state);
+		return (strcmp(v[i].state, "down") != 0) == (announced != 0);
+	}
+	return -1;
+}
+
+static void bird_free(struct announce_mech *m)
+{
+	free(m);
+}
+
+static const struct announce_ops bird_ops = {
+	.name = "bird_protocol",
+	.apply = bird_apply,
+	.kept_by_bird = 1,
+	.matches = bird_matches,
+	.watchdog_fd = NULL,
+	.rearm = NULL,
+	.free = bird_free,
+};
+
+struct announce_mech *announce_bird_new(struct bird_client *bc)
+{
+	struct bird_mech *bm = calloc(1, sizeof(*bm));
+
+	if (bm == NULL)
+		return NULL;
+	bm->m.ops = &bird_ops;
+	bm->bc = bc;
+	return &bm->m;
+}
