@@ -182,11 +182,6 @@ void session_abort(struct session *s, const char *reason)
 	session_close(s, LB_RESULT_DRAIN, reason, 0);
 }
 
-struct session *session_next(struct session *s)
-{
-	return s->next;
-}
-
 struct session *session_recycled_next(struct session *s)
 {
 	return s->next;

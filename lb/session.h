@@ -25,9 +25,6 @@ void session_abort(struct session *s, const char *reason);
 /* Closes every session of w whose backend is dead (liveness failed). */
 void session_close_dead(struct worker *w);
 
-/* Next in the worker's list, for walking it while aborting. */
-struct session *session_next(struct session *s);
-
 /* Frees a recycled session struct (from the worker's free list). */
 void session_free_recycled(struct session *s);
 struct session *session_recycled_next(struct session *s);
