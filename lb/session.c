@@ -3,17 +3,27 @@
  *
  * One client connection and the backend connection made for it, on one worker.
  *
- *            connect refused / timed out, attempts left: next backend
- *               +----+
- *               v    |
- *   accept --> CONNECTING --connected--> PROXYING --both FINs passed on--> closed
- *                  |                        |
- *                  +--no backend left-------+--reset / idle / half-close timeout / abort--> closed
+ *                      connect refused / timed out / backend dead,
+ *                      attempts left: the next backend
+ *                          +-----+
+ *                          v     |
+ *   session_start() --> CONNECTING ----connected----> PROXYING
+ *                          |                             |
+ *                          | no backend left, service    | both FINs passed on, reset or
+ *                          | removed by a reload, no     | error on either side, idle or
+ *                          | backend socket, drain       | half-close timeout, backend dead,
+ *                          | deadline                    | PROXY header failed, drain deadline
+ *                          v                             v
+ *                        CLOSED <------------------------+
+ *
+ * session_set_state() is the one setter and logs every transition with its reason; CLOSED is
+ * set by session_close() alone, after which the struct goes back to the free list.
  *
  * A retry is only possible in CONNECTING: no byte has been read from the client yet (the
  * client's data waits in its socket), so another backend can take over and the client never
  * notices. The sockets, the pump halves and the timer belong to the session; session_close()
- * is the single exit and releases them all.
+ * is the single exit and releases them all (release_backend() gives up one backend attempt, for
+ * a retry and for the exit alike).
  *
  * Timeouts follow ev.pod's "be smart about timeouts": activity only stores ev_now(); the one
  * timer checks when it fires whether the session really was idle, and re-arms itself with
@@ -45,7 +55,10 @@
 /* Recycled session structs kept per worker; beyond this they are freed. */
 #define SESSION_FREE_MAX 4096
 
-enum session_state { SESSION_CONNECTING, SESSION_PROXYING };
+enum session_state { SESSION_CONNECTING, SESSION_PROXYING, SESSION_CLOSED };
+
+/* The two ends of a session: which one a failure was on decides its result and its blame. */
+enum session_side { SESSION_CLIENT, SESSION_BACKEND };
 
 struct session {
 	struct worker *w;
@@ -85,6 +98,19 @@ static const char *state_name(enum session_state st)
 		return "connecting";
 	case SESSION_PROXYING:
 		return "proxying";
+	case SESSION_CLOSED:
+		return "closed";
+	}
+	return "?";
+}
+
+static const char *side_name(enum session_side side)
+{
+	switch (side) {
+	case SESSION_CLIENT:
+		return "client";
+	case SESSION_BACKEND:
+		return "backend";
 	}
 	return "?";
 }
@@ -92,6 +118,20 @@ static const char *state_name(enum session_state st)
 static const char *backend_name(const struct session *s)
 {
 	return s->backend >= 0 ? s->svc->conf->backends[s->backend].address : "-";
+}
+
+/*
+ * The one place the state changes after session_start(): logs every transition with its reason
+ * (debug: there are several per connection). CONNECTING -> CONNECTING is a retry.
+ */
+static void session_set_state(struct session *s, enum session_state st, const char *why)
+{
+	char cbuf[ADDR_STRLEN];
+
+	log_debug("session %s -> %s (%s): %s -> %s: %s",
+		addr_format(&s->client, cbuf, sizeof(cbuf)), backend_name(s), s->svc->conf->name,
+		state_name(s->state), state_name(st), why);
+	s->state = st;
 }
 
 /*
@@ -117,22 +157,40 @@ static void no_verdict(struct session *s)
 	s->reported = 1;
 }
 
+/*
+ * Gives up the backend connection (or the attempt at one) and the backend's count of it: both
+ * a failed connect before the next try and session_close() end an attempt here.
+ */
+static void release_backend(struct session *s)
+{
+	ev_io_stop(s->w->loop, &s->bio);
+	s->bev = 0;
+	if (s->bfd >= 0) {
+		close(s->bfd);
+		s->bfd = -1;
+	}
+	if (s->backend >= 0) {
+		struct lb_backend *b = &s->svc->backends[s->backend];
+		atomic_fetch_sub(&b->st->active, 1);
+		atomic_fetch_add_explicit(&b->st->bytes_in, s->bytes_in, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->st->bytes_out, s->bytes_out, memory_order_relaxed);
+		s->backend = -1;
+	}
+}
+
 /* The single exit: releases everything the session owns and undoes its counts. */
 static void session_close(
 	struct session *s, enum lb_result result, const char *reason, int reset_client)
 {
 	struct worker *w = s->w;
-	char cbuf[ADDR_STRLEN];
+	enum session_state was = s->state;
 
-	log_debug("session %s -> %s (%s) closed in state %s: %s",
-		addr_format(&s->client, cbuf, sizeof(cbuf)), backend_name(s), s->svc->conf->name,
-		state_name(s->state), reason);
+	session_set_state(s, SESSION_CLOSED, reason);
 	access_log_line(s->svc, &s->client, s->backend >= 0 ? &s->svc->backends[s->backend] : NULL,
 		s->bytes_in, s->bytes_out, ev_now(w->loop) - s->started, result, reason);
 	/* An attempt cut while connecting (drain deadline) counts against its backend. */
-	report_outcome(s, s->state == SESSION_PROXYING, reason);
+	report_outcome(s, was == SESSION_PROXYING, reason);
 	ev_io_stop(w->loop, &s->cio);
-	ev_io_stop(w->loop, &s->bio);
 	ev_timer_stop(w->loop, &s->timer);
 	pump_half_release(&w->pool, &s->up);
 	pump_half_release(&w->pool, &s->down);
@@ -143,16 +201,7 @@ static void session_close(
 	}
 	close(s->cfd);
 	s->cfd = -1;
-	if (s->bfd >= 0) {
-		close(s->bfd);
-		s->bfd = -1;
-	}
-	if (s->backend >= 0) {
-		struct lb_backend *b = &s->svc->backends[s->backend];
-		atomic_fetch_sub(&b->st->active, 1);
-		atomic_fetch_add_explicit(&b->st->bytes_in, s->bytes_in, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->st->bytes_out, s->bytes_out, memory_order_relaxed);
-	}
+	release_backend(s);
 	atomic_fetch_add_explicit(&s->svc->st->results[result], 1, memory_order_relaxed);
 	atomic_fetch_sub(&s->svc->st->active, 1);
 	atomic_fetch_sub(&w->rt->proc->active, 1);
@@ -242,6 +291,8 @@ static ev_tstamp current_timeout(const struct session *s)
 		if (s->half_closed && t->half_close_ms < t->idle_ms)
 			return ms_to_ev(t->half_close_ms);
 		return ms_to_ev(t->idle_ms);
+	case SESSION_CLOSED:
+		break; /* no timer runs */
 	}
 	return ms_to_ev(t->idle_ms);
 }
@@ -253,14 +304,21 @@ static void arm_timer(struct session *s)
 	ev_timer_again(s->w->loop, &s->timer);
 }
 
-/* Runs one direction and reacts to its outcome. Returns -1 when the session was closed. */
-static int pump(struct session *s, struct pump_half *h, int src, int dst, int up)
+/*
+ * Runs the direction that reads from side `from` (the client's: up, the backend's: down) and
+ * reacts to its outcome. Returns -1 when the session was closed.
+ */
+static int pump(struct session *s, enum session_side from)
 {
-	int src_side = 0;
+	int up = from == SESSION_CLIENT;
+	struct pump_half *h = up ? &s->up : &s->down;
+	enum session_side to = up ? SESSION_BACKEND : SESSION_CLIENT;
+	int src_failed = 0;
 	/* The other direction done: after_pump() closes the session once this one is. */
 	int last = pump_done(up ? &s->down : &s->up);
 	size_t moved = 0;
-	long n = pump_move(&s->w->pool, h, src, dst, PUMP_BUDGET, last, &src_side, &moved);
+	long n = pump_move(&s->w->pool, h, up ? s->cfd : s->bfd, up ? s->bfd : s->cfd, PUMP_BUDGET,
+		last, &src_failed, &moved);
 
 	if (moved > 0) {
 		if (up)
@@ -272,17 +330,19 @@ static int pump(struct session *s, struct pump_half *h, int src, int dst, int up
 			report_outcome(s, 1, "first byte");
 	}
 	if (n < 0) {
-		const char *who = (src_side == up) ? "client" : "backend";
+		enum session_side failed = src_failed ? from : to;
 		const char *what = n == -ECONNRESET  ? "reset"
 				   : n == -EPIPE     ? "closed"
 				   : n == -ENOMEM    ? "out of memory"
 				   : n == -ETIMEDOUT ? "timed out"
 						     : "error";
 		char reason[64];
-		snprintf(reason, sizeof(reason), "%s %s (%s)", who, what, strerror((int)-n));
-		if (!s->reported && who[0] == 'b' && n == -ECONNRESET)
+		snprintf(reason, sizeof(reason), "%s %s (%s)", side_name(failed), what,
+			strerror((int)-n));
+		if (!s->reported && failed == SESSION_BACKEND && n == -ECONNRESET)
 			report_outcome(s, 0, "reset before the first byte");
-		session_close(s, who[0] == 'c' ? LB_RESULT_CLIENT_ERROR : LB_RESULT_BACKEND_ERROR,
+		session_close(s,
+			failed == SESSION_CLIENT ? LB_RESULT_CLIENT_ERROR : LB_RESULT_BACKEND_ERROR,
 			reason, 0);
 		return -1;
 	}
@@ -312,9 +372,9 @@ static void client_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct session *s = container_of(io, struct session, cio);
 	(void)loop;
 
-	if ((revents & EV_READ) && pump(s, &s->up, s->cfd, s->bfd, 1) < 0)
+	if ((revents & EV_READ) && pump(s, SESSION_CLIENT) < 0)
 		return;
-	if ((revents & EV_WRITE) && pump(s, &s->down, s->bfd, s->cfd, 0) < 0)
+	if ((revents & EV_WRITE) && pump(s, SESSION_BACKEND) < 0)
 		return;
 	after_pump(s);
 }
@@ -354,7 +414,7 @@ static void connected(struct session *s)
 	struct lb_backend *b = &s->svc->backends[s->backend];
 	int one = 1;
 
-	s->state = SESSION_PROXYING;
+	session_set_state(s, SESSION_PROXYING, "connected");
 	atomic_fetch_add(&b->st->sessions, 1);
 	observe_connect(b, ev_now(s->w->loop) - s->connect_start);
 	setsockopt(s->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -382,14 +442,15 @@ static void connected(struct session *s)
 	update_io(s);
 }
 
-/* A connect attempt failed before any byte moved: count it and try the next backend. */
+/*
+ * A connect attempt failed before any byte moved: count it, give the attempt up and try the
+ * next backend (connect_next() ends in session_close() when none is left).
+ */
 static void connect_failed(struct session *s, int err)
 {
-	struct lb_backend *b = &s->svc->backends[s->backend];
-	char cbuf[ADDR_STRLEN];
-
-	atomic_fetch_add(&b->st->connect_fails, 1);
 	char why[64];
+
+	atomic_fetch_add(&s->svc->backends[s->backend].st->connect_fails, 1);
 	if (err == ECONNREFUSED)
 		snprintf(why, sizeof(why), "connect refused");
 	else if (err == ETIMEDOUT)
@@ -397,14 +458,8 @@ static void connect_failed(struct session *s, int err)
 	else
 		snprintf(why, sizeof(why), "connect failed: %s", strerror(err));
 	report_outcome(s, 0, why);
-	log_debug("session %s: to %s (%s): %s", addr_format(&s->client, cbuf, sizeof(cbuf)),
-		b->conf->address, s->svc->conf->name, why);
-	ev_io_stop(s->w->loop, &s->bio);
-	s->bev = 0;
-	close(s->bfd);
-	s->bfd = -1;
-	atomic_fetch_sub(&b->st->active, 1);
-	s->backend = -1;
+	session_set_state(s, SESSION_CONNECTING, why);
+	release_backend(s);
 	s->reported = 0;
 	connect_next(s);
 }
@@ -428,10 +483,10 @@ static void backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (revents & EV_WRITE) {
 		if (s->hdr_off < s->hdr_len && send_header(s) < 0)
 			return;
-		if (s->hdr_off >= s->hdr_len && pump(s, &s->up, s->cfd, s->bfd, 1) < 0)
+		if (s->hdr_off >= s->hdr_len && pump(s, SESSION_CLIENT) < 0)
 			return;
 	}
-	if ((revents & EV_READ) && pump(s, &s->down, s->bfd, s->cfd, 0) < 0)
+	if ((revents & EV_READ) && pump(s, SESSION_BACKEND) < 0)
 		return;
 	after_pump(s);
 }
@@ -661,7 +716,7 @@ void session_start(struct worker *w, struct lb_service *svc, int cfd, const stru
 	s->w = w;
 	s->svc = svc;
 	runtime_get(svc->rt);
-	s->state = SESSION_CONNECTING;
+	s->state = SESSION_CONNECTING; /* the initial state, not a transition */
 	s->cfd = cfd;
 	s->bfd = -1;
 	s->backend = -1;
