@@ -14,7 +14,6 @@
 #include "lb/listener.h"
 
 #include "lb/session.h"
-#include "lb/worker.h"
 #include "lib/container.h"
 #include "lib/log.h"
 
@@ -37,7 +36,8 @@
 enum listener_state { LISTENER_ACCEPTING, LISTENER_PAUSED, LISTENER_CLOSED };
 
 struct listener {
-	struct worker *w;
+	struct session_set *set; /* where accepted clients go; NULL until started */
+	unsigned worker;         /* the id of the worker whose set it is, for the log */
 	struct lb_service *svc;
 	const struct conf_listen *lconf;
 	int fd;
@@ -68,16 +68,16 @@ static void listener_set_state(struct listener *l, enum listener_state st, const
 			? LOG_LEVEL_WARN
 			: LOG_LEVEL_DEBUG,
 		"listener %s (%s) worker %u: %s -> %s: %s", l->lconf->address, l->svc->conf->name,
-		l->w->id, listener_state_name(l->state), listener_state_name(st), why);
+		l->worker, listener_state_name(l->state), listener_state_name(st), why);
 	l->state = st;
 }
 
 static void listener_pause(struct listener *l, ev_tstamp how_long, const char *why)
 {
-	ev_io_stop(l->w->loop, &l->io);
-	ev_timer_stop(l->w->loop, &l->pause);
+	ev_io_stop(l->set->loop, &l->io);
+	ev_timer_stop(l->set->loop, &l->pause);
 	ev_timer_set(&l->pause, how_long, 0.);
-	ev_timer_start(l->w->loop, &l->pause);
+	ev_timer_start(l->set->loop, &l->pause);
 	listener_set_state(l, LISTENER_PAUSED, why);
 }
 
@@ -85,7 +85,7 @@ void listener_pause_resources(struct listener *l, const char *why)
 {
 	if (l->state != LISTENER_ACCEPTING)
 		return;
-	atomic_fetch_add(&l->w->rt->proc->accept_pauses, 1);
+	atomic_fetch_add(&l->set->rt->proc->accept_pauses, 1);
 	listener_pause(l, ACCEPT_PAUSE_ERR, why);
 }
 
@@ -94,38 +94,13 @@ static void pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct listener *l = container_of(t, struct listener, pause);
 	(void)revents;
 
-	if (!worker_reserve_ready(l->w)) {
+	if (!session_reserve_ready(l->set)) {
 		/* Still no spare fd: an accepted client could not get its backend. */
 		listener_pause(l, ACCEPT_PAUSE_ERR, "fd reserve not refilled yet");
 		return;
 	}
 	ev_io_start(loop, &l->io);
 	listener_set_state(l, LISTENER_ACCEPTING, "pause over");
-}
-
-/*
- * Counts the new session against both limits; returns 0, or -1 when one is reached. The global
- * limit was checked before accept(2); checking it again here closes the race between workers.
- */
-static int admit(struct listener *l)
-{
-	struct lb_runtime *rt = l->w->rt;
-	struct lb_service *svc = l->svc;
-	uint32_t max = rt->conf->global.max_connections;
-
-	if (atomic_fetch_add(&rt->proc->active, 1) >= max) {
-		atomic_fetch_sub(&rt->proc->active, 1);
-		return -1;
-	}
-	if (svc->conf->max_connections != 0 &&
-		atomic_fetch_add(&svc->st->active, 1) >= svc->conf->max_connections) {
-		atomic_fetch_sub(&svc->st->active, 1);
-		atomic_fetch_sub(&rt->proc->active, 1);
-		return -1;
-	}
-	if (svc->conf->max_connections == 0)
-		atomic_fetch_add(&svc->st->active, 1);
-	return 0;
 }
 
 static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -135,10 +110,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)revents;
 
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		if (atomic_load_explicit(&l->w->rt->proc->active, memory_order_relaxed) >=
-			l->w->rt->conf->global.max_connections) {
+		if (session_set_full(l->set)) {
 			/* Leave the connection queued in the kernel; look again shortly. */
-			atomic_fetch_add(&l->w->rt->proc->limit_pauses, 1);
+			atomic_fetch_add(&l->set->rt->proc->limit_pauses, 1);
 			listener_pause(l, ACCEPT_PAUSE_LIMIT, "max_connections reached");
 			return;
 		}
@@ -166,15 +140,12 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			}
 		}
 		atomic_fetch_add(&l->svc->st->accepted, 1);
-		if (admit(l) < 0) {
-			/* Service limit: refuse this one cleanly, keep accepting others. */
-			atomic_fetch_add(&l->svc->st->refused_limit, 1);
-			close(fd);
-			continue;
-		}
 		struct addr client;
 		addr_from_sockaddr(&client, (struct sockaddr *)&ss, len);
-		session_start(l->w, l->svc, fd, &client);
+		/* Admission is the session set's: at a limit the client is refused, the next one
+		 * accepted. */
+		if (session_start(l->set, l->svc, fd, &client) < 0)
+			continue;
 		if (l->state != LISTENER_ACCEPTING)
 			return; /* that session ran out of fds and paused us */
 	}
@@ -259,6 +230,7 @@ struct listener *listener_prepare(
 		return NULL;
 	}
 	l->svc = (struct lb_service *)svc;
+	l->worker = worker_id;
 	l->lconf = lconf;
 	l->fd = fd;
 	l->state = LISTENER_CLOSED; /* until started */
@@ -267,22 +239,22 @@ struct listener *listener_prepare(
 	return l;
 }
 
-void listener_start(struct listener *l, struct worker *w)
+void listener_start(struct listener *l, struct session_set *set)
 {
-	l->w = w;
+	l->set = set;
 	l->state = LISTENER_ACCEPTING;
 	atomic_fetch_add(&l->svc->st->listening, 1);
-	ev_io_start(w->loop, &l->io);
+	ev_io_start(set->loop, &l->io);
 }
 
-struct listener *listener_new(
-	struct worker *w, struct lb_service *svc, const struct conf_listen *lconf)
+struct listener *listener_new(struct session_set *set, unsigned worker_id, struct lb_service *svc,
+	const struct conf_listen *lconf)
 {
 	int err;
-	struct listener *l = listener_prepare(svc, lconf, w->id, &err);
+	struct listener *l = listener_prepare(svc, lconf, worker_id, &err);
 
 	if (l != NULL)
-		listener_start(l, w);
+		listener_start(l, set);
 	return l;
 }
 
@@ -294,7 +266,7 @@ const struct addr *listener_addr(const struct listener *l)
 void listener_rebind(struct listener *l, struct lb_service *svc, const struct conf_listen *lconf)
 {
 	/* The address may now belong to another service: it listens for that one. */
-	if (l->w != NULL && svc->st != l->svc->st) {
+	if (l->set != NULL && svc->st != l->svc->st) {
 		atomic_fetch_sub(&l->svc->st->listening, 1);
 		atomic_fetch_add(&svc->st->listening, 1);
 	}
@@ -306,9 +278,9 @@ void listener_close(struct listener *l)
 {
 	if (l == NULL)
 		return;
-	if (l->w != NULL) { /* started */
-		ev_io_stop(l->w->loop, &l->io);
-		ev_timer_stop(l->w->loop, &l->pause);
+	if (l->set != NULL) { /* started */
+		ev_io_stop(l->set->loop, &l->io);
+		ev_timer_stop(l->set->loop, &l->pause);
 		listener_set_state(l, LISTENER_CLOSED, "closing");
 		atomic_fetch_sub(&l->svc->st->listening, 1);
 	}

@@ -15,15 +15,16 @@
 
 #include "lb/runtime.h"
 
-struct worker;
 struct listener;
+struct session_set;
 
 /*
- * Creates, binds and starts listening on lconf's address for svc, owned by worker w.
- * Returns NULL with the reason logged (address in use, permission, ...).
+ * Creates, binds and starts listening on lconf's address for svc, handing accepted clients to
+ * set (the session set of worker worker_id, whose loop it runs on). Returns NULL with the
+ * reason logged (address in use, permission, ...).
  */
-struct listener *listener_new(
-	struct worker *w, struct lb_service *svc, const struct conf_listen *lconf);
+struct listener *listener_new(struct session_set *set, unsigned worker_id, struct lb_service *svc,
+	const struct conf_listen *lconf);
 
 /*
  * The two halves of listener_new, for a reload: binds on the main thread (so a failure stops
@@ -33,7 +34,7 @@ struct listener *listener_new(
  */
 struct listener *listener_prepare(const struct lb_service *svc, const struct conf_listen *lconf,
 	unsigned worker_id, int *err);
-void listener_start(struct listener *l, struct worker *w);
+void listener_start(struct listener *l, struct session_set *set);
 
 /* The address it listens on. */
 const struct addr *listener_addr(const struct listener *l);

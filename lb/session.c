@@ -3,17 +3,27 @@
  *
  * One client connection and the backend connection made for it, on one worker.
  *
- *            connect refused / timed out, attempts left: next backend
- *               +----+
- *               v    |
- *   accept --> CONNECTING --connected--> PROXYING --both FINs passed on--> closed
- *                  |                        |
- *                  +--no backend left-------+--reset / idle / half-close timeout / abort--> closed
+ *                      connect refused / timed out / backend dead,
+ *                      attempts left: the next backend
+ *                          +-----+
+ *                          v     |
+ *   session_start() --> CONNECTING ----connected----> PROXYING
+ *                          |                             |
+ *                          | no backend left, service    | both FINs passed on, reset or
+ *                          | removed by a reload, no     | error on either side, idle or
+ *                          | backend socket, drain       | half-close timeout, backend dead,
+ *                          | deadline                    | PROXY header failed, drain deadline
+ *                          v                             v
+ *                        CLOSED <------------------------+
+ *
+ * session_set_state() is the one setter and logs every transition with its reason; CLOSED is
+ * set by session_close() alone, after which the struct goes back to the free list.
  *
  * A retry is only possible in CONNECTING: no byte has been read from the client yet (the
  * client's data waits in its socket), so another backend can take over and the client never
  * notices. The sockets, the pump halves and the timer belong to the session; session_close()
- * is the single exit and releases them all.
+ * is the single exit and releases them all (release_backend() gives up one backend attempt, for
+ * a retry and for the exit alike).
  *
  * Timeouts follow ev.pod's "be smart about timeouts": activity only stores ev_now(); the one
  * timer checks when it fires whether the session really was idle, and re-arms itself with
@@ -26,12 +36,13 @@
 #include "lb/balance.h"
 #include "lb/proxy_proto.h"
 #include "lb/pump.h"
-#include "lb/worker.h"
 #include "lib/clock.h"
 #include "lib/container.h"
 #include "lib/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -45,12 +56,15 @@
 /* Recycled session structs kept per worker; beyond this they are freed. */
 #define SESSION_FREE_MAX 4096
 
-enum session_state { SESSION_CONNECTING, SESSION_PROXYING };
+enum session_state { SESSION_CONNECTING, SESSION_PROXYING, SESSION_CLOSED };
+
+/* The two ends of a session: which one a failure was on decides its result and its blame. */
+enum session_side { SESSION_CLIENT, SESSION_BACKEND };
 
 struct session {
-	struct worker *w;
+	struct session_set *set;
 	struct lb_service *svc;
-	struct session *prev, *next; /* worker's live list; next also links the free list */
+	struct session *prev, *next; /* the set's live list; next also links the free list */
 	enum session_state state;
 	int cfd, bfd;
 	int backend; /* index in svc->backends, -1 while none is held */
@@ -85,6 +99,19 @@ static const char *state_name(enum session_state st)
 		return "connecting";
 	case SESSION_PROXYING:
 		return "proxying";
+	case SESSION_CLOSED:
+		return "closed";
+	}
+	return "?";
+}
+
+static const char *side_name(enum session_side side)
+{
+	switch (side) {
+	case SESSION_CLIENT:
+		return "client";
+	case SESSION_BACKEND:
+		return "backend";
 	}
 	return "?";
 }
@@ -92,6 +119,20 @@ static const char *state_name(enum session_state st)
 static const char *backend_name(const struct session *s)
 {
 	return s->backend >= 0 ? s->svc->conf->backends[s->backend].address : "-";
+}
+
+/*
+ * The one place the state changes after session_start(): logs every transition with its reason
+ * (debug: there are several per connection). CONNECTING -> CONNECTING is a retry.
+ */
+static void session_set_state(struct session *s, enum session_state st, const char *why)
+{
+	char cbuf[ADDR_STRLEN];
+
+	log_debug("session %s -> %s (%s): %s -> %s: %s",
+		addr_format(&s->client, cbuf, sizeof(cbuf)), backend_name(s), s->svc->conf->name,
+		state_name(s->state), state_name(st), why);
+	s->state = st;
 }
 
 /*
@@ -117,32 +158,94 @@ static void no_verdict(struct session *s)
 	s->reported = 1;
 }
 
-/* The single exit: releases everything the session owns and undoes its counts. */
-static void session_close(
-	struct session *s, enum lb_result result, const char *reason, int reset_client)
+/*
+ * Counts a new session against both limits; 0, or -1 when one is reached (nothing is counted
+ * then). The global limit was checked before accept(2); checking it again here closes the race
+ * between workers. The counts live in the generation's shared state, so rt is the set's current
+ * one for taking and for giving back alike.
+ */
+static int admission_take(struct lb_runtime *rt, struct lb_service *svc)
 {
-	struct worker *w = s->w;
-	char cbuf[ADDR_STRLEN];
+	uint32_t max = rt->conf->global.max_connections;
 
-	log_debug("session %s -> %s (%s) closed in state %s: %s",
-		addr_format(&s->client, cbuf, sizeof(cbuf)), backend_name(s), s->svc->conf->name,
-		state_name(s->state), reason);
-	access_log_line(s->svc, &s->client, s->backend >= 0 ? &s->svc->backends[s->backend] : NULL,
-		s->bytes_in, s->bytes_out, ev_now(w->loop) - s->started, result, reason);
-	/* An attempt cut while connecting (drain deadline) counts against its backend. */
-	report_outcome(s, s->state == SESSION_PROXYING, reason);
-	ev_io_stop(w->loop, &s->cio);
-	ev_io_stop(w->loop, &s->bio);
-	ev_timer_stop(w->loop, &s->timer);
-	pump_half_release(&w->pool, &s->up);
-	pump_half_release(&w->pool, &s->down);
-	if (reset_client) {
-		/* An RST tells the client at once that nobody will serve it. */
-		struct linger lg = {.l_onoff = 1, .l_linger = 0};
-		setsockopt(s->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	if (atomic_fetch_add(&rt->proc->active, 1) >= max) {
+		atomic_fetch_sub(&rt->proc->active, 1);
+		return -1;
 	}
-	close(s->cfd);
-	s->cfd = -1;
+	if (svc->conf->max_connections != 0 &&
+		atomic_fetch_add(&svc->st->active, 1) >= svc->conf->max_connections) {
+		atomic_fetch_sub(&svc->st->active, 1);
+		atomic_fetch_sub(&rt->proc->active, 1);
+		return -1;
+	}
+	if (svc->conf->max_connections == 0)
+		atomic_fetch_add(&svc->st->active, 1);
+	return 0;
+}
+
+static void admission_return(struct lb_runtime *rt, struct lb_service *svc)
+{
+	atomic_fetch_sub(&svc->st->active, 1);
+	atomic_fetch_sub(&rt->proc->active, 1);
+}
+
+static void set_link(struct session_set *set, struct session *s)
+{
+	s->prev = NULL;
+	s->next = set->live;
+	if (set->live != NULL)
+		set->live->prev = s;
+	set->live = s;
+	set->nlive++;
+}
+
+static void set_unlink(struct session_set *set, struct session *s)
+{
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		set->live = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	set->nlive--;
+}
+
+/* Keeps a finished session's struct for the next one, up to SESSION_FREE_MAX. */
+static void set_recycle(struct session_set *set, struct session *s)
+{
+	if (set->nrecycled < SESSION_FREE_MAX) {
+		s->next = set->recycled;
+		set->recycled = s;
+		set->nrecycled++;
+	} else {
+		free(s);
+	}
+}
+
+/* The spare fd, closed so a backend socket can be had. 0, or -EMFILE when it is gone already. */
+static int spend_reserve(struct session_set *set)
+{
+	if (set->reserve_fd < 0)
+		return -EMFILE;
+	close(set->reserve_fd);
+	set->reserve_fd = -1;
+	return 0;
+}
+
+static void pause_accepting(struct session_set *set, const char *why)
+{
+	if (set->pause_accepting != NULL)
+		set->pause_accepting(set->arg, why);
+}
+
+/*
+ * Gives up the backend connection (or the attempt at one) and the backend's count of it: both
+ * a failed connect before the next try and session_close() end an attempt here.
+ */
+static void release_backend(struct session *s)
+{
+	ev_io_stop(s->set->loop, &s->bio);
+	s->bev = 0;
 	if (s->bfd >= 0) {
 		close(s->bfd);
 		s->bfd = -1;
@@ -152,49 +255,46 @@ static void session_close(
 		atomic_fetch_sub(&b->st->active, 1);
 		atomic_fetch_add_explicit(&b->st->bytes_in, s->bytes_in, memory_order_relaxed);
 		atomic_fetch_add_explicit(&b->st->bytes_out, s->bytes_out, memory_order_relaxed);
+		s->backend = -1;
 	}
-	atomic_fetch_add_explicit(&s->svc->st->results[result], 1, memory_order_relaxed);
-	atomic_fetch_sub(&s->svc->st->active, 1);
-	atomic_fetch_sub(&w->rt->proc->active, 1);
+}
 
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		w->sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	w->nsessions--;
+/* The single exit: releases everything the session owns and undoes its counts. */
+static void session_close(
+	struct session *s, enum lb_result result, const char *reason, int reset_client)
+{
+	struct session_set *set = s->set;
+	enum session_state was = s->state;
+
+	session_set_state(s, SESSION_CLOSED, reason);
+	access_log_line(s->svc, &s->client, s->backend >= 0 ? &s->svc->backends[s->backend] : NULL,
+		s->bytes_in, s->bytes_out, ev_now(set->loop) - s->started, result, reason);
+	/* An attempt cut while connecting (drain deadline) counts against its backend. */
+	report_outcome(s, was == SESSION_PROXYING, reason);
+	ev_io_stop(set->loop, &s->cio);
+	ev_timer_stop(set->loop, &s->timer);
+	pump_half_release(&set->pool, &s->up);
+	pump_half_release(&set->pool, &s->down);
+	if (reset_client) {
+		/* An RST tells the client at once that nobody will serve it. */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(s->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(s->cfd);
+	s->cfd = -1;
+	release_backend(s);
+	atomic_fetch_add_explicit(&s->svc->st->results[result], 1, memory_order_relaxed);
+	admission_return(set->rt, s->svc);
+	set_unlink(set, s);
 	/* The generation the session ran under may go with it (a reload replaced it). */
 	runtime_put(s->svc->rt);
 	s->svc = NULL;
-	if (w->nfree < SESSION_FREE_MAX) {
-		s->next = w->free_sessions;
-		w->free_sessions = s;
-		w->nfree++;
-	} else {
-		free(s);
-	}
-	worker_session_gone(w);
-}
-
-void session_abort(struct session *s, const char *reason)
-{
-	session_close(s, LB_RESULT_DRAIN, reason, 0);
-}
-
-struct session *session_next(struct session *s)
-{
-	return s->next;
-}
-
-struct session *session_recycled_next(struct session *s)
-{
-	return s->next;
-}
-
-void session_free_recycled(struct session *s)
-{
-	free(s);
+	set_recycle(set, s);
+	/* An fd was just freed: the first goes back to the reserve. */
+	if (set->reserve_fd < 0)
+		session_reserve_ready(set);
+	if (set->nlive == 0 && set->empty != NULL)
+		set->empty(set->arg);
 }
 
 /* Starts, stops or changes an io watcher only when its events really change. */
@@ -226,8 +326,8 @@ static void update_io(struct session *s)
 		bev |= EV_READ;
 	if (down & PUMP_WANT_WRITE)
 		cev |= EV_WRITE;
-	io_set(s->w->loop, &s->cio, &s->cev, s->cfd, cev);
-	io_set(s->w->loop, &s->bio, &s->bev, s->bfd, bev);
+	io_set(s->set->loop, &s->cio, &s->cev, s->cfd, cev);
+	io_set(s->set->loop, &s->bio, &s->bev, s->bfd, bev);
 }
 
 static ev_tstamp ms_to_ev(uint64_t ms)
@@ -247,25 +347,34 @@ static ev_tstamp current_timeout(const struct session *s)
 		if (s->half_closed && t->half_close_ms < t->idle_ms)
 			return ms_to_ev(t->half_close_ms);
 		return ms_to_ev(t->idle_ms);
+	case SESSION_CLOSED:
+		break; /* no timer runs */
 	}
 	return ms_to_ev(t->idle_ms);
 }
 
 static void arm_timer(struct session *s)
 {
-	s->last_active = ev_now(s->w->loop);
+	s->last_active = ev_now(s->set->loop);
 	s->timer.repeat = current_timeout(s);
-	ev_timer_again(s->w->loop, &s->timer);
+	ev_timer_again(s->set->loop, &s->timer);
 }
 
-/* Runs one direction and reacts to its outcome. Returns -1 when the session was closed. */
-static int pump(struct session *s, struct pump_half *h, int src, int dst, int up)
+/*
+ * Runs the direction that reads from side `from` (the client's: up, the backend's: down) and
+ * reacts to its outcome. Returns -1 when the session was closed.
+ */
+static int pump(struct session *s, enum session_side from)
 {
-	int src_side = 0;
+	int up = from == SESSION_CLIENT;
+	struct pump_half *h = up ? &s->up : &s->down;
+	enum session_side to = up ? SESSION_BACKEND : SESSION_CLIENT;
+	int src_failed = 0;
 	/* The other direction done: after_pump() closes the session once this one is. */
 	int last = pump_done(up ? &s->down : &s->up);
 	size_t moved = 0;
-	long n = pump_move(&s->w->pool, h, src, dst, PUMP_BUDGET, last, &src_side, &moved);
+	long n = pump_move(&s->set->pool, h, up ? s->cfd : s->bfd, up ? s->bfd : s->cfd,
+		PUMP_BUDGET, last, &src_failed, &moved);
 
 	if (moved > 0) {
 		if (up)
@@ -277,22 +386,24 @@ static int pump(struct session *s, struct pump_half *h, int src, int dst, int up
 			report_outcome(s, 1, "first byte");
 	}
 	if (n < 0) {
-		const char *who = (src_side == up) ? "client" : "backend";
+		enum session_side failed = src_failed ? from : to;
 		const char *what = n == -ECONNRESET  ? "reset"
 				   : n == -EPIPE     ? "closed"
 				   : n == -ENOMEM    ? "out of memory"
 				   : n == -ETIMEDOUT ? "timed out"
 						     : "error";
 		char reason[64];
-		snprintf(reason, sizeof(reason), "%s %s (%s)", who, what, strerror((int)-n));
-		if (!s->reported && who[0] == 'b' && n == -ECONNRESET)
+		snprintf(reason, sizeof(reason), "%s %s (%s)", side_name(failed), what,
+			strerror((int)-n));
+		if (!s->reported && failed == SESSION_BACKEND && n == -ECONNRESET)
 			report_outcome(s, 0, "reset before the first byte");
-		session_close(s, who[0] == 'c' ? LB_RESULT_CLIENT_ERROR : LB_RESULT_BACKEND_ERROR,
+		session_close(s,
+			failed == SESSION_CLIENT ? LB_RESULT_CLIENT_ERROR : LB_RESULT_BACKEND_ERROR,
 			reason, 0);
 		return -1;
 	}
 	if (n > 0 || h->src_eof)
-		s->last_active = ev_now(s->w->loop);
+		s->last_active = ev_now(s->set->loop);
 	return 0;
 }
 
@@ -317,9 +428,9 @@ static void client_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct session *s = container_of(io, struct session, cio);
 	(void)loop;
 
-	if ((revents & EV_READ) && pump(s, &s->up, s->cfd, s->bfd, 1) < 0)
+	if ((revents & EV_READ) && pump(s, SESSION_CLIENT) < 0)
 		return;
-	if ((revents & EV_WRITE) && pump(s, &s->down, s->bfd, s->cfd, 0) < 0)
+	if ((revents & EV_WRITE) && pump(s, SESSION_BACKEND) < 0)
 		return;
 	after_pump(s);
 }
@@ -359,9 +470,9 @@ static void connected(struct session *s)
 	struct lb_backend *b = &s->svc->backends[s->backend];
 	int one = 1;
 
-	s->state = SESSION_PROXYING;
+	session_set_state(s, SESSION_PROXYING, "connected");
 	atomic_fetch_add(&b->st->sessions, 1);
-	observe_connect(b, ev_now(s->w->loop) - s->connect_start);
+	observe_connect(b, ev_now(s->set->loop) - s->connect_start);
 	setsockopt(s->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (s->svc->conf->proxy_protocol != CONF_PROXY_OFF) {
 		struct sockaddr_storage ss;
@@ -387,14 +498,15 @@ static void connected(struct session *s)
 	update_io(s);
 }
 
-/* A connect attempt failed before any byte moved: count it and try the next backend. */
+/*
+ * A connect attempt failed before any byte moved: count it, give the attempt up and try the
+ * next backend (connect_next() ends in session_close() when none is left).
+ */
 static void connect_failed(struct session *s, int err)
 {
-	struct lb_backend *b = &s->svc->backends[s->backend];
-	char cbuf[ADDR_STRLEN];
-
-	atomic_fetch_add(&b->st->connect_fails, 1);
 	char why[64];
+
+	atomic_fetch_add(&s->svc->backends[s->backend].st->connect_fails, 1);
 	if (err == ECONNREFUSED)
 		snprintf(why, sizeof(why), "connect refused");
 	else if (err == ETIMEDOUT)
@@ -402,14 +514,8 @@ static void connect_failed(struct session *s, int err)
 	else
 		snprintf(why, sizeof(why), "connect failed: %s", strerror(err));
 	report_outcome(s, 0, why);
-	log_debug("session %s: to %s (%s): %s", addr_format(&s->client, cbuf, sizeof(cbuf)),
-		b->conf->address, s->svc->conf->name, why);
-	ev_io_stop(s->w->loop, &s->bio);
-	s->bev = 0;
-	close(s->bfd);
-	s->bfd = -1;
-	atomic_fetch_sub(&b->st->active, 1);
-	s->backend = -1;
+	session_set_state(s, SESSION_CONNECTING, why);
+	release_backend(s);
 	s->reported = 0;
 	connect_next(s);
 }
@@ -433,10 +539,10 @@ static void backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (revents & EV_WRITE) {
 		if (s->hdr_off < s->hdr_len && send_header(s) < 0)
 			return;
-		if (s->hdr_off >= s->hdr_len && pump(s, &s->up, s->cfd, s->bfd, 1) < 0)
+		if (s->hdr_off >= s->hdr_len && pump(s, SESSION_CLIENT) < 0)
 			return;
 	}
-	if ((revents & EV_READ) && pump(s, &s->down, s->bfd, s->cfd, 0) < 0)
+	if ((revents & EV_READ) && pump(s, SESSION_BACKEND) < 0)
 		return;
 	after_pump(s);
 }
@@ -545,7 +651,7 @@ static void log_no_backend(struct session *s, const char *why)
  */
 static int session_migrate(struct session *s)
 {
-	struct lb_runtime *rt = s->w->rt;
+	struct lb_runtime *rt = s->set->rt;
 	struct lb_service *old = s->svc, *svc = runtime_service_by_state(rt, old->st);
 
 	if (svc == NULL)
@@ -567,7 +673,7 @@ static int session_migrate(struct session *s)
  */
 static void connect_next(struct session *s)
 {
-	if (s->svc->rt != s->w->rt && session_migrate(s) < 0) {
+	if (s->svc->rt != s->set->rt && session_migrate(s) < 0) {
 		log_no_backend(s, "service removed by a reload");
 		session_close(s, LB_RESULT_NO_BACKEND, "service removed by a reload", 1);
 		return;
@@ -584,7 +690,7 @@ static void connect_next(struct session *s)
 		int idx = backend_take_trial(s->svc, trial_usable, s);
 		s->trial = idx >= 0;
 		if (idx < 0)
-			idx = balancer_pick(s->w->balancers[s->svc->index], &ctx);
+			idx = balancer_pick(s->set->balancers[s->svc->index], &ctx);
 		if (idx < 0)
 			break;
 		if (s->ntried > 0)
@@ -597,9 +703,9 @@ static void connect_next(struct session *s)
 		const struct addr *ba = &b->conf->addr;
 		s->bfd = socket(ba->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (s->bfd < 0 && (errno == EMFILE || errno == ENFILE) &&
-			worker_spend_reserve(s->w) == 0) {
+			spend_reserve(s->set) == 0) {
 			/* This client is served from the reserve; the ones behind it wait. */
-			worker_pause_accepting(s->w, "fd limit reached (Too many open files)");
+			pause_accepting(s->set, "fd limit reached (Too many open files)");
 			s->bfd = socket(
 				ba->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		}
@@ -612,19 +718,19 @@ static void connect_next(struct session *s)
 			snprintf(reason, sizeof(reason), "backend socket: %s", strerror(errno));
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 				errno == ENOMEM)
-				worker_pause_accepting(s->w, reason);
+				pause_accepting(s->set, reason);
 			no_verdict(s); /* our shortage, not the backend's fault */
 			session_close(s, LB_RESULT_RESOURCE, reason, 1);
 			return;
 		}
-		s->connect_start = ev_now(s->w->loop);
+		s->connect_start = ev_now(s->set->loop);
 		if (connect(s->bfd, &ba->sa, ba->len) == 0) {
 			connected(s);
 			return;
 		}
 		if (errno == EINPROGRESS) {
 			ev_io_set(&s->bio, s->bfd, EV_WRITE);
-			ev_io_start(s->w->loop, &s->bio);
+			ev_io_start(s->set->loop, &s->bio);
 			s->bev = EV_WRITE;
 			arm_timer(s);
 			return;
@@ -638,35 +744,41 @@ static void connect_next(struct session *s)
 	session_close(s, LB_RESULT_NO_BACKEND, why, 1);
 }
 
-static struct session *session_alloc(struct worker *w)
+static struct session *session_alloc(struct session_set *set)
 {
-	struct session *s = w->free_sessions;
+	struct session *s = set->recycled;
 
 	if (s != NULL) {
-		w->free_sessions = s->next;
-		w->nfree--;
+		set->recycled = s->next;
+		set->nrecycled--;
 		return s;
 	}
 	return malloc(sizeof(*s));
 }
 
-void session_start(struct worker *w, struct lb_service *svc, int cfd, const struct addr *client)
+int session_start(
+	struct session_set *set, struct lb_service *svc, int cfd, const struct addr *client)
 {
-	struct session *s = session_alloc(w);
+	if (admission_take(set->rt, svc) < 0) {
+		/* Service limit: refuse this one cleanly; the listener keeps accepting others. */
+		atomic_fetch_add(&svc->st->refused_limit, 1);
+		close(cfd);
+		return -EBUSY;
+	}
+	struct session *s = session_alloc(set);
 	int one = 1;
 
 	if (s == NULL) {
 		log_warn("out of memory for a new session on %s: closing the client",
 			svc->conf->name);
 		close(cfd);
-		atomic_fetch_sub(&svc->st->active, 1);
-		atomic_fetch_sub(&w->rt->proc->active, 1);
-		return;
+		admission_return(set->rt, svc);
+		return -ENOMEM;
 	}
-	s->w = w;
+	s->set = set;
 	s->svc = svc;
 	runtime_get(svc->rt);
-	s->state = SESSION_CONNECTING;
+	s->state = SESSION_CONNECTING; /* the initial state, not a transition */
 	s->cfd = cfd;
 	s->bfd = -1;
 	s->backend = -1;
@@ -676,7 +788,7 @@ void session_start(struct worker *w, struct lb_service *svc, int cfd, const stru
 	s->trial = 0;
 	s->reported = 0;
 	s->bytes_in = s->bytes_out = 0;
-	s->started = ev_now(w->loop);
+	s->started = ev_now(set->loop);
 	s->hdr_len = s->hdr_off = 0;
 	s->client = *client;
 	pump_half_init(&s->up);
@@ -684,20 +796,15 @@ void session_start(struct worker *w, struct lb_service *svc, int cfd, const stru
 	ev_io_init(&s->cio, client_cb, cfd, 0);
 	ev_io_init(&s->bio, backend_cb, -1, 0);
 	ev_init(&s->timer, timer_cb);
-	s->prev = NULL;
-	s->next = w->sessions;
-	if (w->sessions != NULL)
-		w->sessions->prev = s;
-	w->sessions = s;
-	w->nsessions++;
+	set_link(set, s);
 	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	connect_next(s);
+	return 0;
 }
 
-void session_close_dead(struct worker *w)
+void session_close_dead(struct session_set *set)
 {
-	struct session *s = w->sessions;
-
+	struct session *s = set->live;
 	while (s != NULL) {
 		struct session *next = s->next;
 		if (s->backend >= 0 && backend_is_dead(&s->svc->backends[s->backend])) {
@@ -712,4 +819,59 @@ void session_close_dead(struct worker *w)
 		}
 		s = next;
 	}
+}
+
+void session_abort_all(struct session_set *set, const char *reason)
+{
+	while (set->live != NULL)
+		session_close(set->live, LB_RESULT_DRAIN, reason, 0);
+}
+
+int session_set_full(const struct session_set *set)
+{
+	return atomic_load_explicit(&set->rt->proc->active, memory_order_relaxed) >=
+	       set->rt->conf->global.max_connections;
+}
+
+int session_reserve_ready(struct session_set *set)
+{
+	if (set->reserve_fd < 0)
+		set->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return set->reserve_fd >= 0;
+}
+
+int session_set_init(struct session_set *set, struct ev_loop *loop, struct lb_runtime *rt,
+	struct balancer **balancers, size_t pool_keep)
+{
+	memset(set, 0, sizeof(*set));
+	set->reserve_fd = -1;
+	set->loop = loop;
+	set->rt = rt;
+	set->balancers = balancers;
+	if (pump_pool_init(&set->pool, pool_keep) < 0)
+		return -ENOMEM;
+	if (!session_reserve_ready(set))
+		return -errno;
+	return 0;
+}
+
+void session_set_switch(struct session_set *set, struct lb_runtime *rt, struct balancer **balancers)
+{
+	set->rt = rt;
+	set->balancers = balancers;
+}
+
+void session_set_destroy(struct session_set *set)
+{
+	while (set->recycled != NULL) {
+		struct session *s = set->recycled;
+		set->recycled = s->next;
+		free(s);
+	}
+	set->nrecycled = 0;
+	pump_pool_destroy(&set->pool);
+	/* A set that was never initialised is all zeroes: fd 0 is not its reserve. */
+	if (set->loop != NULL && set->reserve_fd >= 0)
+		close(set->reserve_fd);
+	set->reserve_fd = -1;
 }

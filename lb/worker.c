@@ -14,7 +14,6 @@
 #include "lib/log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -103,34 +102,20 @@ static void close_listeners(struct worker *w)
 	w->nlisteners = 0;
 }
 
-int worker_spend_reserve(struct worker *w)
+/* The session set's callbacks: out of fds or memory for a backend socket; its last session. */
+static void pause_accepting(void *arg, const char *why)
 {
-	if (w->reserve_fd < 0)
-		return -EMFILE;
-	close(w->reserve_fd);
-	w->reserve_fd = -1;
-	return 0;
-}
+	struct worker *w = arg;
 
-int worker_reserve_ready(struct worker *w)
-{
-	if (w->reserve_fd < 0)
-		w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	return w->reserve_fd >= 0;
-}
-
-void worker_pause_accepting(struct worker *w, const char *why)
-{
 	for (size_t i = 0; i < w->nlisteners; i++)
 		listener_pause_resources(w->listeners[i], why);
 }
 
-void worker_session_gone(struct worker *w)
+static void sessions_empty(void *arg)
 {
-	/* An fd was just freed: the first goes back to the reserve. */
-	if (w->reserve_fd < 0)
-		worker_reserve_ready(w);
-	if (w->state == WORKER_DRAINING && w->nsessions == 0)
+	struct worker *w = arg;
+
+	if (w->state == WORKER_DRAINING)
 		worker_set_state(w, WORKER_DONE, "last session finished");
 }
 
@@ -261,7 +246,7 @@ static void apply_switch(struct worker *w, struct worker_switch *sw)
 	/* New ones first: a service whose address changes never has nothing listening. */
 	for (size_t i = 0; i < sw->nadded; i++) {
 		if (w->state == WORKER_RUNNING) {
-			listener_start(sw->added[i], w);
+			listener_start(sw->added[i], &w->sessions);
 			sw->listeners[n++] = sw->added[i];
 		} else {
 			listener_close(sw->added[i]); /* stopping: too late to open anything */
@@ -296,6 +281,7 @@ static void apply_switch(struct worker *w, struct worker_switch *sw)
 
 	w->rt = rt;
 	sw->rt = NULL;
+	session_set_switch(&w->sessions, w->rt, w->balancers);
 	atomic_store(&w->generation, rt->generation);
 	log_debug("worker %u: now on configuration generation %llu, %zu listeners", w->id,
 		(unsigned long long)rt->generation, n);
@@ -320,18 +306,19 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		close_listeners(w);
 		ev_timer_stop(w->loop, &w->weights);
 		worker_set_state(w, WORKER_DRAINING, "stop accepting");
-		if (w->nsessions == 0) {
+		if (w->sessions.nlive == 0) {
 			worker_set_state(w, WORKER_DONE, "no sessions");
 			return;
 		}
-		log_info("worker %u: waiting for %zu sessions", w->id, w->nsessions);
+		log_info("worker %u: waiting for %zu sessions", w->id, w->sessions.nlive);
 	}
 	if (cmd & WORKER_CMD_SWEEP)
-		session_close_dead(w);
+		session_close_dead(&w->sessions);
 	if ((cmd & WORKER_CMD_FORCE) && w->state == WORKER_DRAINING) {
-		log_info("worker %u: drain deadline: closing %zu sessions", w->id, w->nsessions);
-		while (w->sessions != NULL && w->state == WORKER_DRAINING)
-			session_abort(w->sessions, "drain timeout");
+		log_info("worker %u: drain deadline: closing %zu sessions", w->id,
+			w->sessions.nlive);
+		/* The last one makes the worker DONE (sessions_empty). */
+		session_abort_all(&w->sessions, "drain timeout");
 	}
 }
 
@@ -359,7 +346,7 @@ static void trim_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct worker *w = container_of(t, struct worker, pool_trim);
 	(void)loop;
 	(void)revents;
-	pump_pool_trim(&w->pool, POOL_FLOOR);
+	pump_pool_trim(&w->sessions.pool, POOL_FLOOR);
 }
 
 static void alive_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -387,7 +374,6 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 	w->rt = runtime_get(rt);
 	atomic_store(&w->generation, rt->generation);
 	w->state = WORKER_RUNNING;
-	w->reserve_fd = -1;
 	w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
 	if (w->loop == NULL) {
 		log_error("worker %u: cannot create an event loop", id);
@@ -395,12 +381,15 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 	}
 	ev_async_init(&w->wake, wake_cb);
 	ev_async_start(w->loop, &w->wake);
-	if (pump_pool_init(&w->pool, POOL_KEEP) < 0)
-		return -ENOMEM;
-	if (!worker_reserve_ready(w))
-		return -errno;
+	int rc = session_set_init(&w->sessions, w->loop, w->rt, NULL, POOL_KEEP);
+	w->sessions.pause_accepting = pause_accepting;
+	w->sessions.empty = sessions_empty;
+	w->sessions.arg = w;
+	if (rc < 0)
+		return rc;
 
 	w->balancers = balancers_new(rt, id, &slow_start);
+	session_set_switch(&w->sessions, w->rt, w->balancers);
 	w->weights_gen = calloc(c->nservices ? c->nservices : 1, sizeof(*w->weights_gen));
 	for (size_t i = 0; i < c->nservices; i++)
 		nlisten += c->services[i].nlisten;
@@ -419,8 +408,8 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 		ev_timer_start(w->loop, &w->weights);
 	for (size_t i = 0; i < c->nservices; i++) {
 		for (size_t j = 0; j < c->services[i].nlisten; j++) {
-			struct listener *l =
-				listener_new(w, &rt->services[i], &c->services[i].listen[j]);
+			struct listener *l = listener_new(
+				&w->sessions, id, &rt->services[i], &c->services[i].listen[j]);
 			if (l == NULL)
 				return -EADDRNOTAVAIL;
 			w->listeners[w->nlisteners++] = l;
@@ -464,13 +453,7 @@ void worker_destroy(struct worker *w)
 		ev_timer_stop(w->loop, &w->pool_trim);
 		ev_timer_stop(w->loop, &w->weights);
 		close_listeners(w);
-		while (w->sessions != NULL)
-			session_abort(w->sessions, "shutdown");
-		while (w->free_sessions != NULL) {
-			struct session *s = w->free_sessions;
-			w->free_sessions = session_recycled_next(s);
-			session_free_recycled(s);
-		}
+		session_abort_all(&w->sessions, "shutdown");
 	}
 	if (w->rt != NULL)
 		balancers_free(w->balancers, w->rt->conf->nservices);
@@ -482,10 +465,7 @@ void worker_destroy(struct worker *w)
 		worker_cancel_switch(w);
 	}
 	free(w->listeners);
-	pump_pool_destroy(&w->pool);
-	/* A worker that was never initialised is all zeroes: fd 0 is not its reserve. */
-	if (w->rt != NULL && w->reserve_fd >= 0)
-		close(w->reserve_fd);
+	session_set_destroy(&w->sessions);
 	if (w->loop != NULL)
 		ev_loop_destroy(w->loop);
 	runtime_put(w->rt);

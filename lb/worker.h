@@ -11,8 +11,8 @@
 #ifndef ANYLB_LB_WORKER_H
 #define ANYLB_LB_WORKER_H
 
-#include "lb/pump.h"
 #include "lb/runtime.h"
+#include "lb/session.h"
 
 #include <ev.h>
 #include <pthread.h>
@@ -20,7 +20,6 @@
 
 struct balancer;
 struct listener;
-struct session;
 
 enum worker_state { WORKER_RUNNING, WORKER_DRAINING, WORKER_DONE };
 
@@ -55,12 +54,8 @@ struct worker {
 	uint64_t *weights_gen;       /* per service: the weights_gen the balancer reflects */
 	ev_timer weights;            /* looks for slow-start weight changes */
 
-	struct session *sessions; /* live sessions, doubly linked */
-	size_t nsessions;
-	struct session *free_sessions; /* recycled session structs, singly linked */
-	size_t nfree;
-	struct pump_pool pool;
-	int reserve_fd; /* a spare fd given up when a backend socket hits the fd limit */
+	struct session_set
+		sessions; /* session.c's; this worker keeps its rt and balancers current */
 
 	ev_timer alive_timer; /* shows the loop turns, for the watchdog heartbeat */
 	ev_timer pool_trim;   /* gives idle pipes back after a burst */
@@ -98,20 +93,5 @@ uint64_t worker_generation(const struct worker *w);
 
 /* Joins the thread (if started) and releases everything the worker owns. */
 void worker_destroy(struct worker *w);
-
-/* Called by sessions: out of fds or memory for a backend socket: pause every listener. */
-void worker_pause_accepting(struct worker *w, const char *why);
-
-/*
- * The fd reserve, relayd's answer to EMFILE between accept(2) and the backend's socket(2): a
- * session that accepted the last fd closes the spare (worker_spend_reserve, 0 if there was one)
- * so its backend socket can be had, and accepting stays paused until the spare could be opened
- * again (worker_reserve_ready, which retries). A client that was accepted is then always served.
- */
-int worker_spend_reserve(struct worker *w);
-int worker_reserve_ready(struct worker *w);
-
-/* Called by sessions: a session left the worker's list. */
-void worker_session_gone(struct worker *w);
 
 #endif
