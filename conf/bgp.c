@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #define CONF_NKEYS(keys) (sizeof(keys) / sizeof((keys)[0]))
 
@@ -38,8 +37,6 @@
 #define CONF_WATCHDOG_MIN_MS   100 /* as the message in conf_get_watchdog() says */
 #define CONF_WATCHDOG_MAX_MS   (60 * 1000)
 #define CONF_MAX_DELAY_DEFAULT (5 * 60 * 1000)
-#define CONF_SOCKET_PATH_MAX   (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
-#define CONF_PATH_TEXT_MAX     4096 /* read this much of bird_socket to say it is too long */
 
 enum conf_bgp_key {
 	CONF_BGP_ANNOUNCE,
@@ -141,26 +138,6 @@ static int conf_get_ifname(
 	}
 	free(*out);
 	*out = name;
-	return 0;
-}
-
-/* A path that fits in sun_path: a longer one cannot be connected to at all. */
-static int conf_get_socket_path(
-	struct conf_report *r, const struct conf_node *k, const struct conf_node *v, char **out)
-{
-	char *path = NULL;
-
-	if (conf_get_string(r, k, v, CONF_PATH_TEXT_MAX, &path) < 0)
-		return -1;
-	if (strlen(path) > CONF_SOCKET_PATH_MAX) {
-		conf_report_node(r, k, v,
-			"'%s' is longer than %zu bytes, the most a unix socket path can hold",
-			k->str, CONF_SOCKET_PATH_MAX);
-		free(path);
-		return -1;
-	}
-	free(*out);
-	*out = path;
 	return 0;
 }
 

@@ -1,9 +1,9 @@
 /*
  * DOC: typed readers
  *
- * Turns nodes into values (strings, integers, durations, enums, addresses) and checks keys
- * against the list a section allows. Each reader reports its own errors, worded the same way
- * everywhere (see internal.h), so the section files only say which key takes what.
+ * Turns nodes into values (strings, socket paths, integers, durations, enums, addresses) and
+ * checks keys against the list a section allows. Each reader reports its own errors, worded the
+ * same way everywhere (see internal.h), so the section files only say which key takes what.
  *
  * Typing follows the key, not YAML's guess about the scalar: `zone: 1` is the string "1",
  * `weight: "5"` the integer 5 and `verify: "no"` false. Only an unquoted empty value, `~` or `null`
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 /* Keys longer than this get no "did you mean": no key of ours is near that long. */
 #define CONF_SUGGEST_MAX 32
@@ -235,6 +236,28 @@ int conf_get_string(struct conf_report *r, const struct conf_node *k, const stru
 		r->nomem = 1;
 		return -1;
 	}
+	return 0;
+}
+
+/* The most sun_path holds, its terminating NUL aside. */
+#define CONF_SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+int conf_get_socket_path(
+	struct conf_report *r, const struct conf_node *k, const struct conf_node *v, char **out)
+{
+	char *path = NULL;
+
+	if (conf_get_string(r, k, v, CONF_PATH_TEXT_MAX, &path) < 0)
+		return -1;
+	if (strlen(path) > CONF_SOCKET_PATH_MAX) {
+		conf_report_node(r, k, v,
+			"'%s' is longer than %zu bytes, the most a unix socket path can hold",
+			k->str, CONF_SOCKET_PATH_MAX);
+		free(path);
+		return -1;
+	}
+	free(*out);
+	*out = path;
 	return 0;
 }
 

@@ -29,14 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #define CONF_NKEYS(keys) (sizeof(keys) / sizeof((keys)[0]))
 
-#define CONF_ADMIN_SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
-#define CONF_ADMIN_PATH_TEXT_MAX   4096 /* read this much of a path to say it is too long */
-#define CONF_ID_NAME_MAX           256  /* LOGIN_NAME_MAX; group names have no stricter bound */
-#define CONF_ID_BUF_MAX            (1u << 20) /* getpwnam_r room: far above any real entry */
+#define CONF_ID_NAME_MAX 256        /* LOGIN_NAME_MAX; group names have no stricter bound */
+#define CONF_ID_BUF_MAX  (1u << 20) /* getpwnam_r room: far above any real entry */
 
 enum conf_global_key {
 	CONF_GLOBAL_SITE,
@@ -122,26 +119,6 @@ static void conf_map_log(struct conf_report *r, const struct conf_node *k,
 	}
 }
 
-/* A path that fits in sun_path: a longer one cannot be bound at all. */
-static int conf_get_socket_path(
-	struct conf_report *r, const struct conf_node *k, const struct conf_node *v, char **out)
-{
-	char *path = NULL;
-
-	if (conf_get_string(r, k, v, CONF_ADMIN_PATH_TEXT_MAX, &path) < 0)
-		return -1;
-	if (strlen(path) > CONF_ADMIN_SOCKET_PATH_MAX) {
-		conf_report_node(r, k, v,
-			"'%s' is longer than %zu bytes, the most a unix socket path can hold",
-			k->str, CONF_ADMIN_SOCKET_PATH_MAX);
-		free(path);
-		return -1;
-	}
-	free(*out);
-	*out = path;
-	return 0;
-}
-
 /* 127.0.0.0/8 or ::1: where an unauthenticated GET may come from without allow_remote. */
 static int conf_addr_is_loopback(const struct addr *a)
 {
@@ -188,8 +165,7 @@ static void conf_map_admin(struct conf_report *r, const struct conf_node *k,
 			break;
 		case CONF_ADMIN_TOKEN_FILE:
 			token_k = key;
-			if (conf_get_string(
-				    r, key, val, CONF_ADMIN_PATH_TEXT_MAX, &ad->token_file) == 0)
+			if (conf_get_string(r, key, val, CONF_PATH_TEXT_MAX, &ad->token_file) == 0)
 				ad->token_file_pos = (struct conf_pos){val->line, val->col};
 			break;
 		case CONF_ADMIN_REQUIRE_TOKEN:

@@ -35,6 +35,9 @@
 /* Room for a value as conf_show() writes it: quotes, about 40 characters and "...". */
 #define CONF_SHOW_MAX 56
 
+/* A path is read up to this many bytes, so that a longer one is named as too long. */
+#define CONF_PATH_TEXT_MAX 4096
+
 /* ---- errs.c: the messages of one load ---- */
 
 struct conf_report {
@@ -174,6 +177,13 @@ int conf_get_enum(struct conf_report *r, const struct conf_node *k, const struct
 /* Reports "'key': unknown value 'x' (expected one of: allowed)". */
 void conf_report_value(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
 	const char *allowed);
+
+/*
+ * The path of a unix socket (global.admin.socket, bgp.bird_socket): a string that fits in
+ * sun_path, since a longer one can be neither bound nor connected to; *out is malloc'ed.
+ */
+int conf_get_socket_path(
+	struct conf_report *r, const struct conf_node *k, const struct conf_node *v, char **out);
 
 /* IP:PORT or [IPv6]:PORT, port 1..65535; *text is malloc'ed, as written. */
 int conf_get_addr(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,

@@ -110,6 +110,7 @@ struct check {
 static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void io_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void do_recv(struct check *c);
+static void on_eof(struct check *c);
 
 static const char *state_name(enum check_state st)
 {
@@ -266,6 +267,38 @@ static void connect_failed(struct check *c, int err)
 		run_end(c, 0, "connect failed: %s", strerror(err));
 }
 
+/*
+ * What a TLS step's result means for the run, written once for the handshake, the write and the
+ * read. Returns 1 for CHECK_TLS_DONE (the caller goes on); otherwise the run waits for the
+ * socket or has ended, and the caller returns at once (0). eof is the reason the run ends with
+ * when the peer closed; NULL on the read side, where on_eof() judges what came back before.
+ */
+static int tls_step(struct check *c, enum check_tls_io io, const char *why, const char *eof)
+{
+	switch (io) {
+	case CHECK_TLS_DONE:
+		return 1;
+	case CHECK_TLS_WANT_READ:
+		io_want(c, EV_READ);
+		return 0;
+	case CHECK_TLS_WANT_WRITE:
+		io_want(c, EV_WRITE);
+		return 0;
+	case CHECK_TLS_EOF:
+		if (eof == NULL) {
+			on_eof(c);
+			return 0;
+		}
+		c->peer_closed = 1;
+		run_end(c, 0, "%s", eof);
+		return 0;
+	case CHECK_TLS_FAIL:
+		run_end(c, 0, "%s", why);
+		return 0;
+	}
+	return 0;
+}
+
 static void start_receiving(struct check *c)
 {
 	const struct conf_check *cc = c->cc;
@@ -309,24 +342,12 @@ static void do_send(struct check *c)
 			char why[sizeof(((struct check_result *)0)->reason)];
 			size_t put = 0;
 
-			switch (check_tls_write(c->ssl, p, left, &put, why, sizeof(why))) {
-			case CHECK_TLS_DONE:
-				c->sent += put;
-				break;
-			case CHECK_TLS_WANT_READ:
-				io_want(c, EV_READ);
+			enum check_tls_io io =
+				check_tls_write(c->ssl, p, left, &put, why, sizeof(why));
+
+			if (!tls_step(c, io, why, "closed before a response"))
 				return;
-			case CHECK_TLS_WANT_WRITE:
-				io_want(c, EV_WRITE);
-				return;
-			case CHECK_TLS_EOF:
-				c->peer_closed = 1;
-				run_end(c, 0, "closed before a response");
-				return;
-			case CHECK_TLS_FAIL:
-				run_end(c, 0, "%s", why);
-				return;
-			}
+			c->sent += put;
 		} else {
 			ssize_t n = send(c->fd, p, left, MSG_NOSIGNAL);
 
@@ -445,22 +466,11 @@ static void do_recv(struct check *c)
 		if (c->ssl != NULL) {
 			char why[sizeof(((struct check_result *)0)->reason)];
 
-			switch (check_tls_read(c->ssl, buf, sizeof(buf), &n, why, sizeof(why))) {
-			case CHECK_TLS_DONE:
-				break;
-			case CHECK_TLS_WANT_READ:
-				io_want(c, EV_READ);
+			enum check_tls_io io =
+				check_tls_read(c->ssl, buf, sizeof(buf), &n, why, sizeof(why));
+
+			if (!tls_step(c, io, why, NULL))
 				return;
-			case CHECK_TLS_WANT_WRITE:
-				io_want(c, EV_WRITE);
-				return;
-			case CHECK_TLS_EOF:
-				on_eof(c);
-				return;
-			case CHECK_TLS_FAIL:
-				run_end(c, 0, "%s", why);
-				return;
-			}
 		} else {
 			ssize_t r = recv(c->fd, buf, sizeof(buf), 0);
 
@@ -492,30 +502,17 @@ static void do_handshake(struct check *c)
 {
 	char why[sizeof(((struct check_result *)0)->reason)];
 
-	switch (check_tls_handshake(c->ssl, why, sizeof(why))) {
-	case CHECK_TLS_DONE:
-		c->handshaken = 1;
-		c->cert_not_after = check_tls_not_after(c->ssl);
-		if (c->cc->type == CONF_CHECK_TLS)
-			run_end(c, 1, "ok");
-		else
-			start_sending(c, "TLS handshake done");
+	enum check_tls_io io = check_tls_handshake(c->ssl, why, sizeof(why));
+
+	/* On failure cert_not_after holds the leaf's date if verification got that far. */
+	if (!tls_step(c, io, why, "TLS handshake failed: connection closed by peer"))
 		return;
-	case CHECK_TLS_WANT_READ:
-		io_want(c, EV_READ);
-		return;
-	case CHECK_TLS_WANT_WRITE:
-		io_want(c, EV_WRITE);
-		return;
-	case CHECK_TLS_EOF:
-		c->peer_closed = 1;
-		run_end(c, 0, "TLS handshake failed: connection closed by peer");
-		return;
-	case CHECK_TLS_FAIL:
-		/* cert_not_after holds the leaf's date if verification got that far. */
-		run_end(c, 0, "%s", why);
-		return;
-	}
+	c->handshaken = 1;
+	c->cert_not_after = check_tls_not_after(c->ssl);
+	if (c->cc->type == CONF_CHECK_TLS)
+		run_end(c, 1, "ok");
+	else
+		start_sending(c, "TLS handshake done");
 }
 
 static void connected(struct check *c)

@@ -23,15 +23,17 @@
  * lets a recipient do so), a CR or NUL inside a line is refused. Body states copy into the
  * kept window and count down. Framing follows RFC 9112 6.3 for a response to GET: a final
  * Transfer-Encoding of chunked wins over Content-Length, any other final coding means "read
- * until close", several Content-Length values must agree.
+ * until close", several Content-Length values must agree. The grammar it shares with the admin
+ * server's request parser (tokens, field lines, lists, numbers) is lib/http1.c's.
  *
  * The state setter does not log, unlike the rest of anylb's state machines: the parser is pure
  * and runs per byte range under a fuzzer; the check that drives it logs the outcome.
  */
 #include "health/http_resp.h"
 
+#include "lib/http1.h"
+
 #include <string.h>
-#include <strings.h>
 
 static void resp_set_state(struct http_resp *r, enum http_resp_state st)
 {
@@ -66,42 +68,6 @@ void http_resp_init(struct http_resp *r)
 	r->body_total = 0;
 }
 
-static int is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static int is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* RFC 9110 5.6.2 tchar. */
-static int is_tchar(char c)
-{
-	unsigned char u = (unsigned char)c;
-
-	if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || is_digit(c))
-		return 1;
-	return u != 0 && strchr("!#$%&'*+-.^_`|~", u) != NULL;
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int name_is(const char *name, size_t len, const char *want)
-{
-	return strlen(want) == len && strncasecmp(name, want, len) == 0;
-}
-
 static void body_keep(struct http_resp *r, const char *p, size_t n)
 {
 	size_t room = HTTP_RESP_BODY_KEEP - r->body_len;
@@ -115,19 +81,18 @@ static void body_keep(struct http_resp *r, const char *p, size_t n)
 /* "HTTP/1.1 200 OK": one SP after the version, three digits, then SP and any reason or nothing. */
 static int parse_status(struct http_resp *r, const char *l, size_t len)
 {
-	if (len < 12 || memcmp(l, "HTTP/1.", 7) != 0 || !is_digit(l[7]) || l[8] != ' ')
+	int major, minor;
+
+	if (len < 12 || http1_version(l, 8, &major, &minor) < 0 || major != 1 || l[8] != ' ')
 		return resp_fail(r, "bad status line");
-	if (l[9] < '1' || l[9] > '9' || !is_digit(l[10]) || !is_digit(l[11]))
+	if (l[9] < '1' || l[9] > '9' || !http1_is_digit(l[10]) || !http1_is_digit(l[11]))
 		return resp_fail(r, "bad status line");
 	if (len > 12 && l[12] != ' ')
 		return resp_fail(r, "bad status line");
-	for (size_t i = 13; i < len; i++) {
-		unsigned char u = (unsigned char)l[i];
-
-		if ((u < 0x20 && u != '\t') || u == 0x7f)
+	for (size_t i = 13; i < len; i++)
+		if (!http1_is_field_char(l[i]))
 			return resp_fail(r, "bad status line");
-	}
-	r->minor = l[7] - '0';
+	r->minor = minor;
 	r->status = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
 	r->has_length = 0;
 	r->length = 0;
@@ -145,23 +110,15 @@ static int parse_length(struct http_resp *r, const char *v, size_t len)
 	int any = 0;
 
 	while (i < len) {
-		uint64_t n = 0;
-		size_t start;
+		uint64_t n;
+		size_t k;
 
-		while (i < len && is_ows(v[i]))
+		while (i < len && http1_is_ows(v[i]))
 			i++;
-		start = i;
-		while (i < len && is_digit(v[i])) {
-			unsigned d = (unsigned)(v[i] - '0');
-
-			if (n > (UINT64_MAX - d) / 10)
-				return resp_fail(r, "bad Content-Length");
-			n = n * 10 + d;
-			i++;
-		}
-		if (i == start)
+		if (http1_decimal(v + i, len - i, UINT64_MAX, &n, &k) < 0 || k == 0)
 			return resp_fail(r, "bad Content-Length");
-		while (i < len && is_ows(v[i]))
+		i += k;
+		while (i < len && http1_is_ows(v[i]))
 			i++;
 		if (i < len && v[i] != ',')
 			return resp_fail(r, "bad Content-Length");
@@ -181,36 +138,26 @@ static int parse_length(struct http_resp *r, const char *v, size_t len)
 /* A list of codings, possibly with parameters; only whether the last one is chunked matters. */
 static void parse_codings(struct http_resp *r, const char *v, size_t len)
 {
-	size_t i = 0;
+	const char *e;
+	size_t pos = 0, elen;
 
-	while (i < len) {
-		size_t start, end;
+	while (http1_list_next(v, len, &pos, &e, &elen)) {
+		/* The coding's name; an element that does not start with one names none. */
+		size_t name = http1_token_len(e, elen);
 
-		while (i < len && (is_ows(v[i]) || v[i] == ','))
-			i++;
-		start = i;
-		while (i < len && is_tchar(v[i]))
-			i++;
-		end = i;
-		while (i < len && v[i] != ',')
-			i++;
-		if (end == start)
+		if (name == 0)
 			continue;
-		if (name_is(v + start, end - start, "chunked")) {
-			r->chunked = 1;
-			r->te_other = 0;
-		} else {
-			r->chunked = 0;
-			r->te_other = 1;
-		}
+		r->chunked = http1_token_is(e, name, "chunked");
+		r->te_other = !r->chunked;
 	}
 }
 
 static int parse_header(struct http_resp *r, const char *l, size_t len)
 {
-	size_t name_len = 0, vs, ve;
+	const char *v;
+	size_t name_len, vlen;
 
-	if (is_ows(l[0])) {
+	if (http1_is_ows(l[0])) {
 		/*
 		 * obs-fold (RFC 9112 5.2). Harmless on a header we ignore; on one that frames the
 		 * body it would change the framing, so refuse it.
@@ -219,25 +166,17 @@ static int parse_header(struct http_resp *r, const char *l, size_t len)
 			return resp_fail(r, "folded framing header");
 		return 0;
 	}
-	while (name_len < len && is_tchar(l[name_len]))
-		name_len++;
-	if (name_len == 0 || name_len == len || l[name_len] != ':')
+	if (http1_field_split(l, len, &name_len, &v, &vlen) < 0)
 		return resp_fail(r, "bad header");
-	vs = name_len + 1;
-	while (vs < len && is_ows(l[vs]))
-		vs++;
-	ve = len;
-	while (ve > vs && is_ows(l[ve - 1]))
-		ve--;
 
 	r->last_framing = 0;
-	if (name_is(l, name_len, "content-length")) {
+	if (http1_token_is(l, name_len, "content-length")) {
 		r->last_framing = 1;
-		return parse_length(r, l + vs, ve - vs);
+		return parse_length(r, v, vlen);
 	}
-	if (name_is(l, name_len, "transfer-encoding")) {
+	if (http1_token_is(l, name_len, "transfer-encoding")) {
 		r->last_framing = 1;
-		parse_codings(r, l + vs, ve - vs);
+		parse_codings(r, v, vlen);
 	}
 	return 0;
 }
@@ -273,13 +212,13 @@ static int parse_chunk_size(struct http_resp *r, const char *l, size_t len)
 	uint64_t n = 0;
 	size_t i = 0;
 
-	while (i < len && hex_value(l[i]) >= 0) {
+	while (i < len && http1_hex_value(l[i]) >= 0) {
 		if (n > (UINT64_MAX >> 4))
 			return resp_fail(r, "bad chunk size");
-		n = (n << 4) | (uint64_t)hex_value(l[i]);
+		n = (n << 4) | (uint64_t)http1_hex_value(l[i]);
 		i++;
 	}
-	if (i == 0 || (i < len && l[i] != ';' && !is_ows(l[i])))
+	if (i == 0 || (i < len && l[i] != ';' && !http1_is_ows(l[i])))
 		return resp_fail(r, "bad chunk size");
 	if (n == 0) {
 		resp_set_state(r, HTTP_RESP_ST_TRAILERS);

@@ -799,6 +799,9 @@ struct admin *admin_new(struct ev_loop *loop, struct lb_runtime *rt, struct anno
 		a->hooks = *hooks;
 	a->ul = (struct admin_listener){.a = a, .fd = -1, .tcp = 0, .max = ADMIN_MAX_CONNS_UNIX};
 	a->tl = (struct admin_listener){.a = a, .fd = -1, .tcp = 1, .max = ADMIN_MAX_CONNS_TCP};
+	/* From here on admin_free() can take it back, however far it got. */
+	ev_timer_init(&a->pause, pause_cb, ADMIN_PAUSE, 0);
+	ev_timer_init(&a->tick, tick_cb, ADMIN_TICK, ADMIN_TICK);
 	a->start_boot = process_start();
 	a->red = calloc(rt->nservices ? rt->nservices : 1, sizeof(*a->red));
 	a->nred = rt->nservices;
@@ -808,13 +811,11 @@ struct admin *admin_new(struct ev_loop *loop, struct lb_runtime *rt, struct anno
 		goto fail;
 	if ((rc = listen_unix(a, ca->socket)) < 0)
 		goto fail;
+	ev_io_init(&a->ul.io, accept_cb, a->ul.fd, EV_READ);
 	if (ca->listen != NULL && (rc = listen_tcp(a, ca)) < 0)
 		goto fail;
-	ev_io_init(&a->ul.io, accept_cb, a->ul.fd, EV_READ);
 	if (a->tl.fd >= 0)
 		ev_io_init(&a->tl.io, accept_cb, a->tl.fd, EV_READ);
-	ev_timer_init(&a->pause, pause_cb, ADMIN_PAUSE, 0);
-	ev_timer_init(&a->tick, tick_cb, ADMIN_TICK, ADMIN_TICK);
 	ev_timer_start(loop, &a->tick);
 	listeners_update(a);
 	log_info("admin: listening on %s%s%s", ca->socket, ca->listen ? " and " : "",
@@ -824,24 +825,11 @@ fail:
 	if (rc == -ENOMEM)
 		log_error("admin: out of memory");
 	*err = rc;
-	if (a != NULL) {
-		if (a->ul.fd >= 0) {
-			close(a->ul.fd);
-			a->ul.fd = -1;
-			unlink(a->sock_path);
-		}
-		if (a->tl.fd >= 0)
-			close(a->tl.fd);
-		if (a->token != NULL)
-			explicit_bzero(a->token, a->token_len);
-		free(a->token);
-		free(a->sock_path);
-		free(a->red);
-		free(a);
-	}
+	admin_free(a);
 	return NULL;
 }
 
+/* Also takes back a half-built admin from admin_new(): nothing started, no connection yet. */
 void admin_free(struct admin *a)
 {
 	struct stat st;

@@ -5,20 +5,29 @@
  * a line is stored only up to what its state allows, so neither memory nor time grows with what
  * a client sends beyond the limits. Syntax after RFC 9110/9112, strict where leniency would only
  * help request smuggling or confuse the router: single spaces in the request line, no obs-fold,
- * no whitespace before a field's colon, one Content-Length value.
+ * no whitespace before a field's colon, one Content-Length value. The grammar it shares with the
+ * health check's response parser (tokens, field lines, lists, numbers) is lib/http1.c's.
  *
  * The state changes in place rather than through a logging setter: the parser is pure and fed
  * untrusted bytes, so it never logs; lb/admin.c logs the outcome of each request once.
  */
 #include "lb/admin_http.h"
 
-#include <limits.h>
+#include "lib/http1.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define ADMIN_HTTP_LINE_START 256 /* first allocation of the line buffer */
+/*
+ * The bound a Content-Length's digits are read against. At the digit that crosses it the field
+ * is too large (413) whatever follows it; a stray byte before that makes it malformed (400). Any
+ * bound above ADMIN_HTTP_BODY_MAX refuses the same bodies; this one (the largest x with
+ * x / 10 == (2^64 - 10) / 10) keeps the answer to a 20-digit field with junk after it as it was.
+ */
+#define ADMIN_HTTP_LENGTH_BOUND ((UINT64_MAX - 9) / 10 * 10 + 9)
 
 void admin_http_init(struct admin_http_req *r)
 {
@@ -43,20 +52,6 @@ static int fail(struct admin_http_req *r, int status, const char *why)
 	return -1;
 }
 
-/* RFC 9110 tchar: the characters of a method or a field name. */
-static int is_tchar(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-/* A field value's bytes: visible ASCII, space, tab and obs-text. */
-static int is_field_char(unsigned char c)
-{
-	return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
 /* Appends seg to the line buffer; the caller has checked the limit. */
 static int line_append(struct admin_http_req *r, const char *seg, size_t n)
 {
@@ -78,13 +73,14 @@ static int line_append(struct admin_http_req *r, const char *seg, size_t n)
 
 static int parse_version(struct admin_http_req *r, const char *v, size_t n)
 {
-	if (n != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' || v[5] < '0' || v[5] > '9' ||
-		v[7] < '0' || v[7] > '9')
+	int major, minor;
+
+	if (http1_version(v, n, &major, &minor) < 0)
 		return fail(r, 400, "malformed HTTP version");
-	if (v[5] != '1')
+	if (major != 1)
 		return fail(r, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
 	/* A later 1.x minor is answered as 1.1 (RFC 9110, 6.2). */
-	r->minor = v[7] == '0' ? 0 : 1;
+	r->minor = minor == 0 ? 0 : 1;
 	r->close = r->minor == 0;
 	return 0;
 }
@@ -93,10 +89,8 @@ static int parse_version(struct admin_http_req *r, const char *v, size_t n)
 static int parse_request_line(struct admin_http_req *r)
 {
 	const char *l = r->line, *end = l + r->line_len;
-	const char *sp1, *sp2;
+	const char *sp1 = l + http1_token_len(l, r->line_len), *sp2;
 
-	for (sp1 = l; sp1 < end && is_tchar((unsigned char)*sp1); sp1++)
-		;
 	if (sp1 == l || sp1 == end || *sp1 != ' ')
 		return fail(r, 400, "malformed request line");
 	for (sp2 = sp1 + 1; sp2 < end && (unsigned char)*sp2 > 0x20 && *sp2 != 0x7f; sp2++)
@@ -122,63 +116,49 @@ static int parse_request_line(struct admin_http_req *r)
 	return 0;
 }
 
-static int token_is(const char *s, size_t n, const char *word)
+static void connection_options(struct admin_http_req *r, const char *v, size_t n)
 {
-	return strlen(word) == n && strncasecmp(s, word, n) == 0;
-}
+	const char *s;
+	size_t pos = 0, len;
 
-/* Calls fn on each comma-separated, trimmed, non-empty element of v[0..n). */
-static void each_element(const char *v, size_t n,
-	void (*fn)(struct admin_http_req *r, const char *s, size_t len), struct admin_http_req *r)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		size_t j = i;
-		while (j < n && v[j] != ',')
-			j++;
-		size_t a = i, b = j;
-		while (a < b && (v[a] == ' ' || v[a] == '\t'))
-			a++;
-		while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
-			b--;
-		if (b > a)
-			fn(r, v + a, b - a);
-		i = j + 1;
+	while (http1_list_next(v, n, &pos, &s, &len)) {
+		if (http1_token_is(s, len, "close"))
+			r->close = 1;
+		else if (http1_token_is(s, len, "keep-alive") && r->minor == 0)
+			r->close = 0;
 	}
 }
 
-static void connection_option(struct admin_http_req *r, const char *s, size_t n)
+/*
+ * The last coding decides: chunked must be the final one (RFC 9112, 6.1). A coding with
+ * parameters is not chunked. An empty list is no coding we know.
+ */
+static void transfer_codings(struct admin_http_req *r, const char *v, size_t n)
 {
-	if (token_is(s, n, "close"))
-		r->close = 1;
-	else if (token_is(s, n, "keep-alive") && r->minor == 0)
-		r->close = 0;
+	const char *s;
+	size_t pos = 0, len;
+
+	while (http1_list_next(v, n, &pos, &s, &len)) {
+		r->te_chunked = http1_token_is(s, len, "chunked");
+		r->te_other = !r->te_chunked;
+	}
+	if (!r->te_chunked && !r->te_other)
+		r->te_other = 1;
 }
 
-/* The last coding decides: chunked must be the final one (RFC 9112, 6.1). */
-static void transfer_coding(struct admin_http_req *r, const char *s, size_t n)
-{
-	r->te_chunked = token_is(s, n, "chunked");
-	r->te_other = !r->te_chunked;
-}
-
+/* One value, digits only: a list ("5, 5") is refused, unlike in a response. */
 static int content_length(struct admin_http_req *r, const char *v, size_t n)
 {
-	unsigned long long x = 0;
+	uint64_t x;
+	size_t k;
 
-	if (n == 0)
+	if (http1_decimal(v, n, ADMIN_HTTP_LENGTH_BOUND, &x, &k) < 0)
+		return fail(r, 413, "request body too large");
+	if (k == 0 || k != n)
 		return fail(r, 400, "malformed Content-Length");
-	for (size_t i = 0; i < n; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return fail(r, 400, "malformed Content-Length");
-		if (x > (ULLONG_MAX - 9) / 10)
-			return fail(r, 413, "request body too large");
-		x = x * 10 + (unsigned)(v[i] - '0');
-	}
 	if (x > ADMIN_HTTP_BODY_MAX)
 		return fail(r, 413, "request body too large");
-	if (r->content_length >= 0 && (unsigned long long)r->content_length != x)
+	if (r->content_length >= 0 && (uint64_t)r->content_length != x)
 		return fail(r, 400, "conflicting Content-Length fields");
 	r->content_length = (long long)x;
 	return 0;
@@ -186,38 +166,29 @@ static int content_length(struct admin_http_req *r, const char *v, size_t n)
 
 static int parse_header(struct admin_http_req *r)
 {
-	const char *l = r->line, *end = l + r->line_len, *p;
+	const char *l = r->line, *v;
+	size_t nlen, vlen;
 
-	if (l[0] == ' ' || l[0] == '\t')
+	if (http1_is_ows(l[0]))
 		return fail(r, 400, "folded header lines are not accepted");
-	for (p = l; p < end && is_tchar((unsigned char)*p); p++)
-		;
-	if (p == l || p == end || *p != ':')
+	if (http1_field_split(l, r->line_len, &nlen, &v, &vlen) < 0)
 		return fail(r, 400, "malformed header field");
-	size_t nlen = (size_t)(p - l);
-	const char *v = p + 1, *ve = end;
-	for (const char *q = v; q < ve; q++)
-		if (!is_field_char((unsigned char)*q))
+	/* Only OWS was trimmed, which is allowed: the value as sent passes or fails alike. */
+	for (size_t i = 0; i < vlen; i++)
+		if (!http1_is_field_char(v[i]))
 			return fail(r, 400, "invalid character in a header field");
-	while (v < ve && (*v == ' ' || *v == '\t'))
-		v++;
-	while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-		ve--;
-	size_t vlen = (size_t)(ve - v);
 
-	if (token_is(l, nlen, "content-length"))
+	if (http1_token_is(l, nlen, "content-length"))
 		return content_length(r, v, vlen);
-	if (token_is(l, nlen, "transfer-encoding")) {
-		each_element(v, vlen, transfer_coding, r);
-		if (!r->te_chunked && !r->te_other)
-			r->te_other = 1; /* an empty coding list is no coding we know */
+	if (http1_token_is(l, nlen, "transfer-encoding")) {
+		transfer_codings(r, v, vlen);
 		return 0;
 	}
-	if (token_is(l, nlen, "connection")) {
-		each_element(v, vlen, connection_option, r);
+	if (http1_token_is(l, nlen, "connection")) {
+		connection_options(r, v, vlen);
 		return 0;
 	}
-	if (token_is(l, nlen, "authorization")) {
+	if (http1_token_is(l, nlen, "authorization")) {
 		r->auth_seen = 1;
 		r->auth_too_long = vlen > ADMIN_HTTP_AUTH_MAX;
 		if (r->auth_too_long)
@@ -328,17 +299,6 @@ int admin_http_feed(struct admin_http_req *r, const char *data, size_t len, size
 	return 1;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 long admin_http_url_decode(const char *in, size_t len, char *out, size_t cap)
 {
 	size_t o = 0;
@@ -348,7 +308,7 @@ long admin_http_url_decode(const char *in, size_t len, char *out, size_t cap)
 		if (c == '%') {
 			if (i + 2 >= len)
 				return -1;
-			int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+			int hi = http1_hex_value(in[i + 1]), lo = http1_hex_value(in[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -1;
 			c = (char)(hi * 16 + lo);
