@@ -68,7 +68,7 @@
 #define ADMIN_READ_ROUNDS     16
 #define ADMIN_ACCEPT_BATCH    16
 #define ADMIN_OUT_MAX         (256u << 20) /* the largest answer: status of 10^5 backends */
-/* Bytes of answers TCP clients may hold at once (beyond, 503), one answer always. */
+/* Bytes of answers TCP clients may hold at once: beyond, 503 (at most this and one answer). */
 #define ADMIN_OUT_BUDGET_TCP (64u << 20)
 #define ADMIN_TICK           1.0
 #define ADMIN_RECOVER_MS     10000
@@ -255,6 +255,12 @@ static void conn_timer(struct admin_conn *c, double after)
 
 static void conn_linger(struct admin_conn *c)
 {
+	/* The kernel has the whole answer: its memory goes now, not after the linger. */
+	if (c->tcp)
+		c->a->out_tcp -= c->out_len;
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = 0;
 	shutdown(c->fd, SHUT_WR);
 	conn_set_state(c, ADMIN_CONN_LINGERING, "answer sent");
 	conn_io(c, EV_READ);
@@ -305,16 +311,6 @@ static void conn_respond(struct admin_conn *c, struct admin_response *r, int hea
 		admin_response_free(r);
 		admin_response_error(r, 500, "the answer would be too large");
 	}
-	/* What slow TCP readers can pin is bounded: one answer always, more within the budget. */
-	if (c->tcp && a->out_tcp > 0 && a->out_tcp + r->body_len > ADMIN_OUT_BUDGET_TCP) {
-		if (a->busy_refused++ == 0 || a->busy_refused % 1000 == 0)
-			log_warn("admin: %zu MiB of answers wait for TCP clients: answering %s 503 "
-				 "(%llu so far)",
-				a->out_tcp >> 20, c->peer, (unsigned long long)a->busy_refused);
-		admin_response_free(r);
-		admin_response_error(
-			r, 503, "busy: answers to other TCP clients are still being read; retry");
-	}
 	c->out = admin_response_bytes(r, head, &c->out_len);
 	admin_response_free(r);
 	if (c->out == NULL) {
@@ -349,7 +345,20 @@ static void conn_request(struct admin_conn *c)
 		.now_ms = clock_ms(),
 	};
 
-	admin_route(&ctx, &c->req, &r);
+	/*
+	 * What slow TCP readers can pin is bounded: while the answers they hold reach the
+	 * budget, no more is built for TCP (at most the budget and one answer are held).
+	 */
+	if (c->tcp && a->out_tcp >= ADMIN_OUT_BUDGET_TCP) {
+		if (a->busy_refused++ == 0 || a->busy_refused % 1000 == 0)
+			log_warn("admin: %zu MiB of answers wait for TCP clients: answering %s 503 "
+				 "(%llu so far)",
+				a->out_tcp >> 20, c->peer, (unsigned long long)a->busy_refused);
+		admin_response_error(
+			&r, 503, "busy: answers to other TCP clients are still being read; retry");
+	} else {
+		admin_route(&ctx, &c->req, &r);
+	}
 	int lvl = strcmp(c->req.method, "POST") == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
 	log_msg(lvl, "admin: %s %.200s from %s: %d", c->req.method, c->req.target, c->peer,
 		r.status);
