@@ -1,16 +1,21 @@
 /*
  * DOC: the backend state machine
  *
- *                     readiness rise                     outlier: trial succeeded,
- *        +--------------------------------+               a vouching check passed
- *        |                                v         +----------------------------+
- *   NOT_READY <------------------------ READY ------------> EJECTED -+            |
- *     ^   readiness fall,                 |   outlier: failures /   | ejection   |
- *     |   first verdict awaited           |   trial failed           | over:      |
- *     |   (initial_state: not_ready)      |                          v one trial  |
- *     |                                   |                    (EJECTED, trial    |
- *     |                                   |                     offered) ---------+
- *   any <--> DEAD        liveness fall / rise (the caller closes the sessions on entry)
+ *     start: READY, or NOT_READY until the first verdict (initial_state: not_ready; a
+ *     failed first verdict keeps it there: a note, no transition)
+ *
+ *                  readiness fall                       outlier: consecutive failures
+ *   NOT_READY <------------------------- READY ---------------------------------> EJECTED
+ *             -------------------------->     <--------------------------------- |   ^
+ *                  readiness rise /             outlier: trial succeeded, or a    |   |
+ *                  first verdict passed         vouching check passed             |   |
+ *                                                                ejection over:   |   |
+ *                                                                one trial on     v   |
+ *                                                                offer (stays     +---+
+ *                                                                ejected; the     trial
+ *                                                                trial taken)     failed
+ *
+ *   any <--> DEAD        liveness fall / rise (the caller closes its sessions on entry)
  *   any <--> DRAINING    operator drain / enable; removed by a reload (for good)
  *
  * The state is not set by hand: it is derived from the inputs kept here (two rise/fall
