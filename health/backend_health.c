@@ -226,7 +226,7 @@ int bh_check_result(struct backend_health *h, const struct bh_ctx *c, enum backe
 		}
 		if (first && before == BACKEND_NOT_READY && h->state == before) {
 			/* Held not_ready and still not_ready: no transition, but a verdict. */
-			char msg[200];
+			char msg[sizeof(out->note[0].reason)];
 			snprintf(msg, sizeof(msg), "first %s check failed: %s: stays %s", name, why,
 				backend_state_name(before));
 			note(out, BH_FIRST_FAILED, before, before, msg);

@@ -82,7 +82,7 @@ enum bh_note_kind {
 struct bh_note {
 	enum bh_note_kind kind;
 	enum backend_state old, new;
-	char reason[200];
+	char reason[256]; /* room for any reason the events build, whole */
 };
 
 #define BH_MAX_NOTES 4

@@ -389,3 +389,20 @@ Test(backend_health, slow_start_ramps_in_steps)
 	cr_expect_not(f.out.weight_changed);
 	teardown(&f);
 }
+
+Test(backend_health, a_long_check_reason_is_kept_whole_in_the_note)
+{
+	struct fixture f;
+	char why[160];
+
+	memset(why, 'x', sizeof(why) - 1);
+	why[sizeof(why) - 1] = '\0';
+	setup(&f, 0, 1, CONF_INITIAL_NOT_READY);
+	bh_check_result(&f.h, &f.c, BACKEND_CHECK_READINESS, 0, why, 10, &f.out);
+	cr_assert_eq(f.out.n, 1);
+	cr_expect_eq(f.out.note[0].kind, BH_FIRST_FAILED);
+	cr_expect_eq(strlen(f.out.note[0].reason), strlen("first readiness check failed: ") +
+							   strlen(why) +
+							   strlen(": stays not_ready"));
+	teardown(&f);
+}
