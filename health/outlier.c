@@ -272,6 +272,11 @@ int outlier_take_trial(struct outlier *o, size_t i)
 	return 1;
 }
 
+int outlier_trial_offered(const struct outlier *o, size_t i)
+{
+	return i < o->n && o->be[i].state == OUTLIER_TRIAL && !o->be[i].trial_taken;
+}
+
 void outlier_trial_abandoned(struct outlier *o, size_t i)
 {
 	if (i < o->n && o->be[i].state == OUTLIER_TRIAL)

@@ -91,6 +91,9 @@ uint64_t outlier_tick(struct outlier *o, uint64_t now_ms,
  */
 int outlier_take_trial(struct outlier *o, size_t i);
 
+/* Is backend i's trial session on offer (TRIAL, not taken yet)? */
+int outlier_trial_offered(const struct outlier *o, size_t i);
+
 /*
  * The trial session taken with outlier_take_trial ended without a verdict (the client went
  * away before the backend connection was decided): the trial is on offer again. Without this,

@@ -190,7 +190,7 @@ static void do_drain(const struct admin_route_ctx *ctx, struct lb_service *svc,
 	const char *addr = b->conf->address, *name = svc->conf->name;
 
 	pthread_mutex_lock(&svc->st->lock);
-	int was = b->st->draining;
+	int was = b->st->h.draining;
 	pthread_mutex_unlock(&svc->st->lock);
 	backend_set_draining(b, drain, drain ? "operator drain" : "operator enable", ctx->now_ms);
 	const char *st = backend_state_name(

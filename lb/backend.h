@@ -1,31 +1,22 @@
 /*
  * DOC: backend state
  *
- * The one place where a backend's state changes. Inputs arrive from three directions: active
- * check results (the monitor thread), session outcomes (the workers: passive outlier
- * detection), and time (the monitor's tick: ejections ending, slow start ramping). Each input
- * takes the service lock, updates what it owns, re-evaluates the state with health/state.c and,
- * when it changed, logs the transition once with its reason and publishes it atomically for
- * the workers.
+ * Where a backend's state changes. Inputs arrive from four directions: active check results
+ * (the monitor thread), session outcomes (the workers: passive outlier detection), time (the
+ * monitor's tick: ejections ending, slow start ramping) and the operator (admin API). Each
+ * input takes the service lock and hands the event to the state machine
+ * (health/backend_health.h, pure), publishes the state, weight and trial offer it keeps
+ * atomically for the workers, then logs each transition once with its reason. A backend's
+ * health is set up by the runtime that creates it (bh_init).
  */
 #ifndef ANYLB_LB_BACKEND_H
 #define ANYLB_LB_BACKEND_H
 
+#include "health/backend_health.h"
 #include "health/check.h"
 #include "lb/runtime.h"
 
 #include <stdint.h>
-
-/*
- * Sets up the new shared state of b (b->conf and b->svc set): checks not yet run count as
- * passing (HAProxy's convention), so the first verdict decides either way; with the service's
- * initial_state not_ready the backend takes no session until that verdict. oidx: its index in
- * the service's outlier detector, SIZE_MAX while it has none (added by a reload, until the
- * monitor adopts the generation).
- */
-void backend_init(struct lb_backend *b, size_t oidx);
-
-enum backend_check { BACKEND_CHECK_LIVENESS, BACKEND_CHECK_READINESS };
 
 /*
  * Feeds one active check result. Returns non-zero while the check's rise/fall counter is

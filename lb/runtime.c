@@ -1,7 +1,6 @@
 #include "lb/runtime.h"
 
 #include "health/check_tls.h"
-#include "lb/backend.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -170,7 +169,9 @@ static int service_init(struct lb_runtime *rt, struct lb_service *svc,
 		atomic_init(&b->st->refs, 1);
 		/* In a first generation the outlier detector's index is the backend's; a reload
 		 * places new backends in it when the monitor switches. */
-		backend_init(b, prev_svc == NULL ? j : SIZE_MAX);
+		bh_init(&b->st->h, svc->conf, b->conf->weight, prev_svc == NULL ? j : SIZE_MAX);
+		atomic_init(&b->st->state, (int)b->st->h.state);
+		atomic_init(&b->st->eff_weight, b->st->h.eff_weight);
 	}
 	return index_backends(svc);
 }

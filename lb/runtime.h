@@ -20,9 +20,8 @@
 #define ANYLB_LB_RUNTIME_H
 
 #include "conf/conf.h"
+#include "health/backend_health.h"
 #include "health/outlier.h"
-#include "health/risefall.h"
-#include "health/state.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -77,7 +76,7 @@ struct lb_backend_state {
 
 	/* Published for the workers; read without a lock. */
 	_Atomic int state;           /* enum backend_state */
-	_Atomic int trial;           /* ejected, but one trial session may go to it */
+	_Atomic int trial;           /* published offer: one trial session may go to it */
 	_Atomic uint32_t fail_hint;  /* failures since the last success was reported */
 	_Atomic unsigned eff_weight; /* weight after slow start */
 	_Atomic uint32_t active;     /* sessions connecting or connected to it */
@@ -91,15 +90,11 @@ struct lb_backend_state {
 	_Atomic uint64_t connect_sum_us;
 	struct lb_check_stats checks[2]; /* enum backend_check: liveness, readiness */
 
-	/* Guarded by the service state's lock. */
-	struct risefall live, ready;
-	int draining;
-	int removed;             /* no longer in the configuration: draining for good */
-	int first_pending;       /* initial_state not_ready: the first verdict is awaited */
-	size_t oidx;             /* index in the service's outlier detector; SIZE_MAX: none */
-	uint64_t ready_since_ms; /* when it last turned ready (slow start) */
-	char reason[160];        /* why it is in its state now, for logs and status */
-	int reason_by;           /* enum backend_check whose result wrote reason; -1: another */
+	/*
+	 * Guarded by the service state's lock. The state machine's own (health/backend_health.h):
+	 * the state, the trial offer and eff_weight above are what lb/backend.c publishes of it.
+	 */
+	struct backend_health h;
 	struct lb_check_last last[2]; /* enum backend_check: liveness, readiness */
 	int64_t cert_not_after;       /* from the last tls/https check, unix time; 0 unknown */
 	int cert_warned;              /* the expiry warning was logged for this certificate */
@@ -136,7 +131,7 @@ struct lb_service_state {
 	size_t nready, npending;
 	int counted, quiet, none_logged;
 
-	_Atomic uint32_t trials;      /* backends with a trial session on offer */
+	_Atomic uint32_t trials;      /* published trial offers (a hint: pickers skip the scan) */
 	_Atomic uint64_t weights_gen; /* bumped whenever an eff_weight changes */
 	_Atomic uint64_t nobackend_log_ms;
 	_Atomic uint32_t active;

@@ -165,12 +165,12 @@ static json_t *backend_json(struct lb_service *svc, size_t i, int *nomem)
 	struct lb_backend *b = &svc->backends[i];
 	const struct conf_backend *cb = b->conf;
 	const struct conf_health *h = &svc->conf->health;
-	char reason[sizeof(b->st->reason)], when[32];
+	char reason[sizeof(b->st->h.reason)], when[32];
 	struct lb_check_last last[2];
 	int64_t not_after;
 
 	pthread_mutex_lock(&svc->st->lock);
-	memcpy(reason, b->st->reason, sizeof(reason));
+	memcpy(reason, b->st->h.reason, sizeof(reason));
 	memcpy(last, b->st->last, sizeof(last));
 	not_after = b->st->cert_not_after;
 	pthread_mutex_unlock(&svc->st->lock);

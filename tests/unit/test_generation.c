@@ -262,22 +262,22 @@ Test(generation, not_ready_until_the_first_verdict_which_decides)
 	uint64_t now = 1000;
 
 	cr_assert_eq(atomic_load(&be(g, 0, 0)->st->state), BACKEND_NOT_READY);
-	cr_expect_str_eq(be(g, 0, 0)->st->reason,
+	cr_expect_str_eq(be(g, 0, 0)->st->h.reason,
 		"waiting for the first readiness check (initial_state: not_ready)");
 	cr_expect(!backend_accepts(be(g, 0, 0)));
 	cr_expect_eq(atomic_load(&be(g, 1, 0)->st->state), BACKEND_READY, "initial_state: ready");
 	cr_expect_eq(atomic_load(&be(g, 2, 0)->st->state), BACKEND_NOT_READY);
 	cr_expect_eq(atomic_load(&be(g, 3, 0)->st->state), BACKEND_READY);
-	cr_expect_str_eq(be(g, 3, 0)->st->reason, "no health checks");
+	cr_expect_str_eq(be(g, 3, 0)->st->h.reason, "no health checks");
 
 	/* One pass is enough although rise is 3. */
 	feed(be(g, 0, 0), 1, 1, now);
 	cr_expect_eq(atomic_load(&be(g, 0, 0)->st->state), BACKEND_READY);
-	cr_expect_str_eq(be(g, 0, 0)->st->reason, "first readiness check passed");
+	cr_expect_str_eq(be(g, 0, 0)->st->h.reason, "first readiness check passed");
 	/* One failure keeps it out, and then it needs rise passes. */
 	feed(be(g, 0, 1), 0, 1, now);
 	cr_expect_eq(atomic_load(&be(g, 0, 1)->st->state), BACKEND_NOT_READY);
-	cr_expect_str_eq(be(g, 0, 1)->st->reason, "readiness: status 503");
+	cr_expect_str_eq(be(g, 0, 1)->st->h.reason, "readiness: status 503");
 	feed(be(g, 0, 1), 1, 2, now);
 	cr_expect_eq(atomic_load(&be(g, 0, 1)->st->state), BACKEND_NOT_READY);
 	feed(be(g, 0, 1), 1, 1, now);
@@ -316,10 +316,10 @@ Test(generation, kept_services_and_backends_share_their_state)
 	cr_expect_neq(api->st, g1->services[0].st, "api is new");
 	cr_expect_eq(web->backends[0].st, be(g1, 0, 1)->st, "web's 9002 is kept");
 	cr_expect_eq(atomic_load(&web->backends[0].st->sessions), 42);
-	cr_expect_eq(web->backends[0].st->oidx, 1, "its place in the detector, until adopted");
-	cr_expect_eq(web->backends[1].st->oidx, SIZE_MAX, "9003 is not in the detector yet");
+	cr_expect_eq(web->backends[0].st->h.oidx, 1, "its place in the detector, until adopted");
+	cr_expect_eq(web->backends[1].st->h.oidx, SIZE_MAX, "9003 is not in the detector yet");
 	cr_expect_neq(api->backends[0].st, be(g1, 0, 1)->st, "same address, other service");
-	cr_expect_eq(api->backends[0].st->oidx, 0, "a new service has a detector of its own");
+	cr_expect_eq(api->backends[0].st->h.oidx, 0, "a new service has a detector of its own");
 	cr_expect_eq(atomic_load(&be(g1, 0, 1)->st->refs), 2);
 	runtime_put(g1);
 	cr_expect_eq(atomic_load(&web->backends[0].st->refs), 1, "g1 let go of it");
@@ -355,16 +355,16 @@ Test(generation, adopting_keeps_ejections_and_drains_removed_backends)
 	backend_adopt_generation(w2, w1, now + 10);
 
 	struct lb_backend *b9002 = &w2->backends[1], *b9003 = &w2->backends[0];
-	cr_expect_eq(b9002->st->oidx, 1);
-	cr_expect_eq(b9003->st->oidx, 0);
+	cr_expect_eq(b9002->st->h.oidx, 1);
+	cr_expect_eq(b9003->st->h.oidx, 0);
 	cr_expect_eq(atomic_load(&b9002->st->state), BACKEND_EJECTED, "the ejection goes on");
 	cr_expect_eq(atomic_load(&b9003->st->state), BACKEND_NOT_READY,
 		"added by a reload: no session before its first verdict");
 	feed(b9003, 1, 1, now + 10);
 	cr_expect_eq(atomic_load(&b9003->st->state), BACKEND_READY);
 	cr_expect_eq(atomic_load(&be(g1, 0, 0)->st->state), BACKEND_DRAINING, "9001 was removed");
-	cr_expect(be(g1, 0, 0)->st->removed);
-	cr_expect_eq(be(g1, 0, 0)->st->oidx, SIZE_MAX);
+	cr_expect(be(g1, 0, 0)->st->h.removed);
+	cr_expect_eq(be(g1, 0, 0)->st->h.oidx, SIZE_MAX);
 	/* A session of the old generation reporting on the removed backend changes nothing. */
 	backend_session_outcome(be(g1, 0, 0), 0, 0, "connect refused", now + 20);
 	cr_expect_eq(atomic_load(&be(g1, 0, 0)->st->state), BACKEND_DRAINING);
@@ -384,11 +384,11 @@ Test(generation, a_changed_check_restarts_its_count_an_unchanged_one_does_not)
 	feed(be(g1, 0, 0), 1, 5, now);
 	feed(be(g1, 0, 1), 0, 5, now);
 	cr_assert_eq(atomic_load(&be(g1, 0, 1)->st->state), BACKEND_NOT_READY);
-	uint16_t top = be(g1, 0, 0)->st->ready.health;
+	uint16_t top = be(g1, 0, 0)->st->h.ready.health;
 
 	struct lb_runtime *g2 = runtime_next(g1, load(BASE));
 	backend_adopt_generation(&g2->services[0], &g1->services[0], now);
-	cr_expect_eq(be(g2, 0, 0)->st->ready.health, top, "unchanged: the count goes on");
+	cr_expect_eq(be(g2, 0, 0)->st->h.ready.health, top, "unchanged: the count goes on");
 	cr_expect_eq(atomic_load(&be(g2, 0, 1)->st->state), BACKEND_NOT_READY);
 
 	const char *y = "global:\n"
@@ -403,10 +403,10 @@ Test(generation, a_changed_check_restarts_its_count_an_unchanged_one_does_not)
 			"      - address: 127.0.0.1:9002\n";
 	struct lb_runtime *g3 = runtime_next(g2, load(y));
 	backend_adopt_generation(&g3->services[0], &g2->services[0], now);
-	cr_expect_eq(be(g3, 0, 0)->st->ready.rise, 3);
-	cr_expect_eq(be(g3, 0, 0)->st->ready.health, 3, "restarted: up, but unproven");
+	cr_expect_eq(be(g3, 0, 0)->st->h.ready.rise, 3);
+	cr_expect_eq(be(g3, 0, 0)->st->h.ready.health, 3, "restarted: up, but unproven");
 	cr_expect_eq(atomic_load(&be(g3, 0, 0)->st->state), BACKEND_READY);
-	cr_expect_eq(be(g3, 0, 1)->st->ready.health, 0, "restarted: down stays down");
+	cr_expect_eq(be(g3, 0, 1)->st->h.ready.health, 0, "restarted: down stays down");
 	feed(be(g3, 0, 1), 1, 2, now);
 	cr_expect_eq(atomic_load(&be(g3, 0, 1)->st->state), BACKEND_NOT_READY, "rise is 3 now");
 	feed(be(g3, 0, 1), 1, 1, now);
@@ -423,7 +423,7 @@ Test(generation, a_removed_service_drains_every_backend)
 	backend_retire_service(&g1->services[0], 1);
 	cr_expect_eq(atomic_load(&be(g1, 0, 0)->st->state), BACKEND_DRAINING);
 	cr_expect_eq(atomic_load(&be(g1, 0, 1)->st->state), BACKEND_DRAINING);
-	cr_expect_str_eq(be(g1, 0, 1)->st->reason, "removed from the configuration");
+	cr_expect_str_eq(be(g1, 0, 1)->st->h.reason, "removed from the configuration");
 	runtime_put(g1);
 }
 

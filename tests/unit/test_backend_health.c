@@ -1,0 +1,408 @@
+/*
+ * DOC: unit tests for the backend state machine (health/backend_health.c)
+ *
+ * Every transition of the diagram in backend_health.h, driven by one event at a time with the
+ * time passed in: the initial state, liveness and readiness rise/fall, the first verdict of
+ * initial_state not_ready, outlier ejection, its trial (offered, taken, abandoned, succeeded,
+ * failed), a passing check restoring an ejected backend, operator drain and enable, removal by
+ * a reload, slow start's ramp. No sleep, no lock, no thread.
+ */
+#include "health/backend_health.h"
+
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <string.h>
+
+struct fixture {
+	struct conf_service sc;
+	struct outlier *o;
+	struct bh_ctx c;
+	struct backend_health h;
+	struct bh_out out;
+};
+
+static void setup(struct fixture *f, int live, int ready, enum conf_initial_state init)
+{
+	memset(f, 0, sizeof(*f));
+	f->sc.name = "web";
+	f->sc.health.liveness.enabled = live;
+	f->sc.health.liveness.rise = 2;
+	f->sc.health.liveness.fall = 3;
+	f->sc.health.readiness.enabled = ready;
+	f->sc.health.readiness.rise = 2;
+	f->sc.health.readiness.fall = 2;
+	f->sc.initial_state = init;
+	f->sc.outlier.consecutive_failures = 2;
+	f->sc.outlier.base_ejection_ms = 1000;
+	f->sc.outlier.max_ejection_ms = 10000;
+	f->sc.outlier.max_ejection_percent = 100;
+	struct outlier_conf oc = {
+		.consecutive_failures = 2,
+		.base_ejection_ms = 1000,
+		.max_ejection_ms = 10000,
+		.max_ejection_percent = 100,
+	};
+	f->o = outlier_new(&oc, 1);
+	cr_assert_not_null(f->o);
+	f->c = (struct bh_ctx){.sc = &f->sc, .gen = &f->sc, .o = f->o, .weight = 100};
+	bh_init(&f->h, &f->sc, 100, 0);
+}
+
+static void teardown(struct fixture *f)
+{
+	outlier_free(f->o);
+}
+
+static int check(struct fixture *f, enum backend_check which, int ok, uint64_t now)
+{
+	return bh_check_result(
+		&f->h, &f->c, which, ok, ok ? "ok" : "connect refused", now, &f->out);
+}
+
+/* out holds exactly one transition old -> new, with a reason starting with want. */
+static void expect_transition(
+	const struct fixture *f, enum backend_state old, enum backend_state st, const char *want)
+{
+	cr_assert_eq(f->out.n, 1, "%zu notes", f->out.n);
+	const struct bh_note *n = &f->out.note[0];
+	cr_expect_eq(n->kind, BH_TRANSITION);
+	cr_expect_eq(n->old, old, "from %s", backend_state_name(n->old));
+	cr_expect_eq(n->new, st, "to %s", backend_state_name(n->new));
+	cr_expect_eq(strncmp(n->reason, want, strlen(want)), 0, "reason \"%s\", want \"%s...\"",
+		n->reason, want);
+	cr_expect_eq(f->h.state, st);
+	cr_expect_str_eq(f->h.reason, n->reason, "the state keeps the transition's reason");
+}
+
+static void expect_none(const struct fixture *f)
+{
+	cr_expect_eq(f->out.n, 0, "no transition expected, got %zu", f->out.n);
+}
+
+Test(backend_health, initial_states)
+{
+	struct fixture f;
+
+	setup(&f, 0, 0, CONF_INITIAL_NOT_READY);
+	cr_expect_eq(f.h.state, BACKEND_READY, "no checks: ready whatever initial_state says");
+	cr_expect_str_eq(f.h.reason, "no health checks");
+	cr_expect_eq(f.h.eff_weight, 100);
+	teardown(&f);
+
+	setup(&f, 1, 0, CONF_INITIAL_READY);
+	cr_expect_eq(f.h.state, BACKEND_READY);
+	cr_expect_str_eq(f.h.reason, "not checked yet: taken as passing (initial_state: ready)");
+	teardown(&f);
+
+	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
+	cr_expect_eq(f.h.state, BACKEND_NOT_READY);
+	cr_expect(f.h.first_pending);
+	cr_expect_str_eq(
+		f.h.reason, "waiting for the first readiness check (initial_state: not_ready)");
+	teardown(&f);
+}
+
+Test(backend_health, first_verdict_passes_and_fails)
+{
+	struct fixture f;
+
+	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
+	check(&f, BACKEND_CHECK_LIVENESS, 1, 10);
+	expect_none(&f);
+	cr_expect(f.h.first_pending, "liveness does not vouch when there is readiness");
+	check(&f, BACKEND_CHECK_READINESS, 1, 20);
+	expect_transition(&f, BACKEND_NOT_READY, BACKEND_READY, "first readiness check passed");
+	cr_expect_not(f.h.first_pending);
+	teardown(&f);
+
+	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
+	check(&f, BACKEND_CHECK_READINESS, 0, 20);
+	cr_assert_eq(f.out.n, 1);
+	cr_expect_eq(f.out.note[0].kind, BH_FIRST_FAILED);
+	cr_expect_str_eq(f.out.note[0].reason,
+		"first readiness check failed: connect refused: stays not_ready");
+	cr_expect_str_eq(f.h.reason, "readiness: connect refused");
+	cr_expect_not(f.h.first_pending);
+	/* Now down on its own count: rise passes bring it up. */
+	check(&f, BACKEND_CHECK_READINESS, 1, 30);
+	expect_none(&f);
+	check(&f, BACKEND_CHECK_READINESS, 1, 40);
+	expect_transition(&f, BACKEND_NOT_READY, BACKEND_READY, "readiness passed 2 times");
+	teardown(&f);
+}
+
+Test(backend_health, first_verdict_gets_the_full_weight)
+{
+	struct fixture f;
+
+	setup(&f, 0, 1, CONF_INITIAL_NOT_READY);
+	f.sc.slow_start_ms = 10000;
+	check(&f, BACKEND_CHECK_READINESS, 1, 50000);
+	expect_transition(&f, BACKEND_NOT_READY, BACKEND_READY, "first readiness check passed");
+	cr_expect(f.out.weight_changed);
+	cr_expect_eq(f.h.eff_weight, 100, "no slow start at start");
+	bh_tick(&f.h, &f.c, 50001, &f.out);
+	cr_expect_eq(f.h.eff_weight, 100);
+	cr_expect_not(f.out.weight_changed);
+	teardown(&f);
+}
+
+Test(backend_health, liveness_fall_and_rise)
+{
+	struct fixture f;
+
+	setup(&f, 1, 0, CONF_INITIAL_READY);
+	/* Fresh: at the bottom of the up range, so the first failure takes it down. */
+	cr_expect_eq(check(&f, BACKEND_CHECK_LIVENESS, 0, 10), 0, "down is the bottom at once");
+	expect_transition(&f, BACKEND_READY, BACKEND_DEAD, "liveness: connect refused");
+	check(&f, BACKEND_CHECK_LIVENESS, 0, 20);
+	expect_none(&f);
+	cr_expect_str_eq(f.h.reason, "liveness: connect refused");
+	cr_expect_eq(check(&f, BACKEND_CHECK_LIVENESS, 1, 30), 1, "changing: fast interval");
+	expect_none(&f);
+	cr_expect_str_eq(f.h.reason, "liveness passing again (1 of 2 passes before alive)");
+	check(&f, BACKEND_CHECK_LIVENESS, 1, 40);
+	expect_transition(&f, BACKEND_DEAD, BACKEND_READY, "liveness passed 2 times");
+	/* From fully up, fall failures in a row. */
+	check(&f, BACKEND_CHECK_LIVENESS, 1, 50);
+	check(&f, BACKEND_CHECK_LIVENESS, 1, 60);
+	check(&f, BACKEND_CHECK_LIVENESS, 0, 70);
+	expect_none(&f);
+	cr_expect_str_eq(f.h.reason, "liveness: connect refused (1 of 3 failures before dead)");
+	check(&f, BACKEND_CHECK_LIVENESS, 0, 80);
+	check(&f, BACKEND_CHECK_LIVENESS, 0, 90);
+	expect_transition(&f, BACKEND_READY, BACKEND_DEAD, "liveness: connect refused");
+	teardown(&f);
+}
+
+Test(backend_health, readiness_fall_and_rise)
+{
+	struct fixture f;
+
+	setup(&f, 1, 1, CONF_INITIAL_READY);
+	check(&f, BACKEND_CHECK_READINESS, 0, 10);
+	expect_transition(&f, BACKEND_READY, BACKEND_NOT_READY, "readiness: connect refused");
+	check(&f, BACKEND_CHECK_READINESS, 1, 20);
+	check(&f, BACKEND_CHECK_READINESS, 1, 30);
+	expect_transition(&f, BACKEND_NOT_READY, BACKEND_READY, "readiness passed 2 times");
+	/* Dead wins over not_ready: liveness down while readiness is down too. */
+	check(&f, BACKEND_CHECK_READINESS, 1, 40);
+	check(&f, BACKEND_CHECK_READINESS, 0, 50);
+	check(&f, BACKEND_CHECK_READINESS, 0, 60);
+	expect_transition(&f, BACKEND_READY, BACKEND_NOT_READY, "readiness: connect refused");
+	check(&f, BACKEND_CHECK_LIVENESS, 0, 70);
+	expect_transition(&f, BACKEND_NOT_READY, BACKEND_DEAD, "liveness: connect refused");
+	teardown(&f);
+}
+
+/* Two failed sessions eject the backend (consecutive_failures 2), for base_ejection_ms. */
+static void eject(struct fixture *f, uint64_t now)
+{
+	bh_session_outcome(&f->h, &f->c, 0, 0, "connect refused", now, &f->out);
+	expect_none(f);
+	bh_session_outcome(&f->h, &f->c, 0, 0, "connect refused", now, &f->out);
+	expect_transition(f, BACKEND_READY, BACKEND_EJECTED,
+		"outlier: 2 consecutive failures, last: connect refused; ejected for");
+	cr_expect(f->out.ejected);
+	cr_expect_not(bh_trial_offered(&f->h, &f->c));
+}
+
+static void on_tick(void *arg, size_t i, enum outlier_event ev)
+{
+	struct fixture *f = arg;
+
+	cr_assert_eq(i, 0);
+	cr_assert_eq(ev, OUTLIER_EV_TRIAL);
+	bh_ejection_over(&f->h, &f->c, 0, &f->out);
+}
+
+/* The outlier tick at now: an ejection that is over offers one trial (the state stays). */
+static void tick(struct fixture *f, uint64_t now)
+{
+	memset(&f->out, 0, sizeof(f->out));
+	outlier_tick(f->o, now, on_tick, f);
+}
+
+static void expect_offer(const struct fixture *f)
+{
+	cr_assert_eq(f->out.n, 1);
+	cr_expect_eq(f->out.note[0].kind, BH_TRIAL_OFFER);
+	cr_expect_eq(f->h.state, BACKEND_EJECTED, "still ejected for new sessions");
+	cr_expect(bh_trial_offered(&f->h, &f->c));
+}
+
+Test(backend_health, ejection_and_trial_succeeds)
+{
+	struct fixture f;
+
+	setup(&f, 0, 0, CONF_INITIAL_READY);
+	eject(&f, 1000);
+	cr_expect_str_eq(f.h.reason, "outlier: 2 consecutive failures, last: connect refused; "
+				     "ejected for 1s (ejection 1)");
+	tick(&f, 1999);
+	expect_none(&f);
+	cr_expect_not(bh_trial_offered(&f.h, &f.c));
+	tick(&f, 2000);
+	expect_offer(&f);
+	/* A session placed before the ejection reports: ignored while the trial is on. */
+	bh_session_outcome(&f.h, &f.c, 0, 0, "reset", 2001, &f.out);
+	expect_none(&f);
+	cr_expect(bh_trial_offered(&f.h, &f.c));
+	cr_expect_eq(bh_take_trial(&f.h, &f.c), 1);
+	cr_expect_not(bh_trial_offered(&f.h, &f.c), "one trial only");
+	cr_expect_eq(bh_take_trial(&f.h, &f.c), 0);
+	bh_session_outcome(&f.h, &f.c, 1, 1, "ok", 2100, &f.out);
+	expect_transition(&f, BACKEND_EJECTED, BACKEND_READY, "outlier: trial session succeeded");
+	cr_expect_not(bh_trial_offered(&f.h, &f.c));
+	teardown(&f);
+}
+
+Test(backend_health, trial_fails_abandoned_and_check_restores)
+{
+	struct fixture f;
+
+	setup(&f, 1, 0, CONF_INITIAL_READY);
+	eject(&f, 1000);
+	tick(&f, 2000);
+	expect_offer(&f);
+	cr_expect_eq(bh_take_trial(&f.h, &f.c), 1);
+	/* The trial session ended without a verdict: the trial is on offer again. */
+	bh_trial_abandoned(&f.h, &f.c);
+	cr_expect(bh_trial_offered(&f.h, &f.c));
+	cr_expect_eq(bh_take_trial(&f.h, &f.c), 1);
+	bh_session_outcome(&f.h, &f.c, 0, 1, "connect refused", 2100, &f.out);
+	cr_assert_eq(f.out.n, 0, "ejected again: the state does not move");
+	cr_expect(f.out.ejected);
+	cr_expect_eq(f.h.state, BACKEND_EJECTED);
+	cr_expect_not(bh_trial_offered(&f.h, &f.c));
+	cr_expect_eq(outlier_ejected_until(f.o, 0), 2100 + 2000, "twice as long");
+	/* A passing liveness check (the vouching one here) restores it at once. */
+	check(&f, BACKEND_CHECK_LIVENESS, 1, 2200);
+	expect_transition(&f, BACKEND_EJECTED, BACKEND_READY, "outlier: liveness check passed");
+	teardown(&f);
+}
+
+Test(backend_health, trial_failure_reason)
+{
+	struct fixture f;
+
+	setup(&f, 0, 0, CONF_INITIAL_READY);
+	eject(&f, 1000);
+	/* Drained meanwhile: the trial ends without a verdict, the backend stays drained. */
+	bh_set_draining(&f.h, &f.c, 1, "operator drain", 1500, &f.out);
+	expect_transition(&f, BACKEND_EJECTED, BACKEND_DRAINING, "operator drain");
+	bh_set_draining(&f.h, &f.c, 0, "operator enable", 1600, &f.out);
+	expect_transition(&f, BACKEND_DRAINING, BACKEND_EJECTED, "operator enable");
+	tick(&f, 2000);
+	expect_offer(&f);
+	cr_expect_eq(bh_take_trial(&f.h, &f.c), 1);
+	bh_session_outcome(&f.h, &f.c, 0, 1, "reset", 2100, &f.out);
+	cr_expect(f.out.ejected);
+	cr_expect_str_eq(f.h.reason, "operator enable", "no transition, the reason stays");
+	teardown(&f);
+}
+
+Test(backend_health, operator_drain_and_enable)
+{
+	struct fixture f;
+
+	setup(&f, 1, 1, CONF_INITIAL_READY);
+	bh_set_draining(&f.h, &f.c, 1, "operator drain", 10, &f.out);
+	expect_transition(&f, BACKEND_READY, BACKEND_DRAINING, "operator drain");
+	bh_set_draining(&f.h, &f.c, 1, "operator drain", 20, &f.out);
+	expect_none(&f);
+	/* Dead wins over draining (its sessions are closed), and gives way to it again. */
+	check(&f, BACKEND_CHECK_LIVENESS, 0, 30);
+	expect_transition(&f, BACKEND_DRAINING, BACKEND_DEAD, "liveness: connect refused");
+	check(&f, BACKEND_CHECK_LIVENESS, 1, 40);
+	check(&f, BACKEND_CHECK_LIVENESS, 1, 50);
+	expect_transition(&f, BACKEND_DEAD, BACKEND_DRAINING, "liveness passed 2 times");
+	bh_set_draining(&f.h, &f.c, 0, "operator enable", 60, &f.out);
+	expect_transition(&f, BACKEND_DRAINING, BACKEND_READY, "operator enable");
+	teardown(&f);
+}
+
+Test(backend_health, removed_for_good)
+{
+	struct fixture f;
+
+	setup(&f, 0, 0, CONF_INITIAL_READY);
+	eject(&f, 1000);
+	tick(&f, 2000);
+	expect_offer(&f);
+	bh_retire(&f.h, &f.c, 2100, &f.out);
+	expect_transition(&f, BACKEND_EJECTED, BACKEND_DRAINING, "removed from the configuration");
+	cr_expect_eq(f.h.oidx, SIZE_MAX, "out of the outlier detector");
+	cr_expect_not(bh_trial_offered(&f.h, &f.c), "no trial for a removed backend");
+	bh_retire(&f.h, &f.c, 2200, &f.out);
+	expect_none(&f);
+	bh_set_draining(&f.h, &f.c, 0, "operator enable", 2300, &f.out);
+	expect_none(&f);
+	cr_expect_eq(f.h.state, BACKEND_DRAINING, "enable does not bring a removed backend back");
+	teardown(&f);
+}
+
+Test(backend_health, adopt_a_generation)
+{
+	struct fixture f;
+
+	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
+	struct conf_health prev = f.sc.health;
+	/* The reload asks no longer to wait for the first verdict. */
+	f.sc.initial_state = CONF_INITIAL_READY;
+	f.c.weight = 50;
+	bh_adopt(&f.h, &f.c, 0, &prev, 100, &f.out);
+	expect_transition(&f, BACKEND_NOT_READY, BACKEND_READY, "configuration reloaded");
+	cr_expect(f.out.weight_changed, "the reloaded weight, without slow start");
+	cr_expect_eq(f.h.eff_weight, 50);
+	/* A changed readiness check restarts its count from the current verdict (up). */
+	f.sc.health.readiness.fall = 1;
+	bh_adopt(&f.h, &f.c, 0, &prev, 200, &f.out);
+	expect_none(&f);
+	check(&f, BACKEND_CHECK_READINESS, 1, 300);
+	check(&f, BACKEND_CHECK_READINESS, 0, 400);
+	expect_transition(&f, BACKEND_READY, BACKEND_NOT_READY, "readiness: connect refused");
+	teardown(&f);
+}
+
+Test(backend_health, slow_start_ramps_in_steps)
+{
+	struct fixture f;
+
+	setup(&f, 1, 0, CONF_INITIAL_READY);
+	f.sc.slow_start_ms = 10000;
+	check(&f, BACKEND_CHECK_LIVENESS, 0, 1000);
+	expect_transition(&f, BACKEND_READY, BACKEND_DEAD, "liveness: connect refused");
+	check(&f, BACKEND_CHECK_LIVENESS, 1, 2000);
+	check(&f, BACKEND_CHECK_LIVENESS, 1, 3000);
+	expect_transition(&f, BACKEND_DEAD, BACKEND_READY, "liveness passed 2 times");
+	cr_expect(f.out.weight_changed);
+	cr_expect_eq(f.h.eff_weight, 1, "a return from failure starts at the bottom");
+	bh_tick(&f.h, &f.c, 3000 + 2500, &f.out);
+	cr_expect(f.out.weight_changed);
+	cr_expect_eq(f.h.eff_weight, 25, "a quarter of the window: a quarter of the weight");
+	bh_tick(&f.h, &f.c, 3000 + 2510, &f.out);
+	cr_expect_not(f.out.weight_changed, "in steps of weight / 20");
+	bh_tick(&f.h, &f.c, 3000 + 10000, &f.out);
+	cr_expect_eq(f.h.eff_weight, 100);
+	bh_tick(&f.h, &f.c, 3000 + 20000, &f.out);
+	cr_expect_not(f.out.weight_changed);
+	teardown(&f);
+}
+
+Test(backend_health, a_long_check_reason_is_kept_whole_in_the_note)
+{
+	struct fixture f;
+	char why[160];
+
+	memset(why, 'x', sizeof(why) - 1);
+	why[sizeof(why) - 1] = '\0';
+	setup(&f, 0, 1, CONF_INITIAL_NOT_READY);
+	bh_check_result(&f.h, &f.c, BACKEND_CHECK_READINESS, 0, why, 10, &f.out);
+	cr_assert_eq(f.out.n, 1);
+	cr_expect_eq(f.out.note[0].kind, BH_FIRST_FAILED);
+	cr_expect_eq(strlen(f.out.note[0].reason), strlen("first readiness check failed: ") +
+							   strlen(why) +
+							   strlen(": stays not_ready"));
+	teardown(&f);
+}
