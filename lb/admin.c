@@ -331,7 +331,7 @@ static void conn_respond(struct admin_conn *c, struct admin_response *r, int hea
 static void conn_request(struct admin_conn *c)
 {
 	struct admin *a = c->a;
-	struct admin_response r;
+	struct admin_response r = {0};
 	struct admin_route_ctx ctx = {
 		.rt = a->rt,
 		.ann = a->ann,
