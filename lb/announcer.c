@@ -9,6 +9,13 @@
  *
  * The mechanism (interface or bird_protocol) is chosen once, when the announcer is made, and is
  * reached through its ops table (bgp/announce.h) from then on.
+ *
+ * When it runs: on edges in, too. Every published backend transition and every listener that
+ * starts or closes bumps its service's `changes` and wakes the monitor loop
+ * (lb_process.on_change -> monitor_changed); announcer_evaluate() then re-reads only the
+ * services whose `changes` moved (the others keep the health read last time) and feeds every
+ * policy the time. Its one timer serves the policies' deadlines (an announce delay running out,
+ * flaps forgotten after a quiet flap_window); the BIRD poll is the other (status, repair).
  */
 #include "lb/announcer.h"
 
@@ -50,6 +57,10 @@ struct ann_svc {
 	char name[CONF_NAME_MAX + 1];  /* the service's, for other threads' lookups */
 	struct anycast_policy pol;
 	int applied; /* what the mechanism was last told: 1 announce, 0 withdraw */
+	/* The service's health as last read, and the `changes` it was read at. */
+	struct anycast_health h;
+	uint64_t seen_changes;
+	int stale; /* read it again whatever `changes` says (start, a new generation) */
 	/* Guarded by announcer.lock: what other threads see, and what they ask. */
 	struct announcer_status shown;
 	int want_override; /* -1: none pending */
@@ -69,6 +80,8 @@ struct announcer {
 	struct announce_target *targets; /* every service's, for the interface mechanism (lo) */
 
 	struct bird_client *bird;
+	ev_timer
+		deadline; /* the policies' next deadline: an announce delay over, flaps forgotten */
 	ev_timer poll;
 	int poll_pending;
 	unsigned routes_pending;      /* `show route for` replies still to come */
@@ -161,21 +174,65 @@ static void publish(struct announcer *a)
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* When as's policy changes by itself, with no new input: UINT64_MAX for never. */
+static uint64_t policy_deadline(const struct ann_svc *as)
+{
+	const struct anycast_policy *p = &as->pol;
+	uint64_t d = anycast_next_deadline(p);
+
+	/* Announced with flaps remembered: they are forgotten after a quiet flap_window. */
+	if (p->state == ANYCAST_ANNOUNCED && p->withdrew &&
+		p->stable_since_ms + p->conf.flap_window_ms < d)
+		d = p->stable_since_ms + p->conf.flap_window_ms;
+	return d;
+}
+
+static void arm_deadline(struct announcer *a, uint64_t now_ms)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (size_t i = 0; i < a->nsvcs; i++) {
+		uint64_t d = policy_deadline(&a->svcs[i]);
+		if (d < next)
+			next = d;
+	}
+	ev_timer_stop(a->loop, &a->deadline);
+	if (next == UINT64_MAX)
+		return;
+	ev_timer_set(&a->deadline, next > now_ms ? (double)(next - now_ms) / 1000.0 : 0., 0.);
+	ev_timer_start(a->loop, &a->deadline);
+}
+
 void announcer_evaluate(struct announcer *a, uint64_t now_ms)
 {
 	if (a == NULL || a->shutting_down)
 		return;
 	for (size_t i = 0; i < a->nsvcs; i++) {
 		struct ann_svc *as = &a->svcs[i];
-		struct anycast_health h;
-		announcer_service_health(as->svc, &h);
-		if (anycast_update(&as->pol, &h, now_ms)) {
+		/* Read before the scan: a change during it moves `changes` again and wakes us. */
+		uint64_t changes = atomic_load(&as->svc->st->changes);
+		if (as->stale || changes != as->seen_changes) {
+			as->stale = 0;
+			as->seen_changes = changes;
+			announcer_service_health(as->svc, &as->h);
+		}
+		if (anycast_update(&as->pol, &as->h, now_ms)) {
 			int announce = anycast_announced(&as->pol);
 			log_edge(as, announce);
 			apply(a, as, announce);
 		}
 	}
+	arm_deadline(a, now_ms);
 	publish(a);
+}
+
+static void deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct announcer *a = container_of(t, struct announcer, deadline);
+	(void)loop;
+	(void)revents;
+
+	announcer_evaluate(a, clock_ms());
 }
 
 static struct ann_svc *find_svc(struct announcer *a, const char *name)
@@ -191,8 +248,10 @@ void announcer_switch(struct announcer *a, struct lb_runtime *rt)
 	for (size_t i = 0; i < a->nsvcs; i++) {
 		struct lb_service *svc = runtime_service(rt, a->svcs[i].name);
 		/* conf_reload_check() refuses a reload that adds or removes anycast services. */
-		if (svc != NULL)
+		if (svc != NULL) {
 			a->svcs[i].svc = svc;
+			a->svcs[i].stale = 1;
+		}
 	}
 	a->rt = rt;
 }
@@ -454,6 +513,7 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 		a->svcs[k].svc = &rt->services[i];
 		snprintf(a->svcs[k].name, sizeof(a->svcs[k].name), "%s", sc->name);
 		a->svcs[k].want_override = -1;
+		a->svcs[k].stale = 1;
 		a->svcs[k].pfx = calloc(sc->anycast.nprefixes, sizeof(*a->svcs[k].pfx));
 		if (a->svcs[k].pfx == NULL)
 			goto nomem;
@@ -512,6 +572,9 @@ void announcer_attach(struct announcer *a, struct ev_loop *loop)
 	ev_async_init(&a->wake, wake_cb);
 	ev_async_start(loop, &a->wake);
 	publish(a);
+	/* The first evaluation, as soon as the loop runs; then edges and deadlines. */
+	ev_timer_init(&a->deadline, deadline_cb, 0., 0.);
+	ev_timer_start(loop, &a->deadline);
 	a->bird = bird_client_new(loop, a->bgp->bird_socket, bird_state, a);
 	if (a->bgp->announce == CONF_ANNOUNCE_BIRD_PROTOCOL && a->bird != NULL &&
 		(a->mech = announce_bird_new(a->bird)) == NULL)
@@ -542,6 +605,7 @@ void announcer_shutdown(struct announcer *a, void (*done)(void *arg), void *arg)
 	a->done_arg = arg;
 	a->shutting_down = 1;
 	ev_timer_stop(a->loop, &a->poll);
+	ev_timer_stop(a->loop, &a->deadline);
 	for (size_t i = 0; i < a->nsvcs; i++) {
 		struct ann_svc *as = &a->svcs[i];
 		if (anycast_shutdown(&as->pol) || as->applied) {
@@ -582,6 +646,7 @@ void announcer_free(struct announcer *a)
 	if (a->loop != NULL) {
 		ev_async_stop(a->loop, &a->wake);
 		ev_timer_stop(a->loop, &a->poll);
+		ev_timer_stop(a->loop, &a->deadline);
 		ev_timer_stop(a->loop, &a->shutdown_timer);
 	}
 	if (a->bird != NULL)

@@ -6,7 +6,7 @@
  * offer) with atomics for the workers, and only then logs the transitions it reported and
  * routes them: a backend gone dead has its sessions closed (lb_process.on_dead), and the
  * service-level edge "no usable backend" / "usable again" is looked at. The announcer reads the
- * published states (the monitor runs announcer_evaluate after each check result and tick).
+ * published states (every published change bumps the service's `changes` and wakes the announcer).
  */
 #include "lb/backend.h"
 
@@ -160,6 +160,8 @@ static void publish(
 		service_count(b, st == BACKEND_READY ? 1 : -1, 0);
 	if (moved || first)
 		service_edge(b->svc->st); /* the last awaited verdict may end start-up */
+	if (was != st)
+		runtime_service_changed(b->svc); /* the announcer hears of the edge */
 	if (dead) {
 		struct lb_process *proc = b->svc->rt != NULL ? b->svc->rt->proc : NULL;
 		if (proc != NULL && proc->on_dead != NULL)

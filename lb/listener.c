@@ -244,6 +244,7 @@ void listener_start(struct listener *l, struct session_set *set)
 	l->set = set;
 	l->state = LISTENER_ACCEPTING;
 	atomic_fetch_add(&l->svc->st->listening, 1);
+	runtime_service_changed(l->svc);
 	ev_io_start(set->loop, &l->io);
 }
 
@@ -269,6 +270,8 @@ void listener_rebind(struct listener *l, struct lb_service *svc, const struct co
 	if (l->set != NULL && svc->st != l->svc->st) {
 		atomic_fetch_sub(&l->svc->st->listening, 1);
 		atomic_fetch_add(&svc->st->listening, 1);
+		runtime_service_changed(l->svc);
+		runtime_service_changed(svc);
 	}
 	l->svc = svc;
 	l->lconf = lconf;
@@ -283,6 +286,7 @@ void listener_close(struct listener *l)
 		ev_timer_stop(l->set->loop, &l->pause);
 		listener_set_state(l, LISTENER_CLOSED, "closing");
 		atomic_fetch_sub(&l->svc->st->listening, 1);
+		runtime_service_changed(l->svc);
 	}
 	close(l->fd);
 	l->fd = -1;

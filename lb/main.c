@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <ev.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 #include <stdio.h>
@@ -66,7 +67,10 @@ struct anylb {
 	struct admin *admin;
 	struct announcer *ann; /* borrowed: the monitor owns it */
 	struct heartbeat *hb;  /* its own thread (lb/heartbeat.c) */
-	ev_async rearm;        /* the heartbeat found the watchdog gone */
+	/* Who hears of service changes (lb_process.on_change), under its lock: NULL at exit. */
+	pthread_mutex_t change_lock;
+	struct monitor *change_monitor;
+	ev_async rearm; /* the heartbeat found the watchdog gone */
 	unsigned rearm_failures;
 	struct shutdown stop; /* lb/shutdown.c */
 	ev_signal sigterm, sigint, sighup;
@@ -119,6 +123,17 @@ static void on_backend_dead(void *arg)
 
 	for (unsigned i = 0; i < a->nworkers; i++)
 		worker_command(&a->workers[i], WORKER_CMD_SWEEP);
+}
+
+/* A service's backends or listeners changed. Any thread, maybe under a service lock. */
+static void on_service_change(void *arg)
+{
+	struct anylb *a = arg;
+
+	pthread_mutex_lock(&a->change_lock);
+	if (a->change_monitor != NULL)
+		monitor_changed(a->change_monitor);
+	pthread_mutex_unlock(&a->change_lock);
 }
 
 static void worker_done_cb(struct ev_loop *loop, ev_async *as, int revents)
@@ -289,6 +304,7 @@ static int run(const char *file)
 {
 	int status = 1;
 
+	pthread_mutex_init(&anylb.change_lock, NULL);
 	anylb.rt = load(file);
 	if (anylb.rt == NULL)
 		return 1;
@@ -321,10 +337,13 @@ static int run(const char *file)
 
 	anylb.rt->proc->on_dead = on_backend_dead;
 	anylb.rt->proc->on_dead_arg = &anylb;
+	anylb.rt->proc->on_change = on_service_change;
+	anylb.rt->proc->on_change_arg = &anylb;
 	anylb.monitor = monitor_new(anylb.rt, ann);
 	ann = NULL; /* the monitor's now, even on failure */
 	if (anylb.monitor == NULL)
 		goto out;
+	anylb.change_monitor = anylb.monitor;
 	struct admin_hooks hooks = {.reload = reload, .arg = &anylb, .record = &anylb.reloads};
 	int adm_err;
 	anylb.admin = admin_new(anylb.loop, anylb.rt, anylb.ann, &hooks, &adm_err);
@@ -436,6 +455,10 @@ out:
 	admin_free(anylb.admin);
 	anylb.admin = NULL;
 	announcer_free(ann);
+	/* Workers may still report changes: nobody hears them once the monitor goes. */
+	pthread_mutex_lock(&anylb.change_lock);
+	anylb.change_monitor = NULL;
+	pthread_mutex_unlock(&anylb.change_lock);
 	/* The monitor may call into the workers (on_dead): it goes first. */
 	monitor_free(anylb.monitor);
 	anylb.monitor = NULL;

@@ -51,6 +51,7 @@ struct monitor {
 	struct mon_check **checks;
 	size_t nchecks;
 
+	ev_async changed; /* a service's backends or listeners changed (monitor_changed) */
 	ev_async adopt;
 	_Atomic(struct lb_runtime *) next; /* handed over by monitor_switch, a reference */
 	_Atomic uint64_t generation;       /* of rt */
@@ -63,8 +64,6 @@ static void check_done(void *arg, const struct check_result *r)
 	int changing = backend_check_result(mc->b, mc->which, r, now);
 
 	check_set_fast(mc->check, changing);
-	/* A state change reaches the announcer now, not at the next tick. */
-	announcer_evaluate(mc->m->ann, now);
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -76,8 +75,22 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 	for (size_t i = 0; i < m->rt->nservices; i++)
 		backend_tick(&m->rt->services[i], now);
-	announcer_evaluate(m->ann, now);
 	atomic_fetch_add(&m->alive, 1);
+}
+
+/* The announcer hears of every edge: only the services whose `changes` moved are re-read. */
+static void changed_cb(struct ev_loop *loop, ev_async *as, int revents)
+{
+	struct monitor *m = container_of(as, struct monitor, changed);
+	(void)loop;
+	(void)revents;
+
+	announcer_evaluate(m->ann, clock_ms());
+}
+
+void monitor_changed(struct monitor *m)
+{
+	ev_async_send(m->loop, &m->changed);
 }
 
 uint64_t monitor_alive(const struct monitor *m)
@@ -317,6 +330,8 @@ struct monitor *monitor_new(struct lb_runtime *rt, struct announcer *ann)
 	ev_async_start(m->loop, &m->withdraw);
 	ev_async_init(&m->adopt, adopt_cb);
 	ev_async_start(m->loop, &m->adopt);
+	ev_async_init(&m->changed, changed_cb);
+	ev_async_start(m->loop, &m->changed);
 	if (ann != NULL)
 		announcer_attach(ann, m->loop);
 	ev_timer_init(&m->tick, tick_cb, MONITOR_TICK, MONITOR_TICK);

@@ -25,6 +25,12 @@ struct monitor *monitor_new(struct lb_runtime *rt, struct announcer *ann);
 uint64_t monitor_alive(const struct monitor *m);
 
 /*
+ * A service's backend states or listeners changed (lb_process.on_change): the announcer looks
+ * at it on the monitor's loop. Any thread; not after monitor_free.
+ */
+void monitor_changed(struct monitor *m);
+
+/*
  * Thread-safe: withdraws every prefix (graceful shutdown); done(arg) is then called on the
  * monitor's thread. Without an announcer done is called (on the monitor's thread) at once.
  */

@@ -266,6 +266,15 @@ struct lb_runtime *runtime_new(struct conf *conf)
 	return runtime_next(NULL, conf);
 }
 
+void runtime_service_changed(struct lb_service *svc)
+{
+	struct lb_process *proc = svc->rt != NULL ? svc->rt->proc : NULL;
+
+	atomic_fetch_add(&svc->st->changes, 1);
+	if (proc != NULL && proc->on_change != NULL)
+		proc->on_change(proc->on_change_arg);
+}
+
 struct lb_runtime *runtime_get(struct lb_runtime *rt)
 {
 	atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);

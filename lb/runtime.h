@@ -141,6 +141,12 @@ struct lb_service_state {
 	 * announced for a service with nothing listening behind it.
 	 */
 	_Atomic uint32_t listening;
+	/*
+	 * Bumped after every published change of what the announcer looks at (a backend's state,
+	 * the listening count), then lb_process.on_change is called: the announcer re-reads a
+	 * service only when this moved, instead of polling every backend.
+	 */
+	_Atomic uint64_t changes;
 	_Atomic uint64_t accepted;
 	_Atomic uint64_t refused_limit; /* closed at once: service max_connections */
 	_Atomic uint64_t no_backend;    /* closed at once: no backend could take it */
@@ -183,6 +189,9 @@ struct lb_process {
 	 */
 	void (*on_dead)(void *arg);
 	void *on_dead_arg;
+	/* Called (any thread, maybe under a service lock) after lb_service_state.changes moved. */
+	void (*on_change)(void *arg);
+	void *on_change_arg;
 };
 
 /*
@@ -208,6 +217,9 @@ struct lb_runtime *runtime_new(struct conf *conf);
  * shared. NULL when out of memory.
  */
 struct lb_runtime *runtime_next(struct lb_runtime *prev, struct conf *conf);
+
+/* Bumps svc's `changes` and tells the process (on_change). Any thread. */
+void runtime_service_changed(struct lb_service *svc);
 
 /* Reference counting; the creator holds the first reference. Any thread. */
 struct lb_runtime *runtime_get(struct lb_runtime *rt);
