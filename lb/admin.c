@@ -38,6 +38,7 @@
 #include "lb/admin_http.h"
 #include "lb/admin_route.h"
 #include "lb/admin_token.h"
+#include "lb/inherited.h"
 #include "lb/status.h"
 #include "lib/clock.h"
 #include "lib/container.h"
@@ -122,6 +123,7 @@ struct admin {
 	size_t token_len;
 	struct admin_conn *conns;
 	size_t out_tcp;        /* bytes of answers held by TCP connections (ADMIN_OUT_BUDGET_TCP) */
+	int handed_over;       /* an upgrade's successor holds the listeners and the socket file */
 	uint64_t busy_refused; /* answers refused for that budget */
 	int out_of_fds;        /* listeners stopped for ADMIN_PAUSE */
 	ev_timer pause;
@@ -613,7 +615,33 @@ static int clear_stale(const char *path, const struct sockaddr_un *sun)
 	return 0;
 }
 
-static int listen_unix(struct admin *a, const char *path)
+/*
+ * The socket an upgrade handed over: listen() again, so that a client's SO_PEERCRED names this
+ * process, not the one that bound it (the kernel records the listener's credentials then).
+ */
+static int adopt_unix(struct admin *a, const char *path, int fd)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || listen(fd, ADMIN_BACKLOG) < 0) {
+		int rc = -errno;
+		log_error("admin: the inherited socket %s is gone: %s", path,
+			rc != 0 ? strerror(-rc) : "not a socket");
+		close(fd);
+		return rc != 0 ? rc : -ENOTSOCK;
+	}
+	a->sock_path = strdup(path);
+	if (a->sock_path == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	a->sock_dev = st.st_dev;
+	a->sock_ino = st.st_ino;
+	a->ul.fd = fd;
+	return 0;
+}
+
+static int listen_unix(struct admin *a, const char *path, struct inherited *in)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;
@@ -621,6 +649,9 @@ static int listen_unix(struct admin *a, const char *path)
 
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return -ENAMETOOLONG; /* conf/ refuses it already */
+	int ifd = inherited_take_unix(in, path);
+	if (ifd >= 0)
+		return adopt_unix(a, path, ifd);
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	if ((rc = make_parents(path)) < 0 || (rc = clear_stale(path, &sun)) < 0)
 		return rc;
@@ -653,12 +684,16 @@ static int listen_unix(struct admin *a, const char *path)
 	return 0;
 }
 
-static int listen_tcp(struct admin *a, const struct conf_admin *ca)
+static int listen_tcp(struct admin *a, const struct conf_admin *ca, struct inherited *in)
 {
 	int one = 1, rc;
-	int fd =
-		socket(ca->listen_addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = inherited_take(in, INHERITED_ADMIN_TCP, &ca->listen_addr);
 
+	if (fd >= 0) {
+		a->tl.fd = fd;
+		return 0;
+	}
+	fd = socket(ca->listen_addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
@@ -806,6 +841,9 @@ struct admin *admin_new(struct ev_loop *loop, struct lb_runtime *rt, struct anno
 	a->ann = ann;
 	if (hooks != NULL)
 		a->hooks = *hooks;
+	a->hooks.inherited = NULL; /* only admin_new takes from it */
+	if (hooks != NULL)
+		a->hooks.inherited = hooks->inherited;
 	a->ul = (struct admin_listener){.a = a, .fd = -1, .tcp = 0, .max = ADMIN_MAX_CONNS_UNIX};
 	a->tl = (struct admin_listener){.a = a, .fd = -1, .tcp = 1, .max = ADMIN_MAX_CONNS_TCP};
 	/* From here on admin_free() can take it back, however far it got. */
@@ -818,14 +856,15 @@ struct admin *admin_new(struct ev_loop *loop, struct lb_runtime *rt, struct anno
 		goto fail;
 	if (ca->listen != NULL && (rc = read_token(a, ca->token_file)) < 0)
 		goto fail;
-	if ((rc = listen_unix(a, ca->socket)) < 0)
+	if ((rc = listen_unix(a, ca->socket, a->hooks.inherited)) < 0)
 		goto fail;
 	ev_io_init(&a->ul.io, accept_cb, a->ul.fd, EV_READ);
-	if (ca->listen != NULL && (rc = listen_tcp(a, ca)) < 0)
+	if (ca->listen != NULL && (rc = listen_tcp(a, ca, a->hooks.inherited)) < 0)
 		goto fail;
 	if (a->tl.fd >= 0)
 		ev_io_init(&a->tl.io, accept_cb, a->tl.fd, EV_READ);
 	ev_timer_start(loop, &a->tick);
+	a->hooks.inherited = NULL;
 	listeners_update(a);
 	log_info("admin: listening on %s%s%s", ca->socket, ca->listen ? " and " : "",
 		ca->listen ? ca->listen : "");
@@ -836,6 +875,40 @@ fail:
 	*err = rc;
 	admin_free(a);
 	return NULL;
+}
+
+int admin_dup_listeners(const struct admin *a, int *unix_fd, int *tcp_fd)
+{
+	*unix_fd = *tcp_fd = -1;
+	if (a == NULL || a->handed_over)
+		return 0;
+	if (a->ul.fd >= 0 && (*unix_fd = fcntl(a->ul.fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return -errno;
+	if (a->tl.fd >= 0 && (*tcp_fd = fcntl(a->tl.fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		int rc = -errno;
+		close(*unix_fd);
+		*unix_fd = -1;
+		return rc;
+	}
+	return 0;
+}
+
+void admin_handed_over(struct admin *a)
+{
+	if (a == NULL || a->handed_over)
+		return;
+	a->handed_over = 1;
+	listener_set(a, &a->ul, 0);
+	listener_set(a, &a->tl, 0);
+	if (a->ul.fd >= 0) {
+		close(a->ul.fd);
+		a->ul.fd = -1;
+	}
+	if (a->tl.fd >= 0) {
+		close(a->tl.fd);
+		a->tl.fd = -1;
+	}
+	log_info("admin: the successor answers on %s from now on", a->sock_path);
 }
 
 /* Also takes back a half-built admin from admin_new(): nothing started, no connection yet. */
@@ -855,7 +928,7 @@ void admin_free(struct admin *a)
 		close(a->ul.fd);
 		a->ul.fd = -1;
 		/* Only our own socket: a newer process may have taken the path over. */
-		if (stat(a->sock_path, &st) == 0 && st.st_dev == a->sock_dev &&
+		if (!a->handed_over && stat(a->sock_path, &st) == 0 && st.st_dev == a->sock_dev &&
 			st.st_ino == a->sock_ino)
 			unlink(a->sock_path);
 	}

@@ -12,6 +12,7 @@
  *   POST /services/{name}/backends/{address}/drain | /enable
  *   POST /services/{name}/withdraw | /announce
  *   POST /reload
+ *   POST /upgrade, GET /upgrade
  */
 #ifndef ANYLB_LB_ADMIN_H
 #define ANYLB_LB_ADMIN_H
@@ -35,6 +36,16 @@ struct admin_hooks {
 	void *arg;
 	/* What /status and /metrics report about reloads; NULL: nothing yet. */
 	const struct reload_record *record;
+	/*
+	 * POST /upgrade (lb/upgrade.h): starts the binary upgrade, binary NULL for the default
+	 * (only the unix socket may name another). 0, or -errno with why in msg (-EBUSY: one is
+	 * under way). GET /upgrade: the upgrade's state as a JSON object (malloc'ed, NULL when
+	 * memory ran out). NULL: no upgrade here (501).
+	 */
+	int (*upgrade)(void *arg, const char *binary, char *msg, size_t cap);
+	char *(*upgrade_status)(void *arg);
+	/* An upgrade's successor: the admin sockets it inherited (taken by admin_new); or NULL. */
+	struct inherited *inherited;
 };
 
 /*
@@ -47,6 +58,19 @@ struct admin *admin_new(struct ev_loop *loop, struct lb_runtime *rt, struct anno
 
 /* A reload: from now on the admin interface shows generation rt (borrowed). Main thread. */
 void admin_set_runtime(struct admin *a, struct lb_runtime *rt);
+
+/*
+ * Upgrade, old side. Close-on-exec duplicates of the listening sockets (-1 where absent), for
+ * the successor; 0 or -errno.
+ */
+int admin_dup_listeners(const struct admin *a, int *unix_fd, int *tcp_fd);
+
+/*
+ * Upgrade, old side: the successor answers from now on. Stops accepting and closes the
+ * listening sockets (the successor holds them), and leaves the socket file to it; connections
+ * already accepted are answered.
+ */
+void admin_handed_over(struct admin *a);
 
 /* Closes the listeners and every admin connection, removes the unix socket, frees. */
 void admin_free(struct admin *a);

@@ -294,6 +294,70 @@ static void do_reload(const struct admin_route_ctx *ctx, struct admin_response *
 	free(msg);
 }
 
+/*
+ * POST /upgrade, body optional: {"binary": "/path/to/anylb"}. Only the unix socket (root's, mode
+ * 0600) may name a binary: over TCP, a token would otherwise be the power to run any program.
+ */
+static void do_upgrade(const struct admin_route_ctx *ctx, const struct admin_http_req *req,
+	struct admin_response *out)
+{
+	const char *binary = NULL;
+	json_t *doc = NULL;
+	char msg[1024] = "";
+
+	if (ctx->hooks == NULL || ctx->hooks->upgrade == NULL) {
+		admin_response_error(out, 501, "upgrade is not available here");
+		return;
+	}
+	if (req->body != NULL && req->body_len > 0) {
+		json_error_t je;
+		doc = json_loadb(req->body, req->body_len, 0, &je);
+		json_t *b = doc != NULL ? json_object_get(doc, "binary") : NULL;
+		if (doc == NULL || !json_is_object(doc) || (b != NULL && !json_is_string(b))) {
+			admin_response_error(out, 400,
+				"the body must be a JSON object, {\"binary\": \"/path/to/anylb\"}");
+			json_decref(doc);
+			return;
+		}
+		binary = b != NULL ? json_string_value(b) : NULL;
+	}
+	if (binary != NULL && ctx->tcp) {
+		admin_response_error(
+			out, 403, "only the admin unix socket may name the binary to upgrade to");
+		json_decref(doc);
+		return;
+	}
+	log_info("admin: upgrade%s%s, from %s", binary != NULL ? " to " : "",
+		binary != NULL ? binary : "", ctx->peer);
+	int rc = ctx->hooks->upgrade(ctx->hooks->arg, binary, msg, sizeof(msg));
+	json_decref(doc);
+	if (rc < 0) {
+		admin_response_error(out,
+			rc == -EBUSY     ? 409
+			: rc == -ENOTSUP ? 501
+			: rc == -EINVAL  ? 400
+					 : 500,
+			msg[0] != '\0' ? msg : "the upgrade could not start");
+		return;
+	}
+	char *body = ctx->hooks->upgrade_status(ctx->hooks->arg);
+	json_t *st = body != NULL ? json_loads(body, 0, NULL) : NULL;
+	free(body);
+	ok_json(out, st, "%s", msg[0] != '\0' ? msg : "upgrade started");
+	out->status = out->status == 200 ? 202 : out->status;
+}
+
+/* GET /upgrade: where the last upgrade is. */
+static void upgrade_status(const struct admin_route_ctx *ctx, struct admin_response *out)
+{
+	if (ctx->hooks == NULL || ctx->hooks->upgrade_status == NULL) {
+		admin_response_error(out, 501, "upgrade is not available here");
+		return;
+	}
+	char *body = ctx->hooks->upgrade_status(ctx->hooks->arg);
+	take_text(out, CT_JSON, body, body != NULL ? strlen(body) : 0);
+}
+
 /* Splits path (no query) into decoded segments in dec; -1 when a segment cannot be decoded. */
 static int split(const char *path, size_t len, char *dec, size_t cap, char **seg, int max)
 {
@@ -351,16 +415,23 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 	int is_read = n == 1 && (strcmp(seg[0], "status") == 0 || strcmp(seg[0], "metrics") == 0 ||
 					strcmp(seg[0], "healthz") == 0);
 	int is_reload = n == 1 && strcmp(seg[0], "reload") == 0;
+	int is_upgrade = n == 1 && strcmp(seg[0], "upgrade") == 0;
 	int is_svc = n == 3 && strcmp(seg[0], "services") == 0 &&
 		     (strcmp(seg[2], "withdraw") == 0 || strcmp(seg[2], "announce") == 0 ||
 			     strcmp(seg[2], "auto") == 0);
 	int is_be = n == 5 && strcmp(seg[0], "services") == 0 && strcmp(seg[2], "backends") == 0 &&
 		    (strcmp(seg[4], "drain") == 0 || strcmp(seg[4], "enable") == 0);
-	if (!is_read && !is_reload && !is_svc && !is_be) {
+	if (!is_read && !is_reload && !is_upgrade && !is_svc && !is_be) {
 		errorf(out, 404,
-			"no such path: try GET /status, /metrics or /healthz, or POST "
+			"no such path: try GET /status, /metrics, /healthz or /upgrade, or POST "
 			"/services/NAME/backends/ADDRESS/drain|enable, "
-			"/services/NAME/withdraw|announce|auto, /reload");
+			"/services/NAME/withdraw|announce|auto, /reload, /upgrade");
+		goto done;
+	}
+	if (is_upgrade && !post) {
+		if (ctx->token_for_reads && !authorized(ctx, req, out))
+			goto done;
+		upgrade_status(ctx, out);
 		goto done;
 	}
 	if (is_read) {
@@ -400,6 +471,10 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 		goto done;
 	if (is_reload) {
 		do_reload(ctx, out);
+		goto done;
+	}
+	if (is_upgrade) {
+		do_upgrade(ctx, req, out);
 		goto done;
 	}
 	struct lb_service *svc = find_service(ctx->rt, seg[1]);

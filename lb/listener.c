@@ -18,6 +18,7 @@
 #include "lib/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -44,6 +45,9 @@ struct listener {
 	enum listener_state state;
 	ev_io io;
 	ev_timer pause;
+	/* In proc's list of started listeners (guarded by proc->listen_lock); NULL: not linked. */
+	struct lb_process *proc;
+	struct listener *next, **pprev;
 };
 
 static const char *listener_state_name(enum listener_state st)
@@ -206,18 +210,18 @@ fail:;
 	return -err;
 }
 
-struct listener *listener_prepare(
-	const struct lb_service *svc, const struct conf_listen *lconf, unsigned worker_id, int *err)
+/* Takes fd (a listening socket, or -errno from open_socket). */
+static struct listener *wrap(const struct lb_service *svc, const struct conf_listen *lconf,
+	unsigned worker_id, int fd, int *err)
 {
-	struct listener *l = calloc(1, sizeof(*l));
+	struct listener *l = fd >= 0 ? calloc(1, sizeof(*l)) : NULL;
 
-	if (l == NULL) {
+	if (fd >= 0 && l == NULL) {
 		log_error("listen %s: out of memory", lconf->address);
+		close(fd);
 		*err = -ENOMEM;
 		return NULL;
 	}
-	/* Worker 0 binds an address first, at start and in a reload's preparation. */
-	int fd = open_socket(lconf, worker_id == 0);
 	if (fd < 0) {
 		*err = fd;
 		log_error("%s:%d:%d: cannot listen on %s for service %s (worker %u): %s%s",
@@ -226,7 +230,6 @@ struct listener *listener_prepare(
 			fd == -EADDRINUSE ? " (another process listens there; anylb does not share "
 					    "a listening address)"
 					  : "");
-		free(l);
 		return NULL;
 	}
 	l->svc = (struct lb_service *)svc;
@@ -239,8 +242,77 @@ struct listener *listener_prepare(
 	return l;
 }
 
+struct listener *listener_prepare(
+	const struct lb_service *svc, const struct conf_listen *lconf, unsigned worker_id, int *err)
+{
+	/* Worker 0 binds an address first, at start and in a reload's preparation. */
+	return wrap(svc, lconf, worker_id, open_socket(lconf, worker_id == 0), err);
+}
+
+struct listener *listener_adopt(struct session_set *set, unsigned worker_id, struct lb_service *svc,
+	const struct conf_listen *lconf, int fd)
+{
+	int err;
+	struct listener *l = wrap(svc, lconf, worker_id, fd, &err);
+
+	if (l != NULL)
+		listener_start(l, set);
+	return l;
+}
+
+static void link_started(struct listener *l, struct lb_process *p)
+{
+	pthread_mutex_lock(&p->listen_lock);
+	l->proc = p;
+	l->next = p->listen_head;
+	l->pprev = &p->listen_head;
+	if (p->listen_head != NULL)
+		p->listen_head->pprev = &l->next;
+	p->listen_head = l;
+	pthread_mutex_unlock(&p->listen_lock);
+}
+
+static void unlink_started(struct listener *l)
+{
+	struct lb_process *p = l->proc;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->listen_lock);
+	*l->pprev = l->next;
+	if (l->next != NULL)
+		l->next->pprev = l->pprev;
+	l->proc = NULL;
+	pthread_mutex_unlock(&p->listen_lock);
+}
+
+size_t listener_dup_all(
+	struct lb_process *p, int *fds, struct addr *addrs, size_t cap, size_t *total, int *err)
+{
+	size_t n = 0, all = 0;
+
+	*err = 0;
+	pthread_mutex_lock(&p->listen_lock);
+	for (struct listener *l = p->listen_head; l != NULL; l = l->next, all++) {
+		if (n == cap)
+			continue;
+		int fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			*err = -errno;
+			continue;
+		}
+		fds[n] = fd;
+		addrs[n] = l->lconf->addr;
+		n++;
+	}
+	pthread_mutex_unlock(&p->listen_lock);
+	*total = all;
+	return n;
+}
+
 void listener_start(struct listener *l, struct session_set *set)
 {
+	link_started(l, l->svc->rt->proc);
 	l->set = set;
 	l->state = LISTENER_ACCEPTING;
 	atomic_fetch_add(&l->svc->st->listening, 1);
@@ -288,6 +360,7 @@ void listener_close(struct listener *l)
 		atomic_fetch_sub(&l->svc->st->listening, 1);
 		runtime_service_changed(l->svc);
 	}
+	unlink_started(l);
 	close(l->fd);
 	l->fd = -1;
 	free(l);

@@ -36,6 +36,21 @@ struct listener *listener_prepare(const struct lb_service *svc, const struct con
 	unsigned worker_id, int *err);
 void listener_start(struct listener *l, struct session_set *set);
 
+/*
+ * An upgrade's successor: like listener_new, on fd, a listening socket inherited from the
+ * anylb it succeeds (lb/inherited.h), which it takes. NULL (fd closed) when memory ran out.
+ */
+struct listener *listener_adopt(struct session_set *set, unsigned worker_id, struct lb_service *svc,
+	const struct conf_listen *lconf, int fd);
+
+/*
+ * Any thread: close-on-exec duplicates of the sockets of every started listener of p (at most
+ * cap, in fds, with their addresses), for an upgrade to hand over; the listeners keep theirs.
+ * Returns how many; *total is how many listeners there are, *err the last dup failure or 0.
+ */
+size_t listener_dup_all(
+	struct lb_process *p, int *fds, struct addr *addrs, size_t cap, size_t *total, int *err);
+
 /* The address it listens on. */
 const struct addr *listener_addr(const struct listener *l);
 

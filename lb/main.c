@@ -14,12 +14,16 @@
 #include "lb/admin.h"
 #include "lb/announcer.h"
 #include "lb/heartbeat.h"
+#include "lb/inherited.h"
+#include "lb/listener.h"
 #include "lb/monitor.h"
 #include "lb/prepare.h"
 #include "lb/privdrop.h"
 #include "lb/reload.h"
 #include "lb/runtime.h"
 #include "lb/shutdown.h"
+#include "lb/successor.h"
+#include "lb/upgrade.h"
 #include "lb/worker.h"
 #include "lib/container.h"
 #include "lib/log.h"
@@ -33,6 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* How long a stop waits for the monitor to confirm the withdraw before draining anyway. */
@@ -45,7 +52,6 @@
  */
 static const int ignored_signals[] = {
 	SIGUSR1,
-	SIGUSR2,
 	SIGALRM,
 	SIGQUIT,
 	SIGVTALRM,
@@ -72,8 +78,10 @@ struct anylb {
 	struct monitor *change_monitor;
 	ev_async rearm; /* the heartbeat found the watchdog gone */
 	unsigned rearm_failures;
-	struct shutdown stop; /* lb/shutdown.c */
-	ev_signal sigterm, sigint, sighup;
+	struct shutdown stop;   /* lb/shutdown.c */
+	struct upgrade up;      /* lb/upgrade.c: this process handing over to a new one */
+	struct successor *succ; /* lb/successor.c: this process taking over; NULL if not */
+	ev_signal sigterm, sigint, sighup, sigusr2;
 	ev_signal ignored[NIGNORED];
 	ev_async worker_done;
 	_Atomic unsigned ndone;
@@ -98,9 +106,15 @@ static void usage(FILE *f)
 		"Signals: SIGTERM or SIGINT stop accepting and let sessions finish for up to\n"
 		"global.drain_timeout, then exit 0. SIGHUP reloads FILE: if it is valid, the\n"
 		"new configuration applies without closing listeners or cutting sessions; if\n"
-		"not, the errors are logged and the running configuration stays. Other signals\n"
-		"that would end a process (SIGUSR1, SIGUSR2, SIGALRM, SIGQUIT, ...) are logged\n"
-		"and ignored.\n"
+		"not, the errors are logged and the running configuration stays. SIGUSR2\n"
+		"upgrades in place, as `anylbctl upgrade` does: the binary this process was\n"
+		"started from is started again with the same arguments and takes over the\n"
+		"listening sockets; this process then drains and exits 0 (if the new one fails,\n"
+		"this one goes on serving). Other signals that would end a process (SIGUSR1,\n"
+		"SIGALRM, SIGQUIT, ...) are logged and ignored.\n"
+		"\n"
+		"Only one anylb runs per admin socket: a second one refuses to start and names\n"
+		"the running pid. ANYLB_UPGRADE_FD in the environment is for the upgrade only.\n"
 		"\n"
 		"-t opens what the file names (CA files, the admin token file) as start-up does;\n"
 		"it does not bind listeners or drop privileges (docs/CONFIG.md).\n");
@@ -207,13 +221,10 @@ static void stop_force(void *arg)
 		worker_command(&a->workers[i], WORKER_CMD_FORCE);
 }
 
-static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+static struct shutdown_times stop_times(const struct anylb *a)
 {
-	struct anylb *a = sig->data;
 	const struct conf *c = a->rt->conf;
 	int anycast = 0;
-	(void)loop;
-	(void)revents;
 
 	for (size_t i = 0; i < c->nservices; i++)
 		anycast |= c->services[i].anycast.enabled;
@@ -222,7 +233,122 @@ static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 		.grace = anycast ? (double)c->bgp.shutdown_grace_ms / 1000.0 : 0,
 		.drain = (double)c->global.drain_timeout_ms / 1000.0,
 	};
+	return t;
+}
+
+static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	struct anylb *a = sig->data;
+	(void)loop;
+	(void)revents;
+
+	if (a->up.state == UPGRADE_STARTING || a->up.state == UPGRADE_HANDING_OVER)
+		log_info("stopping: the upgrade under way is abandoned");
+	upgrade_destroy(&a->up);
+	struct shutdown_times t = stop_times(a);
 	shutdown_begin(&a->stop, sig->signum, &t);
+}
+
+/* ---- the upgrade's hooks (lb/upgrade.c: this process hands over to a new one) ---- */
+
+/* Every started listener's socket and the admin sockets, duplicated. */
+static struct upgrade_fd *upgrade_collect(void *arg, size_t *n, int *err)
+{
+	struct anylb *a = arg;
+	size_t total = 0, cap;
+
+	*n = 0;
+	listener_dup_all(a->rt->proc, NULL, NULL, 0, &total, err);
+	cap = total + 16;
+	int *fds = calloc(cap, sizeof(*fds));
+	struct addr *addrs = calloc(cap, sizeof(*addrs));
+	struct upgrade_fd *v = calloc(cap + 2, sizeof(*v));
+	if (fds == NULL || addrs == NULL || v == NULL) {
+		*err = -ENOMEM;
+		goto fail;
+	}
+	size_t k = listener_dup_all(a->rt->proc, fds, addrs, cap, &total, err);
+	for (size_t i = 0; i < k; i++) {
+		v[i].fd = fds[i];
+		v[i].kind = INHERITED_LISTEN;
+		addr_format(&addrs[i], v[i].what, sizeof(v[i].what));
+	}
+	*n = k;
+	if (*err < 0 || k < total) {
+		*err = *err < 0 ? *err : -EAGAIN; /* a reload is being applied: try again */
+		goto fail;
+	}
+	int ufd, tfd;
+	if ((*err = admin_dup_listeners(a->admin, &ufd, &tfd)) < 0)
+		goto fail;
+	const struct conf_admin *ca = &a->rt->conf->global.admin;
+	if (ufd >= 0)
+		v[(*n)++] = (struct upgrade_fd){.fd = ufd, .kind = INHERITED_ADMIN_UNIX};
+	if (ufd >= 0)
+		snprintf(v[*n - 1].what, sizeof(v->what), "%s", ca->socket);
+	if (tfd >= 0)
+		v[(*n)++] = (struct upgrade_fd){.fd = tfd, .kind = INHERITED_ADMIN_TCP};
+	if (tfd >= 0)
+		snprintf(v[*n - 1].what, sizeof(v->what), "%s", ca->listen);
+	free(fds);
+	free(addrs);
+	return v;
+fail:
+	for (size_t i = 0; v != NULL && i < *n; i++)
+		close(v[i].fd);
+	*n = 0;
+	free(fds);
+	free(addrs);
+	free(v);
+	return NULL;
+}
+
+static void upgrade_handed_over(void *arg, pid_t successor)
+{
+	struct anylb *a = arg;
+
+	/* systemd: the successor is the service's main process now (NotifyAccess=main). */
+	sd_notifyf(0, "MAINPID=%ld\nSTATUS=handed over to pid %ld, draining", (long)successor,
+		(long)successor);
+	admin_handed_over(a->admin);
+	struct shutdown_times t = stop_times(a);
+	shutdown_handover(&a->stop, &t);
+}
+
+/* POST /upgrade and SIGUSR2. */
+static int upgrade(void *arg, const char *binary, char *msg, size_t cap)
+{
+	struct anylb *a = arg;
+
+	if (shutdown_state(&a->stop) != SHUTDOWN_RUNNING) {
+		snprintf(msg, cap, "this process is stopping (%s): no upgrade",
+			shutdown_state_name(shutdown_state(&a->stop)));
+		return -EBUSY;
+	}
+	if (a->rt->conf->bgp.enabled) {
+		snprintf(msg, cap,
+			"an upgrade does not hand the anycast announcement over yet (bgp.enabled): "
+			"restart instead");
+		return -ENOTSUP;
+	}
+	return upgrade_start(&a->up, binary, msg, cap);
+}
+
+static char *upgrade_status(void *arg)
+{
+	struct anylb *a = arg;
+	return upgrade_status_json(&a->up);
+}
+
+static void usr2_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	char msg[1024];
+	(void)loop;
+	(void)revents;
+
+	log_info("SIGUSR2: upgrading");
+	if (upgrade(sig->data, NULL, msg, sizeof(msg)) < 0)
+		log_error("upgrade: %s", msg);
 }
 
 /* SIGHUP and POST /reload. */
@@ -255,11 +381,26 @@ static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	reload(sig->data, msg, sizeof(msg));
 }
 
+/* The errors as conf_errs_print writes them, into why (an upgrade's FAIL says them). */
+static void errs_text(const struct conf_errs *errs, char *why, size_t cap)
+{
+	int fd = memfd_create("anylb-errors", MFD_CLOEXEC);
+
+	why[0] = '\0';
+	if (fd < 0)
+		return;
+	conf_errs_print(errs, fd);
+	ssize_t n = pread(fd, why, cap - 1, 0);
+	why[n > 0 ? n : 0] = '\0';
+	close(fd);
+}
+
 /*
  * Loads file into a generation with everything it names opened (lb/prepare.c): what `-t` and
- * start-up both do, so that they accept the same files. NULL after printing the errors.
+ * start-up both do, so that they accept the same files. NULL after printing the errors (and
+ * copying them into why, when not NULL).
  */
-static struct lb_runtime *load(const char *file)
+static struct lb_runtime *load(const char *file, char *why, size_t cap)
 {
 	struct conf_errs errs = {0};
 	struct conf *c = NULL;
@@ -272,8 +413,12 @@ static struct lb_runtime *load(const char *file)
 		rc = prepare_process(rt->conf, &errs);
 	if (rc < 0) {
 		conf_errs_print(&errs, STDERR_FILENO);
+		if (why != NULL)
+			errs_text(&errs, why, cap);
 		if (rc == -ENOMEM)
 			fprintf(stderr, "%s: out of memory\n", file);
+		if (why != NULL && rc == -ENOMEM && why[0] == '\0')
+			snprintf(why, cap, "%s: out of memory", file);
 		runtime_put(rt);
 		rt = NULL;
 	}
@@ -291,7 +436,7 @@ static void ignored_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 
 static int check_only(const char *file)
 {
-	struct lb_runtime *rt = load(file);
+	struct lb_runtime *rt = load(file, NULL, 0);
 
 	if (rt == NULL)
 		return 1;
@@ -300,24 +445,117 @@ static int check_only(const char *file)
 	return 0;
 }
 
-static int run(const char *file)
+/*
+ * Another anylb answering on our admin socket: refuse, naming it. (An upgrade's successor
+ * inherits that socket instead.) Without an admin socket, the listeners' probe bind refuses.
+ */
+static int refuse_second_instance(const struct conf *c)
+{
+	const struct conf_admin *ca = &c->global.admin;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct ucred cr = {0};
+	socklen_t l = sizeof(cr);
+
+	if (!ca->enabled || strlen(ca->socket) >= sizeof(sun.sun_path))
+		return 0;
+	memcpy(sun.sun_path, ca->socket, strlen(ca->socket) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	int rc = connect(fd, (const struct sockaddr *)&sun, sizeof(sun));
+	if (rc < 0 && errno != EAGAIN) {
+		close(fd);
+		return 0; /* nobody there (a stale file is admin.c's to remove) */
+	}
+	if (rc == 0)
+		getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l);
+	close(fd);
+	char pid[32] = "";
+	if (cr.pid > 0)
+		snprintf(pid, sizeof(pid), " (pid %ld)", (long)cr.pid);
+	log_error("another anylb%s runs with the admin socket %s: not starting a second one; "
+		  "stop it first, or replace it with `anylbctl upgrade`",
+		pid, ca->socket);
+	return -EADDRINUSE;
+}
+
+/* An upgrade's successor: systemd's watchdog was meant for the old process; it is ours now. */
+static void take_over_sd_watchdog(pid_t previous)
+{
+	const char *w = getenv("WATCHDOG_PID");
+	char me[32];
+
+	if (w == NULL || atol(w) != (long)previous)
+		return;
+	snprintf(me, sizeof(me), "%ld", (long)getpid());
+	setenv("WATCHDOG_PID", me, 1);
+}
+
+/* An upgrade's successor: more inherited sockets of an address than workers take, spread. */
+static int adopt_extra_listeners(struct inherited *in)
+{
+	const struct conf *c = anylb.rt->conf;
+	size_t k = 0;
+
+	for (size_t i = 0; in != NULL && i < c->nservices; i++) {
+		for (size_t j = 0; j < c->services[i].nlisten; j++) {
+			const struct conf_listen *lc = &c->services[i].listen[j];
+			int fd;
+			while ((fd = inherited_take(in, INHERITED_LISTEN, &lc->addr)) >= 0)
+				if (worker_adopt_listener(&anylb.workers[k++ % anylb.nworkers],
+					    &anylb.rt->services[i], lc, fd) < 0)
+					return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int run(const char *file, char *const *argv)
 {
 	int status = 1;
+	struct inherited *in = NULL;
+	struct announcer *ann = NULL;
+	char why[8192] = "";
 
 	pthread_mutex_init(&anylb.change_lock, NULL);
-	anylb.rt = load(file);
-	if (anylb.rt == NULL)
+	if (successor_open(&anylb.succ) < 0)
 		return 1;
+	anylb.rt = load(file, why, sizeof(why));
+	if (anylb.rt == NULL) {
+		successor_fail(anylb.succ, why[0] != '\0' ? why : "invalid configuration");
+		successor_free(anylb.succ);
+		return 1;
+	}
 	const struct conf *c = anylb.rt->conf;
 	log_setup(c->global.log_level, c->global.log_format);
 
 	/* A peer that closes while we write must give EPIPE, not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
 
+	if (anylb.succ != NULL) {
+		char *state = NULL;
+		size_t slen = 0;
+		pid_t prev = successor_previous(anylb.succ);
+		log_info("upgrade: taking over from pid %ld", (long)prev);
+		take_over_sd_watchdog(prev);
+		in = inherited_new();
+		if (in == NULL) {
+			snprintf(why, sizeof(why), "out of memory");
+			goto out;
+		}
+		if (successor_receive(anylb.succ, in, &state, &slen, why, sizeof(why)) < 0) {
+			log_error("upgrade: %s", why);
+			goto out;
+		}
+		free(state); /* no state snapshot yet */
+	} else if (refuse_second_instance(c) < 0) {
+		goto out;
+	}
+
 	anylb.loop = ev_default_loop(EVFLAG_AUTO);
 	/* Before any thread: interface mode forks the watchdog. */
 	int aerr;
-	struct announcer *ann = announcer_new(anylb.rt, &aerr);
+	ann = announcer_new(anylb.rt, &aerr);
 	if (ann == NULL && aerr != 0)
 		goto out;
 	int watchdog_fd = announcer_watchdog_fd(ann);
@@ -329,10 +567,14 @@ static int run(const char *file)
 		goto out;
 	}
 	for (unsigned i = 0; i < anylb.nworkers; i++) {
-		if (worker_init(&anylb.workers[i], i, anylb.rt) < 0)
+		if (worker_init(&anylb.workers[i], i, anylb.rt, in) < 0)
 			goto out;
 		anylb.workers[i].on_done = on_worker_done;
 		anylb.workers[i].on_done_arg = &anylb;
+	}
+	if (adopt_extra_listeners(in) < 0) {
+		log_error("out of memory");
+		goto out;
 	}
 
 	anylb.rt->proc->on_dead = on_backend_dead;
@@ -344,15 +586,28 @@ static int run(const char *file)
 	if (anylb.monitor == NULL)
 		goto out;
 	anylb.change_monitor = anylb.monitor;
-	struct admin_hooks hooks = {.reload = reload, .arg = &anylb, .record = &anylb.reloads};
+	struct admin_hooks hooks = {
+		.reload = reload,
+		.arg = &anylb,
+		.record = &anylb.reloads,
+		.upgrade = upgrade,
+		.upgrade_status = upgrade_status,
+		.inherited = in,
+	};
 	int adm_err;
 	anylb.admin = admin_new(anylb.loop, anylb.rt, anylb.ann, &hooks, &adm_err);
-	if (anylb.admin == NULL && adm_err == -EADDRINUSE)
-		/* Another anylb answers there: serving traffic matters more than our admin. */
-		log_warn("running without the admin interface: its socket belongs to another "
-			 "process; set global.admin.socket");
-	else if (anylb.admin == NULL && adm_err != 0)
-		goto out;
+	if (anylb.admin == NULL && adm_err != 0)
+		goto out; /* -EADDRINUSE: another anylb started in the meantime */
+	/* What the new configuration does not listen on any more goes now. */
+	inherited_free(in);
+	in = NULL;
+	struct upgrade_hooks uh = {
+		.collect = upgrade_collect,
+		.handed_over = upgrade_handed_over,
+		.arg = &anylb,
+	};
+	upgrade_init(&anylb.up, anylb.loop, &uh, argv,
+		anylb.succ != NULL ? successor_previous(anylb.succ) : 0, privdrop_needed_caps(c));
 	/* Set up: become global.user before any thread starts (lb/privdrop.c). */
 	if (privdrop_apply(c) < 0)
 		goto out;
@@ -367,10 +622,12 @@ static int run(const char *file)
 	ev_signal_init(&anylb.sigterm, stop_cb, SIGTERM);
 	ev_signal_init(&anylb.sigint, stop_cb, SIGINT);
 	ev_signal_init(&anylb.sighup, hup_cb, SIGHUP);
-	anylb.sigterm.data = anylb.sigint.data = anylb.sighup.data = &anylb;
+	ev_signal_init(&anylb.sigusr2, usr2_cb, SIGUSR2);
+	anylb.sigterm.data = anylb.sigint.data = anylb.sighup.data = anylb.sigusr2.data = &anylb;
 	ev_signal_start(anylb.loop, &anylb.sigterm);
 	ev_signal_start(anylb.loop, &anylb.sigint);
 	ev_signal_start(anylb.loop, &anylb.sighup);
+	ev_signal_start(anylb.loop, &anylb.sigusr2);
 	for (size_t i = 0; i < NIGNORED; i++) {
 		ev_signal_init(&anylb.ignored[i], ignored_cb, ignored_signals[i]);
 		ev_signal_start(anylb.loop, &anylb.ignored[i]);
@@ -385,6 +642,7 @@ static int run(const char *file)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 	for (size_t i = 0; i < NIGNORED; i++)
 		sigaddset(&set, ignored_signals[i]);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
@@ -445,10 +703,23 @@ static int run(const char *file)
 	/* systemd Type=notify: listeners are bound and every thread runs. */
 	sd_notifyf(0, "READY=1\nSTATUS=serving %zu services on %u workers\nMAINPID=%lu",
 		c->nservices, anylb.nworkers, (unsigned long)getpid());
+	if (anylb.succ != NULL) {
+		successor_ready(anylb.succ);
+		upgrade_took_over(&anylb.up);
+		log_info("upgrade: serving; pid %ld drains and exits",
+			(long)successor_previous(anylb.succ));
+	}
 	ev_run(anylb.loop, 0);
 	status = 0;
 	log_info("all sessions finished: exiting");
 out:
+	if (status != 0 && anylb.succ != NULL)
+		successor_fail(anylb.succ,
+			why[0] != '\0' ? why : "the new process could not start: see its log");
+	successor_free(anylb.succ);
+	anylb.succ = NULL;
+	inherited_free(in);
+	upgrade_destroy(&anylb.up);
 	/* It reads the loops' counters: it goes before them. */
 	heartbeat_stop(anylb.hb);
 	anylb.hb = NULL;
@@ -501,5 +772,5 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	return test ? check_only(file) : run(file);
+	return test ? check_only(file) : run(file, argv);
 }

@@ -192,8 +192,10 @@ static void runtime_free(struct lb_runtime *rt)
 		}
 		free(rt->services);
 	}
-	if (rt->proc != NULL && atomic_fetch_sub(&rt->proc->refs, 1) == 1)
+	if (rt->proc != NULL && atomic_fetch_sub(&rt->proc->refs, 1) == 1) {
+		pthread_mutex_destroy(&rt->proc->listen_lock);
 		free(rt->proc);
+	}
 	conf_free(rt->conf);
 	free(rt);
 }
@@ -242,6 +244,8 @@ struct lb_runtime *runtime_next(struct lb_runtime *prev, struct conf *conf)
 	} else {
 		rt->proc = calloc(1, sizeof(*rt->proc));
 		rt->generation = 1;
+		if (rt->proc != NULL)
+			pthread_mutex_init(&rt->proc->listen_lock, NULL);
 	}
 	if (rt->proc == NULL)
 		goto fail;

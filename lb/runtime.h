@@ -192,6 +192,13 @@ struct lb_process {
 	/* Called (any thread, maybe under a service lock) after lb_service_state.changes moved. */
 	void (*on_change)(void *arg);
 	void *on_change_arg;
+
+	/*
+	 * Every started listener of every worker (lb/listener.c links them from start to close),
+	 * so that an upgrade can hand their sockets over (listener_dup_all).
+	 */
+	pthread_mutex_t listen_lock;
+	struct listener *listen_head;
 };
 
 /*

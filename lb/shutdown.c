@@ -112,6 +112,18 @@ void shutdown_begin(struct shutdown *s, int signum, const struct shutdown_times 
 	s->hooks.withdraw(s->hooks.arg);
 }
 
+void shutdown_handover(struct shutdown *s, const struct shutdown_times *t)
+{
+	if (s->state != SHUTDOWN_RUNNING)
+		return;
+	s->times = *t;
+	log_info("handed over to the successor: no new connections here, sessions may finish "
+		 "for %.1fs",
+		t->drain);
+	shutdown_set_state(s, SHUTDOWN_DRAINING, t->drain, "handed over");
+	s->hooks.drain(s->hooks.arg);
+}
+
 void shutdown_withdrawn(struct shutdown *s)
 {
 	ev_async_send(s->loop, &s->withdrawn);

@@ -6,6 +6,8 @@
  *
  *   WITHDRAWING --not confirmed within withdraw_wait--> DRAINING (a wedged monitor must not
  *                                                       keep anylb from stopping)
+ *   RUNNING --shutdown_handover()--> DRAINING  (an upgrade's successor serves: nothing is
+ *                                              withdrawn, the successor holds the listeners)
  *   GRACE is skipped without anycast or with shutdown_grace 0;
  *   DRAINING --drain_timeout--> the remaining sessions are closed (force), still DRAINING.
  *
@@ -56,6 +58,12 @@ void shutdown_init(struct shutdown *s, struct ev_loop *loop, const struct shutdo
 
 /* SIGTERM or SIGINT (signum, for the log): begins the stop, or says it is under way. */
 void shutdown_begin(struct shutdown *s, int signum, const struct shutdown_times *t);
+
+/*
+ * An upgrade handed everything over (lb/upgrade.c): straight to DRAINING (the drain hook closes
+ * this process's copies of the listeners), withdrawing nothing. Nothing when already stopping.
+ */
+void shutdown_handover(struct shutdown *s, const struct shutdown_times *t);
 
 /* Every prefix is withdrawn. Any thread. */
 void shutdown_withdrawn(struct shutdown *s);

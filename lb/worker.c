@@ -8,6 +8,7 @@
 
 #include "lb/backend.h"
 #include "lb/balance.h"
+#include "lb/inherited.h"
 #include "lb/listener.h"
 #include "lb/session.h"
 #include "lib/container.h"
@@ -169,7 +170,8 @@ int worker_prepare_switch(struct worker *w, const struct lb_runtime *prev, struc
 		nlisten += c->services[i].nlisten;
 	sw->balancers = balancers_new(rt, w->id, &sw->slow_start);
 	sw->weights_gen = calloc(c->nservices ? c->nservices : 1, sizeof(*sw->weights_gen));
-	sw->listeners = calloc(nlisten ? nlisten : 1, sizeof(*sw->listeners));
+	/* Kept and added ones: a successor's worker may hold two sockets of one address. */
+	sw->listeners = calloc(nlisten + w->nlisteners + 1, sizeof(*sw->listeners));
 	sw->added = calloc(nlisten ? nlisten : 1, sizeof(*sw->added));
 	if (sw->balancers == NULL || sw->weights_gen == NULL || sw->listeners == NULL ||
 		sw->added == NULL) {
@@ -362,7 +364,7 @@ uint64_t worker_alive(const struct worker *w)
 	return atomic_load_explicit(&w->alive, memory_order_relaxed);
 }
 
-int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
+int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt, struct inherited *in)
 {
 	int slow_start = 0;
 
@@ -408,13 +410,33 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt)
 		ev_timer_start(w->loop, &w->weights);
 	for (size_t i = 0; i < c->nservices; i++) {
 		for (size_t j = 0; j < c->services[i].nlisten; j++) {
-			struct listener *l = listener_new(
-				&w->sessions, id, &rt->services[i], &c->services[i].listen[j]);
+			const struct conf_listen *lc = &c->services[i].listen[j];
+			int fd = inherited_take(in, INHERITED_LISTEN, &lc->addr);
+			struct listener *l =
+				fd >= 0 ? listener_adopt(&w->sessions, id, &rt->services[i], lc, fd)
+					: listener_new(&w->sessions, id, &rt->services[i], lc);
 			if (l == NULL)
 				return -EADDRNOTAVAIL;
 			w->listeners[w->nlisteners++] = l;
 		}
 	}
+	return 0;
+}
+
+int worker_adopt_listener(
+	struct worker *w, struct lb_service *svc, const struct conf_listen *lc, int fd)
+{
+	struct listener **v = realloc(w->listeners, (w->nlisteners + 1) * sizeof(*v));
+
+	if (v == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	w->listeners = v;
+	struct listener *l = listener_adopt(&w->sessions, w->id, svc, lc, fd);
+	if (l == NULL)
+		return -ENOMEM;
+	w->listeners[w->nlisteners++] = l;
 	return 0;
 }
 

@@ -62,11 +62,21 @@ struct worker {
 	_Atomic uint64_t alive;
 };
 
+struct inherited;
+
 /*
  * Sets up worker id over rt: creates its loop, balancers and listeners (binding now, so errors
- * show before anything runs). Returns 0 or -errno with the reason logged.
+ * show before anything runs; an upgrade's successor takes one socket per address from in, when
+ * it has one, instead of binding; in may be NULL). Returns 0 or -errno with the reason logged.
  */
-int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt);
+int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt, struct inherited *in);
+
+/*
+ * Before the worker starts: one more listener for lc of service svc, on fd (inherited: the
+ * anylb this one succeeds had more workers than this one). Takes fd. 0 or -ENOMEM.
+ */
+int worker_adopt_listener(
+	struct worker *w, struct lb_service *svc, const struct conf_listen *lc, int fd);
 
 /* Starts the worker's thread. */
 int worker_start(struct worker *w);

@@ -10,6 +10,7 @@
 #include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -50,6 +51,27 @@ int caps_set(uint64_t keep)
 	if (syscall(SYS_capset, &hdr, data) < 0)
 		return -errno;
 	return 0;
+}
+
+uint64_t caps_pass_on(uint64_t set)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[2];
+	uint64_t passed = 0;
+
+	if (caps_read(data) < 0)
+		return 0;
+	uint64_t permitted = (uint64_t)data[1].permitted << 32 | data[0].permitted;
+	set &= permitted;
+	for (int i = 0; i < 2; i++)
+		data[i].inheritable |= (uint32_t)(set >> (32 * i));
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return 0;
+	for (unsigned c = 0; c < 64; c++)
+		if ((set & CAPS_BIT(c)) &&
+			prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) == 0)
+			passed |= CAPS_BIT(c);
+	return passed;
 }
 
 const char *caps_format(uint64_t set, char *buf, size_t cap)

@@ -28,6 +28,14 @@ int caps_get(uint64_t *effective, uint64_t *permitted);
  */
 int caps_set(uint64_t keep);
 
+/*
+ * For a program about to be executed (in a forked child, between fork and execve: raw system
+ * calls only): makes the capabilities of set that the caller has permitted inheritable and
+ * ambient, so that they survive execve although the process is not root. Returns the ones
+ * passed on (the others are silently left out: the program then starts without them).
+ */
+uint64_t caps_pass_on(uint64_t set);
+
 /* "net_bind_service,net_admin" for a mask, or "none"; names only for the ones anylb cares
  * about, "cap_N" for the rest. Writes into buf (cap bytes) and returns it. */
 const char *caps_format(uint64_t set, char *buf, size_t cap);

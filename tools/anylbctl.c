@@ -25,10 +25,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CTL_DEFAULT_SOCKET "/run/anylb/admin.sock"
-#define CTL_TIMEOUT_MS     30000        /* a reload may take a while */
-#define CTL_MAX_ANSWER     (512u << 20) /* far above any status page */
-#define CTL_TOKEN_MAX      4096
+#define CTL_DEFAULT_SOCKET  "/run/anylb/admin.sock"
+#define CTL_TIMEOUT_MS      30000        /* a reload may take a while */
+#define CTL_MAX_ANSWER      (512u << 20) /* far above any status page */
+#define CTL_TOKEN_MAX       4096
+#define CTL_UPGRADE_WAIT_MS 75000 /* the successor has 60 s (lb/upgrade.h UPGRADE_TIMEOUT) */
 
 enum { CTL_OK = 0, CTL_ERR_ANYLB = 1, CTL_ERR_USAGE = 2 };
 
@@ -77,6 +78,15 @@ static void usage(FILE *f)
 		"                             auto\n"
 		"  auto SERVICE|--all         clear withdraw/announce: health decides again\n"
 		"  reload                     reload the configuration file (as SIGHUP)\n"
+		"  upgrade [--binary PATH]    replace the running anylb with a new process of\n"
+		"                             PATH (default: the binary it was started from,\n"
+		"                             read again), which takes over its listening\n"
+		"                             sockets: no connection is refused, open sessions\n"
+		"                             finish in the old process. Waits until the new one\n"
+		"                             serves; exit 1 with the reason if it failed (the "
+		"old\n"
+		"                             one then goes on serving). --binary: unix socket "
+		"only\n"
 		"\n"
 		"Exit status: 0 done; 1 anylb refused or failed (its message is printed); 2 usage\n"
 		"error, or anylb could not be reached.\n");
@@ -254,18 +264,23 @@ static void parse_answer(char *buf, size_t len, struct answer *a)
 	a->len = blen;
 }
 
-static struct answer request(const struct ctl *c, const char *method, const char *path)
+/* One request (body: NULL or JSON) and its whole answer. */
+static struct answer request_body(
+	const struct ctl *c, const char *method, const char *path, const char *body)
 {
 	int64_t deadline = now_ms() + CTL_TIMEOUT_MS;
 	struct answer a = {0};
 	char req[8192];
+	size_t blen = body != NULL ? strlen(body) : 0;
 
 	int n = snprintf(req, sizeof(req),
 		"%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: anylbctl\r\nAccept: */*\r\n%s%s%s"
-		"Content-Length: 0\r\nConnection: close\r\n\r\n",
+		"%sContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
 		method, path, c->host != NULL ? c->host : "localhost",
 		c->token != NULL ? "Authorization: Bearer " : "", c->token != NULL ? c->token : "",
-		c->token != NULL ? "\r\n" : "");
+		c->token != NULL ? "\r\n" : "",
+		body != NULL ? "Content-Type: application/json\r\n" : "", blen,
+		body != NULL ? body : "");
 	if (n < 0 || (size_t)n >= sizeof(req))
 		die(CTL_ERR_USAGE, "request too long");
 	int fd = open_conn(c, deadline);
@@ -312,6 +327,11 @@ static struct answer request(const struct ctl *c, const char *method, const char
 	parse_answer(buf, len, &a);
 	free(buf);
 	return a;
+}
+
+static struct answer request(const struct ctl *c, const char *method, const char *path)
+{
+	return request_body(c, method, path, NULL);
 }
 
 /* Percent-encodes everything but unreserved characters (RFC 3986). */
@@ -645,6 +665,67 @@ static int override(const struct ctl *c, const char *action, const char *svc)
 	return rc;
 }
 
+/*
+ * POST /upgrade, then GET /upgrade until it is over: answered by the old process (handed_over
+ * or failed, for this successor) or by the successor itself once it serves.
+ */
+static int upgrade(const struct ctl *c, const char *binary)
+{
+	char *body = NULL;
+
+	if (binary != NULL) {
+		json_t *j = json_pack("{s:s}", "binary", binary);
+		body = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+		json_decref(j);
+		if (body == NULL)
+			die(CTL_ERR_USAGE, "out of memory");
+	}
+	struct answer a = request_body(c, "POST", "/upgrade", body);
+	free(body);
+	if (a.status != 202) {
+		int rc = report_error(&a);
+		free(a.body);
+		return rc;
+	}
+	json_t *j = parse_json(&a);
+	long long old = jint(j, "pid"), succ = jint(j, "successor");
+	json_decref(j);
+	free(a.body);
+	int64_t start = now_ms(), deadline = start + CTL_UPGRADE_WAIT_MS;
+	while (now_ms() < deadline) {
+		struct answer s = request(c, "GET", "/upgrade");
+		json_t *st = s.status == 200 ? parse_json(&s) : NULL;
+		long long pid = jint(st, "pid");
+		const char *state = jstr(st, "state", "");
+		int mine = jint(st, "successor") == succ;
+		int done = 0, rc = CTL_OK;
+		if (pid == old && mine && strcmp(state, "handed_over") == 0) {
+			done = 1;
+		} else if (pid == succ && json_is_true(json_object_get(st, "took_over"))) {
+			done = 1;
+		} else if (pid == old && mine && strcmp(state, "failed") == 0) {
+			fprintf(stderr, "anylbctl: upgrade failed: %s; pid %lld goes on serving\n",
+				jstr(st, "reason", "?"), old);
+			done = 1;
+			rc = CTL_ERR_ANYLB;
+		}
+		json_decref(st);
+		free(s.body);
+		if (done && rc == CTL_OK)
+			printf("upgraded: pid %lld serves (%.1fs); pid %lld drains its sessions "
+			       "and "
+			       "exits\n",
+				succ, (double)(now_ms() - start) / 1000.0, old);
+		if (done)
+			return rc;
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	fprintf(stderr, "anylbctl: the upgrade to pid %lld did not finish within %ds\n", succ,
+		CTL_UPGRADE_WAIT_MS / 1000);
+	return CTL_ERR_ANYLB;
+}
+
 int main(int argc, char **argv)
 {
 	struct ctl c = {.socket = CTL_DEFAULT_SOCKET};
@@ -703,6 +784,10 @@ int main(int argc, char **argv)
 		rc = override(&c, cmd, args[0]);
 	} else if (strcmp(cmd, "reload") == 0 && nargs == 0) {
 		rc = post(&c, "/reload");
+	} else if (strcmp(cmd, "upgrade") == 0 && nargs == 0) {
+		rc = upgrade(&c, NULL);
+	} else if (strcmp(cmd, "upgrade") == 0 && nargs == 2 && strcmp(args[0], "--binary") == 0) {
+		rc = upgrade(&c, args[1]);
 	} else {
 		fprintf(stderr, "anylbctl: unknown command or wrong arguments: %s\n", cmd);
 		usage(stderr);

@@ -225,7 +225,8 @@ Test(prepare, signals_without_a_meaning_are_logged_and_ignored)
 	struct sc_backend *be = sc_backend_start(SC_BACKEND_ECHO, AF_INET, NULL);
 	char listen[SC_ADDRSTRLEN];
 	const char *dir = sc_admin_temp_dir();
-	static const int sigs[] = {SIGUSR1, SIGUSR2, SIGALRM, SIGQUIT, SIGVTALRM, SIGPROF};
+	static const int sigs[] = {
+		SIGUSR1, SIGALRM, SIGQUIT, SIGVTALRM, SIGPROF}; /* SIGUSR2 upgrades */
 
 	cr_assert_not_null(be);
 	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
@@ -440,7 +441,20 @@ Test(prepare, a_second_anylb_on_the_same_address_is_refused_not_sharing_it)
 	struct sc_run r;
 	cr_assert_eq(sc_run_anylb(&r, 10000, "-c", path, NULL), 0);
 	cr_expect_eq(r.status, 1, "the second one exits 1, not %d", r.status);
-	char want[256];
+	char want[512];
+	snprintf(want, sizeof(want),
+		"another anylb (pid %ld) runs with the admin socket %s/admin.sock: not starting a "
+		"second one",
+		(long)sc_lb_pid(lb), dir);
+	cr_expect(strstr(r.err, want) != NULL, "want '%s' in:\n%s", want, r.err);
+	sc_run_free(&r);
+
+	/* Another admin socket, the same listener: the listener's probe refuses it. */
+	char *y2 = web_config(sc_admin_temp_dir(), listen, sc_backend_addr(be), NULL, "{}");
+	const char *path2 = sc_temp_file(".yaml", "%s", y2);
+	free(y2);
+	cr_assert_eq(sc_run_anylb(&r, 10000, "-c", path2, NULL), 0);
+	cr_expect_eq(r.status, 1, "the second one exits 1, not %d", r.status);
 	snprintf(want, sizeof(want),
 		"cannot listen on %s for service web (worker 0): Address "
 		"already in use (another process listens there",

@@ -68,7 +68,7 @@ Test(listeners_bound, not_bound_means_not_announced)
 	cr_expect_str_eq(why, "listener not bound");
 
 	for (int i = 0; i < 2; i++)
-		cr_assert_eq(worker_init(&w[i], (unsigned)i, rt), 0);
+		cr_assert_eq(worker_init(&w[i], (unsigned)i, rt, NULL), 0);
 	cr_expect_eq(atomic_load(&svc->st->listening), 2, "one socket per worker");
 	cr_expect_eq(verdict(svc, why, sizeof(why)), 1, "%s", why);
 

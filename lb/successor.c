@@ -1,0 +1,198 @@
+/*
+ * DOC: the binary upgrade, new side (see successor.h)
+ */
+#include "lb/successor.h"
+
+#include "lb/handover.h"
+#include "lb/inherited.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Each packet of the handover must come within this (the old process sends them at once). */
+#define RECV_TIMEOUT_MS 10000
+/* A state snapshot larger than this is refused (a sane site's is a few MB). */
+#define STATE_MAX (256u << 20)
+
+struct successor {
+	int sock;
+	pid_t previous;
+};
+
+int successor_open(struct successor **out)
+{
+	const char *v = getenv(HANDOVER_ENV);
+	char *end;
+	int type = 0;
+	socklen_t tl = sizeof(type);
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	long fd = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || fd < 3 || fd > 1 << 20 ||
+		getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+		type != SOCK_SEQPACKET) {
+		log_error("%s=%s names no handover socket: not started by an upgrade?",
+			HANDOVER_ENV, v);
+		unsetenv(HANDOVER_ENV);
+		return -EBADF;
+	}
+	unsetenv(HANDOVER_ENV);
+	struct successor *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+	s->sock = (int)fd;
+	s->previous = getppid();
+	*out = s;
+	return 1;
+}
+
+pid_t successor_previous(const struct successor *s)
+{
+	return s->previous;
+}
+
+static enum inherited_kind parse_kind(const char *w, size_t n, int *ok)
+{
+	*ok = 1;
+	if (n == 6 && memcmp(w, "listen", 6) == 0)
+		return INHERITED_LISTEN;
+	if (n == 10 && memcmp(w, "admin-unix", 10) == 0)
+		return INHERITED_ADMIN_UNIX;
+	if (n == 9 && memcmp(w, "admin-tcp", 9) == 0)
+		return INHERITED_ADMIN_TCP;
+	*ok = 0;
+	return INHERITED_LISTEN;
+}
+
+/* One FDS packet: one line per fd, "KIND WHAT". */
+static int take_fds(struct handover_msg *m, struct inherited *in, size_t *n, char *msg, size_t cap)
+{
+	const char *p = m->text;
+
+	for (size_t i = 0; i < m->nfds; i++) {
+		const char *nl = strchr(p, '\n');
+		const char *sp = nl != NULL ? memchr(p, ' ', (size_t)(nl - p)) : NULL;
+		int ok = 0;
+		enum inherited_kind k = sp != NULL ? parse_kind(p, (size_t)(sp - p), &ok) : 0;
+		if (!ok) {
+			snprintf(msg, cap,
+				"the old process described fd %zu of a packet as '%.60s'", i, p);
+			return -EPROTO;
+		}
+		char what[256];
+		snprintf(what, sizeof(what), "%.*s", (int)(nl - sp - 1), sp + 1);
+		int rc = inherited_add(in, k, what, handover_msg_take_fd(m, i));
+		if (rc == -ENOMEM) {
+			snprintf(msg, cap, "out of memory");
+			return rc;
+		}
+		*n += rc == 0;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+int successor_receive(
+	struct successor *s, struct inherited *in, char **state, size_t *len, char *msg, size_t cap)
+{
+	char hello[64];
+	size_t nfds = 0, slen = 0;
+	char *buf = NULL;
+	int rc;
+
+	*state = NULL;
+	*len = 0;
+	int n = snprintf(hello, sizeof(hello), "pid %ld version %s", (long)getpid(), ANYLB_VERSION);
+	if ((rc = handover_send(
+		     s->sock, HANDOVER_HELLO, hello, (size_t)n, NULL, 0, RECV_TIMEOUT_MS)) < 0) {
+		snprintf(msg, cap, "cannot reach the old process: %s", strerror(-rc));
+		return rc;
+	}
+	for (;;) {
+		struct handover_msg m;
+		if ((rc = handover_recv(s->sock, &m, RECV_TIMEOUT_MS)) < 0) {
+			snprintf(msg, cap, "the handover broke off: %s", strerror(-rc));
+			free(buf);
+			return rc;
+		}
+		switch (m.type) {
+		case HANDOVER_FDS:
+			rc = take_fds(&m, in, &nfds, msg, cap);
+			break;
+		case HANDOVER_STATE:
+			if (slen + m.len > STATE_MAX) {
+				snprintf(msg, cap, "the state is larger than %u MiB",
+					STATE_MAX >> 20);
+				rc = -EMSGSIZE;
+				break;
+			}
+			char *nb = realloc(buf, slen + m.len + 1);
+			if (nb == NULL) {
+				snprintf(msg, cap, "out of memory");
+				rc = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			memcpy(buf + slen, m.text, m.len);
+			slen += m.len;
+			buf[slen] = '\0';
+			break;
+		case HANDOVER_END:
+			handover_msg_free(&m);
+			log_info("upgrade: took over %zu sockets and %zu bytes of state from pid "
+				 "%ld",
+				nfds, slen, (long)s->previous);
+			*state = buf;
+			*len = slen;
+			return 0;
+		case HANDOVER_HELLO:
+		case HANDOVER_READY:
+		case HANDOVER_FAIL:
+			snprintf(msg, cap, "the old process sent '%s' out of turn",
+				handover_type_name(m.type));
+			rc = -EPROTO;
+			break;
+		}
+		handover_msg_free(&m);
+		if (rc < 0) {
+			free(buf);
+			return rc;
+		}
+	}
+}
+
+void successor_ready(struct successor *s)
+{
+	int rc = handover_send(s->sock, HANDOVER_READY, NULL, 0, NULL, 0, RECV_TIMEOUT_MS);
+
+	if (rc < 0)
+		log_warn("upgrade: cannot tell pid %ld that this process serves: %s",
+			(long)s->previous, strerror(-rc));
+}
+
+void successor_fail(struct successor *s, const char *why)
+{
+	size_t n = strlen(why);
+
+	if (s == NULL)
+		return;
+	handover_send(s->sock, HANDOVER_FAIL, why, n < HANDOVER_MAX_TEXT ? n : HANDOVER_MAX_TEXT,
+		NULL, 0, 1000);
+}
+
+void successor_free(struct successor *s)
+{
+	if (s == NULL)
+		return;
+	close(s->sock);
+	free(s);
+}

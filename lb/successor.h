@@ -1,0 +1,49 @@
+/*
+ * DOC: the binary upgrade, new side
+ *
+ * An anylb started by an upgrade (lb/upgrade.c) finds its end of the socket pair in
+ * ANYLB_UPGRADE_FD. Start-up then goes: load and check the configuration (on failure: FAIL with
+ * the FILE:LINE:COL lines, exit 1), HELLO, receive the sockets (lb/inherited.h) and the state
+ * until END, set up everything on them, start the threads, READY. From READY on this process is
+ * the one that serves, and the old one drains. Anything that fails before READY is said in a
+ * FAIL (the old process reports it to whoever asked for the upgrade) and ends this process;
+ * the old one has lost nothing.
+ *
+ * Blocking, at start-up, before any thread runs, each wait bounded.
+ */
+#ifndef ANYLB_LB_SUCCESSOR_H
+#define ANYLB_LB_SUCCESSOR_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct inherited;
+struct successor;
+
+/*
+ * Is this process an upgrade's successor? 1 with *out (and the variable removed from the
+ * environment, so that nothing this process starts inherits it), 0 when not, -EBADF (logged)
+ * when the variable names no usable socket.
+ */
+int successor_open(struct successor **out);
+
+/* The pid of the process this one takes over from. */
+pid_t successor_previous(const struct successor *s);
+
+/*
+ * The configuration is loaded: HELLO, then every socket into in and the state (malloc'ed into
+ * *state, *len bytes; NULL without) until END. 0 or -errno, with why in msg.
+ */
+int successor_receive(struct successor *s, struct inherited *in, char **state, size_t *len,
+	char *msg, size_t cap);
+
+/* This process serves: READY. */
+void successor_ready(struct successor *s);
+
+/* Start-up failed: FAIL with why (truncated to a packet). */
+void successor_fail(struct successor *s, const char *why);
+
+/* Closes the socket pair's end, frees. NULL is fine. */
+void successor_free(struct successor *s);
+
+#endif

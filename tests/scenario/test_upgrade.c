@@ -1,0 +1,511 @@
+/*
+ * DOC: scenario: the binary upgrade (lb/upgrade.c, lb/successor.c)
+ *
+ * The real anylb, replaced by a new process of itself again and again under load, half of the
+ * times through `anylbctl upgrade`, half through SIGUSR2. What a client must see: no refused or
+ * failed connect, no cut or corrupted session; the old process lets its sessions finish and
+ * exits 0; the last one's fds and memory are where the first one's were.
+ *
+ * Failed upgrades (a binary that exits 1, one that crashes after taking the sockets, an invalid
+ * configuration, a missing binary): `anylbctl upgrade` exits 1 with the reason, and the same
+ * process goes on serving, nothing lost.
+ *
+ * The test process is a child subreaper: successors whose parent exited become its children,
+ * so it reaps them and can tell how they ended. Only pids it learnt from anylb's own answers
+ * (GET /upgrade) are ever signalled.
+ */
+#include "tests/support/admin_client.h"
+#include "tests/support/harness.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define UPGRADES     20
+#define LONG_SESS    50
+#define LONG_EVERY   50 /* ms between two messages of a long session */
+#define LONG_MSG     64
+#define XFER_BYTES   (256ull << 20)
+#define XFER_CHUNK   (256u << 10)
+#define CONNECT_RATE 250 /* new connections per second, paced */
+#define CLIENT_MS    10000
+#define MAX_PIDS     (UPGRADES + 8)
+
+static void fini(void)
+{
+	sc_cleanup();
+}
+
+TestSuite(upgrade, .fini = fini, .timeout = 300);
+
+static char listen_addr[SC_ADDRSTRLEN];
+static char admin_sock[256], admin_where[300]; /* the path; "unix:" and the path */
+static atomic_int stop_short, upgrades_done;
+
+/* ---- what anylb says of itself -------------------------------------------------------------- */
+
+struct up_status {
+	long pid, successor, previous;
+	int took_over;
+	char state[32], reason[512];
+};
+
+static int get_status(struct up_status *st)
+{
+	struct sc_http_resp r;
+
+	memset(st, 0, sizeof(*st));
+	if (sc_http(admin_where, "GET", "/upgrade", NULL, 5000, &r) < 0)
+		return -1;
+	json_t *j = r.status == 200 ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
+	sc_http_free(&r);
+	if (j == NULL)
+		return -1;
+	st->pid = (long)json_integer_value(json_object_get(j, "pid"));
+	st->successor = (long)json_integer_value(json_object_get(j, "successor"));
+	st->previous = (long)json_integer_value(json_object_get(j, "previous"));
+	st->took_over = json_is_true(json_object_get(j, "took_over"));
+	snprintf(
+		st->state, sizeof(st->state), "%s", json_string_value(json_object_get(j, "state")));
+	const char *why = json_string_value(json_object_get(j, "reason"));
+	snprintf(st->reason, sizeof(st->reason), "%s", why != NULL ? why : "");
+	json_decref(j);
+	return 0;
+}
+
+/* Waits until a process other than old answers and says it took over; its pid or -1. */
+static long wait_successor(long old, int timeout_ms)
+{
+	int64_t end = sc_now_ms() + timeout_ms;
+	struct up_status st;
+
+	while (sc_now_ms() < end) {
+		int rc = get_status(&st);
+		if (rc == 0 && st.pid != old && st.took_over && st.previous == old)
+			return st.pid;
+		if (rc == 0 && st.pid == old && strcmp(st.state, "failed") == 0)
+			break;
+		sc_sleep_ms(20);
+	}
+	fprintf(stderr,
+		"upgrade: no successor of %ld: last answer pid %ld state %s previous %ld "
+		"took_over %d reason %s\n",
+		old, st.pid, st.state, st.previous, st.took_over, st.reason);
+	return -1;
+}
+
+/* `anylbctl upgrade`: the new pid, from the old one's answer and the new one's. */
+static long upgrade_ctl(long old, const char *binary, struct sc_run *run)
+{
+	int rc = binary != NULL ? sc_run_anylbctl(run, 90000, "-s", admin_sock, "upgrade",
+					  "--binary", binary, NULL)
+				: sc_run_anylbctl(run, 90000, "-s", admin_sock, "upgrade", NULL);
+	if (rc < 0 || run->status != 0)
+		return -1;
+	return wait_successor(old, 10000);
+}
+
+/* Reaps every pid of v that has exited (the test is their subreaper once their parent went). */
+static void reap(const long *v, size_t n, int *status, int *reaped)
+{
+	for (size_t i = 0; i < n; i++) {
+		int st;
+		if (reaped[i] || v[i] <= 0)
+			continue;
+		if (waitpid((pid_t)v[i], &st, WNOHANG) == (pid_t)v[i]) {
+			reaped[i] = 1;
+			status[i] = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+	}
+}
+
+static char *config(const char *be, const char *drain)
+{
+	char *y = NULL;
+	const char *dir = sc_admin_temp_dir();
+
+	cr_assert_not_null(dir);
+	snprintf(admin_sock, sizeof(admin_sock), "%s/admin.sock", dir);
+	snprintf(admin_where, sizeof(admin_where), "unix:%s", admin_sock);
+	cr_assert_gt(sc_free_addr(AF_INET, listen_addr, sizeof(listen_addr)), 0);
+	cr_assert_geq(asprintf(&y,
+			      "global:\n"
+			      "  admin: {socket: %s}\n"
+			      "  drain_timeout: %s\n"
+			      "services:\n"
+			      "  - name: web\n"
+			      "    listen: [\"%s\"]\n"
+			      "    timeouts: {idle: 120s}\n"
+			      "    backends:\n"
+			      "      - address: %s\n",
+			      admin_sock, drain, listen_addr, be),
+		0);
+	return y;
+}
+
+/* ---- load -------------------------------------------------------------------------------------
+ */
+
+struct short_load {
+	pthread_t th;
+	uint64_t tried, failed;
+	int first_err;
+	int64_t first_fail_ms;
+};
+
+/* New sessions at CONNECT_RATE per second: connect, one echo, close. */
+static void *short_main(void *arg)
+{
+	struct short_load *s = arg;
+	int64_t t0 = sc_now_ms();
+
+	while (!atomic_load(&stop_short)) {
+		int64_t due = t0 + (int64_t)(s->tried * 1000 / CONNECT_RATE);
+		int64_t now = sc_now_ms();
+		if (due > now)
+			sc_sleep_ms((int)(due - now));
+		s->tried++;
+		int fd = sc_connect(listen_addr, CLIENT_MS);
+		int rc = fd >= 0 ? sc_echo(fd, "short", CLIENT_MS) : fd;
+		if (fd >= 0)
+			close(fd);
+		if (rc < 0) {
+			if (s->failed++ == 0) {
+				s->first_err = -rc;
+				s->first_fail_ms = sc_now_ms() - t0;
+			}
+		}
+	}
+	return NULL;
+}
+
+struct long_load {
+	pthread_t th;
+	int fds[LONG_SESS];
+	uint64_t off[LONG_SESS];
+	uint64_t rounds, bad;
+	char why[160];
+};
+
+/* LONG_SESS sessions, each a checksummed message every LONG_EVERY ms, echoed and verified. */
+static void *long_main(void *arg)
+{
+	struct long_load *l = arg;
+	unsigned char out[LONG_MSG], in[LONG_MSG];
+
+	while (!atomic_load(&stop_short)) {
+		for (int i = 0; i < LONG_SESS; i++) {
+			if (l->fds[i] < 0)
+				continue;
+			sc_pattern_fill(1000 + (uint64_t)i, l->off[i], out, sizeof(out));
+			if (sc_send_all(l->fds[i], out, sizeof(out), CLIENT_MS) < 0 ||
+				sc_recv_exact(l->fds[i], in, sizeof(in), CLIENT_MS) < 0 ||
+				sc_pattern_check(1000 + (uint64_t)i, l->off[i], in, sizeof(in)) >=
+					0) {
+				if (l->bad++ == 0)
+					snprintf(l->why, sizeof(l->why),
+						"session %d broke at offset %llu (round %llu)", i,
+						(unsigned long long)l->off[i],
+						(unsigned long long)l->rounds);
+				close(l->fds[i]);
+				l->fds[i] = -1;
+				continue;
+			}
+			l->off[i] += sizeof(out);
+		}
+		l->rounds++;
+		sc_sleep_ms(LONG_EVERY);
+	}
+	return NULL;
+}
+
+struct xfer_load {
+	pthread_t th;
+	int fd;
+	uint64_t done;
+	int err;
+	int64_t mismatch;
+};
+
+/* XFER_BYTES echoed in XFER_CHUNK steps, paced while the upgrades go on. */
+static void *xfer_main(void *arg)
+{
+	struct xfer_load *x = arg;
+	unsigned char *buf = malloc(XFER_CHUNK);
+
+	x->mismatch = -1;
+	if (buf == NULL) {
+		x->err = ENOMEM;
+		return NULL;
+	}
+	while (x->done < XFER_BYTES) {
+		sc_pattern_fill(77, x->done, buf, XFER_CHUNK);
+		int rc = sc_send_all(x->fd, buf, XFER_CHUNK, CLIENT_MS);
+		if (rc == 0)
+			rc = sc_recv_exact(x->fd, buf, XFER_CHUNK, CLIENT_MS);
+		if (rc < 0) {
+			x->err = -rc;
+			break;
+		}
+		int64_t bad = sc_pattern_check(77, x->done, buf, XFER_CHUNK);
+		if (bad >= 0) {
+			x->mismatch = (int64_t)x->done + bad;
+			break;
+		}
+		x->done += XFER_CHUNK;
+		if (atomic_load(&upgrades_done) < UPGRADES)
+			sc_sleep_ms(5); /* spread over the upgrades, then as fast as it goes */
+	}
+	free(buf);
+	return NULL;
+}
+
+/* ---- the tests ------------------------------------------------------------------------------- */
+
+Test(upgrade, twenty_in_a_row_under_load_refuse_no_connection_and_cut_no_session)
+{
+	struct sc_backend *be = sc_backend_start(SC_BACKEND_ECHO, AF_INET, NULL);
+	long pids[MAX_PIDS] = {0};
+	int status[MAX_PIDS] = {0}, reaped[MAX_PIDS] = {0};
+	size_t npids = 0;
+
+	cr_assert_not_null(be);
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	char *y = config(sc_backend_addr(be), "120s");
+	struct sc_lb *lb = sc_lb_start("%s", y);
+	free(y);
+	cr_assert_not_null(lb);
+	pids[npids++] = sc_lb_pid(lb);
+
+	/* Warm up, then the first process's figures at rest. */
+	for (int i = 0; i < 50; i++) {
+		int fd = sc_connect(listen_addr, CLIENT_MS);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(sc_echo(fd, "warm", CLIENT_MS), 0);
+		close(fd);
+	}
+	int fds0 = sc_lb_settle_fd_count(lb, SC_FD_SOCKETS, 3000);
+	int64_t rss0 = sc_pid_rss_kib(sc_lb_pid(lb));
+	cr_assert_gt(fds0, 0);
+
+	struct long_load ll = {0};
+	for (int i = 0; i < LONG_SESS; i++) {
+		ll.fds[i] = sc_connect(listen_addr, CLIENT_MS);
+		cr_assert_geq(ll.fds[i], 0);
+	}
+	struct xfer_load xl = {.fd = sc_connect(listen_addr, CLIENT_MS)};
+	cr_assert_geq(xl.fd, 0);
+	struct short_load sl = {0};
+	atomic_store(&stop_short, 0);
+	atomic_store(&upgrades_done, 0);
+	cr_assert_eq(pthread_create(&sl.th, NULL, short_main, &sl), 0);
+	cr_assert_eq(pthread_create(&ll.th, NULL, long_main, &ll), 0);
+	cr_assert_eq(pthread_create(&xl.th, NULL, xfer_main, &xl), 0);
+
+	long cur = sc_lb_pid(lb);
+	int64_t longest_ms = 0, sum_ms = 0;
+	for (int k = 0; k < UPGRADES; k++) {
+		sc_sleep_ms(150); /* load between upgrades */
+		int64_t t = sc_now_ms();
+		long next;
+		if (k % 2 == 0) {
+			struct sc_run run;
+			next = upgrade_ctl(cur, NULL, &run);
+			cr_expect(next > 0, "upgrade %d by anylbctl: status %d, %s%s", k,
+				run.status, run.out, run.err);
+			sc_run_free(&run);
+		} else {
+			cr_assert_eq(kill((pid_t)cur, SIGUSR2), 0);
+			next = wait_successor(cur, 20000);
+			cr_expect(next > 0, "upgrade %d by SIGUSR2", k);
+		}
+		if (next <= 0)
+			break;
+		int64_t ms = sc_now_ms() - t;
+		sum_ms += ms;
+		longest_ms = ms > longest_ms ? ms : longest_ms;
+		pids[npids++] = next;
+		cur = next;
+		atomic_fetch_add(&upgrades_done, 1);
+		reap(pids, npids, status, reaped);
+	}
+	atomic_store(&upgrades_done, UPGRADES);
+	cr_assert_eq(pthread_join(xl.th, NULL), 0);
+	sc_sleep_ms(300);
+	atomic_store(&stop_short, 1);
+	cr_assert_eq(pthread_join(sl.th, NULL), 0);
+	cr_assert_eq(pthread_join(ll.th, NULL), 0);
+	printf("upgrade: %zu upgrades, %.0f ms on average, longest %lld ms; %llu connects, %llu "
+	       "long rounds, %llu MiB transferred\n",
+		npids - 1, npids > 1 ? (double)sum_ms / (double)(npids - 1) : 0.0,
+		(long long)longest_ms, (unsigned long long)sl.tried, (unsigned long long)ll.rounds,
+		(unsigned long long)(xl.done >> 20));
+
+	cr_expect_eq(npids, UPGRADES + 1, "every upgrade took over");
+	cr_expect_eq(sl.failed, 0, "%llu of %llu new connections failed (first: %s at %lld ms)",
+		(unsigned long long)sl.failed, (unsigned long long)sl.tried, strerror(sl.first_err),
+		(long long)sl.first_fail_ms);
+	cr_expect_gt(sl.tried, 200ull * UPGRADES * 150 / 1000, "the connect rate held");
+	cr_expect_eq(ll.bad, 0, "long sessions: %s", ll.why);
+	cr_expect_eq(xl.err, 0, "the transfer failed after %llu bytes: %s",
+		(unsigned long long)xl.done, strerror(xl.err));
+	cr_expect_eq(xl.mismatch, -1, "the transfer was corrupted at %lld", (long long)xl.mismatch);
+	cr_expect_eq(xl.done, XFER_BYTES);
+
+	/* The sessions end: the first process (which held them) finishes and exits 0. */
+	for (int i = 0; i < LONG_SESS; i++)
+		if (ll.fds[i] >= 0)
+			close(ll.fds[i]);
+	close(xl.fd);
+	cr_expect_eq(sc_lb_wait(lb, 20000), 0, "the first process drains and exits 0");
+	/* Every intermediate one has no session left: each exits 0 too. */
+	int64_t end = sc_now_ms() + 20000;
+	size_t gone = 0;
+	while (sc_now_ms() < end) {
+		reap(pids + 1, npids - 2, status + 1, reaped + 1);
+		gone = 0;
+		for (size_t i = 1; i + 1 < npids; i++)
+			gone += reaped[i] || kill((pid_t)pids[i], 0) < 0;
+		if (gone == npids - 2)
+			break;
+		sc_sleep_ms(50);
+	}
+	cr_expect_eq(gone, npids - 2, "the old processes exited");
+	for (size_t i = 1; i + 1 < npids; i++)
+		cr_expect(!reaped[i] || status[i] == 0, "pid %ld exited %d", pids[i], status[i]);
+
+	/* The last one, at rest, holds what the first one held. */
+	long last = pids[npids - 1];
+	int fds1 = -1;
+	for (int i = 0; i < 30; i++) {
+		fds1 = sc_pid_fd_count((pid_t)last, SC_FD_SOCKETS);
+		if (fds1 <= fds0)
+			break;
+		sc_sleep_ms(100);
+	}
+	int64_t rss1 = sc_pid_rss_kib((pid_t)last);
+	printf("upgrade: sockets %d -> %d, RSS %lld -> %lld KiB\n", fds0, fds1, (long long)rss0,
+		(long long)rss1);
+	cr_expect_leq(fds1, fds0 + 1, "sockets: first %d, last %d", fds0, fds1);
+	cr_expect_leq(rss1, rss0 + 32 * 1024, "RSS: first %lld KiB, last %lld KiB", (long long)rss0,
+		(long long)rss1);
+
+	/* And it still serves, and stops cleanly. */
+	int fd = sc_connect(listen_addr, CLIENT_MS);
+	cr_assert_geq(fd, 0);
+	cr_expect_eq(sc_echo(fd, "after", CLIENT_MS), 0);
+	close(fd);
+	cr_assert_eq(kill((pid_t)last, SIGTERM), 0);
+	int st = -1;
+	for (int i = 0; i < 200 && st < 0; i++) {
+		int ws;
+		if (waitpid((pid_t)last, &ws, WNOHANG) == (pid_t)last)
+			st = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+		else
+			sc_sleep_ms(50);
+	}
+	cr_expect_eq(st, 0, "the last process stops with 0, not %d", st);
+	sc_lb_stop(lb);
+}
+
+/* A crashing successor, for the failed-upgrade test: the test tool. */
+#define CRASHER ANYLB_TEST_TOOLS_DIR "/crash_successor"
+
+Test(upgrade, a_failed_upgrade_leaves_the_old_process_serving_exactly_as_before)
+{
+	struct sc_backend *be = sc_backend_start(SC_BACKEND_ECHO, AF_INET, NULL);
+
+	cr_assert_not_null(be);
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	char *y = config(sc_backend_addr(be), "5s");
+	struct sc_lb *lb = sc_lb_start("%s", y);
+	cr_assert_not_null(lb);
+	long pid = sc_lb_pid(lb);
+	int held = sc_connect(listen_addr, CLIENT_MS);
+	cr_assert_geq(held, 0);
+	cr_assert_eq(sc_echo(held, "held", CLIENT_MS), 0);
+
+	struct short_load sl = {0};
+	atomic_store(&stop_short, 0);
+	cr_assert_eq(pthread_create(&sl.th, NULL, short_main, &sl), 0);
+
+	struct {
+		const char *binary; /* NULL: the same, with a broken configuration */
+		const char *want;   /* in anylbctl's message */
+	} cases[] = {
+		{"/bin/false", "exited with status 1"},
+		{CRASHER, "killed by signal 6 (ABRT)"},
+		{NULL, ":"},
+		{"/nonexistent/anylb", "cannot run /nonexistent/anylb"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char want_file[512] = "";
+		if (cases[i].binary == NULL) {
+			/* The file the process runs from, broken: the old one keeps its own. */
+			FILE *f = fopen(sc_lb_config_path(lb), "a");
+			cr_assert_not_null(f);
+			fprintf(f, "  - name: broken\n    listen: nowhere\n");
+			fclose(f);
+			snprintf(want_file, sizeof(want_file), "%s:", sc_lb_config_path(lb));
+		}
+		struct sc_run run;
+		const char *bin = cases[i].binary;
+		int rc = bin != NULL
+				 ? sc_run_anylbctl(&run, 90000, "-s", admin_sock, "upgrade",
+					   "--binary", bin, NULL)
+				 : sc_run_anylbctl(&run, 90000, "-s", admin_sock, "upgrade", NULL);
+		cr_assert_eq(rc, 0);
+		cr_expect_eq(run.status, 1, "case %zu: anylbctl exits 1, not %d: %s%s", i,
+			run.status, run.out, run.err);
+		const char *want = want_file[0] != '\0' ? want_file : cases[i].want;
+		cr_expect(strstr(run.err, want) != NULL, "case %zu: want '%s' in: %s", i, want,
+			run.err);
+		sc_run_free(&run);
+		struct up_status st;
+		cr_assert_eq(get_status(&st), 0);
+		cr_expect_eq(st.pid, pid, "the same process answers");
+		cr_expect(strcmp(st.state, "failed") == 0 || i == 3, "state %s", st.state);
+		cr_expect_eq(
+			sc_echo(held, "still", CLIENT_MS), 0, "case %zu: the session lives", i);
+	}
+	atomic_store(&stop_short, 1);
+	cr_assert_eq(pthread_join(sl.th, NULL), 0);
+	cr_expect_eq(sl.failed, 0, "%llu of %llu new connections failed (first: %s)",
+		(unsigned long long)sl.failed, (unsigned long long)sl.tried,
+		strerror(sl.first_err));
+	cr_expect_gt(sl.tried, 10);
+	cr_expect_eq(sc_lb_wait(lb, 0), -ETIMEDOUT, "still running");
+
+	/* Fixed, an upgrade goes through. */
+	const char *path = sc_lb_config_path(lb);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(y, f);
+	fclose(f);
+	free(y);
+	struct sc_run run;
+	long next = upgrade_ctl(pid, NULL, &run);
+	cr_expect(next > 0, "then it works: %s%s", run.out, run.err);
+	sc_run_free(&run);
+	close(held);
+	cr_expect_eq(sc_lb_wait(lb, 10000), 0, "the old one exits 0 once drained");
+	if (next > 0) {
+		kill((pid_t)next, SIGTERM);
+		int ws = 0;
+		for (int i = 0; i < 200; i++) {
+			if (waitpid((pid_t)next, &ws, WNOHANG) == (pid_t)next)
+				break;
+			sc_sleep_ms(50);
+		}
+	}
+	sc_lb_stop(lb);
+}
