@@ -233,7 +233,11 @@ static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
 	else
 		snprintf(how, sizeof(how), "ended (status %d)", st);
 	if (u->state == UPGRADE_HANDED_OVER) {
-		log_warn("upgrade: the successor pid %ld %s", (long)w->rpid, how);
+		/* Its business now (it may have been upgraded in turn): only an odd end is news. */
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			log_info("upgrade: the successor pid %ld %s", (long)w->rpid, how);
+		else
+			log_warn("upgrade: the successor pid %ld %s", (long)w->rpid, how);
 		return;
 	}
 	if (strncmp(u->fail_text, "exec errno ", 11) == 0) {
