@@ -21,7 +21,6 @@
  */
 #include "lb/announcer_impl.h"
 
-#include "lib/clock.h"
 #include "lib/container.h"
 #include "lib/log.h"
 
@@ -165,7 +164,7 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)loop;
 	(void)revents;
 
-	announcer_evaluate(a, clock_ms());
+	announcer_evaluate(a, a->now_ms(a->now_arg));
 }
 
 static struct ann_svc *find_svc(struct announcer *a, const char *name)
@@ -251,7 +250,7 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 		as->want_override = -1;
 	}
 	pthread_mutex_unlock(&a->lock);
-	announcer_evaluate(a, clock_ms());
+	announcer_evaluate(a, a->now_ms(a->now_arg));
 }
 
 static void shutdown_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)

@@ -20,7 +20,6 @@
 
 #include "bgp/announce.h"
 #include "bgp/policy.h"
-#include "bgp/watchdog.h"
 #include "lb/announcer.h"
 
 #include <ev.h>
@@ -57,16 +56,20 @@ struct announcer {
 	struct lb_runtime *rt;
 	const struct conf_bgp *bgp; /* of base, immutable: read by any thread */
 	struct lb_runtime *base;    /* the generation the announcer was created with */
-	struct watchdog_ids wd_ids; /* global.user's: what every watchdog runs as */
-	int wd_drop;                /* global.user is set: wd_ids holds its ids */
 	struct ev_loop *loop;
 	struct ann_svc *svcs;
 	size_t nsvcs;
+	/* The clock of the announcer's own evaluations (deadline timer, overrides, rearm). */
+	uint64_t (*now_ms)(void *arg);
+	void *now_arg;
 
-	struct announce_mech *mech;      /* interface: from announcer_new; bird_protocol: attach */
-	struct announce_target *targets; /* every service's, for the interface mechanism (lo) */
+	struct announce_mech *mech; /* made with the announcer, or at attach (bird_protocol) */
+	/* Every service's target, in order: what the mechanism was made over (interface mode keeps
+	 * all of them on lo), so they live as long as the announcer. */
+	struct announce_target *targets;
 
-	struct bird_client *bird;
+	int no_bird;              /* announcer_deps.no_bird: no BIRD client at attach */
+	struct bird_client *bird; /* NULL: no poll, no re-assertion */
 	ev_timer
 		deadline; /* the policies' next deadline: an announce delay over, flaps forgotten */
 	ev_timer poll;

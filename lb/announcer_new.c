@@ -13,6 +13,8 @@
 #include "lb/announcer_impl.h"
 
 #include "bgp/bird_client.h"
+#include "bgp/watchdog.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -21,86 +23,119 @@
 #include <stdlib.h>
 #include <string.h>
 
+static uint64_t clock_now(void *arg)
+{
+	(void)arg;
+	return clock_ms();
+}
+
+/* interface: the TUN interface and its watchdog, which runs as global.user where one is set. */
+static struct announce_mech *iface_new(
+	void *arg, const struct announce_target *all, size_t nall, int *err)
+{
+	const struct conf *c = arg;
+	struct watchdog_ids ids = {.uid = c->global.uid, .gid = c->global.gid};
+	struct announce_iface_conf ic = {
+		.interface = c->bgp.interface,
+		.watchdog_timeout_ms = c->bgp.watchdog_timeout_ms,
+		.ids = c->global.user != NULL ? &ids : NULL, /* copied */
+		.all = all,
+		.nall = nall,
+	};
+
+	return announce_iface_new(&ic, err);
+}
+
 struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 {
 	const struct conf *c = rt->conf;
-	struct announcer *a;
+	struct announcer_deps d = {.mech_arg = rt->conf};
 
 	*err = 0;
 	if (!c->bgp.enabled)
 		return NULL;
-	a = calloc(1, sizeof(*a));
+	switch (c->bgp.announce) {
+	case CONF_ANNOUNCE_INTERFACE:
+		d.mech_new = iface_new;
+		break;
+	case CONF_ANNOUNCE_BIRD_PROTOCOL:
+		break; /* made at attach, on the BIRD client */
+	}
+	return announcer_new_with(rt, &d, err);
+}
+
+/* The k-th anycast service: svc, its prefixes as the mechanism and the poll need them. */
+static int svc_init(struct announcer *a, size_t k, struct lb_service *svc)
+{
+	const struct conf_service *sc = svc->conf;
+	const struct conf_bgp *bgp = a->bgp;
+	struct ann_svc *as = &a->svcs[k];
+	struct anycast_policy_conf pc = {
+		.min_ready = sc->anycast.min_ready,
+		.min_capacity = sc->anycast.min_capacity,
+		.announce_delay_ms = bgp->announce_delay_ms,
+		.max_announce_delay_ms = bgp->max_announce_delay_ms,
+		.flap_window_ms = bgp->flap_window_ms,
+	};
+
+	as->a = a;
+	as->svc = svc;
+	snprintf(as->name, sizeof(as->name), "%s", sc->name);
+	as->want_override = -1;
+	as->stale = 1;
+	as->pfx = calloc(sc->anycast.nprefixes, sizeof(*as->pfx));
+	as->rq = calloc(sc->anycast.nprefixes, sizeof(*as->rq));
+	if (as->pfx == NULL || as->rq == NULL)
+		return -ENOMEM;
+	for (size_t j = 0; j < sc->anycast.nprefixes; j++) {
+		const struct conf_prefix *cp = &sc->anycast.prefixes[j];
+		as->pfx[j] = (struct announce_prefix){
+			.family = cp->family, .addr = cp->addr, .len = cp->len, .text = cp->text};
+		as->rq[j] = (struct route_q){.as = as, .idx = (unsigned)j};
+	}
+	as->target = (struct announce_target){
+		.service = sc->name,
+		.prefixes = as->pfx,
+		.nprefixes = sc->anycast.nprefixes,
+		.bird_protocol = sc->anycast.bird_protocol,
+	};
+	a->targets[k] = as->target;
+	anycast_init(&as->pol, &pc);
+	anycast_set_name(&as->pol, sc->name);
+	return 0;
+}
+
+struct announcer *announcer_new_with(
+	struct lb_runtime *rt, const struct announcer_deps *d, int *err)
+{
+	struct announcer *a = calloc(1, sizeof(*a));
+
+	*err = 0;
 	if (a == NULL)
 		goto nomem;
 	a->rt = rt;
 	/* A reload cannot change bgp: the first generation's section stays valid for good. */
 	a->base = runtime_get(rt);
-	a->bgp = &c->bgp;
-	a->wd_drop = c->global.user != NULL;
-	a->wd_ids = (struct watchdog_ids){.uid = c->global.uid, .gid = c->global.gid};
+	a->bgp = &rt->conf->bgp;
+	a->now_ms = d->now_ms != NULL ? d->now_ms : clock_now;
+	a->now_arg = d->now_arg;
+	a->no_bird = d->no_bird;
 	pthread_mutex_init(&a->lock, NULL);
 	for (size_t i = 0; i < rt->nservices; i++)
 		a->nsvcs += rt->services[i].conf->anycast.enabled ? 1 : 0;
 	a->svcs = calloc(a->nsvcs ? a->nsvcs : 1, sizeof(*a->svcs));
-	if (a->svcs == NULL)
+	a->targets = calloc(a->nsvcs ? a->nsvcs : 1, sizeof(*a->targets));
+	if (a->svcs == NULL || a->targets == NULL)
 		goto nomem;
 	for (size_t i = 0, k = 0; i < rt->nservices; i++) {
-		const struct conf_service *sc = rt->services[i].conf;
-		if (!sc->anycast.enabled)
+		if (!rt->services[i].conf->anycast.enabled)
 			continue;
-		struct anycast_policy_conf pc = {
-			.min_ready = sc->anycast.min_ready,
-			.min_capacity = sc->anycast.min_capacity,
-			.announce_delay_ms = c->bgp.announce_delay_ms,
-			.max_announce_delay_ms = c->bgp.max_announce_delay_ms,
-			.flap_window_ms = c->bgp.flap_window_ms,
-		};
-		a->svcs[k].a = a;
-		a->svcs[k].svc = &rt->services[i];
-		snprintf(a->svcs[k].name, sizeof(a->svcs[k].name), "%s", sc->name);
-		a->svcs[k].want_override = -1;
-		a->svcs[k].stale = 1;
-		a->svcs[k].pfx = calloc(sc->anycast.nprefixes, sizeof(*a->svcs[k].pfx));
-		if (a->svcs[k].pfx == NULL)
+		if (svc_init(a, k++, &rt->services[i]) < 0)
 			goto nomem;
-		for (size_t j = 0; j < sc->anycast.nprefixes; j++) {
-			const struct conf_prefix *cp = &sc->anycast.prefixes[j];
-			a->svcs[k].pfx[j] = (struct announce_prefix){.family = cp->family,
-				.addr = cp->addr,
-				.len = cp->len,
-				.text = cp->text};
-		}
-		a->svcs[k].target = (struct announce_target){
-			.service = sc->name,
-			.prefixes = a->svcs[k].pfx,
-			.nprefixes = sc->anycast.nprefixes,
-			.bird_protocol = sc->anycast.bird_protocol,
-		};
-		a->svcs[k].rq = calloc(sc->anycast.nprefixes, sizeof(*a->svcs[k].rq));
-		if (a->svcs[k].rq == NULL)
-			goto nomem;
-		for (size_t j = 0; j < sc->anycast.nprefixes; j++)
-			a->svcs[k].rq[j] = (struct route_q){.as = &a->svcs[k], .idx = (unsigned)j};
-		anycast_init(&a->svcs[k].pol, &pc);
-		anycast_set_name(&a->svcs[k].pol, sc->name);
-		k++;
 	}
-	if (c->bgp.announce == CONF_ANNOUNCE_INTERFACE) {
-		struct announce_target *all = calloc(a->nsvcs ? a->nsvcs : 1, sizeof(*all));
-		if (all == NULL)
-			goto nomem;
-		for (size_t k = 0; k < a->nsvcs; k++)
-			all[k] = a->svcs[k].target;
-		a->targets = all;
-		struct announce_iface_conf ic = {
-			.interface = c->bgp.interface,
-			.watchdog_timeout_ms = c->bgp.watchdog_timeout_ms,
-			.ids = a->wd_drop ? &a->wd_ids : NULL,
-			.all = all,
-			.nall = a->nsvcs,
-		};
-		a->mech = announce_iface_new(&ic, err);
-		if (a->mech == NULL)
+	if (d->mech_new != NULL) {
+		a->mech = d->mech_new(d->mech_arg, a->targets, a->nsvcs, err);
+		if (a->mech == NULL && *err < 0)
 			goto fail;
 	}
 	return a;
@@ -116,8 +151,10 @@ void announcer_attach(struct announcer *a, struct ev_loop *loop)
 {
 	a->loop = loop;
 	ann_start(a);
+	if (a->no_bird)
+		return;
 	a->bird = ann_bird_new(a, loop);
-	if (a->bgp->announce == CONF_ANNOUNCE_BIRD_PROTOCOL && a->bird != NULL &&
+	if (a->bgp->announce == CONF_ANNOUNCE_BIRD_PROTOCOL && a->bird != NULL && a->mech == NULL &&
 		(a->mech = announce_bird_new(a->bird)) == NULL)
 		log_error("bgp: out of memory: BIRD protocols cannot be switched");
 	ann_poll_start(a);
