@@ -283,6 +283,7 @@ void announcer_shutdown(struct announcer *a, void (*done)(void *arg), void *arg)
 			ann_apply(a, as, 0);
 		}
 	}
+	publish(a); /* status shows the withdrawals through the grace, not the last decision */
 	/* Interface mode is done already (netlink is synchronous); BIRD answers later. */
 	ev_timer_init(&a->shutdown_timer, shutdown_timer_cb, a->pending ? SHUTDOWN_WAIT : 0., 0.);
 	ev_timer_start(a->loop, &a->shutdown_timer);
