@@ -42,25 +42,37 @@ static void prefixes_text(const struct conf_anycast *ac, char *buf, size_t cap)
 			buf + len, cap - len, "%s%s", i ? ", " : "", ac->prefixes[i].text);
 }
 
-/* A mechanism's answer came (or never will): the shutdown may be waiting for it. */
-static void apply_done(void *arg)
+/* The answer to one of the shutdown's withdrawals came (or never will). */
+static void withdrawal_done(void *arg)
 {
 	struct announcer *a = arg;
 
-	if (a->shutting_down && a->pending > 0 && --a->pending == 0) {
+	if (a->pending > 0 && --a->pending == 0) {
 		ev_timer_stop(a->loop, &a->shutdown_timer);
 		ev_feed_event(a->loop, &a->shutdown_timer, EV_TIMER);
 	}
 }
 
+/*
+ * An answer to an edge from before the shutdown: nothing waits for it. Not counted as one of
+ * the shutdown's, or an announcement answered late would let the shutdown go on before its
+ * withdrawals are confirmed.
+ */
+static void edge_done(void *arg)
+{
+	(void)arg;
+}
+
 /* Tells the mechanism what the policy decided. */
 void ann_apply(struct announcer *a, struct ann_svc *as, int announce)
 {
+	int shutdown = a->shutting_down;
+	void (*done)(void *) = shutdown ? withdrawal_done : edge_done;
+
 	as->applied = announce;
 	if (a->mech == NULL)
 		return; /* bird_protocol before attach, or out of memory there: re-asserted */
-	if (a->mech->ops->apply(a->mech, &as->target, announce, apply_done, a) == 1 &&
-		a->shutting_down)
+	if (a->mech->ops->apply(a->mech, &as->target, announce, done, a) == 1 && shutdown)
 		a->pending++;
 }
 
