@@ -269,17 +269,37 @@ static size_t applies(const char *name, size_t from, int *last)
 	return n;
 }
 
+/* The service got n applies since record `from`, the last of them `announce` (1 or 0). */
+static int edges_are(const char *name, size_t from, size_t n, int announce)
+{
+	int last;
+	size_t got = applies(name, from, &last);
+
+	if (got == n && last == announce)
+		return 1;
+	cr_log_error("%s: %zu applies, the last %d; want %zu, the last %d", name, got, last, n,
+		announce);
+	return 0;
+}
+
+static void expect_edges(const char *name, size_t from, size_t n, int announce)
+{
+	cr_expect(edges_are(name, from, n, announce), "%s", name);
+}
+
+static void assert_edges(const char *name, size_t from, size_t n, int announce)
+{
+	cr_assert(edges_are(name, from, n, announce), "%s", name);
+}
+
 /* Both services listening from t0 and announced at t0 + DELAY; returns that time. */
 static uint64_t announce_both(struct env *e, uint64_t t0)
 {
 	listen_all(e);
 	evaluate(e, t0);
 	evaluate(e, t0 + DELAY);
-	int last;
-	cr_assert_eq(applies("web", 0, &last), 1);
-	cr_assert_eq(last, 1);
-	cr_assert_eq(applies("api", 0, &last), 1);
-	cr_assert_eq(last, 1);
+	assert_edges("web", 0, 1, 1);
+	assert_edges("api", 0, 1, 1);
 	return t0 + DELAY;
 }
 
@@ -322,7 +342,6 @@ Test(announcer, a_failing_mechanism_fails_the_announcer)
 Test(announcer, nothing_announced_before_listening_and_announce_delay)
 {
 	struct env e;
-	int last;
 
 	setup(&e);
 	/* Healthy backends but nothing bound: never, however long. */
@@ -344,10 +363,8 @@ Test(announcer, nothing_announced_before_listening_and_announce_delay)
 	evaluate(&e, t0 + DELAY - 1);
 	cr_expect_eq(F.nrec, 0, "announced 1 ms early");
 	evaluate(&e, t0 + DELAY);
-	cr_expect_eq(applies("web", 0, &last), 1);
-	cr_expect_eq(last, 1);
-	cr_expect_eq(applies("api", 0, &last), 1);
-	cr_expect_eq(last, 1);
+	expect_edges("web", 0, 1, 1);
+	expect_edges("api", 0, 1, 1);
 	st = status(&e, "web");
 	cr_expect_eq(st.announced, 1);
 	cr_expect_eq(st.state, ANYCAST_ANNOUNCED);
@@ -362,7 +379,6 @@ Test(announcer, nothing_announced_before_listening_and_announce_delay)
 Test(announcer, reads_a_service_again_only_when_its_changes_moved)
 {
 	struct env e;
-	int last;
 
 	setup(&e);
 	uint64_t t = announce_both(&e, 1000);
@@ -376,8 +392,7 @@ Test(announcer, reads_a_service_again_only_when_its_changes_moved)
 	/* The edge: read again, withdrawn. */
 	runtime_service_changed(web);
 	evaluate(&e, t + 2);
-	cr_expect_eq(applies("web", from, &last), 1);
-	cr_expect_eq(last, 0);
+	expect_edges("web", from, 1, 0);
 	cr_expect_eq(applies("api", from, NULL), 0);
 	teardown(&e);
 }
@@ -385,7 +400,6 @@ Test(announcer, reads_a_service_again_only_when_its_changes_moved)
 Test(announcer, withdraws_when_the_last_backend_goes)
 {
 	struct env e;
-	int last;
 
 	setup(&e);
 	uint64_t t = announce_both(&e, 1000);
@@ -396,8 +410,7 @@ Test(announcer, withdraws_when_the_last_backend_goes)
 	cr_expect_eq(status(&e, "web").announced, 1);
 	drain(&e, "web", 1, 1);
 	evaluate(&e, t + 2);
-	cr_expect_eq(applies("web", from, &last), 1);
-	cr_expect_eq(last, 0);
+	expect_edges("web", from, 1, 0);
 	cr_expect_eq(applies("api", from, NULL), 0, "the other service stays");
 	struct announcer_status st = status(&e, "web");
 	cr_expect_eq(st.announced, 0);
@@ -412,7 +425,6 @@ Test(announcer, withdraws_when_no_listener_is_bound)
 	char addr[3][SC_ADDRSTRLEN];
 	struct worker w;
 	struct env e;
-	int last;
 
 	for (int i = 0; i < 3; i++) {
 		int fresh = 0;
@@ -430,18 +442,15 @@ Test(announcer, withdraws_when_no_listener_is_bound)
 	cr_assert_eq(atomic_load(&svc_of(&e, "web")->st->listening), 1);
 	evaluate(&e, 1000);
 	evaluate(&e, 1000 + DELAY);
-	cr_assert_eq(applies("web", 0, &last), 1);
-	cr_assert_eq(last, 1);
+	assert_edges("web", 0, 1, 1);
 	size_t from = F.nrec;
 
 	/* The worker goes, its listeners close: nothing is bound behind either prefix. */
 	worker_destroy(&w);
 	cr_assert_eq(atomic_load(&svc_of(&e, "web")->st->listening), 0);
 	evaluate(&e, 2000 + DELAY);
-	cr_expect_eq(applies("web", from, &last), 1);
-	cr_expect_eq(last, 0);
-	cr_expect_eq(applies("api", from, &last), 1);
-	cr_expect_eq(last, 0);
+	expect_edges("web", from, 1, 0);
+	expect_edges("api", from, 1, 0);
 	struct announcer_status st = status(&e, "web");
 	cr_expect_eq(st.announced, 0);
 	cr_expect_str_eq(st.reason, "listener not bound");
@@ -450,8 +459,7 @@ Test(announcer, withdraws_when_no_listener_is_bound)
 	set_listening(&e, "api", 1);
 	evaluate(&e, 3000 + DELAY);
 	evaluate(&e, 3000 + 2 * DELAY);
-	cr_expect_eq(applies("api", from, &last), 2);
-	cr_expect_eq(last, 1);
+	expect_edges("api", from, 2, 1);
 	cr_expect_eq(applies("web", from, NULL), 1);
 	teardown(&e);
 }
@@ -459,7 +467,6 @@ Test(announcer, withdraws_when_no_listener_is_bound)
 Test(announcer, operator_override_withdraws_and_announces)
 {
 	struct env e;
-	int last;
 
 	setup(&e);
 	uint64_t t = announce_both(&e, 1000);
@@ -470,8 +477,7 @@ Test(announcer, operator_override_withdraws_and_announces)
 	cr_assert_eq(announcer_override(e.a, "web", ANYCAST_OVERRIDE_WITHDRAW), 0);
 	cr_expect_eq(applies("web", from, NULL), 0, "not before the loop runs");
 	spin(&e);
-	cr_expect_eq(applies("web", from, &last), 1);
-	cr_expect_eq(last, 0);
+	expect_edges("web", from, 1, 0);
 	cr_expect_eq(applies("api", from, NULL), 0);
 	struct announcer_status st = status(&e, "web");
 	cr_expect_eq(st.override, ANYCAST_OVERRIDE_WITHDRAW);
@@ -491,20 +497,17 @@ Test(announcer, operator_override_withdraws_and_announces)
 	cr_expect_eq(st.override, ANYCAST_OVERRIDE_NONE);
 	cr_expect_eq(st.state, ANYCAST_PENDING);
 	evaluate(&e, tc + DELAY);
-	cr_expect_eq(applies("web", from, &last), 2);
-	cr_expect_eq(last, 1);
+	expect_edges("web", from, 2, 1);
 
 	/* No backend left: withdrawn by health; the operator announces anyway. */
 	drain(&e, "web", 0, 1);
 	drain(&e, "web", 1, 1);
 	evaluate(&e, tc + DELAY + 1);
-	cr_expect_eq(applies("web", from, &last), 3);
-	cr_expect_eq(last, 0);
+	expect_edges("web", from, 3, 0);
 	F.now = tc + DELAY + 2;
 	cr_assert_eq(announcer_override(e.a, "web", ANYCAST_OVERRIDE_ANNOUNCE), 0);
 	spin(&e);
-	cr_expect_eq(applies("web", from, &last), 4);
-	cr_expect_eq(last, 1);
+	expect_edges("web", from, 4, 1);
 	st = status(&e, "web");
 	cr_expect_eq(st.override, ANYCAST_OVERRIDE_ANNOUNCE);
 	cr_expect_eq(st.announced, 1);
@@ -515,7 +518,6 @@ Test(announcer, operator_override_withdraws_and_announces)
 Test(announcer, flapping_lengthens_the_delay)
 {
 	struct env e;
-	int last;
 
 	setup(&e);
 	uint64_t t = announce_both(&e, 1000);
@@ -526,22 +528,19 @@ Test(announcer, flapping_lengthens_the_delay)
 	drain(&e, "web", 0, 1);
 	drain(&e, "web", 1, 1);
 	evaluate(&e, t);
-	cr_assert_eq(applies("web", from, &last), 1);
-	cr_assert_eq(last, 0);
+	assert_edges("web", from, 1, 0);
 	t += 1;
 	drain(&e, "web", 0, 0);
 	evaluate(&e, t);
 	cr_expect_eq(status(&e, "web").delay_ms, DELAY);
 	evaluate(&e, t + DELAY);
-	cr_assert_eq(applies("web", from, &last), 2);
-	cr_assert_eq(last, 1);
+	assert_edges("web", from, 2, 1);
 
 	/* Withdrawn again within flap_window: a flap, the delay doubles. */
 	t += DELAY + 1000;
 	drain(&e, "web", 0, 1);
 	evaluate(&e, t);
-	cr_assert_eq(applies("web", from, &last), 3);
-	cr_assert_eq(last, 0);
+	assert_edges("web", from, 3, 0);
 	t += 1;
 	drain(&e, "web", 1, 0);
 	evaluate(&e, t);
@@ -555,8 +554,7 @@ Test(announcer, flapping_lengthens_the_delay)
 	evaluate(&e, t + 2 * DELAY - 1);
 	cr_expect_eq(applies("web", from, NULL), 3);
 	evaluate(&e, t + 2 * DELAY);
-	cr_expect_eq(applies("web", from, &last), 4);
-	cr_expect_eq(last, 1);
+	expect_edges("web", from, 4, 1);
 	cr_expect_eq(applies("api", from, NULL), 0);
 	teardown(&e);
 }
@@ -564,7 +562,6 @@ Test(announcer, flapping_lengthens_the_delay)
 Test(announcer, an_async_apply_completes_later)
 {
 	struct env e;
-	int last;
 
 	setup(&e);
 	F.async = 1;
@@ -585,8 +582,7 @@ Test(announcer, an_async_apply_completes_later)
 	/* A withdraw answered later, too. */
 	drain(&e, "api", 0, 1);
 	evaluate(&e, t + 3);
-	cr_expect_eq(applies("api", 2, &last), 1);
-	cr_expect_eq(last, 0);
+	expect_edges("api", 2, 1, 0);
 	cr_expect_eq(F.nwait, 3);
 	complete(2);
 	cr_expect_eq(status(&e, "api").announced, 0);
@@ -604,17 +600,14 @@ static void on_done(void *arg)
 Test(announcer, shutdown_withdraws_every_prefix_and_calls_done_once)
 {
 	struct env e;
-	int last;
 
 	setup(&e);
 	done_calls = 0;
 	uint64_t t = announce_both(&e, 1000);
 	size_t from = F.nrec;
 	announcer_shutdown(e.a, on_done, NULL);
-	cr_expect_eq(applies("web", from, &last), 1);
-	cr_expect_eq(last, 0);
-	cr_expect_eq(applies("api", from, &last), 1);
-	cr_expect_eq(last, 0);
+	expect_edges("web", from, 1, 0);
+	expect_edges("api", from, 1, 0);
 	cr_expect_eq(done_calls, 0, "never called back synchronously");
 	spin(&e);
 	cr_expect_eq(done_calls, 1);
@@ -686,7 +679,6 @@ Test(announcer, shutdown_does_not_count_an_earlier_answer_as_its_own)
 Test(announcer, rearm_starts_over_from_withdrawn)
 {
 	struct env e;
-	int last;
 
 	setup(&e);
 	uint64_t t = announce_both(&e, 1000);
@@ -703,9 +695,7 @@ Test(announcer, rearm_starts_over_from_withdrawn)
 	evaluate(&e, t + DELAY);
 	cr_expect_eq(F.nrec, from, "announce_delay of health first");
 	evaluate(&e, t + 1 + DELAY);
-	cr_expect_eq(applies("web", from, &last), 1);
-	cr_expect_eq(last, 1);
-	cr_expect_eq(applies("api", from, &last), 1);
-	cr_expect_eq(last, 1);
+	expect_edges("web", from, 1, 1);
+	expect_edges("api", from, 1, 1);
 	teardown(&e);
 }
