@@ -66,7 +66,10 @@ struct announcer_deps {
 struct announcer *announcer_new_with(
 	struct lb_runtime *rt, const struct announcer_deps *d, int *err);
 
-/* Binds the announcer to the loop it will run on (the monitor's) and starts BIRD polling. */
+/*
+ * Binds the announcer to the loop it will run on (the monitor's) and, unless deps.no_bird,
+ * makes its BIRD client (and on it the bird_protocol mechanism) and starts polling BIRD.
+ */
 void announcer_attach(struct announcer *a, struct ev_loop *loop);
 
 /*

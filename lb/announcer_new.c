@@ -157,7 +157,12 @@ void announcer_attach(struct announcer *a, struct ev_loop *loop)
 	if (a->bgp->announce == CONF_ANNOUNCE_BIRD_PROTOCOL && a->bird != NULL && a->mech == NULL &&
 		(a->mech = announce_bird_new(a->bird)) == NULL)
 		log_error("bgp: out of memory: BIRD protocols cannot be switched");
-	ann_poll_start(a);
+	if (a->bird != NULL)
+		ann_poll_start(a); /* the poll would read a client that is not there */
+	else
+		log_error("bgp: no client for BIRD's socket %s: %s: BIRD is neither polled nor "
+			  "repaired",
+			a->bgp->bird_socket, strerror(errno));
 }
 
 int announcer_rearm(struct announcer *a)
