@@ -9,7 +9,9 @@
  * table, to report BGP sessions and to re-assert its wishes after BIRD restarts or reconfigures.
  *
  * Runs on the monitor thread's loop. Created before any thread starts, because interface mode
- * forks the watchdog then.
+ * forks the watchdog then. The code is in three files, one job each (lb/announcer_impl.h):
+ * lb/announcer.c decides, lb/announcer_poll.c polls and repairs BIRD, lb/announcer_new.c
+ * chooses and makes the mechanism.
  */
 #ifndef ANYLB_LB_ANNOUNCER_H
 #define ANYLB_LB_ANNOUNCER_H
@@ -18,6 +20,7 @@
 #include "lb/runtime.h"
 
 #include <ev.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct announcer;
@@ -29,7 +32,44 @@ struct announcer;
  */
 struct announcer *announcer_new(struct lb_runtime *rt, int *err);
 
-/* Binds the announcer to the loop it will run on (the monitor's) and starts BIRD polling. */
+struct announce_mech;
+struct announce_target;
+
+/*
+ * What an announcer is built over. announcer_new passes the real ones; a unit test passes a
+ * fake mechanism and its own clock, and no BIRD.
+ */
+struct announcer_deps {
+	/*
+	 * Makes the mechanism over targets[0..n): every anycast service's, in the configuration's
+	 * order, valid as long as the announcer (which owns the mechanism from then on and frees
+	 * it with its ops). Called once, by announcer_new_with. NULL with *err left 0: no
+	 * mechanism yet (bird_protocol: attach makes it on the BIRD client); NULL with *err < 0:
+	 * failed (logged). mech_new NULL: the same as returning NULL with 0.
+	 */
+	struct announce_mech *(*mech_new)(
+		void *arg, const struct announce_target *targets, size_t n, int *err);
+	void *mech_arg;
+	/* The clock of the announcer's own evaluations (its deadline timer, overrides, rearm),
+	 * in ms. NULL: clock_ms(). */
+	uint64_t (*now_ms)(void *arg);
+	void *now_arg;
+	/* 1: announcer_attach makes no BIRD client: no poll, no re-assertion, no bird_protocol. */
+	int no_bird;
+};
+
+/*
+ * The announcer for rt (bgp enabled) over d: what announcer_new does once it has chosen the
+ * mechanism, and the way in for tests. NULL with *err (-errno, logged) on failure; a mechanism
+ * that mech_new made is then freed.
+ */
+struct announcer *announcer_new_with(
+	struct lb_runtime *rt, const struct announcer_deps *d, int *err);
+
+/*
+ * Binds the announcer to the loop it will run on (the monitor's) and, unless deps.no_bird,
+ * makes its BIRD client (and on it the bird_protocol mechanism) and starts polling BIRD.
+ */
 void announcer_attach(struct announcer *a, struct ev_loop *loop);
 
 /*
