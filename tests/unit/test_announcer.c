@@ -438,7 +438,7 @@ Test(announcer, withdraws_when_no_listener_is_bound)
 	}
 	setup_on(&e, addr[0], addr[1], addr[2]);
 	/* A real worker binds both services' sockets: the listeners publish the edge. */
-	cr_assert_eq(worker_init(&w, 0, e.rt), 0);
+	cr_assert_eq(worker_init(&w, 0, e.rt, NULL), 0);
 	cr_assert_eq(atomic_load(&svc_of(&e, "web")->st->listening), 1);
 	evaluate(&e, 1000);
 	evaluate(&e, 1000 + DELAY);
