@@ -637,8 +637,10 @@ static int link_records(struct pstate *p)
 	struct snapshot *s = p->s;
 
 	p->line = 0;
-	qsort(s->services, s->nservices, sizeof(*s->services), cmp_service);
-	qsort(s->backends, s->nbackends, sizeof(*s->backends), cmp_backend);
+	if (s->nservices > 0)
+		qsort(s->services, s->nservices, sizeof(*s->services), cmp_service);
+	if (s->nbackends > 0)
+		qsort(s->backends, s->nbackends, sizeof(*s->backends), cmp_backend);
 	for (size_t i = 1; i < s->nservices; i++)
 		if (strcmp(s->services[i - 1].name, s->services[i].name) == 0)
 			return perr(p, "service %s: two records", s->services[i].name);
