@@ -363,7 +363,8 @@ void bh_restore(struct backend_health *h, const struct bh_ctx *c,
 	restore_count(&h->ready, &sc->health.readiness, &saved[BACKEND_CHECK_READINESS]);
 	h->first_pending = 0;
 	bh_derive(h, c, why, now_ms, out);
-	if (h->state == before) {
+	/* The operator and the outlier detector own the reasons of draining and ejected. */
+	if (h->state == before && before != BACKEND_DRAINING && before != BACKEND_EJECTED) {
 		snprintf(h->reason, sizeof(h->reason), "%s", why);
 		h->reason_by = -1;
 	}

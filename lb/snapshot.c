@@ -719,6 +719,10 @@ int snapshot_parse(const char *buf, size_t len, struct snapshot *out, char *err,
 			break;
 		}
 		size_t n = (size_t)(nl - line);
+		if (p->line == 1 && (n < 12 || memcmp(line, "anylb-state ", 12) != 0)) {
+			rc = perr(p, "not an anylb state file");
+			break;
+		}
 		if ((rc = tokenize(p, line, n)) < 0)
 			break;
 		const char *k = p->tok[0];
@@ -752,8 +756,10 @@ int snapshot_parse(const char *buf, size_t len, struct snapshot *out, char *err,
 		}
 		off += n + 1;
 	}
-	if (rc == 0 && !ended)
+	if (rc == 0 && !ended) {
+		p->line = 0; /* of the whole file */
 		rc = perr(p, "truncated: no 'end' line");
+	}
 	if (rc == 0)
 		rc = link_records(p);
 out:

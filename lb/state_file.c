@@ -5,7 +5,10 @@
  * none runs, and the timer writes one snapshot of whatever is true by then. An override the
  * announcer was just asked to restore shows in announcer_status() only once the monitor's loop
  * applied it: until then (at most AWAIT_MAX) the write waits, so that the first write after a
- * start cannot hand back a "none" it had not yet seen replaced.
+ * start cannot hand back a "none" it had not yet seen replaced. For the same reason (an operator's
+ * override reaches the file only once the monitor applied it) a write is looked at again SETTLE
+ * later: when the snapshot then says something else (the `written` line aside), it is written
+ * again. That also catches rise/fall positions that moved without a change of state.
  *
  * The write costs a few syscalls and an fsync of the file and of its directory on the main
  * thread, which serves signals and the admin API but no traffic. A failing write (a full disk,
@@ -31,6 +34,7 @@
 
 #define COALESCE  0.05 /* seconds between a change and its write */
 #define AWAIT_MAX 2.0  /* seconds a write waits for restored overrides to show */
+#define SETTLE    1.0  /* seconds after a write, a look at whether it still holds */
 
 struct await_override {
 	char name[SNAP_NAME_MAX + 1];
@@ -42,6 +46,8 @@ struct state_file {
 	char *path; /* --state-file, or NULL */
 	ev_async wake;
 	ev_timer delay;
+	ev_timer settle;
+	char *last; /* what the last write said after its `written` line, or NULL */
 	_Atomic int dirty;
 	int write_err; /* the errno of the last failed write, 0 while they work */
 	struct await_override *await;
@@ -137,7 +143,40 @@ static int write_atomic(const char *path, const char *buf, size_t len, const cha
 	return rc;
 }
 
-static void write_now(struct state_file *sf)
+/* The text after the `written` line: what a write says, but when. */
+static const char *body_of(const char *buf)
+{
+	const char *p = strchr(buf, '\n');
+
+	p = p != NULL ? strchr(p + 1, '\n') : NULL;
+	return p != NULL ? p + 1 : buf;
+}
+
+/* The hash line differs with the time too: only the records count. */
+static int same_records(const char *last, const char *buf)
+{
+	const char *a = body_of(buf), *e = strstr(a, "end ");
+	size_t n = e != NULL ? (size_t)(e - a) : strlen(a);
+
+	return last != NULL && strlen(last) == n && memcmp(last, a, n) == 0;
+}
+
+static void keep_last(struct state_file *sf, const char *buf)
+{
+	const char *a = body_of(buf), *e = strstr(a, "end ");
+	size_t n = e != NULL ? (size_t)(e - a) : strlen(a);
+	char *copy = malloc(n + 1);
+
+	free(sf->last);
+	sf->last = copy;
+	if (copy != NULL) {
+		memcpy(copy, a, n);
+		copy[n] = '\0';
+	}
+}
+
+/* Writes a snapshot; when only_if_new, only if its records differ from the last write's. */
+static void write_snapshot(struct state_file *sf, int only_if_new)
 {
 	const char *path = state_file_path(sf), *what = "";
 	struct snapshot s;
@@ -145,7 +184,7 @@ static void write_now(struct state_file *sf)
 	size_t len = 0;
 	int rc;
 
-	if (!atomic_exchange(&sf->dirty, 0) || path == NULL)
+	if (path == NULL)
 		return;
 	rc = snapshot_take(*sf->c.rt, sf->c.get, sf->c.arg, wall_ms(), &s);
 	if (rc == 0) {
@@ -154,8 +193,13 @@ static void write_now(struct state_file *sf)
 	}
 	if (rc < 0)
 		what = "take the snapshot";
-	else
+	else if (only_if_new && sf->write_err == 0 && same_records(sf->last, buf)) {
+		free(buf);
+		return;
+	} else
 		rc = write_atomic(path, buf, len, &what);
+	if (rc == 0)
+		keep_last(sf, buf);
 	free(buf);
 	if (rc < 0 && -rc != sf->write_err)
 		log_error("state file %s: cannot %s: %s: drains, overrides and verdicts are not "
@@ -164,6 +208,25 @@ static void write_now(struct state_file *sf)
 	else if (rc == 0 && sf->write_err != 0)
 		log_info("state file %s: written again", path);
 	sf->write_err = rc < 0 ? -rc : 0;
+	if (!ev_is_active(&sf->settle) && !only_if_new) {
+		ev_timer_set(&sf->settle, SETTLE, 0);
+		ev_timer_start(sf->c.loop, &sf->settle);
+	}
+}
+
+static void write_now(struct state_file *sf)
+{
+	if (atomic_exchange(&sf->dirty, 0))
+		write_snapshot(sf, 0);
+}
+
+static void settle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct state_file *sf = container_of(w, struct state_file, settle);
+	(void)loop;
+	(void)revents;
+
+	write_snapshot(sf, 1);
 }
 
 /* Drops the awaited overrides the announcer shows by now; 1 while some are still awaited. */
@@ -218,6 +281,7 @@ struct state_file *state_file_new(const struct state_file_conf *c)
 	ev_async_init(&sf->wake, wake_cb);
 	ev_async_start(c->loop, &sf->wake);
 	ev_init(&sf->delay, delay_cb);
+	ev_init(&sf->settle, settle_cb);
 	return sf;
 }
 
@@ -234,6 +298,7 @@ void state_file_flush(struct state_file *sf)
 	if (sf == NULL)
 		return;
 	ev_timer_stop(sf->c.loop, &sf->delay);
+	ev_timer_stop(sf->c.loop, &sf->settle);
 	write_now(sf);
 }
 
@@ -242,7 +307,9 @@ void state_file_free(struct state_file *sf)
 	if (sf == NULL)
 		return;
 	ev_timer_stop(sf->c.loop, &sf->delay);
+	ev_timer_stop(sf->c.loop, &sf->settle);
 	ev_async_stop(sf->c.loop, &sf->wake);
+	free(sf->last);
 	free(sf->await);
 	free(sf->path);
 	free(sf);

@@ -482,6 +482,7 @@ Test(backend_health, restore_keeps_a_drain)
 	bh_set_draining(&f.h, &f.c, 1, "operator drain", 10, &f.out);
 	bh_restore(&f.h, &f.c, up, "saved verdict restored", 100, &f.out);
 	cr_expect_eq(f.h.state, BACKEND_DRAINING);
+	cr_expect_str_eq(f.h.reason, "operator drain", "the drain's reason stays");
 	bh_set_draining(&f.h, &f.c, 0, "operator enable", 200, &f.out);
 	expect_transition(&f, BACKEND_DRAINING, BACKEND_READY, "operator enable");
 	teardown(&f);
