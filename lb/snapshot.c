@@ -12,6 +12,7 @@
 #include "bgp/policy.h"
 #include "lb/backend.h"
 #include "lib/hash.h"
+#include "lib/http1.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -352,42 +353,28 @@ static int perr(struct pstate *p, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* A canonical decimal of 64 bits: digits only, no sign, no leading zero. */
-static int parse_u64(const char *t, uint64_t *v)
+/*
+ * Exactly n canonical decimals of at most max each (digits only, no sign, no leading zero; the
+ * digits read by lib/http1.c's http1_decimal), separated by sep, and nothing else.
+ */
+static int parse_nums(const char *t, char sep, uint64_t max, uint64_t *v, size_t n)
 {
-	uint64_t x = 0;
-
-	if (t[0] == '\0' || (t[0] == '0' && t[1] != '\0'))
-		return -1;
-	for (const char *c = t; *c != '\0'; c++) {
-		if (*c < '0' || *c > '9')
+	for (size_t i = 0; i < n; i++) {
+		size_t nd;
+		if (http1_decimal(t, strlen(t), max, &v[i], &nd) < 0 || nd == 0 ||
+			(t[0] == '0' && nd > 1))
 			return -1;
-		unsigned d = (unsigned)(*c - '0');
-		if (x > (UINT64_MAX - d) / 10)
+		t += nd;
+		if (*t != (i + 1 < n ? sep : '\0'))
 			return -1;
-		x = x * 10 + d;
+		t += i + 1 < n;
 	}
-	*v = x;
 	return 0;
 }
 
-/* n comma-separated canonical decimals, exactly. */
-static int parse_list(const char *t, uint64_t *v, size_t n)
+static int parse_u64(const char *t, uint64_t *v)
 {
-	char one[24];
-
-	for (size_t i = 0; i < n; i++) {
-		const char *end = strchr(t, ',');
-		size_t len = end != NULL ? (size_t)(end - t) : strlen(t);
-		if ((end != NULL) != (i + 1 < n) || len >= sizeof(one))
-			return -1;
-		memcpy(one, t, len);
-		one[len] = '\0';
-		if (parse_u64(one, &v[i]) < 0)
-			return -1;
-		t += len + (end != NULL);
-	}
-	return 0;
+	return parse_nums(t, '\0', UINT64_MAX, v, 1);
 }
 
 /* The value after keyword key at token i. */
@@ -415,7 +402,7 @@ static int list_field(struct pstate *p, size_t i, const char *key, uint64_t *v, 
 
 	if (t == NULL)
 		return perr(p, "expected '%s' and %zu numbers", key, n);
-	if (parse_list(t, v, n) < 0)
+	if (parse_nums(t, ',', UINT64_MAX, v, n) < 0)
 		return perr(p, "%s: not %zu comma-separated decimal numbers", key, n);
 	return 0;
 }
@@ -451,30 +438,11 @@ static int parse_check(struct pstate *p, size_t i, const char *key, struct bh_sa
 {
 	const char *t = field(p, i, key);
 	uint64_t v[3];
-	char tmp[3][24];
-	size_t k = 0, len = 0;
 
 	if (t == NULL)
 		return perr(p, "expected '%s HEALTH/RISE/FALL'", key);
-	for (const char *c2 = t;; c2++) {
-		if (*c2 == '/' || *c2 == '\0') {
-			if (k >= 3 || len >= sizeof(tmp[0]))
-				return perr(p, "%s: not HEALTH/RISE/FALL", key);
-			tmp[k][len] = '\0';
-			if (parse_u64(tmp[k], &v[k]) < 0 || v[k] > 0xffff)
-				return perr(p, "%s: not HEALTH/RISE/FALL of 0..65535", key);
-			k++;
-			len = 0;
-			if (*c2 == '\0')
-				break;
-		} else if (len < sizeof(tmp[0]) - 1 && k < 3) {
-			tmp[k][len++] = *c2;
-		} else {
-			return perr(p, "%s: not HEALTH/RISE/FALL", key);
-		}
-	}
-	if (k != 3)
-		return perr(p, "%s: not HEALTH/RISE/FALL", key);
+	if (parse_nums(t, '/', 0xffff, v, 3) < 0)
+		return perr(p, "%s: not HEALTH/RISE/FALL of 0..65535", key);
 	*c = (struct bh_saved_check){(unsigned)v[0], (unsigned)v[1], (unsigned)v[2]};
 	return 0;
 }
