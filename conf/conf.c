@@ -55,6 +55,7 @@ void conf_free(struct conf *c)
 	free(c->global.admin.token_file);
 	free(c->global.user);
 	free(c->global.group);
+	free(c->global.state_file);
 	free(c->file);
 	free(c);
 }
@@ -124,6 +125,7 @@ static int conf_parse(struct conf_report *r, const char *buf, size_t len, struct
 	c->global.workers = 0;
 	c->global.max_connections = 100000;
 	c->global.drain_timeout_ms = 30 * 1000;
+	c->global.state_max_age_ms = 30 * 1000;
 	c->global.log_level = LOG_LEVEL_INFO;
 	c->global.log_format = LOG_FORMAT_TEXT;
 	c->global.admin.enabled = 1;

@@ -230,6 +230,13 @@ struct conf_global {
 	uid_t uid;
 	gid_t gid;
 	struct conf_pos user_pos; /* of the key `user` (else `group`); 0:0 when absent */
+	/*
+	 * Where the operator's state (drains, overrides) and the health verdicts are kept across
+	 * restarts (lb/state_file.c); NULL (the default): nowhere. Verdicts older than
+	 * state_max_age_ms (default 30s, 0 allowed: never) are not restored.
+	 */
+	char *state_file;
+	uint64_t state_max_age_ms;
 };
 
 enum conf_announce { CONF_ANNOUNCE_INTERFACE, CONF_ANNOUNCE_BIRD_PROTOCOL };

@@ -11,6 +11,10 @@
  * `listen` would do nothing and are refused. The token file is not opened here (conf/ reads no
  * file but the configuration): lb/admin.c reads it at start.
  *
+ * `state_file` names where lb/state_file.c keeps drains, overrides and health verdicts across
+ * restarts (not opened here either: a missing file is the normal first start), `state_max_age`
+ * how old a verdict may be and still be the starting state.
+ *
  * `user` and `group` name who anylb runs as once set up (lb/privdrop.c). They are resolved
  * here, through the passwd and group databases, although that reads /etc/passwd (or asks NSS):
  * an unknown user is a mistake in the file and must come out of `anylb -t` with its line and
@@ -44,6 +48,8 @@ enum conf_global_key {
 	CONF_GLOBAL_LOG,
 	CONF_GLOBAL_USER,
 	CONF_GLOBAL_GROUP,
+	CONF_GLOBAL_STATE_FILE,
+	CONF_GLOBAL_STATE_MAX_AGE,
 };
 
 static const struct conf_key conf_global_keys[] = {
@@ -55,6 +61,8 @@ static const struct conf_key conf_global_keys[] = {
 	[CONF_GLOBAL_LOG] = {"log", 0},
 	[CONF_GLOBAL_USER] = {"user", 0},
 	[CONF_GLOBAL_GROUP] = {"group", 0},
+	[CONF_GLOBAL_STATE_FILE] = {"state_file", 0},
+	[CONF_GLOBAL_STATE_MAX_AGE] = {"state_max_age", 0},
 };
 
 enum conf_log_key { CONF_LOG_LEVEL, CONF_LOG_FORMAT, CONF_LOG_ACCESS };
@@ -354,6 +362,14 @@ void conf_map_global(struct conf_report *r, const struct conf_node *k, const str
 			if (g->user_pos.line == 0)
 				g->user_pos = (struct conf_pos){k->line, k->col};
 			conf_get_string(r, k, val, CONF_ID_NAME_MAX, &g->group);
+			break;
+		case CONF_GLOBAL_STATE_FILE:
+			free(g->state_file);
+			g->state_file = NULL;
+			conf_get_string(r, k, val, CONF_PATH_TEXT_MAX, &g->state_file);
+			break;
+		case CONF_GLOBAL_STATE_MAX_AGE:
+			conf_get_duration(r, k, val, 0, &g->state_max_age_ms);
 			break;
 		}
 	}

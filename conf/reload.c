@@ -7,6 +7,9 @@
  * runs as (privileges, once dropped, do not come back), the BIRD
  * connection or TUN interface and the announcement policy of each prefix. Changing those in a
  * reload is refused (the running configuration stays) rather than half applied.
+ *
+ * global.state_file and global.state_max_age may change: the file is written where the running
+ * configuration says at each write (lb/state_file.c), and the age only matters at start.
  */
 #include "conf/conf.h"
 

@@ -338,6 +338,45 @@ static void restart_count(struct risefall *rf, const struct conf_check *cc)
 	risefall_init(rf, cc->rise ? cc->rise : 1, cc->fall ? cc->fall : 1, rf->up);
 }
 
+/* A saved counter, under the check's current settings. */
+static void restore_count(
+	struct risefall *rf, const struct conf_check *cc, const struct bh_saved_check *s)
+{
+	int up = s->health >= s->rise && s->rise > 0;
+
+	risefall_init(rf, cc->rise ? cc->rise : 1, cc->fall ? cc->fall : 1, up);
+	if (s->rise != rf->rise || s->fall != rf->fall)
+		return; /* counted against other settings: only the verdict carries over */
+	unsigned top = (unsigned)rf->rise + rf->fall - 1;
+	rf->health = (uint16_t)(s->health < top ? s->health : top);
+	rf->up = rf->health >= rf->rise;
+}
+
+void bh_restore(struct backend_health *h, const struct bh_ctx *c,
+	const struct bh_saved_check saved[2], const char *why, uint64_t now_ms, struct bh_out *out)
+{
+	const struct conf_service *sc = c->sc;
+	enum backend_state before = h->state;
+
+	memset(out, 0, sizeof(*out));
+	restore_count(&h->live, &sc->health.liveness, &saved[BACKEND_CHECK_LIVENESS]);
+	restore_count(&h->ready, &sc->health.readiness, &saved[BACKEND_CHECK_READINESS]);
+	h->first_pending = 0;
+	bh_derive(h, c, why, now_ms, out);
+	/* The operator and the outlier detector own the reasons of draining and ejected. */
+	if (h->state == before && before != BACKEND_DRAINING && before != BACKEND_EJECTED) {
+		snprintf(h->reason, sizeof(h->reason), "%s", why);
+		h->reason_by = -1;
+	}
+	if (h->state == BACKEND_READY && sc->slow_start_ms > 0 && h->eff_weight != c->weight) {
+		/* Not a return from failure: the weight it had before the restart. */
+		uint64_t win = sc->slow_start_ms;
+		h->ready_since_ms = now_ms > win ? now_ms - win : 0;
+		h->eff_weight = c->weight;
+		out->weight_changed = 1;
+	}
+}
+
 void bh_adopt(struct backend_health *h, const struct bh_ctx *c, size_t oidx,
 	const struct conf_health *prev, uint64_t now_ms, struct bh_out *out)
 {

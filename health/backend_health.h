@@ -147,6 +147,24 @@ void bh_retire(
 	struct backend_health *h, const struct bh_ctx *c, uint64_t now_ms, struct bh_out *out);
 
 /*
+ * What a state file or a predecessor saved of one check's rise/fall counter: its position and
+ * the rise and fall it counted against (health/risefall.h; up while health >= rise).
+ */
+struct bh_saved_check {
+	unsigned health, rise, fall;
+};
+
+/*
+ * A saved verdict becomes the starting state (a cold restart with global.state_file, or an
+ * upgrade), instead of "not checked yet": each counter takes its saved position (clamped), or,
+ * when the check's rise or fall changed since, starts over from the saved up/down; the first
+ * verdict is no longer awaited. A backend restored ready gets its full weight at once, as a
+ * first verdict does. Checks confirm it from there. saved: enum backend_check; why: the reason.
+ */
+void bh_restore(struct backend_health *h, const struct bh_ctx *c,
+	const struct bh_saved_check saved[2], const char *why, uint64_t now_ms, struct bh_out *out);
+
+/*
  * A reload: h continues under c->sc at outlier index oidx (SIZE_MAX: keeps its own). prev: the
  * health settings of the generation it had before, NULL for a backend new to the service; a
  * check whose settings changed restarts its rise/fall count from the current verdict.

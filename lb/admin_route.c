@@ -243,6 +243,7 @@ static void do_override(const struct admin_route_ctx *ctx, struct lb_service *sv
 		errorf(out, 404, "service %s has anycast, but the announcer is not running", name);
 		return;
 	}
+	runtime_service_changed(svc); /* a state file keeps overrides (lb/state_file.c) */
 	prefixes_text(&svc->conf->anycast, pfx, sizeof(pfx));
 	log_info("admin: %s service %s (%s), from %s",
 		o == ANYCAST_OVERRIDE_NONE ? "clear the override of" : anycast_override_name(o),

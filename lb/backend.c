@@ -329,8 +329,26 @@ void backend_set_draining(struct lb_backend *b, int draining, const char *why, u
 
 	pthread_mutex_lock(&b->svc->st->lock);
 	struct bh_ctx c = ctx_of(b);
+	int was = b->st->h.draining;
+	enum backend_state before = b->st->h.state;
 	bh_set_draining(&b->st->h, &c, draining, why, now_ms, &out);
 	publish(b, &c, &out, 0);
+	/* A drain hidden by another state (dead) is still a change of what a state file keeps. */
+	if (was != b->st->h.draining && before == b->st->h.state)
+		runtime_service_changed(b->svc);
+	pthread_mutex_unlock(&b->svc->st->lock);
+}
+
+void backend_restore_health(struct lb_backend *b, const struct bh_saved_check saved[2],
+	const char *why, uint64_t now_ms)
+{
+	struct bh_out out;
+
+	pthread_mutex_lock(&b->svc->st->lock);
+	struct bh_ctx c = ctx_of(b);
+	int pending = b->st->h.first_pending;
+	bh_restore(&b->st->h, &c, saved, why, now_ms, &out);
+	publish(b, &c, &out, pending && !b->st->h.first_pending);
 	pthread_mutex_unlock(&b->svc->st->lock);
 }
 

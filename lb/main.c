@@ -22,6 +22,7 @@
 #include "lb/reload.h"
 #include "lb/runtime.h"
 #include "lb/shutdown.h"
+#include "lb/state_file.h"
 #include "lb/successor.h"
 #include "lb/upgrade.h"
 #include "lb/worker.h"
@@ -86,6 +87,9 @@ struct anylb {
 	ev_async worker_done;
 	_Atomic unsigned ndone;
 	struct reload_record reloads;
+	/* lb/state_file.c: --state-file (or NULL: global.state_file), and its writer */
+	const char *state_path;
+	struct state_file *state;
 };
 
 static struct anylb anylb;
@@ -93,13 +97,16 @@ static struct anylb anylb;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: anylb [-t] -c FILE\n"
+		"usage: anylb [-t] [--state-file PATH] -c FILE\n"
 		"       anylb -V | -h\n"
 		"\n"
 		"  -c FILE  run with the YAML configuration FILE, in the foreground, logging to\n"
 		"           stderr\n"
 		"  -t       only check FILE: exit 0 if valid, 1 with one FILE:LINE:COL: message\n"
 		"           line per problem if not\n"
+		"  --state-file PATH\n"
+		"           keep drains, anycast overrides and health verdicts in PATH across\n"
+		"           restarts (instead of global.state_file; see README.md)\n"
 		"  -V       print the version and exit\n"
 		"  -h       print this help and exit\n"
 		"\n"
@@ -147,6 +154,8 @@ static void on_service_change(void *arg)
 	pthread_mutex_lock(&a->change_lock);
 	if (a->change_monitor != NULL)
 		monitor_changed(a->change_monitor);
+	if (a->change_monitor != NULL)
+		state_file_changed(a->state); /* written on the main loop (lb/state_file.c) */
 	pthread_mutex_unlock(&a->change_lock);
 }
 
@@ -187,6 +196,22 @@ static void on_watchdog_gone(void *arg)
 {
 	struct anylb *a = arg;
 	ev_async_send(a->loop, &a->rearm);
+}
+
+/* ---- the state file's view of the announcer (lb/state_file.c) ---- */
+
+static int state_get_override(void *arg, const char *service)
+{
+	struct anylb *a = arg;
+	struct announcer_status st;
+
+	return announcer_status(a->ann, service, &st) == 0 ? st.override : SNAP_NO_OVERRIDE;
+}
+
+static int state_set_override(void *arg, const char *service, int override)
+{
+	struct anylb *a = arg;
+	return announcer_override(a->ann, service, override);
 }
 
 /* ---- the stop's hooks (lb/shutdown.c) ---- */
@@ -586,6 +611,15 @@ static int run(const char *file, char *const *argv)
 	if (anylb.monitor == NULL)
 		goto out;
 	anylb.change_monitor = anylb.monitor;
+	/* Saved drains, overrides and verdicts: restored before the monitor's checks start. */
+	struct state_file_conf sfc = {.loop = anylb.loop,
+		.rt = &anylb.rt,
+		.path = anylb.state_path,
+		.get = state_get_override,
+		.set = state_set_override,
+		.arg = &anylb};
+	anylb.state = state_file_new(&sfc);
+	state_file_restore(anylb.state);
 	struct admin_hooks hooks = {
 		.reload = reload,
 		.arg = &anylb,
@@ -711,6 +745,7 @@ static int run(const char *file, char *const *argv)
 	}
 	ev_run(anylb.loop, 0);
 	status = 0;
+	state_file_flush(anylb.state);
 	log_info("all sessions finished: exiting");
 out:
 	if (status != 0 && anylb.succ != NULL)
@@ -738,6 +773,7 @@ out:
 			worker_destroy(&anylb.workers[i]);
 		free(anylb.workers);
 	}
+	state_file_free(anylb.state); /* every thread that could tell it of a change is gone */
 	runtime_put(anylb.rt);
 	shutdown_destroy(&anylb.stop);
 	ev_loop_destroy(anylb.loop);
@@ -748,9 +784,16 @@ int main(int argc, char **argv)
 {
 	const char *file = NULL;
 	int test = 0, opt;
+	static const struct option longopts[] = {
+		{"state-file", required_argument, NULL, 'S'},
+		{NULL, 0, NULL, 0},
+	};
 
-	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
 		switch (opt) {
+		case 'S':
+			anylb.state_path = optarg;
+			break;
 		case 'c':
 			file = optarg;
 			break;

@@ -406,3 +406,84 @@ Test(backend_health, a_long_check_reason_is_kept_whole_in_the_note)
 							   strlen(": stays not_ready"));
 	teardown(&f);
 }
+
+Test(backend_health, restore_a_saved_verdict)
+{
+	struct fixture f;
+	/* liveness 2/3: up at health 4 (the top); readiness 2/2 down at 0 */
+	struct bh_saved_check down[2] = {{4, 2, 3}, {0, 2, 2}};
+	struct bh_saved_check up[2] = {{3, 2, 3}, {3, 2, 2}};
+
+	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
+	bh_restore(&f.h, &f.c, down, "saved verdict restored", 100, &f.out);
+	/* Held by initial_state, and still not_ready by the saved readiness: no transition. */
+	expect_none(&f);
+	cr_expect_eq(f.h.state, BACKEND_NOT_READY);
+	cr_expect_not(f.h.first_pending, "a saved verdict is the first verdict");
+	cr_expect_str_eq(f.h.reason, "saved verdict restored");
+	cr_expect_eq(f.h.live.health, 4);
+	cr_expect(f.h.live.up);
+	cr_expect_not(f.h.ready.up);
+	/* Checks go on from the saved counts: two readiness passes make it ready. */
+	check(&f, BACKEND_CHECK_READINESS, 1, 200);
+	expect_none(&f);
+	check(&f, BACKEND_CHECK_READINESS, 1, 300);
+	expect_transition(&f, BACKEND_NOT_READY, BACKEND_READY, "readiness passed 2 times");
+	teardown(&f);
+
+	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
+	bh_restore(&f.h, &f.c, up, "saved verdict restored", 100, &f.out);
+	expect_transition(&f, BACKEND_NOT_READY, BACKEND_READY, "saved verdict restored");
+	cr_expect_eq(f.h.ready.health, 3, "the saved position, not the fresh bottom");
+	/* At the top of the up range: one failure does not take it down (a fresh one would). */
+	check(&f, BACKEND_CHECK_READINESS, 0, 200);
+	expect_none(&f);
+	cr_expect_eq(f.h.state, BACKEND_READY);
+	teardown(&f);
+}
+
+Test(backend_health, restore_under_changed_settings_keeps_the_verdict_only)
+{
+	struct fixture f;
+	/* Saved against liveness 5/5: down (health 2 < rise 5). */
+	struct bh_saved_check saved[2] = {{2, 5, 5}, {99, 2, 2}};
+
+	setup(&f, 1, 1, CONF_INITIAL_READY);
+	bh_restore(&f.h, &f.c, saved, "saved verdict restored", 100, &f.out);
+	expect_transition(&f, BACKEND_READY, BACKEND_DEAD, "saved verdict restored");
+	cr_expect_eq(f.h.live.health, 0, "the count starts over, from down");
+	cr_expect_eq(f.h.live.rise, 2);
+	cr_expect_eq(f.h.ready.health, 3, "a position past the top is clamped to it");
+	teardown(&f);
+}
+
+Test(backend_health, restore_ready_with_slow_start_gets_the_full_weight)
+{
+	struct fixture f;
+	struct bh_saved_check up[2] = {{4, 2, 3}, {3, 2, 2}};
+
+	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
+	f.sc.slow_start_ms = 10000;
+	bh_restore(&f.h, &f.c, up, "saved verdict restored", 50000, &f.out);
+	cr_expect_eq(f.h.state, BACKEND_READY);
+	cr_expect(f.out.weight_changed);
+	cr_expect_eq(f.h.eff_weight, 100);
+	bh_tick(&f.h, &f.c, 50001, &f.out);
+	cr_expect_eq(f.h.eff_weight, 100, "no ramp after a restored verdict");
+	teardown(&f);
+}
+
+Test(backend_health, restore_keeps_a_drain)
+{
+	struct fixture f;
+	struct bh_saved_check up[2] = {{4, 2, 3}, {3, 2, 2}};
+
+	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
+	bh_set_draining(&f.h, &f.c, 1, "operator drain", 10, &f.out);
+	bh_restore(&f.h, &f.c, up, "saved verdict restored", 100, &f.out);
+	cr_expect_eq(f.h.state, BACKEND_DRAINING);
+	cr_expect_str_eq(f.h.reason, "operator drain", "the drain's reason stays");
+	bh_set_draining(&f.h, &f.c, 0, "operator enable", 200, &f.out);
+	expect_transition(&f, BACKEND_DRAINING, BACKEND_READY, "operator enable");
+	teardown(&f);
+}

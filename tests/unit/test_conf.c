@@ -265,6 +265,8 @@ Test(conf_values, minimal_takes_every_default)
 	cr_expect_eq(c->global.workers, 0);
 	cr_expect_eq(c->global.max_connections, 100000);
 	cr_expect_eq(c->global.drain_timeout_ms, 30000);
+	cr_expect_null(c->global.state_file, "no state file unless asked for");
+	cr_expect_eq(c->global.state_max_age_ms, 30000);
 	cr_expect_eq(c->global.log_level, LOG_LEVEL_INFO);
 	cr_expect_eq(c->global.log_format, LOG_FORMAT_TEXT);
 	cr_assert_eq(c->nservices, 1);
@@ -293,6 +295,15 @@ Test(conf_values, minimal_takes_every_default)
 	cr_expect_eq(s->backends[0].max_connections, 0);
 	cr_expect_eq(s->backends[0].pos.line, 6);
 	cr_expect_eq(s->backends[0].pos.col, 9);
+	conf_free(c);
+}
+
+Test(conf_values, state_file)
+{
+	struct conf *c = sc_conf_load_ok("ok-state-file.yaml");
+
+	cr_expect_str_eq(c->global.state_file, "/var/lib/anylb/state");
+	cr_expect_eq(c->global.state_max_age_ms, 120000);
 	conf_free(c);
 }
 

@@ -1,0 +1,157 @@
+/*
+ * DOC: the state snapshot
+ *
+ * What a process knows that its configuration does not: operator drains and anycast
+ * overrides, the health verdicts with each check's rise/fall position, and the counters that
+ * /metrics exposes. A cold restart reads it back from global.state_file (lb/state_file.c:
+ * operator state and young verdicts); the binary upgrade hands the whole of it to its successor
+ * (counters included, so that none goes backwards).
+ *
+ * The format, version 1: text, one record per line, tokens separated by one space, every line
+ * ending in '\n' and at most SNAP_MAX_LINE bytes, the whole at most SNAP_MAX_BYTES:
+ *
+ *   anylb-state 1
+ *   written UNIX_MS
+ *   service NAME override none|withdraw|announce|-
+ *   backend SERVICE ADDRESS drain 0|1 state STATE verdict UNIX_MS live H/RISE/FALL ready
+ * H/RISE/FALL counters process accept_pauses N limit_pauses N counters service NAME accepted N
+ * refused_limit N no_backend N retries N results N,... counters backend SERVICE ADDRESS sessions N
+ * connect_fails N ejections N closed_dead N bytes_in N bytes_out N connect_hist N,...
+ * connect_sum_us N check_ok N,N check_failed N,N check_duration_us N,N (one line) end HASH
+ *
+ * `override -`: the service has no anycast. `verdict 0`: no check has run, nothing to restore;
+ * else the wall-clock time of the last check run, which is how old the verdict is. live and
+ * ready are the liveness and readiness counters (health/risefall.h) with the rise and fall they
+ * count against. HASH is 16 hex digits of lib/hash.c's hash_bytes(seed 0) over every byte
+ * before the `end` line, and nothing may follow that line: a truncated file never parses.
+ * Names and addresses are 1..64 printable ASCII bytes without a space. Records appear after the
+ * service or backend they name; each at most once.
+ *
+ * snapshot_take(), _format() and _parse() are pure (take reads the runtime's state under the
+ * service locks); snapshot_apply() feeds what it restores through lb/backend.c, as the other
+ * events go. Overrides are the announcer's: they come and go through callbacks, so this file
+ * does not need one.
+ */
+#ifndef ANYLB_LB_SNAPSHOT_H
+#define ANYLB_LB_SNAPSHOT_H
+
+#include "lb/runtime.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SNAP_VERSION     1
+#define SNAP_NAME_MAX    64          /* bytes of a service name or backend address */
+#define SNAP_MAX_LINE    2048        /* bytes of one line, its '\n' included */
+#define SNAP_MAX_BYTES   (64u << 20) /* bytes of a whole snapshot */
+#define SNAP_NO_OVERRIDE (-1)        /* the service has no anycast */
+
+/* What snapshot_apply() restores. */
+#define SNAP_OPERATOR 1u /* drains and overrides */
+#define SNAP_HEALTH   2u /* verdicts younger than max_age */
+#define SNAP_COUNTERS 4u /* counters are added to the runtime's */
+
+struct snap_service_counters {
+	uint64_t accepted, refused_limit, no_backend, retries;
+	uint64_t results[LB_RESULT_COUNT];
+};
+
+struct snap_backend_counters {
+	uint64_t sessions, connect_fails, ejections, closed_dead, bytes_in, bytes_out;
+	uint64_t connect_hist[LB_CONNECT_BUCKETS];
+	uint64_t connect_sum_us;
+	uint64_t check_ok[2], check_failed[2], check_duration_us[2]; /* enum backend_check */
+};
+
+struct snap_service {
+	char name[SNAP_NAME_MAX + 1];
+	int override; /* enum anycast_override, or SNAP_NO_OVERRIDE */
+	int have_counters;
+	struct snap_service_counters c;
+};
+
+struct snap_backend {
+	char service[SNAP_NAME_MAX + 1];
+	char address[SNAP_NAME_MAX + 1];
+	int draining;                    /* the operator's drain */
+	int state;                       /* enum backend_state when written (informative) */
+	uint64_t verdict_ms;             /* unix ms of the last check run; 0: none */
+	struct bh_saved_check checks[2]; /* enum backend_check: liveness, readiness */
+	int have_counters;
+	struct snap_backend_counters c;
+};
+
+/* A snapshot; services sorted by name, backends by (service, address). */
+struct snapshot {
+	uint64_t written_ms; /* unix ms */
+	struct snap_service *services;
+	size_t nservices;
+	struct snap_backend *backends;
+	size_t nbackends;
+	int have_process;
+	uint64_t accept_pauses, limit_pauses;
+};
+
+/* The override of the named service (enum anycast_override), or SNAP_NO_OVERRIDE. */
+typedef int (*snapshot_override_get)(void *arg, const char *service);
+/* Sets the named service's override; returns 0 or -errno. */
+typedef int (*snapshot_override_set)(void *arg, const char *service, int override);
+
+/*
+ * Takes rt's state into *out (zeroed first; free with snapshot_free). get (may be NULL: no
+ * overrides) is asked for each service with anycast. Takes each service's lock while it copies
+ * its backends; any thread. A service or backend whose name cannot be written (too long, a
+ * space or a control byte) is left out. Returns 0 or -ENOMEM (*out then empty).
+ */
+int snapshot_take(const struct lb_runtime *rt, snapshot_override_get get, void *arg,
+	uint64_t now_unix_ms, struct snapshot *out);
+
+/*
+ * Writes s in the format above into a new buffer (*buf, malloc'd, the caller frees; *len
+ * bytes, NUL-terminated). Returns 0, or -ENOMEM, or -EINVAL when s has a name that cannot be
+ * written or more than SNAP_MAX_BYTES.
+ */
+int snapshot_format(const struct snapshot *s, char **buf, size_t *len);
+
+/*
+ * Parses len bytes of buf (no NUL needed) into *out (zeroed first; free with snapshot_free).
+ * Returns 0, or -EINVAL with the first problem in err ("line N: what"), or -ENOMEM. Refuses a
+ * file over SNAP_MAX_BYTES or a line over SNAP_MAX_LINE, another format or version, a missing
+ * or wrong `end`, bytes after it, unknown or missing fields, numbers that are not canonical
+ * decimals of 64 bits, names that are empty, too long or hold a space or control byte,
+ * duplicate records and records naming a service or backend not declared before.
+ */
+int snapshot_parse(const char *buf, size_t len, struct snapshot *out, char *err, size_t errcap);
+
+void snapshot_free(struct snapshot *s);
+
+/* The record of the named service or backend in s, or NULL. O(log n). */
+const struct snap_service *snapshot_service(const struct snapshot *s, const char *name);
+const struct snap_backend *snapshot_backend(
+	const struct snapshot *s, const char *service, const char *address);
+
+/* What snapshot_apply() did, for its log line. */
+struct snapshot_applied {
+	size_t drains;    /* backends drained again */
+	size_t overrides; /* services given their override again */
+	size_t verdicts;  /* backends starting from their saved verdict */
+	size_t stale;     /* saved verdicts refused: older than max_age, or from the future */
+	size_t dropped;   /* services and backends of s that rt has not */
+	size_t counters;  /* services and backends whose counters were added */
+};
+
+/*
+ * Restores into generation rt (before its checks run) what `what` asks for, for the services
+ * and backends s and rt both have (matched by name and by (service, address text)); the rest of
+ * s is dropped. SNAP_OPERATOR: drains through backend_set_draining(), overrides other than none
+ * through set (NULL: none restored) for services with anycast. SNAP_HEALTH: a verdict no older
+ * than max_age_ms at now_unix_ms (and not more than a second in the future) becomes the
+ * backend's state through backend_restore_health(), at now_ms (monotonic, the state machine's
+ * clock). SNAP_COUNTERS: counters are added to rt's (the upgrade's: a new process counts from
+ * zero). *res (may be NULL) says what was done. Main thread, before the monitor runs.
+ */
+void snapshot_apply(struct lb_runtime *rt, const struct snapshot *s, unsigned what,
+	uint64_t now_unix_ms, uint64_t now_ms, uint64_t max_age_ms, snapshot_override_set set,
+	void *arg, struct snapshot_applied *res);
+
+#endif

@@ -1,0 +1,506 @@
+/*
+ * DOC: unit tests for the state snapshot (lb/snapshot.c)
+ *
+ * A runtime is built from YAML on the test's thread; its state is changed through lb/backend.c
+ * as the monitor and the admin API change it, taken, written and read back. The parser's
+ * refusals one by one, a valid file cut at every byte offset (always refused), and what
+ * snapshot_apply() restores: drains always, verdicts only while young, overrides through the
+ * callback, counters added, backends and services no longer configured dropped. Time passed in.
+ */
+#include "bgp/policy.h"
+#include "conf/conf.h"
+#include "lb/backend.h"
+#include "lb/runtime.h"
+#include "lb/snapshot.h"
+#include "lib/hash.h"
+#include "tests/support/conf_util.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define T0 1700000000000ull /* a wall-clock time, unix ms */
+
+#define YAML                                                                                       \
+	"bgp:\n"                                                                                   \
+	"services:\n"                                                                              \
+	"  - name: web\n"                                                                          \
+	"    listen: 0.0.0.0:80\n"                                                                 \
+	"    anycast:\n"                                                                           \
+	"      prefixes: [192.0.2.10/32]\n"                                                        \
+	"    health:\n"                                                                            \
+	"      liveness: {type: tcp, rise: 2, fall: 3}\n"                                          \
+	"    backends:\n"                                                                          \
+	"      - address: 10.0.0.1:8080\n"                                                         \
+	"      - address: 10.0.0.2:8080\n"                                                         \
+	"  - name: api\n"                                                                          \
+	"    listen: 0.0.0.0:81\n"                                                                 \
+	"    initial_state: not_ready\n"                                                           \
+	"    health:\n"                                                                            \
+	"      readiness: {type: tcp, rise: 2, fall: 2}\n"                                         \
+	"    backends:\n"                                                                          \
+	"      - address: \"[2001:db8::1]:8443\"\n"                                                \
+	"      - address: 10.0.1.2:8443\n"
+
+static struct lb_runtime *rt_of(const char *y)
+{
+	struct lb_runtime *rt = runtime_new(sc_conf_load_buffer_ok(y));
+
+	cr_assert_not_null(rt);
+	return rt;
+}
+
+static struct lb_backend *be(struct lb_runtime *rt, const char *svc, size_t i)
+{
+	struct lb_service *s = runtime_service(rt, svc);
+	cr_assert_not_null(s);
+	cr_assert_lt(i, s->conf->nbackends);
+	return &s->backends[i];
+}
+
+static void result(struct lb_backend *b, enum backend_check which, int ok, uint64_t now)
+{
+	struct check_result r = {.ok = ok, .duration = 0.002};
+	snprintf(r.reason, sizeof(r.reason), "%s", ok ? "ok" : "connect refused");
+	backend_check_result(b, which, &r, now);
+}
+
+static int get_withdraw(void *arg, const char *service)
+{
+	(void)arg;
+	return strcmp(service, "web") == 0 ? ANYCAST_OVERRIDE_WITHDRAW : SNAP_NO_OVERRIDE;
+}
+
+struct set_log {
+	char service[64];
+	int override, calls;
+};
+
+static int set_cb(void *arg, const char *service, int override)
+{
+	struct set_log *l = arg;
+	snprintf(l->service, sizeof(l->service), "%s", service);
+	l->override = override;
+	l->calls++;
+	return 0;
+}
+
+/* Wall-clock unix ms: later than every check a busy_runtime() ran. */
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int state_of(const struct lb_backend *b)
+{
+	return atomic_load(&b->st->state);
+}
+
+/* A runtime with something in every field worth saving, and its snapshot written. */
+static struct lb_runtime *busy_runtime(char **buf, size_t *len)
+{
+	struct lb_runtime *rt = rt_of(YAML);
+	struct snapshot s;
+
+	backend_set_draining(be(rt, "web", 1), 1, "operator drain", 10);
+	result(be(rt, "web", 0), BACKEND_CHECK_LIVENESS, 0, 20); /* fresh: one failure, dead */
+	result(be(rt, "web", 1), BACKEND_CHECK_LIVENESS, 1, 20);
+	result(be(rt, "api", 1), BACKEND_CHECK_READINESS, 1, 20);
+	result(be(rt, "api", 1), BACKEND_CHECK_READINESS, 1, 30);
+	atomic_store(&be(rt, "api", 1)->st->bytes_in, 12345);
+	atomic_store(&be(rt, "api", 1)->st->connect_hist[3], 7);
+	atomic_store(&runtime_service(rt, "web")->st->accepted, 99);
+	atomic_store(&runtime_service(rt, "web")->st->results[LB_RESULT_TIMEOUT], 5);
+	atomic_store(&rt->proc->accept_pauses, 3);
+	cr_assert_eq(snapshot_take(rt, get_withdraw, NULL, T0, &s), 0);
+	cr_assert_eq(snapshot_format(&s, buf, len), 0);
+	snapshot_free(&s);
+	return rt;
+}
+
+Test(snapshot, round_trip)
+{
+	char *buf, *again;
+	size_t len, len2;
+	struct snapshot s;
+	char err[256];
+	struct lb_runtime *rt = busy_runtime(&buf, &len);
+
+	cr_assert_eq(strncmp(buf, "anylb-state 1\nwritten 1700000000000\n", 36), 0, "%s", buf);
+	cr_assert_eq(snapshot_parse(buf, len, &s, err, sizeof(err)), 0, "%s\n%s", err, buf);
+	cr_expect_eq(s.written_ms, T0);
+	cr_assert_eq(s.nservices, 2);
+	cr_assert_eq(s.nbackends, 4);
+	const struct snap_service *web = snapshot_service(&s, "web"),
+				  *api = snapshot_service(&s, "api");
+	cr_assert(web != NULL && api != NULL);
+	cr_expect_eq(web->override, ANYCAST_OVERRIDE_WITHDRAW);
+	cr_expect_eq(api->override, SNAP_NO_OVERRIDE, "no anycast");
+	cr_expect_eq(web->c.accepted, 99);
+	cr_expect_eq(web->c.results[LB_RESULT_TIMEOUT], 5);
+	const struct snap_backend *w0 = snapshot_backend(&s, "web", "10.0.0.1:8080");
+	const struct snap_backend *w1 = snapshot_backend(&s, "web", "10.0.0.2:8080");
+	const struct snap_backend *a0 = snapshot_backend(&s, "api", "[2001:db8::1]:8443");
+	const struct snap_backend *a1 = snapshot_backend(&s, "api", "10.0.1.2:8443");
+	cr_assert(w0 && w1 && a0 && a1);
+	cr_expect_eq(w0->state, BACKEND_DEAD);
+	cr_expect_neq(w0->verdict_ms, 0, "a check ran");
+	cr_expect_eq(w0->checks[0].health, 0);
+	cr_expect_eq(w0->checks[0].rise, 2);
+	cr_expect_eq(w0->checks[0].fall, 3);
+	cr_expect(w1->draining);
+	cr_expect_neq(w1->verdict_ms, 0, "checked while drained");
+	cr_expect_eq(
+		snapshot_backend(&s, "api", "[2001:db8::1]:8443")->verdict_ms, 0, "never checked");
+	cr_expect_eq(a1->state, BACKEND_READY);
+	cr_expect_eq(a1->checks[1].health, 3);
+	cr_expect_eq(a1->c.bytes_in, 12345);
+	cr_expect_eq(a1->c.connect_hist[3], 7);
+	cr_expect_eq(a1->c.check_ok[1], 2);
+	cr_expect_eq(a1->c.check_duration_us[1], 4000);
+	cr_expect_eq(a0->state, BACKEND_NOT_READY);
+	cr_expect(s.have_process);
+	cr_expect_eq(s.accept_pauses, 3);
+	/* What parses writes back the same bytes. */
+	cr_assert_eq(snapshot_format(&s, &again, &len2), 0);
+	cr_expect_eq(len2, len);
+	cr_expect_str_eq(again, buf);
+	free(again);
+	snapshot_free(&s);
+	free(buf);
+	runtime_put(rt);
+}
+
+Test(snapshot, truncated_at_every_offset_is_refused)
+{
+	char *buf;
+	size_t len;
+	struct snapshot s;
+	char err[256];
+	struct lb_runtime *rt = busy_runtime(&buf, &len);
+
+	for (size_t n = 0; n < len; n++) {
+		int rc = snapshot_parse(buf, n, &s, err, sizeof(err));
+		cr_assert_eq(rc, -EINVAL, "a cut at byte %zu of %zu was accepted", n, len);
+		cr_assert_neq(err[0], '\0', "a refusal says why");
+		cr_assert_eq(s.nservices + s.nbackends, 0, "nothing is left of a refused file");
+	}
+	/* Any flipped byte is refused too (a name in a record, a digit, the hash). */
+	for (size_t n = 0; n < len; n += 7) {
+		char save = buf[n];
+		buf[n] = buf[n] == 'x' ? 'y' : 'x';
+		cr_assert_eq(snapshot_parse(buf, len, &s, err, sizeof(err)), -EINVAL,
+			"byte %zu changed and accepted", n);
+		buf[n] = save;
+	}
+	cr_assert_eq(snapshot_parse(buf, len, &s, err, sizeof(err)), 0, "%s", err);
+	snapshot_free(&s);
+	free(buf);
+	runtime_put(rt);
+}
+
+/* body with its `end` line; the caller frees. */
+static char *sealed(const char *body)
+{
+	size_t n = strlen(body);
+	char *out = malloc(n + 32);
+	cr_assert_not_null(out);
+	memcpy(out, body, n);
+	snprintf(out + n, 32, "end %016llx\n", (unsigned long long)hash_bytes(body, n, 0));
+	return out;
+}
+
+static void refused(const char *body, int seal, const char *want)
+{
+	char *buf = seal ? sealed(body) : strdup(body);
+	struct snapshot s;
+	char err[256];
+
+	int rc = snapshot_parse(buf, strlen(buf), &s, err, sizeof(err));
+	cr_expect_eq(rc, -EINVAL, "accepted:\n%s", buf);
+	cr_expect(strstr(err, want) != NULL, "error \"%s\", want \"%s\", for:\n%s", err, want, buf);
+	free(buf);
+}
+
+#define HEAD "anylb-state 1\nwritten 1700000000000\n"
+#define SVC  "service web override none\n"
+#define BE   "backend web 10.0.0.1:8080 drain 0 state ready verdict 1 live 1/1/1 ready 1/1/1\n"
+
+Test(snapshot, refusals)
+{
+	char *ok = sealed(HEAD SVC BE);
+	struct snapshot s;
+	char err[256];
+	cr_assert_eq(snapshot_parse(ok, strlen(ok), &s, err, sizeof(err)), 0, "%s", err);
+	snapshot_free(&s);
+	free(ok);
+
+	refused("", 0, "empty");
+	refused("GIF89a\n", 1, "line 1: not an anylb state file");
+	refused("anylb-state 2\nwritten 1\n", 1, "line 1: version 2: this anylb reads version 1");
+	refused("anylb-state 01\nwritten 1\n", 1, "version 01");
+	refused(HEAD SVC BE, 0, "truncated: no 'end' line");
+	refused(HEAD SVC "backend web", 0, "truncated: the last line has no end");
+	refused(HEAD "end 0000000000000000\n", 0, "line 3: 'end': the hash does not match");
+	refused("anylb-state 1\nwritten 17000000000000000000000\n", 1,
+		"line 2: written: not a decimal number");
+	refused("anylb-state 1\nwritten -1\n", 1, "line 2: written: not a decimal");
+	refused("anylb-state 1\nwritten 012\n", 1, "line 2: written: not a decimal");
+	refused("anylb-state 1\nwriten 12\n", 1, "line 2: expected 'written N'");
+	refused(HEAD "frobnicate web\n", 1, "line 3: unknown record 'frobnicate'");
+	refused(HEAD SVC SVC, 1, "service web: two records");
+	refused(HEAD SVC BE BE, 1, "backend 10.0.0.1:8080 of service web: two records");
+	refused(HEAD BE, 1, "backend 10.0.0.1:8080: service web has no record");
+	refused(HEAD "service w\x01"
+		     "b override none\n",
+		1, "line 3: a control or non-ASCII byte");
+	refused(HEAD "service w\xc3\xa9 override none\n", 1, "non-ASCII byte");
+	refused(HEAD "service web  override none\n", 1, "an empty field");
+	refused(HEAD "service web override none \n", 1, "an empty field");
+	refused(HEAD "service web override maybe\n", 1, "unknown override 'maybe'");
+	refused(HEAD "service "
+		     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa override "
+		     "none\n",
+		1, "service name: empty, longer than 64 bytes");
+	refused(HEAD SVC "backend web 10.0.0.1:8080 drain 2 state ready verdict 1 live 1/1/1 "
+			 "ready 1/1/1\n",
+		1, "drain: 0 or 1");
+	refused(HEAD SVC "backend web 10.0.0.1:8080 drain 0 state happy verdict 1 live 1/1/1 "
+			 "ready 1/1/1\n",
+		1, "unknown state 'happy'");
+	refused(HEAD SVC "backend web 10.0.0.1:8080 drain 0 state ready verdict 1 live 1/1 "
+			 "ready 1/1/1\n",
+		1, "live: not HEALTH/RISE/FALL of 0..65535");
+	refused(HEAD SVC "backend web 10.0.0.1:8080 drain 0 state ready verdict 1 live 1/1/70000 "
+			 "ready 1/1/1\n",
+		1, "live: not HEALTH/RISE/FALL of 0..65535");
+	refused(HEAD SVC "backend web 10.0.0.1:8080 drain 0\n", 1, "backend: expected");
+	refused(HEAD SVC "counters service web accepted 1\n", 1,
+		"counters service: expected NAME and five fields");
+	refused(HEAD SVC "counters service web accepted 1 refused_limit 1 no_backend 1 retries 1 "
+			 "results 1,2,3\n",
+		1, "results: not 8 comma-separated decimal numbers");
+	refused(HEAD SVC "counters service api accepted 1 refused_limit 1 no_backend 1 retries 1 "
+			 "results 0,0,0,0,0,0,0,0\n",
+		1, "counters of service api: the service has no record");
+	refused(HEAD SVC "counters service web accepted 1 refused_limit 1 no_backend 1 retries 1 "
+			 "results 0,0,0,0,0,0,0,0\n"
+			 "counters service web accepted 1 refused_limit 1 no_backend 1 retries 1 "
+			 "results 0,0,0,0,0,0,0,0\n",
+		1, "counters of service web: two records");
+	refused(HEAD "counters process accept_pauses 1 limit_pauses 2\n"
+		     "counters process accept_pauses 1 limit_pauses 2\n",
+		1, "counters process: a second time");
+	refused(HEAD "counters thread 1\n", 1, "counters: unknown kind 'thread'");
+	refused(HEAD SVC
+		"counters backend web 10.0.0.9:1 sessions 0 connect_fails 0 ejections 0 "
+		"closed_dead 0 bytes_in 0 bytes_out 0 connect_hist 0,0,0,0,0,0,0,0,0,0,0,0 "
+		"connect_sum_us 0 check_ok 0,0 check_failed 0,0 check_duration_us 0,0\n",
+		1, "counters of backend 10.0.0.9:1 (web): the backend has no record");
+
+	/* Data after the end line. */
+	char *s2 = sealed(HEAD SVC);
+	size_t n = strlen(s2);
+	char *more = malloc(n + 8);
+	memcpy(more, s2, n);
+	strcpy(more + n, "x\n");
+	cr_expect_eq(snapshot_parse(more, n + 2, &s, err, sizeof(err)), -EINVAL);
+	cr_expect(strstr(err, "data after the 'end' line") != NULL, "%s", err);
+	free(more);
+	free(s2);
+}
+
+Test(snapshot, oversize_lines_and_files_are_refused)
+{
+	struct snapshot s;
+	char err[256];
+	size_t n = SNAP_MAX_LINE + 100;
+	char *buf = malloc(n);
+
+	memset(buf, 'a', n);
+	memcpy(buf, HEAD, strlen(HEAD));
+	cr_expect_eq(snapshot_parse(buf, n, &s, err, sizeof(err)), -EINVAL);
+	cr_expect(strstr(err, "line 3: longer than 2047 bytes") != NULL, "%s", err);
+	/* A size check comes first: the content is never looked at. */
+	cr_expect_eq(
+		snapshot_parse(buf, (size_t)SNAP_MAX_BYTES + 1, &s, err, sizeof(err)), -EINVAL);
+	cr_expect(strstr(err, "larger than") != NULL, "%s", err);
+	free(buf);
+}
+
+Test(snapshot, names_that_cannot_be_written_are_refused_by_format)
+{
+	struct snapshot s = {0};
+	struct snap_service sv = {.name = "we b", .override = SNAP_NO_OVERRIDE};
+	char *buf;
+	size_t len;
+
+	s.services = &sv;
+	s.nservices = 1;
+	cr_expect_eq(snapshot_format(&s, &buf, &len), -EINVAL);
+}
+
+/* A snapshot of a runtime, as the previous process left it, parsed back. */
+static void saved_of(struct lb_runtime *rt, uint64_t at, struct snapshot *out)
+{
+	struct snapshot s;
+	char *buf, err[256];
+	size_t len;
+
+	cr_assert_eq(snapshot_take(rt, get_withdraw, NULL, at, &s), 0);
+	cr_assert_eq(snapshot_format(&s, &buf, &len), 0);
+	snapshot_free(&s);
+	cr_assert_eq(snapshot_parse(buf, len, out, err, sizeof(err)), 0, "%s", err);
+	free(buf);
+}
+
+Test(snapshot, apply_restores_drains_young_verdicts_and_overrides)
+{
+	char *buf;
+	size_t len;
+	struct snapshot s;
+	struct lb_runtime *old = busy_runtime(&buf, &len);
+	struct lb_runtime *rt = rt_of(YAML);
+	struct set_log log = {0};
+	struct snapshot_applied r;
+	uint64_t at = wall_ms(); /* the verdicts are at most this old */
+
+	saved_of(old, at, &s);
+	cr_assert_eq(state_of(be(rt, "api", 1)), BACKEND_NOT_READY, "initial_state: not_ready");
+	snapshot_apply(
+		rt, &s, SNAP_OPERATOR | SNAP_HEALTH, at + 5000, 1000, 30000, set_cb, &log, &r);
+	cr_expect_eq(r.drains, 1);
+	cr_expect_eq(r.verdicts, 3, "the three checked backends");
+	cr_expect_eq(r.stale, 0);
+	cr_expect_eq(r.overrides, 1);
+	cr_expect_eq(r.dropped, 0);
+	cr_expect_eq(r.counters, 0, "counters are the upgrade's");
+	cr_expect_eq(log.calls, 1);
+	cr_expect_str_eq(log.service, "web");
+	cr_expect_eq(log.override, ANYCAST_OVERRIDE_WITHDRAW);
+	cr_expect_eq(state_of(be(rt, "web", 0)), BACKEND_DEAD, "the saved verdict");
+	cr_expect_eq(state_of(be(rt, "web", 1)), BACKEND_DRAINING);
+	cr_expect(be(rt, "web", 1)->st->h.draining);
+	cr_expect_eq(state_of(be(rt, "api", 1)), BACKEND_READY, "not held for a first verdict");
+	cr_expect_eq(state_of(be(rt, "api", 0)), BACKEND_NOT_READY, "no verdict: still waiting");
+	cr_expect_eq(atomic_load(&be(rt, "api", 1)->st->bytes_in), 0);
+	cr_expect(strstr(be(rt, "web", 0)->st->h.reason, "saved verdict restored") != NULL, "%s",
+		be(rt, "web", 0)->st->h.reason);
+	snapshot_free(&s);
+	free(buf);
+	runtime_put(rt);
+	runtime_put(old);
+}
+
+Test(snapshot, stale_verdicts_are_ignored_drains_kept)
+{
+	char *buf;
+	size_t len;
+	struct snapshot s;
+	struct lb_runtime *old = busy_runtime(&buf, &len);
+	struct lb_runtime *rt = rt_of(YAML);
+	struct snapshot_applied r;
+	uint64_t at = wall_ms();
+
+	saved_of(old, at, &s);
+	snapshot_apply(
+		rt, &s, SNAP_OPERATOR | SNAP_HEALTH, at + 30001, 1000, 30000, NULL, NULL, &r);
+	cr_expect_eq(r.drains, 1);
+	cr_expect_eq(r.verdicts, 0);
+	cr_expect_eq(r.stale, 3);
+	cr_expect_eq(r.overrides, 0, "no setter");
+	cr_expect_eq(state_of(be(rt, "web", 0)), BACKEND_READY, "not checked yet: passing");
+	cr_expect_eq(state_of(be(rt, "web", 1)), BACKEND_DRAINING);
+	cr_expect_eq(state_of(be(rt, "api", 1)), BACKEND_NOT_READY);
+	snapshot_free(&s);
+
+	/* A verdict from the future (the clock went back): not trusted either. */
+	struct lb_runtime *rt2 = rt_of(YAML);
+	saved_of(old, at, &s);
+	snapshot_apply(rt2, &s, SNAP_HEALTH, at - 2000, 1000, 30000, NULL, NULL, &r);
+	cr_expect_eq(r.stale, 3);
+	cr_expect_eq(r.drains, 0, "not asked for");
+	cr_expect_eq(state_of(be(rt2, "web", 1)), BACKEND_READY);
+	snapshot_free(&s);
+	free(buf);
+	runtime_put(rt2);
+	runtime_put(rt);
+	runtime_put(old);
+}
+
+Test(snapshot, removed_backends_and_services_are_dropped)
+{
+	char *buf, *out;
+	size_t len, olen;
+	struct snapshot s, now;
+	struct lb_runtime *old = busy_runtime(&buf, &len);
+	/* web keeps only its dead backend, api is gone, new is new. */
+	struct lb_runtime *rt = rt_of("services:\n"
+				      "  - name: web\n"
+				      "    listen: 0.0.0.0:80\n"
+				      "    health:\n"
+				      "      liveness: {type: tcp, rise: 2, fall: 3}\n"
+				      "    backends:\n"
+				      "      - address: 10.0.0.1:8080\n"
+				      "  - name: new\n"
+				      "    listen: 0.0.0.0:82\n"
+				      "    backends:\n"
+				      "      - address: 10.0.0.2:8080\n");
+	struct snapshot_applied r;
+	struct set_log log = {0};
+	uint64_t at = wall_ms();
+
+	saved_of(old, at, &s);
+	snapshot_apply(rt, &s, SNAP_OPERATOR | SNAP_HEALTH | SNAP_COUNTERS, at, 1000, 30000, set_cb,
+		&log, &r);
+	cr_expect_eq(r.dropped, 4, "api, its two backends, web's second backend");
+	cr_expect_eq(r.drains, 0, "the drained backend is gone from web");
+	cr_expect_eq(r.verdicts, 1);
+	cr_expect_eq(log.calls, 0, "web has no anycast any more");
+	cr_expect_eq(state_of(be(rt, "web", 0)), BACKEND_DEAD);
+	cr_expect_eq(state_of(be(rt, "new", 0)), BACKEND_READY, "same address, other service");
+	cr_expect_eq(atomic_load(&runtime_service(rt, "web")->st->accepted), 99, "counters added");
+	cr_expect_eq(atomic_load(&rt->proc->accept_pauses), 3);
+	/* The next write knows only what is configured. */
+	cr_assert_eq(snapshot_take(rt, NULL, NULL, at + 1, &now), 0);
+	cr_assert_eq(snapshot_format(&now, &out, &olen), 0);
+	cr_expect_null(strstr(out, "api"), "%s", out);
+	cr_expect_null(strstr(out, "10.0.0.2:8080 drain 1"), "%s", out);
+	cr_expect_eq(now.nbackends, 2);
+	free(out);
+	snapshot_free(&now);
+	snapshot_free(&s);
+	free(buf);
+	runtime_put(rt);
+	runtime_put(old);
+}
+
+Test(snapshot, counters_are_added)
+{
+	char *buf;
+	size_t len;
+	struct snapshot s;
+	struct lb_runtime *old = busy_runtime(&buf, &len);
+	struct lb_runtime *rt = rt_of(YAML);
+
+	saved_of(old, T0, &s);
+	atomic_store(&runtime_service(rt, "web")->st->accepted, 1);
+	snapshot_apply(rt, &s, SNAP_COUNTERS, T0, 1000, 0, NULL, NULL, NULL);
+	cr_expect_eq(atomic_load(&runtime_service(rt, "web")->st->accepted), 100);
+	cr_expect_eq(atomic_load(&runtime_service(rt, "web")->st->results[LB_RESULT_TIMEOUT]), 5);
+	cr_expect_eq(atomic_load(&be(rt, "api", 1)->st->bytes_in), 12345);
+	cr_expect_eq(atomic_load(&be(rt, "api", 1)->st->connect_hist[3]), 7);
+	cr_expect_eq(atomic_load(&be(rt, "api", 1)->st->checks[1].ok), 2);
+	cr_expect_eq(state_of(be(rt, "web", 1)), BACKEND_READY, "operator state not asked for");
+	snapshot_free(&s);
+	free(buf);
+	runtime_put(rt);
+	runtime_put(old);
+}
