@@ -22,10 +22,12 @@
 #include "lb/reload.h"
 #include "lb/runtime.h"
 #include "lb/shutdown.h"
+#include "lb/snapshot.h"
 #include "lb/state_file.h"
 #include "lb/successor.h"
 #include "lb/upgrade.h"
 #include "lb/worker.h"
+#include "lib/clock.h"
 #include "lib/container.h"
 #include "lib/log.h"
 
@@ -41,6 +43,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 /* How long a stop waits for the monitor to confirm the withdraw before draining anyway. */
@@ -90,6 +93,7 @@ struct anylb {
 	/* lb/state_file.c: --state-file (or NULL: global.state_file), and its writer */
 	const char *state_path;
 	struct state_file *state;
+	struct snapshot *up_first; /* upgrade, old side: the state as handed over at HELLO */
 };
 
 static struct anylb anylb;
@@ -340,6 +344,88 @@ static void upgrade_handed_over(void *arg, pid_t successor)
 	shutdown_handover(&a->stop, &t);
 }
 
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static char *snapshot_text(struct snapshot *sn, size_t *len)
+{
+	char *buf = NULL;
+
+	if (snapshot_format(sn, &buf, len) < 0) {
+		log_error("upgrade: out of memory: the successor starts without the state");
+		return NULL;
+	}
+	return buf;
+}
+
+/* At HELLO: the whole state (health, drains, overrides, counters), kept for counted_since. */
+static char *upgrade_state(void *arg, size_t *len)
+{
+	struct anylb *a = arg;
+
+	*len = 0;
+	if (a->up_first != NULL) {
+		snapshot_free(a->up_first);
+		free(a->up_first);
+	}
+	a->up_first = calloc(1, sizeof(*a->up_first));
+	if (a->up_first == NULL ||
+		snapshot_take(a->rt, state_get_override, a, wall_ms(), a->up_first) < 0) {
+		free(a->up_first);
+		a->up_first = NULL;
+		log_error("upgrade: out of memory: the successor starts without the state");
+		return NULL;
+	}
+	return snapshot_text(a->up_first, len);
+}
+
+/* After the handover: what was counted here since upgrade_state. */
+static char *upgrade_counted_since(void *arg, size_t *len)
+{
+	struct anylb *a = arg;
+	struct snapshot now;
+	char *text = NULL;
+
+	*len = 0;
+	if (a->up_first == NULL)
+		return NULL;
+	if (snapshot_take(a->rt, state_get_override, a, wall_ms(), &now) == 0) {
+		snapshot_counters_since(&now, a->up_first);
+		text = snapshot_text(&now, len);
+		snapshot_free(&now);
+	}
+	snapshot_free(a->up_first);
+	free(a->up_first);
+	a->up_first = NULL;
+	return text;
+}
+
+/* The successor: what the old process handed over (what: SNAP_*). */
+static void apply_handover_state(const char *text, size_t len, unsigned what)
+{
+	struct snapshot sn;
+	struct snapshot_applied res = {0};
+	char err[256];
+
+	if (snapshot_parse(text, len, &sn, err, sizeof(err)) < 0) {
+		log_error("upgrade: the state handed over is unreadable (%s): starting without it",
+			err);
+		return;
+	}
+	snapshot_apply(anylb.rt, &sn, what, wall_ms(), clock_ms(), UINT64_MAX, state_set_override,
+		&anylb, &res);
+	if (what & SNAP_HEALTH)
+		log_info("upgrade: state taken over: %zu health verdicts, %zu drains, %zu "
+			 "overrides, counters of %zu services and backends",
+			res.verdicts, res.drains, res.overrides, res.counters);
+	snapshot_free(&sn);
+}
+
 /* POST /upgrade and SIGUSR2. */
 static int upgrade(void *arg, const char *binary, char *msg, size_t cap)
 {
@@ -541,6 +627,8 @@ static int run(const char *file, char *const *argv)
 	struct inherited *in = NULL;
 	struct announcer *ann = NULL;
 	char why[8192] = "";
+	char *handed_state = NULL; /* an upgrade's successor: the old process's state */
+	size_t handed_len = 0;
 
 	pthread_mutex_init(&anylb.change_lock, NULL);
 	if (successor_open(&anylb.succ) < 0)
@@ -558,8 +646,6 @@ static int run(const char *file, char *const *argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (anylb.succ != NULL) {
-		char *state = NULL;
-		size_t slen = 0;
 		pid_t prev = successor_previous(anylb.succ);
 		log_info("upgrade: taking over from pid %ld", (long)prev);
 		take_over_sd_watchdog(prev);
@@ -568,11 +654,11 @@ static int run(const char *file, char *const *argv)
 			snprintf(why, sizeof(why), "out of memory");
 			goto out;
 		}
-		if (successor_receive(anylb.succ, in, &state, &slen, why, sizeof(why)) < 0) {
+		if (successor_receive(
+			    anylb.succ, in, &handed_state, &handed_len, why, sizeof(why)) < 0) {
 			log_error("upgrade: %s", why);
 			goto out;
 		}
-		free(state); /* no state snapshot yet */
 	} else if (refuse_second_instance(c) < 0) {
 		goto out;
 	}
@@ -619,7 +705,14 @@ static int run(const char *file, char *const *argv)
 		.set = state_set_override,
 		.arg = &anylb};
 	anylb.state = state_file_new(&sfc);
-	state_file_restore(anylb.state);
+	/* An upgrade hands over the running state: newer than any file. */
+	if (handed_state != NULL)
+		apply_handover_state(
+			handed_state, handed_len, SNAP_OPERATOR | SNAP_HEALTH | SNAP_COUNTERS);
+	else
+		state_file_restore(anylb.state);
+	free(handed_state);
+	handed_state = NULL;
 	struct admin_hooks hooks = {
 		.reload = reload,
 		.arg = &anylb,
@@ -637,7 +730,9 @@ static int run(const char *file, char *const *argv)
 	in = NULL;
 	struct upgrade_hooks uh = {
 		.collect = upgrade_collect,
+		.state = upgrade_state,
 		.handed_over = upgrade_handed_over,
+		.counted_since = upgrade_counted_since,
 		.arg = &anylb,
 	};
 	upgrade_init(&anylb.up, anylb.loop, &uh, argv,
@@ -738,7 +833,12 @@ static int run(const char *file, char *const *argv)
 	sd_notifyf(0, "READY=1\nSTATUS=serving %zu services on %u workers\nMAINPID=%lu",
 		c->nservices, anylb.nworkers, (unsigned long)getpid());
 	if (anylb.succ != NULL) {
-		successor_ready(anylb.succ);
+		/* What the old one counted meanwhile, added before this one answers anybody. */
+		if (successor_ready(anylb.succ, &handed_state, &handed_len) == 0 &&
+			handed_state != NULL)
+			apply_handover_state(handed_state, handed_len, SNAP_COUNTERS);
+		free(handed_state);
+		handed_state = NULL;
 		upgrade_took_over(&anylb.up);
 		log_info("upgrade: serving; pid %ld drains and exits",
 			(long)successor_previous(anylb.succ));
@@ -754,7 +854,13 @@ out:
 	successor_free(anylb.succ);
 	anylb.succ = NULL;
 	inherited_free(in);
+	free(handed_state);
 	upgrade_destroy(&anylb.up);
+	if (anylb.up_first != NULL) {
+		snapshot_free(anylb.up_first);
+		free(anylb.up_first);
+		anylb.up_first = NULL;
+	}
 	/* It reads the loops' counters: it goes before them. */
 	heartbeat_stop(anylb.hb);
 	anylb.hb = NULL;

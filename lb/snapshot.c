@@ -845,3 +845,39 @@ void snapshot_apply(struct lb_runtime *rt, const struct snapshot *s, unsigned wh
 	if (res != NULL)
 		*res = r;
 }
+
+_Static_assert(sizeof(struct snap_service_counters) % sizeof(uint64_t) == 0, "u64 only");
+_Static_assert(sizeof(struct snap_backend_counters) % sizeof(uint64_t) == 0, "u64 only");
+
+/* a -= b, counter by counter, never below 0 (n counters of the same layout). */
+static void sub_counters(uint64_t *a, const uint64_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		a[i] = a[i] > b[i] ? a[i] - b[i] : 0;
+}
+
+void snapshot_counters_since(struct snapshot *later, const struct snapshot *earlier)
+{
+	if (later->have_process && earlier->have_process) {
+		later->accept_pauses -= later->accept_pauses > earlier->accept_pauses
+						? earlier->accept_pauses
+						: later->accept_pauses;
+		later->limit_pauses -= later->limit_pauses > earlier->limit_pauses
+					       ? earlier->limit_pauses
+					       : later->limit_pauses;
+	}
+	for (size_t i = 0; i < later->nservices; i++) {
+		struct snap_service *s = &later->services[i];
+		const struct snap_service *e = snapshot_service(earlier, s->name);
+		if (s->have_counters && e != NULL && e->have_counters)
+			sub_counters((uint64_t *)&s->c, (const uint64_t *)&e->c,
+				sizeof(s->c) / sizeof(uint64_t));
+	}
+	for (size_t i = 0; i < later->nbackends; i++) {
+		struct snap_backend *b = &later->backends[i];
+		const struct snap_backend *e = snapshot_backend(earlier, b->service, b->address);
+		if (b->have_counters && e != NULL && e->have_counters)
+			sub_counters((uint64_t *)&b->c, (const uint64_t *)&e->c,
+				sizeof(b->c) / sizeof(uint64_t));
+	}
+}

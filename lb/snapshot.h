@@ -130,6 +130,14 @@ const struct snap_service *snapshot_service(const struct snapshot *s, const char
 const struct snap_backend *snapshot_backend(
 	const struct snapshot *s, const char *service, const char *address);
 
+/*
+ * Turns later's counters into what was counted since earlier (both taken from the same process,
+ * matched by name; a counter never goes below 0). The binary upgrade sends the counting between
+ * its first snapshot and the moment the old process stopped accepting, so that the successor's
+ * counters never fall behind what the old one showed.
+ */
+void snapshot_counters_since(struct snapshot *later, const struct snapshot *earlier);
+
 /* What snapshot_apply() did, for its log line. */
 struct snapshot_applied {
 	size_t drains;    /* backends drained again */

@@ -101,22 +101,16 @@ static int take_fds(struct handover_msg *m, struct inherited *in, size_t *n, cha
 	return 0;
 }
 
-int successor_receive(
-	struct successor *s, struct inherited *in, char **state, size_t *len, char *msg, size_t cap)
+/* STATE packets (and FDS into in, when not NULL) until END. 0 or -errno with why in msg. */
+static int receive_until_end(struct successor *s, struct inherited *in, char **state, size_t *len,
+	size_t *nfds, char *msg, size_t cap)
 {
-	char hello[64];
-	size_t nfds = 0, slen = 0;
+	size_t slen = 0;
 	char *buf = NULL;
 	int rc;
 
 	*state = NULL;
 	*len = 0;
-	int n = snprintf(hello, sizeof(hello), "pid %ld version %s", (long)getpid(), ANYLB_VERSION);
-	if ((rc = handover_send(
-		     s->sock, HANDOVER_HELLO, hello, (size_t)n, NULL, 0, RECV_TIMEOUT_MS)) < 0) {
-		snprintf(msg, cap, "cannot reach the old process: %s", strerror(-rc));
-		return rc;
-	}
 	for (;;) {
 		struct handover_msg m;
 		if ((rc = handover_recv(s->sock, &m, RECV_TIMEOUT_MS)) < 0) {
@@ -126,7 +120,12 @@ int successor_receive(
 		}
 		switch (m.type) {
 		case HANDOVER_FDS:
-			rc = take_fds(&m, in, &nfds, msg, cap);
+			if (in == NULL) {
+				snprintf(msg, cap, "the old process sent sockets out of turn");
+				rc = -EPROTO;
+				break;
+			}
+			rc = take_fds(&m, in, nfds, msg, cap);
 			break;
 		case HANDOVER_STATE:
 			if (slen + m.len > STATE_MAX) {
@@ -148,9 +147,6 @@ int successor_receive(
 			break;
 		case HANDOVER_END:
 			handover_msg_free(&m);
-			log_info("upgrade: took over %zu sockets and %zu bytes of state from pid "
-				 "%ld",
-				nfds, slen, (long)s->previous);
 			*state = buf;
 			*len = slen;
 			return 0;
@@ -170,13 +166,46 @@ int successor_receive(
 	}
 }
 
-void successor_ready(struct successor *s)
+int successor_receive(
+	struct successor *s, struct inherited *in, char **state, size_t *len, char *msg, size_t cap)
 {
+	char hello[64];
+	size_t nfds = 0;
+	int rc;
+
+	*state = NULL;
+	*len = 0;
+	int n = snprintf(hello, sizeof(hello), "pid %ld version %s", (long)getpid(), ANYLB_VERSION);
+	if ((rc = handover_send(
+		     s->sock, HANDOVER_HELLO, hello, (size_t)n, NULL, 0, RECV_TIMEOUT_MS)) < 0) {
+		snprintf(msg, cap, "cannot reach the old process: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = receive_until_end(s, in, state, len, &nfds, msg, cap)) < 0)
+		return rc;
+	log_info("upgrade: took over %zu sockets and %zu bytes of state from pid %ld", nfds, *len,
+		(long)s->previous);
+	return 0;
+}
+
+int successor_ready(struct successor *s, char **state, size_t *len)
+{
+	char msg[256];
+	size_t nfds = 0;
 	int rc = handover_send(s->sock, HANDOVER_READY, NULL, 0, NULL, 0, RECV_TIMEOUT_MS);
 
-	if (rc < 0)
+	*state = NULL;
+	*len = 0;
+	if (rc < 0) {
 		log_warn("upgrade: cannot tell pid %ld that this process serves: %s",
 			(long)s->previous, strerror(-rc));
+		return rc;
+	}
+	if ((rc = receive_until_end(s, NULL, state, len, &nfds, msg, sizeof(msg))) < 0)
+		log_warn("upgrade: pid %ld did not say what it counted since the handover began "
+			 "(%s): the counters miss that much",
+			(long)s->previous, msg);
+	return rc;
 }
 
 void successor_fail(struct successor *s, const char *why)

@@ -37,8 +37,12 @@ pid_t successor_previous(const struct successor *s);
 int successor_receive(struct successor *s, struct inherited *in, char **state, size_t *len,
 	char *msg, size_t cap);
 
-/* This process serves: READY. */
-void successor_ready(struct successor *s);
+/*
+ * This process serves: READY; then the old one's counting since the state (malloc'ed into
+ * *state, NULL without) until END, waiting at most a few seconds. 0 or -errno (the old process
+ * went: nothing to add).
+ */
+int successor_ready(struct successor *s, char **state, size_t *len);
 
 /* Start-up failed: FAIL with why (truncated to a packet). */
 void successor_fail(struct successor *s, const char *why);

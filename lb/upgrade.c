@@ -109,6 +109,21 @@ static const char *kind_word(enum inherited_kind k)
 	return "?";
 }
 
+/* The text as STATE packets, then END. 0 or -errno. */
+static int send_state(struct upgrade *u, const char *state, size_t slen)
+{
+	int rc = 0;
+
+	for (size_t off = 0; state != NULL && off < slen && rc == 0; off += HANDOVER_MAX_TEXT) {
+		size_t k = slen - off < HANDOVER_MAX_TEXT ? slen - off : HANDOVER_MAX_TEXT;
+		rc = handover_send(
+			u->sock, HANDOVER_STATE, state + off, k, NULL, 0, SEND_TIMEOUT_MS);
+	}
+	if (rc == 0)
+		rc = handover_send(u->sock, HANDOVER_END, NULL, 0, NULL, 0, SEND_TIMEOUT_MS);
+	return rc;
+}
+
 /* The successor loaded its configuration: everything it needs, then END. 0 or -errno. */
 static int send_all(struct upgrade *u)
 {
@@ -137,14 +152,8 @@ static int send_all(struct upgrade *u)
 		return rc;
 	size_t slen = 0;
 	char *state = u->hooks.state != NULL ? u->hooks.state(u->hooks.arg, &slen) : NULL;
-	for (size_t off = 0; state != NULL && off < slen && rc == 0; off += HANDOVER_MAX_TEXT) {
-		size_t k = slen - off < HANDOVER_MAX_TEXT ? slen - off : HANDOVER_MAX_TEXT;
-		rc = handover_send(
-			u->sock, HANDOVER_STATE, state + off, k, NULL, 0, SEND_TIMEOUT_MS);
-	}
+	rc = send_state(u, state, slen);
 	free(state);
-	if (rc == 0)
-		rc = handover_send(u->sock, HANDOVER_END, NULL, 0, NULL, 0, SEND_TIMEOUT_MS);
 	if (rc == 0)
 		log_info("upgrade: handed %zu sockets and %zu bytes of state to pid %ld", sent,
 			slen, (long)u->pid);
@@ -175,6 +184,16 @@ static void on_msg(struct upgrade *u, struct handover_msg *m)
 		log_info("upgrade: pid %ld serves after %.0f ms", (long)u->pid,
 			(ev_now(u->loop) - u->started_at) * 1000);
 		u->hooks.handed_over(u->hooks.arg, u->pid);
+		size_t clen = 0;
+		char *counted = u->hooks.counted_since != NULL
+					? u->hooks.counted_since(u->hooks.arg, &clen)
+					: NULL;
+		int crc = send_state(u, counted, clen);
+		free(counted);
+		if (crc < 0)
+			log_warn("upgrade: cannot tell pid %ld what was counted since the handover "
+				 "began (%s): its counters miss that much",
+				(long)u->pid, strerror(-crc));
 		return;
 	case HANDOVER_FAIL:
 		snprintf(u->fail_text, sizeof(u->fail_text), "%s", m->text);

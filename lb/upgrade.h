@@ -8,7 +8,8 @@
  *
  *   IDLE/FAILED --upgrade_start()--> STARTING      (forked and executed, with the socket pair)
  *   STARTING --HELLO--> HANDING_OVER               (its configuration loaded: fds, state, END)
- *   HANDING_OVER --READY--> HANDED_OVER            (it serves: hooks.handed_over, for good)
+ *   HANDING_OVER --READY--> HANDED_OVER            (it serves: hooks.handed_over, for good;
+ *                                                   then the counting since the state, END)
  *   STARTING/HANDING_OVER --FAIL, EOF, exit, UPGRADE_TIMEOUT--> FAILED (reason kept)
  *
  * Until HANDED_OVER nothing changes here: a successor that fails to start, refuses its
@@ -56,6 +57,11 @@ struct upgrade_hooks {
 	char *(*state)(void *arg, size_t *len);
 	/* The successor (pid) serves: stop accepting, drain. */
 	void (*handed_over)(void *arg, pid_t successor);
+	/*
+	 * Right after handed_over: what was counted since the state was taken (malloc'ed text),
+	 * or NULL. Sent as the last STATE packets, END: the successor adds it before it answers.
+	 */
+	char *(*counted_since)(void *arg, size_t *len);
 	void *arg;
 };
 
