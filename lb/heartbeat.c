@@ -20,6 +20,7 @@ struct heartbeat {
 	int stop;
 	int gone_told; /* gone was called for the current fd-less spell */
 	_Atomic int draining;
+	_Atomic int not_main; /* an upgrade made another process systemd's main one */
 	uint64_t *seen; /* per worker, then the monitor: counters at the last beat */
 };
 
@@ -75,7 +76,7 @@ static void *heartbeat_main(void *arg)
 			log_warn("an event loop is not turning: no heartbeat for the watchdog");
 			continue;
 		}
-		if (hb->c.sd_watchdog)
+		if (hb->c.sd_watchdog && !atomic_load(&hb->not_main))
 			sd_notify(0, "WATCHDOG=1");
 		if (hb->c.gone == NULL || !beat_locked(hb))
 			continue;
@@ -132,6 +133,12 @@ void heartbeat_draining(struct heartbeat *hb)
 {
 	if (hb != NULL)
 		atomic_store(&hb->draining, 1);
+}
+
+void heartbeat_handed_over(struct heartbeat *hb)
+{
+	if (hb != NULL)
+		atomic_store(&hb->not_main, 1);
 }
 
 void heartbeat_stop(struct heartbeat *hb)

@@ -42,6 +42,12 @@ void heartbeat_set_fd(struct heartbeat *hb, int fd);
 /* Draining: workers finish and stop turning, which is no reason to withdraw. Any thread. */
 void heartbeat_draining(struct heartbeat *hb);
 
+/*
+ * An upgrade handed over: the successor is systemd's main process and feeds its watchdog; this
+ * one stops (its watchdog process, anycast's, is still beaten). Any thread.
+ */
+void heartbeat_handed_over(struct heartbeat *hb);
+
 /* Stops and joins the thread, then frees. NULL is fine. */
 void heartbeat_stop(struct heartbeat *hb);
 

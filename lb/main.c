@@ -339,6 +339,7 @@ static void upgrade_handed_over(void *arg, pid_t successor)
 	/* systemd: the successor is the service's main process now (NotifyAccess=main). */
 	sd_notifyf(0, "MAINPID=%ld\nSTATUS=handed over to pid %ld, draining", (long)successor,
 		(long)successor);
+	heartbeat_handed_over(a->hb);
 	admin_handed_over(a->admin);
 	struct shutdown_times t = stop_times(a);
 	shutdown_handover(&a->stop, &t);
