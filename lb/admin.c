@@ -615,6 +615,23 @@ static int clear_stale(const char *path, const struct sockaddr_un *sun)
 	return 0;
 }
 
+/* The unix listener fd at path (st: the file) is a's; on failure it is closed (and the file
+ * removed when ours). */
+static int keep_unix(struct admin *a, const char *path, int fd, const struct stat *st, int ours)
+{
+	a->sock_path = strdup(path);
+	if (a->sock_path == NULL) {
+		close(fd);
+		if (ours)
+			unlink(path);
+		return -ENOMEM;
+	}
+	a->sock_dev = st->st_dev;
+	a->sock_ino = st->st_ino;
+	a->ul.fd = fd;
+	return 0;
+}
+
 /*
  * The socket an upgrade handed over: listen() again, so that a client's SO_PEERCRED names this
  * process, not the one that bound it (the kernel records the listener's credentials then).
@@ -630,15 +647,7 @@ static int adopt_unix(struct admin *a, const char *path, int fd)
 		close(fd);
 		return rc != 0 ? rc : -ENOTSOCK;
 	}
-	a->sock_path = strdup(path);
-	if (a->sock_path == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	a->sock_dev = st.st_dev;
-	a->sock_ino = st.st_ino;
-	a->ul.fd = fd;
-	return 0;
+	return keep_unix(a, path, fd, &st, 0);
 }
 
 static int listen_unix(struct admin *a, const char *path, struct inherited *in)
@@ -672,16 +681,7 @@ static int listen_unix(struct admin *a, const char *path, struct inherited *in)
 		unlink(path);
 		return rc;
 	}
-	a->sock_path = strdup(path);
-	if (a->sock_path == NULL) {
-		close(fd);
-		unlink(path);
-		return -ENOMEM;
-	}
-	a->sock_dev = st.st_dev;
-	a->sock_ino = st.st_ino;
-	a->ul.fd = fd;
-	return 0;
+	return keep_unix(a, path, fd, &st, 1);
 }
 
 static int listen_tcp(struct admin *a, const struct conf_admin *ca, struct inherited *in)

@@ -88,7 +88,8 @@ int handover_send(int sock, enum handover_type type, const char *text, size_t le
 	}
 }
 
-static void close_fds(struct msghdr *mh)
+/* Every fd that arrived with mh goes to m (up to HANDOVER_MAX_FDS; m NULL: all closed). */
+static void collect_fds(struct msghdr *mh, struct handover_msg *m)
 {
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
@@ -97,7 +98,10 @@ static void close_fds(struct msghdr *mh)
 		for (size_t i = 0; i < n; i++) {
 			int fd;
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			close(fd);
+			if (m != NULL && m->nfds < HANDOVER_MAX_FDS)
+				m->fds[m->nfds++] = fd;
+			else
+				close(fd);
 		}
 	}
 }
@@ -148,23 +152,11 @@ int handover_recv(int sock, struct handover_msg *m, int timeout_ms)
 		return -ECONNRESET;
 	}
 	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || n < HEADER) {
-		close_fds(&mh);
+		collect_fds(&mh, NULL);
 		free(text);
 		return -EPROTO;
 	}
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (m->nfds < HANDOVER_MAX_FDS)
-				m->fds[m->nfds++] = fd;
-			else
-				close(fd);
-		}
-	}
+	collect_fds(&mh, m);
 	m->type = (enum handover_type)ntohl(hdr);
 	m->len = (size_t)n - HEADER;
 	text[m->len] = '\0';

@@ -27,27 +27,43 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-Test(systemd, ready_watchdog_stopping, .timeout = 20)
+/* A fake systemd: the notify socket (with the senders' credentials) in dir. */
+static int notify_socket(const char *dir, char *sock, size_t cap)
 {
-	char dir[] = "/tmp/anylb-sd-XXXXXX", sock[64], conf[96], listen[SC_ADDRSTRLEN];
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(sock, sizeof(sock), "%s/notify", dir);
-	snprintf(conf, sizeof(conf), "%s/anylb.yaml", dir);
+	int one = 1, fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = 0, .tv_usec = 100 * 1000};
+
+	snprintf(sock, cap, "%s/notify", dir);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* dir/anylb.yaml (into conf) with one service on a free port; global_extra after workers. */
+static void write_conf(const char *dir, char *conf, size_t cap, const char *global_extra)
+{
+	char listen[SC_ADDRSTRLEN];
+
+	snprintf(conf, cap, "%s/anylb.yaml", dir);
 	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
 	FILE *f = fopen(conf, "w");
 	cr_assert_not_null(f);
 	fprintf(f,
-		"global:\n  workers: 2\n  admin: {enabled: false}\nservices:\n  - name: x\n"
+		"global:\n  workers: 2\n%sservices:\n  - name: x\n"
 		"    listen: [\"%s\"]\n    backends: [{address: \"127.0.0.1:9\"}]\n",
-		listen);
+		global_extra, listen);
 	fclose(f);
+}
 
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	struct timeval tv = {.tv_sec = 0, .tv_usec = 100 * 1000};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+Test(systemd, ready_watchdog_stopping, .timeout = 20)
+{
+	char dir[] = "/tmp/anylb-sd-XXXXXX", sock[64], conf[96];
+	cr_assert_not_null(mkdtemp(dir));
+	write_conf(dir, conf, sizeof(conf), "  admin: {enabled: false}\n");
+	int fd = notify_socket(dir, sock, sizeof(sock));
 
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
@@ -120,28 +136,13 @@ static ssize_t recv_notify(int fd, char *buf, size_t cap, pid_t *from)
  */
 Test(systemd, an_upgrade_hands_the_main_pid_and_the_watchdog_over, .timeout = 30)
 {
-	char dir[] = "/tmp/anylb-sd-XXXXXX", sock[64], conf[96], listen[SC_ADDRSTRLEN];
+	char dir[] = "/tmp/anylb-sd-XXXXXX", sock[64], conf[96], extra[160];
 	cr_assert_not_null(mkdtemp(dir));
-	snprintf(sock, sizeof(sock), "%s/notify", dir);
-	snprintf(conf, sizeof(conf), "%s/anylb.yaml", dir);
-	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
-	FILE *f = fopen(conf, "w");
-	cr_assert_not_null(f);
-	fprintf(f,
-		"global:\n  workers: 2\n  drain_timeout: 2s\n  admin: {socket: %s/admin.sock}\n"
-		"services:\n  - name: x\n    listen: [\"%s\"]\n"
-		"    backends: [{address: \"127.0.0.1:9\"}]\n",
-		dir, listen);
-	fclose(f);
+	snprintf(extra, sizeof(extra), "  drain_timeout: 2s\n  admin: {socket: %s/admin.sock}\n",
+		dir);
+	write_conf(dir, conf, sizeof(conf), extra);
 	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-
-	int one = 1, fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), 0);
-	struct timeval tv = {.tv_sec = 0, .tv_usec = 100 * 1000};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	int fd = notify_socket(dir, sock, sizeof(sock));
 
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
@@ -201,6 +202,7 @@ Test(systemd, an_upgrade_hands_the_main_pid_and_the_watchdog_over, .timeout = 30
 	close(fd);
 	unlink(sock);
 	unlink(conf);
+	rmdir(dir);
 	cr_expect(ready, "no READY=1");
 	cr_expect_gt(next, 0, "no MAINPID= naming a new process");
 	cr_expect_eq(main_pid, next);
