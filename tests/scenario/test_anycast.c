@@ -186,15 +186,17 @@ static void lb_start(int site)
 		service_yaml(s2, sizeof(s2), "web6", "\"" SC_ANYCAST6_ADDR "\"",
 			"\"" SC_ANYCAST6_NET "\"", "anylb_web6");
 	}
+	/* Each site's own admin socket: one path is one anylb (the second would refuse). */
 	snprintf(yaml, sizeof(yaml),
 		"global:\n"
 		"  site: %s\n"
 		"  workers: 1\n"
 		"  drain_timeout: %dms\n"
+		"  admin: {socket: %s/%s-admin.sock}\n"
 		"%s"
 		"services:\n"
 		"%s%s",
-		topo.site[site].name, DRAIN_MS, bgp, s1, s2);
+		topo.site[site].name, DRAIN_MS, topo.dir, topo.site[site].name, bgp, s1, s2);
 	cr_assert_eq(sc_netns_enter(topo.site[site].ns), 0);
 	run[site].lb = sc_lb_start("%s", yaml);
 	sc_netns_enter(NULL);
