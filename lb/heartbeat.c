@@ -21,7 +21,7 @@ struct heartbeat {
 	int gone_told; /* gone was called for the current fd-less spell */
 	_Atomic int draining;
 	_Atomic int not_main; /* an upgrade made another process systemd's main one */
-	uint64_t *seen; /* per worker, then the monitor: counters at the last beat */
+	uint64_t *seen;       /* per worker, then the monitor: counters at the last beat */
 };
 
 /* Has every loop turned since the last call? */
