@@ -10,6 +10,7 @@
  */
 #include "lb/backend.h"
 
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #include <stdint.h>
@@ -184,20 +185,12 @@ static void note_certificate(struct lb_backend *b, const struct check_result *r)
 }
 
 /* Unix milliseconds: when a check ran, for status and metrics (not for any decision). */
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int backend_check_result(struct lb_backend *b, enum backend_check which,
 	const struct check_result *r, uint64_t now_ms)
 {
 	struct lb_check_stats *st = &b->st->checks[which];
 	uint64_t us = r->duration > 0 ? (uint64_t)(r->duration * 1e6) : 0;
-	uint64_t at = wall_ms();
+	uint64_t at = clock_wall_ms();
 	struct bh_out out;
 	int changing;
 

@@ -31,6 +31,28 @@ struct inherited *inherited_new(void)
 	return calloc(1, sizeof(struct inherited));
 }
 
+static const char *const kind_words[] = {
+	[INHERITED_LISTEN] = "listen",
+	[INHERITED_ADMIN_UNIX] = "admin-unix",
+	[INHERITED_ADMIN_TCP] = "admin-tcp",
+};
+
+const char *inherited_kind_word(enum inherited_kind kind)
+{
+	return (size_t)kind < sizeof(kind_words) / sizeof(kind_words[0]) ? kind_words[kind] : "?";
+}
+
+int inherited_kind_parse(const char *w, size_t n, enum inherited_kind *kind)
+{
+	for (size_t k = 0; k < sizeof(kind_words) / sizeof(kind_words[0]); k++) {
+		if (strlen(kind_words[k]) == n && memcmp(w, kind_words[k], n) == 0) {
+			*kind = (enum inherited_kind)k;
+			return 0;
+		}
+	}
+	return -EPROTO;
+}
+
 static const char *kind_name(enum inherited_kind k)
 {
 	switch (k) {

@@ -26,6 +26,12 @@ enum inherited_kind {
 
 struct inherited;
 
+/* The word for kind on the handover wire ("listen", "admin-unix", "admin-tcp"). */
+const char *inherited_kind_word(enum inherited_kind kind);
+
+/* The kind the word w (n bytes) names: 0, or -EPROTO for none. */
+int inherited_kind_parse(const char *w, size_t n, enum inherited_kind *kind);
+
 struct inherited *inherited_new(void);
 
 /*

@@ -311,14 +311,16 @@ static struct upgrade_fd *upgrade_collect(void *arg, size_t *n, int *err)
 	if ((*err = admin_dup_listeners(a->admin, &ufd, &tfd)) < 0)
 		goto fail;
 	const struct conf_admin *ca = &a->rt->conf->global.admin;
-	if (ufd >= 0)
-		v[(*n)++] = (struct upgrade_fd){.fd = ufd, .kind = INHERITED_ADMIN_UNIX};
-	if (ufd >= 0)
-		snprintf(v[*n - 1].what, sizeof(v->what), "%s", ca->socket);
-	if (tfd >= 0)
-		v[(*n)++] = (struct upgrade_fd){.fd = tfd, .kind = INHERITED_ADMIN_TCP};
-	if (tfd >= 0)
-		snprintf(v[*n - 1].what, sizeof(v->what), "%s", ca->listen);
+	struct upgrade_fd *u = &v[*n];
+	if (ufd >= 0) {
+		*u = (struct upgrade_fd){.fd = ufd, .kind = INHERITED_ADMIN_UNIX};
+		snprintf(u++->what, sizeof(v->what), "%s", ca->socket);
+	}
+	if (tfd >= 0) {
+		*u = (struct upgrade_fd){.fd = tfd, .kind = INHERITED_ADMIN_TCP};
+		snprintf(u++->what, sizeof(v->what), "%s", ca->listen);
+	}
+	*n = (size_t)(u - v);
 	free(fds);
 	free(addrs);
 	return v;
@@ -345,14 +347,6 @@ static void upgrade_handed_over(void *arg, pid_t successor)
 	shutdown_handover(&a->stop, &t);
 }
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static char *snapshot_text(struct snapshot *sn, size_t *len)
 {
 	char *buf = NULL;
@@ -376,7 +370,7 @@ static char *upgrade_state(void *arg, size_t *len)
 	}
 	a->up_first = calloc(1, sizeof(*a->up_first));
 	if (a->up_first == NULL ||
-		snapshot_take(a->rt, state_get_override, a, wall_ms(), a->up_first) < 0) {
+		snapshot_take(a->rt, state_get_override, a, clock_wall_ms(), a->up_first) < 0) {
 		free(a->up_first);
 		a->up_first = NULL;
 		log_error("upgrade: out of memory: the successor starts without the state");
@@ -395,7 +389,7 @@ static char *upgrade_counted_since(void *arg, size_t *len)
 	*len = 0;
 	if (a->up_first == NULL)
 		return NULL;
-	if (snapshot_take(a->rt, state_get_override, a, wall_ms(), &now) == 0) {
+	if (snapshot_take(a->rt, state_get_override, a, clock_wall_ms(), &now) == 0) {
 		snapshot_counters_since(&now, a->up_first);
 		text = snapshot_text(&now, len);
 		snapshot_free(&now);
@@ -418,8 +412,8 @@ static void apply_handover_state(const char *text, size_t len, unsigned what)
 			err);
 		return;
 	}
-	snapshot_apply(anylb.rt, &sn, what, wall_ms(), clock_ms(), UINT64_MAX, state_set_override,
-		&anylb, &res);
+	snapshot_apply(anylb.rt, &sn, what, clock_wall_ms(), clock_ms(), UINT64_MAX,
+		state_set_override, &anylb, &res);
 	if (what & SNAP_HEALTH)
 		log_info("upgrade: state taken over: %zu health verdicts, %zu drains, %zu "
 			 "overrides, counters of %zu services and backends",

@@ -55,14 +55,6 @@ struct state_file {
 	ev_tstamp await_until;
 };
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 const char *state_file_path(const struct state_file *sf)
 {
 	if (sf == NULL)
@@ -186,7 +178,7 @@ static void write_snapshot(struct state_file *sf, int only_if_new)
 
 	if (path == NULL)
 		return;
-	rc = snapshot_take(*sf->c.rt, sf->c.get, sf->c.arg, wall_ms(), &s);
+	rc = snapshot_take(*sf->c.rt, sf->c.get, sf->c.arg, clock_wall_ms(), &s);
 	if (rc == 0) {
 		rc = snapshot_format(&s, &buf, &len);
 		snapshot_free(&s);
@@ -369,7 +361,7 @@ void state_file_restore(struct state_file *sf)
 		state_file_changed(sf); /* replaced at the first write */
 		return;
 	}
-	uint64_t now = wall_ms(), max_age = rt->conf->global.state_max_age_ms;
+	uint64_t now = clock_wall_ms(), max_age = rt->conf->global.state_max_age_ms;
 	snapshot_apply(rt, &s, SNAP_OPERATOR | SNAP_HEALTH, now, clock_ms(), max_age, sf->c.set,
 		sf->c.arg, &r);
 	duration_format(now > s.written_ms ? now - s.written_ms : 0, age, sizeof(age));

@@ -60,19 +60,6 @@ pid_t successor_previous(const struct successor *s)
 	return s->previous;
 }
 
-static enum inherited_kind parse_kind(const char *w, size_t n, int *ok)
-{
-	*ok = 1;
-	if (n == 6 && memcmp(w, "listen", 6) == 0)
-		return INHERITED_LISTEN;
-	if (n == 10 && memcmp(w, "admin-unix", 10) == 0)
-		return INHERITED_ADMIN_UNIX;
-	if (n == 9 && memcmp(w, "admin-tcp", 9) == 0)
-		return INHERITED_ADMIN_TCP;
-	*ok = 0;
-	return INHERITED_LISTEN;
-}
-
 /* One FDS packet: one line per fd, "KIND WHAT". */
 static int take_fds(struct handover_msg *m, struct inherited *in, size_t *n, char *msg, size_t cap)
 {
@@ -81,9 +68,8 @@ static int take_fds(struct handover_msg *m, struct inherited *in, size_t *n, cha
 	for (size_t i = 0; i < m->nfds; i++) {
 		const char *nl = strchr(p, '\n');
 		const char *sp = nl != NULL ? memchr(p, ' ', (size_t)(nl - p)) : NULL;
-		int ok = 0;
-		enum inherited_kind k = sp != NULL ? parse_kind(p, (size_t)(sp - p), &ok) : 0;
-		if (!ok) {
+		enum inherited_kind k = INHERITED_LISTEN;
+		if (sp == NULL || inherited_kind_parse(p, (size_t)(sp - p), &k) < 0) {
 			snprintf(msg, cap,
 				"the old process described fd %zu of a packet as '%.60s'", i, p);
 			return -EPROTO;

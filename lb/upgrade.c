@@ -96,19 +96,6 @@ static void fail(struct upgrade *u, const char *fmt, ...)
 	set_state(u, UPGRADE_FAILED, u->reason);
 }
 
-static const char *kind_word(enum inherited_kind k)
-{
-	switch (k) {
-	case INHERITED_LISTEN:
-		return "listen";
-	case INHERITED_ADMIN_UNIX:
-		return "admin-unix";
-	case INHERITED_ADMIN_TCP:
-		return "admin-tcp";
-	}
-	return "?";
-}
-
 /* The text as STATE packets, then END. 0 or -errno. */
 static int send_state(struct upgrade *u, const char *state, size_t slen)
 {
@@ -140,7 +127,7 @@ static int send_all(struct upgrade *u)
 		for (size_t j = 0; j < k; j++) {
 			fds[j] = v[i + j].fd;
 			off += (size_t)snprintf(text + off, sizeof(text) - off, "%s %s\n",
-				kind_word(v[i + j].kind), v[i + j].what);
+				inherited_kind_word(v[i + j].kind), v[i + j].what);
 		}
 		rc = handover_send(u->sock, HANDOVER_FDS, text, off, fds, k, SEND_TIMEOUT_MS);
 		sent += rc == 0 ? k : 0;

@@ -13,4 +13,7 @@
 /* Milliseconds on CLOCK_MONOTONIC: only differences mean anything. */
 uint64_t clock_ms(void);
 
+/* Milliseconds since the epoch on CLOCK_REALTIME: for what is shown or stored (unix time). */
+uint64_t clock_wall_ms(void);
+
 #endif
