@@ -372,8 +372,8 @@ static char *upgrade_state(void *arg, size_t *len)
 		free(a->up_first);
 	}
 	a->up_first = calloc(1, sizeof(*a->up_first));
-	if (a->up_first == NULL ||
-		snapshot_take(a->rt, state_get_override, a, clock_wall_ms(), a->up_first) < 0) {
+	if (a->up_first == NULL || snapshot_take(a->rt, state_get_override, a, clock_wall_ms(),
+					   clock_ms(), a->up_first) < 0) {
 		free(a->up_first);
 		a->up_first = NULL;
 		log_error("upgrade: out of memory: the successor starts without the state");
@@ -406,7 +406,7 @@ static char *upgrade_counted_since(void *arg, size_t *len)
 	*len = 0;
 	if (a->up_first == NULL)
 		return NULL;
-	if (snapshot_take(a->rt, state_get_override, a, clock_wall_ms(), &now) == 0) {
+	if (snapshot_take(a->rt, state_get_override, a, clock_wall_ms(), clock_ms(), &now) == 0) {
 		snapshot_counters_since(&now, a->up_first);
 		text = snapshot_text(&now, len);
 		snapshot_free(&now);
@@ -718,7 +718,7 @@ static int run(const char *file, char *const *argv)
 	/* An upgrade hands over the running state: newer than any file. */
 	if (handed.state != NULL)
 		apply_handover_state(handed.state, handed.state_len,
-			SNAP_OPERATOR | SNAP_HEALTH | SNAP_COUNTERS);
+			SNAP_OPERATOR | SNAP_HEALTH | SNAP_TRANSIENT | SNAP_COUNTERS);
 	else
 		state_file_restore(anylb.state);
 	free(handed.state);
