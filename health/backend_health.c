@@ -360,9 +360,11 @@ void bh_restore(struct backend_health *h, const struct bh_ctx *c,
 	enum backend_state before = h->state;
 
 	memset(out, 0, sizeof(*out));
-	restore_count(&h->live, &sc->health.liveness, &saved[BACKEND_CHECK_LIVENESS]);
-	restore_count(&h->ready, &sc->health.readiness, &saved[BACKEND_CHECK_READINESS]);
-	h->first_pending = 0;
+	if (saved != NULL) {
+		restore_count(&h->live, &sc->health.liveness, &saved[BACKEND_CHECK_LIVENESS]);
+		restore_count(&h->ready, &sc->health.readiness, &saved[BACKEND_CHECK_READINESS]);
+		h->first_pending = 0;
+	}
 	if (extra != NULL && in_outlier(h))
 		outlier_take_over(c->o, h->oidx, &extra->outlier, now_ms);
 	bh_derive(h, c, why, now_ms, out);

@@ -170,7 +170,8 @@ struct bh_saved_extra {
  * verdict is no longer awaited. A backend restored ready gets its full weight at once, as a
  * first verdict does, unless extra (NULL: nothing more) says where its slow-start ramp was;
  * extra's outlier entry is taken over too (an ejection goes on for what was left). Checks
- * confirm it from there. saved: enum backend_check; why: the reason.
+ * confirm it from there. saved: enum backend_check, or NULL when no check had run (then only
+ * extra is taken over, and a first verdict is still awaited); why: the reason.
  */
 void bh_restore(struct backend_health *h, const struct bh_ctx *c,
 	const struct bh_saved_check saved[2], const struct bh_saved_extra *extra, const char *why,

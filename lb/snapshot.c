@@ -894,27 +894,29 @@ static void apply_backend(struct lb_backend *b, const struct snap_backend *sb, u
 			b, 1, "operator drain (restored from the saved state)", now_ms);
 		r->drains++;
 	}
+	int verdict = 0;
+	char why[96] = "saved state restored";
 	if ((what & SNAP_HEALTH) && sb->verdict_ms != 0) {
 		uint64_t age = now_unix_ms > sb->verdict_ms ? now_unix_ms - sb->verdict_ms : 0;
 		if (sb->verdict_ms > now_unix_ms + 1000 || age > max_age_ms) {
 			r->stale++;
 		} else {
-			char why[96];
+			verdict = 1;
 			snprintf(why, sizeof(why), "saved verdict restored (%llu ms old): %s",
 				(unsigned long long)age,
 				sb->state >= 0 && (size_t)sb->state < NSTATES
 					? state_names[sb->state]
 					: "?");
-			struct bh_saved_extra x;
-			int extra = (what & SNAP_TRANSIENT) && sb->have_transient;
-			if (extra)
-				transient_now(sb,
-					now_unix_ms > written_ms ? now_unix_ms - written_ms : 0,
-					&x);
-			backend_restore_health(b, sb->checks, extra ? &x : NULL, why, now_ms);
-			r->verdicts++;
 		}
 	}
+	struct bh_saved_extra x;
+	int extra = (what & SNAP_TRANSIENT) && sb->have_transient;
+	if (extra)
+		transient_now(sb, now_unix_ms > written_ms ? now_unix_ms - written_ms : 0, &x);
+	if (verdict || extra)
+		backend_restore_health(
+			b, verdict ? sb->checks : NULL, extra ? &x : NULL, why, now_ms);
+	r->verdicts += verdict;
 	if ((what & SNAP_COUNTERS) && sb->have_counters) {
 		add_backend_counters(b->st, &sb->c);
 		r->counters++;

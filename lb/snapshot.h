@@ -59,7 +59,7 @@
 #define SNAP_OPERATOR  1u /* drains and overrides */
 #define SNAP_HEALTH    2u /* verdicts younger than max_age */
 #define SNAP_COUNTERS  4u /* counters are added to the runtime's */
-#define SNAP_TRANSIENT 8u /* with SNAP_HEALTH: slow-start ramps and outlier entries (upgrade) */
+#define SNAP_TRANSIENT 8u /* slow-start ramps and outlier entries (the upgrade's) */
 
 struct snap_service_counters {
 	uint64_t accepted, refused_limit, no_backend, retries;
@@ -171,8 +171,8 @@ struct snapshot_applied {
  * through set (NULL: none restored) for services with anycast. SNAP_HEALTH: a verdict no older
  * than max_age_ms at now_unix_ms (and not more than a second in the future) becomes the
  * backend's state through backend_restore_health(), at now_ms (monotonic, the state machine's
- * clock); with SNAP_TRANSIENT too, its slow-start ramp and outlier entry go on from where they
- * were (the ages moved on by the time since written_ms). SNAP_COUNTERS: counters are added to
+ * clock). SNAP_TRANSIENT: its slow-start ramp and outlier entry go on from where they were (the
+ * ages moved on by the time since written_ms), verdict or not. SNAP_COUNTERS: counters are added to
  * rt's (the upgrade's: a new process counts from zero). *res (may be NULL) says what was done. Main
  * thread, before the monitor runs.
  */
