@@ -10,6 +10,7 @@
 
 #include "health/slowstart.h"
 #include "lib/duration.h"
+#include "lib/strbuf.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -99,7 +100,7 @@ static void bh_derive(struct backend_health *h, const struct bh_ctx *c, const ch
 	if (st == old)
 		return;
 	note(out, BH_TRANSITION, old, st, reason);
-	snprintf(h->reason, sizeof(h->reason), "%s", reason);
+	str_copy(h->reason, sizeof(h->reason), reason);
 	h->reason_by = -1; /* the caller says when a check result wrote it */
 	h->state = st;
 	if (st == BACKEND_READY) {
@@ -116,7 +117,7 @@ static void bh_derive(struct backend_health *h, const struct bh_ctx *c, const ch
 static void outlier_event(struct backend_health *h, const struct bh_ctx *c, enum outlier_event ev,
 	const char *why, uint64_t now_ms, struct bh_out *out)
 {
-	char reason[160], d[32];
+	char reason[256], d[32]; /* a note's room: h->reason keeps what fits */
 
 	switch (ev) {
 	case OUTLIER_EV_NONE:

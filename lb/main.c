@@ -102,7 +102,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: anylb [-t] [--state-file PATH] -c FILE\n"
-		"       anylb -V | -h\n"
+		"       anylb -V | --version | -h | --help\n"
 		"\n"
 		"  -c FILE  run with the YAML configuration FILE, in the foreground, logging to\n"
 		"           stderr\n"
@@ -111,8 +111,10 @@ static void usage(FILE *f)
 		"  --state-file PATH\n"
 		"           keep drains, anycast overrides and health verdicts in PATH across\n"
 		"           restarts (instead of global.state_file; see README.md)\n"
-		"  -V       print the version and exit\n"
-		"  -h       print this help and exit\n"
+		"  -V, --version\n"
+		"           print the version and exit\n"
+		"  -h, --help\n"
+		"           print this help and exit\n"
 		"\n"
 		"Signals: SIGTERM or SIGINT stop accepting and let sessions finish for up to\n"
 		"global.drain_timeout, then exit 0. SIGHUP reloads FILE: if it is valid, the\n"
@@ -906,6 +908,8 @@ int main(int argc, char **argv)
 	int test = 0, opt;
 	static const struct option longopts[] = {
 		{"state-file", required_argument, NULL, 'S'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, checks the layout with clang-format (and that
-# no merge conflict marker was committed), builds,
-# runs every test, then builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
-# every test again against the instrumented binary, then runs every fuzz target for 30 s
-# (scripts/fuzz.sh). Exit 0 only if all of it passed.
+# no merge conflict marker was committed), builds in every build type with GCC and Clang
+# (scripts/build-types.sh, warnings as errors), builds, runs every test, then builds again with
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs every test again against the
+# instrumented binary, then runs every fuzz target for 30 s (scripts/fuzz.sh). Exit 0 only if
+# all of it passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,8 +37,17 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66:strict_string_ch
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
 rc=0
-run_suite plain build -DANYLB_TESTS=ON || rc=1
-run_suite sanitizers build-asan -DANYLB_TESTS=ON -DANYLB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug || rc=1
+# Every build type with both compilers, and Debian's hardening flags (about 4 minutes).
+types_log=$(mktemp)
+scripts/build-types.sh 2>&1 | tee "$types_log" || rc=1
+types_ok=$(grep -cE '^build types: .*: ok' "$types_log" || true)
+types_failed=$(grep -cE '^build types: .*FAILED' "$types_log" || true)
+rm -f "$types_log"
+summary+=("build types: $types_ok built, $types_failed failed")
+
+run_suite plain build -DANYLB_TESTS=ON -DANYLB_WERROR=ON || rc=1
+run_suite sanitizers build-asan -DANYLB_TESTS=ON -DANYLB_WERROR=ON -DANYLB_SANITIZE=ON \
+	-DCMAKE_BUILD_TYPE=Debug || rc=1
 
 # The fuzz targets (fuzz/), 30 s each: any crash or broken invariant fails the suite.
 fuzz_log=$(mktemp)

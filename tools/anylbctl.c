@@ -58,7 +58,7 @@ static void usage(FILE *f)
 		"                 [::1]:9901\n"
 		"  -t TOKEN_FILE  file holding the bearer token that writes over TCP need\n"
 		"                 (global.admin.token_file); not needed on the unix socket\n"
-		"  -h             print this help and exit\n"
+		"  -h, --help     print this help and exit\n"
 		"\n"
 		"Commands:\n"
 		"  status                     services, backends (state and reason, sessions, "
@@ -731,9 +731,13 @@ int main(int argc, char **argv)
 	struct ctl c = {.socket = CTL_DEFAULT_SOCKET};
 	const char *token_file = NULL;
 	int opt, socket_set = 0;
+	static const struct option longopts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
 
 	signal(SIGPIPE, SIG_IGN);
-	while ((opt = getopt(argc, argv, "+s:H:t:h")) != -1) {
+	while ((opt = getopt_long(argc, argv, "+s:H:t:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			c.socket = optarg;

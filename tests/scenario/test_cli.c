@@ -172,6 +172,15 @@ Test(cli, help)
 	cr_assert_eq(r.status, 0, "anylb -h: exit %d\n%s", r.status, r.err);
 	cr_assert_not_null(strstr(r.out, "-c"), "-h output does not mention -c:\n%s", r.out);
 	sc_run_free(&r);
+	/* The long spellings an operator tries first. */
+	cr_assert_eq(sc_run_anylb(&r, 5000, "--help", NULL), 0);
+	cr_expect_eq(r.status, 0, "anylb --help: exit %d\n%s", r.status, r.err);
+	cr_expect_not_null(strstr(r.out, "--state-file"), "%s", r.out);
+	sc_run_free(&r);
+	cr_assert_eq(sc_run_anylb(&r, 5000, "--version", NULL), 0);
+	cr_expect_eq(r.status, 0, "anylb --version: exit %d\n%s", r.status, r.err);
+	cr_expect_not_null(strstr(r.out, ANYLB_VERSION), "%s", r.out);
+	sc_run_free(&r);
 }
 
 static int mentions_usage(const struct sc_run *r)

@@ -212,7 +212,7 @@ Test(proxy_data, many_concurrent_sessions)
 
 static void echo_rounds(const char *listen, int n)
 {
-	char msg[64];
+	char msg[128];
 	int fd = sc_connect(listen, 2000);
 
 	cr_assert_geq(fd, 0, "connect to %s: %s", listen, strerror(-fd));

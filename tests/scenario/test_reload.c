@@ -205,7 +205,7 @@ struct load {
 	_Atomic int stop;
 	_Atomic uint64_t ok, failed, bytes;
 	_Atomic int first_err; /* errno of the first failure */
-	uint64_t seed;
+	_Atomic uint64_t seed;
 };
 
 /* One short session: connect, a 1-4 KiB pattern, the same bytes back, close. 0 or -errno. */

@@ -708,7 +708,7 @@ Test(soak, chaos)
 	/* Round robin over NB ready backends: 2 * NB sessions reach every one of them. */
 	for (int k = 0; k < 2 * NB; k++) {
 		struct sess s = {.backend = -1};
-		int fd;
+		int fd = -1;
 
 		rc = open_session(&s, &fd);
 		cr_assert_eq(

@@ -77,6 +77,10 @@ int sc_which(const char *name, char *path, size_t cap)
 	const char *env = getenv("PATH");
 	char dirs[1024];
 
+	if (strchr(name, '/') != NULL) { /* a path already: as execvp takes it */
+		snprintf(path, cap, "%s", name);
+		return access(path, X_OK) == 0 ? 0 : -ENOENT;
+	}
 	snprintf(dirs, sizeof(dirs), "%s:/usr/sbin:/sbin:/usr/local/sbin", env ? env : "/usr/bin");
 	for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d != NULL;
 		d = strtok_r(NULL, ":", &save)) {
@@ -535,7 +539,7 @@ int sc_netns_route(const char *ns, const char *prefix, struct sc_route *r)
 				continue;
 			return -errno;
 		}
-		int len = (int)n;
+		unsigned int len = (unsigned int)n; /* NLMSG_OK compares it with a __u32 */
 		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len);
 			h = NLMSG_NEXT(h, len)) {
 			if (h->nlmsg_seq != seq)

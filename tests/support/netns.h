@@ -44,7 +44,8 @@
  */
 int sc_netns_check(char *why, size_t cap);
 
-/* Finds an executable in PATH, /usr/sbin, /sbin, /usr/local/sbin: 0 with its path, or -ENOENT. */
+/* Finds an executable in PATH, /usr/sbin, /sbin, /usr/local/sbin (a name with a / is taken as a
+ * path): 0 with its path, or -ENOENT. */
 int sc_which(const char *name, char *path, size_t cap);
 
 /* Creates namespace name with lo up; registered for cleanup. 0 or -errno. */

@@ -520,8 +520,8 @@ Test(admin_http, mutated_requests)
 {
 	static const char *const seeds[] = {
 		"GET /status HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n",
-		"POST /services/web/backends/%5B%3A%3A1%5D%3A9001/drain HTTP/1.1\r\n"
-		"Authorization: Bearer abc\r\nContent-Length: 4\r\n\r\nbody",
+		("POST /services/web/backends/%5B%3A%3A1%5D%3A9001/drain HTTP/1.1\r\n"
+		 "Authorization: Bearer abc\r\nContent-Length: 4\r\n\r\nbody"),
 		"POST /reload HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
 	};
 	char buf[256];

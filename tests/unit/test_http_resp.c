@@ -186,8 +186,8 @@ Test(http_resp, chunked_errors)
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n",
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n",
-		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-		"fffffffffffffffffffff\r\n",
+		("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		 "fffffffffffffffffffff\r\n"),
 	};
 	struct http_resp *r = resp_new();
 
