@@ -319,25 +319,33 @@ void as_watch_start(struct as_watch *w, int site, int interval_ms)
 	memset(w, 0, sizeof(*w));
 	w->site = site;
 	w->interval_ms = interval_ms;
+	w->t0 = sc_now_ms();
 	w->min_paths[0] = w->min_paths[1] = SC_ROUTE_MAXPATHS + 1;
 	cr_assert_eq(pthread_create(&w->th, NULL, watch_main, w), 0);
 }
 
 void as_watch_stop(struct as_watch *w)
 {
+	if (w->joined)
+		return;
 	atomic_store(&w->stop, 1);
 	pthread_join(w->th, NULL);
+	w->joined = 1;
 }
 
 /* ---- the client ----------------------------------------------------------------------------- */
 
-/* One session from the router namespace: connect, echo a line, close. 0 or -errno. */
 int as_client_session(const char *addr)
+{
+	return as_client_session_from(NULL, addr);
+}
+
+int as_client_session_from(const char *src_ip, const char *addr)
 {
 	int fd, rc;
 
 	cr_assert_eq(sc_netns_enter(as_topo.router), 0);
-	fd = sc_connect(addr, 3000);
+	fd = sc_connect_from(src_ip, addr, 3000);
 	sc_netns_enter(NULL);
 	if (fd < 0)
 		return fd;
@@ -365,6 +373,11 @@ void as_client_sessions(int n, const char *when)
 
 void as_up(enum sc_announce_mode mode)
 {
+	as_up_opts(mode, NULL);
+}
+
+void as_up_opts(enum sc_announce_mode mode, const struct as_lb_opts *site1)
+{
 	char why[512];
 	int rc;
 
@@ -375,7 +388,7 @@ void as_up(enum sc_announce_mode mode)
 	for (int s = 0; s < 2; s++) {
 		as_eb_start(s, 0);
 		as_eb_start(s, 1);
-		as_lb_start(s);
+		as_lb_start_opts(s, s == 0 ? site1 : NULL);
 	}
 	as_expect_paths(2, AS_CONVERGE_MS, NULL, NULL, "both sites announcing");
 }

@@ -82,6 +82,9 @@ void as_lb_start_opts(int site, const struct as_lb_opts *opts);
  * sites, both announcing. */
 void as_up(enum sc_announce_mode mode);
 
+/* as_up() with site 1's anylb (as_run[0]) started with site1 (NULL: the defaults). */
+void as_up_opts(enum sc_announce_mode mode, const struct as_lb_opts *site1);
+
 /* Stops what as_up() started, in order; each anylb must exit 0 (sanitizer builds: no leak). */
 void as_down(void);
 
@@ -122,19 +125,23 @@ void as_expect_bird_paths(int family, unsigned mask);
 struct as_watch {
 	pthread_t th;
 	atomic_int stop;
-	int site, interval_ms;
+	int site, interval_ms, joined;
+	int64_t t0; /* sc_now_ms() at the start */
 	unsigned samples[2], missing[2];
 	int min_paths[2];
 	int64_t first_missing_ms[2], last_missing_ms[2];
 };
 
 void as_watch_start(struct as_watch *w, int site, int interval_ms);
-void as_watch_stop(struct as_watch *w);
+void as_watch_stop(struct as_watch *w); /* idempotent */
 
 /* ---- the client -------------------------------------------------------------------------- */
 
 /* One session from the router namespace: connect, echo a line, close. 0 or -errno. */
 int as_client_session(const char *addr);
+
+/* The same from src_ip (SC_PINNED4: a session that always reaches site 1), NULL: any. */
+int as_client_session_from(const char *src_ip, const char *addr);
 
 /* n sessions to each anycast address; all must be answered. */
 void as_client_sessions(int n, const char *when);
