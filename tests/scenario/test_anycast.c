@@ -259,27 +259,14 @@ Test(anycast_interface, sigstop_watchdog)
 static void lb_start_big(int site, const char *admin)
 {
 	size_t cap = (size_t)BIG_SERVICES * BIG_BACKENDS * 40 + 8192, o = 0;
-	char *yaml = malloc(cap), s1[1024];
+	char *yaml = malloc(cap), s1[1024], bgp[512], glob[512];
 
 	cr_assert_not_null(yaml);
 	as_service_yaml(s1, sizeof(s1), "web", "\"" SC_ANYCAST4_ADDR "\", \"" SC_ANYCAST6_ADDR "\"",
 		SC_ANYCAST4_NET ", \"" SC_ANYCAST6_NET "\"", NULL);
-	o += (size_t)snprintf(yaml + o, cap - o,
-		"global:\n"
-		"  site: %s\n"
-		"  workers: 1\n"
-		"  drain_timeout: %dms\n"
-		"  admin: {socket: %s}\n"
-		"bgp:\n"
-		"  announce: interface\n"
-		"  interface: anylb0\n"
-		"  watchdog_timeout: %dms\n"
-		"  bird_socket: %s\n"
-		"  announce_delay: %dms\n"
-		"services:\n"
-		"%s",
-		as_topo.site[site].name, AS_DRAIN_MS, admin, AS_WATCHDOG_MS,
-		sc_bird_socket(as_topo.site[site].bird), AS_ANNOUNCE_DELAY_MS, s1);
+	o += (size_t)snprintf(yaml + o, cap - o, "%s%sservices:\n%s",
+		as_global_yaml(glob, sizeof(glob), site, admin),
+		as_bgp_interface_yaml(bgp, sizeof(bgp), site, AS_WATCHDOG_MS), s1);
 	for (int k = 0; k < BIG_SERVICES; k++) {
 		o += (size_t)snprintf(yaml + o, cap - o,
 			"  - name: big%d\n    listen: [\"127.0.0.1:%d\"]\n    backends:\n", k,

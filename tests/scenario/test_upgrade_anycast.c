@@ -465,6 +465,54 @@ static void end_case(struct stop_case *c, int new_must_exit_0)
 	as_down();
 }
 
+/*
+ * The successor killed at step: it held nothing the old one needs; the old one serves on,
+ * the upgrade failed, the prefix never left (no withdraw, and the old one's watchdog holds it).
+ */
+static void kill_new_old_serves(enum sc_announce_mode mode, const char *step)
+{
+	struct stop_case c = {0};
+	struct as_watch w;
+
+	stop_at(mode, step, KILL_NEW, &c, &w);
+	cr_assert_eq(kill((pid_t)c.new, SIGKILL), 0);
+	expect_old_serves(&c);
+	if (mode == SC_ANNOUNCE_BIRD_PROTOCOL)
+		sc_sleep_ms(1000); /* nothing disables a protocol later either */
+	expect_never_left(&w, c.what);
+	end_case(&c, 0);
+}
+
+/*
+ * The old one killed at step (attached or ready): the successor's watchdog holds a queue of
+ * the interface (bird_protocol mode: the old one's exit disables nothing): after SIGCONT the
+ * successor serves and the prefix never left. At ready, the old one's watchdog is gone
+ * already (it stops it at once on READY).
+ */
+static void kill_old_new_serves(enum sc_announce_mode mode, const char *step)
+{
+	struct stop_case c = {0};
+	struct as_watch w;
+	long wd[MAX_WATCHDG];
+
+	stop_at(mode, step, KILL_OLD, &c, &w);
+	if (mode == SC_ANNOUNCE_INTERFACE) {
+		int n = 0, want = strcmp(step, "ready") == 0 ? 0 : 1;
+		for (int i = 0; i < 50 && (n = watchdogs_of(c.old, wd, MAX_WATCHDG)) != want; i++)
+			sc_sleep_ms(10);
+		cr_assert_eq(
+			n, want, "%s: the old process has %d watchdog(s), not %d", c.what, n, want);
+		watchdog_of(c.new);
+	}
+	kill_first(&c);
+	cont(&c);
+	expect_new_serves(&c);
+	if (mode == SC_ANNOUNCE_BIRD_PROTOCOL)
+		sc_sleep_ms(1000);
+	expect_never_left(&w, c.what);
+	end_case(&c, 1);
+}
+
 /* ---- interface mode: each step, each kill ------------------------------------------------- */
 
 /* hello, kill old: the successor holds nothing; the old's watchdog goes with it, the
@@ -494,14 +542,7 @@ Test(upgrade_anycast_interface, hello_kill_old)
 
 Test(upgrade_anycast_interface, hello_kill_new)
 {
-	struct stop_case c = {0};
-	struct as_watch w;
-
-	stop_at(SC_ANNOUNCE_INTERFACE, "hello", KILL_NEW, &c, &w);
-	cr_assert_eq(kill((pid_t)c.new, SIGKILL), 0);
-	expect_old_serves(&c);
-	expect_never_left(&w, c.what);
-	end_case(&c, 0);
+	kill_new_old_serves(SC_ANNOUNCE_INTERFACE, "hello");
 }
 
 /* end, kill old: the successor has the sockets, not the interface: it makes it afresh and
@@ -525,40 +566,17 @@ Test(upgrade_anycast_interface, end_kill_old)
 
 Test(upgrade_anycast_interface, end_kill_new)
 {
-	struct stop_case c = {0};
-	struct as_watch w;
-
-	stop_at(SC_ANNOUNCE_INTERFACE, "end", KILL_NEW, &c, &w);
-	cr_assert_eq(kill((pid_t)c.new, SIGKILL), 0);
-	expect_old_serves(&c);
-	expect_never_left(&w, c.what);
-	end_case(&c, 0);
+	kill_new_old_serves(SC_ANNOUNCE_INTERFACE, "end");
 }
 
-/* attached, kill old: the successor's watchdog holds a queue: the interface stays. */
 Test(upgrade_anycast_interface, attached_kill_old)
 {
-	struct stop_case c = {0};
-	struct as_watch w;
-
-	stop_at(SC_ANNOUNCE_INTERFACE, "attached", KILL_OLD, &c, &w);
-	kill_first(&c);
-	cont(&c);
-	expect_new_serves(&c);
-	expect_never_left(&w, c.what);
-	end_case(&c, 1);
+	kill_old_new_serves(SC_ANNOUNCE_INTERFACE, "attached");
 }
 
 Test(upgrade_anycast_interface, attached_kill_new)
 {
-	struct stop_case c = {0};
-	struct as_watch w;
-
-	stop_at(SC_ANNOUNCE_INTERFACE, "attached", KILL_NEW, &c, &w);
-	cr_assert_eq(kill((pid_t)c.new, SIGKILL), 0);
-	expect_old_serves(&c);
-	expect_never_left(&w, c.what);
-	end_case(&c, 0);
+	kill_new_old_serves(SC_ANNOUNCE_INTERFACE, "attached");
 }
 
 Test(upgrade_anycast_interface, attached_kill_old_watchdog)
@@ -599,26 +617,9 @@ Test(upgrade_anycast_interface, attached_kill_new_watchdog)
 	end_case(&c, 1);
 }
 
-/* ready, kill old: it was only draining; the successor's watchdog holds the interface. */
 Test(upgrade_anycast_interface, ready_kill_old)
 {
-	struct stop_case c = {0};
-	struct as_watch w;
-	long wd[MAX_WATCHDG];
-
-	stop_at(SC_ANNOUNCE_INTERFACE, "ready", KILL_OLD, &c, &w);
-	/* The old one stopped its watchdog at READY. */
-	int n = 0;
-	for (int i = 0; i < 50 && (n = watchdogs_of(c.old, wd, MAX_WATCHDG)) > 0; i++)
-		sc_sleep_ms(10);
-	cr_assert_eq(n, 0, "%s: the old process still has %d watchdog(s), pid %ld", c.what, n,
-		n > 0 ? wd[0] : 0L);
-	watchdog_of(c.new);
-	kill_first(&c);
-	cont(&c);
-	expect_new_serves(&c);
-	expect_never_left(&w, c.what);
-	end_case(&c, 1);
+	kill_old_new_serves(SC_ANNOUNCE_INTERFACE, "ready");
 }
 
 /* ready, kill new: the old one only drains (it accepts nothing): the site must withdraw, and
@@ -797,27 +798,10 @@ Test(upgrade_anycast_bird_protocol, ten_in_a_row_the_prefix_never_leaves, .timeo
 
 Test(upgrade_anycast_bird_protocol, attached_kill_old)
 {
-	struct stop_case c = {0};
-	struct as_watch w;
-
-	stop_at(SC_ANNOUNCE_BIRD_PROTOCOL, "attached", KILL_OLD, &c, &w);
-	kill_first(&c);
-	cont(&c);
-	expect_new_serves(&c);
-	sc_sleep_ms(1000); /* the old one's exit disabled nothing */
-	expect_never_left(&w, c.what);
-	end_case(&c, 1);
+	kill_old_new_serves(SC_ANNOUNCE_BIRD_PROTOCOL, "attached");
 }
 
 Test(upgrade_anycast_bird_protocol, attached_kill_new)
 {
-	struct stop_case c = {0};
-	struct as_watch w;
-
-	stop_at(SC_ANNOUNCE_BIRD_PROTOCOL, "attached", KILL_NEW, &c, &w);
-	cr_assert_eq(kill((pid_t)c.new, SIGKILL), 0);
-	expect_old_serves(&c);
-	sc_sleep_ms(1000);
-	expect_never_left(&w, c.what);
-	end_case(&c, 0);
+	kill_new_old_serves(SC_ANNOUNCE_BIRD_PROTOCOL, "attached");
 }

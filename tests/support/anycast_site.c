@@ -101,6 +101,34 @@ const char *as_service_yaml(char *buf, size_t cap, const char *name, const char 
 	return buf;
 }
 
+const char *as_global_yaml(char *buf, size_t cap, int site, const char *admin)
+{
+	snprintf(buf, cap,
+		"global:\n"
+		"  site: %s\n"
+		"  workers: 1\n"
+		"  drain_timeout: %dms\n"
+		"  admin: {socket: %s}\n",
+		as_topo.site[site].name, AS_DRAIN_MS, admin);
+	return buf;
+}
+
+const char *as_bgp_interface_yaml(char *buf, size_t cap, int site, int watchdog_ms)
+{
+	snprintf(buf, cap,
+		"bgp:\n"
+		"  announce: interface\n"
+		"  interface: anylb0\n"
+		"  watchdog_timeout: %dms\n"
+		"  bird_socket: %s\n"
+		"  announce_delay: %dms\n"
+		"  max_announce_delay: %dms\n"
+		"  flap_window: 1m\n",
+		watchdog_ms, sc_bird_socket(as_topo.site[site].bird), AS_ANNOUNCE_DELAY_MS,
+		AS_MAX_DELAY_MS);
+	return buf;
+}
+
 const char *as_admin_path(int site, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%s/%s-admin.sock", as_topo.dir, as_topo.site[site].name);
@@ -114,7 +142,7 @@ void as_lb_start(int site)
 
 void as_lb_start_opts(int site, const struct as_lb_opts *o)
 {
-	char yaml[4096], bgp[512], s1[1024], s2[1024], admin[256];
+	char yaml[4096], glob[512], bgp[512], s1[1024], s2[1024], admin[256];
 	struct as_lb_opts opts = {0};
 	struct sc_lb_opts lbo = {0};
 
@@ -125,17 +153,7 @@ void as_lb_start_opts(int site, const struct as_lb_opts *o)
 	lbo.env = opts.env;
 
 	if (as_topo.mode == SC_ANNOUNCE_INTERFACE) {
-		snprintf(bgp, sizeof(bgp),
-			"bgp:\n"
-			"  announce: interface\n"
-			"  interface: anylb0\n"
-			"  watchdog_timeout: %dms\n"
-			"  bird_socket: %s\n"
-			"  announce_delay: %dms\n"
-			"  max_announce_delay: %dms\n"
-			"  flap_window: 1m\n",
-			opts.watchdog_ms, sc_bird_socket(as_topo.site[site].bird),
-			AS_ANNOUNCE_DELAY_MS, AS_MAX_DELAY_MS);
+		as_bgp_interface_yaml(bgp, sizeof(bgp), site, opts.watchdog_ms);
 		as_service_yaml(s1, sizeof(s1), "web",
 			"\"" SC_ANYCAST4_ADDR "\", \"" SC_ANYCAST6_ADDR "\"",
 			SC_ANYCAST4_NET ", \"" SC_ANYCAST6_NET "\"", NULL);
@@ -156,16 +174,8 @@ void as_lb_start_opts(int site, const struct as_lb_opts *o)
 			"\"" SC_ANYCAST6_NET "\"", "anylb_web6");
 	}
 	/* Each site's own admin socket: one path is one anylb (the second would refuse). */
-	snprintf(yaml, sizeof(yaml),
-		"global:\n"
-		"  site: %s\n"
-		"  workers: 1\n"
-		"  drain_timeout: %dms\n"
-		"  admin: {socket: %s}\n"
-		"%s"
-		"services:\n"
-		"%s%s",
-		as_topo.site[site].name, AS_DRAIN_MS, as_admin_path(site, admin, sizeof(admin)),
+	snprintf(yaml, sizeof(yaml), "%s%sservices:\n%s%s",
+		as_global_yaml(glob, sizeof(glob), site, as_admin_path(site, admin, sizeof(admin))),
 		bgp, s1, s2);
 	cr_assert_eq(sc_netns_enter(as_topo.site[site].ns), 0);
 	as_run[site].lb = sc_lb_start_opts(&lbo, "%s", yaml);

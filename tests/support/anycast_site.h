@@ -65,6 +65,12 @@ unsigned as_site_sessions(int site);
 const char *as_service_yaml(char *buf, size_t cap, const char *name, const char *listen,
 	const char *prefixes, const char *proto);
 
+/* The global section of site's anylb: its name, 1 worker, AS_DRAIN_MS, admin socket admin. */
+const char *as_global_yaml(char *buf, size_t cap, int site, const char *admin);
+
+/* The bgp section of interface mode for site: TUN anylb0, the site's BIRD, the knobs above. */
+const char *as_bgp_interface_yaml(char *buf, size_t cap, int site, int watchdog_ms);
+
 /* The admin socket path of site's anylb ("DIR/site1-admin.sock"). Returns buf. */
 const char *as_admin_path(int site, char *buf, size_t cap);
 

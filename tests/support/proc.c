@@ -6,7 +6,8 @@
  * timeout takes its anylb with it; it gets /dev/null as stdin, a temp log as stdout and stderr,
  * no other inherited fd (Criterion's reporting pipes included: an anylb holding them would keep
  * the runner waiting), default signal dispositions and an empty signal mask. The environment is
- * inherited on purpose: the test script sets ASAN_OPTIONS / UBSAN_OPTIONS there.
+ * inherited on purpose: the test script sets ASAN_OPTIONS / UBSAN_OPTIONS there; sc_lb_opts.env
+ * adds to it (built before the fork, passed to execve).
  *
  * Between fork and exec the child only makes async-signal-safe calls: the test process has
  * backend threads, and anything that takes a lock could deadlock in the child. (setrlimit(2) is
