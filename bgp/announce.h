@@ -75,6 +75,16 @@ struct announce_ops {
 	int (*watchdog_fd)(const struct announce_mech *m);
 	int (*rearm)(struct announce_mech *m);
 
+	/*
+	 * The binary upgrade; NULL when nothing but the decisions is handed over (bird_protocol:
+	 * the protocols live in BIRD). describe: one line for the successor's mechanism to take
+	 * this one's place ("interface NAME ifindex N"), its length or -errno. handed_over (main
+	 * thread): the successor's mechanism holds the announcement now: let go of it at once
+	 * without withdrawing anything, and withdraw nothing at free.
+	 */
+	int (*describe)(const struct announce_mech *m, char *buf, size_t cap);
+	void (*handed_over)(struct announce_mech *m);
+
 	/* Withdraws what it holds for good where that is its job, closes, frees. */
 	void (*free)(struct announce_mech *m);
 };
@@ -94,10 +104,18 @@ struct announce_iface_conf {
 	/* Every service's prefixes: kept on lo for anylb's whole life (see announce_iface.c). */
 	const struct announce_target *all;
 	size_t nall;
+	/*
+	 * An upgrade's successor: > 0, the index of the old process's interface, to attach to
+	 * (addresses left as they are) instead of creating one; *adopted says whether that
+	 * worked (0: that interface was gone, a fresh one was made, nothing is announced).
+	 */
+	int adopt_ifindex;
+	int *adopted;
 };
 
 /*
- * interface: creates the TUN interface and forks its watchdog (before any thread starts).
+ * interface: creates the TUN interface (or attaches to c->adopt_ifindex) and forks its watchdog
+ * (before any thread starts).
  * NULL with *err (-errno) and the reason logged.
  */
 struct announce_mech *announce_iface_new(const struct announce_iface_conf *c, int *err);

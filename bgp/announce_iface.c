@@ -9,6 +9,17 @@
  * The prefixes are also kept on lo for anylb's whole life, so the addresses stay local when
  * they are withdrawn (or the watchdog takes the interface away): sessions that are established,
  * or clients still routed here while routers converge, keep being served.
+ *
+ * The binary upgrade. The interface is multi-queue: the successor attaches a queue of its own
+ * (bgp/iface.c iface_attach, checked against the index the old process describes) and forks its
+ * own watchdog on it, leaving the addresses alone; the interface now lives while either
+ * watchdog does. Once the successor serves, the old process stops its watchdog at once (its
+ * queue goes, the interface stays with the successor's) and removes nothing, neither from the
+ * interface nor from lo, where the successor's listeners need the addresses. Fail closed at
+ * every instant: killed before the successor attached, the old process's watchdog takes the
+ * interface away (and the successor, finding it gone, starts from a fresh, empty one); killed
+ * after, the successor holds it and serves; the successor killed before it serves, the old
+ * process's watchdog still holds it and the old process goes on; killed after, nothing holds it.
  */
 #include "bgp/announce.h"
 
@@ -37,6 +48,7 @@ struct iface_mech {
 	pid_t wd_pid;
 	int wd_fd;
 	int lo_index; /* > 0 once the prefixes are on lo */
+	int handed;   /* handed over to the successor: nothing is applied or removed any more */
 };
 
 static void lo_addresses(struct iface_mech *im, int add)
@@ -66,6 +78,8 @@ static int iface_apply(struct announce_mech *m, const struct announce_target *t,
 	(void)done;
 	(void)arg;
 
+	if (im->handed)
+		return 0; /* the successor's now (the announcer does not ask; never touch it) */
 	for (size_t i = 0; i < t->nprefixes; i++) {
 		const struct announce_prefix *p = &t->prefixes[i];
 		int rc = announce ? iface_addr_add(im->nl, ifindex, p->family, p->addr, p->len, err,
@@ -82,18 +96,23 @@ static int iface_apply(struct announce_mech *m, const struct announce_target *t,
 }
 
 /*
- * The interface and a watchdog holding it; the TUN fd is the watchdog's alone. On failure msg
- * says what failed.
+ * The interface (attach > 0: a queue of that existing one) and a watchdog holding it; the TUN fd
+ * is the watchdog's alone. On failure msg says what failed.
  */
-static int spawn(struct iface_mech *im, int *ifindex, pid_t *pid, int *fd, char *msg, size_t cap)
+static int spawn(
+	struct iface_mech *im, int attach, int *ifindex, pid_t *pid, int *fd, char *msg, size_t cap)
 {
 	char why[160];
-	int tun = iface_create(im->interface, ifindex, why, sizeof(why));
+	int tun = attach > 0 ? iface_attach(im->interface, attach, why, sizeof(why))
+			     : iface_create(im->interface, ifindex, why, sizeof(why));
 
 	if (tun < 0) {
-		snprintf(msg, cap, "cannot create interface %s: %s", im->interface, why);
+		snprintf(msg, cap, "cannot %s interface %s: %s",
+			attach > 0 ? "attach to" : "create", im->interface, why);
 		return tun;
 	}
+	if (attach > 0)
+		*ifindex = attach;
 	int rc = watchdog_spawn(tun, im->timeout_ms, im->drop ? &im->ids : NULL, pid, fd);
 	close(tun); /* the watchdog's now: the interface lives as long as it does */
 	if (rc < 0)
@@ -119,7 +138,9 @@ static int iface_rearm(struct announce_mech *m)
 		im->wd_pid = -1;
 		im->wd_fd = -1;
 	}
-	int rc = spawn(im, &ifindex, &pid, &fd, msg, sizeof(msg));
+	if (im->handed)
+		return -ECANCELED;
+	int rc = spawn(im, 0, &ifindex, &pid, &fd, msg, sizeof(msg));
 	if (rc < 0)
 		return rc;
 	im->wd_pid = pid;
@@ -136,7 +157,7 @@ static void iface_free(struct announce_mech *m)
 
 	if (im == NULL)
 		return;
-	if (im->nl != NULL && im->lo_index > 0)
+	if (im->nl != NULL && im->lo_index > 0 && !im->handed)
 		lo_addresses(im, 0);
 	if (im->nl != NULL)
 		iface_nl_close(im->nl);
@@ -146,6 +167,30 @@ static void iface_free(struct announce_mech *m)
 	free(im);
 }
 
+static int iface_describe(const struct announce_mech *m, char *buf, size_t cap)
+{
+	const struct iface_mech *im = (const struct iface_mech *)m;
+	int n = snprintf(buf, cap, "interface %s ifindex %d", im->interface,
+		atomic_load(&((struct iface_mech *)im)->ifindex));
+
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+}
+
+static void iface_handed_over(struct announce_mech *m)
+{
+	struct iface_mech *im = (struct iface_mech *)m;
+
+	im->handed = 1;
+	if (im->wd_pid > 0) {
+		/* Its queue goes with it; the successor's watchdog holds the interface. */
+		watchdog_stop(im->wd_pid, im->wd_fd, 500);
+		log_info("bgp: interface %s is the successor's now: watchdog %d stopped",
+			im->interface, (int)im->wd_pid);
+		im->wd_pid = -1;
+		im->wd_fd = -1;
+	}
+}
+
 static const struct announce_ops iface_ops = {
 	.name = "interface",
 	.apply = iface_apply,
@@ -153,6 +198,8 @@ static const struct announce_ops iface_ops = {
 	.matches = NULL,
 	.watchdog_fd = iface_watchdog_fd,
 	.rearm = iface_rearm,
+	.describe = iface_describe,
+	.handed_over = iface_handed_over,
 	.free = iface_free,
 };
 
@@ -177,7 +224,20 @@ struct announce_mech *announce_iface_new(const struct announce_iface_conf *c, in
 	im->nall = c->nall;
 	im->wd_pid = -1;
 	im->wd_fd = -1;
-	int rc = spawn(im, &ifindex, &im->wd_pid, &im->wd_fd, msg, sizeof(msg));
+	int rc = -ENODEV;
+	if (c->adopted != NULL)
+		*c->adopted = 0;
+	if (c->adopt_ifindex > 0) {
+		rc = spawn(
+			im, c->adopt_ifindex, &ifindex, &im->wd_pid, &im->wd_fd, msg, sizeof(msg));
+		if (rc == 0 && c->adopted != NULL)
+			*c->adopted = 1;
+		if (rc == -ENODEV)
+			log_warn(
+				"bgp: %s: starting from a fresh interface, nothing announced", msg);
+	}
+	if (rc == -ENODEV)
+		rc = spawn(im, 0, &ifindex, &im->wd_pid, &im->wd_fd, msg, sizeof(msg));
 	atomic_store(&im->ifindex, ifindex);
 	if (rc < 0) {
 		log_error("bgp: %s", msg);
@@ -195,7 +255,8 @@ struct announce_mech *announce_iface_new(const struct announce_iface_conf *c, in
 	im->lo_index = (int)if_nametoindex("lo");
 	if (im->lo_index > 0)
 		lo_addresses(im, 1);
-	log_info("bgp: interface %s (index %d) held by watchdog %d (timeout %llums)", c->interface,
-		ifindex, (int)im->wd_pid, (unsigned long long)c->watchdog_timeout_ms);
+	log_info("bgp: interface %s (index %d) %s by watchdog %d (timeout %llums)", c->interface,
+		ifindex, c->adopted != NULL && *c->adopted ? "taken over, also held" : "held",
+		(int)im->wd_pid, (unsigned long long)c->watchdog_timeout_ms);
 	return &im->m;
 }

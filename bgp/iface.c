@@ -5,7 +5,13 @@
  * that an existing interface of that name, a TUN left by a previous anylb's watchdog or anything
  * else, is refused with EBUSY instead of being silently attached to), then SIOCGIFFLAGS /
  * SIOCSIFFLAGS on a throw-away socket to bring it up. The interface is not persistent: it lives
- * exactly as long as some process holds the returned fd.
+ * exactly as long as some process holds a queue of it.
+ *
+ * It is multi-queue (IFF_MULTI_QUEUE) for the binary upgrade: each fd opened on the name with the
+ * same flags is one more queue of the same interface, and the interface goes with the last one.
+ * Attaching is the same TUNSETIFF without IFF_TUN_EXCL, which would also create the interface if
+ * it were gone by then: so the index is compared with the one expected, and a fresh interface is
+ * closed (and so removed) at once.
  *
  * Addresses go over a private rtnetlink socket, one request at a time, each answered by an ack
  * that we wait for with a deadline. rtnetlink handles requests synchronously in sendmsg(), so the
@@ -69,16 +75,12 @@ static int iface_name_valid(const char *name)
 	return 1;
 }
 
-int iface_create(const char *name, int *ifindex, char *err, size_t errlen)
+/* TUNSETIFF on a fresh /dev/net/tun fd; the fd (>= 0) or -errno with a message in err. */
+static int tun_open(const char *name, int excl, char *err, size_t errlen)
 {
 	struct ifreq ifr;
-	int fd = -1, sock = -1, rc;
+	int fd, rc;
 
-	if (!iface_name_valid(name)) {
-		snprintf(err, errlen, "invalid interface name \"%s\"",
-			name != NULL ? name : "(null)");
-		return -EINVAL;
-	}
 	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
@@ -88,51 +90,105 @@ int iface_create(const char *name, int *ifindex, char *err, size_t errlen)
 	memset(&ifr, 0, sizeof(ifr));
 	memcpy(ifr.ifr_name, name, strlen(name));
 	/* ifr_flags is a short and IFF_TUN_EXCL its sign bit: the wrap is what the kernel reads. */
-	ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL);
+	ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | (excl ? IFF_TUN_EXCL : 0));
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		rc = -errno;
-		if (rc == -EBUSY)
+		if (rc == -EBUSY && excl)
 			snprintf(err, errlen,
 				"%s: an interface of that name already exists (a previous "
 				"anylb's watchdog still running?)",
 				name);
+		else if (rc == -EINVAL && !excl)
+			snprintf(err, errlen,
+				"%s: not a multi-queue TUN interface (made by an older anylb, or "
+				"by something else)",
+				name);
 		else
 			snprintf(err, errlen, "%s: TUNSETIFF: %s", name, strerror(-rc));
-		goto fail;
+		close(fd);
+		return rc;
 	}
+	return fd;
+}
 
+/* SIOCGIFINDEX, and IFF_UP when up is set; 0 or -errno with a message in err. */
+static int tun_index(const char *name, int up, int *ifindex, char *err, size_t errlen)
+{
+	struct ifreq ifr;
+	int sock, rc = 0;
+
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, strlen(name));
 	/* Any socket reaches the SIOC*IF* ioctls; netlink exists even without IPv4. */
 	sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (sock < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: socket: %s", name, strerror(-rc));
-		goto fail;
+		return rc;
 	}
-	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) {
+	if (up && ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: SIOCGIFFLAGS: %s", name, strerror(-rc));
-		goto fail;
+		goto out;
 	}
 	ifr.ifr_flags |= IFF_UP;
-	if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) {
+	if (up && ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: bringing it up: %s", name, strerror(-rc));
-		goto fail;
+		goto out;
 	}
 	if (ioctl(sock, SIOCGIFINDEX, &ifr) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: SIOCGIFINDEX: %s", name, strerror(-rc));
-		goto fail;
+		goto out;
 	}
-	close(sock);
 	*ifindex = ifr.ifr_ifindex;
-	return fd;
-
-fail:
-	if (sock >= 0)
-		close(sock);
-	close(fd); /* the interface goes with it */
+out:
+	close(sock);
 	return rc;
+}
+
+int iface_create(const char *name, int *ifindex, char *err, size_t errlen)
+{
+	int fd, rc;
+
+	if (!iface_name_valid(name)) {
+		snprintf(err, errlen, "invalid interface name \"%s\"",
+			name != NULL ? name : "(null)");
+		return -EINVAL;
+	}
+	if ((fd = tun_open(name, 1, err, errlen)) < 0)
+		return fd;
+	if ((rc = tun_index(name, 1, ifindex, err, errlen)) < 0) {
+		close(fd); /* the interface goes with it */
+		return rc;
+	}
+	return fd;
+}
+
+int iface_attach(const char *name, int ifindex, char *err, size_t errlen)
+{
+	int fd, rc, got = 0;
+
+	if (!iface_name_valid(name) || ifindex <= 0) {
+		snprintf(err, errlen, "invalid interface name \"%s\" or index %d",
+			name != NULL ? name : "(null)", ifindex);
+		return -EINVAL;
+	}
+	/* Without IFF_TUN_EXCL: a name that is gone is made afresh, and refused just below. */
+	if ((fd = tun_open(name, 0, err, errlen)) < 0)
+		return fd;
+	if ((rc = tun_index(name, 0, &got, err, errlen)) < 0) {
+		close(fd);
+		return rc;
+	}
+	if (got != ifindex) {
+		close(fd); /* a fresh interface of that name, ours alone: it goes with the fd */
+		snprintf(err, errlen, "%s: index %d, not %d: the interface was gone", name, got,
+			ifindex);
+		return -ENODEV;
+	}
+	return fd;
 }
 
 struct iface_nl *iface_nl_open(char *err, size_t errlen)

@@ -16,13 +16,21 @@
 #include <stddef.h>
 
 /*
- * Creates TUN interface `name` (IFF_TUN | IFF_NO_PI), brings it up, and returns its fd (>= 0;
- * the caller hands it to the watchdog) with *ifindex set. If an interface of that name already
- * exists (a previous anylb's watchdog has not exited yet, or anything else of that name) it
- * fails with -EBUSY; a name the kernel would refuse or expand ('/', ':', '%', blanks, too long)
- * with -EINVAL. Returns -errno with a message in err on failure.
+ * Creates TUN interface `name` (IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE), brings it up, and returns
+ * its fd (>= 0; the caller hands it to the watchdog) with *ifindex set. If an interface of that
+ * name already exists (a previous anylb's watchdog has not exited yet, or anything else of that
+ * name) it fails with -EBUSY; a name the kernel would refuse or expand ('/', ':', '%', blanks, too
+ * long) with -EINVAL. Returns -errno with a message in err on failure.
  */
 int iface_create(const char *name, int *ifindex, char *err, size_t errlen);
+
+/*
+ * Attaches one more queue to the existing interface `name` of index ifindex (made by
+ * iface_create, which makes it multi-queue) and returns its fd: the interface now lives until
+ * every queue's fd is closed. -ENODEV when that interface is gone (whatever has the name now),
+ * -EINVAL when it is not a multi-queue TUN, else -errno; a message in err.
+ */
+int iface_attach(const char *name, int ifindex, char *err, size_t errlen);
 
 struct iface_nl;
 

@@ -410,3 +410,55 @@ int anycast_announced(const struct anycast_policy *p)
 {
 	return p->state == ANYCAST_ANNOUNCED;
 }
+
+void anycast_save(const struct anycast_policy *p, uint64_t now_ms, struct anycast_saved *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->state = p->state;
+	out->override = p->override;
+	out->applied = p->applied;
+	out->healthy = p->healthy;
+	out->withdrew = p->withdrew;
+	out->healthy_for_ms = anycast_elapsed(now_ms, p->healthy_since_ms);
+	out->stable_for_ms = anycast_elapsed(now_ms, p->stable_since_ms);
+	out->withdrew_ago_ms = p->withdrew ? anycast_elapsed(now_ms, p->last_withdraw_ms) : 0;
+	out->delay_ms = p->delay_ms;
+	out->flaps = p->flaps;
+	snprintf(out->reason, sizeof(out->reason), "%s", p->reason);
+}
+
+static enum anycast_override anycast_override_ok(enum anycast_override o)
+{
+	return o == ANYCAST_OVERRIDE_WITHDRAW || o == ANYCAST_OVERRIDE_ANNOUNCE
+		       ? o
+		       : ANYCAST_OVERRIDE_NONE;
+}
+
+/* now - age, never below 0 (a clock younger than the age: the stretch began at 0). */
+static uint64_t anycast_since(uint64_t now_ms, uint64_t age_ms)
+{
+	return age_ms < now_ms ? now_ms - age_ms : 0;
+}
+
+void anycast_adopt(struct anycast_policy *p, const struct anycast_saved *s, uint64_t now_ms)
+{
+	enum anycast_state st = s->state;
+
+	if (st != ANYCAST_PENDING && st != ANYCAST_ANNOUNCED)
+		st = ANYCAST_WITHDRAWN;
+	p->override = anycast_override_ok(s->override);
+	p->applied = anycast_override_ok(s->applied);
+	p->shut_down = 0;
+	p->healthy = s->healthy != 0;
+	p->withdrew = s->withdrew != 0;
+	p->healthy_since_ms = anycast_since(now_ms, s->healthy_for_ms);
+	p->stable_since_ms = anycast_since(now_ms, s->stable_for_ms);
+	p->last_withdraw_ms = p->withdrew ? anycast_since(now_ms, s->withdrew_ago_ms) : 0;
+	p->flaps = s->flaps;
+	p->delay_ms = s->delay_ms;
+	if (p->delay_ms < p->conf.announce_delay_ms)
+		p->delay_ms = p->conf.announce_delay_ms;
+	if (p->delay_ms > p->conf.max_announce_delay_ms)
+		p->delay_ms = p->conf.max_announce_delay_ms;
+	anycast_set_state(p, st, s->reason[0] != '\0' ? s->reason : "taken over");
+}

@@ -103,6 +103,34 @@ uint64_t anycast_next_deadline(const struct anycast_policy *p);
  */
 void anycast_set_override(struct anycast_policy *p, enum anycast_override o);
 
+/*
+ * A policy as one process hands it to its successor (the binary upgrade): the state, the
+ * override and the flap history, with the times as ages at the moment it was saved, so that the
+ * successor's clock need not be the same.
+ */
+struct anycast_saved {
+	enum anycast_state state;
+	enum anycast_override override, applied;
+	int healthy, withdrew;
+	uint64_t healthy_for_ms;  /* PENDING: how long healthy so far */
+	uint64_t stable_for_ms;   /* ANNOUNCED: since when (the decay of the delay) */
+	uint64_t withdrew_ago_ms; /* the last health withdraw, when `withdrew` */
+	uint64_t delay_ms;
+	unsigned flaps;
+	char reason[128];
+};
+
+/* p's state at now_ms, for the successor. */
+void anycast_save(const struct anycast_policy *p, uint64_t now_ms, struct anycast_saved *out);
+
+/*
+ * The successor: p (initialised with its own configuration) goes on from s at now_ms, as if it
+ * had decided so itself: same state and reason, same override, the flap history and the
+ * pending stretch carried on, the delay brought into this configuration's bounds. Values out
+ * of range (a corrupt record) are clamped; it never starts shut down.
+ */
+void anycast_adopt(struct anycast_policy *p, const struct anycast_saved *s, uint64_t now_ms);
+
 /* Shutdown: withdraws for good. Returns 1 if that changed the decision. */
 int anycast_shutdown(struct anycast_policy *p);
 

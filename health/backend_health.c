@@ -353,27 +353,43 @@ static void restore_count(
 }
 
 void bh_restore(struct backend_health *h, const struct bh_ctx *c,
-	const struct bh_saved_check saved[2], const char *why, uint64_t now_ms, struct bh_out *out)
+	const struct bh_saved_check saved[2], const struct bh_saved_extra *extra, const char *why,
+	uint64_t now_ms, struct bh_out *out)
 {
 	const struct conf_service *sc = c->sc;
 	enum backend_state before = h->state;
 
 	memset(out, 0, sizeof(*out));
-	restore_count(&h->live, &sc->health.liveness, &saved[BACKEND_CHECK_LIVENESS]);
-	restore_count(&h->ready, &sc->health.readiness, &saved[BACKEND_CHECK_READINESS]);
-	h->first_pending = 0;
+	if (saved != NULL) {
+		restore_count(&h->live, &sc->health.liveness, &saved[BACKEND_CHECK_LIVENESS]);
+		restore_count(&h->ready, &sc->health.readiness, &saved[BACKEND_CHECK_READINESS]);
+		h->first_pending = 0;
+	}
+	if (extra != NULL && in_outlier(h))
+		outlier_take_over(c->o, h->oidx, &extra->outlier, now_ms);
 	bh_derive(h, c, why, now_ms, out);
 	/* The operator and the outlier detector own the reasons of draining and ejected. */
 	if (h->state == before && before != BACKEND_DRAINING && before != BACKEND_EJECTED) {
 		snprintf(h->reason, sizeof(h->reason), "%s", why);
 		h->reason_by = -1;
 	}
-	if (h->state == BACKEND_READY && sc->slow_start_ms > 0 && h->eff_weight != c->weight) {
-		/* Not a return from failure: the weight it had before the restart. */
+	if (h->state == BACKEND_READY && sc->slow_start_ms > 0) {
 		uint64_t win = sc->slow_start_ms;
-		h->ready_since_ms = now_ms > win ? now_ms - win : 0;
-		h->eff_weight = c->weight;
-		out->weight_changed = 1;
+		unsigned eff = c->weight;
+		if (extra != NULL && extra->ready_for_ms < win) {
+			/* Mid-ramp in the old process: the ramp goes on from there. */
+			h->ready_since_ms =
+				now_ms -
+				(now_ms < extra->ready_for_ms ? now_ms : extra->ready_for_ms);
+			eff = slowstart_weight(c->weight, h->ready_since_ms, now_ms, win);
+		} else {
+			/* Not a return from failure: the weight it had before the restart. */
+			h->ready_since_ms = now_ms > win ? now_ms - win : 0;
+		}
+		if (h->eff_weight != eff) {
+			h->eff_weight = eff;
+			out->weight_changed = 1;
+		}
 	}
 }
 

@@ -155,14 +155,27 @@ struct bh_saved_check {
 };
 
 /*
+ * What a predecessor knew of a backend beyond its checks (the binary upgrade; a state file has
+ * none of it): where its slow-start ramp was, and its entry in the outlier detector.
+ */
+struct bh_saved_extra {
+	uint64_t ready_for_ms; /* ready since this long (the ramp); UINT64_MAX: not known */
+	struct outlier_saved outlier;
+};
+
+/*
  * A saved verdict becomes the starting state (a cold restart with global.state_file, or an
  * upgrade), instead of "not checked yet": each counter takes its saved position (clamped), or,
  * when the check's rise or fall changed since, starts over from the saved up/down; the first
  * verdict is no longer awaited. A backend restored ready gets its full weight at once, as a
- * first verdict does. Checks confirm it from there. saved: enum backend_check; why: the reason.
+ * first verdict does, unless extra (NULL: nothing more) says where its slow-start ramp was;
+ * extra's outlier entry is taken over too (an ejection goes on for what was left). Checks
+ * confirm it from there. saved: enum backend_check, or NULL when no check had run (then only
+ * extra is taken over, and a first verdict is still awaited); why: the reason.
  */
 void bh_restore(struct backend_health *h, const struct bh_ctx *c,
-	const struct bh_saved_check saved[2], const char *why, uint64_t now_ms, struct bh_out *out);
+	const struct bh_saved_check saved[2], const struct bh_saved_extra *extra, const char *why,
+	uint64_t now_ms, struct bh_out *out);
 
 /*
  * A reload: h continues under c->sc at outlier index oidx (SIZE_MAX: keeps its own). prev: the

@@ -35,6 +35,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct outlier_backend {
 	enum outlier_state state;
@@ -297,4 +298,37 @@ enum outlier_event outlier_check_passed(struct outlier *o, size_t i, uint64_t no
 		return outlier_restore(o, i, "active check passed");
 	}
 	return OUTLIER_EV_NONE;
+}
+
+void outlier_save(const struct outlier *o, size_t i, uint64_t now_ms, struct outlier_saved *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (i >= o->n)
+		return;
+	const struct outlier_backend *be = &o->be[i];
+	out->state = be->state;
+	out->failures = be->failures;
+	out->ejections = be->ejections;
+	if (be->state == OUTLIER_EJECTED)
+		out->left_ms = be->until_ms > now_ms ? be->until_ms - now_ms : 0;
+}
+
+enum outlier_event outlier_take_over(
+	struct outlier *o, size_t i, const struct outlier_saved *s, uint64_t now_ms)
+{
+	if (i >= o->n || o->be[i].state != OUTLIER_OK)
+		return OUTLIER_EV_NONE;
+	struct outlier_backend *be = &o->be[i];
+	if (s->state == OUTLIER_OK || (s->state != OUTLIER_EJECTED && s->state != OUTLIER_TRIAL) ||
+		o->out >= o->max_out) {
+		be->failures = o->max_out > 0 && s->state == OUTLIER_OK ? s->failures : 0;
+		be->ejections = o->max_out > 0 && s->state == OUTLIER_OK ? s->ejections : 0;
+		return OUTLIER_EV_NONE;
+	}
+	be->ejections = s->ejections > 0 ? s->ejections : 1;
+	be->until_ms = outlier_sat_add(now_ms, s->state == OUTLIER_EJECTED ? s->left_ms : 0);
+	outlier_set_state(o, i, OUTLIER_EJECTED, "taken over");
+	if (s->state == OUTLIER_TRIAL)
+		outlier_set_state(o, i, OUTLIER_TRIAL, "taken over");
+	return OUTLIER_EV_EJECTED;
 }

@@ -112,8 +112,33 @@ size_t outlier_ejected_count(const struct outlier *o);
 size_t outlier_max_ejected(const struct outlier *o);
 
 /*
+ * Backend i's entry as a process hands it to its successor (the binary upgrade), its deadline
+ * as the time left, so that the successor's clock need not be the same.
+ */
+struct outlier_saved {
+	enum outlier_state state;
+	unsigned failures;  /* in a row, towards the next ejection (OK) */
+	unsigned ejections; /* consecutive ejections: the next one's length */
+	uint64_t left_ms;   /* EJECTED: how long the ejection still runs */
+};
+
+/* Backend i's entry at now_ms (all zero, OK, for i out of range). */
+void outlier_save(const struct outlier *o, size_t i, uint64_t now_ms, struct outlier_saved *out);
+
+/*
+ * Backend i (OK, as outlier_new or a reload left it) goes on from s at now_ms: ejected for
+ * what was left, in TRIAL with its trial on offer (one that was out when the old process went
+ * has no verdict coming), or OK with its failures and ejections counted. Not beyond this
+ * detector's budget (its configuration may be smaller now, or ejection off): the backend stays
+ * OK then. Returns OUTLIER_EV_EJECTED when it is now ejected or in trial, else NONE.
+ */
+enum outlier_event outlier_take_over(
+	struct outlier *o, size_t i, const struct outlier_saved *s, uint64_t now_ms);
+
+/*
  * Why backend i last changed state, a static string ("consecutive failures", "trial failed",
- * "ejection time over", "trial succeeded", "active check passed"), or "" if it never did.
+ * "ejection time over", "trial succeeded", "active check passed", "taken over"), or "" if it never
+ * did.
  */
 const char *outlier_reason(const struct outlier *o, size_t i);
 

@@ -72,6 +72,8 @@ void ann_apply(struct announcer *a, struct ann_svc *as, int announce)
 	as->applied = announce;
 	if (a->mech == NULL)
 		return; /* bird_protocol before attach, or out of memory there: re-asserted */
+	if (atomic_load(&a->handed_over))
+		return; /* the successor's now */
 	if (a->mech->ops->apply(a->mech, &as->target, announce, done, a) == 1 && shutdown)
 		a->pending++;
 }
@@ -102,10 +104,12 @@ static void log_edge(const struct ann_svc *as, int announce)
 		as->svc->conf->name, announce ? "announce" : "withdraw", pfx, as->pol.reason);
 }
 
-/* Publishes the policies' state for other threads. */
-static void publish(struct announcer *a)
+void ann_publish(struct announcer *a)
 {
+	uint64_t now = a->now_ms(a->now_arg);
+
 	pthread_mutex_lock(&a->lock);
+	a->published_ms = now;
 	for (size_t i = 0; i < a->nsvcs; i++) {
 		struct ann_svc *as = &a->svcs[i];
 		as->shown.announced = anycast_announced(&as->pol); /* in_bird: route_done's */
@@ -114,6 +118,7 @@ static void publish(struct announcer *a)
 		snprintf(as->shown.reason, sizeof(as->shown.reason), "%s", as->pol.reason);
 		as->shown.flaps = as->pol.flaps;
 		as->shown.delay_ms = as->pol.delay_ms;
+		anycast_save(&as->pol, now, &as->saved);
 	}
 	pthread_mutex_unlock(&a->lock);
 }
@@ -140,6 +145,8 @@ static void arm_deadline(struct announcer *a, uint64_t now_ms)
 		if (d < next)
 			next = d;
 	}
+	if (a->adopt_until_ms != 0 && a->adopt_until_ms < next)
+		next = a->adopt_until_ms;
 	ev_timer_stop(a->loop, &a->deadline);
 	if (next == UINT64_MAX)
 		return;
@@ -147,9 +154,34 @@ static void arm_deadline(struct announcer *a, uint64_t now_ms)
 	ev_timer_start(a->loop, &a->deadline);
 }
 
+/*
+ * A successor's adopted service whose listeners do not all count yet (its workers are starting
+ * on the sockets handed over): its decision stands until they do or the grace is over.
+ */
+static int adopt_waits(const struct announcer *a, const struct ann_svc *as, uint64_t now_ms)
+{
+	return a->adopt_until_ms != 0 && now_ms < a->adopt_until_ms && !as->h.listeners_ok;
+}
+
+/* After an adoption or a failed upgrade: every decision made true again (idempotent for both). */
+static void reassert_all(struct announcer *a)
+{
+	if (!a->reassert || atomic_load(&a->handed_over))
+		return;
+	a->reassert = 0;
+	log_info("bgp: re-asserting the decisions of %zu services (taken over, or an upgrade "
+		 "failed)",
+		a->nsvcs);
+	for (size_t i = 0; i < a->nsvcs; i++)
+		ann_apply(a, &a->svcs[i], a->svcs[i].applied);
+}
+
 void announcer_evaluate(struct announcer *a, uint64_t now_ms)
 {
-	if (a == NULL || a->shutting_down)
+	int waiting = 0;
+
+	/* Handed over: the successor decides; this one's closed listeners are no news. */
+	if (a == NULL || a->shutting_down || atomic_load(&a->handed_over))
 		return;
 	for (size_t i = 0; i < a->nsvcs; i++) {
 		struct ann_svc *as = &a->svcs[i];
@@ -160,14 +192,21 @@ void announcer_evaluate(struct announcer *a, uint64_t now_ms)
 			as->seen_changes = changes;
 			announcer_service_health(as->svc, &as->h);
 		}
+		if (adopt_waits(a, as, now_ms)) {
+			waiting = 1;
+			continue;
+		}
 		if (anycast_update(&as->pol, &as->h, now_ms)) {
 			int announce = anycast_announced(&as->pol);
 			log_edge(as, announce);
 			ann_apply(a, as, announce);
 		}
 	}
+	if (!waiting)
+		a->adopt_until_ms = 0;
+	reassert_all(a);
 	arm_deadline(a, now_ms);
-	publish(a);
+	ann_publish(a);
 }
 
 static void deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -179,7 +218,7 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	announcer_evaluate(a, a->now_ms(a->now_arg));
 }
 
-static struct ann_svc *find_svc(struct announcer *a, const char *name)
+struct ann_svc *ann_find_svc(struct announcer *a, const char *name)
 {
 	for (size_t i = 0; i < a->nsvcs; i++)
 		if (strcmp(a->svcs[i].name, name) == 0)
@@ -202,7 +241,7 @@ void announcer_switch(struct announcer *a, struct lb_runtime *rt)
 
 int announcer_status(struct announcer *a, const char *name, struct announcer_status *out)
 {
-	struct ann_svc *as = a != NULL ? find_svc(a, name) : NULL;
+	struct ann_svc *as = a != NULL ? ann_find_svc(a, name) : NULL;
 
 	if (as == NULL)
 		return -ENOENT;
@@ -214,7 +253,7 @@ int announcer_status(struct announcer *a, const char *name, struct announcer_sta
 
 int announcer_override(struct announcer *a, const char *name, int override)
 {
-	struct ann_svc *as = a != NULL ? find_svc(a, name) : NULL;
+	struct ann_svc *as = a != NULL ? ann_find_svc(a, name) : NULL;
 
 	if (as == NULL)
 		return -ENOENT;
@@ -233,6 +272,10 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 	(void)revents;
 
 	pthread_mutex_lock(&a->lock);
+	if (a->failed_upgrade) {
+		a->failed_upgrade = 0;
+		a->reassert = 1;
+	}
 	if (a->rearmed) {
 		a->rearmed = 0;
 		for (size_t i = 0; i < a->nsvcs; i++) {
@@ -288,14 +331,14 @@ void announcer_shutdown(struct announcer *a, void (*done)(void *arg), void *arg)
 	a->shutting_down = 1;
 	ann_poll_stop(a);
 	ev_timer_stop(a->loop, &a->deadline);
-	for (size_t i = 0; i < a->nsvcs; i++) {
+	for (size_t i = 0; i < a->nsvcs && !atomic_load(&a->handed_over); i++) {
 		struct ann_svc *as = &a->svcs[i];
 		if (anycast_shutdown(&as->pol) || as->applied) {
 			log_edge(as, 0);
 			ann_apply(a, as, 0);
 		}
 	}
-	publish(a); /* status shows the withdrawals through the grace, not the last decision */
+	ann_publish(a); /* status shows the withdrawals through the grace, not the last decision */
 	/* Interface mode is done already (netlink is synchronous); BIRD answers later. */
 	ev_timer_init(&a->shutdown_timer, shutdown_timer_cb, a->pending ? SHUTDOWN_WAIT : 0., 0.);
 	ev_timer_start(a->loop, &a->shutdown_timer);
@@ -305,7 +348,7 @@ void ann_start(struct announcer *a)
 {
 	ev_async_init(&a->wake, wake_cb);
 	ev_async_start(a->loop, &a->wake);
-	publish(a);
+	ann_publish(a);
 	/* The first evaluation, as soon as the loop runs; then edges and deadlines. */
 	ev_timer_init(&a->deadline, deadline_cb, 0., 0.);
 	ev_timer_start(a->loop, &a->deadline);

@@ -28,9 +28,12 @@ struct announcer;
 /*
  * Creates the announcer for rt (NULL config: returns NULL with *err == 0, anycast off). In
  * interface mode it creates the TUN interface and forks the watchdog: call before threads.
- * On failure returns NULL with *err set (-errno) and the reason logged.
+ * adopt: an upgrade's successor, what the old process's announcer_hand_over() said (interface
+ * mode then attaches to the old interface and each service goes on from the old decision; see
+ * lb/announcer_handover.c); NULL otherwise. On failure returns NULL with *err set (-errno) and
+ * the reason logged.
  */
-struct announcer *announcer_new(struct lb_runtime *rt, int *err);
+struct announcer *announcer_new(struct lb_runtime *rt, const char *adopt, int *err);
 
 struct announce_mech;
 struct announce_target;
@@ -136,6 +139,38 @@ int announcer_watchdog_fd(const struct announcer *a);
  * at the next heartbeat; the old interface may still be going away).
  */
 int announcer_rearm(struct announcer *a);
+
+/* ---- the binary upgrade (lb/announcer_handover.c) ---- */
+
+/*
+ * Old side, main thread, when the successor has loaded its configuration: the announcement
+ * described for it (malloc'ed text of *len bytes; NULL when out of memory or a is NULL). This
+ * announcer goes on deciding and applying until announcer_handed_over().
+ */
+char *announcer_hand_over(struct announcer *a, size_t *len);
+
+/*
+ * Old side, any thread: the upgrade failed, and the successor may have applied something
+ * before it went: every decision is applied again, on the announcer's loop.
+ */
+void announcer_reassert(struct announcer *a);
+
+/*
+ * Old side, main thread, the successor serves: the mechanism lets go of the announcement
+ * without withdrawing (interface: the watchdog is stopped now; call heartbeat_handed_over()
+ * first), and the shutdown after the drain withdraws nothing.
+ */
+void announcer_handed_over(struct announcer *a);
+
+/* New side: the old interface's index in text, when it is interface's of that name; else 0. */
+int announcer_handover_ifindex(const char *text, const char *interface);
+
+/*
+ * New side, before attach: each service named in text goes on from the old process's policy;
+ * every decision is applied again at the first evaluation, and a service whose listeners do
+ * not count as bound yet keeps its decision for a grace. Returns how many were adopted.
+ */
+size_t announcer_adopt(struct announcer *a, const char *text);
 
 /* Stops the watchdog (after a graceful withdraw), closes everything, frees. */
 void announcer_free(struct announcer *a);

@@ -10,7 +10,9 @@
  *                        logged, bird_protocol switches repaired, decisions re-asserted when the
  *                        control socket reconnects;
  *   lb/announcer_new.c   construction: the mechanism chosen and made from the configuration
- *                        (interface mode forks the watchdog), attach, rearm, free.
+ *                        (interface mode forks the watchdog), attach, rearm, free;
+ *   lb/announcer_handover.c  the binary upgrade: describe (old side), adopt (new side),
+ *                        re-assert after a failed upgrade, let go after a good one.
  *
  * Nothing outside lb/announcer*.c includes this header. Everything here runs on the
  * announcer's loop unless a field says otherwise.
@@ -24,6 +26,7 @@
 
 #include <ev.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct ann_svc;
@@ -49,7 +52,8 @@ struct ann_svc {
 	int stale; /* read it again whatever `changes` says (start, a new generation) */
 	/* Guarded by announcer.lock: what other threads see, and what they ask. */
 	struct announcer_status shown;
-	int want_override; /* -1: none pending */
+	struct anycast_saved saved; /* pol as of the last publish, for a successor */
+	int want_override;          /* -1: none pending */
 };
 
 struct announcer {
@@ -83,6 +87,13 @@ struct announcer {
 	int bird_up;
 	int rearmed; /* the interface was recreated: start over from withdrawn */
 
+	/* The binary upgrade (lb/announcer_handover.c). */
+	_Atomic int handed_over; /* the successor holds the announcement: nothing is applied */
+	int failed_upgrade;      /* under lock: an upgrade failed, apply every decision again */
+	int reassert;            /* apply every decision at the next evaluation */
+	uint64_t adopt_until_ms; /* a successor's grace for its listeners to count; 0: none */
+	uint64_t published_ms;   /* when `saved` was taken, under lock */
+
 	int shutting_down;
 	unsigned pending; /* BIRD commands of the shutdown not answered yet */
 	ev_timer shutdown_timer;
@@ -92,6 +103,12 @@ struct announcer {
 
 /* lb/announcer.c: tells the mechanism what the policy decided (applied := announce). */
 void ann_apply(struct announcer *a, struct ann_svc *as, int announce);
+
+/* lb/announcer.c: publishes the policies' state for other threads (status, a successor). */
+void ann_publish(struct announcer *a);
+
+/* lb/announcer.c: the service of that name, or NULL. */
+struct ann_svc *ann_find_svc(struct announcer *a, const char *name);
 
 /* lb/announcer.c: starts the decisions on a->loop (overrides, the first evaluation). */
 void ann_start(struct announcer *a);

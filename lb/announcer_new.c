@@ -29,11 +29,18 @@ static uint64_t clock_now(void *arg)
 	return clock_ms();
 }
 
+struct iface_arg {
+	const struct conf *c;
+	int adopt_ifindex; /* an upgrade's successor: the old process's interface, or 0 */
+	int adopted;       /* out: attached to it */
+};
+
 /* interface: the TUN interface and its watchdog, which runs as global.user where one is set. */
 static struct announce_mech *iface_new(
 	void *arg, const struct announce_target *all, size_t nall, int *err)
 {
-	const struct conf *c = arg;
+	struct iface_arg *ia = arg;
+	const struct conf *c = ia->c;
 	struct watchdog_ids ids = {.uid = c->global.uid, .gid = c->global.gid};
 	struct announce_iface_conf ic = {
 		.interface = c->bgp.interface,
@@ -41,15 +48,19 @@ static struct announce_mech *iface_new(
 		.ids = c->global.user != NULL ? &ids : NULL, /* copied */
 		.all = all,
 		.nall = nall,
+		.adopt_ifindex = ia->adopt_ifindex,
+		.adopted = &ia->adopted,
 	};
 
 	return announce_iface_new(&ic, err);
 }
 
-struct announcer *announcer_new(struct lb_runtime *rt, int *err)
+struct announcer *announcer_new(struct lb_runtime *rt, const char *adopt, int *err)
 {
 	const struct conf *c = rt->conf;
-	struct announcer_deps d = {.mech_arg = rt->conf};
+	struct iface_arg ia = {.c = c};
+	struct announcer_deps d = {.mech_arg = &ia};
+	int adoptable = adopt != NULL;
 
 	*err = 0;
 	if (!c->bgp.enabled)
@@ -57,11 +68,21 @@ struct announcer *announcer_new(struct lb_runtime *rt, int *err)
 	switch (c->bgp.announce) {
 	case CONF_ANNOUNCE_INTERFACE:
 		d.mech_new = iface_new;
+		ia.adopt_ifindex = announcer_handover_ifindex(adopt, c->bgp.interface);
+		if (adopt != NULL && ia.adopt_ifindex == 0)
+			log_warn("bgp: the old process did not announce through interface %s: "
+				 "starting from a fresh one, nothing announced",
+				c->bgp.interface);
 		break;
 	case CONF_ANNOUNCE_BIRD_PROTOCOL:
 		break; /* made at attach, on the BIRD client */
 	}
-	return announcer_new_with(rt, &d, err);
+	struct announcer *a = announcer_new_with(rt, &d, err);
+	if (c->bgp.announce == CONF_ANNOUNCE_INTERFACE)
+		adoptable = ia.adopted; /* a fresh interface holds nothing to go on from */
+	if (a != NULL && adoptable)
+		announcer_adopt(a, adopt);
+	return a;
 }
 
 /* The k-th anycast service: svc, its prefixes as the mechanism and the poll need them. */

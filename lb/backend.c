@@ -333,14 +333,14 @@ void backend_set_draining(struct lb_backend *b, int draining, const char *why, u
 }
 
 void backend_restore_health(struct lb_backend *b, const struct bh_saved_check saved[2],
-	const char *why, uint64_t now_ms)
+	const struct bh_saved_extra *extra, const char *why, uint64_t now_ms)
 {
 	struct bh_out out;
 
 	pthread_mutex_lock(&b->svc->st->lock);
 	struct bh_ctx c = ctx_of(b);
 	int pending = b->st->h.first_pending;
-	bh_restore(&b->st->h, &c, saved, why, now_ms, &out);
+	bh_restore(&b->st->h, &c, saved, extra, why, now_ms, &out);
 	publish(b, &c, &out, pending && !b->st->h.first_pending);
 	pthread_mutex_unlock(&b->svc->st->lock);
 }

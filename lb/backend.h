@@ -65,11 +65,12 @@ void backend_retire_service(struct lb_service *svc, uint64_t now_ms);
 void backend_set_draining(struct lb_backend *b, int draining, const char *why, uint64_t now_ms);
 
 /*
- * A saved verdict (state file or upgrade) is b's starting state: health/backend_health.c's
- * bh_restore(), published and logged as the other events are. Before b's checks run.
+ * A saved verdict (state file or upgrade; extra: what an upgrade adds, or NULL) is b's starting
+ * state: health/backend_health.c's bh_restore(), published and logged as the other events are.
+ * Before b's checks run.
  */
 void backend_restore_health(struct lb_backend *b, const struct bh_saved_check saved[2],
-	const char *why, uint64_t now_ms);
+	const struct bh_saved_extra *extra, const char *why, uint64_t now_ms);
 
 /* Can a new session go to b (state only; limits are the caller's)? */
 static inline int backend_accepts(const struct lb_backend *b)

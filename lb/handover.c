@@ -32,6 +32,8 @@ const char *handover_type_name(enum handover_type t)
 		return "ready";
 	case HANDOVER_FAIL:
 		return "fail";
+	case HANDOVER_ANYCAST:
+		return "anycast";
 	}
 	return "?";
 }
@@ -161,7 +163,7 @@ int handover_recv(int sock, struct handover_msg *m, int timeout_ms)
 	m->len = (size_t)n - HEADER;
 	text[m->len] = '\0';
 	m->text = text;
-	if (m->type < HANDOVER_HELLO || m->type > HANDOVER_FAIL || memchr(text, '\0', m->len)) {
+	if (m->type < HANDOVER_HELLO || m->type > HANDOVER_ANYCAST || memchr(text, '\0', m->len)) {
 		handover_msg_free(m);
 		return -EPROTO;
 	}

@@ -8,6 +8,8 @@
  *
  *   new -> old   HELLO  "pid P version V"      the new one loaded and checked its configuration
  *   old -> new   FDS    "listen ADDR" | "admin-unix PATH" | "admin-tcp ADDR" (1..HANDOVER_MAX_FDS)
+ *   old -> new   ANYCAST the announcement, when bgp is on (lb/announcer_handover.c): from here
+ *                       the old process applies nothing more unless the upgrade fails
  *   old -> new   STATE  a chunk of the state snapshot (lb/snapshot.h), in order
  *   old -> new   END    everything was sent
  *   new -> old   READY  the new one serves: its workers accept on the sockets
@@ -34,6 +36,7 @@ enum handover_type {
 	HANDOVER_END,
 	HANDOVER_READY,
 	HANDOVER_FAIL,
+	HANDOVER_ANYCAST,
 };
 
 /* One received message: text is NUL-terminated (len bytes before the NUL). */

@@ -137,8 +137,13 @@ void heartbeat_draining(struct heartbeat *hb)
 
 void heartbeat_handed_over(struct heartbeat *hb)
 {
-	if (hb != NULL)
-		atomic_store(&hb->not_main, 1);
+	if (hb == NULL)
+		return;
+	atomic_store(&hb->not_main, 1);
+	pthread_mutex_lock(&hb->lock);
+	hb->fd = -1;
+	hb->gone_told = 1; /* gone on purpose: nothing to rearm */
+	pthread_mutex_unlock(&hb->lock);
 }
 
 void heartbeat_stop(struct heartbeat *hb)

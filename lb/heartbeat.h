@@ -43,8 +43,10 @@ void heartbeat_set_fd(struct heartbeat *hb, int fd);
 void heartbeat_draining(struct heartbeat *hb);
 
 /*
- * An upgrade handed over: the successor is systemd's main process and feeds its watchdog; this
- * one stops (its watchdog process, anycast's, is still beaten). Any thread.
+ * An upgrade handed over: the successor is systemd's main process and feeds its watchdog, and
+ * holds the announcement interface with a watchdog of its own: this one stops beating either,
+ * and never asks for a rearm again. Call it before the announcer stops its watchdog (the fd
+ * is closed then). Any thread.
  */
 void heartbeat_handed_over(struct heartbeat *hb);
 

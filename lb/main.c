@@ -184,6 +184,8 @@ static void rearm_cb(struct ev_loop *loop, ev_async *as, int revents)
 	(void)loop;
 	(void)revents;
 
+	if (a->up.state == UPGRADE_HANDED_OVER)
+		return; /* the successor holds the interface now */
 	if (a->rearm_failures++ == 0)
 		log_error("the watchdog is gone, every prefix was withdrawn: recreating the "
 			  "interface");
@@ -341,7 +343,8 @@ static void upgrade_handed_over(void *arg, pid_t successor)
 	/* systemd: the successor is the service's main process now (NotifyAccess=main). */
 	sd_notifyf(0, "MAINPID=%ld\nSTATUS=handed over to pid %ld, draining", (long)successor,
 		(long)successor);
-	heartbeat_handed_over(a->hb);
+	heartbeat_handed_over(a->hb); /* before the announcer stops the watchdog it beats */
+	announcer_handed_over(a->ann);
 	admin_handed_over(a->admin);
 	struct shutdown_times t = stop_times(a);
 	shutdown_handover(&a->stop, &t);
@@ -369,14 +372,28 @@ static char *upgrade_state(void *arg, size_t *len)
 		free(a->up_first);
 	}
 	a->up_first = calloc(1, sizeof(*a->up_first));
-	if (a->up_first == NULL ||
-		snapshot_take(a->rt, state_get_override, a, clock_wall_ms(), a->up_first) < 0) {
+	if (a->up_first == NULL || snapshot_take(a->rt, state_get_override, a, clock_wall_ms(),
+					   clock_ms(), a->up_first) < 0) {
 		free(a->up_first);
 		a->up_first = NULL;
 		log_error("upgrade: out of memory: the successor starts without the state");
 		return NULL;
 	}
 	return snapshot_text(a->up_first, len);
+}
+
+/* The announcement, for the successor (NULL without bgp). */
+static char *upgrade_anycast(void *arg, size_t *len)
+{
+	struct anylb *a = arg;
+	return announcer_hand_over(a->ann, len);
+}
+
+/* The attempt failed: what the successor may have applied before it went is undone. */
+static void upgrade_failed(void *arg)
+{
+	struct anylb *a = arg;
+	announcer_reassert(a->ann);
 }
 
 /* After the handover: what was counted here since upgrade_state. */
@@ -389,7 +406,7 @@ static char *upgrade_counted_since(void *arg, size_t *len)
 	*len = 0;
 	if (a->up_first == NULL)
 		return NULL;
-	if (snapshot_take(a->rt, state_get_override, a, clock_wall_ms(), &now) == 0) {
+	if (snapshot_take(a->rt, state_get_override, a, clock_wall_ms(), clock_ms(), &now) == 0) {
 		snapshot_counters_since(&now, a->up_first);
 		text = snapshot_text(&now, len);
 		snapshot_free(&now);
@@ -430,12 +447,6 @@ static int upgrade(void *arg, const char *binary, char *msg, size_t cap)
 		snprintf(msg, cap, "this process is stopping (%s): no upgrade",
 			shutdown_state_name(shutdown_state(&a->stop)));
 		return -EBUSY;
-	}
-	if (a->rt->conf->bgp.enabled) {
-		snprintf(msg, cap,
-			"an upgrade does not hand the anycast announcement over yet (bgp.enabled): "
-			"restart instead");
-		return -ENOTSUP;
 	}
 	return upgrade_start(&a->up, binary, msg, cap);
 }
@@ -622,7 +633,9 @@ static int run(const char *file, char *const *argv)
 	struct inherited *in = NULL;
 	struct announcer *ann = NULL;
 	char why[8192] = "";
-	char *handed_state = NULL; /* an upgrade's successor: the old process's state */
+	struct successor_texts handed = {
+		0};                /* an upgrade's successor: what came with the sockets */
+	char *handed_state = NULL; /* ... and what was counted since */
 	size_t handed_len = 0;
 
 	pthread_mutex_init(&anylb.change_lock, NULL);
@@ -649,8 +662,7 @@ static int run(const char *file, char *const *argv)
 			snprintf(why, sizeof(why), "out of memory");
 			goto out;
 		}
-		if (successor_receive(
-			    anylb.succ, in, &handed_state, &handed_len, why, sizeof(why)) < 0) {
+		if (successor_receive(anylb.succ, in, &handed, why, sizeof(why)) < 0) {
 			log_error("upgrade: %s", why);
 			goto out;
 		}
@@ -661,9 +673,12 @@ static int run(const char *file, char *const *argv)
 	anylb.loop = ev_default_loop(EVFLAG_AUTO);
 	/* Before any thread: interface mode forks the watchdog. */
 	int aerr;
-	ann = announcer_new(anylb.rt, &aerr);
+	ann = announcer_new(anylb.rt, handed.anycast, &aerr);
 	if (ann == NULL && aerr != 0)
 		goto out;
+	free(handed.anycast);
+	handed.anycast = NULL;
+	successor_step(anylb.succ, "attached");
 	int watchdog_fd = announcer_watchdog_fd(ann);
 	anylb.ann = ann;
 	anylb.nworkers = runtime_workers(anylb.rt);
@@ -701,13 +716,13 @@ static int run(const char *file, char *const *argv)
 		.arg = &anylb};
 	anylb.state = state_file_new(&sfc);
 	/* An upgrade hands over the running state: newer than any file. */
-	if (handed_state != NULL)
-		apply_handover_state(
-			handed_state, handed_len, SNAP_OPERATOR | SNAP_HEALTH | SNAP_COUNTERS);
+	if (handed.state != NULL)
+		apply_handover_state(handed.state, handed.state_len,
+			SNAP_OPERATOR | SNAP_HEALTH | SNAP_TRANSIENT | SNAP_COUNTERS);
 	else
 		state_file_restore(anylb.state);
-	free(handed_state);
-	handed_state = NULL;
+	free(handed.state);
+	handed.state = NULL;
 	struct admin_hooks hooks = {
 		.reload = reload,
 		.arg = &anylb,
@@ -725,7 +740,9 @@ static int run(const char *file, char *const *argv)
 	in = NULL;
 	struct upgrade_hooks uh = {
 		.collect = upgrade_collect,
+		.anycast = upgrade_anycast,
 		.state = upgrade_state,
+		.failed = upgrade_failed,
 		.handed_over = upgrade_handed_over,
 		.counted_since = upgrade_counted_since,
 		.arg = &anylb,
@@ -829,14 +846,14 @@ static int run(const char *file, char *const *argv)
 		c->nservices, anylb.nworkers, (unsigned long)getpid());
 	if (anylb.succ != NULL) {
 		/* What the old one counted meanwhile, added before this one answers anybody. */
-		if (successor_ready(anylb.succ, &handed_state, &handed_len) == 0 &&
-			handed_state != NULL)
+		int told = successor_ready(anylb.succ, &handed_state, &handed_len);
+		if (told == 0 && handed_state != NULL)
 			apply_handover_state(handed_state, handed_len, SNAP_COUNTERS);
 		free(handed_state);
 		handed_state = NULL;
 		upgrade_took_over(&anylb.up);
-		log_info("upgrade: serving; pid %ld drains and exits",
-			(long)successor_previous(anylb.succ));
+		log_info("upgrade: serving; pid %ld %s", (long)successor_previous(anylb.succ),
+			told == 0 ? "drains and exits" : "is gone");
 	}
 	ev_run(anylb.loop, 0);
 	status = 0;
@@ -850,6 +867,8 @@ out:
 	anylb.succ = NULL;
 	inherited_free(in);
 	free(handed_state);
+	free(handed.state);
+	free(handed.anycast);
 	upgrade_destroy(&anylb.up);
 	if (anylb.up_first != NULL) {
 		snapshot_free(anylb.up_first);

@@ -148,9 +148,10 @@ static void privdrop_sanitizer_dumpable(void)
 
 /*
  * With CAP_NET_ADMIN kept, the TUN interface is recreated by this user if the watchdog goes
- * (announcer_rearm), which opens /dev/net/tun again: udev makes it 0666, but a system (or a
- * container) where it is root's 0600 would leave every prefix withdrawn after the first
- * watchdog timeout. Better said at start than found out then.
+ * (announcer_rearm), and an upgrade's successor attaches to it, both opening /dev/net/tun again:
+ * udev makes it 0666, but a system (or a container) where it is root's 0600 would leave every
+ * prefix withdrawn after the first watchdog timeout, and refuse every upgrade (the old process
+ * goes on). Better said at start than found out then.
  */
 static void privdrop_check_tun(uint64_t keep)
 {
@@ -163,7 +164,8 @@ static void privdrop_check_tun(uint64_t keep)
 	}
 	log_warn("privdrop: this user cannot open /dev/net/tun (%s): if the watchdog ever goes, "
 		 "the interface cannot be recreated and the prefixes stay withdrawn until a "
-		 "restart; make the device 0666 (udev's default)",
+		 "restart, and an upgrade cannot take the interface over (it fails, this process "
+		 "goes on); make the device 0666 (udev's default)",
 		strerror(errno));
 }
 

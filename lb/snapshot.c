@@ -15,6 +15,7 @@
 #include "lib/http1.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,10 +94,25 @@ static uint64_t ld(const _Atomic uint64_t *p)
 	return atomic_load_explicit(p, memory_order_relaxed);
 }
 
-static void take_backend(const struct lb_backend *b, struct snap_backend *o)
+static const char *const outlier_names[] = {
+	[OUTLIER_OK] = "ok",
+	[OUTLIER_EJECTED] = "ejected",
+	[OUTLIER_TRIAL] = "trial",
+};
+#define NOUTLIER (sizeof(outlier_names) / sizeof(outlier_names[0]))
+
+static void take_backend(const struct lb_service *svc, const struct lb_backend *b, uint64_t now_ms,
+	struct snap_backend *o)
 {
 	const struct lb_backend_state *bs = b->st;
 	const struct risefall *rf[2] = {&bs->h.live, &bs->h.ready};
+
+	o->have_transient = 1;
+	o->ready_for_ms = bs->h.state != BACKEND_READY    ? UINT64_MAX
+			  : now_ms > bs->h.ready_since_ms ? now_ms - bs->h.ready_since_ms
+							  : 0;
+	if (svc->st->outlier != NULL && bs->h.oidx != SIZE_MAX)
+		outlier_save(svc->st->outlier, bs->h.oidx, now_ms, &o->outlier);
 
 	/* Under the service lock: the machine's inputs and the last runs. */
 	o->draining = bs->h.draining != 0;
@@ -125,7 +141,7 @@ static void take_backend(const struct lb_backend *b, struct snap_backend *o)
 }
 
 int snapshot_take(const struct lb_runtime *rt, snapshot_override_get get, void *arg,
-	uint64_t now_unix_ms, struct snapshot *out)
+	uint64_t now_unix_ms, uint64_t now_ms, struct snapshot *out)
 {
 	size_t nb = 0;
 
@@ -171,7 +187,7 @@ int snapshot_take(const struct lb_runtime *rt, snapshot_override_get get, void *
 			struct snap_backend *ob = &out->backends[out->nbackends++];
 			snprintf(ob->service, sizeof(ob->service), "%s", name);
 			snprintf(ob->address, sizeof(ob->address), "%s", addr);
-			take_backend(b, ob);
+			take_backend(svc, b, now_ms, ob);
 		}
 		pthread_mutex_unlock((pthread_mutex_t *)&ss->lock);
 	}
@@ -267,6 +283,24 @@ int snapshot_format(const struct snapshot *s, char **buf, size_t *len)
 				b->checks[k].health, b->checks[k].rise, b->checks[k].fall);
 		wb_printf(&w, "\n");
 	}
+	for (size_t i = 0; i < s->nbackends && !w.err; i++) {
+		const struct snap_backend *b = &s->backends[i];
+		char rf[24] = "-";
+		if (!b->have_transient)
+			continue;
+		if ((size_t)b->outlier.state >= NOUTLIER) {
+			w.err = -EINVAL;
+			break;
+		}
+		if (b->ready_for_ms != UINT64_MAX)
+			snprintf(rf, sizeof(rf), "%llu", (unsigned long long)b->ready_for_ms);
+		wb_printf(&w,
+			"transient %s %s ready_for %s outlier %s failures %u ejections %u left "
+			"%llu\n",
+			b->service, b->address, rf, outlier_names[b->outlier.state],
+			b->outlier.failures, b->outlier.ejections,
+			(unsigned long long)b->outlier.left_ms);
+	}
 	if (s->have_process)
 		wb_printf(&w, "counters process accept_pauses %llu limit_pauses %llu\n",
 			(unsigned long long)s->accept_pauses, (unsigned long long)s->limit_pauses);
@@ -332,6 +366,8 @@ struct pstate {
 	size_t nsvc_counters;
 	struct snap_backend *be_counters;
 	size_t nbe_counters;
+	struct snap_backend *be_transient; /* transient records, matched after the sort */
+	size_t nbe_transient, capbt;
 };
 
 static int perr(struct pstate *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -575,6 +611,47 @@ static int parse_counters(struct pstate *p)
 	return perr(p, "counters: unknown kind '%.32s'", p->tok[1]);
 }
 
+static int parse_transient(struct pstate *p)
+{
+	struct snap_backend b = {0};
+	uint64_t v[3];
+	const char *t;
+
+	if (p->ntok != 13)
+		return perr(p,
+			"transient: expected 'transient SERVICE ADDRESS ready_for MS|- outlier "
+			"STATE failures N ejections N left MS'");
+	if (name_tok(p, 1, "service name", b.service) < 0 ||
+		name_tok(p, 2, "backend address", b.address) < 0)
+		return -EINVAL;
+	if ((t = field(p, 3, "ready_for")) == NULL)
+		return perr(p, "transient: expected 'ready_for'");
+	b.ready_for_ms = UINT64_MAX;
+	if (strcmp(t, "-") != 0 && num_field(p, 3, "ready_for", &b.ready_for_ms) < 0)
+		return -EINVAL;
+	if ((t = field(p, 5, "outlier")) == NULL)
+		return perr(p, "transient: expected 'outlier'");
+	b.outlier.state = NOUTLIER;
+	for (size_t k = 0; k < NOUTLIER; k++)
+		if (strcmp(t, outlier_names[k]) == 0)
+			b.outlier.state = (enum outlier_state)k;
+	if ((size_t)b.outlier.state == NOUTLIER)
+		return perr(p, "transient %s: unknown outlier state '%.32s'", b.address, t);
+	if (num_field(p, 7, "failures", &v[0]) < 0 || num_field(p, 9, "ejections", &v[1]) < 0 ||
+		num_field(p, 11, "left", &v[2]) < 0)
+		return -EINVAL;
+	if (v[0] > UINT_MAX || v[1] > UINT_MAX)
+		return perr(p, "transient %s: failures or ejections above %u", b.address, UINT_MAX);
+	b.outlier.failures = (unsigned)v[0];
+	b.outlier.ejections = (unsigned)v[1];
+	b.outlier.left_ms = v[2];
+	b.have_transient = 1;
+	if (grow((void **)&p->be_transient, &p->capbt, p->nbe_transient, sizeof(b)) < 0)
+		return -ENOMEM;
+	p->be_transient[p->nbe_transient++] = b;
+	return 0;
+}
+
 /* Splits line (len bytes, no '\n') into p->tok: single spaces, no empty token. */
 static int tokenize(struct pstate *p, const char *line, size_t len)
 {
@@ -645,6 +722,20 @@ static int link_records(struct pstate *p)
 		b->have_counters = 1;
 		b->c = k->c;
 	}
+	for (size_t i = 0; i < p->nbe_transient; i++) {
+		const struct snap_backend *k = &p->be_transient[i];
+		struct snap_backend *b =
+			(struct snap_backend *)snapshot_backend(s, k->service, k->address);
+		if (b == NULL)
+			return perr(p, "transient of backend %s (%s): the backend has no record",
+				k->address, k->service);
+		if (b->have_transient)
+			return perr(p, "transient of backend %s (%s): two records", k->address,
+				k->service);
+		b->have_transient = 1;
+		b->ready_for_ms = k->ready_for_ms;
+		b->outlier = k->outlier;
+	}
 	return 0;
 }
 
@@ -652,7 +743,7 @@ int snapshot_parse(const char *buf, size_t len, struct snapshot *out, char *err,
 {
 	struct pstate *p = calloc(1, sizeof(*p));
 	size_t off = 0;
-	int rc = 0, ended = 0;
+	int rc = 0, ended = 0, version = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (errcap > 0)
@@ -698,9 +789,11 @@ int snapshot_parse(const char *buf, size_t len, struct snapshot *out, char *err,
 		if (p->line == 1) {
 			if (p->ntok != 2 || strcmp(k, "anylb-state") != 0)
 				rc = perr(p, "not an anylb state file");
-			else if (parse_u64(p->tok[1], &v) < 0 || v != SNAP_VERSION)
-				rc = perr(p, "version %.20s: this anylb reads version %d",
+			else if (parse_u64(p->tok[1], &v) < 0 || v < 1 || v > SNAP_VERSION)
+				rc = perr(p, "version %.20s: this anylb reads versions 1 to %d",
 					p->tok[1], SNAP_VERSION);
+			else
+				version = (int)v;
 		} else if (p->line == 2) {
 			if (p->ntok != 2)
 				rc = perr(p, "expected 'written UNIX_MS'");
@@ -719,6 +812,8 @@ int snapshot_parse(const char *buf, size_t len, struct snapshot *out, char *err,
 			rc = parse_backend(p);
 		} else if (strcmp(k, "counters") == 0) {
 			rc = parse_counters(p);
+		} else if (strcmp(k, "transient") == 0 && version >= 2) {
+			rc = parse_transient(p);
 		} else {
 			rc = perr(p, "unknown record '%.32s'", k);
 		}
@@ -737,6 +832,7 @@ out:
 		snapshot_free(out);
 	free(p->svc_counters);
 	free(p->be_counters);
+	free(p->be_transient);
 	free(p);
 	return rc;
 }
@@ -777,29 +873,50 @@ static void add_backend_counters(struct lb_backend_state *bs, const struct snap_
 	}
 }
 
+/* The transient record moved on by the time since it was written (saturating). */
+static void transient_now(const struct snap_backend *sb, uint64_t since, struct bh_saved_extra *x)
+{
+	x->ready_for_ms = sb->ready_for_ms;
+	if (x->ready_for_ms != UINT64_MAX)
+		x->ready_for_ms = x->ready_for_ms > UINT64_MAX - 1 - since
+					  ? UINT64_MAX - 1
+					  : x->ready_for_ms + since;
+	x->outlier = sb->outlier;
+	x->outlier.left_ms = x->outlier.left_ms > since ? x->outlier.left_ms - since : 0;
+}
+
 static void apply_backend(struct lb_backend *b, const struct snap_backend *sb, unsigned what,
-	uint64_t now_unix_ms, uint64_t now_ms, uint64_t max_age_ms, struct snapshot_applied *r)
+	uint64_t written_ms, uint64_t now_unix_ms, uint64_t now_ms, uint64_t max_age_ms,
+	struct snapshot_applied *r)
 {
 	if ((what & SNAP_OPERATOR) && sb->draining) {
 		backend_set_draining(
 			b, 1, "operator drain (restored from the saved state)", now_ms);
 		r->drains++;
 	}
+	int verdict = 0;
+	char why[96] = "saved state restored";
 	if ((what & SNAP_HEALTH) && sb->verdict_ms != 0) {
 		uint64_t age = now_unix_ms > sb->verdict_ms ? now_unix_ms - sb->verdict_ms : 0;
 		if (sb->verdict_ms > now_unix_ms + 1000 || age > max_age_ms) {
 			r->stale++;
 		} else {
-			char why[96];
+			verdict = 1;
 			snprintf(why, sizeof(why), "saved verdict restored (%llu ms old): %s",
 				(unsigned long long)age,
 				sb->state >= 0 && (size_t)sb->state < NSTATES
 					? state_names[sb->state]
 					: "?");
-			backend_restore_health(b, sb->checks, why, now_ms);
-			r->verdicts++;
 		}
 	}
+	struct bh_saved_extra x;
+	int extra = (what & SNAP_TRANSIENT) && sb->have_transient;
+	if (extra)
+		transient_now(sb, now_unix_ms > written_ms ? now_unix_ms - written_ms : 0, &x);
+	if (verdict || extra)
+		backend_restore_health(
+			b, verdict ? sb->checks : NULL, extra ? &x : NULL, why, now_ms);
+	r->verdicts += verdict;
 	if ((what & SNAP_COUNTERS) && sb->have_counters) {
 		add_backend_counters(b->st, &sb->c);
 		r->counters++;
@@ -838,7 +955,8 @@ void snapshot_apply(struct lb_runtime *rt, const struct snapshot *s, unsigned wh
 			if (sb == NULL)
 				continue;
 			matched_be++;
-			apply_backend(b, sb, what, now_unix_ms, now_ms, max_age_ms, &r);
+			apply_backend(
+				b, sb, what, s->written_ms, now_unix_ms, now_ms, max_age_ms, &r);
 		}
 	}
 	r.dropped = (s->nservices - matched_svc) + (s->nbackends - matched_be);

@@ -7,18 +7,27 @@
  * operator state and young verdicts); the binary upgrade hands the whole of it to its successor
  * (counters included, so that none goes backwards).
  *
- * The format, version 1: text, one record per line, tokens separated by one space, every line
- * ending in '\n' and at most SNAP_MAX_LINE bytes, the whole at most SNAP_MAX_BYTES:
+ * The format, version 2 (version 1 is read too: it has no `transient` records): text, one record
+ * per line, tokens separated by one space, every line ending in '\n' and at most SNAP_MAX_LINE
+ * bytes, the whole at most SNAP_MAX_BYTES. Each record is one line, shown folded here:
  *
- *   anylb-state 1
+ *   anylb-state 2
  *   written UNIX_MS
  *   service NAME override none|withdraw|announce|-
- *   backend SERVICE ADDRESS drain 0|1 state STATE verdict UNIX_MS live H/RISE/FALL ready
- * H/RISE/FALL counters process accept_pauses N limit_pauses N counters service NAME accepted N
- * refused_limit N no_backend N retries N results N,... counters backend SERVICE ADDRESS sessions N
- * connect_fails N ejections N closed_dead N bytes_in N bytes_out N connect_hist N,...
- * connect_sum_us N check_ok N,N check_failed N,N check_duration_us N,N (one line) end HASH
+ *   backend SERVICE ADDRESS drain 0|1 state STATE verdict UNIX_MS
+ *       live H/RISE/FALL ready H/RISE/FALL
+ *   transient SERVICE ADDRESS ready_for MS|- outlier ok|ejected|trial
+ *       failures N ejections N left MS
+ *   counters process accept_pauses N limit_pauses N
+ *   counters service NAME accepted N refused_limit N no_backend N retries N results N,...
+ *   counters backend SERVICE ADDRESS sessions N connect_fails N ejections N closed_dead N
+ *       bytes_in N bytes_out N connect_hist N,... connect_sum_us N check_ok N,N
+ *       check_failed N,N check_duration_us N,N
+ *   end HASH
  *
+ * `transient`: what only an upgrade's successor takes (SNAP_TRANSIENT): how long the backend has
+ * been ready (its slow-start ramp; `-` when not ready) and its entry in the outlier detector,
+ * with the time its ejection still runs; ages at `written`.
  * `override -`: the service has no anycast. `verdict 0`: no check has run, nothing to restore;
  * else the wall-clock time of the last check run, which is how old the verdict is. live and
  * ready are the liveness and readiness counters (health/risefall.h) with the rise and fall they
@@ -40,16 +49,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAP_VERSION     1
+#define SNAP_VERSION     2           /* reads 1 too (no `transient` records) */
 #define SNAP_NAME_MAX    64          /* bytes of a service name or backend address */
 #define SNAP_MAX_LINE    2048        /* bytes of one line, its '\n' included */
 #define SNAP_MAX_BYTES   (64u << 20) /* bytes of a whole snapshot */
 #define SNAP_NO_OVERRIDE (-1)        /* the service has no anycast */
 
 /* What snapshot_apply() restores. */
-#define SNAP_OPERATOR 1u /* drains and overrides */
-#define SNAP_HEALTH   2u /* verdicts younger than max_age */
-#define SNAP_COUNTERS 4u /* counters are added to the runtime's */
+#define SNAP_OPERATOR  1u /* drains and overrides */
+#define SNAP_HEALTH    2u /* verdicts younger than max_age */
+#define SNAP_COUNTERS  4u /* counters are added to the runtime's */
+#define SNAP_TRANSIENT 8u /* slow-start ramps and outlier entries (the upgrade's) */
 
 struct snap_service_counters {
 	uint64_t accepted, refused_limit, no_backend, retries;
@@ -79,6 +89,11 @@ struct snap_backend {
 	struct bh_saved_check checks[2]; /* enum backend_check: liveness, readiness */
 	int have_counters;
 	struct snap_backend_counters c;
+	/* What only a successor takes (SNAP_TRANSIENT): the ramp and the outlier entry, as ages
+	 * at written_ms; ready_for_ms UINT64_MAX when not ready. */
+	int have_transient;
+	uint64_t ready_for_ms;
+	struct outlier_saved outlier;
 };
 
 /* A snapshot; services sorted by name, backends by (service, address). */
@@ -98,13 +113,14 @@ typedef int (*snapshot_override_get)(void *arg, const char *service);
 typedef int (*snapshot_override_set)(void *arg, const char *service, int override);
 
 /*
- * Takes rt's state into *out (zeroed first; free with snapshot_free). get (may be NULL: no
+ * Takes rt's state into *out (zeroed first; free with snapshot_free), at now_unix_ms (written) and
+ * now_ms (the state machine's monotonic clock, for the transient ages). get (may be NULL: no
  * overrides) is asked for each service with anycast. Takes each service's lock while it copies
  * its backends; any thread. A service or backend whose name cannot be written (too long, a
  * space or a control byte) is left out. Returns 0 or -ENOMEM (*out then empty).
  */
 int snapshot_take(const struct lb_runtime *rt, snapshot_override_get get, void *arg,
-	uint64_t now_unix_ms, struct snapshot *out);
+	uint64_t now_unix_ms, uint64_t now_ms, struct snapshot *out);
 
 /*
  * Writes s in the format above into a new buffer (*buf, malloc'd, the caller frees; *len
@@ -155,8 +171,10 @@ struct snapshot_applied {
  * through set (NULL: none restored) for services with anycast. SNAP_HEALTH: a verdict no older
  * than max_age_ms at now_unix_ms (and not more than a second in the future) becomes the
  * backend's state through backend_restore_health(), at now_ms (monotonic, the state machine's
- * clock). SNAP_COUNTERS: counters are added to rt's (the upgrade's: a new process counts from
- * zero). *res (may be NULL) says what was done. Main thread, before the monitor runs.
+ * clock). SNAP_TRANSIENT: its slow-start ramp and outlier entry go on from where they were (the
+ * ages moved on by the time since written_ms), verdict or not. SNAP_COUNTERS: counters are added to
+ * rt's (the upgrade's: a new process counts from zero). *res (may be NULL) says what was done. Main
+ * thread, before the monitor runs.
  */
 void snapshot_apply(struct lb_runtime *rt, const struct snapshot *s, unsigned what,
 	uint64_t now_unix_ms, uint64_t now_ms, uint64_t max_age_ms, snapshot_override_set set,

@@ -178,7 +178,7 @@ static void write_snapshot(struct state_file *sf, int only_if_new)
 
 	if (path == NULL)
 		return;
-	rc = snapshot_take(*sf->c.rt, sf->c.get, sf->c.arg, clock_wall_ms(), &s);
+	rc = snapshot_take(*sf->c.rt, sf->c.get, sf->c.arg, clock_wall_ms(), clock_ms(), &s);
 	if (rc == 0) {
 		rc = snapshot_format(&s, &buf, &len);
 		snapshot_free(&s);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,10 @@
 struct successor {
 	int sock;
 	pid_t previous;
+	char stop_at[16]; /* ANYLB_UPGRADE_STOP_AT, or "" */
 };
+
+#define STOP_ENV "ANYLB_UPGRADE_STOP_AT"
 
 int successor_open(struct successor **out)
 {
@@ -51,6 +55,10 @@ int successor_open(struct successor **out)
 	fcntl((int)fd, F_SETFD, FD_CLOEXEC);
 	s->sock = (int)fd;
 	s->previous = getppid();
+	const char *stop = getenv(STOP_ENV);
+	if (stop != NULL)
+		snprintf(s->stop_at, sizeof(s->stop_at), "%s", stop);
+	unsetenv(STOP_ENV);
 	*out = s;
 	return 1;
 }
@@ -87,21 +95,53 @@ static int take_fds(struct handover_msg *m, struct inherited *in, size_t *n, cha
 	return 0;
 }
 
-/* STATE packets (and FDS into in, when not NULL) until END. 0 or -errno with why in msg. */
-static int receive_until_end(struct successor *s, struct inherited *in, char **state, size_t *len,
+void successor_step(struct successor *s, const char *step)
+{
+	if (s == NULL || strcmp(s->stop_at, step) != 0)
+		return;
+	log_info("upgrade: stopping at '%s' (%s)", step, STOP_ENV);
+	raise(SIGSTOP);
+}
+
+/* Appends m's text to *buf (*len bytes so far); 0 or -errno with why in msg. */
+static int append(char **buf, size_t *len, const struct handover_msg *m, char *msg, size_t cap)
+{
+	if (*len + m->len > STATE_MAX) {
+		snprintf(msg, cap, "the %s is larger than %u MiB", handover_type_name(m->type),
+			STATE_MAX >> 20);
+		return -EMSGSIZE;
+	}
+	char *nb = realloc(*buf, *len + m->len + 1);
+	if (nb == NULL) {
+		snprintf(msg, cap, "out of memory");
+		return -ENOMEM;
+	}
+	*buf = nb;
+	memcpy(nb + *len, m->text, m->len);
+	*len += m->len;
+	nb[*len] = '\0';
+	return 0;
+}
+
+static void texts_free(struct successor_texts *t)
+{
+	free(t->state);
+	free(t->anycast);
+	memset(t, 0, sizeof(*t));
+}
+
+/* STATE and ANYCAST packets (and FDS into in, when not NULL) until END. 0 or -errno, why in msg. */
+static int receive_until_end(struct successor *s, struct inherited *in, struct successor_texts *t,
 	size_t *nfds, char *msg, size_t cap)
 {
-	size_t slen = 0;
-	char *buf = NULL;
 	int rc;
 
-	*state = NULL;
-	*len = 0;
+	memset(t, 0, sizeof(*t));
 	for (;;) {
 		struct handover_msg m;
 		if ((rc = handover_recv(s->sock, &m, RECV_TIMEOUT_MS)) < 0) {
 			snprintf(msg, cap, "the handover broke off: %s", strerror(-rc));
-			free(buf);
+			texts_free(t);
 			return rc;
 		}
 		switch (m.type) {
@@ -114,27 +154,13 @@ static int receive_until_end(struct successor *s, struct inherited *in, char **s
 			rc = take_fds(&m, in, nfds, msg, cap);
 			break;
 		case HANDOVER_STATE:
-			if (slen + m.len > STATE_MAX) {
-				snprintf(msg, cap, "the state is larger than %u MiB",
-					STATE_MAX >> 20);
-				rc = -EMSGSIZE;
-				break;
-			}
-			char *nb = realloc(buf, slen + m.len + 1);
-			if (nb == NULL) {
-				snprintf(msg, cap, "out of memory");
-				rc = -ENOMEM;
-				break;
-			}
-			buf = nb;
-			memcpy(buf + slen, m.text, m.len);
-			slen += m.len;
-			buf[slen] = '\0';
+			rc = append(&t->state, &t->state_len, &m, msg, cap);
+			break;
+		case HANDOVER_ANYCAST:
+			rc = append(&t->anycast, &t->anycast_len, &m, msg, cap);
 			break;
 		case HANDOVER_END:
 			handover_msg_free(&m);
-			*state = buf;
-			*len = slen;
 			return 0;
 		case HANDOVER_HELLO:
 		case HANDOVER_READY:
@@ -146,31 +172,33 @@ static int receive_until_end(struct successor *s, struct inherited *in, char **s
 		}
 		handover_msg_free(&m);
 		if (rc < 0) {
-			free(buf);
+			texts_free(t);
 			return rc;
 		}
 	}
 }
 
 int successor_receive(
-	struct successor *s, struct inherited *in, char **state, size_t *len, char *msg, size_t cap)
+	struct successor *s, struct inherited *in, struct successor_texts *t, char *msg, size_t cap)
 {
 	char hello[64];
 	size_t nfds = 0;
 	int rc;
 
-	*state = NULL;
-	*len = 0;
+	memset(t, 0, sizeof(*t));
 	int n = snprintf(hello, sizeof(hello), "pid %ld version %s", (long)getpid(), ANYLB_VERSION);
 	if ((rc = handover_send(
 		     s->sock, HANDOVER_HELLO, hello, (size_t)n, NULL, 0, RECV_TIMEOUT_MS)) < 0) {
 		snprintf(msg, cap, "cannot reach the old process: %s", strerror(-rc));
 		return rc;
 	}
-	if ((rc = receive_until_end(s, in, state, len, &nfds, msg, cap)) < 0)
+	successor_step(s, "hello");
+	if ((rc = receive_until_end(s, in, t, &nfds, msg, cap)) < 0)
 		return rc;
-	log_info("upgrade: took over %zu sockets and %zu bytes of state from pid %ld", nfds, *len,
-		(long)s->previous);
+	log_info("upgrade: took over %zu sockets, %zu bytes of state and %zu of the announcement "
+		 "from pid %ld",
+		nfds, t->state_len, t->anycast_len, (long)s->previous);
+	successor_step(s, "end");
 	return 0;
 }
 
@@ -178,6 +206,7 @@ int successor_ready(struct successor *s, char **state, size_t *len)
 {
 	char msg[256];
 	size_t nfds = 0;
+	struct successor_texts t;
 	int rc = handover_send(s->sock, HANDOVER_READY, NULL, 0, NULL, 0, RECV_TIMEOUT_MS);
 
 	*state = NULL;
@@ -187,7 +216,12 @@ int successor_ready(struct successor *s, char **state, size_t *len)
 			(long)s->previous, strerror(-rc));
 		return rc;
 	}
-	if ((rc = receive_until_end(s, NULL, state, len, &nfds, msg, sizeof(msg))) < 0)
+	successor_step(s, "ready");
+	rc = receive_until_end(s, NULL, &t, &nfds, msg, sizeof(msg));
+	free(t.anycast);
+	*state = t.state;
+	*len = t.state_len;
+	if (rc < 0)
 		log_warn("upgrade: pid %ld did not say what it counted since the handover began "
 			 "(%s): the counters miss that much",
 			(long)s->previous, msg);

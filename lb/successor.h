@@ -30,12 +30,28 @@ int successor_open(struct successor **out);
 /* The pid of the process this one takes over from. */
 pid_t successor_previous(const struct successor *s);
 
+/* What came with the sockets: malloc'ed texts (NULL without), NUL-terminated. */
+struct successor_texts {
+	char *state; /* the state snapshot (lb/snapshot.h) */
+	size_t state_len;
+	char *anycast; /* the announcement (lb/announcer_handover.c) */
+	size_t anycast_len;
+};
+
 /*
- * The configuration is loaded: HELLO, then every socket into in and the state (malloc'ed into
- * *state, *len bytes; NULL without) until END. 0 or -errno, with why in msg.
+ * The configuration is loaded: HELLO, then every socket into in and the texts until END.
+ * 0 or -errno, with why in msg.
  */
-int successor_receive(struct successor *s, struct inherited *in, char **state, size_t *len,
+int successor_receive(struct successor *s, struct inherited *in, struct successor_texts *t,
 	char *msg, size_t cap);
+
+/*
+ * Tests of the handover only: ANYLB_UPGRADE_STOP_AT=STEP in the environment of the old
+ * process makes its successor stop itself (SIGSTOP) at that step: `hello` (HELLO sent, nothing
+ * received), `end` (sockets and state received), `attached` (the announcement taken over),
+ * `ready` (READY sent). The successor removes the variable: its own successor does not stop.
+ */
+void successor_step(struct successor *s, const char *step);
 
 /*
  * This process serves: READY; then the old one's counting since the state (malloc'ed into

@@ -59,6 +59,8 @@ static void set_state(struct upgrade *u, enum upgrade_state st, const char *why)
 	case UPGRADE_FAILED:
 		ev_timer_stop(u->loop, &u->deadline);
 		u->done_at = ev_now(u->loop);
+		if (st == UPGRADE_FAILED && u->hooks.failed != NULL)
+			u->hooks.failed(u->hooks.arg);
 		break;
 	case UPGRADE_IDLE:
 	case UPGRADE_STARTING:
@@ -96,16 +98,23 @@ static void fail(struct upgrade *u, const char *fmt, ...)
 	set_state(u, UPGRADE_FAILED, u->reason);
 }
 
-/* The text as STATE packets, then END. 0 or -errno. */
-static int send_state(struct upgrade *u, const char *state, size_t slen)
+/* The text as packets of type, in order. 0 or -errno. */
+static int send_text(struct upgrade *u, enum handover_type type, const char *text, size_t len)
 {
 	int rc = 0;
 
-	for (size_t off = 0; state != NULL && off < slen && rc == 0; off += HANDOVER_MAX_TEXT) {
-		size_t k = slen - off < HANDOVER_MAX_TEXT ? slen - off : HANDOVER_MAX_TEXT;
-		rc = handover_send(
-			u->sock, HANDOVER_STATE, state + off, k, NULL, 0, SEND_TIMEOUT_MS);
+	for (size_t off = 0; text != NULL && off < len && rc == 0; off += HANDOVER_MAX_TEXT) {
+		size_t k = len - off < HANDOVER_MAX_TEXT ? len - off : HANDOVER_MAX_TEXT;
+		rc = handover_send(u->sock, type, text + off, k, NULL, 0, SEND_TIMEOUT_MS);
 	}
+	return rc;
+}
+
+/* The text as STATE packets, then END. 0 or -errno. */
+static int send_state(struct upgrade *u, const char *state, size_t slen)
+{
+	int rc = send_text(u, HANDOVER_STATE, state, slen);
+
 	if (rc == 0)
 		rc = handover_send(u->sock, HANDOVER_END, NULL, 0, NULL, 0, SEND_TIMEOUT_MS);
 	return rc;
@@ -135,6 +144,12 @@ static int send_all(struct upgrade *u)
 	for (size_t i = 0; i < n; i++)
 		close(v[i].fd);
 	free(v);
+	if (rc < 0)
+		return rc;
+	size_t alen = 0;
+	char *anycast = u->hooks.anycast != NULL ? u->hooks.anycast(u->hooks.arg, &alen) : NULL;
+	rc = send_text(u, HANDOVER_ANYCAST, anycast, alen);
+	free(anycast);
 	if (rc < 0)
 		return rc;
 	size_t slen = 0;
@@ -188,6 +203,7 @@ static void on_msg(struct upgrade *u, struct handover_msg *m)
 	case HANDOVER_FDS:
 	case HANDOVER_STATE:
 	case HANDOVER_END:
+	case HANDOVER_ANYCAST:
 		break;
 	}
 	fail(u, "the new process sent '%s' out of turn (in %s)", handover_type_name(m->type),

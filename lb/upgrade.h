@@ -53,8 +53,15 @@ struct upgrade_hooks {
 	 * nothing (or memory ran out, with *err -ENOMEM).
 	 */
 	struct upgrade_fd *(*collect)(void *arg, size_t *n, int *err);
+	/*
+	 * The announcement (malloc'ed text, *len bytes), or NULL: none (no bgp). Sent after the
+	 * sockets; from then on this process's announcer applies nothing until `failed`.
+	 */
+	char *(*anycast)(void *arg, size_t *len);
 	/* The state snapshot to send (malloc'ed text, *len bytes), or NULL: none. */
 	char *(*state)(void *arg, size_t *len);
+	/* The attempt failed or was abandoned: this process goes on as before. */
+	void (*failed)(void *arg);
 	/* The successor (pid) serves: stop accepting, drain. */
 	void (*handed_over)(void *arg, pid_t successor);
 	/*

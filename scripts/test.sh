@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, checks the layout with clang-format, builds,
+# The whole test suite: installs what is missing, checks the layout with clang-format (and that
+# no merge conflict marker was committed), builds,
 # runs every test, then builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 # every test again against the instrumented binary, then runs every fuzz target for 30 s
 # (scripts/fuzz.sh). Exit 0 only if all of it passed.
@@ -10,6 +11,11 @@ scripts/deps.sh
 
 echo "== format: clang-format --dry-run on every C file"
 git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+echo "== merge: no conflict markers left in a tracked file"
+if git grep -nE '^(<<<<<<<|>>>>>>>)( |$)' -- . ':!scripts/test.sh'; then
+	echo "conflict markers left in the files above" >&2
+	exit 1
+fi
 
 summary=()
 run_suite() {

@@ -496,3 +496,96 @@ Test(upgrade, a_failed_upgrade_leaves_the_old_process_serving_exactly_as_before)
 	}
 	sc_lb_stop(lb);
 }
+
+/* The state of backend addr in /status, into out ("" when it is not there). */
+static void backend_state(const char *addr, char *out, size_t cap, char *reason, size_t rcap)
+{
+	struct sc_http_resp r;
+	json_t *b;
+	size_t i;
+
+	out[0] = reason[0] = '\0';
+	cr_assert_eq(sc_http(admin_where, "GET", "/status", NULL, 5000, &r), 0);
+	json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
+	sc_http_free(&r);
+	cr_assert_not_null(j);
+	json_t *svc = json_array_get(json_object_get(j, "services"), 0);
+	json_array_foreach(json_object_get(svc, "backends"), i, b)
+	{
+		if (strcmp(json_string_value(json_object_get(b, "address")), addr) != 0)
+			continue;
+		snprintf(out, cap, "%s", json_string_value(json_object_get(b, "state")));
+		const char *why = json_string_value(json_object_get(b, "reason"));
+		snprintf(reason, rcap, "%s", why != NULL ? why : "");
+	}
+	json_decref(j);
+}
+
+/* An outlier ejection is state too: the successor does not send clients to that backend. */
+Test(upgrade, an_ejection_goes_on_in_the_successor)
+{
+	struct sc_backend *be = sc_backend_start(SC_BACKEND_ECHO, AF_INET, NULL);
+	char bad[SC_ADDRSTRLEN], *y = NULL, st[32], why[256];
+	const char *dir = sc_admin_temp_dir();
+
+	cr_assert_not_null(be);
+	cr_assert_not_null(dir);
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	cr_assert_gt(sc_free_addr(AF_INET, bad, sizeof(bad)), 0); /* nothing listens there */
+	snprintf(admin_sock, sizeof(admin_sock), "%s/admin.sock", dir);
+	snprintf(admin_where, sizeof(admin_where), "unix:%s", admin_sock);
+	cr_assert_gt(sc_free_addr(AF_INET, listen_addr, sizeof(listen_addr)), 0);
+	cr_assert_geq(asprintf(&y,
+			      "global:\n"
+			      "  admin: {socket: %s}\n"
+			      "  drain_timeout: 2s\n"
+			      "services:\n"
+			      "  - name: web\n"
+			      "    listen: [\"%s\"]\n"
+			      "    outlier: {consecutive_failures: 2, base_ejection_time: 60s}\n"
+			      "    backends:\n"
+			      "      - address: %s\n"
+			      "      - address: %s\n",
+			      admin_sock, listen_addr, sc_backend_addr(be), bad),
+		0);
+	struct sc_lb *lb = sc_lb_start("%s", y);
+	free(y);
+	cr_assert_not_null(lb);
+	long pid = sc_lb_pid(lb);
+	/* Round robin sends every other session there: refused, retried on the good one. */
+	for (int i = 0; i < 8; i++) {
+		int fd = sc_connect(listen_addr, CLIENT_MS);
+		cr_assert_geq(fd, 0);
+		cr_expect_eq(sc_echo(fd, "x", CLIENT_MS), 0, "session %d", i);
+		close(fd);
+	}
+	backend_state(bad, st, sizeof(st), why, sizeof(why));
+	cr_assert_str_eq(st, "ejected", "before the upgrade: %s (%s)", st, why);
+
+	struct sc_run run;
+	long next = upgrade_ctl(pid, NULL, &run);
+	cr_assert(next > 0, "upgrade: %s%s", run.out, run.err);
+	sc_run_free(&run);
+	backend_state(bad, st, sizeof(st), why, sizeof(why));
+	cr_expect_str_eq(st, "ejected", "after the upgrade: %s (%s)", st, why);
+	char sample[256];
+	snprintf(sample, sizeof(sample),
+		"anylb_backend_connect_failures_total{service=\"web\",backend=\"%s\"}", bad);
+	int64_t fails = metric(sample);
+	cr_expect_geq(fails, 2, "the failures that ejected it, carried over");
+	/* No session of the successor's tries it: every one is answered at the first connect. */
+	for (int i = 0; i < 8; i++) {
+		int fd = sc_connect(listen_addr, CLIENT_MS);
+		cr_assert_geq(fd, 0);
+		cr_expect_eq(sc_echo(fd, "y", CLIENT_MS), 0, "session %d", i);
+		close(fd);
+	}
+	backend_state(bad, st, sizeof(st), why, sizeof(why));
+	cr_expect_str_eq(st, "ejected", "still ejected: %s (%s)", st, why);
+	cr_expect_eq(metric(sample), fails, "the successor sent a session to the ejected backend");
+	cr_expect_eq(sc_lb_wait(lb, 10000), 0, "the old one exits 0");
+	kill((pid_t)next, SIGTERM);
+	for (int i = 0; i < 200 && waitpid((pid_t)next, NULL, WNOHANG) != (pid_t)next; i++)
+		sc_sleep_ms(50);
+	sc_lb_stop(lb);
+}

@@ -8,6 +8,10 @@
  * listening count through real workers or the shared state, each followed by the `changes`
  * edge the announcer reads. Time is passed in (announcer_evaluate); the loop only runs with
  * EVRUN_NOWAIT, for what the announcer does on it (overrides, the shutdown's callback).
+ *
+ * The binary upgrade's cases (lb/announcer_handover.c) play both processes one after the other:
+ * the old announcer describes itself and is freed, a new one over a fresh runtime adopts the
+ * text, the fake telling what each was asked to apply.
  */
 #include "bgp/announce.h"
 #include "bgp/policy.h"
@@ -47,7 +51,7 @@ struct fake {
 		void *arg;
 	} wait[MAX_REC];
 	size_t nwait;
-	int made, freed, rearms;
+	int made, freed, rearms, handed;
 	uint64_t now;  /* the announcer's clock */
 	int fail_with; /* mech_new fails with this (-errno) */
 };
@@ -86,6 +90,17 @@ static void fake_free(struct announce_mech *m)
 	((struct fake *)m)->freed++;
 }
 
+static int fake_describe(const struct announce_mech *m, char *buf, size_t cap)
+{
+	(void)m;
+	return snprintf(buf, cap, "interface anylbt0 ifindex 7");
+}
+
+static void fake_handed_over(struct announce_mech *m)
+{
+	((struct fake *)m)->handed++;
+}
+
 static const struct announce_ops fake_ops = {
 	.name = "fake",
 	.apply = fake_apply,
@@ -93,6 +108,8 @@ static const struct announce_ops fake_ops = {
 	.matches = NULL,
 	.watchdog_fd = fake_watchdog_fd,
 	.rearm = fake_rearm,
+	.describe = fake_describe,
+	.handed_over = fake_handed_over,
 	.free = fake_free,
 };
 
@@ -697,5 +714,171 @@ Test(announcer, rearm_starts_over_from_withdrawn)
 	evaluate(&e, t + 1 + DELAY);
 	expect_edges("web", from, 1, 1);
 	expect_edges("api", from, 1, 1);
+	teardown(&e);
+}
+
+/* ---- the binary upgrade (lb/announcer_handover.c) ---- */
+
+/*
+ * The old process: both services announced at t0 + DELAY, web after one flap (delay doubled);
+ * returns its hand_over text (the caller frees) and the time it was taken, after teardown.
+ */
+static char *old_process(uint64_t *t)
+{
+	struct env e;
+	size_t len = 0;
+
+	setup(&e);
+	uint64_t t1 = announce_both(&e, 0);
+	drain(&e, "web", 0, 1);
+	drain(&e, "web", 1, 1);
+	evaluate(&e, t1 + 100); /* withdrawn */
+	drain(&e, "web", 0, 0);
+	drain(&e, "web", 1, 0);
+	evaluate(&e, t1 + 200);
+	evaluate(&e, t1 + 200 + DELAY); /* announced again */
+	drain(&e, "web", 0, 1);
+	drain(&e, "web", 1, 1);
+	evaluate(&e, t1 + 300 + DELAY); /* a flap: the delay doubles */
+	drain(&e, "web", 0, 0);
+	drain(&e, "web", 1, 0);
+	evaluate(&e, t1 + 400 + DELAY);
+	evaluate(&e, t1 + 400 + 3 * DELAY);
+	struct announcer_status st = status(&e, "web");
+	cr_assert(st.announced);
+	cr_assert_eq(st.flaps, 1u);
+	cr_assert_eq(st.delay_ms, 2 * DELAY);
+	*t = t1 + 500 + 3 * DELAY;
+	F.now = *t;
+	char *text = announcer_hand_over(e.a, &len);
+	cr_assert_not_null(text);
+	cr_assert_eq(strlen(text), len);
+	cr_assert_eq(strncmp(text, "anycast 1 interface anylbt0 ifindex 7\n", 38), 0, "%s", text);
+	cr_assert_eq(announcer_handover_ifindex(text, "anylbt0"), 7);
+	cr_assert_eq(announcer_handover_ifindex(text, "anylb0"), 0, "another interface's");
+	teardown(&e);
+	return text;
+}
+
+Test(announcer, an_upgrade_hands_the_decisions_over_without_a_withdrawal)
+{
+	struct env e;
+	uint64_t t;
+	char *text = old_process(&t);
+
+	setup(&e);          /* the successor: nothing listens yet, its workers have not started */
+	F.now = t + 123456; /* another clock */
+	cr_assert_eq(announcer_adopt(e.a, text), 2);
+	free(text);
+	struct announcer_status st = status(&e, "web");
+	cr_expect(st.announced, "announced from the start");
+	cr_expect_eq(st.flaps, 1u);
+	cr_expect_eq(st.delay_ms, 2 * DELAY, "the flap history came along");
+	cr_expect(status(&e, "api").announced);
+
+	/* The first evaluation makes the decisions true again; no listener yet is no withdraw. */
+	evaluate(&e, F.now);
+	assert_edges("web", 0, 1, 1);
+	assert_edges("api", 0, 1, 1);
+	evaluate(&e, F.now + 1000);
+	listen_all(&e);
+	evaluate(&e, F.now + 1001);
+	expect_edges("web", 0, 1, 1);
+	expect_edges("api", 0, 1, 1);
+	/* From here on it decides as the old one would have: a flap doubles to 4x. */
+	size_t from = F.nrec;
+	drain(&e, "web", 0, 1);
+	drain(&e, "web", 1, 1);
+	evaluate(&e, F.now + 10);
+	expect_edges("web", from, 1, 0);
+	cr_expect_eq(status(&e, "web").delay_ms, 4 * DELAY);
+	teardown(&e);
+}
+
+Test(announcer, an_adopted_service_whose_listeners_never_come_is_withdrawn_after_a_grace)
+{
+	struct env e;
+	uint64_t t;
+	char *text = old_process(&t);
+
+	setup(&e);
+	F.now = 1000;
+	cr_assert_eq(announcer_adopt(e.a, text), 2);
+	free(text);
+	evaluate(&e, 1000);
+	evaluate(&e, 5999);
+	expect_edges("web", 0, 1, 1);
+	set_listening(&e, "api", 1); /* api's worker started, web's listener never does */
+	evaluate(&e, 6000);
+	expect_edges("web", 0, 2, 0);
+	expect_edges("api", 0, 1, 1);
+	teardown(&e);
+}
+
+Test(announcer, what_cannot_be_adopted_starts_withdrawn)
+{
+	struct env e;
+
+	setup(&e);
+	cr_expect_eq(announcer_adopt(e.a, "anycast 1 bird_protocol\n"
+					  "service web 2 0 0 1 0 0 5 0 10000 0 healthy\n"),
+		0, "another mechanism");
+	cr_expect_eq(announcer_adopt(e.a, "anycast 2 interface anylbt0 ifindex 7\n"), 0,
+		"another version");
+	cr_expect_eq(announcer_adopt(e.a, "garbage"), 0);
+	cr_expect_eq(announcer_adopt(e.a, "anycast 1 interface anylbt0 ifindex 7\n"
+					  "service web 2 0 0 1\n"
+					  "service gone 2 0 0 1 0 0 5 0 10000 0 healthy\n"
+					  "service api 2 0 0 1 0 0 5 0 10000 0 healthy for 10s\n"),
+		1, "a short line and an unknown service are skipped");
+	cr_expect_not(status(&e, "web").announced);
+	struct announcer_status st = status(&e, "api");
+	cr_expect(st.announced);
+	cr_expect_str_eq(st.reason, "healthy for 10s");
+	cr_expect_eq(announcer_handover_ifindex("anycast 1 bird_protocol\n", "anylbt0"), 0);
+	cr_expect_eq(announcer_handover_ifindex(NULL, "anylbt0"), 0);
+	teardown(&e);
+}
+
+Test(announcer, a_handed_over_announcer_applies_and_withdraws_nothing)
+{
+	struct env e;
+	size_t len;
+
+	setup(&e);
+	done_calls = 0;
+	uint64_t t = announce_both(&e, 0);
+	free(announcer_hand_over(e.a, &len));
+	size_t from = F.nrec;
+	announcer_handed_over(e.a);
+	cr_expect_eq(F.handed, 1, "the mechanism let go");
+	drain(&e, "web", 0, 1);
+	drain(&e, "web", 1, 1);
+	evaluate(&e, t + 10);
+	cr_expect_eq(F.nrec, from, "applied after the handover");
+	announcer_shutdown(e.a, on_done, NULL);
+	spin(&e);
+	cr_expect_eq(done_calls, 1);
+	cr_expect_eq(F.nrec, from, "the shutdown withdrew the successor's prefixes");
+	teardown(&e);
+}
+
+Test(announcer, a_failed_upgrade_reasserts_every_decision)
+{
+	struct env e;
+	size_t len;
+
+	setup(&e);
+	uint64_t t = announce_both(&e, 0);
+	free(announcer_hand_over(e.a, &len));
+	/* It goes on deciding until the successor serves: a withdraw now is applied now. */
+	drain(&e, "api", 0, 1);
+	evaluate(&e, t + 10);
+	assert_edges("api", 0, 2, 0);
+	size_t from = F.nrec;
+	announcer_reassert(e.a);
+	spin(&e);
+	expect_edges("web", from, 1, 1);
+	expect_edges("api", from, 1, 0);
 	teardown(&e);
 }

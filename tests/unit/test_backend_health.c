@@ -8,6 +8,7 @@
  * a reload, slow start's ramp. No sleep, no lock, no thread.
  */
 #include "health/backend_health.h"
+#include "health/slowstart.h"
 
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -415,7 +416,7 @@ Test(backend_health, restore_a_saved_verdict)
 	struct bh_saved_check up[2] = {{3, 2, 3}, {3, 2, 2}};
 
 	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
-	bh_restore(&f.h, &f.c, down, "saved verdict restored", 100, &f.out);
+	bh_restore(&f.h, &f.c, down, NULL, "saved verdict restored", 100, &f.out);
 	/* Held by initial_state, and still not_ready by the saved readiness: no transition. */
 	expect_none(&f);
 	cr_expect_eq(f.h.state, BACKEND_NOT_READY);
@@ -432,7 +433,7 @@ Test(backend_health, restore_a_saved_verdict)
 	teardown(&f);
 
 	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
-	bh_restore(&f.h, &f.c, up, "saved verdict restored", 100, &f.out);
+	bh_restore(&f.h, &f.c, up, NULL, "saved verdict restored", 100, &f.out);
 	expect_transition(&f, BACKEND_NOT_READY, BACKEND_READY, "saved verdict restored");
 	cr_expect_eq(f.h.ready.health, 3, "the saved position, not the fresh bottom");
 	/* At the top of the up range: one failure does not take it down (a fresh one would). */
@@ -449,7 +450,7 @@ Test(backend_health, restore_under_changed_settings_keeps_the_verdict_only)
 	struct bh_saved_check saved[2] = {{2, 5, 5}, {99, 2, 2}};
 
 	setup(&f, 1, 1, CONF_INITIAL_READY);
-	bh_restore(&f.h, &f.c, saved, "saved verdict restored", 100, &f.out);
+	bh_restore(&f.h, &f.c, saved, NULL, "saved verdict restored", 100, &f.out);
 	expect_transition(&f, BACKEND_READY, BACKEND_DEAD, "saved verdict restored");
 	cr_expect_eq(f.h.live.health, 0, "the count starts over, from down");
 	cr_expect_eq(f.h.live.rise, 2);
@@ -464,12 +465,60 @@ Test(backend_health, restore_ready_with_slow_start_gets_the_full_weight)
 
 	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
 	f.sc.slow_start_ms = 10000;
-	bh_restore(&f.h, &f.c, up, "saved verdict restored", 50000, &f.out);
+	bh_restore(&f.h, &f.c, up, NULL, "saved verdict restored", 50000, &f.out);
 	cr_expect_eq(f.h.state, BACKEND_READY);
 	cr_expect(f.out.weight_changed);
 	cr_expect_eq(f.h.eff_weight, 100);
 	bh_tick(&f.h, &f.c, 50001, &f.out);
 	cr_expect_eq(f.h.eff_weight, 100, "no ramp after a restored verdict");
+	teardown(&f);
+}
+
+/* The binary upgrade: a ramp under way goes on where it was, not from 0 and not at full. */
+Test(backend_health, restore_with_a_ramp_under_way_goes_on_from_there)
+{
+	struct fixture f;
+	struct bh_saved_check up[2] = {{4, 2, 3}, {3, 2, 2}};
+	struct bh_saved_extra x = {.ready_for_ms = 2500};
+
+	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
+	f.sc.slow_start_ms = 10000;
+	bh_restore(&f.h, &f.c, up, &x, "saved verdict restored", 50000, &f.out);
+	cr_expect_eq(f.h.state, BACKEND_READY);
+	cr_expect_eq(f.h.ready_since_ms, 47500);
+	cr_expect_eq(f.h.eff_weight, slowstart_weight(100, 47500, 50000, 10000));
+	cr_expect_lt(f.h.eff_weight, 100);
+	cr_expect_gt(f.h.eff_weight, 1);
+	bh_tick(&f.h, &f.c, 57500, &f.out);
+	cr_expect_eq(f.h.eff_weight, 100, "the ramp ends when it would have");
+	teardown(&f);
+
+	/* Past the window, or not known: the full weight. */
+	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
+	f.sc.slow_start_ms = 10000;
+	x.ready_for_ms = UINT64_MAX;
+	bh_restore(&f.h, &f.c, up, &x, "saved verdict restored", 50000, &f.out);
+	cr_expect_eq(f.h.eff_weight, 100);
+	teardown(&f);
+}
+
+Test(backend_health, restore_an_ejection_stays_ejected_until_it_is_over)
+{
+	struct fixture f;
+	struct bh_saved_check up[2] = {{4, 2, 3}, {3, 2, 2}};
+	struct bh_saved_extra x = {
+		.ready_for_ms = UINT64_MAX,
+		.outlier = {.state = OUTLIER_EJECTED, .ejections = 1, .left_ms = 700},
+	};
+
+	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
+	bh_restore(&f.h, &f.c, up, &x, "saved verdict restored", 1000, &f.out);
+	cr_expect_eq(f.h.state, BACKEND_EJECTED);
+	cr_expect_not(f.out.ejected, "not a new ejection: not counted again");
+	cr_expect_eq(outlier_ejected_until(f.o, 0), 1700);
+	outlier_tick(f.o, 1700, NULL, NULL);
+	bh_ejection_over(&f.h, &f.c, 1700, &f.out);
+	cr_expect(bh_trial_offered(&f.h, &f.c));
 	teardown(&f);
 }
 
@@ -480,7 +529,7 @@ Test(backend_health, restore_keeps_a_drain)
 
 	setup(&f, 1, 1, CONF_INITIAL_NOT_READY);
 	bh_set_draining(&f.h, &f.c, 1, "operator drain", 10, &f.out);
-	bh_restore(&f.h, &f.c, up, "saved verdict restored", 100, &f.out);
+	bh_restore(&f.h, &f.c, up, NULL, "saved verdict restored", 100, &f.out);
 	cr_expect_eq(f.h.state, BACKEND_DRAINING);
 	cr_expect_str_eq(f.h.reason, "operator drain", "the drain's reason stays");
 	bh_set_draining(&f.h, &f.c, 0, "operator enable", 200, &f.out);

@@ -296,6 +296,71 @@ Test(iface, gone_when_fd_closed)
 	iface_nl_close(nl);
 }
 
+/* The binary upgrade's handover: a second queue keeps the interface and its addresses. */
+Test(iface, attached_queue_keeps_it_after_the_first_closes)
+{
+	char err[256] = "";
+	struct in_addr v4;
+	int ifindex = 0;
+
+	enter_netns();
+	int fd = create_ok(&ifindex);
+	struct iface_nl *nl = iface_nl_open(err, sizeof(err));
+	cr_assert_not_null(nl, "%s", err);
+	inet_pton(AF_INET, "192.0.2.10", &v4);
+	cr_assert_eq(iface_addr_add(nl, ifindex, AF_INET, &v4, 32, err, sizeof(err)), 0, "%s", err);
+
+	int fd2 = iface_attach(NAME, ifindex, err, sizeof(err));
+	cr_assert_geq(fd2, 0, "%s", err);
+	cr_assert_eq(iface_create(NAME, &(int){0}, err, sizeof(err)), -EBUSY, "still exclusive");
+	close(fd);
+	struct timespec settle = {.tv_sec = 0, .tv_nsec = 50 * 1000 * 1000};
+	nanosleep(&settle, NULL);
+	cr_assert_eq(if_nametoindex(NAME), (unsigned)ifindex, "gone with the first queue");
+	cr_assert_eq(try_bind(AF_INET, "192.0.2.10"), 0, "the address went with the first queue");
+
+	/* The last queue takes it and its addresses away. */
+	close(fd2);
+	cr_assert_geq(wait_gone(NAME, 2000), 0, "interface still there 2 s after the last close");
+	cr_assert_eq(try_bind(AF_INET, "192.0.2.10"), -EADDRNOTAVAIL);
+	iface_nl_close(nl);
+}
+
+/* An interface that went in the meantime is not silently made again by the attach. */
+Test(iface, attach_to_a_gone_interface_is_refused)
+{
+	char err[256] = "";
+	int ifindex = 0;
+
+	enter_netns();
+	int fd = create_ok(&ifindex);
+	close(fd);
+	cr_assert_geq(wait_gone(NAME, 2000), 0);
+	cr_assert_eq(iface_attach(NAME, ifindex, err, sizeof(err)), -ENODEV, "%s", err);
+	cr_assert_not_null(strstr(err, "gone"), "%s", err);
+	cr_assert_geq(wait_gone(NAME, 2000), 0, "the attach left an interface behind");
+
+	/* Same name, another interface: refused too, and that one is left alone. */
+	fd = create_ok(&ifindex);
+	cr_assert_eq(iface_attach(NAME, ifindex + 1000, err, sizeof(err)), -ENODEV, "%s", err);
+	cr_assert_eq(if_nametoindex(NAME), (unsigned)ifindex, "the attach disturbed it");
+	close(fd);
+	cr_assert_eq(iface_attach("bad/name", 3, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(iface_attach(NAME, 0, err, sizeof(err)), -EINVAL);
+}
+
+Test(iface, attach_to_a_non_tun_is_refused)
+{
+	char err[256] = "";
+
+	enter_netns();
+	cr_assert_eq(system("ip link add " NAME " type veth peer name anylbt0p"), 0);
+	int rc = iface_attach(NAME, (int)if_nametoindex(NAME), err, sizeof(err));
+	cr_assert_lt(rc, 0, "attached to a veth");
+	cr_assert_neq(err[0], '\0');
+	cr_assert_neq(if_nametoindex(NAME), 0u, "the veth went");
+}
+
 Test(iface, bad_names_rejected)
 {
 	static const char *const bad[] = {

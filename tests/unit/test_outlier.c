@@ -583,3 +583,85 @@ Test(outlier, lifecycle)
 	cr_assert_eq(outlier_state(o, 2), OUTLIER_OK);
 	outlier_free(o);
 }
+
+/* ---- the binary upgrade: an entry saved by one process, taken over by its successor ---- */
+
+#define SHIFT 500000 /* the successor's clock */
+
+Test(outlier, an_ejection_goes_on_in_the_successor_for_what_was_left)
+{
+	struct outlier *o = make(NULL, 4), *n = make(NULL, 4);
+	struct outlier_saved s;
+
+	fail_n(o, 1, 3, 0);
+	outlier_tick(o, 1000, NULL, NULL); /* trial */
+	cr_assert_eq(outlier_report(o, 1, 0, 1000), OUTLIER_EV_NONE, "no trial taken yet");
+	cr_assert_eq(outlier_take_trial(o, 1), 1);
+	cr_assert_eq(outlier_report(o, 1, 0, 1100), OUTLIER_EV_EJECTED); /* second: 2 s */
+	outlier_save(o, 1, 1600, &s);
+	cr_expect_eq(s.state, OUTLIER_EJECTED);
+	cr_expect_eq(s.ejections, 2u);
+	cr_expect_eq(s.left_ms, 1500);
+
+	cr_assert_eq(outlier_take_over(n, 1, &s, SHIFT), OUTLIER_EV_EJECTED);
+	cr_expect_eq(outlier_state(n, 1), OUTLIER_EJECTED);
+	cr_expect_eq(outlier_ejected_until(n, 1), SHIFT + 1500);
+	cr_expect_eq(outlier_ejected_count(n), 1u);
+	cr_expect_str_eq(outlier_reason(n, 1), "taken over");
+	/* Over at the same moment; the next ejection is the third (3 s), as it would have been. */
+	cr_expect_eq(outlier_tick(n, SHIFT + 1499, NULL, NULL), SHIFT + 1500);
+	outlier_tick(n, SHIFT + 1500, NULL, NULL);
+	cr_expect_eq(outlier_state(n, 1), OUTLIER_TRIAL);
+	cr_assert_eq(outlier_take_trial(n, 1), 1);
+	cr_assert_eq(outlier_report(n, 1, 0, SHIFT + 1600), OUTLIER_EV_EJECTED);
+	cr_expect_eq(outlier_ejected_until(n, 1), SHIFT + 1600 + 3000);
+	outlier_free(o);
+	outlier_free(n);
+}
+
+Test(outlier, a_trial_and_a_failure_count_carry_over)
+{
+	struct outlier *o = make(NULL, 4), *n = make(NULL, 4);
+	struct outlier_saved s;
+
+	fail_n(o, 0, 3, 0);
+	outlier_tick(o, 1000, NULL, NULL);
+	cr_assert_eq(outlier_take_trial(o, 0), 1); /* out when the old process goes */
+	outlier_save(o, 0, 1200, &s);
+	cr_assert_eq(outlier_take_over(n, 0, &s, SHIFT), OUTLIER_EV_EJECTED);
+	cr_expect_eq(outlier_state(n, 0), OUTLIER_TRIAL);
+	cr_expect(outlier_trial_offered(n, 0), "the lost trial is on offer again");
+
+	fail_n(o, 2, 2, 0);
+	outlier_save(o, 2, 10, &s);
+	cr_expect_eq(s.state, OUTLIER_OK);
+	cr_assert_eq(outlier_take_over(n, 2, &s, SHIFT), OUTLIER_EV_NONE);
+	cr_expect_eq(outlier_failures(n, 2), 2u);
+	cr_expect_eq(fail_n(n, 2, 1, SHIFT), OUTLIER_EV_EJECTED, "the third failure in a row");
+	outlier_free(o);
+	outlier_free(n);
+}
+
+Test(outlier, a_take_over_keeps_to_the_budget_and_the_range)
+{
+	struct outlier_conf off = default_conf;
+	struct outlier *n = make(NULL, 2), *none = NULL;
+	struct outlier_saved ej = {.state = OUTLIER_EJECTED, .ejections = 1, .left_ms = 100};
+	struct outlier_saved s;
+
+	/* 50% of 2: one at a time. */
+	cr_expect_eq(outlier_take_over(n, 0, &ej, 0), OUTLIER_EV_EJECTED);
+	cr_expect_eq(outlier_take_over(n, 1, &ej, 0), OUTLIER_EV_NONE, "over the budget");
+	cr_expect_eq(outlier_state(n, 1), OUTLIER_OK);
+	cr_expect_eq(outlier_take_over(n, 7, &ej, 0), OUTLIER_EV_NONE);
+	cr_expect_eq(outlier_take_over(n, 0, &ej, 0), OUTLIER_EV_NONE, "only onto an OK entry");
+	outlier_save(n, 9, 0, &s);
+	cr_expect_eq(s.state, OUTLIER_OK);
+	off.consecutive_failures = 0; /* ejection off now */
+	none = make(&off, 2);
+	cr_expect_eq(outlier_take_over(none, 0, &ej, 0), OUTLIER_EV_NONE);
+	struct outlier_saved bad = {.state = (enum outlier_state)9};
+	cr_expect_eq(outlier_take_over(n, 1, &bad, 0), OUTLIER_EV_NONE);
+	outlier_free(n);
+	outlier_free(none);
+}

@@ -119,7 +119,7 @@ static struct lb_runtime *busy_runtime(char **buf, size_t *len)
 	atomic_store(&runtime_service(rt, "web")->st->accepted, 99);
 	atomic_store(&runtime_service(rt, "web")->st->results[LB_RESULT_TIMEOUT], 5);
 	atomic_store(&rt->proc->accept_pauses, 3);
-	cr_assert_eq(snapshot_take(rt, get_withdraw, NULL, T0, &s), 0);
+	cr_assert_eq(snapshot_take(rt, get_withdraw, NULL, T0, 1000, &s), 0);
 	cr_assert_eq(snapshot_format(&s, buf, len), 0);
 	snapshot_free(&s);
 	return rt;
@@ -133,7 +133,7 @@ Test(snapshot, round_trip)
 	char err[256];
 	struct lb_runtime *rt = busy_runtime(&buf, &len);
 
-	cr_assert_eq(strncmp(buf, "anylb-state 1\nwritten 1700000000000\n", 36), 0, "%s", buf);
+	cr_assert_eq(strncmp(buf, "anylb-state 2\nwritten 1700000000000\n", 36), 0, "%s", buf);
 	cr_assert_eq(snapshot_parse(buf, len, &s, err, sizeof(err)), 0, "%s\n%s", err, buf);
 	cr_expect_eq(s.written_ms, T0);
 	cr_assert_eq(s.nservices, 2);
@@ -166,6 +166,10 @@ Test(snapshot, round_trip)
 	cr_expect_eq(a1->c.check_ok[1], 2);
 	cr_expect_eq(a1->c.check_duration_us[1], 4000);
 	cr_expect_eq(a0->state, BACKEND_NOT_READY);
+	cr_expect(a1->have_transient && w0->have_transient);
+	cr_expect_eq(a1->ready_for_ms, 1000 - 20, "ready since its first verdict");
+	cr_expect_eq(w0->ready_for_ms, UINT64_MAX, "not ready");
+	cr_expect_eq(w0->outlier.state, OUTLIER_OK);
 	cr_expect(s.have_process);
 	cr_expect_eq(s.accept_pauses, 3);
 	/* What parses writes back the same bytes. */
@@ -244,7 +248,8 @@ Test(snapshot, refusals)
 
 	refused("", 0, "empty");
 	refused("GIF89a\n", 1, "line 1: not an anylb state file");
-	refused("anylb-state 2\nwritten 1\n", 1, "line 1: version 2: this anylb reads version 1");
+	refused("anylb-state 3\nwritten 1\n", 1,
+		"line 1: version 3: this anylb reads versions 1 to 2");
 	refused("anylb-state 01\nwritten 1\n", 1, "version 01");
 	refused(HEAD SVC BE, 0, "truncated: no 'end' line");
 	refused(HEAD SVC "backend web", 0, "truncated: the last line has no end");
@@ -354,7 +359,7 @@ static void saved_of(struct lb_runtime *rt, uint64_t at, struct snapshot *out)
 	char *buf, err[256];
 	size_t len;
 
-	cr_assert_eq(snapshot_take(rt, get_withdraw, NULL, at, &s), 0);
+	cr_assert_eq(snapshot_take(rt, get_withdraw, NULL, at, 1000, &s), 0);
 	cr_assert_eq(snapshot_format(&s, &buf, &len), 0);
 	snapshot_free(&s);
 	cr_assert_eq(snapshot_parse(buf, len, out, err, sizeof(err)), 0, "%s", err);
@@ -395,6 +400,41 @@ Test(snapshot, apply_restores_drains_young_verdicts_and_overrides)
 		be(rt, "web", 0)->st->h.reason);
 	snapshot_free(&s);
 	free(buf);
+	runtime_put(rt);
+	runtime_put(old);
+}
+
+/* The upgrade's SNAP_TRANSIENT: an ejection goes on in the successor for what was left. */
+Test(snapshot, an_upgrade_carries_an_ejection_over)
+{
+	struct lb_runtime *old = rt_of(YAML), *rt = rt_of(YAML), *cold = rt_of(YAML);
+	struct snapshot s;
+	uint64_t at = wall_ms(); /* the verdict is at most this old */
+
+	result(be(old, "web", 0), BACKEND_CHECK_LIVENESS, 1, 20);
+	for (int i = 0; i < 5; i++) /* the default: 5 in a row, 30 s */
+		backend_session_outcome(be(old, "web", 0), 0, 0, "connect refused", 100);
+	cr_assert_eq(state_of(be(old, "web", 0)), BACKEND_EJECTED);
+	saved_of(old, at, &s); /* at monotonic 1000: 29100 ms left */
+	const struct snap_backend *w0 = snapshot_backend(&s, "web", "10.0.0.1:8080");
+	cr_assert_not_null(w0);
+	cr_expect_eq(w0->outlier.state, OUTLIER_EJECTED);
+	cr_expect_eq(w0->outlier.left_ms, 29100);
+	cr_expect_eq(w0->outlier.ejections, 1u);
+
+	struct snapshot_applied r;
+	snapshot_apply(rt, &s, SNAP_HEALTH | SNAP_TRANSIENT, at + 100, 5000, 30000, NULL, NULL, &r);
+	cr_expect_eq(r.verdicts, 1);
+	struct lb_backend *b = be(rt, "web", 0);
+	cr_expect_eq(state_of(b), BACKEND_EJECTED, "%s: %s", backend_state_name(state_of(b)),
+		b->st->h.reason);
+	cr_expect_eq(outlier_ejected_until(b->svc->st->outlier, b->st->h.oidx), 5000 + 29000,
+		"what was left, less the 100 ms since it was written");
+	/* A cold restart (the state file) does not carry it. */
+	snapshot_apply(cold, &s, SNAP_HEALTH, at + 100, 5000, 30000, NULL, NULL, NULL);
+	cr_expect_eq(state_of(be(cold, "web", 0)), BACKEND_READY);
+	snapshot_free(&s);
+	runtime_put(cold);
 	runtime_put(rt);
 	runtime_put(old);
 }
@@ -469,7 +509,7 @@ Test(snapshot, removed_backends_and_services_are_dropped)
 	cr_expect_eq(atomic_load(&runtime_service(rt, "web")->st->accepted), 99, "counters added");
 	cr_expect_eq(atomic_load(&rt->proc->accept_pauses), 3);
 	/* The next write knows only what is configured. */
-	cr_assert_eq(snapshot_take(rt, NULL, NULL, at + 1, &now), 0);
+	cr_assert_eq(snapshot_take(rt, NULL, NULL, at + 1, 1001, &now), 0);
 	cr_assert_eq(snapshot_format(&now, &out, &olen), 0);
 	cr_expect_null(strstr(out, "api"), "%s", out);
 	cr_expect_null(strstr(out, "10.0.0.2:8080 drain 1"), "%s", out);

@@ -1,0 +1,242 @@
+/*
+ * DOC: the announcer across a binary upgrade
+ *
+ * The announcement changes hands without a withdrawal. Old side, in the upgrade's order
+ * (lb/upgrade.c):
+ *
+ *   hand_over   the successor loaded its configuration: the announcer describes itself, the
+ *               mechanism's line and every policy (bgp/policy.h anycast_saved), and goes on
+ *               deciding and applying: until the successor serves, this process is the one
+ *               that must fail closed (a backend that dies now is withdrawn now);
+ *   reassert    the upgrade failed: the successor may have applied something before it went,
+ *               so every decision is applied again (idempotent: an address that is there, a
+ *               protocol that is enabled);
+ *   handed_over the successor serves: nothing is applied any more, the mechanism lets go
+ *               without withdrawing (interface: its watchdog stops, its queue goes, the
+ *               successor's holds the interface), and the shutdown after the drain withdraws
+ *               nothing.
+ *
+ * Between the successor's first evaluation and READY (milliseconds) both apply; they decide from
+ * the same health (the snapshot), and the successor's own checks correct it from there.
+ *
+ * New side, before any thread: announcer_new() reads the mechanism's line (interface mode
+ * attaches to the old interface, checked by index), then announcer_adopt() sets each service's
+ * policy as the old one had it and marks every decision for re-assertion at the first
+ * evaluation (what the old process decided after it described itself is then made true again).
+ * Until every listener of a service counts as bound (workers start after the announcer) or
+ * ADOPT_GRACE_MS has passed, "a listener is not bound" does not withdraw an adopted service:
+ * the sockets were handed over, not bound anew.
+ *
+ * The text, one line each, tokens separated by one space:
+ *
+ *   anycast 1 MECHANISM...                     "interface NAME ifindex N" or "bird_protocol"
+ *   service NAME STATE OVERRIDE APPLIED HEALTHY WITHDREW HEALTHY_FOR STABLE_FOR WITHDREW_AGO
+ *           DELAY FLAPS REASON...              (one line; numbers decimal, times in ms)
+ *
+ * A line that does not parse is skipped with a log line: that service starts withdrawn, as
+ * after a cold start, which is the safe side.
+ */
+#include "lb/announcer_impl.h"
+
+#include "lib/log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HANDOVER_VERSION 1
+/* How long a successor's adopted service waits for its listeners to count as bound. */
+#define ADOPT_GRACE_MS 5000
+#define LINE_MAX_BYTES 512
+
+struct text {
+	char *buf;
+	size_t len, cap;
+	int oom;
+};
+
+static void text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void text_printf(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (t->oom)
+		return;
+	if (t->cap - t->len < LINE_MAX_BYTES) {
+		size_t cap = t->cap * 2 + LINE_MAX_BYTES * 4;
+		char *nb = realloc(t->buf, cap);
+		if (nb == NULL) {
+			t->oom = 1;
+			return;
+		}
+		t->buf = nb;
+		t->cap = cap;
+	}
+	va_start(ap, fmt);
+	int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		t->len += (size_t)n < t->cap - t->len ? (size_t)n : t->cap - t->len - 1;
+}
+
+/* A reason on one line: no newline can come from the policy, but never trust a format. */
+static void one_line(char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '\n' || *s == '\r')
+			*s = ' ';
+}
+
+char *announcer_hand_over(struct announcer *a, size_t *len)
+{
+	struct text t = {0};
+	char mech[128];
+
+	*len = 0;
+	if (a == NULL)
+		return NULL;
+	/* bird_protocol: the protocols are BIRD's, nothing to describe but the mode. */
+	if (a->mech == NULL || a->mech->ops->describe == NULL ||
+		a->mech->ops->describe(a->mech, mech, sizeof(mech)) < 0)
+		snprintf(mech, sizeof(mech), "%s",
+			a->bgp->announce == CONF_ANNOUNCE_BIRD_PROTOCOL ? "bird_protocol" : "none");
+	text_printf(&t, "anycast %d %s\n", HANDOVER_VERSION, mech);
+	pthread_mutex_lock(&a->lock);
+	/* The ages were taken at the last publish: older by now. */
+	uint64_t now = a->now_ms(a->now_arg);
+	uint64_t late = now > a->published_ms ? now - a->published_ms : 0;
+	for (size_t i = 0; i < a->nsvcs; i++) {
+		struct anycast_saved s = a->svcs[i].saved;
+		one_line(s.reason);
+		text_printf(&t,
+			"service %s %d %d %d %d %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+			" %u %s\n",
+			a->svcs[i].name, (int)s.state, (int)s.override, (int)s.applied, s.healthy,
+			s.withdrew, s.healthy_for_ms + late, s.stable_for_ms + late,
+			s.withdrew ? s.withdrew_ago_ms + late : 0, s.delay_ms, s.flaps, s.reason);
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (t.oom) {
+		free(t.buf);
+		return NULL;
+	}
+	*len = t.len;
+	return t.buf;
+}
+
+void announcer_reassert(struct announcer *a)
+{
+	if (a == NULL || a->loop == NULL || atomic_load(&a->handed_over))
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->failed_upgrade = 1;
+	pthread_mutex_unlock(&a->lock);
+	ev_async_send(a->loop, &a->wake);
+}
+
+void announcer_handed_over(struct announcer *a)
+{
+	if (a == NULL)
+		return;
+	atomic_store(&a->handed_over, 1);
+	if (a->mech != NULL && a->mech->ops->handed_over != NULL)
+		a->mech->ops->handed_over(a->mech);
+	log_info("bgp: the announcement is the successor's now: this process withdraws nothing");
+}
+
+int announcer_handover_ifindex(const char *text, const char *interface)
+{
+	char name[64];
+	int version, ifindex;
+
+	if (text == NULL || interface == NULL ||
+		sscanf(text, "anycast %d interface %63s ifindex %d", &version, name, &ifindex) !=
+			3 ||
+		version != HANDOVER_VERSION || strcmp(name, interface) != 0 || ifindex <= 0)
+		return 0;
+	return ifindex;
+}
+
+/* One `service` line (up to its '\n') into name and s; 0 or -1. */
+static int parse_service(const char *text, char *name, struct anycast_saved *s)
+{
+	int state, override, applied, off = 0;
+	char line[LINE_MAX_BYTES];
+	const char *eol = strchr(text, '\n');
+	size_t n = eol != NULL ? (size_t)(eol - text) : strlen(text);
+
+	memset(s, 0, sizeof(*s));
+	if (n >= sizeof(line))
+		return -1;
+	memcpy(line, text, n);
+	line[n] = '\0'; /* sscanf would read on across lines */
+	if (sscanf(line,
+		    "service %64s %d %d %d %d %d %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+		    " %u %n",
+		    name, &state, &override, &applied, &s->healthy, &s->withdrew,
+		    &s->healthy_for_ms, &s->stable_for_ms, &s->withdrew_ago_ms, &s->delay_ms,
+		    &s->flaps, &off) != 11 ||
+		off == 0)
+		return -1;
+	s->state = (enum anycast_state)state; /* anycast_adopt clamps */
+	s->override = (enum anycast_override) override;
+	s->applied = (enum anycast_override)applied;
+	snprintf(s->reason, sizeof(s->reason), "%s", line + off);
+	return 0;
+}
+
+size_t announcer_adopt(struct announcer *a, const char *text)
+{
+	int version = 0;
+	char mech[32] = "";
+	size_t adopted = 0;
+	uint64_t now;
+
+	if (a == NULL || text == NULL)
+		return 0;
+	if (sscanf(text, "anycast %d %31s", &version, mech) != 2 || version != HANDOVER_VERSION) {
+		log_warn("bgp: the announcement handed over is unreadable: every service starts "
+			 "withdrawn");
+		return 0;
+	}
+	const char *want =
+		a->bgp->announce == CONF_ANNOUNCE_INTERFACE ? "interface" : "bird_protocol";
+	if (strcmp(mech, want) != 0) {
+		log_warn("bgp: the old process announced through %s, this one through %s: every "
+			 "service starts withdrawn",
+			mech, want);
+		return 0;
+	}
+	now = a->now_ms(a->now_arg);
+	for (const char *p = strchr(text, '\n'); p != NULL && p[1] != '\0';
+		p = strchr(p + 1, '\n')) {
+		char name[CONF_NAME_MAX + 1];
+		struct anycast_saved s;
+		if (parse_service(p + 1, name, &s) < 0) {
+			const char *eol = strchr(p + 1, '\n');
+			int n = eol != NULL ? (int)(eol - p - 1) : (int)strlen(p + 1);
+			log_warn("bgp: a service of the announcement handed over is unreadable "
+				 "(%.*s): it starts withdrawn",
+				n < 60 ? n : 60, p + 1);
+			continue;
+		}
+		struct ann_svc *as = ann_find_svc(a, name);
+		if (as == NULL)
+			continue; /* not in this configuration */
+		anycast_adopt(&as->pol, &s, now);
+		as->applied = anycast_announced(&as->pol);
+		adopted++;
+	}
+	if (adopted > 0) {
+		a->reassert = 1;
+		a->adopt_until_ms = now + ADOPT_GRACE_MS;
+	}
+	ann_publish(a);
+	log_info("bgp: %zu of %zu services' announcement taken over", adopted, a->nsvcs);
+	return adopted;
+}
