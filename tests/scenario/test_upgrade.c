@@ -19,6 +19,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>

@@ -65,6 +65,7 @@
 #define BACK_MS     (AS_ANNOUNCE_DELAY_MS + 3000) /* -> prefix back, at the most */
 #define STOP_MS     10000                         /* upgrade started -> successor stopped */
 #define GONE_HOLD   1500 /* a prefix that must stay gone: checked so long */
+#define HOLD_MS     1000 /* "never left": watched for so long after the outcome, too */
 #define POLL_MS     10   /* the route poller's interval */
 #define UPGRADES    10
 #define MAX_PIDS    (UPGRADES + 8)
@@ -296,14 +297,16 @@ static void sessions(int n, const char *when)
 	as_client_sessions(n, when);
 }
 
-/* The poller saw every sample with a path from site 1. */
+/* The poller saw every sample with a path from site 1, also for HOLD_MS after the outcome
+ * (what a process does once it is alone: re-assert, drain, exit). */
 static void expect_never_left(struct as_watch *w, const char *when)
 {
+	sc_sleep_ms(HOLD_MS);
 	as_watch_stop(w);
 	if (w->missing[0] != 0 || w->missing[1] != 0)
 		as_fail_dump();
-	cr_assert(w->samples[0] > 10 && w->samples[1] > 10, "%s: %u and %u samples", when,
-		w->samples[0], w->samples[1]);
+	cr_assert(w->samples[0] >= HOLD_MS / POLL_MS / 2 && w->samples[1] >= HOLD_MS / POLL_MS / 2,
+		"%s: %u and %u samples", when, w->samples[0], w->samples[1]);
 	cr_assert(w->missing[0] == 0 && w->missing[1] == 0,
 		"%s: site1's path left the router: v4 in %u of %u samples (first at +%lld ms, last "
 		"+%lld ms), v6 in %u of %u",
@@ -379,6 +382,8 @@ static const char *const victim_name[] = {
 struct stop_case {
 	long old, new;
 	int first_killed; /* the harness's first anylb (the old one) was SIGKILLed */
+	int held;         /* a session the old one holds: handed over, it drains instead of
+			     exiting at once; -1 once closed */
 	char what[96];    /* "kill new at ready" */
 };
 
@@ -400,6 +405,11 @@ static void stop_at(enum sc_announce_mode mode, const char *step, enum victim v,
 	as_up_opts(mode, &o);
 	admin_init();
 	sessions(AS_NSESS, "before the upgrade");
+	cr_assert_eq(sc_netns_enter(as_topo.router), 0);
+	c->held = sc_connect_from(SC_PINNED4, SC_ANYCAST4_ADDR, 3000);
+	sc_netns_enter(NULL);
+	cr_assert_geq(c->held, 0, "held session: %s", strerror(-c->held));
+	cr_assert_eq(sc_echo(c->held, "held\n", 3000), 0);
 	c->old = sc_lb_pid(as_run[0].lb);
 	if (w != NULL)
 		as_watch_start(w, 0, POLL_MS);
@@ -465,6 +475,9 @@ static void end_case(struct stop_case *c, int new_must_exit_0)
 			cr_expect_eq(succ_status[i], 0, "%s: the successor exited %d", c->what,
 				succ_status[i]);
 	}
+	if (c->held >= 0)
+		close(c->held);
+	c->held = -1;
 	forget_first(c);
 	as_down();
 }
@@ -481,8 +494,6 @@ static void kill_new_old_serves(enum sc_announce_mode mode, const char *step)
 	stop_at(mode, step, KILL_NEW, &c, &w);
 	cr_assert_eq(kill((pid_t)c.new, SIGKILL), 0);
 	expect_old_serves(&c);
-	if (mode == SC_ANNOUNCE_BIRD_PROTOCOL)
-		sc_sleep_ms(1000); /* nothing disables a protocol later either */
 	expect_never_left(&w, c.what);
 	end_case(&c, 0);
 }
@@ -511,16 +522,25 @@ static void kill_old_new_serves(enum sc_announce_mode mode, const char *step)
 	kill_first(&c);
 	cont(&c);
 	expect_new_serves(&c);
-	if (mode == SC_ANNOUNCE_BIRD_PROTOCOL)
-		sc_sleep_ms(1000);
 	expect_never_left(&w, c.what);
 	end_case(&c, 1);
 }
 
 /* ---- interface mode: each step, each kill ------------------------------------------------- */
 
-/* hello, kill old: the successor holds nothing; the old's watchdog goes with it, the
- * successor gives up and exits. */
+/*
+ * hello, kill old: the successor holds nothing; the old's watchdog goes with it, the
+ * successor gives up and exits.
+ *
+ * FIXME (product, lb/upgrade.c + lb/successor.c): it does not give up. The old process answers
+ * HELLO at once with the sockets, the state, the announcement and END, which wait in the socket
+ * pair's receive queue while the successor is stopped; killed then, the old one leaves them
+ * there, and on SIGCONT the successor reads them all ("took over 3 sockets, 1044 bytes of state
+ * and 91 of the announcement from pid N"), cannot attach ("index 4, not 3: the interface was
+ * gone: starting from a fresh interface, nothing announced"), logs "serving; pid N is gone" and
+ * announces after announce_delay: the outcome of `end`, not `hello`. Safe (the prefix went at
+ * once and comes back only with a process that serves), but not what issue 12 specifies.
+ */
 Test(upgrade_anycast_interface, hello_kill_old)
 {
 	struct stop_case c = {0};
@@ -632,6 +652,8 @@ Test(upgrade_anycast_interface, ready_kill_new)
 	expect_gone(t0, c.what);
 	expect_stays_gone(c.what);
 	as_client_sessions(AS_NSESS, c.what); /* site 2 */
+	close(c.held);                        /* the old one drained it: it exits */
+	c.held = -1;
 	int rc = sc_lb_wait(as_run[0].lb, AS_DRAIN_MS + 3000);
 	cr_assert_eq(rc, 0, "%s: the draining old process exits %d", c.what, rc);
 	sc_lb_stop(as_run[0].lb);
