@@ -550,7 +550,7 @@ Test(upgrade_anycast_interface, hello_kill_old)
 	kill_first(&c);
 	expect_gone(t0, c.what);
 	cont(&c);
-	int rc = succ_wait_gone(c.new, 10000);
+	int rc = succ_wait_gone(c.new, 5000);
 	if (rc != 0)
 		as_fail_dump();
 	cr_assert_eq(rc, 0, "%s: the successor did not give up", c.what);
