@@ -482,6 +482,23 @@ static void end_case(struct stop_case *c, int new_must_exit_0)
 	as_down();
 }
 
+/* The prefix back after announce_delay from t0, the successor serves; both stopped. */
+static void finish_back(struct stop_case *c, int64_t t0, const char *what)
+{
+	expect_back(t0, what);
+	expect_new_serves(c);
+	end_case(c, 1);
+}
+
+/* After the kill: SIGCONT, the successor serves, the prefix never left; both stopped. */
+static void finish_new_serves(struct stop_case *c, struct as_watch *w)
+{
+	cont(c);
+	expect_new_serves(c);
+	expect_never_left(w, c->what);
+	end_case(c, 1);
+}
+
 /*
  * The successor killed at step: it held nothing the old one needs; the old one serves on,
  * the upgrade failed, the prefix never left (no withdraw, and the old one's watchdog holds it).
@@ -520,10 +537,7 @@ static void kill_old_new_serves(enum sc_announce_mode mode, const char *step)
 		watchdog_of(c.new);
 	}
 	kill_first(&c);
-	cont(&c);
-	expect_new_serves(&c);
-	expect_never_left(&w, c.what);
-	end_case(&c, 1);
+	finish_new_serves(&c, &w);
 }
 
 /* ---- interface mode: each step, each kill ------------------------------------------------- */
@@ -579,9 +593,7 @@ Test(upgrade_anycast_interface, end_kill_old)
 	expect_gone(t0, c.what);
 	int64_t t1 = sc_now_ms();
 	cont(&c);
-	expect_back(t1, "end, kill old: SIGCONT");
-	expect_new_serves(&c);
-	end_case(&c, 1);
+	finish_back(&c, t1, "end, kill old: SIGCONT");
 }
 
 Test(upgrade_anycast_interface, end_kill_new)
@@ -609,10 +621,7 @@ Test(upgrade_anycast_interface, attached_kill_old_watchdog)
 	watchdog_of(c.new); /* the successor's own, beside it */
 	cr_assert_eq(kill((pid_t)wd, SIGKILL), 0);
 	sc_sleep_ms(200); /* what the old one makes of it, while the successor is stopped */
-	cont(&c);
-	expect_new_serves(&c);
-	expect_never_left(&w, c.what);
-	end_case(&c, 1);
+	finish_new_serves(&c, &w);
 }
 
 /* attached, kill new's watchdog: once READY the old one stops its own: nothing holds the
@@ -630,9 +639,7 @@ Test(upgrade_anycast_interface, attached_kill_new_watchdog)
 	int64_t t0 = sc_now_ms();
 	cont(&c);
 	expect_gone(t0, "attached, kill new's watchdog: SIGCONT");
-	expect_back(t0, "attached, kill new's watchdog: SIGCONT");
-	expect_new_serves(&c);
-	end_case(&c, 1);
+	finish_back(&c, t0, "attached, kill new's watchdog: SIGCONT");
 }
 
 Test(upgrade_anycast_interface, ready_kill_old)
@@ -675,9 +682,7 @@ Test(upgrade_anycast_interface, ready_kill_new_watchdog)
 	cr_assert_eq(kill((pid_t)wd, SIGKILL), 0);
 	expect_gone(t0, c.what);
 	cont(&c);
-	expect_back(t0, c.what);
-	expect_new_serves(&c);
-	end_case(&c, 1);
+	finish_back(&c, t0, c.what);
 }
 
 /* ---- upgrades in a row, under client load --------------------------------------------------- */
