@@ -31,373 +31,20 @@
  * runs when an assertion fails.
  */
 #include "tests/support/admin_client.h"
+#include "tests/support/anycast_site.h"
 #include "tests/support/harness.h"
 #include "tests/support/netns.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* The knobs of the anylb configs below, for the bounds the tests assert. */
-#define READY_INTERVAL_MS 100 /* readiness check interval; fall 1: detection time */
-#define WATCHDOG_MS       500
-#define ANNOUNCE_DELAY_MS 1000
-#define MAX_DELAY_MS      8000
-#define DRAIN_MS          3000
-#define CONVERGE_MS       15000 /* topology up: BGP established and both sites announcing */
-#define NSESS             20    /* client sessions per family in each check */
-
-static void anycast_fini(void)
-{
-	sc_cleanup();       /* anylb and backends first: they live in the namespaces */
-	sc_netns_cleanup(); /* then BIRD, namespaces, the temp directory */
-}
-
-TestSuite(anycast_interface, .fini = anycast_fini, .timeout = 60);
-TestSuite(anycast_bird_protocol, .fini = anycast_fini, .timeout = 60);
-
-static struct sc_anycast topo;
-
-struct site_run {
-	struct sc_lb *lb;
-	struct sc_tool *eb[2];
-};
-
-static struct site_run run[2];
-
-static const char *const eb_addr[2] = {"127.0.0.1:9101", "127.0.0.1:9102"};
-
-static const char *mode_name(void)
-{
-	return topo.mode == SC_ANNOUNCE_INTERFACE ? "interface" : "bird_protocol";
-}
-
-/* ---- sites: backends and anylb ------------------------------------------------------------ */
-
-static void eb_start(int site, int i)
-{
-	int rc;
-
-	cr_assert_eq(sc_netns_enter(topo.site[site].ns), 0);
-	run[site].eb[i] = sc_tool_start("echo_backend", eb_addr[i], NULL);
-	sc_netns_enter(NULL);
-	cr_assert_not_null(
-		run[site].eb[i], "echo_backend %s in %s", eb_addr[i], topo.site[site].ns);
-	rc = sc_tool_wait_output(run[site].eb[i], 0, "listening ", 3000, NULL);
-	cr_assert_eq(rc, 0, "echo_backend %s did not start: %s", eb_addr[i], strerror(-rc));
-}
-
-/* SIGKILLs both backends of site; returns sc_now_ms() just before the first kill. */
-static int64_t eb_kill_all(int site)
-{
-	int64_t t0 = sc_now_ms();
-
-	for (int i = 0; i < 2; i++)
-		cr_assert_eq(sc_tool_signal(run[site].eb[i], SIGKILL), 0);
-	for (int i = 0; i < 2; i++) {
-		sc_tool_stop(run[site].eb[i]); /* reaps; a SIGKILL is not reported */
-		run[site].eb[i] = NULL;
-	}
-	return t0;
-}
-
-/* Sessions that brought data, over both backends of site (SIGUSR1 -> a "stats" line). */
-static unsigned site_sessions(int site)
-{
-	unsigned total = 0;
-
-	for (int i = 0; i < 2; i++) {
-		struct sc_tool *t = run[site].eb[i];
-		struct sc_log_line line;
-		size_t off;
-		if (t == NULL)
-			continue;
-		off = sc_tool_output_offset(t);
-		cr_assert_eq(sc_tool_signal(t, SIGUSR1), 0);
-		cr_assert_eq(sc_tool_wait_output(t, off, "stats ", 2000, &line), 0);
-		const char *p = strstr(line.text, "data=");
-		cr_assert_not_null(p);
-		total += (unsigned)strtoul(p + 5, NULL, 10);
-	}
-	return total;
-}
-
-static const char *service_yaml(char *buf, size_t cap, const char *name, const char *listen,
-	const char *prefixes, const char *proto)
-{
-	char bp[96] = "";
-
-	if (proto != NULL)
-		snprintf(bp, sizeof(bp), "      bird_protocol: %s\n", proto);
-	snprintf(buf, cap,
-		"  - name: %s\n"
-		"    listen: [%s]\n"
-		"    anycast:\n"
-		"      prefixes: [%s]\n"
-		"%s"
-		"    health:\n"
-		"      readiness: {interval: %dms, timeout: %dms, fall: 1, rise: 1, jitter: 0}\n"
-		"    backends:\n"
-		"      - address: %s\n"
-		"      - address: %s\n",
-		name, listen, prefixes, bp, READY_INTERVAL_MS, READY_INTERVAL_MS, eb_addr[0],
-		eb_addr[1]);
-	return buf;
-}
-
-/* Starts anylb in site's namespace; its listeners are up when this returns. */
-static void lb_start(int site)
-{
-	char yaml[4096], bgp[512], s1[1024], s2[1024];
-
-	if (topo.mode == SC_ANNOUNCE_INTERFACE) {
-		snprintf(bgp, sizeof(bgp),
-			"bgp:\n"
-			"  announce: interface\n"
-			"  interface: anylb0\n"
-			"  watchdog_timeout: %dms\n"
-			"  bird_socket: %s\n"
-			"  announce_delay: %dms\n"
-			"  max_announce_delay: %dms\n"
-			"  flap_window: 1m\n",
-			WATCHDOG_MS, sc_bird_socket(topo.site[site].bird), ANNOUNCE_DELAY_MS,
-			MAX_DELAY_MS);
-		service_yaml(s1, sizeof(s1), "web",
-			"\"" SC_ANYCAST4_ADDR "\", \"" SC_ANYCAST6_ADDR "\"",
-			SC_ANYCAST4_NET ", \"" SC_ANYCAST6_NET "\"", NULL);
-		s2[0] = '\0';
-	} else {
-		snprintf(bgp, sizeof(bgp),
-			"bgp:\n"
-			"  announce: bird_protocol\n"
-			"  bird_socket: %s\n"
-			"  announce_delay: %dms\n"
-			"  max_announce_delay: %dms\n"
-			"  flap_window: 1m\n",
-			sc_bird_socket(topo.site[site].bird), ANNOUNCE_DELAY_MS, MAX_DELAY_MS);
-		service_yaml(s1, sizeof(s1), "web4", "\"" SC_ANYCAST4_ADDR "\"", SC_ANYCAST4_NET,
-			"anylb_web4");
-		service_yaml(s2, sizeof(s2), "web6", "\"" SC_ANYCAST6_ADDR "\"",
-			"\"" SC_ANYCAST6_NET "\"", "anylb_web6");
-	}
-	/* Each site's own admin socket: one path is one anylb (the second would refuse). */
-	snprintf(yaml, sizeof(yaml),
-		"global:\n"
-		"  site: %s\n"
-		"  workers: 1\n"
-		"  drain_timeout: %dms\n"
-		"  admin: {socket: %s/%s-admin.sock}\n"
-		"%s"
-		"services:\n"
-		"%s%s",
-		topo.site[site].name, DRAIN_MS, topo.dir, topo.site[site].name, bgp, s1, s2);
-	cr_assert_eq(sc_netns_enter(topo.site[site].ns), 0);
-	run[site].lb = sc_lb_start("%s", yaml);
-	sc_netns_enter(NULL);
-	cr_assert_not_null(run[site].lb, "anylb did not start in %s", topo.site[site].ns);
-}
-
-/* ---- what the router sees ------------------------------------------------------------------ */
-
-static void fail_dump(void)
-{
-	sc_anycast_dump(&topo);
-	for (int i = 0; i < 2; i++)
-		if (run[i].lb != NULL)
-			sc_lb_dump_log(run[i].lb);
-}
-
-/*
- * Waits until both prefixes have `paths` next hops in the router's kernel table. t4 and t6
- * (may be NULL) get the sc_now_ms() at which each was first seen so.
- */
-static int wait_paths(int paths, int timeout_ms, int64_t *t4, int64_t *t6)
-{
-	int64_t deadline = sc_now_ms() + timeout_ms, at[2] = {0, 0};
-	int done[2] = {0, 0};
-
-	while (!done[0] || !done[1]) {
-		for (int f = 0; f < 2; f++) {
-			struct sc_route r;
-			int64_t now = sc_now_ms();
-			if (done[f])
-				continue;
-			int rc = sc_netns_route(
-				topo.router, sc_anycast_prefix(f ? AF_INET6 : AF_INET), &r);
-			if (rc < 0)
-				return rc;
-			if (r.paths == paths) {
-				done[f] = 1;
-				at[f] = now;
-			}
-		}
-		if (done[0] && done[1])
-			break;
-		if (sc_now_ms() >= deadline)
-			return -ETIMEDOUT;
-		sc_sleep_ms(1);
-	}
-	if (t4 != NULL)
-		*t4 = at[0];
-	if (t6 != NULL)
-		*t6 = at[1];
-	return 0;
-}
-
-static void expect_paths(int paths, int timeout_ms, int64_t *t4, int64_t *t6, const char *when)
-{
-	int rc = wait_paths(paths, timeout_ms, t4, t6);
-
-	if (rc != 0) {
-		struct sc_route r4, r6;
-		char b4[256], b6[256];
-		sc_netns_route(topo.router, SC_ANYCAST4_NET, &r4);
-		sc_netns_route(topo.router, SC_ANYCAST6_NET, &r6);
-		fail_dump();
-		cr_assert_fail("%s: router has %d paths for " SC_ANYCAST4_NET
-			       " (%s) and %d for " SC_ANYCAST6_NET " (%s), want %d within %d ms",
-			when, r4.paths, sc_route_text(&r4, b4, sizeof(b4)), r6.paths,
-			sc_route_text(&r6, b6, sizeof(b6)), paths, timeout_ms);
-	}
-}
-
-/* Asserts the router's kernel paths for family are exactly the sites in mask (bit i: site i). */
-static void expect_via(int family, unsigned mask)
-{
-	struct sc_route r;
-	char text[256];
-	int want = 0;
-
-	cr_assert_eq(sc_netns_route(topo.router, sc_anycast_prefix(family), &r), 0);
-	for (int i = 0; i < 2; i++) {
-		if (!(mask & (1u << i)))
-			continue;
-		want++;
-		const char *gw = family == AF_INET ? topo.site[i].link4 : topo.site[i].link6;
-		int found = 0;
-		for (int k = 0; k < r.paths && k < SC_ROUTE_MAXPATHS; k++)
-			found |= strcmp(r.via[k], gw) == 0;
-		cr_assert(found, "router: %s has no path via %s (%s): %s",
-			sc_anycast_prefix(family), gw, topo.site[i].name,
-			sc_route_text(&r, text, sizeof(text)));
-	}
-	cr_assert_eq(r.paths, want, "router: %s: %s", sc_anycast_prefix(family),
-		sc_route_text(&r, text, sizeof(text)));
-}
-
-/* Asserts which sites the router's BIRD has a route from, for the prefix of family. */
-static void expect_bird_paths(int family, unsigned mask)
-{
-	char cmd[128], reply[8192], tag[64];
-
-	snprintf(cmd, sizeof(cmd), "show route for %s all", sc_anycast_prefix(family));
-	int rc = sc_bird_cmd(topo.router_bird, cmd, reply, sizeof(reply), 2000);
-	cr_assert_geq(rc, 0, "router BIRD: %s: %s", cmd, strerror(-rc));
-	for (int i = 0; i < 2; i++) {
-		snprintf(tag, sizeof(tag), "[%s ", sc_anycast_router_proto(i, family));
-		int has = strstr(reply, tag) != NULL;
-		cr_assert_eq(has, (int)((mask >> i) & 1u),
-			"router BIRD, `%s`: %s a path from %s:\n%s", cmd, has ? "unexpected" : "no",
-			topo.site[i].name, reply);
-	}
-}
-
-/* ---- the client ----------------------------------------------------------------------------- */
-
-/* One session from the router namespace: connect, echo a line, close. 0 or -errno. */
-static int client_session(const char *addr)
-{
-	int fd, rc;
-
-	cr_assert_eq(sc_netns_enter(topo.router), 0);
-	fd = sc_connect(addr, 3000);
-	sc_netns_enter(NULL);
-	if (fd < 0)
-		return fd;
-	rc = sc_echo(fd, "hello anycast\n", 3000);
-	close(fd);
-	return rc;
-}
-
-/* n sessions to each anycast address; all must be answered. */
-static void client_sessions(int n, const char *when)
-{
-	const char *addrs[2] = {SC_ANYCAST4_ADDR, SC_ANYCAST6_ADDR};
-
-	for (int a = 0; a < 2; a++)
-		for (int i = 0; i < n; i++) {
-			int rc = client_session(addrs[a]);
-			if (rc != 0)
-				fail_dump();
-			cr_assert_eq(rc, 0, "%s: session %d to %s failed: %s", when, i, addrs[a],
-				strerror(-rc));
-		}
-}
-
-/* ---- the topology, with both sites announcing ----------------------------------------------- */
-
-static void up(enum sc_announce_mode mode)
-{
-	char why[512];
-	int rc;
-
-	if (sc_netns_check(why, sizeof(why)) < 0)
-		cr_skip("anycast scenario skipped: %s", why);
-	rc = sc_anycast_up(&topo, mode, why, sizeof(why));
-	cr_assert_eq(rc, 0, "topology: %s (%s)", why, strerror(-rc));
-	for (int s = 0; s < 2; s++) {
-		eb_start(s, 0);
-		eb_start(s, 1);
-		lb_start(s);
-	}
-	expect_paths(2, CONVERGE_MS, NULL, NULL, "both sites announcing");
-}
-
-/* Stops what up() started, in order; each anylb must exit 0 (sanitizer builds: no leak). */
-static void down(void)
-{
-	for (int s = 0; s < 2; s++) {
-		if (run[s].lb != NULL) {
-			int rc = sc_lb_stop(run[s].lb);
-			run[s].lb = NULL;
-			cr_assert_eq(rc, 0, "%s: anylb exit status %d", topo.site[s].name, rc);
-		}
-		for (int i = 0; i < 2; i++) {
-			sc_tool_stop(run[s].eb[i]);
-			run[s].eb[i] = NULL;
-		}
-	}
-}
-
-static void log_wait(
-	int site, size_t from, const char *needle, int timeout_ms, struct sc_log_line *out)
-{
-	int rc = sc_lb_wait_log(run[site].lb, from, needle, timeout_ms, out);
-
-	if (rc != 0)
-		fail_dump();
-	cr_assert_eq(rc, 0, "%s: no log line \"%s\" within %d ms", topo.site[site].name, needle,
-		timeout_ms);
-}
-
-/* The announce line anylb logs (one service in interface mode, web4 in bird_protocol mode). */
-static const char *announce_needle(void)
-{
-	return topo.mode == SC_ANNOUNCE_INTERFACE ? "service web: announce "
-						  : "service web4: announce ";
-}
-
-static const char *withdraw_needle(void)
-{
-	return topo.mode == SC_ANNOUNCE_INTERFACE ? "service web: withdraw "
-						  : "service web4: withdraw ";
-}
+TestSuite(anycast_interface, .fini = as_fini, .timeout = 60);
+TestSuite(anycast_bird_protocol, .fini = as_fini, .timeout = 60);
 
 /* ---- the tests ------------------------------------------------------------------------------ */
 
@@ -410,73 +57,74 @@ static void ecmp_and_backend_failure(enum sc_announce_mode mode)
 {
 	int64_t t0, t4, t6;
 
-	up(mode);
-	expect_via(AF_INET, 3);
-	expect_via(AF_INET6, 3);
-	expect_bird_paths(AF_INET, 3);
-	expect_bird_paths(AF_INET6, 3);
+	as_up(mode);
+	as_expect_via(AF_INET, 3);
+	as_expect_via(AF_INET6, 3);
+	as_expect_bird_paths(AF_INET, 3);
+	as_expect_bird_paths(AF_INET6, 3);
 	fprintf(stderr,
 		"anycast: %s: ECMP at the router: 2 paths for " SC_ANYCAST4_NET
 		" and " SC_ANYCAST6_NET "\n",
-		mode_name());
+		as_mode_name());
 
 	/* ECMP with L4 hashing: the client's sessions are spread over both sites. */
-	unsigned before[2] = {site_sessions(0), site_sessions(1)};
-	client_sessions(NSESS, "both sites up");
-	unsigned got[2] = {site_sessions(0) - before[0], site_sessions(1) - before[1]};
-	cr_assert_eq(got[0] + got[1], 2 * NSESS);
+	unsigned before[2] = {as_site_sessions(0), as_site_sessions(1)};
+	as_client_sessions(AS_NSESS, "both sites up");
+	unsigned got[2] = {as_site_sessions(0) - before[0], as_site_sessions(1) - before[1]};
+	cr_assert_eq(got[0] + got[1], 2 * AS_NSESS);
 	cr_assert(got[0] > 0 && got[1] > 0, "ECMP: site1 served %u sessions, site2 %u", got[0],
 		got[1]);
-	fprintf(stderr, "anycast: %s: %d sessions over ECMP: site1 %u, site2 %u\n", mode_name(),
-		2 * NSESS, got[0], got[1]);
+	fprintf(stderr, "anycast: %s: %d sessions over ECMP: site1 %u, site2 %u\n", as_mode_name(),
+		2 * AS_NSESS, got[0], got[1]);
 
 	/* Site 1 loses every backend. */
-	size_t off = sc_lb_log_offset(run[0].lb);
-	t0 = eb_kill_all(0);
-	expect_paths(1, 3000, &t4, &t6, "site1's backends killed");
-	expect_via(AF_INET, 2);
-	expect_via(AF_INET6, 2);
-	expect_bird_paths(AF_INET, 2);
-	expect_bird_paths(AF_INET6, 2);
+	size_t off = sc_lb_log_offset(as_run[0].lb);
+	t0 = as_eb_kill_all(0);
+	as_expect_paths(1, 3000, &t4, &t6, "site1's backends killed");
+	as_expect_via(AF_INET, 2);
+	as_expect_via(AF_INET6, 2);
+	as_expect_bird_paths(AF_INET, 2);
+	as_expect_bird_paths(AF_INET6, 2);
 	int64_t d4 = t4 - t0, d6 = t6 - t0;
 	fprintf(stderr,
 		"anycast: %s: backends killed -> route withdrawn v4 %lld ms, v6 %lld ms "
 		"(detection %d ms)\n",
-		mode_name(), (long long)d4, (long long)d6, READY_INTERVAL_MS);
-	log_wait(0, off, withdraw_needle(), 1000, NULL);
-	cr_assert_leq(d4, READY_INTERVAL_MS + 100, "v4 withdrawn after %lld ms", (long long)d4);
-	cr_assert_leq(d6, READY_INTERVAL_MS + 100, "v6 withdrawn after %lld ms", (long long)d6);
+		as_mode_name(), (long long)d4, (long long)d6, AS_READY_INTERVAL_MS);
+	as_log_wait(0, off, as_withdraw_needle(), 1000, NULL);
+	cr_assert_leq(d4, AS_READY_INTERVAL_MS + 100, "v4 withdrawn after %lld ms", (long long)d4);
+	cr_assert_leq(d6, AS_READY_INTERVAL_MS + 100, "v6 withdrawn after %lld ms", (long long)d6);
 
 	/* Every new session lands on site 2, none fails. */
-	before[1] = site_sessions(1);
-	client_sessions(NSESS, "site1 withdrawn");
-	cr_assert_eq(site_sessions(1) - before[1], 2 * NSESS, "site2 served %u of the %d sessions",
-		site_sessions(1) - before[1], 2 * NSESS);
+	before[1] = as_site_sessions(1);
+	as_client_sessions(AS_NSESS, "site1 withdrawn");
+	cr_assert_eq(as_site_sessions(1) - before[1], 2 * AS_NSESS,
+		"site2 served %u of the %d sessions", as_site_sessions(1) - before[1],
+		2 * AS_NSESS);
 	fprintf(stderr, "anycast: %s: site1 withdrawn: %d of %d sessions served by site2\n",
-		mode_name(), 2 * NSESS, 2 * NSESS);
+		as_mode_name(), 2 * AS_NSESS, 2 * AS_NSESS);
 
 	/* The backends come back: announced again once healthy for announce_delay. */
-	off = sc_lb_log_offset(run[0].lb);
+	off = sc_lb_log_offset(as_run[0].lb);
 	t0 = sc_now_ms();
-	eb_start(0, 0);
-	eb_start(0, 1);
-	expect_paths(2, ANNOUNCE_DELAY_MS + 3000, &t4, &t6, "site1's backends back");
+	as_eb_start(0, 0);
+	as_eb_start(0, 1);
+	as_expect_paths(2, AS_ANNOUNCE_DELAY_MS + 3000, &t4, &t6, "site1's backends back");
 	struct sc_log_line ready, ann;
-	log_wait(0, off, "-> ready", 1000, &ready);
-	log_wait(0, off, announce_needle(), 1000, &ann);
+	as_log_wait(0, off, "-> ready", 1000, &ready);
+	as_log_wait(0, off, as_announce_needle(), 1000, &ann);
 	int64_t held = ann.wall_ms - ready.wall_ms;
 	fprintf(stderr,
 		"anycast: %s: backends back -> ready -> announce %lld ms (announce_delay %d ms), "
 		"route back v4 %lld ms, v6 %lld ms after the restart\n",
-		mode_name(), (long long)held, ANNOUNCE_DELAY_MS, (long long)(t4 - t0),
+		as_mode_name(), (long long)held, AS_ANNOUNCE_DELAY_MS, (long long)(t4 - t0),
 		(long long)(t6 - t0));
 	cr_assert_geq(
-		held, ANNOUNCE_DELAY_MS - 2, "announced %lld ms after ready", (long long)held);
+		held, AS_ANNOUNCE_DELAY_MS - 2, "announced %lld ms after ready", (long long)held);
 	cr_assert_leq(
-		held, ANNOUNCE_DELAY_MS + 300, "announced %lld ms after ready", (long long)held);
-	expect_via(AF_INET, 3);
-	expect_via(AF_INET6, 3);
-	down();
+		held, AS_ANNOUNCE_DELAY_MS + 300, "announced %lld ms after ready", (long long)held);
+	as_expect_via(AF_INET, 3);
+	as_expect_via(AF_INET6, 3);
+	as_down();
 }
 
 Test(anycast_interface, ecmp_and_backend_failure)
@@ -495,21 +143,21 @@ static void restart_and_measure(const char *what)
 	struct sc_log_line started, ann;
 	int64_t t0 = sc_now_ms(), t4, t6;
 
-	lb_start(0);
-	expect_paths(2, ANNOUNCE_DELAY_MS + 3000, &t4, &t6, "site1's anylb restarted");
-	log_wait(0, 0, "started: site", 1000, &started);
-	log_wait(0, 0, announce_needle(), 1000, &ann);
+	as_lb_start(0);
+	as_expect_paths(2, AS_ANNOUNCE_DELAY_MS + 3000, &t4, &t6, "site1's anylb restarted");
+	as_log_wait(0, 0, "started: site", 1000, &started);
+	as_log_wait(0, 0, as_announce_needle(), 1000, &ann);
 	int64_t held = ann.wall_ms - started.wall_ms;
 	fprintf(stderr,
 		"anycast: %s: %s -> restart -> announce %lld ms after start (announce_delay %d "
 		"ms), "
 		"route back v4 %lld ms, v6 %lld ms\n",
-		mode_name(), what, (long long)held, ANNOUNCE_DELAY_MS, (long long)(t4 - t0),
+		as_mode_name(), what, (long long)held, AS_ANNOUNCE_DELAY_MS, (long long)(t4 - t0),
 		(long long)(t6 - t0));
-	cr_assert_geq(held, ANNOUNCE_DELAY_MS - 2);
-	cr_assert_leq(held, ANNOUNCE_DELAY_MS + 500);
-	expect_via(AF_INET, 3);
-	expect_via(AF_INET6, 3);
+	cr_assert_geq(held, AS_ANNOUNCE_DELAY_MS - 2);
+	cr_assert_leq(held, AS_ANNOUNCE_DELAY_MS + 500);
+	as_expect_via(AF_INET, 3);
+	as_expect_via(AF_INET6, 3);
 }
 
 /*
@@ -521,25 +169,25 @@ Test(anycast_interface, kill9_fails_closed)
 	int64_t t0, t4, t6;
 	char out[512];
 
-	up(SC_ANNOUNCE_INTERFACE);
+	as_up(SC_ANNOUNCE_INTERFACE);
 	t0 = sc_now_ms();
-	cr_assert_eq(sc_lb_signal(run[0].lb, SIGKILL), 0);
-	expect_paths(1, 3000, &t4, &t6, "site1's anylb killed");
+	cr_assert_eq(sc_lb_signal(as_run[0].lb, SIGKILL), 0);
+	as_expect_paths(1, 3000, &t4, &t6, "site1's anylb killed");
 	fprintf(stderr, "anycast: interface: kill -9 -> route gone v4 %lld ms, v6 %lld ms\n",
 		(long long)(t4 - t0), (long long)(t6 - t0));
-	expect_via(AF_INET, 2);
-	expect_via(AF_INET6, 2);
+	as_expect_via(AF_INET, 2);
+	as_expect_via(AF_INET6, 2);
 	cr_assert_lt(t4 - t0, 100, "v4 gone after %lld ms", (long long)(t4 - t0));
 	cr_assert_lt(t6 - t0, 100, "v6 gone after %lld ms", (long long)(t6 - t0));
-	cr_assert_eq(sc_lb_wait(run[0].lb, 2000), 128 + SIGKILL);
+	cr_assert_eq(sc_lb_wait(as_run[0].lb, 2000), 128 + SIGKILL);
 	/* The interface went with the watchdog. */
-	int rc = sc_cmd(out, sizeof(out), 2000, "ip -n %s link show anylb0", topo.site[0].ns);
-	cr_assert_neq(rc, 0, "anylb0 still exists in %s: %s", topo.site[0].ns, out);
-	sc_lb_stop(run[0].lb);
-	run[0].lb = NULL;
-	client_sessions(NSESS, "site1's anylb killed");
+	int rc = sc_cmd(out, sizeof(out), 2000, "ip -n %s link show anylb0", as_topo.site[0].ns);
+	cr_assert_neq(rc, 0, "anylb0 still exists in %s: %s", as_topo.site[0].ns, out);
+	sc_lb_stop(as_run[0].lb);
+	as_run[0].lb = NULL;
+	as_client_sessions(AS_NSESS, "site1's anylb killed");
 	restart_and_measure("kill -9");
-	down();
+	as_down();
 }
 
 /*
@@ -552,17 +200,17 @@ Test(anycast_interface, sigstop_watchdog)
 {
 	int64_t t0, t4, t6;
 
-	up(SC_ANNOUNCE_INTERFACE);
+	as_up(SC_ANNOUNCE_INTERFACE);
 	t0 = sc_now_ms();
-	cr_assert_eq(sc_lb_signal(run[0].lb, SIGSTOP), 0);
-	expect_paths(1, WATCHDOG_MS + 3000, &t4, &t6, "site1's anylb stopped");
+	cr_assert_eq(sc_lb_signal(as_run[0].lb, SIGSTOP), 0);
+	as_expect_paths(1, AS_WATCHDOG_MS + 3000, &t4, &t6, "site1's anylb stopped");
 	fprintf(stderr,
 		"anycast: interface: SIGSTOP -> route gone v4 %lld ms, v6 %lld ms "
 		"(watchdog_timeout %d ms)\n",
-		(long long)(t4 - t0), (long long)(t6 - t0), WATCHDOG_MS);
-	cr_assert_leq(t4 - t0, WATCHDOG_MS + 200);
-	cr_assert_leq(t6 - t0, WATCHDOG_MS + 200);
-	client_sessions(NSESS, "site1's anylb stopped");
+		(long long)(t4 - t0), (long long)(t6 - t0), AS_WATCHDOG_MS);
+	cr_assert_leq(t4 - t0, AS_WATCHDOG_MS + 200);
+	cr_assert_leq(t6 - t0, AS_WATCHDOG_MS + 200);
+	as_client_sessions(AS_NSESS, "site1's anylb stopped");
 
 	/*
 	 * Woken up, it finds the watchdog gone, recreates the interface and starts over from
@@ -570,32 +218,32 @@ Test(anycast_interface, sigstop_watchdog)
 	 * new interface (the log's own clock, so a slow test cannot blur it).
 	 */
 	struct sc_log_line gone, rearmed, ann;
-	size_t off = sc_lb_log_offset(run[0].lb);
-	cr_assert_eq(sc_lb_signal(run[0].lb, SIGCONT), 0);
-	log_wait(0, off, "the watchdog is gone", 2000, &gone);
-	log_wait(0, off, "recreated, held by watchdog", 2000, &rearmed);
-	expect_via(AF_INET, 2);
-	expect_via(AF_INET6, 2);
-	expect_paths(2, ANNOUNCE_DELAY_MS + 3000, &t4, &t6, "site1's anylb woken up");
-	log_wait(0, off, announce_needle(), 1000, &ann);
+	size_t off = sc_lb_log_offset(as_run[0].lb);
+	cr_assert_eq(sc_lb_signal(as_run[0].lb, SIGCONT), 0);
+	as_log_wait(0, off, "the watchdog is gone", 2000, &gone);
+	as_log_wait(0, off, "recreated, held by watchdog", 2000, &rearmed);
+	as_expect_via(AF_INET, 2);
+	as_expect_via(AF_INET6, 2);
+	as_expect_paths(2, AS_ANNOUNCE_DELAY_MS + 3000, &t4, &t6, "site1's anylb woken up");
+	as_log_wait(0, off, as_announce_needle(), 1000, &ann);
 	int64_t held = ann.wall_ms - gone.wall_ms;
-	int nlines = sc_lb_log_count(run[0].lb, off, "the watchdog is gone");
+	int nlines = sc_lb_log_count(as_run[0].lb, off, "the watchdog is gone");
 	fprintf(stderr,
 		"anycast: interface: SIGCONT -> interface recreated %lld ms after \"the watchdog "
 		"is gone\" (logged %d times), announce %lld ms after it was found gone "
 		"(announce_delay %d ms)\n",
 		(long long)(rearmed.wall_ms - gone.wall_ms), nlines, (long long)held,
-		ANNOUNCE_DELAY_MS);
+		AS_ANNOUNCE_DELAY_MS);
 	cr_assert_eq(nlines, 1);
-	cr_assert_geq(held, ANNOUNCE_DELAY_MS - 2);
-	cr_assert_leq(held, ANNOUNCE_DELAY_MS + 500);
-	expect_via(AF_INET, 3);
-	expect_via(AF_INET6, 3);
-	int rc = sc_lb_stop(run[0].lb);
-	run[0].lb = NULL;
+	cr_assert_geq(held, AS_ANNOUNCE_DELAY_MS - 2);
+	cr_assert_leq(held, AS_ANNOUNCE_DELAY_MS + 500);
+	as_expect_via(AF_INET, 3);
+	as_expect_via(AF_INET6, 3);
+	int rc = sc_lb_stop(as_run[0].lb);
+	as_run[0].lb = NULL;
 	cr_assert_eq(rc, 0, "anylb exit status %d after SIGTERM", rc);
 	restart_and_measure("SIGSTOP");
-	down();
+	as_down();
 }
 
 /*
@@ -607,54 +255,18 @@ Test(anycast_interface, sigstop_watchdog)
 #define BIG_SERVICES 4
 #define BIG_BACKENDS 10000
 
-struct route_watch {
-	pthread_t th;
-	_Atomic int stop;
-	int min_paths; /* fewest paths seen for the v4 prefix */
-	unsigned samples;
-};
-
-static void *route_watch_main(void *arg)
-{
-	struct route_watch *w = arg;
-
-	while (!atomic_load(&w->stop)) {
-		struct sc_route r;
-		if (sc_netns_route(topo.router, SC_ANYCAST4_NET, &r) == 0) {
-			if (r.paths < w->min_paths)
-				w->min_paths = r.paths;
-			w->samples++;
-		}
-		sc_sleep_ms(2);
-	}
-	return NULL;
-}
-
 /* Site's anylb with the big configuration, its admin socket in admin (a path). */
 static void lb_start_big(int site, const char *admin)
 {
 	size_t cap = (size_t)BIG_SERVICES * BIG_BACKENDS * 40 + 8192, o = 0;
-	char *yaml = malloc(cap), s1[1024];
+	char *yaml = malloc(cap), s1[1024], bgp[512], glob[512];
 
 	cr_assert_not_null(yaml);
-	service_yaml(s1, sizeof(s1), "web", "\"" SC_ANYCAST4_ADDR "\", \"" SC_ANYCAST6_ADDR "\"",
+	as_service_yaml(s1, sizeof(s1), "web", "\"" SC_ANYCAST4_ADDR "\", \"" SC_ANYCAST6_ADDR "\"",
 		SC_ANYCAST4_NET ", \"" SC_ANYCAST6_NET "\"", NULL);
-	o += (size_t)snprintf(yaml + o, cap - o,
-		"global:\n"
-		"  site: %s\n"
-		"  workers: 1\n"
-		"  drain_timeout: %dms\n"
-		"  admin: {socket: %s}\n"
-		"bgp:\n"
-		"  announce: interface\n"
-		"  interface: anylb0\n"
-		"  watchdog_timeout: %dms\n"
-		"  bird_socket: %s\n"
-		"  announce_delay: %dms\n"
-		"services:\n"
-		"%s",
-		topo.site[site].name, DRAIN_MS, admin, WATCHDOG_MS,
-		sc_bird_socket(topo.site[site].bird), ANNOUNCE_DELAY_MS, s1);
+	o += (size_t)snprintf(yaml + o, cap - o, "%s%sservices:\n%s",
+		as_global_yaml(glob, sizeof(glob), site, admin),
+		as_bgp_interface_yaml(bgp, sizeof(bgp), site, AS_WATCHDOG_MS), s1);
 	for (int k = 0; k < BIG_SERVICES; k++) {
 		o += (size_t)snprintf(yaml + o, cap - o,
 			"  - name: big%d\n    listen: [\"127.0.0.1:%d\"]\n    backends:\n", k,
@@ -664,11 +276,11 @@ static void lb_start_big(int site, const char *admin)
 				"      - address: 10.%d.%d.%d:80\n", 100 + k, i >> 8, i & 255);
 	}
 	cr_assert_lt(o, cap);
-	cr_assert_eq(sc_netns_enter(topo.site[site].ns), 0);
-	run[site].lb = sc_lb_start("%s", yaml);
+	cr_assert_eq(sc_netns_enter(as_topo.site[site].ns), 0);
+	as_run[site].lb = sc_lb_start("%s", yaml);
 	sc_netns_enter(NULL);
 	free(yaml);
-	cr_assert_not_null(run[site].lb, "anylb did not start in %s", topo.site[site].ns);
+	cr_assert_not_null(as_run[site].lb, "anylb did not start in %s", as_topo.site[site].ns);
 }
 
 Test(anycast_interface, the_largest_config_scrapes_and_reloads_without_a_flap, .timeout = 300)
@@ -677,20 +289,21 @@ Test(anycast_interface, the_largest_config_scrapes_and_reloads_without_a_flap, .
 
 	if (sc_netns_check(why, sizeof(why)) < 0)
 		cr_skip("anycast scenario skipped: %s", why);
-	cr_assert_eq(sc_anycast_up(&topo, SC_ANNOUNCE_INTERFACE, why, sizeof(why)), 0, "%s", why);
-	snprintf(admin, sizeof(admin), "%s/site1-admin.sock", topo.dir);
+	cr_assert_eq(
+		sc_anycast_up(&as_topo, SC_ANNOUNCE_INTERFACE, why, sizeof(why)), 0, "%s", why);
+	snprintf(admin, sizeof(admin), "%s/site1-admin.sock", as_topo.dir);
 	snprintf(where, sizeof(where), "unix:%s", admin);
 	for (int s = 0; s < 2; s++) {
-		eb_start(s, 0);
-		eb_start(s, 1);
+		as_eb_start(s, 0);
+		as_eb_start(s, 1);
 	}
 	lb_start_big(0, admin);
-	lb_start(1);
-	expect_paths(2, CONVERGE_MS, NULL, NULL, "both sites announcing");
+	as_lb_start(1);
+	as_expect_paths(2, AS_CONVERGE_MS, NULL, NULL, "both sites announcing");
 
-	struct route_watch w = {.min_paths = 2};
-	size_t off = sc_lb_log_offset(run[0].lb);
-	cr_assert_eq(pthread_create(&w.th, NULL, route_watch_main, &w), 0);
+	struct as_watch w;
+	size_t off = sc_lb_log_offset(as_run[0].lb);
+	as_watch_start(&w, 0, 2);
 	size_t metrics_bytes = 0, status_bytes = 0;
 	int64_t t0 = sc_now_ms();
 	for (int round = 0; round < 5; round++) {
@@ -710,23 +323,23 @@ Test(anycast_interface, the_largest_config_scrapes_and_reloads_without_a_flap, .
 		sc_http_free(&r);
 	}
 	int64_t took = sc_now_ms() - t0;
-	atomic_store(&w.stop, 1);
-	pthread_join(w.th, NULL);
+	as_watch_stop(&w);
 	fprintf(stderr,
 		"anycast: interface: %d x %d backends: 5 scrapes of /metrics (%zu bytes), 3 of "
 		"/status (%zu bytes), 5 reloads in %lld ms; the router's fewest paths %d over %u "
 		"samples\n",
 		BIG_SERVICES, BIG_BACKENDS, metrics_bytes, status_bytes, (long long)took,
-		w.min_paths, w.samples);
+		w.min_paths[0], w.samples[0]);
 	cr_expect_gt(metrics_bytes, 10u << 20, "a large answer: %zu bytes", metrics_bytes);
-	cr_expect_gt(w.samples, 100u);
-	if (w.min_paths != 2)
-		fail_dump();
-	cr_expect_eq(w.min_paths, 2, "the site was withdrawn during a scrape or a reload");
-	cr_expect_eq(sc_lb_log_count(run[0].lb, off, "withdraw"), 0);
-	cr_expect_eq(sc_lb_log_count(run[0].lb, off, "the watchdog is gone"), 0);
-	expect_via(AF_INET, 3);
-	down();
+	cr_expect_gt(w.samples[0], 100u);
+	if (w.min_paths[0] != 2 || w.min_paths[1] != 2)
+		as_fail_dump();
+	cr_expect(w.min_paths[0] == 2 && w.min_paths[1] == 2,
+		"the site was withdrawn during a scrape or a reload");
+	cr_expect_eq(sc_lb_log_count(as_run[0].lb, off, "withdraw"), 0);
+	cr_expect_eq(sc_lb_log_count(as_run[0].lb, off, "the watchdog is gone"), 0);
+	as_expect_via(AF_INET, 3);
+	as_down();
 }
 
 /*
@@ -735,22 +348,22 @@ Test(anycast_interface, the_largest_config_scrapes_and_reloads_without_a_flap, .
  */
 Test(anycast_interface, flapping_lengthens_announce_delay, .timeout = 90)
 {
-	int64_t expect_ms = ANNOUNCE_DELAY_MS;
+	int64_t expect_ms = AS_ANNOUNCE_DELAY_MS;
 
-	up(SC_ANNOUNCE_INTERFACE);
+	as_up(SC_ANNOUNCE_INTERFACE);
 	for (int flap = 1; flap <= 3; flap++, expect_ms *= 2) {
 		struct sc_log_line ready, ann;
-		size_t off = sc_lb_log_offset(run[0].lb);
+		size_t off = sc_lb_log_offset(as_run[0].lb);
 
-		eb_kill_all(0);
-		expect_paths(1, 3000, NULL, NULL, "site1 flapping down");
-		log_wait(0, off, "service web: withdraw ", 1000, NULL);
-		off = sc_lb_log_offset(run[0].lb);
-		eb_start(0, 0);
-		eb_start(0, 1);
-		expect_paths(2, (int)expect_ms + 3000, NULL, NULL, "site1 flapping up");
-		log_wait(0, off, "-> ready", 1000, &ready);
-		log_wait(0, off, "service web: announce ", 1000, &ann);
+		as_eb_kill_all(0);
+		as_expect_paths(1, 3000, NULL, NULL, "site1 flapping down");
+		as_log_wait(0, off, "service web: withdraw ", 1000, NULL);
+		off = sc_lb_log_offset(as_run[0].lb);
+		as_eb_start(0, 0);
+		as_eb_start(0, 1);
+		as_expect_paths(2, (int)expect_ms + 3000, NULL, NULL, "site1 flapping up");
+		as_log_wait(0, off, "-> ready", 1000, &ready);
+		as_log_wait(0, off, "service web: announce ", 1000, &ann);
 		int64_t held = ann.wall_ms - ready.wall_ms;
 		fprintf(stderr,
 			"anycast: interface: withdraw %d -> ready -> announce %lld ms (expected "
@@ -767,19 +380,19 @@ Test(anycast_interface, flapping_lengthens_announce_delay, .timeout = 90)
 		cr_assert_not_null(strstr(ann.text, reason), "withdraw %d: want \"%s\" in: %s",
 			flap, reason, ann.text);
 	}
-	down();
+	as_down();
 }
 
 /* Waits until site's BIRD has protocol name in state; returns when (sc_now_ms). */
 static int64_t site_proto_wait(int site, const char *name, const char *state, int timeout_ms)
 {
 	int64_t at = 0;
-	int rc = sc_bird_wait_protocol(topo.site[site].bird, name, state, NULL, timeout_ms, &at);
+	int rc = sc_bird_wait_protocol(as_topo.site[site].bird, name, state, NULL, timeout_ms, &at);
 
 	if (rc != 0)
-		fail_dump();
-	cr_assert_eq(rc, 0, "%s BIRD: protocol %s not %s within %d ms", topo.site[site].name, name,
-		state, timeout_ms);
+		as_fail_dump();
+	cr_assert_eq(rc, 0, "%s BIRD: protocol %s not %s within %d ms", as_topo.site[site].name,
+		name, state, timeout_ms);
 	return at;
 }
 
@@ -792,13 +405,13 @@ static int64_t site_route_wait(int site, int family, int timeout_ms)
 	snprintf(cmd, sizeof(cmd), "show route for %s", sc_anycast_prefix(family));
 	for (;;) {
 		int64_t now = sc_now_ms();
-		int rc = sc_bird_cmd(topo.site[site].bird, cmd, reply, sizeof(reply), 500);
+		int rc = sc_bird_cmd(as_topo.site[site].bird, cmd, reply, sizeof(reply), 500);
 		if (rc == 1007 &&
 			strstr(reply, family == AF_INET ? SC_ANYCAST4_NET : SC_ANYCAST6_NET))
 			return now;
 		if (now >= deadline) {
-			fail_dump();
-			cr_assert_fail("%s BIRD: `%s` answers %d: %s", topo.site[site].name, cmd,
+			as_fail_dump();
+			cr_assert_fail("%s BIRD: `%s` answers %d: %s", as_topo.site[site].name, cmd,
 				rc, reply);
 		}
 		sc_sleep_ms(2);
@@ -815,21 +428,21 @@ static void bird_restart_and_configure(enum sc_announce_mode mode)
 	int64_t t0, t4, t6, at4, at6;
 	int rc;
 
-	up(mode);
+	as_up(mode);
 
 	/* configure: BIRD resets runtime enable/disable to bird.conf. */
-	size_t off = sc_lb_log_offset(run[0].lb);
+	size_t off = sc_lb_log_offset(as_run[0].lb);
 	t0 = sc_now_ms();
-	rc = sc_bird_cmd(topo.site[0].bird, "configure", reply, sizeof(reply), 5000);
+	rc = sc_bird_cmd(as_topo.site[0].bird, "configure", reply, sizeof(reply), 5000);
 	cr_assert(rc == 3 || rc == 4, "configure answered %d: %s", rc, reply);
 	if (mode == SC_ANNOUNCE_BIRD_PROTOCOL) {
 		/* BIRD drops the prefixes at once; the router sees the gap until the repair. */
 		int64_t g4, g6;
-		expect_paths(1, 1000, &g4, &g6, "configure at site1 disabling the protocols");
-		log_wait(0, off, "repairing", 2000, NULL);
+		as_expect_paths(1, 1000, &g4, &g6, "configure at site1 disabling the protocols");
+		as_log_wait(0, off, "repairing", 2000, NULL);
 		at4 = site_proto_wait(0, "anylb_web4", "up", 1500);
 		at6 = site_proto_wait(0, "anylb_web6", "up", 1500);
-		expect_paths(2, 5000, &t4, &t6, "after configure at site1");
+		as_expect_paths(2, 5000, &t4, &t6, "after configure at site1");
 		fprintf(stderr,
 			"anycast: bird_protocol: birdc configure -> router lost site1 for v4 %lld "
 			"ms, "
@@ -839,24 +452,24 @@ static void bird_restart_and_configure(enum sc_announce_mode mode)
 		at4 = site_route_wait(0, AF_INET, 1500);
 		at6 = site_route_wait(0, AF_INET6, 1500);
 	}
-	expect_paths(2, 5000, &t4, &t6, "after configure at site1");
+	as_expect_paths(2, 5000, &t4, &t6, "after configure at site1");
 	fprintf(stderr,
 		"anycast: %s: birdc configure -> desired state at the site v4 %lld ms, v6 %lld ms; "
 		"router has both paths v4 %lld ms, v6 %lld ms\n",
-		mode_name(), (long long)(at4 - t0), (long long)(at6 - t0), (long long)(t4 - t0),
+		as_mode_name(), (long long)(at4 - t0), (long long)(at6 - t0), (long long)(t4 - t0),
 		(long long)(t6 - t0));
 	cr_assert_leq(at4 - t0, 1000);
 	cr_assert_leq(at6 - t0, 1000);
 
 	/* A crash and a restart of the site's BIRD. */
 	t0 = sc_now_ms();
-	cr_assert_eq(sc_bird_kill(topo.site[0].bird), 0);
-	expect_paths(1, 5000, &t4, &t6, "site1's BIRD killed");
+	cr_assert_eq(sc_bird_kill(as_topo.site[0].bird), 0);
+	as_expect_paths(1, 5000, &t4, &t6, "site1's BIRD killed");
 	fprintf(stderr,
 		"anycast: %s: site BIRD kill -9 -> router drops it v4 %lld ms, v6 %lld ms\n",
-		mode_name(), (long long)(t4 - t0), (long long)(t6 - t0));
+		as_mode_name(), (long long)(t4 - t0), (long long)(t6 - t0));
 	t0 = sc_now_ms();
-	cr_assert_eq(sc_bird_restart(topo.site[0].bird), 0);
+	cr_assert_eq(sc_bird_restart(as_topo.site[0].bird), 0);
 	if (mode == SC_ANNOUNCE_BIRD_PROTOCOL) {
 		at4 = site_proto_wait(0, "anylb_web4", "up", 3000);
 		at6 = site_proto_wait(0, "anylb_web6", "up", 3000);
@@ -864,18 +477,18 @@ static void bird_restart_and_configure(enum sc_announce_mode mode)
 		at4 = site_route_wait(0, AF_INET, 3000);
 		at6 = site_route_wait(0, AF_INET6, 3000);
 	}
-	expect_paths(2, 10000, &t4, &t6, "site1's BIRD restarted");
+	as_expect_paths(2, 10000, &t4, &t6, "site1's BIRD restarted");
 	fprintf(stderr,
 		"anycast: %s: site BIRD restart -> desired state at the site v4 %lld ms, v6 %lld "
 		"ms; router has both paths v4 %lld ms, v6 %lld ms\n",
-		mode_name(), (long long)(at4 - t0), (long long)(at6 - t0), (long long)(t4 - t0),
+		as_mode_name(), (long long)(at4 - t0), (long long)(at6 - t0), (long long)(t4 - t0),
 		(long long)(t6 - t0));
 	cr_assert_leq(at4 - t0, 1000);
 	cr_assert_leq(at6 - t0, 1000);
-	expect_via(AF_INET, 3);
-	expect_via(AF_INET6, 3);
-	client_sessions(NSESS, "after the site's BIRD restarted");
-	down();
+	as_expect_via(AF_INET, 3);
+	as_expect_via(AF_INET6, 3);
+	as_client_sessions(AS_NSESS, "after the site's BIRD restarted");
+	as_down();
 }
 
 Test(anycast_interface, bird_restart_and_configure)
@@ -899,28 +512,28 @@ static void sigterm_withdraws_first(enum sc_announce_mode mode)
 	int64_t t0, w0, t4, t6;
 	int rc;
 
-	up(mode);
+	as_up(mode);
 	/* A session that keeps reaching site 1 after the withdraw, as from a slow router. */
-	cr_assert_eq(sc_netns_enter(topo.router), 0);
+	cr_assert_eq(sc_netns_enter(as_topo.router), 0);
 	int pinned = sc_connect_from(SC_PINNED4, SC_ANYCAST4_ADDR, 3000);
 	sc_netns_enter(NULL);
 	cr_assert_geq(pinned, 0, "pinned session: %s", strerror(-pinned));
 	cr_assert_eq(sc_echo(pinned, "before SIGTERM\n", 3000), 0);
 	w0 = sc_wall_ms();
 	t0 = sc_now_ms();
-	cr_assert_eq(sc_lb_signal(run[0].lb, SIGTERM), 0);
-	expect_paths(1, 3000, &t4, &t6, "site1's anylb terminated");
-	log_wait(0, 0, withdraw_needle(), 2000, &wd);
-	log_wait(0, 0, "stopping: no new connections", 3000, &stop);
+	cr_assert_eq(sc_lb_signal(as_run[0].lb, SIGTERM), 0);
+	as_expect_paths(1, 3000, &t4, &t6, "site1's anylb terminated");
+	as_log_wait(0, 0, as_withdraw_needle(), 2000, &wd);
+	as_log_wait(0, 0, "stopping: no new connections", 3000, &stop);
 	cr_assert_lt(wd.off, stop.off, "withdraw logged after the listeners closed:\n%s\n%s",
 		wd.text, stop.text);
 	fprintf(stderr,
 		"anycast: %s: SIGTERM -> route gone v4 %lld ms, v6 %lld ms; withdraw logged +%lld "
 		"ms, "
 		"listeners closed +%lld ms\n",
-		mode_name(), (long long)(t4 - t0), (long long)(t6 - t0),
+		as_mode_name(), (long long)(t4 - t0), (long long)(t6 - t0),
 		(long long)(wd.wall_ms - w0), (long long)(stop.wall_ms - w0));
-	client_sessions(NSESS, "site1's anylb terminated");
+	as_client_sessions(AS_NSESS, "site1's anylb terminated");
 
 	/*
 	 * Draining: the pinned session is still served where the site still accepts packets for
@@ -929,7 +542,7 @@ static void sigterm_withdraws_first(enum sc_announce_mode mode)
 	 */
 	int drained = sc_echo(pinned, "while draining\n", 1000);
 	close(pinned);
-	cr_assert_eq(sc_netns_enter(topo.router), 0);
+	cr_assert_eq(sc_netns_enter(as_topo.router), 0);
 	int fresh = sc_connect_from(SC_PINNED4, SC_ANYCAST4_ADDR, 1000);
 	sc_netns_enter(NULL);
 	if (fresh >= 0)
@@ -937,14 +550,14 @@ static void sigterm_withdraws_first(enum sc_announce_mode mode)
 	fprintf(stderr,
 		"anycast: %s: draining after the withdraw: established session at site1 %s; a new "
 		"one %s\n",
-		mode_name(), drained == 0 ? "served" : strerror(-drained),
+		as_mode_name(), drained == 0 ? "served" : strerror(-drained),
 		fresh >= 0 ? "accepted" : strerror(-fresh));
 	if (mode == SC_ANNOUNCE_BIRD_PROTOCOL)
 		cr_assert_eq(
 			drained, 0, "established session during the drain: %s", strerror(-drained));
-	rc = sc_lb_wait(run[0].lb, DRAIN_MS + 3000);
+	rc = sc_lb_wait(as_run[0].lb, AS_DRAIN_MS + 3000);
 	cr_assert_eq(rc, 0, "anylb exit status %d after SIGTERM", rc);
-	down();
+	as_down();
 }
 
 Test(anycast_interface, sigterm_withdraws_first)
@@ -966,41 +579,41 @@ Test(anycast_bird_protocol, kill9_keeps_announcing_until_restart)
 {
 	int64_t t0, t4, t6;
 
-	up(SC_ANNOUNCE_BIRD_PROTOCOL);
-	cr_assert_eq(sc_lb_signal(run[0].lb, SIGKILL), 0);
-	cr_assert_eq(sc_lb_wait(run[0].lb, 2000), 128 + SIGKILL);
+	as_up(SC_ANNOUNCE_BIRD_PROTOCOL);
+	cr_assert_eq(sc_lb_signal(as_run[0].lb, SIGKILL), 0);
+	cr_assert_eq(sc_lb_wait(as_run[0].lb, 2000), 128 + SIGKILL);
 	sc_sleep_ms(1000);
-	expect_via(AF_INET, 3);
-	expect_via(AF_INET6, 3);
+	as_expect_via(AF_INET, 3);
+	as_expect_via(AF_INET6, 3);
 	fprintf(stderr, "anycast: bird_protocol: kill -9 -> still announced after 1000 ms "
 			"(no watchdog in this mode)\n");
-	sc_lb_stop(run[0].lb);
-	run[0].lb = NULL;
+	sc_lb_stop(as_run[0].lb);
+	as_run[0].lb = NULL;
 
 	t0 = sc_now_ms();
-	lb_start(0);
-	expect_paths(1, 3000, &t4, &t6, "restarted anylb re-asserting withdrawn");
+	as_lb_start(0);
+	as_expect_paths(1, 3000, &t4, &t6, "restarted anylb re-asserting withdrawn");
 	fprintf(stderr,
 		"anycast: bird_protocol: restart -> withdrawn until healthy: v4 %lld ms, v6 %lld "
 		"ms\n",
 		(long long)(t4 - t0), (long long)(t6 - t0));
-	expect_paths(2, ANNOUNCE_DELAY_MS + 3000, &t4, &t6, "restarted anylb announcing");
+	as_expect_paths(2, AS_ANNOUNCE_DELAY_MS + 3000, &t4, &t6, "restarted anylb announcing");
 	struct sc_log_line started, ann;
-	log_wait(0, 0, "started: site", 1000, &started);
-	log_wait(0, 0, announce_needle(), 1000, &ann);
+	as_log_wait(0, 0, "started: site", 1000, &started);
+	as_log_wait(0, 0, as_announce_needle(), 1000, &ann);
 	int64_t held = ann.wall_ms - started.wall_ms;
 	fprintf(stderr,
 		"anycast: bird_protocol: kill -9 -> restart -> announce %lld ms after start "
 		"(announce_delay %d ms), route back v4 %lld ms, v6 %lld ms\n",
-		(long long)held, ANNOUNCE_DELAY_MS, (long long)(t4 - t0), (long long)(t6 - t0));
-	cr_assert_geq(held, ANNOUNCE_DELAY_MS - 2);
-	cr_assert_leq(held, ANNOUNCE_DELAY_MS + 500);
-	down();
+		(long long)held, AS_ANNOUNCE_DELAY_MS, (long long)(t4 - t0), (long long)(t6 - t0));
+	cr_assert_geq(held, AS_ANNOUNCE_DELAY_MS - 2);
+	cr_assert_leq(held, AS_ANNOUNCE_DELAY_MS + 500);
+	as_down();
 }
 
 /* ---- the examples a site starts from ------------------------------------------------------- */
 
-TestSuite(anycast_examples, .fini = anycast_fini, .timeout = 30);
+TestSuite(anycast_examples, .fini = as_fini, .timeout = 30);
 
 /* Non-zero when prefix (e.g. "192.0.2.10/32") is in one of bird.conf's `define ANYCAST` sets. */
 static int in_bird_sets(const char *bird_conf, const char *prefix)

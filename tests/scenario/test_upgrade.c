@@ -53,35 +53,6 @@ static atomic_int stop_short, upgrades_done;
 
 /* ---- what anylb says of itself -------------------------------------------------------------- */
 
-struct up_status {
-	long pid, successor, previous;
-	int took_over;
-	char state[32], reason[512];
-};
-
-static int get_status(struct up_status *st)
-{
-	struct sc_http_resp r;
-
-	memset(st, 0, sizeof(*st));
-	if (sc_http(admin_where, "GET", "/upgrade", NULL, 5000, &r) < 0)
-		return -1;
-	json_t *j = r.status == 200 ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
-	sc_http_free(&r);
-	if (j == NULL)
-		return -1;
-	st->pid = (long)json_integer_value(json_object_get(j, "pid"));
-	st->successor = (long)json_integer_value(json_object_get(j, "successor"));
-	st->previous = (long)json_integer_value(json_object_get(j, "previous"));
-	st->took_over = json_is_true(json_object_get(j, "took_over"));
-	snprintf(
-		st->state, sizeof(st->state), "%s", json_string_value(json_object_get(j, "state")));
-	const char *why = json_string_value(json_object_get(j, "reason"));
-	snprintf(st->reason, sizeof(st->reason), "%s", why != NULL ? why : "");
-	json_decref(j);
-	return 0;
-}
-
 /* A counter's value in /metrics (the whole sample name with labels), or -1. */
 static int64_t metric(const char *sample)
 {
@@ -99,25 +70,9 @@ static int64_t metric(const char *sample)
 
 #define ACCEPTED "anylb_sessions_accepted_total{service=\"web\"}"
 
-/* Waits until a process other than old answers and says it took over; its pid or -1. */
 static long wait_successor(long old, int timeout_ms)
 {
-	int64_t end = sc_now_ms() + timeout_ms;
-	struct up_status st;
-
-	while (sc_now_ms() < end) {
-		int rc = get_status(&st);
-		if (rc == 0 && st.pid != old && st.took_over && st.previous == old)
-			return st.pid;
-		if (rc == 0 && st.pid == old && strcmp(st.state, "failed") == 0)
-			break;
-		sc_sleep_ms(20);
-	}
-	fprintf(stderr,
-		"upgrade: no successor of %ld: last answer pid %ld state %s previous %ld "
-		"took_over %d reason %s\n",
-		old, st.pid, st.state, st.previous, st.took_over, st.reason);
-	return -1;
+	return sc_upgrade_wait_successor(admin_where, old, timeout_ms);
 }
 
 /* `anylbctl upgrade`: the new pid, from the old one's answer and the new one's. */
@@ -129,20 +84,6 @@ static long upgrade_ctl(long old, const char *binary, struct sc_run *run)
 	if (rc < 0 || run->status != 0)
 		return -1;
 	return wait_successor(old, 10000);
-}
-
-/* Reaps every pid of v that has exited (the test is their subreaper once their parent went). */
-static void reap(const long *v, size_t n, int *status, int *reaped)
-{
-	for (size_t i = 0; i < n; i++) {
-		int st;
-		if (reaped[i] || v[i] <= 0)
-			continue;
-		if (waitpid((pid_t)v[i], &st, WNOHANG) == (pid_t)v[i]) {
-			reaped[i] = 1;
-			status[i] = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		}
-	}
 }
 
 static char *config(const char *be, const char *drain)
@@ -361,7 +302,7 @@ Test(upgrade, twenty_in_a_row_under_load_refuse_no_connection_and_cut_no_session
 			snprintf(back, sizeof(back), "upgrade %d: %lld after %lld", k,
 				(long long)now, (long long)seen);
 		seen = now > seen ? now : seen;
-		reap(pids, npids, status, reaped);
+		sc_reap_pids(pids, npids, status, reaped);
 	}
 	atomic_store(&upgrades_done, UPGRADES);
 	cr_assert_eq(pthread_join(xl.th, NULL), 0);
@@ -407,7 +348,7 @@ Test(upgrade, twenty_in_a_row_under_load_refuse_no_connection_and_cut_no_session
 	int64_t end = sc_now_ms() + 20000;
 	size_t gone = 0;
 	while (sc_now_ms() < end) {
-		reap(pids + 1, npids - 2, status + 1, reaped + 1);
+		sc_reap_pids(pids + 1, npids - 2, status + 1, reaped + 1);
 		gone = 0;
 		for (size_t i = 1; i + 1 < npids; i++)
 			gone += reaped[i] || kill((pid_t)pids[i], 0) < 0;
@@ -506,8 +447,8 @@ Test(upgrade, a_failed_upgrade_leaves_the_old_process_serving_exactly_as_before)
 		cr_expect(strstr(run.err, want) != NULL, "case %zu: want '%s' in: %s", i, want,
 			run.err);
 		sc_run_free(&run);
-		struct up_status st;
-		cr_assert_eq(get_status(&st), 0);
+		struct sc_upgrade_status st;
+		cr_assert_eq(sc_upgrade_status(admin_where, &st), 0);
 		cr_expect_eq(st.pid, pid, "the same process answers");
 		cr_expect(strcmp(st.state, "failed") == 0 || i == 3, "state %s", st.state);
 		cr_expect_eq(

@@ -68,6 +68,31 @@ int sc_run_anylbctl(struct sc_run *r, int timeout_ms, ...) __attribute__((sentin
 /* The path of that anylbctl. */
 const char *sc_anylbctl_path(void);
 
+/* ---- the binary upgrade (upgrade.c) ------------------------------------------------------ */
+
+/* What GET /upgrade says (the fields tests read). */
+struct sc_upgrade_status {
+	long pid, successor, previous; /* 0 where the answer has null */
+	int took_over;
+	char state[32], reason[512];
+};
+
+/* GET /upgrade of whichever process answers on where: 0 with st filled, or -1. */
+int sc_upgrade_status(const char *where, struct sc_upgrade_status *st);
+
+/*
+ * Waits until a process other than old answers on where and says it took over from old: its
+ * pid, or -1 (printing the last answer) after timeout_ms or as soon as old says "failed".
+ */
+long sc_upgrade_wait_successor(const char *where, long old, int timeout_ms);
+
+/*
+ * Reaps (WNOHANG) every pid of v[0..n) not yet reaped, which the test can wait for once it is
+ * their child subreaper (PR_SET_CHILD_SUBREAPER) and their parent exited: reaped[i] set and
+ * status[i] as sc_lb_wait.
+ */
+void sc_reap_pids(const long *v, size_t n, int *status, int *reaped);
+
 /* Removes the temp directories. Idempotent. */
 void sc_admin_cleanup(void);
 

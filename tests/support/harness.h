@@ -330,6 +330,12 @@ struct sc_lb_opts {
 	 * its children only. Root only.
 	 */
 	const char *bind_src, *bind_dst;
+	/*
+	 * Non-NULL: a NULL-terminated list of "NAME=VALUE" added to the inherited environment
+	 * (replacing NAME where it is set), e.g. {"ANYLB_UPGRADE_STOP_AT=ready", NULL}. The
+	 * strings are copied nowhere: they must live until sc_lb_start_opts() returns.
+	 */
+	const char *const *env;
 };
 
 /* sc_lb_start() with opts (NULL: the defaults). */

@@ -6,7 +6,8 @@
  * timeout takes its anylb with it; it gets /dev/null as stdin, a temp log as stdout and stderr,
  * no other inherited fd (Criterion's reporting pipes included: an anylb holding them would keep
  * the runner waiting), default signal dispositions and an empty signal mask. The environment is
- * inherited on purpose: the test script sets ASAN_OPTIONS / UBSAN_OPTIONS there.
+ * inherited on purpose: the test script sets ASAN_OPTIONS / UBSAN_OPTIONS there; sc_lb_opts.env
+ * adds to it (built before the fork, passed to execve).
  *
  * Between fork and exec the child only makes async-signal-safe calls: the test process has
  * backend threads, and anything that takes a lock could deadlock in the child. (setrlimit(2) is
@@ -53,8 +54,8 @@ struct sc_lb {
 static struct sc_lb *registry[MAX_LB];
 
 /* Async-signal-safe from here to exec. */
-static void child_exec(pid_t parent, char *const argv[], int outfd, int errfd, rlim_t nofile,
-	const char *bind_src, const char *bind_dst)
+static void child_exec(pid_t parent, char *const argv[], char *const envp[], int outfd, int errfd,
+	rlim_t nofile, const char *bind_src, const char *bind_dst)
 {
 	sigset_t all;
 	int devnull;
@@ -79,12 +80,12 @@ static void child_exec(pid_t parent, char *const argv[], int outfd, int errfd, r
 	signal(SIGPIPE, SIG_DFL);
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	execv(argv[0], argv);
+	execve(argv[0], argv, envp != NULL ? envp : environ);
 	_exit(127);
 }
 
-static pid_t spawn(char *const argv[], int outfd, int errfd, rlim_t nofile, const char *bind_src,
-	const char *bind_dst)
+static pid_t spawn(char *const argv[], char *const envp[], int outfd, int errfd, rlim_t nofile,
+	const char *bind_src, const char *bind_dst)
 {
 	pid_t parent = getpid();
 	pid_t pid;
@@ -93,13 +94,13 @@ static pid_t spawn(char *const argv[], int outfd, int errfd, rlim_t nofile, cons
 	fflush(stderr);
 	pid = fork();
 	if (pid == 0)
-		child_exec(parent, argv, outfd, errfd, nofile, bind_src, bind_dst);
+		child_exec(parent, argv, envp, outfd, errfd, nofile, bind_src, bind_dst);
 	return pid < 0 ? -errno : pid;
 }
 
 pid_t sc_spawn(char *const argv[], int outfd, int errfd)
 {
-	return spawn(argv, outfd, errfd, 0, NULL, NULL);
+	return spawn(argv, NULL, outfd, errfd, 0, NULL, NULL);
 }
 
 static int decode_status(int st)
@@ -266,6 +267,43 @@ static void lb_free(struct sc_lb *lb)
 	free(lb);
 }
 
+/*
+ * The test's environment with every "NAME=VALUE" of extra set (replacing NAME if present), for
+ * execve: built before fork, since the child may not allocate. NULL when extra is NULL (the
+ * child then inherits environ as it is) or on allocation failure (*failed set).
+ */
+static char **env_with(const char *const *extra, int *failed)
+{
+	size_t n = 0, k = 0, o = 0;
+	char **env;
+
+	*failed = 0;
+	if (extra == NULL)
+		return NULL;
+	while (environ[n] != NULL)
+		n++;
+	while (extra[k] != NULL)
+		k++;
+	env = calloc(n + k + 1, sizeof(*env));
+	if (env == NULL) {
+		*failed = 1;
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int replaced = 0;
+		for (size_t j = 0; j < k && !replaced; j++) {
+			size_t len = strcspn(extra[j], "=");
+			replaced =
+				strncmp(environ[i], extra[j], len) == 0 && environ[i][len] == '=';
+		}
+		if (!replaced)
+			env[o++] = environ[i];
+	}
+	for (size_t j = 0; j < k; j++)
+		env[o++] = (char *)extra[j];
+	return env;
+}
+
 static struct sc_lb *lb_vstart(const struct sc_lb_opts *o, const char *fmt, va_list ap)
 {
 	char addrs[MAX_LISTEN][SC_ADDRSTRLEN];
@@ -323,9 +361,13 @@ static struct sc_lb *lb_vstart(const struct sc_lb_opts *o, const char *fmt, va_l
 	}
 	{
 		char *argv[] = {(char *)ANYLB_BIN, (char *)"-c", (char *)lb->config, NULL};
+		int failed;
+		char **env = env_with(opts.env, &failed);
 
-		lb->pid = spawn(
-			argv, logfd, logfd, (rlim_t)opts.nofile, opts.bind_src, opts.bind_dst);
+		lb->pid = failed ? -ENOMEM
+				 : spawn(argv, env, logfd, logfd, (rlim_t)opts.nofile,
+					   opts.bind_src, opts.bind_dst);
+		free(env);
 	}
 	close(logfd);
 	if (lb->pid < 0) {
@@ -563,7 +605,7 @@ int sc_run_va(struct sc_run *r, const char *prog, int timeout_ms, va_list ap)
 			close(errfd);
 		return -EIO;
 	}
-	pid = spawn(argv, outfd, errfd, 0, NULL, NULL);
+	pid = spawn(argv, NULL, outfd, errfd, 0, NULL, NULL);
 	close(outfd);
 	close(errfd);
 	if (pid < 0)
