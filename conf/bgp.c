@@ -29,8 +29,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define CONF_NKEYS(keys) (sizeof(keys) / sizeof((keys)[0]))
-
 #define CONF_BGP_INTERFACE     "anylb0"
 #define CONF_BGP_BIRD_SOCKET   "/run/bird/bird.ctl"
 #define CONF_IFNAME_MAX        15  /* IFNAMSIZ - 1 */
@@ -574,4 +572,11 @@ void conf_map_anycast(struct conf_report *r, const struct conf_node *k, const st
 			"'min_ready' (%u) is more than the service's %zu backend%s: it could never "
 			"be announced",
 			a->min_ready, s->nbackends, s->nbackends == 1 ? "" : "s");
+}
+
+void conf_bgp_keys_each(conf_key_cb cb, void *arg)
+{
+	conf_keys_table(cb, arg, "bgp", conf_bgp_keys, CONF_NKEYS(conf_bgp_keys));
+	conf_keys_table(
+		cb, arg, "services[].anycast", conf_anycast_keys, CONF_NKEYS(conf_anycast_keys));
 }

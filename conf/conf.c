@@ -198,3 +198,8 @@ int conf_load(const char *path, struct conf **out, struct conf_errs *errs)
 	conf_report_finish(&r);
 	return rc;
 }
+
+void conf_top_keys_each(conf_key_cb cb, void *arg)
+{
+	conf_keys_table(cb, arg, "", conf_top_keys, CONF_NKEYS(conf_top_keys));
+}

@@ -331,4 +331,13 @@ int conf_reload_check(const struct conf *old, const struct conf *new, struct con
 const char *conf_balance_name(enum conf_balance b);
 const char *conf_check_type_name(enum conf_check_type t);
 
+/*
+ * Every key the loader reads, with its section in the documentation's spelling ("" for the top
+ * level, "global.admin", "services[]", "services[].health.*" for liveness and readiness, ...),
+ * in the tables' order; later: written in the reference, not read yet. For the tests that hold
+ * the documentation to the loader.
+ */
+typedef void (*conf_key_cb)(void *arg, const char *section, const char *key, int later);
+void conf_keys(conf_key_cb cb, void *arg);
+
 #endif

@@ -34,8 +34,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define CONF_NKEYS(keys) (sizeof(keys) / sizeof((keys)[0]))
-
 #define CONF_ID_NAME_MAX 256        /* LOGIN_NAME_MAX; group names have no stricter bound */
 #define CONF_ID_BUF_MAX  (1u << 20) /* getpwnam_r room: far above any real entry */
 
@@ -374,4 +372,11 @@ void conf_map_global(struct conf_report *r, const struct conf_node *k, const str
 		}
 	}
 	conf_resolve_ids(r, user_k, user_v, group_k, group_v, g);
+}
+
+void conf_global_keys_each(conf_key_cb cb, void *arg)
+{
+	conf_keys_table(cb, arg, "global", conf_global_keys, CONF_NKEYS(conf_global_keys));
+	conf_keys_table(cb, arg, "global.log", conf_log_keys, CONF_NKEYS(conf_log_keys));
+	conf_keys_table(cb, arg, "global.admin", conf_admin_keys, CONF_NKEYS(conf_admin_keys));
 }

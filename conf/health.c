@@ -27,8 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONF_NKEYS(keys) (sizeof(keys) / sizeof((keys)[0]))
-
 #define CONF_PATH_MAX       1024 /* bytes in an http path */
 #define CONF_HOST_MAX       255  /* bytes in a Host header or SNI name */
 #define CONF_FILE_MAX       4096 /* bytes in ca_file, PATH_MAX */
@@ -654,4 +652,17 @@ void conf_map_outlier(struct conf_report *r, const struct conf_node *k, const st
 		"'max_ejection_time' (%s) must not be shorter than 'base_ejection_time' (%s)",
 		conf_show_ms(o->max_ejection_ms, 0, a, sizeof(a)),
 		conf_show_ms(o->base_ejection_ms, base_k == NULL, b, sizeof(b)));
+}
+
+void conf_health_keys_each(conf_key_cb cb, void *arg)
+{
+	conf_keys_table(
+		cb, arg, "services[].health", conf_health_keys, CONF_NKEYS(conf_health_keys));
+	/* liveness and readiness read the same keys */
+	conf_keys_table(
+		cb, arg, "services[].health.*", conf_check_keys, CONF_NKEYS(conf_check_keys));
+	conf_keys_table(
+		cb, arg, "services[].health.*.tls", conf_tls_keys, CONF_NKEYS(conf_tls_keys));
+	conf_keys_table(
+		cb, arg, "services[].outlier", conf_outlier_keys, CONF_NKEYS(conf_outlier_keys));
 }

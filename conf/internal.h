@@ -108,6 +108,17 @@ struct conf_key {
 	int later;
 };
 
+#define CONF_NKEYS(keys) (sizeof(keys) / sizeof((keys)[0]))
+
+/* Each section file's key tables, for conf_keys() (conf/keys.c): cb for every key, in order. */
+void conf_keys_table(
+	conf_key_cb cb, void *arg, const char *section, const struct conf_key *keys, size_t n);
+void conf_top_keys_each(conf_key_cb cb, void *arg);
+void conf_global_keys_each(conf_key_cb cb, void *arg);
+void conf_bgp_keys_each(conf_key_cb cb, void *arg);
+void conf_service_keys_each(conf_key_cb cb, void *arg);
+void conf_health_keys_each(conf_key_cb cb, void *arg);
+
 /*
  * Looks the key up in keys[]. Returns its index, or -1 after reporting an unknown key (with a
  * suggestion or the list of allowed keys; where is "in 'global'", "in a service", ...) or a key

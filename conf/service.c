@@ -74,8 +74,6 @@ static const struct conf_key conf_timeout_keys[] = {
 	[CONF_TIMEOUT_HALF_CLOSE] = {"half_close", 0},
 };
 
-#define CONF_NKEYS(keys) (sizeof(keys) / sizeof((keys)[0]))
-
 /* Indexed by the enums of conf.h. */
 static const char *const conf_balance_names[] = {
 	[CONF_BALANCE_ROUND_ROBIN] = "round_robin",
@@ -558,4 +556,13 @@ void conf_map_services(struct conf_report *r, const struct conf_node *k, const s
 	conf_report_dups(r, listen, n, "listen address");
 	free(listen);
 	conf_check_anycast(r, c);
+}
+
+void conf_service_keys_each(conf_key_cb cb, void *arg)
+{
+	conf_keys_table(cb, arg, "services[]", conf_service_keys, CONF_NKEYS(conf_service_keys));
+	conf_keys_table(
+		cb, arg, "services[].backends[]", conf_backend_keys, CONF_NKEYS(conf_backend_keys));
+	conf_keys_table(
+		cb, arg, "services[].timeouts", conf_timeout_keys, CONF_NKEYS(conf_timeout_keys));
 }
