@@ -2,10 +2,10 @@
  * DOC: scenario: what `cmake --install` puts where
  *
  * Installs this build into a scratch prefix (cmake --install BUILD --prefix DIR/usr) and checks
- * the layout a packager relies on: both programs, the systemd unit, the examples and the
- * documentation; then runs the installed programs: `anylb -V` says this version, `anylb -t`
- * accepts every installed example, `anylbctl --help` answers. Nothing outside the scratch
- * directory is touched; it is removed at the end.
+ * the layout a packager relies on: both programs, the systemd unit, the examples, the
+ * documentation and the man pages; then runs the installed programs: `anylb -V` says this version,
+ * `anylb -t` accepts every installed example, `anylbctl --help` answers. Nothing outside the
+ * scratch directory is touched; it is removed at the end.
  */
 #include "tests/support/harness.h"
 #include "tests/support/netns.h"
@@ -57,6 +57,11 @@ Test(install, the_layout_a_package_relies_on, .fini = scratch_remove)
 	expect_file("share/doc/anylb/CONFIG.md", 0);
 	expect_file("share/doc/anylb/examples/quickstart.yaml", 0);
 	expect_file("share/doc/anylb/examples/bird.conf", 0);
+	if (ANYLB_MAN_DIR[0] != '\0') { /* built with scdoc */
+		expect_file("share/man/man8/anylb.8", 0);
+		expect_file("share/man/man8/anylbctl.8", 0);
+		expect_file("share/man/man5/anylb.yaml.5", 0);
+	}
 
 	snprintf(prog, sizeof(prog), "%s/usr/sbin/anylb", root);
 	cr_assert_eq(sc_cmd(out, sizeof(out), 10000, "%s -V", prog), 0, "%s", out);
