@@ -522,6 +522,17 @@ static void backend_state(const char *addr, char *out, size_t cap, char *reason,
 	json_decref(j);
 }
 
+/* n sessions of one echo each, every one answered. */
+static void echo_sessions(int n, const char *msg)
+{
+	for (int i = 0; i < n; i++) {
+		int fd = sc_connect(listen_addr, CLIENT_MS);
+		cr_assert_geq(fd, 0);
+		cr_expect_eq(sc_echo(fd, msg, CLIENT_MS), 0, "session %d", i);
+		close(fd);
+	}
+}
+
 /* An outlier ejection is state too: the successor does not send clients to that backend. */
 Test(upgrade, an_ejection_goes_on_in_the_successor)
 {
@@ -554,12 +565,7 @@ Test(upgrade, an_ejection_goes_on_in_the_successor)
 	cr_assert_not_null(lb);
 	long pid = sc_lb_pid(lb);
 	/* Round robin sends every other session there: refused, retried on the good one. */
-	for (int i = 0; i < 8; i++) {
-		int fd = sc_connect(listen_addr, CLIENT_MS);
-		cr_assert_geq(fd, 0);
-		cr_expect_eq(sc_echo(fd, "x", CLIENT_MS), 0, "session %d", i);
-		close(fd);
-	}
+	echo_sessions(8, "x");
 	backend_state(bad, st, sizeof(st), why, sizeof(why));
 	cr_assert_str_eq(st, "ejected", "before the upgrade: %s (%s)", st, why);
 
@@ -575,12 +581,7 @@ Test(upgrade, an_ejection_goes_on_in_the_successor)
 	int64_t fails = metric(sample);
 	cr_expect_geq(fails, 2, "the failures that ejected it, carried over");
 	/* No session of the successor's tries it: every one is answered at the first connect. */
-	for (int i = 0; i < 8; i++) {
-		int fd = sc_connect(listen_addr, CLIENT_MS);
-		cr_assert_geq(fd, 0);
-		cr_expect_eq(sc_echo(fd, "y", CLIENT_MS), 0, "session %d", i);
-		close(fd);
-	}
+	echo_sessions(8, "y");
 	backend_state(bad, st, sizeof(st), why, sizeof(why));
 	cr_expect_str_eq(st, "ejected", "still ejected: %s (%s)", st, why);
 	cr_expect_eq(metric(sample), fails, "the successor sent a session to the ejected backend");

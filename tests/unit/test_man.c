@@ -145,16 +145,22 @@ static void options_in_page(const char *help, const char *scd, const char *name)
 	cr_expect_gt(n, 3, "%s: no options read from --help", name);
 }
 
-Test(man, anylb_8_has_every_option_of_its_help)
+/* A hand-written page: rendered by the build (or skipped), its scdoc source returned. */
+static char *hand_page(const char *name)
 {
 	char path[512];
-	struct sc_run r;
 
-	snprintf(path, sizeof(path), "%s/man/anylb.8.scd", ANYLB_SOURCE_DIR);
-	char *scd = page(ANYLB_MAN_DIR, "anylb.8");
-	free(scd);
-	scd = slurp(path);
-	cr_assert_not_null(scd);
+	free(page(ANYLB_MAN_DIR, name));
+	snprintf(path, sizeof(path), "%s/man/%s.scd", ANYLB_SOURCE_DIR, name);
+	char *scd = slurp(path);
+	cr_assert_not_null(scd, "%s", path);
+	return scd;
+}
+
+Test(man, anylb_8_has_every_option_of_its_help)
+{
+	struct sc_run r;
+	char *scd = hand_page("anylb.8");
 	cr_assert_eq(sc_run_anylb(&r, 5000, "--help", NULL), 0);
 	/* The options block: from the start to the first blank line after it. */
 	char *end = strstr(r.out, "\n\nSignals");
@@ -167,14 +173,8 @@ Test(man, anylb_8_has_every_option_of_its_help)
 
 Test(man, anylbctl_8_has_every_option_and_command_of_its_help)
 {
-	char path[512];
 	struct sc_run r;
-
-	snprintf(path, sizeof(path), "%s/man/anylbctl.8.scd", ANYLB_SOURCE_DIR);
-	char *scd = page(ANYLB_MAN_DIR, "anylbctl.8");
-	free(scd);
-	scd = slurp(path);
-	cr_assert_not_null(scd);
+	char *scd = hand_page("anylbctl.8");
 	cr_assert_eq(sc_run_anylbctl(&r, 5000, "--help", NULL), 0);
 	char *cmds = strstr(r.out, "\nCommands:\n");
 	cr_assert_not_null(cmds, "%s", r.out);
