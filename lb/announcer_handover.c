@@ -39,10 +39,10 @@
 #include "lb/announcer_impl.h"
 
 #include "lib/log.h"
+#include "lib/strbuf.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,38 +51,7 @@
 #define HANDOVER_VERSION 1
 /* How long a successor's adopted service waits for its listeners to count as bound. */
 #define ADOPT_GRACE_MS 5000
-#define LINE_MAX_BYTES 512
-
-struct text {
-	char *buf;
-	size_t len, cap;
-	int oom;
-};
-
-static void text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void text_printf(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (t->oom)
-		return;
-	if (t->cap - t->len < LINE_MAX_BYTES) {
-		size_t cap = t->cap * 2 + LINE_MAX_BYTES * 4;
-		char *nb = realloc(t->buf, cap);
-		if (nb == NULL) {
-			t->oom = 1;
-			return;
-		}
-		t->buf = nb;
-		t->cap = cap;
-	}
-	va_start(ap, fmt);
-	int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		t->len += (size_t)n < t->cap - t->len ? (size_t)n : t->cap - t->len - 1;
-}
+#define LINE_MAX_BYTES 512 /* of one line read back */
 
 /* A reason on one line: no newline can come from the policy, but never trust a format. */
 static void one_line(char *s)
@@ -94,7 +63,7 @@ static void one_line(char *s)
 
 char *announcer_hand_over(struct announcer *a, size_t *len)
 {
-	struct text t = {0};
+	struct strbuf t = {0};
 	char mech[128];
 
 	*len = 0;
@@ -105,7 +74,7 @@ char *announcer_hand_over(struct announcer *a, size_t *len)
 		a->mech->ops->describe(a->mech, mech, sizeof(mech)) < 0)
 		snprintf(mech, sizeof(mech), "%s",
 			a->bgp->announce == CONF_ANNOUNCE_BIRD_PROTOCOL ? "bird_protocol" : "none");
-	text_printf(&t, "anycast %d %s\n", HANDOVER_VERSION, mech);
+	strbuf_printf(&t, "anycast %d %s\n", HANDOVER_VERSION, mech);
 	pthread_mutex_lock(&a->lock);
 	/* The ages were taken at the last publish: older by now. */
 	uint64_t now = a->now_ms(a->now_arg);
@@ -113,7 +82,7 @@ char *announcer_hand_over(struct announcer *a, size_t *len)
 	for (size_t i = 0; i < a->nsvcs; i++) {
 		struct anycast_saved s = a->svcs[i].saved;
 		one_line(s.reason);
-		text_printf(&t,
+		strbuf_printf(&t,
 			"service %s %d %d %d %d %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
 			" %u %s\n",
 			a->svcs[i].name, (int)s.state, (int)s.override, (int)s.applied, s.healthy,
@@ -121,12 +90,7 @@ char *announcer_hand_over(struct announcer *a, size_t *len)
 			s.withdrew ? s.withdrew_ago_ms + late : 0, s.delay_ms, s.flaps, s.reason);
 	}
 	pthread_mutex_unlock(&a->lock);
-	if (t.oom) {
-		free(t.buf);
-		return NULL;
-	}
-	*len = t.len;
-	return t.buf;
+	return strbuf_take(&t, len);
 }
 
 void announcer_reassert(struct announcer *a)

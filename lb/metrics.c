@@ -14,6 +14,7 @@
 #include "lb/announcer.h"
 #include "lb/backend.h"
 #include "lib/dirent_count.h"
+#include "lib/strbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,57 +26,10 @@
 #define ANYLB_VERSION "unknown"
 #endif
 
-struct mbuf {
-	char *p;
-	size_t len, cap;
-	int nomem;
-};
-
-static void mb_reserve(struct mbuf *m, size_t more)
-{
-	if (m->nomem || m->len + more + 1 <= m->cap)
-		return;
-	size_t cap = m->cap ? m->cap : 16384;
-	while (cap < m->len + more + 1)
-		cap *= 2;
-	char *p = realloc(m->p, cap);
-	if (p == NULL) {
-		m->nomem = 1;
-		return;
-	}
-	m->p = p;
-	m->cap = cap;
-}
-
-static void mb_printf(struct mbuf *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void mb_printf(struct mbuf *m, const char *fmt, ...)
-{
-	va_list ap;
-
-	for (int round = 0; round < 2 && !m->nomem; round++) {
-		size_t room = m->cap - m->len;
-		va_start(ap, fmt);
-		int n = vsnprintf(
-			m->p != NULL ? m->p + m->len : NULL, m->p != NULL ? room : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			m->nomem = 1;
-			return;
-		}
-		if ((size_t)n < room) {
-			m->len += (size_t)n;
-			return;
-		}
-		mb_reserve(m, (size_t)n);
-	}
-}
-
 /* A label value as the format wants it: \\, \" and \n escaped. */
-static void mb_label(struct mbuf *m, const char *name, const char *value, int first)
+static void mb_label(struct strbuf *m, const char *name, const char *value, int first)
 {
-	mb_reserve(m, strlen(name) + 2 * strlen(value) + 5);
-	if (m->nomem)
+	if (strbuf_reserve(m, strlen(name) + 2 * strlen(value) + 5) < 0)
 		return;
 	char *o = m->p + m->len;
 	if (!first)
@@ -97,19 +51,19 @@ static void mb_label(struct mbuf *m, const char *name, const char *value, int fi
 	m->len = (size_t)(o - m->p);
 }
 
-static void family(struct mbuf *m, const char *name, const char *type, const char *help)
+static void family(struct strbuf *m, const char *name, const char *type, const char *help)
 {
-	mb_printf(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	strbuf_printf(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* `name{service="..."` with the brace left open for more labels. */
-static void open_svc(struct mbuf *m, const char *name, const struct lb_service *svc)
+static void open_svc(struct strbuf *m, const char *name, const struct lb_service *svc)
 {
-	mb_printf(m, "%s{", name);
+	strbuf_printf(m, "%s{", name);
 	mb_label(m, "service", svc->conf->name, 1);
 }
 
-static void open_backend(struct mbuf *m, const char *name, const struct lb_backend *b)
+static void open_backend(struct strbuf *m, const char *name, const struct lb_backend *b)
 {
 	open_svc(m, name, b->svc);
 	mb_label(m, "backend", b->conf->address, 0);
@@ -121,23 +75,23 @@ static uint64_t ld(const _Atomic uint64_t *p)
 }
 
 /* One value per service: a counter or gauge read by get. */
-static void per_service(struct mbuf *m, const struct lb_runtime *rt, const char *name,
+static void per_service(struct strbuf *m, const struct lb_runtime *rt, const char *name,
 	uint64_t (*get)(const struct lb_service *svc))
 {
 	for (size_t i = 0; i < rt->nservices; i++) {
 		open_svc(m, name, &rt->services[i]);
-		mb_printf(m, "} %llu\n", (unsigned long long)get(&rt->services[i]));
+		strbuf_printf(m, "} %llu\n", (unsigned long long)get(&rt->services[i]));
 	}
 }
 
-static void per_backend(struct mbuf *m, const struct lb_runtime *rt, const char *name,
+static void per_backend(struct strbuf *m, const struct lb_runtime *rt, const char *name,
 	uint64_t (*get)(const struct lb_backend *b))
 {
 	for (size_t i = 0; i < rt->nservices; i++) {
 		const struct lb_service *svc = &rt->services[i];
 		for (size_t j = 0; j < svc->conf->nbackends; j++) {
 			open_backend(m, name, &svc->backends[j]);
-			mb_printf(m, "} %llu\n", (unsigned long long)get(&svc->backends[j]));
+			strbuf_printf(m, "} %llu\n", (unsigned long long)get(&svc->backends[j]));
 		}
 	}
 }
@@ -195,52 +149,52 @@ int metrics_open_fds(void)
 	return n < 0 ? n : n > 0 ? n - 1 : 0;
 }
 
-static void process_families(struct mbuf *m, const struct status_source *src)
+static void process_families(struct strbuf *m, const struct status_source *src)
 {
 	const struct lb_runtime *rt = src->rt;
 
 	family(m, "anylb_up", "gauge", "1 while the process serves.");
-	mb_printf(m, "anylb_up 1\n");
+	strbuf_printf(m, "anylb_up 1\n");
 	family(m, "anylb_build_info", "gauge", "Version and site of this process, always 1.");
-	mb_printf(m, "anylb_build_info{");
+	strbuf_printf(m, "anylb_build_info{");
 	mb_label(m, "version", ANYLB_VERSION, 1);
 	mb_label(m, "site", rt->conf->global.site, 0);
-	mb_printf(m, "} 1\n");
+	strbuf_printf(m, "} 1\n");
 	family(m, "anylb_uptime_seconds", "gauge", "Seconds since the process started.");
-	mb_printf(m, "anylb_uptime_seconds %.3f\n", src->uptime_s);
+	strbuf_printf(m, "anylb_uptime_seconds %.3f\n", src->uptime_s);
 	int fds = metrics_open_fds();
 	if (fds >= 0) {
 		family(m, "anylb_open_fds", "gauge", "File descriptors open in the process.");
-		mb_printf(m, "anylb_open_fds %d\n", fds);
+		strbuf_printf(m, "anylb_open_fds %d\n", fds);
 	}
 	family(m, "anylb_process_sessions_active", "gauge",
 		"Sessions open in the whole process (global.max_connections counts these).");
-	mb_printf(m, "anylb_process_sessions_active %u\n",
+	strbuf_printf(m, "anylb_process_sessions_active %u\n",
 		atomic_load_explicit(&rt->proc->active, memory_order_relaxed));
 	family(m, "anylb_accept_pauses_total", "counter",
 		"Times accepting paused for lack of fds or memory (EMFILE, ENFILE, ENOBUFS, "
 		"ENOMEM).");
-	mb_printf(m, "anylb_accept_pauses_total %llu\n",
+	strbuf_printf(m, "anylb_accept_pauses_total %llu\n",
 		(unsigned long long)ld(&rt->proc->accept_pauses));
 	family(m, "anylb_accept_limit_pauses_total", "counter",
 		"Times accepting paused because global.max_connections was reached.");
-	mb_printf(m, "anylb_accept_limit_pauses_total %llu\n",
+	strbuf_printf(m, "anylb_accept_limit_pauses_total %llu\n",
 		(unsigned long long)ld(&rt->proc->limit_pauses));
 	const struct reload_record none = {.last_ok = 1};
 	const struct reload_record *rr = src->reload != NULL ? src->reload : &none;
 	family(m, "anylb_reloads_total", "counter", "Configuration reloads by result.");
-	mb_printf(m, "anylb_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)rr->ok);
-	mb_printf(
+	strbuf_printf(m, "anylb_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)rr->ok);
+	strbuf_printf(
 		m, "anylb_reloads_total{result=\"failed\"} %llu\n", (unsigned long long)rr->failed);
 	family(m, "anylb_config_last_reload_successful", "gauge",
 		"1 if the last reload applied (or none was asked for), 0 if it failed.");
-	mb_printf(m, "anylb_config_last_reload_successful %d\n", rr->last_ok ? 1 : 0);
+	strbuf_printf(m, "anylb_config_last_reload_successful %d\n", rr->last_ok ? 1 : 0);
 	family(m, "anylb_config_generation", "gauge",
 		"The configuration in force: 1 at start, plus one per successful reload.");
-	mb_printf(m, "anylb_config_generation %llu\n", (unsigned long long)rt->generation);
+	strbuf_printf(m, "anylb_config_generation %llu\n", (unsigned long long)rt->generation);
 }
 
-static void service_families(struct mbuf *m, const struct status_source *src)
+static void service_families(struct strbuf *m, const struct status_source *src)
 {
 	const struct lb_runtime *rt = src->rt;
 
@@ -250,7 +204,7 @@ static void service_families(struct mbuf *m, const struct status_source *src)
 		for (int r = 0; r < LB_RESULT_COUNT; r++) {
 			open_svc(m, "anylb_sessions_total", svc);
 			mb_label(m, "result", lb_result_name((enum lb_result)r), 0);
-			mb_printf(m, "} %llu\n", (unsigned long long)ld(&svc->st->results[r]));
+			strbuf_printf(m, "} %llu\n", (unsigned long long)ld(&svc->st->results[r]));
 		}
 	}
 	family(m, "anylb_sessions_accepted_total", "counter", "Client connections accepted.");
@@ -269,15 +223,15 @@ static void service_families(struct mbuf *m, const struct status_source *src)
 	for (size_t i = 0; i < rt->nservices; i++) {
 		struct redundancy_report r;
 		if (status_redundancy(&rt->services[i], &r) < 0) {
-			m->nomem = 1;
+			m->err = -ENOMEM;
 			return;
 		}
 		open_svc(m, "anylb_service_redundancy", &rt->services[i]);
-		mb_printf(m, "} %u\n", r.k);
+		strbuf_printf(m, "} %u\n", r.k);
 	}
 }
 
-static void histogram(struct mbuf *m, const struct lb_runtime *rt)
+static void histogram(struct strbuf *m, const struct lb_runtime *rt)
 {
 	const char *name = "anylb_backend_connect_seconds";
 
@@ -298,17 +252,17 @@ static void histogram(struct mbuf *m, const struct lb_runtime *rt)
 					snprintf(le, sizeof(le), "+Inf");
 				open_backend(m, "anylb_backend_connect_seconds_bucket", b);
 				mb_label(m, "le", le, 0);
-				mb_printf(m, "} %llu\n", (unsigned long long)cum);
+				strbuf_printf(m, "} %llu\n", (unsigned long long)cum);
 			}
 			open_backend(m, "anylb_backend_connect_seconds_sum", b);
-			mb_printf(m, "} %.6f\n", (double)ld(&b->st->connect_sum_us) / 1e6);
+			strbuf_printf(m, "} %.6f\n", (double)ld(&b->st->connect_sum_us) / 1e6);
 			open_backend(m, "anylb_backend_connect_seconds_count", b);
-			mb_printf(m, "} %llu\n", (unsigned long long)cum);
+			strbuf_printf(m, "} %llu\n", (unsigned long long)cum);
 		}
 	}
 }
 
-static void backend_families(struct mbuf *m, const struct status_source *src)
+static void backend_families(struct strbuf *m, const struct status_source *src)
 {
 	const struct lb_runtime *rt = src->rt;
 	static const enum backend_state states[] = {
@@ -338,10 +292,10 @@ static void backend_families(struct mbuf *m, const struct status_source *src)
 			const struct lb_backend *b = &svc->backends[j];
 			open_backend(m, "anylb_backend_bytes_total", b);
 			mb_label(m, "direction", "in", 0);
-			mb_printf(m, "} %llu\n", (unsigned long long)ld(&b->st->bytes_in));
+			strbuf_printf(m, "} %llu\n", (unsigned long long)ld(&b->st->bytes_in));
 			open_backend(m, "anylb_backend_bytes_total", b);
 			mb_label(m, "direction", "out", 0);
-			mb_printf(m, "} %llu\n", (unsigned long long)ld(&b->st->bytes_out));
+			strbuf_printf(m, "} %llu\n", (unsigned long long)ld(&b->st->bytes_out));
 		}
 	}
 	histogram(m, rt);
@@ -355,7 +309,7 @@ static void backend_families(struct mbuf *m, const struct status_source *src)
 			for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
 				open_backend(m, "anylb_backend_state", b);
 				mb_label(m, "state", backend_state_name(states[k]), 0);
-				mb_printf(m, "} %d\n", cur == (int)states[k]);
+				strbuf_printf(m, "} %d\n", cur == (int)states[k]);
 			}
 		}
 	}
@@ -371,7 +325,7 @@ static void backend_families(struct mbuf *m, const struct status_source *src)
 			if (na == 0)
 				continue;
 			open_backend(m, "anylb_backend_certificate_expiry_timestamp_seconds", b);
-			mb_printf(m, "} %lld\n", (long long)na);
+			strbuf_printf(m, "} %lld\n", (long long)na);
 		}
 	}
 }
@@ -383,7 +337,7 @@ enum last_value { LAST_OK, LAST_RUN, LAST_DURATION };
  * the service lock with the run it belongs to (the lock is taken per backend, never while
  * formatting). A check that never ran has no sample yet.
  */
-static void last_family(struct mbuf *m, const struct lb_runtime *rt, const char *name,
+static void last_family(struct strbuf *m, const struct lb_runtime *rt, const char *name,
 	const char *help, enum last_value what)
 {
 	static const char *const names[2] = {"liveness", "readiness"};
@@ -413,15 +367,15 @@ static void last_family(struct mbuf *m, const struct lb_runtime *rt, const char 
 				mb_label(m, "check", names[c], 0);
 				switch (what) {
 				case LAST_OK:
-					mb_printf(m, "} %d\n", ok[c]);
+					strbuf_printf(m, "} %d\n", ok[c]);
 					break;
 				case LAST_RUN:
-					mb_printf(m, "} %llu.%03u\n",
+					strbuf_printf(m, "} %llu.%03u\n",
 						(unsigned long long)(at[c] / 1000),
 						(unsigned)(at[c] % 1000));
 					break;
 				case LAST_DURATION:
-					mb_printf(m, "} %.6f\n", (double)us[c] / 1e6);
+					strbuf_printf(m, "} %.6f\n", (double)us[c] / 1e6);
 					break;
 				}
 			}
@@ -429,7 +383,7 @@ static void last_family(struct mbuf *m, const struct lb_runtime *rt, const char 
 	}
 }
 
-static void check_families(struct mbuf *m, const struct status_source *src)
+static void check_families(struct strbuf *m, const struct status_source *src)
 {
 	const struct lb_runtime *rt = src->rt;
 	static const char *const names[2] = {"liveness", "readiness"};
@@ -446,11 +400,11 @@ static void check_families(struct mbuf *m, const struct status_source *src)
 					continue;
 				open_backend(m, "anylb_check_total", b);
 				mb_label(m, "check", names[c], 0);
-				mb_printf(m, ",result=\"ok\"} %llu\n",
+				strbuf_printf(m, ",result=\"ok\"} %llu\n",
 					(unsigned long long)ld(&b->st->checks[c].ok));
 				open_backend(m, "anylb_check_total", b);
 				mb_label(m, "check", names[c], 0);
-				mb_printf(m, ",result=\"failed\"} %llu\n",
+				strbuf_printf(m, ",result=\"failed\"} %llu\n",
 					(unsigned long long)ld(&b->st->checks[c].failed));
 			}
 		}
@@ -468,10 +422,11 @@ static void check_families(struct mbuf *m, const struct status_source *src)
 				const struct lb_check_stats *st = &b->st->checks[c];
 				open_backend(m, "anylb_check_duration_seconds_sum", b);
 				mb_label(m, "check", names[c], 0);
-				mb_printf(m, "} %.6f\n", (double)ld(&st->duration_sum_us) / 1e6);
+				strbuf_printf(
+					m, "} %.6f\n", (double)ld(&st->duration_sum_us) / 1e6);
 				open_backend(m, "anylb_check_duration_seconds_count", b);
 				mb_label(m, "check", names[c], 0);
-				mb_printf(m, "} %llu\n",
+				strbuf_printf(m, "} %llu\n",
 					(unsigned long long)(ld(&st->ok) + ld(&st->failed)));
 			}
 		}
@@ -485,7 +440,7 @@ static void check_families(struct mbuf *m, const struct status_source *src)
 		"How long the check's last run took.", LAST_DURATION);
 }
 
-static void anycast_families(struct mbuf *m, const struct status_source *src)
+static void anycast_families(struct strbuf *m, const struct status_source *src)
 {
 	const struct lb_runtime *rt = src->rt;
 	struct announcer_status st;
@@ -501,7 +456,7 @@ static void anycast_families(struct mbuf *m, const struct status_source *src)
 		for (size_t p = 0; p < ac->nprefixes; p++) {
 			open_svc(m, "anylb_anycast_announced", svc);
 			mb_label(m, "prefix", ac->prefixes[p].text, 0);
-			mb_printf(m, "} %d\n", on);
+			strbuf_printf(m, "} %d\n", on);
 		}
 	}
 	family(m, "anylb_anycast_flaps_total", "counter",
@@ -513,7 +468,7 @@ static void anycast_families(struct mbuf *m, const struct status_source *src)
 		unsigned flaps =
 			announcer_status(src->ann, svc->conf->name, &st) == 0 ? st.flaps : 0;
 		open_svc(m, "anylb_anycast_flaps_total", svc);
-		mb_printf(m, "} %u\n", flaps);
+		strbuf_printf(m, "} %u\n", flaps);
 	}
 	if (!rt->conf->bgp.enabled)
 		return;
@@ -521,32 +476,25 @@ static void anycast_families(struct mbuf *m, const struct status_source *src)
 	int connected;
 	struct bird_protocol *v = status_bgp_sessions(src->ann, &n, &connected);
 	family(m, "anylb_bird_connected", "gauge", "1 while BIRD's control socket is connected.");
-	mb_printf(m, "anylb_bird_connected %d\n", connected);
+	strbuf_printf(m, "anylb_bird_connected %d\n", connected);
 	family(m, "anylb_bgp_session_up", "gauge",
 		"1 while the BGP session is Established, as BIRD last reported it.");
 	for (size_t i = 0; i < n; i++) {
-		mb_printf(m, "anylb_bgp_session_up{");
+		strbuf_printf(m, "anylb_bgp_session_up{");
 		mb_label(m, "session", v[i].name, 1);
-		mb_printf(m, "} %d\n", strcmp(v[i].info, "Established") == 0);
+		strbuf_printf(m, "} %d\n", strcmp(v[i].info, "Established") == 0);
 	}
 	free(v);
 }
 
 char *metrics_text(const struct status_source *src, size_t *len)
 {
-	struct mbuf m = {0};
+	struct strbuf m = {0};
 
-	mb_reserve(&m, 0);
 	process_families(&m, src);
 	service_families(&m, src);
 	backend_families(&m, src);
 	check_families(&m, src);
 	anycast_families(&m, src);
-	if (m.nomem) {
-		free(m.p);
-		return NULL;
-	}
-	if (len != NULL)
-		*len = m.len;
-	return m.p;
+	return strbuf_take(&m, len);
 }

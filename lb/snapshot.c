@@ -13,6 +13,7 @@
 #include "lb/backend.h"
 #include "lib/hash.h"
 #include "lib/http1.h"
+#include "lib/strbuf.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -198,65 +199,20 @@ int snapshot_take(const struct lb_runtime *rt, snapshot_override_get get, void *
 
 /* ---- format ---- */
 
-struct wbuf {
-	char *p;
-	size_t len, cap;
-	int err;
-};
-
-static void wb_printf(struct wbuf *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void wb_printf(struct wbuf *w, const char *fmt, ...)
+static void wb_list(struct strbuf *w, const char *key, const uint64_t *v, size_t n)
 {
-	va_list ap;
-
-	if (w->err)
-		return;
-	for (;;) {
-		size_t room = w->cap - w->len;
-		va_start(ap, fmt);
-		int n = vsnprintf(w->p + w->len, room, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			w->err = -EINVAL;
-			return;
-		}
-		if ((size_t)n < room) {
-			w->len += (size_t)n;
-			return;
-		}
-		size_t cap =
-			w->cap * 2 > w->len + (size_t)n + 1 ? w->cap * 2 : w->len + (size_t)n + 1;
-		if (cap > (size_t)SNAP_MAX_BYTES + SNAP_MAX_LINE) {
-			w->err = -EINVAL;
-			return;
-		}
-		char *p = realloc(w->p, cap);
-		if (p == NULL) {
-			w->err = -ENOMEM;
-			return;
-		}
-		w->p = p;
-		w->cap = cap;
-	}
-}
-
-static void wb_list(struct wbuf *w, const char *key, const uint64_t *v, size_t n)
-{
-	wb_printf(w, " %s ", key);
+	strbuf_printf(w, " %s ", key);
 	for (size_t i = 0; i < n; i++)
-		wb_printf(w, "%s%llu", i ? "," : "", (unsigned long long)v[i]);
+		strbuf_printf(w, "%s%llu", i ? "," : "", (unsigned long long)v[i]);
 }
 
 int snapshot_format(const struct snapshot *s, char **buf, size_t *len)
 {
-	struct wbuf w = {.cap = 4096};
+	struct strbuf w = {.max = (size_t)SNAP_MAX_BYTES + SNAP_MAX_LINE};
 
 	*buf = NULL;
 	*len = 0;
-	if ((w.p = malloc(w.cap)) == NULL)
-		return -ENOMEM;
-	wb_printf(&w, "anylb-state %d\nwritten %llu\n", SNAP_VERSION,
+	strbuf_printf(&w, "anylb-state %d\nwritten %llu\n", SNAP_VERSION,
 		(unsigned long long)s->written_ms);
 	for (size_t i = 0; i < s->nservices; i++) {
 		const struct snap_service *sv = &s->services[i];
@@ -264,7 +220,7 @@ int snapshot_format(const struct snapshot *s, char **buf, size_t *len)
 			sv->override > ANYCAST_OVERRIDE_ANNOUNCE)
 			w.err = -EINVAL;
 		else
-			wb_printf(&w, "service %s override %s\n", sv->name,
+			strbuf_printf(&w, "service %s override %s\n", sv->name,
 				sv->override == SNAP_NO_OVERRIDE ? "-"
 								 : override_names[sv->override]);
 	}
@@ -275,13 +231,13 @@ int snapshot_format(const struct snapshot *s, char **buf, size_t *len)
 			w.err = -EINVAL;
 			break;
 		}
-		wb_printf(&w, "backend %s %s drain %d state %s verdict %llu", b->service,
+		strbuf_printf(&w, "backend %s %s drain %d state %s verdict %llu", b->service,
 			b->address, b->draining != 0, state_names[b->state],
 			(unsigned long long)b->verdict_ms);
 		for (int k = 0; k < 2; k++)
-			wb_printf(&w, " %s %u/%u/%u", k == 0 ? "live" : "ready",
+			strbuf_printf(&w, " %s %u/%u/%u", k == 0 ? "live" : "ready",
 				b->checks[k].health, b->checks[k].rise, b->checks[k].fall);
-		wb_printf(&w, "\n");
+		strbuf_printf(&w, "\n");
 	}
 	for (size_t i = 0; i < s->nbackends && !w.err; i++) {
 		const struct snap_backend *b = &s->backends[i];
@@ -294,7 +250,7 @@ int snapshot_format(const struct snapshot *s, char **buf, size_t *len)
 		}
 		if (b->ready_for_ms != UINT64_MAX)
 			snprintf(rf, sizeof(rf), "%llu", (unsigned long long)b->ready_for_ms);
-		wb_printf(&w,
+		strbuf_printf(&w,
 			"transient %s %s ready_for %s outlier %s failures %u ejections %u left "
 			"%llu\n",
 			b->service, b->address, rf, outlier_names[b->outlier.state],
@@ -302,28 +258,28 @@ int snapshot_format(const struct snapshot *s, char **buf, size_t *len)
 			(unsigned long long)b->outlier.left_ms);
 	}
 	if (s->have_process)
-		wb_printf(&w, "counters process accept_pauses %llu limit_pauses %llu\n",
+		strbuf_printf(&w, "counters process accept_pauses %llu limit_pauses %llu\n",
 			(unsigned long long)s->accept_pauses, (unsigned long long)s->limit_pauses);
 	for (size_t i = 0; i < s->nservices; i++) {
 		const struct snap_service *sv = &s->services[i];
 		const struct snap_service_counters *c = &sv->c;
 		if (!sv->have_counters)
 			continue;
-		wb_printf(&w,
+		strbuf_printf(&w,
 			"counters service %s accepted %llu refused_limit %llu no_backend %llu "
 			"retries %llu",
 			sv->name, (unsigned long long)c->accepted,
 			(unsigned long long)c->refused_limit, (unsigned long long)c->no_backend,
 			(unsigned long long)c->retries);
 		wb_list(&w, "results", c->results, LB_RESULT_COUNT);
-		wb_printf(&w, "\n");
+		strbuf_printf(&w, "\n");
 	}
 	for (size_t i = 0; i < s->nbackends; i++) {
 		const struct snap_backend *b = &s->backends[i];
 		const struct snap_backend_counters *c = &b->c;
 		if (!b->have_counters)
 			continue;
-		wb_printf(&w,
+		strbuf_printf(&w,
 			"counters backend %s %s sessions %llu connect_fails %llu ejections %llu "
 			"closed_dead %llu bytes_in %llu bytes_out %llu",
 			b->service, b->address, (unsigned long long)c->sessions,
@@ -331,22 +287,22 @@ int snapshot_format(const struct snapshot *s, char **buf, size_t *len)
 			(unsigned long long)c->closed_dead, (unsigned long long)c->bytes_in,
 			(unsigned long long)c->bytes_out);
 		wb_list(&w, "connect_hist", c->connect_hist, LB_CONNECT_BUCKETS);
-		wb_printf(&w, " connect_sum_us %llu", (unsigned long long)c->connect_sum_us);
+		strbuf_printf(&w, " connect_sum_us %llu", (unsigned long long)c->connect_sum_us);
 		wb_list(&w, "check_ok", c->check_ok, 2);
 		wb_list(&w, "check_failed", c->check_failed, 2);
 		wb_list(&w, "check_duration_us", c->check_duration_us, 2);
-		wb_printf(&w, "\n");
+		strbuf_printf(&w, "\n");
 	}
 	if (!w.err)
-		wb_printf(&w, "end %016llx\n", (unsigned long long)hash_bytes(w.p, w.len, 0));
+		strbuf_printf(&w, "end %016llx\n", (unsigned long long)hash_bytes(w.p, w.len, 0));
 	if (!w.err && w.len > SNAP_MAX_BYTES)
 		w.err = -EINVAL;
 	if (w.err) {
 		free(w.p);
-		return w.err;
+		return w.err == -ENOMEM ? -ENOMEM
+					: -EINVAL; /* past SNAP_MAX_BYTES, or a bad name */
 	}
-	*buf = w.p;
-	*len = w.len;
+	*buf = strbuf_take(&w, len);
 	return 0;
 }
 
