@@ -48,7 +48,7 @@ struct iface_mech {
 	pid_t wd_pid;
 	int wd_fd;
 	int lo_index; /* > 0 once the prefixes are on lo */
-	int handed;   /* handed over to the successor: nothing is applied or removed any more */
+	int handed;   /* handed over to the successor: no rearm, nothing removed at free */
 };
 
 static void lo_addresses(struct iface_mech *im, int add)
@@ -78,8 +78,6 @@ static int iface_apply(struct announce_mech *m, const struct announce_target *t,
 	(void)done;
 	(void)arg;
 
-	if (im->handed)
-		return 0; /* the successor's now (the announcer does not ask; never touch it) */
 	for (size_t i = 0; i < t->nprefixes; i++) {
 		const struct announce_prefix *p = &t->prefixes[i];
 		int rc = announce ? iface_addr_add(im->nl, ifindex, p->family, p->addr, p->len, err,

@@ -166,7 +166,7 @@ static int adopt_waits(const struct announcer *a, const struct ann_svc *as, uint
 /* After an adoption or a failed upgrade: every decision made true again (idempotent for both). */
 static void reassert_all(struct announcer *a)
 {
-	if (!a->reassert || atomic_load(&a->handed_over))
+	if (!a->reassert)
 		return;
 	a->reassert = 0;
 	log_info("bgp: re-asserting the decisions of %zu services (taken over, or an upgrade "
