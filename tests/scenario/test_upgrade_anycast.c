@@ -547,13 +547,17 @@ static void kill_old_new_serves(enum sc_announce_mode mode, const char *step)
  * announcement and END; they wait in the socket pair while the successor is stopped, and the
  * kernel keeps them when the old one dies. So, as docs/DEPLOY.md says for a kill before the
  * successor attached: the old watchdog takes the interface away at once, and the successor,
- * finding it gone, makes it afresh and announces once healthy for announce_delay.
+ * finding it gone, makes it afresh and announces once healthy for announce_delay. The kill
+ * waits for the old one to have sent them: killed before it read HELLO, the successor would
+ * find the handover broken off and give up instead (safe too, but another case).
  */
 Test(upgrade_anycast_interface, hello_kill_old)
 {
 	struct stop_case c = {0};
 
 	stop_at(SC_ANNOUNCE_INTERFACE, "hello", KILL_OLD, &c, NULL);
+	cr_assert_eq(sc_lb_wait_log(as_run[0].lb, 0, "upgrade: handed ", 5000, NULL), 0,
+		"the old process did not hand over after HELLO");
 	int64_t t0 = sc_now_ms();
 	kill_first(&c);
 	expect_gone(t0, c.what);
