@@ -234,6 +234,10 @@ Test(prepare, signals_without_a_meaning_are_logged_and_ignored)
 	struct sc_lb *lb = sc_lb_start("%s", y);
 	free(y);
 	cr_assert_not_null(lb);
+	/* readiness: {} holds the backend not_ready until its first check (a race under ASan). */
+	cr_assert_eq(sc_lb_wait_transition(lb, 0, sc_backend_addr(be), "web", "not_ready", "ready",
+			     NULL, 5000, NULL),
+		0);
 	int fd = sc_connect(listen, 3000);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(sc_echo(fd, "before", 3000), 0);
