@@ -57,7 +57,9 @@ Test(install, the_layout_a_package_relies_on, .fini = scratch_remove)
 	expect_file("share/doc/anylb/CONFIG.md", 0);
 	expect_file("share/doc/anylb/examples/quickstart.yaml", 0);
 	expect_file("share/doc/anylb/examples/bird.conf", 0);
-	if (ANYLB_MAN_DIR[0] != '\0') { /* built with scdoc */
+	expect_file(
+		"share/doc/anylb/examples/anylb.yaml", 0); /* anylb -t: tests/unit/test_example.c */
+	if (ANYLB_MAN_DIR[0] != '\0') {                    /* built with scdoc */
 		expect_file("share/man/man8/anylb.8", 0);
 		expect_file("share/man/man8/anylbctl.8", 0);
 		expect_file("share/man/man5/anylb.yaml.5", 0);
@@ -66,7 +68,8 @@ Test(install, the_layout_a_package_relies_on, .fini = scratch_remove)
 	snprintf(prog, sizeof(prog), "%s/usr/sbin/anylb", root);
 	cr_assert_eq(sc_cmd(out, sizeof(out), 10000, "%s -V", prog), 0, "%s", out);
 	cr_expect(strstr(out, "anylb " ANYLB_VERSION) != NULL, "anylb -V: %s", out);
-	static const char *const examples[] = {"quickstart.yaml", "site.yaml"};
+	static const char *const examples[] = {
+		"quickstart.yaml", "site.yaml", "anylb-bird-protocol.yaml"};
 	for (size_t i = 0; i < sizeof(examples) / sizeof(examples[0]); i++) {
 		snprintf(arg, sizeof(arg), "%s/usr/share/doc/anylb/examples/%s", root, examples[i]);
 		rc = sc_cmd(out, sizeof(out), 10000, "%s -t -c %s", prog, arg);
