@@ -134,6 +134,10 @@ static void publish(
 	if (out->ejected)
 		atomic_fetch_add(&bs->ejections, 1);
 	atomic_store(&bs->state, (int)st);
+	if (st != was) {
+		atomic_fetch_add(&bs->state_changes, 1);
+		atomic_store(&bs->state_changed_ms, clock_wall_ms());
+	}
 	publish_offer(b, c);
 
 	for (size_t i = 0; i < out->n; i++) {
@@ -196,6 +200,9 @@ int backend_check_result(struct lb_backend *b, enum backend_check which,
 
 	atomic_fetch_add(r->ok ? &st->ok : &st->failed, 1);
 	atomic_fetch_add(&st->duration_sum_us, us);
+	atomic_fetch_add(&st->duration_hist[lb_bucket(lb_connect_bounds, LB_CHECK_BUCKETS,
+				 r->duration > 0 ? r->duration : 0)],
+		1);
 
 	pthread_mutex_lock(&b->svc->st->lock);
 	struct lb_check_last *last = &b->st->last[which];

@@ -107,6 +107,17 @@ static void pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	listener_set_state(l, LISTENER_ACCEPTING, "pause over");
 }
 
+/* The counters of the listener's address (its lconf is one of its service's listen[]). */
+static struct lb_listen_stats *listen_stats(const struct listener *l)
+{
+	const struct conf_service *sc = l->svc->conf;
+
+	if (l->svc->listen_stats == NULL || l->lconf < sc->listen ||
+		l->lconf >= sc->listen + sc->nlisten)
+		return NULL;
+	return l->svc->listen_stats[l->lconf - sc->listen];
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct listener *l = container_of(io, struct listener, io);
@@ -144,11 +155,17 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			}
 		}
 		atomic_fetch_add(&l->svc->st->accepted, 1);
+		struct lb_listen_stats *ls = listen_stats(l);
+		if (ls != NULL)
+			atomic_fetch_add_explicit(&ls->accepted, 1, memory_order_relaxed);
 		struct addr client;
 		addr_from_sockaddr(&client, (struct sockaddr *)&ss, len);
 		/* Admission is the session set's: at a limit the client is refused, the next one
 		 * accepted. */
-		if (session_start(l->set, l->svc, fd, &client) < 0)
+		int rc = session_start(l->set, l->svc, fd, &client);
+		if (rc == -EBUSY && ls != NULL)
+			atomic_fetch_add_explicit(&ls->refused, 1, memory_order_relaxed);
+		if (rc < 0)
 			continue;
 		if (l->state != LISTENER_ACCEPTING)
 			return; /* that session ran out of fds and paused us */

@@ -14,6 +14,7 @@
 #include "lb/announcer.h"
 #include "lb/backend.h"
 #include "lib/dirent_count.h"
+#include "lib/procstat.h"
 #include "lib/strbuf.h"
 
 #include <errno.h>
@@ -136,6 +137,11 @@ static uint64_t be_ejections(const struct lb_backend *b)
 	return ld(&b->st->ejections);
 }
 
+static uint64_t be_state_changes(const struct lb_backend *b)
+{
+	return ld(&b->st->state_changes);
+}
+
 static uint64_t be_weight(const struct lb_backend *b)
 {
 	return backend_weight(b);
@@ -147,6 +153,37 @@ int metrics_open_fds(void)
 
 	/* Not the fd opendir() itself held while it counted. */
 	return n < 0 ? n : n > 0 ? n - 1 : 0;
+}
+
+/* The names every Prometheus client library exports about its process. */
+static void standard_process_families(struct strbuf *m, int fds)
+{
+	struct procstat ps;
+	long max = procstat_max_fds();
+
+	if (procstat_read(&ps) == 0) {
+		family(m, "process_cpu_seconds_total", "counter",
+			"Total user and system CPU time spent in seconds.");
+		strbuf_printf(m, "process_cpu_seconds_total %.2f\n", ps.cpu_seconds);
+		family(m, "process_resident_memory_bytes", "gauge",
+			"Resident memory size in bytes.");
+		strbuf_printf(m, "process_resident_memory_bytes %llu\n",
+			(unsigned long long)ps.rss_bytes);
+		family(m, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+		strbuf_printf(m, "process_virtual_memory_bytes %llu\n",
+			(unsigned long long)ps.vsize_bytes);
+		family(m, "process_start_time_seconds", "gauge",
+			"Start time of the process since unix epoch in seconds.");
+		strbuf_printf(m, "process_start_time_seconds %.2f\n", ps.start_time);
+	}
+	if (fds >= 0) {
+		family(m, "process_open_fds", "gauge", "Number of open file descriptors.");
+		strbuf_printf(m, "process_open_fds %d\n", fds);
+	}
+	if (max > 0) {
+		family(m, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+		strbuf_printf(m, "process_max_fds %ld\n", max);
+	}
 }
 
 static void process_families(struct strbuf *m, const struct status_source *src)
@@ -171,6 +208,11 @@ static void process_families(struct strbuf *m, const struct status_source *src)
 		"Sessions open in the whole process (global.max_connections counts these).");
 	strbuf_printf(m, "anylb_process_sessions_active %u\n",
 		atomic_load_explicit(&rt->proc->active, memory_order_relaxed));
+	family(m, "anylb_process_max_connections", "gauge",
+		"global.max_connections: sessions the whole process takes before accepting "
+		"pauses.");
+	strbuf_printf(m, "anylb_process_max_connections %u\n", rt->conf->global.max_connections);
+	standard_process_families(m, fds);
 	family(m, "anylb_accept_pauses_total", "counter",
 		"Times accepting paused for lack of fds or memory (EMFILE, ENFILE, ENOBUFS, "
 		"ENOMEM).");
@@ -194,6 +236,73 @@ static void process_families(struct strbuf *m, const struct status_source *src)
 	strbuf_printf(m, "anylb_config_generation %llu\n", (unsigned long long)rt->generation);
 }
 
+/* The labels of one sample: the service's, the backend's when b is set, the check's. */
+static void open_labels(struct strbuf *m, const char *name, const char *suffix,
+	const struct lb_service *svc, const struct lb_backend *b, const char *check)
+{
+	strbuf_printf(m, "%s%s{", name, suffix);
+	mb_label(m, "service", svc->conf->name, 1);
+	if (b != NULL)
+		mb_label(m, "backend", b->conf->address, 0);
+	if (check != NULL)
+		mb_label(m, "check", check, 0);
+}
+
+/*
+ * One histogram's samples, from n counters that are not cumulative (the last one +Inf): read
+ * once into a snapshot, so the buckets are cumulative and +Inf equals _count.
+ */
+static void hist_samples(struct strbuf *m, const char *name, const struct lb_service *svc,
+	const struct lb_backend *b, const char *check, const _Atomic uint64_t *hist,
+	const double *bounds, size_t n, uint64_t sum_us)
+{
+	uint64_t cum = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		char le[32];
+		cum += ld(&hist[k]);
+		if (k < n - 1)
+			snprintf(le, sizeof(le), "%g", bounds[k]);
+		else
+			snprintf(le, sizeof(le), "+Inf");
+		open_labels(m, name, "_bucket", svc, b, check);
+		mb_label(m, "le", le, 0);
+		strbuf_printf(m, "} %llu\n", (unsigned long long)cum);
+	}
+	open_labels(m, name, "_sum", svc, b, check);
+	strbuf_printf(m, "} %.6f\n", (double)sum_us / 1e6);
+	open_labels(m, name, "_count", svc, b, check);
+	strbuf_printf(m, "} %llu\n", (unsigned long long)cum);
+}
+
+/* Per listening address of each service in this generation. */
+static void listener_families(struct strbuf *m, const struct lb_runtime *rt)
+{
+	static const char *const names[2] = {
+		"anylb_listener_accepted_total", "anylb_listener_refused_total"};
+	static const char *const helps[2] = {"Connections accepted on the listening address.",
+		"Of those, clients closed at once because the service was at its "
+		"max_connections."};
+
+	for (int k = 0; k < 2; k++) {
+		family(m, names[k], "counter", helps[k]);
+		for (size_t i = 0; i < rt->nservices; i++) {
+			const struct lb_service *svc = &rt->services[i];
+			for (size_t j = 0; j < svc->conf->nlisten; j++) {
+				const struct lb_listen_stats *ls =
+					svc->listen_stats != NULL ? svc->listen_stats[j] : NULL;
+				if (ls == NULL)
+					continue;
+				open_svc(m, names[k], svc);
+				mb_label(m, "listener", ls->address, 0);
+				strbuf_printf(m, "} %llu\n",
+					(unsigned long long)ld(
+						k == 0 ? &ls->accepted : &ls->refused));
+			}
+		}
+	}
+}
+
 static void service_families(struct strbuf *m, const struct status_source *src)
 {
 	const struct lb_runtime *rt = src->rt;
@@ -214,6 +323,25 @@ static void service_families(struct strbuf *m, const struct status_source *src)
 	per_service(m, rt, "anylb_sessions_refused_total", svc_refused);
 	family(m, "anylb_sessions_active", "gauge", "Sessions open, connecting or connected.");
 	per_service(m, rt, "anylb_sessions_active", svc_active);
+	family(m, "anylb_service_max_connections", "gauge",
+		"The service's max_connections (only services that have one): a full service "
+		"refuses new clients.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		if (svc->conf->max_connections == 0)
+			continue;
+		open_svc(m, "anylb_service_max_connections", svc);
+		strbuf_printf(m, "} %u\n", svc->conf->max_connections);
+	}
+	family(m, "anylb_session_duration_seconds", "histogram",
+		"Length of finished sessions, from accept to close.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		hist_samples(m, "anylb_session_duration_seconds", svc, NULL, NULL,
+			svc->st->duration_hist, lb_session_bounds, LB_SESSION_BUCKETS,
+			ld(&svc->st->duration_sum_us));
+	}
+	listener_families(m, rt);
 	family(m, "anylb_service_retries_total", "counter",
 		"Connects retried on another backend after a failure.");
 	per_service(m, rt, "anylb_service_retries_total", svc_retries);
@@ -240,24 +368,8 @@ static void histogram(struct strbuf *m, const struct lb_runtime *rt)
 		const struct lb_service *svc = &rt->services[i];
 		for (size_t j = 0; j < svc->conf->nbackends; j++) {
 			const struct lb_backend *b = &svc->backends[j];
-			uint64_t snap[LB_CONNECT_BUCKETS], cum = 0;
-			for (int k = 0; k < LB_CONNECT_BUCKETS; k++)
-				snap[k] = ld(&b->st->connect_hist[k]);
-			for (int k = 0; k < LB_CONNECT_BUCKETS; k++) {
-				char le[32];
-				cum += snap[k];
-				if (k < LB_CONNECT_BUCKETS - 1)
-					snprintf(le, sizeof(le), "%g", lb_connect_bounds[k]);
-				else
-					snprintf(le, sizeof(le), "+Inf");
-				open_backend(m, "anylb_backend_connect_seconds_bucket", b);
-				mb_label(m, "le", le, 0);
-				strbuf_printf(m, "} %llu\n", (unsigned long long)cum);
-			}
-			open_backend(m, "anylb_backend_connect_seconds_sum", b);
-			strbuf_printf(m, "} %.6f\n", (double)ld(&b->st->connect_sum_us) / 1e6);
-			open_backend(m, "anylb_backend_connect_seconds_count", b);
-			strbuf_printf(m, "} %llu\n", (unsigned long long)cum);
+			hist_samples(m, name, svc, b, NULL, b->st->connect_hist, lb_connect_bounds,
+				LB_CONNECT_BUCKETS, ld(&b->st->connect_sum_us));
 		}
 	}
 }
@@ -279,6 +391,33 @@ static void backend_families(struct strbuf *m, const struct status_source *src)
 	family(m, "anylb_backend_ejections_total", "counter",
 		"Times passive outlier detection ejected the backend.");
 	per_backend(m, rt, "anylb_backend_ejections_total", be_ejections);
+	family(m, "anylb_backend_state_changes_total", "counter",
+		"Times the backend's state changed (ready, not_ready, dead, ejected, draining).");
+	per_backend(m, rt, "anylb_backend_state_changes_total", be_state_changes);
+	family(m, "anylb_backend_state_last_change_timestamp_seconds", "gauge",
+		"When the backend's state last changed (or anylb first had it), unix time.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		for (size_t j = 0; j < svc->conf->nbackends; j++) {
+			uint64_t ms = ld(&svc->backends[j].st->state_changed_ms);
+			open_backend(m, "anylb_backend_state_last_change_timestamp_seconds",
+				&svc->backends[j]);
+			strbuf_printf(m, "} %llu.%03u\n", (unsigned long long)(ms / 1000),
+				(unsigned)(ms % 1000));
+		}
+	}
+	family(m, "anylb_backend_max_connections", "gauge",
+		"The backend's max_connections (only backends that have one): a full backend "
+		"takes no new session.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		for (size_t j = 0; j < svc->conf->nbackends; j++) {
+			if (svc->conf->backends[j].max_connections == 0)
+				continue;
+			open_backend(m, "anylb_backend_max_connections", &svc->backends[j]);
+			strbuf_printf(m, "} %u\n", svc->conf->backends[j].max_connections);
+		}
+	}
 	family(m, "anylb_backend_weight", "gauge",
 		"Effective weight of the backend (its weight, less during slow start).");
 	per_backend(m, rt, "anylb_backend_weight", be_weight);
@@ -409,7 +548,7 @@ static void check_families(struct strbuf *m, const struct status_source *src)
 			}
 		}
 	}
-	family(m, "anylb_check_duration_seconds", "summary", "Time active checks took.");
+	family(m, "anylb_check_duration_seconds", "histogram", "Time active checks took.");
 	for (size_t i = 0; i < rt->nservices; i++) {
 		const struct lb_service *svc = &rt->services[i];
 		const struct conf_check *cc[2] = {
@@ -420,14 +559,9 @@ static void check_families(struct strbuf *m, const struct status_source *src)
 				if (!cc[c]->enabled)
 					continue;
 				const struct lb_check_stats *st = &b->st->checks[c];
-				open_backend(m, "anylb_check_duration_seconds_sum", b);
-				mb_label(m, "check", names[c], 0);
-				strbuf_printf(
-					m, "} %.6f\n", (double)ld(&st->duration_sum_us) / 1e6);
-				open_backend(m, "anylb_check_duration_seconds_count", b);
-				mb_label(m, "check", names[c], 0);
-				strbuf_printf(m, "} %llu\n",
-					(unsigned long long)(ld(&st->ok) + ld(&st->failed)));
+				hist_samples(m, "anylb_check_duration_seconds", svc, b, names[c],
+					st->duration_hist, lb_connect_bounds, LB_CHECK_BUCKETS,
+					ld(&st->duration_sum_us));
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 #include "lb/runtime.h"
 
 #include "health/check_tls.h"
+#include "lib/clock.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +10,18 @@
 
 const double lb_connect_bounds[LB_CONNECT_BUCKETS - 1] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
+
+const double lb_session_bounds[LB_SESSION_BUCKETS - 1] = {
+	0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600};
+
+size_t lb_bucket(const double *bounds, size_t n, double v)
+{
+	size_t i = 0;
+
+	while (i < n - 1 && v > bounds[i])
+		i++;
+	return i;
+}
 
 const char *lb_result_name(enum lb_result r)
 {
@@ -79,6 +92,11 @@ static void service_state_put(struct lb_service_state *st)
 {
 	if (st == NULL || atomic_fetch_sub(&st->refs, 1) != 1)
 		return;
+	while (st->listen != NULL) {
+		struct lb_listen_stats *next = st->listen->next;
+		free(st->listen);
+		st->listen = next;
+	}
 	outlier_free(st->outlier);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
@@ -133,6 +151,28 @@ static struct lb_backend *by_addr(const struct lb_service *svc, const char *addr
 	return hit != NULL ? *hit : NULL;
 }
 
+/* The counters of the service's listening address, made on first use; NULL: out of memory. */
+static struct lb_listen_stats *listen_stats_of(struct lb_service_state *st, const char *address)
+{
+	struct lb_listen_stats *ls;
+
+	pthread_mutex_lock(&st->lock);
+	for (ls = st->listen; ls != NULL; ls = ls->next)
+		if (strcmp(ls->address, address) == 0)
+			break;
+	if (ls == NULL) {
+		size_t n = strlen(address) + 1;
+		ls = calloc(1, sizeof(*ls) + n);
+		if (ls != NULL) {
+			memcpy(ls->address, address, n);
+			ls->next = st->listen;
+			st->listen = ls;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	return ls;
+}
+
 /* prev_svc: the same service in the previous generation, whose states are shared, or NULL. */
 static int service_init(struct lb_runtime *rt, struct lb_service *svc,
 	const struct conf_service *sc, size_t index, const struct lb_service *prev_svc)
@@ -172,7 +212,13 @@ static int service_init(struct lb_runtime *rt, struct lb_service *svc,
 		bh_init(&b->st->h, svc->conf, b->conf->weight, prev_svc == NULL ? j : SIZE_MAX);
 		atomic_init(&b->st->state, (int)b->st->h.state);
 		atomic_init(&b->st->eff_weight, b->st->h.eff_weight);
+		atomic_init(&b->st->state_changed_ms, clock_wall_ms());
 	}
+	svc->listen_stats = calloc(sc->nlisten ? sc->nlisten : 1, sizeof(*svc->listen_stats));
+	if (svc->listen_stats == NULL)
+		return -1;
+	for (size_t j = 0; j < sc->nlisten; j++)
+		svc->listen_stats[j] = listen_stats_of(svc->st, sc->listen[j].address);
 	return index_backends(svc);
 }
 
@@ -186,6 +232,7 @@ static void runtime_free(struct lb_runtime *rt)
 			free(svc->backends);
 			free(svc->by_addr);
 			free(svc->by_state);
+			free(svc->listen_stats);
 			service_state_put(svc->st);
 			for (size_t k = 0; k < 2; k++)
 				check_tls_ctx_put(svc->check_tls[k]);

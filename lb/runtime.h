@@ -49,10 +49,21 @@ const char *lb_result_name(enum lb_result r);
 #define LB_CONNECT_BUCKETS 12
 extern const double lb_connect_bounds[LB_CONNECT_BUCKETS - 1];
 
+/* Session duration histogram upper bounds, in seconds (the last bucket is +Inf). */
+#define LB_SESSION_BUCKETS 12
+extern const double lb_session_bounds[LB_SESSION_BUCKETS - 1];
+
+/* Active check durations share the connect bounds: both are one round trip or a few. */
+#define LB_CHECK_BUCKETS LB_CONNECT_BUCKETS
+
+/* The bucket of a histogram with these n - 1 upper bounds that v falls in (v <= bound). */
+size_t lb_bucket(const double *bounds, size_t n, double v);
+
 /* Counters of one active check of one backend (monitor thread writes, anyone reads). */
 struct lb_check_stats {
 	_Atomic uint64_t ok, failed;
-	_Atomic uint64_t duration_sum_us; /* over ok + failed */
+	_Atomic uint64_t duration_sum_us;                 /* over ok + failed */
+	_Atomic uint64_t duration_hist[LB_CHECK_BUCKETS]; /* not cumulative; lb_connect_bounds */
 };
 
 /*
@@ -88,7 +99,9 @@ struct lb_backend_state {
 	_Atomic uint64_t bytes_out;   /* backend -> client */
 	_Atomic uint64_t connect_hist[LB_CONNECT_BUCKETS]; /* not cumulative; see bounds */
 	_Atomic uint64_t connect_sum_us;
-	struct lb_check_stats checks[2]; /* enum backend_check: liveness, readiness */
+	_Atomic uint64_t state_changes;    /* published state changes (lb/backend.c) */
+	_Atomic uint64_t state_changed_ms; /* unix ms of the last one, or of its creation */
+	struct lb_check_stats checks[2];   /* enum backend_check: liveness, readiness */
 
 	/*
 	 * Guarded by the service state's lock. The state machine's own (health/backend_health.h):
@@ -106,6 +119,18 @@ struct lb_backend {
 	struct lb_service *svc;
 	size_t index;
 	struct lb_backend_state *st;
+};
+
+/*
+ * Counters of one listening address of a service, across workers and generations: made the
+ * first time a generation has the address, kept with the service (a reload that drops and
+ * brings back an address counts on), freed with it.
+ */
+struct lb_listen_stats {
+	struct lb_listen_stats *next;
+	_Atomic uint64_t accepted; /* connections accepted there */
+	_Atomic uint64_t refused;  /* of those, closed at once: the service's max_connections */
+	char address[];            /* as written in the file */
 };
 
 /* Counters and passive health of one service, shared by the generations that have it. */
@@ -152,6 +177,10 @@ struct lb_service_state {
 	_Atomic uint64_t no_backend;    /* closed at once: no backend could take it */
 	_Atomic uint64_t retries;
 	_Atomic uint64_t results[LB_RESULT_COUNT];
+	/* Finished sessions by duration, from accept to close; not cumulative. */
+	_Atomic uint64_t duration_hist[LB_SESSION_BUCKETS];
+	_Atomic uint64_t duration_sum_us;
+	struct lb_listen_stats *listen; /* appended under lock; never removed before the end */
 };
 
 struct lb_runtime;
@@ -168,6 +197,8 @@ struct lb_service {
 	 */
 	struct lb_backend **by_addr, **by_state;
 	struct lb_service_state *st;
+	/* The counters of each conf->listen[] address, in st's list (NULL: out of memory). */
+	struct lb_listen_stats **listen_stats;
 	/*
 	 * The TLS client context of each check (enum backend_check: liveness, readiness) that is
 	 * tls or https, a reference opened by runtime_prepare() (lb/prepare.c) before anything

@@ -260,6 +260,18 @@ static void release_backend(struct session *s)
 }
 
 /* The single exit: releases everything the session owns and undoes its counts. */
+/* A finished session's length, from accept to close, in its service's histogram. */
+static void observe_duration(struct lb_service *svc, ev_tstamp seconds)
+{
+	if (seconds < 0)
+		seconds = 0; /* ev_now() is wall-clock: a step back must not wrap */
+	atomic_fetch_add_explicit(
+		&svc->st->duration_hist[lb_bucket(lb_session_bounds, LB_SESSION_BUCKETS, seconds)],
+		1, memory_order_relaxed);
+	atomic_fetch_add_explicit(
+		&svc->st->duration_sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
+}
+
 static void session_close(
 	struct session *s, enum lb_result result, const char *reason, int reset_client)
 {
@@ -267,8 +279,10 @@ static void session_close(
 	enum session_state was = s->state;
 
 	session_set_state(s, SESSION_CLOSED, reason);
+	ev_tstamp lasted = ev_now(set->loop) - s->started;
 	access_log_line(s->svc, &s->client, s->backend >= 0 ? &s->svc->backends[s->backend] : NULL,
-		s->bytes_in, s->bytes_out, ev_now(set->loop) - s->started, result, reason);
+		s->bytes_in, s->bytes_out, lasted, result, reason);
+	observe_duration(s->svc, lasted);
 	/* An attempt cut while connecting (drain deadline) counts against its backend. */
 	report_outcome(s, was == SESSION_PROXYING, reason);
 	ev_io_stop(set->loop, &s->cio);
@@ -454,10 +468,8 @@ static int send_header(struct session *s)
 
 static void observe_connect(struct lb_backend *b, ev_tstamp seconds)
 {
-	size_t i = 0;
+	size_t i = lb_bucket(lb_connect_bounds, LB_CONNECT_BUCKETS, seconds);
 
-	while (i < LB_CONNECT_BUCKETS - 1 && seconds > lb_connect_bounds[i])
-		i++;
 	atomic_fetch_add_explicit(&b->st->connect_hist[i], 1, memory_order_relaxed);
 	if (seconds < 0)
 		seconds = 0; /* ev_now() is wall-clock: a step back must not wrap */

@@ -138,7 +138,10 @@ static void take_backend(const struct lb_service *svc, const struct lb_backend *
 		c->check_ok[k] = ld(&bs->checks[k].ok);
 		c->check_failed[k] = ld(&bs->checks[k].failed);
 		c->check_duration_us[k] = ld(&bs->checks[k].duration_sum_us);
+		for (size_t j = 0; j < LB_CHECK_BUCKETS; j++)
+			c->check_hist[k][j] = ld(&bs->checks[k].duration_hist[j]);
 	}
+	c->state_changes = ld(&bs->state_changes);
 }
 
 int snapshot_take(const struct lb_runtime *rt, snapshot_override_get get, void *arg,
@@ -178,6 +181,9 @@ int snapshot_take(const struct lb_runtime *rt, snapshot_override_get get, void *
 		os->c.retries = ld(&ss->retries);
 		for (size_t k = 0; k < LB_RESULT_COUNT; k++)
 			os->c.results[k] = ld(&ss->results[k]);
+		for (size_t k = 0; k < LB_SESSION_BUCKETS; k++)
+			os->c.duration_hist[k] = ld(&ss->duration_hist[k]);
+		os->c.duration_sum_us = ld(&ss->duration_sum_us);
 
 		pthread_mutex_lock((pthread_mutex_t *)&ss->lock);
 		for (size_t j = 0; j < svc->conf->nbackends; j++) {
@@ -272,7 +278,9 @@ int snapshot_format(const struct snapshot *s, char **buf, size_t *len)
 			(unsigned long long)c->refused_limit, (unsigned long long)c->no_backend,
 			(unsigned long long)c->retries);
 		wb_list(&w, "results", c->results, LB_RESULT_COUNT);
-		strbuf_printf(&w, "\n");
+		wb_list(&w, "duration_hist", c->duration_hist, LB_SESSION_BUCKETS);
+		strbuf_printf(
+			&w, " duration_sum_us %llu\n", (unsigned long long)c->duration_sum_us);
 	}
 	for (size_t i = 0; i < s->nbackends; i++) {
 		const struct snap_backend *b = &s->backends[i];
@@ -291,6 +299,9 @@ int snapshot_format(const struct snapshot *s, char **buf, size_t *len)
 		wb_list(&w, "check_ok", c->check_ok, 2);
 		wb_list(&w, "check_failed", c->check_failed, 2);
 		wb_list(&w, "check_duration_us", c->check_duration_us, 2);
+		strbuf_printf(&w, " state_changes %llu", (unsigned long long)c->state_changes);
+		wb_list(&w, "check_hist_live", c->check_hist[0], LB_CHECK_BUCKETS);
+		wb_list(&w, "check_hist_ready", c->check_hist[1], LB_CHECK_BUCKETS);
 		strbuf_printf(&w, "\n");
 	}
 	if (!w.err)
@@ -522,14 +533,20 @@ static int parse_counters(struct pstate *p)
 	if (strcmp(p->tok[1], "service") == 0) {
 		struct snap_service sv = {0};
 		struct snap_service_counters *c = &sv.c;
-		if (p->ntok != 13)
-			return perr(p, "counters service: expected NAME and five fields");
+		if (p->ntok != 13 && p->ntok != 17)
+			return perr(p, "counters service: expected NAME and five fields (seven "
+				       "from version 3)");
 		if (name_tok(p, 2, "service name", sv.name) < 0 ||
 			num_field(p, 3, "accepted", &c->accepted) < 0 ||
 			num_field(p, 5, "refused_limit", &c->refused_limit) < 0 ||
 			num_field(p, 7, "no_backend", &c->no_backend) < 0 ||
 			num_field(p, 9, "retries", &c->retries) < 0 ||
 			list_field(p, 11, "results", c->results, LB_RESULT_COUNT) < 0)
+			return -EINVAL;
+		if (p->ntok == 17 &&
+			(list_field(p, 13, "duration_hist", c->duration_hist, LB_SESSION_BUCKETS) <
+					0 ||
+				num_field(p, 15, "duration_sum_us", &c->duration_sum_us) < 0))
 			return -EINVAL;
 		sv.have_counters = 1;
 		if (grow((void **)&p->svc_counters, &p->capsc, p->nsvc_counters, sizeof(sv)) < 0)
@@ -540,9 +557,10 @@ static int parse_counters(struct pstate *p)
 	if (strcmp(p->tok[1], "backend") == 0) {
 		struct snap_backend b = {0};
 		struct snap_backend_counters *c = &b.c;
-		if (p->ntok != 26)
-			return perr(
-				p, "counters backend: expected SERVICE ADDRESS and eleven fields");
+		if (p->ntok != 26 && p->ntok != 32)
+			return perr(p,
+				"counters backend: expected SERVICE ADDRESS and eleven fields "
+				"(fourteen from version 3)");
 		if (name_tok(p, 2, "service name", b.service) < 0 ||
 			name_tok(p, 3, "backend address", b.address) < 0 ||
 			num_field(p, 4, "sessions", &c->sessions) < 0 ||
@@ -557,6 +575,12 @@ static int parse_counters(struct pstate *p)
 			list_field(p, 20, "check_ok", c->check_ok, 2) < 0 ||
 			list_field(p, 22, "check_failed", c->check_failed, 2) < 0 ||
 			list_field(p, 24, "check_duration_us", c->check_duration_us, 2) < 0)
+			return -EINVAL;
+		if (p->ntok == 32 && (num_field(p, 26, "state_changes", &c->state_changes) < 0 ||
+					     list_field(p, 28, "check_hist_live", c->check_hist[0],
+						     LB_CHECK_BUCKETS) < 0 ||
+					     list_field(p, 30, "check_hist_ready", c->check_hist[1],
+						     LB_CHECK_BUCKETS) < 0))
 			return -EINVAL;
 		b.have_counters = 1;
 		if (grow((void **)&p->be_counters, &p->capbc, p->nbe_counters, sizeof(b)) < 0)
@@ -809,6 +833,9 @@ static void add_service_counters(struct lb_service_state *ss, const struct snap_
 	add(&ss->retries, c->retries);
 	for (size_t k = 0; k < LB_RESULT_COUNT; k++)
 		add(&ss->results[k], c->results[k]);
+	for (size_t k = 0; k < LB_SESSION_BUCKETS; k++)
+		add(&ss->duration_hist[k], c->duration_hist[k]);
+	add(&ss->duration_sum_us, c->duration_sum_us);
 }
 
 static void add_backend_counters(struct lb_backend_state *bs, const struct snap_backend_counters *c)
@@ -826,7 +853,10 @@ static void add_backend_counters(struct lb_backend_state *bs, const struct snap_
 		add(&bs->checks[k].ok, c->check_ok[k]);
 		add(&bs->checks[k].failed, c->check_failed[k]);
 		add(&bs->checks[k].duration_sum_us, c->check_duration_us[k]);
+		for (size_t j = 0; j < LB_CHECK_BUCKETS; j++)
+			add(&bs->checks[k].duration_hist[j], c->check_hist[k][j]);
 	}
+	add(&bs->state_changes, c->state_changes);
 }
 
 /* The transient record moved on by the time since it was written (saturating). */

@@ -7,11 +7,12 @@
  * operator state and young verdicts); the binary upgrade hands the whole of it to its successor
  * (counters included, so that none goes backwards).
  *
- * The format, version 2 (version 1 is read too: it has no `transient` records): text, one record
+ * The format, version 3 (versions 1 and 2 are read too: version 1 has no `transient` records,
+ * and the `counters` records of both end before the fields marked [3]): text, one record
  * per line, tokens separated by one space, every line ending in '\n' and at most SNAP_MAX_LINE
  * bytes, the whole at most SNAP_MAX_BYTES. Each record is one line, shown folded here:
  *
- *   anylb-state 2
+ *   anylb-state 3
  *   written UNIX_MS
  *   service NAME override none|withdraw|announce|-
  *   backend SERVICE ADDRESS drain 0|1 state STATE verdict UNIX_MS
@@ -20,9 +21,11 @@
  *       failures N ejections N left MS
  *   counters process accept_pauses N limit_pauses N
  *   counters service NAME accepted N refused_limit N no_backend N retries N results N,...
+ *       [3] duration_hist N,... duration_sum_us N
  *   counters backend SERVICE ADDRESS sessions N connect_fails N ejections N closed_dead N
  *       bytes_in N bytes_out N connect_hist N,... connect_sum_us N check_ok N,N
  *       check_failed N,N check_duration_us N,N
+ *       [3] state_changes N check_hist_live N,... check_hist_ready N,...
  *   end HASH
  *
  * `transient`: what only an upgrade's successor takes (SNAP_TRANSIENT): how long the backend has
@@ -49,7 +52,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAP_VERSION     2           /* reads 1 too (no `transient` records) */
+#define SNAP_VERSION     3           /* reads 1 and 2 too (see above) */
 #define SNAP_NAME_MAX    64          /* bytes of a service name or backend address */
 #define SNAP_MAX_LINE    2048        /* bytes of one line, its '\n' included */
 #define SNAP_MAX_BYTES   (64u << 20) /* bytes of a whole snapshot */
@@ -64,6 +67,7 @@
 struct snap_service_counters {
 	uint64_t accepted, refused_limit, no_backend, retries;
 	uint64_t results[LB_RESULT_COUNT];
+	uint64_t duration_hist[LB_SESSION_BUCKETS], duration_sum_us; /* 0 from version 2 */
 };
 
 struct snap_backend_counters {
@@ -71,6 +75,8 @@ struct snap_backend_counters {
 	uint64_t connect_hist[LB_CONNECT_BUCKETS];
 	uint64_t connect_sum_us;
 	uint64_t check_ok[2], check_failed[2], check_duration_us[2]; /* enum backend_check */
+	uint64_t state_changes;                                      /* 0 from version 2 */
+	uint64_t check_hist[2][LB_CHECK_BUCKETS];
 };
 
 struct snap_service {

@@ -275,6 +275,19 @@ Test(admin, status_metrics_healthz_and_the_socket)
 		strstr(h.body, "anylb_sessions_total{service=\"web\",result=\"done\"} 4\n") != NULL,
 		"%s", h.body);
 	cr_expect(strstr(h.body, "anylb_up 1\n") != NULL);
+	char want[256];
+	snprintf(want, sizeof(want),
+		"anylb_listener_accepted_total{service=\"web\",listener=\"%s\"} 4\n", r.listen);
+	cr_expect(strstr(h.body, want) != NULL, "missing %s in:\n%s", want, h.body);
+	cr_expect(
+		strstr(h.body, "anylb_session_duration_seconds_count{service=\"web\"} 4\n") != NULL,
+		"%s", h.body);
+	cr_expect(strstr(h.body, "anylb_session_duration_seconds_bucket{service=\"web\","
+				 "le=\"+Inf\"} 4\n") != NULL);
+	snprintf(want, sizeof(want),
+		"anylb_backend_state_changes_total{service=\"web\",backend=\"%s\"} 0\n",
+		sc_backend_addr(r.a));
+	cr_expect(strstr(h.body, want) != NULL, "missing %s", want);
 	sc_http_free(&h);
 
 	h = req(r.tcp, "GET", "/healthz", NULL);
@@ -327,6 +340,11 @@ Test(admin, drain_moves_new_sessions_and_keeps_open_ones)
 		"operator drain");
 	cr_expect_eq(json_integer_value(json_object_get(backend_of(doc, addr), "active")), 1);
 	json_decref(doc);
+	h = req(r.unix_where, "GET", "/metrics", NULL);
+	snprintf(path, sizeof(path),
+		"anylb_backend_state_changes_total{service=\"web\",backend=\"%s\"} 1\n", addr);
+	cr_expect(strstr(h.body, path) != NULL, "the drain is a state change: %s", h.body);
+	sc_http_free(&h);
 
 	cr_expect_eq(count_on(&r, other, 8), 8, "a new session went to the drained backend");
 	for (int i = 0; i < 5; i++)

@@ -639,6 +639,11 @@ Test(admin_server, metrics_pass_promtool_and_carry_the_values)
 	atomic_store(&fx.rt->services[1].backends[0].st->checks[0].ok, 9);
 	atomic_store(&fx.rt->services[1].backends[0].st->checks[0].failed, 1);
 	atomic_store(&fx.rt->services[1].backends[0].st->checks[0].duration_sum_us, 2000000);
+	atomic_store(&fx.rt->services[1].backends[0].st->checks[0].duration_hist[9], 4);
+	atomic_store(&fx.rt->services[1].backends[0].st->checks[0].duration_hist[10], 6);
+	atomic_store(&fx.rt->services[0].st->duration_hist[3], 5);
+	atomic_store(&fx.rt->services[0].st->duration_sum_us, 2500000);
+	atomic_store(&b->st->state_changes, 3);
 
 	char *m = metrics_checked();
 	static const char *const want[] = {
@@ -684,7 +689,27 @@ Test(admin_server, metrics_pass_promtool_and_carry_the_values)
 		"anylb_reloads_total{result=\"ok\"} 0\n",
 		"anylb_reloads_total{result=\"failed\"} 0\n",
 		"# TYPE anylb_backend_connect_seconds histogram\n",
-		"# TYPE anylb_check_duration_seconds summary\n",
+		"# TYPE anylb_check_duration_seconds histogram\n",
+		"anylb_check_duration_seconds_bucket{service=\"api\",backend=\"127.0.0.1:9101\","
+		"check=\"liveness\",le=\"0.5\"} 4\n",
+		"anylb_check_duration_seconds_bucket{service=\"api\",backend=\"127.0.0.1:9101\","
+		"check=\"liveness\",le=\"+Inf\"} 10\n",
+		"# TYPE anylb_session_duration_seconds histogram\n",
+		"anylb_session_duration_seconds_bucket{service=\"web\",le=\"0.5\"} 0\n",
+		"anylb_session_duration_seconds_bucket{service=\"web\",le=\"1\"} 5\n",
+		"anylb_session_duration_seconds_sum{service=\"web\"} 2.500000\n",
+		"anylb_session_duration_seconds_count{service=\"web\"} 5\n",
+		"anylb_backend_state_changes_total{service=\"web\",backend=\"127.0.0.1:9001\"} 3\n",
+		"anylb_backend_state_last_change_timestamp_seconds{service=\"web\",backend=",
+		"anylb_listener_accepted_total{service=\"web\",listener=",
+		"anylb_listener_refused_total{service=\"web\",listener=",
+		"anylb_process_max_connections ",
+		"process_cpu_seconds_total ",
+		"process_resident_memory_bytes ",
+		"process_virtual_memory_bytes ",
+		"process_start_time_seconds ",
+		"process_open_fds ",
+		"process_max_fds ",
 		"# TYPE anylb_anycast_announced gauge\n",
 		"# TYPE anylb_anycast_flaps_total counter\n",
 		"anylb_open_fds ",

@@ -118,6 +118,8 @@ static struct lb_runtime *busy_runtime(char **buf, size_t *len)
 	atomic_store(&be(rt, "api", 1)->st->connect_hist[3], 7);
 	atomic_store(&runtime_service(rt, "web")->st->accepted, 99);
 	atomic_store(&runtime_service(rt, "web")->st->results[LB_RESULT_TIMEOUT], 5);
+	atomic_store(&runtime_service(rt, "web")->st->duration_hist[4], 6);
+	atomic_store(&runtime_service(rt, "web")->st->duration_sum_us, 7000000);
 	atomic_store(&rt->proc->accept_pauses, 3);
 	cr_assert_eq(snapshot_take(rt, get_withdraw, NULL, T0, 1000, &s), 0);
 	cr_assert_eq(snapshot_format(&s, buf, len), 0);
@@ -133,7 +135,7 @@ Test(snapshot, round_trip)
 	char err[256];
 	struct lb_runtime *rt = busy_runtime(&buf, &len);
 
-	cr_assert_eq(strncmp(buf, "anylb-state 2\nwritten 1700000000000\n", 36), 0, "%s", buf);
+	cr_assert_eq(strncmp(buf, "anylb-state 3\nwritten 1700000000000\n", 36), 0, "%s", buf);
 	cr_assert_eq(snapshot_parse(buf, len, &s, err, sizeof(err)), 0, "%s\n%s", err, buf);
 	cr_expect_eq(s.written_ms, T0);
 	cr_assert_eq(s.nservices, 2);
@@ -145,6 +147,8 @@ Test(snapshot, round_trip)
 	cr_expect_eq(api->override, SNAP_NO_OVERRIDE, "no anycast");
 	cr_expect_eq(web->c.accepted, 99);
 	cr_expect_eq(web->c.results[LB_RESULT_TIMEOUT], 5);
+	cr_expect_eq(web->c.duration_hist[4], 6);
+	cr_expect_eq(web->c.duration_sum_us, 7000000);
 	const struct snap_backend *w0 = snapshot_backend(&s, "web", "10.0.0.1:8080");
 	const struct snap_backend *w1 = snapshot_backend(&s, "web", "10.0.0.2:8080");
 	const struct snap_backend *a0 = snapshot_backend(&s, "api", "[2001:db8::1]:8443");
@@ -165,6 +169,9 @@ Test(snapshot, round_trip)
 	cr_expect_eq(a1->c.connect_hist[3], 7);
 	cr_expect_eq(a1->c.check_ok[1], 2);
 	cr_expect_eq(a1->c.check_duration_us[1], 4000);
+	cr_expect_eq(a1->c.check_hist[1][2] + a1->c.check_hist[1][3], 2, "two 2 ms checks");
+	cr_expect_eq(a1->c.state_changes, 1, "not_ready -> ready");
+	cr_expect_eq(w0->c.state_changes, 1, "ready -> dead");
 	cr_expect_eq(a0->state, BACKEND_NOT_READY);
 	cr_expect(a1->have_transient && w0->have_transient);
 	cr_expect_eq(a1->ready_for_ms, 1000 - 20, "ready since its first verdict");
@@ -248,8 +255,8 @@ Test(snapshot, refusals)
 
 	refused("", 0, "empty");
 	refused("GIF89a\n", 1, "line 1: not an anylb state file");
-	refused("anylb-state 3\nwritten 1\n", 1,
-		"line 1: version 3: this anylb reads versions 1 to 2");
+	refused("anylb-state 4\nwritten 1\n", 1,
+		"line 1: version 4: this anylb reads versions 1 to 3");
 	refused("anylb-state 01\nwritten 1\n", 1, "version 01");
 	refused(HEAD SVC BE, 0, "truncated: no 'end' line");
 	refused(HEAD SVC "backend web", 0, "truncated: the last line has no end");
@@ -538,9 +545,43 @@ Test(snapshot, counters_are_added)
 	cr_expect_eq(atomic_load(&be(rt, "api", 1)->st->bytes_in), 12345);
 	cr_expect_eq(atomic_load(&be(rt, "api", 1)->st->connect_hist[3]), 7);
 	cr_expect_eq(atomic_load(&be(rt, "api", 1)->st->checks[1].ok), 2);
+	cr_expect_eq(atomic_load(&runtime_service(rt, "web")->st->duration_hist[4]), 6);
+	cr_expect_eq(atomic_load(&runtime_service(rt, "web")->st->duration_sum_us), 7000000);
+	cr_expect_eq(atomic_load(&be(rt, "web", 0)->st->state_changes), 1);
+	uint64_t checks = 0;
+	for (int k = 0; k < LB_CHECK_BUCKETS; k++)
+		checks += atomic_load(&be(rt, "api", 1)->st->checks[1].duration_hist[k]);
+	cr_expect_eq(checks, 2, "the check histogram goes along with its sum");
 	cr_expect_eq(state_of(be(rt, "web", 1)), BACKEND_READY, "operator state not asked for");
 	snapshot_free(&s);
 	free(buf);
 	runtime_put(rt);
 	runtime_put(old);
+}
+
+/* A version 2 file (the binary before this one, in an upgrade) has shorter counters records. */
+Test(snapshot, version_2_counters_are_read)
+{
+	char *buf = sealed("anylb-state 2\nwritten 1700000000000\n" SVC BE
+			   "counters service web accepted 4 refused_limit 0 no_backend 0 retries 0 "
+			   "results 1,2,3,4,5,6,7,8\n"
+			   "counters backend web 10.0.0.1:8080 sessions 3 connect_fails 0 "
+			   "ejections 0 closed_dead 0 bytes_in 0 bytes_out 0 connect_hist "
+			   "0,0,0,0,0,0,0,0,0,0,0,1 connect_sum_us 9 check_ok 1,2 check_failed 0,0 "
+			   "check_duration_us 5,6\n");
+	struct snapshot s;
+	char err[256];
+
+	cr_assert_eq(snapshot_parse(buf, strlen(buf), &s, err, sizeof(err)), 0, "%s", err);
+	const struct snap_service *web = snapshot_service(&s, "web");
+	const struct snap_backend *b = snapshot_backend(&s, "web", "10.0.0.1:8080");
+	cr_assert(web != NULL && b != NULL);
+	cr_expect_eq(web->c.accepted, 4);
+	cr_expect_eq(web->c.results[7], 8);
+	cr_expect_eq(web->c.duration_sum_us, 0, "not in version 2");
+	cr_expect_eq(b->c.sessions, 3);
+	cr_expect_eq(b->c.check_duration_us[1], 6);
+	cr_expect_eq(b->c.state_changes, 0, "not in version 2");
+	snapshot_free(&s);
+	free(buf);
 }
