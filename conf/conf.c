@@ -50,6 +50,8 @@ void conf_free(struct conf *c)
 	free(c->services);
 	conf_bgp_free(&c->bgp);
 	free(c->global.site);
+	free(c->global.log.path);
+	free(c->global.access.path);
 	free(c->global.admin.socket);
 	free(c->global.admin.listen);
 	free(c->global.admin.token_file);
@@ -127,7 +129,9 @@ static int conf_parse(struct conf_report *r, const char *buf, size_t len, struct
 	c->global.drain_timeout_ms = 30 * 1000;
 	c->global.state_max_age_ms = 30 * 1000;
 	c->global.log_level = LOG_LEVEL_INFO;
-	c->global.log_format = LOG_FORMAT_TEXT;
+	c->global.log = (struct conf_log_dest){
+		.target = LOG_TARGET_STDERR, .format = LOG_FORMAT_TEXT, .facility = 3};
+	c->global.access = c->global.log;
 	c->global.admin.enabled = 1;
 	c->global.admin.socket = strdup("/run/anylb/admin.sock"); /* the default of conf.h */
 	if (c->file == NULL || c->global.site == NULL || c->global.admin.socket == NULL)

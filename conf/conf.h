@@ -209,6 +209,16 @@ struct conf_admin {
 	struct conf_pos pos;
 };
 
+/* Where a log stream writes (lib/log.h); conf/log.c. */
+struct conf_log_dest {
+	enum log_target target; /* default stderr */
+	enum log_format format; /* default text */
+	char *path;             /* file: required; syslog: the socket (NULL: /dev/log) */
+	int facility;           /* syslog only: default daemon (3) */
+	struct conf_pos pos;    /* of the section's key */
+	struct conf_pos path_pos, facility_pos; /* 0:0 when absent */
+};
+
 struct conf_global {
 	char *site;                  /* default "default" */
 	unsigned workers;            /* 0 = auto (one per online CPU) */
@@ -216,8 +226,13 @@ struct conf_global {
 	unsigned max_connections;    /* default 100000, >= 1 */
 	uint64_t drain_timeout_ms;   /* default 30s */
 	enum log_level log_level;    /* default info */
-	enum log_format log_format;  /* default text */
-	int access_log;              /* default 0: one line per finished session when 1 */
+	struct conf_log_dest log;    /* the main log: default stderr, text */
+	/* The access log: one line per finished session, on (1) with `log.access: true` or an
+	 * `access_log` section (access_section); written to access, whatever log_level says. */
+	int access_log;
+	int access_section;
+	struct conf_pos access_pos; /* of `log.access`; 0:0 when absent */
+	struct conf_log_dest access;
 	struct conf_admin admin;
 	/*
 	 * Least privilege (lb/privdrop.c). user NULL (the default): anylb keeps the user it was

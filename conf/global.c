@@ -44,6 +44,7 @@ enum conf_global_key {
 	CONF_GLOBAL_DRAIN_TIMEOUT,
 	CONF_GLOBAL_ADMIN,
 	CONF_GLOBAL_LOG,
+	CONF_GLOBAL_ACCESS_LOG,
 	CONF_GLOBAL_USER,
 	CONF_GLOBAL_GROUP,
 	CONF_GLOBAL_STATE_FILE,
@@ -57,18 +58,11 @@ static const struct conf_key conf_global_keys[] = {
 	[CONF_GLOBAL_DRAIN_TIMEOUT] = {"drain_timeout", 0},
 	[CONF_GLOBAL_ADMIN] = {"admin", 0},
 	[CONF_GLOBAL_LOG] = {"log", 0},
+	[CONF_GLOBAL_ACCESS_LOG] = {"access_log", 0},
 	[CONF_GLOBAL_USER] = {"user", 0},
 	[CONF_GLOBAL_GROUP] = {"group", 0},
 	[CONF_GLOBAL_STATE_FILE] = {"state_file", 0},
 	[CONF_GLOBAL_STATE_MAX_AGE] = {"state_max_age", 0},
-};
-
-enum conf_log_key { CONF_LOG_LEVEL, CONF_LOG_FORMAT, CONF_LOG_ACCESS };
-
-static const struct conf_key conf_log_keys[] = {
-	[CONF_LOG_LEVEL] = {"level", 0},
-	[CONF_LOG_FORMAT] = {"format", 0},
-	[CONF_LOG_ACCESS] = {"access", 0},
 };
 
 enum conf_admin_key {
@@ -90,40 +84,6 @@ static const struct conf_key conf_admin_keys[] = {
 	[CONF_ADMIN_TOKEN_FILE] = {"token_file", 0},
 	[CONF_ADMIN_REQUIRE_TOKEN] = {"require_token", 0},
 };
-
-static void conf_map_log(struct conf_report *r, const struct conf_node *k,
-	const struct conf_node *v, struct conf_global *g)
-{
-	const struct conf_node *val;
-	const char *s;
-
-	if (conf_get_section(r, k, v) <= 0)
-		return;
-	for (k = conf_map_next(v, NULL, &val); k != NULL; k = conf_map_next(v, k, &val)) {
-		int key = conf_key_find(r, k, "in 'global.log'", conf_log_keys,
-			sizeof(conf_log_keys) / sizeof(conf_log_keys[0]));
-		if (key < 0)
-			continue;
-		if (key == CONF_LOG_ACCESS) {
-			conf_get_bool(r, k, val, &g->access_log);
-			continue;
-		}
-		if (conf_get_word(r, k, val, "a string", &s) < 0)
-			continue;
-		switch ((enum conf_log_key)key) {
-		case CONF_LOG_ACCESS:
-			break; /* a boolean, read above */
-		case CONF_LOG_LEVEL:
-			if (log_level_parse(s, &g->log_level) < 0)
-				conf_report_value(r, k, val, "debug, info, warn, error");
-			break;
-		case CONF_LOG_FORMAT:
-			if (log_format_parse(s, &g->log_format) < 0)
-				conf_report_value(r, k, val, "text, json");
-			break;
-		}
-	}
-}
 
 /* 127.0.0.0/8 or ::1: where an unauthenticated GET may come from without allow_remote. */
 static int conf_addr_is_loopback(const struct addr *a)
@@ -345,6 +305,9 @@ void conf_map_global(struct conf_report *r, const struct conf_node *k, const str
 		case CONF_GLOBAL_LOG:
 			conf_map_log(r, k, val, g);
 			break;
+		case CONF_GLOBAL_ACCESS_LOG:
+			conf_map_access_log(r, k, val, g);
+			break;
 		case CONF_GLOBAL_ADMIN:
 			conf_map_admin(r, k, val, &g->admin);
 			break;
@@ -372,11 +335,12 @@ void conf_map_global(struct conf_report *r, const struct conf_node *k, const str
 		}
 	}
 	conf_resolve_ids(r, user_k, user_v, group_k, group_v, g);
+	conf_log_finish(r, g);
 }
 
 void conf_global_keys_each(conf_key_cb cb, void *arg)
 {
 	conf_keys_table(cb, arg, "global", conf_global_keys, CONF_NKEYS(conf_global_keys));
-	conf_keys_table(cb, arg, "global.log", conf_log_keys, CONF_NKEYS(conf_log_keys));
+	conf_log_keys_each(cb, arg);
 	conf_keys_table(cb, arg, "global.admin", conf_admin_keys, CONF_NKEYS(conf_admin_keys));
 }

@@ -115,6 +115,14 @@ void conf_keys_table(
 	conf_key_cb cb, void *arg, const char *section, const struct conf_key *keys, size_t n);
 void conf_top_keys_each(conf_key_cb cb, void *arg);
 void conf_global_keys_each(conf_key_cb cb, void *arg);
+
+/* conf/log.c: global.log and global.access_log, and the rule between them (once global is read). */
+void conf_map_log(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	struct conf_global *g);
+void conf_map_access_log(struct conf_report *r, const struct conf_node *k,
+	const struct conf_node *v, struct conf_global *g);
+void conf_log_finish(struct conf_report *r, struct conf_global *g);
+void conf_log_keys_each(conf_key_cb cb, void *arg);
 void conf_bgp_keys_each(conf_key_cb cb, void *arg);
 void conf_service_keys_each(conf_key_cb cb, void *arg);
 void conf_health_keys_each(conf_key_cb cb, void *arg);

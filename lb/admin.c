@@ -362,8 +362,10 @@ static void conn_request(struct admin_conn *c)
 		admin_route(&ctx, &c->req, &r);
 	}
 	int lvl = strcmp(c->req.method, "POST") == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
-	log_msg(lvl, "admin: %s %.200s from %s: %d", c->req.method, c->req.target, c->peer,
-		r.status);
+	struct log_field f[] = {LOG_S("method", c->req.method), LOG_S("path", c->req.target),
+		LOG_S("from", c->peer), LOG_N("status", r.status)};
+	log_event(lvl, "admin", f, 4, "admin: %s %.200s from %s: %d", c->req.method, c->req.target,
+		c->peer, r.status);
 	conn_respond(c, &r, strcmp(c->req.method, "HEAD") == 0);
 }
 

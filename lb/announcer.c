@@ -100,8 +100,12 @@ static void log_edge(const struct ann_svc *as, int announce)
 	char pfx[512];
 
 	prefixes_text(&as->svc->conf->anycast, pfx, sizeof(pfx));
-	log_msg(announce ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "service %s: %s %s: %s",
-		as->svc->conf->name, announce ? "announce" : "withdraw", pfx, as->pol.reason);
+	struct log_field f[] = {LOG_S("service", as->svc->conf->name),
+		LOG_S("action", announce ? "announce" : "withdraw"), LOG_S("prefixes", pfx),
+		LOG_S("reason", as->pol.reason)};
+	log_event(announce ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "anycast", f, 4,
+		"service %s: %s %s: %s", as->svc->conf->name, announce ? "announce" : "withdraw",
+		pfx, as->pol.reason);
 }
 
 void ann_publish(struct announcer *a)

@@ -119,6 +119,18 @@ static void publish_offer(struct lb_backend *b, const struct bh_ctx *c)
  * offer), then logs each transition and note of out, in order, and routes them. first: the
  * event gave the first verdict a backend held by initial_state was waiting for.
  */
+static void log_transition(
+	const struct lb_backend *b, const struct conf_service *sc, const struct bh_note *n)
+{
+	struct log_field f[] = {LOG_S("service", sc->name), LOG_S("backend", b->conf->address),
+		LOG_S("from", backend_state_name(n->old)), LOG_S("to", backend_state_name(n->new)),
+		LOG_S("reason", n->reason)};
+
+	log_event(n->new == BACKEND_READY ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "backend_state", f, 5,
+		"backend %s (%s): %s -> %s: %s", b->conf->address, sc->name,
+		backend_state_name(n->old), backend_state_name(n->new), n->reason);
+}
+
 static void publish(
 	struct lb_backend *b, const struct bh_ctx *c, const struct bh_out *out, int first)
 {
@@ -144,9 +156,7 @@ static void publish(
 		const struct bh_note *n = &out->note[i];
 		switch (n->kind) {
 		case BH_TRANSITION:
-			log_msg(n->new == BACKEND_READY ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
-				"backend %s (%s): %s -> %s: %s", b->conf->address, sc->name,
-				backend_state_name(n->old), backend_state_name(n->new), n->reason);
+			log_transition(b, sc, n);
 			dead |= n->new == BACKEND_DEAD;
 			moved = 1;
 			break;

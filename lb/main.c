@@ -11,6 +11,7 @@
  */
 #include "conf/conf.h"
 #include "bgp/watchdog.h"
+#include "lb/logs.h"
 #include "lb/admin.h"
 #include "lb/announcer.h"
 #include "lb/heartbeat.h"
@@ -55,7 +56,6 @@
  * outright; faults such as SIGSEGV and SIGABRT keep their default: nothing sane follows them.)
  */
 static const int ignored_signals[] = {
-	SIGUSR1,
 	SIGALRM,
 	SIGQUIT,
 	SIGVTALRM,
@@ -85,7 +85,7 @@ struct anylb {
 	struct shutdown stop;   /* lb/shutdown.c */
 	struct upgrade up;      /* lb/upgrade.c: this process handing over to a new one */
 	struct successor *succ; /* lb/successor.c: this process taking over; NULL if not */
-	ev_signal sigterm, sigint, sighup, sigusr2;
+	ev_signal sigterm, sigint, sighup, sigusr1, sigusr2;
 	ev_signal ignored[NIGNORED];
 	ev_async worker_done;
 	_Atomic unsigned ndone;
@@ -123,8 +123,9 @@ static void usage(FILE *f)
 		"upgrades in place, as `anylbctl upgrade` does: the binary this process was\n"
 		"started from is started again with the same arguments and takes over the\n"
 		"listening sockets; this process then drains and exits 0 (if the new one fails,\n"
-		"this one goes on serving). Other signals that would end a process (SIGUSR1,\n"
-		"SIGALRM, SIGQUIT, ...) are logged and ignored.\n"
+		"this one goes on serving). SIGUSR1 reopens the log files (global.log.path,\n"
+		"global.access_log.path), for logrotate. Other signals that would end a\n"
+		"process (SIGALRM, SIGQUIT, ...) are logged and ignored.\n"
 		"\n"
 		"Only one anylb runs per admin socket: a second one refuses to start and names\n"
 		"the running pid. ANYLB_UPGRADE_FD in the environment is for the upgrade only.\n"
@@ -491,6 +492,14 @@ static int reload(void *arg, char *msg, size_t cap)
 	return rc;
 }
 
+static void usr1_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	(void)loop;
+	(void)sig;
+	(void)revents;
+	logs_reopen();
+}
+
 static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
 	char msg[4096];
@@ -650,7 +659,13 @@ static int run(const char *file, char *const *argv)
 		return 1;
 	}
 	const struct conf *c = anylb.rt->conf;
-	log_setup(c->global.log_level, c->global.log_format);
+	if (logs_apply(c, why, sizeof(why)) < 0) {
+		log_error("%s", why);
+		successor_fail(anylb.succ, why);
+		successor_free(anylb.succ);
+		runtime_put(anylb.rt);
+		return 1;
+	}
 
 	/* A peer that closes while we write must give EPIPE, not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
@@ -765,11 +780,13 @@ static int run(const char *file, char *const *argv)
 	ev_signal_init(&anylb.sigterm, stop_cb, SIGTERM);
 	ev_signal_init(&anylb.sigint, stop_cb, SIGINT);
 	ev_signal_init(&anylb.sighup, hup_cb, SIGHUP);
+	ev_signal_init(&anylb.sigusr1, usr1_cb, SIGUSR1);
 	ev_signal_init(&anylb.sigusr2, usr2_cb, SIGUSR2);
 	anylb.sigterm.data = anylb.sigint.data = anylb.sighup.data = anylb.sigusr2.data = &anylb;
 	ev_signal_start(anylb.loop, &anylb.sigterm);
 	ev_signal_start(anylb.loop, &anylb.sigint);
 	ev_signal_start(anylb.loop, &anylb.sighup);
+	ev_signal_start(anylb.loop, &anylb.sigusr1);
 	ev_signal_start(anylb.loop, &anylb.sigusr2);
 	for (size_t i = 0; i < NIGNORED; i++) {
 		ev_signal_init(&anylb.ignored[i], ignored_cb, ignored_signals[i]);
@@ -785,6 +802,7 @@ static int run(const char *file, char *const *argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
 	for (size_t i = 0; i < NIGNORED; i++)
 		sigaddset(&set, ignored_signals[i]);
@@ -896,6 +914,7 @@ out:
 		free(anylb.workers);
 	}
 	state_file_free(anylb.state); /* every thread that could tell it of a change is gone */
+	logs_close();                 /* no worker writes an access line any more */
 	runtime_put(anylb.rt);
 	shutdown_destroy(&anylb.stop);
 	ev_loop_destroy(anylb.loop);

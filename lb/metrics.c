@@ -13,7 +13,9 @@
 #include "health/state.h"
 #include "lb/announcer.h"
 #include "lb/backend.h"
+#include "lb/logs.h"
 #include "lib/dirent_count.h"
+#include "lib/log.h"
 #include "lib/procstat.h"
 #include "lib/strbuf.h"
 
@@ -213,6 +215,13 @@ static void process_families(struct strbuf *m, const struct status_source *src)
 		"pauses.");
 	strbuf_printf(m, "anylb_process_max_connections %u\n", rt->conf->global.max_connections);
 	standard_process_families(m, fds);
+	family(m, "anylb_log_lines_dropped_total", "counter",
+		"Log lines that could not be written (syslog socket full or gone, file error).");
+	strbuf_printf(m, "anylb_log_lines_dropped_total{stream=\"main\"} %llu\n",
+		(unsigned long long)log_stream_dropped(log_main()));
+	if (logs_access() != NULL)
+		strbuf_printf(m, "anylb_log_lines_dropped_total{stream=\"access\"} %llu\n",
+			(unsigned long long)log_stream_dropped(logs_access()));
 	family(m, "anylb_accept_pauses_total", "counter",
 		"Times accepting paused for lack of fds or memory (EMFILE, ENFILE, ENOBUFS, "
 		"ENOMEM).");

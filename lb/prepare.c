@@ -3,6 +3,7 @@
 #include "health/check_tls.h"
 #include "lb/admin_token.h"
 #include "lb/backend.h"
+#include "lb/logs.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -20,7 +21,10 @@ static int uses_tls(const struct conf_check *cc)
 
 int runtime_prepare(struct lb_runtime *rt, struct conf_errs *errs)
 {
-	int rc = 0;
+	int rc = logs_probe(rt->conf, errs);
+
+	if (rc == -ENOMEM)
+		return rc;
 
 	for (size_t i = 0; i < rt->nservices; i++) {
 		struct lb_service *svc = &rt->services[i];

@@ -1,3 +1,4 @@
+#include "lb/logs.h"
 #include "lb/reload.h"
 
 #include "conf/conf.h"
@@ -112,7 +113,12 @@ static void summarize(struct lb_runtime *old, const struct lb_runtime *rt, char 
 		"configuration reloaded (generation %llu): services %zu kept, %zu added, %zu "
 		"removed; backends of kept services %zu added, %zu removed (draining)\n",
 		(unsigned long long)rt->generation, kept, added, removed, be_added, be_removed);
-	log_info("reload: %.*s", (int)strcspn(msg, "\n"), msg);
+	struct log_field f[] = {LOG_S("result", "ok"), LOG_N("generation", rt->generation),
+		LOG_N("services_kept", kept), LOG_N("services_added", added),
+		LOG_N("services_removed", removed), LOG_N("backends_added", be_added),
+		LOG_N("backends_removed", be_removed)};
+	log_event(LOG_LEVEL_INFO, "reload", f, sizeof(f) / sizeof(f[0]), "reload: %.*s",
+		(int)strcspn(msg, "\n"), msg);
 }
 
 static int fail(struct reload_record *rec, int rc, char *msg, size_t cap, const char *fmt, ...)
@@ -128,7 +134,9 @@ static int fail(struct reload_record *rec, int rc, char *msg, size_t cap, const 
 		log_error("reload: %s", line);
 		msg_add(msg, cap, "%s\n", line);
 	}
-	log_error("reload failed: the running configuration stays");
+	struct log_field f[] = {LOG_S("result", "failed")};
+	log_event(
+		LOG_LEVEL_ERROR, "reload", f, 1, "reload failed: the running configuration stays");
 	count(rec, 0, msg);
 	return rc;
 }
@@ -187,7 +195,9 @@ int reload_apply(const struct reload_targets *t, struct reload_record *rec, char
 	}
 
 	/* Nothing can fail from here on. */
-	log_setup(c->global.log_level, c->global.log_format);
+	char lwhy[512];
+	if (logs_apply(c, lwhy, sizeof(lwhy)) < 0)
+		log_error("reload: %s: that log stays as it was", lwhy);
 	if (t->admin != NULL)
 		admin_set_runtime(t->admin, rt);
 	monitor_switch(t->monitor, rt);

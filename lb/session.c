@@ -73,6 +73,7 @@ struct session {
 	ev_tstamp last_active;
 	ev_tstamp connect_start;
 	ev_tstamp started;
+	float connect_s;              /* how long the connect that succeeded took; < 0: none */
 	uint64_t bytes_in, bytes_out; /* client -> backend, backend -> client */
 	struct pump_half up;          /* client -> backend */
 	struct pump_half down;        /* backend -> client */
@@ -260,6 +261,33 @@ static void release_backend(struct session *s)
 }
 
 /* The single exit: releases everything the session owns and undoes its counts. */
+/* The access log's line for a session that ends (only with the access log on). */
+static void log_access(
+	const struct session *s, ev_tstamp lasted, enum lb_result result, const char *reason)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct addr listener;
+	int have_listener = getsockname(s->cfd, (struct sockaddr *)&ss, &len) == 0;
+
+	if (have_listener)
+		addr_from_sockaddr(&listener, (struct sockaddr *)&ss, len);
+	struct access_record a = {
+		.svc = s->svc,
+		.client = &s->client,
+		.backend = s->backend >= 0 ? &s->svc->backends[s->backend] : NULL,
+		.listener = have_listener ? &listener : NULL,
+		.bytes_in = s->bytes_in,
+		.bytes_out = s->bytes_out,
+		.duration_s = lasted,
+		.connect_s = s->connect_s,
+		.retries = s->ntried > 0 ? s->ntried - 1u : 0,
+		.result = result,
+		.reason = reason,
+	};
+	access_log_line(&a);
+}
+
 /* A finished session's length, from accept to close, in its service's histogram. */
 static void observe_duration(struct lb_service *svc, ev_tstamp seconds)
 {
@@ -280,8 +308,8 @@ static void session_close(
 
 	session_set_state(s, SESSION_CLOSED, reason);
 	ev_tstamp lasted = ev_now(set->loop) - s->started;
-	access_log_line(s->svc, &s->client, s->backend >= 0 ? &s->svc->backends[s->backend] : NULL,
-		s->bytes_in, s->bytes_out, lasted, result, reason);
+	if (access_log_on(s->svc))
+		log_access(s, lasted, result, reason);
 	observe_duration(s->svc, lasted);
 	/* An attempt cut while connecting (drain deadline) counts against its backend. */
 	report_outcome(s, was == SESSION_PROXYING, reason);
@@ -484,7 +512,8 @@ static void connected(struct session *s)
 
 	session_set_state(s, SESSION_PROXYING, "connected");
 	atomic_fetch_add(&b->st->sessions, 1);
-	observe_connect(b, ev_now(s->set->loop) - s->connect_start);
+	s->connect_s = (float)(ev_now(s->set->loop) - s->connect_start);
+	observe_connect(b, s->connect_s);
 	setsockopt(s->bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (s->svc->conf->proxy_protocol != CONF_PROXY_OFF) {
 		struct sockaddr_storage ss;
@@ -651,9 +680,13 @@ static void log_no_backend(struct session *s, const char *why)
 		return;
 	if (!atomic_compare_exchange_strong(&s->svc->st->nobackend_log_ms, &last, now))
 		return;
-	log_warn("service %s: %s for client %s: connection reset (%llu so far)", s->svc->conf->name,
-		why, addr_format(&s->client, cbuf, sizeof(cbuf)),
-		(unsigned long long)atomic_load(&s->svc->st->no_backend));
+	unsigned long long total = atomic_load(&s->svc->st->no_backend);
+	struct log_field f[] = {LOG_S("service", s->svc->conf->name),
+		LOG_S("client", addr_format(&s->client, cbuf, sizeof(cbuf))), LOG_S("reason", why),
+		LOG_N("total", total)};
+	log_event(LOG_LEVEL_WARN, "no_backend", f, 4,
+		"service %s: %s for client %s: connection reset (%llu so far)", s->svc->conf->name,
+		why, f[1].str, total);
 }
 
 /*
@@ -800,6 +833,7 @@ int session_start(
 	s->trial = 0;
 	s->reported = 0;
 	s->bytes_in = s->bytes_out = 0;
+	s->connect_s = -1;
 	s->started = ev_now(set->loop);
 	s->hdr_len = s->hdr_off = 0;
 	s->client = *client;

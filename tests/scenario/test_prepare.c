@@ -226,7 +226,7 @@ Test(prepare, signals_without_a_meaning_are_logged_and_ignored)
 	char listen[SC_ADDRSTRLEN];
 	const char *dir = sc_admin_temp_dir();
 	static const int sigs[] = {
-		SIGUSR1, SIGALRM, SIGQUIT, SIGVTALRM, SIGPROF}; /* SIGUSR2 upgrades */
+		SIGALRM, SIGQUIT, SIGVTALRM, SIGPROF}; /* SIGUSR1 reopens logs, SIGUSR2 upgrades */
 
 	cr_assert_not_null(be);
 	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);

@@ -5,12 +5,10 @@
  * at a time: the outcome (complete, need more, or the same error status) and every parsed field
  * must not depend on how the bytes arrived. Then the limits at their exact edges, the refusals
  * with their statuses, and seeded garbage and mutations, which must end in a clean verdict under
- * the sanitizers. Also the helpers: URL decoding, bearer tokens, the constant-time compare; and
- * the access log line (lb/accesslog.c), which is pure formatting too.
+ * the sanitizers. Also the helpers: URL decoding, bearer tokens, the constant-time compare.
  */
 #include <criterion/criterion.h>
 
-#include "lb/accesslog.h"
 #include "lb/admin_http.h"
 
 #include <stdint.h>
@@ -616,36 +614,4 @@ Test(admin_http, reasons)
 	cr_expect_str_eq(admin_http_reason(401), "Unauthorized");
 	cr_expect_str_eq(admin_http_reason(431), "Request Header Fields Too Large");
 	cr_expect_str_eq(admin_http_reason(299), "Unknown");
-}
-
-/* ---- the access log line (lb/accesslog.c) ---- */
-
-Test(accesslog, format)
-{
-	const char *y = "global:\n  log: {access: true}\nservices:\n  - name: web\n"
-			"    listen: 127.0.0.1:80\n    backends: [{address: \"[::1]:9001\"}]\n";
-	struct conf_errs errs = {0};
-	struct conf *c = NULL;
-	cr_assert_eq(conf_load_buffer("t.yaml", y, strlen(y), &c, &errs), 0);
-	struct lb_runtime *rt = runtime_new(c);
-	cr_assert_not_null(rt);
-	struct addr client;
-	char why[ADDR_WHY_MAX];
-	cr_assert_eq(addr_parse("192.0.2.7:50112", 0, &client, why, sizeof(why)), 0, "%s", why);
-	char line[512];
-
-	access_log_format(line, sizeof(line), &rt->services[0], &client,
-		&rt->services[0].backends[0], 517, 18230, 1.2504, LB_RESULT_DONE, "done");
-	cr_expect_str_eq(line, "access service=web client=192.0.2.7:50112 backend=[::1]:9001 "
-			       "bytes_in=517 bytes_out=18230 duration_ms=1250 result=done "
-			       "reason=\"done\"");
-	access_log_format(line, sizeof(line), &rt->services[0], &client, NULL, 0, 0, -1,
-		LB_RESULT_NO_BACKEND, "no \"usable\" backend\\\n");
-	cr_expect_str_eq(line, "access service=web client=192.0.2.7:50112 backend=- bytes_in=0 "
-			       "bytes_out=0 duration_ms=0 result=no_backend "
-			       "reason=\"no \\\"usable\\\" backend\\\\\"");
-	access_log_format(line, sizeof(line), &rt->services[0], &client, NULL, 0, 0, 0,
-		LB_RESULT_TIMEOUT, NULL);
-	cr_expect(strstr(line, "result=timeout reason=\"\"") != NULL, "%s", line);
-	runtime_put(rt);
 }

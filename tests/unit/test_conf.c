@@ -268,7 +268,7 @@ Test(conf_values, minimal_takes_every_default)
 	cr_expect_null(c->global.state_file, "no state file unless asked for");
 	cr_expect_eq(c->global.state_max_age_ms, 30000);
 	cr_expect_eq(c->global.log_level, LOG_LEVEL_INFO);
-	cr_expect_eq(c->global.log_format, LOG_FORMAT_TEXT);
+	cr_expect_eq(c->global.log.format, LOG_FORMAT_TEXT);
 	cr_assert_eq(c->nservices, 1);
 	const struct conf_service *s = &c->services[0];
 	cr_expect_str_eq(s->name, "web");
@@ -317,7 +317,7 @@ Test(conf_values, explicit_defaults_equal_implicit_ones)
 	cr_expect_eq(a->global.max_connections, b->global.max_connections);
 	cr_expect_eq(a->global.drain_timeout_ms, b->global.drain_timeout_ms);
 	cr_expect_eq(a->global.log_level, b->global.log_level);
-	cr_expect_eq(a->global.log_format, b->global.log_format);
+	cr_expect_eq(a->global.log.format, b->global.log.format);
 	const struct conf_service *x = &a->services[0], *y = &b->services[0];
 	cr_expect_eq(x->balance, y->balance);
 	cr_expect_eq(x->hash_key, y->hash_key);
@@ -340,7 +340,7 @@ Test(conf_values, full_file)
 	cr_expect_eq(c->global.max_connections, 50000);
 	cr_expect_eq(c->global.drain_timeout_ms, 45000);
 	cr_expect_eq(c->global.log_level, LOG_LEVEL_DEBUG);
-	cr_expect_eq(c->global.log_format, LOG_FORMAT_JSON);
+	cr_expect_eq(c->global.log.format, LOG_FORMAT_JSON);
 	cr_assert_eq(c->nservices, 3);
 
 	const struct conf_service *web = &c->services[0];
@@ -791,6 +791,30 @@ Test(conf_values, admin_absent_takes_defaults)
 	cr_expect_eq(c->global.admin.pos.line, 3);
 	cr_expect_eq(c->global.admin.pos.col, 3);
 	cr_expect_eq(c->global.access_log, 0);
+	conf_free(c);
+}
+
+Test(conf_values, log_streams)
+{
+	struct conf *c = sc_conf_load_ok("ok-log.yaml");
+	const struct conf_global *g = &c->global;
+
+	cr_expect_eq(g->log_level, LOG_LEVEL_WARN);
+	cr_expect_eq(g->log.format, LOG_FORMAT_LOGFMT);
+	cr_expect_eq(g->log.target, LOG_TARGET_SYSLOG);
+	cr_expect_str_eq(g->log.path, "/run/test-syslog.sock");
+	cr_expect_eq(g->log.facility, 19, "local3");
+	cr_expect_eq(g->access_log, 1, "an access_log section turns it on");
+	cr_expect_eq(g->access.target, LOG_TARGET_FILE);
+	cr_expect_eq(g->access.format, LOG_FORMAT_JSON);
+	cr_expect_str_eq(g->access.path, "/tmp/anylb-test-access.log");
+	cr_expect_eq(g->access.facility, 3, "daemon, the default");
+	conf_free(c);
+
+	c = sc_conf_load_ok("ok-minimal.yaml");
+	cr_expect_eq(c->global.log.target, LOG_TARGET_STDERR);
+	cr_expect_eq(c->global.access.format, LOG_FORMAT_TEXT);
+	cr_expect_null(c->global.access.path);
 	conf_free(c);
 }
 
