@@ -105,7 +105,7 @@ static void usage(FILE *f)
 		"       anylb -V | --version | -h | --help\n"
 		"\n"
 		"  -c FILE  run with the YAML configuration FILE, in the foreground, logging to\n"
-		"           stderr\n"
+		"           stderr (or where global.log.target says)\n"
 		"  -t       only check FILE: exit 0 if valid, 1 with one FILE:LINE:COL: message\n"
 		"           line per problem if not\n"
 		"  --state-file PATH\n"

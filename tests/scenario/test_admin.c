@@ -12,6 +12,7 @@
  */
 #include "tests/support/admin_client.h"
 #include "tests/support/harness.h"
+#include "tests/support/netns.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -687,5 +688,77 @@ Test(admin, anycast_withdraw_announce_auto)
 			  "anylb_anycast_announced{service=\"web\",prefix=\"192.0.2.77/32\"}") !=
 		  NULL);
 	sc_http_free(&h);
+	rig_stop(&r);
+}
+
+/* What dist/completion/anylbctl offers for each line of words (the last one being completed),
+ * one output line "[...]" per line; names come from the anylb on the socket the line names. */
+static char *complete_lines(const char *const *lines, size_t n)
+{
+	char bin[512], *slash, out[8192];
+
+	snprintf(bin, sizeof(bin), "%s", ANYLB_BIN);
+	slash = strrchr(bin, '/');
+	cr_assert_not_null(slash);
+	*slash = '\0';
+	char script[4096];
+	int len = snprintf(script, sizeof(script),
+		"PATH=%s:$PATH\n"
+		"source %s/dist/completion/anylbctl\n"
+		"comp() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _anylbctl;"
+		" echo \"[${COMPREPLY[*]}]\"; }\n",
+		bin, ANYLB_SOURCE_DIR);
+	for (size_t i = 0; i < n; i++)
+		len += snprintf(script + len, sizeof(script) - (size_t)len, "comp %s\n", lines[i]);
+	const char *path = sc_temp_file(".sh", "%s", script);
+	cr_assert_not_null(path);
+	int rc = sc_cmd(out, sizeof(out), 20000, "bash %s", path);
+	cr_assert_eq(rc, 0, "bash: %d: %s", rc, out);
+	return strdup(out);
+}
+
+Test(admin, bash_completion_knows_the_commands_and_the_live_names)
+{
+	struct rig r;
+	char l1[300], l2[300], l3[300], want[300];
+	struct sc_run run;
+
+	rig_start(&r, 0, NULL);
+	snprintf(l1, sizeof(l1), "anylbctl -s %s drain ''", r.sock);
+	snprintf(l2, sizeof(l2), "anylbctl -s %s drain web 127.0.0.1:", r.sock);
+	snprintf(l3, sizeof(l3), "anylbctl -s %s withdraw ''", r.sock);
+	const char *const lines[] = {"anylbctl dr", "anylbctl ''", l1, l2, l3,
+		"anylbctl upgrade --b", "anylbctl status --"};
+	char *out = complete_lines(lines, sizeof(lines) / sizeof(lines[0]));
+	cr_expect(strstr(out, "[drain]\n") != NULL, "%s", out);
+	cr_expect(strstr(out, "[status drain enable withdraw announce auto reload upgrade]\n") !=
+			  NULL,
+		"%s", out);
+	cr_expect(strstr(out, "[web]\n") != NULL, "the service from the running anylb: %s", out);
+	snprintf(want, sizeof(want), "%s", sc_backend_addr(r.a));
+	cr_expect(strstr(out, want) != NULL, "its backends: %s", out);
+	cr_expect(strstr(out, "[--all web]\n") != NULL, "%s", out);
+	cr_expect(strstr(out, "[--binary]\n") != NULL, "%s", out);
+	cr_expect(strstr(out, "[--json]\n") != NULL, "%s", out);
+	free(out);
+
+	/* Every command anylbctl --help names is one the completion offers. */
+	cr_assert_eq(sc_run_anylbctl(&run, 10000, "--help", NULL), 0);
+	const char *cmds = strstr(run.out, "Commands:\n");
+	cr_assert_not_null(cmds, "%s", run.out);
+	char *script = sc_read_file(ANYLB_SOURCE_DIR "/dist/completion/anylbctl");
+	cr_assert_not_null(script);
+	for (const char *p = strchr(cmds, '\n') + 1; p != NULL && *p == ' ';
+		p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		char word[32];
+		if (sscanf(p, " %31[a-z]", word) != 1 || p[2] == ' ')
+			continue; /* a continuation line */
+		char quoted[40];
+		snprintf(quoted, sizeof(quoted), " %s", word);
+		cr_expect(strstr(script, quoted) != NULL,
+			"anylbctl --help has %s, the completion not", word);
+	}
+	free(script);
+	sc_run_free(&run);
 	rig_stop(&r);
 }

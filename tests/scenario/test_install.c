@@ -60,6 +60,8 @@ Test(install, the_layout_a_package_relies_on, .fini = scratch_remove)
 	/* The reference passes anylb -t in tests/unit/test_example.c (it names a token file). */
 	expect_file("share/doc/anylb/examples/anylb.yaml", 0);
 	expect_file("share/doc/anylb/grafana/anylb.json", 0);
+	expect_file("share/bash-completion/completions/anylb", 0);
+	expect_file("share/bash-completion/completions/anylbctl", 0);
 	expect_file("share/doc/anylb/prometheus/anylb-alerts.yaml", 0);
 	if (ANYLB_MAN_DIR[0] != '\0') { /* built with scdoc */
 		expect_file("share/man/man8/anylb.8", 0);
