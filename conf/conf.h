@@ -49,6 +49,7 @@ struct conf_backend {
 	unsigned weight;          /* 1..1000, default 100 */
 	char *zone;               /* NULL when not set */
 	unsigned max_connections; /* 0 = unlimited */
+	int backup;               /* default 0: used only while no other backend is usable */
 	struct conf_pos pos;
 };
 
@@ -174,6 +175,7 @@ struct conf_service {
 	size_t nlisten;
 	struct conf_backend *backends;
 	size_t nbackends;
+	size_t nbackup; /* of them, backup: true; < nbackends */
 	enum conf_balance balance;               /* default round_robin */
 	enum conf_hash_key hash_key;             /* default source_ip */
 	enum conf_proxy_protocol proxy_protocol; /* default off */

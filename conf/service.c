@@ -57,6 +57,7 @@ enum conf_backend_key {
 	CONF_BACKEND_WEIGHT,
 	CONF_BACKEND_ZONE,
 	CONF_BACKEND_MAX_CONNECTIONS,
+	CONF_BACKEND_BACKUP,
 };
 
 static const struct conf_key conf_backend_keys[] = {
@@ -64,6 +65,7 @@ static const struct conf_key conf_backend_keys[] = {
 	[CONF_BACKEND_WEIGHT] = {"weight", 0},
 	[CONF_BACKEND_ZONE] = {"zone", 0},
 	[CONF_BACKEND_MAX_CONNECTIONS] = {"max_connections", 0},
+	[CONF_BACKEND_BACKUP] = {"backup", 0},
 };
 
 enum conf_timeout_key { CONF_TIMEOUT_CONNECT, CONF_TIMEOUT_IDLE, CONF_TIMEOUT_HALF_CLOSE };
@@ -261,6 +263,9 @@ static void conf_map_backend(struct conf_report *r, const struct conf_node *m,
 		case CONF_BACKEND_MAX_CONNECTIONS:
 			conf_get_uint(r, k, val, 0, CONF_MAX_CONNECTIONS, &b->max_connections);
 			break;
+		case CONF_BACKEND_BACKUP:
+			conf_get_bool(r, k, val, &b->backup);
+			break;
 		}
 	}
 	if (dup->line == 0)
@@ -314,6 +319,12 @@ static void conf_map_backends(struct conf_report *r, const struct conf_node *k,
 	}
 	conf_report_dups(r, dups, ndups, "backend");
 	free(dups);
+	for (size_t i = 0; i < s->nbackends; i++)
+		s->nbackup += s->backends[i].backup != 0;
+	if (s->nbackup > 0 && s->nbackup == s->nbackends)
+		conf_report_node(r, k, NULL,
+			"every backend is 'backup: true': backups serve only while no other backend "
+			"can, so at least one must not be a backup");
 }
 
 /*

@@ -144,6 +144,11 @@ static uint64_t be_state_changes(const struct lb_backend *b)
 	return ld(&b->st->state_changes);
 }
 
+static uint64_t be_backup(const struct lb_backend *b)
+{
+	return b->conf->backup != 0;
+}
+
 static uint64_t be_weight(const struct lb_backend *b)
 {
 	return backend_weight(b);
@@ -427,6 +432,10 @@ static void backend_families(struct strbuf *m, const struct status_source *src)
 			strbuf_printf(m, "} %u\n", svc->conf->backends[j].max_connections);
 		}
 	}
+	family(m, "anylb_backend_backup", "gauge",
+		"1 for a backup backend (used only while no other backend of its service can "
+		"take a session), 0 for the others.");
+	per_backend(m, rt, "anylb_backend_backup", be_backup);
 	family(m, "anylb_backend_weight", "gauge",
 		"Effective weight of the backend (its weight, less during slow start).");
 	per_backend(m, rt, "anylb_backend_weight", be_weight);

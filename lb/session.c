@@ -627,6 +627,21 @@ static int pick_usable(void *arg, size_t i)
 	return backend_accepts(&s->svc->backends[i]) && untried_within_limit(s, i);
 }
 
+/* With backups: the primaries first, the backups only when none of them can take it. */
+static int pick_primary(void *arg, size_t i)
+{
+	struct session *s = arg;
+
+	return !s->svc->conf->backends[i].backup && pick_usable(arg, i);
+}
+
+static int pick_backup(void *arg, size_t i)
+{
+	struct session *s = arg;
+
+	return s->svc->conf->backends[i].backup && pick_usable(arg, i);
+}
+
 /* For an outlier trial: the backend is ejected, so only retries and limits apply. */
 static int trial_usable(void *arg, size_t i)
 {
@@ -728,14 +743,19 @@ static void connect_next(struct session *s)
 	while (s->ntried <= sc->retries) {
 		struct balance_ctx ctx = {
 			.hash = addr_hash(&s->client, sc->hash_key == CONF_HASH_SOURCE_IP_PORT),
-			.usable = pick_usable,
+			.usable = sc->nbackup > 0 ? pick_primary : pick_usable,
 			.load = pick_load,
 			.arg = s,
 		};
+		struct balancer *bal = s->set->balancers[s->svc->index];
 		int idx = backend_take_trial(s->svc, trial_usable, s);
 		s->trial = idx >= 0;
 		if (idx < 0)
-			idx = balancer_pick(s->set->balancers[s->svc->index], &ctx);
+			idx = balancer_pick(bal, &ctx);
+		if (idx < 0 && sc->nbackup > 0) {
+			ctx.usable = pick_backup;
+			idx = balancer_pick(bal, &ctx);
+		}
 		if (idx < 0)
 			break;
 		if (s->ntried > 0)

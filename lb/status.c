@@ -188,6 +188,7 @@ static json_t *backend_json(struct lb_service *svc, size_t i, int *nomem)
 	put(o, "weight", json_integer(cb->weight), nomem);
 	put(o, "effective_weight", json_integer(backend_weight(b)), nomem);
 	put(o, "max_connections", json_integer(cb->max_connections), nomem);
+	put(o, "backup", json_boolean(cb->backup), nomem);
 	put(o, "state", json_string(backend_state_name(st)), nomem);
 	put(o, "reason", json_string(reason), nomem);
 	put(o, "active", json_integer(atomic_load_explicit(&b->st->active, memory_order_relaxed)),

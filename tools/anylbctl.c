@@ -486,6 +486,9 @@ static void print_backends(json_t *bs)
 			jstr(b, "address", ""), wz, jstr(b, "zone", "-"), wbuf, ws,
 			jstr(b, "state", "?"), jint(b, "active"), jint(b, "sessions"),
 			jint(b, "connect_fails"), jstr(b, "reason", ""));
+		if (json_is_true(json_object_get(b, "backup")))
+			printf("    %-*s  backup: takes sessions only while no other backend can\n",
+				wa, "");
 		print_checks(wa, json_object_get(b, "checks"));
 		const char *cert = jstr(b, "cert_not_after", NULL);
 		if (cert != NULL)

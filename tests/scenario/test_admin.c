@@ -248,8 +248,8 @@ Test(admin, status_metrics_healthz_and_the_socket)
 	json_t *b = backend_of(doc, sc_backend_addr(r.a));
 	static const char *const bk[] = {"address", "zone", "weight", "effective_weight", "state",
 		"reason", "active", "sessions", "connect_fails", "ejections", "bytes_in",
-		"bytes_out", "checks", "cert_not_after"};
-	expect_keys(b, "a backend", bk, 14);
+		"bytes_out", "checks", "cert_not_after", "backup"};
+	expect_keys(b, "a backend", bk, 15);
 	uint64_t in = 0, out = 0, sessions = 0;
 	for (int i = 0; i < 2; i++) {
 		json_t *x = backend_of(doc, sc_backend_addr(i ? r.b : r.a));

@@ -794,6 +794,20 @@ Test(conf_values, admin_absent_takes_defaults)
 	conf_free(c);
 }
 
+Test(conf_values, backup_backends)
+{
+	struct conf *c = sc_conf_load_buffer_ok("services:\n  - name: web\n    listen: 0.0.0.0:80\n"
+						"    backends:\n      - address: 10.0.0.1:80\n"
+						"      - {address: 10.0.0.2:80, backup: true}\n"
+						"      - {address: 10.0.0.3:80, backup: false}\n");
+
+	cr_expect_eq(c->services[0].nbackup, 1);
+	cr_expect_eq(c->services[0].backends[0].backup, 0, "the default");
+	cr_expect_eq(c->services[0].backends[1].backup, 1);
+	cr_expect_eq(c->services[0].backends[2].backup, 0);
+	conf_free(c);
+}
+
 Test(conf_values, log_streams)
 {
 	struct conf *c = sc_conf_load_ok("ok-log.yaml");
