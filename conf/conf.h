@@ -175,7 +175,7 @@ struct conf_service {
 	size_t nlisten;
 	struct conf_backend *backends;
 	size_t nbackends;
-	size_t nbackup; /* of them, backup: true; < nbackends */
+	size_t nbackup;                          /* of them, backup: true; < nbackends */
 	enum conf_balance balance;               /* default round_robin */
 	enum conf_hash_key hash_key;             /* default source_ip */
 	enum conf_proxy_protocol proxy_protocol; /* default off */
@@ -185,6 +185,8 @@ struct conf_service {
 	struct conf_health health;
 	struct conf_outlier outlier;
 	uint64_t slow_start_ms; /* default 0: a backend that turns ready gets its full weight */
+	/* default 0 (off): below this share of ready backends, every backend not dead is used */
+	unsigned panic_threshold_pct;
 	/* default not_ready when a readiness check is configured, else ready */
 	enum conf_initial_state initial_state;
 	struct conf_anycast anycast;

@@ -242,9 +242,8 @@ static int conf_parse_small(const char *s, size_t len, unsigned *out)
 	return 0;
 }
 
-/* "10%", or an integer taken as percent: 0..CONF_MAX_JITTER. */
-static int conf_get_jitter(
-	struct conf_report *r, const struct conf_node *k, const struct conf_node *v, unsigned *out)
+int conf_get_percent(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	unsigned max, unsigned *out)
 {
 	char desc[CONF_SHOW_MAX];
 	const char *s;
@@ -260,9 +259,9 @@ static int conf_get_jitter(
 			k->str, conf_node_desc(v, desc, sizeof(desc)));
 		return -1;
 	}
-	if (n > CONF_MAX_JITTER) {
-		conf_report_node(r, k, v, "'%s' must be between 0%% and %d%%, got %u%%", k->str,
-			CONF_MAX_JITTER, n);
+	if (n > max) {
+		conf_report_node(
+			r, k, v, "'%s' must be between 0%% and %u%%, got %u%%", k->str, max, n);
 		return -1;
 	}
 	*out = n;
@@ -446,7 +445,7 @@ static int conf_check_value(struct conf_report *r, const struct conf_node *sk,
 	case CONF_CK_TIMEOUT:
 		return conf_get_duration(r, k, v, 1, &c->timeout_ms);
 	case CONF_CK_JITTER:
-		return conf_get_jitter(r, k, v, &c->jitter_pct);
+		return conf_get_percent(r, k, v, CONF_MAX_JITTER, &c->jitter_pct);
 	case CONF_CK_RISE:
 		return conf_get_uint(r, k, v, 1, CONF_MAX_RISE_FALL, &c->rise);
 	case CONF_CK_FALL:

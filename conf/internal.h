@@ -189,6 +189,10 @@ int conf_get_uint(struct conf_report *r, const struct conf_node *k, const struct
 int conf_get_duration(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
 	int positive, uint64_t *ms);
 
+/* "10%", or an integer taken as percent: 0..max (conf/health.c). */
+int conf_get_percent(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	unsigned max, unsigned *out);
+
 /* One of names[0..n) (joined with ", " in the message); stores the index. */
 int conf_get_enum(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
 	const char *const *names, size_t n, int *out);

@@ -33,6 +33,7 @@ enum conf_service_key {
 	CONF_SERVICE_BACKENDS,
 	CONF_SERVICE_HEALTH,
 	CONF_SERVICE_OUTLIER,
+	CONF_SERVICE_PANIC_THRESHOLD,
 };
 
 static const struct conf_key conf_service_keys[] = {
@@ -50,6 +51,7 @@ static const struct conf_key conf_service_keys[] = {
 	[CONF_SERVICE_BACKENDS] = {"backends", 0},
 	[CONF_SERVICE_HEALTH] = {"health", 0},
 	[CONF_SERVICE_OUTLIER] = {"outlier", 0},
+	[CONF_SERVICE_PANIC_THRESHOLD] = {"panic_threshold", 0},
 };
 
 enum conf_backend_key {
@@ -323,7 +325,8 @@ static void conf_map_backends(struct conf_report *r, const struct conf_node *k,
 		s->nbackup += s->backends[i].backup != 0;
 	if (s->nbackup > 0 && s->nbackup == s->nbackends)
 		conf_report_node(r, k, NULL,
-			"every backend is 'backup: true': backups serve only while no other backend "
+			"every backend is 'backup: true': backups serve only while no other "
+			"backend "
 			"can, so at least one must not be a backup");
 }
 
@@ -427,6 +430,9 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 			break;
 		case CONF_SERVICE_SLOW_START:
 			conf_get_duration(r, k, val, 0, &s->slow_start_ms);
+			break;
+		case CONF_SERVICE_PANIC_THRESHOLD:
+			conf_get_percent(r, k, val, 100, &s->panic_threshold_pct);
 			break;
 		case CONF_SERVICE_INITIAL_STATE:
 			initial_k = k; /* read below, once the checks are known */

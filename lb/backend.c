@@ -33,6 +33,8 @@ static struct bh_ctx ctx_of(const struct lb_backend *b)
 	};
 }
 
+static void service_panic(struct lb_service_state *ss);
+
 /* Lock held: recounts the ready and waiting backends of the monitor's generation. */
 static void service_recount(struct lb_service_state *ss)
 {
@@ -85,6 +87,42 @@ static void service_edge(struct lb_service_state *ss)
 			ss->nready, n, n == 1 ? "" : "s");
 		ss->none_logged = 0;
 	}
+	service_panic(ss);
+}
+
+/*
+ * Lock held. Panic mode (panic_threshold): when fewer than that share of the backends the
+ * operator has not drained are ready (and start-up is over), the workers spread new sessions
+ * over every backend that is not dead or drained, rather than refuse nearly everyone. Published
+ * for the workers; logged once on entry and once on exit.
+ */
+static void service_panic(struct lb_service_state *ss)
+{
+	const struct lb_service *svc = ss->cur;
+	unsigned pct = svc->conf->panic_threshold_pct;
+	size_t eligible = 0, n = svc->conf->nbackends;
+	int was = atomic_load(&ss->panic), now = 0;
+
+	if (pct > 0 && ss->npending == 0) {
+		for (size_t i = 0; i < n; i++)
+			eligible += atomic_load(&svc->backends[i].st->state) != BACKEND_DRAINING;
+		now = eligible > 0 && ss->nready * 100 < (size_t)pct * eligible;
+	}
+	if (now == was)
+		return;
+	atomic_store(&ss->panic, now);
+	struct log_field f[] = {LOG_S("service", svc->conf->name),
+		LOG_S("action", now ? "enter" : "exit"), LOG_N("ready", ss->nready),
+		LOG_N("backends", eligible), LOG_N("threshold_pct", pct)};
+	if (now)
+		log_event(LOG_LEVEL_WARN, "panic", f, 5,
+			"service %s: panic: %zu of %zu backends ready, below panic_threshold %u%%: "
+			"new sessions go to every backend that is not dead",
+			svc->conf->name, ss->nready, eligible, pct);
+	else
+		log_event(LOG_LEVEL_INFO, "panic", f, 5,
+			"service %s: panic over: %zu of %zu backends ready (panic_threshold %u%%)",
+			svc->conf->name, ss->nready, eligible, pct);
 }
 
 /* Lock held: keeps the counts of service_edge() current for a change of b. */

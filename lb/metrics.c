@@ -114,6 +114,11 @@ static uint64_t svc_refused(const struct lb_service *s)
 	return ld(&s->st->refused_limit);
 }
 
+static uint64_t svc_panic(const struct lb_service *s)
+{
+	return atomic_load_explicit(&s->st->panic, memory_order_relaxed) != 0;
+}
+
 static uint64_t svc_retries(const struct lb_service *s)
 {
 	return ld(&s->st->retries);
@@ -337,6 +342,10 @@ static void service_families(struct strbuf *m, const struct status_source *src)
 	per_service(m, rt, "anylb_sessions_refused_total", svc_refused);
 	family(m, "anylb_sessions_active", "gauge", "Sessions open, connecting or connected.");
 	per_service(m, rt, "anylb_sessions_active", svc_active);
+	family(m, "anylb_service_panic", "gauge",
+		"1 while the service is in panic mode (fewer ready backends than panic_threshold: "
+		"every backend that is not dead takes sessions).");
+	per_service(m, rt, "anylb_service_panic", svc_panic);
 	family(m, "anylb_service_max_connections", "gauge",
 		"The service's max_connections (only services that have one): a full service "
 		"refuses new clients.");

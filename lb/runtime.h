@@ -155,6 +155,7 @@ struct lb_service_state {
 	struct lb_service *cur;
 	size_t nready, npending;
 	int counted, quiet, none_logged;
+	_Atomic int panic; /* panic_threshold crossed: workers use every backend not dead */
 
 	_Atomic uint32_t trials;      /* published trial offers (a hint: pickers skip the scan) */
 	_Atomic uint64_t weights_gen; /* bumped whenever an eff_weight changes */

@@ -627,6 +627,15 @@ static int pick_usable(void *arg, size_t i)
 	return backend_accepts(&s->svc->backends[i]) && untried_within_limit(s, i);
 }
 
+/* Panic mode: any backend that is not dead or drained, backups included. */
+static int pick_panic(void *arg, size_t i)
+{
+	struct session *s = arg;
+	int st = atomic_load_explicit(&s->svc->backends[i].st->state, memory_order_relaxed);
+
+	return st != BACKEND_DEAD && st != BACKEND_DRAINING && untried_within_limit(s, i);
+}
+
 /* With backups: the primaries first, the backups only when none of them can take it. */
 static int pick_primary(void *arg, size_t i)
 {
@@ -741,9 +750,12 @@ static void connect_next(struct session *s)
 	const struct conf_service *sc = s->svc->conf;
 
 	while (s->ntried <= sc->retries) {
+		int panic = atomic_load_explicit(&s->svc->st->panic, memory_order_relaxed);
 		struct balance_ctx ctx = {
 			.hash = addr_hash(&s->client, sc->hash_key == CONF_HASH_SOURCE_IP_PORT),
-			.usable = sc->nbackup > 0 ? pick_primary : pick_usable,
+			.usable = panic             ? pick_panic
+				  : sc->nbackup > 0 ? pick_primary
+						    : pick_usable,
 			.load = pick_load,
 			.arg = s,
 		};
@@ -752,7 +764,7 @@ static void connect_next(struct session *s)
 		s->trial = idx >= 0;
 		if (idx < 0)
 			idx = balancer_pick(bal, &ctx);
-		if (idx < 0 && sc->nbackup > 0) {
+		if (idx < 0 && sc->nbackup > 0 && !panic) {
 			ctx.usable = pick_backup;
 			idx = balancer_pick(bal, &ctx);
 		}

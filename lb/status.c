@@ -304,6 +304,9 @@ static json_t *service_json(const struct status_source *src, struct lb_service *
 	put(o, "listen", listen, nomem);
 	put(o, "balance", json_string(conf_balance_name(sc->balance)), nomem);
 	put(o, "max_connections", json_integer(sc->max_connections), nomem);
+	put(o, "panic_threshold", json_integer(sc->panic_threshold_pct), nomem);
+	put(o, "panic", json_boolean(atomic_load_explicit(&svc->st->panic, memory_order_relaxed)),
+		nomem);
 	put(o, "active", json_integer(atomic_load_explicit(&svc->st->active, memory_order_relaxed)),
 		nomem);
 	json_t *c = json_object(), *res = json_object();

@@ -544,6 +544,11 @@ static void print_service(json_t *s)
 	if (json_is_true(json_object_get(red, "overloaded")))
 		printf(" (cannot carry the load now)");
 	printf("\n");
+	if (json_is_true(json_object_get(s, "panic")))
+		printf("  PANIC       fewer than %lld%% of the backends are ready: new sessions go "
+		       "to "
+		       "every backend that is not dead\n",
+			jint(s, "panic_threshold"));
 	print_anycast(json_object_get(s, "anycast"));
 	print_backends(json_object_get(s, "backends"));
 }

@@ -802,9 +802,24 @@ Test(conf_values, backup_backends)
 						"      - {address: 10.0.0.3:80, backup: false}\n");
 
 	cr_expect_eq(c->services[0].nbackup, 1);
+	cr_expect_eq(c->services[0].panic_threshold_pct, 0, "panic mode is off by default");
 	cr_expect_eq(c->services[0].backends[0].backup, 0, "the default");
 	cr_expect_eq(c->services[0].backends[1].backup, 1);
 	cr_expect_eq(c->services[0].backends[2].backup, 0);
+	conf_free(c);
+}
+
+Test(conf_values, panic_threshold)
+{
+	struct conf *c = sc_conf_load_buffer_ok("services:\n  - name: web\n    listen: 0.0.0.0:80\n"
+						"    panic_threshold: 50%\n"
+						"    backends: [{address: 10.0.0.1:80}]\n"
+						"  - name: api\n    listen: 0.0.0.0:81\n"
+						"    panic_threshold: 100\n"
+						"    backends: [{address: 10.0.0.2:80}]\n");
+
+	cr_expect_eq(c->services[0].panic_threshold_pct, 50);
+	cr_expect_eq(c->services[1].panic_threshold_pct, 100);
 	conf_free(c);
 }
 
