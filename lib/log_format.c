@@ -147,78 +147,78 @@ static void timestamp(char *ts, size_t cap)
 	snprintf(ts + n, cap - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 }
 
+/* How json and logfmt spell the parts of a line; text is the message alone. */
+struct style {
+	const char *ts, *level, *event, *msg; /* what comes before each of the four */
+	const char *sep, *assign, *close;     /* around the fields, and at the end */
+	int quote_key;
+	void (*str)(struct line *l, const char *s);
+};
+
+static const struct style json_style = {
+	"{\"ts\":\"", "\",\"level\":\"", "\",\"event\":", ",\"msg\":", ",", ":", "}", 1, json_str};
+static const struct style logfmt_style = {
+	"ts=", " level=", " event=", " msg=", " ", "=", "", 0, logfmt_str};
+
+static void head(struct line *l, const struct style *st, const char *ts, const char *lv,
+	const char *event, const char *msg)
+{
+	puts_(l, st->ts);
+	puts_(l, ts);
+	puts_(l, st->level);
+	puts_(l, lv);
+	puts_(l, st->event);
+	st->str(l, event);
+	puts_(l, st->msg);
+	st->str(l, msg);
+}
+
+static void fields(struct line *l, const struct style *st, const struct log_field *f, size_t n)
+{
+	char num[32];
+
+	for (size_t i = 0; i < n; i++) {
+		puts_(l, st->sep);
+		if (st->quote_key)
+			st->str(l, f[i].key);
+		else
+			puts_(l, f[i].key);
+		puts_(l, st->assign);
+		if (f[i].is_num) {
+			snprintf(num, sizeof(num), "%lld", f[i].num);
+			puts_(l, num);
+		} else {
+			st->str(l, f[i].str != NULL ? f[i].str : "-");
+		}
+	}
+}
+
 size_t log_format_line(char *buf, size_t cap, enum log_format format, enum log_level level,
 	const char *event, const struct log_field *f, size_t n, const char *msg)
 {
 	struct line l = {buf, 0, cap};
-	char ts[40], num[32];
-	const char *lv = level_names[(unsigned)level < 4 ? level : LOG_LEVEL_ERROR];
+	char ts[40], lv[8];
+	const char *name = level_names[(unsigned)level < 4 ? level : LOG_LEVEL_ERROR];
 
 	timestamp(ts, sizeof(ts));
-	switch (format) {
-	case LOG_FORMAT_JSON:
-		puts_(&l, "{\"ts\":\"");
-		puts_(&l, ts);
-		puts_(&l, "\",\"level\":\"");
-		puts_(&l, lv);
-		puts_(&l, "\",\"event\":");
-		json_str(&l, event);
-		puts_(&l, ",\"msg\":");
-		json_str(&l, msg);
-		for (size_t i = 0; i < n; i++) {
-			put(&l, ",", 1);
-			json_str(&l, f[i].key);
-			put(&l, ":", 1);
-			if (f[i].is_num) {
-				snprintf(num, sizeof(num), "%lld", f[i].num);
-				puts_(&l, num);
-			} else {
-				json_str(&l, f[i].str != NULL ? f[i].str : "-");
-			}
-		}
-		put(&l, "}", 1);
-		/* A cut line is no longer JSON: end it as one, without the cut field. */
-		if (l.len >= cap - 2) {
+	if (format == LOG_FORMAT_JSON || format == LOG_FORMAT_LOGFMT) {
+		const struct style *st = format == LOG_FORMAT_JSON ? &json_style : &logfmt_style;
+		head(&l, st, ts, name, event, msg);
+		fields(&l, st, f, n);
+		puts_(&l, st->close);
+		/* A cut JSON line is no longer JSON: end it as one, without the fields. */
+		if (format == LOG_FORMAT_JSON && l.len >= cap - 2) {
 			l.len = 0;
-			puts_(&l, "{\"ts\":\"");
-			puts_(&l, ts);
-			puts_(&l, "\",\"level\":\"");
-			puts_(&l, lv);
-			puts_(&l, "\",\"event\":");
-			json_str(&l, event);
-			puts_(&l, ",\"msg\":\"line too long: fields dropped\"}");
+			head(&l, st, ts, name, event, "line too long: fields dropped");
+			puts_(&l, st->close);
 		}
-		break;
-	case LOG_FORMAT_LOGFMT:
-		puts_(&l, "ts=");
-		puts_(&l, ts);
-		puts_(&l, " level=");
-		puts_(&l, lv);
-		puts_(&l, " event=");
-		logfmt_str(&l, event);
-		puts_(&l, " msg=");
-		logfmt_str(&l, msg);
-		for (size_t i = 0; i < n; i++) {
-			put(&l, " ", 1);
-			puts_(&l, f[i].key);
-			put(&l, "=", 1);
-			if (f[i].is_num) {
-				snprintf(num, sizeof(num), "%lld", f[i].num);
-				puts_(&l, num);
-			} else {
-				logfmt_str(&l, f[i].str != NULL ? f[i].str : "-");
-			}
-		}
-		break;
-	case LOG_FORMAT_TEXT:
-	default:
-		snprintf(num, sizeof(num), "%-5s ", lv);
+	} else {
+		snprintf(lv, sizeof(lv), "%-5s ", name);
 		puts_(&l, ts);
 		put(&l, " ", 1);
-		puts_(&l, num);
+		puts_(&l, lv);
 		for (const char *p = msg; *p != '\0'; p++)
 			put(&l, *p == '\n' ? " " : p, 1);
-		break;
 	}
 	buf[l.len++] = '\n';
 	buf[l.len] = '\0';

@@ -32,33 +32,22 @@ struct rig {
 
 static void post(struct rig *r, const char *action, int i)
 {
-	char path[256];
-	struct sc_http_resp h;
-
-	snprintf(path, sizeof(path), "/services/web/backends/%s/%s", sc_backend_addr(r->be[i]),
-		action);
-	cr_assert_eq(sc_http(r->where, "POST", path, NULL, 5000, &h), 0);
-	cr_expect_eq(h.status, 200, "%s: %s", path, h.body);
-	sc_http_free(&h);
+	cr_expect_eq(sc_admin_backend(r->where, "web", sc_backend_addr(r->be[i]), action), 200,
+		"%s %s", action, sc_backend_addr(r->be[i]));
 }
+
+static const char *const ids[] = {"A", "B", "C", "D"};
 
 /* n sessions; counts[i] gets how many reached backend i. */
 static void sessions(struct rig *r, int n, int counts[4])
 {
-	memset(counts, 0, 4 * sizeof(int));
-	for (int k = 0; k < n; k++) {
-		char id[16];
-		cr_assert_eq(sc_hello(NULL, r->listen, id, sizeof(id), 2000), 0, "session %d", k);
-		cr_assert(id[0] >= 'A' && id[0] <= 'D' && id[1] == '\0', "id %s", id);
-		counts[id[0] - 'A']++;
-	}
+	cr_assert_eq(sc_hello_tally(r->listen, n, ids, 4, counts), 0);
 }
 
 Test(backup, backups_serve_only_while_no_primary_can)
 {
 	struct rig r;
 	int c[4];
-	static const char *const ids[] = {"A", "B", "C", "D"};
 	const char *dir = sc_admin_temp_dir();
 
 	cr_assert_not_null(dir);

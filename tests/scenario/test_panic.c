@@ -31,28 +31,12 @@ static const char *const ids[] = {"upA", "dnB", "dnC", "dnD"};
 /* n sessions: how many reached each backend. */
 static void sessions(const char *listen, int n, int counts[4])
 {
-	memset(counts, 0, 4 * sizeof(int));
-	for (int k = 0; k < n; k++) {
-		char id[16];
-		cr_assert_eq(sc_hello(NULL, listen, id, sizeof(id), 2000), 0, "session %d", k);
-		int hit = -1;
-		for (int i = 0; i < 4; i++)
-			if (strcmp(id, ids[i]) == 0)
-				hit = i;
-		cr_assert_geq(hit, 0, "id %s", id);
-		counts[hit]++;
-	}
+	cr_assert_eq(sc_hello_tally(listen, n, ids, 4, counts), 0);
 }
 
 static void drain(const char *where, const struct sc_backend *b)
 {
-	char path[256];
-	struct sc_http_resp h;
-
-	snprintf(path, sizeof(path), "/services/web/backends/%s/drain", sc_backend_addr(b));
-	cr_assert_eq(sc_http(where, "POST", path, NULL, 5000, &h), 0);
-	cr_expect_eq(h.status, 200, "%s: %s", path, h.body);
-	sc_http_free(&h);
+	cr_expect_eq(sc_admin_backend(where, "web", sc_backend_addr(b), "drain"), 200);
 }
 
 static char *get(const char *where, const char *path)

@@ -247,6 +247,20 @@ void sc_http_free(struct sc_http_resp *r)
 	memset(r, 0, sizeof(*r));
 }
 
+int sc_admin_backend(
+	const char *where, const char *service, const char *backend, const char *action)
+{
+	char path[512];
+	struct sc_http_resp h;
+
+	snprintf(path, sizeof(path), "/services/%s/backends/%s/%s", service, backend, action);
+	int rc = sc_http(where, "POST", path, NULL, 5000, &h);
+	if (rc == 0)
+		rc = h.status;
+	sc_http_free(&h);
+	return rc;
+}
+
 int sc_promtool_check(const char *text, size_t len, char **out)
 {
 	char in_path[] = "/tmp/anylb-prom-XXXXXX", out_path[] = "/tmp/anylb-promout-XXXXXX";

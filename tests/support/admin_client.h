@@ -48,6 +48,10 @@ const char *sc_http_header(const struct sc_http_resp *r, const char *name, char 
 
 void sc_http_free(struct sc_http_resp *r);
 
+/* POST /services/SERVICE/backends/BACKEND/ACTION (drain, enable): the HTTP status, or -errno. */
+int sc_admin_backend(
+	const char *where, const char *service, const char *backend, const char *action);
+
 /* A new empty directory under /tmp, removed with everything in it by sc_admin_cleanup(). */
 const char *sc_admin_temp_dir(void);
 

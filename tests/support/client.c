@@ -192,6 +192,25 @@ int sc_hello(const char *src_ip, const char *addr, char *id, size_t cap, int tim
 	return rc < 0 ? rc : 0;
 }
 
+int sc_hello_tally(const char *addr, int n, const char *const *ids, size_t nids, int *counts)
+{
+	for (size_t i = 0; i < nids; i++)
+		counts[i] = 0;
+	for (int k = 0; k < n; k++) {
+		char id[64];
+		int rc = sc_hello(NULL, addr, id, sizeof(id), 2000);
+		if (rc < 0)
+			return rc;
+		size_t i = 0;
+		while (i < nids && strcmp(id, ids[i]) != 0)
+			i++;
+		if (i == nids)
+			return -EBADMSG;
+		counts[i]++;
+	}
+	return 0;
+}
+
 int sc_wait_close(int fd, int timeout_ms, uint64_t *discarded)
 {
 	int64_t deadline = sc_now_ms() + timeout_ms;

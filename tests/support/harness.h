@@ -272,6 +272,12 @@ int sc_echo(int fd, const char *msg, int timeout_ms);
 int sc_hello(const char *src_ip, const char *addr, char *id, size_t cap, int timeout_ms);
 
 /*
+ * n sessions to addr, each read for its HELLO backend's id and closed: counts[i] is how many
+ * reached ids[i]. 0, -EBADMSG for an id not in ids, or as sc_hello.
+ */
+int sc_hello_tally(const char *addr, int n, const char *const *ids, size_t nids, int *counts);
+
+/*
  * Reads and discards until the peer closes: 0 on EOF, -ECONNRESET on a reset, -ETIMEDOUT.
  * *discarded (may be NULL) gets the number of bytes thrown away.
  */
