@@ -20,6 +20,7 @@
 #include "lb/backend.h"
 #include "lb/metrics.h"
 #include "lb/status.h"
+#include "lb/status_page.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -413,6 +414,16 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 		admin_response_error(out, 400, "bad %-escape in the path");
 		goto done;
 	}
+	if (n == 1 &&
+		seg[0][0] == '\0') { /* GET /: the page, holding no data: its script asks /status */
+		if (post) {
+			out->allow = "GET, HEAD";
+			errorf(out, 405, "/ takes GET");
+		} else {
+			status_page(out);
+		}
+		goto done;
+	}
 	int is_read = n == 1 && (strcmp(seg[0], "status") == 0 || strcmp(seg[0], "metrics") == 0 ||
 					strcmp(seg[0], "healthz") == 0);
 	int is_reload = n == 1 && strcmp(seg[0], "reload") == 0;
@@ -424,7 +435,7 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 		    (strcmp(seg[4], "drain") == 0 || strcmp(seg[4], "enable") == 0);
 	if (!is_read && !is_reload && !is_upgrade && !is_svc && !is_be) {
 		errorf(out, 404,
-			"no such path: try GET /status, /metrics, /healthz or /upgrade, or POST "
+			"no such path: try GET /, /status, /metrics, /healthz or /upgrade, or POST "
 			"/services/NAME/backends/ADDRESS/drain|enable, "
 			"/services/NAME/withdraw|announce|auto, /reload, /upgrade");
 		goto done;
@@ -503,15 +514,18 @@ done:
 
 char *admin_response_bytes(const struct admin_response *r, int head, size_t *len)
 {
-	char hdr[512];
+	char hdr[1024];
 	int n = snprintf(hdr, sizeof(hdr),
-		"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s"
-		"Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+		"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s%s%s"
+		"Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+		"Connection: close\r\n\r\n",
 		r->status, admin_http_reason(r->status),
 		r->content_type != NULL ? r->content_type : CT_JSON, r->body_len,
 		r->allow != NULL ? "Allow: " : "", r->allow != NULL ? r->allow : "",
 		r->allow != NULL ? "\r\n" : "", r->www_auth != NULL ? "WWW-Authenticate: " : "",
-		r->www_auth != NULL ? r->www_auth : "", r->www_auth != NULL ? "\r\n" : "");
+		r->www_auth != NULL ? r->www_auth : "", r->www_auth != NULL ? "\r\n" : "",
+		r->csp != NULL ? "Content-Security-Policy: " : "", r->csp != NULL ? r->csp : "",
+		r->csp != NULL ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(hdr))
 		return NULL;
 	size_t body = head ? 0 : r->body_len;

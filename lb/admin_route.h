@@ -38,6 +38,7 @@ struct admin_response {
 	const char *content_type; /* static */
 	const char *allow;        /* 405: the Allow header's value; static */
 	const char *www_auth;     /* 401: the WWW-Authenticate value; static */
+	const char *csp;          /* the Content-Security-Policy value (the page); static */
 	char *body;               /* malloc'ed */
 	size_t body_len;
 };
