@@ -139,6 +139,9 @@ int flow_handoff_attach(struct flow_handoff *h, int ifindex, char *err, size_t e
 	}
 	memset(&h->opts, 0, sizeof(h->opts));
 	h->opts.sz = sizeof(h->opts);
+	/* Fixed, so that an operator (tc filter show) and the tests find it. */
+	h->opts.handle = FLOW_TC_HANDLE;
+	h->opts.priority = FLOW_TC_PRIORITY;
 	h->opts.prog_fd = flow_handoff_prog_fd(h);
 	rc = bpf_tc_attach(&h->hook, &h->opts);
 	if (rc) {

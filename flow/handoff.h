@@ -14,6 +14,10 @@
 
 struct flow_handoff;
 
+/* The tc filter's handle and priority on the ingress hook. */
+#define FLOW_TC_HANDLE   1
+#define FLOW_TC_PRIORITY 1
+
 /* Loads the program (disabled until flow_handoff_set_config). *out is the caller's. */
 int flow_handoff_open(struct flow_handoff **out, char *err, size_t errlen);
 /* Replaces the configuration (flow_cfg, addresses in network order). */

@@ -14,11 +14,14 @@
 #include <linux/udp.h>
 #include <stdio.h>
 #include <string.h>
+#include <errno.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "flow/handoff.h"
 
@@ -305,4 +308,23 @@ Test(flow_handoff, truncated_headers_pass_untouched)
 	cr_assert_gt(ran, 20, "only %d truncated frames ran", ran);
 	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 0);
 	cr_assert_eq(counter(1, FLOW_CNT_DECAP), 0);
+}
+
+/* On lo of a network namespace of its own (Criterion runs each test in a process of its own). */
+Test(flow_handoff, attach_and_detach_on_close)
+{
+	char err[256];
+	struct bpf_tc_hook hook = {
+		.sz = sizeof(hook), .ifindex = 1, .attach_point = BPF_TC_INGRESS};
+	struct bpf_tc_opts q = {
+		.sz = sizeof(q), .handle = FLOW_TC_HANDLE, .priority = FLOW_TC_PRIORITY};
+
+	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare: %m");
+	cr_assert_eq(flow_handoff_attach(h, 1, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(flow_handoff_attach(h, 1, err, sizeof(err)), -EBUSY);
+	cr_assert_eq(bpf_tc_query(&hook, &q), 0);
+	flow_handoff_close(h);
+	h = NULL;
+	q.prog_id = 0;
+	cr_assert_neq(bpf_tc_query(&hook, &q), 0, "still attached after close");
 }
