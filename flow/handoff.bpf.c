@@ -4,12 +4,15 @@
  * time-wait, or a valid SYN-cookie ACK); otherwise it goes to the next peer in the fixed order,
  * in IPv4/UDP/flow_hdr with a hop count, and the last hop takes it whatever. UDP to the
  * encapsulation port is decapsulated only from a configured peer. Anything else, and anything
- * truncated or with IP options, passes untouched (TC_ACT_OK). IPv6 passes untouched for now.
+ * truncated or with IP options, passes untouched (TC_ACT_OK). IPv6 is not forwarded yet: a
+ * segment to an IPv6 anycast prefix that no local socket owns is taken here as a last resort;
+ * IPv6 with extension headers passes untouched.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <linux/pkt_cls.h>
@@ -46,6 +49,14 @@ struct {
 	__type(key, struct flow_lpm4);
 	__type(value, __u32);
 } flow_prefix4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, FLOW_MAX_PREFIX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct flow_lpm6);
+	__type(value, __u32);
+} flow_prefix6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -167,6 +178,43 @@ static __always_inline int tcp4(struct __sk_buff *skb, struct flow_cfg *cfg, __u
 	return forward(skb, cfg, hops - 1);
 }
 
+/* A TCP segment in IPv6 (no extension headers) after the Ethernet header. */
+static __always_inline int tcp6(struct __sk_buff *skb, struct flow_cfg *cfg)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	struct tcphdr *tcp = (void *)(ip6 + 1);
+	struct bpf_sock_tuple t = {};
+	struct flow_lpm6 key = {.prefixlen = 128};
+	struct bpf_sock *sk;
+	int local = 0;
+
+	if ((void *)(tcp + 1) > end || ip6->nexthdr != IPPROTO_TCP)
+		return TC_ACT_OK;
+	__builtin_memcpy(key.addr, &ip6->daddr, sizeof(key.addr));
+	if (!bpf_map_lookup_elem(&flow_prefix6, &key))
+		return TC_ACT_OK;
+	if (tcp->syn && !tcp->ack) {
+		count(cfg->self, FLOW_CNT_LOCAL);
+		return TC_ACT_OK;
+	}
+	__builtin_memcpy(t.ipv6.saddr, &ip6->saddr, sizeof(t.ipv6.saddr));
+	__builtin_memcpy(t.ipv6.daddr, &ip6->daddr, sizeof(t.ipv6.daddr));
+	t.ipv6.sport = tcp->source;
+	t.ipv6.dport = tcp->dest;
+	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
+	if (sk) {
+		if (sk->state != BPF_TCP_LISTEN)
+			local = 1;
+		else if (tcp->ack)
+			local = bpf_tcp_check_syncookie(sk, ip6, sizeof(*ip6), tcp, sizeof(*tcp)) ==
+				0;
+		bpf_sk_release(sk);
+	}
+	count(cfg->self, local ? FLOW_CNT_LOCAL : FLOW_CNT_LAST_RESORT);
+	return TC_ACT_OK;
+}
+
 /* UDP to the encapsulation port: decapsulated from a peer, dropped (and counted) otherwise. */
 static __always_inline int udp4(struct __sk_buff *skb, struct flow_cfg *cfg)
 {
@@ -204,6 +252,10 @@ int flow_handoff(struct __sk_buff *skb)
 
 	if (!cfg || !cfg->enabled)
 		return TC_ACT_OK;
+	if ((void *)(eth + 1) > end)
+		return TC_ACT_OK;
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return tcp6(skb, cfg);
 	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
 		return TC_ACT_OK;
 	if (ip->protocol == IPPROTO_UDP)

@@ -93,6 +93,20 @@ int flow_handoff_prefix4(struct flow_handoff *h, uint32_t addr4, uint32_t len, i
 	return map_update(h->skel->maps.flow_prefix4, &key, &one);
 }
 
+int flow_handoff_prefix6(struct flow_handoff *h, const uint8_t addr6[16], uint32_t len, int del)
+{
+	struct flow_lpm6 key = {.prefixlen = len};
+	uint32_t one = 1;
+	int fd = bpf_map__fd(h->skel->maps.flow_prefix6);
+
+	if (len > 128)
+		return -EINVAL;
+	memcpy(key.addr, addr6, sizeof(key.addr));
+	if (del)
+		return bpf_map_delete_elem(fd, &key) ? -errno : 0;
+	return map_update(h->skel->maps.flow_prefix6, &key, &one);
+}
+
 int flow_handoff_counters(struct flow_handoff *h, uint32_t slot, struct flow_counters *out)
 {
 	int ncpu = libbpf_num_possible_cpus();

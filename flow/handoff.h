@@ -26,6 +26,8 @@ int flow_handoff_set_config(struct flow_handoff *h, const struct flow_cfg *cfg);
 int flow_handoff_set_peer4(struct flow_handoff *h, uint32_t index, uint32_t addr4);
 /* Adds (or with del, removes) an anycast IPv4 prefix (network order). */
 int flow_handoff_prefix4(struct flow_handoff *h, uint32_t addr4, uint32_t len, int del);
+/* Adds (or with del, removes) an anycast IPv6 prefix. */
+int flow_handoff_prefix6(struct flow_handoff *h, const uint8_t addr6[16], uint32_t len, int del);
 /* Sums slot's counters over all CPUs into *out. */
 int flow_handoff_counters(struct flow_handoff *h, uint32_t slot, struct flow_counters *out);
 /* The program's fd, owned by h (for BPF_PROG_TEST_RUN). */

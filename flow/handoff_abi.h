@@ -36,6 +36,12 @@ struct flow_lpm4 {
 	__u32 addr; /* network order */
 };
 
+/* flow_prefix6: an LPM trie key. */
+struct flow_lpm6 {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
 /* After the outer IPv4 and UDP headers, before the original IP packet. */
 struct flow_hdr {
 	__u8 magic;

@@ -54,6 +54,7 @@ static void setup(void)
 	cr_assert_eq(flow_handoff_set_peer4(h, 0, ip4(ME)), 0);
 	cr_assert_eq(flow_handoff_set_peer4(h, 1, ip4(PEER)), 0);
 	cr_assert_eq(flow_handoff_prefix4(h, ip4("127.0.0.1"), 32, 0), 0);
+	cr_assert_eq(flow_handoff_prefix6(h, in6addr_loopback.s6_addr, 128, 0), 0);
 }
 
 static void teardown(void)
@@ -327,4 +328,79 @@ Test(flow_handoff, attach_and_detach_on_close)
 	h = NULL;
 	q.prog_id = 0;
 	cr_assert_neq(bpf_tc_query(&hook, &q), 0, "still attached after close");
+}
+
+/* An Ethernet/IPv6/TCP frame [::1]:sport -> [::1]:dport; returns its length. */
+static size_t tcp6_frame(uint8_t *buf, uint16_t sport, uint16_t dport, int syn, int ack)
+{
+	struct ethhdr *eth = (void *)buf;
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	struct tcphdr *tcp = (void *)(ip6 + 1);
+
+	memset(buf, 0, sizeof(*eth) + sizeof(*ip6) + sizeof(*tcp));
+	eth->h_proto = htons(ETH_P_IPV6);
+	ip6->version = 6;
+	ip6->nexthdr = IPPROTO_TCP;
+	ip6->hop_limit = 64;
+	ip6->payload_len = htons(sizeof(*tcp));
+	memcpy(&ip6->saddr, &in6addr_loopback, 16);
+	memcpy(&ip6->daddr, &in6addr_loopback, 16);
+	tcp->source = htons(sport);
+	tcp->dest = htons(dport);
+	tcp->doff = 5;
+	tcp->syn = syn;
+	tcp->ack = ack;
+	return sizeof(*eth) + sizeof(*ip6) + sizeof(*tcp);
+}
+
+Test(flow_handoff, ipv6_syn_own_flow_foreign_flow)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	socklen_t alen = sizeof(a);
+	int l = socket(AF_INET6, SOCK_STREAM, 0), c = socket(AF_INET6, SOCK_STREAM, 0), s;
+	uint16_t lport, cport;
+	uint8_t f[128];
+	size_t n;
+
+	cr_assert_eq(bind(l, (void *)&a, sizeof(a)), 0, "bind [::1]: %m");
+	cr_assert_eq(listen(l, 4), 0);
+	getsockname(l, (void *)&a, &alen);
+	lport = ntohs(a.sin6_port);
+	cr_assert_eq(connect(c, (void *)&a, sizeof(a)), 0);
+	s = accept(l, NULL, NULL);
+	alen = sizeof(a);
+	getsockname(c, (void *)&a, &alen);
+	cport = ntohs(a.sin6_port);
+
+	n = tcp6_frame(f, 40010, 9, 1, 0);
+	assert_untouched(f, n, run(f, n, 1));
+	cr_assert_eq(counter(0, FLOW_CNT_LOCAL), 1);
+	n = tcp6_frame(f, cport, lport, 0, 1);
+	assert_untouched(f, n, run(f, n, 1));
+	cr_assert_eq(counter(0, FLOW_CNT_LOCAL), 2);
+	/* Not forwarded yet: taken here as a last resort. */
+	n = tcp6_frame(f, 40011, 9, 0, 1);
+	assert_untouched(f, n, run(f, n, 1));
+	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 1);
+	/* An extension header: passes, uncounted. */
+	((struct ipv6hdr *)(f + ETH_HLEN))->nexthdr = 0;
+	assert_untouched(f, n, run(f, n, 1));
+	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 1);
+	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 0);
+	close(s);
+	close(c);
+	close(l);
+}
+
+Test(flow_handoff, ipv6_truncated_passes_untouched)
+{
+	uint8_t f[128];
+	size_t n = tcp6_frame(f, 40012, 9, 0, 1);
+	int ran = 0;
+
+	for (size_t cut = ETH_HLEN; cut < n; cut++)
+		ran += truncated(f, cut);
+	cr_assert_gt(ran, 10, "only %d truncated frames ran", ran);
+	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 0);
+	cr_assert_eq(counter(0, FLOW_CNT_LOCAL), 0);
 }
