@@ -235,6 +235,24 @@ Test(flow_handoff, from_peer_is_decapsulated_last_hop_takes_it)
 	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 0);
 }
 
+Test(flow_handoff, from_peer_with_hops_left_goes_on)
+{
+	uint8_t f[128], e[160];
+	size_t n = tcp_frame(f, 40007, 9, 0, 1);
+	size_t en = encap(e, f, n, PEER, 1);
+	struct run r = run(e, en, 1);
+	struct flow_hdr *fh =
+		(void *)(r.out + ETH_HLEN + sizeof(struct iphdr) + sizeof(struct udphdr));
+
+	cr_assert_eq(r.ret, TC_ACT_OK);
+	cr_assert_eq(r.out_len, en);
+	cr_assert_eq(fh->hops, 0);
+	cr_assert_eq(memcmp(r.out + en - (n - ETH_HLEN), f + ETH_HLEN, n - ETH_HLEN), 0);
+	cr_assert_eq(counter(1, FLOW_CNT_DECAP), 1);
+	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 1);
+	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 0);
+}
+
 Test(flow_handoff, from_non_peer_is_dropped_and_counted)
 {
 	uint8_t f[128], e[160];
