@@ -1,0 +1,266 @@
+/*
+ * DOC: flow/handoff.bpf.c: the second chance at ingress (tc clsact). A TCP segment to an anycast
+ * prefix is taken here when it is a SYN or belongs to a local socket (established, request,
+ * time-wait, or a valid SYN-cookie ACK); otherwise it goes to the next peer in the fixed order,
+ * in IPv4/UDP/flow_hdr with a hop count, and the last hop takes it whatever. UDP to the
+ * encapsulation port is decapsulated only from a configured peer. Anything else, and anything
+ * truncated or with IP options, passes untouched (TC_ACT_OK). IPv6 is not forwarded yet: a
+ * segment to an IPv6 anycast prefix that no local socket owns is taken here as a last resort;
+ * IPv6 with extension headers passes untouched.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "flow/handoff_abi.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct flow_cfg);
+} flow_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FLOW_MAX_PEERS);
+	__type(key, __u32);
+	__type(value, struct flow_peer);
+} flow_peers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FLOW_MAX_PEERS);
+	__type(key, __u32);
+	__type(value, __u32);
+} flow_peer_index SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, FLOW_MAX_PREFIX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct flow_lpm4);
+	__type(value, __u32);
+} flow_prefix4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, FLOW_MAX_PREFIX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct flow_lpm6);
+	__type(value, __u32);
+} flow_prefix6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FLOW_MAX_PEERS + 1);
+	__type(key, __u32);
+	__type(value, struct flow_counters);
+} flow_counters SEC(".maps");
+
+struct flow_outer {
+	struct iphdr ip;
+	struct udphdr udp;
+	struct flow_hdr fh;
+};
+_Static_assert(sizeof(struct flow_outer) == 32, "no padding in the outer headers");
+
+static __always_inline void count(__u32 slot, enum flow_counter c)
+{
+	struct flow_counters *v = bpf_map_lookup_elem(&flow_counters, &slot);
+
+	if (v && c < FLOW_CNT_MAX)
+		v->c[c]++;
+}
+
+static __always_inline __u16 csum_fold(__s64 sum)
+{
+	__u32 s = (__u32)sum;
+
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)~s;
+}
+
+/* Whether the segment belongs to a local socket; a listener counts only for a SYN-cookie ACK. */
+static __always_inline int is_local(struct __sk_buff *skb, struct iphdr *ip, struct tcphdr *tcp)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	int local = 0;
+
+	t.ipv4.saddr = ip->saddr;
+	t.ipv4.daddr = ip->daddr;
+	t.ipv4.sport = tcp->source;
+	t.ipv4.dport = tcp->dest;
+	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	if (sk->state != BPF_TCP_LISTEN)
+		local = 1;
+	else if (tcp->ack && !tcp->syn)
+		local = bpf_tcp_check_syncookie(sk, ip, sizeof(*ip), tcp, sizeof(*tcp)) == 0;
+	bpf_sk_release(sk);
+	return local;
+}
+
+/* Sends the IPv4 packet after the Ethernet header to the next peer with `hops` left. */
+static __always_inline int forward(struct __sk_buff *skb, struct flow_cfg *cfg, __u32 hops)
+{
+	struct flow_outer o = {};
+	struct flow_peer *peer;
+	__u32 next, inner = skb->len - ETH_HLEN;
+
+	if (cfg->npeers < 2 || cfg->npeers > FLOW_MAX_PEERS)
+		goto last_resort;
+	next = (cfg->self + 1) % cfg->npeers;
+	peer = bpf_map_lookup_elem(&flow_peers, &next);
+	if (!peer || !peer->addr4)
+		goto last_resort;
+	o.ip.version = 4;
+	o.ip.ihl = 5;
+	o.ip.ttl = 64;
+	o.ip.protocol = IPPROTO_UDP;
+	o.ip.tot_len = bpf_htons(inner + sizeof(o));
+	o.ip.saddr = cfg->addr4;
+	o.ip.daddr = peer->addr4;
+	o.ip.check = csum_fold(bpf_csum_diff(0, 0, (__be32 *)&o.ip, sizeof(o.ip), 0));
+	o.udp.source = bpf_htons(cfg->port);
+	o.udp.dest = bpf_htons(cfg->port);
+	o.udp.len = bpf_htons(inner + sizeof(o.udp) + sizeof(o.fh));
+	o.fh.magic = FLOW_HDR_MAGIC;
+	o.fh.hops = hops;
+	o.fh.family = 4;
+	if (bpf_skb_adjust_room(skb, sizeof(o), BPF_ADJ_ROOM_MAC,
+		    BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP) ||
+		bpf_skb_store_bytes(skb, ETH_HLEN, &o, sizeof(o), 0)) {
+		count(next, FLOW_CNT_DROPPED);
+		return TC_ACT_SHOT;
+	}
+	count(next, FLOW_CNT_FORWARDED);
+	/* Routing sends it on: the destination is now the peer's uplink address. */
+	return TC_ACT_OK;
+last_resort:
+	count(cfg->self, FLOW_CNT_LAST_RESORT);
+	return TC_ACT_OK;
+}
+
+/* A TCP segment in IPv4 after the Ethernet header; `hops` it may still take, `fwd` whether it
+ * came from a peer (then hops 0 means last resort). */
+static __always_inline int tcp4(struct __sk_buff *skb, struct flow_cfg *cfg, __u32 hops, int fwd)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + ETH_HLEN;
+	struct tcphdr *tcp = (void *)(ip + 1);
+	struct flow_lpm4 key;
+
+	if ((void *)(tcp + 1) > end || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
+		return TC_ACT_OK;
+	key.prefixlen = 32;
+	key.addr = ip->daddr;
+	if (!bpf_map_lookup_elem(&flow_prefix4, &key))
+		return TC_ACT_OK;
+	if ((tcp->syn && !tcp->ack) || is_local(skb, ip, tcp)) {
+		count(cfg->self, FLOW_CNT_LOCAL);
+		return TC_ACT_OK;
+	}
+	if (hops == 0) {
+		count(cfg->self, fwd ? FLOW_CNT_LAST_RESORT : FLOW_CNT_LOCAL);
+		return TC_ACT_OK;
+	}
+	return forward(skb, cfg, hops - 1);
+}
+
+/* A TCP segment in IPv6 (no extension headers) after the Ethernet header. */
+static __always_inline int tcp6(struct __sk_buff *skb, struct flow_cfg *cfg)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	struct tcphdr *tcp = (void *)(ip6 + 1);
+	struct bpf_sock_tuple t = {};
+	struct flow_lpm6 key = {.prefixlen = 128};
+	struct bpf_sock *sk;
+	int local = 0;
+
+	if ((void *)(tcp + 1) > end || ip6->nexthdr != IPPROTO_TCP)
+		return TC_ACT_OK;
+	__builtin_memcpy(key.addr, &ip6->daddr, sizeof(key.addr));
+	if (!bpf_map_lookup_elem(&flow_prefix6, &key))
+		return TC_ACT_OK;
+	if (tcp->syn && !tcp->ack) {
+		count(cfg->self, FLOW_CNT_LOCAL);
+		return TC_ACT_OK;
+	}
+	__builtin_memcpy(t.ipv6.saddr, &ip6->saddr, sizeof(t.ipv6.saddr));
+	__builtin_memcpy(t.ipv6.daddr, &ip6->daddr, sizeof(t.ipv6.daddr));
+	t.ipv6.sport = tcp->source;
+	t.ipv6.dport = tcp->dest;
+	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
+	if (sk) {
+		if (sk->state != BPF_TCP_LISTEN)
+			local = 1;
+		else if (tcp->ack)
+			local = bpf_tcp_check_syncookie(sk, ip6, sizeof(*ip6), tcp, sizeof(*tcp)) ==
+				0;
+		bpf_sk_release(sk);
+	}
+	count(cfg->self, local ? FLOW_CNT_LOCAL : FLOW_CNT_LAST_RESORT);
+	return TC_ACT_OK;
+}
+
+/* UDP to the encapsulation port: decapsulated from a peer, dropped (and counted) otherwise. */
+static __always_inline int udp4(struct __sk_buff *skb, struct flow_cfg *cfg)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct flow_outer *o = data + ETH_HLEN;
+	__u32 *from, saddr, hops;
+
+	if ((void *)(o + 1) > end || o->ip.ihl != 5 || o->udp.dest != bpf_htons(cfg->port))
+		return TC_ACT_OK;
+	saddr = o->ip.saddr;
+	from = bpf_map_lookup_elem(&flow_peer_index, &saddr);
+	if (!from || o->fh.magic != FLOW_HDR_MAGIC || o->fh.family != 4) {
+		count(from ? *from : FLOW_SLOT_STRANGER, FLOW_CNT_DROPPED);
+		return TC_ACT_SHOT;
+	}
+	hops = o->fh.hops;
+	if (hops > cfg->max_hops)
+		hops = cfg->max_hops;
+	if (bpf_skb_adjust_room(skb, -(__s32)sizeof(*o), BPF_ADJ_ROOM_MAC, 0)) {
+		count(*from, FLOW_CNT_DROPPED);
+		return TC_ACT_SHOT;
+	}
+	count(*from, FLOW_CNT_DECAP);
+	return tcp4(skb, cfg, hops, 1);
+}
+
+SEC("tc")
+int flow_handoff(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	__u32 zero = 0;
+	struct flow_cfg *cfg = bpf_map_lookup_elem(&flow_config, &zero);
+
+	if (!cfg || !cfg->enabled)
+		return TC_ACT_OK;
+	if ((void *)(eth + 1) > end)
+		return TC_ACT_OK;
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return tcp6(skb, cfg);
+	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	if (ip->protocol == IPPROTO_UDP)
+		return udp4(skb, cfg);
+	return tcp4(skb, cfg, cfg->max_hops, 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";
