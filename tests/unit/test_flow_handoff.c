@@ -39,6 +39,18 @@ static uint32_t ip4(const char *s)
 	return a.s_addr;
 }
 
+/*
+ * A frame buffer whose IP header (after the 14-byte Ethernet header) is 4-byte aligned, as the
+ * kernel's NET_IP_ALIGN places it: the headers are read through their structs.
+ */
+#define FRAME(name, n)                                                                             \
+	struct {                                                                                   \
+		uint32_t align;                                                                    \
+		uint16_t pad;                                                                      \
+		uint8_t b[n];                                                                      \
+	} name##_buf;                                                                              \
+	uint8_t *name = name##_buf.b
+
 static void setup(void)
 {
 	char err[256];
@@ -114,6 +126,7 @@ static size_t encap(uint8_t *out, const uint8_t *in, size_t len, const char *fro
 
 struct run {
 	int ret;
+	uint16_t align_ip; /* out + ETH_HLEN is 4-byte aligned, as NET_IP_ALIGN makes it */
 	uint8_t out[256];
 	uint32_t out_len;
 	uint32_t ns;
@@ -171,7 +184,7 @@ TestSuite(flow_handoff, .init = setup, .fini = teardown);
 
 Test(flow_handoff, syn_is_local)
 {
-	uint8_t f[128];
+	FRAME(f, 128);
 	size_t n = tcp_frame(f, 40000, 9, 1, 0);
 
 	assert_untouched(f, n, run(f, n, 1));
@@ -183,7 +196,7 @@ Test(flow_handoff, own_flow_is_local_and_its_cost)
 {
 	int fds[3];
 	uint16_t lport, cport;
-	uint8_t f[128];
+	FRAME(f, 128);
 	size_t n;
 	struct run r;
 
@@ -200,7 +213,7 @@ Test(flow_handoff, own_flow_is_local_and_its_cost)
 
 Test(flow_handoff, foreign_flow_is_forwarded)
 {
-	uint8_t f[128];
+	FRAME(f, 128);
 	size_t n = tcp_frame(f, 40001, 9, 0, 1);
 	struct run r = run(f, n, 1);
 	struct iphdr *ip = (void *)(r.out + ETH_HLEN);
@@ -222,7 +235,8 @@ Test(flow_handoff, foreign_flow_is_forwarded)
 
 Test(flow_handoff, from_peer_is_decapsulated_last_hop_takes_it)
 {
-	uint8_t f[128], e[160];
+	FRAME(f, 128);
+	FRAME(e, 160);
 	size_t n = tcp_frame(f, 40002, 9, 0, 1);
 	size_t en = encap(e, f, n, PEER, 0);
 	struct run r = run(e, en, 1);
@@ -237,7 +251,8 @@ Test(flow_handoff, from_peer_is_decapsulated_last_hop_takes_it)
 
 Test(flow_handoff, from_peer_with_hops_left_goes_on)
 {
-	uint8_t f[128], e[160];
+	FRAME(f, 128);
+	FRAME(e, 160);
 	size_t n = tcp_frame(f, 40007, 9, 0, 1);
 	size_t en = encap(e, f, n, PEER, 1);
 	struct run r = run(e, en, 1);
@@ -255,7 +270,8 @@ Test(flow_handoff, from_peer_with_hops_left_goes_on)
 
 Test(flow_handoff, from_non_peer_is_dropped_and_counted)
 {
-	uint8_t f[128], e[160];
+	FRAME(f, 128);
+	FRAME(e, 160);
 	size_t n = tcp_frame(f, 40003, 9, 0, 1);
 	size_t en = encap(e, f, n, "10.9.9.9", 0);
 
@@ -268,7 +284,7 @@ Test(flow_handoff, hops_exhausted_is_taken_locally)
 {
 	struct flow_cfg cfg = {
 		.enabled = 1, .npeers = 2, .max_hops = 0, .addr4 = ip4(ME), .port = PORT};
-	uint8_t f[128];
+	FRAME(f, 128);
 	size_t n = tcp_frame(f, 40004, 9, 0, 1);
 
 	cr_assert_eq(flow_handoff_set_config(h, &cfg), 0);
@@ -278,7 +294,7 @@ Test(flow_handoff, hops_exhausted_is_taken_locally)
 
 Test(flow_handoff, ipv6_non_tcp_not_anycast_pass_untouched)
 {
-	uint8_t f[128];
+	FRAME(f, 128);
 	size_t n = tcp_frame(f, 40005, 9, 0, 1);
 	struct iphdr *ip = (void *)(f + ETH_HLEN);
 
@@ -315,7 +331,8 @@ static int truncated(const uint8_t *in, size_t len)
 
 Test(flow_handoff, truncated_headers_pass_untouched)
 {
-	uint8_t f[128], e[160];
+	FRAME(f, 128);
+	FRAME(e, 160);
 	size_t n = tcp_frame(f, 40006, 9, 0, 1);
 	size_t en = encap(e, f, n, PEER, 0);
 	int ran = 0;
@@ -377,7 +394,7 @@ Test(flow_handoff, ipv6_syn_own_flow_foreign_flow)
 	socklen_t alen = sizeof(a);
 	int l = socket(AF_INET6, SOCK_STREAM, 0), c = socket(AF_INET6, SOCK_STREAM, 0), s;
 	uint16_t lport, cport;
-	uint8_t f[128];
+	FRAME(f, 128);
 	size_t n;
 
 	cr_assert_eq(bind(l, (void *)&a, sizeof(a)), 0, "bind [::1]: %m");
@@ -412,7 +429,7 @@ Test(flow_handoff, ipv6_syn_own_flow_foreign_flow)
 
 Test(flow_handoff, ipv6_truncated_passes_untouched)
 {
-	uint8_t f[128];
+	FRAME(f, 128);
 	size_t n = tcp6_frame(f, 40012, 9, 0, 1);
 	int ran = 0;
 
