@@ -60,5 +60,4 @@ out=$(unshare -m sh -c 'mount --bind "$1/passwd" /etc/passwd && mount --bind "$1
 
 lint=$(lintian --fail-on error,warning "$deb" 2>&1 | grep -v "running with root privileges" || true)
 [ -z "$lint" ] || fail "lintian: $lint"
-: "${lint:=}" || fail "lintian: $lint"
 echo "deb: ok ($(basename "$deb"), build ${build_s} s, total $((SECONDS - start)) s; lintian: ${lint:-clean})"
