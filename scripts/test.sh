@@ -45,6 +45,14 @@ types_failed=$(grep -cE '^build types: .*FAILED' "$types_log" || true)
 rm -f "$types_log"
 summary+=("build types: $types_ok built, $types_failed failed")
 
+# The Debian package: built from a copy of the tracked files, unpacked into a fresh root and
+# checked (scripts/deb.sh, about 20 s).
+deb_log=$(mktemp)
+scripts/deb.sh 2>&1 | tee "$deb_log" || rc=1
+deb_line=$(grep -E '^deb: ' "$deb_log" | tail -n 1 || true)
+rm -f "$deb_log"
+summary+=("${deb_line:-deb: did not run to the end (see above)}")
+
 run_suite plain build -DANYLB_TESTS=ON -DANYLB_WERROR=ON || rc=1
 run_suite sanitizers build-asan -DANYLB_TESTS=ON -DANYLB_WERROR=ON -DANYLB_SANITIZE=ON \
 	-DCMAKE_BUILD_TYPE=Debug || rc=1
