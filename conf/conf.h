@@ -63,6 +63,7 @@ struct conf_timeouts {
 	uint64_t connect_ms;    /* default 2s, > 0 */
 	uint64_t idle_ms;       /* default 5m, > 0 */
 	uint64_t half_close_ms; /* default 30s, > 0 */
+	uint64_t queue_ms; /* default connect_ms, > 0: how long a client may wait in the queue */
 };
 
 enum conf_check_type {
@@ -181,6 +182,8 @@ struct conf_service {
 	enum conf_proxy_protocol proxy_protocol; /* default off */
 	unsigned retries;                        /* 0..CONF_MAX_RETRIES, default 2 */
 	unsigned max_connections;                /* 0 = unlimited */
+	/* queue.max: clients that may wait for a backend with room; 0: none (reset at once) */
+	unsigned queue_max;
 	struct conf_timeouts timeouts;
 	struct conf_health health;
 	struct conf_outlier outlier;
@@ -197,6 +200,7 @@ struct conf_service {
 #define CONF_MAX_BACKENDS    10000
 #define CONF_MAX_WORKERS     256
 #define CONF_MAX_WEIGHT      1000
+#define CONF_QUEUE_DEFAULT   1024
 #define CONF_MAX_CONNECTIONS 10000000 /* any max_connections, global or per service/backend */
 #define CONF_NAME_MAX        64       /* bytes in a service name, site or zone */
 

@@ -34,6 +34,7 @@ enum conf_service_key {
 	CONF_SERVICE_HEALTH,
 	CONF_SERVICE_OUTLIER,
 	CONF_SERVICE_PANIC_THRESHOLD,
+	CONF_SERVICE_QUEUE,
 };
 
 static const struct conf_key conf_service_keys[] = {
@@ -52,6 +53,7 @@ static const struct conf_key conf_service_keys[] = {
 	[CONF_SERVICE_HEALTH] = {"health", 0},
 	[CONF_SERVICE_OUTLIER] = {"outlier", 0},
 	[CONF_SERVICE_PANIC_THRESHOLD] = {"panic_threshold", 0},
+	[CONF_SERVICE_QUEUE] = {"queue", 0},
 };
 
 enum conf_backend_key {
@@ -70,12 +72,24 @@ static const struct conf_key conf_backend_keys[] = {
 	[CONF_BACKEND_BACKUP] = {"backup", 0},
 };
 
-enum conf_timeout_key { CONF_TIMEOUT_CONNECT, CONF_TIMEOUT_IDLE, CONF_TIMEOUT_HALF_CLOSE };
+enum conf_timeout_key {
+	CONF_TIMEOUT_CONNECT,
+	CONF_TIMEOUT_IDLE,
+	CONF_TIMEOUT_HALF_CLOSE,
+	CONF_TIMEOUT_QUEUE,
+};
 
 static const struct conf_key conf_timeout_keys[] = {
 	[CONF_TIMEOUT_CONNECT] = {"connect", 0},
 	[CONF_TIMEOUT_IDLE] = {"idle", 0},
 	[CONF_TIMEOUT_HALF_CLOSE] = {"half_close", 0},
+	[CONF_TIMEOUT_QUEUE] = {"queue", 0},
+};
+
+enum conf_queue_key { CONF_QUEUE_MAX };
+
+static const struct conf_key conf_queue_keys[] = {
+	[CONF_QUEUE_MAX] = {"max", 0},
 };
 
 /* Indexed by the enums of conf.h. */
@@ -191,6 +205,29 @@ static void conf_map_timeouts(struct conf_report *r, const struct conf_node *k,
 			break;
 		case CONF_TIMEOUT_HALF_CLOSE:
 			conf_get_duration(r, k, val, 1, &t->half_close_ms);
+			break;
+		case CONF_TIMEOUT_QUEUE:
+			conf_get_duration(r, k, val, 1, &t->queue_ms);
+			break;
+		}
+	}
+}
+
+static void conf_map_queue(struct conf_report *r, const struct conf_node *k,
+	const struct conf_node *v, struct conf_service *s)
+{
+	const struct conf_node *val;
+
+	if (conf_get_section(r, k, v) <= 0)
+		return;
+	for (k = conf_map_next(v, NULL, &val); k != NULL; k = conf_map_next(v, k, &val)) {
+		int key = conf_key_find(
+			r, k, "in 'queue'", conf_queue_keys, CONF_NKEYS(conf_queue_keys));
+		if (key < 0)
+			continue;
+		switch ((enum conf_queue_key)key) {
+		case CONF_QUEUE_MAX:
+			conf_get_uint(r, k, val, 0, CONF_MAX_CONNECTIONS, &s->queue_max);
 			break;
 		}
 	}
@@ -371,7 +408,8 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 	s->hash_key = CONF_HASH_SOURCE_IP;
 	s->proxy_protocol = CONF_PROXY_OFF;
 	s->retries = 2;
-	s->timeouts = (struct conf_timeouts){2000, 5 * 60 * 1000, 30 * 1000};
+	s->timeouts = (struct conf_timeouts){2000, 5 * 60 * 1000, 30 * 1000, 0};
+	s->queue_max = CONF_QUEUE_DEFAULT;
 	conf_outlier_init(&s->outlier);
 	for (k = conf_map_next(m, NULL, &val); k != NULL; k = conf_map_next(m, k, &val)) {
 		int key = conf_key_find(
@@ -434,6 +472,9 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 		case CONF_SERVICE_PANIC_THRESHOLD:
 			conf_get_percent(r, k, val, 100, &s->panic_threshold_pct);
 			break;
+		case CONF_SERVICE_QUEUE:
+			conf_map_queue(r, k, val, s);
+			break;
 		case CONF_SERVICE_INITIAL_STATE:
 			initial_k = k; /* read below, once the checks are known */
 			initial_v = val;
@@ -450,6 +491,8 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 			break;
 		}
 	}
+	if (s->timeouts.queue_ms == 0) /* HAProxy's default too: the connect timeout */
+		s->timeouts.queue_ms = s->timeouts.connect_ms;
 	if (anycast_k != NULL)
 		conf_map_anycast(r, anycast_k, anycast_v, b, bgp, s);
 	conf_map_initial_state(r, initial_k, initial_v, s);
@@ -582,4 +625,5 @@ void conf_service_keys_each(conf_key_cb cb, void *arg)
 		cb, arg, "services[].backends[]", conf_backend_keys, CONF_NKEYS(conf_backend_keys));
 	conf_keys_table(
 		cb, arg, "services[].timeouts", conf_timeout_keys, CONF_NKEYS(conf_timeout_keys));
+	conf_keys_table(cb, arg, "services[].queue", conf_queue_keys, CONF_NKEYS(conf_queue_keys));
 }

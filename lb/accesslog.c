@@ -52,12 +52,12 @@ int access_log_format(char *buf, size_t cap, const struct access_record *a)
 		snprintf(connect, sizeof(connect), "%llu", ms_of(a->connect_s));
 	return snprintf(buf, cap,
 		"access service=%s client=%s listener=%s backend=%s connect_ms=%s retries=%u "
-		"queue_ms=0 bytes_in=%llu bytes_out=%llu duration_ms=%llu result=%s reason=%s",
+		"queue_ms=%u bytes_in=%llu bytes_out=%llu duration_ms=%llu result=%s reason=%s",
 		a->svc->conf->name, addr_format(a->client, cbuf, sizeof(cbuf)),
 		a->listener != NULL ? addr_format(a->listener, lbuf, sizeof(lbuf)) : "-",
 		a->backend != NULL ? a->backend->conf->address : "-", connect, a->retries,
-		(unsigned long long)a->bytes_in, (unsigned long long)a->bytes_out,
-		ms_of(a->duration_s), lb_result_name(a->result),
+		(unsigned)a->queue_ms, (unsigned long long)a->bytes_in,
+		(unsigned long long)a->bytes_out, ms_of(a->duration_s), lb_result_name(a->result),
 		quote(a->reason, rbuf, sizeof(rbuf)));
 }
 
@@ -83,7 +83,7 @@ void access_log_line(const struct access_record *a)
 		a->connect_s < 0 ? LOG_S("connect_ms", NULL)
 				 : LOG_N("connect_ms", ms_of(a->connect_s)),
 		LOG_N("retries", a->retries),
-		LOG_N("queue_ms", 0),
+		LOG_N("queue_ms", a->queue_ms),
 		LOG_N("bytes_in", a->bytes_in),
 		LOG_N("bytes_out", a->bytes_out),
 		LOG_N("duration_ms", ms_of(a->duration_s)),

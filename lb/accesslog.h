@@ -12,8 +12,9 @@
  * bytes_in is client -> backend, bytes_out backend -> client; listener is the address the client
  * connected to; backend is "-" when the session never reached one, connect_ms "-" when no connect
  * succeeded; retries counts the other backends tried; queue_ms is the time waited for a free
- * backend (0: anylb does not queue yet); result is an lb_result_name(); reason is the session's own
- * words, quoted. json and logfmt carry the same fields under the same names (event "access").
+ * backend in the service's queue (lb/queue.h); result is an lb_result_name(); reason is the
+ * session's own words, quoted. json and logfmt carry the same fields under the same names (event
+ * "access").
  */
 #ifndef ANYLB_LB_ACCESSLOG_H
 #define ANYLB_LB_ACCESSLOG_H
@@ -34,6 +35,7 @@ struct access_record {
 	double duration_s; /* accept to close */
 	double connect_s;  /* the connect that succeeded; < 0: none did */
 	unsigned retries;  /* backends tried after the first */
+	uint32_t queue_ms; /* waited in the queue */
 	enum lb_result result;
 	const char *reason; /* may be NULL */
 };

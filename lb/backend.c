@@ -111,6 +111,8 @@ static void service_panic(struct lb_service_state *ss)
 	if (now == was)
 		return;
 	atomic_store(&ss->panic, now);
+	if (now && atomic_load(&ss->queue.len) > 0)
+		queue_grant(&ss->queue); /* more backends to spread over */
 	struct log_field f[] = {LOG_S("service", svc->conf->name),
 		LOG_S("action", now ? "enter" : "exit"), LOG_N("ready", ss->nready),
 		LOG_N("backends", eligible), LOG_N("threshold_pct", pct)};
@@ -188,6 +190,9 @@ static void publish(
 		atomic_fetch_add(&bs->state_changes, 1);
 		atomic_store(&bs->state_changed_ms, clock_wall_ms());
 	}
+	/* Room where there was none: the oldest waiting client tries (and grants the next). */
+	if (st == BACKEND_READY && was != BACKEND_READY && atomic_load(&b->svc->st->queue.len) > 0)
+		queue_grant(&b->svc->st->queue);
 	publish_offer(b, c);
 
 	for (size_t i = 0; i < out->n; i++) {

@@ -124,6 +124,26 @@ static uint64_t svc_retries(const struct lb_service *s)
 	return ld(&s->st->retries);
 }
 
+static uint64_t svc_queue_len(const struct lb_service *s)
+{
+	return atomic_load_explicit(&s->st->queue.len, memory_order_relaxed);
+}
+
+static uint64_t svc_queued(const struct lb_service *s)
+{
+	return ld(&s->st->queue.queued);
+}
+
+static uint64_t svc_queue_full(const struct lb_service *s)
+{
+	return ld(&s->st->queue.full);
+}
+
+static uint64_t svc_queue_timeouts(const struct lb_service *s)
+{
+	return ld(&s->st->queue.timeouts);
+}
+
 static uint64_t be_active(const struct lb_backend *b)
 {
 	return atomic_load_explicit(&b->st->active, memory_order_relaxed);
@@ -322,6 +342,31 @@ static void listener_families(struct strbuf *m, const struct lb_runtime *rt)
 	}
 }
 
+/* The service queue (lb/queue.h): clients waiting for a backend with room. */
+static void queue_families(struct strbuf *m, const struct lb_runtime *rt)
+{
+	family(m, "anylb_service_queue_length", "gauge",
+		"Clients waiting for a backend with room (every usable one at max_connections).");
+	per_service(m, rt, "anylb_service_queue_length", svc_queue_len);
+	family(m, "anylb_service_queued_total", "counter",
+		"Clients that had to wait in the queue.");
+	per_service(m, rt, "anylb_service_queued_total", svc_queued);
+	family(m, "anylb_service_queue_full_total", "counter",
+		"Clients closed at once because the queue held queue.max already.");
+	per_service(m, rt, "anylb_service_queue_full_total", svc_queue_full);
+	family(m, "anylb_service_queue_timeouts_total", "counter",
+		"Clients closed after waiting timeouts.queue for a backend with room.");
+	per_service(m, rt, "anylb_service_queue_timeouts_total", svc_queue_timeouts);
+	family(m, "anylb_service_queue_wait_seconds", "histogram",
+		"Time clients waited in the queue, served or not.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		hist_samples(m, "anylb_service_queue_wait_seconds", svc, NULL, NULL,
+			svc->st->queue.wait_hist, queue_bounds, QUEUE_BUCKETS,
+			ld(&svc->st->queue.wait_sum_us));
+	}
+}
+
 static void service_families(struct strbuf *m, const struct status_source *src)
 {
 	const struct lb_runtime *rt = src->rt;
@@ -364,6 +409,7 @@ static void service_families(struct strbuf *m, const struct status_source *src)
 			svc->st->duration_hist, lb_session_bounds, LB_SESSION_BUCKETS,
 			ld(&svc->st->duration_sum_us));
 	}
+	queue_families(m, rt);
 	listener_families(m, rt);
 	family(m, "anylb_service_retries_total", "counter",
 		"Connects retried on another backend after a failure.");

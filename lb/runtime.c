@@ -77,8 +77,14 @@ static struct lb_service_state *service_state_new(const struct conf_service *sc)
 		free(st);
 		return NULL;
 	}
+	if (queue_init(&st->queue) < 0) {
+		pthread_mutex_destroy(&st->lock);
+		free(st);
+		return NULL;
+	}
 	st->outlier = outlier_for(sc);
 	if (st->outlier == NULL) {
+		queue_destroy(&st->queue);
 		pthread_mutex_destroy(&st->lock);
 		free(st);
 		return NULL;
@@ -98,6 +104,7 @@ static void service_state_put(struct lb_service_state *st)
 		st->listen = next;
 	}
 	outlier_free(st->outlier);
+	queue_destroy(&st->queue);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }

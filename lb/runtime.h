@@ -22,6 +22,7 @@
 #include "conf/conf.h"
 #include "health/backend_health.h"
 #include "health/outlier.h"
+#include "lb/queue.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -182,6 +183,8 @@ struct lb_service_state {
 	_Atomic uint64_t duration_hist[LB_SESSION_BUCKETS];
 	_Atomic uint64_t duration_sum_us;
 	struct lb_listen_stats *listen; /* appended under lock; never removed before the end */
+	/* Clients waiting for a backend with room (lb/queue.h): across workers and generations. */
+	struct queue queue;
 };
 
 struct lb_runtime;

@@ -8,7 +8,13 @@
  *                          +-----+
  *                          v     |
  *   session_start() --> CONNECTING ----connected----> PROXYING
- *                          |                             |
+ *                        |  ^   |                           |
+ *     every usable backend |  |   |                           |
+ *     at max_connections,  v  |   |                           |
+ *     or others queued:  QUEUED   |                           |
+ *     granted a slot --------+    |                           |
+ *     (queue full, queue timeout: |                           |
+ *      CLOSED)                    |                           |
  *                          | no backend left, service    | both FINs passed on, reset or
  *                          | removed by a reload, no     | error on either side, idle or
  *                          | backend socket, drain       | half-close timeout, backend dead,
@@ -24,6 +30,10 @@
  * notices. The sockets, the pump halves and the timer belong to the session; session_close()
  * is the single exit and releases them all (release_backend() gives up one backend attempt, for
  * a retry and for the exit alike).
+ *
+ * QUEUED waits in the service's queue (lb/queue.h) for a backend with room, on the queue timeout;
+ * a grant (the worker's WORKER_CMD_QUEUE, session_set_run_queue()) sends it back to CONNECTING,
+ * and a session that finds no room then waits again in its place.
  *
  * Timeouts follow ev.pod's "be smart about timeouts": activity only stores ev_now(); the one
  * timer checks when it fires whether the session really was idle, and re-arms itself with
@@ -56,7 +66,7 @@
 /* Recycled session structs kept per worker; beyond this they are freed. */
 #define SESSION_FREE_MAX 4096
 
-enum session_state { SESSION_CONNECTING, SESSION_PROXYING, SESSION_CLOSED };
+enum session_state { SESSION_CONNECTING, SESSION_QUEUED, SESSION_PROXYING, SESSION_CLOSED };
 
 /* The two ends of a session: which one a failure was on decides its result and its blame. */
 enum session_side { SESSION_CLIENT, SESSION_BACKEND };
@@ -74,6 +84,8 @@ struct session {
 	ev_tstamp connect_start;
 	ev_tstamp started;
 	float connect_s;              /* how long the connect that succeeded took; < 0: none */
+	uint32_t queue_ms;            /* how long it waited in the queue */
+	struct queue_entry qe;        /* its place in the service's queue */
 	uint64_t bytes_in, bytes_out; /* client -> backend, backend -> client */
 	struct pump_half up;          /* client -> backend */
 	struct pump_half down;        /* backend -> client */
@@ -92,12 +104,15 @@ static void client_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void backend_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void connect_next(struct session *s);
+static void log_refused(struct session *s, const char *why, unsigned long long total);
 
 static const char *state_name(enum session_state st)
 {
 	switch (st) {
 	case SESSION_CONNECTING:
 		return "connecting";
+	case SESSION_QUEUED:
+		return "queued";
 	case SESSION_PROXYING:
 		return "proxying";
 	case SESSION_CLOSED:
@@ -257,10 +272,23 @@ static void release_backend(struct session *s)
 		atomic_fetch_add_explicit(&b->st->bytes_in, s->bytes_in, memory_order_relaxed);
 		atomic_fetch_add_explicit(&b->st->bytes_out, s->bytes_out, memory_order_relaxed);
 		s->backend = -1;
+		/* A slot of a limited backend freed: the oldest waiting client may take it. */
+		if (b->conf->max_connections != 0 && atomic_load(&s->svc->st->queue.len) > 0)
+			queue_grant(&s->svc->st->queue);
 	}
 }
 
-/* The single exit: releases everything the session owns and undoes its counts. */
+/* The session is out of the queue, with a backend (served) or not. */
+static void leave_queue(struct session *s, int served)
+{
+	uint64_t now = clock_ms();
+
+	if (s->qe.state == QUEUE_IDLE)
+		return;
+	s->queue_ms = (uint32_t)(now - s->qe.since_ms);
+	queue_leave(&s->svc->st->queue, &s->qe, served, now);
+}
+
 /* The access log's line for a session that ends (only with the access log on). */
 static void log_access(
 	const struct session *s, ev_tstamp lasted, enum lb_result result, const char *reason)
@@ -282,6 +310,7 @@ static void log_access(
 		.duration_s = lasted,
 		.connect_s = s->connect_s,
 		.retries = s->ntried > 0 ? s->ntried - 1u : 0,
+		.queue_ms = s->queue_ms,
 		.result = result,
 		.reason = reason,
 	};
@@ -300,12 +329,14 @@ static void observe_duration(struct lb_service *svc, ev_tstamp seconds)
 		&svc->st->duration_sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
 }
 
+/* The single exit: releases everything the session owns and undoes its counts. */
 static void session_close(
 	struct session *s, enum lb_result result, const char *reason, int reset_client)
 {
 	struct session_set *set = s->set;
 	enum session_state was = s->state;
 
+	leave_queue(s, 0);
 	session_set_state(s, SESSION_CLOSED, reason);
 	ev_tstamp lasted = ev_now(set->loop) - s->started;
 	if (access_log_on(s->svc))
@@ -385,6 +416,8 @@ static ev_tstamp current_timeout(const struct session *s)
 	switch (s->state) {
 	case SESSION_CONNECTING:
 		return ms_to_ev(t->connect_ms);
+	case SESSION_QUEUED:
+		return ms_to_ev(t->queue_ms); /* from the push: see arm_queue_timer() */
 	case SESSION_PROXYING:
 		if (s->half_closed && t->half_close_ms < t->idle_ms)
 			return ms_to_ev(t->half_close_ms);
@@ -597,6 +630,13 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		connect_failed(s, ETIMEDOUT);
 		return;
 	}
+	if (s->state == SESSION_QUEUED) {
+		struct queue *q = &s->svc->st->queue;
+		atomic_fetch_add_explicit(&q->timeouts, 1, memory_order_relaxed);
+		log_refused(s, "queue timeout", atomic_load(&q->timeouts));
+		session_close(s, LB_RESULT_NO_BACKEND, "queue timeout", 1);
+		return;
+	}
 	ev_tstamp left = s->last_active + current_timeout(s) - ev_now(loop);
 	if (left <= 0.0005) {
 		session_close(s, LB_RESULT_TIMEOUT,
@@ -693,8 +733,11 @@ static const char *no_backend_why(const struct session *s)
 					  : "no usable backend";
 }
 
-/* Logs a refused client at most once a second per service: a dead service must not flood. */
-static void log_no_backend(struct session *s, const char *why)
+/*
+ * Logs a refused client at most once a second per service: a dead service must not flood.
+ * total: how many were refused for this reason so far.
+ */
+static void log_refused(struct session *s, const char *why, unsigned long long total)
 {
 	uint64_t now = clock_ms();
 	uint64_t last = atomic_load_explicit(&s->svc->st->nobackend_log_ms, memory_order_relaxed);
@@ -704,13 +747,17 @@ static void log_no_backend(struct session *s, const char *why)
 		return;
 	if (!atomic_compare_exchange_strong(&s->svc->st->nobackend_log_ms, &last, now))
 		return;
-	unsigned long long total = atomic_load(&s->svc->st->no_backend);
 	struct log_field f[] = {LOG_S("service", s->svc->conf->name),
 		LOG_S("client", addr_format(&s->client, cbuf, sizeof(cbuf))), LOG_S("reason", why),
 		LOG_N("total", total)};
 	log_event(LOG_LEVEL_WARN, "no_backend", f, 4,
 		"service %s: %s for client %s: connection reset (%llu so far)", s->svc->conf->name,
 		why, f[1].str, total);
+}
+
+static void log_no_backend(struct session *s, const char *why)
+{
+	log_refused(s, why, atomic_load(&s->svc->st->no_backend));
 }
 
 /*
@@ -738,6 +785,52 @@ static int session_migrate(struct session *s)
 	return 0;
 }
 
+/*
+ * Whether a backend this session could use has room: checked after the session queued, since
+ * a slot freed between its pick and its push granted nobody (the queue was empty then).
+ */
+static int room_now(struct session *s)
+{
+	int panic = atomic_load(&s->svc->st->panic);
+
+	for (size_t i = 0; i < s->svc->conf->nbackends; i++)
+		if (panic ? pick_panic(s, i) : pick_usable(s, i))
+			return 1;
+	return 0;
+}
+
+/* Every backend that takes sessions is at its max_connections: a case for the queue. */
+static int all_full(const struct session *s)
+{
+	return s->svc->conf->queue_max > 0 &&
+	       strcmp(no_backend_why(s), "every usable backend is at max_connections") == 0;
+}
+
+/*
+ * The session waits in its service's queue (or again in its place, after a grant that found
+ * no room), on the queue timeout counted from its first push. -1 when it was closed instead
+ * (the queue is full).
+ */
+static int enqueue(struct session *s)
+{
+	struct queue *q = &s->svc->st->queue;
+
+	if (s->qe.state == QUEUE_LOCAL) {
+		queue_requeue(q, &s->qe);
+	} else if (queue_push(q, &s->qe, &s->set->inbox, s->svc->conf->queue_max, clock_ms()) < 0) {
+		log_refused(s, "queue full", atomic_load(&q->full));
+		session_close(s, LB_RESULT_NO_BACKEND, "queue full", 1);
+		return -1;
+	}
+	session_set_state(s, SESSION_QUEUED, "waiting for a backend with room");
+	uint64_t waited = clock_ms() - s->qe.since_ms, max = s->svc->conf->timeouts.queue_ms;
+	s->timer.repeat = waited < max ? ms_to_ev(max - waited) : 0.001;
+	ev_timer_again(s->set->loop, &s->timer);
+	if (room_now(s))
+		queue_grant(q);
+	return 0;
+}
+
 /* Picks the next backend and starts a non-blocking connect, until one is under way or none is left.
  */
 static void connect_next(struct session *s)
@@ -749,6 +842,12 @@ static void connect_next(struct session *s)
 	}
 	const struct conf_service *sc = s->svc->conf;
 
+	/* First in, first out: while others wait, a newcomer waits behind them. */
+	if (s->ntried == 0 && s->qe.state == QUEUE_IDLE && sc->queue_max > 0 &&
+		atomic_load(&s->svc->st->queue.len) > 0) {
+		enqueue(s);
+		return;
+	}
 	while (s->ntried <= sc->retries) {
 		int panic = atomic_load_explicit(&s->svc->st->panic, memory_order_relaxed);
 		struct balance_ctx ctx = {
@@ -776,6 +875,7 @@ static void connect_next(struct session *s)
 		s->backend = idx;
 		struct lb_backend *b = &s->svc->backends[idx];
 		atomic_fetch_add(&b->st->active, 1);
+		leave_queue(s, 1); /* it has its slot: the next one waiting may have another */
 
 		const struct addr *ba = &b->conf->addr;
 		s->bfd = socket(ba->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -813,6 +913,10 @@ static void connect_next(struct session *s)
 			return;
 		}
 		connect_failed(s, errno);
+		return;
+	}
+	if (all_full(s)) {
+		enqueue(s);
 		return;
 	}
 	atomic_fetch_add(&s->svc->st->no_backend, 1);
@@ -866,6 +970,8 @@ int session_start(
 	s->reported = 0;
 	s->bytes_in = s->bytes_out = 0;
 	s->connect_s = -1;
+	s->queue_ms = 0;
+	s->qe.state = QUEUE_IDLE;
 	s->started = ev_now(set->loop);
 	s->hdr_len = s->hdr_off = 0;
 	s->client = *client;
@@ -899,6 +1005,18 @@ void session_close_dead(struct session_set *set)
 	}
 }
 
+void session_set_run_queue(struct session_set *set)
+{
+	struct queue_entry *e = queue_inbox_take(&set->inbox), *next;
+
+	for (; e != NULL; e = next) {
+		struct session *s = container_of(e, struct session, qe);
+		next = e->next; /* connect_next() may put e back in the queue */
+		session_set_state(s, SESSION_CONNECTING, "granted a slot");
+		connect_next(s);
+	}
+}
+
 void session_abort_all(struct session_set *set, const char *reason)
 {
 	while (set->live != NULL)
@@ -918,6 +1036,15 @@ int session_reserve_ready(struct session_set *set)
 	return set->reserve_fd >= 0;
 }
 
+/* A grant for one of this set's sessions, from any thread: the owner runs the queue. */
+static void inbox_wake(void *arg)
+{
+	struct session_set *set = arg;
+
+	if (set->wake != NULL)
+		set->wake(set->arg);
+}
+
 int session_set_init(struct session_set *set, struct ev_loop *loop, struct lb_runtime *rt,
 	struct balancer **balancers, size_t pool_keep)
 {
@@ -926,6 +1053,9 @@ int session_set_init(struct session_set *set, struct ev_loop *loop, struct lb_ru
 	set->loop = loop;
 	set->rt = rt;
 	set->balancers = balancers;
+	if (queue_inbox_init(&set->inbox, inbox_wake, set) < 0)
+		return -ENOMEM;
+	set->inbox_ready = 1;
 	if (pump_pool_init(&set->pool, pool_keep) < 0)
 		return -ENOMEM;
 	if (!session_reserve_ready(set))
@@ -948,6 +1078,9 @@ void session_set_destroy(struct session_set *set)
 	}
 	set->nrecycled = 0;
 	pump_pool_destroy(&set->pool);
+	if (set->inbox_ready)
+		queue_inbox_destroy(&set->inbox);
+	set->inbox_ready = 0;
 	/* A set that was never initialised is all zeroes: fd 0 is not its reserve. */
 	if (set->loop != NULL && set->reserve_fd >= 0)
 		close(set->reserve_fd);

@@ -31,6 +31,11 @@ struct session_set {
 	void (*pause_accepting)(void *arg, const char *why);
 	/* The last live session ended. */
 	void (*empty)(void *arg);
+	/*
+	 * A session of this set was granted a slot in its service's queue (any thread, no lock
+	 * held): the owner calls session_set_run_queue() on its loop.
+	 */
+	void (*wake)(void *arg);
 	void *arg;
 
 	/* session.c's; the owner may read nlive, and trim the pool. */
@@ -39,7 +44,9 @@ struct session_set {
 	struct session *recycled; /* singly linked */
 	size_t nrecycled;
 	struct pump_pool pool;
-	int reserve_fd; /* a spare fd given up when a backend socket hits the fd limit */
+	int reserve_fd;           /* a spare fd given up when a backend socket hits the fd limit */
+	struct queue_inbox inbox; /* this set's sessions granted a slot in a queue */
+	int inbox_ready;
 };
 
 /*
@@ -64,14 +71,19 @@ void session_set_destroy(struct session_set *set);
  * Starts a session for the accepted client fd cfd of svc (ownership passes: it is closed in
  * every case). Counts it against global.max_connections and svc's max_connections first: at a
  * limit the client is closed at once, counted as refused_limit, and -EBUSY returned (checking
- * again here closes the race between workers). -ENOMEM when no session struct could be had.
- * 0 once the session runs; it gives its counts back when it ends.
+ * again here closes the race between workers). When every usable backend is at its own
+ * max_connections, the session waits in the service's queue (queue.max, timeouts.queue). -ENOMEM
+ * when no session struct could be had. 0 once the session runs; it gives its counts back when it
+ * ends.
  */
 int session_start(
 	struct session_set *set, struct lb_service *svc, int cfd, const struct addr *client);
 
 /* True when the process is at global.max_connections: a new client would not be admitted. */
 int session_set_full(const struct session_set *set);
+
+/* Tries again the sessions of the set that were granted a slot in their service's queue. */
+void session_set_run_queue(struct session_set *set);
 
 /* Ends every live session at once (drain deadline, shutdown): both sockets are closed. */
 void session_abort_all(struct session_set *set, const char *reason);

@@ -290,6 +290,24 @@ static json_t *anycast_json(struct announcer *ann, const struct lb_service *svc,
 	return o;
 }
 
+/* The service queue: who waits now, its bounds, and what became of the ones that waited. */
+static json_t *queue_json(const struct lb_service *svc, int *nomem)
+{
+	const struct queue *q = &svc->st->queue;
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	put(o, "length", json_integer(atomic_load_explicit(&q->len, memory_order_relaxed)), nomem);
+	put(o, "max", json_integer(svc->conf->queue_max), nomem);
+	put(o, "timeout_ms", json_integer((json_int_t)svc->conf->timeouts.queue_ms), nomem);
+	put(o, "queued", load_u64(&q->queued), nomem);
+	put(o, "served", load_u64(&q->served), nomem);
+	put(o, "full", load_u64(&q->full), nomem);
+	put(o, "timeouts", load_u64(&q->timeouts), nomem);
+	return o;
+}
+
 static json_t *service_json(const struct status_source *src, struct lb_service *svc, int *nomem)
 {
 	const struct conf_service *sc = svc->conf;
@@ -309,6 +327,7 @@ static json_t *service_json(const struct status_source *src, struct lb_service *
 		nomem);
 	put(o, "active", json_integer(atomic_load_explicit(&svc->st->active, memory_order_relaxed)),
 		nomem);
+	put(o, "queue", queue_json(svc, nomem), nomem);
 	json_t *c = json_object(), *res = json_object();
 	if (c != NULL && res != NULL) {
 		put(c, "accepted", load_u64(&svc->st->accepted), nomem);

@@ -103,6 +103,12 @@ static void close_listeners(struct worker *w)
 	w->nlisteners = 0;
 }
 
+/* Any thread: a queued session of this worker may take a slot now. */
+static void queue_wake(void *arg)
+{
+	worker_command(arg, WORKER_CMD_QUEUE);
+}
+
 /* The session set's callbacks: out of fds or memory for a backend socket; its last session. */
 static void pause_accepting(void *arg, const char *why)
 {
@@ -316,6 +322,8 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	}
 	if (cmd & WORKER_CMD_SWEEP)
 		session_close_dead(&w->sessions);
+	if (cmd & WORKER_CMD_QUEUE)
+		session_set_run_queue(&w->sessions);
 	if ((cmd & WORKER_CMD_FORCE) && w->state == WORKER_DRAINING) {
 		log_info("worker %u: drain deadline: closing %zu sessions", w->id,
 			w->sessions.nlive);
@@ -386,6 +394,7 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt, struct inh
 	int rc = session_set_init(&w->sessions, w->loop, w->rt, NULL, POOL_KEEP);
 	w->sessions.pause_accepting = pause_accepting;
 	w->sessions.empty = sessions_empty;
+	w->sessions.wake = queue_wake;
 	w->sessions.arg = w;
 	if (rc < 0)
 		return rc;

@@ -549,6 +549,12 @@ static void print_service(json_t *s)
 		       "to "
 		       "every backend that is not dead\n",
 			jint(s, "panic_threshold"));
+	json_t *q = json_object_get(s, "queue");
+	if (jint(q, "length") > 0 || jint(q, "queued") > 0 || jint(q, "full") > 0)
+		printf("  queue       %lld waiting (max %lld, timeout %lld ms); %lld waited, %lld "
+		       "served, %lld closed full, %lld timed out\n",
+			jint(q, "length"), jint(q, "max"), jint(q, "timeout_ms"), jint(q, "queued"),
+			jint(q, "served"), jint(q, "full"), jint(q, "timeouts"));
 	print_anycast(json_object_get(s, "anycast"));
 	print_backends(json_object_get(s, "backends"));
 }

@@ -89,6 +89,7 @@ Test(proxy_limits, service_max_connections)
 /*
  * A service whose ready backends are all at their own max_connections refuses a client with a
  * reason of its own: that is a capacity problem, not "no usable backend" (everything down).
+ * Without a queue (queue.max 0) the refusal is at once; test_queue has the queue.
  */
 Test(proxy_limits, backends_at_max_connections_are_not_no_usable_backend)
 {
@@ -104,6 +105,7 @@ Test(proxy_limits, backends_at_max_connections_are_not_no_usable_backend)
 			 "services:\n"
 			 "  - name: full\n"
 			 "    listen: [\"%s\"]\n"
+			 "    queue: {max: 0}\n"
 			 "    backends:\n"
 			 "      - {address: \"%s\", max_connections: 1}\n",
 		listen, sc_backend_addr(b));
