@@ -3,12 +3,12 @@
  *
  * Two echo backends with max_connections 5 each, so ten sessions fill the service. 50 clients
  * connect one after the other, 10 ms apart, each sends its number and, once its echo is back,
- * holds its session for 200 ms and closes: twice what ten slots serve. With queue.max 100 none is reset: the first ten are
- * served at once, the other 40 wait and are served in the order they came, each as a slot
- * frees. With queue.max 10 and sessions that are held, the ten after the first ten wait and
- * exactly the 30 after those are closed with `queue full`; the waiting ten are served once the
- * first ten close. A client alone behind a full backend is closed at timeouts.queue with
- * `queue timeout`, not before. /status and /metrics count all of it.
+ * holds its session for 200 ms and closes: twice what ten slots serve. With queue.max 100 none is
+ * reset: the first ten are served at once, the other 40 wait and are served in the order they came,
+ * each as a slot frees. With queue.max 10 and sessions that are held, the ten after the first ten
+ * wait and exactly the 30 after those are closed with `queue full`; the waiting ten are served once
+ * the first ten close. A client alone behind a full backend is closed at timeouts.queue with `queue
+ * timeout`, not before. /status and /metrics count all of it.
  */
 #include "tests/support/admin_client.h"
 #include "tests/support/harness.h"
