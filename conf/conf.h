@@ -30,6 +30,8 @@ enum conf_balance {
 enum conf_hash_key { CONF_HASH_SOURCE_IP, CONF_HASH_SOURCE_IP_PORT };
 
 enum conf_proxy_protocol { CONF_PROXY_OFF, CONF_PROXY_V1, CONF_PROXY_V2 };
+/* listen[].accept_proxy: the PROXY header clients must send first (lb/proxy_in.h). */
+enum conf_accept_proxy { CONF_ACCEPT_OFF, CONF_ACCEPT_V1, CONF_ACCEPT_V2, CONF_ACCEPT_ANY };
 
 /*
  * The state a backend starts in, before its first check (at start, or added by a reload):
@@ -56,6 +58,7 @@ struct conf_backend {
 struct conf_listen {
 	char *address; /* as written */
 	struct addr addr;
+	enum conf_accept_proxy accept_proxy; /* default off */
 	struct conf_pos pos;
 };
 
@@ -64,6 +67,7 @@ struct conf_timeouts {
 	uint64_t idle_ms;       /* default 5m, > 0 */
 	uint64_t half_close_ms; /* default 30s, > 0 */
 	uint64_t queue_ms; /* default connect_ms, > 0: how long a client may wait in the queue */
+	uint64_t proxy_header_ms; /* default 3s, > 0: for the PROXY header of accept_proxy */
 };
 
 enum conf_check_type {

@@ -77,6 +77,7 @@ enum conf_timeout_key {
 	CONF_TIMEOUT_IDLE,
 	CONF_TIMEOUT_HALF_CLOSE,
 	CONF_TIMEOUT_QUEUE,
+	CONF_TIMEOUT_PROXY_HEADER,
 };
 
 static const struct conf_key conf_timeout_keys[] = {
@@ -84,6 +85,21 @@ static const struct conf_key conf_timeout_keys[] = {
 	[CONF_TIMEOUT_IDLE] = {"idle", 0},
 	[CONF_TIMEOUT_HALF_CLOSE] = {"half_close", 0},
 	[CONF_TIMEOUT_QUEUE] = {"queue", 0},
+	[CONF_TIMEOUT_PROXY_HEADER] = {"proxy_header", 0},
+};
+
+enum conf_listen_key { CONF_LISTEN_ADDRESS, CONF_LISTEN_ACCEPT_PROXY };
+
+static const struct conf_key conf_listen_keys[] = {
+	[CONF_LISTEN_ADDRESS] = {"address", 0},
+	[CONF_LISTEN_ACCEPT_PROXY] = {"accept_proxy", 0},
+};
+
+static const char *const conf_accept_proxy_names[] = {
+	[CONF_ACCEPT_OFF] = "off",
+	[CONF_ACCEPT_V1] = "v1",
+	[CONF_ACCEPT_V2] = "v2",
+	[CONF_ACCEPT_ANY] = "any",
 };
 
 enum conf_queue_key { CONF_QUEUE_MAX };
@@ -209,6 +225,9 @@ static void conf_map_timeouts(struct conf_report *r, const struct conf_node *k,
 		case CONF_TIMEOUT_QUEUE:
 			conf_get_duration(r, k, val, 1, &t->queue_ms);
 			break;
+		case CONF_TIMEOUT_PROXY_HEADER:
+			conf_get_duration(r, k, val, 1, &t->proxy_header_ms);
+			break;
 		}
 	}
 }
@@ -233,7 +252,40 @@ static void conf_map_queue(struct conf_report *r, const struct conf_node *k,
 	}
 }
 
-/* A single address or a list of them; at least one. */
+/* One listen entry written as a mapping: {address: ..., accept_proxy: v2}. */
+static void conf_map_listen_entry(
+	struct conf_report *r, const struct conf_node *m, struct conf_listen *l)
+{
+	const struct conf_node *k, *val;
+	int e, have_address = 0;
+
+	for (k = conf_map_next(m, NULL, &val); k != NULL; k = conf_map_next(m, k, &val)) {
+		int key = conf_key_find(
+			r, k, "in a listen entry", conf_listen_keys, CONF_NKEYS(conf_listen_keys));
+		if (key < 0)
+			continue;
+		switch ((enum conf_listen_key)key) {
+		case CONF_LISTEN_ADDRESS:
+			have_address = 1;
+			l->pos = (struct conf_pos){val->line, val->col};
+			conf_get_addr(r, k, val, &l->address, &l->addr);
+			break;
+		case CONF_LISTEN_ACCEPT_PROXY:
+			/* A YAML 1.1 reader would make `off` a boolean: take `false` as off too. */
+			if (val->kind == CONF_NODE_SCALAR && val->plain &&
+				strcmp(val->str, "false") == 0)
+				l->accept_proxy = CONF_ACCEPT_OFF;
+			else if (conf_get_enum(r, k, val, conf_accept_proxy_names,
+					 CONF_NKEYS(conf_accept_proxy_names), &e) == 0)
+				l->accept_proxy = (enum conf_accept_proxy)e;
+			break;
+		}
+	}
+	if (!have_address)
+		conf_report_at(r, m->line, m->col, "a listen entry is missing 'address'");
+}
+
+/* A single address, a mapping with one, or a list of those; at least one. */
 static void conf_map_listen(struct conf_report *r, const struct conf_node *k,
 	const struct conf_node *v, struct conf_service *s)
 {
@@ -246,7 +298,8 @@ static void conf_map_listen(struct conf_report *r, const struct conf_node *k,
 			r, k, v, "'listen' is empty: a service needs at least one address");
 		return;
 	}
-	if (v->kind == CONF_NODE_MAP) {
+	const struct conf_node *first_val;
+	if (v->kind == CONF_NODE_MAP && conf_map_next(v, NULL, &first_val) == NULL) {
 		conf_report_node(r, k, v,
 			"'listen': expected an address or a list of addresses, got %s",
 			conf_node_desc(v, desc, sizeof(desc)));
@@ -267,7 +320,10 @@ static void conf_map_listen(struct conf_report *r, const struct conf_node *k,
 	for (size_t i = 0; i < n && item != NULL; i++, item = item->next) {
 		struct conf_listen *l = &s->listen[i];
 		l->pos = (struct conf_pos){item->line, item->col};
-		conf_get_addr(r, k, item, &l->address, &l->addr);
+		if (item->kind == CONF_NODE_MAP)
+			conf_map_listen_entry(r, item, l);
+		else
+			conf_get_addr(r, k, item, &l->address, &l->addr);
 	}
 }
 
@@ -408,7 +464,7 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 	s->hash_key = CONF_HASH_SOURCE_IP;
 	s->proxy_protocol = CONF_PROXY_OFF;
 	s->retries = 2;
-	s->timeouts = (struct conf_timeouts){2000, 5 * 60 * 1000, 30 * 1000, 0};
+	s->timeouts = (struct conf_timeouts){2000, 5 * 60 * 1000, 30 * 1000, 0, 3000};
 	s->queue_max = CONF_QUEUE_DEFAULT;
 	conf_outlier_init(&s->outlier);
 	for (k = conf_map_next(m, NULL, &val); k != NULL; k = conf_map_next(m, k, &val)) {
@@ -626,4 +682,6 @@ void conf_service_keys_each(conf_key_cb cb, void *arg)
 	conf_keys_table(
 		cb, arg, "services[].timeouts", conf_timeout_keys, CONF_NKEYS(conf_timeout_keys));
 	conf_keys_table(cb, arg, "services[].queue", conf_queue_keys, CONF_NKEYS(conf_queue_keys));
+	conf_keys_table(
+		cb, arg, "services[].listen[]", conf_listen_keys, CONF_NKEYS(conf_listen_keys));
 }

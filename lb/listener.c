@@ -162,7 +162,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		addr_from_sockaddr(&client, (struct sockaddr *)&ss, len);
 		/* Admission is the session set's: at a limit the client is refused, the next one
 		 * accepted. */
-		int rc = session_start(l->set, l->svc, fd, &client);
+		int rc = session_start(l->set, l->svc, fd, &client, l->lconf->accept_proxy);
 		if (rc == -EBUSY && ls != NULL)
 			atomic_fetch_add_explicit(&ls->refused, 1, memory_order_relaxed);
 		if (rc < 0)

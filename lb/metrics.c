@@ -124,6 +124,11 @@ static uint64_t svc_retries(const struct lb_service *s)
 	return ld(&s->st->retries);
 }
 
+static uint64_t svc_proxy_header_errors(const struct lb_service *s)
+{
+	return ld(&s->st->proxy_header_errors);
+}
+
 static uint64_t svc_queue_len(const struct lb_service *s)
 {
 	return atomic_load_explicit(&s->st->queue.len, memory_order_relaxed);
@@ -410,6 +415,10 @@ static void service_families(struct strbuf *m, const struct status_source *src)
 			ld(&svc->st->duration_sum_us));
 	}
 	queue_families(m, rt);
+	family(m, "anylb_service_proxy_header_errors_total", "counter",
+		"Clients of accept_proxy listeners closed for a missing, malformed or late PROXY "
+		"header.");
+	per_service(m, rt, "anylb_service_proxy_header_errors_total", svc_proxy_header_errors);
 	listener_families(m, rt);
 	family(m, "anylb_service_retries_total", "counter",
 		"Connects retried on another backend after a failure.");

@@ -178,6 +178,7 @@ struct lb_service_state {
 	_Atomic uint64_t refused_limit; /* closed at once: service max_connections */
 	_Atomic uint64_t no_backend;    /* closed at once: no backend could take it */
 	_Atomic uint64_t retries;
+	_Atomic uint64_t proxy_header_errors; /* accept_proxy: closed for a bad or missing header */
 	_Atomic uint64_t results[LB_RESULT_COUNT];
 	/* Finished sessions by duration, from accept to close; not cumulative. */
 	_Atomic uint64_t duration_hist[LB_SESSION_BUCKETS];

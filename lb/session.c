@@ -7,7 +7,7 @@
  *                      attempts left: the next backend
  *                          +-----+
  *                          v     |
- *   session_start() --> CONNECTING ----connected----> PROXYING
+ *   session_start() --> [HEADER] --> CONNECTING ----connected----> PROXYING
  *                        |  ^   |                           |
  *     every usable backend |  |   |                           |
  *     at max_connections,  v  |   |                           |
@@ -31,6 +31,11 @@
  * is the single exit and releases them all (release_backend() gives up one backend attempt, for
  * a retry and for the exit alike).
  *
+ * HEADER (listen[].accept_proxy only) reads the PROXY header an upstream balancer sends
+ * first, exactly its bytes (lb/proxy_in.h), on timeouts.proxy_header; a bad or missing one, or
+ * the timeout, closes the client (CLOSED) with the reason and a counter. Its addresses are the
+ * session's client and local address from then on.
+ *
  * QUEUED waits in the service's queue (lb/queue.h) for a backend with room, on the queue timeout;
  * a grant (the worker's WORKER_CMD_QUEUE, session_set_run_queue()) sends it back to CONNECTING,
  * and a session that finds no room then waits again in its place.
@@ -44,6 +49,7 @@
 #include "lb/accesslog.h"
 #include "lb/backend.h"
 #include "lb/balance.h"
+#include "lb/proxy_in.h"
 #include "lb/proxy_proto.h"
 #include "lb/pump.h"
 #include "lib/clock.h"
@@ -66,7 +72,21 @@
 /* Recycled session structs kept per worker; beyond this they are freed. */
 #define SESSION_FREE_MAX 4096
 
-enum session_state { SESSION_CONNECTING, SESSION_QUEUED, SESSION_PROXYING, SESSION_CLOSED };
+enum session_state {
+	SESSION_HEADER,
+	SESSION_CONNECTING,
+	SESSION_QUEUED,
+	SESSION_PROXYING,
+	SESSION_CLOSED,
+};
+
+/* What a session behind accept_proxy keeps (only those pay for it). */
+struct session_proxied {
+	int have_local;    /* the header named the address the client connected to */
+	struct addr local; /* that address: the PROXY header to the backend carries it */
+	size_t len;        /* header bytes consumed so far, while they come in pieces */
+	uint8_t buf[PROXY_IN_MAX];
+};
 
 /* The two ends of a session: which one a failure was on decides its result and its blame. */
 enum session_side { SESSION_CLIENT, SESSION_BACKEND };
@@ -92,9 +112,11 @@ struct session {
 	uint8_t cev, bev;             /* events the io watchers are started with */
 	uint8_t half_closed;
 	uint8_t ntried;
-	uint8_t trial;            /* this session is its backend's outlier trial */
-	uint8_t reported;         /* the backend's outlier detector has heard how it went */
-	uint8_t hdr_len, hdr_off; /* PROXY header still to send */
+	uint8_t trial;                   /* this session is its backend's outlier trial */
+	uint8_t reported;                /* the backend's outlier detector has heard how it went */
+	uint8_t hdr_len, hdr_off;        /* PROXY header still to send */
+	uint8_t accept;                  /* enum conf_accept_proxy of its listener */
+	struct session_proxied *proxied; /* with accept_proxy; NULL otherwise */
 	uint16_t tried[CONF_MAX_RETRIES + 1];
 	struct addr client;
 	char hdr[PROXY_PROTO_MAX];
@@ -104,11 +126,15 @@ static void client_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void backend_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void connect_next(struct session *s);
-static void log_refused(struct session *s, const char *why, unsigned long long total);
+static void read_header(struct session *s);
+static void log_refused(
+	struct session *s, const char *why, unsigned long long total, const char *what);
 
 static const char *state_name(enum session_state st)
 {
 	switch (st) {
+	case SESSION_HEADER:
+		return "header";
 	case SESSION_CONNECTING:
 		return "connecting";
 	case SESSION_QUEUED:
@@ -346,6 +372,8 @@ static void session_close(
 	report_outcome(s, was == SESSION_PROXYING, reason);
 	ev_io_stop(set->loop, &s->cio);
 	ev_timer_stop(set->loop, &s->timer);
+	free(s->proxied);
+	s->proxied = NULL;
 	pump_half_release(&set->pool, &s->up);
 	pump_half_release(&set->pool, &s->down);
 	if (reset_client) {
@@ -414,6 +442,8 @@ static ev_tstamp current_timeout(const struct session *s)
 	const struct conf_timeouts *t = &s->svc->conf->timeouts;
 
 	switch (s->state) {
+	case SESSION_HEADER:
+		return ms_to_ev(t->proxy_header_ms);
 	case SESSION_CONNECTING:
 		return ms_to_ev(t->connect_ms);
 	case SESSION_QUEUED:
@@ -503,11 +533,85 @@ static void client_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct session *s = container_of(io, struct session, cio);
 	(void)loop;
 
+	if (s->state == SESSION_HEADER) {
+		read_header(s);
+		return;
+	}
 	if ((revents & EV_READ) && pump(s, SESSION_CLIENT) < 0)
 		return;
 	if ((revents & EV_WRITE) && pump(s, SESSION_BACKEND) < 0)
 		return;
 	after_pump(s);
+}
+
+/* accept_proxy: the client did not send a header anylb takes; closed, counted, logged. */
+static void header_failed(struct session *s, const char *why)
+{
+	unsigned long long n = atomic_fetch_add(&s->svc->st->proxy_header_errors, 1) + 1;
+
+	char sink[1024];
+
+	log_refused(s, why, n, "closed");
+	/*
+	 * What it sent is still unread (it was only peeked at): a close over unread bytes would be
+	 * an RST. Read a little of it, so that the close is the clean one a malformed peer gets.
+	 */
+	for (int i = 0; i < 16 && recv(s->cfd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
+	session_close(s, LB_RESULT_CLIENT_ERROR, why, 0);
+}
+
+/*
+ * HEADER: peeks at what the client sent, takes exactly the header's bytes (the client's own
+ * stay in the socket for the backend), and goes on to CONNECTING with the header's addresses.
+ * A header that comes in pieces is kept in s->proxied until it is whole.
+ */
+static void read_header(struct session *s)
+{
+	uint8_t buf[PROXY_IN_MAX], sink[PROXY_IN_MAX];
+	size_t have = s->proxied != NULL ? s->proxied->len : 0;
+
+	if (have > 0)
+		memcpy(buf, s->proxied->buf, have);
+	ssize_t n = recv(s->cfd, buf + have, sizeof(buf) - have, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		header_failed(s, n == 0 ? "client closed before its PROXY header"
+					: "client error before its PROXY header");
+		return;
+	}
+	struct proxy_in in;
+	int len = proxy_in_parse((enum conf_accept_proxy)s->accept, buf, have + (size_t)n, &in);
+	if (len < 0) {
+		header_failed(s, in.why);
+		return;
+	}
+	size_t take = len > 0 ? (size_t)len - have : (size_t)n;
+	if (s->proxied == NULL && (s->proxied = calloc(1, sizeof(*s->proxied))) == NULL) {
+		session_close(s, LB_RESULT_RESOURCE, "out of memory for the PROXY header", 1);
+		return;
+	}
+	/* Peeked already: these bytes are there, and recv takes no more than asked. */
+	if (recv(s->cfd, sink, take, 0) != (ssize_t)take) {
+		header_failed(s, "client error while its PROXY header was read");
+		return;
+	}
+	if (len == 0) {
+		memcpy(s->proxied->buf + have, buf + have, take);
+		s->proxied->len = have + take;
+		return;
+	}
+	s->proxied->len = 0;
+	if (!in.local) {
+		s->client = in.src;
+		s->proxied->local = in.dst;
+		s->proxied->have_local = 1;
+	}
+	io_set(s->set->loop, &s->cio, &s->cev, s->cfd, 0);
+	ev_timer_stop(s->set->loop, &s->timer);
+	session_set_state(s, SESSION_CONNECTING, "PROXY header read");
+	connect_next(s);
 }
 
 /* Writes what is left of the PROXY header. Returns -1 when the session was closed. */
@@ -552,11 +656,14 @@ static void connected(struct session *s)
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		struct addr local;
-		if (getsockname(s->cfd, (struct sockaddr *)&ss, &len) < 0) {
+		if (s->proxied != NULL && s->proxied->have_local) {
+			local = s->proxied->local; /* where the client connected, upstream */
+		} else if (getsockname(s->cfd, (struct sockaddr *)&ss, &len) < 0) {
 			session_close(s, LB_RESULT_RESOURCE, "getsockname failed", 1);
 			return;
+		} else {
+			addr_from_sockaddr(&local, (struct sockaddr *)&ss, len);
 		}
-		addr_from_sockaddr(&local, (struct sockaddr *)&ss, len);
 		int n = proxy_proto_build(
 			s->svc->conf->proxy_protocol, &s->client, &local, s->hdr, sizeof(s->hdr));
 		if (n < 0) {
@@ -626,6 +733,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct session *s = container_of(t, struct session, timer);
 	(void)revents;
 
+	if (s->state == SESSION_HEADER) {
+		header_failed(s, "PROXY header timeout");
+		return;
+	}
 	if (s->state == SESSION_CONNECTING) {
 		connect_failed(s, ETIMEDOUT);
 		return;
@@ -633,7 +744,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (s->state == SESSION_QUEUED) {
 		struct queue *q = &s->svc->st->queue;
 		atomic_fetch_add_explicit(&q->timeouts, 1, memory_order_relaxed);
-		log_refused(s, "queue timeout", atomic_load(&q->timeouts));
+		log_refused(s, "queue timeout", atomic_load(&q->timeouts), "connection reset");
 		session_close(s, LB_RESULT_NO_BACKEND, "queue timeout", 1);
 		return;
 	}
@@ -737,7 +848,8 @@ static const char *no_backend_why(const struct session *s)
  * Logs a refused client at most once a second per service: a dead service must not flood.
  * total: how many were refused for this reason so far.
  */
-static void log_refused(struct session *s, const char *why, unsigned long long total)
+static void log_refused(
+	struct session *s, const char *why, unsigned long long total, const char *what)
 {
 	uint64_t now = clock_ms();
 	uint64_t last = atomic_load_explicit(&s->svc->st->nobackend_log_ms, memory_order_relaxed);
@@ -751,13 +863,13 @@ static void log_refused(struct session *s, const char *why, unsigned long long t
 		LOG_S("client", addr_format(&s->client, cbuf, sizeof(cbuf))), LOG_S("reason", why),
 		LOG_N("total", total)};
 	log_event(LOG_LEVEL_WARN, "no_backend", f, 4,
-		"service %s: %s for client %s: connection reset (%llu so far)", s->svc->conf->name,
-		why, f[1].str, total);
+		"service %s: %s for client %s: %s (%llu so far)", s->svc->conf->name, why, f[1].str,
+		what, total);
 }
 
 static void log_no_backend(struct session *s, const char *why)
 {
-	log_refused(s, why, atomic_load(&s->svc->st->no_backend));
+	log_refused(s, why, atomic_load(&s->svc->st->no_backend), "connection reset");
 }
 
 /*
@@ -818,7 +930,7 @@ static int enqueue(struct session *s)
 	if (s->qe.state == QUEUE_LOCAL) {
 		queue_requeue(q, &s->qe);
 	} else if (queue_push(q, &s->qe, &s->set->inbox, s->svc->conf->queue_max, clock_ms()) < 0) {
-		log_refused(s, "queue full", atomic_load(&q->full));
+		log_refused(s, "queue full", atomic_load(&q->full), "connection reset");
 		session_close(s, LB_RESULT_NO_BACKEND, "queue full", 1);
 		return -1;
 	}
@@ -937,8 +1049,8 @@ static struct session *session_alloc(struct session_set *set)
 	return malloc(sizeof(*s));
 }
 
-int session_start(
-	struct session_set *set, struct lb_service *svc, int cfd, const struct addr *client)
+int session_start(struct session_set *set, struct lb_service *svc, int cfd,
+	const struct addr *client, enum conf_accept_proxy accept)
 {
 	if (admission_take(set->rt, svc) < 0) {
 		/* Service limit: refuse this one cleanly; the listener keeps accepting others. */
@@ -959,7 +1071,10 @@ int session_start(
 	s->set = set;
 	s->svc = svc;
 	runtime_get(svc->rt);
-	s->state = SESSION_CONNECTING; /* the initial state, not a transition */
+	/* The initial state, not a transition. */
+	s->state = accept != CONF_ACCEPT_OFF ? SESSION_HEADER : SESSION_CONNECTING;
+	s->accept = (uint8_t)accept;
+	s->proxied = NULL;
 	s->cfd = cfd;
 	s->bfd = -1;
 	s->backend = -1;
@@ -982,6 +1097,11 @@ int session_start(
 	ev_init(&s->timer, timer_cb);
 	set_link(set, s);
 	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (s->state == SESSION_HEADER) {
+		io_set(set->loop, &s->cio, &s->cev, cfd, EV_READ);
+		arm_timer(s);
+		return 0;
+	}
 	connect_next(s);
 	return 0;
 }

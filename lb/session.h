@@ -76,8 +76,8 @@ void session_set_destroy(struct session_set *set);
  * when no session struct could be had. 0 once the session runs; it gives its counts back when it
  * ends.
  */
-int session_start(
-	struct session_set *set, struct lb_service *svc, int cfd, const struct addr *client);
+int session_start(struct session_set *set, struct lb_service *svc, int cfd,
+	const struct addr *client, enum conf_accept_proxy accept);
 
 /* True when the process is at global.max_connections: a new client would not be admitted. */
 int session_set_full(const struct session_set *set);

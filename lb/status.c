@@ -334,6 +334,7 @@ static json_t *service_json(const struct status_source *src, struct lb_service *
 		put(c, "refused_limit", load_u64(&svc->st->refused_limit), nomem);
 		put(c, "no_backend", load_u64(&svc->st->no_backend), nomem);
 		put(c, "retries", load_u64(&svc->st->retries), nomem);
+		put(c, "proxy_header_errors", load_u64(&svc->st->proxy_header_errors), nomem);
 		for (int r = 0; r < LB_RESULT_COUNT; r++)
 			put(res, lb_result_name((enum lb_result)r), load_u64(&svc->st->results[r]),
 				nomem);

@@ -6,7 +6,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format libev-dev libyaml-dev libssl-dev libmnl-dev
 	libcriterion-dev libsystemd-dev iproute2 procps bird2 libjansson-dev prometheus curl
 	clang libclang-rt-14-dev scdoc ca-certificates chromium libbpf-dev bpftool llvm debhelper
-	dpkg-dev lintian fakeroot)
+	dpkg-dev lintian fakeroot
+	haproxy)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -18,5 +19,14 @@ echo "deps: installing ${missing[*]}" >&2
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
+# Installing haproxy (a test peer) must not start it as a system service: policy-rc.d refuses
+# every service start during the install, if nobody set one already.
+rc_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+	$sudo chmod +x /usr/sbin/policy-rc.d
+	rc_policy=1
+fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[ -z "$rc_policy" ] || $sudo rm -f /usr/sbin/policy-rc.d

@@ -2,13 +2,14 @@
  * DOC: scenario: the service queue
  *
  * Two echo backends with max_connections 5 each, so ten sessions fill the service. 50 clients
- * connect one after the other, 10 ms apart, each sends its number and, once its echo is back,
- * holds its session for 200 ms and closes: twice what ten slots serve. With queue.max 100 none is
- * reset: the first ten are served at once, the other 40 wait and are served in the order they came,
- * each as a slot frees. With queue.max 10 and sessions that are held, the ten after the first ten
- * wait and exactly the 30 after those are closed with `queue full`; the waiting ten are served once
- * the first ten close. A client alone behind a full backend is closed at timeouts.queue with `queue
- * timeout`, not before. /status and /metrics count all of it.
+ * connect one after the other, 10 ms apart, to two workers, each sends its number and holds
+ * its session. With queue.max 100 none is reset: the first ten are served at once, the other
+ * 40 wait; then the oldest served client closes, one at a time, and each freed slot must serve
+ * exactly the oldest waiting client, whichever worker holds it. With queue.max 10 and sessions that
+ * are held, the ten after the first ten wait and exactly the 30 after those are closed with `queue
+ * full`; the waiting ten are served once the first ten close. A client alone behind a full backend
+ * is closed at timeouts.queue with `queue timeout`, not before. /status and /metrics count all of
+ * it.
  */
 #include "tests/support/admin_client.h"
 #include "tests/support/harness.h"
@@ -178,32 +179,53 @@ Test(queue, a_full_service_queues_every_client_and_serves_them_in_order)
 	struct client c[NCLIENTS];
 	int rank = 0;
 
-	rig_start(&r, 1, "queue: {max: 100}\n    timeouts: {queue: 20s}", 5);
-	int64_t next = sc_now_ms();
+	rig_start(&r, 2, "queue: {max: 100}\n    timeouts: {queue: 20s}", 5);
 	for (int i = 0; i < NCLIENTS; i++) {
-		while (sc_now_ms() < next)
-			run_clients(c, i, 200, 1, &rank);
 		start_client(&r, &c[i], i);
-		next += 10;
+		run_clients(c, i + 1, 0, 10, &rank); /* 10 ms apart: they arrive in order */
 	}
-	run_clients(c, NCLIENTS, 200, 20000, &rank);
-	int echoed = 0, reset = 0, out_of_order = 0;
+	int64_t end = sc_now_ms() + 5000;
+	while (rank < 10 && sc_now_ms() < end)
+		run_clients(c, NCLIENTS, 0, 20, &rank);
+	cr_assert_eq(rank, 10, "served at once: %d, not the ten slots", rank);
+	cr_expect_eq(metric(&r, "anylb_service_queue_length{service=\"web\"} "), 40);
+
+	/*
+	 * One slot at a time: the oldest served client closes, and exactly the oldest waiting one
+	 * must be the next served, whichever worker accepted it.
+	 */
+	int out_of_order = 0;
+	for (int next = 10; next < NCLIENTS; next++) {
+		int oldest = -1;
+		for (int i = 0; i < NCLIENTS; i++)
+			if (c[i].out == ECHOED && c[i].fd >= 0 &&
+				(oldest < 0 || c[i].order < c[oldest].order))
+				oldest = i;
+		cr_assert_geq(oldest, 0);
+		close(c[oldest].fd);
+		c[oldest].fd = -1;
+		int was = rank;
+		end = sc_now_ms() + 3000;
+		while (rank == was && sc_now_ms() < end)
+			run_clients(c, NCLIENTS, 0, 5, &rank);
+		cr_assert_eq(rank, was + 1, "a freed slot served %d clients", rank - was);
+		if (c[next].order != was) {
+			out_of_order++;
+			for (int i = 0; i < NCLIENTS; i++)
+				if (c[i].order == was)
+					cr_expect(0, "client %d was served before client %d", i,
+						next);
+		}
+	}
+	int echoed = 0, reset = 0;
 	for (int i = 0; i < NCLIENTS; i++) {
 		echoed += c[i].out == ECHOED;
 		reset += c[i].out == RESET || c[i].out == CLOSED;
-		/* The first ten are served at once, in whatever order; the queued ones in theirs.
-		 */
-		if (i > 10 && c[i].order < c[i - 1].order) {
-			out_of_order++;
-			cr_expect(0, "client %d was served before client %d (ranks %d, %d)", i,
-				i - 1, c[i].order, c[i - 1].order);
-		}
 	}
 	cr_expect_eq(reset, 0, "%d of %d clients were closed instead of queued", reset, NCLIENTS);
 	cr_expect_eq(echoed, NCLIENTS, "%d of %d clients were served", echoed, NCLIENTS);
 	cr_expect_eq(out_of_order, 0);
-	long long queued = metric(&r, "anylb_service_queued_total{service=\"web\"} ");
-	cr_expect(queued >= 30 && queued <= 40, "clients that waited: %lld", queued);
+	cr_expect_eq(metric(&r, "anylb_service_queued_total{service=\"web\"} "), 40);
 	cr_expect_eq(metric(&r, "anylb_service_queue_full_total{service=\"web\"} "), 0);
 	cr_expect_eq(metric(&r, "anylb_service_queue_length{service=\"web\"} "), 0);
 	cr_expect_eq(sc_lb_log_count(r.lb, 0, "queue full"), 0);

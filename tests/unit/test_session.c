@@ -159,7 +159,7 @@ static int start(struct env *e)
 	struct addr peer;
 
 	client_pair(&ours, &cfd, &peer);
-	cr_assert_eq(session_start(&e->set, e->svc, cfd, &peer), 0);
+	cr_assert_eq(session_start(&e->set, e->svc, cfd, &peer, CONF_ACCEPT_OFF), 0);
 	return ours;
 }
 
@@ -312,7 +312,7 @@ Test(session, the_service_limit_refuses_at_start)
 	env_init(&e, &b.port, 1, "    max_connections: 1\n");
 	int first = start(&e);
 	client_pair(&ours, &cfd, &peer);
-	cr_expect_eq(session_start(&e.set, e.svc, cfd, &peer), -EBUSY);
+	cr_expect_eq(session_start(&e.set, e.svc, cfd, &peer, CONF_ACCEPT_OFF), -EBUSY);
 	cr_expect_eq(atomic_load(&e.svc->st->refused_limit), 1);
 	cr_expect_eq(atomic_load(&e.svc->st->active), 1, "nothing counted for the refused one");
 	cr_expect_eq(atomic_load(&e.rt->proc->active), 1);
