@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format libev-dev libyaml-dev libssl-dev libmnl-dev
 	libcriterion-dev libsystemd-dev iproute2 procps bird2 libjansson-dev prometheus curl
 	clang libclang-rt-14-dev scdoc ca-certificates chromium libbpf-dev bpftool llvm debhelper
-	dpkg-dev lintian fakeroot)
+	dpkg-dev lintian fakeroot knot knot-dnsutils)
 
 missing=()
 for p in "${pkgs[@]}"; do
