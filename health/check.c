@@ -1,16 +1,16 @@
 /*
  * DOC: active checks (implementation)
  *
- * One state machine per check. A run is one connection: it starts when the timer fires in
- * WAITING, and every way it ends (result, failure, timeout) goes through run_end(), which
- * releases what the run owned, arms the wait for the next run and, last, reports.
+ * One state machine per check. A run is one connection (or one datagram out): it starts when the
+ * timer fires in WAITING, and every way it ends (result, failure, timeout) goes through run_end(),
+ * which releases what the run owned, arms the wait for the next run and, last, reports.
  *
  *   check_start()
  *       |
  *       v            timer                    tcp: connected
  *   WAITING ------------------> CONNECTING ----------------------------------------+
  *      ^                          |    |                                           |
- *      |              tls, https  |    | http, send_expect                         |
+ *      |              tls, https  |    | http, send_expect, dns over tcp           |
  *      |                          v    |                 tls: handshake done       |
  *      |                   HANDSHAKING-+-------------------------------------------+
  *      |                          |    |                                           |
@@ -18,6 +18,8 @@
  *      |                        SENDING --request written--> RECEIVING --decided---+
  *      |                                                                           |
  *      +----- run_end(): ok, failure, or timeout from any run state <--------------+
+ *
+ *   WAITING --timer, udp_send_expect and dns over udp--> SENDING (then as above)
  *
  *   IDLE: created, not started yet.
  *
