@@ -93,20 +93,34 @@ static void usrv_cb(struct ev_loop *loop, ev_io *io, int revents)
 	sendto(s->fd, out, len, 0, (struct sockaddr *)&from, flen);
 }
 
-static void usrv_start(struct usrv *s, struct ev_loop *loop, enum udp_mode mode)
+/* On family's loopback; 0, or -1 when ::1 is absent. */
+static int usrv_start_family(struct usrv *s, struct ev_loop *loop, enum udp_mode mode, int family)
 {
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
-	socklen_t len = sizeof(sin);
+	struct sockaddr *sa =
+		family == AF_INET6 ? (struct sockaddr *)&sin6 : (struct sockaddr *)&sin;
+	socklen_t len = family == AF_INET6 ? sizeof(sin6) : sizeof(sin);
 
 	memset(s, 0, sizeof(*s));
 	s->mode = mode;
-	s->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	s->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	cr_assert_geq(s->fd, 0);
-	cr_assert_eq(bind(s->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	cr_assert_eq(getsockname(s->fd, (struct sockaddr *)&sin, &len), 0);
-	s->port = ntohs(sin.sin_port);
+	if (bind(s->fd, sa, len) != 0) {
+		cr_assert_eq(family, AF_INET6, "bind 127.0.0.1: %s", strerror(errno));
+		close(s->fd);
+		return -1;
+	}
+	cr_assert_eq(getsockname(s->fd, sa, &len), 0);
+	s->port = ntohs(family == AF_INET6 ? sin6.sin6_port : sin.sin_port);
 	ev_io_init(&s->io, usrv_cb, s->fd, EV_READ);
 	ev_io_start(loop, &s->io);
+	return 0;
+}
+
+static void usrv_start(struct usrv *s, struct ev_loop *loop, enum udp_mode mode)
+{
+	usrv_start_family(s, loop, mode, AF_INET);
 }
 
 static void usrv_stop(struct usrv *s, struct ev_loop *loop)
@@ -158,6 +172,29 @@ Test(check_dns, udp_ok_and_the_query_sent)
 	cr_assert_eq(s.last_len, 12 + sizeof(qname) + 4);
 	cr_assert_eq(s.last[2], 0x01, "a standard query with RD");
 	cr_assert_eq(memcmp(s.last + 12, qname, sizeof(qname)), 0);
+}
+
+Test(check_dns, udp_ipv6_ok)
+{
+	struct conf_check cc = dns_cc("192.0.2.1");
+	struct ct_run x;
+	struct usrv s;
+
+	ct_run_init(&x);
+	if (usrv_start_family(&s, x.loop, U_OK, AF_INET6) < 0) {
+		ct_run_done(&x);
+		cr_skip_test("no ::1 on this host");
+	}
+	struct addr a = ct_addr_of(AF_INET6, s.port);
+	ct_run_start(&x, &cc, &a, 0);
+	ct_run_for(&x, 5.0);
+	cr_assert_eq(x.n, 1, "no result within 5s");
+	ct_expect_result(&x.r[0], 1, "ok");
+	cr_assert_eq(s.queries, 1);
+	check_free(x.c);
+	x.c = NULL;
+	usrv_stop(&s, x.loop);
+	ct_run_done(&x);
 }
 
 Test(check_dns, udp_answer_missing)
