@@ -71,11 +71,13 @@ struct conf_timeouts {
 };
 
 enum conf_check_type {
-	CONF_CHECK_TCP,         /* connect only */
-	CONF_CHECK_HTTP,        /* GET path, status in expect_status, body has expect_body */
-	CONF_CHECK_HTTPS,       /* the same over TLS */
-	CONF_CHECK_TLS,         /* handshake only (and certificate checks) */
-	CONF_CHECK_SEND_EXPECT, /* send bytes, expect a substring back */
+	CONF_CHECK_TCP,             /* connect only */
+	CONF_CHECK_HTTP,            /* GET path, status in expect_status, body has expect_body */
+	CONF_CHECK_HTTPS,           /* the same over TLS */
+	CONF_CHECK_TLS,             /* handshake only (and certificate checks) */
+	CONF_CHECK_SEND_EXPECT,     /* send bytes, expect a substring back */
+	CONF_CHECK_DNS,             /* one DNS query over udp or tcp, rcode and answer judged */
+	CONF_CHECK_UDP_SEND_EXPECT, /* send a datagram, expect a substring in a reply datagram */
 };
 
 struct conf_status_range {
@@ -88,6 +90,15 @@ struct conf_check_tls {
 	int verify;                  /* default 1: chain and name must verify against ca_file */
 	char *ca_file;               /* default CONF_CA_FILE; never opened by conf/ */
 	struct conf_pos ca_file_pos; /* of its value; 0:0 when the default */
+};
+
+/* Set for dns checks only; all zero for the other types. */
+struct conf_check_dns {
+	char *name;            /* query.name: absolute, as written ("example.org.") */
+	uint16_t qtype;        /* query.type as its number (lib/dns.h); default A */
+	int tcp;               /* transport: 0 udp (the default), 1 tcp (2-byte length prefix) */
+	unsigned expect_rcode; /* 0..10 (lib/dns.h); default 0, NOERROR */
+	char *expect_answer;   /* NULL: any answer; see health/dns_msg.h for what it matches */
 };
 
 #define CONF_CA_FILE        "/etc/ssl/certs/ca-certificates.crt"
@@ -110,10 +121,12 @@ struct conf_check {
 	struct conf_status_range *expect_status; /* http/https; default one range 200-399 */
 	size_t nexpect_status;
 	char *expect_body; /* http/https; NULL: any body */
-	char *send;        /* send_expect; required there, with expect; may hold any byte but NUL */
+	/* send_expect, udp_send_expect; required there, with expect; any byte but NUL */
+	char *send;
 	size_t send_len;
-	char *expect;              /* send_expect: substring of the reply */
+	char *expect; /* send_expect: substring of the reply; udp_send_expect: of one datagram */
 	struct conf_check_tls tls; /* https and tls */
+	struct conf_check_dns dns; /* dns */
 	uint64_t interval_ms;      /* default 2s, > 0 */
 	uint64_t fast_interval_ms; /* default min(interval, 500ms), > 0, <= interval */
 	uint64_t timeout_ms;       /* default min(interval, 1s), > 0, <= interval */

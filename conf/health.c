@@ -6,22 +6,34 @@
  * ranges are those of conf.h, and health/ takes the values as they are: every rule is here.
  *
  * A check's keys depend on its type: `path`, `host`, `expect_status` and `expect_body` belong to
- * http and https, `tls` to https and tls, `send` and `expect` to send_expect. A key that the
+ * http and https, `tls` to https and tls, `send` and `expect` to send_expect and udp_send_expect,
+ * `query`, `transport`, `expect_rcode` and `expect_answer` to dns. A key that the
  * type does not use is an error at the key rather than ignored, so that nobody believes a body
  * is checked when it is not. The type is therefore read first, wherever it stands in the
  * mapping. `expect_body`, `send`, `expect` and `tls` may be null, which means not set (the
  * reference file writes `expect_body: null`).
  *
  * Rules that span keys run once the section is read and only over values that were read
- * cleanly, so that one mistake gives one message: a send_expect check needs `send` and
- * `expect`, `timeout` and `fast_interval` may not exceed `interval`, and `max_ejection_time` may
- * not be shorter than `base_ejection_time`. Defaults that depend on another key follow it:
- * `timeout` is min(interval, 1s), `fast_interval` min(interval, 500ms) and `max_ejection_time`
- * max(5m, base_ejection_time), so that setting one key never makes an unwritten one invalid.
+ * cleanly, so that one mistake gives one message: a send_expect or udp_send_expect check needs
+ * `send` and `expect`, a dns check `query` with a `name`, `expect_answer` must suit the query's
+ * type (an address for A and AAAA, a name for CNAME, NS, PTR and MX, any text for TXT; none for
+ * the other types), `timeout` and `fast_interval` may not exceed `interval`, and
+ * `max_ejection_time` may not be shorter than `base_ejection_time`. Defaults that depend on another
+ * key follow it: `timeout` is min(interval, 1s), `fast_interval` min(interval, 500ms) and
+ * `max_ejection_time` max(5m, base_ejection_time), so that setting one key never makes an unwritten
+ * one invalid.
+ *
+ * A dns check's transport defaults to udp whatever the service is: a DNS server that answers
+ * over TCP only serves almost nobody, so UDP is what tells whether it serves, and a TCP service
+ * in front of DNS servers (today's only kind) still wants to know that.
  *
  * Nothing here opens `ca_file`: conf/ reads no file but the configuration (health/ loads it).
  */
 #include "conf/internal.h"
+
+#include "lib/dns.h"
+
+#include <arpa/inet.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +66,10 @@ enum conf_check_key {
 	CONF_CK_EXPECT_BODY,
 	CONF_CK_SEND,
 	CONF_CK_EXPECT,
+	CONF_CK_QUERY,
+	CONF_CK_TRANSPORT,
+	CONF_CK_EXPECT_RCODE,
+	CONF_CK_EXPECT_ANSWER,
 	CONF_CK_TLS,
 	CONF_CK_INTERVAL,
 	CONF_CK_FAST_INTERVAL,
@@ -73,6 +89,10 @@ static const struct conf_key conf_check_keys[] = {
 	[CONF_CK_EXPECT_BODY] = {"expect_body", 0},
 	[CONF_CK_SEND] = {"send", 0},
 	[CONF_CK_EXPECT] = {"expect", 0},
+	[CONF_CK_QUERY] = {"query", 0},
+	[CONF_CK_TRANSPORT] = {"transport", 0},
+	[CONF_CK_EXPECT_RCODE] = {"expect_rcode", 0},
+	[CONF_CK_EXPECT_ANSWER] = {"expect_answer", 0},
 	[CONF_CK_TLS] = {"tls", 0},
 	[CONF_CK_INTERVAL] = {"interval", 0},
 	[CONF_CK_FAST_INTERVAL] = {"fast_interval", 0},
@@ -89,6 +109,15 @@ static const struct conf_key conf_tls_keys[] = {
 	[CONF_TLS_VERIFY] = {"verify", 0},
 	[CONF_TLS_CA_FILE] = {"ca_file", 0},
 };
+
+enum conf_query_key { CONF_QUERY_NAME, CONF_QUERY_TYPE };
+
+static const struct conf_key conf_query_keys[] = {
+	[CONF_QUERY_NAME] = {"name", 0},
+	[CONF_QUERY_TYPE] = {"type", 0},
+};
+
+static const char *const conf_transport_names[] = {"udp", "tcp"};
 
 enum conf_outlier_key {
 	CONF_OUTLIER_CONSECUTIVE_FAILURES,
@@ -111,6 +140,8 @@ static const char *const conf_check_type_names[] = {
 	[CONF_CHECK_HTTPS] = "https",
 	[CONF_CHECK_TLS] = "tls",
 	[CONF_CHECK_SEND_EXPECT] = "send_expect",
+	[CONF_CHECK_DNS] = "dns",
+	[CONF_CHECK_UDP_SEND_EXPECT] = "udp_send_expect",
 };
 
 const char *conf_check_type_name(enum conf_check_type t)
@@ -121,6 +152,8 @@ const char *conf_check_type_name(enum conf_check_type t)
 	case CONF_CHECK_HTTPS:
 	case CONF_CHECK_TLS:
 	case CONF_CHECK_SEND_EXPECT:
+	case CONF_CHECK_DNS:
+	case CONF_CHECK_UDP_SEND_EXPECT:
 		return conf_check_type_names[t];
 	}
 	return "unknown";
@@ -144,6 +177,8 @@ static void conf_check_free(struct conf_check *c)
 	free(c->expect);
 	free(c->tls.sni);
 	free(c->tls.ca_file);
+	free(c->dns.name);
+	free(c->dns.expect_answer);
 }
 
 void conf_health_free(struct conf_health *h)
@@ -375,11 +410,79 @@ static void conf_map_tls(struct conf_report *r, const struct conf_node *k,
 	}
 }
 
+/* query: {name: example.org., type: A}; the name is required (conf_check_finish says so). */
+static int conf_map_query(struct conf_report *r, const struct conf_node *k,
+	const struct conf_node *v, const char *check, struct conf_check_dns *d)
+{
+	const struct conf_node *val;
+	char where[64], show[CONF_SHOW_MAX];
+	const char *s, *why;
+	int rc = 0;
+
+	int sec = conf_get_section(r, k, v);
+
+	if (sec <= 0)
+		return sec; /* null: an empty query, whose missing name is reported later */
+	snprintf(where, sizeof(where), "in 'health.%s.query'", check);
+	for (k = conf_map_next(v, NULL, &val); k != NULL; k = conf_map_next(v, k, &val)) {
+		int key = conf_key_find(r, k, where, conf_query_keys, CONF_NKEYS(conf_query_keys));
+		uint8_t wire[DNS_NAME_WIRE_MAX];
+		size_t len;
+
+		if (key < 0) {
+			rc = -1;
+			continue;
+		}
+		switch ((enum conf_query_key)key) {
+		case CONF_QUERY_NAME:
+			if (conf_get_string(r, k, val, CONF_HOST_MAX, &d->name) < 0) {
+				rc = -1;
+				break;
+			}
+			if (dns_name_to_wire(d->name, wire, &len, &why) < 0) {
+				conf_report_node(r, k, val, "'%s' %s %s", k->str,
+					conf_show(d->name, show, sizeof(show)), why);
+				free(d->name);
+				d->name = NULL;
+				rc = -1;
+			}
+			break;
+		case CONF_QUERY_TYPE:
+			if (conf_get_word(r, k, val, "a record type", &s) < 0) {
+				rc = -1;
+				break;
+			}
+			if (dns_type_from_name(s, &d->qtype) < 0) {
+				conf_report_value(r, k, val, dns_type_list());
+				rc = -1;
+			}
+			break;
+		}
+	}
+	return rc;
+}
+
+/* An rcode by its name: NOERROR, NXDOMAIN, ... */
+static int conf_get_rcode(
+	struct conf_report *r, const struct conf_node *k, const struct conf_node *v, unsigned *out)
+{
+	const char *s;
+
+	if (conf_get_word(r, k, v, "an rcode", &s) < 0)
+		return -1;
+	if (dns_rcode_from_name(s, out) == 0)
+		return 0;
+	conf_report_value(r, k, v,
+		"NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, YXDOMAIN, YXRRSET, "
+		"NXRRSET, NOTAUTH, NOTZONE");
+	return -1;
+}
+
 /* Null means "not set" for these keys only. */
 static int conf_check_key_nullable(enum conf_check_key key)
 {
 	return key == CONF_CK_EXPECT_BODY || key == CONF_CK_SEND || key == CONF_CK_EXPECT ||
-	       key == CONF_CK_TLS;
+	       key == CONF_CK_TLS || key == CONF_CK_EXPECT_ANSWER;
 }
 
 /* NULL when key applies to type t, else the types it is for, as a message says them. */
@@ -398,7 +501,14 @@ static const char *conf_check_key_types(enum conf_check_key key, enum conf_check
 		return tls ? NULL : "https and tls";
 	case CONF_CK_SEND:
 	case CONF_CK_EXPECT:
-		return t == CONF_CHECK_SEND_EXPECT ? NULL : "send_expect";
+		return t == CONF_CHECK_SEND_EXPECT || t == CONF_CHECK_UDP_SEND_EXPECT
+			       ? NULL
+			       : "send_expect and udp_send_expect";
+	case CONF_CK_QUERY:
+	case CONF_CK_TRANSPORT:
+	case CONF_CK_EXPECT_RCODE:
+	case CONF_CK_EXPECT_ANSWER:
+		return t == CONF_CHECK_DNS ? NULL : "dns";
 	case CONF_CK_TYPE:
 	case CONF_CK_PORT:
 	case CONF_CK_INTERVAL:
@@ -435,6 +545,21 @@ static int conf_check_value(struct conf_report *r, const struct conf_node *sk,
 		return conf_get_bytes(r, k, v, CONF_CHECK_DATA_MAX, &c->send, &c->send_len);
 	case CONF_CK_EXPECT:
 		return conf_get_bytes(r, k, v, CONF_CHECK_DATA_MAX, &c->expect, NULL);
+	case CONF_CK_QUERY:
+		return conf_map_query(r, k, v, sk->str, &c->dns);
+	case CONF_CK_TRANSPORT: {
+		int e = 0;
+
+		if (conf_get_enum(r, k, v, conf_transport_names, CONF_NKEYS(conf_transport_names),
+			    &e) < 0)
+			return -1;
+		c->dns.tcp = e == 1;
+		return 0;
+	}
+	case CONF_CK_EXPECT_RCODE:
+		return conf_get_rcode(r, k, v, &c->dns.expect_rcode);
+	case CONF_CK_EXPECT_ANSWER:
+		return conf_get_string(r, k, v, CONF_HOST_MAX, &c->dns.expect_answer);
 	case CONF_CK_TLS:
 		conf_map_tls(r, k, v, sk->str, &c->tls);
 		return 0; /* its keys are checked one by one: no rule here depends on them */
@@ -471,6 +596,65 @@ static void conf_check_le_interval(struct conf_report *r, const struct conf_chec
 		conf_show_ms(c->interval_ms, seen->k[CONF_CK_INTERVAL] == NULL, b, sizeof(b)));
 }
 
+/* Whether text is what expect_answer must be for a query of type t; the why, when not. */
+static const char *conf_answer_unfit(uint16_t t, const char *text)
+{
+	unsigned char a[16];
+	uint8_t wire[DNS_NAME_WIRE_MAX];
+	char abs[CONF_HOST_MAX + 2];
+	size_t n = strlen(text), len;
+	const char *why;
+
+	switch (t) {
+	case DNS_TYPE_A:
+		return inet_pton(AF_INET, text, a) == 1 ? NULL : "is not an IPv4 address";
+	case DNS_TYPE_AAAA:
+		return inet_pton(AF_INET6, text, a) == 1 ? NULL : "is not an IPv6 address";
+	case DNS_TYPE_CNAME:
+	case DNS_TYPE_NS:
+	case DNS_TYPE_PTR:
+	case DNS_TYPE_MX:
+		snprintf(abs, sizeof(abs), "%s%s", text, n > 0 && text[n - 1] == '.' ? "" : ".");
+		return dns_name_to_wire(abs, wire, &len, &why) == 0 ? NULL : why;
+	case DNS_TYPE_TXT:
+		return NULL;
+	default:
+		return "";
+	}
+}
+
+/* A dns check: the query's name is required, and expect_answer must suit its type. */
+static void conf_check_dns_finish(struct conf_report *r, const struct conf_node *sk,
+	struct conf_check *c, const struct conf_check_seen *seen)
+{
+	const struct conf_node *k = seen->k[CONF_CK_EXPECT_ANSWER];
+	char show[CONF_SHOW_MAX];
+	const char *why;
+
+	if (seen->bad[CONF_CK_QUERY])
+		return;
+	if (c->dns.name == NULL) {
+		conf_report_at(r, sk->line, sk->col,
+			"'%s' is missing 'query' with its 'name' (a dns check needs "
+			"'query: {name: example.org., type: A}')",
+			sk->str);
+		return;
+	}
+	if (k == NULL || seen->bad[CONF_CK_EXPECT_ANSWER])
+		return;
+	why = conf_answer_unfit(c->dns.qtype, c->dns.expect_answer);
+	if (why == NULL)
+		return;
+	if (why[0] == '\0')
+		conf_report_node(r, k, seen->v[CONF_CK_EXPECT_ANSWER],
+			"'%s' works with query types A, AAAA, CNAME, NS, PTR, MX and TXT, not %s",
+			k->str, dns_type_name(c->dns.qtype));
+	else
+		conf_report_node(r, k, seen->v[CONF_CK_EXPECT_ANSWER], "'%s' %s %s (query type %s)",
+			k->str, conf_show(c->dns.expect_answer, show, sizeof(show)), why,
+			dns_type_name(c->dns.qtype));
+}
+
 /* The rules that span keys, and the defaults that depend on the type or on interval. */
 static void conf_check_finish(struct conf_report *r, const struct conf_node *sk,
 	struct conf_check *c, const struct conf_check_seen *seen)
@@ -485,15 +669,18 @@ static void conf_check_finish(struct conf_report *r, const struct conf_node *sk,
 		return;
 	switch (c->type) {
 	case CONF_CHECK_SEND_EXPECT:
+	case CONF_CHECK_UDP_SEND_EXPECT:
 		for (int i = 0; i < 2; i++) {
 			enum conf_check_key key = i == 0 ? CONF_CK_SEND : CONF_CK_EXPECT;
 			if (seen->k[key] != NULL)
 				continue;
 			conf_report_at(r, sk->line, sk->col,
-				"'%s' is missing '%s' (a send_expect check needs 'send' and "
-				"'expect')",
-				sk->str, conf_check_keys[key].name);
+				"'%s' is missing '%s' (a %s check needs 'send' and 'expect')",
+				sk->str, conf_check_keys[key].name, conf_check_type_name(c->type));
 		}
+		break;
+	case CONF_CHECK_DNS:
+		conf_check_dns_finish(r, sk, c, seen);
 		break;
 	case CONF_CHECK_HTTP:
 	case CONF_CHECK_HTTPS:
@@ -516,6 +703,8 @@ static void conf_check_finish(struct conf_report *r, const struct conf_node *sk,
 	case CONF_CHECK_TLS:
 		break;
 	}
+	if (c->type != CONF_CHECK_DNS)
+		c->dns.qtype = 0;
 	/* https and tls always carry their TLS settings, written or not; the others none. */
 	if (c->type != CONF_CHECK_HTTPS && c->type != CONF_CHECK_TLS) {
 		c->tls.verify = 0;
@@ -542,6 +731,7 @@ static void conf_map_check(struct conf_report *r, const struct conf_node *sk,
 		.rise = 2,
 		.fall = 3,
 		.tls = {.verify = 1},
+		.dns = {.qtype = DNS_TYPE_A},
 		.pos = {sk->line, sk->col},
 	};
 	int sec = conf_get_section(r, sk, v);
@@ -662,6 +852,8 @@ void conf_health_keys_each(conf_key_cb cb, void *arg)
 		cb, arg, "services[].health.*", conf_check_keys, CONF_NKEYS(conf_check_keys));
 	conf_keys_table(
 		cb, arg, "services[].health.*.tls", conf_tls_keys, CONF_NKEYS(conf_tls_keys));
+	conf_keys_table(
+		cb, arg, "services[].health.*.query", conf_query_keys, CONF_NKEYS(conf_query_keys));
 	conf_keys_table(
 		cb, arg, "services[].outlier", conf_outlier_keys, CONF_NKEYS(conf_outlier_keys));
 }

@@ -36,6 +36,10 @@ int conf_check_equal(const struct conf_check *a, const struct conf_check *b)
 		a->fast_interval_ms != b->fast_interval_ms || a->timeout_ms != b->timeout_ms ||
 		a->jitter_pct != b->jitter_pct || a->rise != b->rise || a->fall != b->fall)
 		return 0;
+	if (!str_eq(a->dns.name, b->dns.name) || a->dns.qtype != b->dns.qtype ||
+		a->dns.tcp != b->dns.tcp || a->dns.expect_rcode != b->dns.expect_rcode ||
+		!str_eq(a->dns.expect_answer, b->dns.expect_answer))
+		return 0;
 	if (a->send_len > 0 && memcmp(a->send, b->send, a->send_len) != 0)
 		return 0;
 	for (size_t i = 0; i < a->nexpect_status; i++)

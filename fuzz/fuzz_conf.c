@@ -86,12 +86,25 @@ static void check_check(const struct conf_check *k)
 		FUZZ_CHECK(strlen(k->expect) <= CONF_CHECK_DATA_MAX, "expect too long");
 		FUZZ_CHECK(k->path == NULL && k->expect_body == NULL, "http keys on send_expect");
 		break;
+	case CONF_CHECK_UDP_SEND_EXPECT:
+		FUZZ_CHECK(k->send != NULL && k->expect != NULL,
+			"udp_send_expect without send/expect");
+		FUZZ_CHECK(k->path == NULL && k->dns.name == NULL, "other keys on udp_send_expect");
+		break;
+	case CONF_CHECK_DNS:
+		FUZZ_CHECK(k->dns.name != NULL && k->dns.qtype != 0, "dns check without a query");
+		FUZZ_CHECK(k->dns.expect_rcode <= 10, "rcode %u", k->dns.expect_rcode);
+		FUZZ_CHECK(k->path == NULL && k->send == NULL, "other keys on dns");
+		break;
 	case CONF_CHECK_TCP:
 	case CONF_CHECK_TLS:
 		FUZZ_CHECK(k->path == NULL && k->send == NULL && k->expect == NULL,
 			"keys that do not belong to %s", conf_check_type_name(k->type));
 		break;
 	}
+	if (k->type != CONF_CHECK_DNS)
+		FUZZ_CHECK(k->dns.name == NULL && k->dns.expect_answer == NULL && k->dns.qtype == 0,
+			"dns keys on %s", conf_check_type_name(k->type));
 	if (k->type != CONF_CHECK_HTTPS && k->type != CONF_CHECK_TLS)
 		FUZZ_CHECK(k->tls.sni == NULL && k->tls.ca_file == NULL && k->tls.verify == 0,
 			"tls keys on %s", conf_check_type_name(k->type));

@@ -1,16 +1,16 @@
 /*
  * DOC: active checks (implementation)
  *
- * One state machine per check. A run is one connection: it starts when the timer fires in
- * WAITING, and every way it ends (result, failure, timeout) goes through run_end(), which
- * releases what the run owned, arms the wait for the next run and, last, reports.
+ * One state machine per check. A run is one connection (or one datagram out): it starts when the
+ * timer fires in WAITING, and every way it ends (result, failure, timeout) goes through run_end(),
+ * which releases what the run owned, arms the wait for the next run and, last, reports.
  *
  *   check_start()
  *       |
  *       v            timer                    tcp: connected
  *   WAITING ------------------> CONNECTING ----------------------------------------+
  *      ^                          |    |                                           |
- *      |              tls, https  |    | http, send_expect                         |
+ *      |              tls, https  |    | http, send_expect, dns over tcp           |
  *      |                          v    |                 tls: handshake done       |
  *      |                   HANDSHAKING-+-------------------------------------------+
  *      |                          |    |                                           |
@@ -19,7 +19,19 @@
  *      |                                                                           |
  *      +----- run_end(): ok, failure, or timeout from any run state <--------------+
  *
+ *   WAITING --timer, udp_send_expect and dns over udp--> SENDING (then as above)
+ *
  *   IDLE: created, not started yet.
+ *
+ * UDP (udp_send_expect, and dns over udp) has no connection: connect() on the datagram socket
+ * only fixes the peer, so a UDP run goes from WAITING straight to SENDING (one datagram) and
+ * RECEIVING, where each datagram that comes back is judged on its own; an ICMP port
+ * unreachable comes back as ECONNREFUSED on that connected socket and ends the run ("port
+ * unreachable"). The states stay the same; only CONNECTING and HANDSHAKING are skipped. A dns
+ * run over tcp is a send_expect run with a 2-byte length in front of the query and of the
+ * reply. The DNS messages themselves are health/dns_msg.c's: each run asks with a new random
+ * ID, and a truncated reply fails the run (a health query fits in 512 bytes; a backend that
+ * truncates it is not answering what it should) rather than being retried over TCP.
  *
  * One ev_timer serves both the wait between runs and the timeout of a run (never both at
  * once); one ev_io follows the run's socket. Both are embedded here and lead back to the check
@@ -39,9 +51,11 @@
 #include "health/check.h"
 
 #include "health/check_tls.h"
+#include "health/dns_msg.h"
 #include "health/expect.h"
 #include "health/http_resp.h"
 #include "lib/container.h"
+#include "lib/dns.h"
 #include "lib/log.h"
 
 #include <arpa/inet.h>
@@ -58,6 +72,9 @@
 /* Bytes read per wake-up before yielding the loop to other checks. */
 #define CHECK_READ_BUDGET (64 * 1024)
 #define CHECK_READ_CHUNK  4096
+
+/* The largest datagram, and the largest DNS message over TCP with its length. */
+#define CHECK_DGRAM_MAX 65536
 
 /* How much of an expected string a reason quotes: escaped, it still fits a reason. */
 #define CHECK_QUOTE_MAX 32
@@ -87,18 +104,26 @@ struct check {
 	ev_io io;
 	int io_events;
 
-	char *req; /* http/https: the request; send_expect: cc->send (not owned) */
+	char *req; /* http/https: the request; (udp_)send_expect: cc->send (not owned); dns: query
+		    */
 	size_t req_len;
 	int own_req;
-	SSL_CTX *ctx;      /* shared reference, tls/https only */
-	char *sni;         /* NULL: none */
-	char *verify_name; /* name or IP the certificate must be for */
+	SSL_CTX *ctx;                     /* shared reference, tls/https only */
+	char *sni;                        /* NULL: none */
+	char *verify_name;                /* name or IP the certificate must be for */
+	uint8_t qname[DNS_NAME_WIRE_MAX]; /* dns: cc->dns.name in wire form */
+	size_t qname_len;
+	uint8_t query[2 + DNS_QUERY_MAX]; /* dns: this run's query (tcp: with its length) */
+	struct dns_want want;             /* dns: what this run's reply must be */
 
 	/* The run in progress. */
 	int fd;
 	SSL *ssl;
 	struct http_resp *resp; /* http/https */
 	struct expect_match rx; /* send_expect: looks for cc->expect in what came back */
+	int udp;                /* a datagram run: udp_send_expect, dns over udp */
+	uint8_t *dbuf;          /* udp: one datagram; dns over tcp: the reply, length first */
+	size_t dlen;
 	uint64_t rx_total;
 	size_t sent;
 	int peer_closed;
@@ -217,6 +242,9 @@ static void run_close(struct check *c)
 	}
 	free(c->resp);
 	c->resp = NULL;
+	free(c->dbuf);
+	c->dbuf = NULL;
+	c->dlen = 0;
 	expect_match_free(&c->rx);
 }
 
@@ -324,9 +352,22 @@ static void start_receiving(struct check *c)
 			return;
 		}
 		break;
+	case CONF_CHECK_DNS:
+	case CONF_CHECK_UDP_SEND_EXPECT:
+		c->dbuf = malloc(CHECK_DGRAM_MAX);
+		if (c->dbuf == NULL) {
+			run_end(c, 0, "out of memory");
+			return;
+		}
+		c->dlen = 0;
+		break;
 	case CONF_CHECK_TCP:
 	case CONF_CHECK_TLS:
 		break;
+	}
+	if (c->udp) {
+		io_want(c, EV_READ);
+		return;
 	}
 	/* TLS may already hold bytes that the socket will never signal again. */
 	do_recv(c);
@@ -351,6 +392,10 @@ static void do_send(struct check *c)
 		} else {
 			ssize_t n = send(c->fd, p, left, MSG_NOSIGNAL);
 
+			if (n < 0 && c->udp && errno == ECONNREFUSED) {
+				run_end(c, 0, "port unreachable");
+				return;
+			}
 			if (n > 0) {
 				c->sent += (size_t)n;
 			} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -401,6 +446,59 @@ static int http_decide(struct check *c, enum http_resp_rc rc)
 	return 0;
 }
 
+/* Judges the DNS reply m[0..n), the length prefix (tcp) already taken off. */
+static void dns_decide(struct check *c, const uint8_t *m, size_t n)
+{
+	char why[sizeof(((struct check_result *)0)->reason)];
+	int ok = dns_reply_judge(m, n, &c->want, why, sizeof(why));
+
+	run_end(c, ok, "%s", why);
+}
+
+/* dns over tcp: gathers the reply; returns whether the run ended. */
+static int dns_tcp_data(struct check *c, const char *buf, size_t n)
+{
+	size_t need = c->dlen >= 2 ? 2 + (size_t)((c->dbuf[0] << 8) | c->dbuf[1]) : 2;
+
+	while (n > 0) {
+		size_t take = need - c->dlen < n ? need - c->dlen : n;
+
+		memcpy(c->dbuf + c->dlen, buf, take);
+		c->dlen += take;
+		buf += take;
+		n -= take;
+		if (c->dlen == 2)
+			need = 2 + (size_t)((c->dbuf[0] << 8) | c->dbuf[1]);
+		if (c->dlen == need && need > 2) {
+			dns_decide(c, c->dbuf + 2, c->dlen - 2);
+			return 1;
+		}
+		if (c->dlen == need) { /* a zero length: nothing a reply can be */
+			run_end(c, 0, "bad DNS reply: %s", "empty message");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* udp: one datagram came back; returns whether the run ended. */
+static int on_datagram(struct check *c, const uint8_t *buf, size_t n)
+{
+	const struct conf_check *cc = c->cc;
+
+	c->rx_total += n;
+	if (cc->type == CONF_CHECK_DNS) {
+		dns_decide(c, buf, n);
+		return 1;
+	}
+	/* udp_send_expect: the expected text must be inside one datagram; others may follow. */
+	if (memmem(buf, n, cc->expect, strlen(cc->expect)) != NULL) {
+		run_end(c, 1, "ok");
+		return 1;
+	}
+	return 0;
+}
+
 static void expect_missing(struct check *c, const char *prefix)
 {
 	const struct conf_check *cc = c->cc;
@@ -424,6 +522,9 @@ static int on_data(struct check *c, const char *buf, size_t n)
 			return 1;
 		}
 		return 0;
+	case CONF_CHECK_DNS:
+		return dns_tcp_data(c, buf, n);
+	case CONF_CHECK_UDP_SEND_EXPECT: /* datagrams go through on_datagram() */
 	case CONF_CHECK_TCP:
 	case CONF_CHECK_TLS:
 		break;
@@ -446,7 +547,12 @@ static void on_eof(struct check *c)
 			run_end(c, 0, "bad HTTP response: %s", "closed early");
 		return;
 	case CONF_CHECK_SEND_EXPECT:
+	case CONF_CHECK_UDP_SEND_EXPECT:
 		expect_missing(c, "");
+		return;
+	case CONF_CHECK_DNS:
+		run_end(c, 0, "bad DNS reply: closed after %llu bytes",
+			(unsigned long long)c->rx_total);
 		return;
 	case CONF_CHECK_TCP:
 	case CONF_CHECK_TLS:
@@ -455,9 +561,39 @@ static void on_eof(struct check *c)
 	run_end(c, 1, "ok");
 }
 
+/* udp: reads the datagrams that are there; each one is judged alone. */
+static void do_recv_udp(struct check *c)
+{
+	for (int i = 0; i < 64; i++) {
+		ssize_t r = recv(c->fd, c->dbuf, CHECK_DGRAM_MAX, 0);
+
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				io_want(c, EV_READ);
+				return;
+			}
+			if (errno == EINTR)
+				continue;
+			if (errno == ECONNREFUSED)
+				run_end(c, 0, "port unreachable");
+			else
+				run_fail_errno(c, "read failed", errno);
+			return;
+		}
+		if (on_datagram(c, c->dbuf, (size_t)r))
+			return;
+	}
+	io_want(c, EV_READ);
+}
+
 static void do_recv(struct check *c)
 {
 	size_t budget = CHECK_READ_BUDGET;
+
+	if (c->udp) {
+		do_recv_udp(c);
+		return;
+	}
 
 	while (budget > 0) {
 		char buf[CHECK_READ_CHUNK];
@@ -536,9 +672,38 @@ static void connected(struct check *c)
 		return;
 	case CONF_CHECK_HTTP:
 	case CONF_CHECK_SEND_EXPECT:
-		start_sending(c, "connected");
+	case CONF_CHECK_DNS:
+	case CONF_CHECK_UDP_SEND_EXPECT:
+		start_sending(c, c->udp ? "udp: the peer is set" : "connected");
 		return;
 	}
+}
+
+/* dns: this run's query, with a new random ID. */
+static void dns_prepare(struct check *c)
+{
+	uint16_t id;
+	size_t pre = c->cc->dns.tcp ? 2 : 0;
+
+	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != (ssize_t)sizeof(id))
+		id = (uint16_t)(rng_unit(c) * 65536.0);
+	c->want = (struct dns_want){
+		.id = id,
+		.qtype = c->cc->dns.qtype,
+		.qname = c->qname,
+		.qname_len = c->qname_len,
+		.rcode = c->cc->dns.expect_rcode,
+		.answer = c->cc->dns.expect_answer,
+	};
+	int n = dns_query_build(c->query + pre, sizeof(c->query) - pre, &c->want);
+
+	/* DNS_QUERY_MAX fits any name check_new() accepted. */
+	if (pre) {
+		c->query[0] = (uint8_t)(n >> 8);
+		c->query[1] = (uint8_t)n;
+	}
+	c->req = (char *)c->query;
+	c->req_len = pre + (size_t)n;
 }
 
 static void run_start(struct check *c)
@@ -551,11 +716,17 @@ static void run_start(struct check *c)
 	c->peer_closed = 0;
 	c->handshaken = 0;
 	c->cert_not_after = 0;
-	check_set_state(c, CHECK_CONNECTING, "run starts");
+	c->udp = c->cc->type == CONF_CHECK_UDP_SEND_EXPECT ||
+		 (c->cc->type == CONF_CHECK_DNS && !c->cc->dns.tcp);
+	if (c->cc->type == CONF_CHECK_DNS)
+		dns_prepare(c);
+	if (!c->udp)
+		check_set_state(c, CHECK_CONNECTING, "run starts");
 	ev_timer_set(&c->timer, (double)c->cc->timeout_ms / 1000.0, 0.);
 	ev_timer_start(c->loop, &c->timer);
 
-	fd = socket(c->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(c->addr.sa.sa_family,
+		(c->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		run_end(c, 0, "socket failed: %s", strerror(errno));
 		return;
@@ -565,7 +736,7 @@ static void run_start(struct check *c)
 		connected(c);
 		return;
 	}
-	if (errno != EINPROGRESS && errno != EINTR) {
+	if (c->udp || (errno != EINPROGRESS && errno != EINTR)) {
 		connect_failed(c, errno);
 		return;
 	}
@@ -594,7 +765,8 @@ static void run_timeout(struct check *c)
 
 	switch (c->state) {
 	case CHECK_RECEIVING:
-		if (c->cc->type == CONF_CHECK_SEND_EXPECT) {
+		if (c->cc->type == CONF_CHECK_SEND_EXPECT ||
+			c->cc->type == CONF_CHECK_UDP_SEND_EXPECT) {
 			char prefix[64];
 
 			snprintf(prefix, sizeof(prefix), "timeout after %llums, ",
@@ -791,7 +963,8 @@ static uint64_t seed(const struct check *c)
 
 void check_rebind(struct check *c, const struct conf_check *cc, SSL_CTX *tls)
 {
-	if (!c->own_req && cc->type == CONF_CHECK_SEND_EXPECT)
+	if (!c->own_req &&
+		(cc->type == CONF_CHECK_SEND_EXPECT || cc->type == CONF_CHECK_UDP_SEND_EXPECT))
 		c->req = cc->send;
 	c->cc = cc;
 	if (c->ctx != NULL && tls != NULL && tls != c->ctx) {
@@ -845,9 +1018,20 @@ struct check *check_new(struct ev_loop *loop, const struct conf_check *cc, SSL_C
 			goto fail;
 		break;
 	case CONF_CHECK_SEND_EXPECT:
+	case CONF_CHECK_UDP_SEND_EXPECT:
 		c->req = cc->send;
 		c->req_len = cc->send != NULL ? cc->send_len : 0;
 		break;
+	case CONF_CHECK_DNS: {
+		const char *why = "has no name";
+
+		if (cc->dns.name == NULL ||
+			dns_name_to_wire(cc->dns.name, c->qname, &c->qname_len, &why) < 0) {
+			log_error("check dns %s: the query's name %s", c->name, why);
+			goto fail;
+		}
+		break;
+	}
 	}
 	return c;
 fail:

@@ -1,11 +1,12 @@
 /*
  * DOC: active checks
  *
- * One struct check runs one kind of check (tcp, http, https, tls, send_expect; see struct
- * conf_check) against one backend, forever, on the libev loop it is given: run, report, wait
- * interval (or fast_interval while the caller says the backend is changing state) with jitter,
- * run again. A run never overlaps the next: the wait starts when a run ends, and `timeout`
- * covers the whole run (connect, TLS handshake, request, response) and cuts it with a reason.
+ * One struct check runs one kind of check (tcp, http, https, tls, send_expect, dns over udp or
+ * tcp, udp_send_expect; see struct conf_check) against one backend, forever, on the libev loop
+ * it is given: run, report, wait interval (or fast_interval while the caller says the backend is
+ * changing state) with jitter, run again. A run never overlaps the next: the wait starts when a run
+ * ends, and `timeout` covers the whole run (connect, TLS handshake, request, response) and cuts it
+ * with a reason. The UDP types need nothing of the service: they work behind today's TCP services.
  * Everything is non-blocking, OpenSSL included; no thread per check.
  *
  * Results are reported through the callback, never synchronously from check_start().

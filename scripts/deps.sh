@@ -7,7 +7,7 @@ pkgs=(build-essential cmake pkg-config clang-format libev-dev libyaml-dev libssl
 	libcriterion-dev libsystemd-dev iproute2 procps bird2 libjansson-dev prometheus curl
 	clang libclang-rt-14-dev scdoc ca-certificates chromium libbpf-dev bpftool llvm debhelper
 	dpkg-dev lintian fakeroot
-	haproxy)
+	haproxy knot knot-dnsutils)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1303,3 +1303,38 @@ Test(conf_robust, unknown_key_is_shortened_and_escaped)
 	free(got);
 	free(s);
 }
+
+Test(conf_values, health_dns_file)
+{
+	struct conf *c = sc_conf_load_ok("ok-health-dns.yaml");
+
+	cr_assert_eq(c->nservices, 2);
+	const struct conf_check *l = &c->services[0].health.liveness;
+	cr_expect_eq(l->type, CONF_CHECK_DNS);
+	cr_expect_str_eq(l->dns.name, "example.org.");
+	cr_expect_eq(l->dns.qtype, 6, "SOA, written in lower case");
+	cr_expect_eq(l->dns.tcp, 1);
+	cr_expect_eq(l->dns.expect_rcode, 0);
+	cr_expect_null(l->dns.expect_answer);
+	cr_expect_null(l->send);
+	cr_expect_null(l->tls.ca_file);
+	const struct conf_check *r = &c->services[0].health.readiness;
+	cr_expect_eq(r->dns.qtype, 28);
+	cr_expect_eq(r->dns.tcp, 0, "udp by default");
+	cr_expect_str_eq(r->dns.expect_answer, "2001:db8::10");
+
+	const struct conf_check *u = &c->services[1].health.liveness;
+	cr_expect_eq(u->type, CONF_CHECK_UDP_SEND_EXPECT);
+	cr_expect_str_eq(u->send, "PING\n");
+	cr_expect_eq(u->send_len, 5);
+	cr_expect_str_eq(u->expect, "PONG");
+	cr_expect_null(u->dns.name);
+	cr_expect_eq(u->dns.qtype, 0, "no dns fields on other types");
+	const struct conf_check *root = &c->services[1].health.readiness;
+	cr_expect_str_eq(root->dns.name, ".");
+	cr_expect_eq(root->dns.qtype, 1, "A by default");
+	cr_expect_null(root->dns.expect_answer, "null: not set");
+	cr_expect_str_eq(conf_check_type_name(CONF_CHECK_DNS), "dns");
+	cr_expect_str_eq(conf_check_type_name(CONF_CHECK_UDP_SEND_EXPECT), "udp_send_expect");
+	conf_free(c);
+}

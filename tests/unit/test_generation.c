@@ -198,6 +198,33 @@ Test(reload_check, check_equality_sees_every_setting)
 	conf_free(b);
 }
 
+Test(reload_check, check_equality_sees_the_dns_settings)
+{
+	struct conf_check x = {.enabled = 1, .type = CONF_CHECK_DNS, .interval_ms = 1000};
+	struct conf_check y = x;
+	char n1[] = "example.org.", n2[] = "example.org.", a1[] = "192.0.2.1", a2[] = "192.0.2.1";
+
+	x.dns = (struct conf_check_dns){.name = n1, .qtype = 1, .expect_answer = a1};
+	y.dns = (struct conf_check_dns){.name = n2, .qtype = 1, .expect_answer = a2};
+	cr_expect(conf_check_equal(&x, &y));
+	y.dns.qtype = 28;
+	cr_expect(!conf_check_equal(&x, &y));
+	y.dns.qtype = 1;
+	y.dns.tcp = 1;
+	cr_expect(!conf_check_equal(&x, &y));
+	y.dns.tcp = 0;
+	y.dns.expect_rcode = 3;
+	cr_expect(!conf_check_equal(&x, &y));
+	y.dns.expect_rcode = 0;
+	n2[0] = 'x';
+	cr_expect(!conf_check_equal(&x, &y));
+	n2[0] = 'e';
+	a2[8] = '2';
+	cr_expect(!conf_check_equal(&x, &y));
+	y.dns.expect_answer = NULL;
+	cr_expect(!conf_check_equal(&x, &y));
+}
+
 /* ---- generations ----------------------------------------------------------------------------- */
 
 static struct lb_backend *be(struct lb_runtime *rt, size_t svc, size_t j)
