@@ -1,16 +1,18 @@
 /*
  * DOC: loading a configuration
  *
- * The entry points of conf.h: read the file, build the YAML tree, map its top level (`global`,
- * `bgp`, `services`) with the section files, and hand back either a complete struct conf or
- * the list of everything wrong with the file, never both and never half a config. `bgp` is read
- * before the other keys, wherever it stands: a service's `anycast` is judged by its mode.
+ * The entry points of conf.h: read the file, build the YAML tree with the files it includes
+ * and its ${NAME} expanded (include.c, env.c), map its top level (`global`, `bgp`, `services`;
+ * `include` is read by then) with the section files, and hand back either a complete struct
+ * conf or the list of everything wrong with the file set, never both and never half a config.
+ * `bgp` is read before the other keys, wherever it stands: a service's `anycast` is judged by
+ * its mode.
  *
  * The loader keeps going after an error so that one run reports every problem; a value that
  * failed is left at its default and the struct conf being built is thrown away at the end. The
- * only reads are of the file itself, bounded by CONF_MAX_FILE_SIZE, through lib/readfile: a
- * regular file only (a FIFO at the path must not block the main thread), and one that did not
- * change while it was read.
+ * only reads are of the file and of the files it includes, each bounded by CONF_MAX_FILE_SIZE,
+ * through lib/readfile (conf_read_file()): a regular file only (a FIFO at the path must not
+ * block the main thread), and one that did not change while it was read.
  */
 #include "conf/internal.h"
 

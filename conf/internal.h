@@ -6,9 +6,11 @@
  * A load runs in two passes so that the YAML library's event stream never meets the
  * configuration's rules:
  *
- *   text --(yaml_tree.c)--> node tree with line:col --(conf.c, global.c, service.c,
- *                                                        health.c)--> struct conf
- *                                                        \-- typed readers: fields.c
+ *   text --(yaml_tree.c)--> node tree with file:line:col --(conf.c, global.c, service.c,
+ *           per file, then   |                                 health.c)--> struct conf
+ *           env.c's ${NAME}  |                                 \-- typed readers: fields.c
+ *           and include.c's  +-- included files' trees, merged into the main root
+ *           merge            |
  *
  * Every problem goes through a struct conf_report (errs.c), which keeps the messages of this one
  * load, caps their number and sorts them by position at the end.
