@@ -191,10 +191,16 @@ static void conf_incl_entry(struct conf_incl *in, const struct conf_incl_link *m
 		return;
 	}
 	const char *slash = strrchr(me->name, '/');
+	int n;
 	if (p[0] == '/' || slash == NULL)
-		snprintf(path, sizeof(path), "%s", p);
+		n = snprintf(path, sizeof(path), "%s", p);
 	else
-		snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - me->name), me->name, p);
+		n = snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - me->name), me->name, p);
+	if (n < 0 || (size_t)n >= sizeof(path) || (size_t)n >= PATH_MAX) {
+		conf_report_node(
+			r, k, v, "'include': the path is longer than %d bytes", PATH_MAX - 1);
+		return;
+	}
 	if (strpbrk(p, "*?[") == NULL) {
 		conf_incl_one(in, me, depth, v, path, root);
 		return;

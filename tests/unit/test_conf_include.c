@@ -279,3 +279,18 @@ Test(conf_env, bad_references_are_errors)
 		free(got);
 	}
 }
+
+Test(conf_include, a_path_too_long_is_refused)
+{
+	char y[6000];
+	int n = snprintf(y, sizeof(y), "include: ");
+	memset(y + n, 'a', 5000);
+	snprintf(y + n + 5000, sizeof(y) - (size_t)n - 5000,
+		"\nservices:\n  - name: a\n    listen: 127.0.0.1:8001\n"
+		"    backends: [{address: \"127.0.0.1:9001\"}]\n");
+	int rc;
+	char *got = sc_conf_load_buffer_msgs(y, strlen(y), &rc);
+	cr_expect_eq(rc, -EINVAL);
+	cr_expect_str_eq(got, "t.yaml:1:10: 'include': the path is longer than 4095 bytes\n");
+	free(got);
+}
