@@ -6,7 +6,8 @@
  * glob in sorted order, a glob matching nothing, an empty included file, nested includes; and
  * the refusals with their exact lines: an error inside an included file at its own
  * FILE:LINE:COL, a loop (direct and through another file), a missing file, a key set in two
- * files, an included list, files nested too deep (generated in a scratch directory).
+ * files, an included list, files nested too deep (generated in a scratch directory), a path
+ * too long; and `anylb -t`, which prints the included file's lines.
  *
  * Then ${NAME} (conf/env.c) over buffers: set, unset (an error at the scalar), the default,
  * typed after substitution (an integer from a variable), $$, keys left alone, bad references.
@@ -16,6 +17,7 @@
 
 #include "conf/conf.h"
 #include "tests/support/conf_util.h"
+#include "tests/support/netns.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -293,4 +295,17 @@ Test(conf_include, a_path_too_long_is_refused)
 	cr_expect_eq(rc, -EINVAL);
 	cr_expect_str_eq(got, "t.yaml:1:10: 'include': the path is longer than 4095 bytes\n");
 	free(got);
+}
+
+/* What an operator sees: `anylb -t` prints the included file's lines and exits 1. */
+Test(conf_include, anylb_t_names_the_included_file)
+{
+	char out[4096];
+
+	sc_conf_to_source_dir();
+	int rc = sc_cmd(out, sizeof(out), 10000, "%s -t -c " INC "bad-main.yaml", ANYLB_BIN);
+	cr_expect_eq(rc, 1, "exit %d: %s", rc, out);
+	cr_expect(
+		strstr(out, INC "bad-part.yaml:5:18: 'address': bad address '127.0.0.1:0'") != NULL,
+		"%s", out);
 }
