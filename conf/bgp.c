@@ -172,7 +172,7 @@ void conf_map_bgp(struct conf_report *r, const struct conf_node *k, const struct
 		.max_announce_delay_ms = CONF_MAX_DELAY_DEFAULT,
 		.flap_window_ms = 10 * 60 * 1000,
 		.shutdown_grace_ms = 1000,
-		.pos = {k->line, k->col},
+		.pos = conf_node_pos(k),
 	};
 	b->interface = strdup(CONF_BGP_INTERFACE);
 	b->bird_socket = strdup(CONF_BGP_BIRD_SOCKET);
@@ -205,7 +205,7 @@ void conf_map_bgp(struct conf_report *r, const struct conf_node *k, const struct
 		enum conf_bgp_key bk = (enum conf_bgp_key)i;
 		if ((bk == CONF_BGP_INTERFACE_KEY || bk == CONF_BGP_WATCHDOG_TIMEOUT) &&
 			seen->announce_known && b->announce != CONF_ANNOUNCE_INTERFACE) {
-			conf_report_at(r, key->line, key->col,
+			conf_report_at_node(r, key,
 				"'%s' applies only to 'announce: interface', not to 'announce: %s'",
 				key->str, conf_announce_name(b->announce));
 			continue;
@@ -388,7 +388,7 @@ static void conf_map_prefixes(struct conf_report *r, const struct conf_node *k,
 	a->nprefixes = n;
 	for (size_t i = 0; i < n && item != NULL; i++, item = item->next) {
 		struct conf_prefix *p = &a->prefixes[i];
-		p->pos = (struct conf_pos){item->line, item->col};
+		p->pos = conf_node_pos(item);
 		if (item->kind == CONF_NODE_LIST || item->kind == CONF_NODE_MAP) {
 			conf_report_node(r, NULL, item, "'%s': expected a prefix, got %s", k->str,
 				conf_node_desc(item, desc, sizeof(desc)));
@@ -420,7 +420,7 @@ static int conf_get_bird_name(struct conf_report *r, const struct conf_node *k,
 		return -1;
 	}
 	a->bird_protocol = name;
-	a->bird_protocol_pos = (struct conf_pos){v->line, v->col};
+	a->bird_protocol_pos = conf_node_pos(v);
 	return 0;
 }
 
@@ -504,9 +504,9 @@ void conf_map_anycast(struct conf_report *r, const struct conf_node *k, const st
 	struct conf_anycast *a = &s->anycast;
 	int have_prefixes = 0, have_bird = 0;
 
-	*a = (struct conf_anycast){.enabled = 1, .min_ready = 1, .pos = {k->line, k->col}};
+	*a = (struct conf_anycast){.enabled = 1, .min_ready = 1, .pos = conf_node_pos(k)};
 	if (!bgp->written)
-		conf_report_at(r, k->line, k->col, "'%s' needs a top-level 'bgp' section", k->str);
+		conf_report_at_node(r, k, "'%s' needs a top-level 'bgp' section", k->str);
 	/* Without a bgp section, or with a bad announce, which mode applies is not known. */
 	int mode_known = bgp->written && bgp->announce_known;
 	int sec = conf_get_section(r, k, v);
@@ -526,7 +526,7 @@ void conf_map_anycast(struct conf_report *r, const struct conf_node *k, const st
 		case CONF_ANYCAST_BIRD_PROTOCOL:
 			have_bird = 1;
 			if (mode_known && b->announce != CONF_ANNOUNCE_BIRD_PROTOCOL) {
-				conf_report_at(r, key->line, key->col,
+				conf_report_at_node(r, key,
 					"'%s' applies only to 'announce: bird_protocol', not to "
 					"'announce: %s'%s",
 					key->str, conf_announce_name(b->announce),
@@ -547,7 +547,7 @@ void conf_map_anycast(struct conf_report *r, const struct conf_node *k, const st
 		}
 	}
 	if (!have_prefixes)
-		conf_report_at(r, k->line, k->col, "'%s' is missing 'prefixes'", k->str);
+		conf_report_at_node(r, k, "'%s' is missing 'prefixes'", k->str);
 	if (mode_known && b->announce == CONF_ANNOUNCE_BIRD_PROTOCOL && have_prefixes) {
 		int v4 = 0, v6 = 0;
 		for (size_t i = 0; i < a->nprefixes; i++) {
@@ -555,7 +555,7 @@ void conf_map_anycast(struct conf_report *r, const struct conf_node *k, const st
 			v6 |= a->prefixes[i].family == AF_INET6;
 		}
 		if (v4 && v6)
-			conf_report_at(r, k->line, k->col,
+			conf_report_at_node(r, k,
 				"'%s' mixes IPv4 and IPv6 prefixes, but a BIRD static protocol "
 				"holds "
 				"one address family: use one service per family with "
@@ -563,7 +563,7 @@ void conf_map_anycast(struct conf_report *r, const struct conf_node *k, const st
 				k->str);
 	}
 	if (mode_known && b->announce == CONF_ANNOUNCE_BIRD_PROTOCOL && !have_bird)
-		conf_report_at(r, k->line, k->col,
+		conf_report_at_node(r, k,
 			"'%s' is missing 'bird_protocol' (required with 'announce: bird_protocol')",
 			k->str);
 	/* nbackends is 0 when `backends` is missing or was refused: reported already. */

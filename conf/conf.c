@@ -1,32 +1,36 @@
 /*
  * DOC: loading a configuration
  *
- * The entry points of conf.h: read the file, build the YAML tree, map its top level (`global`,
- * `bgp`, `services`) with the section files, and hand back either a complete struct conf or
- * the list of everything wrong with the file, never both and never half a config. `bgp` is read
- * before the other keys, wherever it stands: a service's `anycast` is judged by its mode.
+ * The entry points of conf.h: read the file, build the YAML tree with the files it includes
+ * and its ${NAME} expanded (include.c, env.c), map its top level (`global`, `bgp`, `services`;
+ * `include` is read by then) with the section files, and hand back either a complete struct
+ * conf or the list of everything wrong with the file set, never both and never half a config.
+ * `bgp` is read before the other keys, wherever it stands: a service's `anycast` is judged by
+ * its mode.
  *
  * The loader keeps going after an error so that one run reports every problem; a value that
  * failed is left at its default and the struct conf being built is thrown away at the end. The
- * only reads are of the file itself, bounded by CONF_MAX_FILE_SIZE, through lib/readfile: a
- * regular file only (a FIFO at the path must not block the main thread), and one that did not
- * change while it was read.
+ * only reads are of the file and of the files it includes, each bounded by CONF_MAX_FILE_SIZE,
+ * through lib/readfile (conf_read_file()): a regular file only (a FIFO at the path must not
+ * block the main thread), and one that did not change while it was read.
  */
 #include "conf/internal.h"
 
 #include "lib/readfile.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-enum conf_top_key { CONF_TOP_GLOBAL, CONF_TOP_BGP, CONF_TOP_SERVICES };
+enum conf_top_key { CONF_TOP_GLOBAL, CONF_TOP_BGP, CONF_TOP_SERVICES, CONF_TOP_INCLUDE };
 
 static const struct conf_key conf_top_keys[] = {
 	[CONF_TOP_GLOBAL] = {"global", 0},
 	[CONF_TOP_BGP] = {"bgp", 0},
 	[CONF_TOP_SERVICES] = {"services", 0},
+	[CONF_TOP_INCLUDE] = {"include", 0},
 };
 
 void conf_free(struct conf *c)
@@ -59,6 +63,9 @@ void conf_free(struct conf *c)
 	free(c->global.group);
 	free(c->global.state_file);
 	free(c->file);
+	for (size_t i = 0; i < c->nfiles; i++)
+		free(c->files[i]);
+	free(c->files);
 	free(c);
 }
 
@@ -77,8 +84,7 @@ static void conf_map_top(struct conf_report *r, const struct conf_node *root, st
 	if (root->kind == CONF_NODE_BAD)
 		return;
 	if (root->kind != CONF_NODE_MAP) {
-		conf_report_at(r, root->line, root->col,
-			"expected a mapping at the top level, got %s",
+		conf_report_at_node(r, root, "expected a mapping at the top level, got %s",
 			conf_node_desc(root, desc, sizeof(desc)));
 		return;
 	}
@@ -102,10 +108,12 @@ static void conf_map_top(struct conf_report *r, const struct conf_node *root, st
 			break;
 		case CONF_TOP_BGP:
 			break; /* read first, above */
+		case CONF_TOP_INCLUDE:
+			break; /* read by include.c, which marks it skipped */
 		}
 	}
 	if (!have_services)
-		conf_report_at(r, root->line, root->col, "no services: add a 'services' list");
+		conf_report_at_node(r, root, "no services: add a 'services' list");
 }
 
 /* Returns 0 or -errno with *out NULL; errors are reported. */
@@ -137,11 +145,12 @@ static int conf_parse(struct conf_report *r, const char *buf, size_t len, struct
 	if (c->file == NULL || c->global.site == NULL || c->global.admin.socket == NULL)
 		r->nomem = 1;
 
-	/* libyaml wants a pointer even for no bytes. */
-	struct conf_tree *t = conf_tree_parse(r, buf != NULL ? buf : "", len);
-	if (t != NULL && !r->nomem)
-		conf_map_top(r, conf_tree_root(t), c);
-	conf_tree_free(t);
+	struct conf_fileset fs = {0};
+	struct conf_node *root = conf_fileset_load(r, &fs, buf, len);
+	/* A main file that failed to parse has no tree; one without a document has no root. */
+	if (fs.ntrees > 0 && !r->nomem)
+		conf_map_top(r, root, c);
+	conf_fileset_free(&fs);
 	if (r->nomem) {
 		conf_free(c);
 		return -ENOMEM;
@@ -150,6 +159,7 @@ static int conf_parse(struct conf_report *r, const char *buf, size_t len, struct
 		conf_free(c);
 		return -EINVAL;
 	}
+	conf_report_take_files(r, &c->files, &c->nfiles);
 	*out = c;
 	return 0;
 }
@@ -165,37 +175,55 @@ int conf_load_buffer(
 	return rc;
 }
 
+int conf_read_file(struct conf_report *r, const struct conf_node *at, const char *path, char **buf,
+	size_t *len)
+{
+	char show[CONF_SHOW_MAX], pre[CONF_SHOW_MAX + 16] = "";
+	mode_t mode;
+
+	*buf = NULL;
+	/* An included file's problems are its entry's; the main file's are at its top. */
+	struct conf_node top = {.line = 1, .col = 1, .file = r->file};
+	if (at != NULL)
+		snprintf(pre, sizeof(pre), "'include': %s: ", conf_show(path, show, sizeof(show)));
+	else
+		at = &top;
+	/* Never blocks on a FIFO or a device: the main thread also keeps the heartbeat. */
+	int rc = readfile_regular(path, CONF_MAX_FILE_SIZE, buf, len, &mode);
+	if (rc == -ENOMEM) {
+		r->nomem = 1;
+	} else if ((rc == -EISDIR || rc == -EINVAL) && mode != 0 && !S_ISREG(mode)) {
+		conf_report_at_node(r, at, "%scannot read the file: it is %s, not a regular file",
+			pre, readfile_type(mode));
+	} else if (rc == -EFBIG) {
+		/* As from a buffer: too large is bad content. */
+		rc = -EINVAL;
+		conf_report_at_node(r, at, "%sfile is too large (more than %u MiB)", pre,
+			CONF_MAX_FILE_SIZE >> 20);
+	} else if (rc == -EAGAIN) {
+		conf_report_at_node(r, at,
+			"%sthe file changed while it was read: write it elsewhere and rename it "
+			"into place",
+			pre);
+	} else if (rc < 0) {
+		char eb[128];
+		/* GNU strerror_r: a reload may run beside other threads. */
+		conf_report_at_node(
+			r, at, "%scannot read the file: %s", pre, strerror_r(-rc, eb, sizeof(eb)));
+	}
+	return rc;
+}
+
 int conf_load(const char *path, struct conf **out, struct conf_errs *errs)
 {
 	struct conf_report r;
 	char *buf;
 	size_t len;
-	mode_t mode;
 
 	*out = NULL;
 	conf_report_init(&r, path, errs);
-	/* Never blocks on a FIFO or a device: the main thread also keeps the heartbeat. */
-	int rc = readfile_regular(path, CONF_MAX_FILE_SIZE, &buf, &len, &mode);
-	if (rc == -ENOMEM) {
-		r.nomem = 1;
-	} else if ((rc == -EISDIR || rc == -EINVAL) && mode != 0 && !S_ISREG(mode)) {
-		conf_report_at(&r, 1, 1, "cannot read the file: it is %s, not a regular file",
-			readfile_type(mode));
-	} else if (rc == -EFBIG) {
-		/* As from a buffer: too large is bad content. */
-		rc = -EINVAL;
-		conf_report_at(
-			&r, 1, 1, "file is too large (more than %u MiB)", CONF_MAX_FILE_SIZE >> 20);
-	} else if (rc == -EAGAIN) {
-		conf_report_at(&r, 1, 1,
-			"the file changed while it was read: write it elsewhere and rename it into "
-			"place");
-	} else if (rc < 0) {
-		char eb[128];
-		/* GNU strerror_r: a reload may run beside other threads. */
-		conf_report_at(
-			&r, 1, 1, "cannot read the file: %s", strerror_r(-rc, eb, sizeof(eb)));
-	} else {
+	int rc = conf_read_file(&r, NULL, path, &buf, &len);
+	if (rc == 0) {
 		rc = conf_parse(&r, buf, len, out);
 		free(buf);
 	}

@@ -40,9 +40,14 @@ enum conf_accept_proxy { CONF_ACCEPT_OFF, CONF_ACCEPT_V1, CONF_ACCEPT_V2, CONF_A
  */
 enum conf_initial_state { CONF_INITIAL_READY, CONF_INITIAL_NOT_READY };
 
-/* Where a value was written, for messages that come after loading (e.g. a failed bind). */
+/*
+ * Where a value was written, for messages that come after loading (e.g. a failed bind). file is
+ * the file it was written in, owned by the struct conf (its files[]); NULL means the main file,
+ * conf->file (and 0:0 a default).
+ */
 struct conf_pos {
 	int line, col;
+	const char *file;
 };
 
 struct conf_backend {
@@ -307,6 +312,8 @@ struct conf_bgp {
 
 struct conf {
 	char *file;
+	char **files; /* every file the load read, the main one first (include:); nfiles of them */
+	size_t nfiles;
 	struct conf_global global;
 	struct conf_bgp bgp;
 	struct conf_service *services;
@@ -332,7 +339,9 @@ struct conf_errs {
  * changed while it was read) or -errno (unreadable file), *out is NULL, and errs holds at least
  * one error. errs must be zeroed or previously used by the caller.
  *
- * Messages are added after what errs already holds, sorted by position. Problems with the file
+ * The file may include others (`include:`) and use `${NAME}`: see docs/CONFIG.md; messages about
+ * an included file carry its name. Messages are added after what errs already holds, sorted by
+ * file (in the order they were read) and position. Problems with the file
  * itself (cannot open, not a regular file, too large, changed) are reported at 1:1, so that every
  * line keeps the FILE:LINE:COL form. Should memory run out while recording errors, the load still
  * fails (-ENOMEM) but errs may be short of the message saying so.
@@ -353,6 +362,12 @@ void conf_errs_free(struct conf_errs *errs);
  */
 int conf_errs_add(struct conf_errs *errs, const char *file, struct conf_pos at, const char *fmt,
 	...) __attribute__((format(printf, 4, 5)));
+
+/* The file a position of c is in: its own, or the main file. */
+static inline const char *conf_pos_file(const struct conf *c, struct conf_pos p)
+{
+	return p.file != NULL ? p.file : c->file;
+}
 
 /* Writes each error as "FILE:LINE:COL: message\n" to fd. */
 void conf_errs_print(const struct conf_errs *errs, int fd);

@@ -49,23 +49,106 @@ static int conf_errs_push(struct conf_errs *errs, const char *file, int line, in
 	return 0;
 }
 
-void conf_report_at(struct conf_report *r, int line, int col, const char *fmt, ...)
+static void conf_report_va(
+	struct conf_report *r, const char *file, int line, int col, const char *fmt, va_list ap)
 {
-	va_list ap;
 	char *msg;
 
 	if (r->count >= CONF_MAX_ERRORS) {
 		r->truncated = 1;
 		return;
 	}
-	va_start(ap, fmt);
 	int n = vasprintf(&msg, fmt, ap);
-	va_end(ap);
-	if (n < 0 || conf_errs_push(r->errs, r->file, line, col, msg) < 0) {
+	if (n < 0 || conf_errs_push(r->errs, file != NULL ? file : r->file, line, col, msg) < 0) {
 		r->nomem = 1;
 		return;
 	}
 	r->count++;
+}
+
+void conf_report_at(struct conf_report *r, int line, int col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_report_va(r, r->file, line, col, fmt, ap);
+	va_end(ap);
+}
+
+void conf_report_at_node(struct conf_report *r, const struct conf_node *n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_report_va(r, n->file, n->line, n->col, fmt, ap);
+	va_end(ap);
+}
+
+void conf_report_pos(struct conf_report *r, struct conf_pos p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_report_va(r, p.file, p.line, p.col, fmt, ap);
+	va_end(ap);
+}
+
+const char *conf_report_file(struct conf_report *r, const char *name)
+{
+	for (size_t i = 0; i < r->nfiles; i++)
+		if (strcmp(r->files[i], name) == 0)
+			return r->files[i];
+	char **v = realloc(r->files, (r->nfiles + 1) * sizeof(*v));
+	if (v == NULL) {
+		r->nomem = 1;
+		return NULL;
+	}
+	r->files = v;
+	if ((v[r->nfiles] = strdup(name)) == NULL) {
+		r->nomem = 1;
+		return NULL;
+	}
+	return v[r->nfiles++];
+}
+
+void conf_report_take_files(struct conf_report *r, char ***files, size_t *n)
+{
+	*files = r->files;
+	*n = r->nfiles;
+	r->files = NULL;
+	r->nfiles = 0;
+}
+
+const char *conf_where(const struct conf_report *r, const char *first, const char *here, int line,
+	char *buf, size_t cap)
+{
+	if (first == NULL)
+		first = r->file;
+	if (here == NULL)
+		here = r->file;
+	if (first == here || strcmp(first, here) == 0)
+		snprintf(buf, cap, "line %d", line);
+	else
+		snprintf(buf, cap, "%s:%d", first, line);
+	return buf;
+}
+
+/* A message's file as an order: the files of the load as they were read, others first. */
+static size_t conf_file_order(const struct conf_report *r, const char *file)
+{
+	for (size_t i = 0; i < r->nfiles; i++)
+		if (strcmp(r->files[i], file) == 0)
+			return i;
+	return 0;
+}
+
+static int conf_err_after(
+	const struct conf_report *r, const struct conf_err *a, const struct conf_err *b)
+{
+	size_t fa = conf_file_order(r, a->file), fb = conf_file_order(r, b->file);
+	if (fa != fb)
+		return fa > fb;
+	return a->line > b->line || (a->line == b->line && a->col > b->col);
 }
 
 int conf_errs_add(
@@ -80,7 +163,8 @@ int conf_errs_add(
 	if (n < 0)
 		return -ENOMEM;
 	/* A place the file does not have (a default) is reported at its start. */
-	return conf_errs_push(errs, file, at.line > 0 ? at.line : 1, at.line > 0 ? at.col : 1, msg);
+	return conf_errs_push(errs, at.file != NULL ? at.file : file, at.line > 0 ? at.line : 1,
+		at.line > 0 ? at.col : 1, msg);
 }
 
 void conf_report_finish(struct conf_report *r)
@@ -91,8 +175,7 @@ void conf_report_finish(struct conf_report *r)
 	for (size_t i = r->first + 1; i < r->errs->n; i++) {
 		struct conf_err e = v[i];
 		size_t j = i;
-		while (j > r->first && (v[j - 1].line > e.line ||
-					       (v[j - 1].line == e.line && v[j - 1].col > e.col))) {
+		while (j > r->first && conf_err_after(r, &v[j - 1], &e)) {
 			v[j] = v[j - 1];
 			j--;
 		}
@@ -103,17 +186,24 @@ void conf_report_finish(struct conf_report *r)
 	 * output stays sorted and every line keeps the FILE:LINE:COL form.
 	 */
 	int line = 1, col = 1;
+	const char *file = r->file;
 	if (r->errs->n > r->first) {
 		line = r->errs->v[r->errs->n - 1].line;
 		col = r->errs->v[r->errs->n - 1].col;
+		file = r->errs->v[r->errs->n - 1].file;
 	}
 	char *msg = NULL;
 	if (r->truncated &&
 		asprintf(&msg, "too many errors, stopped after %d", CONF_MAX_ERRORS) >= 0)
-		conf_errs_push(r->errs, r->file, line, col, msg);
+		conf_errs_push(r->errs, file, line, col, msg);
 	msg = NULL;
 	if (r->nomem && asprintf(&msg, "out of memory while loading the configuration") >= 0)
-		conf_errs_push(r->errs, r->file, line, col, msg);
+		conf_errs_push(r->errs, file, line, col, msg);
+	for (size_t i = 0; i < r->nfiles; i++)
+		free(r->files[i]);
+	free(r->files);
+	r->files = NULL;
+	r->nfiles = 0;
 }
 
 void conf_errs_free(struct conf_errs *errs)

@@ -94,7 +94,7 @@ void conf_report_node(struct conf_report *r, const struct conf_node *k, const st
 		r->nomem = 1;
 		return;
 	}
-	conf_report_at(r, at->line, at->col, "%s", msg);
+	conf_report_at_node(r, at, "%s", msg);
 	free(msg);
 }
 
@@ -148,8 +148,7 @@ int conf_key_find(struct conf_report *r, const struct conf_node *k, const char *
 		if (strcmp(k->str, keys[i].name) != 0)
 			continue;
 		if (keys[i].later) {
-			conf_report_at(
-				r, k->line, k->col, "'%s' is not supported yet", keys[i].name);
+			conf_report_at_node(r, k, "'%s' is not supported yet", keys[i].name);
 			return -1;
 		}
 		return (int)i;
@@ -164,8 +163,8 @@ int conf_key_find(struct conf_report *r, const struct conf_node *k, const char *
 	}
 	/* Close enough to be a typo, and not so short that every key is "close". */
 	if (best <= 2 && best < k->len) {
-		conf_report_at(r, k->line, k->col, "unknown key %s %s; did you mean '%s'?", show,
-			where, keys[besti].name);
+		conf_report_at_node(r, k, "unknown key %s %s; did you mean '%s'?", show, where,
+			keys[besti].name);
 		return -1;
 	}
 	list[0] = '\0';
@@ -175,8 +174,7 @@ int conf_key_find(struct conf_report *r, const struct conf_node *k, const char *
 			break;
 		o += (size_t)n;
 	}
-	conf_report_at(
-		r, k->line, k->col, "unknown key %s %s (expected one of: %s)", show, where, list);
+	conf_report_at_node(r, k, "unknown key %s %s (expected one of: %s)", show, where, list);
 	return -1;
 }
 

@@ -105,7 +105,7 @@ static void conf_map_admin(struct conf_report *r, const struct conf_node *k,
 	char show[CONF_SHOW_MAX];
 	int listen_bad = 0;
 
-	ad->pos = (struct conf_pos){k->line, k->col};
+	ad->pos = conf_node_pos(k);
 	if (conf_get_section(r, k, v) <= 0)
 		return;
 	for (key = conf_map_next(v, NULL, &val); key != NULL; key = conf_map_next(v, key, &val)) {
@@ -132,7 +132,7 @@ static void conf_map_admin(struct conf_report *r, const struct conf_node *k,
 		case CONF_ADMIN_TOKEN_FILE:
 			token_k = key;
 			if (conf_get_string(r, key, val, CONF_PATH_TEXT_MAX, &ad->token_file) == 0)
-				ad->token_file_pos = (struct conf_pos){val->line, val->col};
+				ad->token_file_pos = conf_node_pos(val);
 			break;
 		case CONF_ADMIN_REQUIRE_TOKEN:
 			require_k = key;
@@ -144,13 +144,13 @@ static void conf_map_admin(struct conf_report *r, const struct conf_node *k,
 	if (listen_k == NULL) {
 		/* Without a TCP listener these two would do nothing: say so rather than ignore. */
 		if (token_k != NULL)
-			conf_report_at(r, token_k->line, token_k->col,
+			conf_report_at_node(r, token_k,
 				"'token_file' applies only with 'listen' (writes over TCP)");
 		if (remote_k != NULL)
-			conf_report_at(r, remote_k->line, remote_k->col,
-				"'allow_remote' applies only with 'listen'");
+			conf_report_at_node(
+				r, remote_k, "'allow_remote' applies only with 'listen'");
 		if (require_k != NULL)
-			conf_report_at(r, require_k->line, require_k->col,
+			conf_report_at_node(r, require_k,
 				"'require_token' applies only with 'listen' (the unix socket needs "
 				"none)");
 		return;
@@ -163,7 +163,7 @@ static void conf_map_admin(struct conf_report *r, const struct conf_node *k,
 			"'allow_remote: true' to accept admin connections from elsewhere",
 			conf_show(ad->listen, show, sizeof(show)));
 	if (token_k == NULL)
-		conf_report_at(r, listen_k->line, listen_k->col,
+		conf_report_at_node(r, listen_k,
 			"'listen' needs a 'token_file': writes over TCP need its bearer token");
 }
 
@@ -175,7 +175,7 @@ static void conf_map_workers(struct conf_report *r, const struct conf_node *k,
 	const char *s;
 	uint64_t n;
 
-	g->workers_pos = (struct conf_pos){k->line, k->col};
+	g->workers_pos = conf_node_pos(k);
 	if (conf_get_word(r, k, v, "'auto' or an integer", &s) < 0)
 		return;
 	if (strcmp(s, "auto") == 0) {
@@ -245,7 +245,7 @@ static void conf_resolve_ids(struct conf_report *r, const struct conf_node *user
 	int rc;
 
 	if (group_k != NULL && user_k == NULL) {
-		conf_report_at(r, group_k->line, group_k->col, "'group' applies only with 'user'");
+		conf_report_at_node(r, group_k, "'group' applies only with 'user'");
 		return;
 	}
 	if (g->user == NULL)
@@ -314,14 +314,14 @@ void conf_map_global(struct conf_report *r, const struct conf_node *k, const str
 		case CONF_GLOBAL_USER:
 			user_k = k;
 			user_v = val;
-			g->user_pos = (struct conf_pos){k->line, k->col};
+			g->user_pos = conf_node_pos(k);
 			conf_get_string(r, k, val, CONF_ID_NAME_MAX, &g->user);
 			break;
 		case CONF_GLOBAL_GROUP:
 			group_k = k;
 			group_v = val;
 			if (g->user_pos.line == 0)
-				g->user_pos = (struct conf_pos){k->line, k->col};
+				g->user_pos = conf_node_pos(k);
 			conf_get_string(r, k, val, CONF_ID_NAME_MAX, &g->group);
 			break;
 		case CONF_GLOBAL_STATE_FILE:

@@ -404,7 +404,7 @@ static void conf_map_tls(struct conf_report *r, const struct conf_node *k,
 			break;
 		case CONF_TLS_CA_FILE:
 			if (conf_get_string(r, k, val, CONF_FILE_MAX, &t->ca_file) == 0)
-				t->ca_file_pos = (struct conf_pos){val->line, val->col};
+				t->ca_file_pos = conf_node_pos(val);
 			break;
 		}
 	}
@@ -634,7 +634,7 @@ static void conf_check_dns_finish(struct conf_report *r, const struct conf_node 
 	if (seen->bad[CONF_CK_QUERY])
 		return;
 	if (c->dns.name == NULL) {
-		conf_report_at(r, sk->line, sk->col,
+		conf_report_at_node(r, sk,
 			"'%s' is missing 'query' with its 'name' (a dns check needs "
 			"'query: {name: example.org., type: A}')",
 			sk->str);
@@ -674,7 +674,7 @@ static void conf_check_finish(struct conf_report *r, const struct conf_node *sk,
 			enum conf_check_key key = i == 0 ? CONF_CK_SEND : CONF_CK_EXPECT;
 			if (seen->k[key] != NULL)
 				continue;
-			conf_report_at(r, sk->line, sk->col,
+			conf_report_at_node(r, sk,
 				"'%s' is missing '%s' (a %s check needs 'send' and 'expect')",
 				sk->str, conf_check_keys[key].name, conf_check_type_name(c->type));
 		}
@@ -732,7 +732,7 @@ static void conf_map_check(struct conf_report *r, const struct conf_node *sk,
 		.fall = 3,
 		.tls = {.verify = 1},
 		.dns = {.qtype = DNS_TYPE_A},
-		.pos = {sk->line, sk->col},
+		.pos = conf_node_pos(sk),
 	};
 	int sec = conf_get_section(r, sk, v);
 	if (sec < 0)
@@ -761,7 +761,7 @@ static void conf_map_check(struct conf_report *r, const struct conf_node *sk,
 		seen.v[key] = val;
 		const char *types = conf_check_key_types((enum conf_check_key)key, c->type);
 		if (seen.type_known && types != NULL) {
-			conf_report_at(r, k->line, k->col,
+			conf_report_at_node(r, k,
 				"'%s' applies only to %s checks, not to type '%s'%s", k->str, types,
 				conf_check_type_name(c->type),
 				seen.k[CONF_CK_TYPE] == NULL ? " (the default)" : "");
@@ -804,7 +804,7 @@ void conf_map_outlier(struct conf_report *r, const struct conf_node *k, const st
 	int base_bad = 0, max_bad = 0;
 	char a[48], b[48];
 
-	o->pos = (struct conf_pos){k->line, k->col};
+	o->pos = conf_node_pos(k);
 	if (conf_get_section(r, k, v) <= 0)
 		return;
 	for (k = conf_map_next(v, NULL, &val); k != NULL; k = conf_map_next(v, k, &val)) {

@@ -6,9 +6,11 @@
  * A load runs in two passes so that the YAML library's event stream never meets the
  * configuration's rules:
  *
- *   text --(yaml_tree.c)--> node tree with line:col --(conf.c, global.c, service.c,
- *                                                        health.c)--> struct conf
- *                                                        \-- typed readers: fields.c
+ *   text --(yaml_tree.c)--> node tree with file:line:col --(conf.c, global.c, service.c,
+ *           per file, then   |                                 health.c)--> struct conf
+ *           env.c's ${NAME}  |                                 \-- typed readers: fields.c
+ *           and include.c's  +-- included files' trees, merged into the main root
+ *           merge            |
  *
  * Every problem goes through a struct conf_report (errs.c), which keeps the messages of this one
  * load, caps their number and sorts them by position at the end.
@@ -41,7 +43,9 @@
 /* ---- errs.c: the messages of one load ---- */
 
 struct conf_report {
-	const char *file; /* as messages name it */
+	const char *file; /* as messages name it: the file being parsed, else the main one */
+	char **files;     /* every file of this load, the main one first (conf_report_file()) */
+	size_t nfiles;
 	struct conf_errs *errs;
 	size_t first;  /* errs->v[first..] belong to this load */
 	size_t count;  /* messages added by this load */
@@ -55,7 +59,29 @@ void conf_report_init(struct conf_report *r, const char *file, struct conf_errs 
 void conf_report_at(struct conf_report *r, int line, int col, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Sorts this load's messages by position (stably) and adds the closing ones. */
+/* Same, at a node: in the file the node was read from. */
+struct conf_node;
+void conf_report_at_node(struct conf_report *r, const struct conf_node *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Same, at a position of the struct conf being built (a NULL file: r->file). */
+void conf_report_pos(struct conf_report *r, struct conf_pos p, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Adds name to the load's files and returns the copy nodes and positions point to (the same
+ * copy for the same name), or NULL with r->nomem set. The copies are the report's until
+ * conf_report_take_files() hands them to the struct conf; conf_report_finish() frees the rest.
+ */
+const char *conf_report_file(struct conf_report *r, const char *name);
+void conf_report_take_files(struct conf_report *r, char ***files, size_t *n);
+
+/* "line N" when first is in the same file as here (NULL: the main file), else "FILE:N". */
+#define CONF_WHERE_MAX 300
+const char *conf_where(const struct conf_report *r, const char *first, const char *here, int line,
+	char *buf, size_t cap);
+
+/* Sorts this load's messages by file and position (stably) and adds the closing ones. */
 void conf_report_finish(struct conf_report *r);
 
 static inline int conf_report_failed(const struct conf_report *r)
@@ -69,7 +95,8 @@ enum conf_node_kind {
 	CONF_NODE_SCALAR,
 	CONF_NODE_LIST,
 	CONF_NODE_MAP,
-	CONF_NODE_BAD, /* an alias or a scalar with a NUL byte: already reported, skip quietly */
+	CONF_NODE_BAD, /* an alias, a scalar with a NUL byte or a failed ${NAME}: already
+			* reported, skip quietly */
 };
 
 /*
@@ -79,11 +106,12 @@ enum conf_node_kind {
  */
 struct conf_node {
 	enum conf_node_kind kind;
-	int line, col;   /* 1-based, where the node starts */
-	int plain;       /* scalar written without quotes: only then can it be null */
-	int skip;        /* mapping key to ignore, already reported */
-	const char *str; /* scalar: NUL-terminated, holds no other NUL */
-	size_t len;      /* scalar: strlen(str) */
+	int line, col;    /* 1-based, where the node starts */
+	const char *file; /* the file it was read from (conf_report_file()) */
+	int plain;        /* scalar written without quotes: only then can it be null */
+	int skip;         /* mapping key to ignore, already reported */
+	const char *str;  /* scalar: NUL-terminated, holds no other NUL */
+	size_t len;       /* scalar: strlen(str) */
 	struct conf_node *first, *next;
 	size_t n; /* list: items; mapping: pairs (skipped ones included) */
 };
@@ -98,6 +126,53 @@ struct conf_tree;
  */
 struct conf_tree *conf_tree_parse(struct conf_report *r, const char *buf, size_t len);
 const struct conf_node *conf_tree_root(const struct conf_tree *t);
+/* The same root, for include.c and env.c, which rewrite the tree before it is mapped. */
+struct conf_node *conf_tree_root_mut(struct conf_tree *t);
+/* size bytes in t's arena, freed with it; NULL when memory runs out. */
+void *conf_tree_alloc(struct conf_tree *t, size_t size);
+
+/* Where a node is, as a struct conf keeps it. */
+static inline struct conf_pos conf_node_pos(const struct conf_node *n)
+{
+	return (struct conf_pos){n->line, n->col, n->file};
+}
+
+/* ---- env.c: ${NAME} in scalar values ---- */
+
+/*
+ * Replaces ${NAME}, ${NAME:-default} and $$ in every scalar value under n (not in mapping
+ * keys), in place, keeping each scalar's position. Unset variables and bad references are
+ * reported at their scalar, which then becomes CONF_NODE_BAD (no second message about it).
+ */
+void conf_env_expand(struct conf_report *r, struct conf_tree *t, struct conf_node *n);
+
+/* ---- include.c: the file set of one load ---- */
+
+#define CONF_MAX_INCLUDE_DEPTH 8  /* files including files */
+#define CONF_MAX_INCLUDES      64 /* files in one load, the main one included */
+
+struct conf_fileset {
+	struct conf_tree *trees[CONF_MAX_INCLUDES];
+	size_t ntrees;
+};
+
+/*
+ * Parses buf (the main file, named r->file), expands ${NAME} in it and reads the files its
+ * top-level `include:` names, recursively, merging their top-level keys into the main root.
+ * Returns that root (NULL when the main file holds no document or failed to parse); the trees
+ * stay in fs until conf_fileset_free(). Every problem is reported.
+ */
+struct conf_node *conf_fileset_load(
+	struct conf_report *r, struct conf_fileset *fs, const char *buf, size_t len);
+void conf_fileset_free(struct conf_fileset *fs);
+
+/*
+ * Reads path (a regular file, at most CONF_MAX_FILE_SIZE bytes, unchanged while read) into *buf
+ * (malloc'ed). Returns 0, or -errno after reporting why: at 1:1 of r->file when at is NULL (the
+ * main file), else at the include entry at, naming path.
+ */
+int conf_read_file(struct conf_report *r, const struct conf_node *at, const char *path, char **buf,
+	size_t *len);
 void conf_tree_free(struct conf_tree *t);
 
 /* ---- fields.c: typed readers over nodes ---- */

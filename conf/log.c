@@ -54,7 +54,7 @@ static void stream_key(struct conf_report *r, const struct conf_node *k, const s
 		free(d->path);
 		d->path = NULL;
 		if (conf_get_string(r, k, v, CONF_PATH_TEXT_MAX, &d->path) == 0)
-			d->path_pos = (struct conf_pos){k->line, k->col};
+			d->path_pos = conf_node_pos(k);
 		return;
 	}
 	if (conf_get_word(r, k, v, "a string", &s) < 0)
@@ -74,7 +74,7 @@ static void stream_key(struct conf_report *r, const struct conf_node *k, const s
 				"kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, "
 				"authpriv, ftp, local0 .. local7");
 		else
-			d->facility_pos = (struct conf_pos){k->line, k->col};
+			d->facility_pos = conf_node_pos(k);
 		break;
 	case CONF_LOG_LEVEL:
 	case CONF_LOG_ACCESS:
@@ -87,17 +87,15 @@ static void stream_key(struct conf_report *r, const struct conf_node *k, const s
 static void stream_check(struct conf_report *r, const char *section, const struct conf_log_dest *d)
 {
 	if (d->target == LOG_TARGET_FILE && d->path == NULL)
-		conf_report_at(r, d->pos.line, d->pos.col,
+		conf_report_pos(r, d->pos,
 			"'%s': 'target: file' needs a 'path' (the file to append to)", section);
 	if (d->target == LOG_TARGET_STDERR && d->path != NULL)
-		conf_report_at(r, d->path_pos.line, d->path_pos.col,
+		conf_report_pos(r, d->path_pos,
 			"'path' applies only to 'target: file' or 'target: syslog'");
 	if (d->target != LOG_TARGET_SYSLOG && d->facility_pos.line != 0)
-		conf_report_at(r, d->facility_pos.line, d->facility_pos.col,
-			"'facility' applies only to 'target: syslog'");
+		conf_report_pos(r, d->facility_pos, "'facility' applies only to 'target: syslog'");
 	if (d->target == LOG_TARGET_SYSLOG && d->path != NULL && strlen(d->path) > 107)
-		conf_report_at(r, d->path_pos.line, d->path_pos.col,
-			"'path': a unix socket path is at most 107 bytes");
+		conf_report_pos(r, d->path_pos, "'path': a unix socket path is at most 107 bytes");
 }
 
 void conf_map_log(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
@@ -106,7 +104,7 @@ void conf_map_log(struct conf_report *r, const struct conf_node *k, const struct
 	const struct conf_node *val;
 	const char *s;
 
-	g->log.pos = (struct conf_pos){k->line, k->col};
+	g->log.pos = conf_node_pos(k);
 	if (conf_get_section(r, k, v) <= 0)
 		return;
 	for (k = conf_map_next(v, NULL, &val); k != NULL; k = conf_map_next(v, k, &val)) {
@@ -116,7 +114,7 @@ void conf_map_log(struct conf_report *r, const struct conf_node *k, const struct
 			continue;
 		if (key == CONF_LOG_ACCESS) {
 			if (conf_get_bool(r, k, val, &g->access_log) == 0)
-				g->access_pos = (struct conf_pos){k->line, k->col};
+				g->access_pos = conf_node_pos(k);
 		} else if (key == CONF_LOG_LEVEL) {
 			if (conf_get_word(r, k, val, "a string", &s) == 0 &&
 				log_level_parse(s, &g->log_level) < 0)
@@ -133,7 +131,7 @@ void conf_map_access_log(struct conf_report *r, const struct conf_node *k,
 {
 	const struct conf_node *val;
 
-	g->access.pos = (struct conf_pos){k->line, k->col};
+	g->access.pos = conf_node_pos(k);
 	g->access_section = 1;
 	if (conf_get_section(r, k, v) < 0)
 		return;
@@ -151,7 +149,7 @@ void conf_log_finish(struct conf_report *r, struct conf_global *g)
 	if (!g->access_section)
 		return;
 	if (g->access_pos.line != 0 && !g->access_log)
-		conf_report_at(r, g->access_pos.line, g->access_pos.col,
+		conf_report_pos(r, g->access_pos,
 			"'access: false' contradicts the 'access_log' section at line %d: remove "
 			"one",
 			g->access.pos.line);

@@ -91,7 +91,7 @@ static const struct conf_service *find_service(const struct conf *c, const char 
 /* A position to report at: where the thing is, or the top of the file when it is absent. */
 static struct conf_pos at(struct conf_pos p)
 {
-	return p.line > 0 ? p : (struct conf_pos){1, 1};
+	return p.line > 0 ? p : (struct conf_pos){.line = 1, .col = 1};
 }
 
 int conf_reload_check(const struct conf *old, const struct conf *new, struct conf_errs *errs)
@@ -102,28 +102,27 @@ int conf_reload_check(const struct conf *old, const struct conf *new, struct con
 	conf_report_init(&r, new->file, errs);
 	if (old->global.workers != new->global.workers) {
 		p = at(new->global.workers_pos);
-		conf_report_at(&r, p.line, p.col,
+		conf_report_pos(&r, p,
 			"global.workers cannot change on reload (%u, was %u; 0 is auto): restart "
 			"anylb to apply it",
 			new->global.workers, old->global.workers);
 	}
 	if (!admin_equal(&old->global.admin, &new->global.admin)) {
 		p = at(new->global.admin.pos);
-		conf_report_at(&r, p.line, p.col,
-			"global.admin cannot change on reload: restart anylb to apply it");
+		conf_report_pos(
+			&r, p, "global.admin cannot change on reload: restart anylb to apply it");
 	}
 	if (!str_eq(old->global.user, new->global.user) ||
 		!str_eq(old->global.group, new->global.group) ||
 		old->global.uid != new->global.uid || old->global.gid != new->global.gid) {
 		p = at(new->global.user_pos);
-		conf_report_at(&r, p.line, p.col,
+		conf_report_pos(&r, p,
 			"global.user and global.group cannot change on reload: restart anylb to "
 			"apply them");
 	}
 	if (!bgp_equal(&old->bgp, &new->bgp)) {
 		p = at(new->bgp.pos);
-		conf_report_at(&r, p.line, p.col,
-			"bgp cannot change on reload: restart anylb to apply it");
+		conf_report_pos(&r, p, "bgp cannot change on reload: restart anylb to apply it");
 	}
 	for (size_t i = 0; i < new->nservices; i++) {
 		const struct conf_service *ns = &new->services[i];
@@ -133,7 +132,7 @@ int conf_reload_check(const struct conf *old, const struct conf *new, struct con
 		if (anycast_equal(oa, &ns->anycast))
 			continue;
 		p = at(ns->anycast.enabled ? ns->anycast.pos : ns->pos);
-		conf_report_at(&r, p.line, p.col,
+		conf_report_pos(&r, p,
 			"service %s: anycast cannot change on reload (a service with anycast "
 			"cannot "
 			"be added or removed either): restart anylb to apply it",

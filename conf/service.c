@@ -149,7 +149,8 @@ struct conf_dup {
 	const char *text;
 	const struct addr *addr;
 	int line, col;
-	size_t seq; /* order in the file: the first occurrence is the one kept */
+	const char *file; /* NULL: the main file */
+	size_t seq;       /* order in the file: the first occurrence is the one kept */
 };
 
 static int conf_dup_cmp(const void *pa, const void *pb)
@@ -184,8 +185,11 @@ static void conf_report_dups(struct conf_report *r, struct conf_dup *v, size_t n
 			first = i;
 			continue;
 		}
-		conf_report_at(r, v[i].line, v[i].col, "duplicate %s %s (first at line %d)", what,
-			conf_show(v[i].text, show, sizeof(show)), v[first].line);
+		char where[CONF_WHERE_MAX];
+		conf_where(r, v[first].file, v[i].file, v[first].line, where, sizeof(where));
+		conf_report_pos(r, ((struct conf_pos){v[i].line, v[i].col, v[i].file}),
+			"duplicate %s %s (first at %s)", what,
+			conf_show(v[i].text, show, sizeof(show)), where);
 	}
 }
 
@@ -267,7 +271,7 @@ static void conf_map_listen_entry(
 		switch ((enum conf_listen_key)key) {
 		case CONF_LISTEN_ADDRESS:
 			have_address = 1;
-			l->pos = (struct conf_pos){val->line, val->col};
+			l->pos = conf_node_pos(val);
 			conf_get_addr(r, k, val, &l->address, &l->addr);
 			break;
 		case CONF_LISTEN_ACCEPT_PROXY:
@@ -282,7 +286,7 @@ static void conf_map_listen_entry(
 		}
 	}
 	if (!have_address)
-		conf_report_at(r, m->line, m->col, "a listen entry is missing 'address'");
+		conf_report_at_node(r, m, "a listen entry is missing 'address'");
 }
 
 /* A single address, a mapping with one, or a list of those; at least one. */
@@ -319,7 +323,7 @@ static void conf_map_listen(struct conf_report *r, const struct conf_node *k,
 	s->nlisten = n;
 	for (size_t i = 0; i < n && item != NULL; i++, item = item->next) {
 		struct conf_listen *l = &s->listen[i];
-		l->pos = (struct conf_pos){item->line, item->col};
+		l->pos = conf_node_pos(item);
 		if (item->kind == CONF_NODE_MAP)
 			conf_map_listen_entry(r, item, l);
 		else
@@ -333,7 +337,7 @@ static void conf_map_backend(struct conf_report *r, const struct conf_node *m,
 	const struct conf_node *k, *val;
 
 	b->weight = 100;
-	b->pos = (struct conf_pos){m->line, m->col};
+	b->pos = conf_node_pos(m);
 	for (k = conf_map_next(m, NULL, &val); k != NULL; k = conf_map_next(m, k, &val)) {
 		int key = conf_key_find(
 			r, k, "in a backend", conf_backend_keys, CONF_NKEYS(conf_backend_keys));
@@ -345,7 +349,8 @@ static void conf_map_backend(struct conf_report *r, const struct conf_node *m,
 				*dup = (struct conf_dup){.text = b->address,
 					.addr = &b->addr,
 					.line = val->line,
-					.col = val->col};
+					.col = val->col,
+					.file = val->file};
 			else
 				dup->line = -1; /* present but bad: not "missing" */
 			break;
@@ -364,7 +369,7 @@ static void conf_map_backend(struct conf_report *r, const struct conf_node *m,
 		}
 	}
 	if (dup->line == 0)
-		conf_report_at(r, m->line, m->col, "backend is missing 'address'");
+		conf_report_at_node(r, m, "backend is missing 'address'");
 }
 
 static void conf_map_backends(struct conf_report *r, const struct conf_node *k,
@@ -459,7 +464,7 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 	int have_listen = 0, have_backends = 0, have_name = 0;
 	int e;
 
-	s->pos = (struct conf_pos){m->line, m->col};
+	s->pos = conf_node_pos(m);
 	s->balance = CONF_BALANCE_ROUND_ROBIN;
 	s->hash_key = CONF_HASH_SOURCE_IP;
 	s->proxy_protocol = CONF_PROXY_OFF;
@@ -483,8 +488,10 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 					conf_show(s->name, show, sizeof(show)));
 				break;
 			}
-			*name_dup = (struct conf_dup){
-				.text = s->name, .line = val->line, .col = val->col};
+			*name_dup = (struct conf_dup){.text = s->name,
+				.line = val->line,
+				.col = val->col,
+				.file = val->file};
 			break;
 		case CONF_SERVICE_LISTEN:
 			have_listen = 1;
@@ -562,7 +569,7 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 	if (!have_backends)
 		missing[nmissing++] = "backends";
 	for (size_t i = 0; i < nmissing; i++)
-		conf_report_at(r, m->line, m->col, "service%s%s is missing '%s'", what ? " " : "",
+		conf_report_at_node(r, m, "service%s%s is missing '%s'", what ? " " : "",
 			what ? what : "", missing[i]);
 }
 
@@ -588,14 +595,18 @@ static void conf_check_anycast(struct conf_report *r, const struct conf *c)
 			if (p->text == NULL)
 				continue;
 			/* Prefixes are in canonical form: equal text is equal bytes. */
-			prefixes[n] = (struct conf_dup){
-				.text = p->text, .line = p->pos.line, .col = p->pos.col, .seq = n};
+			prefixes[n] = (struct conf_dup){.text = p->text,
+				.line = p->pos.line,
+				.col = p->pos.col,
+				.file = p->pos.file,
+				.seq = n};
 			n++;
 		}
 		if (a->bird_protocol != NULL) {
 			bird[nbird] = (struct conf_dup){.text = a->bird_protocol,
 				.line = a->bird_protocol_pos.line,
 				.col = a->bird_protocol_pos.col,
+				.file = a->bird_protocol_pos.file,
 				.seq = nbird};
 			nbird++;
 		}
@@ -665,6 +676,7 @@ void conf_map_services(struct conf_report *r, const struct conf_node *k, const s
 				.addr = &l->addr,
 				.line = l->pos.line,
 				.col = l->pos.col,
+				.file = l->pos.file,
 				.seq = n};
 			n++;
 		}

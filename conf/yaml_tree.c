@@ -97,6 +97,16 @@ const struct conf_node *conf_tree_root(const struct conf_tree *t)
 	return t->root;
 }
 
+struct conf_node *conf_tree_root_mut(struct conf_tree *t)
+{
+	return t->root;
+}
+
+void *conf_tree_alloc(struct conf_tree *t, size_t size)
+{
+	return conf_arena_alloc(t, size);
+}
+
 static int conf_clamp(size_t v)
 {
 	return v >= INT_MAX ? INT_MAX : (int)v + 1;
@@ -171,6 +181,7 @@ static struct conf_node *conf_node_new(
 	n->kind = kind;
 	n->line = conf_clamp(mark.line);
 	n->col = conf_clamp(mark.column);
+	n->file = b->r->file;
 	return n;
 }
 

@@ -242,8 +242,8 @@ static struct listener *wrap(const struct lb_service *svc, const struct conf_lis
 	if (fd < 0) {
 		*err = fd;
 		log_error("%s:%d:%d: cannot listen on %s for service %s (worker %u): %s%s",
-			svc->rt->conf->file, lconf->pos.line, lconf->pos.col, lconf->address,
-			svc->conf->name, worker_id, strerror(-fd),
+			conf_pos_file(svc->rt->conf, lconf->pos), lconf->pos.line, lconf->pos.col,
+			lconf->address, svc->conf->name, worker_id, strerror(-fd),
 			fd == -EADDRINUSE ? " (another process listens there; anylb does not share "
 					    "a listening address)"
 					  : "");

@@ -187,8 +187,9 @@ int reload_apply(const struct reload_targets *t, struct reload_record *rec, char
 					strerror(-rc));
 			else /* refused for a place in the file, as a bad value is (422) */
 				rc = fail(rec, -EINVAL, msg, cap,
-					"%s:%d:%d: cannot listen on %s: %s", c->file, at->pos.line,
-					at->pos.col, at->address, strerror(-rc));
+					"%s:%d:%d: cannot listen on %s: %s",
+					conf_pos_file(c, at->pos), at->pos.line, at->pos.col,
+					at->address, strerror(-rc));
 			runtime_put(rt);
 			return rc;
 		}

@@ -32,7 +32,8 @@ for f in usr/sbin/anylb usr/bin/anylbctl lib/systemd/system/anylb.service etc/an
 	usr/share/man/man5/anylb.yaml.5.gz usr/share/doc/anylb/CONFIG.md \
 	usr/share/doc/anylb/DEPLOY.md usr/share/doc/anylb/copyright \
 	usr/share/doc/anylb/examples/anylb.service.d/anycast.conf \
-	usr/share/doc/anylb/examples/anylb.yaml usr/share/doc/anylb/grafana/anylb.json \
+	usr/share/doc/anylb/examples/anylb.yaml usr/share/doc/anylb/examples/anylb.d/dns.yaml \
+	usr/share/doc/anylb/grafana/anylb.json \
 	usr/share/doc/anylb/prometheus/anylb-alerts.yaml \
 	usr/share/bash-completion/completions/anylbctl; do
 	# dh_compress gzips documents larger than 4 KiB.
