@@ -1,10 +1,11 @@
 /*
  * DOC: the reference configuration shows every key and is valid
  *
- * examples/anylb.yaml (with examples/anylb-bird-protocol.yaml for the keys of the other
- * announcement mode) is the file docs/CONFIG.md and the man page send the reader to. Every key
- * of the loader's tables (conf_keys()) must be set in one of them at its place, and both must
- * pass `anylb -t`. A key added to the loader without its line in the example fails here.
+ * examples/anylb.yaml (with the file it includes, examples/anylb.d/dns.yaml, and
+ * examples/anylb-bird-protocol.yaml for the keys of the other announcement mode) is the file
+ * docs/CONFIG.md and the man page send the reader to. Every key of the loader's tables
+ * (conf_keys()) must be set in one of them at its place, and both must pass `anylb -t`. A key added
+ * to the loader without its line in the example fails here.
  */
 #include "conf/conf.h"
 #include "tests/support/netns.h"
@@ -112,6 +113,7 @@ static void check_key(void *arg, const char *section, const char *key, int later
 Test(example, sets_every_key_the_loader_reads)
 {
 	load("anylb.yaml", &paths);
+	load("anylb.d/dns.yaml", &paths);
 	load("anylb-bird-protocol.yaml", &paths);
 	conf_keys(check_key, NULL);
 	cr_expect_gt(checked, 60, "the loader's tables were not walked (%u keys)", checked);
