@@ -73,11 +73,7 @@ static void start_anylb(struct rig *r)
 			    "      - address: \"%s\"\n",
 		r->sock, r->l_v2, r->l_v1, sc_backend_addr(r->be));
 	cr_assert_not_null(r->lb, "anylb did not start");
-	int fd = -1;
-	for (int tries = 0; (fd = sc_admin_connect(r->where, 1000)) < 0 && tries < 200; tries++)
-		sc_sleep_ms(10);
-	cr_assert_geq(fd, 0, "the admin socket never answered");
-	close(fd);
+	cr_assert_eq(sc_admin_wait(r->where, 3000), 0, "the admin socket never answered");
 }
 
 /* HAProxy with two TCP frontends, each to one anylb listener, v2 and v1 headers. */

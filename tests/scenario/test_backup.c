@@ -74,11 +74,7 @@ Test(backup, backups_serve_only_while_no_primary_can)
 		r.sock, r.listen, sc_backend_addr(r.be[0]), sc_backend_addr(r.be[1]),
 		sc_backend_addr(r.be[2]), sc_backend_addr(r.be[3]));
 	cr_assert_not_null(r.lb, "anylb did not start");
-	int fd = -1;
-	for (int tries = 0; (fd = sc_admin_connect(r.where, 1000)) < 0 && tries < 200; tries++)
-		sc_sleep_ms(10);
-	cr_assert_geq(fd, 0, "the admin socket never answered");
-	close(fd);
+	cr_assert_eq(sc_admin_wait(r.where, 3000), 0, "the admin socket never answered");
 
 	sessions(&r, 20, c);
 	cr_expect_eq(c[2] + c[3], 0, "a backup got a session while the primaries could: %d %d",

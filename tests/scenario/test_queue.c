@@ -66,11 +66,7 @@ static void rig_start(struct rig *r, int workers, const char *queue, int backend
 		workers, r->sock, r->listen, queue, sc_backend_addr(r->be[0]), backend_max,
 		sc_backend_addr(r->be[1]), backend_max);
 	cr_assert_not_null(r->lb, "anylb did not start");
-	int fd = -1;
-	for (int tries = 0; (fd = sc_admin_connect(r->where, 1000)) < 0 && tries < 200; tries++)
-		sc_sleep_ms(10);
-	cr_assert_geq(fd, 0, "the admin socket never answered");
-	close(fd);
+	cr_assert_eq(sc_admin_wait(r->where, 3000), 0, "the admin socket never answered");
 }
 
 /* The value of the first /metrics line that starts with prefix, or -1. */

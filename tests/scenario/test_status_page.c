@@ -78,11 +78,7 @@ static void rig_start(struct rig *r, const char *require)
 		"      - {address: \"%s\", zone: b}\n",
 		r->sock, r->tcp, r->token, require, r->listen, r->addr_a, r->addr_b);
 	cr_assert_not_null(r->lb, "anylb did not start");
-	int fd = -1;
-	for (int i = 0; (fd = sc_admin_connect(r->where, 1000)) < 0 && i < 300; i++)
-		sc_sleep_ms(10);
-	cr_assert_geq(fd, 0, "the admin socket never answered");
-	close(fd);
+	cr_assert_eq(sc_admin_wait(r->where, 3000), 0, "the admin socket never answered");
 }
 
 /* The DOM after the page ran (its first /status fetch included), in out. */

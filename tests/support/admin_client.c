@@ -105,6 +105,19 @@ int sc_admin_connect(const char *where, int timeout_ms)
 	}
 }
 
+int sc_admin_wait(const char *where, int timeout_ms)
+{
+	int64_t end = sc_now_ms() + timeout_ms;
+	int fd;
+
+	while ((fd = sc_admin_connect(where, 1000)) < 0 && sc_now_ms() < end)
+		sc_sleep_ms(10);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 static void parse_answer(char *buf, size_t len, struct sc_http_resp *out)
 {
 	char *end = NULL;

@@ -19,6 +19,9 @@
 /* Connects to where; a non-blocking, close-on-exec fd or -errno. */
 int sc_admin_connect(const char *where, int timeout_ms);
 
+/* Waits until where accepts a connection (an anylb that just started): 0, or the last -errno. */
+int sc_admin_wait(const char *where, int timeout_ms);
+
 struct sc_http_resp {
 	int status; /* from the status line; 0 when none was read */
 	char *head; /* status line and header fields, NUL-terminated */
