@@ -6,6 +6,8 @@
  */
 #include "lb/queue.h"
 
+#include "lb/runtime.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -154,11 +156,8 @@ void queue_requeue(struct queue *q, struct queue_entry *e)
 
 static void observe_wait(struct queue *q, uint64_t waited_ms)
 {
-	double s = (double)waited_ms / 1000.0;
-	size_t i = 0;
+	size_t i = lb_bucket(queue_bounds, QUEUE_BUCKETS, (double)waited_ms / 1000.0);
 
-	while (i < QUEUE_BUCKETS - 1 && s > queue_bounds[i])
-		i++;
 	atomic_fetch_add_explicit(&q->wait_hist[i], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&q->wait_sum_us, waited_ms * 1000, memory_order_relaxed);
 }

@@ -447,7 +447,7 @@ static ev_tstamp current_timeout(const struct session *s)
 	case SESSION_CONNECTING:
 		return ms_to_ev(t->connect_ms);
 	case SESSION_QUEUED:
-		return ms_to_ev(t->queue_ms); /* from the push: see arm_queue_timer() */
+		return ms_to_ev(t->queue_ms); /* from the push: enqueue() arms it */
 	case SESSION_PROXYING:
 		if (s->half_closed && t->half_close_ms < t->idle_ms)
 			return ms_to_ev(t->half_close_ms);
@@ -824,7 +824,18 @@ static uint32_t pick_load(void *arg, size_t i)
  * backends are all down and one whose ready backends are all full are different emergencies.
  * Runs only when a client is about to be refused, so the scan costs nothing on the fast path.
  */
+static int backends_full(const struct session *s);
+
 static const char *no_backend_why(const struct session *s)
+{
+	if (s->ntried > 0)
+		return "no backend answered";
+	return backends_full(s) ? "every usable backend is at max_connections"
+				: "no usable backend";
+}
+
+/* Some backend takes sessions, and every one that does is at its own max_connections. */
+static int backends_full(const struct session *s)
 {
 	size_t ready = 0, full = 0;
 
@@ -838,10 +849,7 @@ static const char *no_backend_why(const struct session *s)
 				b->conf->max_connections)
 			full++;
 	}
-	if (s->ntried > 0)
-		return "no backend answered";
-	return ready > 0 && full == ready ? "every usable backend is at max_connections"
-					  : "no usable backend";
+	return ready > 0 && full == ready;
 }
 
 /*
@@ -911,11 +919,10 @@ static int room_now(struct session *s)
 	return 0;
 }
 
-/* Every backend that takes sessions is at its max_connections: a case for the queue. */
+/* Before any backend was tried, every one that takes sessions is full: a case for the queue. */
 static int all_full(const struct session *s)
 {
-	return s->svc->conf->queue_max > 0 &&
-	       strcmp(no_backend_why(s), "every usable backend is at max_connections") == 0;
+	return s->svc->conf->queue_max > 0 && s->ntried == 0 && backends_full(s);
 }
 
 /*
