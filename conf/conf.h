@@ -32,6 +32,8 @@ enum conf_hash_key { CONF_HASH_SOURCE_IP, CONF_HASH_SOURCE_IP_PORT };
 enum conf_proxy_protocol { CONF_PROXY_OFF, CONF_PROXY_V1, CONF_PROXY_V2 };
 /* listen[].accept_proxy: the PROXY header clients must send first (lb/proxy_in.h). */
 enum conf_accept_proxy { CONF_ACCEPT_OFF, CONF_ACCEPT_V1, CONF_ACCEPT_V2, CONF_ACCEPT_ANY };
+/* protocol: what a service carries; a udp service's datagrams go through lb/udp_listener.c. */
+enum conf_protocol { CONF_PROTO_TCP, CONF_PROTO_UDP };
 
 /*
  * The state a backend starts in, before its first check (at start, or added by a reload):
@@ -64,6 +66,7 @@ struct conf_listen {
 	char *address; /* as written */
 	struct addr addr;
 	enum conf_accept_proxy accept_proxy; /* default off */
+	enum conf_protocol proto;            /* its service's: tcp and udp may share an address */
 	struct conf_pos pos;
 };
 
@@ -73,6 +76,16 @@ struct conf_timeouts {
 	uint64_t half_close_ms; /* default 30s, > 0 */
 	uint64_t queue_ms; /* default connect_ms, > 0: how long a client may wait in the queue */
 	uint64_t proxy_header_ms; /* default 3s, > 0: for the PROXY header of accept_proxy */
+	uint64_t udp_idle_ms;     /* default 30s, > 0: a udp flow without a datagram ends */
+};
+
+/* udp: the flows of a udp service (lb/udp_listener.h). */
+struct conf_udp {
+	/* Replies each client datagram expects; once all came, the flow ends (nginx's
+	 * proxy_responses; DNS: 1). 0 (default): the flow ends only at timeouts.udp_idle. */
+	unsigned responses;
+	unsigned max_flows;        /* per listen address and worker; default CONF_UDP_FLOWS */
+	uint64_t reply_timeout_ms; /* default 2s: a datagram unanswered this long is a failure */
 };
 
 enum conf_check_type {
@@ -199,6 +212,8 @@ struct conf_service {
 	struct conf_backend *backends;
 	size_t nbackends;
 	size_t nbackup;                          /* of them, backup: true; < nbackends */
+	enum conf_protocol protocol;             /* default tcp */
+	struct conf_udp udp;                     /* protocol udp only */
 	enum conf_balance balance;               /* default round_robin */
 	enum conf_hash_key hash_key;             /* default source_ip */
 	enum conf_proxy_protocol proxy_protocol; /* default off */
@@ -223,6 +238,7 @@ struct conf_service {
 #define CONF_MAX_WORKERS     256
 #define CONF_MAX_WEIGHT      1000
 #define CONF_QUEUE_DEFAULT   1024
+#define CONF_UDP_FLOWS       16384
 #define CONF_MAX_CONNECTIONS 10000000 /* any max_connections, global or per service/backend */
 #define CONF_NAME_MAX        64       /* bytes in a service name, site or zone */
 

@@ -35,6 +35,9 @@ enum conf_service_key {
 	CONF_SERVICE_OUTLIER,
 	CONF_SERVICE_PANIC_THRESHOLD,
 	CONF_SERVICE_QUEUE,
+	CONF_SERVICE_PROTOCOL,
+	CONF_SERVICE_UDP,
+	CONF_SERVICE_NKEYS,
 };
 
 static const struct conf_key conf_service_keys[] = {
@@ -54,6 +57,8 @@ static const struct conf_key conf_service_keys[] = {
 	[CONF_SERVICE_OUTLIER] = {"outlier", 0},
 	[CONF_SERVICE_PANIC_THRESHOLD] = {"panic_threshold", 0},
 	[CONF_SERVICE_QUEUE] = {"queue", 0},
+	[CONF_SERVICE_PROTOCOL] = {"protocol", 0},
+	[CONF_SERVICE_UDP] = {"udp", 0},
 };
 
 enum conf_backend_key {
@@ -78,6 +83,8 @@ enum conf_timeout_key {
 	CONF_TIMEOUT_HALF_CLOSE,
 	CONF_TIMEOUT_QUEUE,
 	CONF_TIMEOUT_PROXY_HEADER,
+	CONF_TIMEOUT_UDP_IDLE,
+	CONF_TIMEOUT_NKEYS,
 };
 
 static const struct conf_key conf_timeout_keys[] = {
@@ -86,6 +93,7 @@ static const struct conf_key conf_timeout_keys[] = {
 	[CONF_TIMEOUT_HALF_CLOSE] = {"half_close", 0},
 	[CONF_TIMEOUT_QUEUE] = {"queue", 0},
 	[CONF_TIMEOUT_PROXY_HEADER] = {"proxy_header", 0},
+	[CONF_TIMEOUT_UDP_IDLE] = {"udp_idle", 0},
 };
 
 enum conf_listen_key { CONF_LISTEN_ADDRESS, CONF_LISTEN_ACCEPT_PROXY };
@@ -100,6 +108,19 @@ static const char *const conf_accept_proxy_names[] = {
 	[CONF_ACCEPT_V1] = "v1",
 	[CONF_ACCEPT_V2] = "v2",
 	[CONF_ACCEPT_ANY] = "any",
+};
+
+enum conf_udp_key { CONF_UDP_RESPONSES, CONF_UDP_MAX_FLOWS, CONF_UDP_REPLY_TIMEOUT };
+
+static const struct conf_key conf_udp_keys[] = {
+	[CONF_UDP_RESPONSES] = {"responses", 0},
+	[CONF_UDP_MAX_FLOWS] = {"max_flows", 0},
+	[CONF_UDP_REPLY_TIMEOUT] = {"reply_timeout", 0},
+};
+
+static const char *const conf_protocol_names[] = {
+	[CONF_PROTO_TCP] = "tcp",
+	[CONF_PROTO_UDP] = "udp",
 };
 
 enum conf_queue_key { CONF_QUEUE_MAX };
@@ -204,8 +225,9 @@ static int conf_name_ok(const char *s)
 	return 1;
 }
 
+/* seen[key]: the key's node where it was written (for what the protocol allows). */
 static void conf_map_timeouts(struct conf_report *r, const struct conf_node *k,
-	const struct conf_node *v, struct conf_timeouts *t)
+	const struct conf_node *v, struct conf_timeouts *t, const struct conf_node **seen)
 {
 	const struct conf_node *val;
 
@@ -216,6 +238,7 @@ static void conf_map_timeouts(struct conf_report *r, const struct conf_node *k,
 			r, k, "in 'timeouts'", conf_timeout_keys, CONF_NKEYS(conf_timeout_keys));
 		if (key < 0)
 			continue;
+		seen[key] = k;
 		switch ((enum conf_timeout_key)key) {
 		case CONF_TIMEOUT_CONNECT:
 			conf_get_duration(r, k, val, 1, &t->connect_ms);
@@ -231,6 +254,11 @@ static void conf_map_timeouts(struct conf_report *r, const struct conf_node *k,
 			break;
 		case CONF_TIMEOUT_PROXY_HEADER:
 			conf_get_duration(r, k, val, 1, &t->proxy_header_ms);
+			break;
+		case CONF_TIMEOUT_UDP_IDLE:
+			conf_get_duration(r, k, val, 1, &t->udp_idle_ms);
+			break;
+		case CONF_TIMEOUT_NKEYS:
 			break;
 		}
 	}
@@ -254,6 +282,69 @@ static void conf_map_queue(struct conf_report *r, const struct conf_node *k,
 			break;
 		}
 	}
+}
+
+static void conf_map_udp(struct conf_report *r, const struct conf_node *k,
+	const struct conf_node *v, struct conf_udp *u)
+{
+	const struct conf_node *val;
+
+	if (conf_get_section(r, k, v) <= 0)
+		return;
+	for (k = conf_map_next(v, NULL, &val); k != NULL; k = conf_map_next(v, k, &val)) {
+		int key = conf_key_find(r, k, "in 'udp'", conf_udp_keys, CONF_NKEYS(conf_udp_keys));
+		if (key < 0)
+			continue;
+		switch ((enum conf_udp_key)key) {
+		case CONF_UDP_RESPONSES:
+			conf_get_uint(r, k, val, 0, 1000, &u->responses);
+			break;
+		case CONF_UDP_MAX_FLOWS:
+			conf_get_uint(r, k, val, 1, CONF_MAX_CONNECTIONS, &u->max_flows);
+			break;
+		case CONF_UDP_REPLY_TIMEOUT:
+			conf_get_duration(r, k, val, 1, &u->reply_timeout_ms);
+			break;
+		}
+	}
+}
+
+/*
+ * What a udp service cannot have: keys of TCP sessions (their nodes in seen[], tseen[]) and
+ * PROXY headers; and what only a udp service may have. Each refused at its key.
+ */
+static void conf_check_protocol(struct conf_report *r, const struct conf_service *s,
+	const struct conf_node *const *seen, const struct conf_node *const *tseen)
+{
+	static const int tcp_only[] = {CONF_SERVICE_PROXY_PROTOCOL, CONF_SERVICE_RETRIES,
+		CONF_SERVICE_MAX_CONNECTIONS, CONF_SERVICE_QUEUE};
+	static const int tcp_timeouts[] = {CONF_TIMEOUT_CONNECT, CONF_TIMEOUT_IDLE,
+		CONF_TIMEOUT_HALF_CLOSE, CONF_TIMEOUT_QUEUE, CONF_TIMEOUT_PROXY_HEADER};
+
+	if (s->protocol == CONF_PROTO_TCP) {
+		if (seen[CONF_SERVICE_UDP] != NULL)
+			conf_report_node(r, NULL, seen[CONF_SERVICE_UDP],
+				"'udp' is for a service with 'protocol: udp'");
+		if (tseen[CONF_TIMEOUT_UDP_IDLE] != NULL)
+			conf_report_node(r, NULL, tseen[CONF_TIMEOUT_UDP_IDLE],
+				"'udp_idle' is for a service with 'protocol: udp'");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(tcp_only) / sizeof(tcp_only[0]); i++)
+		if (seen[tcp_only[i]] != NULL)
+			conf_report_node(r, NULL, seen[tcp_only[i]],
+				"'%s' has no meaning for a udp service",
+				conf_service_keys[tcp_only[i]].name);
+	for (size_t i = 0; i < sizeof(tcp_timeouts) / sizeof(tcp_timeouts[0]); i++)
+		if (tseen[tcp_timeouts[i]] != NULL)
+			conf_report_node(r, NULL, tseen[tcp_timeouts[i]],
+				"timeouts '%s' has no meaning for a udp service (it has "
+				"'udp_idle')",
+				conf_timeout_keys[tcp_timeouts[i]].name);
+	for (size_t i = 0; i < s->nlisten; i++)
+		if (s->listen[i].accept_proxy != CONF_ACCEPT_OFF)
+			conf_report_pos(r, s->listen[i].pos,
+				"'accept_proxy' has no meaning for a udp service");
 }
 
 /* One listen entry written as a mapping: {address: ..., accept_proxy: v2}. */
@@ -462,6 +553,7 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 	const struct conf_node *k, *val, *anycast_k = NULL, *anycast_v = NULL;
 	const struct conf_node *initial_k = NULL, *initial_v = NULL;
 	int have_listen = 0, have_backends = 0, have_name = 0;
+	const struct conf_node *seen[CONF_SERVICE_NKEYS] = {0}, *tseen[CONF_TIMEOUT_NKEYS] = {0};
 	int e;
 
 	s->pos = conf_node_pos(m);
@@ -469,14 +561,16 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 	s->hash_key = CONF_HASH_SOURCE_IP;
 	s->proxy_protocol = CONF_PROXY_OFF;
 	s->retries = 2;
-	s->timeouts = (struct conf_timeouts){2000, 5 * 60 * 1000, 30 * 1000, 0, 3000};
+	s->timeouts = (struct conf_timeouts){2000, 5 * 60 * 1000, 30 * 1000, 0, 3000, 30 * 1000};
 	s->queue_max = CONF_QUEUE_DEFAULT;
+	s->udp = (struct conf_udp){0, CONF_UDP_FLOWS, 2000};
 	conf_outlier_init(&s->outlier);
 	for (k = conf_map_next(m, NULL, &val); k != NULL; k = conf_map_next(m, k, &val)) {
 		int key = conf_key_find(
 			r, k, "in a service", conf_service_keys, CONF_NKEYS(conf_service_keys));
 		if (key < 0)
 			continue;
+		seen[key] = k;
 		switch ((enum conf_service_key)key) {
 		case CONF_SERVICE_NAME:
 			have_name = 1;
@@ -523,7 +617,7 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 			conf_get_uint(r, k, val, 0, CONF_MAX_CONNECTIONS, &s->max_connections);
 			break;
 		case CONF_SERVICE_TIMEOUTS:
-			conf_map_timeouts(r, k, val, &s->timeouts);
+			conf_map_timeouts(r, k, val, &s->timeouts, tseen);
 			break;
 		case CONF_SERVICE_BACKENDS:
 			have_backends = 1;
@@ -537,6 +631,16 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 			break;
 		case CONF_SERVICE_QUEUE:
 			conf_map_queue(r, k, val, s);
+			break;
+		case CONF_SERVICE_PROTOCOL:
+			if (conf_get_enum(r, k, val, conf_protocol_names,
+				    CONF_NKEYS(conf_protocol_names), &e) == 0)
+				s->protocol = (enum conf_protocol)e;
+			break;
+		case CONF_SERVICE_UDP:
+			conf_map_udp(r, k, val, &s->udp);
+			break;
+		case CONF_SERVICE_NKEYS:
 			break;
 		case CONF_SERVICE_INITIAL_STATE:
 			initial_k = k; /* read below, once the checks are known */
@@ -556,6 +660,12 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 	}
 	if (s->timeouts.queue_ms == 0) /* HAProxy's default too: the connect timeout */
 		s->timeouts.queue_ms = s->timeouts.connect_ms;
+	/* A udp flow follows its client address: the same backend for every port it uses. */
+	if (s->protocol == CONF_PROTO_UDP && seen[CONF_SERVICE_BALANCE] == NULL)
+		s->balance = CONF_BALANCE_MAGLEV;
+	for (size_t i = 0; i < s->nlisten; i++)
+		s->listen[i].proto = s->protocol;
+	conf_check_protocol(r, s, seen, tseen);
 	if (anycast_k != NULL)
 		conf_map_anycast(r, anycast_k, anycast_v, b, bgp, s);
 	conf_map_initial_state(r, initial_k, initial_v, s);
@@ -617,6 +727,9 @@ static void conf_check_anycast(struct conf_report *r, const struct conf *c)
 	free(bird);
 }
 
+static void conf_listen_dups(
+	struct conf_report *r, const struct conf *c, struct conf_dup *listen, int proto);
+
 void conf_map_services(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
 	struct conf *c, const struct conf_bgp_seen *bgp)
 {
@@ -660,17 +773,27 @@ void conf_map_services(struct conf_report *r, const struct conf_node *k, const s
 	conf_report_dups(r, names, nnames, "service name");
 	free(names);
 
-	/* Across services: two services cannot listen on one address. */
+	/* Across services: two services of one protocol cannot listen on one address. */
 	struct conf_dup *listen = calloc(nlisten ? nlisten : 1, sizeof(*listen));
 	if (listen == NULL) {
 		r->nomem = 1;
 		return;
 	}
+	for (int proto = CONF_PROTO_TCP; proto <= CONF_PROTO_UDP; proto++)
+		conf_listen_dups(r, c, listen, proto);
+	free(listen);
+	conf_check_anycast(r, c);
+}
+
+static void conf_listen_dups(
+	struct conf_report *r, const struct conf *c, struct conf_dup *listen, int proto)
+{
 	size_t n = 0;
+
 	for (size_t i = 0; i < c->nservices; i++) {
 		for (size_t j = 0; j < c->services[i].nlisten; j++) {
 			const struct conf_listen *l = &c->services[i].listen[j];
-			if (l->address == NULL)
+			if (l->address == NULL || (int)l->proto != proto)
 				continue;
 			listen[n] = (struct conf_dup){.text = l->address,
 				.addr = &l->addr,
@@ -681,9 +804,8 @@ void conf_map_services(struct conf_report *r, const struct conf_node *k, const s
 			n++;
 		}
 	}
-	conf_report_dups(r, listen, n, "listen address");
-	free(listen);
-	conf_check_anycast(r, c);
+	conf_report_dups(
+		r, listen, n, proto == CONF_PROTO_UDP ? "udp listen address" : "listen address");
 }
 
 void conf_service_keys_each(conf_key_cb cb, void *arg)
@@ -694,6 +816,7 @@ void conf_service_keys_each(conf_key_cb cb, void *arg)
 	conf_keys_table(
 		cb, arg, "services[].timeouts", conf_timeout_keys, CONF_NKEYS(conf_timeout_keys));
 	conf_keys_table(cb, arg, "services[].queue", conf_queue_keys, CONF_NKEYS(conf_queue_keys));
+	conf_keys_table(cb, arg, "services[].udp", conf_udp_keys, CONF_NKEYS(conf_udp_keys));
 	conf_keys_table(
 		cb, arg, "services[].listen[]", conf_listen_keys, CONF_NKEYS(conf_listen_keys));
 }

@@ -629,6 +629,8 @@ static int adopt_extra_listeners(struct inherited *in)
 		for (size_t j = 0; j < c->services[i].nlisten; j++) {
 			const struct conf_listen *lc = &c->services[i].listen[j];
 			int fd;
+			if (lc->proto == CONF_PROTO_UDP)
+				continue;
 			while ((fd = inherited_take(in, INHERITED_LISTEN, &lc->addr)) >= 0)
 				if (worker_adopt_listener(&anylb.workers[k++ % anylb.nworkers],
 					    &anylb.rt->services[i], lc, fd) < 0)

@@ -347,6 +347,81 @@ static void listener_families(struct strbuf *m, const struct lb_runtime *rt)
 	}
 }
 
+/* The udp services' datagrams and flows (lb/udp_listener.h); tcp services have none. */
+static void udp_families(struct strbuf *m, const struct lb_runtime *rt)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t off;
+	} f[] = {
+		{"anylb_udp_flows_active", "gauge", "UDP flows (client, port, local address) open.",
+			offsetof(struct lb_udp_stats, flows_active)},
+		{"anylb_udp_flows_created_total", "counter",
+			"UDP flows made by a client's first datagram.",
+			offsetof(struct lb_udp_stats, flows_created)},
+		{"anylb_udp_flows_evicted_total", "counter",
+			"UDP flows ended early to make room in a full table (udp.max_flows).",
+			offsetof(struct lb_udp_stats, flows_evicted)},
+		{"anylb_udp_replies_missing_total", "counter",
+			"Client datagrams whose backend sent no reply within udp.reply_timeout.",
+			offsetof(struct lb_udp_stats, replies_missing)},
+		{"anylb_udp_dropped_total", "counter",
+			"Datagrams not forwarded: no usable backend, no fd, a full socket buffer.",
+			offsetof(struct lb_udp_stats, dropped)},
+		{"anylb_udp_backend_errors_total", "counter",
+			"Errors from a backend's socket (ICMP port unreachable and others).",
+			offsetof(struct lb_udp_stats, backend_errors)},
+	};
+	static const struct {
+		const char *dir;
+		size_t n, bytes;
+	} dirs[] = {
+		{"in", offsetof(struct lb_udp_stats, rx), offsetof(struct lb_udp_stats, rx_bytes)},
+		{"out", offsetof(struct lb_udp_stats, tx), offsetof(struct lb_udp_stats, tx_bytes)},
+	};
+	int any = 0;
+
+	for (size_t i = 0; i < rt->nservices; i++)
+		any |= rt->services[i].conf->protocol == CONF_PROTO_UDP;
+	if (!any)
+		return;
+	for (int b = 0; b < 2; b++) {
+		const char *name = b ? "anylb_udp_bytes_total" : "anylb_udp_datagrams_total";
+		family(m, name, "counter",
+			b ? "UDP payload bytes forwarded: in, client to backend; out, backend to "
+			    "client."
+			  : "UDP datagrams forwarded: in, client to backend; out, backend to "
+			    "client.");
+		for (size_t i = 0; i < rt->nservices; i++) {
+			const struct lb_service *svc = &rt->services[i];
+			if (svc->conf->protocol != CONF_PROTO_UDP)
+				continue;
+			for (size_t d = 0; d < 2; d++) {
+				const char *base = (const char *)&svc->st->udp;
+				open_svc(m, name, svc);
+				mb_label(m, "direction", dirs[d].dir, 0);
+				strbuf_printf(m, "} %llu\n",
+					(unsigned long long)ld((
+						const _Atomic uint64_t *)(base + (b ? dirs[d].bytes
+										    : dirs[d].n))));
+			}
+		}
+	}
+	for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
+		family(m, f[k].name, f[k].type, f[k].help);
+		for (size_t i = 0; i < rt->nservices; i++) {
+			const struct lb_service *svc = &rt->services[i];
+			if (svc->conf->protocol != CONF_PROTO_UDP)
+				continue;
+			const char *base = (const char *)&svc->st->udp;
+			open_svc(m, f[k].name, svc);
+			strbuf_printf(m, "} %llu\n",
+				(unsigned long long)ld(
+					(const _Atomic uint64_t *)(base + f[k].off)));
+		}
+	}
+}
+
 /* The service queue (lb/queue.h): clients waiting for a backend with room. */
 static void queue_families(struct strbuf *m, const struct lb_runtime *rt)
 {
@@ -415,6 +490,7 @@ static void service_families(struct strbuf *m, const struct status_source *src)
 			ld(&svc->st->duration_sum_us));
 	}
 	queue_families(m, rt);
+	udp_families(m, rt);
 	family(m, "anylb_service_proxy_header_errors_total", "counter",
 		"Clients of accept_proxy listeners closed for a missing, malformed or late PROXY "
 		"header.");

@@ -134,6 +134,18 @@ struct lb_listen_stats {
 	char address[];            /* as written in the file */
 };
 
+/* A udp service's datagrams and flows (lb/udp_listener.c counts them), across workers. */
+struct lb_udp_stats {
+	_Atomic uint64_t rx, rx_bytes;    /* client -> backend: datagrams and bytes forwarded */
+	_Atomic uint64_t tx, tx_bytes;    /* backend -> client */
+	_Atomic uint64_t flows_created;   /* a flow per new (client, port, local address) */
+	_Atomic uint64_t flows_evicted;   /* the oldest, for a new one in a full table */
+	_Atomic uint64_t flows_active;    /* a gauge */
+	_Atomic uint64_t replies_missing; /* no reply within udp.reply_timeout */
+	_Atomic uint64_t dropped;         /* client datagrams not forwarded: no backend, no fd */
+	_Atomic uint64_t backend_errors;  /* port unreachable and other errors from a backend */
+};
+
 /* Counters and passive health of one service, shared by the generations that have it. */
 struct lb_service_state {
 	_Atomic unsigned refs;
@@ -183,6 +195,7 @@ struct lb_service_state {
 	/* Finished sessions by duration, from accept to close; not cumulative. */
 	_Atomic uint64_t duration_hist[LB_SESSION_BUCKETS];
 	_Atomic uint64_t duration_sum_us;
+	struct lb_udp_stats udp;        /* protocol udp only */
 	struct lb_listen_stats *listen; /* appended under lock; never removed before the end */
 	/* Clients waiting for a backend with room (lb/queue.h): across workers and generations. */
 	struct queue queue;

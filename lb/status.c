@@ -308,6 +308,32 @@ static json_t *queue_json(const struct lb_service *svc, int *nomem)
 	return o;
 }
 
+/* A udp service's flows and datagrams (lb/udp_listener.h). */
+static json_t *udp_json(const struct lb_service *svc, int *nomem)
+{
+	const struct lb_udp_stats *u = &svc->st->udp;
+	const struct conf_udp *c = &svc->conf->udp;
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	put(o, "responses", json_integer(c->responses), nomem);
+	put(o, "max_flows", json_integer(c->max_flows), nomem);
+	put(o, "reply_timeout_ms", json_integer((json_int_t)c->reply_timeout_ms), nomem);
+	put(o, "idle_timeout_ms", json_integer((json_int_t)svc->conf->timeouts.udp_idle_ms), nomem);
+	put(o, "flows_active", load_u64(&u->flows_active), nomem);
+	put(o, "flows_created", load_u64(&u->flows_created), nomem);
+	put(o, "flows_evicted", load_u64(&u->flows_evicted), nomem);
+	put(o, "datagrams_in", load_u64(&u->rx), nomem);
+	put(o, "datagrams_out", load_u64(&u->tx), nomem);
+	put(o, "bytes_in", load_u64(&u->rx_bytes), nomem);
+	put(o, "bytes_out", load_u64(&u->tx_bytes), nomem);
+	put(o, "replies_missing", load_u64(&u->replies_missing), nomem);
+	put(o, "dropped", load_u64(&u->dropped), nomem);
+	put(o, "backend_errors", load_u64(&u->backend_errors), nomem);
+	return o;
+}
+
 static json_t *service_json(const struct status_source *src, struct lb_service *svc, int *nomem)
 {
 	const struct conf_service *sc = svc->conf;
@@ -327,7 +353,11 @@ static json_t *service_json(const struct status_source *src, struct lb_service *
 		nomem);
 	put(o, "active", json_integer(atomic_load_explicit(&svc->st->active, memory_order_relaxed)),
 		nomem);
-	put(o, "queue", queue_json(svc, nomem), nomem);
+	put(o, "protocol", json_string(sc->protocol == CONF_PROTO_UDP ? "udp" : "tcp"), nomem);
+	if (sc->protocol == CONF_PROTO_UDP)
+		put(o, "udp", udp_json(svc, nomem), nomem);
+	else
+		put(o, "queue", queue_json(svc, nomem), nomem);
 	json_t *c = json_object(), *res = json_object();
 	if (c != NULL && res != NULL) {
 		put(c, "accepted", load_u64(&svc->st->accepted), nomem);

@@ -11,6 +11,7 @@
 #include "lb/inherited.h"
 #include "lb/listener.h"
 #include "lb/session.h"
+#include "lb/udp_listener.h"
 #include "lib/container.h"
 #include "lib/log.h"
 
@@ -101,6 +102,13 @@ static void close_listeners(struct worker *w)
 		w->listeners[i] = NULL;
 	}
 	w->nlisteners = 0;
+	/* A udp flow has no connection to wait for: its client's next datagram goes to the
+	 * worker that still listens (the successor's, after an upgrade). */
+	for (size_t i = 0; i < w->nudp; i++) {
+		udp_listener_close(w->udp[i]);
+		w->udp[i] = NULL;
+	}
+	w->nudp = 0;
 }
 
 /* Any thread: a queued session of this worker may take a slot now. */
@@ -136,6 +144,10 @@ struct worker_switch {
 	struct listener **listeners; /* room for every listener of rt */
 	struct listener **added;     /* bound, not started: addresses new in rt */
 	size_t nadded;
+	struct udp_listener **udp; /* the same for udp listen entries */
+	struct udp_listener **udp_added;
+	size_t nudp_added;
+	struct udp_batch *udp_batch; /* the worker's first udp listener comes with this reload */
 };
 
 static void switch_free(struct worker_switch *sw)
@@ -145,6 +157,11 @@ static void switch_free(struct worker_switch *sw)
 	for (size_t i = 0; i < sw->nadded; i++)
 		listener_close(sw->added[i]);
 	free(sw->added);
+	for (size_t i = 0; i < sw->nudp_added; i++)
+		udp_listener_close(sw->udp_added[i]);
+	free(sw->udp_added);
+	free(sw->udp);
+	udp_batch_free(sw->udp_batch);
 	free(sw->listeners);
 	free(sw->weights_gen);
 	balancers_free(sw->balancers, sw->rt->conf->nservices);
@@ -152,12 +169,17 @@ static void switch_free(struct worker_switch *sw)
 	free(sw);
 }
 
-/* Does c listen on a? */
-static int conf_listens_on(const struct conf *c, const struct addr *a)
+static int listen_same(const struct conf_listen *a, const struct addr *addr, enum conf_protocol p)
+{
+	return a->proto == p && addr_equal(&a->addr, addr);
+}
+
+/* Does c listen on lc's address, with lc's protocol? */
+static int conf_listens_on(const struct conf *c, const struct conf_listen *lc)
 {
 	for (size_t i = 0; i < c->nservices; i++)
 		for (size_t j = 0; j < c->services[i].nlisten; j++)
-			if (addr_equal(&c->services[i].listen[j].addr, a))
+			if (listen_same(&c->services[i].listen[j], &lc->addr, lc->proto))
 				return 1;
 	return 0;
 }
@@ -179,17 +201,36 @@ int worker_prepare_switch(struct worker *w, const struct lb_runtime *prev, struc
 	/* Kept and added ones: a successor's worker may hold two sockets of one address. */
 	sw->listeners = calloc(nlisten + w->nlisteners + 1, sizeof(*sw->listeners));
 	sw->added = calloc(nlisten ? nlisten : 1, sizeof(*sw->added));
+	sw->udp = calloc(nlisten + w->nudp + 1, sizeof(*sw->udp));
+	sw->udp_added = calloc(nlisten ? nlisten : 1, sizeof(*sw->udp_added));
 	if (sw->balancers == NULL || sw->weights_gen == NULL || sw->listeners == NULL ||
-		sw->added == NULL) {
+		sw->added == NULL || sw->udp == NULL || sw->udp_added == NULL) {
 		switch_free(sw);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < c->nservices; i++) {
 		for (size_t j = 0; j < c->services[i].nlisten; j++) {
 			const struct conf_listen *lc = &c->services[i].listen[j];
-			if (conf_listens_on(prev->conf, &lc->addr))
+			if (conf_listens_on(prev->conf, lc))
 				continue;
 			int err;
+			if (lc->proto == CONF_PROTO_UDP) {
+				struct udp_listener *u = udp_listener_prepare(
+					&rt->services[i], lc, w->id, w->id == 0, &err);
+				if (u != NULL && sw->udp_batch == NULL && w->udp_batch == NULL &&
+					(sw->udp_batch = udp_batch_new()) == NULL) {
+					udp_listener_close(u);
+					u = NULL;
+					err = -ENOMEM;
+				}
+				if (u == NULL) {
+					switch_free(sw);
+					*failed = lc;
+					return err;
+				}
+				sw->udp_added[sw->nudp_added++] = u;
+				continue;
+			}
 			struct listener *l = listener_prepare(&rt->services[i], lc, w->id, &err);
 			if (l == NULL) {
 				switch_free(sw);
@@ -225,14 +266,14 @@ uint64_t worker_generation(const struct worker *w)
 	return atomic_load(&w->generation);
 }
 
-/* Finds where rt listens on a: the service and its listen entry. */
-static struct lb_service *find_listen(
-	struct lb_runtime *rt, const struct addr *a, const struct conf_listen **lc)
+/* Finds where rt listens on a with protocol p: the service and its listen entry. */
+static struct lb_service *find_listen(struct lb_runtime *rt, const struct addr *a,
+	enum conf_protocol p, const struct conf_listen **lc)
 {
 	for (size_t i = 0; i < rt->nservices; i++) {
 		const struct conf_service *sc = rt->services[i].conf;
 		for (size_t j = 0; j < sc->nlisten; j++) {
-			if (addr_equal(&sc->listen[j].addr, a)) {
+			if (listen_same(&sc->listen[j], a, p)) {
 				*lc = &sc->listen[j];
 				return &rt->services[i];
 			}
@@ -263,7 +304,7 @@ static void apply_switch(struct worker *w, struct worker_switch *sw)
 	for (size_t i = 0; i < w->nlisteners; i++) {
 		struct listener *l = w->listeners[i];
 		const struct conf_listen *lc = NULL;
-		struct lb_service *svc = find_listen(rt, listener_addr(l), &lc);
+		struct lb_service *svc = find_listen(rt, listener_addr(l), CONF_PROTO_TCP, &lc);
 		if (svc == NULL) {
 			listener_close(l);
 			continue;
@@ -276,6 +317,36 @@ static void apply_switch(struct worker *w, struct worker_switch *sw)
 	w->listeners = sw->listeners;
 	w->nlisteners = n;
 	sw->listeners = NULL;
+
+	n = 0;
+	if (sw->udp_batch != NULL) {
+		w->udp_batch = sw->udp_batch;
+		sw->udp_batch = NULL;
+	}
+	for (size_t i = 0; i < sw->nudp_added; i++) {
+		if (w->state == WORKER_RUNNING) {
+			udp_listener_start(sw->udp_added[i], &w->sessions, w->udp_batch);
+			sw->udp[n++] = sw->udp_added[i];
+		} else {
+			udp_listener_close(sw->udp_added[i]);
+		}
+	}
+	sw->nudp_added = 0;
+	for (size_t i = 0; i < w->nudp; i++) {
+		struct udp_listener *u = w->udp[i];
+		const struct conf_listen *lc = NULL;
+		struct lb_service *svc = find_listen(rt, udp_listener_addr(u), CONF_PROTO_UDP, &lc);
+		if (svc == NULL) {
+			udp_listener_close(u);
+			continue;
+		}
+		udp_listener_rebind(u, svc, lc);
+		sw->udp[n++] = u;
+	}
+	free(w->udp);
+	w->udp = sw->udp;
+	w->nudp = n;
+	sw->udp = NULL;
 
 	balancers_free(w->balancers, old->conf->nservices);
 	w->balancers = sw->balancers;
@@ -295,6 +366,7 @@ static void apply_switch(struct worker *w, struct worker_switch *sw)
 		(unsigned long long)rt->generation, n);
 	runtime_put(old);
 	free(sw->added);
+	free(sw->udp_added);
 	free(sw);
 }
 
@@ -405,7 +477,9 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt, struct inh
 	for (size_t i = 0; i < c->nservices; i++)
 		nlisten += c->services[i].nlisten;
 	w->listeners = calloc(nlisten ? nlisten : 1, sizeof(*w->listeners));
-	if (w->balancers == NULL || w->weights_gen == NULL || w->listeners == NULL)
+	w->udp = calloc(nlisten ? nlisten : 1, sizeof(*w->udp));
+	if (w->balancers == NULL || w->weights_gen == NULL || w->listeners == NULL ||
+		w->udp == NULL)
 		return -ENOMEM;
 	/* Fast enough for the shortest watchdog_timeout (100 ms); slower without anycast, where
 	 * only systemd's watchdog (seconds) listens. */
@@ -420,6 +494,23 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt, struct inh
 	for (size_t i = 0; i < c->nservices; i++) {
 		for (size_t j = 0; j < c->services[i].nlisten; j++) {
 			const struct conf_listen *lc = &c->services[i].listen[j];
+			if (lc->proto == CONF_PROTO_UDP) {
+				/* Its own socket beside the one the anylb it succeeds still has:
+				 * SO_REUSEPORT shares the address while that one drains. */
+				int err;
+				struct udp_listener *u = udp_listener_prepare(
+					&rt->services[i], lc, id, id == 0 && in == NULL, &err);
+				if (u == NULL)
+					return err;
+				if (w->udp_batch == NULL &&
+					(w->udp_batch = udp_batch_new()) == NULL) {
+					udp_listener_close(u);
+					return -ENOMEM;
+				}
+				udp_listener_start(u, &w->sessions, w->udp_batch);
+				w->udp[w->nudp++] = u;
+				continue;
+			}
 			int fd = inherited_take(in, INHERITED_LISTEN, &lc->addr);
 			struct listener *l =
 				fd >= 0 ? listener_adopt(&w->sessions, id, &rt->services[i], lc, fd)
@@ -496,6 +587,8 @@ void worker_destroy(struct worker *w)
 		worker_cancel_switch(w);
 	}
 	free(w->listeners);
+	free(w->udp);
+	udp_batch_free(w->udp_batch);
 	session_set_destroy(&w->sessions);
 	if (w->loop != NULL)
 		ev_loop_destroy(w->loop);

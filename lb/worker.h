@@ -20,6 +20,7 @@
 
 struct balancer;
 struct listener;
+struct udp_listener;
 
 enum worker_state { WORKER_RUNNING, WORKER_DRAINING, WORKER_DONE };
 
@@ -51,6 +52,9 @@ struct worker {
 
 	struct listener **listeners;
 	size_t nlisteners;
+	struct udp_listener **udp; /* the udp services' sockets (lb/udp_listener.h) */
+	size_t nudp;
+	struct udp_batch *udp_batch; /* their receive buffers; made with the first one */
 	struct balancer **balancers; /* one per service */
 	uint64_t *weights_gen;       /* per service: the weights_gen the balancer reflects */
 	ev_timer weights;            /* looks for slow-start weight changes */

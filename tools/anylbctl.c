@@ -528,12 +528,22 @@ static void print_service(json_t *s)
 	printf("\nservice %s  (", jstr(s, "name", "?"));
 	json_array_foreach(json_object_get(s, "listen"), i, l)
 		printf("%s%s", i ? ", " : "", json_string_value(l));
-	printf("; %s)\n", jstr(s, "balance", "?"));
-	printf("  sessions    %lld active, %lld accepted, %lld refused at the limit, %lld without "
-	       "a "
-	       "backend, %lld retries\n",
-		jint(s, "active"), jint(c, "accepted"), jint(c, "refused_limit"),
-		jint(c, "no_backend"), jint(c, "retries"));
+	printf("; %s%s)\n", strcmp(jstr(s, "protocol", "tcp"), "udp") == 0 ? "udp, " : "",
+		jstr(s, "balance", "?"));
+	json_t *u = json_object_get(s, "udp");
+	if (u != NULL)
+		printf("  flows       %lld active, %lld created, %lld evicted; datagrams %lld in, "
+		       "%lld out; %lld replies missing, %lld dropped\n",
+			jint(u, "flows_active"), jint(u, "flows_created"), jint(u, "flows_evicted"),
+			jint(u, "datagrams_in"), jint(u, "datagrams_out"),
+			jint(u, "replies_missing"), jint(u, "dropped"));
+	else
+		printf("  sessions    %lld active, %lld accepted, %lld refused at the limit, %lld "
+		       "without "
+		       "a "
+		       "backend, %lld retries\n",
+			jint(s, "active"), jint(c, "accepted"), jint(c, "refused_limit"),
+			jint(c, "no_backend"), jint(c, "retries"));
 	printf("  redundancy  %s: %lld failure domain%s with a ready backend",
 		jstr(red, "text", "?"), jint(red, "domains"), jint(red, "domains") == 1 ? "" : "s");
 	if (json_is_integer(json_object_get(red, "capacity")))

@@ -9,14 +9,13 @@
  * ready, the bad one not_ready with the rcode as its reason in /status, and DNS queries through
  * the service (over TCP, as the service is) must all reach the good one.
  *
- * knotd is started with fork/exec (PR_SET_PDEATHSIG, so it cannot outlive the test) and stopped
- * by its pid only; the suite's .fini stops any a failed assertion left running. Skipped when
- * knotd is not installed (scripts/deps.sh installs knot).
+ * knotd runs through tests/support/knot.c. Skipped when knotd is not installed.
  */
 #include "health/dns_msg.h"
 #include "lib/dns.h"
 #include "tests/support/admin_client.h"
 #include "tests/support/harness.h"
+#include "tests/support/knot.h"
 
 #include <criterion/criterion.h>
 
@@ -32,97 +31,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define KNOTD "/usr/sbin/knotd"
-
-static pid_t knot_pids[4];
-static int nknot;
-
-static void knot_stop_all(void)
-{
-	for (int i = 0; i < nknot; i++) {
-		if (knot_pids[i] <= 0)
-			continue;
-		kill(knot_pids[i], SIGTERM);
-		for (int t = 0; t < 50 && waitpid(knot_pids[i], NULL, WNOHANG) == 0; t++)
-			sc_sleep_ms(100);
-		if (waitpid(knot_pids[i], NULL, WNOHANG) == 0) {
-			kill(knot_pids[i], SIGKILL);
-			waitpid(knot_pids[i], NULL, 0);
-		}
-		knot_pids[i] = 0;
-	}
-	nknot = 0;
-}
-
 static void fini(void)
 {
-	knot_stop_all();
+	sc_knot_stop_all();
 	sc_cleanup();
 	sc_admin_cleanup();
 }
 
 TestSuite(dns_check, .fini = fini, .timeout = 60);
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	fputs(text, f);
-	cr_assert_eq(fclose(f), 0);
-}
-
-/*
- * Starts a knotd on 127.0.0.1:port (udp and tcp) in dir/name, with one zone: domain from
- * file (relative to dir). Returns once it answers on TCP.
- */
-static void knot_start(
-	const char *dir, const char *name, int port, const char *domain, const char *file)
-{
-	char sub[512], conf[512], text[2048], log[512];
-	pid_t pid;
-
-	snprintf(sub, sizeof(sub), "%s/%s", dir, name);
-	cr_assert_eq(mkdir(sub, 0700), 0);
-	snprintf(conf, sizeof(conf), "%s/%s.conf", dir, name);
-	snprintf(log, sizeof(log), "%s/%s.log", dir, name);
-	snprintf(text, sizeof(text),
-		"server:\n    listen: 127.0.0.1@%d\n    rundir: %s\n    user: root:root\n"
-		"log:\n  - target: stderr\n    any: info\n"
-		"database:\n    storage: %s\n"
-		"template:\n  - id: default\n    storage: %s\n"
-		"zone:\n  - domain: %s\n    file: %s\n",
-		port, sub, sub, dir, domain, file);
-	write_file(conf, text);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execl(KNOTD, KNOTD, "-c", conf, (char *)NULL);
-		_exit(127);
-	}
-	knot_pids[nknot++] = pid;
-	char addr[64];
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-	for (int i = 0; i < 100; i++) {
-		int fd = sc_connect(addr, 200);
-
-		if (fd >= 0) {
-			close(fd);
-			return;
-		}
-		cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "knotd %s exited: %s", name,
-			sc_read_file(log));
-		sc_sleep_ms(50);
-	}
-	cr_assert_fail("knotd %s does not answer on %s: %s", name, addr, sc_read_file(log));
-}
 
 /* A temp directory with the example.org zone in it. */
 static const char *zone_dir(void)
@@ -132,12 +48,13 @@ static const char *zone_dir(void)
 
 	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
 	snprintf(zone, sizeof(zone), "%s/example.org.zone", dir);
-	write_file(zone, "$ORIGIN example.org.\n$TTL 300\n"
-			 "@ SOA ns1 hostmaster 1 3600 600 86400 300\n@ NS ns1\n"
-			 "ns1 A 192.0.2.53\nwww A 192.0.2.10\n");
+	sc_write_file(zone, "$ORIGIN example.org.\n$TTL 300\n"
+			    "@ SOA ns1 hostmaster 1 3600 600 86400 300\n@ NS ns1\n"
+			    "ns1 A 192.0.2.53\nwww A 192.0.2.10\n");
 	snprintf(zone, sizeof(zone), "%s/example.net.zone", dir);
-	write_file(zone, "$ORIGIN example.net.\n$TTL 300\n"
-			 "@ SOA ns1 hostmaster 1 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.54\n");
+	sc_write_file(zone,
+		"$ORIGIN example.net.\n$TTL 300\n"
+		"@ SOA ns1 hostmaster 1 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.54\n");
 	return dir;
 }
 
@@ -204,7 +121,7 @@ static int query_through(const char *addr, int *has_answer)
 
 static void run(const char *transport, int bad_unloaded, const char *want_reason)
 {
-	if (access(KNOTD, X_OK) != 0)
+	if (access(SC_KNOTD, X_OK) != 0)
 		cr_skip_test("no knotd (apt-get install knot)");
 	const char *dir = zone_dir();
 	int pg = sc_port_free(AF_INET), pb = sc_port_free(AF_INET);
@@ -212,11 +129,11 @@ static void run(const char *transport, int bad_unloaded, const char *want_reason
 
 	cr_assert_gt(pg, 0);
 	cr_assert_gt(pb, 0);
-	knot_start(dir, "good", pg, "example.org.", "example.org.zone");
+	sc_knot_start(dir, "good", pg, "example.org.", "example.org.zone");
 	if (bad_unloaded)
-		knot_start(dir, "bad", pb, "example.org.", "missing.zone");
+		sc_knot_start(dir, "bad", pb, "example.org.", "missing.zone");
 	else
-		knot_start(dir, "bad", pb, "example.net.", "example.net.zone");
+		sc_knot_start(dir, "bad", pb, "example.net.", "example.net.zone");
 	snprintf(good, sizeof(good), "127.0.0.1:%d", pg);
 	snprintf(bad, sizeof(bad), "127.0.0.1:%d", pb);
 	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
@@ -266,7 +183,7 @@ static void run(const char *transport, int bad_unloaded, const char *want_reason
 		cr_expect(has, "the answer from the good server");
 	}
 	cr_assert_eq(sc_lb_stop(lb), 0);
-	knot_stop_all();
+	sc_knot_stop_all();
 }
 
 Test(dns_check, udp_servfail_is_not_ready)

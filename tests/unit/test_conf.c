@@ -411,6 +411,37 @@ Test(conf_values, ipv6)
 	conf_free(c);
 }
 
+Test(conf_values, udp_service_and_its_defaults)
+{
+	struct conf *c = sc_conf_load_ok("ok-udp.yaml");
+
+	cr_assert_eq(c->nservices, 2);
+	const struct conf_service *u = &c->services[0], *t = &c->services[1];
+	cr_expect_eq(u->protocol, CONF_PROTO_UDP);
+	cr_expect_eq(u->balance, CONF_BALANCE_MAGLEV, "maglev is a udp service's default");
+	cr_expect_eq(u->udp.responses, 1);
+	cr_expect_eq(u->udp.max_flows, 1000);
+	cr_expect_eq(u->udp.reply_timeout_ms, 500);
+	cr_expect_eq(u->timeouts.udp_idle_ms, 10000);
+	for (size_t i = 0; i < u->nlisten; i++)
+		cr_expect_eq(u->listen[i].proto, CONF_PROTO_UDP, "listen %zu", i);
+	cr_expect_eq(t->protocol, CONF_PROTO_TCP);
+	cr_expect_eq(t->balance, CONF_BALANCE_ROUND_ROBIN);
+	cr_expect_eq(t->listen[0].proto, CONF_PROTO_TCP);
+	conf_free(c);
+
+	c = sc_conf_load_buffer_ok("services:\n  - name: d\n    protocol: udp\n"
+				   "    listen: 127.0.0.1:53\n    balance: round_robin\n"
+				   "    backends: [{address: 127.0.0.1:5301}]\n");
+	u = &c->services[0];
+	cr_expect_eq(u->balance, CONF_BALANCE_ROUND_ROBIN, "an explicit balance stays");
+	cr_expect_eq(u->udp.responses, 0);
+	cr_expect_eq(u->udp.max_flows, CONF_UDP_FLOWS);
+	cr_expect_eq(u->udp.reply_timeout_ms, 2000);
+	cr_expect_eq(u->timeouts.udp_idle_ms, 30000);
+	conf_free(c);
+}
+
 Test(conf_values, edges_and_empty_sections)
 {
 	struct conf *c = sc_conf_load_ok("ok-empty-sections.yaml");

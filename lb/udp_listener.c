@@ -1,0 +1,623 @@
+/*
+ * DOC: udp listeners
+ *
+ * Memory: a flow is struct udp_flow (under 256 bytes with its bucket pointer, held by a static
+ * assertion) and its socket. The receive buffers (UDP_BATCH datagrams of the largest size) are
+ * the worker's, shared by its udp listeners: every callback runs to its end on the worker's
+ * thread before the next, so one set is enough.
+ */
+#include "lb/udp_listener.h"
+
+#include "lb/backend.h"
+#include "lb/balance.h"
+#include "lb/udp_flow.h"
+#include "lib/clock.h"
+#include "lib/container.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Datagrams read per recvmmsg(2) and handled per wake-up of one socket. */
+#define UDP_BATCH 16
+/* The largest UDP payload over IPv4 or IPv6 without jumbograms. */
+#define UDP_MAX 65535
+/* How often the flows are looked at for udp_idle and reply_timeout (seconds). */
+#define UDP_SWEEP 0.1
+
+struct udp_flow {
+	struct udp_flow_node node;
+	struct udp_listener *l;
+	struct lb_runtime *rt; /* a reference: b lives in it */
+	struct lb_backend *b;
+	int fd;          /* connected to b */
+	int trial;       /* the backend's outlier trial: its first verdict goes with it */
+	uint32_t expect; /* replies still due (udp.responses), when it is set */
+	ev_io io;
+};
+
+_Static_assert(sizeof(struct udp_flow) + sizeof(void *) <= 256, "a udp flow costs <= 256 bytes");
+
+struct udp_listener {
+	struct session_set *set; /* NULL until started */
+	unsigned worker;
+	struct lb_service *svc;
+	const struct conf_listen *lconf;
+	int fd;
+	int wildcard;            /* bound to 0.0.0.0 or ::: replies say their source address */
+	struct udp_batch *batch; /* the worker's */
+	ev_io io;
+	ev_timer sweep;
+	struct udp_flow_table table;
+};
+
+/* The worker thread's receive buffers, shared by its listeners. */
+struct udp_batch {
+	struct mmsghdr msg[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	struct sockaddr_storage name[UDP_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} ctl[UDP_BATCH];
+	uint8_t data[UDP_BATCH][UDP_MAX];
+};
+
+struct udp_batch *udp_batch_new(void)
+{
+	return malloc(sizeof(struct udp_batch));
+}
+
+void udp_batch_free(struct udp_batch *bt)
+{
+	free(bt);
+}
+
+/* Ready for recvmmsg (names and control buffers have to be reset each time). */
+static void batch_arm(struct udp_batch *bt)
+{
+	for (int i = 0; i < UDP_BATCH; i++) {
+		bt->iov[i] = (struct iovec){bt->data[i], UDP_MAX};
+		bt->msg[i].msg_hdr = (struct msghdr){.msg_name = &bt->name[i],
+			.msg_namelen = sizeof(bt->name[i]),
+			.msg_iov = &bt->iov[i],
+			.msg_iovlen = 1,
+			.msg_control = bt->ctl[i].buf,
+			.msg_controllen = sizeof(bt->ctl[i].buf)};
+		bt->msg[i].msg_len = 0;
+	}
+}
+
+/* ---- logging, at most once a second per service ---- */
+
+static void log_drop(struct udp_listener *l, const struct addr *client, const char *why)
+{
+	uint64_t now = clock_ms();
+	uint64_t last = atomic_load_explicit(&l->svc->st->nobackend_log_ms, memory_order_relaxed);
+	char cbuf[ADDR_STRLEN];
+
+	if ((now - last < 1000 && last != 0) ||
+		!atomic_compare_exchange_strong(&l->svc->st->nobackend_log_ms, &last, now))
+		return;
+	struct log_field f[] = {LOG_S("service", l->svc->conf->name),
+		LOG_S("client", addr_format(client, cbuf, sizeof(cbuf))), LOG_S("reason", why),
+		LOG_N("total", atomic_load(&l->svc->st->udp.dropped))};
+	log_event(LOG_LEVEL_WARN, "udp_dropped", f, 4,
+		"service %s: datagram from %s dropped: %s (%llu so far)", l->svc->conf->name,
+		f[1].str, why, (unsigned long long)f[3].num);
+}
+
+/* ---- flows ---- */
+
+static void key_client(const struct udp_key *k, struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (k->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = k->port;
+		memcpy(&s6->sin6_addr, k->ip, 16);
+		*len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = k->port;
+		memcpy(&s4->sin_addr, k->ip, 4);
+		*len = sizeof(*s4);
+	}
+}
+
+static void flow_end(struct udp_flow *f)
+{
+	struct udp_listener *l = f->l;
+
+	udp_flow_remove(&l->table, &f->node);
+	ev_io_stop(l->set->loop, &f->io);
+	close(f->fd);
+	if (f->trial)
+		backend_trial_abandoned(f->b);
+	atomic_fetch_sub(&f->b->st->active, 1);
+	atomic_fetch_sub(&f->b->svc->st->udp.flows_active, 1);
+	runtime_put(f->rt);
+	free(f);
+	if (l->table.n == 0)
+		ev_timer_stop(l->set->loop, &l->sweep);
+}
+
+/* A verdict on f's backend: a reply (ok), a refusal or a reply that never came. */
+static void flow_verdict(struct udp_flow *f, int ok, const char *why)
+{
+	backend_session_outcome(f->b, ok, f->trial, why, clock_ms());
+	f->trial = 0;
+}
+
+static void flow_reply_cb(struct ev_loop *loop, ev_io *io, int revents);
+
+struct pick {
+	struct lb_service *svc;
+};
+
+static int usable(void *arg, size_t i)
+{
+	const struct pick *p = arg;
+	return backend_accepts(&p->svc->backends[i]);
+}
+
+static int usable_primary(void *arg, size_t i)
+{
+	const struct pick *p = arg;
+	return !p->svc->conf->backends[i].backup && usable(arg, i);
+}
+
+static int usable_backup(void *arg, size_t i)
+{
+	const struct pick *p = arg;
+	return p->svc->conf->backends[i].backup && usable(arg, i);
+}
+
+/* Panic mode: any backend that is not dead or drained, backups included. */
+static int usable_panic(void *arg, size_t i)
+{
+	const struct pick *p = arg;
+	int st = atomic_load_explicit(&p->svc->backends[i].st->state, memory_order_relaxed);
+
+	return st != BACKEND_DEAD && st != BACKEND_DRAINING;
+}
+
+static int usable_trial(void *arg, size_t i)
+{
+	const struct pick *p = arg;
+
+	return atomic_load_explicit(&p->svc->backends[i].st->state, memory_order_relaxed) ==
+	       BACKEND_EJECTED;
+}
+
+static uint32_t load(void *arg, size_t i)
+{
+	const struct pick *p = arg;
+	return atomic_load_explicit(&p->svc->backends[i].st->active, memory_order_relaxed);
+}
+
+/* The backend for a new flow from client: as a session picks one, without retries. */
+static int pick_backend(struct udp_listener *l, const struct addr *client, int *trial)
+{
+	struct lb_service *svc = l->svc;
+	const struct conf_service *sc = svc->conf;
+	struct pick p = {svc};
+	int panic = atomic_load_explicit(&svc->st->panic, memory_order_relaxed);
+	struct balance_ctx ctx = {
+		.hash = addr_hash(client, sc->hash_key == CONF_HASH_SOURCE_IP_PORT),
+		.usable = panic             ? usable_panic
+			  : sc->nbackup > 0 ? usable_primary
+					    : usable,
+		.load = load,
+		.arg = &p,
+	};
+	struct balancer *bal = l->set->balancers[svc->index];
+	int idx = backend_take_trial(svc, usable_trial, &p);
+
+	*trial = idx >= 0;
+	if (idx < 0)
+		idx = balancer_pick(bal, &ctx);
+	if (idx < 0 && sc->nbackup > 0 && !panic) {
+		ctx.usable = usable_backup;
+		idx = balancer_pick(bal, &ctx);
+	}
+	return idx;
+}
+
+/* A socket connected to b; -errno. */
+static int backend_socket(const struct lb_backend *b)
+{
+	const struct addr *ba = &b->conf->addr;
+	int fd = socket(ba->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, &ba->sa, ba->len) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* A flow for key k (from client); NULL when the datagram must be dropped (counted, logged). */
+static struct udp_flow *flow_new(
+	struct udp_listener *l, const struct udp_key *k, const struct addr *client, uint64_t now)
+{
+	struct lb_service_state *st = l->svc->st;
+	const char *why = NULL;
+	int trial = 0;
+	int idx = pick_backend(l, client, &trial);
+
+	if (idx < 0) {
+		why = "no usable backend";
+		goto drop;
+	}
+	struct lb_backend *b = &l->svc->backends[idx];
+	if (udp_flow_full(&l->table)) {
+		struct udp_flow *old =
+			container_of(udp_flow_oldest(&l->table), struct udp_flow, node);
+		flow_end(old);
+		atomic_fetch_add(&st->udp.flows_evicted, 1);
+	}
+	struct udp_flow *f = calloc(1, sizeof(*f));
+	int fd = f != NULL ? backend_socket(b) : -ENOMEM;
+	if (fd < 0) {
+		free(f);
+		why = fd == -EMFILE || fd == -ENFILE ? "out of file descriptors"
+		      : fd == -ENOMEM                ? "out of memory"
+						     : "cannot open a socket to the backend";
+		if (trial)
+			backend_trial_abandoned(b);
+		goto drop;
+	}
+	f->node.key = *k;
+	f->l = l;
+	f->rt = runtime_get(l->svc->rt);
+	f->b = b;
+	f->fd = fd;
+	f->trial = trial;
+	atomic_fetch_add(&b->st->active, 1);
+	atomic_fetch_add(&b->st->sessions, 1);
+	atomic_fetch_add(&st->udp.flows_created, 1);
+	atomic_fetch_add(&st->udp.flows_active, 1);
+	ev_io_init(&f->io, flow_reply_cb, fd, EV_READ);
+	ev_io_start(l->set->loop, &f->io);
+	udp_flow_insert(&l->table, &f->node, now);
+	if (!ev_is_active(&l->sweep))
+		ev_timer_again(l->set->loop, &l->sweep);
+	return f;
+drop:
+	atomic_fetch_add(&st->udp.dropped, 1);
+	log_drop(l, client, why);
+	return NULL;
+}
+
+/* One datagram from a client: to its flow's backend. */
+static void from_client(struct udp_listener *l, const struct addr *client, const struct addr *local,
+	const uint8_t *data, size_t len, uint64_t now)
+{
+	struct udp_key k;
+
+	udp_key_make(&k, client, local);
+	struct udp_flow_node *n = udp_flow_find(&l->table, &k);
+	struct udp_flow *f = n != NULL ? container_of(n, struct udp_flow, node) : NULL;
+	/* A dead backend's flow moves: the client's next datagram makes a new one. */
+	if (f != NULL && backend_is_dead(f->b)) {
+		flow_end(f);
+		f = NULL;
+	}
+	if (f == NULL && (f = flow_new(l, &k, client, now)) == NULL)
+		return;
+	struct lb_service_state *st = f->b->svc->st;
+	if (send(f->fd, data, len, 0) < 0) {
+		int err = errno;
+		atomic_fetch_add(&st->udp.dropped, 1);
+		if (err == ECONNREFUSED) { /* an ICMP error of an earlier datagram */
+			atomic_fetch_add(&st->udp.backend_errors, 1);
+			flow_verdict(f, 0, "port unreachable");
+			flow_end(f);
+		}
+		log_drop(l, client, strerror(err));
+		return;
+	}
+	atomic_fetch_add_explicit(&st->udp.rx, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->udp.rx_bytes, len, memory_order_relaxed);
+	atomic_fetch_add_explicit(&f->b->st->bytes_in, len, memory_order_relaxed);
+	udp_flow_from_client(&l->table, &f->node, now);
+	if (l->svc->conf->udp.responses > 0)
+		f->expect += l->svc->conf->udp.responses;
+}
+
+/* The address a datagram was sent to, from its IP_PKTINFO / IPV6_PKTINFO. */
+static void local_of(const struct msghdr *m, const struct udp_listener *l, struct addr *local)
+{
+	*local = l->lconf->addr;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL;
+		c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			local->in.sin_addr = pi.ipi_addr;
+		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			local->in6.sin6_addr = pi.ipi6_addr;
+		}
+	}
+}
+
+static void client_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct udp_listener *l = container_of(io, struct udp_listener, io);
+	struct udp_batch *bt = l->batch;
+	(void)loop;
+	(void)revents;
+
+	batch_arm(bt);
+	int n = recvmmsg(l->fd, bt->msg, UDP_BATCH, MSG_DONTWAIT, NULL);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_debug("udp %s: recvmmsg: %s", l->lconf->address, strerror(errno));
+		return;
+	}
+	uint64_t now = clock_ms();
+	for (int i = 0; i < n; i++) {
+		struct msghdr *m = &bt->msg[i].msg_hdr;
+		struct addr client, local;
+		addr_from_sockaddr(&client, m->msg_name, m->msg_namelen);
+		local_of(m, l, &local);
+		from_client(l, &client, &local, bt->data[i], bt->msg[i].msg_len, now);
+	}
+}
+
+/* What came back on f's socket: to its client, from the address the client sent to. */
+static void flow_reply_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct udp_flow *f = container_of(io, struct udp_flow, io);
+	struct udp_listener *l = f->l;
+	struct lb_service_state *st = f->b->svc->st; /* the flow's: a reload may move l */
+	struct udp_batch *bt = l->batch;
+	struct sockaddr_storage to;
+	socklen_t tolen;
+	(void)loop;
+	(void)revents;
+
+	batch_arm(bt);
+	for (int i = 0; i < UDP_BATCH; i++) {
+		bt->msg[i].msg_hdr.msg_name = NULL;
+		bt->msg[i].msg_hdr.msg_namelen = 0;
+		bt->msg[i].msg_hdr.msg_control = NULL;
+		bt->msg[i].msg_hdr.msg_controllen = 0;
+	}
+	int n = recvmmsg(f->fd, bt->msg, UDP_BATCH, MSG_DONTWAIT, NULL);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		atomic_fetch_add(&st->udp.backend_errors, 1);
+		flow_verdict(f, 0, errno == ECONNREFUSED ? "port unreachable" : strerror(errno));
+		flow_end(f);
+		return;
+	}
+	key_client(&f->node.key, &to, &tolen);
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} ctl;
+	size_t ctllen = 0;
+	if (l->wildcard) {
+		memset(&ctl, 0, sizeof(ctl));
+		struct cmsghdr *c = &ctl.align;
+		if (f->node.key.family == AF_INET6) {
+			struct in6_pktinfo pi = {0};
+			memcpy(&pi.ipi6_addr, f->node.key.local, 16);
+			c->cmsg_level = IPPROTO_IPV6;
+			c->cmsg_type = IPV6_PKTINFO;
+			c->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+			ctllen = CMSG_SPACE(sizeof(pi));
+		} else {
+			struct in_pktinfo pi = {0};
+			memcpy(&pi.ipi_spec_dst, f->node.key.local, 4);
+			c->cmsg_level = IPPROTO_IP;
+			c->cmsg_type = IP_PKTINFO;
+			c->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+			ctllen = CMSG_SPACE(sizeof(pi));
+		}
+	}
+	uint64_t bytes = 0;
+	for (int i = 0; i < n; i++) {
+		struct msghdr *m = &bt->msg[i].msg_hdr;
+		bt->iov[i].iov_len = bt->msg[i].msg_len;
+		m->msg_name = &to;
+		m->msg_namelen = tolen;
+		m->msg_control = ctllen > 0 ? ctl.buf : NULL;
+		m->msg_controllen = ctllen;
+		bytes += bt->msg[i].msg_len;
+	}
+	int sent = sendmmsg(l->fd, bt->msg, (unsigned)n, MSG_DONTWAIT);
+	if (sent < n)
+		atomic_fetch_add(&st->udp.dropped, (uint64_t)(n - (sent < 0 ? 0 : sent)));
+	atomic_fetch_add_explicit(&st->udp.tx, (uint64_t)n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->udp.tx_bytes, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&f->b->st->bytes_out, bytes, memory_order_relaxed);
+	if (udp_flow_from_backend(&l->table, &f->node, clock_ms()) >= 0 || f->trial)
+		flow_verdict(f, 1, "reply");
+	if (l->svc->conf->udp.responses > 0) {
+		f->expect = f->expect > (uint32_t)n ? f->expect - (uint32_t)n : 0;
+		if (f->expect == 0)
+			flow_end(f);
+	}
+}
+
+/* udp_idle and reply_timeout. */
+static void sweep_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct udp_listener *l = container_of(t, struct udp_listener, sweep);
+	const struct conf_service *sc = l->svc->conf;
+	uint64_t now = clock_ms();
+	struct udp_flow_node *n;
+	(void)loop;
+	(void)revents;
+
+	while (now >= sc->udp.reply_timeout_ms &&
+		(n = udp_flow_reply_missing(&l->table, now - sc->udp.reply_timeout_ms)) != NULL) {
+		struct udp_flow *f = container_of(n, struct udp_flow, node);
+		atomic_fetch_add(&l->svc->st->udp.replies_missing, 1);
+		flow_verdict(f, 0, "no reply within udp.reply_timeout");
+		if (sc->udp.responses > 0) /* the promised replies will not come */
+			flow_end(f);
+	}
+	while ((n = udp_flow_oldest(&l->table)) != NULL &&
+		now - n->last_ms >= sc->timeouts.udp_idle_ms)
+		flow_end(container_of(n, struct udp_flow, node));
+}
+
+/* ---- the socket ---- */
+
+/* Does something hold the address already (see lb/listener.c's probe)? 0 or -errno. */
+static int probe_free(const struct conf_listen *lc)
+{
+	int one = 1, rc = 0;
+	int fd = socket(lc->addr.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) < 0 ||
+		(lc->addr.sa.sa_family == AF_INET6 &&
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+		bind(fd, &lc->addr.sa, lc->addr.len) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int is_wildcard(const struct addr *a)
+{
+	if (a->sa.sa_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&a->in6.sin6_addr);
+	return a->in.sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+static int open_socket(const struct conf_listen *lc, int probe)
+{
+	int one = 1, rc;
+	int v6 = lc->addr.sa.sa_family == AF_INET6;
+
+	if (probe && (rc = probe_free(lc)) < 0)
+		return rc;
+	int fd = socket(lc->addr.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+		(v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+		setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) < 0 ||
+		(v6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))
+		    : setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))) < 0 ||
+		bind(fd, &lc->addr.sa, lc->addr.len) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+struct udp_listener *udp_listener_prepare(const struct lb_service *svc,
+	const struct conf_listen *lconf, unsigned worker_id, int probe, int *err)
+{
+	int fd = open_socket(lconf, probe);
+	struct udp_listener *l = NULL;
+	uint64_t seed = 0;
+
+	if (fd < 0) {
+		*err = fd;
+		log_error("%s:%d:%d: cannot listen on udp %s for service %s (worker %u): %s%s",
+			conf_pos_file(svc->rt->conf, lconf->pos), lconf->pos.line, lconf->pos.col,
+			lconf->address, svc->conf->name, worker_id, strerror(-fd),
+			fd == -EADDRINUSE ? " (another process listens there; anylb does not share "
+					    "a listening address)"
+					  : "");
+		return NULL;
+	}
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = clock_ms() ^ ((uint64_t)worker_id << 32) ^ (uint64_t)(uintptr_t)&seed;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL || udp_flow_table_init(&l->table, svc->conf->udp.max_flows, seed) < 0) {
+		log_error("udp %s: out of memory", lconf->address);
+		free(l);
+		close(fd);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	l->svc = (struct lb_service *)svc;
+	l->worker = worker_id;
+	l->lconf = lconf;
+	l->fd = fd;
+	l->wildcard = is_wildcard(&lconf->addr);
+	ev_io_init(&l->io, client_cb, fd, EV_READ);
+	ev_init(&l->sweep, sweep_cb);
+	l->sweep.repeat = UDP_SWEEP;
+	return l;
+}
+
+void udp_listener_start(struct udp_listener *l, struct session_set *set, struct udp_batch *bt)
+{
+	l->batch = bt;
+	l->set = set;
+	atomic_fetch_add(&l->svc->st->listening, 1);
+	runtime_service_changed(l->svc);
+	ev_io_start(set->loop, &l->io);
+}
+
+const struct addr *udp_listener_addr(const struct udp_listener *l)
+{
+	return &l->lconf->addr;
+}
+
+void udp_listener_rebind(
+	struct udp_listener *l, struct lb_service *svc, const struct conf_listen *lconf)
+{
+	if (l->set != NULL && svc->st != l->svc->st) {
+		atomic_fetch_sub(&l->svc->st->listening, 1);
+		atomic_fetch_add(&svc->st->listening, 1);
+		runtime_service_changed(l->svc);
+		runtime_service_changed(svc);
+	}
+	l->svc = svc;
+	l->lconf = lconf;
+	l->wildcard = is_wildcard(&lconf->addr);
+}
+
+size_t udp_listener_flows(const struct udp_listener *l)
+{
+	return l->table.n;
+}
+
+void udp_listener_close(struct udp_listener *l)
+{
+	struct udp_flow_node *n;
+
+	if (l == NULL)
+		return;
+	if (l->set != NULL) { /* started */
+		while ((n = udp_flow_oldest(&l->table)) != NULL)
+			flow_end(container_of(n, struct udp_flow, node));
+		ev_io_stop(l->set->loop, &l->io);
+		ev_timer_stop(l->set->loop, &l->sweep);
+		atomic_fetch_sub(&l->svc->st->listening, 1);
+		runtime_service_changed(l->svc);
+	}
+	udp_flow_table_destroy(&l->table);
+	close(l->fd);
+	free(l);
+}
