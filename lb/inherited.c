@@ -16,7 +16,7 @@
 
 struct inherited_sock {
 	enum inherited_kind kind;
-	struct addr addr; /* TCP kinds */
+	struct addr addr; /* TCP kinds and udp */
 	char path[108];   /* the unix kind: sun_path */
 	int fd;           /* -1 once taken */
 };
@@ -35,6 +35,7 @@ static const char *const kind_words[] = {
 	[INHERITED_LISTEN] = "listen",
 	[INHERITED_ADMIN_UNIX] = "admin-unix",
 	[INHERITED_ADMIN_TCP] = "admin-tcp",
+	[INHERITED_UDP] = "udp",
 };
 
 const char *inherited_kind_word(enum inherited_kind kind)
@@ -62,11 +63,13 @@ static const char *kind_name(enum inherited_kind k)
 		return "admin unix socket";
 	case INHERITED_ADMIN_TCP:
 		return "admin TCP listener";
+	case INHERITED_UDP:
+		return "udp socket";
 	}
 	return "?";
 }
 
-/* Is fd a listening stream socket, and where? */
+/* Is fd a listening stream socket (a datagram socket for INHERITED_UDP), and where? */
 static int describe(int fd, enum inherited_kind kind, struct inherited_sock *s)
 {
 	struct sockaddr_storage ss;
@@ -78,7 +81,7 @@ static int describe(int fd, enum inherited_kind kind, struct inherited_sock *s)
 		getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l2) < 0 ||
 		getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return -ENOTSOCK;
-	if (type != SOCK_STREAM || !acc)
+	if (kind == INHERITED_UDP ? type != SOCK_DGRAM : type != SOCK_STREAM || !acc)
 		return -ENOTSOCK;
 	int fam = ss.ss_family;
 	if (kind == INHERITED_ADMIN_UNIX) {

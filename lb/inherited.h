@@ -22,11 +22,12 @@ enum inherited_kind {
 	INHERITED_LISTEN,     /* a service's listener */
 	INHERITED_ADMIN_UNIX, /* global.admin.socket */
 	INHERITED_ADMIN_TCP,  /* global.admin.listen */
+	INHERITED_UDP,        /* a udp service's socket (lb/udp_listener.h) */
 };
 
 struct inherited;
 
-/* The word for kind on the handover wire ("listen", "admin-unix", "admin-tcp"). */
+/* The word for kind on the handover wire ("listen", "admin-unix", "admin-tcp", "udp"). */
 const char *inherited_kind_word(enum inherited_kind kind);
 
 /* The kind the word w (n bytes) names: 0, or -EPROTO for none. */
@@ -37,11 +38,11 @@ struct inherited *inherited_new(void);
 /*
  * Takes fd (always: closed on failure) as a socket of kind, described by the sender as what
  * ("192.0.2.1:443", "/run/anylb/admin.sock"). 0, -ENOTSOCK when fd is not a listening stream
- * socket of the family the kind needs, or -ENOMEM.
+ * socket of the family the kind needs (a bound datagram socket for INHERITED_UDP), or -ENOMEM.
  */
 int inherited_add(struct inherited *in, enum inherited_kind kind, const char *what, int fd);
 
-/* One socket of kind listening on a (TCP kinds), or -1: the caller owns it. NULL in: -1. */
+/* One socket of kind bound to a (TCP kinds, udp), or -1: the caller owns it. NULL in: -1. */
 int inherited_take(struct inherited *in, enum inherited_kind kind, const struct addr *a);
 
 /* The admin unix socket bound at path, or -1: the caller owns it. NULL in: -1. */

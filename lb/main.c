@@ -26,6 +26,7 @@
 #include "lb/snapshot.h"
 #include "lb/state_file.h"
 #include "lb/successor.h"
+#include "lb/udp_listener.h"
 #include "lb/upgrade.h"
 #include "lb/worker.h"
 #include "lib/clock.h"
@@ -292,8 +293,10 @@ static struct upgrade_fd *upgrade_collect(void *arg, size_t *n, int *err)
 	size_t total = 0, cap;
 
 	*n = 0;
+	size_t utotal = 0;
 	listener_dup_all(a->rt->proc, NULL, NULL, 0, &total, err);
-	cap = total + 16;
+	udp_listener_dup_all(a->rt->proc, NULL, NULL, 0, &utotal, err);
+	cap = total + utotal + 16;
 	int *fds = calloc(cap, sizeof(*fds));
 	struct addr *addrs = calloc(cap, sizeof(*addrs));
 	struct upgrade_fd *v = calloc(cap + 2, sizeof(*v));
@@ -309,6 +312,17 @@ static struct upgrade_fd *upgrade_collect(void *arg, size_t *n, int *err)
 	}
 	*n = k;
 	if (*err < 0 || k < total) {
+		*err = *err < 0 ? *err : -EAGAIN; /* a reload is being applied: try again */
+		goto fail;
+	}
+	size_t uk = udp_listener_dup_all(a->rt->proc, fds, addrs, cap - k, &utotal, err);
+	for (size_t i = 0; i < uk; i++) {
+		v[k + i].fd = fds[i];
+		v[k + i].kind = INHERITED_UDP;
+		addr_format(&addrs[i], v[k + i].what, sizeof(v[k + i].what));
+	}
+	*n = k += uk;
+	if (*err < 0 || uk < utotal) {
 		*err = *err < 0 ? *err : -EAGAIN; /* a reload is being applied: try again */
 		goto fail;
 	}
@@ -629,8 +643,13 @@ static int adopt_extra_listeners(struct inherited *in)
 		for (size_t j = 0; j < c->services[i].nlisten; j++) {
 			const struct conf_listen *lc = &c->services[i].listen[j];
 			int fd;
-			if (lc->proto == CONF_PROTO_UDP)
+			if (lc->proto == CONF_PROTO_UDP) {
+				while ((fd = inherited_take(in, INHERITED_UDP, &lc->addr)) >= 0)
+					if (worker_adopt_udp(&anylb.workers[k++ % anylb.nworkers],
+						    &anylb.rt->services[i], lc, fd) < 0)
+						return -ENOMEM;
 				continue;
+			}
 			while ((fd = inherited_take(in, INHERITED_LISTEN, &lc->addr)) >= 0)
 				if (worker_adopt_listener(&anylb.workers[k++ % anylb.nworkers],
 					    &anylb.rt->services[i], lc, fd) < 0)

@@ -248,6 +248,7 @@ struct lb_process {
 	 */
 	pthread_mutex_t listen_lock;
 	struct listener *listen_head;
+	struct udp_listener *udp_head; /* the same for udp sockets (lb/udp_listener.c) */
 };
 
 /*

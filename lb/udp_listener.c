@@ -53,6 +53,13 @@ struct udp_listener {
 	int fd;
 	int wildcard;            /* bound to 0.0.0.0 or ::: replies say their source address */
 	struct udp_batch *batch; /* the worker's */
+	int listening;           /* counted in the service's listening (started, not draining) */
+	int draining;
+	void (*on_empty)(void *arg);
+	void *on_empty_arg;
+	/* In proc's list of started listeners (guarded by proc->listen_lock); NULL: not linked. */
+	struct lb_process *proc;
+	struct udp_listener *next, **pprev;
 	ev_io io;
 	ev_timer sweep;
 	struct udp_flow_table table;
@@ -147,8 +154,14 @@ static void flow_end(struct udp_flow *f)
 	atomic_fetch_sub(&f->b->svc->st->udp.flows_active, 1);
 	runtime_put(f->rt);
 	free(f);
-	if (l->table.n == 0)
+	if (l->table.n == 0) {
 		ev_timer_stop(l->set->loop, &l->sweep);
+		if (l->draining && l->on_empty != NULL) {
+			void (*cb)(void *) = l->on_empty;
+			l->on_empty = NULL; /* once */
+			cb(l->on_empty_arg);
+		}
+	}
 }
 
 /* A verdict on f's backend: a reply (ok), a refusal or a reply that never came. */
@@ -451,7 +464,8 @@ static void flow_reply_cb(struct ev_loop *loop, ev_io *io, int revents)
 	atomic_fetch_add_explicit(&st->udp.tx, (uint64_t)n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&st->udp.tx_bytes, bytes, memory_order_relaxed);
 	atomic_fetch_add_explicit(&f->b->st->bytes_out, bytes, memory_order_relaxed);
-	if (udp_flow_from_backend(&l->table, &f->node, clock_ms()) >= 0 || f->trial)
+	int awaited = udp_flow_from_backend(&l->table, &f->node, clock_ms()) >= 0;
+	if (awaited || f->trial)
 		flow_verdict(f, 1, "reply");
 	if (l->svc->conf->udp.responses > 0) {
 		f->expect = f->expect > (uint32_t)n ? f->expect - (uint32_t)n : 0;
@@ -478,8 +492,12 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		if (sc->udp.responses > 0) /* the promised replies will not come */
 			flow_end(f);
 	}
-	while ((n = udp_flow_oldest(&l->table)) != NULL &&
-		now - n->last_ms >= sc->timeouts.udp_idle_ms)
+	/* Draining, no client datagram comes any more: a flow waits reply_timeout for the
+	 * replies to what it sent last, then ends. */
+	uint64_t idle = sc->timeouts.udp_idle_ms;
+	if (l->draining && sc->udp.reply_timeout_ms < idle)
+		idle = sc->udp.reply_timeout_ms;
+	while ((n = udp_flow_oldest(&l->table)) != NULL && now - n->last_ms >= idle)
 		flow_end(container_of(n, struct udp_flow, node));
 }
 
@@ -532,10 +550,10 @@ static int open_socket(const struct conf_listen *lc, int probe)
 	return fd;
 }
 
-struct udp_listener *udp_listener_prepare(const struct lb_service *svc,
-	const struct conf_listen *lconf, unsigned worker_id, int probe, int *err)
+/* Takes fd (a bound udp socket, or -errno from open_socket). */
+static struct udp_listener *wrap(const struct lb_service *svc, const struct conf_listen *lconf,
+	unsigned worker_id, int fd, int *err)
 {
-	int fd = open_socket(lconf, probe);
 	struct udp_listener *l = NULL;
 	uint64_t seed = 0;
 
@@ -570,13 +588,108 @@ struct udp_listener *udp_listener_prepare(const struct lb_service *svc,
 	return l;
 }
 
+struct udp_listener *udp_listener_prepare(const struct lb_service *svc,
+	const struct conf_listen *lconf, unsigned worker_id, int probe, int *err)
+{
+	return wrap(svc, lconf, worker_id, open_socket(lconf, probe), err);
+}
+
+struct udp_listener *udp_listener_adopt(const struct lb_service *svc,
+	const struct conf_listen *lconf, unsigned worker_id, int fd, int *err)
+{
+	return wrap(svc, lconf, worker_id, fd, err);
+}
+
+static void link_started(struct udp_listener *l, struct lb_process *p)
+{
+	pthread_mutex_lock(&p->listen_lock);
+	l->proc = p;
+	l->next = p->udp_head;
+	l->pprev = &p->udp_head;
+	if (p->udp_head != NULL)
+		p->udp_head->pprev = &l->next;
+	p->udp_head = l;
+	pthread_mutex_unlock(&p->listen_lock);
+}
+
+static void unlink_started(struct udp_listener *l)
+{
+	struct lb_process *p = l->proc;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->listen_lock);
+	*l->pprev = l->next;
+	if (l->next != NULL)
+		l->next->pprev = l->pprev;
+	l->proc = NULL;
+	pthread_mutex_unlock(&p->listen_lock);
+}
+
+size_t udp_listener_dup_all(
+	struct lb_process *p, int *fds, struct addr *addrs, size_t cap, size_t *total, int *err)
+{
+	size_t n = 0, all = 0;
+
+	*err = 0;
+	pthread_mutex_lock(&p->listen_lock);
+	for (struct udp_listener *l = p->udp_head; l != NULL; l = l->next, all++) {
+		if (n == cap)
+			continue;
+		int fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			*err = -errno;
+			continue;
+		}
+		fds[n] = fd;
+		addrs[n] = l->lconf->addr;
+		n++;
+	}
+	pthread_mutex_unlock(&p->listen_lock);
+	*total = all;
+	return n;
+}
+
 void udp_listener_start(struct udp_listener *l, struct session_set *set, struct udp_batch *bt)
 {
 	l->batch = bt;
 	l->set = set;
+	l->listening = 1;
+	link_started(l, l->svc->rt->proc);
 	atomic_fetch_add(&l->svc->st->listening, 1);
 	runtime_service_changed(l->svc);
 	ev_io_start(set->loop, &l->io);
+}
+
+static void stop_listening(struct udp_listener *l)
+{
+	if (!l->listening)
+		return;
+	l->listening = 0;
+	ev_io_stop(l->set->loop, &l->io);
+	unlink_started(l);
+	atomic_fetch_sub(&l->svc->st->listening, 1);
+	runtime_service_changed(l->svc);
+}
+
+void udp_listener_drain(struct udp_listener *l, void (*on_empty)(void *arg), void *arg)
+{
+	if (l->set == NULL || l->draining)
+		return;
+	stop_listening(l);
+	l->draining = 1;
+	l->on_empty = on_empty;
+	l->on_empty_arg = arg;
+	/* Each flow ends reply_timeout after its last datagram (sweep_cb) or with its replies. */
+	if (l->table.n == 0 && l->on_empty != NULL) {
+		l->on_empty = NULL;
+		on_empty(arg);
+	}
+}
+
+int udp_listener_draining_flows(const struct udp_listener *l)
+{
+	return l->draining && l->table.n > 0;
 }
 
 const struct addr *udp_listener_addr(const struct udp_listener *l)
@@ -587,7 +700,7 @@ const struct addr *udp_listener_addr(const struct udp_listener *l)
 void udp_listener_rebind(
 	struct udp_listener *l, struct lb_service *svc, const struct conf_listen *lconf)
 {
-	if (l->set != NULL && svc->st != l->svc->st) {
+	if (l->listening && svc->st != l->svc->st) {
 		atomic_fetch_sub(&l->svc->st->listening, 1);
 		atomic_fetch_add(&svc->st->listening, 1);
 		runtime_service_changed(l->svc);
@@ -610,12 +723,11 @@ void udp_listener_close(struct udp_listener *l)
 	if (l == NULL)
 		return;
 	if (l->set != NULL) { /* started */
+		l->on_empty = NULL;
 		while ((n = udp_flow_oldest(&l->table)) != NULL)
 			flow_end(container_of(n, struct udp_flow, node));
-		ev_io_stop(l->set->loop, &l->io);
 		ev_timer_stop(l->set->loop, &l->sweep);
-		atomic_fetch_sub(&l->svc->st->listening, 1);
-		runtime_service_changed(l->svc);
+		stop_listening(l);
 	}
 	udp_flow_table_destroy(&l->table);
 	close(l->fd);

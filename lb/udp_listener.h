@@ -19,7 +19,14 @@
  * concurrent flows are capped by the fd limit, and a datagram that finds none is dropped and
  * counted.
  *
- *   (prepared) --udp_listener_start--> OPEN --udp_listener_close--> (freed, flows ended)
+ *   (prepared) --udp_listener_start--> OPEN --udp_listener_drain--> DRAINING --flows gone-->
+ *   DRAINED; udp_listener_close from any of them (flows ended, socket closed, freed)
+ *
+ * Draining stops reading but keeps the socket to send the replies its flows still await; each
+ * flow ends udp.reply_timeout after its last datagram (or with the replies udp.responses
+ * promised). After an upgrade handed the socket over
+ * (it is the same socket in both processes: lb/inherited.h), the successor reads every
+ * datagram from then on, so no datagram and no awaited reply is lost.
  *
  * One thread: the worker's, once started.
  */
@@ -44,6 +51,23 @@ struct udp_listener *udp_listener_prepare(const struct lb_service *svc,
 struct udp_batch *udp_batch_new(void);
 void udp_batch_free(struct udp_batch *bt);
 
+/* The same over fd, a udp socket an upgrade handed over (lb/inherited.h), which it takes. */
+struct udp_listener *udp_listener_adopt(const struct lb_service *svc,
+	const struct conf_listen *lconf, unsigned worker_id, int fd, int *err);
+
+/*
+ * Any thread: close-on-exec duplicates of the sockets of every started, not draining udp
+ * listener of p, as listener_dup_all() does for TCP (at most cap; *total: how many there are).
+ */
+size_t udp_listener_dup_all(
+	struct lb_process *p, int *fds, struct addr *addrs, size_t cap, size_t *total, int *err);
+
+/*
+ * Stops reading; on_empty(arg) is called once no flow is left (at once if none is). The
+ * listener stays for the worker to close.
+ */
+void udp_listener_drain(struct udp_listener *l, void (*on_empty)(void *arg), void *arg);
+
 /*
  * Starts reading on set's loop (its balancers pick the backends) into bt, which must outlive
  * l. Worker thread.
@@ -58,6 +82,9 @@ void udp_listener_rebind(
 
 /* Flows now. */
 size_t udp_listener_flows(const struct udp_listener *l);
+
+/* Draining, with flows still awaiting their replies. */
+int udp_listener_draining_flows(const struct udp_listener *l);
 
 /* Ends every flow and closes the socket. NULL is fine. */
 void udp_listener_close(struct udp_listener *l);

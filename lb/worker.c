@@ -95,6 +95,24 @@ fail:
 	return NULL;
 }
 
+/* Is every udp listener done with its flows (drained or closed)? */
+static int udp_done(const struct worker *w)
+{
+	for (size_t i = 0; i < w->nudp; i++)
+		if (udp_listener_draining_flows(w->udp[i]))
+			return 0;
+	return 1;
+}
+
+static void close_udp(struct worker *w)
+{
+	for (size_t i = 0; i < w->nudp; i++) {
+		udp_listener_close(w->udp[i]);
+		w->udp[i] = NULL;
+	}
+	w->nudp = 0;
+}
+
 static void close_listeners(struct worker *w)
 {
 	for (size_t i = 0; i < w->nlisteners; i++) {
@@ -102,13 +120,6 @@ static void close_listeners(struct worker *w)
 		w->listeners[i] = NULL;
 	}
 	w->nlisteners = 0;
-	/* A udp flow has no connection to wait for: its client's next datagram goes to the
-	 * worker that still listens (the successor's, after an upgrade). */
-	for (size_t i = 0; i < w->nudp; i++) {
-		udp_listener_close(w->udp[i]);
-		w->udp[i] = NULL;
-	}
-	w->nudp = 0;
 }
 
 /* Any thread: a queued session of this worker may take a slot now. */
@@ -130,8 +141,17 @@ static void sessions_empty(void *arg)
 {
 	struct worker *w = arg;
 
-	if (w->state == WORKER_DRAINING)
+	if (w->state == WORKER_DRAINING && udp_done(w))
 		worker_set_state(w, WORKER_DONE, "last session finished");
+}
+
+/* A draining udp listener's last flow got its reply. */
+static void udp_empty(void *arg)
+{
+	struct worker *w = arg;
+
+	if (w->state == WORKER_DRAINING && w->sessions.nlive == 0 && udp_done(w))
+		worker_set_state(w, WORKER_DONE, "last udp flow finished");
 }
 
 /* ---- reload: main thread prepares, worker applies ---- */
@@ -386,11 +406,18 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		close_listeners(w);
 		ev_timer_stop(w->loop, &w->weights);
 		worker_set_state(w, WORKER_DRAINING, "stop accepting");
-		if (w->sessions.nlive == 0) {
+		/* A udp socket stops being read but stays for the replies its flows await: after
+		 * an upgrade the successor reads the same socket (lb/udp_listener.h). */
+		for (size_t i = 0; i < w->nudp; i++)
+			udp_listener_drain(w->udp[i], udp_empty, w);
+		if (w->state != WORKER_DRAINING)
+			return; /* the last udp flow was the last of all */
+		if (w->sessions.nlive == 0 && udp_done(w)) {
 			worker_set_state(w, WORKER_DONE, "no sessions");
 			return;
 		}
-		log_info("worker %u: waiting for %zu sessions", w->id, w->sessions.nlive);
+		log_info("worker %u: waiting for %zu sessions%s", w->id, w->sessions.nlive,
+			udp_done(w) ? "" : " and udp flows awaiting replies");
 	}
 	if (cmd & WORKER_CMD_SWEEP)
 		session_close_dead(&w->sessions);
@@ -399,6 +426,11 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	if ((cmd & WORKER_CMD_FORCE) && w->state == WORKER_DRAINING) {
 		log_info("worker %u: drain deadline: closing %zu sessions", w->id,
 			w->sessions.nlive);
+		close_udp(w);
+		if (w->sessions.nlive == 0) {
+			worker_set_state(w, WORKER_DONE, "drain deadline");
+			return;
+		}
 		/* The last one makes the worker DONE (sessions_empty). */
 		session_abort_all(&w->sessions, "drain timeout");
 	}
@@ -495,11 +527,14 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt, struct inh
 		for (size_t j = 0; j < c->services[i].nlisten; j++) {
 			const struct conf_listen *lc = &c->services[i].listen[j];
 			if (lc->proto == CONF_PROTO_UDP) {
-				/* Its own socket beside the one the anylb it succeeds still has:
-				 * SO_REUSEPORT shares the address while that one drains. */
-				int err;
-				struct udp_listener *u = udp_listener_prepare(
-					&rt->services[i], lc, id, id == 0 && in == NULL, &err);
+				/* The socket the anylb it succeeds has (the same one: it
+				 * drains and stops reading), else one of its own. */
+				int err, ufd = inherited_take(in, INHERITED_UDP, &lc->addr);
+				struct udp_listener *u =
+					ufd >= 0 ? udp_listener_adopt(
+							   &rt->services[i], lc, id, ufd, &err)
+						 : udp_listener_prepare(&rt->services[i], lc, id,
+							   id == 0 && in == NULL, &err);
 				if (u == NULL)
 					return err;
 				if (w->udp_batch == NULL &&
@@ -520,6 +555,28 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt, struct inh
 			w->listeners[w->nlisteners++] = l;
 		}
 	}
+	return 0;
+}
+
+int worker_adopt_udp(struct worker *w, struct lb_service *svc, const struct conf_listen *lc, int fd)
+{
+	struct udp_listener **v = realloc(w->udp, (w->nudp + 1) * sizeof(*v));
+	int err;
+
+	if (v == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	w->udp = v;
+	struct udp_listener *u = udp_listener_adopt(svc, lc, w->id, fd, &err);
+	if (u == NULL)
+		return err;
+	if (w->udp_batch == NULL && (w->udp_batch = udp_batch_new()) == NULL) {
+		udp_listener_close(u);
+		return -ENOMEM;
+	}
+	udp_listener_start(u, &w->sessions, w->udp_batch);
+	w->udp[w->nudp++] = u;
 	return 0;
 }
 
@@ -575,6 +632,7 @@ void worker_destroy(struct worker *w)
 		ev_timer_stop(w->loop, &w->pool_trim);
 		ev_timer_stop(w->loop, &w->weights);
 		close_listeners(w);
+		close_udp(w);
 		session_abort_all(&w->sessions, "shutdown");
 	}
 	if (w->rt != NULL)

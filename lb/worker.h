@@ -83,6 +83,10 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt, struct inh
 int worker_adopt_listener(
 	struct worker *w, struct lb_service *svc, const struct conf_listen *lc, int fd);
 
+/* The same for a udp listen entry (an inherited udp socket, lb/udp_listener.h). */
+int worker_adopt_udp(
+	struct worker *w, struct lb_service *svc, const struct conf_listen *lc, int fd);
+
 /* Starts the worker's thread. */
 int worker_start(struct worker *w);
 

@@ -22,7 +22,47 @@
 
 static pid_t echo_pids[MAX_ECHO];
 
-pid_t sc_udp_echo_start(char *addr, size_t cap)
+/* The delayed echo: datagrams wait in a ring until due. */
+#define DELAY_RING 4096
+#define DELAY_MAX  2048
+
+struct pending {
+	int64_t due;
+	struct sockaddr_storage from;
+	socklen_t fl;
+	uint16_t len;
+	uint8_t data[DELAY_MAX];
+};
+
+static void echo_delayed(int fd, int delay_ms)
+{
+	static struct pending ring[DELAY_RING];
+	size_t head = 0, tail = 0;
+
+	for (;;) {
+		int64_t now = sc_now_ms();
+		while (head != tail && ring[head].due <= now) {
+			struct pending *p = &ring[head];
+			sendto(fd, p->data, p->len, 0, (struct sockaddr *)&p->from, p->fl);
+			head = (head + 1) % DELAY_RING;
+		}
+		int wait = head != tail ? (int)(ring[head].due - now) : 1000;
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		if (poll(&pf, 1, wait < 0 ? 0 : wait) <= 0)
+			continue;
+		struct pending *p = &ring[tail];
+		p->fl = sizeof(p->from);
+		ssize_t n = recvfrom(
+			fd, p->data, sizeof(p->data), 0, (struct sockaddr *)&p->from, &p->fl);
+		if (n < 0 || (tail + 1) % DELAY_RING == head)
+			continue; /* full: dropped, as a real server would */
+		p->len = (uint16_t)n;
+		p->due = sc_now_ms() + delay_ms;
+		tail = (tail + 1) % DELAY_RING;
+	}
+}
+
+pid_t sc_udp_echo_start(char *addr, size_t cap, int delay_ms)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -57,6 +97,8 @@ pid_t sc_udp_echo_start(char *addr, size_t cap)
 		static uint8_t buf[65536];
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (delay_ms > 0)
+			echo_delayed(fd, delay_ms);
 		for (;;) {
 			struct sockaddr_storage from;
 			socklen_t fl = sizeof(from);

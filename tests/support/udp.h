@@ -11,8 +11,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* An echo server on a free 127.0.0.1 port (written to addr, cap bytes): its pid, or -errno. */
-pid_t sc_udp_echo_start(char *addr, size_t cap);
+/*
+ * An echo server on a free 127.0.0.1 port (written to addr, cap bytes): its pid, or -errno.
+ * delay_ms > 0: each datagram (of at most 2 KiB then) comes back that much later.
+ */
+pid_t sc_udp_echo_start(char *addr, size_t cap, int delay_ms);
 
 /* Stops one started by sc_udp_echo_start (SIGKILL: a backend that dies), or all (pid 0). */
 void sc_udp_echo_stop(pid_t pid);

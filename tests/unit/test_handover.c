@@ -133,3 +133,30 @@ Test(inherited, sockets_are_matched_by_what_the_kernel_says_and_taken_once)
 	close(fb);
 	close(p[1]);
 }
+
+Test(inherited, a_udp_socket_is_its_own_kind)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sin);
+	struct addr u, t;
+	int fu = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ft = tcp_listener(&t);
+	struct inherited *in = inherited_new();
+
+	cr_assert_geq(fu, 0);
+	cr_assert_eq(bind(fu, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(getsockname(fu, (struct sockaddr *)&sin, &len), 0);
+	addr_from_sockaddr(&u, (struct sockaddr *)&sin, len);
+	cr_expect_eq(inherited_add(in, INHERITED_UDP, "u", fu), 0);
+	cr_expect_eq(inherited_add(in, INHERITED_UDP, "a tcp listener", dup(ft)), -ENOTSOCK);
+	cr_expect_eq(inherited_add(in, INHERITED_LISTEN, "a udp socket", dup(fu)), -ENOTSOCK);
+	cr_expect_eq(inherited_take(in, INHERITED_LISTEN, &u), -1, "not a listener");
+	int got = inherited_take(in, INHERITED_UDP, &u);
+	cr_expect_geq(got, 0);
+	close(got);
+	enum inherited_kind k;
+	cr_expect_eq(inherited_kind_parse("udp", 3, &k), 0);
+	cr_expect_eq(k, INHERITED_UDP);
+	cr_expect_str_eq(inherited_kind_word(INHERITED_UDP), "udp");
+	inherited_free(in);
+	close(ft);
+}
