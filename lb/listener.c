@@ -45,9 +45,7 @@ struct listener {
 	enum listener_state state;
 	ev_io io;
 	ev_timer pause;
-	/* In proc's list of started listeners (guarded by proc->listen_lock); NULL: not linked. */
-	struct lb_process *proc;
-	struct listener *next, **pprev;
+	struct lb_sock sock; /* in proc's sockets while started, for an upgrade */
 };
 
 static const char *listener_state_name(enum listener_state st)
@@ -179,14 +177,15 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
  * listens (wildcard or specific), but can where connections linger in TIME_WAIT: a probe bind
  * before the first worker's tells. 0, -EADDRINUSE, or another -errno.
  */
-static int probe_free(const struct conf_listen *lc)
+int listener_probe_free(const struct conf_listen *lc, int type)
 {
 	int one = 1, rc = 0;
-	int fd = socket(lc->addr.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(lc->addr.sa.sa_family, type | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	if ((type == SOCK_STREAM &&
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
 		setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) < 0 ||
 		(lc->addr.sa.sa_family == AF_INET6 &&
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
@@ -196,11 +195,23 @@ static int probe_free(const struct conf_listen *lc)
 	return rc;
 }
 
+void listener_log_failure(
+	const struct lb_service *svc, const struct conf_listen *lconf, unsigned worker_id, int err)
+{
+	log_error("%s:%d:%d: cannot listen on %s%s for service %s (worker %u): %s%s",
+		conf_pos_file(svc->rt->conf, lconf->pos), lconf->pos.line, lconf->pos.col,
+		lconf->proto == CONF_PROTO_UDP ? "udp " : "", lconf->address, svc->conf->name,
+		worker_id, strerror(-err),
+		err == -EADDRINUSE ? " (another process listens there; anylb does not share "
+				     "a listening address)"
+				   : "");
+}
+
 static int open_socket(const struct conf_listen *lc, int first)
 {
 	int one = 1, rc;
 
-	if (first && (rc = probe_free(lc)) < 0)
+	if (first && (rc = listener_probe_free(lc, SOCK_STREAM)) < 0)
 		return rc;
 	int fd = socket(lc->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -241,12 +252,7 @@ static struct listener *wrap(const struct lb_service *svc, const struct conf_lis
 	}
 	if (fd < 0) {
 		*err = fd;
-		log_error("%s:%d:%d: cannot listen on %s for service %s (worker %u): %s%s",
-			conf_pos_file(svc->rt->conf, lconf->pos), lconf->pos.line, lconf->pos.col,
-			lconf->address, svc->conf->name, worker_id, strerror(-fd),
-			fd == -EADDRINUSE ? " (another process listens there; anylb does not share "
-					    "a listening address)"
-					  : "");
+		listener_log_failure(svc, lconf, worker_id, fd);
 		return NULL;
 	}
 	l->svc = (struct lb_service *)svc;
@@ -277,59 +283,10 @@ struct listener *listener_adopt(struct session_set *set, unsigned worker_id, str
 	return l;
 }
 
-static void link_started(struct listener *l, struct lb_process *p)
-{
-	pthread_mutex_lock(&p->listen_lock);
-	l->proc = p;
-	l->next = p->listen_head;
-	l->pprev = &p->listen_head;
-	if (p->listen_head != NULL)
-		p->listen_head->pprev = &l->next;
-	p->listen_head = l;
-	pthread_mutex_unlock(&p->listen_lock);
-}
-
-static void unlink_started(struct listener *l)
-{
-	struct lb_process *p = l->proc;
-
-	if (p == NULL)
-		return;
-	pthread_mutex_lock(&p->listen_lock);
-	*l->pprev = l->next;
-	if (l->next != NULL)
-		l->next->pprev = l->pprev;
-	l->proc = NULL;
-	pthread_mutex_unlock(&p->listen_lock);
-}
-
-size_t listener_dup_all(
-	struct lb_process *p, int *fds, struct addr *addrs, size_t cap, size_t *total, int *err)
-{
-	size_t n = 0, all = 0;
-
-	*err = 0;
-	pthread_mutex_lock(&p->listen_lock);
-	for (struct listener *l = p->listen_head; l != NULL; l = l->next, all++) {
-		if (n == cap)
-			continue;
-		int fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 3);
-		if (fd < 0) {
-			*err = -errno;
-			continue;
-		}
-		fds[n] = fd;
-		addrs[n] = l->lconf->addr;
-		n++;
-	}
-	pthread_mutex_unlock(&p->listen_lock);
-	*total = all;
-	return n;
-}
-
 void listener_start(struct listener *l, struct session_set *set)
 {
-	link_started(l, l->svc->rt->proc);
+	l->sock = (struct lb_sock){.fd = l->fd, .kind = INHERITED_LISTEN, .addr = l->lconf->addr};
+	runtime_sock_link(l->svc->rt->proc, &l->sock);
 	l->set = set;
 	l->state = LISTENER_ACCEPTING;
 	atomic_fetch_add(&l->svc->st->listening, 1);
@@ -377,7 +334,7 @@ void listener_close(struct listener *l)
 		atomic_fetch_sub(&l->svc->st->listening, 1);
 		runtime_service_changed(l->svc);
 	}
-	unlink_started(l);
+	runtime_sock_unlink(&l->sock);
 	close(l->fd);
 	l->fd = -1;
 	free(l);

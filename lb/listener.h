@@ -44,12 +44,15 @@ struct listener *listener_adopt(struct session_set *set, unsigned worker_id, str
 	const struct conf_listen *lconf, int fd);
 
 /*
- * Any thread: close-on-exec duplicates of the sockets of every started listener of p (at most
- * cap, in fds, with their addresses), for an upgrade to hand over; the listeners keep theirs.
- * Returns how many; *total is how many listeners there are, *err the last dup failure or 0.
+ * Does another socket of type (SOCK_STREAM, SOCK_DGRAM) hold lc's address already? A bind
+ * without SO_REUSEPORT tells, before a first worker binds with it (udp listeners ask too).
+ * 0, -EADDRINUSE, or another -errno.
  */
-size_t listener_dup_all(
-	struct lb_process *p, int *fds, struct addr *addrs, size_t cap, size_t *total, int *err);
+int listener_probe_free(const struct conf_listen *lc, int type);
+
+/* Logs that lc cannot be listened on (err: -errno), at lc's FILE:LINE:COL. */
+void listener_log_failure(
+	const struct lb_service *svc, const struct conf_listen *lconf, unsigned worker_id, int err);
 
 /* The address it listens on. */
 const struct addr *listener_addr(const struct listener *l);

@@ -293,36 +293,22 @@ static struct upgrade_fd *upgrade_collect(void *arg, size_t *n, int *err)
 	size_t total = 0, cap;
 
 	*n = 0;
-	size_t utotal = 0;
-	listener_dup_all(a->rt->proc, NULL, NULL, 0, &total, err);
-	udp_listener_dup_all(a->rt->proc, NULL, NULL, 0, &utotal, err);
-	cap = total + utotal + 16;
-	int *fds = calloc(cap, sizeof(*fds));
-	struct addr *addrs = calloc(cap, sizeof(*addrs));
+	runtime_socks_dup(a->rt->proc, NULL, 0, &total, err);
+	cap = total + 16;
+	struct lb_sock *socks = calloc(cap, sizeof(*socks));
 	struct upgrade_fd *v = calloc(cap + 2, sizeof(*v));
-	if (fds == NULL || addrs == NULL || v == NULL) {
+	if (socks == NULL || v == NULL) {
 		*err = -ENOMEM;
 		goto fail;
 	}
-	size_t k = listener_dup_all(a->rt->proc, fds, addrs, cap, &total, err);
+	size_t k = runtime_socks_dup(a->rt->proc, socks, cap, &total, err);
 	for (size_t i = 0; i < k; i++) {
-		v[i].fd = fds[i];
-		v[i].kind = INHERITED_LISTEN;
-		addr_format(&addrs[i], v[i].what, sizeof(v[i].what));
+		v[i].fd = socks[i].fd;
+		v[i].kind = socks[i].kind;
+		addr_format(&socks[i].addr, v[i].what, sizeof(v[i].what));
 	}
 	*n = k;
 	if (*err < 0 || k < total) {
-		*err = *err < 0 ? *err : -EAGAIN; /* a reload is being applied: try again */
-		goto fail;
-	}
-	size_t uk = udp_listener_dup_all(a->rt->proc, fds, addrs, cap - k, &utotal, err);
-	for (size_t i = 0; i < uk; i++) {
-		v[k + i].fd = fds[i];
-		v[k + i].kind = INHERITED_UDP;
-		addr_format(&addrs[i], v[k + i].what, sizeof(v[k + i].what));
-	}
-	*n = k += uk;
-	if (*err < 0 || uk < utotal) {
 		*err = *err < 0 ? *err : -EAGAIN; /* a reload is being applied: try again */
 		goto fail;
 	}
@@ -340,15 +326,13 @@ static struct upgrade_fd *upgrade_collect(void *arg, size_t *n, int *err)
 		snprintf(u++->what, sizeof(v->what), "%s", ca->listen);
 	}
 	*n = (size_t)(u - v);
-	free(fds);
-	free(addrs);
+	free(socks);
 	return v;
 fail:
 	for (size_t i = 0; v != NULL && i < *n; i++)
 		close(v[i].fd);
 	*n = 0;
-	free(fds);
-	free(addrs);
+	free(socks);
 	free(v);
 	return NULL;
 }

@@ -4,6 +4,8 @@
 #include "lib/clock.h"
 
 #include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -322,6 +324,55 @@ fail:
 struct lb_runtime *runtime_new(struct conf *conf)
 {
 	return runtime_next(NULL, conf);
+}
+
+void runtime_sock_link(struct lb_process *p, struct lb_sock *s)
+{
+	pthread_mutex_lock(&p->listen_lock);
+	s->proc = p;
+	s->next = p->socks;
+	s->pprev = &p->socks;
+	if (p->socks != NULL)
+		p->socks->pprev = &s->next;
+	p->socks = s;
+	pthread_mutex_unlock(&p->listen_lock);
+}
+
+void runtime_sock_unlink(struct lb_sock *s)
+{
+	struct lb_process *p = s->proc;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->listen_lock);
+	*s->pprev = s->next;
+	if (s->next != NULL)
+		s->next->pprev = s->pprev;
+	s->proc = NULL;
+	pthread_mutex_unlock(&p->listen_lock);
+}
+
+size_t runtime_socks_dup(
+	struct lb_process *p, struct lb_sock *v, size_t cap, size_t *total, int *err)
+{
+	size_t n = 0, all = 0;
+
+	*err = 0;
+	pthread_mutex_lock(&p->listen_lock);
+	for (struct lb_sock *s = p->socks; s != NULL; s = s->next, all++) {
+		if (n == cap)
+			continue;
+		int fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			*err = -errno;
+			continue;
+		}
+		v[n] = (struct lb_sock){.fd = fd, .kind = s->kind, .addr = s->addr};
+		n++;
+	}
+	pthread_mutex_unlock(&p->listen_lock);
+	*total = all;
+	return n;
 }
 
 void runtime_service_changed(struct lb_service *svc)

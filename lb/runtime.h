@@ -22,6 +22,7 @@
 #include "conf/conf.h"
 #include "health/backend_health.h"
 #include "health/outlier.h"
+#include "lb/inherited.h"
 #include "lb/queue.h"
 
 #include <pthread.h>
@@ -243,13 +244,34 @@ struct lb_process {
 	void *on_change_arg;
 
 	/*
-	 * Every started listener of every worker (lb/listener.c links them from start to close),
-	 * so that an upgrade can hand their sockets over (listener_dup_all).
+	 * The socket of every started listener of every worker, TCP (lb/listener.c) and udp
+	 * (lb/udp_listener.c), linked from start to close, so that an upgrade can hand them over
+	 * (runtime_socks_dup).
 	 */
 	pthread_mutex_t listen_lock;
-	struct listener *listen_head;
-	struct udp_listener *udp_head; /* the same for udp sockets (lb/udp_listener.c) */
+	struct lb_sock *socks;
 };
+
+/* A listening socket as an upgrade hands it over; embedded in its listener. */
+struct lb_sock {
+	struct lb_sock *next, **pprev; /* in proc->socks, under proc->listen_lock */
+	struct lb_process *proc;       /* NULL: not linked */
+	int fd;
+	enum inherited_kind kind; /* INHERITED_LISTEN or INHERITED_UDP */
+	struct addr addr;
+};
+
+/* Links s (fd, kind and addr set) into p's sockets; unlinks it (no-op when not linked). */
+void runtime_sock_link(struct lb_process *p, struct lb_sock *s);
+void runtime_sock_unlink(struct lb_sock *s);
+
+/*
+ * Any thread: close-on-exec duplicates of p's sockets (at most cap, into v, with their kind
+ * and address), for an upgrade to hand over; the listeners keep theirs. Returns how many;
+ * *total is how many there are, *err the last dup failure or 0.
+ */
+size_t runtime_socks_dup(
+	struct lb_process *p, struct lb_sock *v, size_t cap, size_t *total, int *err);
 
 /*
  * A generation: one loaded configuration and the structure built from it, never changed after

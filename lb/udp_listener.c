@@ -10,6 +10,7 @@
 
 #include "lb/backend.h"
 #include "lb/balance.h"
+#include "lb/listener.h"
 #include "lb/udp_flow.h"
 #include "lib/clock.h"
 #include "lib/container.h"
@@ -57,9 +58,7 @@ struct udp_listener {
 	int draining;
 	void (*on_empty)(void *arg);
 	void *on_empty_arg;
-	/* In proc's list of started listeners (guarded by proc->listen_lock); NULL: not linked. */
-	struct lb_process *proc;
-	struct udp_listener *next, **pprev;
+	struct lb_sock sock; /* in proc's sockets while started and not draining, for an upgrade */
 	ev_io io;
 	ev_timer sweep;
 	struct udp_flow_table table;
@@ -503,23 +502,6 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* ---- the socket ---- */
 
-/* Does something hold the address already (see lb/listener.c's probe)? 0 or -errno. */
-static int probe_free(const struct conf_listen *lc)
-{
-	int one = 1, rc = 0;
-	int fd = socket(lc->addr.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -errno;
-	if (setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) < 0 ||
-		(lc->addr.sa.sa_family == AF_INET6 &&
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-		bind(fd, &lc->addr.sa, lc->addr.len) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 static int is_wildcard(const struct addr *a)
 {
 	if (a->sa.sa_family == AF_INET6)
@@ -532,7 +514,7 @@ static int open_socket(const struct conf_listen *lc, int probe)
 	int one = 1, rc;
 	int v6 = lc->addr.sa.sa_family == AF_INET6;
 
-	if (probe && (rc = probe_free(lc)) < 0)
+	if (probe && (rc = listener_probe_free(lc, SOCK_DGRAM)) < 0)
 		return rc;
 	int fd = socket(lc->addr.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -559,12 +541,7 @@ static struct udp_listener *wrap(const struct lb_service *svc, const struct conf
 
 	if (fd < 0) {
 		*err = fd;
-		log_error("%s:%d:%d: cannot listen on udp %s for service %s (worker %u): %s%s",
-			conf_pos_file(svc->rt->conf, lconf->pos), lconf->pos.line, lconf->pos.col,
-			lconf->address, svc->conf->name, worker_id, strerror(-fd),
-			fd == -EADDRINUSE ? " (another process listens there; anylb does not share "
-					    "a listening address)"
-					  : "");
+		listener_log_failure(svc, lconf, worker_id, fd);
 		return NULL;
 	}
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
@@ -600,62 +577,13 @@ struct udp_listener *udp_listener_adopt(const struct lb_service *svc,
 	return wrap(svc, lconf, worker_id, fd, err);
 }
 
-static void link_started(struct udp_listener *l, struct lb_process *p)
-{
-	pthread_mutex_lock(&p->listen_lock);
-	l->proc = p;
-	l->next = p->udp_head;
-	l->pprev = &p->udp_head;
-	if (p->udp_head != NULL)
-		p->udp_head->pprev = &l->next;
-	p->udp_head = l;
-	pthread_mutex_unlock(&p->listen_lock);
-}
-
-static void unlink_started(struct udp_listener *l)
-{
-	struct lb_process *p = l->proc;
-
-	if (p == NULL)
-		return;
-	pthread_mutex_lock(&p->listen_lock);
-	*l->pprev = l->next;
-	if (l->next != NULL)
-		l->next->pprev = l->pprev;
-	l->proc = NULL;
-	pthread_mutex_unlock(&p->listen_lock);
-}
-
-size_t udp_listener_dup_all(
-	struct lb_process *p, int *fds, struct addr *addrs, size_t cap, size_t *total, int *err)
-{
-	size_t n = 0, all = 0;
-
-	*err = 0;
-	pthread_mutex_lock(&p->listen_lock);
-	for (struct udp_listener *l = p->udp_head; l != NULL; l = l->next, all++) {
-		if (n == cap)
-			continue;
-		int fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 3);
-		if (fd < 0) {
-			*err = -errno;
-			continue;
-		}
-		fds[n] = fd;
-		addrs[n] = l->lconf->addr;
-		n++;
-	}
-	pthread_mutex_unlock(&p->listen_lock);
-	*total = all;
-	return n;
-}
-
 void udp_listener_start(struct udp_listener *l, struct session_set *set, struct udp_batch *bt)
 {
 	l->batch = bt;
 	l->set = set;
 	l->listening = 1;
-	link_started(l, l->svc->rt->proc);
+	l->sock = (struct lb_sock){.fd = l->fd, .kind = INHERITED_UDP, .addr = l->lconf->addr};
+	runtime_sock_link(l->svc->rt->proc, &l->sock);
 	atomic_fetch_add(&l->svc->st->listening, 1);
 	runtime_service_changed(l->svc);
 	ev_io_start(set->loop, &l->io);
@@ -667,7 +595,7 @@ static void stop_listening(struct udp_listener *l)
 		return;
 	l->listening = 0;
 	ev_io_stop(l->set->loop, &l->io);
-	unlink_started(l);
+	runtime_sock_unlink(&l->sock);
 	atomic_fetch_sub(&l->svc->st->listening, 1);
 	runtime_service_changed(l->svc);
 }

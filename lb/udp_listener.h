@@ -56,13 +56,6 @@ struct udp_listener *udp_listener_adopt(const struct lb_service *svc,
 	const struct conf_listen *lconf, unsigned worker_id, int fd, int *err);
 
 /*
- * Any thread: close-on-exec duplicates of the sockets of every started, not draining udp
- * listener of p, as listener_dup_all() does for TCP (at most cap; *total: how many there are).
- */
-size_t udp_listener_dup_all(
-	struct lb_process *p, int *fds, struct addr *addrs, size_t cap, size_t *total, int *err);
-
-/*
  * Stops reading; on_empty(arg) is called once no flow is left (at once if none is). The
  * listener stays for the worker to close.
  */
