@@ -14,7 +14,7 @@
  * succeeded; retries counts the other backends tried; queue_ms is the time waited for a free
  * backend in the service's queue (lb/queue.h); result is an lb_result_name(); reason is the
  * session's own words, quoted. json and logfmt carry the same fields under the same names (event
- * "access").
+ * "access"). A udp service's flow (lb/udp_listener.c) writes one line too, when it ends.
  */
 #ifndef ANYLB_LB_ACCESSLOG_H
 #define ANYLB_LB_ACCESSLOG_H

@@ -8,6 +8,7 @@
  */
 #include "lb/udp_listener.h"
 
+#include "lb/accesslog.h"
 #include "lb/backend.h"
 #include "lb/balance.h"
 #include "lb/listener.h"
@@ -38,9 +39,11 @@ struct udp_flow {
 	struct udp_listener *l;
 	struct lb_runtime *rt; /* a reference: b lives in it */
 	struct lb_backend *b;
-	int fd;          /* connected to b */
-	int trial;       /* the backend's outlier trial: its first verdict goes with it */
-	uint32_t expect; /* replies still due (udp.responses), when it is set */
+	int fd;            /* connected to b */
+	int trial;         /* the backend's outlier trial: its first verdict goes with it */
+	uint32_t expect;   /* replies still due (udp.responses), when it is set */
+	uint64_t start_ms; /* its first datagram, for the access log */
+	uint64_t bytes_in, bytes_out; /* client -> backend, backend -> client */
 	ev_io io;
 };
 
@@ -140,9 +143,40 @@ static void key_client(const struct udp_key *k, struct sockaddr_storage *ss, soc
 	}
 }
 
-static void flow_end(struct udp_flow *f)
+/* The access log's line of a flow that ends (lb/accesslog.h): one per flow. */
+static void flow_log(const struct udp_flow *f, enum lb_result r, const char *why)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct addr client, local;
+
+	key_client(&f->node.key, &ss, &len);
+	addr_from_sockaddr(&client, (struct sockaddr *)&ss, len);
+	local = f->l->lconf->addr;
+	if (local.sa.sa_family == AF_INET6)
+		memcpy(&local.in6.sin6_addr, f->node.key.local, 16);
+	else
+		memcpy(&local.in.sin_addr, f->node.key.local, 4);
+	struct access_record a = {.svc = f->b->svc,
+		.client = &client,
+		.backend = f->b,
+		.listener = &local,
+		.bytes_in = f->bytes_in,
+		.bytes_out = f->bytes_out,
+		.duration_s = (double)(clock_ms() - f->start_ms) / 1000.0,
+		.connect_s = 0,
+		.result = r,
+		.reason = why};
+	access_log_line(&a);
+}
+
+/* The single exit of a flow: r and why say how it ended (the access log's result, reason). */
+static void flow_end(struct udp_flow *f, enum lb_result r, const char *why)
 {
 	struct udp_listener *l = f->l;
+
+	if (access_log_on(f->b->svc))
+		flow_log(f, r, why);
 
 	udp_flow_remove(&l->table, &f->node);
 	ev_io_stop(l->set->loop, &f->io);
@@ -278,7 +312,7 @@ static struct udp_flow *flow_new(
 	if (udp_flow_full(&l->table)) {
 		struct udp_flow *old =
 			container_of(udp_flow_oldest(&l->table), struct udp_flow, node);
-		flow_end(old);
+		flow_end(old, LB_RESULT_RESOURCE, "evicted: udp.max_flows reached");
 		atomic_fetch_add(&st->udp.flows_evicted, 1);
 	}
 	struct udp_flow *f = calloc(1, sizeof(*f));
@@ -298,6 +332,7 @@ static struct udp_flow *flow_new(
 	f->b = b;
 	f->fd = fd;
 	f->trial = trial;
+	f->start_ms = now;
 	atomic_fetch_add(&b->st->active, 1);
 	atomic_fetch_add(&b->st->sessions, 1);
 	atomic_fetch_add(&st->udp.flows_created, 1);
@@ -325,7 +360,8 @@ static void from_client(struct udp_listener *l, const struct addr *client, const
 	struct udp_flow *f = n != NULL ? container_of(n, struct udp_flow, node) : NULL;
 	/* A dead backend's flow moves: the client's next datagram makes a new one. */
 	if (f != NULL && backend_is_dead(f->b)) {
-		flow_end(f);
+		flow_end(f, LB_RESULT_BACKEND_DEAD,
+			"backend dead: the next datagram makes a new flow");
 		f = NULL;
 	}
 	if (f == NULL && (f = flow_new(l, &k, client, now)) == NULL)
@@ -337,7 +373,7 @@ static void from_client(struct udp_listener *l, const struct addr *client, const
 		if (err == ECONNREFUSED) { /* an ICMP error of an earlier datagram */
 			atomic_fetch_add(&st->udp.backend_errors, 1);
 			flow_verdict(f, 0, "port unreachable");
-			flow_end(f);
+			flow_end(f, LB_RESULT_BACKEND_ERROR, "port unreachable");
 		}
 		log_drop(l, client, strerror(err));
 		return;
@@ -345,6 +381,7 @@ static void from_client(struct udp_listener *l, const struct addr *client, const
 	atomic_fetch_add_explicit(&st->udp.rx, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&st->udp.rx_bytes, len, memory_order_relaxed);
 	atomic_fetch_add_explicit(&f->b->st->bytes_in, len, memory_order_relaxed);
+	f->bytes_in += len;
 	udp_flow_from_client(&l->table, &f->node, now);
 	if (l->svc->conf->udp.responses > 0)
 		f->expect += l->svc->conf->udp.responses;
@@ -415,9 +452,10 @@ static void flow_reply_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
+		const char *why = errno == ECONNREFUSED ? "port unreachable" : strerror(errno);
 		atomic_fetch_add(&st->udp.backend_errors, 1);
-		flow_verdict(f, 0, errno == ECONNREFUSED ? "port unreachable" : strerror(errno));
-		flow_end(f);
+		flow_verdict(f, 0, why);
+		flow_end(f, LB_RESULT_BACKEND_ERROR, why);
 		return;
 	}
 	key_client(&f->node.key, &to, &tolen);
@@ -463,13 +501,14 @@ static void flow_reply_cb(struct ev_loop *loop, ev_io *io, int revents)
 	atomic_fetch_add_explicit(&st->udp.tx, (uint64_t)n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&st->udp.tx_bytes, bytes, memory_order_relaxed);
 	atomic_fetch_add_explicit(&f->b->st->bytes_out, bytes, memory_order_relaxed);
+	f->bytes_out += bytes;
 	int awaited = udp_flow_from_backend(&l->table, &f->node, clock_ms()) >= 0;
 	if (awaited || f->trial)
 		flow_verdict(f, 1, "reply");
 	if (l->svc->conf->udp.responses > 0) {
 		f->expect = f->expect > (uint32_t)n ? f->expect - (uint32_t)n : 0;
 		if (f->expect == 0)
-			flow_end(f);
+			flow_end(f, LB_RESULT_DONE, "every reply came");
 	}
 }
 
@@ -489,7 +528,7 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		atomic_fetch_add(&l->svc->st->udp.replies_missing, 1);
 		flow_verdict(f, 0, "no reply within udp.reply_timeout");
 		if (sc->udp.responses > 0) /* the promised replies will not come */
-			flow_end(f);
+			flow_end(f, LB_RESULT_TIMEOUT, "no reply within udp.reply_timeout");
 	}
 	/* Draining, no client datagram comes any more: a flow waits reply_timeout for the
 	 * replies to what it sent last, then ends. */
@@ -497,7 +536,8 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (l->draining && sc->udp.reply_timeout_ms < idle)
 		idle = sc->udp.reply_timeout_ms;
 	while ((n = udp_flow_oldest(&l->table)) != NULL && now - n->last_ms >= idle)
-		flow_end(container_of(n, struct udp_flow, node));
+		flow_end(container_of(n, struct udp_flow, node), LB_RESULT_DONE,
+			l->draining ? "drained" : "idle");
 }
 
 /* ---- the socket ---- */
@@ -653,7 +693,7 @@ void udp_listener_close(struct udp_listener *l)
 	if (l->set != NULL) { /* started */
 		l->on_empty = NULL;
 		while ((n = udp_flow_oldest(&l->table)) != NULL)
-			flow_end(container_of(n, struct udp_flow, node));
+			flow_end(container_of(n, struct udp_flow, node), LB_RESULT_DRAIN, "closed");
 		ev_timer_stop(l->set->loop, &l->sweep);
 		stop_listening(l);
 	}

@@ -313,13 +313,14 @@ static void echo_start(struct echo_setup *e, const char *backend_extra)
 	cr_assert_gt(sc_free_addr(AF_INET, dead, sizeof(dead)), 0); /* nothing listens there */
 	snprintf(e->where, sizeof(e->where), "unix:%s/admin.sock", e->dir);
 	e->lb = sc_lb_start("global:\n  workers: 1\n  admin:\n    socket: %s/admin.sock\n"
+			    "  access_log: {target: file, path: %s/access.log, format: logfmt}\n"
 			    "services:\n"
 			    "  - name: echo\n    protocol: udp\n    listen: \"%s\"\n"
 			    "    udp: {max_flows: 32}\n    timeouts: {udp_idle: 5s}\n"
 			    "    backends:\n      - address: %s\n%s"
 			    "  - name: nothing\n    protocol: udp\n    listen: \"%s\"\n"
 			    "    backends:\n      - address: %s\n",
-		e->dir, e->listen, e->echo, backend_extra, e->dead_listen, dead);
+		e->dir, e->dir, e->listen, e->echo, backend_extra, e->dead_listen, dead);
 	cr_assert_not_null(e->lb);
 	cr_assert_eq(sc_admin_wait(e->where, 5000), 0);
 }
@@ -372,6 +373,31 @@ Test(udp, any_bytes_go_through_and_a_flood_of_ports_stays_bounded)
 	cr_expect_geq(errs, 1, "port unreachable from the backend is counted");
 	close(fd);
 	cr_assert_eq(sc_lb_stop(e.lb), 0, "anylb is still running and stops cleanly");
+
+	/* One access line per flow: the evicted ones, the refused one, and at the stop the rest. */
+	char path[300];
+	snprintf(path, sizeof(path), "%s/access.log", e.dir);
+	char *log = sc_read_file(path);
+	cr_assert_not_null(log);
+	/* The busy flow: 0 + 65507 bytes, then "busy" 20 times, each echoed. */
+	const char *busy = strstr(log, "bytes_in=65587 bytes_out=65587");
+	cr_expect_not_null(busy, "the busy flow's line has its bytes");
+	if (busy != NULL)
+		cr_expect(
+			strncmp(strstr(busy, "result="), "result=done reason=drained\n", 27) == 0,
+			"the stop drained it: %.80s", strstr(busy, "result="));
+	int evicted = 0, refused = 0, lines = 0;
+	for (char *line = strtok(log, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+		lines++;
+		evicted += strstr(line, "service=echo") != NULL &&
+			   strstr(line, "reason=\"evicted: udp.max_flows reached\"") != NULL;
+		refused += strstr(line, "service=nothing") != NULL &&
+			   strstr(line, "result=backend_error reason=\"port unreachable\"") != NULL;
+	}
+	cr_expect_geq(evicted, 200 - 32, "%d lines", lines);
+	cr_expect_geq(refused, 1);
+
+	free(log);
 }
 
 Test(udp, a_reload_keeps_the_listener_and_the_flow)
