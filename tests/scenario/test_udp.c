@@ -7,7 +7,9 @@
  * answers SERVFAIL fails its dns check and gets no queries. Against a UDP echo server
  * (tests/support/udp.c): a zero-length and a 65507-byte datagram come back as they went, a
  * backend port with nothing behind it is counted as an error, a flood of source ports keeps
- * the table at udp.max_flows while a busy flow goes on working, and a reload keeps a flow. A
+ * the table at udp.max_flows while a busy flow goes on working, and a reload keeps a flow; a
+ * backend that never answers is ejected after consecutive_failures reply timeouts, and a flow
+ * whose backend died moves to the other one at its next datagram. One access log line per flow. A
  * binary upgrade in the middle of 16 flows whose backend answers 150 ms late loses no datagram
  * and no reply: the successor reads the same socket, the old process sends what its flows
  * still awaited.
@@ -383,8 +385,7 @@ Test(udp, any_bytes_go_through_and_a_flood_of_ports_stays_bounded)
 	const char *busy = strstr(log, "bytes_in=65587 bytes_out=65587");
 	cr_expect_not_null(busy, "the busy flow's line has its bytes");
 	if (busy != NULL)
-		cr_expect(
-			strncmp(strstr(busy, "result="), "result=done reason=drained\n", 27) == 0,
+		cr_expect(strncmp(strstr(busy, "result="), "result=done reason=drained\n", 27) == 0,
 			"the stop drained it: %.80s", strstr(busy, "result="));
 	int evicted = 0, refused = 0, lines = 0;
 	for (char *line = strtok(log, "\n"); line != NULL; line = strtok(NULL, "\n")) {
@@ -439,6 +440,120 @@ Test(udp, a_reload_keeps_the_listener_and_the_flow)
 		udp_counter(e.where, "echo", "flows_created"), created, "and it is the same flow");
 	close(fd);
 	cr_assert_eq(sc_lb_stop(e.lb), 0);
+}
+
+/* The sessions count (flows it got) of backend addr of service name. */
+static long long backend_flows(const char *where, const char *name, const char *addr)
+{
+	json_t *st = status_doc(where), *b;
+	size_t i;
+	long long n = -1;
+
+	json_array_foreach(json_object_get(service(st, name), "backends"), i, b)
+	{
+		if (strcmp(json_string_value(json_object_get(b, "address")), addr) == 0)
+			n = json_integer_value(json_object_get(b, "sessions"));
+	}
+	json_decref(st);
+	return n;
+}
+
+Test(udp, a_backend_that_never_answers_is_ejected)
+{
+	char dir[256], where[320], listen[SC_ADDRSTRLEN], echo[64], silent[64];
+	uint8_t back[64];
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
+	cr_assert_gt(sc_udp_echo_start(echo, sizeof(echo), 0), 0);
+	/* A socket that is bound and never read: datagrams to it are never answered. */
+	int sfd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(sfd, 0);
+	cr_assert_eq(sc_addr_parse("127.0.0.1:0", &ss, &len), 0);
+	cr_assert_eq(bind(sfd, (struct sockaddr *)&ss, len), 0);
+	len = sizeof(ss);
+	cr_assert_eq(getsockname(sfd, (struct sockaddr *)&ss, &len), 0);
+	sc_addr_format((struct sockaddr *)&ss, silent, sizeof(silent));
+	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
+	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
+	struct sc_lb *lb = sc_lb_start(
+		"global:\n  workers: 1\n  admin:\n    socket: %s/admin.sock\n"
+		"services:\n  - name: echo\n    protocol: udp\n    listen: \"%s\"\n"
+		"    balance: round_robin\n    udp: {responses: 1, reply_timeout: 100ms}\n"
+		"    outlier: {consecutive_failures: 3, base_ejection_time: 60s}\n"
+		"    backends:\n      - address: %s\n      - address: %s\n",
+		dir, listen, echo, silent);
+	cr_assert_not_null(lb);
+	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+
+	/* Round robin: every other new flow goes to the silent one until it is ejected. */
+	int unanswered = 0;
+	for (int i = 0; i < 12 && strcmp(backend_state(where, "echo", silent), "ejected") != 0;
+		i++) {
+		int fd = sc_udp_socket(listen);
+		cr_assert_geq(fd, 0);
+		unanswered += sc_udp_roundtrip(fd, "q", 1, back, sizeof(back), 300) != 1;
+		close(fd);
+	}
+	wait_state(where, "echo", silent, "ejected");
+	cr_expect_eq(unanswered, 3, "the three unanswered flows that ejected it");
+	cr_expect_geq(udp_counter(where, "echo", "replies_missing"), 3);
+	for (int i = 0; i < 20; i++) {
+		int fd = sc_udp_socket(listen);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(sc_udp_roundtrip(fd, "q", 1, back, sizeof(back), 1000), 1,
+			"flow %d after the ejection", i);
+		close(fd);
+	}
+	close(sfd);
+	cr_assert_eq(sc_lb_stop(lb), 0);
+}
+
+Test(udp, a_dead_backend_s_flow_moves_at_its_next_datagram)
+{
+	char dir[256], where[320], listen[SC_ADDRSTRLEN], echo[2][64];
+	pid_t pid[2];
+	uint8_t back[64];
+
+	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
+	for (int i = 0; i < 2; i++) {
+		pid[i] = sc_udp_echo_start(echo[i], sizeof(echo[i]), 0);
+		cr_assert_gt(pid[i], 0);
+	}
+	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
+	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
+	struct sc_lb *lb =
+		sc_lb_start("global:\n  workers: 1\n  admin:\n    socket: %s/admin.sock\n"
+			    "services:\n  - name: echo\n    protocol: udp\n    listen: \"%s\"\n"
+			    "    health:\n      liveness:\n        type: udp_send_expect\n"
+			    "        send: ping\n        expect: ping\n"
+			    "        interval: 100ms\n        timeout: 100ms\n        fall: 1\n    "
+			    "    rise: 1\n"
+			    "    backends:\n      - address: %s\n      - address: %s\n",
+			dir, listen, echo[0], echo[1]);
+	cr_assert_not_null(lb);
+	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+	for (int i = 0; i < 2; i++)
+		wait_state(where, "echo", echo[i], "ready");
+
+	int fd = sc_udp_socket(listen); /* one long flow: udp.responses is 0 */
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(sc_udp_roundtrip(fd, "one", 3, back, sizeof(back), 1000), 3);
+	int on = backend_flows(where, "echo", echo[0]) == 1 ? 0 : 1;
+	cr_assert_eq(backend_flows(where, "echo", echo[on]), 1, "the flow is on one backend");
+	cr_assert_eq(sc_udp_roundtrip(fd, "two", 3, back, sizeof(back), 1000), 3);
+	cr_expect_eq(udp_counter(where, "echo", "flows_created"), 1, "the same flow");
+
+	sc_udp_echo_stop(pid[on]);
+	wait_state(where, "echo", echo[on], "dead");
+	cr_assert_eq(sc_udp_roundtrip(fd, "three", 5, back, sizeof(back), 1000), 5,
+		"the flow's next datagram is answered by the other backend");
+	cr_expect_eq(backend_flows(where, "echo", echo[1 - on]), 1);
+	cr_expect_eq(
+		udp_counter(where, "echo", "flows_created"), 2, "a new flow, to the other one");
+	close(fd);
+	cr_assert_eq(sc_lb_stop(lb), 0);
 }
 
 /* ---- the binary upgrade ---- */
