@@ -313,6 +313,52 @@ void as_expect_via(int family, unsigned mask)
 		sc_route_text(&r, text, sizeof(text)));
 }
 
+/* Non-zero when the router's kernel paths for family are exactly the sites in mask. */
+static int route_is(int family, unsigned mask)
+{
+	struct sc_route r;
+	int want = 0;
+
+	if (sc_netns_route(as_topo.router, sc_anycast_prefix(family), &r) != 0)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		if (!(mask & (1u << i)))
+			continue;
+		want++;
+		if (!has_path_from(&r, family, i))
+			return 0;
+	}
+	return r.paths == want;
+}
+
+int as_expect_stable(unsigned mask, int stable_ms, int timeout_ms, const char *when)
+{
+	int64_t now = sc_now_ms(), deadline = now + timeout_ms, since = -1;
+	int seen = 0, flips = 0;
+
+	for (;;) {
+		now = sc_now_ms();
+		if (route_is(AF_INET, mask) && route_is(AF_INET6, mask)) {
+			if (since < 0)
+				since = now;
+			seen = 1;
+			if (now - since >= stable_ms)
+				return flips;
+		} else {
+			flips += seen && since >= 0;
+			since = -1;
+		}
+		if (now >= deadline)
+			break;
+		sc_sleep_ms(1);
+	}
+	as_fail_dump();
+	cr_assert_fail("%s: the router's paths were not the sites of mask %u for %d ms within %d "
+		       "ms (%d changes)",
+		when, mask, stable_ms, timeout_ms, flips);
+	return -1;
+}
+
 /* Asserts which sites the router's BIRD has a route from, for the prefix of family. */
 void as_expect_bird_paths(int family, unsigned mask)
 {

@@ -145,6 +145,14 @@ void as_expect_paths(int paths, int timeout_ms, int64_t *t4, int64_t *t6, const 
 /* Asserts the router's kernel paths for family are exactly the sites in mask (bit i: site i). */
 void as_expect_via(int family, unsigned mask);
 
+/*
+ * Waits until the router's kernel paths for both prefixes have been exactly the sites in mask
+ * for stable_ms in a row (read every millisecond), failing the test after timeout_ms: a route
+ * that BIRD is still rewriting (IPv6 multipath may go through a delete and an add) is not
+ * converged. Returns how many times a read did not match after the first that did.
+ */
+int as_expect_stable(unsigned mask, int stable_ms, int timeout_ms, const char *when);
+
 /* Asserts which sites the router's BIRD has a route from, for the prefix of family. */
 void as_expect_bird_paths(int family, unsigned mask);
 
