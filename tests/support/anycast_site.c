@@ -3,6 +3,9 @@
  */
 #include "tests/support/anycast_site.h"
 
+#include "tests/support/admin_client.h"
+#include "tests/support/knot.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
@@ -14,7 +17,8 @@
 
 void as_fini(void)
 {
-	sc_cleanup();       /* anylb and backends first: they live in the namespaces */
+	sc_cleanup(); /* anylb and backends first: they live in the namespaces */
+	sc_knot_stop_all();
 	sc_netns_cleanup(); /* then BIRD, namespaces, the temp directory */
 }
 
@@ -22,6 +26,7 @@ struct sc_anycast as_topo;
 struct as_site_run as_run[2];
 
 const char *const as_eb_addr[2] = {"127.0.0.1:9101", "127.0.0.1:9102"};
+const char *const as_dns_addr[2] = {"127.0.0.1:5301", "127.0.0.1:5302"};
 
 const char *as_mode_name(void)
 {
@@ -76,6 +81,25 @@ unsigned as_site_sessions(int site)
 		total += (unsigned)strtoul(p + 5, NULL, 10);
 	}
 	return total;
+}
+
+void as_knot_start(int site, int i, const char *domain, const char *file)
+{
+	char name[32];
+	int port = atoi(strrchr(as_dns_addr[i], ':') + 1);
+
+	snprintf(name, sizeof(name), "%s-knot%d", as_topo.site[site].name, i + 1);
+	as_run[site].knot[i] =
+		sc_knot_start_in(as_topo.site[site].ns, as_topo.dir, name, port, domain, file);
+}
+
+int64_t as_knot_kill_all(int site)
+{
+	int64_t t0 = sc_now_ms();
+
+	sc_knot_kill(as_run[site].knot, 2);
+	as_run[site].knot[0] = as_run[site].knot[1] = 0;
+	return t0;
 }
 
 const char *as_service_yaml(char *buf, size_t cap, const char *name, const char *listen,
@@ -176,11 +200,21 @@ void as_lb_start_opts(int site, const struct as_lb_opts *o)
 	/* Each site's own admin socket: one path is one anylb (the second would refuse). */
 	snprintf(yaml, sizeof(yaml), "%s%sservices:\n%s%s",
 		as_global_yaml(glob, sizeof(glob), site, as_admin_path(site, admin, sizeof(admin))),
-		bgp, s1, s2);
+		bgp, opts.services != NULL ? opts.services : s1, opts.services != NULL ? "" : s2);
 	cr_assert_eq(sc_netns_enter(as_topo.site[site].ns), 0);
 	as_run[site].lb = sc_lb_start_opts(&lbo, "%s", yaml);
 	sc_netns_enter(NULL);
 	cr_assert_not_null(as_run[site].lb, "anylb did not start in %s", as_topo.site[site].ns);
+	if (opts.services != NULL) {
+		/* sc_lb_start() waits for TCP listeners only. */
+		char where[300];
+		snprintf(where, sizeof(where), "unix:%s", admin);
+		int rc = sc_admin_wait(where, 5000);
+		if (rc != 0)
+			sc_lb_dump_log(as_run[site].lb);
+		cr_assert_eq(rc, 0, "%s: admin socket %s: %s", as_topo.site[site].name, admin,
+			strerror(-rc));
+	}
 }
 
 /* ---- what the router sees ------------------------------------------------------------------ */
@@ -277,6 +311,52 @@ void as_expect_via(int family, unsigned mask)
 	}
 	cr_assert_eq(r.paths, want, "router: %s: %s", sc_anycast_prefix(family),
 		sc_route_text(&r, text, sizeof(text)));
+}
+
+/* Non-zero when the router's kernel paths for family are exactly the sites in mask. */
+static int route_is(int family, unsigned mask)
+{
+	struct sc_route r;
+	int want = 0;
+
+	if (sc_netns_route(as_topo.router, sc_anycast_prefix(family), &r) != 0)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		if (!(mask & (1u << i)))
+			continue;
+		want++;
+		if (!has_path_from(&r, family, i))
+			return 0;
+	}
+	return r.paths == want;
+}
+
+int as_expect_stable(unsigned mask, int stable_ms, int timeout_ms, const char *when)
+{
+	int64_t now = sc_now_ms(), deadline = now + timeout_ms, since = -1;
+	int seen = 0, flips = 0;
+
+	for (;;) {
+		now = sc_now_ms();
+		if (route_is(AF_INET, mask) && route_is(AF_INET6, mask)) {
+			if (since < 0)
+				since = now;
+			seen = 1;
+			if (now - since >= stable_ms)
+				return flips;
+		} else {
+			flips += seen && since >= 0;
+			since = -1;
+		}
+		if (now >= deadline)
+			break;
+		sc_sleep_ms(1);
+	}
+	as_fail_dump();
+	cr_assert_fail("%s: the router's paths were not the sites of mask %u for %d ms within %d "
+		       "ms (%d changes)",
+		when, mask, stable_ms, timeout_ms, flips);
+	return -1;
 }
 
 /* Asserts which sites the router's BIRD has a route from, for the prefix of family. */
@@ -379,14 +459,29 @@ void as_client_sessions(int n, const char *when)
 		}
 }
 
-/* ---- the topology, with both sites announcing ----------------------------------------------- */
-
-void as_up(enum sc_announce_mode mode)
+int as_client_dns(
+	const char *addr, const char *name, const char *const *answers, int n, int timeout_ms)
 {
-	as_up_opts(mode, NULL);
+	cr_assert_eq(sc_netns_enter(as_topo.router), 0);
+	int rc = sc_dns_query_a(addr, name, answers, n, timeout_ms);
+	sc_netns_enter(NULL);
+	return rc;
 }
 
-void as_up_opts(enum sc_announce_mode mode, const struct as_lb_opts *site1)
+int as_client_kdig(const char *ip, int port, const char *name, char *out, size_t cap)
+{
+	out[0] = '\0';
+	int rc = sc_cmd(out, cap, 5000,
+		"ip netns exec %s kdig @%s -p %d +short +notcp +time=1 +retry=0 %s A",
+		as_topo.router, ip, port, name);
+
+	out[strcspn(out, "\n")] = '\0';
+	return rc;
+}
+
+/* ---- the topology, with both sites announcing ----------------------------------------------- */
+
+void as_topo_up(enum sc_announce_mode mode)
 {
 	char why[512];
 	int rc;
@@ -395,6 +490,16 @@ void as_up_opts(enum sc_announce_mode mode, const struct as_lb_opts *site1)
 		cr_skip("anycast scenario skipped: %s", why);
 	rc = sc_anycast_up(&as_topo, mode, why, sizeof(why));
 	cr_assert_eq(rc, 0, "topology: %s (%s)", why, strerror(-rc));
+}
+
+void as_up(enum sc_announce_mode mode)
+{
+	as_up_opts(mode, NULL);
+}
+
+void as_up_opts(enum sc_announce_mode mode, const struct as_lb_opts *site1)
+{
+	as_topo_up(mode);
 	for (int s = 0; s < 2; s++) {
 		as_eb_start(s, 0);
 		as_eb_start(s, 1);
@@ -415,6 +520,8 @@ void as_down(void)
 		for (int i = 0; i < 2; i++) {
 			sc_tool_stop(as_run[s].eb[i]);
 			as_run[s].eb[i] = NULL;
+			sc_knot_stop(as_run[s].knot[i]);
+			as_run[s].knot[i] = 0;
 		}
 	}
 }
