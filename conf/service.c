@@ -35,6 +35,10 @@ enum conf_service_key {
 	CONF_SERVICE_OUTLIER,
 	CONF_SERVICE_PANIC_THRESHOLD,
 	CONF_SERVICE_QUEUE,
+	CONF_SERVICE_ALLOW,
+	CONF_SERVICE_DENY,
+	CONF_SERVICE_RATE_LIMIT,
+	CONF_SERVICE_TCP_KEEPALIVE,
 };
 
 static const struct conf_key conf_service_keys[] = {
@@ -54,6 +58,10 @@ static const struct conf_key conf_service_keys[] = {
 	[CONF_SERVICE_OUTLIER] = {"outlier", 0},
 	[CONF_SERVICE_PANIC_THRESHOLD] = {"panic_threshold", 0},
 	[CONF_SERVICE_QUEUE] = {"queue", 0},
+	[CONF_SERVICE_ALLOW] = {"allow", 0},
+	[CONF_SERVICE_DENY] = {"deny", 0},
+	[CONF_SERVICE_RATE_LIMIT] = {"rate_limit", 0},
+	[CONF_SERVICE_TCP_KEEPALIVE] = {"tcp_keepalive", 0},
 };
 
 enum conf_backend_key {
@@ -552,8 +560,21 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 			anycast_k = k; /* read below, once the backends are known */
 			anycast_v = val;
 			break;
+		case CONF_SERVICE_ALLOW:
+			conf_map_cidrs(r, k, val, &s->allow, &s->nallow);
+			break;
+		case CONF_SERVICE_DENY:
+			conf_map_cidrs(r, k, val, &s->deny, &s->ndeny);
+			break;
+		case CONF_SERVICE_RATE_LIMIT:
+			conf_map_rate_limit(r, k, val, &s->rate_limit);
+			break;
+		case CONF_SERVICE_TCP_KEEPALIVE:
+			conf_map_keepalive(r, k, val, &s->keepalive);
+			break;
 		}
 	}
+	s->admit_checks = s->nallow > 0 || s->ndeny > 0 || s->rate_limit.enabled;
 	if (s->timeouts.queue_ms == 0) /* HAProxy's default too: the connect timeout */
 		s->timeouts.queue_ms = s->timeouts.connect_ms;
 	if (anycast_k != NULL)

@@ -52,6 +52,8 @@
 #include "lb/proxy_in.h"
 #include "lb/proxy_proto.h"
 #include "lb/pump.h"
+#include "lb/ratelimit.h"
+#include "lib/cidr.h"
 #include "lib/clock.h"
 #include "lib/container.h"
 #include "lib/log.h"
@@ -129,6 +131,9 @@ static void connect_next(struct session *s);
 static void read_header(struct session *s);
 static void log_refused(
 	struct session *s, const char *why, unsigned long long total, const char *what);
+static void set_keepalive(int fd, const struct conf_keepalive_side *k, const char *side);
+static const char *admit_refusal(struct lb_service *svc, const struct addr *client);
+static void log_admit_refused(struct lb_service *svc, const struct addr *client, const char *why);
 
 static const char *state_name(enum session_state st)
 {
@@ -608,6 +613,14 @@ static void read_header(struct session *s)
 		s->proxied->local = in.dst;
 		s->proxied->have_local = 1;
 	}
+	if (s->svc->conf->admit_checks) {
+		const char *why = admit_refusal(s->svc, &s->client);
+		if (why != NULL) {
+			log_admit_refused(s->svc, &s->client, why);
+			session_close(s, LB_RESULT_CLIENT_ERROR, why, 0);
+			return;
+		}
+	}
 	io_set(s->set->loop, &s->cio, &s->cev, s->cfd, 0);
 	ev_timer_stop(s->set->loop, &s->timer);
 	session_set_state(s, SESSION_CONNECTING, "PROXY header read");
@@ -1019,6 +1032,8 @@ static void connect_next(struct session *s)
 			session_close(s, LB_RESULT_RESOURCE, reason, 1);
 			return;
 		}
+		if (s->svc->conf->keepalive.backend.enabled)
+			set_keepalive(s->bfd, &s->svc->conf->keepalive.backend, "backend");
 		s->connect_start = ev_now(s->set->loop);
 		if (connect(s->bfd, &ba->sa, ba->len) == 0) {
 			connected(s);
@@ -1044,6 +1059,75 @@ static void connect_next(struct session *s)
 	session_close(s, LB_RESULT_NO_BACKEND, why, 1);
 }
 
+/*
+ * tcp_keepalive for one side (conf/conf.h): set on a socket before it carries anything. A
+ * failure is logged and the session goes on without it: keepalive is a probe, not a contract.
+ */
+static void set_keepalive(int fd, const struct conf_keepalive_side *k, const char *side)
+{
+	int one = 1, idle = (int)k->idle_s, intvl = (int)k->interval_s, cnt = (int)k->count;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) < 0 ||
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) < 0 ||
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) < 0 ||
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) < 0)
+		log_debug("tcp_keepalive on the %s socket: %s", side, strerror(errno));
+}
+
+/*
+ * allow, deny and rate_limit, on the client's effective address (the PROXY header's for
+ * accept_proxy listeners, the peer's otherwise). Returns NULL when the client may go on, else
+ * why not, counted. Only services with conf->admit_checks call it.
+ */
+static const char *admit_refusal(struct lb_service *svc, const struct addr *client)
+{
+	const struct conf_service *sc = svc->conf;
+
+	if (sc->ndeny > 0 && cidr_match_any(sc->deny, sc->ndeny, client)) {
+		atomic_fetch_add(&svc->st->denied, 1);
+		return "denied (in 'deny')";
+	}
+	if (sc->nallow > 0 && !cidr_match_any(sc->allow, sc->nallow, client)) {
+		atomic_fetch_add(&svc->st->denied, 1);
+		return "denied (not in 'allow')";
+	}
+	if (svc->rl != NULL) {
+		uint8_t key[RATELIMIT_KEY_LEN];
+		int evicted;
+
+		ratelimit_key(client, key);
+		int ok = ratelimit_take(svc->rl, key, clock_ms(), &evicted);
+		if (evicted)
+			atomic_fetch_add(&svc->st->rate_limit_evictions, 1);
+		if (!ok) {
+			atomic_fetch_add(&svc->st->rate_limited, 1);
+			return "over rate_limit";
+		}
+	}
+	return NULL;
+}
+
+/* A client refused by admit_refusal(): logged at most once a second per service. */
+static void log_admit_refused(struct lb_service *svc, const struct addr *client, const char *why)
+{
+	uint64_t now = clock_ms();
+	uint64_t last = atomic_load_explicit(&svc->st->edge_log_ms, memory_order_relaxed);
+	char cbuf[ADDR_STRLEN];
+
+	if (last != 0 && now - last < 1000)
+		return;
+	if (!atomic_compare_exchange_strong(&svc->st->edge_log_ms, &last, now))
+		return;
+	unsigned long long denied = atomic_load(&svc->st->denied),
+			   limited = atomic_load(&svc->st->rate_limited);
+	struct log_field f[] = {LOG_S("service", svc->conf->name),
+		LOG_S("client", addr_format(client, cbuf, sizeof(cbuf))), LOG_S("reason", why),
+		LOG_N("denied", denied), LOG_N("rate_limited", limited)};
+	log_event(LOG_LEVEL_WARN, "refused", f, 5,
+		"service %s: client %s refused: %s (%llu denied, %llu rate-limited so far)",
+		svc->conf->name, f[1].str, why, denied, limited);
+}
+
 static struct session *session_alloc(struct session_set *set)
 {
 	struct session *s = set->recycled;
@@ -1059,6 +1143,16 @@ static struct session *session_alloc(struct session_set *set)
 int session_start(struct session_set *set, struct lb_service *svc, int cfd,
 	const struct addr *client, enum conf_accept_proxy accept)
 {
+	/* One branch for services without allow, deny or rate_limit. accept_proxy's clients are
+	 * judged once their header named them (read_header). */
+	if (svc->conf->admit_checks && accept == CONF_ACCEPT_OFF) {
+		const char *why = admit_refusal(svc, client);
+		if (why != NULL) {
+			log_admit_refused(svc, client, why);
+			close(cfd);
+			return -EACCES;
+		}
+	}
 	if (admission_take(set->rt, svc) < 0) {
 		/* Service limit: refuse this one cleanly; the listener keeps accepting others. */
 		atomic_fetch_add(&svc->st->refused_limit, 1);
@@ -1104,6 +1198,8 @@ int session_start(struct session_set *set, struct lb_service *svc, int cfd,
 	ev_init(&s->timer, timer_cb);
 	set_link(set, s);
 	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (svc->conf->keepalive.client.enabled)
+		set_keepalive(cfd, &svc->conf->keepalive.client, "client");
 	if (s->state == SESSION_HEADER) {
 		io_set(set->loop, &s->cio, &s->cev, cfd, EV_READ);
 		arm_timer(s);
