@@ -36,6 +36,12 @@
  * the timeout, closes the client (CLOSED) with the reason and a counter. Its addresses are the
  * session's client and local address from then on.
  *
+ * Before a session exists, a service with allow, deny or rate_limit judges the client
+ * (admit_refusal(), one branch for the others) and a refused one is closed at once, before any
+ * count is taken; an accept_proxy client is judged in HEADER, once its header named it, and
+ * closed from there (CLOSED). tcp_keepalive is set on the client socket at the start and on
+ * each backend socket before its connect.
+ *
  * QUEUED waits in the service's queue (lb/queue.h) for a backend with room, on the queue timeout;
  * a grant (the worker's WORKER_CMD_QUEUE, session_set_run_queue()) sends it back to CONNECTING,
  * and a session that finds no room then waits again in its place.
