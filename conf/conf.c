@@ -50,6 +50,8 @@ void conf_free(struct conf *c)
 		free(s->backends);
 		conf_health_free(&s->health);
 		conf_anycast_free(&s->anycast);
+		free(s->allow);
+		free(s->deny);
 	}
 	free(c->services);
 	conf_bgp_free(&c->bgp);

@@ -14,6 +14,7 @@
 #define ANYLB_CONF_CONF_H
 
 #include "lib/addr.h"
+#include "lib/cidr.h"
 #include "lib/log.h"
 
 #include <stddef.h>
@@ -205,6 +206,31 @@ struct conf_anycast {
 	struct conf_pos pos; /* of the key `anycast` */
 };
 
+/* services[].rate_limit (lb/ratelimit.h); enabled == 0 and the rest zero when absent. */
+struct conf_rate_limit {
+	int enabled;
+	uint64_t per_min;     /* rate, in connections a minute: "100/s" is 6000; 1/m..1000000/s */
+	unsigned burst;       /* 1..1000000; default the rate per second rounded up */
+	unsigned max_sources; /* 1..CONF_MAX_SOURCES, default 65536 */
+	struct conf_pos pos;  /* of the key `rate_limit` */
+};
+
+#define CONF_MAX_SOURCES (1u << 24)
+#define CONF_MAX_CIDRS   4096 /* entries in allow or deny: a linear scan */
+
+/* One side of services[].tcp_keepalive; enabled == 0 (the default): the kernel's, off. */
+struct conf_keepalive_side {
+	int enabled;
+	unsigned idle_s;     /* TCP_KEEPIDLE, 1..7200, default 60 */
+	unsigned interval_s; /* TCP_KEEPINTVL, 1..7200, default 10 */
+	unsigned count;      /* TCP_KEEPCNT, 1..127, default 5 */
+};
+
+struct conf_keepalive {
+	struct conf_keepalive_side client;  /* set on the client socket at accept */
+	struct conf_keepalive_side backend; /* set on the backend socket before connect */
+};
+
 struct conf_service {
 	char *name;
 	struct conf_listen *listen;
@@ -230,6 +256,13 @@ struct conf_service {
 	/* default not_ready when a readiness check is configured, else ready */
 	enum conf_initial_state initial_state;
 	struct conf_anycast anycast;
+	/* allow, deny: client prefixes; deny wins; with allow, a client outside it is refused */
+	struct cidr *allow, *deny;
+	size_t nallow, ndeny;
+	struct conf_rate_limit rate_limit;
+	struct conf_keepalive keepalive;
+	/* allow, deny or rate_limit is set: the one branch the accept path takes without them */
+	int admit_checks;
 	struct conf_pos pos;
 };
 

@@ -201,6 +201,7 @@ void conf_log_keys_each(conf_key_cb cb, void *arg);
 void conf_bgp_keys_each(conf_key_cb cb, void *arg);
 void conf_service_keys_each(conf_key_cb cb, void *arg);
 void conf_health_keys_each(conf_key_cb cb, void *arg);
+void conf_edge_keys_each(conf_key_cb cb, void *arg);
 
 /*
  * Looks the key up in keys[]. Returns its index, or -1 after reporting an unknown key (with a
@@ -321,6 +322,16 @@ void conf_map_global(struct conf_report *r, const struct conf_node *k, const str
 /* bgp: what the top level said about bgp, read before the services wherever it stands. */
 void conf_map_services(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
 	struct conf *c, const struct conf_bgp_seen *bgp);
+
+/* ---- edge.c: a service's client-facing knobs: allow, deny, rate_limit, tcp_keepalive ---- */
+
+/* allow or deny (which k says): a prefix or a list of them into *v, *n. */
+void conf_map_cidrs(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	struct cidr **out, size_t *n);
+void conf_map_rate_limit(struct conf_report *r, const struct conf_node *k,
+	const struct conf_node *v, struct conf_rate_limit *rl);
+void conf_map_keepalive(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	struct conf_keepalive *ka);
 
 /* ---- health.c: a service's active checks and passive outlier ejection ---- */
 

@@ -20,4 +20,5 @@ void conf_keys(conf_key_cb cb, void *arg)
 	conf_bgp_keys_each(cb, arg);
 	conf_service_keys_each(cb, arg);
 	conf_health_keys_each(cb, arg);
+	conf_edge_keys_each(cb, arg);
 }

@@ -8,6 +8,10 @@
  * connection or TUN interface and the announcement policy of each prefix. Changing those in a
  * reload is refused (the running configuration stays) rather than half applied.
  *
+ * A service's allow, deny, rate_limit and tcp_keepalive are per-generation configuration and
+ * may change: they apply to the connections accepted from then on (lb/runtime.c keeps a
+ * rate_limit table whose settings did not change).
+ *
  * global.state_file and global.state_max_age may change: the file is written where the running
  * configuration says at each write (lb/state_file.c), and the age only matters at start.
  */

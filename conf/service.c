@@ -37,6 +37,10 @@ enum conf_service_key {
 	CONF_SERVICE_QUEUE,
 	CONF_SERVICE_PROTOCOL,
 	CONF_SERVICE_UDP,
+	CONF_SERVICE_ALLOW,
+	CONF_SERVICE_DENY,
+	CONF_SERVICE_RATE_LIMIT,
+	CONF_SERVICE_TCP_KEEPALIVE,
 	CONF_SERVICE_NKEYS,
 };
 
@@ -59,6 +63,10 @@ static const struct conf_key conf_service_keys[] = {
 	[CONF_SERVICE_QUEUE] = {"queue", 0},
 	[CONF_SERVICE_PROTOCOL] = {"protocol", 0},
 	[CONF_SERVICE_UDP] = {"udp", 0},
+	[CONF_SERVICE_ALLOW] = {"allow", 0},
+	[CONF_SERVICE_DENY] = {"deny", 0},
+	[CONF_SERVICE_RATE_LIMIT] = {"rate_limit", 0},
+	[CONF_SERVICE_TCP_KEEPALIVE] = {"tcp_keepalive", 0},
 };
 
 enum conf_backend_key {
@@ -317,7 +325,7 @@ static void conf_check_protocol(struct conf_report *r, const struct conf_service
 	const struct conf_node *const *seen, const struct conf_node *const *tseen)
 {
 	static const int tcp_only[] = {CONF_SERVICE_PROXY_PROTOCOL, CONF_SERVICE_RETRIES,
-		CONF_SERVICE_MAX_CONNECTIONS, CONF_SERVICE_QUEUE};
+		CONF_SERVICE_MAX_CONNECTIONS, CONF_SERVICE_QUEUE, CONF_SERVICE_TCP_KEEPALIVE};
 	static const int tcp_timeouts[] = {CONF_TIMEOUT_CONNECT, CONF_TIMEOUT_IDLE,
 		CONF_TIMEOUT_HALF_CLOSE, CONF_TIMEOUT_QUEUE, CONF_TIMEOUT_PROXY_HEADER};
 
@@ -656,8 +664,21 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 			anycast_k = k; /* read below, once the backends are known */
 			anycast_v = val;
 			break;
+		case CONF_SERVICE_ALLOW:
+			conf_map_cidrs(r, k, val, &s->allow, &s->nallow);
+			break;
+		case CONF_SERVICE_DENY:
+			conf_map_cidrs(r, k, val, &s->deny, &s->ndeny);
+			break;
+		case CONF_SERVICE_RATE_LIMIT:
+			conf_map_rate_limit(r, k, val, &s->rate_limit);
+			break;
+		case CONF_SERVICE_TCP_KEEPALIVE:
+			conf_map_keepalive(r, k, val, &s->keepalive);
+			break;
 		}
 	}
+	s->admit_checks = s->nallow > 0 || s->ndeny > 0 || s->rate_limit.enabled;
 	if (s->timeouts.queue_ms == 0) /* HAProxy's default too: the connect timeout */
 		s->timeouts.queue_ms = s->timeouts.connect_ms;
 	/* A udp flow follows its client address: the same backend for every port it uses. */

@@ -129,6 +129,21 @@ static uint64_t svc_proxy_header_errors(const struct lb_service *s)
 	return ld(&s->st->proxy_header_errors);
 }
 
+static uint64_t svc_denied(const struct lb_service *s)
+{
+	return ld(&s->st->denied);
+}
+
+static uint64_t svc_rate_limited(const struct lb_service *s)
+{
+	return ld(&s->st->rate_limited);
+}
+
+static uint64_t svc_rate_limit_evictions(const struct lb_service *s)
+{
+	return ld(&s->st->rate_limit_evictions);
+}
+
 static uint64_t svc_queue_len(const struct lb_service *s)
 {
 	return atomic_load_explicit(&s->st->queue.len, memory_order_relaxed);
@@ -495,6 +510,15 @@ static void service_families(struct strbuf *m, const struct status_source *src)
 		"Clients of accept_proxy listeners closed for a missing, malformed or late PROXY "
 		"header.");
 	per_service(m, rt, "anylb_service_proxy_header_errors_total", svc_proxy_header_errors);
+	family(m, "anylb_service_denied_total", "counter",
+		"Clients closed at once by the service's allow or deny list.");
+	per_service(m, rt, "anylb_service_denied_total", svc_denied);
+	family(m, "anylb_service_rate_limited_total", "counter",
+		"Clients closed at once for going over the service's per-source rate_limit.");
+	per_service(m, rt, "anylb_service_rate_limited_total", svc_rate_limited);
+	family(m, "anylb_service_rate_limit_evictions_total", "counter",
+		"Sources forgotten by rate_limit to make room in a full table (max_sources).");
+	per_service(m, rt, "anylb_service_rate_limit_evictions_total", svc_rate_limit_evictions);
 	listener_families(m, rt);
 	family(m, "anylb_service_retries_total", "counter",
 		"Connects retried on another backend after a failure.");

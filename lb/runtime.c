@@ -1,5 +1,7 @@
 #include "lb/runtime.h"
 
+#include "lb/ratelimit.h"
+
 #include "health/check_tls.h"
 #include "lib/clock.h"
 
@@ -226,6 +228,13 @@ static int service_init(struct lb_runtime *rt, struct lb_service *svc,
 	svc->listen_stats = calloc(sc->nlisten ? sc->nlisten : 1, sizeof(*svc->listen_stats));
 	if (svc->listen_stats == NULL)
 		return -1;
+	const struct conf_rate_limit *rc = &sc->rate_limit;
+	if (rc->enabled && prev_svc != NULL && prev_svc->rl != NULL &&
+		ratelimit_same(prev_svc->rl, rc->per_min, rc->burst, rc->max_sources))
+		svc->rl = ratelimit_get(prev_svc->rl);
+	else if (rc->enabled &&
+		 (svc->rl = ratelimit_new(rc->per_min, rc->burst, rc->max_sources)) == NULL)
+		return -1;
 	for (size_t j = 0; j < sc->nlisten; j++)
 		svc->listen_stats[j] = listen_stats_of(svc->st, sc->listen[j].address);
 	return index_backends(svc);
@@ -242,6 +251,7 @@ static void runtime_free(struct lb_runtime *rt)
 			free(svc->by_addr);
 			free(svc->by_state);
 			free(svc->listen_stats);
+			ratelimit_put(svc->rl);
 			service_state_put(svc->st);
 			for (size_t k = 0; k < 2; k++)
 				check_tls_ctx_put(svc->check_tls[k]);

@@ -192,6 +192,10 @@ struct lb_service_state {
 	_Atomic uint64_t no_backend;    /* closed at once: no backend could take it */
 	_Atomic uint64_t retries;
 	_Atomic uint64_t proxy_header_errors; /* accept_proxy: closed for a bad or missing header */
+	_Atomic uint64_t denied;              /* closed at once: allow / deny */
+	_Atomic uint64_t rate_limited;        /* closed at once: over rate_limit */
+	_Atomic uint64_t rate_limit_evictions; /* sources forgotten for room in the table */
+	_Atomic uint64_t edge_log_ms;          /* the last denied / rate-limited log line */
 	_Atomic uint64_t results[LB_RESULT_COUNT];
 	/* Finished sessions by duration, from accept to close; not cumulative. */
 	_Atomic uint64_t duration_hist[LB_SESSION_BUCKETS];
@@ -224,6 +228,11 @@ struct lb_service {
 	 * uses the generation; NULL for other checks. Released with the generation.
 	 */
 	struct ssl_ctx_st *check_tls[2];
+	/*
+	 * rate_limit's table (lb/ratelimit.h), shared by every worker; NULL without rate_limit.
+	 * A reload hands it on (one more reference) when the service's rate_limit is unchanged.
+	 */
+	struct ratelimit *rl;
 };
 
 /* What lives as long as the process, whatever the configuration. */

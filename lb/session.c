@@ -36,6 +36,12 @@
  * the timeout, closes the client (CLOSED) with the reason and a counter. Its addresses are the
  * session's client and local address from then on.
  *
+ * Before a session exists, a service with allow, deny or rate_limit judges the client
+ * (admit_refusal(), one branch for the others) and a refused one is closed at once, before any
+ * count is taken; an accept_proxy client is judged in HEADER, once its header named it, and
+ * closed from there (CLOSED). tcp_keepalive is set on the client socket at the start and on
+ * each backend socket before its connect.
+ *
  * QUEUED waits in the service's queue (lb/queue.h) for a backend with room, on the queue timeout;
  * a grant (the worker's WORKER_CMD_QUEUE, session_set_run_queue()) sends it back to CONNECTING,
  * and a session that finds no room then waits again in its place.
@@ -47,6 +53,7 @@
 #include "lb/session.h"
 
 #include "lb/accesslog.h"
+#include "lb/admit.h"
 #include "lb/backend.h"
 #include "lb/balance.h"
 #include "lb/proxy_in.h"
@@ -129,6 +136,7 @@ static void connect_next(struct session *s);
 static void read_header(struct session *s);
 static void log_refused(
 	struct session *s, const char *why, unsigned long long total, const char *what);
+static void set_keepalive(int fd, const struct conf_keepalive_side *k, const char *side);
 
 static const char *state_name(enum session_state st)
 {
@@ -608,6 +616,14 @@ static void read_header(struct session *s)
 		s->proxied->local = in.dst;
 		s->proxied->have_local = 1;
 	}
+	if (s->svc->conf->admit_checks) {
+		const char *why = admit_refusal(s->svc, &s->client);
+		if (why != NULL) {
+			admit_log_refused(s->svc, &s->client, why);
+			session_close(s, LB_RESULT_CLIENT_ERROR, why, 0);
+			return;
+		}
+	}
 	io_set(s->set->loop, &s->cio, &s->cev, s->cfd, 0);
 	ev_timer_stop(s->set->loop, &s->timer);
 	session_set_state(s, SESSION_CONNECTING, "PROXY header read");
@@ -1019,6 +1035,8 @@ static void connect_next(struct session *s)
 			session_close(s, LB_RESULT_RESOURCE, reason, 1);
 			return;
 		}
+		if (s->svc->conf->keepalive.backend.enabled)
+			set_keepalive(s->bfd, &s->svc->conf->keepalive.backend, "backend");
 		s->connect_start = ev_now(s->set->loop);
 		if (connect(s->bfd, &ba->sa, ba->len) == 0) {
 			connected(s);
@@ -1044,6 +1062,21 @@ static void connect_next(struct session *s)
 	session_close(s, LB_RESULT_NO_BACKEND, why, 1);
 }
 
+/*
+ * tcp_keepalive for one side (conf/conf.h): set on a socket before it carries anything. A
+ * failure is logged and the session goes on without it: keepalive is a probe, not a contract.
+ */
+static void set_keepalive(int fd, const struct conf_keepalive_side *k, const char *side)
+{
+	int one = 1, idle = (int)k->idle_s, intvl = (int)k->interval_s, cnt = (int)k->count;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) < 0 ||
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) < 0 ||
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) < 0 ||
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) < 0)
+		log_debug("tcp_keepalive on the %s socket: %s", side, strerror(errno));
+}
+
 static struct session *session_alloc(struct session_set *set)
 {
 	struct session *s = set->recycled;
@@ -1059,6 +1092,16 @@ static struct session *session_alloc(struct session_set *set)
 int session_start(struct session_set *set, struct lb_service *svc, int cfd,
 	const struct addr *client, enum conf_accept_proxy accept)
 {
+	/* One branch for services without allow, deny or rate_limit. accept_proxy's clients are
+	 * judged once their header named them (read_header). */
+	if (svc->conf->admit_checks && accept == CONF_ACCEPT_OFF) {
+		const char *why = admit_refusal(svc, client);
+		if (why != NULL) {
+			admit_log_refused(svc, client, why);
+			close(cfd);
+			return -EACCES;
+		}
+	}
 	if (admission_take(set->rt, svc) < 0) {
 		/* Service limit: refuse this one cleanly; the listener keeps accepting others. */
 		atomic_fetch_add(&svc->st->refused_limit, 1);
@@ -1104,6 +1147,8 @@ int session_start(struct session_set *set, struct lb_service *svc, int cfd,
 	ev_init(&s->timer, timer_cb);
 	set_link(set, s);
 	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (svc->conf->keepalive.client.enabled)
+		set_keepalive(cfd, &svc->conf->keepalive.client, "client");
 	if (s->state == SESSION_HEADER) {
 		io_set(set->loop, &s->cio, &s->cev, cfd, EV_READ);
 		arm_timer(s);

@@ -69,7 +69,10 @@ void session_set_destroy(struct session_set *set);
 
 /*
  * Starts a session for the accepted client fd cfd of svc (ownership passes: it is closed in
- * every case). Counts it against global.max_connections and svc's max_connections first: at a
+ * every case). A client that svc's allow, deny or rate_limit refuses is closed at once, counted
+ * (denied, rate_limited) and -EACCES returned; for accept_proxy listeners that judgement waits
+ * for the PROXY header's address. Counts it against global.max_connections and svc's
+ * max_connections next: at a
  * limit the client is closed at once, counted as refused_limit, and -EBUSY returned (checking
  * again here closes the race between workers). When every usable backend is at its own
  * max_connections, the session waits in the service's queue (queue.max, timeouts.queue). -ENOMEM

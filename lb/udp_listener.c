@@ -9,6 +9,7 @@
 #include "lb/udp_listener.h"
 
 #include "lb/accesslog.h"
+#include "lb/admit.h"
 #include "lb/backend.h"
 #include "lb/balance.h"
 #include "lb/listener.h"
@@ -302,8 +303,13 @@ static struct udp_flow *flow_new(
 	struct lb_service_state *st = l->svc->st;
 	const char *why = NULL;
 	int trial = 0;
-	int idx = pick_backend(l, client, &trial);
 
+	/* allow, deny, rate_limit: judged once a flow, at its first datagram. */
+	if (l->svc->conf->admit_checks && (why = admit_refusal(l->svc, client)) != NULL) {
+		admit_log_refused(l->svc, client, why);
+		return NULL;
+	}
+	int idx = pick_backend(l, client, &trial);
 	if (idx < 0) {
 		why = "no usable backend";
 		goto drop;

@@ -556,6 +556,47 @@ Test(udp, a_dead_backend_s_flow_moves_at_its_next_datagram)
 	cr_assert_eq(sc_lb_stop(lb), 0);
 }
 
+Test(udp, allow_judges_a_flow_at_its_first_datagram)
+{
+	char dir[256], where[320], listen[SC_ADDRSTRLEN], echo[64];
+	uint8_t back[64];
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
+	cr_assert_gt(sc_udp_echo_start(echo, sizeof(echo), 0), 0);
+	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
+	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
+	struct sc_lb *lb =
+		sc_lb_start("global:\n  workers: 1\n  admin:\n    socket: %s/admin.sock\n"
+			    "services:\n  - name: echo\n    protocol: udp\n"
+			    "    listen: \"%s\"\n    allow: [127.0.0.2]\n"
+			    "    backends:\n      - address: %s\n",
+			dir, listen, echo);
+	cr_assert_not_null(lb);
+	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+	int from1 = sc_udp_socket(listen); /* from 127.0.0.1 */
+	cr_assert_geq(from1, 0);
+	cr_expect_eq(sc_udp_roundtrip(from1, "no", 2, back, sizeof(back), 300), -ETIMEDOUT,
+		"127.0.0.1 is not in allow");
+	int from2 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	cr_assert_geq(from2, 0);
+	cr_assert_eq(sc_addr_parse("127.0.0.2:0", &ss, &len), 0);
+	cr_assert_eq(bind(from2, (struct sockaddr *)&ss, len), 0);
+	cr_assert_eq(sc_addr_parse(listen, &ss, &len), 0);
+	cr_assert_eq(connect(from2, (struct sockaddr *)&ss, len), 0);
+	cr_expect_eq(
+		sc_udp_roundtrip(from2, "yes", 3, back, sizeof(back), 1000), 3, "127.0.0.2 is");
+	json_t *st = status_doc(where);
+	json_t *c = json_object_get(service(st, "echo"), "counters");
+	cr_expect_eq(json_integer_value(json_object_get(c, "denied")), 1);
+	json_decref(st);
+	cr_expect_eq(udp_counter(where, "echo", "flows_created"), 1, "no flow for the refused one");
+	close(from1);
+	close(from2);
+	cr_assert_eq(sc_lb_stop(lb), 0);
+}
+
 /* ---- the binary upgrade ---- */
 
 #define UP_FLOWS 16

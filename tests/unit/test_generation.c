@@ -660,3 +660,51 @@ Test(generation, thousands_of_backends_are_matched_by_address_in_any_order)
 	free(a);
 	free(b);
 }
+
+#define EDGE_Y(allow, rate)                                                                        \
+	"global:\n"                                                                                \
+	"  workers: 2\n"                                                                           \
+	"services:\n"                                                                              \
+	"  - name: web\n"                                                                          \
+	"    listen: [\"127.0.0.1:8080\"]\n"                                                       \
+	"    allow: " allow "\n"                                                                   \
+	"    rate_limit: {rate: " rate "}\n"                                                       \
+	"    tcp_keepalive: {client: {idle: 30s}}\n"                                               \
+	"    backends:\n"                                                                          \
+	"      - address: 127.0.0.1:9001\n"
+
+Test(reload_check, allows_the_edge_knobs_to_change)
+{
+	char *text;
+
+	cr_expect_eq(reload_check(BASE, EDGE_Y("10.0.0.0/8", "5/s"), &text), 0, "%s", text);
+	cr_expect_str_eq(text, "");
+	free(text);
+	cr_expect_eq(reload_check(EDGE_Y("10.0.0.0/8", "5/s"),
+			     EDGE_Y("[10.0.0.0/8, 127.0.0.1]", "9/s"), &text),
+		0, "%s", text);
+	free(text);
+	cr_expect_eq(reload_check(EDGE_Y("10.0.0.0/8", "5/s"), BASE, &text), 0, "%s", text);
+	free(text);
+}
+
+Test(generation, a_rate_limit_table_is_kept_while_its_settings_are)
+{
+	struct lb_runtime *g1 = runtime_new(load(EDGE_Y("10.0.0.0/8", "5/s")));
+
+	cr_assert_not_null(g1);
+	cr_assert_not_null(g1->services[0].rl);
+	struct lb_runtime *g2 = runtime_next(g1, load(EDGE_Y("127.0.0.1", "5/s")));
+	cr_assert_not_null(g2);
+	cr_expect_eq(g2->services[0].rl, g1->services[0].rl, "the same rate_limit: kept buckets");
+	struct lb_runtime *g3 = runtime_next(g2, load(EDGE_Y("127.0.0.1", "6/s")));
+	cr_assert_not_null(g3);
+	cr_expect_neq(g3->services[0].rl, g2->services[0].rl, "a changed rate: a new table");
+	struct lb_runtime *g4 = runtime_next(g3, load(BASE));
+	cr_assert_not_null(g4);
+	cr_expect_null(g4->services[0].rl, "no rate_limit, no table");
+	runtime_put(g1);
+	runtime_put(g2);
+	runtime_put(g3);
+	runtime_put(g4);
+}
