@@ -556,6 +556,62 @@ Test(udp, a_dead_backend_s_flow_moves_at_its_next_datagram)
 	cr_assert_eq(sc_lb_stop(lb), 0);
 }
 
+/* A bound udp socket on 127.0.0.1 and a free port; its address into addr. */
+static int udp_bound(char *addr, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(sc_addr_parse("127.0.0.1:0", &ss, &len), 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&ss, len), 0);
+	len = sizeof(ss);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+	sc_addr_format((struct sockaddr *)&ss, addr, cap);
+	return fd;
+}
+
+Test(udp, a_reply_from_another_address_is_dropped_and_counted_missing)
+{
+	char dir[256], where[320], listen[SC_ADDRSTRLEN], be[64], other[64];
+	uint8_t buf[64];
+	struct sockaddr_storage from;
+	socklen_t fl = sizeof(from);
+
+	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
+	int bfd = udp_bound(be, sizeof(be)), ofd = udp_bound(other, sizeof(other));
+	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
+	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
+	struct sc_lb *lb =
+		sc_lb_start("global:\n  workers: 1\n  admin:\n    socket: %s/admin.sock\n"
+			    "services:\n  - name: echo\n    protocol: udp\n"
+			    "    listen: \"%s\"\n    udp: {reply_timeout: 200ms}\n"
+			    "    backends:\n      - address: %s\n",
+			dir, listen, be);
+	cr_assert_not_null(lb);
+	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+	int c = sc_udp_socket(listen);
+	cr_assert_geq(c, 0);
+	cr_assert_eq(send(c, "hi", 2, 0), 2);
+	struct pollfd p = {.fd = bfd, .events = POLLIN};
+	cr_assert_eq(poll(&p, 1, 2000), 1, "the datagram reached the backend");
+	cr_assert_eq(recvfrom(bfd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl), 2);
+	/* The answer comes from another port of the backend's host: not the flow's peer. */
+	cr_assert_eq(sendto(ofd, "spoof", 5, 0, (struct sockaddr *)&from, fl), 5);
+	p = (struct pollfd){.fd = c, .events = POLLIN};
+	cr_expect_eq(poll(&p, 1, 500), 0, "the client gets nothing");
+	long long missing = 0;
+	for (int i = 0; i < 40 && missing == 0; i++, sc_sleep_ms(50))
+		missing = udp_counter(where, "echo", "replies_missing");
+	cr_expect_eq(missing, 1, "the real reply is counted missing");
+	cr_expect_eq(udp_counter(where, "echo", "datagrams_out"), 0);
+	close(c);
+	close(bfd);
+	close(ofd);
+	cr_assert_eq(sc_lb_stop(lb), 0);
+}
+
 Test(udp, allow_judges_a_flow_at_its_first_datagram)
 {
 	char dir[256], where[320], listen[SC_ADDRSTRLEN], echo[64];
