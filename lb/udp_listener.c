@@ -30,6 +30,9 @@
 
 /* Datagrams read per recvmmsg(2) and handled per wake-up of one socket. */
 #define UDP_BATCH 16
+/* Replies that wait for one sendmmsg, and the largest that waits (a DNS answer fits). */
+#define UDP_OUT     64
+#define UDP_OUT_MAX 1500
 /* The largest UDP payload over IPv4 or IPv6 without jumbograms. */
 #define UDP_MAX 65535
 /* How often the flows are looked at for udp_idle and reply_timeout (seconds). */
@@ -69,24 +72,86 @@ struct udp_listener {
 };
 
 /* The worker thread's receive buffers, shared by its listeners. */
+union udp_ctl {
+	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	struct cmsghdr align;
+};
+
+/*
+ * Replies to clients wait here until the loop is about to block again (an ev_prepare), so
+ * that the replies of every flow that became readable in one turn of the loop leave in one
+ * sendmmsg per listening socket. Larger replies than UDP_OUT_MAX go at once (after what
+ * waits: a flow's replies keep their order).
+ */
+struct udp_out {
+	struct mmsghdr msg[UDP_OUT];
+	struct iovec iov[UDP_OUT];
+	struct sockaddr_storage to[UDP_OUT];
+	union udp_ctl ctl[UDP_OUT];
+	int fd[UDP_OUT];                      /* the listening socket each leaves from */
+	struct lb_service_state *st[UDP_OUT]; /* its service's, for a drop */
+	uint8_t data[UDP_OUT][UDP_OUT_MAX];
+	unsigned n;
+	struct ev_loop *loop;
+	ev_prepare flush;
+};
+
 struct udp_batch {
 	struct mmsghdr msg[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
 	struct sockaddr_storage name[UDP_BATCH];
-	union {
-		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-		struct cmsghdr align;
-	} ctl[UDP_BATCH];
+	union udp_ctl ctl[UDP_BATCH];
 	uint8_t data[UDP_BATCH][UDP_MAX];
+	struct udp_out out;
 };
+
+/* Sends what waits in out, one sendmmsg per run of one listening socket. */
+static void out_flush(struct udp_out *o)
+{
+	for (unsigned i = 0; i < o->n;) {
+		unsigned k = 1;
+		while (i + k < o->n && o->fd[i + k] == o->fd[i])
+			k++;
+		int sent = sendmmsg(o->fd[i], &o->msg[i], k, MSG_DONTWAIT);
+		for (unsigned j = sent < 0 ? 0 : (unsigned)sent; j < k; j++)
+			atomic_fetch_add(&o->st[i + j]->udp.dropped, 1);
+		i += k;
+	}
+	o->n = 0;
+	if (o->loop != NULL)
+		ev_prepare_stop(o->loop, &o->flush);
+}
+
+static void flush_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	(void)loop;
+	(void)revents;
+	out_flush(container_of(p, struct udp_out, flush));
+}
 
 struct udp_batch *udp_batch_new(void)
 {
-	return malloc(sizeof(struct udp_batch));
+	struct udp_batch *bt = malloc(sizeof(struct udp_batch));
+
+	if (bt != NULL) {
+		bt->out.n = 0;
+		bt->out.loop = NULL;
+		ev_prepare_init(&bt->out.flush, flush_cb);
+	}
+	return bt;
+}
+
+void udp_batch_flush(struct udp_batch *bt)
+{
+	if (bt != NULL)
+		out_flush(&bt->out);
 }
 
 void udp_batch_free(struct udp_batch *bt)
 {
+	if (bt == NULL)
+		return;
+	out_flush(&bt->out);
 	free(bt);
 }
 
@@ -178,6 +243,10 @@ static void flow_end(struct udp_flow *f, enum lb_result r, const char *why)
 
 	if (access_log_on(f->b->svc))
 		flow_log(f, r, why);
+	/* A flow of an older generation may hold the last reference to its service's state,
+	 * which waiting replies point to (for a drop): they leave first. */
+	if (f->rt != l->svc->rt)
+		out_flush(&l->batch->out);
 
 	udp_flow_remove(&l->table, &f->node);
 	ev_io_stop(l->set->loop, &f->io);
@@ -465,10 +534,7 @@ static void flow_reply_cb(struct ev_loop *loop, ev_io *io, int revents)
 		return;
 	}
 	key_client(&f->node.key, &to, &tolen);
-	union {
-		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-		struct cmsghdr align;
-	} ctl;
+	union udp_ctl ctl;
 	size_t ctllen = 0;
 	if (l->wildcard) {
 		memset(&ctl, 0, sizeof(ctl));
@@ -492,18 +558,43 @@ static void flow_reply_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 	}
 	uint64_t bytes = 0;
+	struct udp_out *o = &bt->out;
 	for (int i = 0; i < n; i++) {
-		struct msghdr *m = &bt->msg[i].msg_hdr;
-		bt->iov[i].iov_len = bt->msg[i].msg_len;
-		m->msg_name = &to;
-		m->msg_namelen = tolen;
-		m->msg_control = ctllen > 0 ? ctl.buf : NULL;
-		m->msg_controllen = ctllen;
-		bytes += bt->msg[i].msg_len;
+		size_t len = bt->msg[i].msg_len;
+		bytes += len;
+		if (o->n == UDP_OUT || len > UDP_OUT_MAX)
+			out_flush(o);
+		if (len > UDP_OUT_MAX) { /* at once, from the receive buffer */
+			struct msghdr m = {.msg_name = &to,
+				.msg_namelen = tolen,
+				.msg_iov = &bt->iov[i],
+				.msg_iovlen = 1,
+				.msg_control = ctllen > 0 ? ctl.buf : NULL,
+				.msg_controllen = ctllen};
+			bt->iov[i].iov_len = len;
+			if (sendmsg(l->fd, &m, MSG_DONTWAIT) < 0)
+				atomic_fetch_add(&st->udp.dropped, 1);
+			continue;
+		}
+		unsigned k = o->n++;
+		memcpy(o->data[k], bt->data[i], len);
+		o->to[k] = to;
+		o->iov[k] = (struct iovec){o->data[k], len};
+		if (ctllen > 0)
+			o->ctl[k] = ctl;
+		o->msg[k].msg_hdr = (struct msghdr){.msg_name = &o->to[k],
+			.msg_namelen = tolen,
+			.msg_iov = &o->iov[k],
+			.msg_iovlen = 1,
+			.msg_control = ctllen > 0 ? o->ctl[k].buf : NULL,
+			.msg_controllen = ctllen};
+		o->fd[k] = l->fd;
+		o->st[k] = st;
 	}
-	int sent = sendmmsg(l->fd, bt->msg, (unsigned)n, MSG_DONTWAIT);
-	if (sent < n)
-		atomic_fetch_add(&st->udp.dropped, (uint64_t)(n - (sent < 0 ? 0 : sent)));
+	if (o->n > 0 && !ev_is_active(&o->flush)) {
+		o->loop = l->set->loop;
+		ev_prepare_start(o->loop, &o->flush);
+	}
 	atomic_fetch_add_explicit(&st->udp.tx, (uint64_t)n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&st->udp.tx_bytes, bytes, memory_order_relaxed);
 	atomic_fetch_add_explicit(&f->b->st->bytes_out, bytes, memory_order_relaxed);
@@ -696,7 +787,8 @@ void udp_listener_close(struct udp_listener *l)
 
 	if (l == NULL)
 		return;
-	if (l->set != NULL) { /* started */
+	if (l->set != NULL) {              /* started */
+		out_flush(&l->batch->out); /* what waits may leave from this socket */
 		l->on_empty = NULL;
 		while ((n = udp_flow_oldest(&l->table)) != NULL)
 			flow_end(container_of(n, struct udp_flow, node), LB_RESULT_DRAIN, "closed");

@@ -51,6 +51,12 @@ struct udp_listener *udp_listener_prepare(const struct lb_service *svc,
 struct udp_batch *udp_batch_new(void);
 void udp_batch_free(struct udp_batch *bt);
 
+/*
+ * Sends the replies that wait for the loop's next turn (they leave in one sendmmsg per socket
+ * then): before a reload's switch lets a generation go. NULL is fine.
+ */
+void udp_batch_flush(struct udp_batch *bt);
+
 /* The same over fd, a udp socket an upgrade handed over (lb/inherited.h), which it takes. */
 struct udp_listener *udp_listener_adopt(const struct lb_service *svc,
 	const struct conf_listen *lconf, unsigned worker_id, int fd, int *err);

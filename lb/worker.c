@@ -312,6 +312,8 @@ static void apply_switch(struct worker *w, struct worker_switch *sw)
 	struct lb_runtime *old = w->rt, *rt = sw->rt;
 	size_t n = 0;
 
+	udp_batch_flush(w->udp_batch); /* waiting replies point into old's service states */
+
 	/* New ones first: a service whose address changes never has nothing listening. */
 	for (size_t i = 0; i < sw->nadded; i++) {
 		if (w->state == WORKER_RUNNING) {
