@@ -221,9 +221,11 @@ def flow_memory(name, d, opts):
         rss1, fds1 = proc.rss_kb(), proc.nfds()
         for s in socks:
             s.close()
+        # Per answered query: a query that got no answer (lost in a socket buffer on the
+        # way) may have no flow.
+        n = max(1, answered)
         return {"flows": opts.flows, "answered": answered,
-                "rss_per_flow": (rss1 - rss0) * 1024 / opts.flows,
-                "fds_per_flow": (fds1 - fds0) / opts.flows}
+                "rss_per_flow": (rss1 - rss0) * 1024 / n, "fds_per_flow": (fds1 - fds0) / n}
     finally:
         proc.stop()
 

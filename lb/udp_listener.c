@@ -35,6 +35,8 @@
 #define UDP_OUT_MAX 1500
 /* The largest UDP payload over IPv4 or IPv6 without jumbograms. */
 #define UDP_MAX 65535
+/* The receive buffer asked for a listening socket (bytes). */
+#define UDP_RCVBUF (4 << 20)
 /* How often the flows are looked at for udp_idle and reply_timeout (seconds). */
 #define UDP_SWEEP 0.1
 
@@ -666,6 +668,14 @@ static int open_socket(const struct conf_listen *lc, int probe)
 		close(fd);
 		return err;
 	}
+	/*
+	 * A burst of new clients must wait in the socket, not be dropped by the kernel, while
+	 * the worker makes their flows: a large receive buffer, as DNS servers keep (past
+	 * net.core.rmem_max with CAP_NET_ADMIN; else as large as that allows). Best effort.
+	 */
+	int size = UDP_RCVBUF;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	return fd;
 }
 
