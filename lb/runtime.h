@@ -91,6 +91,7 @@ struct lb_backend_state {
 	_Atomic int trial;           /* published offer: one trial session may go to it */
 	_Atomic uint32_t fail_hint;  /* failures since the last success was reported */
 	_Atomic unsigned eff_weight; /* weight after slow start */
+	_Atomic int runtime_weight;  /* the operator's runtime weight (h.weight), -1: none */
 	_Atomic uint32_t active;     /* sessions connecting or connected to it */
 	_Atomic uint64_t sessions;   /* sessions that reached it */
 	_Atomic uint64_t connect_fails;
