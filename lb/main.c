@@ -436,8 +436,10 @@ static void apply_handover_state(const char *text, size_t len, unsigned what)
 		state_set_override, &anylb, &res);
 	if (what & SNAP_HEALTH)
 		log_info("upgrade: state taken over: %zu health verdicts, %zu drains, %zu "
-			 "overrides, counters of %zu services and backends",
-			res.verdicts, res.drains, res.overrides, res.counters);
+			 "maints, %zu runtime weights, %zu overrides, counters of %zu services "
+			 "and backends",
+			res.verdicts, res.drains, res.maints, res.weights, res.overrides,
+			res.counters);
 	snapshot_free(&sn);
 }
 
