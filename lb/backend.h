@@ -4,9 +4,8 @@
  * Where a backend's state changes. Inputs arrive from four directions: active check results
  * (the monitor thread), session outcomes (the workers: passive outlier detection), time (the
  * monitor's tick: ejections ending, slow start ramping) and the operator (admin API: drain,
- * maint, runtime weight). Each
- * input takes the service lock and hands the event to the state machine
- * (health/backend_health.h, pure), publishes the state, weight and trial offer it keeps
+ * maint, runtime weight). Each input takes the service lock and hands the event to the state
+ * machine (health/backend_health.h, pure), publishes the state, weight and trial offer it keeps
  * atomically for the workers, then logs each transition once with its reason. A backend's
  * health is set up by the runtime that creates it (bh_init).
  */
@@ -108,6 +107,14 @@ static inline int backend_accepts_in_panic(const struct lb_backend *b)
 	       !backend_weight_zero(b);
 }
 
+/* b's weight before slow start: the operator's runtime weight if set, else the file's. */
+static inline unsigned backend_base_weight(const struct lb_backend *b)
+{
+	int rw = atomic_load_explicit(&b->st->runtime_weight, memory_order_relaxed);
+
+	return rw >= 0 ? (unsigned)rw : b->conf->weight;
+}
+
 /*
  * The weight b's balancers give it in b's generation (lb/worker.c balancers_new and weights_cb
  * use the same rule): slow start's effective weight while the service ramps, else the
@@ -118,19 +125,9 @@ static inline int backend_accepts_in_panic(const struct lb_backend *b)
  */
 static inline unsigned backend_weight(const struct lb_backend *b)
 {
-	int rw = atomic_load_explicit(&b->st->runtime_weight, memory_order_relaxed);
-
 	if (b->svc->conf->slow_start_ms > 0)
 		return atomic_load_explicit(&b->st->eff_weight, memory_order_relaxed);
-	return rw >= 0 ? (unsigned)rw : b->conf->weight;
-}
-
-/* b's weight before slow start: the operator's runtime weight if set, else the file's. */
-static inline unsigned backend_base_weight(const struct lb_backend *b)
-{
-	int rw = atomic_load_explicit(&b->st->runtime_weight, memory_order_relaxed);
-
-	return rw >= 0 ? (unsigned)rw : b->conf->weight;
+	return backend_base_weight(b);
 }
 
 static inline int backend_is_dead(const struct lb_backend *b)
