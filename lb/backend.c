@@ -98,9 +98,10 @@ static void service_edge(struct lb_service_state *ss)
 
 /*
  * Lock held. Panic mode (panic_threshold): when fewer than that share of the backends the
- * operator has not taken out (drain, maint, weight 0) are ready (and start-up is over), the workers
- * spread new sessions over every backend that is not dead or drained, rather than refuse nearly
- * everyone. Published for the workers; logged once on entry and once on exit.
+ * operator has not taken out (drain, maint, weight 0) are ready (and start-up is over), the
+ * workers spread new sessions over every backend that is neither dead nor taken out, rather
+ * than refuse nearly everyone. Published for the workers; logged once on entry and once on
+ * exit.
  */
 static void service_panic(struct lb_service_state *ss)
 {
@@ -439,6 +440,9 @@ unsigned backend_set_weight(struct lb_backend *b, unsigned weight, uint64_t now_
 		queue_grant(&ss->queue);
 	runtime_service_changed(b->svc); /* the state file keeps it; the announcer weighs it */
 	pthread_mutex_unlock(&ss->lock);
+	struct lb_process *proc = b->svc->rt != NULL ? b->svc->rt->proc : NULL;
+	if (proc != NULL && proc->on_weights != NULL)
+		proc->on_weights(proc->on_weights_arg);
 	return old;
 }
 

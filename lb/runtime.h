@@ -226,6 +226,12 @@ struct lb_process {
 	 */
 	void (*on_dead)(void *arg);
 	void *on_dead_arg;
+	/*
+	 * Called (any thread, maybe under a service lock) after the operator changed a runtime
+	 * weight: the owner of the workers has them apply it now rather than at their next look.
+	 */
+	void (*on_weights)(void *arg);
+	void *on_weights_arg;
 	/* Called (any thread, maybe under a service lock) after lb_service_state.changes moved. */
 	void (*on_change)(void *arg);
 	void *on_change_arg;

@@ -25,7 +25,8 @@
 #define POOL_FLOOR       16
 #define POOL_TRIM_PERIOD 1.0
 /*
- * How often a worker looks for weight changes (slow start, the operator's runtime weight): one
+ * How often a worker looks for weight changes (slow start's ramp, a reload that dropped a
+ * runtime weight; an operator's runtime weight wakes it at once, WORKER_CMD_WEIGHTS): one
  * atomic load per service when nothing changed.
  */
 #define WEIGHTS_PERIOD 0.1
@@ -298,6 +299,20 @@ static void apply_switch(struct worker *w, struct worker_switch *sw)
 	free(sw);
 }
 
+/* Copies the effective weights (slow start, runtime weights) into the balancers when they moved. */
+static void apply_weights(struct worker *w)
+{
+	for (size_t i = 0; i < w->rt->nservices; i++) {
+		struct lb_service *svc = &w->rt->services[i];
+		uint64_t gen = atomic_load(&svc->st->weights_gen);
+		if (gen == w->weights_gen[i])
+			continue;
+		w->weights_gen[i] = gen;
+		for (size_t j = 0; j < svc->conf->nbackends; j++)
+			balancer_set_weight(w->balancers[i], j, backend_weight(&svc->backends[j]));
+	}
+}
+
 static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct worker *w = container_of(a, struct worker, wake);
@@ -322,6 +337,8 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	}
 	if (cmd & WORKER_CMD_SWEEP)
 		session_close_dead(&w->sessions);
+	if (cmd & WORKER_CMD_WEIGHTS)
+		apply_weights(w);
 	if (cmd & WORKER_CMD_QUEUE)
 		session_set_run_queue(&w->sessions);
 	if ((cmd & WORKER_CMD_FORCE) && w->state == WORKER_DRAINING) {
@@ -332,22 +349,11 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	}
 }
 
-/* Copies the effective weights (slow start, runtime weights) into the balancers when they moved. */
 static void weights_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	struct worker *w = container_of(t, struct worker, weights);
 	(void)loop;
 	(void)revents;
-
-	for (size_t i = 0; i < w->rt->nservices; i++) {
-		struct lb_service *svc = &w->rt->services[i];
-		uint64_t gen = atomic_load(&svc->st->weights_gen);
-		if (gen == w->weights_gen[i])
-			continue;
-		w->weights_gen[i] = gen;
-		for (size_t j = 0; j < svc->conf->nbackends; j++)
-			balancer_set_weight(w->balancers[i], j, backend_weight(&svc->backends[j]));
-	}
+	apply_weights(container_of(t, struct worker, weights));
 }
 
 static void trim_cb(struct ev_loop *loop, ev_timer *t, int revents)

@@ -159,8 +159,11 @@ static void set_weight(struct rig *r, int i, unsigned w)
 
 	snprintf(a, sizeof(a), "weight/%u", w);
 	post(r, 200, a, i);
-	/* The workers pick weights up on their 100 ms weights timer (lb/worker.c). */
-	sc_sleep_ms(250);
+	/*
+	 * The workers are told at once (WORKER_CMD_WEIGHTS) but apply it on their own loops,
+	 * after the answer: a moment for them, not a poll (the timer would do it in 100 ms).
+	 */
+	sc_sleep_ms(50);
 }
 
 static json_t *status_doc(struct rig *r)
@@ -245,7 +248,7 @@ Test(runtime, weights_apply_at_once_and_a_reload_keeps_them_until_the_file_chang
 		"admin: service web backend %s weight 100 -> 0 (runtime), from unix",
 		sc_backend_addr(r.be[0]));
 	cr_expect_eq(sc_lb_wait_log(r.lb, off, want, 2000, NULL), 0, "no audit line '%s'", want);
-	sc_sleep_ms(250);
+	/* No wait: every pick reads the published weight 0 (backend_accepts). */
 	tally(&r, 40, c);
 	cr_expect_eq(c[1], 40, "weight 0 took sessions: A %d B %d", c[0], c[1]);
 	char st[32];
