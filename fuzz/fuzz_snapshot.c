@@ -41,7 +41,7 @@ static void check_accepted(const struct snapshot *s)
 		const struct snap_backend *b = &s->backends[i];
 		check_name(b->service);
 		check_name(b->address);
-		FUZZ_CHECK(b->state >= 0 && b->state <= BACKEND_DRAINING, "state %d", b->state);
+		FUZZ_CHECK(b->state >= 0 && b->state <= BACKEND_MAINT, "state %d", b->state);
 		FUZZ_CHECK(b->draining == 0 || b->draining == 1, "drain %d", b->draining);
 		FUZZ_CHECK(snapshot_service(s, b->service) != NULL, "backend of no service");
 		FUZZ_CHECK(snapshot_backend(s, b->service, b->address) == b, "lookup");

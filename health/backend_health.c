@@ -94,6 +94,7 @@ static void bh_derive(struct backend_health *h, const struct bh_ctx *c, const ch
 		.first_pending = h->first_pending,
 		.ejected = in_outlier(h) && outlier_state(c->o, h->oidx) != OUTLIER_OK,
 		.draining = h->draining || h->removed,
+		.maint = h->maint,
 	};
 	enum backend_state st = backend_state_eval(&in), old = h->state;
 
@@ -106,8 +107,8 @@ static void bh_derive(struct backend_health *h, const struct bh_ctx *c, const ch
 	if (st == BACKEND_READY) {
 		h->ready_since_ms = now_ms;
 		if (c->sc->slow_start_ms > 0) {
-			h->eff_weight =
-				slowstart_weight(c->weight, now_ms, now_ms, c->sc->slow_start_ms);
+			h->eff_weight = slowstart_weight(
+				bh_weight(h, c), now_ms, now_ms, c->sc->slow_start_ms);
 			out->weight_changed = 1;
 		}
 	}
@@ -145,7 +146,7 @@ static void outlier_event(struct backend_health *h, const struct bh_ctx *c, enum
  * in now (issue 11: "not checked yet" after hundreds of passed checks, "connect refused" while
  * it now fails certificate verification). Only the check that decides the current state writes
  * it: liveness for dead, readiness for not_ready, either for ready (a failure on its way to
- * fall, or a pass); the outlier detector and the operator own ejected and draining.
+ * fall, or a pass); the outlier detector and the operator own ejected, draining and maint.
  */
 static void explain(struct backend_health *h, const struct conf_health *gen,
 	enum backend_check which, int ok, const char *why, int restoring)
@@ -169,6 +170,7 @@ static void explain(struct backend_health *h, const struct conf_health *gen,
 		break;
 	case BACKEND_EJECTED:
 	case BACKEND_DRAINING:
+	case BACKEND_MAINT:
 		return;
 	}
 	if (h->state == BACKEND_READY && ok) {
@@ -222,7 +224,7 @@ int bh_check_result(struct backend_health *h, const struct bh_ctx *c, enum backe
 			 */
 			uint64_t win = c->sc->slow_start_ms;
 			h->ready_since_ms = now_ms > win ? now_ms - win : 0;
-			h->eff_weight = c->weight;
+			h->eff_weight = bh_weight(h, c);
 			out->weight_changed = 1;
 		}
 		if (first && before == BACKEND_NOT_READY && h->state == before) {
@@ -291,15 +293,18 @@ void bh_ejection_over(
 	outlier_event(h, c, OUTLIER_EV_TRIAL, "ejection time over", now_ms, out);
 }
 
-void bh_tick(struct backend_health *h, const struct bh_ctx *c, uint64_t now_ms, struct bh_out *out)
+unsigned bh_weight(const struct backend_health *h, const struct bh_ctx *c)
+{
+	return h->weight_set ? h->weight : c->weight;
+}
+
+/* The effective weight at now_ms: slow start's ramp, in steps, while ready and ramping. */
+static unsigned ramp_weight(const struct backend_health *h, const struct bh_ctx *c, uint64_t now_ms)
 {
 	const struct conf_service *sc = c->sc;
+	unsigned w = bh_weight(h, c), eff = w;
 
-	memset(out, 0, sizeof(*out));
-	if (sc->slow_start_ms == 0)
-		return;
-	unsigned w = c->weight, eff = w;
-	if (h->state == BACKEND_READY) {
+	if (sc->slow_start_ms > 0 && h->state == BACKEND_READY) {
 		unsigned step = w / SLOWSTART_STEPS ? w / SLOWSTART_STEPS : 1;
 		eff = slowstart_weight(w, h->ready_since_ms, now_ms, sc->slow_start_ms);
 		if (eff < w) {
@@ -308,6 +313,15 @@ void bh_tick(struct backend_health *h, const struct bh_ctx *c, uint64_t now_ms, 
 				eff = 1;
 		}
 	}
+	return eff;
+}
+
+void bh_tick(struct backend_health *h, const struct bh_ctx *c, uint64_t now_ms, struct bh_out *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (c->sc->slow_start_ms == 0)
+		return;
+	unsigned eff = ramp_weight(h, c, now_ms);
 	if (h->eff_weight != eff) {
 		h->eff_weight = eff;
 		out->weight_changed = 1;
@@ -320,6 +334,28 @@ void bh_set_draining(struct backend_health *h, const struct bh_ctx *c, int drain
 	memset(out, 0, sizeof(*out));
 	h->draining = draining;
 	bh_derive(h, c, why, now_ms, out);
+}
+
+void bh_set_maint(struct backend_health *h, const struct bh_ctx *c, int maint, const char *why,
+	uint64_t now_ms, struct bh_out *out)
+{
+	memset(out, 0, sizeof(*out));
+	h->maint = maint != 0;
+	bh_derive(h, c, why, now_ms, out);
+}
+
+void bh_set_weight(struct backend_health *h, const struct bh_ctx *c, unsigned weight,
+	uint64_t now_ms, struct bh_out *out)
+{
+	memset(out, 0, sizeof(*out));
+	h->weight_set = 1;
+	h->weight = weight > BH_MAX_WEIGHT ? BH_MAX_WEIGHT : weight;
+	h->weight_file = c->weight;
+	unsigned eff = ramp_weight(h, c, now_ms);
+	if (h->eff_weight != eff) {
+		h->eff_weight = eff;
+		out->weight_changed = 1;
+	}
 }
 
 void bh_retire(
@@ -370,19 +406,20 @@ void bh_restore(struct backend_health *h, const struct bh_ctx *c,
 		outlier_take_over(c->o, h->oidx, &extra->outlier, now_ms);
 	bh_derive(h, c, why, now_ms, out);
 	/* The operator and the outlier detector own the reasons of draining and ejected. */
-	if (h->state == before && before != BACKEND_DRAINING && before != BACKEND_EJECTED) {
+	if (h->state == before && before != BACKEND_DRAINING && before != BACKEND_EJECTED &&
+		before != BACKEND_MAINT) {
 		snprintf(h->reason, sizeof(h->reason), "%s", why);
 		h->reason_by = -1;
 	}
 	if (h->state == BACKEND_READY && sc->slow_start_ms > 0) {
 		uint64_t win = sc->slow_start_ms;
-		unsigned eff = c->weight;
+		unsigned eff = bh_weight(h, c);
 		if (extra != NULL && extra->ready_for_ms < win) {
 			/* Mid-ramp in the old process: the ramp goes on from there. */
 			h->ready_since_ms =
 				now_ms -
 				(now_ms < extra->ready_for_ms ? now_ms : extra->ready_for_ms);
-			eff = slowstart_weight(c->weight, h->ready_since_ms, now_ms, win);
+			eff = slowstart_weight(bh_weight(h, c), h->ready_since_ms, now_ms, win);
 		} else {
 			/* Not a return from failure: the weight it had before the restart. */
 			h->ready_since_ms = now_ms > win ? now_ms - win : 0;
@@ -402,9 +439,22 @@ void bh_adopt(struct backend_health *h, const struct bh_ctx *c, size_t oidx,
 	memset(out, 0, sizeof(*out));
 	if (oidx != SIZE_MAX)
 		h->oidx = oidx;
+	if (h->weight_set && h->weight_file != c->weight) {
+		/* The file changed the weight the operator had replaced: the file wins. */
+		char msg[sizeof(out->note[0].reason)];
+		snprintf(msg, sizeof(msg),
+			"the file's weight changed %u -> %u: runtime weight %u dropped",
+			h->weight_file, c->weight, h->weight);
+		note(out, BH_WEIGHT_DROPPED, h->state, h->state, msg);
+		h->weight_set = 0;
+		if (sc->slow_start_ms > 0 && h->eff_weight != ramp_weight(h, c, now_ms)) {
+			h->eff_weight = ramp_weight(h, c, now_ms);
+			out->weight_changed = 1;
+		}
+	}
 	/* What balancing uses without slow start: a reloaded weight, not the first one. */
-	if (sc->slow_start_ms == 0 && h->eff_weight != c->weight) {
-		h->eff_weight = c->weight;
+	if (sc->slow_start_ms == 0 && h->eff_weight != bh_weight(h, c)) {
+		h->eff_weight = bh_weight(h, c);
 		out->weight_changed = 1;
 	}
 	/* Nothing left that could give the awaited verdict, or no longer asked to wait. */

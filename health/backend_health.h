@@ -17,13 +17,20 @@
  *
  *   any <--> DEAD        liveness fall / rise (the caller closes its sessions on entry)
  *   any <--> DRAINING    operator drain / enable; removed by a reload (for good)
+ *   any <--> MAINT       operator maint / ready (over draining and the checks; not over dead)
  *
  * The state is not set by hand: it is derived from the inputs kept here (two rise/fall
- * counters, the first-verdict hold, the drain and removed flags, the backend's entry in its
+ * counters, the first-verdict hold, the drain, maint and removed flags, the backend's entry in its
  * service's outlier detector) with health/state.c's precedence (dead, draining, not_ready,
  * ejected, ready), and bh_derive() is the one place that moves it. Slow start ramps the weight
  * of a backend that turned ready; a first verdict is not a return from failure and gets the
  * full weight at once.
+ *
+ * The operator's runtime weight (anylbctl weight) replaces the file's weight as what the
+ * machine ramps towards, slow start included, and remembers the file's weight it replaced: a
+ * reload that keeps that weight keeps the override, one that changes it drops it (the file
+ * wins, BH_WEIGHT_DROPPED says so). Weight 0 is legal here only: the backend keeps its state
+ * and takes no new session (lb/backend.h's backend_accepts()).
  *
  * The trial: an ejected backend whose ejection is over may take exactly one session. Whether
  * a trial is on offer is the outlier detector's (TRIAL and not taken); bh_trial_offered() reads
@@ -52,6 +59,10 @@ struct backend_health {
 	enum backend_state state; /* derived; what the caller publishes */
 	struct risefall live, ready;
 	int draining;
+	int maint;               /* operator maintenance: no new sessions until ready */
+	int weight_set;          /* the operator's runtime weight overrides the file's */
+	unsigned weight;         /* that weight, 0..BH_MAX_WEIGHT */
+	unsigned weight_file;    /* the file's weight it replaced, for the reload rule */
 	int removed;             /* no longer in the configuration: draining for good */
 	int first_pending;       /* initial_state not_ready: the first verdict is awaited */
 	size_t oidx;             /* index in the service's outlier detector; SIZE_MAX: none */
@@ -74,9 +85,10 @@ struct bh_ctx {
 };
 
 enum bh_note_kind {
-	BH_TRANSITION,   /* old -> new: reason */
-	BH_TRIAL_OFFER,  /* ejection over: one trial session is offered (state stays ejected) */
-	BH_FIRST_FAILED, /* the first verdict failed and the state stays: reason says it all */
+	BH_TRANSITION,     /* old -> new: reason */
+	BH_TRIAL_OFFER,    /* ejection over: one trial session is offered (state stays ejected) */
+	BH_FIRST_FAILED,   /* the first verdict failed and the state stays: reason says it all */
+	BH_WEIGHT_DROPPED, /* a reload changed the file's weight: the runtime weight is dropped */
 };
 
 struct bh_note {
@@ -86,6 +98,9 @@ struct bh_note {
 };
 
 #define BH_MAX_NOTES 4
+
+/* The largest weight, the file's and the operator's (conf's CONF_MAX_WEIGHT). */
+#define BH_MAX_WEIGHT 1000
 
 /* What one event changed. Zeroed by each event function. */
 struct bh_out {
@@ -142,6 +157,21 @@ void bh_tick(struct backend_health *h, const struct bh_ctx *c, uint64_t now_ms, 
 void bh_set_draining(struct backend_health *h, const struct bh_ctx *c, int draining,
 	const char *why, uint64_t now_ms, struct bh_out *out);
 
+/* Operator maintenance (maint 1) or ready (0: the checks decide again), why for the transition. */
+void bh_set_maint(struct backend_health *h, const struct bh_ctx *c, int maint, const char *why,
+	uint64_t now_ms, struct bh_out *out);
+
+/*
+ * The operator's runtime weight (0..BH_MAX_WEIGHT; the caller refuses others): it replaces
+ * c->weight, the file's, until a reload changes the file's weight. The effective weight follows
+ * at once, still under slow start's ramp while the backend ramps.
+ */
+void bh_set_weight(struct backend_health *h, const struct bh_ctx *c, unsigned weight,
+	uint64_t now_ms, struct bh_out *out);
+
+/* The weight h is balanced by when not ramping: the runtime weight if set, else c->weight. */
+unsigned bh_weight(const struct backend_health *h, const struct bh_ctx *c);
+
 /* A reload removed the backend: draining for good, out of the outlier detector. */
 void bh_retire(
 	struct backend_health *h, const struct bh_ctx *c, uint64_t now_ms, struct bh_out *out);
@@ -180,7 +210,9 @@ void bh_restore(struct backend_health *h, const struct bh_ctx *c,
 /*
  * A reload: h continues under c->sc at outlier index oidx (SIZE_MAX: keeps its own). prev: the
  * health settings of the generation it had before, NULL for a backend new to the service; a
- * check whose settings changed restarts its rise/fall count from the current verdict.
+ * check whose settings changed restarts its rise/fall count from the current verdict. A runtime
+ * weight stays while c->weight (the new file's) is the weight it replaced, else it is dropped
+ * (BH_WEIGHT_DROPPED). Maint and drain stay.
  */
 void bh_adopt(struct backend_health *h, const struct bh_ctx *c, size_t oidx,
 	const struct conf_health *prev, uint64_t now_ms, struct bh_out *out);

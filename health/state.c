@@ -14,6 +14,8 @@ enum backend_state backend_state_eval(const struct backend_inputs *in)
 {
 	if (in->live_enabled && !in->live_up)
 		return BACKEND_DEAD;
+	if (in->maint)
+		return BACKEND_MAINT;
 	if (in->draining)
 		return BACKEND_DRAINING;
 	if ((in->ready_enabled && !in->ready_up) || in->first_pending)
@@ -37,6 +39,8 @@ const char *backend_state_name(enum backend_state st)
 		return "ejected";
 	case BACKEND_DRAINING:
 		return "draining";
+	case BACKEND_MAINT:
+		return "maint";
 	}
 	return "unknown"; /* a value outside the enum */
 }

@@ -4,6 +4,7 @@
  * What SPEC.md's table says a backend is, from its inputs:
  *
  *   dead       liveness check enabled and down         no new sessions, existing closed
+ *   maint      operator maintenance (anylbctl maint)   no new sessions, existing kept
  *   draining   operator drain / removed on reload      no new sessions, existing kept
  *   not_ready  readiness check enabled and down,       no new sessions, existing kept
  *              or the first verdict still awaited
@@ -12,7 +13,8 @@
  *   ready      otherwise                               new sessions, existing kept
  *
  * The first that applies wins, in that order: a dead backend's sessions are closed even while
- * an operator drains it. Pure.
+ * an operator drains it or holds it in maintenance (they are broken anyway), and maint, the
+ * operator's "out until I say ready", shows over a drain or a failing check. Pure.
  */
 #ifndef ANYLB_HEALTH_STATE_H
 #define ANYLB_HEALTH_STATE_H
@@ -23,6 +25,7 @@ enum backend_state {
 	BACKEND_DEAD,
 	BACKEND_EJECTED,
 	BACKEND_DRAINING,
+	BACKEND_MAINT, /* last: the values above are older than it (snapshots, metrics order) */
 };
 
 struct backend_inputs {
@@ -31,6 +34,7 @@ struct backend_inputs {
 	int first_pending; /* initial_state not_ready and the vouching check has not run yet */
 	int ejected;       /* outlier state is EJECTED or TRIAL */
 	int draining;
+	int maint; /* operator maintenance */
 };
 
 enum backend_state backend_state_eval(const struct backend_inputs *in);

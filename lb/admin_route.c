@@ -215,6 +215,84 @@ static void do_drain(const struct admin_route_ctx *ctx, struct lb_service *svc,
 			name, st);
 }
 
+static void do_maint(const struct admin_route_ctx *ctx, struct lb_service *svc,
+	struct lb_backend *b, int maint, struct admin_response *out)
+{
+	const char *addr = b->conf->address, *name = svc->conf->name;
+
+	pthread_mutex_lock(&svc->st->lock);
+	int was = b->st->h.maint;
+	pthread_mutex_unlock(&svc->st->lock);
+	backend_set_maint(b, maint, maint ? "operator maint" : "operator ready", ctx->now_ms);
+	const char *st = backend_state_name(
+		(enum backend_state)atomic_load_explicit(&b->st->state, memory_order_relaxed));
+	log_info("admin: service %s backend %s %s, from %s: now %s", name, addr,
+		maint ? "maint" : "ready", ctx->peer, st);
+	json_t *extra = json_pack("{s:s,s:s,s:s}", "service", name, "backend", addr, "state", st);
+	if (maint && was)
+		ok_json(out, extra,
+			"backend %s of service %s was already in maintenance (state %s)", addr,
+			name, st);
+	else if (maint)
+		ok_json(out, extra,
+			"backend %s of service %s is in maintenance: new sessions go to other "
+			"backends, open sessions go on (state %s)",
+			addr, name, st);
+	else if (!was)
+		ok_json(out, extra, "backend %s of service %s was not in maintenance (state %s)",
+			addr, name, st);
+	else
+		ok_json(out, extra,
+			"backend %s of service %s is out of maintenance: its checks decide again "
+			"(state %s)",
+			addr, name, st);
+}
+
+/* A weight in the path: a canonical decimal 0..BH_MAX_WEIGHT; -1 for anything else. */
+static long parse_weight(const char *s)
+{
+	long v = 0;
+
+	if (s[0] == '\0' || (s[0] == '0' && s[1] != '\0'))
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s - '0');
+		if (v > BH_MAX_WEIGHT)
+			return -1;
+	}
+	return v;
+}
+
+static void do_weight(const struct admin_route_ctx *ctx, struct lb_service *svc,
+	struct lb_backend *b, const char *text, struct admin_response *out)
+{
+	const char *addr = b->conf->address, *name = svc->conf->name;
+	long w = parse_weight(text);
+
+	if (w < 0) {
+		errorf(out, 400, "weight '%.32s': a whole number from 0 to %d", text,
+			BH_MAX_WEIGHT);
+		return;
+	}
+	unsigned old = backend_set_weight(b, (unsigned)w, ctx->now_ms);
+	log_info("admin: service %s backend %s weight %u -> %ld (runtime), from %s", name, addr,
+		old, w, ctx->peer);
+	json_t *extra = json_pack("{s:s,s:s,s:i,s:I}", "service", name, "backend", addr,
+		"runtime_weight", (int)w, "file_weight", (json_int_t)b->conf->weight);
+	if (w == 0)
+		ok_json(out, extra,
+			"backend %s of service %s: weight %u -> 0 (runtime): it takes no new "
+			"sessions, open sessions go on",
+			addr, name, old);
+	else
+		ok_json(out, extra,
+			"backend %s of service %s: weight %u -> %ld (runtime), until the file "
+			"changes its weight (%u there now)",
+			addr, name, old, w, b->conf->weight);
+}
+
 static void prefixes_text(const struct conf_anycast *ac, char *buf, size_t cap)
 {
 	size_t o = 0;
@@ -432,11 +510,15 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 		     (strcmp(seg[2], "withdraw") == 0 || strcmp(seg[2], "announce") == 0 ||
 			     strcmp(seg[2], "auto") == 0);
 	int is_be = n == 5 && strcmp(seg[0], "services") == 0 && strcmp(seg[2], "backends") == 0 &&
-		    (strcmp(seg[4], "drain") == 0 || strcmp(seg[4], "enable") == 0);
-	if (!is_read && !is_reload && !is_upgrade && !is_svc && !is_be) {
+		    (strcmp(seg[4], "drain") == 0 || strcmp(seg[4], "enable") == 0 ||
+			    strcmp(seg[4], "maint") == 0 || strcmp(seg[4], "ready") == 0);
+	int is_weight = n == 6 && strcmp(seg[0], "services") == 0 &&
+			strcmp(seg[2], "backends") == 0 && strcmp(seg[4], "weight") == 0;
+	if (!is_read && !is_reload && !is_upgrade && !is_svc && !is_be && !is_weight) {
 		errorf(out, 404,
 			"no such path: try GET /, /status, /metrics, /healthz or /upgrade, or POST "
-			"/services/NAME/backends/ADDRESS/drain|enable, "
+			"/services/NAME/backends/ADDRESS/drain|enable|maint|ready, "
+			"/services/NAME/backends/ADDRESS/weight/N, "
 			"/services/NAME/withdraw|announce|auto, /reload, /upgrade");
 		goto done;
 	}
@@ -507,7 +589,12 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 		errorf(out, 404, "service %s has no backend '%.100s'", svc->conf->name, seg[3]);
 		goto done;
 	}
-	do_drain(ctx, svc, b, strcmp(seg[4], "drain") == 0, out);
+	if (is_weight)
+		do_weight(ctx, svc, b, seg[5], out);
+	else if (strcmp(seg[4], "maint") == 0 || strcmp(seg[4], "ready") == 0)
+		do_maint(ctx, svc, b, strcmp(seg[4], "maint") == 0, out);
+	else
+		do_drain(ctx, svc, b, strcmp(seg[4], "drain") == 0, out);
 done:
 	free(dec);
 }

@@ -19,6 +19,7 @@
  * policy the time. Its one timer serves the policies' deadlines (an announce delay running out,
  * flaps forgotten after a quiet flap_window); the BIRD poll is the other (status, repair).
  */
+#include "lb/backend.h"
 #include "lb/announcer_impl.h"
 
 #include "lib/container.h"
@@ -87,10 +88,10 @@ void announcer_service_health(const struct lb_service *svc, struct anycast_healt
 	for (size_t i = 0; i < svc->conf->nbackends; i++) {
 		const struct lb_backend *b = &svc->backends[i];
 		h->total++;
-		h->total_weight += b->conf->weight;
-		if (atomic_load_explicit(&b->st->state, memory_order_relaxed) == BACKEND_READY) {
+		h->total_weight += backend_base_weight(b);
+		if (backend_accepts(b)) {
 			h->ready++;
-			h->ready_weight += b->conf->weight;
+			h->ready_weight += backend_base_weight(b);
 		}
 	}
 }

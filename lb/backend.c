@@ -35,13 +35,19 @@ static struct bh_ctx ctx_of(const struct lb_backend *b)
 
 static void service_panic(struct lb_service_state *ss);
 
+/* Lock held: does bs count as ready for the service (state ready, and not weight 0)? */
+static int counts_ready(const struct lb_backend_state *bs, enum backend_state st)
+{
+	return st == BACKEND_READY && !(bs->h.weight_set && bs->h.weight == 0);
+}
+
 /* Lock held: recounts the ready and waiting backends of the monitor's generation. */
 static void service_recount(struct lb_service_state *ss)
 {
 	ss->nready = ss->npending = 0;
 	for (size_t i = 0; i < ss->cur->conf->nbackends; i++) {
 		const struct lb_backend_state *bs = ss->cur->backends[i].st;
-		ss->nready += atomic_load(&bs->state) == BACKEND_READY;
+		ss->nready += counts_ready(bs, (enum backend_state)atomic_load(&bs->state));
 		ss->npending += bs->h.first_pending != 0;
 	}
 	ss->counted = 1;
@@ -62,16 +68,16 @@ static void service_edge(struct lb_service_state *ss)
 		service_recount(ss);
 	size_t n = svc->conf->nbackends;
 	if (ss->nready == 0 && ss->npending == 0 && !ss->none_logged) {
-		size_t count[BACKEND_DRAINING + 1] = {0};
+		size_t count[BACKEND_MAINT + 1] = {0};
 		char census[160];
 		int len = 0;
 		for (size_t i = 0; i < n; i++) {
 			int st = atomic_load(&svc->backends[i].st->state);
-			if (st >= 0 && st <= BACKEND_DRAINING)
+			if (st >= 0 && st <= BACKEND_MAINT)
 				count[st]++;
 		}
 		census[0] = '\0';
-		for (int st = 0; st <= BACKEND_DRAINING; st++) {
+		for (int st = 0; st <= BACKEND_MAINT; st++) {
 			if (count[st] == 0 || len < 0 || (size_t)len >= sizeof(census))
 				continue;
 			len += snprintf(census + len, sizeof(census) - (size_t)len, "%s%zu %s",
@@ -92,9 +98,10 @@ static void service_edge(struct lb_service_state *ss)
 
 /*
  * Lock held. Panic mode (panic_threshold): when fewer than that share of the backends the
- * operator has not drained are ready (and start-up is over), the workers spread new sessions
- * over every backend that is not dead or drained, rather than refuse nearly everyone. Published
- * for the workers; logged once on entry and once on exit.
+ * operator has not taken out (drain, maint, weight 0) are ready (and start-up is over), the
+ * workers spread new sessions over every backend that is neither dead nor taken out, rather
+ * than refuse nearly everyone. Published for the workers; logged once on entry and once on
+ * exit.
  */
 static void service_panic(struct lb_service_state *ss)
 {
@@ -105,7 +112,8 @@ static void service_panic(struct lb_service_state *ss)
 
 	if (pct > 0 && ss->npending == 0) {
 		for (size_t i = 0; i < n; i++)
-			eligible += atomic_load(&svc->backends[i].st->state) != BACKEND_DRAINING;
+			eligible += backend_accepts_in_panic(&svc->backends[i]) ||
+				    backend_is_dead(&svc->backends[i]);
 		now = eligible > 0 && ss->nready * 100 < (size_t)pct * eligible;
 	}
 	if (now == was)
@@ -179,6 +187,8 @@ static void publish(
 	enum backend_state was = (enum backend_state)atomic_load(&bs->state), st = bs->h.state;
 	int dead = 0, moved = 0;
 
+	/* Before the weights generation moves: a worker that sees it reads the new weight. */
+	atomic_store(&bs->runtime_weight, bs->h.weight_set ? (int)bs->h.weight : -1);
 	if (out->weight_changed) {
 		atomic_store(&bs->eff_weight, bs->h.eff_weight);
 		atomic_fetch_add(&b->svc->st->weights_gen, 1);
@@ -210,12 +220,16 @@ static void publish(
 		case BH_FIRST_FAILED:
 			log_warn("backend %s (%s): %s", b->conf->address, sc->name, n->reason);
 			break;
+		case BH_WEIGHT_DROPPED:
+			log_info("backend %s (%s): reload: %s", b->conf->address, sc->name,
+				n->reason);
+			break;
 		}
 	}
 	if (first)
 		service_count(b, 0, -1);
-	if ((was == BACKEND_READY) != (st == BACKEND_READY))
-		service_count(b, st == BACKEND_READY ? 1 : -1, 0);
+	if (counts_ready(bs, was) != counts_ready(bs, st))
+		service_count(b, counts_ready(bs, st) ? 1 : -1, 0);
 	if (moved || first)
 		service_edge(b->svc->st); /* the last awaited verdict may end start-up */
 	if (was != st)
@@ -390,6 +404,46 @@ void backend_set_draining(struct lb_backend *b, int draining, const char *why, u
 	if (was != b->st->h.draining && before == b->st->h.state)
 		runtime_service_changed(b->svc);
 	pthread_mutex_unlock(&b->svc->st->lock);
+}
+
+void backend_set_maint(struct lb_backend *b, int maint, const char *why, uint64_t now_ms)
+{
+	struct bh_out out;
+
+	pthread_mutex_lock(&b->svc->st->lock);
+	struct bh_ctx c = ctx_of(b);
+	int was = b->st->h.maint;
+	enum backend_state before = b->st->h.state;
+	bh_set_maint(&b->st->h, &c, maint, why, now_ms, &out);
+	publish(b, &c, &out, 0);
+	/* Maint hidden by dead is still a change of what a state file keeps. */
+	if (was != b->st->h.maint && before == b->st->h.state)
+		runtime_service_changed(b->svc);
+	pthread_mutex_unlock(&b->svc->st->lock);
+}
+
+unsigned backend_set_weight(struct lb_backend *b, unsigned weight, uint64_t now_ms)
+{
+	struct lb_service_state *ss = b->svc->st;
+	struct bh_out out;
+
+	pthread_mutex_lock(&ss->lock);
+	struct bh_ctx c = ctx_of(b);
+	unsigned old = bh_weight(&b->st->h, &c);
+	bh_set_weight(&b->st->h, &c, weight, now_ms, &out);
+	publish(b, &c, &out, 0);
+	/* Weight 0 counts as not ready for the service's edges and panic: count again. */
+	ss->counted = 0;
+	service_edge(ss);
+	if (old == 0 && weight > 0 && b->st->h.state == BACKEND_READY &&
+		atomic_load(&ss->queue.len) > 0)
+		queue_grant(&ss->queue);
+	runtime_service_changed(b->svc); /* the state file keeps it; the announcer weighs it */
+	pthread_mutex_unlock(&ss->lock);
+	struct lb_process *proc = b->svc->rt != NULL ? b->svc->rt->proc : NULL;
+	if (proc != NULL && proc->on_weights != NULL)
+		proc->on_weights(proc->on_weights_arg);
+	return old;
 }
 
 void backend_restore_health(struct lb_backend *b, const struct bh_saved_check saved[2],

@@ -3,9 +3,9 @@
  *
  * Where a backend's state changes. Inputs arrive from four directions: active check results
  * (the monitor thread), session outcomes (the workers: passive outlier detection), time (the
- * monitor's tick: ejections ending, slow start ramping) and the operator (admin API). Each
- * input takes the service lock and hands the event to the state machine
- * (health/backend_health.h, pure), publishes the state, weight and trial offer it keeps
+ * monitor's tick: ejections ending, slow start ramping) and the operator (admin API: drain,
+ * maint, runtime weight). Each input takes the service lock and hands the event to the state
+ * machine (health/backend_health.h, pure), publishes the state, weight and trial offer it keeps
  * atomically for the workers, then logs each transition once with its reason. A backend's
  * health is set up by the runtime that creates it (bh_init).
  */
@@ -64,6 +64,16 @@ void backend_retire_service(struct lb_service *svc, uint64_t now_ms);
 /* Operator drain / enable (admin API). */
 void backend_set_draining(struct lb_backend *b, int draining, const char *why, uint64_t now_ms);
 
+/* Operator maint (1) / ready (0) (admin API): the same path as a drain. */
+void backend_set_maint(struct lb_backend *b, int maint, const char *why, uint64_t now_ms);
+
+/*
+ * The operator's runtime weight for b, 0..BH_MAX_WEIGHT (admin API, or a state file): published
+ * at once for every worker, kept across reloads while the file keeps b's weight (bh_adopt).
+ * Returns the weight b was balanced by before.
+ */
+unsigned backend_set_weight(struct lb_backend *b, unsigned weight, uint64_t now_ms);
+
 /*
  * A saved verdict (state file or upgrade; extra: what an upgrade adds, or NULL) is b's starting
  * state: health/backend_health.c's bh_restore(), published and logged as the other events are.
@@ -72,24 +82,52 @@ void backend_set_draining(struct lb_backend *b, int draining, const char *why, u
 void backend_restore_health(struct lb_backend *b, const struct bh_saved_check saved[2],
 	const struct bh_saved_extra *extra, const char *why, uint64_t now_ms);
 
-/* Can a new session go to b (state only; limits are the caller's)? */
+/* Does the operator's runtime weight 0 keep new sessions away from b, whatever its state? */
+static inline int backend_weight_zero(const struct lb_backend *b)
+{
+	return atomic_load_explicit(&b->st->runtime_weight, memory_order_relaxed) == 0;
+}
+
+/* Can a new session go to b (state and weight; limits are the caller's)? */
 static inline int backend_accepts(const struct lb_backend *b)
 {
-	return atomic_load_explicit(&b->st->state, memory_order_relaxed) == BACKEND_READY;
+	return atomic_load_explicit(&b->st->state, memory_order_relaxed) == BACKEND_READY &&
+	       !backend_weight_zero(b);
+}
+
+/*
+ * Can a new session go to b in panic mode: anything the operator has not taken out (drain,
+ * maint, weight 0) and that is not dead.
+ */
+static inline int backend_accepts_in_panic(const struct lb_backend *b)
+{
+	int st = atomic_load_explicit(&b->st->state, memory_order_relaxed);
+
+	return st != BACKEND_DEAD && st != BACKEND_DRAINING && st != BACKEND_MAINT &&
+	       !backend_weight_zero(b);
+}
+
+/* b's weight before slow start: the operator's runtime weight if set, else the file's. */
+static inline unsigned backend_base_weight(const struct lb_backend *b)
+{
+	int rw = atomic_load_explicit(&b->st->runtime_weight, memory_order_relaxed);
+
+	return rw >= 0 ? (unsigned)rw : b->conf->weight;
 }
 
 /*
  * The weight b's balancers give it in b's generation (lb/worker.c balancers_new and weights_cb
- * use the same rule): slow start's effective weight while the service ramps, else the weight
- * configured in that generation. What status and metrics report, so that they show what
- * balancing does, also right after a reload changed the weight.
+ * use the same rule): slow start's effective weight while the service ramps, else the
+ * operator's runtime weight if there is one, else the weight configured in that generation.
+ * What status and metrics report, so that they show what balancing does, also right after a
+ * reload changed the weight. 0 only for a runtime weight 0 (the balancers count it as 1, and
+ * backend_accepts() keeps sessions away).
  */
 static inline unsigned backend_weight(const struct lb_backend *b)
 {
-	unsigned w = b->svc->conf->slow_start_ms > 0
-			     ? atomic_load_explicit(&b->st->eff_weight, memory_order_relaxed)
-			     : b->conf->weight;
-	return w == 0 ? 1 : w;
+	if (b->svc->conf->slow_start_ms > 0)
+		return atomic_load_explicit(&b->st->eff_weight, memory_order_relaxed);
+	return backend_base_weight(b);
 }
 
 static inline int backend_is_dead(const struct lb_backend *b)

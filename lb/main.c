@@ -154,6 +154,15 @@ static void on_backend_dead(void *arg)
 		worker_command(&a->workers[i], WORKER_CMD_SWEEP);
 }
 
+/* An operator's runtime weight: every worker applies it now. Any thread. */
+static void on_backend_weights(void *arg)
+{
+	struct anylb *a = arg;
+
+	for (unsigned i = 0; i < a->nworkers; i++)
+		worker_command(&a->workers[i], WORKER_CMD_WEIGHTS);
+}
+
 /* A service's backends or listeners changed. Any thread, maybe under a service lock. */
 static void on_service_change(void *arg)
 {
@@ -434,8 +443,10 @@ static void apply_handover_state(const char *text, size_t len, unsigned what)
 		state_set_override, &anylb, &res);
 	if (what & SNAP_HEALTH)
 		log_info("upgrade: state taken over: %zu health verdicts, %zu drains, %zu "
-			 "overrides, counters of %zu services and backends",
-			res.verdicts, res.drains, res.overrides, res.counters);
+			 "maints, %zu runtime weights, %zu overrides, counters of %zu services "
+			 "and backends",
+			res.verdicts, res.drains, res.maints, res.weights, res.overrides,
+			res.counters);
 	snapshot_free(&sn);
 }
 
@@ -722,6 +733,8 @@ static int run(const char *file, char *const *argv)
 
 	anylb.rt->proc->on_dead = on_backend_dead;
 	anylb.rt->proc->on_dead_arg = &anylb;
+	anylb.rt->proc->on_weights = on_backend_weights;
+	anylb.rt->proc->on_weights_arg = &anylb;
 	anylb.rt->proc->on_change = on_service_change;
 	anylb.rt->proc->on_change_arg = &anylb;
 	anylb.monitor = monitor_new(anylb.rt, ann);

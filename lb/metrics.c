@@ -555,8 +555,8 @@ static void histogram(struct strbuf *m, const struct lb_runtime *rt)
 static void backend_families(struct strbuf *m, const struct status_source *src)
 {
 	const struct lb_runtime *rt = src->rt;
-	static const enum backend_state states[] = {
-		BACKEND_READY, BACKEND_NOT_READY, BACKEND_DEAD, BACKEND_EJECTED, BACKEND_DRAINING};
+	static const enum backend_state states[] = {BACKEND_READY, BACKEND_NOT_READY, BACKEND_DEAD,
+		BACKEND_EJECTED, BACKEND_DRAINING, BACKEND_MAINT};
 
 	family(m, "anylb_backend_sessions_active", "gauge",
 		"Sessions connecting or connected to the backend.");
@@ -570,7 +570,8 @@ static void backend_families(struct strbuf *m, const struct status_source *src)
 		"Times passive outlier detection ejected the backend.");
 	per_backend(m, rt, "anylb_backend_ejections_total", be_ejections);
 	family(m, "anylb_backend_state_changes_total", "counter",
-		"Times the backend's state changed (ready, not_ready, dead, ejected, draining).");
+		"Times the backend's state changed (ready, not_ready, dead, ejected, draining, "
+		"maint).");
 	per_backend(m, rt, "anylb_backend_state_changes_total", be_state_changes);
 	family(m, "anylb_backend_state_last_change_timestamp_seconds", "gauge",
 		"When the backend's state last changed (or anylb first had it), unix time.");
@@ -601,7 +602,9 @@ static void backend_families(struct strbuf *m, const struct status_source *src)
 		"take a session), 0 for the others.");
 	per_backend(m, rt, "anylb_backend_backup", be_backup);
 	family(m, "anylb_backend_weight", "gauge",
-		"Effective weight of the backend (its weight, less during slow start).");
+		"Effective weight of the backend (its weight or the operator's runtime weight, "
+		"less "
+		"during slow start).");
 	per_backend(m, rt, "anylb_backend_weight", be_weight);
 	family(m, "anylb_backend_bytes_total", "counter",
 		"Bytes moved, direction in = client to backend, out = backend to client; added "

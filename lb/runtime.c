@@ -223,6 +223,7 @@ static int service_init(struct lb_runtime *rt, struct lb_service *svc,
 		bh_init(&b->st->h, svc->conf, b->conf->weight, prev_svc == NULL ? j : SIZE_MAX);
 		atomic_init(&b->st->state, (int)b->st->h.state);
 		atomic_init(&b->st->eff_weight, b->st->h.eff_weight);
+		atomic_init(&b->st->runtime_weight, -1);
 		atomic_init(&b->st->state_changed_ms, clock_wall_ms());
 	}
 	svc->listen_stats = calloc(sc->nlisten ? sc->nlisten : 1, sizeof(*svc->listen_stats));

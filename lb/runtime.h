@@ -92,6 +92,7 @@ struct lb_backend_state {
 	_Atomic int trial;           /* published offer: one trial session may go to it */
 	_Atomic uint32_t fail_hint;  /* failures since the last success was reported */
 	_Atomic unsigned eff_weight; /* weight after slow start */
+	_Atomic int runtime_weight;  /* the operator's runtime weight (h.weight), -1: none */
 	_Atomic uint32_t active;     /* sessions connecting or connected to it */
 	_Atomic uint64_t sessions;   /* sessions that reached it */
 	_Atomic uint64_t connect_fails;
@@ -248,6 +249,12 @@ struct lb_process {
 	 */
 	void (*on_dead)(void *arg);
 	void *on_dead_arg;
+	/*
+	 * Called (any thread, maybe under a service lock) after the operator changed a runtime
+	 * weight: the owner of the workers has them apply it now rather than at their next look.
+	 */
+	void (*on_weights)(void *arg);
+	void *on_weights_arg;
 	/* Called (any thread, maybe under a service lock) after lb_service_state.changes moved. */
 	void (*on_change)(void *arg);
 	void *on_change_arg;

@@ -794,13 +794,11 @@ static int pick_usable(void *arg, size_t i)
 	return backend_accepts(&s->svc->backends[i]) && untried_within_limit(s, i);
 }
 
-/* Panic mode: any backend that is not dead or drained, backups included. */
+/* Panic mode: any backend not dead nor taken out (drain, maint, weight 0), backups included. */
 static int pick_panic(void *arg, size_t i)
 {
 	struct session *s = arg;
-	int st = atomic_load_explicit(&s->svc->backends[i].st->state, memory_order_relaxed);
-
-	return st != BACKEND_DEAD && st != BACKEND_DRAINING && untried_within_limit(s, i);
+	return backend_accepts_in_panic(&s->svc->backends[i]) && untried_within_limit(s, i);
 }
 
 /* With backups: the primaries first, the backups only when none of them can take it. */

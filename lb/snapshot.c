@@ -13,6 +13,7 @@
 #include "lb/backend.h"
 #include "lib/hash.h"
 #include "lib/http1.h"
+#include "lib/log.h"
 #include "lib/strbuf.h"
 
 #include <errno.h>
@@ -32,6 +33,7 @@ static const char *const state_names[] = {
 	[BACKEND_DEAD] = "dead",
 	[BACKEND_EJECTED] = "ejected",
 	[BACKEND_DRAINING] = "draining",
+	[BACKEND_MAINT] = "maint",
 };
 #define NSTATES (sizeof(state_names) / sizeof(state_names[0]))
 
@@ -117,6 +119,11 @@ static void take_backend(const struct lb_service *svc, const struct lb_backend *
 
 	/* Under the service lock: the machine's inputs and the last runs. */
 	o->draining = bs->h.draining != 0;
+	o->maint = bs->h.maint != 0;
+	o->weight_set = bs->h.weight_set != 0;
+	o->weight = bs->h.weight;
+	o->weight_file = bs->h.weight_file;
+	o->have_runtime = o->maint || o->weight_set;
 	o->state = (int)bs->h.state;
 	o->verdict_ms =
 		bs->last[0].at_ms > bs->last[1].at_ms ? bs->last[0].at_ms : bs->last[1].at_ms;
@@ -263,6 +270,16 @@ int snapshot_format(const struct snapshot *s, char **buf, size_t *len)
 			b->outlier.failures, b->outlier.ejections,
 			(unsigned long long)b->outlier.left_ms);
 	}
+	for (size_t i = 0; i < s->nbackends && !w.err; i++) {
+		const struct snap_backend *b = &s->backends[i];
+		char wt[24] = "-";
+		if (!b->have_runtime)
+			continue;
+		if (b->weight_set)
+			snprintf(wt, sizeof(wt), "%u", b->weight);
+		strbuf_printf(&w, "runtime %s %s maint %d weight %s file_weight %u\n", b->service,
+			b->address, b->maint != 0, wt, b->weight_set ? b->weight_file : 0);
+	}
 	if (s->have_process)
 		strbuf_printf(&w, "counters process accept_pauses %llu limit_pauses %llu\n",
 			(unsigned long long)s->accept_pauses, (unsigned long long)s->limit_pauses);
@@ -335,6 +352,8 @@ struct pstate {
 	size_t nbe_counters;
 	struct snap_backend *be_transient; /* transient records, matched after the sort */
 	size_t nbe_transient, capbt;
+	struct snap_backend *be_runtime; /* runtime records, matched after the sort */
+	size_t nbe_runtime, capbr;
 };
 
 static int perr(struct pstate *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -632,6 +651,45 @@ static int parse_transient(struct pstate *p)
 	return 0;
 }
 
+static int parse_runtime(struct pstate *p)
+{
+	struct snap_backend b = {0};
+	uint64_t v;
+	const char *t;
+
+	if (p->ntok != 9)
+		return perr(p, "runtime: expected 'runtime SERVICE ADDRESS maint 0|1 weight N|- "
+			       "file_weight N'");
+	if (name_tok(p, 1, "service name", b.service) < 0 ||
+		name_tok(p, 2, "backend address", b.address) < 0)
+		return -EINVAL;
+	if (num_field(p, 3, "maint", &v) < 0)
+		return -EINVAL;
+	if (v > 1)
+		return perr(p, "maint: 0 or 1");
+	b.maint = (int)v;
+	if ((t = field(p, 5, "weight")) == NULL)
+		return perr(p, "runtime: expected 'weight'");
+	if (strcmp(t, "-") != 0) {
+		if (num_field(p, 5, "weight", &v) < 0)
+			return -EINVAL;
+		if (v > BH_MAX_WEIGHT)
+			return perr(p, "weight: 0 to %d", BH_MAX_WEIGHT);
+		b.weight_set = 1;
+		b.weight = (unsigned)v;
+	}
+	if (num_field(p, 7, "file_weight", &v) < 0)
+		return -EINVAL;
+	if (v > BH_MAX_WEIGHT)
+		return perr(p, "file_weight: 0 to %d", BH_MAX_WEIGHT);
+	b.weight_file = (unsigned)v;
+	b.have_runtime = 1;
+	if (grow((void **)&p->be_runtime, &p->capbr, p->nbe_runtime, sizeof(b)) < 0)
+		return -ENOMEM;
+	p->be_runtime[p->nbe_runtime++] = b;
+	return 0;
+}
+
 /* Splits line (len bytes, no '\n') into p->tok: single spaces, no empty token. */
 static int tokenize(struct pstate *p, const char *line, size_t len)
 {
@@ -716,6 +774,22 @@ static int link_records(struct pstate *p)
 		b->ready_for_ms = k->ready_for_ms;
 		b->outlier = k->outlier;
 	}
+	for (size_t i = 0; i < p->nbe_runtime; i++) {
+		const struct snap_backend *k = &p->be_runtime[i];
+		struct snap_backend *b =
+			(struct snap_backend *)snapshot_backend(s, k->service, k->address);
+		if (b == NULL)
+			return perr(p, "runtime of backend %s (%s): the backend has no record",
+				k->address, k->service);
+		if (b->have_runtime)
+			return perr(p, "runtime of backend %s (%s): two records", k->address,
+				k->service);
+		b->have_runtime = 1;
+		b->maint = k->maint;
+		b->weight_set = k->weight_set;
+		b->weight = k->weight;
+		b->weight_file = k->weight_file;
+	}
 	return 0;
 }
 
@@ -794,6 +868,8 @@ int snapshot_parse(const char *buf, size_t len, struct snapshot *out, char *err,
 			rc = parse_counters(p);
 		} else if (strcmp(k, "transient") == 0 && version >= 2) {
 			rc = parse_transient(p);
+		} else if (strcmp(k, "runtime") == 0 && version >= 4) {
+			rc = parse_runtime(p);
 		} else {
 			rc = perr(p, "unknown record '%.32s'", k);
 		}
@@ -813,6 +889,7 @@ out:
 	free(p->svc_counters);
 	free(p->be_counters);
 	free(p->be_transient);
+	free(p->be_runtime);
 	free(p);
 	return rc;
 }
@@ -879,6 +956,20 @@ static void apply_backend(struct lb_backend *b, const struct snap_backend *sb, u
 		backend_set_draining(
 			b, 1, "operator drain (restored from the saved state)", now_ms);
 		r->drains++;
+	}
+	if ((what & SNAP_OPERATOR) && sb->maint) {
+		backend_set_maint(b, 1, "operator maint (restored from the saved state)", now_ms);
+		r->maints++;
+	}
+	if ((what & SNAP_OPERATOR) && sb->weight_set && sb->weight_file == b->conf->weight) {
+		backend_set_weight(b, sb->weight, now_ms);
+		r->weights++;
+	} else if ((what & SNAP_OPERATOR) && sb->weight_set) {
+		log_info("backend %s (%s): runtime weight %u not restored: the file's weight "
+			 "changed %u -> %u since it was set",
+			b->conf->address, b->svc->conf->name, sb->weight, sb->weight_file,
+			b->conf->weight);
+		r->weights_dropped++;
 	}
 	int verdict = 0;
 	char why[96] = "saved state restored";

@@ -1,24 +1,26 @@
 /*
  * DOC: the state snapshot
  *
- * What a process knows that its configuration does not: operator drains and anycast
- * overrides, the health verdicts with each check's rise/fall position, and the counters that
- * /metrics exposes. A cold restart reads it back from global.state_file (lb/state_file.c:
- * operator state and young verdicts); the binary upgrade hands the whole of it to its successor
- * (counters included, so that none goes backwards).
+ * What a process knows that its configuration does not: operator drains, maintenance, runtime
+ * weights and anycast overrides, the health verdicts with each check's rise/fall position, and the
+ * counters that /metrics exposes. A cold restart reads it back from global.state_file
+ * (lb/state_file.c: operator state and young verdicts); the binary upgrade hands the whole of it to
+ * its successor (counters included, so that none goes backwards).
  *
- * The format, version 3 (versions 1 and 2 are read too: version 1 has no `transient` records,
- * and the `counters` records of both end before the fields marked [3]): text, one record
+ * The format, version 4 (versions 1 to 3 are read too: version 1 has no `transient` records,
+ * the `counters` records of 1 and 2 end before the fields marked [3], and only version 4 has
+ * `runtime` records and the state `maint`): text, one record
  * per line, tokens separated by one space, every line ending in '\n' and at most SNAP_MAX_LINE
  * bytes, the whole at most SNAP_MAX_BYTES. Each record is one line, shown folded here:
  *
- *   anylb-state 3
+ *   anylb-state 4
  *   written UNIX_MS
  *   service NAME override none|withdraw|announce|-
  *   backend SERVICE ADDRESS drain 0|1 state STATE verdict UNIX_MS
  *       live H/RISE/FALL ready H/RISE/FALL
  *   transient SERVICE ADDRESS ready_for MS|- outlier ok|ejected|trial
  *       failures N ejections N left MS
+ *   runtime SERVICE ADDRESS maint 0|1 weight N|- file_weight N
  *   counters process accept_pauses N limit_pauses N
  *   counters service NAME accepted N refused_limit N no_backend N retries N results N,...
  *       [3] duration_hist N,... duration_sum_us N
@@ -31,6 +33,9 @@
  * `transient`: what only an upgrade's successor takes (SNAP_TRANSIENT): how long the backend has
  * been ready (its slow-start ramp; `-` when not ready) and its entry in the outlier detector,
  * with the time its ejection still runs; ages at `written`.
+ * `runtime` [4]: the operator's maintenance and runtime weight (`-`: none) with the file's
+ * weight that runtime weight replaced, written only for a backend that has either; a restart
+ * keeps the runtime weight only while the file still says file_weight (as a reload does).
  * `override -`: the service has no anycast. `verdict 0`: no check has run, nothing to restore;
  * else the wall-clock time of the last check run, which is how old the verdict is. live and
  * ready are the liveness and readiness counters (health/risefall.h) with the rise and fall they
@@ -52,14 +57,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAP_VERSION     3           /* reads 1 and 2 too (see above) */
+#define SNAP_VERSION     4           /* reads 1 to 3 too (see above) */
 #define SNAP_NAME_MAX    64          /* bytes of a service name or backend address */
 #define SNAP_MAX_LINE    2048        /* bytes of one line, its '\n' included */
 #define SNAP_MAX_BYTES   (64u << 20) /* bytes of a whole snapshot */
 #define SNAP_NO_OVERRIDE (-1)        /* the service has no anycast */
 
 /* What snapshot_apply() restores. */
-#define SNAP_OPERATOR  1u /* drains and overrides */
+#define SNAP_OPERATOR  1u /* drains, maintenance, runtime weights and overrides */
 #define SNAP_HEALTH    2u /* verdicts younger than max_age */
 #define SNAP_COUNTERS  4u /* counters are added to the runtime's */
 #define SNAP_TRANSIENT 8u /* slow-start ramps and outlier entries (the upgrade's) */
@@ -89,7 +94,11 @@ struct snap_service {
 struct snap_backend {
 	char service[SNAP_NAME_MAX + 1];
 	char address[SNAP_NAME_MAX + 1];
-	int draining;                    /* the operator's drain */
+	int draining;     /* the operator's drain */
+	int have_runtime; /* a `runtime` record: maint or a runtime weight */
+	int maint;        /* the operator's maintenance */
+	int weight_set;   /* a runtime weight: weight, replacing weight_file */
+	unsigned weight, weight_file;
 	int state;                       /* enum backend_state when written (informative) */
 	uint64_t verdict_ms;             /* unix ms of the last check run; 0: none */
 	struct bh_saved_check checks[2]; /* enum backend_check: liveness, readiness */
@@ -162,18 +171,23 @@ void snapshot_counters_since(struct snapshot *later, const struct snapshot *earl
 
 /* What snapshot_apply() did, for its log line. */
 struct snapshot_applied {
-	size_t drains;    /* backends drained again */
-	size_t overrides; /* services given their override again */
-	size_t verdicts;  /* backends starting from their saved verdict */
-	size_t stale;     /* saved verdicts refused: older than max_age, or from the future */
-	size_t dropped;   /* services and backends of s that rt has not */
-	size_t counters;  /* services and backends whose counters were added */
+	size_t drains;          /* backends drained again */
+	size_t maints;          /* backends in maintenance again */
+	size_t weights;         /* runtime weights restored */
+	size_t weights_dropped; /* runtime weights not restored: the file changed that weight */
+	size_t overrides;       /* services given their override again */
+	size_t verdicts;        /* backends starting from their saved verdict */
+	size_t stale;           /* saved verdicts refused: older than max_age, or from the future */
+	size_t dropped;         /* services and backends of s that rt has not */
+	size_t counters;        /* services and backends whose counters were added */
 };
 
 /*
  * Restores into generation rt (before its checks run) what `what` asks for, for the services
  * and backends s and rt both have (matched by name and by (service, address text)); the rest of
- * s is dropped. SNAP_OPERATOR: drains through backend_set_draining(), overrides other than none
+ * s is dropped. SNAP_OPERATOR: drains through backend_set_draining(), maintenance through
+ * backend_set_maint(), runtime weights through backend_set_weight() (only while the file's
+ * weight is still the one they replaced; each dropped one is logged), overrides other than none
  * through set (NULL: none restored) for services with anycast. SNAP_HEALTH: a verdict no older
  * than max_age_ms at now_unix_ms (and not more than a second in the future) becomes the
  * backend's state through backend_restore_health(), at now_ms (monotonic, the state machine's

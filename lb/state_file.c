@@ -372,6 +372,12 @@ void state_file_restore(struct state_file *sf)
 		path, age, r.drains, r.drains == 1 ? "" : "s", r.overrides,
 		r.overrides == 1 ? "" : "s", r.verdicts, r.verdicts == 1 ? "" : "s", r.stale,
 		r.stale == 1 ? "" : "s", max, r.dropped, r.dropped == 1 ? "" : "s");
+	if (r.maints > 0 || r.weights > 0 || r.weights_dropped > 0)
+		log_info("state file %s: restored %zu maint%s, %zu runtime weight%s; %zu runtime "
+			 "weight%s dropped (the file changed that weight)",
+			path, r.maints, r.maints == 1 ? "" : "s", r.weights,
+			r.weights == 1 ? "" : "s", r.weights_dropped,
+			r.weights_dropped == 1 ? "" : "s");
 	await_overrides(sf, &s);
 	snapshot_free(&s);
 	state_file_changed(sf); /* what is dropped goes at the next write */

@@ -45,10 +45,9 @@ int status_redundancy(const struct lb_service *svc, struct redundancy_report *ou
 		const struct lb_backend *b = &svc->backends[i];
 		in[i] = (struct redundancy_backend){
 			.zone = sc->backends[i].zone,
-			.weight = sc->backends[i].weight,
+			.weight = backend_base_weight(b),
 			.max_connections = sc->backends[i].max_connections,
-			.ready = atomic_load_explicit(&b->st->state, memory_order_relaxed) ==
-				 BACKEND_READY,
+			.ready = backend_accepts(b),
 		};
 	}
 	uint64_t load = atomic_load_explicit(&svc->st->active, memory_order_relaxed);
@@ -186,6 +185,9 @@ static json_t *backend_json(struct lb_service *svc, size_t i, int *nomem)
 	put(o, "address", json_string(cb->address), nomem);
 	put(o, "zone", str_or_null(cb->zone), nomem);
 	put(o, "weight", json_integer(cb->weight), nomem);
+	int rw = atomic_load_explicit(&b->st->runtime_weight, memory_order_relaxed);
+	if (rw >= 0)
+		put(o, "runtime_weight", json_integer(rw), nomem);
 	put(o, "effective_weight", json_integer(backend_weight(b)), nomem);
 	put(o, "max_connections", json_integer(cb->max_connections), nomem);
 	put(o, "backup", json_boolean(cb->backup), nomem);

@@ -300,13 +300,11 @@ static int usable_backup(void *arg, size_t i)
 	return p->svc->conf->backends[i].backup && usable(arg, i);
 }
 
-/* Panic mode: any backend that is not dead or drained, backups included. */
+/* Panic mode: any backend the operator has not taken out and that is not dead. */
 static int usable_panic(void *arg, size_t i)
 {
 	const struct pick *p = arg;
-	int st = atomic_load_explicit(&p->svc->backends[i].st->state, memory_order_relaxed);
-
-	return st != BACKEND_DEAD && st != BACKEND_DRAINING;
+	return backend_accepts_in_panic(&p->svc->backends[i]);
 }
 
 static int usable_trial(void *arg, size_t i)

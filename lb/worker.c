@@ -25,7 +25,11 @@
 /* What the pool shrinks back to after a burst (halving the excess every POOL_TRIM_PERIOD s). */
 #define POOL_FLOOR       16
 #define POOL_TRIM_PERIOD 1.0
-/* How often a worker looks for slow-start weight changes (only with slow_start set). */
+/*
+ * How often a worker looks for weight changes (slow start's ramp, a reload that dropped a
+ * runtime weight; an operator's runtime weight wakes it at once, WORKER_CMD_WEIGHTS): one
+ * atomic load per service when nothing changed.
+ */
 #define WEIGHTS_PERIOD 0.1
 /* The alive timer's period: well under any watchdog_timeout (100 ms at least). */
 #define ALIVE_PERIOD      0.02
@@ -64,13 +68,12 @@ static void balancers_free(struct balancer **v, size_t n)
 	free(v);
 }
 
-/* One balancer per service of rt, for worker id; *slow_start: some service ramps weights. */
-static struct balancer **balancers_new(const struct lb_runtime *rt, unsigned id, int *slow_start)
+/* One balancer per service of rt, for worker id. */
+static struct balancer **balancers_new(const struct lb_runtime *rt, unsigned id)
 {
 	const struct conf *c = rt->conf;
 	struct balancer **v = calloc(c->nservices ? c->nservices : 1, sizeof(*v));
 
-	*slow_start = 0;
 	for (size_t i = 0; v != NULL && i < c->nservices; i++) {
 		const struct lb_service *svc = &rt->services[i];
 		const struct conf_service *sc = svc->conf;
@@ -87,7 +90,6 @@ static struct balancer **balancers_new(const struct lb_runtime *rt, unsigned id,
 		free(m);
 		if (v[i] == NULL)
 			goto fail;
-		*slow_start |= sc->slow_start_ms > 0;
 	}
 	return v;
 fail:
@@ -160,7 +162,6 @@ struct worker_switch {
 	struct lb_runtime *rt; /* a reference, handed to the worker */
 	struct balancer **balancers;
 	uint64_t *weights_gen;
-	int slow_start;
 	struct listener **listeners; /* room for every listener of rt */
 	struct listener **added;     /* bound, not started: addresses new in rt */
 	size_t nadded;
@@ -216,7 +217,7 @@ int worker_prepare_switch(struct worker *w, const struct lb_runtime *prev, struc
 	sw->rt = runtime_get(rt);
 	for (size_t i = 0; i < c->nservices; i++)
 		nlisten += c->services[i].nlisten;
-	sw->balancers = balancers_new(rt, w->id, &sw->slow_start);
+	sw->balancers = balancers_new(rt, w->id);
 	sw->weights_gen = calloc(c->nservices ? c->nservices : 1, sizeof(*sw->weights_gen));
 	/* Kept and added ones: a successor's worker may hold two sockets of one address. */
 	sw->listeners = calloc(nlisten + w->nlisteners + 1, sizeof(*sw->listeners));
@@ -377,7 +378,7 @@ static void apply_switch(struct worker *w, struct worker_switch *sw)
 	w->weights_gen = sw->weights_gen;
 	sw->weights_gen = NULL;
 	ev_timer_stop(w->loop, &w->weights);
-	if (sw->slow_start && w->state == WORKER_RUNNING)
+	if (w->state == WORKER_RUNNING)
 		ev_timer_start(w->loop, &w->weights);
 
 	w->rt = rt;
@@ -390,6 +391,20 @@ static void apply_switch(struct worker *w, struct worker_switch *sw)
 	free(sw->added);
 	free(sw->udp_added);
 	free(sw);
+}
+
+/* Copies the effective weights (slow start, runtime weights) into the balancers when they moved. */
+static void apply_weights(struct worker *w)
+{
+	for (size_t i = 0; i < w->rt->nservices; i++) {
+		struct lb_service *svc = &w->rt->services[i];
+		uint64_t gen = atomic_load(&svc->st->weights_gen);
+		if (gen == w->weights_gen[i])
+			continue;
+		w->weights_gen[i] = gen;
+		for (size_t j = 0; j < svc->conf->nbackends; j++)
+			balancer_set_weight(w->balancers[i], j, backend_weight(&svc->backends[j]));
+	}
 }
 
 static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
@@ -423,6 +438,8 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	}
 	if (cmd & WORKER_CMD_SWEEP)
 		session_close_dead(&w->sessions);
+	if (cmd & WORKER_CMD_WEIGHTS)
+		apply_weights(w);
 	if (cmd & WORKER_CMD_QUEUE)
 		session_set_run_queue(&w->sessions);
 	if ((cmd & WORKER_CMD_FORCE) && w->state == WORKER_DRAINING) {
@@ -438,23 +455,11 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	}
 }
 
-/* Copies slow start's effective weights into this worker's balancers when they changed. */
 static void weights_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	struct worker *w = container_of(t, struct worker, weights);
 	(void)loop;
 	(void)revents;
-
-	for (size_t i = 0; i < w->rt->nservices; i++) {
-		struct lb_service *svc = &w->rt->services[i];
-		uint64_t gen = atomic_load(&svc->st->weights_gen);
-		if (gen == w->weights_gen[i])
-			continue;
-		w->weights_gen[i] = gen;
-		for (size_t j = 0; j < svc->conf->nbackends; j++)
-			balancer_set_weight(
-				w->balancers[i], j, atomic_load(&svc->backends[j].st->eff_weight));
-	}
+	apply_weights(container_of(t, struct worker, weights));
 }
 
 static void trim_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -480,8 +485,6 @@ uint64_t worker_alive(const struct worker *w)
 
 int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt, struct inherited *in)
 {
-	int slow_start = 0;
-
 	const struct conf *c = rt->conf;
 	size_t nlisten = 0;
 
@@ -505,7 +508,7 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt, struct inh
 	if (rc < 0)
 		return rc;
 
-	w->balancers = balancers_new(rt, id, &slow_start);
+	w->balancers = balancers_new(rt, id);
 	session_set_switch(&w->sessions, w->rt, w->balancers);
 	w->weights_gen = calloc(c->nservices ? c->nservices : 1, sizeof(*w->weights_gen));
 	for (size_t i = 0; i < c->nservices; i++)
@@ -523,8 +526,7 @@ int worker_init(struct worker *w, unsigned id, struct lb_runtime *rt, struct inh
 	ev_timer_init(&w->pool_trim, trim_cb, POOL_TRIM_PERIOD, POOL_TRIM_PERIOD);
 	ev_timer_start(w->loop, &w->pool_trim);
 	ev_timer_init(&w->weights, weights_cb, WEIGHTS_PERIOD, WEIGHTS_PERIOD);
-	if (slow_start)
-		ev_timer_start(w->loop, &w->weights);
+	ev_timer_start(w->loop, &w->weights);
 	for (size_t i = 0; i < c->nservices; i++) {
 		for (size_t j = 0; j < c->services[i].nlisten; j++) {
 			const struct conf_listen *lc = &c->services[i].listen[j];

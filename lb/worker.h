@@ -25,11 +25,12 @@ struct udp_listener;
 enum worker_state { WORKER_RUNNING, WORKER_DRAINING, WORKER_DONE };
 
 /* Commands from the main thread, OR-ed into worker.cmd. */
-#define WORKER_CMD_DRAIN  1  /* close listeners, exit once the last session is gone */
-#define WORKER_CMD_FORCE  2  /* close every session now */
-#define WORKER_CMD_SWEEP  4  /* close the sessions of backends that went dead */
-#define WORKER_CMD_SWITCH 8  /* move to the generation handed over by worker_commit_switch */
-#define WORKER_CMD_QUEUE  16 /* a queued session of this worker was granted a slot */
+#define WORKER_CMD_DRAIN   1  /* close listeners, exit once the last session is gone */
+#define WORKER_CMD_FORCE   2  /* close every session now */
+#define WORKER_CMD_SWEEP   4  /* close the sessions of backends that went dead */
+#define WORKER_CMD_SWITCH  8  /* move to the generation handed over by worker_commit_switch */
+#define WORKER_CMD_QUEUE   16 /* a queued session of this worker was granted a slot */
+#define WORKER_CMD_WEIGHTS 32 /* an operator changed a weight: look now, not at the next tick */
 
 struct worker_switch;
 

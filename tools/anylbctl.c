@@ -70,6 +70,11 @@ static void usage(FILE *f)
 		"as\n"
 		"                             written in the configuration); open ones go on\n"
 		"  enable SERVICE BACKEND     undo drain\n"
+		"  maint SERVICE BACKEND      maintenance: no new sessions to BACKEND, open ones\n"
+		"                             go on; kept across reloads and restarts\n"
+		"  ready SERVICE BACKEND      leave maintenance: its health checks decide again\n"
+		"  weight SERVICE BACKEND N   balance BACKEND by weight N (0..1000; 0: no new\n"
+		"                             sessions) until the file changes its weight\n"
 		"  withdraw SERVICE|--all     withdraw the service's anycast prefixes, whatever "
 		"its\n"
 		"                             health, until announce or auto\n"
@@ -477,7 +482,9 @@ static void print_backends(json_t *bs)
 	json_array_foreach(bs, i, b)
 	{
 		char wbuf[32];
-		long long w = jint(b, "weight"), ew = jint(b, "effective_weight");
+		json_t *rw = json_object_get(b, "runtime_weight");
+		long long w = json_is_integer(rw) ? json_integer_value(rw) : jint(b, "weight");
+		long long ew = jint(b, "effective_weight");
 		if (ew != w)
 			snprintf(wbuf, sizeof(wbuf), "%lld/%lld", ew, w);
 		else
@@ -486,6 +493,9 @@ static void print_backends(json_t *bs)
 			jstr(b, "address", ""), wz, jstr(b, "zone", "-"), wbuf, ws,
 			jstr(b, "state", "?"), jint(b, "active"), jint(b, "sessions"),
 			jint(b, "connect_fails"), jstr(b, "reason", ""));
+		if (json_is_integer(rw))
+			printf("    %-*s  runtime weight %lld (the file says %lld)\n", wa, "", w,
+				jint(b, "weight"));
 		if (json_is_true(json_object_get(b, "backup")))
 			printf("    %-*s  backup: takes sessions only while no other backend can\n",
 				wa, "");
@@ -800,11 +810,20 @@ int main(int argc, char **argv)
 		rc = status(&c, 0);
 	} else if (strcmp(cmd, "status") == 0 && nargs == 1 && strcmp(args[0], "--json") == 0) {
 		rc = status(&c, 1);
-	} else if ((strcmp(cmd, "drain") == 0 || strcmp(cmd, "enable") == 0) && nargs == 2) {
+	} else if ((strcmp(cmd, "drain") == 0 || strcmp(cmd, "enable") == 0 ||
+			   strcmp(cmd, "maint") == 0 || strcmp(cmd, "ready") == 0) &&
+		   nargs == 2) {
 		char path[1024], *s = encode(args[0]), *b = encode(args[1]);
 		snprintf(path, sizeof(path), "/services/%s/backends/%s/%s", s, b, cmd);
 		free(s);
 		free(b);
+		rc = post(&c, path);
+	} else if (strcmp(cmd, "weight") == 0 && nargs == 3) {
+		char path[1024], *s = encode(args[0]), *b = encode(args[1]), *n = encode(args[2]);
+		snprintf(path, sizeof(path), "/services/%s/backends/%s/weight/%s", s, b, n);
+		free(s);
+		free(b);
+		free(n);
 		rc = post(&c, path);
 	} else if ((strcmp(cmd, "withdraw") == 0 || strcmp(cmd, "announce") == 0 ||
 			   strcmp(cmd, "auto") == 0) &&

@@ -5,7 +5,8 @@
  * time passed in: the initial state, liveness and readiness rise/fall, the first verdict of
  * initial_state not_ready, outlier ejection, its trial (offered, taken, abandoned, succeeded,
  * failed), a passing check restoring an ejected backend, operator drain and enable, removal by
- * a reload, slow start's ramp. No sleep, no lock, no thread.
+ * a reload, slow start's ramp, the operator's maint and runtime weight (and what a reload does
+ * to that weight). No sleep, no lock, no thread.
  */
 #include "health/backend_health.h"
 #include "health/slowstart.h"
@@ -386,6 +387,132 @@ Test(backend_health, slow_start_ramps_in_steps)
 	cr_expect_not(f.out.weight_changed, "in steps of weight / 20");
 	bh_tick(&f.h, &f.c, 3000 + 10000, &f.out);
 	cr_expect_eq(f.h.eff_weight, 100);
+	bh_tick(&f.h, &f.c, 3000 + 20000, &f.out);
+	cr_expect_not(f.out.weight_changed);
+	teardown(&f);
+}
+
+Test(backend_health, operator_maint_and_ready)
+{
+	struct fixture f;
+
+	setup(&f, 1, 1, CONF_INITIAL_READY);
+	bh_set_maint(&f.h, &f.c, 1, "operator maint", 10, &f.out);
+	expect_transition(&f, BACKEND_READY, BACKEND_MAINT, "operator maint");
+	bh_set_maint(&f.h, &f.c, 1, "operator maint", 20, &f.out);
+	expect_none(&f);
+	/* A failing readiness check changes nothing visible, and no check writes the reason. */
+	check(&f, BACKEND_CHECK_READINESS, 0, 30);
+	check(&f, BACKEND_CHECK_READINESS, 0, 40);
+	expect_none(&f);
+	cr_expect_str_eq(f.h.reason, "operator maint");
+	/* A drain under maint is hidden by it; ready shows the drain. */
+	bh_set_draining(&f.h, &f.c, 1, "operator drain", 50, &f.out);
+	expect_none(&f);
+	bh_set_maint(&f.h, &f.c, 0, "operator ready", 60, &f.out);
+	expect_transition(&f, BACKEND_MAINT, BACKEND_DRAINING, "operator ready");
+	bh_set_maint(&f.h, &f.c, 1, "operator maint", 70, &f.out);
+	expect_transition(&f, BACKEND_DRAINING, BACKEND_MAINT, "operator maint");
+	bh_set_draining(&f.h, &f.c, 0, "operator enable", 80, &f.out);
+	expect_none(&f);
+	/* Dead wins over maint and gives way to it again. */
+	check(&f, BACKEND_CHECK_LIVENESS, 0, 90);
+	expect_transition(&f, BACKEND_MAINT, BACKEND_DEAD, "liveness: connect refused");
+	check(&f, BACKEND_CHECK_LIVENESS, 1, 100);
+	check(&f, BACKEND_CHECK_LIVENESS, 1, 110);
+	expect_transition(&f, BACKEND_DEAD, BACKEND_MAINT, "liveness passed 2 times");
+	/* ready: the checks decide again, and readiness failed twice above. */
+	bh_set_maint(&f.h, &f.c, 0, "operator ready", 120, &f.out);
+	expect_transition(&f, BACKEND_MAINT, BACKEND_NOT_READY, "operator ready");
+	check(&f, BACKEND_CHECK_READINESS, 1, 130);
+	check(&f, BACKEND_CHECK_READINESS, 1, 140);
+	expect_transition(&f, BACKEND_NOT_READY, BACKEND_READY, "readiness passed 2 times");
+	teardown(&f);
+}
+
+Test(backend_health, maint_survives_a_reload)
+{
+	struct fixture f;
+
+	setup(&f, 1, 1, CONF_INITIAL_READY);
+	struct conf_health prev = f.sc.health;
+	bh_set_maint(&f.h, &f.c, 1, "operator maint", 10, &f.out);
+	bh_adopt(&f.h, &f.c, 0, &prev, 20, &f.out);
+	expect_none(&f);
+	cr_expect_eq(f.h.state, BACKEND_MAINT);
+	teardown(&f);
+}
+
+Test(backend_health, runtime_weight_replaces_the_files)
+{
+	struct fixture f;
+
+	setup(&f, 1, 1, CONF_INITIAL_READY);
+	cr_expect_eq(bh_weight(&f.h, &f.c), 100);
+	bh_set_weight(&f.h, &f.c, 3, 10, &f.out);
+	expect_none(&f);
+	cr_expect(f.out.weight_changed);
+	cr_expect_eq(f.h.eff_weight, 3);
+	cr_expect_eq(bh_weight(&f.h, &f.c), 3);
+	bh_set_weight(&f.h, &f.c, 3, 20, &f.out);
+	cr_expect_not(f.out.weight_changed, "the same weight again");
+	/* 0 is a weight, not a state. */
+	bh_set_weight(&f.h, &f.c, 0, 30, &f.out);
+	cr_expect(f.out.weight_changed);
+	cr_expect_eq(f.h.eff_weight, 0);
+	cr_expect_eq(f.h.state, BACKEND_READY);
+	bh_set_weight(&f.h, &f.c, 5000, 40, &f.out);
+	cr_expect_eq(f.h.weight, BH_MAX_WEIGHT, "clamped");
+	teardown(&f);
+}
+
+Test(backend_health, runtime_weight_and_reloads)
+{
+	struct fixture f;
+
+	setup(&f, 1, 1, CONF_INITIAL_READY);
+	struct conf_health prev = f.sc.health;
+	bh_set_weight(&f.h, &f.c, 7, 10, &f.out);
+	/* The file's weight unchanged: the runtime weight stays. */
+	bh_adopt(&f.h, &f.c, 0, &prev, 20, &f.out);
+	expect_none(&f);
+	cr_expect_not(f.out.weight_changed);
+	cr_expect_eq(f.h.eff_weight, 7);
+	cr_expect(f.h.weight_set);
+	/* The file changed it: the file wins, and says so. */
+	f.c.weight = 40;
+	bh_adopt(&f.h, &f.c, 0, &prev, 30, &f.out);
+	cr_assert_eq(f.out.n, 1);
+	cr_expect_eq(f.out.note[0].kind, BH_WEIGHT_DROPPED);
+	cr_expect_str_eq(f.out.note[0].reason,
+		"the file's weight changed 100 -> 40: runtime weight 7 dropped");
+	cr_expect(f.out.weight_changed);
+	cr_expect_eq(f.h.eff_weight, 40);
+	cr_expect_not(f.h.weight_set);
+	/* A new runtime weight remembers the new file weight. */
+	bh_set_weight(&f.h, &f.c, 2, 40, &f.out);
+	f.c.weight = 40;
+	bh_adopt(&f.h, &f.c, 0, &prev, 50, &f.out);
+	cr_expect_eq(f.h.eff_weight, 2);
+	teardown(&f);
+}
+
+Test(backend_health, runtime_weight_under_slow_start)
+{
+	struct fixture f;
+
+	setup(&f, 1, 0, CONF_INITIAL_READY);
+	f.sc.slow_start_ms = 10000;
+	check(&f, BACKEND_CHECK_LIVENESS, 0, 1000);
+	check(&f, BACKEND_CHECK_LIVENESS, 1, 2000);
+	check(&f, BACKEND_CHECK_LIVENESS, 1, 3000);
+	expect_transition(&f, BACKEND_DEAD, BACKEND_READY, "liveness passed 2 times");
+	/* Mid-ramp, a runtime weight of 40: the ramp goes on towards 40. */
+	bh_set_weight(&f.h, &f.c, 40, 3000 + 5000, &f.out);
+	cr_expect(f.out.weight_changed);
+	cr_expect_eq(f.h.eff_weight, 20, "half the window: half of 40");
+	bh_tick(&f.h, &f.c, 3000 + 10000, &f.out);
+	cr_expect_eq(f.h.eff_weight, 40);
 	bh_tick(&f.h, &f.c, 3000 + 20000, &f.out);
 	cr_expect_not(f.out.weight_changed);
 	teardown(&f);

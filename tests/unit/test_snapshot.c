@@ -135,7 +135,7 @@ Test(snapshot, round_trip)
 	char err[256];
 	struct lb_runtime *rt = busy_runtime(&buf, &len);
 
-	cr_assert_eq(strncmp(buf, "anylb-state 3\nwritten 1700000000000\n", 36), 0, "%s", buf);
+	cr_assert_eq(strncmp(buf, "anylb-state 4\nwritten 1700000000000\n", 36), 0, "%s", buf);
 	cr_assert_eq(snapshot_parse(buf, len, &s, err, sizeof(err)), 0, "%s\n%s", err, buf);
 	cr_expect_eq(s.written_ms, T0);
 	cr_assert_eq(s.nservices, 2);
@@ -255,8 +255,8 @@ Test(snapshot, refusals)
 
 	refused("", 0, "empty");
 	refused("GIF89a\n", 1, "line 1: not an anylb state file");
-	refused("anylb-state 4\nwritten 1\n", 1,
-		"line 1: version 4: this anylb reads versions 1 to 3");
+	refused("anylb-state 5\nwritten 1\n", 1,
+		"line 1: version 5: this anylb reads versions 1 to 4");
 	refused("anylb-state 01\nwritten 1\n", 1, "version 01");
 	refused(HEAD SVC BE, 0, "truncated: no 'end' line");
 	refused(HEAD SVC "backend web", 0, "truncated: the last line has no end");
@@ -584,4 +584,113 @@ Test(snapshot, version_2_counters_are_read)
 	cr_expect_eq(b->c.state_changes, 0, "not in version 2");
 	snapshot_free(&s);
 	free(buf);
+}
+
+/* Version 4's runtime record: maint and a runtime weight, written, read back, applied. */
+Test(snapshot, runtime_records_round_trip_and_apply)
+{
+	struct lb_runtime *old = rt_of(YAML);
+	struct snapshot s;
+	char *buf, err[256];
+	size_t len;
+
+	backend_set_maint(be(old, "web", 0), 1, "operator maint", 10);
+	backend_set_weight(be(old, "web", 1), 7, 10);
+	backend_set_weight(be(old, "api", 1), 0, 10);
+	cr_assert_eq(snapshot_take(old, NULL, NULL, T0, 1000, &s), 0);
+	cr_assert_eq(snapshot_format(&s, &buf, &len), 0);
+	snapshot_free(&s);
+	cr_expect(strstr(buf, "runtime web 10.0.0.1:8080 maint 1 weight - file_weight 0\n") != NULL,
+		"%s", buf);
+	cr_expect(
+		strstr(buf, "runtime web 10.0.0.2:8080 maint 0 weight 7 file_weight 100\n") != NULL,
+		"%s", buf);
+	cr_expect(
+		strstr(buf, "runtime api 10.0.1.2:8443 maint 0 weight 0 file_weight 100\n") != NULL,
+		"%s", buf);
+	cr_expect(strstr(buf, "runtime api [2001") == NULL, "nothing to say: no record");
+	cr_expect(strstr(buf, "state maint") != NULL, "%s", buf);
+	cr_assert_eq(snapshot_parse(buf, len, &s, err, sizeof(err)), 0, "%s\n%s", err, buf);
+	const struct snap_backend *m = snapshot_backend(&s, "web", "10.0.0.1:8080"),
+				  *w = snapshot_backend(&s, "web", "10.0.0.2:8080"),
+				  *z = snapshot_backend(&s, "api", "10.0.1.2:8443");
+	cr_assert(m != NULL && w != NULL && z != NULL);
+	cr_expect(m->maint && !m->weight_set);
+	cr_expect_eq(m->state, BACKEND_MAINT);
+	cr_expect(!w->maint && w->weight_set && w->weight == 7 && w->weight_file == 100);
+	cr_expect(z->weight_set && z->weight == 0);
+
+	/* A restart: the file kept web's weights, but says 50 for api's 10.0.1.2. */
+	char *y = strdup(YAML), *at = strstr(y, "      - address: 10.0.1.2:8443\n");
+	cr_assert_not_null(at);
+	size_t cap = strlen(y) + 32;
+	char *y2 = malloc(cap);
+	cr_assert_not_null(y2);
+	*at = '\0';
+	snprintf(y2, cap, "%s      - address: 10.0.1.2:8443\n        weight: 50\n", y);
+	struct lb_runtime *rt = rt_of(y2);
+	struct snapshot_applied r;
+	snapshot_apply(rt, &s, SNAP_OPERATOR, T0 + 10, 2000, 30000, NULL, NULL, &r);
+	cr_expect_eq(r.maints, 1);
+	cr_expect_eq(r.weights, 1);
+	cr_expect_eq(r.weights_dropped, 1, "the file changed api's weight: the file wins");
+	cr_expect_eq(state_of(be(rt, "web", 0)), BACKEND_MAINT);
+	cr_expect_eq(backend_weight(be(rt, "web", 1)), 7);
+	cr_expect_eq(atomic_load(&be(rt, "web", 1)->st->runtime_weight), 7);
+	cr_expect_eq(backend_weight(be(rt, "api", 1)), 50);
+	cr_expect_eq(atomic_load(&be(rt, "api", 1)->st->runtime_weight), -1);
+	cr_expect(backend_accepts(be(rt, "api", 1)) || state_of(be(rt, "api", 1)) != BACKEND_READY);
+	snapshot_free(&s);
+	free(buf);
+	free(y);
+	free(y2);
+	runtime_put(rt);
+	runtime_put(old);
+}
+
+/* A version 3 file (the binary before this one) has no runtime records, and may not have one. */
+Test(snapshot, version_3_is_read_without_runtime_records)
+{
+	char *buf = sealed("anylb-state 3\nwritten 1700000000000\n" SVC BE
+			   "transient web 10.0.0.1:8080 ready_for 5 outlier ok failures 0 "
+			   "ejections 0 left 0\n");
+	struct snapshot s;
+	char err[256];
+
+	cr_assert_eq(snapshot_parse(buf, strlen(buf), &s, err, sizeof(err)), 0, "%s", err);
+	const struct snap_backend *b = snapshot_backend(&s, "web", "10.0.0.1:8080");
+	cr_assert_not_null(b);
+	cr_expect(!b->have_runtime && !b->maint && !b->weight_set);
+	cr_expect(b->have_transient);
+	snapshot_free(&s);
+	free(buf);
+	refused("anylb-state 3\nwritten 1700000000000\n" SVC BE
+		"runtime web 10.0.0.1:8080 maint 1 weight - file_weight 0\n",
+		1, "line 5: unknown record 'runtime'");
+}
+
+Test(snapshot, bad_runtime_records_are_refused)
+{
+#define HEAD4 "anylb-state 4\nwritten 1700000000000\n"
+	refused(HEAD4 SVC BE "runtime web 10.0.0.1:8080 maint 2 weight - file_weight 0\n", 1,
+		"maint: 0 or 1");
+	refused(HEAD4 SVC BE "runtime web 10.0.0.1:8080 maint 0 weight 1001 file_weight 1\n", 1,
+		"weight: 0 to 1000");
+	refused(HEAD4 SVC BE "runtime web 10.0.0.1:8080 maint 0 weight x file_weight 1\n", 1,
+		"weight: not a decimal");
+	refused(HEAD4 SVC BE "runtime web 10.0.0.1:8080 maint 0 weight 3\n", 1,
+		"runtime: expected");
+	refused(HEAD4 SVC BE "runtime web 10.0.0.9:8080 maint 1 weight - file_weight 0\n", 1,
+		"runtime of backend 10.0.0.9:8080 (web): the backend has no record");
+	refused(HEAD4 SVC BE "runtime web 10.0.0.1:8080 maint 1 weight - file_weight 0\n"
+			     "runtime web 10.0.0.1:8080 maint 1 weight - file_weight 0\n",
+		1, "two records");
+	char *ok =
+		sealed(HEAD4 SVC BE "runtime web 10.0.0.1:8080 maint 0 weight 0 file_weight 1\n");
+	struct snapshot s;
+	char err[256];
+	cr_expect_eq(snapshot_parse(ok, strlen(ok), &s, err, sizeof(err)), 0, "%s", err);
+	snapshot_free(&s);
+	free(ok);
+#undef HEAD4
 }

@@ -2,8 +2,8 @@
  * DOC: backend state tests
  *
  * SPEC.md's "Backend states" table, row by row, then every one of the 64 combinations of
- * inputs against the precedence dead > draining > not_ready > ejected > ready, and the names
- * that `status`, the JSON and the metrics carry.
+ * inputs against the precedence dead > draining > not_ready > ejected > ready, the operator's
+ * maint over all but dead, and the names that `status`, the JSON and the metrics carry.
  */
 #include "health/state.h"
 
@@ -140,5 +140,37 @@ Test(state, names)
 	cr_assert_str_eq(backend_state_name(BACKEND_DEAD), "dead");
 	cr_assert_str_eq(backend_state_name(BACKEND_EJECTED), "ejected");
 	cr_assert_str_eq(backend_state_name(BACKEND_DRAINING), "draining");
+	cr_assert_str_eq(backend_state_name(BACKEND_MAINT), "maint");
 	cr_assert_str_eq(backend_state_name((enum backend_state)99), "unknown");
+}
+
+/* maint: every one of the 64 other combinations with maint set is maint, but for dead. */
+Test(state, maint_beats_all_but_dead)
+{
+	size_t nmaint = 0;
+
+	for (unsigned bits = 0; bits < 64; bits++) {
+		struct backend_inputs in = {
+			.live_enabled = bits & 1,
+			.live_up = !!(bits & 2),
+			.ready_enabled = !!(bits & 4),
+			.ready_up = !!(bits & 8),
+			.ejected = !!(bits & 16),
+			.draining = !!(bits & 32),
+			.maint = 1,
+		};
+		enum backend_state want =
+			(in.live_enabled && !in.live_up) ? BACKEND_DEAD : BACKEND_MAINT;
+		enum backend_state got = backend_state_eval(&in);
+		cr_assert_eq(got, want, "inputs %02x: got %s, want %s", bits,
+			backend_state_name(got), backend_state_name(want));
+		nmaint += got == BACKEND_MAINT;
+		in.maint = 0;
+		cr_assert_neq(
+			backend_state_eval(&in), BACKEND_MAINT, "inputs %02x without maint", bits);
+	}
+	cr_assert_eq(nmaint, 48, "dead in 16 of the 64");
+	struct backend_inputs first = {.live_enabled = 1, .live_up = 1, .first_pending = 1};
+	first.maint = 1;
+	cr_assert_eq(backend_state_eval(&first), BACKEND_MAINT, "maint beats the first verdict");
 }
