@@ -14,7 +14,8 @@ run and in turn:
      saturation);
 then, once: memory per active flow: --flows clients each send one query from a port of its own
 through a proxy whose flows do not end at the reply (anylb udp.responses 0, nginx
-without proxy_responses), and the proxy's RSS and fds are read before and after.
+without proxy_responses), and the proxy's RSS and fds are read before and after; and what the two
+designs of the backend side cost (bench/udp_cost.c).
 
 Ratios are paired within a repetition (anylb / nginx) and reported as their median and range.
 Results go between the markers in docs/BENCHMARKS.md (--no-docs: printed only). Every load is
@@ -230,6 +231,15 @@ def flow_memory(name, d, opts):
         proc.stop()
 
 
+def socket_costs(d):
+    """bench/udp_cost.c: a flow's own socket against a shared pool with ID rewriting."""
+    exe = f"{d}/udp_cost"
+    subprocess.run(["gcc", "-O2", "-o", exe, os.path.join(ROOT, "bench/udp_cost.c")], check=True)
+    out = subprocess.run(["taskset", "-c", "0", exe], capture_output=True, text=True,
+                         timeout=120).stdout
+    return {k: float(v) for k, v in (kv.split("=") for kv in out.split())}
+
+
 def med(v):
     v = [x for x in v if x is not None]
     return statistics.median(v) if v else None
@@ -239,7 +249,7 @@ def fmt(v, f="{:,.0f}"):
     return "–" if v is None else f.format(v)
 
 
-def report(runs, mem, info, opts):
+def report(runs, mem, info, opts, costs):
     lines = [f"Measured {info['date']} on {info['cpu']}, {info['cores']} cores, kernel "
              f"{info['kernel']}; {info['anylb']}, {info['nginx']}, dnsperf "
              f"{subprocess.run(['dpkg-query', '-W', '-f=${Version}', 'dnsperf'], capture_output=True, text=True).stdout}, "
@@ -278,6 +288,13 @@ def report(runs, mem, info, opts):
         m = mem.get(t, {})
         lines.append(f"| {t} | {fmt(m.get('answered'))} | {fmt(m.get('rss_per_flow'))} | "
                      f"{fmt(m.get('fds_per_flow'), '{:.2f}')} |")
+    lines += ["", "The backend side's two designs (bench/udp_cost.c, on CPU 0): a flow's own "
+              "connected socket costs socket + connect + epoll_ctl + close = "
+              f"{fmt(costs.get('cycle_ns'))} ns once per flow, one fd, and "
+              f"{fmt(costs.get('kernel_bytes'))} bytes of kernel memory while it is open; a "
+              "pool of sockets multiplexed by rewriting the DNS message ID would cost "
+              f"{fmt(costs.get('pool_ns'), '{:.1f}')} ns per query for its table and rewrite, "
+              "no fd per flow, and 65,536 queries in flight per pooled socket at most."]
     return "\n".join(lines) + "\n"
 
 
@@ -311,9 +328,10 @@ def main():
                     f"nginx {r['nginx']['lat'].get('p99')}, anylb {r['anylb']['lat'].get('p99')}")
                 runs.append(r)
             mem = {t: flow_memory(t, d, opts) for t in ("nginx", "anylb")}
+            costs = socket_costs(d)
         finally:
             knot.stop()
-    text = report(runs, mem, info, opts)
+    text = report(runs, mem, info, opts, costs)
     print(text)
     if not opts.no_docs:
         path = os.path.join(ROOT, "docs/BENCHMARKS.md")
