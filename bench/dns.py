@@ -32,10 +32,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import Proc, log, machine_info, ROOT  # noqa: E402
+from bench import Cap, Proc, log, machine_info, ROOT  # noqa: E402
 
 PORT_KNOT, PORT_NGINX, PORT_ANYLB = 19531, 19532, 19533
-CGROUP = "/sys/fs/cgroup/cpu"
 BEGIN, END = "<!-- BEGIN bench/dns.sh results -->", "<!-- END bench/dns.sh results -->"
 NAMES = 200  # www0..www199: the query file cycles over them
 
@@ -119,36 +118,6 @@ def start_anylb(d, anylb, responses):
     p = Proc([anylb, "-c", f"{d}/anylb.yaml"], "0", f"{d}/anylb.log", "anylb")
     wait_dns(PORT_ANYLB, p)
     return p
-
-
-class Cap:
-    """A cgroup v1 cpu group with quota_pct % of one core, holding the given processes."""
-
-    def __init__(self, name, quota_pct, pids):
-        self.path = f"{CGROUP}/anylb-bench-{name}-{os.getpid()}"
-        os.makedirs(self.path, exist_ok=True)
-        # A short period: a 100 ms one throttles in 70 ms gaps, which is all a p99 would show.
-        write(f"{self.path}/cpu.cfs_period_us", "10000")
-        write(f"{self.path}/cpu.cfs_quota_us", str(quota_pct * 100))
-        for pid in pids:
-            write(f"{self.path}/cgroup.procs", str(pid))
-
-    def throttled(self):
-        with open(f"{self.path}/cpu.stat") as f:
-            return dict(l.split() for l in f)
-
-    def close(self):
-        with open(f"{self.path}/cgroup.procs") as f:
-            pids = f.read().split()
-        for pid in pids:  # back to the root group before the group goes
-            try:
-                write(f"{CGROUP}/cgroup.procs", pid)
-            except OSError:
-                pass
-        try:
-            os.rmdir(self.path)
-        except OSError:
-            pass
 
 
 def dnsperf(port, d, secs, rate=None, verbose=False):
