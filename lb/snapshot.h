@@ -7,13 +7,13 @@
  * (lb/state_file.c: operator state and young verdicts); the binary upgrade hands the whole of it to
  * its successor (counters included, so that none goes backwards).
  *
- * The format, version 4 (versions 1 to 3 are read too: version 1 has no `transient` records,
- * the `counters` records of 1 and 2 end before the fields marked [3], and only version 4 has
- * `runtime` records and the state `maint`): text, one record
+ * The format, version 5 (versions 1 to 4 are read too: version 1 has no `transient` records,
+ * the `counters` records of 1 and 2 end before the fields marked [3], only versions 4 and 5
+ * have `runtime` records and the state `maint`, only 5 `counters more`): text, one record
  * per line, tokens separated by one space, every line ending in '\n' and at most SNAP_MAX_LINE
  * bytes, the whole at most SNAP_MAX_BYTES. Each record is one line, shown folded here:
  *
- *   anylb-state 4
+ *   anylb-state 5
  *   written UNIX_MS
  *   service NAME override none|withdraw|announce|-
  *   backend SERVICE ADDRESS drain 0|1 state STATE verdict UNIX_MS
@@ -24,6 +24,7 @@
  *   counters process accept_pauses N limit_pauses N
  *   counters service NAME accepted N refused_limit N no_backend N retries N results N,...
  *       [3] duration_hist N,... duration_sum_us N
+ *   counters more NAME KEY N KEY N ...                                        [5]
  *   counters backend SERVICE ADDRESS sessions N connect_fails N ejections N closed_dead N
  *       bytes_in N bytes_out N connect_hist N,... connect_sum_us N check_ok N,N
  *       check_failed N,N check_duration_us N,N
@@ -33,6 +34,10 @@
  * `transient`: what only an upgrade's successor takes (SNAP_TRANSIENT): how long the backend has
  * been ready (its slow-start ramp; `-` when not ready) and its entry in the outlier detector,
  * with the time its ejection still runs; ages at `written`.
+ * `counters more` [5]: the service's other counters as KEY N pairs (PROXY header errors,
+ * allow/deny and rate_limit refusals, the queue's, a udp service's datagrams and flows), after
+ * its `counters service` record; a key this anylb does not know is skipped, so a newer one's
+ * file still reads.
  * `runtime` [4]: the operator's maintenance and runtime weight (`-`: none) with the file's
  * weight that runtime weight replaced, written only for a backend that has either; a restart
  * keeps the runtime weight only while the file still says file_weight (as a reload does).
@@ -57,7 +62,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAP_VERSION     4           /* reads 1 to 3 too (see above) */
+#define SNAP_VERSION     5           /* reads 1 to 4 too (see above) */
 #define SNAP_NAME_MAX    64          /* bytes of a service name or backend address */
 #define SNAP_MAX_LINE    2048        /* bytes of one line, its '\n' included */
 #define SNAP_MAX_BYTES   (64u << 20) /* bytes of a whole snapshot */
@@ -69,10 +74,14 @@
 #define SNAP_COUNTERS  4u /* counters are added to the runtime's */
 #define SNAP_TRANSIENT 8u /* slow-start ramps and outlier entries (the upgrade's) */
 
+/* The `counters more` record's counters [5], by name: snapshot.c's table says which. */
+#define SNAP_MORE_N 17
+
 struct snap_service_counters {
 	uint64_t accepted, refused_limit, no_backend, retries;
 	uint64_t results[LB_RESULT_COUNT];
 	uint64_t duration_hist[LB_SESSION_BUCKETS], duration_sum_us; /* 0 from version 2 */
+	uint64_t more[SNAP_MORE_N];                                  /* 0 before version 5 */
 };
 
 struct snap_backend_counters {
