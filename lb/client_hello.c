@@ -62,8 +62,21 @@ static enum client_hello_result fail(
 	return r;
 }
 
-/* A host name as RFC 6066 wants it: LDH labels (and '_', seen in the wild), dots between. */
+/*
+ * A host name as RFC 6066 wants it: LDH labels (and '_', seen in the wild), dots between;
+ * written to name lower-cased and NUL-terminated. -1 when it is not one: name is then "".
+ */
+static int host_name(const uint8_t *s, size_t n, char *name);
+
 static int copy_host_name(const uint8_t *s, size_t n, char *name)
+{
+	if (host_name(s, n, name) == 0)
+		return 0;
+	name[0] = '\0';
+	return -1;
+}
+
+static int host_name(const uint8_t *s, size_t n, char *name)
 {
 	if (n > 0 && s[n - 1] == '.')
 		n--;
