@@ -22,6 +22,13 @@
  *                          v                             v
  *                        CLOSED <------------------------+
  *
+ * Before CONNECTING, a client may first have to send what anylb reads itself:
+ *
+ *   [HEADER] --header read, service has sni--> [HELLO] --ClientHello read, target--> CONNECTING
+ *       |                                          |
+ *       | missing, bad or late header               | malformed or late, nowhere to go
+ *       +---------------------> CLOSED <-----------+
+ *
  * session_set_state() is the one setter and logs every transition with its reason; CLOSED is
  * set by session_close() alone, after which the struct goes back to the free list.
  *
@@ -35,6 +42,13 @@
  * first, exactly its bytes (lb/proxy_in.h), on timeouts.proxy_header; a bad or missing one, or
  * the timeout, closes the client (CLOSED) with the reason and a counter. Its addresses are the
  * session's client and local address from then on.
+ *
+ * HELLO (a service with sni only; after HEADER when both apply) peeks at the client's
+ * ClientHello until it is whole (lb/client_hello.h), never consuming a byte, so the backend
+ * gets it untouched; SO_RCVLOWAT holds the wake-up back until the bytes it still needs are
+ * there. Its server name picks the target service (conf_sni_pick()); the session's counts move
+ * there (route_to()) and it goes on to CONNECTING as a session of that service. A malformed or
+ * late ClientHello, or nowhere to go, closes the client (CLOSED) with the reason and a counter.
  *
  * Before a session exists, a service with allow, deny or rate_limit judges the client
  * (admit_refusal(), one branch for the others) and a refused one is closed at once, before any
