@@ -190,27 +190,6 @@ static void plain_client(const char *addr, char *got, size_t cap)
 	close(fd);
 }
 
-/* The first n bytes of a real ClientHello (OpenSSL's, over memory BIOs), and its length. */
-static size_t client_hello_bytes(const char *sni, uint8_t *out, size_t cap)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	SSL *ssl = SSL_new(ctx);
-	BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
-	char *p;
-
-	cr_assert(ctx != NULL && ssl != NULL && rb != NULL && wb != NULL);
-	SSL_set_bio(ssl, rb, wb);
-	SSL_set_tlsext_host_name(ssl, sni);
-	SSL_set_connect_state(ssl);
-	SSL_do_handshake(ssl);
-	long n = BIO_get_mem_data(wb, &p);
-	cr_assert(n > 0 && (size_t)n <= cap);
-	memcpy(out, p, (size_t)n);
-	SSL_free(ssl);
-	SSL_CTX_free(ctx);
-	return (size_t)n;
-}
-
 static unsigned long long metric(const char *where, const char *name, const char *service)
 {
 	struct sc_http_resp h;
@@ -340,7 +319,8 @@ Test(sni, without_a_default_the_rest_is_closed_and_counted_and_a_stall_times_out
 	/* Half a ClientHello, then nothing: closed at client_hello (400ms). A second later, so
 	 * that its log line is not held back by the once-a-second limit. */
 	sc_sleep_ms(1100);
-	size_t n = client_hello_bytes("www.a.test", hello, sizeof(hello));
+	size_t n = sc_client_hello("www.a.test", TLS1_3_VERSION, hello, sizeof(hello));
+	cr_assert_gt(n, 0);
 	fd = sc_connect(r.listen, 2000);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(sc_send_all(fd, hello, n / 2, 2000), 0);

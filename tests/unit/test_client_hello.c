@@ -9,6 +9,7 @@
  */
 #include "conf/conf.h"
 #include "lb/client_hello.h"
+#include "tests/support/harness.h"
 
 #include <criterion/criterion.h>
 #include <openssl/ssl.h>
@@ -17,24 +18,10 @@
 /* What OpenSSL's client sends first, for sni (NULL: none) and a highest version. */
 static size_t real_hello(const char *sni, int max_version, uint8_t *out, size_t cap)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	cr_assert_not_null(ctx);
-	cr_assert(SSL_CTX_set_max_proto_version(ctx, max_version));
-	SSL *ssl = SSL_new(ctx);
-	BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
-	cr_assert(ssl != NULL && rb != NULL && wb != NULL);
-	SSL_set_bio(ssl, rb, wb);
-	if (sni != NULL)
-		cr_assert(SSL_set_tlsext_host_name(ssl, sni));
-	SSL_set_connect_state(ssl);
-	cr_assert_eq(SSL_do_handshake(ssl), -1);
-	char *p;
-	long n = BIO_get_mem_data(wb, &p);
-	cr_assert(n > 0 && (size_t)n <= cap);
-	memcpy(out, p, (size_t)n);
-	SSL_free(ssl);
-	SSL_CTX_free(ctx);
-	return (size_t)n;
+	size_t n = sc_client_hello(sni, max_version, out, cap);
+
+	cr_assert_gt(n, 0, "no ClientHello from OpenSSL");
+	return n;
 }
 
 static void every_prefix_is_more(const uint8_t *b, size_t n)
