@@ -150,15 +150,14 @@ static void put16(struct hb *h, size_t v)
 static size_t build(
 	uint8_t *out, size_t sid, size_t cs, size_t comp, const struct hb *ext, int ext_len_delta)
 {
-	struct hb body = {.n = 0};
-	uint8_t zero[64] = {0};
+	static struct hb body;
+	static const uint8_t zero[8192]; /* the longest part written */
 
+	body.n = 0;
 	put(&body, "\x03\x03", 2);
 	put(&body, zero, 32);
 	body.b[body.n++] = (uint8_t)sid;
-	put(&body, zero, sid > 32 ? 32 : sid);
-	if (sid > 32)
-		put(&body, zero, sid - 32);
+	put(&body, zero, sid);
 	put16(&body, cs);
 	put(&body, zero, cs);
 	body.b[body.n++] = (uint8_t)comp;
