@@ -26,7 +26,8 @@ static const struct conf_key conf_sni_keys[] = {
 	[CONF_SNI_DEFAULT] = {"default", 0},
 };
 
-/* Lower-cases name in place, without a trailing dot; 0 when it is a host name (or "*." and one), else -1. */
+/* Lower-cases name in place, without a trailing dot; 0 when it is a host name (or "*." and one),
+ * else -1. */
 static int sni_name_ok(char *name, int *wildcard)
 {
 	char *p = name;
@@ -121,24 +122,31 @@ void conf_map_sni(struct conf_report *r, const struct conf_node *k, const struct
 
 	if (conf_get_section(r, k, v) < 0)
 		return;
+	const struct conf_node *sk = k;
+	int written = 0; /* routes or default written, even if wrong (then reported there) */
 	sni->enabled = 1;
 	sni->pos = conf_node_pos(k);
-	if (conf_node_is_null(v))
-		return;
-	for (k = conf_map_next(v, NULL, &val); k != NULL; k = conf_map_next(v, k, &val)) {
+	for (k = conf_map_next(v, NULL, &val); !conf_node_is_null(v) && k != NULL;
+		k = conf_map_next(v, k, &val)) {
 		int key = conf_key_find(r, k, "in 'sni'", conf_sni_keys, CONF_NKEYS(conf_sni_keys));
 		if (key < 0)
 			continue;
 		switch ((enum conf_sni_key)key) {
 		case CONF_SNI_ROUTES:
+			written |= !conf_node_is_null(val) &&
+				   (val->kind != CONF_NODE_MAP || val->n > 0);
 			conf_map_sni_routes(r, k, val, sni);
 			break;
 		case CONF_SNI_DEFAULT:
+			written = 1;
 			if (conf_get_string(r, k, val, CONF_NAME_MAX, &sni->dflt) == 0)
 				sni->dflt_pos = conf_node_pos(val);
 			break;
 		}
 	}
+	if (!written && sni->dflt == NULL)
+		conf_report_node(r, sk, v,
+			"'sni' has no routes and no default: every client would be closed");
 }
 
 /* The index of the tcp service called name, or -1 after reporting at pos why not. */
