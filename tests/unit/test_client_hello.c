@@ -198,6 +198,8 @@ static void expect_malformed(const uint8_t *b, size_t n, const char *why)
 
 	cr_assert_eq(client_hello_parse(b, n, &ch), CLIENT_HELLO_MALFORMED, "wanted '%s'", why);
 	cr_expect_str_eq(ch.why, why);
+	/* Nothing of a refused name is left behind (fuzz_client_hello's first finding). */
+	cr_expect_str_eq(ch.name, "", "for '%s'", why);
 }
 
 Test(client_hello, hand_built_good_ones)
