@@ -59,24 +59,15 @@ static enum client_hello_result fail(
 	struct client_hello *out, enum client_hello_result r, const char *why)
 {
 	out->why = why;
+	out->name[0] = '\0'; /* nothing of a refused ClientHello's name is left */
 	return r;
 }
 
 /*
  * A host name as RFC 6066 wants it: LDH labels (and '_', seen in the wild), dots between;
- * written to name lower-cased and NUL-terminated. -1 when it is not one: name is then "".
+ * written to name lower-cased and NUL-terminated. -1 when it is not one (fail() empties name).
  */
-static int host_name(const uint8_t *s, size_t n, char *name);
-
 static int copy_host_name(const uint8_t *s, size_t n, char *name)
-{
-	if (host_name(s, n, name) == 0)
-		return 0;
-	name[0] = '\0';
-	return -1;
-}
-
-static int host_name(const uint8_t *s, size_t n, char *name)
 {
 	if (n > 0 && s[n - 1] == '.')
 		n--;
