@@ -8,7 +8,8 @@
  * and completes its handshake through anylb (so the ClientHello reached the backend untouched),
  * x.y.b.test by a wildcard reaches B, an unknown name and a client that is not TLS reach the
  * default. Without a default, such clients are closed and counted, and so is one that sends
- * half a ClientHello and stalls, at timeouts.client_hello.
+ * half a ClientHello and stalls, at timeouts.client_hello. Behind accept_proxy, the PROXY
+ * header is read first and the ClientHello after it.
  */
 #include "tests/support/admin_client.h"
 #include "tests/support/harness.h"
@@ -136,7 +137,8 @@ static void blocking(int fd)
  * A TLS client asking for sni (NULL: none) at addr: a whole handshake, then a line each way.
  * Returns the backend's "I am X" line in who (empty when the handshake or the echo failed).
  */
-static void tls_client(const char *addr, const char *sni, char *who, size_t cap)
+static void tls_client_after(
+	const char *addr, const char *header, const char *sni, char *who, size_t cap)
 {
 	struct timeval tv = {.tv_sec = 3};
 	char buf[256];
@@ -147,6 +149,9 @@ static void tls_client(const char *addr, const char *sni, char *who, size_t cap)
 	blocking(fd);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (header != NULL)
+		cr_assert_eq(
+			send(fd, header, strlen(header), MSG_NOSIGNAL), (ssize_t)strlen(header));
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	cr_assert_not_null(ctx);
 	SSL *ssl = SSL_new(ctx);
@@ -170,6 +175,11 @@ static void tls_client(const char *addr, const char *sni, char *who, size_t cap)
 	SSL_free(ssl);
 	SSL_CTX_free(ctx);
 	close(fd);
+}
+
+static void tls_client(const char *addr, const char *sni, char *who, size_t cap)
+{
+	tls_client_after(addr, NULL, sni, who, cap);
 }
 
 /* A client that speaks plain text: what came back ("I am X\nhello\n"), or "". */
@@ -211,7 +221,7 @@ static unsigned long long metric(const char *where, const char *name, const char
 struct rig {
 	struct sc_pki pki;
 	struct tls_be a, b, d;
-	char listen[SC_ADDRSTRLEN], where[300];
+	char listen[SC_ADDRSTRLEN], proxied[SC_ADDRSTRLEN], where[300];
 	struct sc_lb *lb;
 };
 
@@ -227,6 +237,7 @@ static void start(struct rig *r, int with_default)
 	tls_be_start(&r->d, "D", r->pki.leaf);
 	snprintf(r->where, sizeof(r->where), "unix:%s/admin.sock", dir);
 	cr_assert_gt(sc_free_addr(AF_INET, r->listen, sizeof(r->listen)), 0);
+	cr_assert_gt(sc_free_addr(AF_INET, r->proxied, sizeof(r->proxied)), 0);
 	cr_assert_gt(sc_free_addr(AF_INET, la, sizeof(la)), 0);
 	cr_assert_gt(sc_free_addr(AF_INET, lb, sizeof(lb)), 0);
 	cr_assert_gt(sc_free_addr(AF_INET, ld, sizeof(ld)), 0);
@@ -236,7 +247,9 @@ static void start(struct rig *r, int with_default)
 			    "  admin: {socket: %s/admin.sock}\n"
 			    "services:\n"
 			    "  - name: front\n"
-			    "    listen: \"%s\"\n"
+			    "    listen:\n"
+			    "      - {address: \"%s\"}\n"
+			    "      - {address: \"%s\", accept_proxy: v1}\n"
 			    "    timeouts: {client_hello: 400ms}\n"
 			    "    sni:\n"
 			    "      routes:\n"
@@ -247,8 +260,8 @@ static void start(struct rig *r, int with_default)
 			    "  - {name: a, listen: \"%s\", backends: [{address: \"%s\"}]}\n"
 			    "  - {name: b, listen: \"%s\", backends: [{address: \"%s\"}]}\n"
 			    "  - {name: d, listen: \"%s\", backends: [{address: \"%s\"}]}\n",
-		dir, r->listen, with_default ? "      default: d\n" : "", la, r->a.addr, lb,
-		r->b.addr, ld, r->d.addr);
+		dir, r->listen, r->proxied, with_default ? "      default: d\n" : "", la, r->a.addr,
+		lb, r->b.addr, ld, r->d.addr);
 	cr_assert_not_null(r->lb, "anylb did not start");
 	cr_assert_eq(sc_admin_wait(r->where, 3000), 0, "the admin socket never answered");
 }
@@ -278,19 +291,23 @@ Test(sni, names_route_to_their_services_and_the_rest_to_the_default)
 	cr_expect_str_eq(who, "I am D", "no server name: the default");
 	plain_client(r.listen, got, sizeof(got));
 	cr_expect_str_eq(got, "I am D\nhello\n", "not TLS: the default");
+	/* Behind an upstream balancer: the PROXY header first, then the ClientHello. */
+	tls_client_after(r.proxied, "PROXY TCP4 192.0.2.7 192.0.2.1 40000 443\r\n", "x.b.test", who,
+		sizeof(who));
+	cr_expect_str_eq(who, "I am B", "accept_proxy, then sni");
 	cr_expect_eq(atomic_load(&r.a.handshakes), 1);
-	cr_expect_eq(atomic_load(&r.b.handshakes), 1);
+	cr_expect_eq(atomic_load(&r.b.handshakes), 2);
 	cr_expect_eq(atomic_load(&r.d.handshakes), 2);
 	cr_expect_eq(atomic_load(&r.d.plain), 1);
 
-	cr_expect_eq(metric(r.where, "anylb_service_sni_routed_total", "front"), 2);
+	cr_expect_eq(metric(r.where, "anylb_service_sni_routed_total", "front"), 3);
 	cr_expect_eq(metric(r.where, "anylb_service_sni_default_total", "front"), 3);
 	cr_expect_eq(metric(r.where, "anylb_service_sni_errors_total", "front"), 0);
 	/* The sessions are the targets': counted there, front's own backend never tried. */
 	struct sc_http_resp h;
 	cr_assert_eq(sc_http(r.where, "GET", "/metrics", NULL, 2000, &h), 0);
 	cr_expect_not_null(strstr(h.body, "anylb_sessions_accepted_total{service=\"a\"} 1\n"));
-	cr_expect_not_null(strstr(h.body, "anylb_sessions_accepted_total{service=\"b\"} 1\n"));
+	cr_expect_not_null(strstr(h.body, "anylb_sessions_accepted_total{service=\"b\"} 2\n"));
 	cr_expect_not_null(strstr(h.body, "anylb_sessions_accepted_total{service=\"d\"} 3\n"));
 	cr_expect_not_null(
 		strstr(h.body, "anylb_sessions_total{service=\"front\",result=\"done\"} 0\n"));
