@@ -9,7 +9,8 @@
  * x.y.b.test by a wildcard reaches B, an unknown name and a client that is not TLS reach the
  * default. Without a default, such clients are closed and counted, and so is one that sends
  * half a ClientHello and stalls, at timeouts.client_hello. Behind accept_proxy, the PROXY
- * header is read first and the ClientHello after it.
+ * header is read first and the ClientHello after it. A reload that moves a route applies to
+ * the next client.
  */
 #include "tests/support/admin_client.h"
 #include "tests/support/harness.h"
@@ -221,14 +222,43 @@ static unsigned long long metric(const char *where, const char *name, const char
 struct rig {
 	struct sc_pki pki;
 	struct tls_be a, b, d;
-	char listen[SC_ADDRSTRLEN], proxied[SC_ADDRSTRLEN], where[300];
+	char listen[SC_ADDRSTRLEN], proxied[SC_ADDRSTRLEN], where[300], dir[256];
+	char la[SC_ADDRSTRLEN], lb_addr[SC_ADDRSTRLEN], ld[SC_ADDRSTRLEN];
 	struct sc_lb *lb;
 };
+
+/* The file: www.a.test goes to a_target; a default (d) or none. */
+static void config(
+	const struct rig *r, int with_default, const char *a_target, char *out, size_t cap)
+{
+	snprintf(out, cap,
+		"global:\n"
+		"  workers: 1\n"
+		"  drain_timeout: 1s\n"
+		"  admin: {socket: %s/admin.sock}\n"
+		"services:\n"
+		"  - name: front\n"
+		"    listen:\n"
+		"      - {address: \"%s\"}\n"
+		"      - {address: \"%s\", accept_proxy: v1}\n"
+		"    timeouts: {client_hello: 400ms}\n"
+		"    sni:\n"
+		"      routes:\n"
+		"        WWW.A.test: %s\n"
+		"        \"*.b.test\": b\n"
+		"%s"
+		"    backends: [{address: \"127.0.0.1:1\"}]\n"
+		"  - {name: a, listen: \"%s\", backends: [{address: \"%s\"}]}\n"
+		"  - {name: b, listen: \"%s\", backends: [{address: \"%s\"}]}\n"
+		"  - {name: d, listen: \"%s\", backends: [{address: \"%s\"}]}\n",
+		r->dir, r->listen, r->proxied, a_target, with_default ? "      default: d\n" : "",
+		r->la, r->a.addr, r->lb_addr, r->b.addr, r->ld, r->d.addr);
+}
 
 static void start(struct rig *r, int with_default)
 {
 	const char *dir = sc_admin_temp_dir();
-	char la[SC_ADDRSTRLEN], lb[SC_ADDRSTRLEN], ld[SC_ADDRSTRLEN];
+	char text[2048];
 
 	cr_assert_not_null(dir);
 	cr_assert_eq(sc_pki_make(&r->pki), 0);
@@ -238,30 +268,12 @@ static void start(struct rig *r, int with_default)
 	snprintf(r->where, sizeof(r->where), "unix:%s/admin.sock", dir);
 	cr_assert_gt(sc_free_addr(AF_INET, r->listen, sizeof(r->listen)), 0);
 	cr_assert_gt(sc_free_addr(AF_INET, r->proxied, sizeof(r->proxied)), 0);
-	cr_assert_gt(sc_free_addr(AF_INET, la, sizeof(la)), 0);
-	cr_assert_gt(sc_free_addr(AF_INET, lb, sizeof(lb)), 0);
-	cr_assert_gt(sc_free_addr(AF_INET, ld, sizeof(ld)), 0);
-	r->lb = sc_lb_start("global:\n"
-			    "  workers: 1\n"
-			    "  drain_timeout: 1s\n"
-			    "  admin: {socket: %s/admin.sock}\n"
-			    "services:\n"
-			    "  - name: front\n"
-			    "    listen:\n"
-			    "      - {address: \"%s\"}\n"
-			    "      - {address: \"%s\", accept_proxy: v1}\n"
-			    "    timeouts: {client_hello: 400ms}\n"
-			    "    sni:\n"
-			    "      routes:\n"
-			    "        WWW.A.test: a\n"
-			    "        \"*.b.test\": b\n"
-			    "%s"
-			    "    backends: [{address: \"127.0.0.1:1\"}]\n"
-			    "  - {name: a, listen: \"%s\", backends: [{address: \"%s\"}]}\n"
-			    "  - {name: b, listen: \"%s\", backends: [{address: \"%s\"}]}\n"
-			    "  - {name: d, listen: \"%s\", backends: [{address: \"%s\"}]}\n",
-		dir, r->listen, r->proxied, with_default ? "      default: d\n" : "", la, r->a.addr,
-		lb, r->b.addr, ld, r->d.addr);
+	cr_assert_gt(sc_free_addr(AF_INET, r->la, sizeof(r->la)), 0);
+	cr_assert_gt(sc_free_addr(AF_INET, r->lb_addr, sizeof(r->lb_addr)), 0);
+	cr_assert_gt(sc_free_addr(AF_INET, r->ld, sizeof(r->ld)), 0);
+	snprintf(r->dir, sizeof(r->dir), "%s", dir);
+	config(r, with_default, "a", text, sizeof(text));
+	r->lb = sc_lb_start("%s", text);
 	cr_assert_not_null(r->lb, "anylb did not start");
 	cr_assert_eq(sc_admin_wait(r->where, 3000), 0, "the admin socket never answered");
 }
@@ -365,5 +377,29 @@ Test(sni, without_a_default_the_rest_is_closed_and_counted_and_a_stall_times_out
 	cr_expect_eq(atomic_load(&r.d.handshakes) + atomic_load(&r.d.plain), 0);
 	cr_expect_geq(sc_lb_wait_log(r.lb, 0, "ClientHello timeout", 2000, NULL), 0);
 	cr_expect_geq(sc_lb_wait_log(r.lb, 0, "sni has no default", 2000, NULL), 0);
+	stop(&r);
+}
+
+/* A reload that moves www.a.test from a to b applies to the next client. */
+Test(sni, a_reload_changes_the_routes)
+{
+	struct rig r;
+	char who[64], text[2048], tmp[600];
+	struct sc_http_resp h;
+
+	start(&r, 1);
+	tls_client(r.listen, "www.a.test", who, sizeof(who));
+	cr_expect_str_eq(who, "I am A");
+	config(&r, 1, "b", text, sizeof(text));
+	snprintf(tmp, sizeof(tmp), "%s.new", sc_lb_config_path(r.lb));
+	FILE *f = fopen(tmp, "w");
+	cr_assert_not_null(f);
+	cr_assert(fputs(text, f) >= 0 && fclose(f) == 0);
+	cr_assert_eq(rename(tmp, sc_lb_config_path(r.lb)), 0);
+	cr_assert_eq(sc_http(r.where, "POST", "/reload", NULL, 5000, &h), 0);
+	cr_expect_eq(h.status, 200, "%s", h.body != NULL ? h.body : "");
+	sc_http_free(&h);
+	tls_client(r.listen, "www.a.test", who, sizeof(who));
+	cr_expect_str_eq(who, "I am B", "the reloaded route");
 	stop(&r);
 }
