@@ -50,6 +50,7 @@ void conf_free(struct conf *c)
 		free(s->backends);
 		conf_health_free(&s->health);
 		conf_anycast_free(&s->anycast);
+		conf_sni_free(&s->sni);
 		free(s->allow);
 		free(s->deny);
 	}

@@ -78,6 +78,28 @@ struct conf_timeouts {
 	uint64_t queue_ms; /* default connect_ms, > 0: how long a client may wait in the queue */
 	uint64_t proxy_header_ms; /* default 3s, > 0: for the PROXY header of accept_proxy */
 	uint64_t udp_idle_ms;     /* default 30s, > 0: a udp flow without a datagram ends */
+	uint64_t client_hello_ms; /* default 3s, > 0: for the ClientHello of an sni service */
+};
+
+/* sni.routes: one server name (or wildcard) and the service it goes to. */
+struct conf_sni_route {
+	char *name;     /* lower case, as written otherwise; "*.example.net" for a wildcard */
+	int wildcard;   /* name starts with "*.": matches one label or more before the rest */
+	char *target;   /* the service's name, as written */
+	size_t service; /* its index in conf.services, once the whole file is read */
+	struct conf_pos pos;
+};
+
+#define CONF_SNI_MAX_ROUTES 1024
+
+/* sni: route TLS clients by the server name in their ClientHello (lb/client_hello.h). */
+struct conf_sni {
+	int enabled; /* the service has an `sni` section */
+	struct conf_sni_route *routes;
+	size_t nroutes;
+	char *dflt;          /* `default`: a service's name; NULL: none (such clients are closed) */
+	size_t dflt_service; /* its index, when dflt is set */
+	struct conf_pos pos, dflt_pos;
 };
 
 /* udp: the flows of a udp service (lb/udp_listener.h). */
@@ -261,6 +283,7 @@ struct conf_service {
 	size_t nallow, ndeny;
 	struct conf_rate_limit rate_limit;
 	struct conf_keepalive keepalive;
+	struct conf_sni sni;
 	/* allow, deny or rate_limit is set: the one branch the accept path takes without them */
 	int admit_checks;
 	struct conf_pos pos;
@@ -433,6 +456,13 @@ int conf_check_equal(const struct conf_check *a, const struct conf_check *b);
 int conf_reload_check(const struct conf *old, const struct conf *new, struct conf_errs *errs);
 
 const char *conf_balance_name(enum conf_balance b);
+/*
+ * The service (an index in conf.services) a client asking for server name `name` (lower case;
+ * NULL or "" when it named none, or is not TLS) goes to under sni: an exact route, else the
+ * longest wildcard that matches, else the default; -1 when there is no default either.
+ * *routed says whether a route (1) or the default (0) decided.
+ */
+long conf_sni_pick(const struct conf_sni *sni, const char *name, int *routed);
 const char *conf_check_type_name(enum conf_check_type t);
 
 /*

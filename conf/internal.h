@@ -333,6 +333,15 @@ void conf_map_rate_limit(struct conf_report *r, const struct conf_node *k,
 void conf_map_keepalive(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
 	struct conf_keepalive *ka);
 
+/* ---- sni.c: a service's sni section ---- */
+
+void conf_map_sni(struct conf_report *r, const struct conf_node *k, const struct conf_node *v,
+	struct conf_sni *sni);
+/* Once every service is read: each route's and the default's target named and checked. */
+void conf_sni_resolve(struct conf_report *r, struct conf *c);
+void conf_sni_free(struct conf_sni *sni);
+void conf_sni_keys_each(conf_key_cb cb, void *arg);
+
 /* ---- health.c: a service's active checks and passive outlier ejection ---- */
 
 /* Sets o to the defaults of conf.h (outlier ejection on), for a service without `outlier`. */

@@ -41,6 +41,7 @@ enum conf_service_key {
 	CONF_SERVICE_DENY,
 	CONF_SERVICE_RATE_LIMIT,
 	CONF_SERVICE_TCP_KEEPALIVE,
+	CONF_SERVICE_SNI,
 	CONF_SERVICE_NKEYS,
 };
 
@@ -67,6 +68,7 @@ static const struct conf_key conf_service_keys[] = {
 	[CONF_SERVICE_DENY] = {"deny", 0},
 	[CONF_SERVICE_RATE_LIMIT] = {"rate_limit", 0},
 	[CONF_SERVICE_TCP_KEEPALIVE] = {"tcp_keepalive", 0},
+	[CONF_SERVICE_SNI] = {"sni", 0},
 };
 
 enum conf_backend_key {
@@ -92,6 +94,7 @@ enum conf_timeout_key {
 	CONF_TIMEOUT_QUEUE,
 	CONF_TIMEOUT_PROXY_HEADER,
 	CONF_TIMEOUT_UDP_IDLE,
+	CONF_TIMEOUT_CLIENT_HELLO,
 	CONF_TIMEOUT_NKEYS,
 };
 
@@ -102,6 +105,7 @@ static const struct conf_key conf_timeout_keys[] = {
 	[CONF_TIMEOUT_QUEUE] = {"queue", 0},
 	[CONF_TIMEOUT_PROXY_HEADER] = {"proxy_header", 0},
 	[CONF_TIMEOUT_UDP_IDLE] = {"udp_idle", 0},
+	[CONF_TIMEOUT_CLIENT_HELLO] = {"client_hello", 0},
 };
 
 enum conf_listen_key { CONF_LISTEN_ADDRESS, CONF_LISTEN_ACCEPT_PROXY };
@@ -266,6 +270,9 @@ static void conf_map_timeouts(struct conf_report *r, const struct conf_node *k,
 		case CONF_TIMEOUT_UDP_IDLE:
 			conf_get_duration(r, k, val, 1, &t->udp_idle_ms);
 			break;
+		case CONF_TIMEOUT_CLIENT_HELLO:
+			conf_get_duration(r, k, val, 1, &t->client_hello_ms);
+			break;
 		case CONF_TIMEOUT_NKEYS:
 			break;
 		}
@@ -325,9 +332,11 @@ static void conf_check_protocol(struct conf_report *r, const struct conf_service
 	const struct conf_node *const *seen, const struct conf_node *const *tseen)
 {
 	static const int tcp_only[] = {CONF_SERVICE_PROXY_PROTOCOL, CONF_SERVICE_RETRIES,
-		CONF_SERVICE_MAX_CONNECTIONS, CONF_SERVICE_QUEUE, CONF_SERVICE_TCP_KEEPALIVE};
+		CONF_SERVICE_MAX_CONNECTIONS, CONF_SERVICE_QUEUE, CONF_SERVICE_TCP_KEEPALIVE,
+		CONF_SERVICE_SNI};
 	static const int tcp_timeouts[] = {CONF_TIMEOUT_CONNECT, CONF_TIMEOUT_IDLE,
-		CONF_TIMEOUT_HALF_CLOSE, CONF_TIMEOUT_QUEUE, CONF_TIMEOUT_PROXY_HEADER};
+		CONF_TIMEOUT_HALF_CLOSE, CONF_TIMEOUT_QUEUE, CONF_TIMEOUT_PROXY_HEADER,
+		CONF_TIMEOUT_CLIENT_HELLO};
 
 	if (s->protocol == CONF_PROTO_TCP) {
 		if (seen[CONF_SERVICE_UDP] != NULL)
@@ -569,7 +578,8 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 	s->hash_key = CONF_HASH_SOURCE_IP;
 	s->proxy_protocol = CONF_PROXY_OFF;
 	s->retries = 2;
-	s->timeouts = (struct conf_timeouts){2000, 5 * 60 * 1000, 30 * 1000, 0, 3000, 30 * 1000};
+	s->timeouts =
+		(struct conf_timeouts){2000, 5 * 60 * 1000, 30 * 1000, 0, 3000, 30 * 1000, 3000};
 	s->queue_max = CONF_QUEUE_DEFAULT;
 	s->udp = (struct conf_udp){0, CONF_UDP_FLOWS, 2000};
 	conf_outlier_init(&s->outlier);
@@ -675,6 +685,9 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 			break;
 		case CONF_SERVICE_TCP_KEEPALIVE:
 			conf_map_keepalive(r, k, val, &s->keepalive);
+			break;
+		case CONF_SERVICE_SNI:
+			conf_map_sni(r, k, val, &s->sni);
 			break;
 		}
 	}
@@ -804,6 +817,7 @@ void conf_map_services(struct conf_report *r, const struct conf_node *k, const s
 		conf_listen_dups(r, c, listen, proto);
 	free(listen);
 	conf_check_anycast(r, c);
+	conf_sni_resolve(r, c);
 }
 
 static void conf_listen_dups(
@@ -840,4 +854,5 @@ void conf_service_keys_each(conf_key_cb cb, void *arg)
 	conf_keys_table(cb, arg, "services[].udp", conf_udp_keys, CONF_NKEYS(conf_udp_keys));
 	conf_keys_table(
 		cb, arg, "services[].listen[]", conf_listen_keys, CONF_NKEYS(conf_listen_keys));
+	conf_sni_keys_each(cb, arg);
 }

@@ -129,6 +129,21 @@ static uint64_t svc_proxy_header_errors(const struct lb_service *s)
 	return ld(&s->st->proxy_header_errors);
 }
 
+static uint64_t svc_sni_routed(const struct lb_service *s)
+{
+	return ld(&s->st->sni_routed);
+}
+
+static uint64_t svc_sni_default(const struct lb_service *s)
+{
+	return ld(&s->st->sni_default);
+}
+
+static uint64_t svc_sni_errors(const struct lb_service *s)
+{
+	return ld(&s->st->sni_errors);
+}
+
 static uint64_t svc_denied(const struct lb_service *s)
 {
 	return ld(&s->st->denied);
@@ -510,6 +525,18 @@ static void service_families(struct strbuf *m, const struct status_source *src)
 		"Clients of accept_proxy listeners closed for a missing, malformed or late PROXY "
 		"header.");
 	per_service(m, rt, "anylb_service_proxy_header_errors_total", svc_proxy_header_errors);
+	family(m, "anylb_service_sni_routed_total", "counter",
+		"Clients of an sni service sent to a route's service by their server name.");
+	per_service(m, rt, "anylb_service_sni_routed_total", svc_sni_routed);
+	family(m, "anylb_service_sni_default_total", "counter",
+		"Clients of an sni service sent to its default: no server name, no route matched, "
+		"or not TLS.");
+	per_service(m, rt, "anylb_service_sni_default_total", svc_sni_default);
+	family(m, "anylb_service_sni_errors_total", "counter",
+		"Clients of an sni service closed: a malformed or late ClientHello, or no route "
+		"and "
+		"no default.");
+	per_service(m, rt, "anylb_service_sni_errors_total", svc_sni_errors);
 	family(m, "anylb_service_denied_total", "counter",
 		"Clients closed at once by the service's allow or deny list.");
 	per_service(m, rt, "anylb_service_denied_total", svc_denied);

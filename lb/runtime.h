@@ -193,8 +193,11 @@ struct lb_service_state {
 	_Atomic uint64_t no_backend;    /* closed at once: no backend could take it */
 	_Atomic uint64_t retries;
 	_Atomic uint64_t proxy_header_errors; /* accept_proxy: closed for a bad or missing header */
-	_Atomic uint64_t denied;              /* closed at once: allow / deny */
-	_Atomic uint64_t rate_limited;        /* closed at once: over rate_limit */
+	_Atomic uint64_t sni_routed;  /* sni: sent to a route's service by the ClientHello's name */
+	_Atomic uint64_t sni_default; /* sni: sent to the default (no name, no match, not TLS) */
+	_Atomic uint64_t sni_errors;  /* sni: closed (bad or late ClientHello, nowhere to go) */
+	_Atomic uint64_t denied;      /* closed at once: allow / deny */
+	_Atomic uint64_t rate_limited;         /* closed at once: over rate_limit */
 	_Atomic uint64_t rate_limit_evictions; /* sources forgotten for room in the table */
 	_Atomic uint64_t edge_log_ms;          /* the last denied / rate-limited log line */
 	_Atomic uint64_t results[LB_RESULT_COUNT];

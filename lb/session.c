@@ -22,6 +22,13 @@
  *                          v                             v
  *                        CLOSED <------------------------+
  *
+ * Before CONNECTING, a client may first have to send what anylb reads itself:
+ *
+ *   [HEADER] --header read, service has sni--> [HELLO] --ClientHello read, target--> CONNECTING
+ *       |                                          |
+ *       | missing, bad or late header               | malformed or late, nowhere to go
+ *       +---------------------> CLOSED <-----------+
+ *
  * session_set_state() is the one setter and logs every transition with its reason; CLOSED is
  * set by session_close() alone, after which the struct goes back to the free list.
  *
@@ -35,6 +42,13 @@
  * first, exactly its bytes (lb/proxy_in.h), on timeouts.proxy_header; a bad or missing one, or
  * the timeout, closes the client (CLOSED) with the reason and a counter. Its addresses are the
  * session's client and local address from then on.
+ *
+ * HELLO (a service with sni only; after HEADER when both apply) peeks at the client's
+ * ClientHello until it is whole (lb/client_hello.h), never consuming a byte, so the backend
+ * gets it untouched; SO_RCVLOWAT holds the wake-up back until the bytes it still needs are
+ * there. Its server name picks the target service (conf_sni_pick()); the session's counts move
+ * there (route_to()) and it goes on to CONNECTING as a session of that service. A malformed or
+ * late ClientHello, or nowhere to go, closes the client (CLOSED) with the reason and a counter.
  *
  * Before a session exists, a service with allow, deny or rate_limit judges the client
  * (admit_refusal(), one branch for the others) and a refused one is closed at once, before any
@@ -56,6 +70,7 @@
 #include "lb/admit.h"
 #include "lb/backend.h"
 #include "lb/balance.h"
+#include "lb/client_hello.h"
 #include "lb/proxy_in.h"
 #include "lb/proxy_proto.h"
 #include "lb/pump.h"
@@ -79,8 +94,10 @@
 /* Recycled session structs kept per worker; beyond this they are freed. */
 #define SESSION_FREE_MAX 4096
 
+/* HEADER and HELLO come first: client_cb tells them from the rest with one comparison. */
 enum session_state {
 	SESSION_HEADER,
+	SESSION_HELLO,
 	SESSION_CONNECTING,
 	SESSION_QUEUED,
 	SESSION_PROXYING,
@@ -123,6 +140,7 @@ struct session {
 	uint8_t reported;                /* the backend's outlier detector has heard how it went */
 	uint8_t hdr_len, hdr_off;        /* PROXY header still to send */
 	uint8_t accept;                  /* enum conf_accept_proxy of its listener */
+	uint8_t lowat;                   /* HELLO set SO_RCVLOWAT on the client socket */
 	struct session_proxied *proxied; /* with accept_proxy; NULL otherwise */
 	uint16_t tried[CONF_MAX_RETRIES + 1];
 	struct addr client;
@@ -134,6 +152,8 @@ static void backend_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void connect_next(struct session *s);
 static void read_header(struct session *s);
+static void read_hello(struct session *s);
+static void start_hello(struct session *s);
 static void log_refused(
 	struct session *s, const char *why, unsigned long long total, const char *what);
 static void set_keepalive(int fd, const struct conf_keepalive_side *k, const char *side);
@@ -143,6 +163,8 @@ static const char *state_name(enum session_state st)
 	switch (st) {
 	case SESSION_HEADER:
 		return "header";
+	case SESSION_HELLO:
+		return "hello";
 	case SESSION_CONNECTING:
 		return "connecting";
 	case SESSION_QUEUED:
@@ -452,6 +474,8 @@ static ev_tstamp current_timeout(const struct session *s)
 	switch (s->state) {
 	case SESSION_HEADER:
 		return ms_to_ev(t->proxy_header_ms);
+	case SESSION_HELLO:
+		return ms_to_ev(t->client_hello_ms);
 	case SESSION_CONNECTING:
 		return ms_to_ev(t->connect_ms);
 	case SESSION_QUEUED:
@@ -541,8 +565,11 @@ static void client_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct session *s = container_of(io, struct session, cio);
 	(void)loop;
 
-	if (s->state == SESSION_HEADER) {
-		read_header(s);
+	if (s->state < SESSION_CONNECTING) {
+		if (s->state == SESSION_HEADER)
+			read_header(s);
+		else
+			read_hello(s);
 		return;
 	}
 	if ((revents & EV_READ) && pump(s, SESSION_CLIENT) < 0)
@@ -552,10 +579,13 @@ static void client_cb(struct ev_loop *loop, ev_io *io, int revents)
 	after_pump(s);
 }
 
-/* accept_proxy: the client did not send a header anylb takes; closed, counted, logged. */
-static void header_failed(struct session *s, const char *why)
+/*
+ * HEADER or HELLO: the client did not send what anylb takes first; closed, counted in *counter,
+ * logged.
+ */
+static void client_refused(struct session *s, _Atomic uint64_t *counter, const char *why)
 {
-	unsigned long long n = atomic_fetch_add(&s->svc->st->proxy_header_errors, 1) + 1;
+	unsigned long long n = atomic_fetch_add(counter, 1) + 1;
 
 	char sink[1024];
 
@@ -567,6 +597,18 @@ static void header_failed(struct session *s, const char *why)
 	for (int i = 0; i < 16 && recv(s->cfd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
 		;
 	session_close(s, LB_RESULT_CLIENT_ERROR, why, 0);
+}
+
+/* accept_proxy: the client did not send a header anylb takes. */
+static void header_failed(struct session *s, const char *why)
+{
+	client_refused(s, &s->svc->st->proxy_header_errors, why);
+}
+
+/* sni: no ClientHello anylb takes, or nowhere to send it. */
+static void hello_failed(struct session *s, const char *why)
+{
+	client_refused(s, &s->svc->st->sni_errors, why);
 }
 
 /*
@@ -624,10 +666,119 @@ static void read_header(struct session *s)
 			return;
 		}
 	}
+	if (s->svc->conf->sni.enabled) {
+		start_hello(s);
+		return;
+	}
 	io_set(s->set->loop, &s->cio, &s->cev, s->cfd, 0);
 	ev_timer_stop(s->set->loop, &s->timer);
 	session_set_state(s, SESSION_CONNECTING, "PROXY header read");
 	connect_next(s);
+}
+
+/* HELLO, after the PROXY header: its own timeout starts now. */
+static void start_hello(struct session *s)
+{
+	session_set_state(s, SESSION_HELLO, "PROXY header read");
+	arm_timer(s);
+}
+
+/* Wakes the client's watcher only once need bytes are there (or on FIN), not per segment. */
+static void set_lowat(struct session *s, size_t need)
+{
+	int v = (int)(need < CLIENT_HELLO_MAX ? need : CLIENT_HELLO_MAX);
+
+	if (setsockopt(s->cfd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
+		s->lowat = v > 1;
+}
+
+/* Whether the client has sent its FIN: its bytes are still unread, so recv cannot say. */
+static int client_finished(const struct session *s)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(s->cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return 1;
+	return ti.tcpi_state != TCP_ESTABLISHED;
+}
+
+/*
+ * Moves the session to the service the ClientHello's name picks (index idx of its
+ * generation): the session is counted there from now on, under that service's limits, and
+ * balanced and connected as one of its own.
+ */
+static void route_to(struct session *s, long idx, int routed, const char *name)
+{
+	struct lb_service *from = s->svc, *to = &from->rt->services[idx];
+	char why[CLIENT_HELLO_NAME_MAX + 64];
+
+	atomic_fetch_add_explicit(
+		routed ? &from->st->sni_routed : &from->st->sni_default, 1, memory_order_relaxed);
+	if (to != from) {
+		if (admission_take(s->set->rt, to) < 0) {
+			atomic_fetch_add(&to->st->refused_limit, 1);
+			session_close(s, LB_RESULT_NO_BACKEND, "sni target at max_connections", 1);
+			return;
+		}
+		admission_return(s->set->rt, from);
+		atomic_fetch_add(&to->st->accepted, 1);
+		s->svc = to;
+	}
+	if (s->lowat)
+		set_lowat(s, 1);
+	io_set(s->set->loop, &s->cio, &s->cev, s->cfd, 0);
+	ev_timer_stop(s->set->loop, &s->timer);
+	snprintf(why, sizeof(why), "sni %s: %s", name[0] != '\0' ? name : "-",
+		routed ? "routed" : "default");
+	session_set_state(s, SESSION_CONNECTING, why);
+	connect_next(s);
+}
+
+/*
+ * HELLO: peeks at what the client sent, never taking a byte (the backend gets the ClientHello
+ * untouched), until it is a whole ClientHello, or not one; then routes by its server name.
+ */
+static void read_hello(struct session *s)
+{
+	uint8_t buf[CLIENT_HELLO_MAX];
+	struct client_hello ch;
+
+	ssize_t n = recv(s->cfd, buf, sizeof(buf), MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		hello_failed(s, n == 0 ? "client closed before its ClientHello"
+				       : "client error before its ClientHello");
+		return;
+	}
+	enum client_hello_result r = client_hello_parse(buf, (size_t)n, &ch);
+	switch (r) {
+	case CLIENT_HELLO_MORE:
+		if (client_finished(s))
+			hello_failed(s, "client closed before its ClientHello was whole");
+		else
+			set_lowat(s, ch.need);
+		return;
+	case CLIENT_HELLO_MALFORMED:
+		hello_failed(s, ch.why);
+		return;
+	case CLIENT_HELLO_SNI:
+	case CLIENT_HELLO_NO_SNI:
+	case CLIENT_HELLO_NOT_TLS:
+		break;
+	}
+	int routed;
+	long idx = conf_sni_pick(&s->svc->conf->sni, ch.name, &routed);
+	if (idx < 0) {
+		hello_failed(s, r == CLIENT_HELLO_NOT_TLS ? "not TLS, and sni has no default"
+				: r == CLIENT_HELLO_NO_SNI
+					? "no server name, and sni has no default"
+					: "server name matches no sni route, and "
+					  "sni has no default");
+		return;
+	}
+	route_to(s, idx, routed, ch.name);
 }
 
 /* Writes what is left of the PROXY header. Returns -1 when the session was closed. */
@@ -751,6 +902,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 	if (s->state == SESSION_HEADER) {
 		header_failed(s, "PROXY header timeout");
+		return;
+	}
+	if (s->state == SESSION_HELLO) {
+		hello_failed(s, "ClientHello timeout");
 		return;
 	}
 	if (s->state == SESSION_CONNECTING) {
@@ -1119,8 +1274,11 @@ int session_start(struct session_set *set, struct lb_service *svc, int cfd,
 	s->svc = svc;
 	runtime_get(svc->rt);
 	/* The initial state, not a transition. */
-	s->state = accept != CONF_ACCEPT_OFF ? SESSION_HEADER : SESSION_CONNECTING;
+	s->state = accept != CONF_ACCEPT_OFF ? SESSION_HEADER
+		   : svc->conf->sni.enabled  ? SESSION_HELLO
+					     : SESSION_CONNECTING;
 	s->accept = (uint8_t)accept;
+	s->lowat = 0;
 	s->proxied = NULL;
 	s->cfd = cfd;
 	s->bfd = -1;
@@ -1146,7 +1304,7 @@ int session_start(struct session_set *set, struct lb_service *svc, int cfd,
 	/* TCP_NODELAY: inherited from the listener (lb/listener.c). */
 	if (svc->conf->keepalive.client.enabled)
 		set_keepalive(cfd, &svc->conf->keepalive.client, "client");
-	if (s->state == SESSION_HEADER) {
+	if (s->state != SESSION_CONNECTING) {
 		io_set(set->loop, &s->cio, &s->cev, cfd, EV_READ);
 		arm_timer(s);
 		return 0;

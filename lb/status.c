@@ -367,6 +367,9 @@ static json_t *service_json(const struct status_source *src, struct lb_service *
 		put(c, "no_backend", load_u64(&svc->st->no_backend), nomem);
 		put(c, "retries", load_u64(&svc->st->retries), nomem);
 		put(c, "proxy_header_errors", load_u64(&svc->st->proxy_header_errors), nomem);
+		put(c, "sni_routed", load_u64(&svc->st->sni_routed), nomem);
+		put(c, "sni_default", load_u64(&svc->st->sni_default), nomem);
+		put(c, "sni_errors", load_u64(&svc->st->sni_errors), nomem);
 		put(c, "denied", load_u64(&svc->st->denied), nomem);
 		put(c, "rate_limited", load_u64(&svc->st->rate_limited), nomem);
 		put(c, "rate_limit_evictions", load_u64(&svc->st->rate_limit_evictions), nomem);

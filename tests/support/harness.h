@@ -553,6 +553,13 @@ unsigned sc_tls_server_accepts(const struct sc_tls_server *s);
 unsigned sc_tls_server_handshakes(const struct sc_tls_server *s); /* completed */
 void sc_tls_server_stop(struct sc_tls_server *s);
 
+/*
+ * The ClientHello OpenSSL's client sends first (over memory BIOs), asking for server name sni
+ * (NULL: none), offering at most max_version (TLS1_2_VERSION, TLS1_3_VERSION). Its length, or
+ * 0 when it could not be made or is longer than cap.
+ */
+size_t sc_client_hello(const char *sni, int max_version, uint8_t *out, size_t cap);
+
 /* ---- proxyhdr.c ------------------------------------------------------------------------------ */
 
 /*

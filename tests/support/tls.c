@@ -337,3 +337,32 @@ void sc_tls_cleanup_all(void)
 			sc_tls_server_stop(registry[i]);
 	}
 }
+
+size_t sc_client_hello(const char *sni, int max_version, uint8_t *out, size_t cap)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl = ctx != NULL ? SSL_new(ctx) : NULL;
+	BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+	size_t len = 0;
+	char *p;
+
+	if (ssl == NULL || rb == NULL || wb == NULL ||
+		!SSL_CTX_set_max_proto_version(ctx, max_version) ||
+		(sni != NULL && !SSL_set_tlsext_host_name(ssl, sni))) {
+		BIO_free(rb);
+		BIO_free(wb);
+		goto out;
+	}
+	SSL_set_bio(ssl, rb, wb); /* ssl owns them from here */
+	SSL_set_connect_state(ssl);
+	SSL_do_handshake(ssl); /* stops for the ServerHello, its ClientHello written */
+	long n = BIO_get_mem_data(wb, &p);
+	if (n > 0 && (size_t)n <= cap) {
+		memcpy(out, p, (size_t)n);
+		len = (size_t)n;
+	}
+out:
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	return len;
+}

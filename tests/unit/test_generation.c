@@ -98,6 +98,44 @@ Test(reload_check, allows_what_applies_live)
 	free(text);
 }
 
+/* sni is per generation: added, changed and removed by a reload, routes and targets alike. */
+Test(reload_check, allows_sni_to_change)
+{
+	char *text;
+	const char *with = "global:\n"
+			   "  workers: 2\n"
+			   "services:\n"
+			   "  - name: web\n"
+			   "    listen: [\"127.0.0.1:8080\"]\n"
+			   "    timeouts: {client_hello: 1s}\n"
+			   "    sni: {routes: {a.test: api, \"*.b.test\": web}, default: api}\n"
+			   "    backends:\n"
+			   "      - address: 127.0.0.1:9001\n"
+			   "  - name: api\n"
+			   "    listen: [\"127.0.0.1:8090\"]\n"
+			   "    backends:\n"
+			   "      - address: 127.0.0.1:9001\n";
+	const char *changed = "global:\n"
+			      "  workers: 2\n"
+			      "services:\n"
+			      "  - name: api\n"
+			      "    listen: [\"127.0.0.1:8090\"]\n"
+			      "    backends:\n"
+			      "      - address: 127.0.0.1:9001\n"
+			      "  - name: web\n"
+			      "    listen: [\"127.0.0.1:8080\"]\n"
+			      "    sni: {routes: {c.test: web}}\n"
+			      "    backends:\n"
+			      "      - address: 127.0.0.1:9001\n";
+
+	cr_expect_eq(reload_check(BASE, with, &text), 0, "%s", text);
+	free(text);
+	cr_expect_eq(reload_check(with, changed, &text), 0, "%s", text);
+	free(text);
+	cr_expect_eq(reload_check(changed, BASE, &text), 0, "%s", text);
+	free(text);
+}
+
 Test(reload_check, refuses_workers_with_its_position)
 {
 	char *text;
