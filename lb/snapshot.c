@@ -48,6 +48,9 @@ static const struct {
 	{"udp_replies_missing", offsetof(struct lb_service_state, udp.replies_missing)},
 	{"udp_dropped", offsetof(struct lb_service_state, udp.dropped)},
 	{"udp_backend_errors", offsetof(struct lb_service_state, udp.backend_errors)},
+	{"sni_routed", offsetof(struct lb_service_state, sni_routed)},
+	{"sni_default", offsetof(struct lb_service_state, sni_default)},
+	{"sni_errors", offsetof(struct lb_service_state, sni_errors)},
 };
 
 /* Counter k of ss (taking reads it, applying adds to it: one helper for both). */

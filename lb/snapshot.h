@@ -34,9 +34,9 @@
  * `transient`: what only an upgrade's successor takes (SNAP_TRANSIENT): how long the backend has
  * been ready (its slow-start ramp; `-` when not ready) and its entry in the outlier detector,
  * with the time its ejection still runs; ages at `written`.
- * `counters more` [5]: the service's other counters as KEY N pairs (PROXY header errors,
- * allow/deny and rate_limit refusals, the queue's, a udp service's datagrams and flows), after
- * its `counters service` record; a key this anylb does not know is skipped, so a newer one's
+ * `counters more` [5]: the service's other counters as KEY N pairs (PROXY header errors, SNI
+ * routing, allow/deny and rate_limit refusals, the queue's, a udp service's datagrams and flows),
+ * after its `counters service` record; a key this anylb does not know is skipped, so a newer one's
  * file still reads.
  * `runtime` [4]: the operator's maintenance and runtime weight (`-`: none) with the file's
  * weight that runtime weight replaced, written only for a backend that has either; a restart
@@ -75,7 +75,7 @@
 #define SNAP_TRANSIENT 8u /* slow-start ramps and outlier entries (the upgrade's) */
 
 /* The `counters more` record's counters [5], by name: snapshot.c's table says which. */
-#define SNAP_MORE_N 17
+#define SNAP_MORE_N 20
 
 struct snap_service_counters {
 	uint64_t accepted, refused_limit, no_backend, retries;
