@@ -1,0 +1,176 @@
+/*
+ * DOC: the flow hand-off in a running anylb (lb/handoff.c)
+ *
+ * In a namespace the test makes (a veth pair, nothing else: no BIRD), anylb with
+ * bgp.flow_handoff attaches its program to tc ingress of the named interface: `tc filter show`
+ * lists it while anylb runs, /status says on, /metrics counts, and the SIGTERM stop removes it.
+ * With an interface that does not exist anylb starts and serves all the same, /status says
+ * failed with the reason, and the log says it once. Skipped without ANYLB_BPF or root.
+ */
+#include "tests/support/admin_client.h"
+#include "tests/support/harness.h"
+#include "tests/support/netns.h"
+
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void fini(void)
+{
+	sc_cleanup();
+	sc_netns_cleanup();
+	sc_admin_cleanup();
+}
+
+TestSuite(handoff, .fini = fini, .timeout = 60);
+
+static void need_bpf_and_root(void)
+{
+#ifndef ANYLB_BPF
+	cr_skip_test("built without ANYLB_BPF: no flow hand-off");
+#endif
+	char path[256];
+	if (geteuid() != 0)
+		cr_skip_test("needs root (namespaces, tc, BPF)");
+	if (sc_which("ip", path, sizeof(path)) < 0 || sc_which("tc", path, sizeof(path)) < 0)
+		cr_skip_test("needs ip and tc (iproute2)");
+}
+
+/* GET /status's flow_handoff object (a new reference). */
+static json_t *status_handoff(const char *where)
+{
+	struct sc_http_resp r;
+	json_error_t e;
+
+	cr_assert_eq(sc_http(where, "GET", "/status", NULL, 3000, &r), 0);
+	cr_assert_eq(r.status, 200);
+	json_t *doc = json_loads(r.body, 0, &e);
+	sc_http_free(&r);
+	cr_assert_not_null(doc, "/status is not JSON: %s", e.text);
+	json_t *f = json_incref(json_object_get(doc, "flow_handoff"));
+	json_decref(doc);
+	cr_assert(json_is_object(f), "/status has no flow_handoff object");
+	return f;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s != NULL ? s : "";
+}
+
+/* What `tc filter show dev IF ingress` says inside ns. */
+static void tc_show(const char *ns, const char *dev, char *out, size_t cap)
+{
+	int rc = sc_cmd(out, cap, 5000, "ip netns exec %s tc filter show dev %s ingress", ns, dev);
+	cr_assert_geq(rc, 0, "tc: %s", strerror(-rc));
+}
+
+static struct sc_lb *start_lb(const char *ns, const char *dir, const char *iface, int port)
+{
+	if (ns != NULL)
+		cr_assert_eq(sc_netns_enter(ns), 0);
+	struct sc_lb *lb =
+		sc_lb_start("global:\n  workers: 1\n  admin:\n    socket: %s/admin.sock\n"
+			    "bgp:\n  announce: bird_protocol\n"
+			    "  bird_socket: %s/no-bird.ctl\n"
+			    "  flow_handoff:\n    interfaces: [%s]\n"
+			    "    self: 10.1.0.1\n    peers: [10.1.0.2, 10.1.0.3]\n"
+			    "services:\n  - name: web\n    listen: [\"127.0.0.1:%d\"]\n"
+			    "    backends:\n      - address: 127.0.0.1:9\n",
+			dir, dir, iface, port);
+	if (ns != NULL)
+		sc_netns_enter(NULL);
+	cr_assert_not_null(lb);
+	return lb;
+}
+
+Test(handoff, attached_while_running_and_detached_at_the_stop)
+{
+	need_bpf_and_root();
+	char ns[64], dir[256], where[300], out[8192];
+
+	snprintf(ns, sizeof(ns), "anylb-t%ld-ho", (long)getpid());
+	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
+	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
+	cr_assert_eq(sc_netns_add(ns), 0);
+	cr_assert_eq(
+		sc_cmd(out, sizeof(out), 5000, "ip -n %s link add ho0 type veth peer name ho1", ns),
+		0, "%s", out);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000, "ip -n %s addr add 10.1.0.1/24 dev ho0", ns), 0,
+		"%s", out);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000, "ip -n %s link set ho0 up", ns), 0, "%s", out);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000, "ip -n %s link set ho1 up", ns), 0, "%s", out);
+
+	tc_show(ns, "ho0", out, sizeof(out));
+	cr_assert(strstr(out, "flow_handoff") == NULL, "a filter before anylb ran:\n%s", out);
+
+	struct sc_lb *lb = start_lb(ns, dir, "ho0", sc_port_free(AF_INET));
+	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+	tc_show(ns, "ho0", out, sizeof(out));
+	cr_expect(strstr(out, "flow_handoff") != NULL, "no filter while anylb runs:\n%s", out);
+	cr_expect(strstr(out, "handle 0x1") != NULL, "not at handle 1:\n%s", out);
+
+	json_t *f = status_handoff(where);
+	cr_expect_str_eq(jstr(f, "state"), "on", "reason: %s", jstr(f, "reason"));
+	cr_expect_str_eq(
+		json_string_value(json_array_get(json_object_get(f, "interfaces"), 0)), "ho0");
+	json_t *peers = json_object_get(f, "peers");
+	cr_expect_eq(json_array_size(peers), 4, "self, two peers, the strangers");
+	cr_expect_str_eq(jstr(json_array_get(peers, 0), "address"), "10.1.0.1");
+	cr_expect(json_is_true(json_object_get(json_array_get(peers, 0), "self")));
+	cr_expect_str_eq(jstr(json_array_get(peers, 1), "address"), "10.1.0.2");
+	cr_expect(json_is_integer(json_object_get(json_array_get(peers, 1), "forwarded")));
+	json_decref(f);
+
+	struct sc_http_resp m;
+	cr_assert_eq(sc_http(where, "GET", "/metrics", NULL, 3000, &m), 0);
+	cr_expect(strstr(m.body, "anylb_flow_handoff_on 1\n") != NULL, "%s", m.body);
+	cr_expect(strstr(m.body, "anylb_flow_handoff_packets_total{peer=\"10.1.0.2\","
+				 "result=\"forwarded\"} ") != NULL);
+	sc_http_free(&m);
+
+	struct sc_run ctl;
+	char sock[300];
+	snprintf(sock, sizeof(sock), "%s/admin.sock", dir);
+	cr_assert_eq(sc_run_anylbctl(&ctl, 5000, "-s", sock, "status", NULL), 0);
+	cr_expect(strstr(ctl.out, "flow hand-off: on") != NULL, "anylbctl status:\n%s%s", ctl.out,
+		ctl.err);
+	sc_run_free(&ctl);
+
+	cr_expect_eq(sc_lb_stop(lb), 0);
+	tc_show(ns, "ho0", out, sizeof(out));
+	cr_expect(strstr(out, "flow_handoff") == NULL, "the filter outlived anylb:\n%s", out);
+}
+
+Test(handoff, a_bad_interface_fails_safe)
+{
+	need_bpf_and_root();
+	char dir[256], where[300], addr[64];
+	int port = sc_port_free(AF_INET);
+
+	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
+	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
+	struct sc_lb *lb = start_lb(NULL, dir, "nosuch0", port);
+	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+
+	json_t *f = status_handoff(where);
+	cr_expect_str_eq(jstr(f, "state"), "failed");
+	cr_expect(strstr(jstr(f, "reason"), "nosuch0") != NULL, "reason: %s", jstr(f, "reason"));
+	json_decref(f);
+	cr_expect_eq(sc_lb_log_count(lb, 0, "flow hand-off"), 1, "said once in the log");
+	cr_expect_eq(sc_lb_log_count(lb, 0, "interface nosuch0"), 1);
+
+	/* And it serves: the listener takes connections (the backend refuses, that is fine). */
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	int fd = sc_connect(addr, 2000);
+	cr_expect_geq(fd, 0, "anylb does not accept: %s", strerror(-fd));
+	if (fd >= 0)
+		close(fd);
+	cr_expect_eq(sc_lb_stop(lb), 0);
+}
