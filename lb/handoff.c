@@ -241,12 +241,11 @@ void lb_handoff_handed_over(struct lb_handoff *h)
 
 void lb_handoff_reclaim(struct lb_handoff *h)
 {
-	char why[HANDOFF_REASON_MAX];
-
 	if (h == NULL || (h->state != LB_HANDOFF_ON && h->state != LB_HANDOFF_HANDED_OVER))
 		return;
 #ifdef ANYLB_BPF
 	for (size_t i = 0; i < h->nifaces; i++) {
+		char why[HANDOFF_REASON_MAX];
 		unsigned ifindex = if_nametoindex(h->ifname[i]);
 		flow_handoff_leave(h->fh[i]);
 		if (ifindex == 0 ||
