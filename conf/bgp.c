@@ -167,27 +167,33 @@ static int conf_get_ifname(
 
 /* ---- bgp.flow_handoff ---- */
 
-/* A scalar or a list of them: the items to read, *n of them; NULL after a report. */
-static const struct conf_node *conf_flow_items(struct conf_report *r, const struct conf_node *k,
-	const struct conf_node *v, size_t max, const char *what, size_t *n)
+/*
+ * A scalar or a list of them (a_what: "a prefix", what: "prefix", whats: "prefixes"; why ends
+ * the message of an empty one): the first item to read, *n of them; NULL after a report (or quietly
+ * for a node already bad).
+ */
+static const struct conf_node *conf_list_items(struct conf_report *r, const struct conf_node *k,
+	const struct conf_node *v, size_t max, const char *a_what, const char *what,
+	const char *whats, const char *why, size_t *n)
 {
 	char desc[CONF_SHOW_MAX];
 
 	if (conf_node_is_null(v) || (v->kind == CONF_NODE_LIST && v->n == 0)) {
-		conf_report_node(r, k, v, "'%s' is empty: list at least one %s", k->str, what);
+		conf_report_node(
+			r, k, v, "'%s' is empty: list at least one %s%s", k->str, what, why);
 		return NULL;
 	}
 	if (v->kind == CONF_NODE_MAP) {
-		conf_report_node(r, k, v, "'%s': expected a list of %ss, got %s", k->str, what,
-			conf_node_desc(v, desc, sizeof(desc)));
+		conf_report_node(r, k, v, "'%s': expected %s or a list of %s, got %s", k->str,
+			a_what, whats, conf_node_desc(v, desc, sizeof(desc)));
 		return NULL;
 	}
 	if (v->kind == CONF_NODE_BAD)
 		return NULL;
 	*n = v->kind == CONF_NODE_LIST ? v->n : 1;
 	if (*n > max) {
-		conf_report_node(r, k, v, "'%s' lists %zu %ss: at most %zu are supported", k->str,
-			*n, what, max);
+		conf_report_node(r, k, v, "'%s' lists %zu %s: at most %zu are supported", k->str,
+			*n, whats, max);
 		return NULL;
 	}
 	return v->kind == CONF_NODE_LIST ? v->first : v;
@@ -239,8 +245,8 @@ static void conf_flow_interfaces(struct conf_report *r, const struct conf_node *
 {
 	char show[CONF_SHOW_MAX];
 	size_t n = 0;
-	const struct conf_node *item =
-		conf_flow_items(r, k, v, CONF_FLOW_MAX_IFACES, "interface", &n);
+	const struct conf_node *item = conf_list_items(
+		r, k, v, CONF_FLOW_MAX_IFACES, "an interface", "interface", "interfaces", "", &n);
 
 	for (size_t i = 0; item != NULL && i < n; i++, item = item->next) {
 		char *name = NULL;
@@ -263,7 +269,8 @@ static void conf_flow_peers(struct conf_report *r, const struct conf_node *k,
 	const struct conf_node *v, struct conf_flow_handoff *f)
 {
 	size_t n = 0;
-	const struct conf_node *item = conf_flow_items(r, k, v, CONF_FLOW_MAX_PEERS, "peer", &n);
+	const struct conf_node *item =
+		conf_list_items(r, k, v, CONF_FLOW_MAX_PEERS, "a peer", "peer", "peers", "", &n);
 
 	for (size_t i = 0; item != NULL && i < n; i++, item = item->next) {
 		struct conf_flow_addr a = {0};
@@ -578,25 +585,12 @@ static void conf_map_prefixes(struct conf_report *r, const struct conf_node *k,
 	const struct conf_node *v, struct conf_anycast *a)
 {
 	char desc[CONF_SHOW_MAX];
-	const struct conf_node *item = v;
-	size_t n = 1;
+	size_t n = 0;
+	const struct conf_node *item = conf_list_items(
+		r, k, v, SIZE_MAX, "a prefix", "prefix", "prefixes", " to announce", &n);
 
-	if (conf_node_is_null(v) || (v->kind == CONF_NODE_LIST && v->n == 0)) {
-		conf_report_node(
-			r, k, v, "'%s' is empty: list at least one prefix to announce", k->str);
+	if (item == NULL)
 		return;
-	}
-	if (v->kind == CONF_NODE_MAP) {
-		conf_report_node(r, k, v, "'%s': expected a prefix or a list of prefixes, got %s",
-			k->str, conf_node_desc(v, desc, sizeof(desc)));
-		return;
-	}
-	if (v->kind == CONF_NODE_BAD)
-		return;
-	if (v->kind == CONF_NODE_LIST) {
-		item = v->first;
-		n = v->n;
-	}
 	a->prefixes = calloc(n, sizeof(*a->prefixes));
 	if (a->prefixes == NULL) {
 		r->nomem = 1;
