@@ -174,3 +174,143 @@ Test(handoff, a_bad_interface_fails_safe)
 		close(fd);
 	cr_expect_eq(sc_lb_stop(lb), 0);
 }
+
+/* ---- two boxes: a flow that moves to the other box survives --------------------------------- */
+
+/*
+ *   client (in r) --- r: 192.0.2.10/32 via A, then via B
+ *      ra 10.1.1.1 |            | rb 10.1.2.1
+ *     ha0 10.1.1.2 |            | hb0 10.1.2.2
+ *                box A        box B      both: 192.0.2.10 on lo, anylb and a backend
+ */
+static void run_in(const char *ns, const char *fmt, const char *a, const char *b)
+{
+	char cmd[512], out[4096];
+
+	snprintf(cmd, sizeof(cmd), fmt, a, b);
+	int rc = sc_cmd(out, sizeof(out), 5000, "ip netns exec %s %s", ns, cmd);
+	cr_assert_eq(rc, 0, "%s: %s: %s", ns, cmd, out);
+}
+
+static struct sc_lb *start_box(const char *ns, const char *dir, const char *name, const char *iface,
+	const char *self, const char *peer)
+{
+	cr_assert_eq(sc_netns_enter(ns), 0);
+	struct sc_backend *be = sc_backend_start(SC_BACKEND_ECHO, AF_INET, NULL);
+	cr_assert_not_null(be);
+	struct sc_lb *lb =
+		sc_lb_start("global:\n  workers: 1\n  admin:\n    socket: %s/%s.sock\n"
+			    "bgp:\n  announce: bird_protocol\n"
+			    "  bird_socket: %s/no-bird.ctl\n"
+			    "  flow_handoff:\n    interfaces: [%s]\n"
+			    "    self: %s\n    peers: [%s]\n"
+			    "services:\n  - name: web\n    listen: [\"192.0.2.10:8080\"]\n"
+			    "    anycast:\n      prefixes: [192.0.2.10/32]\n"
+			    "      bird_protocol: anylb_web\n"
+			    "    backends:\n      - address: %s\n",
+			dir, name, dir, iface, self, peer, sc_backend_addr(be));
+	sc_netns_enter(NULL);
+	cr_assert_not_null(lb);
+	return lb;
+}
+
+/* The counter `what` of the entry for address in a box's /status. */
+static long long peer_counter(const char *where, const char *address, const char *what)
+{
+	json_t *f = status_handoff(where), *p;
+	size_t i;
+	long long v = -1;
+
+	json_array_foreach(json_object_get(f, "peers"), i, p)
+	{
+		if (strcmp(jstr(p, "address"), address) == 0)
+			v = json_integer_value(json_object_get(p, what));
+	}
+	json_decref(f);
+	return v;
+}
+
+Test(handoff, a_flow_moved_to_the_other_box_is_forwarded_back_and_survives)
+{
+	need_bpf_and_root();
+	char r[64], a[64], b[64], dir[256], wa[300], wb[300], out[4096];
+	long pid = (long)getpid();
+
+	snprintf(r, sizeof(r), "anylb-t%ld-hr", pid);
+	snprintf(a, sizeof(a), "anylb-t%ld-ha", pid);
+	snprintf(b, sizeof(b), "anylb-t%ld-hb", pid);
+	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
+	snprintf(wa, sizeof(wa), "unix:%s/a.sock", dir);
+	snprintf(wb, sizeof(wb), "unix:%s/b.sock", dir);
+	cr_assert_eq(sc_netns_add(r), 0);
+	cr_assert_eq(sc_netns_add(a), 0);
+	cr_assert_eq(sc_netns_add(b), 0);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
+			     "ip -n %s link add ra type veth peer name ha0 netns %s", r, a),
+		0, "%s", out);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
+			     "ip -n %s link add rb type veth peer name hb0 netns %s", r, b),
+		0, "%s", out);
+	run_in(r, "ip addr add 10.1.1.1/24 dev %s%s", "ra", "");
+	run_in(r, "ip addr add 10.1.2.1/24 dev %s%s", "rb", "");
+	run_in(r, "ip link set %s up%s", "ra", "");
+	run_in(r, "ip link set %s up%s", "rb", "");
+	run_in(r, "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
+	run_in(a, "ip addr add 10.1.1.2/24 dev %s%s", "ha0", "");
+	run_in(b, "ip addr add 10.1.2.2/24 dev %s%s", "hb0", "");
+	const char *boxes[2] = {a, b}, *ifs[2] = {"ha0", "hb0"}, *gw[2] = {"10.1.1.1", "10.1.2.1"};
+	for (int i = 0; i < 2; i++) {
+		run_in(boxes[i], "ip link set %s up%s", ifs[i], "");
+		run_in(boxes[i], "ip addr add 192.0.2.10/32 dev lo%s%s", "", "");
+		run_in(boxes[i], "ip route add default via %s%s", gw[i], "");
+		/* What a box forwards goes back out of its uplink, with its own source address. */
+		run_in(boxes[i], "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
+		run_in(boxes[i], "sysctl -qw net.ipv4.conf.%s.accept_local=1%s", ifs[i], "");
+		run_in(boxes[i], "sysctl -qw net.ipv4.conf.%s.rp_filter=0%s", ifs[i], "");
+		run_in(boxes[i], "sysctl -qw net.ipv4.conf.all.rp_filter=0%s%s", "", "");
+	}
+	run_in(r, "ip route add 192.0.2.10/32 via %s%s", "10.1.1.2", "");
+
+	struct sc_lb *la = start_box(a, dir, "a", "ha0", "10.1.1.2", "10.1.2.2");
+	struct sc_lb *lb = start_box(b, dir, "b", "hb0", "10.1.2.2", "10.1.1.2");
+	cr_assert_eq(sc_admin_wait(wa, 5000), 0);
+	cr_assert_eq(sc_admin_wait(wb, 5000), 0);
+	json_t *f = status_handoff(wa);
+	cr_assert_str_eq(jstr(f, "state"), "on", "A: %s", jstr(f, "reason"));
+	json_decref(f);
+	f = status_handoff(wb);
+	cr_assert_str_eq(jstr(f, "state"), "on", "B: %s", jstr(f, "reason"));
+	json_decref(f);
+
+	/* The session, established through A. */
+	cr_assert_eq(sc_netns_enter(r), 0);
+	int fd = sc_connect("192.0.2.10:8080", 3000);
+	sc_netns_enter(NULL);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(sc_echo(fd, "through A\n", 3000), 0);
+
+	/* The router now sends the prefix to B: B's program must hand the segments to A. */
+	run_in(r, "ip route replace 192.0.2.10/32 via %s%s", "10.1.2.2", "");
+	int rc = sc_echo(fd, "through B, then A\n", 3000);
+	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
+	rc = sc_echo(fd, "and again\n", 3000);
+	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
+	close(fd);
+
+	long long fwd = peer_counter(wb, "10.1.1.2", "forwarded");
+	long long dec = peer_counter(wa, "10.1.2.2", "decapsulated");
+	cr_expect_gt(fwd, 0, "B forwarded nothing to A (%lld)", fwd);
+	cr_expect_gt(dec, 0, "A decapsulated nothing from B (%lld)", dec);
+
+	/* A new client through B is B's own: its SYN is taken there. */
+	cr_assert_eq(sc_netns_enter(r), 0);
+	fd = sc_connect("192.0.2.10:8080", 3000);
+	sc_netns_enter(NULL);
+	cr_expect_geq(fd, 0, "connect through B: %s", strerror(-fd));
+	if (fd >= 0) {
+		cr_expect_eq(sc_echo(fd, "new on B\n", 3000), 0);
+		close(fd);
+	}
+	cr_expect_eq(sc_lb_stop(la), 0);
+	cr_expect_eq(sc_lb_stop(lb), 0);
+}
