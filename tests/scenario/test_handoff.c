@@ -5,7 +5,10 @@
  * bgp.flow_handoff attaches its program to tc ingress of the named interface: `tc filter show`
  * lists it while anylb runs, /status says on, /metrics counts, and the SIGTERM stop removes it.
  * With an interface that does not exist anylb starts and serves all the same, /status says
- * failed with the reason, and the log says it once. Skipped without ANYLB_BPF or root.
+ * failed with the reason, and the log says it once. An upgrade's successor replaces the filter
+ * and the old process leaves it. And the promise itself: with two boxes and a router, a session
+ * established through box A survives the router sending it to box B, whose program forwards the
+ * segments to A. Skipped without ANYLB_BPF or root.
  */
 #include "tests/support/admin_client.h"
 #include "tests/support/harness.h"
@@ -17,7 +20,10 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void fini(void)
@@ -146,6 +152,77 @@ Test(handoff, attached_while_running_and_detached_at_the_stop)
 	cr_expect_eq(sc_lb_stop(lb), 0);
 	tc_show(ns, "ho0", out, sizeof(out));
 	cr_expect(strstr(out, "flow_handoff") == NULL, "the filter outlived anylb:\n%s", out);
+}
+
+/* The program id of the filter `tc filter show` lists (" id N "), 0 when none. */
+static long tc_prog_id(const char *ns, const char *dev)
+{
+	char out[8192];
+
+	tc_show(ns, dev, out, sizeof(out));
+	const char *p = strstr(out, "flow_handoff");
+	if (p == NULL)
+		return 0;
+	p = strstr(out, " id ");
+	return p != NULL ? strtol(p + 4, NULL, 10) : 0;
+}
+
+static void veth_ns(const char *ns)
+{
+	char out[4096];
+
+	cr_assert_eq(sc_netns_add(ns), 0);
+	cr_assert_eq(
+		sc_cmd(out, sizeof(out), 5000, "ip -n %s link add ho0 type veth peer name ho1", ns),
+		0, "%s", out);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000, "ip -n %s link set ho0 up", ns), 0, "%s", out);
+}
+
+/*
+ * An upgrade: the successor replaces the filter (another program id, never none), the old
+ * process exits without removing it, and the successor's stop does.
+ */
+Test(handoff, an_upgrade_hands_the_filter_over)
+{
+	need_bpf_and_root();
+	char ns[64], dir[256], where[300];
+
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	snprintf(ns, sizeof(ns), "anylb-t%ld-hu", (long)getpid());
+	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
+	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
+	veth_ns(ns);
+	struct sc_lb *lb = start_lb(ns, dir, "ho0", sc_port_free(AF_INET));
+	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+	long before = tc_prog_id(ns, "ho0");
+	cr_assert_gt(before, 0, "no filter before the upgrade");
+
+	long pid = sc_lb_pid(lb);
+	cr_assert_eq(kill((pid_t)pid, SIGUSR2), 0);
+	long next = sc_upgrade_wait_successor(where, pid, 10000);
+	cr_assert_gt(next, 0, "no successor took over");
+	long during = tc_prog_id(ns, "ho0");
+	cr_expect_gt(during, 0, "no filter once the successor took over");
+	cr_expect_neq(during, before, "the successor did not replace the filter");
+	json_t *f = status_handoff(where);
+	cr_expect_str_eq(jstr(f, "state"), "on", "successor: %s", jstr(f, "reason"));
+	json_decref(f);
+
+	cr_expect_eq(sc_lb_wait(lb, 10000), 0, "the old process exits 0 after its drain");
+	cr_expect_eq(
+		tc_prog_id(ns, "ho0"), during, "the old process removed the successor's filter");
+	cr_expect_eq(sc_lb_log_count(lb, 0, "flow hand-off: on -> handed_over"), 1);
+
+	kill((pid_t)next, SIGTERM);
+	int reaped = 0;
+	for (int i = 0; i < 200 && !reaped; i++) {
+		reaped = waitpid((pid_t)next, NULL, WNOHANG) == (pid_t)next;
+		if (!reaped)
+			sc_sleep_ms(50);
+	}
+	cr_expect(reaped, "the successor did not stop");
+	cr_expect_eq(tc_prog_id(ns, "ho0"), 0, "the successor's stop left its filter");
+	sc_lb_stop(lb);
 }
 
 Test(handoff, a_bad_interface_fails_safe)
