@@ -80,13 +80,18 @@ static const char *handoff_name(enum lb_handoff_state s)
 /* The one setter: every transition is logged once, with its reason. */
 static void handoff_set(struct lb_handoff *h, enum lb_handoff_state s, const char *reason)
 {
+	static const char loader[] = "flow hand-off: "; /* how the loader's sentences start */
+	const char *why = strncmp(reason, loader, sizeof(loader) - 1) == 0
+				  ? reason + sizeof(loader) - 1
+				  : reason;
+
 	snprintf(h->reason, sizeof(h->reason), "%s", reason);
 	if (s == LB_HANDOFF_FAILED)
 		log_error("flow hand-off: %s -> %s: %s (anylb runs without it)",
-			handoff_name(h->state), handoff_name(s), reason);
+			handoff_name(h->state), handoff_name(s), why);
 	else
 		log_info("flow hand-off: %s -> %s: %s", handoff_name(h->state), handoff_name(s),
-			reason);
+			why);
 	h->state = s;
 }
 
