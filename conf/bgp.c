@@ -45,6 +45,7 @@ enum conf_bgp_key {
 	CONF_BGP_MAX_ANNOUNCE_DELAY,
 	CONF_BGP_FLAP_WINDOW,
 	CONF_BGP_SHUTDOWN_GRACE,
+	CONF_BGP_FLOW_HANDOFF,
 };
 
 static const struct conf_key conf_bgp_keys[] = {
@@ -56,6 +57,25 @@ static const struct conf_key conf_bgp_keys[] = {
 	[CONF_BGP_MAX_ANNOUNCE_DELAY] = {"max_announce_delay", 0},
 	[CONF_BGP_FLAP_WINDOW] = {"flap_window", 0},
 	[CONF_BGP_SHUTDOWN_GRACE] = {"shutdown_grace", 0},
+	[CONF_BGP_FLOW_HANDOFF] = {"flow_handoff", 0},
+};
+
+enum conf_flow_key {
+	CONF_FLOW_INTERFACES,
+	CONF_FLOW_SELF,
+	CONF_FLOW_PEERS,
+	CONF_FLOW_PORT_KEY,
+	CONF_FLOW_MAX_HOPS,
+	CONF_FLOW_MSS_CLAMP,
+};
+
+static const struct conf_key conf_flow_keys[] = {
+	[CONF_FLOW_INTERFACES] = {"interfaces", 0},
+	[CONF_FLOW_SELF] = {"self", 0},
+	[CONF_FLOW_PEERS] = {"peers", 0},
+	[CONF_FLOW_PORT_KEY] = {"port", 0},
+	[CONF_FLOW_MAX_HOPS] = {"max_hops", 0},
+	[CONF_FLOW_MSS_CLAMP] = {"mss_clamp", 0},
 };
 
 enum conf_anycast_key {
@@ -90,6 +110,12 @@ static const char *conf_announce_name(enum conf_announce a)
 
 void conf_bgp_free(struct conf_bgp *b)
 {
+	for (size_t i = 0; i < b->flow.ninterfaces; i++)
+		free(b->flow.interfaces[i]);
+	free(b->flow.self.text);
+	for (size_t i = 0; i < b->flow.npeers; i++)
+		free(b->flow.peers[i].text);
+	b->flow = (struct conf_flow_handoff){0};
 	free(b->interface);
 	free(b->bird_socket);
 	b->interface = NULL;
@@ -137,6 +163,201 @@ static int conf_get_ifname(
 	free(*out);
 	*out = name;
 	return 0;
+}
+
+/* ---- bgp.flow_handoff ---- */
+
+/*
+ * A scalar or a list of them (a_what: "a prefix", what: "prefix", whats: "prefixes"; why ends
+ * the message of an empty one): the first item to read, *n of them; NULL after a report (or quietly
+ * for a node already bad).
+ */
+static const struct conf_node *conf_list_items(struct conf_report *r, const struct conf_node *k,
+	const struct conf_node *v, size_t max, const char *a_what, const char *what,
+	const char *whats, const char *why, size_t *n)
+{
+	char desc[CONF_SHOW_MAX];
+
+	if (conf_node_is_null(v) || (v->kind == CONF_NODE_LIST && v->n == 0)) {
+		conf_report_node(
+			r, k, v, "'%s' is empty: list at least one %s%s", k->str, what, why);
+		return NULL;
+	}
+	if (v->kind == CONF_NODE_MAP) {
+		conf_report_node(r, k, v, "'%s': expected %s or a list of %s, got %s", k->str,
+			a_what, whats, conf_node_desc(v, desc, sizeof(desc)));
+		return NULL;
+	}
+	if (v->kind == CONF_NODE_BAD)
+		return NULL;
+	*n = v->kind == CONF_NODE_LIST ? v->n : 1;
+	if (*n > max) {
+		conf_report_node(r, k, v, "'%s' lists %zu %s: at most %zu are supported", k->str,
+			*n, whats, max);
+		return NULL;
+	}
+	return v->kind == CONF_NODE_LIST ? v->first : v;
+}
+
+/*
+ * An IPv4 address in canonical form. IPv6 is refused with its own message: the program
+ * encapsulates in IPv4/UDP only.
+ */
+static int conf_get_flow_addr(struct conf_report *r, const struct conf_node *k,
+	const struct conf_node *v, struct conf_flow_addr *out)
+{
+	char show[CONF_SHOW_MAX], canon[INET_ADDRSTRLEN];
+	unsigned char bytes[16];
+	const char *s;
+
+	if (conf_get_word(r, k, v, "an IPv4 address", &s) < 0)
+		return -1;
+	conf_show(s, show, sizeof(show));
+	if (inet_pton(AF_INET6, s, bytes) == 1) {
+		conf_report_node(r, k, v,
+			"'%s': %s is an IPv6 address: the flow hand-off encapsulates in IPv4 only "
+			"for now, write the box's IPv4 uplink address",
+			k->str, show);
+		return -1;
+	}
+	if (inet_pton(AF_INET, s, bytes) != 1 ||
+		inet_ntop(AF_INET, bytes, canon, sizeof(canon)) == NULL) {
+		conf_report_node(r, k, v, "'%s': bad IPv4 address %s", k->str, show);
+		return -1;
+	}
+	if (strcmp(canon, s) != 0) {
+		conf_report_node(r, k, v, "'%s': %s is not in canonical form, write '%s'", k->str,
+			show, canon);
+		return -1;
+	}
+	out->text = strdup(s);
+	if (out->text == NULL) {
+		r->nomem = 1;
+		return -1;
+	}
+	memcpy(&out->addr4, bytes, 4);
+	out->pos = conf_node_pos(v);
+	return 0;
+}
+
+static void conf_flow_interfaces(struct conf_report *r, const struct conf_node *k,
+	const struct conf_node *v, struct conf_flow_handoff *f)
+{
+	char show[CONF_SHOW_MAX];
+	size_t n = 0;
+	const struct conf_node *item = conf_list_items(
+		r, k, v, CONF_FLOW_MAX_IFACES, "an interface", "interface", "interfaces", "", &n);
+
+	for (size_t i = 0; item != NULL && i < n; i++, item = item->next) {
+		char *name = NULL;
+		if (conf_get_ifname(r, k, item, &name) < 0)
+			continue;
+		int dup = 0;
+		for (size_t j = 0; j < f->ninterfaces; j++)
+			dup |= strcmp(f->interfaces[j], name) == 0;
+		if (dup) {
+			conf_report_node(r, k, item, "'%s': interface %s is listed twice", k->str,
+				conf_show(name, show, sizeof(show)));
+			free(name);
+			continue;
+		}
+		f->interfaces[f->ninterfaces++] = name;
+	}
+}
+
+static void conf_flow_peers(struct conf_report *r, const struct conf_node *k,
+	const struct conf_node *v, struct conf_flow_handoff *f)
+{
+	size_t n = 0;
+	const struct conf_node *item =
+		conf_list_items(r, k, v, CONF_FLOW_MAX_PEERS, "a peer", "peer", "peers", "", &n);
+
+	for (size_t i = 0; item != NULL && i < n; i++, item = item->next) {
+		struct conf_flow_addr a = {0};
+		if (conf_get_flow_addr(r, k, item, &a) < 0)
+			continue;
+		int dup = 0;
+		for (size_t j = 0; j < f->npeers; j++)
+			dup |= f->peers[j].addr4 == a.addr4;
+		if (dup) {
+			conf_report_node(
+				r, k, item, "'%s': peer %s is listed twice", k->str, a.text);
+			free(a.text);
+			continue;
+		}
+		f->peers[f->npeers++] = a;
+	}
+}
+
+/*
+ * bgp.flow_handoff. Rules that span keys (self among the peers, max_hops against the peers)
+ * run over values read cleanly only, as in conf_map_bgp().
+ */
+static void conf_map_flow_handoff(struct conf_report *r, const struct conf_node *k,
+	const struct conf_node *v, struct conf_flow_handoff *f)
+{
+	const struct conf_node *key, *val, *hops_k = NULL, *hops_v = NULL;
+	int have_ifaces = 0, have_self = 0, have_peers = 0, peers_bad = 0;
+
+	*f = (struct conf_flow_handoff){
+		.enabled = 1, .port = CONF_FLOW_PORT, .pos = conf_node_pos(k)};
+	int sec = conf_get_section(r, k, v);
+	if (sec < 0)
+		return;
+	for (key = sec ? conf_map_next(v, NULL, &val) : NULL; key != NULL;
+		key = conf_map_next(v, key, &val)) {
+		int i = conf_key_find(
+			r, key, "in 'flow_handoff'", conf_flow_keys, CONF_NKEYS(conf_flow_keys));
+		if (i < 0)
+			continue;
+		switch ((enum conf_flow_key)i) {
+		case CONF_FLOW_INTERFACES:
+			have_ifaces = 1;
+			conf_flow_interfaces(r, key, val, f);
+			break;
+		case CONF_FLOW_SELF:
+			have_self = 1;
+			conf_get_flow_addr(r, key, val, &f->self);
+			break;
+		case CONF_FLOW_PEERS: {
+			have_peers = 1;
+			size_t before = r->count;
+			conf_flow_peers(r, key, val, f);
+			peers_bad = r->count != before;
+			break;
+		}
+		case CONF_FLOW_PORT_KEY:
+			conf_get_uint(r, key, val, 1, 65535, &f->port);
+			break;
+		case CONF_FLOW_MAX_HOPS:
+			if (conf_get_uint(r, key, val, 0, CONF_FLOW_MAX_PEERS, &f->max_hops) == 0) {
+				hops_k = key;
+				hops_v = val;
+			}
+			break;
+		case CONF_FLOW_MSS_CLAMP:
+			conf_get_uint(r, key, val, 536, 9000, &f->mss_clamp);
+			break;
+		}
+	}
+	if (!have_ifaces)
+		conf_report_at_node(r, k, "'%s' is missing 'interfaces'", k->str);
+	if (!have_self)
+		conf_report_at_node(
+			r, k, "'%s' is missing 'self' (this box's IPv4 uplink address)", k->str);
+	if (!have_peers)
+		conf_report_at_node(r, k, "'%s' is missing 'peers'", k->str);
+	for (size_t i = 0; f->self.text != NULL && i < f->npeers; i++)
+		if (f->peers[i].addr4 == f->self.addr4)
+			conf_report_pos(r, f->peers[i].pos,
+				"'peers': %s is 'self': list the other boxes only", f->self.text);
+	if (hops_k == NULL)
+		f->max_hops = (unsigned)f->npeers;
+	else if (!peers_bad && have_peers && f->max_hops > f->npeers)
+		conf_report_node(r, hops_k, hops_v,
+			"'max_hops' (%u) is more than the %zu peer%s: a segment would come back "
+			"here",
+			f->max_hops, f->npeers, f->npeers == 1 ? "" : "s");
 }
 
 static int conf_get_watchdog(
@@ -233,6 +454,9 @@ void conf_map_bgp(struct conf_report *r, const struct conf_node *k, const struct
 			break;
 		case CONF_BGP_FLAP_WINDOW:
 			conf_get_duration(r, key, val, 1, &b->flap_window_ms);
+			break;
+		case CONF_BGP_FLOW_HANDOFF:
+			conf_map_flow_handoff(r, key, val, &b->flow);
 			break;
 		case CONF_BGP_SHUTDOWN_GRACE:
 			if (conf_get_duration(r, key, val, 0, &b->shutdown_grace_ms) == 0 &&
@@ -361,25 +585,12 @@ static void conf_map_prefixes(struct conf_report *r, const struct conf_node *k,
 	const struct conf_node *v, struct conf_anycast *a)
 {
 	char desc[CONF_SHOW_MAX];
-	const struct conf_node *item = v;
-	size_t n = 1;
+	size_t n = 0;
+	const struct conf_node *item = conf_list_items(
+		r, k, v, SIZE_MAX, "a prefix", "prefix", "prefixes", " to announce", &n);
 
-	if (conf_node_is_null(v) || (v->kind == CONF_NODE_LIST && v->n == 0)) {
-		conf_report_node(
-			r, k, v, "'%s' is empty: list at least one prefix to announce", k->str);
+	if (item == NULL)
 		return;
-	}
-	if (v->kind == CONF_NODE_MAP) {
-		conf_report_node(r, k, v, "'%s': expected a prefix or a list of prefixes, got %s",
-			k->str, conf_node_desc(v, desc, sizeof(desc)));
-		return;
-	}
-	if (v->kind == CONF_NODE_BAD)
-		return;
-	if (v->kind == CONF_NODE_LIST) {
-		item = v->first;
-		n = v->n;
-	}
 	a->prefixes = calloc(n, sizeof(*a->prefixes));
 	if (a->prefixes == NULL) {
 		r->nomem = 1;
@@ -577,6 +788,7 @@ void conf_map_anycast(struct conf_report *r, const struct conf_node *k, const st
 void conf_bgp_keys_each(conf_key_cb cb, void *arg)
 {
 	conf_keys_table(cb, arg, "bgp", conf_bgp_keys, CONF_NKEYS(conf_bgp_keys));
+	conf_keys_table(cb, arg, "bgp.flow_handoff", conf_flow_keys, CONF_NKEYS(conf_flow_keys));
 	conf_keys_table(
 		cb, arg, "services[].anycast", conf_anycast_keys, CONF_NKEYS(conf_anycast_keys));
 }

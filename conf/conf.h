@@ -358,6 +358,35 @@ struct conf_global {
 
 enum conf_announce { CONF_ANNOUNCE_INTERFACE, CONF_ANNOUNCE_BIRD_PROTOCOL };
 
+#define CONF_FLOW_MAX_IFACES 8
+#define CONF_FLOW_MAX_PEERS  15   /* flow/handoff_abi.h's FLOW_MAX_PEERS, less this box */
+#define CONF_FLOW_PORT       6544 /* the encapsulation's UDP port by default */
+
+/* An IPv4 address of bgp.flow_handoff: canonical text and the address in network order. */
+struct conf_flow_addr {
+	char *text;
+	uint32_t addr4;
+	struct conf_pos pos; /* of the value */
+};
+
+/*
+ * bgp.flow_handoff (flow/ and lb/handoff.c); enabled == 0 and every other field zero when
+ * absent. The ring of boxes as this one sees it: itself (`self`) first, then `peers` in the
+ * order flows it does not own are offered to them.
+ */
+struct conf_flow_handoff {
+	int enabled;
+	char *interfaces[CONF_FLOW_MAX_IFACES]; /* 1..8, distinct interface names */
+	size_t ninterfaces;
+	struct conf_flow_addr self;                       /* required: this box's uplink IPv4 */
+	struct conf_flow_addr peers[CONF_FLOW_MAX_PEERS]; /* 1..15, distinct, not self */
+	size_t npeers;
+	unsigned port;       /* default CONF_FLOW_PORT, 1..65535 */
+	unsigned max_hops;   /* default npeers (each other box once), 0..npeers */
+	unsigned mss_clamp;  /* 0: not written; 536..9000 */
+	struct conf_pos pos; /* of the key `flow_handoff` */
+};
+
 /*
  * The top-level bgp section; enabled == 0 and every other field zero when absent (anycast off).
  * Present, even empty (`bgp: {}` or `bgp:`), it is enabled with every default; it is valid
@@ -379,7 +408,8 @@ struct conf_bgp {
 	uint64_t max_announce_delay_ms; /* default max(5m, announce_delay), >= announce_delay */
 	uint64_t flap_window_ms;        /* default 10m, > 0 */
 	uint64_t shutdown_grace_ms; /* default 1s, 0..1m: withdrawn but still accepting at stop */
-	struct conf_pos pos;        /* of the key `bgp` */
+	struct conf_flow_handoff flow; /* flow_handoff: absent, enabled == 0 */
+	struct conf_pos pos;           /* of the key `bgp` */
 };
 
 struct conf {

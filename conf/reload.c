@@ -60,10 +60,26 @@ static int admin_equal(const struct conf_admin *a, const struct conf_admin *b)
 	       str_eq(a->token_file, b->token_file) && a->token_for_reads == b->token_for_reads;
 }
 
+/* bgp.flow_handoff: refused on reload as the rest of bgp is (the program is set up once). */
+static int flow_equal(const struct conf_flow_handoff *a, const struct conf_flow_handoff *b)
+{
+	if (a->enabled != b->enabled || a->ninterfaces != b->ninterfaces ||
+		a->npeers != b->npeers || a->self.addr4 != b->self.addr4 || a->port != b->port ||
+		a->max_hops != b->max_hops || a->mss_clamp != b->mss_clamp)
+		return 0;
+	for (size_t i = 0; i < a->ninterfaces; i++)
+		if (!str_eq(a->interfaces[i], b->interfaces[i]))
+			return 0;
+	for (size_t i = 0; i < a->npeers; i++)
+		if (a->peers[i].addr4 != b->peers[i].addr4)
+			return 0;
+	return 1;
+}
+
 static int bgp_equal(const struct conf_bgp *a, const struct conf_bgp *b)
 {
-	return a->enabled == b->enabled && a->announce == b->announce &&
-	       str_eq(a->interface, b->interface) &&
+	return flow_equal(&a->flow, &b->flow) && a->enabled == b->enabled &&
+	       a->announce == b->announce && str_eq(a->interface, b->interface) &&
 	       a->watchdog_timeout_ms == b->watchdog_timeout_ms &&
 	       str_eq(a->bird_socket, b->bird_socket) &&
 	       a->announce_delay_ms == b->announce_delay_ms &&

@@ -157,6 +157,8 @@ int flow_handoff_attach(struct flow_handoff *h, int ifindex, char *err, size_t e
 	h->opts.handle = FLOW_TC_HANDLE;
 	h->opts.priority = FLOW_TC_PRIORITY;
 	h->opts.prog_fd = flow_handoff_prog_fd(h);
+	/* Replace: an upgrade's successor takes the filter over from the old process, no gap. */
+	h->opts.flags = BPF_TC_F_REPLACE;
 	rc = bpf_tc_attach(&h->hook, &h->opts);
 	if (rc) {
 		snprintf(err, errlen, "flow hand-off: attach to ifindex %d: %s", ifindex,
@@ -165,6 +167,11 @@ int flow_handoff_attach(struct flow_handoff *h, int ifindex, char *err, size_t e
 	}
 	h->attached = 1;
 	return 0;
+}
+
+void flow_handoff_leave(struct flow_handoff *h)
+{
+	h->attached = 0;
 }
 
 void flow_handoff_close(struct flow_handoff *h)

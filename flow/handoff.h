@@ -32,8 +32,16 @@ int flow_handoff_prefix6(struct flow_handoff *h, const uint8_t addr6[16], uint32
 int flow_handoff_counters(struct flow_handoff *h, uint32_t slot, struct flow_counters *out);
 /* The program's fd, owned by h (for BPF_PROG_TEST_RUN). */
 int flow_handoff_prog_fd(const struct flow_handoff *h);
-/* Attaches to tc ingress of ifindex (creating clsact); one interface per handle. */
+/*
+ * Attaches to tc ingress of ifindex (creating clsact); one interface per handle. A filter at
+ * FLOW_TC_HANDLE/FLOW_TC_PRIORITY is replaced in place (an upgrade's successor takes over).
+ */
 int flow_handoff_attach(struct flow_handoff *h, int ifindex, char *err, size_t errlen);
+/*
+ * The filter is someone else's now (a successor replaced it): close will leave it. The tc
+ * filter is found by handle and priority, so detaching would remove the successor's.
+ */
+void flow_handoff_leave(struct flow_handoff *h);
 /* Detaches (if attached) and frees everything; h may be NULL. */
 void flow_handoff_close(struct flow_handoff *h);
 

@@ -44,6 +44,8 @@ struct admin_hooks {
 	 */
 	int (*upgrade)(void *arg, const char *binary, char *msg, size_t cap);
 	char *(*upgrade_status)(void *arg);
+	/* The flow hand-off (lb/handoff.h) for /status and /metrics; NULL: off. Borrowed. */
+	const struct lb_handoff *handoff;
 	/* An upgrade's successor: the admin sockets it inherited (taken by admin_new); or NULL. */
 	struct inherited *inherited;
 };

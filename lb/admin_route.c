@@ -543,6 +543,7 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 			.ann = ctx->ann,
 			.uptime_s = ctx->uptime_s,
 			.reload = ctx->hooks != NULL ? ctx->hooks->record : NULL,
+			.handoff = ctx->hooks != NULL ? ctx->hooks->handoff : NULL,
 		};
 		size_t len = 0;
 		if (strcmp(seg[0], "status") == 0) {

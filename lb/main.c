@@ -19,6 +19,7 @@
 #include "lb/listener.h"
 #include "lb/monitor.h"
 #include "lb/prepare.h"
+#include "lb/handoff.h"
 #include "lb/privdrop.h"
 #include "lb/reload.h"
 #include "lb/runtime.h"
@@ -83,9 +84,10 @@ struct anylb {
 	struct monitor *change_monitor;
 	ev_async rearm; /* the heartbeat found the watchdog gone */
 	unsigned rearm_failures;
-	struct shutdown stop;   /* lb/shutdown.c */
-	struct upgrade up;      /* lb/upgrade.c: this process handing over to a new one */
-	struct successor *succ; /* lb/successor.c: this process taking over; NULL if not */
+	struct shutdown stop;       /* lb/shutdown.c */
+	struct upgrade up;          /* lb/upgrade.c: this process handing over to a new one */
+	struct successor *succ;     /* lb/successor.c: this process taking over; NULL if not */
+	struct lb_handoff *handoff; /* lb/handoff.c: the flow hand-off, whatever its state */
 	ev_signal sigterm, sigint, sighup, sigusr1, sigusr2;
 	ev_signal ignored[NIGNORED];
 	ev_async worker_done;
@@ -355,6 +357,7 @@ static void upgrade_handed_over(void *arg, pid_t successor)
 		(long)successor);
 	heartbeat_handed_over(a->hb); /* before the announcer stops the watchdog it beats */
 	announcer_handed_over(a->ann);
+	lb_handoff_handed_over(a->handoff);
 	admin_handed_over(a->admin);
 	struct shutdown_times t = stop_times(a);
 	shutdown_handover(&a->stop, &t);
@@ -404,6 +407,7 @@ static void upgrade_failed(void *arg)
 {
 	struct anylb *a = arg;
 	announcer_reassert(a->ann);
+	lb_handoff_reclaim(a->handoff);
 }
 
 /* After the handover: what was counted here since upgrade_state. */
@@ -713,6 +717,10 @@ static int run(const char *file, char *const *argv)
 	handed.anycast = NULL;
 	successor_step(anylb.succ, "attached");
 	int watchdog_fd = announcer_watchdog_fd(ann);
+	/* Before the privileges drop (CAP_BPF, CAP_NET_ADMIN); never fatal. */
+	anylb.handoff = lb_handoff_start(c);
+	if (anylb.handoff == NULL)
+		goto out;
 	anylb.ann = ann;
 	anylb.nworkers = runtime_workers(anylb.rt);
 	anylb.workers = calloc(anylb.nworkers, sizeof(*anylb.workers));
@@ -764,6 +772,7 @@ static int run(const char *file, char *const *argv)
 		.record = &anylb.reloads,
 		.upgrade = upgrade,
 		.upgrade_status = upgrade_status,
+		.handoff = anylb.handoff,
 		.inherited = in,
 	};
 	int adm_err;
@@ -901,6 +910,9 @@ out:
 	if (status != 0 && anylb.succ != NULL)
 		successor_fail(anylb.succ,
 			why[0] != '\0' ? why : "the new process could not start: see its log");
+	/* A successor that failed leaves the filters: the old process takes them back. */
+	lb_handoff_close(anylb.handoff, status == 0 || anylb.succ == NULL);
+	anylb.handoff = NULL;
 	successor_free(anylb.succ);
 	anylb.succ = NULL;
 	inherited_free(in);

@@ -12,6 +12,7 @@
 #include "bgp/policy.h"
 #include "health/state.h"
 #include "lb/announcer.h"
+#include "lb/handoff.h"
 #include "lb/backend.h"
 #include "lb/logs.h"
 #include "lib/dirent_count.h"
@@ -308,6 +309,7 @@ static void process_families(struct strbuf *m, const struct status_source *src)
 	family(m, "anylb_config_generation", "gauge",
 		"The configuration in force: 1 at start, plus one per successful reload.");
 	strbuf_printf(m, "anylb_config_generation %llu\n", (unsigned long long)rt->generation);
+	lb_handoff_metrics(src->handoff, m);
 }
 
 /* The labels of one sample: the service's, the backend's when b is set, the check's. */

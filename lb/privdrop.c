@@ -54,6 +54,9 @@ uint64_t privdrop_needed_caps(const struct conf *c)
 
 	if (c->bgp.enabled && c->bgp.announce == CONF_ANNOUNCE_INTERFACE)
 		keep |= CAPS_BIT(CAP_NET_ADMIN);
+	/* The flow hand-off's filter is removed at the stop (lb/handoff.c): tc needs it. */
+	if (c->bgp.flow.enabled)
+		keep |= CAPS_BIT(CAP_NET_ADMIN);
 	return keep;
 }
 

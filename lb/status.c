@@ -14,6 +14,7 @@
 #include "health/state.h"
 #include "lb/announcer.h"
 #include "lb/backend.h"
+#include "lb/handoff.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -475,6 +476,7 @@ char *status_json(const struct status_source *src, size_t *len)
 		push(svcs, service_json(src, &rt->services[i], &nomem), &nomem);
 	put(doc, "services", svcs, &nomem);
 	put(doc, "bgp", bgp_json(src, &nomem), &nomem);
+	put(doc, "flow_handoff", lb_handoff_status_json(src->handoff), &nomem);
 	char *text = nomem ? NULL : json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(doc);
 	if (text == NULL)

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 struct announcer;
+struct lb_handoff;
 
 /* What a status or metrics page is built from. */
 struct status_source {
@@ -28,6 +29,7 @@ struct status_source {
 	struct announcer *ann;              /* NULL: anycast off */
 	double uptime_s;                    /* since the process started */
 	const struct reload_record *reload; /* NULL: no reload record (all zero) */
+	const struct lb_handoff *handoff;   /* lb/handoff.h; NULL: off */
 };
 
 /*

@@ -608,6 +608,28 @@ static void print_bgp(json_t *bgp)
 		wst, jstr(s, "state", ""), jstr(s, "since", ""), jstr(s, "info", ""));
 }
 
+/* One line for the flow hand-off (lb/handoff.c), unless it is off. */
+static void print_flow_handoff(json_t *f)
+{
+	const char *state = jstr(f, "state", "off");
+	json_t *p;
+	size_t i;
+	long long fwd = 0, decap = 0;
+
+	if (strcmp(state, "off") == 0)
+		return;
+	json_array_foreach(json_object_get(f, "peers"), i, p)
+	{
+		fwd += jint(p, "forwarded");
+		decap += jint(p, "decapsulated");
+	}
+	if (strcmp(state, "failed") == 0)
+		printf("\nflow hand-off: failed: %s\n", jstr(f, "reason", ""));
+	else
+		printf("\nflow hand-off: %s (%s), %lld forwarded, %lld decapsulated\n", state,
+			jstr(f, "reason", ""), fwd, decap);
+}
+
 /* "configuration generation N", and the last reload's errors when it failed. */
 static void print_reloads(json_t *r)
 {
@@ -655,6 +677,7 @@ static int status(const struct ctl *c, int as_json)
 	size_t i;
 	json_array_foreach(json_object_get(st, "services"), i, s) print_service(s);
 	print_bgp(json_object_get(st, "bgp"));
+	print_flow_handoff(json_object_get(st, "flow_handoff"));
 	json_decref(st);
 	return CTL_OK;
 }

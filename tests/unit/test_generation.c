@@ -746,3 +746,25 @@ Test(generation, a_rate_limit_table_is_kept_while_its_settings_are)
 	runtime_put(g3);
 	runtime_put(g4);
 }
+
+Test(reload_check, refuses_a_changed_flow_handoff)
+{
+#define FLOW_Y(peers)                                                                              \
+	"bgp:\n  flow_handoff:\n    interfaces: [eth0]\n    self: 10.1.0.1\n"                      \
+	"    peers: " peers "\n"                                                                   \
+	"services:\n  - name: web\n    listen: [\"127.0.0.1:8080\"]\n"                             \
+	"    backends:\n      - address: 127.0.0.1:9001\n"
+	char *text;
+
+	cr_expect_eq(
+		reload_check(FLOW_Y("[10.1.0.2, 10.1.0.3]"), FLOW_Y("[10.1.0.2, 10.1.0.3]"), &text),
+		0, "%s", text);
+	free(text);
+	/* The same peers in another order are another ring. */
+	cr_expect_eq(
+		reload_check(FLOW_Y("[10.1.0.2, 10.1.0.3]"), FLOW_Y("[10.1.0.3, 10.1.0.2]"), &text),
+		-EINVAL);
+	cr_expect(strstr(text, "t.yaml:1:1: bgp cannot change on reload") != NULL, "%s", text);
+	free(text);
+#undef FLOW_Y
+}

@@ -1,0 +1,386 @@
+/*
+ * DOC: lb/handoff.c: the flow hand-off in anylb (see handoff.h)
+ *
+ * One job: turn bgp.flow_handoff into the program's maps and filters, and report them. The
+ * loader (flow/handoff.c) holds one interface per handle, so each interface gets a program of
+ * its own, with the same configuration; the counters are the sum over them.
+ *
+ *   (start) --configured, all attached--> ON --upgrade handed over--> HANDED_OVER
+ *      |                                   ^                              |
+ *      |                                   +------upgrade failed----------+
+ *      +--not configured--> OFF
+ *      +--anything fails--> FAILED   (everything opened so far closed: anylb runs without it)
+ *
+ * The rules of the stop: ON detaches at close (SIGTERM, SIGINT, a failed start). HANDED_OVER
+ * does not: the successor attached with replace at the same handle and priority, and a detach
+ * names the filter by those, so it would remove the successor's. A successor that fails to
+ * start does not detach either; the old process re-attaches its own (lb_handoff_reclaim).
+ * A crash detaches nothing: the program stays in the kernel with its last configuration. It
+ * still hands SYNs and segments of local sockets to the kernel (which resets those of dead
+ * sockets, as without it) and forwards the rest to the peers that own them, so nothing is
+ * black-holed; the next start replaces it. Hence no watchdog for it.
+ */
+#include "lb/handoff.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "conf/conf.h"
+#include "lib/log.h"
+#include "lib/strbuf.h"
+#ifdef ANYLB_BPF
+#include "flow/handoff.h"
+#else
+struct flow_handoff;
+#endif
+
+#define HANDOFF_REASON_MAX 256
+
+enum lb_handoff_state {
+	LB_HANDOFF_OFF,
+	LB_HANDOFF_ON,
+	LB_HANDOFF_FAILED,
+	LB_HANDOFF_HANDED_OVER,
+};
+
+struct lb_handoff {
+	enum lb_handoff_state state;
+	char reason[HANDOFF_REASON_MAX];
+	size_t nifaces;
+	char ifname[CONF_FLOW_MAX_IFACES][IF_NAMESIZE];
+	struct flow_handoff *fh[CONF_FLOW_MAX_IFACES]; /* one per interface while ON */
+	unsigned mss_clamp;
+	struct lb_handoff_plan plan;
+};
+
+static const char *const handoff_state_names[] = {
+	[LB_HANDOFF_OFF] = "off",
+	[LB_HANDOFF_ON] = "on",
+	[LB_HANDOFF_FAILED] = "failed",
+	[LB_HANDOFF_HANDED_OVER] = "handed_over",
+};
+
+static const char *handoff_name(enum lb_handoff_state s)
+{
+	switch (s) {
+	case LB_HANDOFF_OFF:
+	case LB_HANDOFF_ON:
+	case LB_HANDOFF_FAILED:
+	case LB_HANDOFF_HANDED_OVER:
+		return handoff_state_names[s];
+	}
+	return "unknown";
+}
+
+/* The one setter: every transition is logged once, with its reason. */
+static void handoff_set(struct lb_handoff *h, enum lb_handoff_state s, const char *reason)
+{
+	static const char loader[] = "flow hand-off: "; /* how the loader's sentences start */
+	const char *why = strncmp(reason, loader, sizeof(loader) - 1) == 0
+				  ? reason + sizeof(loader) - 1
+				  : reason;
+
+	snprintf(h->reason, sizeof(h->reason), "%s", reason);
+	if (s == LB_HANDOFF_FAILED)
+		log_error("flow hand-off: %s -> %s: %s (anylb runs without it)",
+			handoff_name(h->state), handoff_name(s), why);
+	else
+		log_info("flow hand-off: %s -> %s: %s", handoff_name(h->state), handoff_name(s),
+			why);
+	h->state = s;
+}
+
+int lb_handoff_plan(const struct conf *c, struct lb_handoff_plan *p, char *err, size_t errlen)
+{
+	const struct conf_flow_handoff *f = &c->bgp.flow;
+
+	memset(p, 0, sizeof(*p));
+	if (!c->bgp.enabled || !f->enabled) {
+		snprintf(err, errlen, "not configured");
+		return -ENOENT;
+	}
+	p->cfg = (struct flow_cfg){
+		.enabled = 1,
+		.self = 0,
+		.npeers = (__u32)(f->npeers + 1),
+		.max_hops = f->max_hops,
+		.addr4 = f->self.addr4,
+		.port = (__u16)f->port,
+	};
+	p->ring[0] = f->self.addr4;
+	for (size_t i = 0; i < f->npeers; i++)
+		p->ring[i + 1] = f->peers[i].addr4;
+	for (size_t i = 0; i < c->nservices; i++) {
+		const struct conf_anycast *a = &c->services[i].anycast;
+		for (size_t j = 0; a->enabled && j < a->nprefixes; j++) {
+			if (p->nprefixes == FLOW_MAX_PREFIX) {
+				snprintf(err, errlen,
+					"more than %d anycast prefixes: the program holds %d",
+					FLOW_MAX_PREFIX, FLOW_MAX_PREFIX);
+				return -E2BIG;
+			}
+			struct lb_handoff_prefix *x = &p->prefixes[p->nprefixes++];
+			x->family = a->prefixes[j].family;
+			x->len = a->prefixes[j].len;
+			memcpy(x->addr, a->prefixes[j].addr, sizeof(x->addr));
+		}
+	}
+	return 0;
+}
+
+#ifdef ANYLB_BPF
+/* Opens, fills and attaches the program of interface i; 0 or -errno with why. */
+static int handoff_one(struct lb_handoff *h, size_t i, char *why, size_t cap)
+{
+	const struct lb_handoff_plan *p = &h->plan;
+	struct flow_handoff *fh = NULL;
+	int rc;
+
+	unsigned ifindex = if_nametoindex(h->ifname[i]);
+	if (ifindex == 0) {
+		rc = -errno;
+		snprintf(
+			why, cap, "flow hand-off: interface %s: %s", h->ifname[i], strerror(errno));
+		return rc;
+	}
+	rc = flow_handoff_open(&fh, why, cap);
+	if (rc < 0)
+		return rc;
+	for (__u32 j = 0; rc == 0 && j < p->cfg.npeers; j++)
+		rc = flow_handoff_set_peer4(fh, j, p->ring[j]);
+	for (size_t j = 0; rc == 0 && j < p->nprefixes; j++) {
+		const struct lb_handoff_prefix *x = &p->prefixes[j];
+		uint32_t a4;
+		memcpy(&a4, x->addr, sizeof(a4));
+		rc = x->family == AF_INET ? flow_handoff_prefix4(fh, a4, x->len, 0)
+					  : flow_handoff_prefix6(fh, x->addr, x->len, 0);
+	}
+	/* Enabled last: the program acts only once it knows its peers and prefixes. */
+	if (rc == 0)
+		rc = flow_handoff_set_config(fh, &p->cfg);
+	if (rc < 0) {
+		snprintf(why, cap, "flow hand-off: filling the maps: %s", strerror(-rc));
+		flow_handoff_close(fh);
+		return rc;
+	}
+	rc = flow_handoff_attach(fh, (int)ifindex, why, cap);
+	if (rc < 0) {
+		flow_handoff_close(fh);
+		return rc;
+	}
+	h->fh[i] = fh;
+	return 0;
+}
+#endif
+
+static void handoff_release(struct lb_handoff *h, int detach)
+{
+	for (size_t i = 0; i < h->nifaces; i++) {
+#ifdef ANYLB_BPF
+		if (h->fh[i] != NULL && !detach)
+			flow_handoff_leave(h->fh[i]);
+		flow_handoff_close(h->fh[i]);
+#else
+		(void)detach;
+#endif
+		h->fh[i] = NULL;
+	}
+}
+
+struct lb_handoff *lb_handoff_start(const struct conf *c)
+{
+	struct lb_handoff *h = calloc(1, sizeof(*h));
+	char why[HANDOFF_REASON_MAX];
+
+	if (h == NULL) {
+		log_error("flow hand-off: out of memory");
+		return NULL;
+	}
+	int rc = lb_handoff_plan(c, &h->plan, why, sizeof(why));
+	if (rc == -ENOENT) {
+		snprintf(h->reason, sizeof(h->reason), "%s", why); /* quietly off */
+		return h;
+	}
+	const struct conf_flow_handoff *f = &c->bgp.flow;
+	h->nifaces = f->ninterfaces;
+	h->mss_clamp = f->mss_clamp;
+	for (size_t i = 0; i < f->ninterfaces; i++)
+		snprintf(h->ifname[i], sizeof(h->ifname[i]), "%s", f->interfaces[i]);
+	if (rc < 0) {
+		handoff_set(h, LB_HANDOFF_FAILED, why);
+		return h;
+	}
+#ifdef ANYLB_BPF
+	for (size_t i = 0; i < h->nifaces; i++) {
+		if (handoff_one(h, i, why, sizeof(why)) < 0) {
+			handoff_release(h, 1);
+			handoff_set(h, LB_HANDOFF_FAILED, why);
+			return h;
+		}
+	}
+	snprintf(why, sizeof(why), "attached to %zu interface%s (%s%s), %u peers, %zu prefixes",
+		h->nifaces, h->nifaces == 1 ? "" : "s", h->ifname[0], h->nifaces > 1 ? ", ..." : "",
+		h->plan.cfg.npeers - 1, h->plan.nprefixes);
+	handoff_set(h, LB_HANDOFF_ON, why);
+#else
+	handoff_set(h, LB_HANDOFF_FAILED, "flow hand-off: anylb was built without ANYLB_BPF");
+#endif
+	return h;
+}
+
+void lb_handoff_handed_over(struct lb_handoff *h)
+{
+	if (h == NULL || h->state != LB_HANDOFF_ON)
+		return;
+#ifdef ANYLB_BPF
+	for (size_t i = 0; i < h->nifaces; i++)
+		flow_handoff_leave(h->fh[i]);
+#endif
+	handoff_set(h, LB_HANDOFF_HANDED_OVER, "the successor's filters replaced ours");
+}
+
+void lb_handoff_reclaim(struct lb_handoff *h)
+{
+	if (h == NULL || (h->state != LB_HANDOFF_ON && h->state != LB_HANDOFF_HANDED_OVER))
+		return;
+#ifdef ANYLB_BPF
+	for (size_t i = 0; i < h->nifaces; i++) {
+		char why[HANDOFF_REASON_MAX];
+		unsigned ifindex = if_nametoindex(h->ifname[i]);
+		flow_handoff_leave(h->fh[i]);
+		if (ifindex == 0 ||
+			flow_handoff_attach(h->fh[i], (int)ifindex, why, sizeof(why)) < 0) {
+			if (ifindex == 0)
+				snprintf(why, sizeof(why), "flow hand-off: interface %s: %s",
+					h->ifname[i], strerror(errno));
+			handoff_release(h, 1);
+			handoff_set(h, LB_HANDOFF_FAILED, why);
+			return;
+		}
+	}
+#endif
+	if (h->state == LB_HANDOFF_HANDED_OVER)
+		handoff_set(h, LB_HANDOFF_ON, "the upgrade failed: our filters again");
+}
+
+const char *lb_handoff_state_name(const struct lb_handoff *h)
+{
+	return h != NULL ? handoff_name(h->state) : "off";
+}
+
+/* The counters of ring slot (or FLOW_SLOT_STRANGER), summed over the interfaces. */
+static void handoff_counters(const struct lb_handoff *h, uint32_t slot, struct flow_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+#ifdef ANYLB_BPF
+	for (size_t i = 0; i < h->nifaces; i++) {
+		struct flow_counters one;
+		if (h->fh[i] == NULL || flow_handoff_counters(h->fh[i], slot, &one) < 0)
+			continue;
+		for (int k = 0; k < FLOW_CNT_MAX; k++)
+			out->c[k] += one.c[k];
+	}
+#else
+	(void)h;
+	(void)slot;
+#endif
+}
+
+static const char *const handoff_counter_names[FLOW_CNT_MAX] = {
+	[FLOW_CNT_LOCAL] = "local",
+	[FLOW_CNT_FORWARDED] = "forwarded",
+	[FLOW_CNT_DECAP] = "decapsulated",
+	[FLOW_CNT_LAST_RESORT] = "last_resort",
+	[FLOW_CNT_DROPPED] = "dropped",
+};
+
+/* The slots reported: the ring, then the strangers. The address as text into buf. */
+static size_t handoff_slots(const struct lb_handoff *h)
+{
+	return h->state == LB_HANDOFF_OFF ? 0 : h->plan.cfg.npeers + 1;
+}
+
+static uint32_t handoff_slot(const struct lb_handoff *h, size_t i, char *buf, size_t cap)
+{
+	if (i == h->plan.cfg.npeers) {
+		snprintf(buf, cap, "other");
+		return FLOW_SLOT_STRANGER;
+	}
+	if (inet_ntop(AF_INET, &h->plan.ring[i], buf, (socklen_t)cap) == NULL)
+		snprintf(buf, cap, "?");
+	return (uint32_t)i;
+}
+
+json_t *lb_handoff_status_json(const struct lb_handoff *h)
+{
+	static const struct lb_handoff off = {.reason = "not configured"};
+	char addr[INET_ADDRSTRLEN + 8];
+	int bad = 0;
+
+	if (h == NULL)
+		h = &off;
+	json_t *o = json_object(), *ifs = json_array(), *peers = json_array();
+	bad |= o == NULL || ifs == NULL || peers == NULL;
+	for (size_t i = 0; !bad && i < h->nifaces; i++)
+		bad |= json_array_append_new(ifs, json_string(h->ifname[i])) < 0;
+	for (size_t i = 0; !bad && h->state != LB_HANDOFF_FAILED && i < handoff_slots(h); i++) {
+		struct flow_counters fc;
+		uint32_t slot = handoff_slot(h, i, addr, sizeof(addr));
+		handoff_counters(h, slot, &fc);
+		json_t *p = json_pack("{s:s, s:b}", "address", addr, "self", i == 0);
+		bad |= p == NULL;
+		for (int k = 0; !bad && k < FLOW_CNT_MAX; k++)
+			bad |= json_object_set_new(p, handoff_counter_names[k],
+				       json_integer((json_int_t)fc.c[k])) < 0;
+		bad |= p == NULL || json_array_append_new(peers, p) < 0;
+	}
+	if (!bad)
+		bad |= json_object_set_new(o, "state", json_string(handoff_name(h->state))) < 0 ||
+		       json_object_set_new(o, "reason", json_string(h->reason)) < 0 ||
+		       json_object_set_new(o, "interfaces", ifs) < 0 ||
+		       json_object_set_new(o, "peers", peers) < 0;
+	if (!bad && h->mss_clamp != 0)
+		bad |= json_object_set_new(o, "mss_clamp", json_integer(h->mss_clamp)) < 0;
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+void lb_handoff_metrics(const struct lb_handoff *h, struct strbuf *m)
+{
+	char addr[INET_ADDRSTRLEN + 8];
+
+	strbuf_printf(m, "# HELP anylb_flow_handoff_on 1 while the flow hand-off's program is "
+			 "attached by this process.\n# TYPE anylb_flow_handoff_on gauge\n");
+	strbuf_printf(m, "anylb_flow_handoff_on %d\n", h != NULL && h->state == LB_HANDOFF_ON);
+	if (h == NULL || h->state != LB_HANDOFF_ON)
+		return;
+	strbuf_printf(m, "# HELP anylb_flow_handoff_packets_total Packets the flow hand-off "
+			 "handled, by peer and result.\n"
+			 "# TYPE anylb_flow_handoff_packets_total counter\n");
+	for (size_t i = 0; i < handoff_slots(h); i++) {
+		struct flow_counters fc;
+		uint32_t slot = handoff_slot(h, i, addr, sizeof(addr));
+		handoff_counters(h, slot, &fc);
+		for (int k = 0; k < FLOW_CNT_MAX; k++)
+			strbuf_printf(m,
+				"anylb_flow_handoff_packets_total{peer=\"%s\",result=\"%s\"} "
+				"%llu\n",
+				addr, handoff_counter_names[k], (unsigned long long)fc.c[k]);
+	}
+}
+
+void lb_handoff_close(struct lb_handoff *h, int detach)
+{
+	if (h == NULL)
+		return;
+	handoff_release(h, detach && h->state == LB_HANDOFF_ON);
+	free(h);
+}

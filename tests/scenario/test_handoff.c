@@ -1,0 +1,395 @@
+/*
+ * DOC: the flow hand-off in a running anylb (lb/handoff.c)
+ *
+ * In a namespace the test makes (a veth pair, nothing else: no BIRD), anylb with
+ * bgp.flow_handoff attaches its program to tc ingress of the named interface: `tc filter show`
+ * lists it while anylb runs, /status says on, /metrics counts, and the SIGTERM stop removes it.
+ * With an interface that does not exist anylb starts and serves all the same, /status says
+ * failed with the reason, and the log says it once. An upgrade's successor replaces the filter
+ * and the old process leaves it. And the promise itself: with two boxes and a router, a session
+ * established through box A survives the router sending it to box B, whose program forwards the
+ * segments to A. Skipped without ANYLB_BPF or root.
+ */
+#include "tests/support/admin_client.h"
+#include "tests/support/harness.h"
+#include "tests/support/netns.h"
+
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void fini(void)
+{
+	sc_cleanup();
+	sc_netns_cleanup();
+	sc_admin_cleanup();
+}
+
+TestSuite(handoff, .fini = fini, .timeout = 60);
+
+static void need_bpf_and_root(void)
+{
+#ifndef ANYLB_BPF
+	cr_skip_test("built without ANYLB_BPF: no flow hand-off");
+#endif
+	char path[256];
+	if (geteuid() != 0)
+		cr_skip_test("needs root (namespaces, tc, BPF)");
+	if (sc_which("ip", path, sizeof(path)) < 0 || sc_which("tc", path, sizeof(path)) < 0)
+		cr_skip_test("needs ip and tc (iproute2)");
+}
+
+/* GET /status's flow_handoff object (a new reference). */
+static json_t *status_handoff(const char *where)
+{
+	struct sc_http_resp r;
+	json_error_t e;
+
+	cr_assert_eq(sc_http(where, "GET", "/status", NULL, 3000, &r), 0);
+	cr_assert_eq(r.status, 200);
+	json_t *doc = json_loads(r.body, 0, &e);
+	sc_http_free(&r);
+	cr_assert_not_null(doc, "/status is not JSON: %s", e.text);
+	json_t *f = json_incref(json_object_get(doc, "flow_handoff"));
+	json_decref(doc);
+	cr_assert(json_is_object(f), "/status has no flow_handoff object");
+	return f;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s != NULL ? s : "";
+}
+
+/* What `tc filter show dev IF ingress` says inside ns. */
+static void tc_show(const char *ns, const char *dev, char *out, size_t cap)
+{
+	int rc = sc_cmd(out, cap, 5000, "ip netns exec %s tc filter show dev %s ingress", ns, dev);
+	cr_assert_geq(rc, 0, "tc: %s", strerror(-rc));
+}
+
+static struct sc_lb *start_lb(const char *ns, const char *dir, const char *iface, int port)
+{
+	if (ns != NULL)
+		cr_assert_eq(sc_netns_enter(ns), 0);
+	struct sc_lb *lb =
+		sc_lb_start("global:\n  workers: 1\n  admin:\n    socket: %s/admin.sock\n"
+			    "bgp:\n  announce: bird_protocol\n"
+			    "  bird_socket: %s/no-bird.ctl\n"
+			    "  flow_handoff:\n    interfaces: [%s]\n"
+			    "    self: 10.1.0.1\n    peers: [10.1.0.2, 10.1.0.3]\n"
+			    "services:\n  - name: web\n    listen: [\"127.0.0.1:%d\"]\n"
+			    "    backends:\n      - address: 127.0.0.1:9\n",
+			dir, dir, iface, port);
+	if (ns != NULL)
+		sc_netns_enter(NULL);
+	cr_assert_not_null(lb);
+	return lb;
+}
+
+Test(handoff, attached_while_running_and_detached_at_the_stop)
+{
+	need_bpf_and_root();
+	char ns[64], dir[256], where[300], out[8192];
+
+	snprintf(ns, sizeof(ns), "anylb-t%ld-ho", (long)getpid());
+	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
+	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
+	cr_assert_eq(sc_netns_add(ns), 0);
+	cr_assert_eq(
+		sc_cmd(out, sizeof(out), 5000, "ip -n %s link add ho0 type veth peer name ho1", ns),
+		0, "%s", out);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000, "ip -n %s addr add 10.1.0.1/24 dev ho0", ns), 0,
+		"%s", out);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000, "ip -n %s link set ho0 up", ns), 0, "%s", out);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000, "ip -n %s link set ho1 up", ns), 0, "%s", out);
+
+	tc_show(ns, "ho0", out, sizeof(out));
+	cr_assert(strstr(out, "flow_handoff") == NULL, "a filter before anylb ran:\n%s", out);
+
+	struct sc_lb *lb = start_lb(ns, dir, "ho0", sc_port_free(AF_INET));
+	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+	tc_show(ns, "ho0", out, sizeof(out));
+	cr_expect(strstr(out, "flow_handoff") != NULL, "no filter while anylb runs:\n%s", out);
+	cr_expect(strstr(out, "handle 0x1") != NULL, "not at handle 1:\n%s", out);
+
+	json_t *f = status_handoff(where);
+	cr_expect_str_eq(jstr(f, "state"), "on", "reason: %s", jstr(f, "reason"));
+	cr_expect_str_eq(
+		json_string_value(json_array_get(json_object_get(f, "interfaces"), 0)), "ho0");
+	json_t *peers = json_object_get(f, "peers");
+	cr_expect_eq(json_array_size(peers), 4, "self, two peers, the strangers");
+	cr_expect_str_eq(jstr(json_array_get(peers, 0), "address"), "10.1.0.1");
+	cr_expect(json_is_true(json_object_get(json_array_get(peers, 0), "self")));
+	cr_expect_str_eq(jstr(json_array_get(peers, 1), "address"), "10.1.0.2");
+	cr_expect(json_is_integer(json_object_get(json_array_get(peers, 1), "forwarded")));
+	json_decref(f);
+
+	struct sc_http_resp m;
+	cr_assert_eq(sc_http(where, "GET", "/metrics", NULL, 3000, &m), 0);
+	cr_expect(strstr(m.body, "anylb_flow_handoff_on 1\n") != NULL, "%s", m.body);
+	cr_expect(strstr(m.body, "anylb_flow_handoff_packets_total{peer=\"10.1.0.2\","
+				 "result=\"forwarded\"} ") != NULL);
+	sc_http_free(&m);
+
+	struct sc_run ctl;
+	char sock[300];
+	snprintf(sock, sizeof(sock), "%s/admin.sock", dir);
+	cr_assert_eq(sc_run_anylbctl(&ctl, 5000, "-s", sock, "status", NULL), 0);
+	cr_expect(strstr(ctl.out, "flow hand-off: on") != NULL, "anylbctl status:\n%s%s", ctl.out,
+		ctl.err);
+	sc_run_free(&ctl);
+
+	cr_expect_eq(sc_lb_stop(lb), 0);
+	tc_show(ns, "ho0", out, sizeof(out));
+	cr_expect(strstr(out, "flow_handoff") == NULL, "the filter outlived anylb:\n%s", out);
+}
+
+/* The program id of the filter `tc filter show` lists (" id N "), 0 when none. */
+static long tc_prog_id(const char *ns, const char *dev)
+{
+	char out[8192];
+
+	tc_show(ns, dev, out, sizeof(out));
+	const char *p = strstr(out, "flow_handoff");
+	if (p == NULL)
+		return 0;
+	p = strstr(out, " id ");
+	return p != NULL ? strtol(p + 4, NULL, 10) : 0;
+}
+
+static void veth_ns(const char *ns)
+{
+	char out[4096];
+
+	cr_assert_eq(sc_netns_add(ns), 0);
+	cr_assert_eq(
+		sc_cmd(out, sizeof(out), 5000, "ip -n %s link add ho0 type veth peer name ho1", ns),
+		0, "%s", out);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000, "ip -n %s link set ho0 up", ns), 0, "%s", out);
+}
+
+/*
+ * An upgrade: the successor replaces the filter (another program id, never none), the old
+ * process exits without removing it, and the successor's stop does.
+ */
+Test(handoff, an_upgrade_hands_the_filter_over)
+{
+	need_bpf_and_root();
+	char ns[64], dir[256], where[300];
+
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	snprintf(ns, sizeof(ns), "anylb-t%ld-hu", (long)getpid());
+	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
+	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
+	veth_ns(ns);
+	struct sc_lb *lb = start_lb(ns, dir, "ho0", sc_port_free(AF_INET));
+	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+	long before = tc_prog_id(ns, "ho0");
+	cr_assert_gt(before, 0, "no filter before the upgrade");
+
+	long pid = sc_lb_pid(lb);
+	cr_assert_eq(kill((pid_t)pid, SIGUSR2), 0);
+	long next = sc_upgrade_wait_successor(where, pid, 10000);
+	cr_assert_gt(next, 0, "no successor took over");
+	long during = tc_prog_id(ns, "ho0");
+	cr_expect_gt(during, 0, "no filter once the successor took over");
+	cr_expect_neq(during, before, "the successor did not replace the filter");
+	json_t *f = status_handoff(where);
+	cr_expect_str_eq(jstr(f, "state"), "on", "successor: %s", jstr(f, "reason"));
+	json_decref(f);
+
+	cr_expect_eq(sc_lb_wait(lb, 10000), 0, "the old process exits 0 after its drain");
+	cr_expect_eq(
+		tc_prog_id(ns, "ho0"), during, "the old process removed the successor's filter");
+	cr_expect_eq(sc_lb_log_count(lb, 0, "flow hand-off: on -> handed_over"), 1);
+
+	kill((pid_t)next, SIGTERM);
+	int reaped = 0;
+	for (int i = 0; i < 200 && !reaped; i++) {
+		reaped = waitpid((pid_t)next, NULL, WNOHANG) == (pid_t)next;
+		if (!reaped)
+			sc_sleep_ms(50);
+	}
+	cr_expect(reaped, "the successor did not stop");
+	cr_expect_eq(tc_prog_id(ns, "ho0"), 0, "the successor's stop left its filter");
+	sc_lb_stop(lb);
+}
+
+Test(handoff, a_bad_interface_fails_safe)
+{
+	need_bpf_and_root();
+	char dir[256], where[300], addr[64];
+	int port = sc_port_free(AF_INET);
+
+	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
+	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
+	struct sc_lb *lb = start_lb(NULL, dir, "nosuch0", port);
+	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+
+	json_t *f = status_handoff(where);
+	cr_expect_str_eq(jstr(f, "state"), "failed");
+	cr_expect(strstr(jstr(f, "reason"), "nosuch0") != NULL, "reason: %s", jstr(f, "reason"));
+	json_decref(f);
+	cr_expect_eq(sc_lb_log_count(lb, 0, "flow hand-off"), 1, "said once in the log");
+	cr_expect_eq(sc_lb_log_count(lb, 0, "interface nosuch0"), 1);
+
+	/* And it serves: the listener takes connections (the backend refuses, that is fine). */
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	int fd = sc_connect(addr, 2000);
+	/* anylb accepts, finds no backend and resets: the reset may come before the connect is
+	 * seen complete, which is as much an answer from the listener. */
+	cr_expect(fd >= 0 || fd == -ECONNRESET, "anylb does not accept: %s", strerror(-fd));
+	if (fd >= 0)
+		close(fd);
+	cr_expect_eq(sc_lb_stop(lb), 0);
+}
+
+/* ---- two boxes: a flow that moves to the other box survives --------------------------------- */
+
+/*
+ *   client (in r) --- r: 192.0.2.10/32 via A, then via B
+ *      ra 10.1.1.1 |            | rb 10.1.2.1
+ *     ha0 10.1.1.2 |            | hb0 10.1.2.2
+ *                box A        box B      both: 192.0.2.10 on lo, anylb and a backend
+ */
+static void run_in(const char *ns, const char *fmt, const char *a, const char *b)
+{
+	char cmd[512], out[4096];
+
+	snprintf(cmd, sizeof(cmd), fmt, a, b);
+	int rc = sc_cmd(out, sizeof(out), 5000, "ip netns exec %s %s", ns, cmd);
+	cr_assert_eq(rc, 0, "%s: %s: %s", ns, cmd, out);
+}
+
+static struct sc_lb *start_box(const char *ns, const char *dir, const char *name, const char *iface,
+	const char *self, const char *peer)
+{
+	cr_assert_eq(sc_netns_enter(ns), 0);
+	struct sc_backend *be = sc_backend_start(SC_BACKEND_ECHO, AF_INET, NULL);
+	cr_assert_not_null(be);
+	struct sc_lb *lb =
+		sc_lb_start("global:\n  workers: 1\n  admin:\n    socket: %s/%s.sock\n"
+			    "bgp:\n  announce: bird_protocol\n"
+			    "  bird_socket: %s/no-bird.ctl\n"
+			    "  flow_handoff:\n    interfaces: [%s]\n"
+			    "    self: %s\n    peers: [%s]\n"
+			    "services:\n  - name: web\n    listen: [\"192.0.2.10:8080\"]\n"
+			    "    anycast:\n      prefixes: [192.0.2.10/32]\n"
+			    "      bird_protocol: anylb_web\n"
+			    "    backends:\n      - address: %s\n",
+			dir, name, dir, iface, self, peer, sc_backend_addr(be));
+	sc_netns_enter(NULL);
+	cr_assert_not_null(lb);
+	return lb;
+}
+
+/* The counter `what` of the entry for address in a box's /status. */
+static long long peer_counter(const char *where, const char *address, const char *what)
+{
+	json_t *f = status_handoff(where), *p;
+	size_t i;
+	long long v = -1;
+
+	json_array_foreach(json_object_get(f, "peers"), i, p)
+	{
+		if (strcmp(jstr(p, "address"), address) == 0)
+			v = json_integer_value(json_object_get(p, what));
+	}
+	json_decref(f);
+	return v;
+}
+
+Test(handoff, a_flow_moved_to_the_other_box_is_forwarded_back_and_survives)
+{
+	need_bpf_and_root();
+	char r[64], a[64], b[64], dir[256], wa[300], wb[300], out[4096];
+	long pid = (long)getpid();
+
+	snprintf(r, sizeof(r), "anylb-t%ld-hr", pid);
+	snprintf(a, sizeof(a), "anylb-t%ld-ha", pid);
+	snprintf(b, sizeof(b), "anylb-t%ld-hb", pid);
+	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
+	snprintf(wa, sizeof(wa), "unix:%s/a.sock", dir);
+	snprintf(wb, sizeof(wb), "unix:%s/b.sock", dir);
+	cr_assert_eq(sc_netns_add(r), 0);
+	cr_assert_eq(sc_netns_add(a), 0);
+	cr_assert_eq(sc_netns_add(b), 0);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
+			     "ip -n %s link add ra type veth peer name ha0 netns %s", r, a),
+		0, "%s", out);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
+			     "ip -n %s link add rb type veth peer name hb0 netns %s", r, b),
+		0, "%s", out);
+	run_in(r, "ip addr add 10.1.1.1/24 dev %s%s", "ra", "");
+	run_in(r, "ip addr add 10.1.2.1/24 dev %s%s", "rb", "");
+	run_in(r, "ip link set %s up%s", "ra", "");
+	run_in(r, "ip link set %s up%s", "rb", "");
+	run_in(r, "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
+	run_in(a, "ip addr add 10.1.1.2/24 dev %s%s", "ha0", "");
+	run_in(b, "ip addr add 10.1.2.2/24 dev %s%s", "hb0", "");
+	const char *boxes[2] = {a, b}, *ifs[2] = {"ha0", "hb0"}, *gw[2] = {"10.1.1.1", "10.1.2.1"};
+	for (int i = 0; i < 2; i++) {
+		run_in(boxes[i], "ip link set %s up%s", ifs[i], "");
+		run_in(boxes[i], "ip addr add 192.0.2.10/32 dev lo%s%s", "", "");
+		run_in(boxes[i], "ip route add default via %s%s", gw[i], "");
+		/* What a box forwards goes back out of its uplink, with its own source address. */
+		run_in(boxes[i], "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
+		run_in(boxes[i], "sysctl -qw net.ipv4.conf.%s.accept_local=1%s", ifs[i], "");
+		run_in(boxes[i], "sysctl -qw net.ipv4.conf.%s.rp_filter=0%s", ifs[i], "");
+		run_in(boxes[i], "sysctl -qw net.ipv4.conf.all.rp_filter=0%s%s", "", "");
+	}
+	run_in(r, "ip route add 192.0.2.10/32 via %s%s", "10.1.1.2", "");
+
+	struct sc_lb *la = start_box(a, dir, "a", "ha0", "10.1.1.2", "10.1.2.2");
+	struct sc_lb *lb = start_box(b, dir, "b", "hb0", "10.1.2.2", "10.1.1.2");
+	cr_assert_eq(sc_admin_wait(wa, 5000), 0);
+	cr_assert_eq(sc_admin_wait(wb, 5000), 0);
+	json_t *f = status_handoff(wa);
+	cr_assert_str_eq(jstr(f, "state"), "on", "A: %s", jstr(f, "reason"));
+	json_decref(f);
+	f = status_handoff(wb);
+	cr_assert_str_eq(jstr(f, "state"), "on", "B: %s", jstr(f, "reason"));
+	json_decref(f);
+
+	/* The session, established through A. */
+	cr_assert_eq(sc_netns_enter(r), 0);
+	int fd = sc_connect("192.0.2.10:8080", 3000);
+	sc_netns_enter(NULL);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(sc_echo(fd, "through A\n", 3000), 0);
+
+	/* The router now sends the prefix to B: B's program must hand the segments to A. */
+	run_in(r, "ip route replace 192.0.2.10/32 via %s%s", "10.1.2.2", "");
+	int rc = sc_echo(fd, "through B, then A\n", 3000);
+	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
+	rc = sc_echo(fd, "and again\n", 3000);
+	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
+	close(fd);
+
+	long long fwd = peer_counter(wb, "10.1.1.2", "forwarded");
+	long long dec = peer_counter(wa, "10.1.2.2", "decapsulated");
+	cr_expect_gt(fwd, 0, "B forwarded nothing to A (%lld)", fwd);
+	cr_expect_gt(dec, 0, "A decapsulated nothing from B (%lld)", dec);
+
+	/* A new client through B is B's own: its SYN is taken there. */
+	cr_assert_eq(sc_netns_enter(r), 0);
+	fd = sc_connect("192.0.2.10:8080", 3000);
+	sc_netns_enter(NULL);
+	cr_expect_geq(fd, 0, "connect through B: %s", strerror(-fd));
+	if (fd >= 0) {
+		cr_expect_eq(sc_echo(fd, "new on B\n", 3000), 0);
+		close(fd);
+	}
+	cr_expect_eq(sc_lb_stop(la), 0);
+	cr_expect_eq(sc_lb_stop(lb), 0);
+}
