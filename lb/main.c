@@ -10,6 +10,7 @@
  * process's state through their argument, never through the one static instance.
  */
 #include "conf/conf.h"
+#include "conf/overlay.h"
 #include "bgp/watchdog.h"
 #include "lb/logs.h"
 #include "lb/admin.h"
@@ -95,6 +96,7 @@ struct anylb {
 	const char *state_path;
 	struct state_file *state;
 	struct snapshot *up_first; /* upgrade, old side: the state as handed over at HELLO */
+	struct overlay overlay;    /* runtime backends (conf/overlay.h): main thread */
 };
 
 static struct anylb anylb;
@@ -491,6 +493,7 @@ static int reload(void *arg, char *msg, size_t cap)
 		.monitor = a->monitor,
 		.admin = a->admin,
 		.stopping = shutdown_state(&a->stop) != SHUTDOWN_RUNNING,
+		.overlay = &a->overlay,
 	};
 
 	sd_notify(0, "RELOADING=1");
@@ -498,6 +501,39 @@ static int reload(void *arg, char *msg, size_t cap)
 	sd_notifyf(0, "READY=1\nSTATUS=%s, generation %llu",
 		rc == 0 ? "reloaded" : "reload failed, running the previous configuration",
 		(unsigned long long)a->rt->generation);
+	return rc;
+}
+
+/*
+ * POST /services/NAME/backends and .../remove: the change is tried on a copy of the overlay
+ * through a reload; only a generation in force keeps it.
+ */
+static int backends(void *arg, int remove, const char *service, const char *address,
+	unsigned weight, const char *zone, char *msg, size_t cap)
+{
+	struct anylb *a = arg;
+	struct overlay next;
+	int rc;
+
+	msg[0] = '\0';
+	if (overlay_copy(&a->overlay, &next) < 0)
+		return -ENOMEM;
+	rc = remove ? overlay_remove(&next, service, address, msg, cap)
+		    : overlay_add(&next, service, address, weight, zone, msg, cap);
+	if (rc == 0) {
+		struct overlay prev = a->overlay;
+		a->overlay = next;
+		rc = reload(a, msg, cap);
+		if (rc < 0) {
+			next = a->overlay;
+			a->overlay = prev;
+		} else {
+			next = prev;
+		}
+	}
+	overlay_free(&next);
+	if (rc == 0)
+		state_file_changed(a->state);
 	return rc;
 }
 
@@ -760,6 +796,7 @@ static int run(const char *file, char *const *argv)
 	handed.state = NULL;
 	struct admin_hooks hooks = {
 		.reload = reload,
+		.backends = backends,
 		.arg = &anylb,
 		.record = &anylb.reloads,
 		.upgrade = upgrade,
@@ -906,6 +943,7 @@ out:
 	inherited_free(in);
 	free(handed_state);
 	free(handed.state);
+	overlay_free(&anylb.overlay);
 	free(handed.anycast);
 	upgrade_destroy(&anylb.up);
 	if (anylb.up_first != NULL) {

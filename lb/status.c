@@ -191,6 +191,8 @@ static json_t *backend_json(struct lb_service *svc, size_t i, int *nomem)
 	put(o, "effective_weight", json_integer(backend_weight(b)), nomem);
 	put(o, "max_connections", json_integer(cb->max_connections), nomem);
 	put(o, "backup", json_boolean(cb->backup), nomem);
+	/* "file", or "runtime": added by anylbctl add-backend (conf/overlay.h) */
+	put(o, "added", json_string(cb->runtime ? "runtime" : "file"), nomem);
 	put(o, "state", json_string(backend_state_name(st)), nomem);
 	put(o, "reason", json_string(reason), nomem);
 	put(o, "active", json_integer(atomic_load_explicit(&b->st->active, memory_order_relaxed)),
