@@ -33,6 +33,7 @@
 #include "lib/clock.h"
 #include "lib/container.h"
 #include "lib/log.h"
+#include "lib/readfile.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -573,15 +574,25 @@ static void errs_text(const struct conf_errs *errs, char *why, size_t cap)
  * start-up both do, so that they accept the same files. NULL after printing the errors (and
  * copying them into why, when not NULL).
  */
-static struct lb_runtime *load(const char *file, char *why, size_t cap)
+static struct lb_runtime *load(const char *file, struct overlay *o, char *why, size_t cap)
 {
 	struct conf_errs errs = {0};
 	struct conf *c = NULL;
 	struct lb_runtime *rt = NULL;
 	int rc = conf_load(file, &c, &errs);
 
+	if (rc == 0 && o != NULL && o->n > 0)
+		rc = overlay_apply(o, c, &errs);
+	if (rc < 0) {
+		conf_free(c);
+		c = NULL;
+	}
 	if (rc == 0 && (rt = runtime_new(c)) == NULL)
 		rc = -ENOMEM;
+	if (rc == 0 && o != NULL) {
+		overlay_settle(o);
+		rc = overlay_copy(o, &rt->overlay);
+	}
 	if (rc == 0 && (rc = runtime_prepare(rt, &errs)) == 0)
 		rc = prepare_process(rt->conf, &errs);
 	if (rc < 0) {
@@ -609,7 +620,7 @@ static void ignored_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 
 static int check_only(const char *file)
 {
-	struct lb_runtime *rt = load(file, NULL, 0);
+	struct lb_runtime *rt = load(file, NULL, NULL, 0);
 
 	if (rt == NULL)
 		return 1;
@@ -690,6 +701,53 @@ static int adopt_extra_listeners(struct inherited *in)
 	return 0;
 }
 
+/*
+ * At start, before anything uses the generation: the runtime backends that the state (handed
+ * over by an upgrade, else the state file) says the last process ran with. When there are any,
+ * the first generation is built again from the file plus them; a file that adopted them, or no
+ * longer has their service, settles them as a reload would. 0, or -1 with why.
+ */
+static int restore_overlay(
+	const char *file, const char *handed, size_t handed_len, char *why, size_t cap)
+{
+	const char *path =
+		anylb.state_path != NULL ? anylb.state_path : anylb.rt->conf->global.state_file;
+	char *buf = NULL, err[256];
+	size_t len = handed_len;
+	struct snapshot sn;
+	mode_t mode;
+
+	if (handed == NULL) {
+		if (path == NULL || readfile_regular(path, SNAP_MAX_BYTES, &buf, &len, &mode) < 0)
+			return 0; /* state_file_restore() says why */
+		handed = buf;
+	}
+	int rc = snapshot_parse(handed, len, &sn, err, sizeof(err));
+	free(buf);
+	if (rc < 0 || sn.overlay.n == 0) {
+		if (rc == 0)
+			snapshot_free(&sn);
+		return 0;
+	}
+	overlay_free(&anylb.overlay);
+	anylb.overlay = sn.overlay;
+	sn.overlay = (struct overlay){0};
+	snapshot_free(&sn);
+	size_t n = anylb.overlay.n;
+	struct lb_runtime *rt = load(file, &anylb.overlay, why, cap);
+	if (rt == NULL) {
+		log_error("the runtime backends saved in the state cannot apply to %s: %s", file,
+			why);
+		return -1;
+	}
+	runtime_put(anylb.rt);
+	anylb.rt = rt;
+	log_info("restored %zu runtime backend change%s (add-backend, remove-backend); %zu kept "
+		 "after the file's",
+		n, n == 1 ? "" : "s", anylb.overlay.n);
+	return 0;
+}
+
 static int run(const char *file, char *const *argv)
 {
 	int status = 1;
@@ -704,7 +762,7 @@ static int run(const char *file, char *const *argv)
 	pthread_mutex_init(&anylb.change_lock, NULL);
 	if (successor_open(&anylb.succ) < 0)
 		return 1;
-	anylb.rt = load(file, why, sizeof(why));
+	anylb.rt = load(file, NULL, why, sizeof(why));
 	if (anylb.rt == NULL) {
 		successor_fail(anylb.succ, why[0] != '\0' ? why : "invalid configuration");
 		successor_free(anylb.succ);
@@ -738,6 +796,9 @@ static int run(const char *file, char *const *argv)
 	} else if (refuse_second_instance(c) < 0) {
 		goto out;
 	}
+	if (restore_overlay(file, handed.state, handed.state_len, why, sizeof(why)) < 0)
+		goto out;
+	c = anylb.rt->conf;
 
 	anylb.loop = ev_default_loop(EVFLAG_AUTO);
 	/* Before any thread: interface mode forks the watchdog. */

@@ -170,6 +170,14 @@ int reload_apply(const struct reload_targets *t, struct reload_record *rec, char
 	struct lb_runtime *rt = runtime_next(old, c);
 	if (rt == NULL)
 		return fail(rec, -ENOMEM, msg, cap, "out of memory");
+	/* What the snapshot says the generation was built with: the overlay as it will be. */
+	if (t->overlay != NULL) {
+		if (overlay_copy(t->overlay, &rt->overlay) < 0) {
+			runtime_put(rt);
+			return fail(rec, -ENOMEM, msg, cap, "out of memory");
+		}
+		overlay_settle(&rt->overlay);
+	}
 	/* What the file names (CA files): opened now, or the reload is refused. */
 	if ((rc = runtime_prepare(rt, &errs)) < 0) {
 		errs_to_msg(&errs, msg, cap);

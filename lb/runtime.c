@@ -264,6 +264,7 @@ static void runtime_free(struct lb_runtime *rt)
 		free(rt->proc);
 	}
 	conf_free(rt->conf);
+	overlay_free(&rt->overlay);
 	free(rt);
 }
 

@@ -20,6 +20,7 @@
 #define ANYLB_LB_RUNTIME_H
 
 #include "conf/conf.h"
+#include "conf/overlay.h"
 #include "health/backend_health.h"
 #include "health/outlier.h"
 #include "lb/inherited.h"
@@ -299,6 +300,8 @@ struct lb_runtime {
 	struct lb_service *services;
 	size_t nservices;
 	uint64_t generation; /* 1 for the configuration anylb started with */
+	/* The runtime backends conf was built with (conf/overlay.h), settled; for the snapshot. */
+	struct overlay overlay;
 	struct lb_process *proc;
 	_Atomic unsigned refs;
 };

@@ -132,8 +132,8 @@ static int post_raw(const char *where, const char *token, const char *path, cons
 	return out->status;
 }
 
-static void expect_post(const char *where, const char *token, const char *path,
-	const char *body, int want)
+static void expect_post(
+	const char *where, const char *token, const char *path, const char *body, int want)
 {
 	struct sc_http_resp h;
 
@@ -216,8 +216,8 @@ Test(runtime_backends, an_added_backend_takes_sessions_and_a_reload_keeps_it)
 	cr_expect_str_eq(added_by(&r, 0, by, sizeof(by)), "file");
 	/* Round robin over A, B, C on two workers: C gets about a third of 60. */
 	tally(&r, 60, c);
-	cr_expect(c[2] >= 12, "the added backend took too few sessions: A %d B %d C %d", c[0],
-		c[1], c[2]);
+	cr_expect(c[2] >= 12, "the added backend took too few sessions: A %d B %d C %d", c[0], c[1],
+		c[2]);
 	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.sock, "status", NULL), 0);
 	cr_expect(strstr(run.out, "added at run time") != NULL, "%s", run.out);
 	sc_run_free(&run);
@@ -239,8 +239,8 @@ Test(runtime_backends, an_added_backend_takes_sessions_and_a_reload_keeps_it)
 
 	/* Over TCP a write needs the token, exactly as the other writes do. */
 	expect_post(r.tcp, NULL, "/services/web/backends", "{\"address\":\"127.0.0.1:9\"}", 401);
-	expect_post(r.tcp, "wrong-token", "/services/web/backends",
-		"{\"address\":\"127.0.0.1:9\"}", 401);
+	expect_post(r.tcp, "wrong-token", "/services/web/backends", "{\"address\":\"127.0.0.1:9\"}",
+		401);
 	snprintf(want, sizeof(want), "/services/web/backends/%s/remove", sc_backend_addr(r.be[2]));
 	expect_post(r.tcp, NULL, want, NULL, 401);
 	cr_expect_str_eq(added_by(&r, 2, by, sizeof(by)), "runtime",
