@@ -193,6 +193,8 @@ int overlay_copy(const struct overlay *o, struct overlay *out)
 			overlay_free(out);
 			return -ENOMEM;
 		}
+		out->v[i].in_file = e->in_file;
+		out->v[i].svc_in_file = e->svc_in_file;
 	}
 	return 0;
 }

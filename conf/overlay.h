@@ -64,7 +64,7 @@ int overlay_apply(struct overlay *o, struct conf *c, struct conf_errs *errs);
 /* After a generation built by overlay_apply(o, ...) is in force: the reload rule above. */
 void overlay_settle(struct overlay *o);
 
-/* A deep copy of o into *out (empty on failure); 0 or -ENOMEM. */
+/* A deep copy of o (flags included) into *out (empty on failure); 0 or -ENOMEM. */
 int overlay_copy(const struct overlay *o, struct overlay *out);
 
 /* Frees the entries; o is then empty. */

@@ -313,3 +313,46 @@ Test(runtime_backends, a_removed_backend_drains_its_open_session_and_takes_no_ne
 	cr_expect(c[m] >= 5, "it did not come back: A %d B %d", c[0], c[1]);
 	lb_stop(&r);
 }
+
+/* Waits until the state file holds needle. */
+static void wait_state_file(struct rig *r, const char *needle)
+{
+	int64_t deadline = sc_now_ms() + 5000;
+
+	for (;;) {
+		char *s = sc_read_file(r->state);
+		int ok = s != NULL && strstr(s, needle) != NULL;
+		if (!ok && sc_now_ms() >= deadline)
+			cr_assert_fail("the state file never said '%s':\n%s", needle, s);
+		free(s);
+		if (ok)
+			return;
+		sc_sleep_ms(20);
+	}
+}
+
+Test(runtime_backends, a_restart_with_the_state_file_keeps_the_overlay)
+{
+	struct rig r;
+	char line[256], by[32];
+	int c[3];
+
+	rig_init(&r);
+	lb_start(&r);
+	ctl(&r, 0, "add-backend", "web", sc_backend_addr(r.be[2]));
+	ctl(&r, 0, "remove-backend", "web", sc_backend_addr(r.be[0]));
+	snprintf(line, sizeof(line), "added web %s weight 100 zone -\n", sc_backend_addr(r.be[2]));
+	wait_state_file(&r, line);
+	snprintf(line, sizeof(line), "removed web %s\n", sc_backend_addr(r.be[0]));
+	wait_state_file(&r, line);
+	lb_stop(&r);
+
+	lb_start(&r);
+	cr_expect_eq(sc_lb_wait_log(r.lb, 0, "restored 2 runtime backend changes", 3000, NULL), 0);
+	cr_expect_str_eq(added_by(&r, 2, by, sizeof(by)), "runtime");
+	cr_expect_str_eq(added_by(&r, 0, by, sizeof(by)), "absent");
+	tally(&r, 30, c);
+	cr_expect_eq(c[0], 0, "the removed backend took sessions after the restart");
+	cr_expect(c[2] >= 10, "the added backend took too few: B %d C %d", c[1], c[2]);
+	lb_stop(&r);
+}
