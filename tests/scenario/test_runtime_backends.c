@@ -317,18 +317,11 @@ Test(runtime_backends, a_removed_backend_drains_its_open_session_and_takes_no_ne
 /* Waits until the state file holds needle. */
 static void wait_state_file(struct rig *r, const char *needle)
 {
-	int64_t deadline = sc_now_ms() + 5000;
+	char *last = NULL;
 
-	for (;;) {
-		char *s = sc_read_file(r->state);
-		int ok = s != NULL && strstr(s, needle) != NULL;
-		if (!ok && sc_now_ms() >= deadline)
-			cr_assert_fail("the state file never said '%s':\n%s", needle, s);
-		free(s);
-		if (ok)
-			return;
-		sc_sleep_ms(20);
-	}
+	if (sc_wait_file_has(r->state, needle, 5000, &last) < 0)
+		cr_assert_fail("the state file never said '%s':\n%s", needle,
+			last != NULL ? last : "(none)");
 }
 
 Test(runtime_backends, a_restart_with_the_state_file_keeps_the_overlay)
