@@ -6,7 +6,8 @@
  * `anylbctl status` say it was added at run time, and a SIGHUP with an unchanged file keeps it.
  * remove-backend on the backend of an established session keeps that session echoing while new
  * sessions never reach the backend, which is gone from /status. Bad input is refused with the
- * status the API documents; over TCP a write needs the token.
+ * status the API documents; over TCP a write needs the token. A restart with the state file and
+ * a binary upgrade both keep the overlay.
  */
 #include "tests/support/admin_client.h"
 #include "tests/support/harness.h"
@@ -17,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define TOKEN "runtime-backends-token-0123456789abcdef"
@@ -348,4 +351,36 @@ Test(runtime_backends, a_restart_with_the_state_file_keeps_the_overlay)
 	cr_expect_eq(c[0], 0, "the removed backend took sessions after the restart");
 	cr_expect(c[2] >= 10, "the added backend took too few: B %d C %d", c[1], c[2]);
 	lb_stop(&r);
+}
+
+Test(runtime_backends, an_upgrade_hands_the_overlay_over)
+{
+	struct rig r;
+	struct sc_run run;
+	char by[32];
+	int c[3];
+
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	rig_init(&r);
+	lb_start(&r);
+	ctl(&r, 0, "add-backend", "web", sc_backend_addr(r.be[2]));
+	ctl(&r, 0, "remove-backend", "web", sc_backend_addr(r.be[1]));
+	long pid = sc_lb_pid(r.lb);
+	cr_assert_eq(sc_run_anylbctl(&run, 60000, "-s", r.sock, "upgrade", NULL), 0);
+	cr_assert_eq(run.status, 0, "upgrade: %s%s", run.out, run.err);
+	sc_run_free(&run);
+	long next = sc_upgrade_wait_successor(r.where, pid, 10000);
+	cr_assert_gt(next, 0, "no successor");
+	cr_expect_str_eq(added_by(&r, 2, by, sizeof(by)), "runtime");
+	cr_expect_str_eq(added_by(&r, 1, by, sizeof(by)), "absent");
+	tally(&r, 30, c);
+	cr_expect_eq(c[1], 0, "the removed backend took sessions after the upgrade");
+	cr_expect(c[2] >= 10, "the added backend took too few: A %d C %d", c[0], c[2]);
+	cr_expect_eq(sc_lb_wait(r.lb, 10000), 0, "the old one exits 0");
+	kill((pid_t)next, SIGTERM);
+	int st = -1;
+	for (int i = 0; i < 200 && waitpid((pid_t)next, &st, WNOHANG) != (pid_t)next; i++)
+		sc_sleep_ms(50);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the successor did not exit cleanly");
+	sc_lb_stop(r.lb);
 }
