@@ -705,9 +705,10 @@ static int adopt_extra_listeners(struct inherited *in)
  * At start, before anything uses the generation: the runtime backends that the state (handed
  * over by an upgrade, else the state file) says the last process ran with. When there are any,
  * the first generation is built again from the file plus them; a file that adopted them, or no
- * longer has their service, settles them as a reload would. 0, or -1 with why.
+ * longer has their service, settles them as a reload would. When the file no longer takes them
+ * (a service would be left without a backend), the file's alone runs and they are dropped.
  */
-static int restore_overlay(
+static void restore_overlay(
 	const char *file, const char *handed, size_t handed_len, char *why, size_t cap)
 {
 	const char *path =
@@ -719,7 +720,7 @@ static int restore_overlay(
 
 	if (handed == NULL) {
 		if (path == NULL || readfile_regular(path, SNAP_MAX_BYTES, &buf, &len, &mode) < 0)
-			return 0; /* state_file_restore() says why */
+			return; /* state_file_restore() says why */
 		handed = buf;
 	}
 	int rc = snapshot_parse(handed, len, &sn, err, sizeof(err));
@@ -727,7 +728,7 @@ static int restore_overlay(
 	if (rc < 0 || sn.overlay.n == 0) {
 		if (rc == 0)
 			snapshot_free(&sn);
-		return 0;
+		return;
 	}
 	overlay_free(&anylb.overlay);
 	anylb.overlay = sn.overlay;
@@ -736,16 +737,19 @@ static int restore_overlay(
 	size_t n = anylb.overlay.n;
 	struct lb_runtime *rt = load(file, &anylb.overlay, why, cap);
 	if (rt == NULL) {
-		log_error("the runtime backends saved in the state cannot apply to %s: %s", file,
-			why);
-		return -1;
+		/* The file alone was valid: it runs, and the saved changes are dropped. */
+		log_warn("the %zu runtime backend change%s saved in the state cannot apply to %s "
+			 "(%.*s): starting with the file's backends",
+			n, n == 1 ? "" : "s", file, (int)strcspn(why, "\n"), why);
+		overlay_free(&anylb.overlay);
+		why[0] = '\0';
+		return;
 	}
 	runtime_put(anylb.rt);
 	anylb.rt = rt;
 	log_info("restored %zu runtime backend change%s (add-backend, remove-backend); %zu kept "
 		 "after the file's",
 		n, n == 1 ? "" : "s", anylb.overlay.n);
-	return 0;
 }
 
 static int run(const char *file, char *const *argv)
@@ -796,8 +800,7 @@ static int run(const char *file, char *const *argv)
 	} else if (refuse_second_instance(c) < 0) {
 		goto out;
 	}
-	if (restore_overlay(file, handed.state, handed.state_len, why, sizeof(why)) < 0)
-		goto out;
+	restore_overlay(file, handed.state, handed.state_len, why, sizeof(why));
 	c = anylb.rt->conf;
 
 	anylb.loop = ev_default_loop(EVFLAG_AUTO);
