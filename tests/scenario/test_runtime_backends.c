@@ -181,6 +181,19 @@ static const char *added_by(struct rig *r, int i, char *buf, size_t cap)
 	return buf;
 }
 
+/* Waits (3 s at most) until backend i is gone from /status: a removed one goes with its last
+ * session, which the client may have closed a moment before anylb saw it. */
+static void wait_absent(struct rig *r, int i)
+{
+	char by[32];
+	int64_t deadline = sc_now_ms() + 3000;
+
+	while (strcmp(added_by(r, i, by, sizeof(by)), "absent") != 0 && sc_now_ms() < deadline)
+		sc_sleep_ms(20);
+	cr_expect_str_eq(
+		by, "absent", "backend %s still shown after its last session ended", ids[i]);
+}
+
 static void tally(struct rig *r, int n, int c[3])
 {
 	cr_assert_eq(sc_hello_tally(r->listen, n, ids, 3, c), 0);
@@ -265,7 +278,7 @@ Test(runtime_backends, an_added_backend_takes_sessions_and_a_reload_keeps_it)
 		"admin: service web backend %s removed: draining (runtime), from 127.0.0.1",
 		sc_backend_addr(r.be[2]));
 	cr_expect_eq(sc_lb_wait_log(r.lb, off, want, 2000, NULL), 0, "no audit line '%s'", want);
-	cr_expect_str_eq(added_by(&r, 2, by, sizeof(by)), "absent");
+	wait_absent(&r, 2);
 	lb_stop(&r);
 }
 
@@ -285,7 +298,13 @@ Test(runtime_backends, a_removed_backend_drains_its_open_session_and_takes_no_ne
 	int m = line[0] == 'A' ? 0 : 1, other = 1 - m;
 
 	ctl(&r, 0, "remove-backend", "web", sc_backend_addr(r.be[m]));
-	cr_expect_str_eq(added_by(&r, m, by, sizeof(by)), "absent");
+	/* Shown draining, with why, while its session runs. */
+	cr_expect_str_eq(added_by(&r, m, by, sizeof(by)), "removed");
+	struct sc_run run;
+	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.sock, "status", NULL), 0);
+	cr_expect(strstr(run.out, "removed from the configuration") != NULL, "%s", run.out);
+	cr_expect(strstr(run.out, "draining") != NULL, "%s", run.out);
+	sc_run_free(&run);
 	cr_expect_eq(sc_echo(keep, "still here\n", 2000), 0, "the removal cut the open session");
 	tally(&r, 20, c);
 	cr_expect_eq(c[other], 20, "a new session reached the removed backend: %d", c[m]);
@@ -305,11 +324,13 @@ Test(runtime_backends, a_removed_backend_drains_its_open_session_and_takes_no_ne
 
 	/* A reload with the file unchanged keeps it removed; the session goes on. */
 	sighup(&r, 3);
-	cr_expect_str_eq(added_by(&r, m, by, sizeof(by)), "absent");
+	cr_expect_str_eq(added_by(&r, m, by, sizeof(by)), "removed");
 	tally(&r, 10, c);
 	cr_expect_eq(c[other], 10);
 	cr_expect_eq(sc_echo(keep, "to the end\n", 2000), 0);
 	close(keep);
+	/* Its last session ended: gone from /status. */
+	wait_absent(&r, m);
 
 	/* add-backend brings it back as the file has it. */
 	ctl(&r, 0, "add-backend", "web", sc_backend_addr(r.be[m]));
