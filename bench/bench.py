@@ -54,7 +54,65 @@ METRICS = [
     ("rss_per", "(d) RSS per idle session", "bytes", False, "{:.0f}"),
     ("cpu_gb", "(e) proxy CPU per GB moved", "CPU s/GB", False, "{:.3f}"),
     ("load_gb", "(e) load CPU per GB moved", "CPU s/GB", False, "{:.3f}"),
+    ("ol_p50", "(f) p50 at half HAProxy's rate, open loop", "ms", False, "{:.3f}"),
+    ("ol_p99", "(f) p99 at half HAProxy's rate, open loop", "ms", False, "{:.3f}"),
 ]
+
+# --cap: every proxy in a cgroup v1 cpu group with this quota (cgroup v2: cpu.max).
+CGROUP_V1, CGROUP_V2 = "/sys/fs/cgroup/cpu", "/sys/fs/cgroup"
+
+
+class Cap:
+    """A cpu cgroup with quota_pct % of one core, holding the given processes; a 10 ms period,
+    so that throttling comes in short gaps (a 100 ms one leaves 70 ms holes in a latency)."""
+
+    def __init__(self, name, quota_pct, pids):
+        self.v2 = not os.path.isdir(CGROUP_V1)
+        base = CGROUP_V2 if self.v2 else CGROUP_V1
+        self.root = base
+        self.path = f"{base}/anylb-bench-{name}-{os.getpid()}"
+        os.makedirs(self.path, exist_ok=True)
+        if self.v2:
+            with open(f"{self.path}/cpu.max", "w") as f:
+                f.write(f"{quota_pct * 100} 10000")
+        else:
+            with open(f"{self.path}/cpu.cfs_period_us", "w") as f:
+                f.write("10000")
+            with open(f"{self.path}/cpu.cfs_quota_us", "w") as f:
+                f.write(str(quota_pct * 100))
+        for pid in pids:
+            with open(f"{self.path}/cgroup.procs", "w") as f:
+                f.write(str(pid))
+
+    def close(self):
+        try:
+            with open(f"{self.path}/cgroup.procs") as f:
+                pids = f.read().split()
+        except OSError:
+            pids = []
+        for pid in pids:  # back to the root group before the group goes
+            try:
+                with open(f"{self.root}/cgroup.procs", "w") as f:
+                    f.write(pid)
+            except OSError:
+                pass
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+
+def openloop(port, rate, secs, conns=16):
+    """bench/openloop.c at a fixed offered rate: latency from each request's due time."""
+    exe = os.path.join(tempfile.gettempdir(), f"anylb-openloop-{os.getpid()}")
+    if not os.path.exists(exe):
+        subprocess.run(["gcc", "-O2", "-o", exe, os.path.join(ROOT, "bench/openloop.c")],
+                       check=True)
+    out = subprocess.run(["taskset", "-c", LOAD_CPU, exe, str(port), str(int(rate)), str(secs),
+                          str(conns)], capture_output=True, text=True, timeout=secs + 30).stdout
+    r = dict(kv.split("=") for kv in out.split())
+    return {"p50": int(r["p50_us"]) / 1000, "p99": int(r["p99_us"]) / 1000,
+            "errors": int(r["errors"]), "late": int(r["late"]), "done": int(r["done"])}
 
 
 def log(msg):
@@ -414,10 +472,27 @@ def start_proxy(t, d, anylb, maxconn, wrap=()):
     return p
 
 
+def run_latency(t, d, opts):
+    """(f) alone, for a target that ran before the rate was known (HAProxy sets it)."""
+    name = t[0]
+    proxy = start_proxy(t, d, opts.anylb, opts.maxconn)
+    cap = Cap(name, opts.cap, proxy.pids()) if proxy is not None else None
+    try:
+        wrk(t[2], 1, conns=1)
+        o = openloop(t[2], opts.lat_rate, opts.secs)
+        return {"ol_p50": o["p50"], "ol_p99": o["p99"], "ol_errors": o["errors"]}
+    finally:
+        if cap is not None:
+            cap.close()
+        if proxy is not None:
+            proxy.stop()
+
+
 def run_target(t, d, opts, iperf):
     name, label, hport, bport, workers, cpus = t
     r = {}
     proxy = start_proxy(t, d, opts.anylb, opts.maxconn)
+    cap = Cap(name, opts.cap, proxy.pids()) if opts.cap and proxy is not None else None
     try:
         # One request so lazy start-up work is done before anything is measured.
         wrk(hport, 1, conns=1)
@@ -455,10 +530,16 @@ def run_target(t, d, opts, iperf):
         r["bulk4"] = bps4 / 1e9 if bps4 else None
         if proxy and bytes1 and bytes4:
             r["cpu_gb"] = (c1 - c0) / CLK_TCK / ((bytes1 + bytes4) / 1e9)
+        if opts.cap and opts.lat_rate:
+            time.sleep(0.5)
+            o = openloop(hport, opts.lat_rate, opts.secs)
+            r["ol_p50"], r["ol_p99"], r["ol_errors"] = o["p50"], o["p99"], o["errors"]
         if proxy is not None and proxy.p.poll() is not None:
             log(f"{label} died during the run (exit {proxy.p.returncode})")
             r["died"] = True
     finally:
+        if cap is not None:
+            cap.close()
         if proxy is not None:
             proxy.stop()
     return r
@@ -542,11 +623,26 @@ TARGET_CHECKS = [
 ]
 
 
-def targets_check(runs):
+# Issue 17's targets, at equal CPU (--cap).
+TARGET_CHECKS_CAPPED = [
+    ("(b) new connections/s ≥ 1.3× HAProxy", "cps", "haproxy", 1.3, True),
+    ("(b) proxy CPU per new connection ≤ 0.75× HAProxy's", "cps_cpu_us", "haproxy", 0.75, False),
+    ("(a) keep-alive req/s ≥ 1.3× HAProxy", "ka_rps", "haproxy", 1.3, True),
+    ("(a) proxy CPU per keep-alive request ≤ 0.75× HAProxy's", "ka_cpu_us", "haproxy", 0.75,
+     False),
+    ("(a) keep-alive req/s ≥ 1.0× nginx", "ka_rps", "nginx", 1.0, True),
+    ("(b) new connections/s ≥ 1.0× nginx", "cps", "nginx", 1.0, True),
+    ("(f) p99 at half HAProxy's rate ≤ HAProxy's", "ol_p99", "haproxy", 1.0, False),
+    ("(c) bulk 1 stream ≥ 2× HAProxy", "bulk1", "haproxy", 2.0, True),
+    ("(d) RSS per idle session ≤ 0.25× HAProxy's", "rss_per", "haproxy", 0.25, False),
+]
+
+
+def targets_check(runs, checks=TARGET_CHECKS):
     """One row per target: the median of the paired ratios decides; the range and how many
     repetitions met the bound show how firm that is."""
     rows = []
-    for label, key, ref, bound, higher in TARGET_CHECKS:
+    for label, key, ref, bound, higher in checks:
         vals = paired(runs, key, "anylb", ref)
         if not vals:
             rows.append(f"| {label} | – | – | – | not measured |")
@@ -569,6 +665,7 @@ def report(runs, info, opts, targets):
     L = []
     L.append(f"Run: {info['date']} · {info['cpu']}, {info['cores']} cores, kernel "
              f"{info['kernel']} · {opts.reps} repetition(s), medians"
+             f"{f' · every proxy capped at {opts.cap} % of one core (cpu cgroup, 10 ms period)' if opts.cap else ''}"
              f"{' · QUICK smoke run, not for comparison' if opts.quick else ''}")
     L.append("")
     L.append(f"Versions: {info['anylb']} · {info['haproxy']} · {info['nginx']} · "
@@ -598,12 +695,13 @@ def report(runs, info, opts, targets):
         cells = [fmt(paired_median(runs, key, n, ref), "{:.2f}") for n, ref in cols]
         L.append(f"| {label} {arrow} | " + " | ".join(cells) + " |")
     L.append("")
-    L.append("Targets (issue 6), anylb with 1 worker against HAProxy with 1 thread:")
+    L.append(("Targets at equal CPU (issue 17)" if opts.cap else "Targets (issue 6)") +
+             ", anylb with 1 worker against HAProxy with 1 thread:")
     L.append("")
     L.append("| target | anylb ratio (median) | range over the repetitions | repetitions "
              "meeting it | verdict |")
     L.append("|---|---|---|---|---|")
-    L += targets_check(runs)
+    L += targets_check(runs, TARGET_CHECKS_CAPPED if opts.cap else TARGET_CHECKS)
     if "anylb2" in med and "anylb" in med:
         L.append("")
         L.append("\\* anylb 2 workers runs on both cores, so it shares a core with the load "
@@ -925,6 +1023,7 @@ def kernel_profile(opts, d, iperf):
 
 
 BEGIN, END = "<!-- BEGIN bench/run.sh results -->", "<!-- END bench/run.sh results -->"
+CBEGIN, CEND = "<!-- BEGIN bench/run.sh --cap results -->", "<!-- END bench/run.sh --cap results -->"
 PBEGIN, PEND = "<!-- BEGIN bench/run.sh --profile -->", "<!-- END bench/run.sh --profile -->"
 
 
@@ -940,8 +1039,11 @@ def write_block(path, begin, end, body):
         f.write(text)
 
 
-def write_doc(path, table):
-    write_block(path, BEGIN, END, f"{table}\n\n![ratios](bench-ratios.png)")
+def write_doc(path, table, capped=False):
+    if capped:
+        write_block(path, CBEGIN, CEND, f"{table}\n\n![ratios](bench-ratios-capped.png)")
+    else:
+        write_block(path, BEGIN, END, f"{table}\n\n![ratios](bench-ratios.png)")
 
 
 # ---- main -------------------------------------------------------------------------------------
@@ -960,7 +1062,14 @@ def main():
                     "each proxy, anylb's instructions (callgrind) and both cores' time by "
                     "process and function (perf); with --quick, docs/ are left alone")
     ap.add_argument("--profile-secs", type=int, default=3)
+    ap.add_argument("--cap", type=int, metavar="PCT",
+                    help="equal CPU: every proxy in a cpu cgroup with PCT %% of one core "
+                    "(cgroup v1 cpu.cfs_quota_us, or v2 cpu.max), so the proxy saturates "
+                    "before the load generator; adds (f), the latency at half HAProxy's "
+                    "capped keep-alive rate, open loop (bench/openloop.c); anylb 2 workers is "
+                    "left out")
     opts = ap.parse_args()
+    opts.lat_rate = None
 
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -979,6 +1088,10 @@ def main():
         opts.secs, opts.bulk_secs, opts.warmup = 8, 5, 1
         opts.sessions = opts.sessions or min(10000, n_max)
     targets = TARGETS
+    if opts.cap:
+        # HAProxy first: its capped rate sets the rate of every target's latency run.
+        targets = [t for t in TARGETS if t[0] == "haproxy"] + \
+                  [t for t in TARGETS if t[0] not in ("haproxy", "anylb2")]
     if opts.only:
         keep = opts.only.split(",")
         targets = [t for t in TARGETS if t[0] in keep]
@@ -1015,7 +1128,13 @@ def main():
         for rep in range(opts.reps):
             for t in targets:
                 log(f"rep {rep + 1}/{opts.reps}: {t[1]}")
+                if opts.cap and t[0] == "haproxy":
+                    opts.lat_rate = None
                 r = run_target(t, d, opts, iperf)
+                if opts.cap and t[0] == "haproxy" and r.get("ka_rps"):
+                    opts.lat_rate = r["ka_rps"] / 2
+                    # HAProxy's own latency run, now that the rate is known.
+                    r.update(run_latency(t, d, opts))
                 log("  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                      for k, v in r.items()))
                 runs[t[0]].append(r)
@@ -1029,11 +1148,12 @@ def main():
     with open(f"{d}/results.json", "w") as f:
         json.dump({"info": info, "runs": runs, "medians": med}, f, indent=1)
     docs = not opts.no_docs and not opts.quick
-    png = os.path.join(ROOT, "docs", "bench-ratios.png") if docs else f"{d}/bench-ratios.png"
+    pngname = "bench-ratios-capped.png" if opts.cap else "bench-ratios.png"
+    png = os.path.join(ROOT, "docs", pngname) if docs else f"{d}/{pngname}"
     plot(runs, targets, png, d, info)
     if docs:
-        write_doc(os.path.join(ROOT, "docs", "BENCHMARKS.md"), table)
-        log("wrote docs/BENCHMARKS.md and docs/bench-ratios.png")
+        write_doc(os.path.join(ROOT, "docs", "BENCHMARKS.md"), table, capped=bool(opts.cap))
+        log(f"wrote docs/BENCHMARKS.md and docs/{pngname}")
     else:
         log(f"quick run: docs/ left alone; plot in {png}, raw results in {d}/results.json")
     if not opts.keep and docs:

@@ -32,10 +32,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import Proc, log, machine_info, ROOT  # noqa: E402
+from bench import Cap, Proc, log, machine_info, ROOT  # noqa: E402
 
 PORT_KNOT, PORT_NGINX, PORT_ANYLB = 19531, 19532, 19533
-CGROUP = "/sys/fs/cgroup/cpu"
 BEGIN, END = "<!-- BEGIN bench/dns.sh results -->", "<!-- END bench/dns.sh results -->"
 NAMES = 200  # www0..www199: the query file cycles over them
 
@@ -114,41 +113,11 @@ def start_anylb(d, anylb, responses):
           f"  admin: {{socket: {d}/admin.sock}}\n"
           "services:\n  - name: dns\n    protocol: udp\n"
           f"    listen: 127.0.0.1:{PORT_ANYLB}\n"
-          f"    udp: {{responses: {responses}, max_flows: 100000}}\n"
+          f"    udp: {{responses: {responses}, max_flows: 20000}}\n"
           f"    backends:\n      - address: 127.0.0.1:{PORT_KNOT}\n")
     p = Proc([anylb, "-c", f"{d}/anylb.yaml"], "0", f"{d}/anylb.log", "anylb")
     wait_dns(PORT_ANYLB, p)
     return p
-
-
-class Cap:
-    """A cgroup v1 cpu group with quota_pct % of one core, holding the given processes."""
-
-    def __init__(self, name, quota_pct, pids):
-        self.path = f"{CGROUP}/anylb-bench-{name}-{os.getpid()}"
-        os.makedirs(self.path, exist_ok=True)
-        # A short period: a 100 ms one throttles in 70 ms gaps, which is all a p99 would show.
-        write(f"{self.path}/cpu.cfs_period_us", "10000")
-        write(f"{self.path}/cpu.cfs_quota_us", str(quota_pct * 100))
-        for pid in pids:
-            write(f"{self.path}/cgroup.procs", str(pid))
-
-    def throttled(self):
-        with open(f"{self.path}/cpu.stat") as f:
-            return dict(l.split() for l in f)
-
-    def close(self):
-        with open(f"{self.path}/cgroup.procs") as f:
-            pids = f.read().split()
-        for pid in pids:  # back to the root group before the group goes
-            try:
-                write(f"{CGROUP}/cgroup.procs", pid)
-            except OSError:
-                pass
-        try:
-            os.rmdir(self.path)
-        except OSError:
-            pass
 
 
 def dnsperf(port, d, secs, rate=None, verbose=False):
@@ -199,35 +168,37 @@ def run_target(name, d, opts, rate=None):
 
 
 def flow_memory(name, d, opts):
-    """RSS and fds per active flow: opts.flows ports, one query each, flows kept open."""
+    """RSS and fds per active flow, as the slope between opts.flows / 2 and opts.flows ports
+    (one query each, flows kept open): what a flow adds, without the fixed costs (anylb's
+    bucket array, sized for udp.max_flows, nginx's pools) that a small count would spread."""
     proc = start_nginx(d, 0) if name == "nginx" else start_anylb(d, opts.anylb, 0)
     port = PORT_NGINX if name == "nginx" else PORT_ANYLB
+    socks, answered, marks = [], 0, []
     try:
         time.sleep(0.5)
-        rss0, fds0 = proc.rss_kb(), proc.nfds()
-        socks, answered = [], 0
-        for i in range(opts.flows):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.setblocking(False)
-            s.sendto(query_packet(i & 0xffff, f"www{i % NAMES}.example.org"), ("127.0.0.1", port))
-            socks.append(s)
-            if i % 200 == 199:
-                time.sleep(0.01)
-        time.sleep(1.0)
-        for s in socks:
-            try:
-                answered += bool(s.recv(512))
-            except OSError:
-                pass
-        rss1, fds1 = proc.rss_kb(), proc.nfds()
+        for half in (0, 1):
+            for i in range(opts.flows // 2):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.setblocking(False)
+                s.sendto(query_packet(i & 0xffff, f"www{i % NAMES}.example.org"),
+                         ("127.0.0.1", port))
+                socks.append(s)
+                if i % 100 == 99:
+                    time.sleep(0.01)
+            time.sleep(1.0)
+            for s in socks[half * (opts.flows // 2):]:
+                try:
+                    answered += bool(s.recv(512))
+                except OSError:
+                    pass
+            marks.append((answered, proc.rss_kb(), proc.nfds()))
+        (a0, r0, f0), (a1, r1, f1) = marks
+        n = max(1, a1 - a0)
+        return {"flows": opts.flows, "answered": answered,
+                "rss_per_flow": (r1 - r0) * 1024 / n, "fds_per_flow": (f1 - f0) / n}
+    finally:
         for s in socks:
             s.close()
-        # Per answered query: a query that got no answer (lost in a socket buffer on the
-        # way) may have no flow.
-        n = max(1, answered)
-        return {"flows": opts.flows, "answered": answered,
-                "rss_per_flow": (rss1 - rss0) * 1024 / n, "fds_per_flow": (fds1 - fds0) / n}
-    finally:
         proc.stop()
 
 
@@ -282,7 +253,8 @@ def report(runs, mem, info, opts, costs):
               f"({fmt(min(pr) if pr else None, '{:.2f}')}–{fmt(max(pr) if pr else None, '{:.2f}')}). "
               "Targets: queries/s ≥ 1.3×, p99 ≤ 1×, 0 lost below saturation.", "",
               "Memory per active flow (one query each from " + str(opts.flows) +
-              " ports, flows kept: anylb `udp.responses: 0`, nginx without `proxy_responses`):", "",
+              " ports, flows kept: anylb `udp.responses: 0`, nginx without `proxy_responses`; "
+              "the slope between the first and the second half, so fixed costs do not count):", "",
               "| proxy | answered | RSS bytes per flow | fds per flow |", "|---|---|---|---|"]
     for t in ("nginx", "anylb"):
         m = mem.get(t, {})
@@ -304,12 +276,12 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--secs", type=int, default=10)
     ap.add_argument("--quota", type=int, default=30, help="percent of one core per proxy")
-    ap.add_argument("--flows", type=int, default=5000)
+    ap.add_argument("--flows", type=int, default=10000)
     ap.add_argument("--quick", action="store_true", help="1 repetition of 3 s, no docs")
     ap.add_argument("--no-docs", action="store_true")
     opts = ap.parse_args()
     if opts.quick:
-        opts.reps, opts.secs, opts.flows, opts.no_docs = 1, 3, 1000, True
+        opts.reps, opts.secs, opts.flows, opts.no_docs = 1, 3, 2000, True
     info = machine_info(opts.anylb)
     runs = []
     with tempfile.TemporaryDirectory(prefix="anylb-dnsbench-") as d:

@@ -4,6 +4,10 @@
 #   bench/run.sh            5 repetitions, medians; writes docs/BENCHMARKS.md and
 #                           docs/bench-ratios.png (about 15 minutes)
 #   bench/run.sh --quick    1 short repetition, a smoke test; docs/ are left alone
+#   bench/run.sh --cap 30   the same at equal CPU: every proxy in a cpu cgroup with 30 % of one
+#                           core, so the proxy saturates before wrk; adds the latency at half
+#                           HAProxy's capped rate, open loop (bench/openloop.c); its own
+#                           section of docs/BENCHMARKS.md, beside the uncapped one
 #   bench/run.sh --profile  where the time goes: syscalls, anylb's instructions, perf samples of
 #                           both cores per unit of work; writes the profile into docs/BENCHMARKS.md
 #

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -229,6 +230,9 @@ static int open_socket(const struct conf_listen *lc, int first)
 	 */
 	if (setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) < 0)
 		goto fail;
+	/* Accepted sockets inherit TCP_NODELAY: one setsockopt here, none per client. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		goto fail;
 	if (bind(fd, &lc->addr.sa, lc->addr.len) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
 		goto fail;
 	return fd;
@@ -275,9 +279,11 @@ struct listener *listener_prepare(
 struct listener *listener_adopt(struct session_set *set, unsigned worker_id, struct lb_service *svc,
 	const struct conf_listen *lconf, int fd)
 {
-	int err;
-	struct listener *l = wrap(svc, lconf, worker_id, fd, &err);
+	int err, one = 1;
 
+	/* An older anylb's socket may not have it yet; what it accepts from now on inherits it. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct listener *l = wrap(svc, lconf, worker_id, fd, &err);
 	if (l != NULL)
 		listener_start(l, set);
 	return l;

@@ -1107,7 +1107,6 @@ int session_start(struct session_set *set, struct lb_service *svc, int cfd,
 		return -EBUSY;
 	}
 	struct session *s = session_alloc(set);
-	int one = 1;
 
 	if (s == NULL) {
 		log_warn("out of memory for a new session on %s: closing the client",
@@ -1144,7 +1143,7 @@ int session_start(struct session_set *set, struct lb_service *svc, int cfd,
 	ev_io_init(&s->bio, backend_cb, -1, 0);
 	ev_init(&s->timer, timer_cb);
 	set_link(set, s);
-	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* TCP_NODELAY: inherited from the listener (lb/listener.c). */
 	if (svc->conf->keepalive.client.enabled)
 		set_keepalive(cfd, &svc->conf->keepalive.client, "client");
 	if (s->state == SESSION_HEADER) {

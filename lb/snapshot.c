@@ -19,11 +19,42 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define SNAP_MAX_TOKENS 48
+
+/* `counters more` [5]: a service's counters by name, where lb_service_state keeps them. */
+static const struct {
+	const char *name;
+	size_t off;
+} more_keys[SNAP_MORE_N] = {
+	{"proxy_header_errors", offsetof(struct lb_service_state, proxy_header_errors)},
+	{"denied", offsetof(struct lb_service_state, denied)},
+	{"rate_limited", offsetof(struct lb_service_state, rate_limited)},
+	{"rate_limit_evictions", offsetof(struct lb_service_state, rate_limit_evictions)},
+	{"queue_queued", offsetof(struct lb_service_state, queue.queued)},
+	{"queue_served", offsetof(struct lb_service_state, queue.served)},
+	{"queue_full", offsetof(struct lb_service_state, queue.full)},
+	{"queue_timeouts", offsetof(struct lb_service_state, queue.timeouts)},
+	{"udp_rx", offsetof(struct lb_service_state, udp.rx)},
+	{"udp_rx_bytes", offsetof(struct lb_service_state, udp.rx_bytes)},
+	{"udp_tx", offsetof(struct lb_service_state, udp.tx)},
+	{"udp_tx_bytes", offsetof(struct lb_service_state, udp.tx_bytes)},
+	{"udp_flows_created", offsetof(struct lb_service_state, udp.flows_created)},
+	{"udp_flows_evicted", offsetof(struct lb_service_state, udp.flows_evicted)},
+	{"udp_replies_missing", offsetof(struct lb_service_state, udp.replies_missing)},
+	{"udp_dropped", offsetof(struct lb_service_state, udp.dropped)},
+	{"udp_backend_errors", offsetof(struct lb_service_state, udp.backend_errors)},
+};
+
+/* Counter k of ss (taking reads it, applying adds to it: one helper for both). */
+static _Atomic uint64_t *more_counter(const struct lb_service_state *ss, size_t k)
+{
+	return (_Atomic uint64_t *)((uintptr_t)ss + more_keys[k].off);
+}
 
 static const char *const override_names[] = {"none", "withdraw", "announce"};
 
@@ -192,6 +223,8 @@ int snapshot_take(const struct lb_runtime *rt, snapshot_override_get get, void *
 		for (size_t k = 0; k < LB_SESSION_BUCKETS; k++)
 			os->c.duration_hist[k] = ld(&ss->duration_hist[k]);
 		os->c.duration_sum_us = ld(&ss->duration_sum_us);
+		for (size_t k = 0; k < SNAP_MORE_N; k++)
+			os->c.more[k] = ld(more_counter(ss, k));
 
 		pthread_mutex_lock((pthread_mutex_t *)&ss->lock);
 		for (size_t j = 0; j < svc->conf->nbackends; j++) {
@@ -315,6 +348,11 @@ int snapshot_format(const struct snapshot *s, char **buf, size_t *len)
 		wb_list(&w, "duration_hist", c->duration_hist, LB_SESSION_BUCKETS);
 		strbuf_printf(
 			&w, " duration_sum_us %llu\n", (unsigned long long)c->duration_sum_us);
+		strbuf_printf(&w, "counters more %s", sv->name);
+		for (size_t k = 0; k < SNAP_MORE_N; k++)
+			strbuf_printf(
+				&w, " %s %llu", more_keys[k].name, (unsigned long long)c->more[k]);
+		strbuf_printf(&w, "\n");
 	}
 	for (size_t i = 0; i < s->nbackends; i++) {
 		const struct snap_backend *b = &s->backends[i];
@@ -371,6 +409,7 @@ struct pstate {
 	size_t nbe_transient, capbt;
 	struct snap_backend *be_runtime; /* runtime records, matched after the sort */
 	size_t nbe_runtime, capbr;
+	int version;
 };
 
 static int perr(struct pstate *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -549,6 +588,34 @@ static int parse_backend(struct pstate *p)
 	return 0;
 }
 
+/* counters more NAME KEY N ...: after the service's `counters service` record. */
+static int parse_more(struct pstate *p)
+{
+	char name[SNAP_NAME_MAX + 1];
+	struct snap_service *sv = NULL;
+
+	if (p->ntok < 3 || p->ntok % 2 != 1)
+		return perr(p, "counters more: expected NAME and KEY N pairs");
+	if (name_tok(p, 2, "service name", name) < 0)
+		return -EINVAL;
+	for (size_t i = p->nsvc_counters; i > 0 && sv == NULL; i--)
+		if (strcmp(p->svc_counters[i - 1].name, name) == 0)
+			sv = &p->svc_counters[i - 1];
+	if (sv == NULL)
+		return perr(p, "counters more %s: no 'counters service' record before it", name);
+	for (size_t t = 3; t + 1 < p->ntok; t += 2) {
+		for (size_t k = 0; k < SNAP_MORE_N; k++) {
+			if (strcmp(p->tok[t], more_keys[k].name) != 0)
+				continue;
+			if (num_field(p, t, more_keys[k].name, &sv->c.more[k]) < 0)
+				return -EINVAL;
+			break;
+		}
+		/* An unknown key is a newer anylb's: skipped. */
+	}
+	return 0;
+}
+
 static int parse_counters(struct pstate *p)
 {
 	struct snapshot *s = p->s;
@@ -590,6 +657,8 @@ static int parse_counters(struct pstate *p)
 		p->svc_counters[p->nsvc_counters++] = sv;
 		return 0;
 	}
+	if (strcmp(p->tok[1], "more") == 0 && p->version >= 5)
+		return parse_more(p);
 	if (strcmp(p->tok[1], "backend") == 0) {
 		struct snap_backend b = {0};
 		struct snap_backend_counters *c = &b.c;
@@ -707,7 +776,7 @@ static int parse_runtime(struct pstate *p)
 	return 0;
 }
 
-/* added SERVICE ADDRESS weight N zone Z|-, removed SERVICE ADDRESS (version 5). */
+/* added SERVICE ADDRESS weight N zone Z|-, removed SERVICE ADDRESS (version 6). */
 static int parse_overlay(struct pstate *p, int removed)
 {
 	char service[SNAP_NAME_MAX + 1], address[SNAP_NAME_MAX + 1], zone[SNAP_NAME_MAX + 1];
@@ -898,7 +967,7 @@ int snapshot_parse(const char *buf, size_t len, struct snapshot *out, char *err,
 				rc = perr(p, "version %.20s: this anylb reads versions 1 to %d",
 					p->tok[1], SNAP_VERSION);
 			else
-				version = (int)v;
+				version = p->version = (int)v;
 		} else if (p->line == 2) {
 			if (p->ntok != 2)
 				rc = perr(p, "expected 'written UNIX_MS'");
@@ -921,9 +990,9 @@ int snapshot_parse(const char *buf, size_t len, struct snapshot *out, char *err,
 			rc = parse_transient(p);
 		} else if (strcmp(k, "runtime") == 0 && version >= 4) {
 			rc = parse_runtime(p);
-		} else if (strcmp(k, "added") == 0 && version >= 5) {
+		} else if (strcmp(k, "added") == 0 && version >= 6) {
 			rc = parse_overlay(p, 0);
-		} else if (strcmp(k, "removed") == 0 && version >= 5) {
+		} else if (strcmp(k, "removed") == 0 && version >= 6) {
 			rc = parse_overlay(p, 1);
 		} else {
 			rc = perr(p, "unknown record '%.32s'", k);
@@ -968,6 +1037,8 @@ static void add_service_counters(struct lb_service_state *ss, const struct snap_
 	for (size_t k = 0; k < LB_SESSION_BUCKETS; k++)
 		add(&ss->duration_hist[k], c->duration_hist[k]);
 	add(&ss->duration_sum_us, c->duration_sum_us);
+	for (size_t k = 0; k < SNAP_MORE_N; k++)
+		add(more_counter(ss, k), c->more[k]);
 }
 
 static void add_backend_counters(struct lb_backend_state *bs, const struct snap_backend_counters *c)

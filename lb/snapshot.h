@@ -7,14 +7,14 @@
  * (lb/state_file.c: operator state and young verdicts); the binary upgrade hands the whole of it to
  * its successor (counters included, so that none goes backwards).
  *
- * The format, version 5 (versions 1 to 4 are read too: version 1 has no `transient` records,
+ * The format, version 6 (versions 1 to 5 are read too: version 1 has no `transient` records,
  * the `counters` records of 1 and 2 end before the fields marked [3], only versions 4 and 5
- * have `runtime` records and the state `maint`, only version 5 `added` and `removed`): text, one
- * record per line, tokens separated by one space, every line ending in '\n' and at most
- * SNAP_MAX_LINE bytes, the whole at most SNAP_MAX_BYTES. Each record is one line, shown folded
- * here:
+ * have `runtime` records and the state `maint`, only 5 and 6 `counters more`, only 6 `added`
+ * and `removed`): text, one record per line, tokens separated by one space, every line ending
+ * in '\n' and at most SNAP_MAX_LINE bytes, the whole at most SNAP_MAX_BYTES. Each record is one
+ * line, shown folded here:
  *
- *   anylb-state 5
+ *   anylb-state 6
  *   written UNIX_MS
  *   service NAME override none|withdraw|announce|-
  *   backend SERVICE ADDRESS drain 0|1 state STATE verdict UNIX_MS
@@ -22,11 +22,12 @@
  *   transient SERVICE ADDRESS ready_for MS|- outlier ok|ejected|trial
  *       failures N ejections N left MS
  *   runtime SERVICE ADDRESS maint 0|1 weight N|- file_weight N
- *   added SERVICE ADDRESS weight N zone ZONE|-
- *   removed SERVICE ADDRESS
+ *   added SERVICE ADDRESS weight N zone ZONE|-                                 [6]
+ *   removed SERVICE ADDRESS                                                    [6]
  *   counters process accept_pauses N limit_pauses N
  *   counters service NAME accepted N refused_limit N no_backend N retries N results N,...
  *       [3] duration_hist N,... duration_sum_us N
+ *   counters more NAME KEY N KEY N ...                                        [5]
  *   counters backend SERVICE ADDRESS sessions N connect_fails N ejections N closed_dead N
  *       bytes_in N bytes_out N connect_hist N,... connect_sum_us N check_ok N,N
  *       check_failed N,N check_duration_us N,N
@@ -36,10 +37,14 @@
  * `transient`: what only an upgrade's successor takes (SNAP_TRANSIENT): how long the backend has
  * been ready (its slow-start ramp; `-` when not ready) and its entry in the outlier detector,
  * with the time its ejection still runs; ages at `written`.
+ * `counters more` [5]: the service's other counters as KEY N pairs (PROXY header errors,
+ * allow/deny and rate_limit refusals, the queue's, a udp service's datagrams and flows), after
+ * its `counters service` record; a key this anylb does not know is skipped, so a newer one's
+ * file still reads.
  * `runtime` [4]: the operator's maintenance and runtime weight (`-`: none) with the file's
  * weight that runtime weight replaced, written only for a backend that has either; a restart
  * keeps the runtime weight only while the file still says file_weight (as a reload does).
- * `added`, `removed` [5]: the runtime backends (conf/overlay.h) the generation was built with:
+ * `added`, `removed` [6]: the runtime backends (conf/overlay.h) the generation was built with:
  * a start reads them before it builds its first generation, so that the file's configuration
  * plus them is what runs, as before the restart; they name no record of their own.
  * `override -`: the service has no anycast. `verdict 0`: no check has run, nothing to restore;
@@ -64,7 +69,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAP_VERSION     5           /* reads 1 to 4 too (see above) */
+#define SNAP_VERSION     6           /* reads 1 to 5 too (see above) */
 #define SNAP_NAME_MAX    64          /* bytes of a service name or backend address */
 #define SNAP_MAX_LINE    2048        /* bytes of one line, its '\n' included */
 #define SNAP_MAX_BYTES   (64u << 20) /* bytes of a whole snapshot */
@@ -76,10 +81,14 @@
 #define SNAP_COUNTERS  4u /* counters are added to the runtime's */
 #define SNAP_TRANSIENT 8u /* slow-start ramps and outlier entries (the upgrade's) */
 
+/* The `counters more` record's counters [5], by name: snapshot.c's table says which. */
+#define SNAP_MORE_N 17
+
 struct snap_service_counters {
 	uint64_t accepted, refused_limit, no_backend, retries;
 	uint64_t results[LB_RESULT_COUNT];
 	uint64_t duration_hist[LB_SESSION_BUCKETS], duration_sum_us; /* 0 from version 2 */
+	uint64_t more[SNAP_MORE_N];                                  /* 0 before version 5 */
 };
 
 struct snap_backend_counters {

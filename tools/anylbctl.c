@@ -615,6 +615,9 @@ static void print_service(json_t *s)
 		       "to "
 		       "every backend that is not dead\n",
 			jint(s, "panic_threshold"));
+	long long denied = jint(c, "denied"), limited = jint(c, "rate_limited");
+	if (denied > 0 || limited > 0)
+		printf("  refused     %lld by allow/deny, %lld over rate_limit\n", denied, limited);
 	json_t *q = json_object_get(s, "queue");
 	if (jint(q, "length") > 0 || jint(q, "queued") > 0 || jint(q, "full") > 0)
 		printf("  queue       %lld waiting (max %lld, timeout %lld ms); %lld waited, %lld "

@@ -163,6 +163,11 @@ Test(edge, allow_and_deny_judge_the_client_before_any_backend)
 	cr_expect_eq(sc_backend_accepts(r.be), before + 1);
 	cr_expect_eq(metric(&r, "anylb_service_denied_total", "proxied"), 1);
 	cr_expect_geq(sc_lb_wait_log(r.lb, 0, "client 192.0.2.9:4000", 3000, NULL), 0);
+	struct sc_run run;
+	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.sock, "status", NULL), 0);
+	cr_expect_not_null(strstr(run.out, "refused     1 by allow/deny, 0 over rate_limit"),
+		"anylbctl status: %s", run.out);
+	sc_run_free(&run);
 	cr_assert_eq(sc_lb_stop(r.lb), 0);
 }
 

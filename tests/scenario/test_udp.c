@@ -30,6 +30,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -442,6 +443,51 @@ Test(udp, a_reload_keeps_the_listener_and_the_flow)
 	cr_assert_eq(sc_lb_stop(e.lb), 0);
 }
 
+/* A bound udp socket on 127.0.0.1 and a free port; its address into addr. */
+static int udp_bound(char *addr, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(sc_addr_parse("127.0.0.1:0", &ss, &len), 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&ss, len), 0);
+	len = sizeof(ss);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+	sc_addr_format((struct sockaddr *)&ss, addr, cap);
+	return fd;
+}
+
+/* anylb with one udp service, "echo", on a free address: its admin socket, its address. */
+struct one_udp {
+	char dir[256], where[320], listen[SC_ADDRSTRLEN];
+	struct sc_lb *lb;
+};
+
+/* global: more lines under `global:` ("" for none); fmt: the rest of the service's YAML. */
+static void one_udp_start(struct one_udp *o, const char *global, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void one_udp_start(struct one_udp *o, const char *global, const char *fmt, ...)
+{
+	char *tail = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cr_assert_geq(vasprintf(&tail, fmt, ap), 0);
+	va_end(ap);
+	snprintf(o->dir, sizeof(o->dir), "%s", sc_admin_temp_dir());
+	cr_assert_gt(sc_free_addr(AF_INET, o->listen, sizeof(o->listen)), 0);
+	snprintf(o->where, sizeof(o->where), "unix:%s/admin.sock", o->dir);
+	o->lb = sc_lb_start("global:\n%s  admin:\n    socket: %s/admin.sock\n"
+			    "services:\n  - name: echo\n    protocol: udp\n    listen: \"%s\"\n%s",
+		global, o->dir, o->listen, tail);
+	free(tail);
+	cr_assert_not_null(o->lb);
+	cr_assert_eq(sc_admin_wait(o->where, 5000), 0);
+}
+
 /* The sessions count (flows it got) of backend addr of service name. */
 static long long backend_flows(const char *where, const char *name, const char *addr)
 {
@@ -460,32 +506,20 @@ static long long backend_flows(const char *where, const char *name, const char *
 
 Test(udp, a_backend_that_never_answers_is_ejected)
 {
-	char dir[256], where[320], listen[SC_ADDRSTRLEN], echo[64], silent[64];
+	char echo[64], silent[64];
 	uint8_t back[64];
-	struct sockaddr_storage ss;
-	socklen_t len;
+	struct one_udp o;
 
-	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
 	cr_assert_gt(sc_udp_echo_start(echo, sizeof(echo), 0), 0);
 	/* A socket that is bound and never read: datagrams to it are never answered. */
-	int sfd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	cr_assert_geq(sfd, 0);
-	cr_assert_eq(sc_addr_parse("127.0.0.1:0", &ss, &len), 0);
-	cr_assert_eq(bind(sfd, (struct sockaddr *)&ss, len), 0);
-	len = sizeof(ss);
-	cr_assert_eq(getsockname(sfd, (struct sockaddr *)&ss, &len), 0);
-	sc_addr_format((struct sockaddr *)&ss, silent, sizeof(silent));
-	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
-	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
-	struct sc_lb *lb = sc_lb_start(
-		"global:\n  workers: 1\n  admin:\n    socket: %s/admin.sock\n"
-		"services:\n  - name: echo\n    protocol: udp\n    listen: \"%s\"\n"
+	int sfd = udp_bound(silent, sizeof(silent));
+	one_udp_start(&o, "  workers: 1\n",
 		"    balance: round_robin\n    udp: {responses: 1, reply_timeout: 100ms}\n"
 		"    outlier: {consecutive_failures: 3, base_ejection_time: 60s}\n"
 		"    backends:\n      - address: %s\n      - address: %s\n",
-		dir, listen, echo, silent);
-	cr_assert_not_null(lb);
-	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+		echo, silent);
+	const char *where = o.where, *listen = o.listen;
+	struct sc_lb *lb = o.lb;
 
 	/* Round robin: every other new flow goes to the silent one until it is ejected. */
 	int unanswered = 0;
@@ -512,28 +546,24 @@ Test(udp, a_backend_that_never_answers_is_ejected)
 
 Test(udp, a_dead_backend_s_flow_moves_at_its_next_datagram)
 {
-	char dir[256], where[320], listen[SC_ADDRSTRLEN], echo[2][64];
+	char echo[2][64];
 	pid_t pid[2];
 	uint8_t back[64];
+	struct one_udp o;
 
-	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
 	for (int i = 0; i < 2; i++) {
 		pid[i] = sc_udp_echo_start(echo[i], sizeof(echo[i]), 0);
 		cr_assert_gt(pid[i], 0);
 	}
-	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
-	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
-	struct sc_lb *lb =
-		sc_lb_start("global:\n  workers: 1\n  admin:\n    socket: %s/admin.sock\n"
-			    "services:\n  - name: echo\n    protocol: udp\n    listen: \"%s\"\n"
-			    "    health:\n      liveness:\n        type: udp_send_expect\n"
-			    "        send: ping\n        expect: ping\n"
-			    "        interval: 100ms\n        timeout: 100ms\n        fall: 1\n    "
-			    "    rise: 1\n"
-			    "    backends:\n      - address: %s\n      - address: %s\n",
-			dir, listen, echo[0], echo[1]);
-	cr_assert_not_null(lb);
-	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+	one_udp_start(&o, "  workers: 1\n",
+		"    health:\n      liveness:\n        type: udp_send_expect\n"
+		"        send: ping\n        expect: ping\n"
+		"        interval: 100ms\n        timeout: 100ms\n        fall: 1\n        rise: "
+		"1\n"
+		"    backends:\n      - address: %s\n      - address: %s\n",
+		echo[0], echo[1]);
+	const char *where = o.where, *listen = o.listen;
+	struct sc_lb *lb = o.lb;
 	for (int i = 0; i < 2; i++)
 		wait_state(where, "echo", echo[i], "ready");
 
@@ -556,41 +586,19 @@ Test(udp, a_dead_backend_s_flow_moves_at_its_next_datagram)
 	cr_assert_eq(sc_lb_stop(lb), 0);
 }
 
-/* A bound udp socket on 127.0.0.1 and a free port; its address into addr. */
-static int udp_bound(char *addr, size_t cap)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(sc_addr_parse("127.0.0.1:0", &ss, &len), 0);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&ss, len), 0);
-	len = sizeof(ss);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
-	sc_addr_format((struct sockaddr *)&ss, addr, cap);
-	return fd;
-}
-
 Test(udp, a_reply_from_another_address_is_dropped_and_counted_missing)
 {
-	char dir[256], where[320], listen[SC_ADDRSTRLEN], be[64], other[64];
+	char be[64], other[64];
 	uint8_t buf[64];
 	struct sockaddr_storage from;
 	socklen_t fl = sizeof(from);
+	struct one_udp o;
 
-	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
 	int bfd = udp_bound(be, sizeof(be)), ofd = udp_bound(other, sizeof(other));
-	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
-	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
-	struct sc_lb *lb =
-		sc_lb_start("global:\n  workers: 1\n  admin:\n    socket: %s/admin.sock\n"
-			    "services:\n  - name: echo\n    protocol: udp\n"
-			    "    listen: \"%s\"\n    udp: {reply_timeout: 200ms}\n"
-			    "    backends:\n      - address: %s\n",
-			dir, listen, be);
-	cr_assert_not_null(lb);
-	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+	one_udp_start(&o, "  workers: 1\n",
+		"    udp: {reply_timeout: 200ms}\n    backends:\n      - address: %s\n", be);
+	const char *where = o.where, *listen = o.listen;
+	struct sc_lb *lb = o.lb;
 	int c = sc_udp_socket(listen);
 	cr_assert_geq(c, 0);
 	cr_assert_eq(send(c, "hi", 2, 0), 2);
@@ -614,23 +622,17 @@ Test(udp, a_reply_from_another_address_is_dropped_and_counted_missing)
 
 Test(udp, allow_judges_a_flow_at_its_first_datagram)
 {
-	char dir[256], where[320], listen[SC_ADDRSTRLEN], echo[64];
+	char echo[64];
 	uint8_t back[64];
 	struct sockaddr_storage ss;
 	socklen_t len;
+	struct one_udp o;
 
-	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
 	cr_assert_gt(sc_udp_echo_start(echo, sizeof(echo), 0), 0);
-	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
-	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
-	struct sc_lb *lb =
-		sc_lb_start("global:\n  workers: 1\n  admin:\n    socket: %s/admin.sock\n"
-			    "services:\n  - name: echo\n    protocol: udp\n"
-			    "    listen: \"%s\"\n    allow: [127.0.0.2]\n"
-			    "    backends:\n      - address: %s\n",
-			dir, listen, echo);
-	cr_assert_not_null(lb);
-	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+	one_udp_start(&o, "  workers: 1\n",
+		"    allow: [127.0.0.2]\n    backends:\n      - address: %s\n", echo);
+	const char *where = o.where, *listen = o.listen;
+	struct sc_lb *lb = o.lb;
 	int from1 = sc_udp_socket(listen); /* from 127.0.0.1 */
 	cr_assert_geq(from1, 0);
 	cr_expect_eq(sc_udp_roundtrip(from1, "no", 2, back, sizeof(back), 300), -ETIMEDOUT,
@@ -719,22 +721,17 @@ static void *up_main(void *arg)
 
 Test(udp, an_upgrade_loses_no_datagram_and_no_awaited_reply)
 {
-	char dir[256], where[320], listen[SC_ADDRSTRLEN], echo[64];
+	char echo[64];
 	struct up_load u = {0};
+	struct one_udp o;
 
 	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
 	/* Replies take 150 ms: the old process has flows awaiting them when it hands over. */
 	cr_assert_gt(sc_udp_echo_start(echo, sizeof(echo), 150), 0);
-	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
-	snprintf(where, sizeof(where), "unix:%s/admin.sock", dir);
-	struct sc_lb *lb = sc_lb_start("global:\n  workers: 2\n  drain_timeout: 5s\n"
-				       "  admin:\n    socket: %s/admin.sock\n"
-				       "services:\n  - name: echo\n    protocol: udp\n"
-				       "    listen: \"%s\"\n    backends:\n      - address: %s\n",
-		dir, listen, echo);
-	cr_assert_not_null(lb);
-	cr_assert_eq(sc_admin_wait(where, 5000), 0);
+	one_udp_start(&o, "  workers: 2\n  drain_timeout: 5s\n",
+		"    backends:\n      - address: %s\n", echo);
+	const char *where = o.where, *listen = o.listen;
+	struct sc_lb *lb = o.lb;
 	long pid = sc_lb_pid(lb);
 
 	snprintf(u.addr, sizeof(u.addr), "%s", listen);

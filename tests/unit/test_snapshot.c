@@ -120,6 +120,9 @@ static struct lb_runtime *busy_runtime(char **buf, size_t *len)
 	atomic_store(&runtime_service(rt, "web")->st->results[LB_RESULT_TIMEOUT], 5);
 	atomic_store(&runtime_service(rt, "web")->st->duration_hist[4], 6);
 	atomic_store(&runtime_service(rt, "web")->st->duration_sum_us, 7000000);
+	atomic_store(&runtime_service(rt, "web")->st->denied, 11);
+	atomic_store(&runtime_service(rt, "web")->st->queue.timeouts, 12);
+	atomic_store(&runtime_service(rt, "api")->st->udp.flows_evicted, 13);
 	atomic_store(&rt->proc->accept_pauses, 3);
 	cr_assert_eq(snapshot_take(rt, get_withdraw, NULL, T0, 1000, &s), 0);
 	cr_assert_eq(snapshot_format(&s, buf, len), 0);
@@ -135,7 +138,7 @@ Test(snapshot, round_trip)
 	char err[256];
 	struct lb_runtime *rt = busy_runtime(&buf, &len);
 
-	cr_assert_eq(strncmp(buf, "anylb-state 5\nwritten 1700000000000\n", 36), 0, "%s", buf);
+	cr_assert_eq(strncmp(buf, "anylb-state 6\nwritten 1700000000000\n", 36), 0, "%s", buf);
 	cr_assert_eq(snapshot_parse(buf, len, &s, err, sizeof(err)), 0, "%s\n%s", err, buf);
 	cr_expect_eq(s.written_ms, T0);
 	cr_assert_eq(s.nservices, 2);
@@ -149,6 +152,12 @@ Test(snapshot, round_trip)
 	cr_expect_eq(web->c.results[LB_RESULT_TIMEOUT], 5);
 	cr_expect_eq(web->c.duration_hist[4], 6);
 	cr_expect_eq(web->c.duration_sum_us, 7000000);
+	cr_expect_not_null(
+		strstr(buf, "counters more web proxy_header_errors 0 denied 11 "), "%s", buf);
+	const struct snap_service *webm = snapshot_service(&s, "web");
+	cr_expect_eq(webm->c.more[1], 11, "denied");
+	cr_expect_eq(webm->c.more[7], 12, "queue_timeouts");
+	cr_expect_eq(api->c.more[13], 13, "udp_flows_evicted");
 	const struct snap_backend *w0 = snapshot_backend(&s, "web", "10.0.0.1:8080");
 	const struct snap_backend *w1 = snapshot_backend(&s, "web", "10.0.0.2:8080");
 	const struct snap_backend *a0 = snapshot_backend(&s, "api", "[2001:db8::1]:8443");
@@ -255,8 +264,8 @@ Test(snapshot, refusals)
 
 	refused("", 0, "empty");
 	refused("GIF89a\n", 1, "line 1: not an anylb state file");
-	refused("anylb-state 6\nwritten 1\n", 1,
-		"line 1: version 6: this anylb reads versions 1 to 5");
+	refused("anylb-state 7\nwritten 1\n", 1,
+		"line 1: version 7: this anylb reads versions 1 to 6");
 	refused("anylb-state 01\nwritten 1\n", 1, "version 01");
 	refused(HEAD SVC BE, 0, "truncated: no 'end' line");
 	refused(HEAD SVC "backend web", 0, "truncated: the last line has no end");
@@ -671,8 +680,8 @@ Test(snapshot, version_3_is_read_without_runtime_records)
 
 Test(snapshot, overlay_records_round_trip_and_bad_ones_are_refused)
 {
-#define HEAD5 "anylb-state 5\nwritten 1700000000000\n"
-	char *ok = sealed(HEAD5 SVC BE "added web 10.0.0.3:8080 weight 7 zone z1\n"
+#define HEAD6 "anylb-state 6\nwritten 1700000000000\n"
+	char *ok = sealed(HEAD6 SVC BE "added web 10.0.0.3:8080 weight 7 zone z1\n"
 				       "added web [::1]:8080 weight 1 zone -\n"
 				       "removed web 10.0.0.1:8080\n");
 	struct snapshot s;
@@ -691,17 +700,50 @@ Test(snapshot, overlay_records_round_trip_and_bad_ones_are_refused)
 	free(buf);
 	snapshot_free(&s);
 	free(ok);
-	refused(HEAD5 SVC BE "added web 10.0.0.3:8080 weight 0 zone -\n", 1, "weight: 1 to 1000");
-	refused(HEAD5 SVC BE "added web 10.0.0.3:8080 weight 1\n", 1, "added: expected");
-	refused(HEAD5 SVC BE "added web nonsense weight 1 zone -\n", 1,
+	refused(HEAD6 SVC BE "added web 10.0.0.3:8080 weight 0 zone -\n", 1, "weight: 1 to 1000");
+	refused(HEAD6 SVC BE "added web 10.0.0.3:8080 weight 1\n", 1, "added: expected");
+	refused(HEAD6 SVC BE "added web nonsense weight 1 zone -\n", 1,
 		"backend address nonsense:");
-	refused(HEAD5 SVC BE "removed web 10.0.0.3:8080\nremoved web 10.0.0.3:8080\n", 1,
+	refused(HEAD6 SVC BE "removed web 10.0.0.3:8080\nremoved web 10.0.0.3:8080\n", 1,
 		"two records");
-	refused(HEAD5 SVC BE "removed web\n", 1, "removed: expected");
-	/* Version 4 has no such records. */
-	refused("anylb-state 4\nwritten 1700000000000\n" SVC BE "removed web 10.0.0.3:8080\n", 1,
+	refused(HEAD6 SVC BE "removed web\n", 1, "removed: expected");
+	/* Version 5 has no such records. */
+	refused("anylb-state 5\nwritten 1700000000000\n" SVC BE "removed web 10.0.0.3:8080\n", 1,
 		"unknown record 'removed'");
-#undef HEAD5
+#undef HEAD6
+}
+
+/* Version 5's `counters more`: by key, unknown keys skipped, only after `counters service`. */
+Test(snapshot, more_counters_are_read_by_key)
+{
+	char *buf = sealed("anylb-state 5\nwritten 1700000000000\n" SVC BE
+			   "counters service web accepted 1 refused_limit 0 no_backend 0 retries 0 "
+			   "results 0,0,0,0,0,0,0,0 duration_hist 0,0,0,0,0,0,0,0,0,0,0,0 "
+			   "duration_sum_us 0\n"
+			   "counters more web rate_limited 5 from_the_future 9 udp_rx 6\n");
+	struct snapshot s;
+	char err[256];
+
+	cr_assert_eq(snapshot_parse(buf, strlen(buf), &s, err, sizeof(err)), 0, "%s", err);
+	const struct snap_service *web = snapshot_service(&s, "web");
+	cr_assert_not_null(web);
+	cr_expect_eq(web->c.more[2], 5, "rate_limited");
+	cr_expect_eq(web->c.more[8], 6, "udp_rx");
+	cr_expect_eq(web->c.more[0], 0, "not written: 0");
+	snapshot_free(&s);
+	free(buf);
+	refused("anylb-state 5\nwritten 1700000000000\n" SVC BE "counters more web denied 1\n", 1,
+		"no 'counters service' record before it");
+	refused("anylb-state 5\nwritten 1700000000000\n" SVC BE
+		"counters service web accepted 1 refused_limit 0 no_backend 0 retries 0 "
+		"results 0,0,0,0,0,0,0,0 duration_hist 0,0,0,0,0,0,0,0,0,0,0,0 duration_sum_us 0\n"
+		"counters more web denied x\n",
+		1, "denied: not a decimal");
+	refused("anylb-state 4\nwritten 1700000000000\n" SVC BE
+		"counters service web accepted 1 refused_limit 0 no_backend 0 retries 0 "
+		"results 0,0,0,0,0,0,0,0 duration_hist 0,0,0,0,0,0,0,0,0,0,0,0 duration_sum_us 0\n"
+		"counters more web denied 1\n",
+		1, "counters: unknown kind 'more'");
 }
 
 Test(snapshot, bad_runtime_records_are_refused)
