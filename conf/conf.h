@@ -60,6 +60,7 @@ struct conf_backend {
 	char *zone;               /* NULL when not set */
 	unsigned max_connections; /* 0 = unlimited */
 	int backup;               /* default 0: used only while no other backend is usable */
+	int runtime;              /* added at run time (conf/overlay.h), not by the file */
 	struct conf_pos pos;
 };
 

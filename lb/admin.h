@@ -33,6 +33,14 @@ struct admin_hooks {
 	 * available (the answer is 501).
 	 */
 	int (*reload)(void *arg, char *msg, size_t cap);
+	/*
+	 * POST /services/NAME/backends (remove 0) and /services/NAME/backends/ADDRESS/remove
+	 * (remove 1): records the change in the runtime overlay (conf/overlay.h) and applies it as
+	 * a reload. 0, or -errno with why in msg (-EINVAL: a bad address or a refused
+	 * configuration; -EEXIST: already so). NULL: not available (501).
+	 */
+	int (*backends)(void *arg, int remove, const char *service, const char *address,
+		unsigned weight, const char *zone, char *msg, size_t cap);
 	void *arg;
 	/* What /status and /metrics report about reloads; NULL: nothing yet. */
 	const struct reload_record *record;

@@ -374,6 +374,92 @@ static void do_reload(const struct admin_route_ctx *ctx, struct admin_response *
 	free(msg);
 }
 
+/* Runs the backends hook; the generation in ctx may be gone once it returns: names are copies. */
+static void backends_change(const struct admin_route_ctx *ctx, int remove, const char *name,
+	const char *addr, unsigned weight, const char *zone, struct admin_response *out)
+{
+	char *msg = calloc(1, ROUTE_RELOAD_MSG);
+
+	if (msg == NULL) {
+		admin_response_error(out, 500, "out of memory");
+		return;
+	}
+	int rc = ctx->hooks->backends(
+		ctx->hooks->arg, remove, name, addr, weight, zone, msg, ROUTE_RELOAD_MSG);
+	msg[ROUTE_RELOAD_MSG - 1] = '\0';
+	if (rc == 0) {
+		log_info("admin: service %s backend %s %s (runtime), from %s", name, addr,
+			remove ? "removed: draining" : "added", ctx->peer);
+		ok_json(out,
+			json_pack("{s:s,s:s,s:s}", "service", name, "backend", addr, "change",
+				remove ? "removed" : "added"),
+			remove ? "backend %s of service %s removed (runtime): it takes no new "
+				 "sessions, and goes once its sessions end (or at drain_timeout)"
+			       : "backend %s of service %s added (runtime): it starts as "
+				 "initial_state says and joins the balancers",
+			addr, name);
+	} else {
+		log_warn("admin: service %s backend %s: %s refused, from %s", name, addr,
+			remove ? "remove" : "add", ctx->peer);
+		admin_response_error(out,
+			rc == -EINVAL   ? 422
+			: rc == -EEXIST ? 409
+			: rc == -EBUSY  ? 503
+					: 500,
+			msg[0] != '\0' ? msg : "the change could not be applied");
+	}
+	free(msg);
+}
+
+/* POST /services/NAME/backends, body {"address": "A:P", "weight": N, "zone": "Z"}. */
+static void do_add(const struct admin_route_ctx *ctx, struct lb_service *svc,
+	const struct admin_http_req *req, struct admin_response *out)
+{
+	char name[CONF_NAME_MAX + 1], why[ADDR_WHY_MAX];
+	json_error_t je;
+	json_t *doc = req->body != NULL ? json_loadb(req->body, req->body_len, 0, &je) : NULL;
+	json_t *a = json_object_get(doc, "address"), *w = json_object_get(doc, "weight");
+	json_t *z = json_object_get(doc, "zone");
+	struct addr parsed;
+
+	if (!json_is_object(doc) || !json_is_string(a) || (w != NULL && !json_is_integer(w)) ||
+		(z != NULL && !json_is_string(z) && !json_is_null(z))) {
+		admin_response_error(out, 400,
+			"the body must be a JSON object, {\"address\": \"HOST:PORT\", \"weight\": "
+			"N, \"zone\": \"Z\"} (weight and zone optional)");
+		goto done;
+	}
+	const char *addr = json_string_value(a);
+	json_int_t weight = w != NULL ? json_integer_value(w) : 100;
+	const char *zone = json_is_string(z) ? json_string_value(z) : NULL;
+	if (addr_parse(addr, 0, &parsed, why, sizeof(why)) < 0) {
+		errorf(out, 400, "bad address '%.100s': %s", addr, why);
+		goto done;
+	}
+	if (weight < 1 || weight > CONF_MAX_WEIGHT) {
+		errorf(out, 400, "weight %lld: a whole number from 1 to %d", (long long)weight,
+			CONF_MAX_WEIGHT);
+		goto done;
+	}
+	if (zone != NULL && (zone[0] == '\0' || strlen(zone) > CONF_NAME_MAX)) {
+		errorf(out, 400, "zone: 1 to %d bytes", CONF_NAME_MAX);
+		goto done;
+	}
+	if (find_backend(svc, addr) != NULL) {
+		errorf(out, 409, "service %s already has backend %.100s", svc->conf->name, addr);
+		goto done;
+	}
+	if (svc->conf->nbackends >= CONF_MAX_BACKENDS) {
+		errorf(out, 409, "service %s has %d backends, the most there may be",
+			svc->conf->name, CONF_MAX_BACKENDS);
+		goto done;
+	}
+	snprintf(name, sizeof(name), "%s", svc->conf->name);
+	backends_change(ctx, 0, name, addr, (unsigned)weight, zone, out);
+done:
+	json_decref(doc);
+}
+
 /*
  * POST /upgrade, body optional: {"binary": "/path/to/anylb"}. Only the unix socket (root's, mode
  * 0600) may name a binary: over TCP, a token would otherwise be the power to run any program.
@@ -512,12 +598,17 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 	int is_be = n == 5 && strcmp(seg[0], "services") == 0 && strcmp(seg[2], "backends") == 0 &&
 		    (strcmp(seg[4], "drain") == 0 || strcmp(seg[4], "enable") == 0 ||
 			    strcmp(seg[4], "maint") == 0 || strcmp(seg[4], "ready") == 0);
+	int is_add = n == 3 && strcmp(seg[0], "services") == 0 && strcmp(seg[2], "backends") == 0;
+	int is_remove = n == 5 && strcmp(seg[0], "services") == 0 &&
+			strcmp(seg[2], "backends") == 0 && strcmp(seg[4], "remove") == 0;
+	is_be = is_be || is_remove;
 	int is_weight = n == 6 && strcmp(seg[0], "services") == 0 &&
 			strcmp(seg[2], "backends") == 0 && strcmp(seg[4], "weight") == 0;
-	if (!is_read && !is_reload && !is_upgrade && !is_svc && !is_be && !is_weight) {
+	if (!is_read && !is_reload && !is_upgrade && !is_svc && !is_be && !is_weight && !is_add) {
 		errorf(out, 404,
 			"no such path: try GET /, /status, /metrics, /healthz or /upgrade, or POST "
-			"/services/NAME/backends/ADDRESS/drain|enable|maint|ready, "
+			"/services/NAME/backends, "
+			"/services/NAME/backends/ADDRESS/drain|enable|maint|ready|remove, "
 			"/services/NAME/backends/ADDRESS/weight/N, "
 			"/services/NAME/withdraw|announce|auto, /reload, /upgrade");
 		goto done;
@@ -585,12 +676,29 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 		do_override(ctx, svc, o, out);
 		goto done;
 	}
+	if ((is_add || is_remove) && (ctx->hooks == NULL || ctx->hooks->backends == NULL)) {
+		admin_response_error(out, 501, "runtime backends are not available here");
+		goto done;
+	}
+	if (is_add) {
+		do_add(ctx, svc, req, out);
+		goto done;
+	}
 	struct lb_backend *b = find_backend(svc, seg[3]);
 	if (b == NULL) {
 		errorf(out, 404, "service %s has no backend '%.100s'", svc->conf->name, seg[3]);
 		goto done;
 	}
-	if (is_weight)
+	if (is_remove) {
+		char name[CONF_NAME_MAX + 1];
+		snprintf(name, sizeof(name), "%s", svc->conf->name);
+		char *addr = strdup(b->conf->address);
+		if (addr == NULL)
+			admin_response_error(out, 500, "out of memory");
+		else
+			backends_change(ctx, 1, name, addr, 0, NULL, out);
+		free(addr);
+	} else if (is_weight)
 		do_weight(ctx, svc, b, seg[5], out);
 	else if (strcmp(seg[4], "maint") == 0 || strcmp(seg[4], "ready") == 0)
 		do_maint(ctx, svc, b, strcmp(seg[4], "maint") == 0, out);

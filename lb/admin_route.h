@@ -6,7 +6,8 @@
  * once per complete request; a parse error becomes admin_route_error().
  *
  *   GET|HEAD /status, /metrics, /healthz
- *   POST     /services/{name}/backends/{address}/drain | enable | maint | ready
+ *   POST     /services/{name}/backends                  (add: a JSON body)
+ *   POST     /services/{name}/backends/{address}/drain | enable | maint | ready | remove
  *   POST     /services/{name}/backends/{address}/weight/{0..1000}
  *   POST     /services/{name}/withdraw | announce | auto
  *   POST     /reload

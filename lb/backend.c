@@ -494,9 +494,15 @@ void backend_adopt_generation(
 		outlier_free(st->outlier);
 		st->outlier = o;
 	}
-	for (size_t k = 0; prev != NULL && k < prev->conf->nbackends; k++)
-		if (runtime_backend_by_state(svc, prev->backends[k].st) == NULL)
-			retire(&prev->backends[k], now_ms);
+	runtime_retired_prune(st);
+	for (size_t k = 0; prev != NULL && k < prev->conf->nbackends; k++) {
+		struct lb_backend *b = &prev->backends[k];
+		if (runtime_backend_by_state(svc, b->st) != NULL)
+			continue;
+		retire(b, now_ms);
+		if (atomic_load(&b->st->active) > 0) /* shown draining while its sessions run */
+			runtime_retired_add(st, b->st, b->conf->address);
+	}
 	st->conf = sc;
 	for (size_t j = 0; j < sc->nbackends; j++) {
 		struct lb_backend *b = &svc->backends[j];

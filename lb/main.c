@@ -10,6 +10,7 @@
  * process's state through their argument, never through the one static instance.
  */
 #include "conf/conf.h"
+#include "conf/overlay.h"
 #include "bgp/watchdog.h"
 #include "lb/logs.h"
 #include "lb/admin.h"
@@ -33,6 +34,7 @@
 #include "lib/clock.h"
 #include "lib/container.h"
 #include "lib/log.h"
+#include "lib/readfile.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -97,6 +99,7 @@ struct anylb {
 	const char *state_path;
 	struct state_file *state;
 	struct snapshot *up_first; /* upgrade, old side: the state as handed over at HELLO */
+	struct overlay overlay;    /* runtime backends (conf/overlay.h): main thread */
 };
 
 static struct anylb anylb;
@@ -495,6 +498,7 @@ static int reload(void *arg, char *msg, size_t cap)
 		.monitor = a->monitor,
 		.admin = a->admin,
 		.stopping = shutdown_state(&a->stop) != SHUTDOWN_RUNNING,
+		.overlay = &a->overlay,
 	};
 
 	sd_notify(0, "RELOADING=1");
@@ -502,6 +506,39 @@ static int reload(void *arg, char *msg, size_t cap)
 	sd_notifyf(0, "READY=1\nSTATUS=%s, generation %llu",
 		rc == 0 ? "reloaded" : "reload failed, running the previous configuration",
 		(unsigned long long)a->rt->generation);
+	return rc;
+}
+
+/*
+ * POST /services/NAME/backends and .../remove: the change is tried on a copy of the overlay
+ * through a reload; only a generation in force keeps it.
+ */
+static int backends(void *arg, int remove, const char *service, const char *address,
+	unsigned weight, const char *zone, char *msg, size_t cap)
+{
+	struct anylb *a = arg;
+	struct overlay next;
+	int rc;
+
+	msg[0] = '\0';
+	if (overlay_copy(&a->overlay, &next) < 0)
+		return -ENOMEM;
+	rc = remove ? overlay_remove(&next, service, address, msg, cap)
+		    : overlay_add(&next, service, address, weight, zone, msg, cap);
+	if (rc == 0) {
+		struct overlay prev = a->overlay;
+		a->overlay = next;
+		rc = reload(a, msg, cap);
+		if (rc < 0) {
+			next = a->overlay;
+			a->overlay = prev;
+		} else {
+			next = prev;
+		}
+	}
+	overlay_free(&next);
+	if (rc == 0)
+		state_file_changed(a->state);
 	return rc;
 }
 
@@ -541,15 +578,25 @@ static void errs_text(const struct conf_errs *errs, char *why, size_t cap)
  * start-up both do, so that they accept the same files. NULL after printing the errors (and
  * copying them into why, when not NULL).
  */
-static struct lb_runtime *load(const char *file, char *why, size_t cap)
+static struct lb_runtime *load(const char *file, struct overlay *o, char *why, size_t cap)
 {
 	struct conf_errs errs = {0};
 	struct conf *c = NULL;
 	struct lb_runtime *rt = NULL;
 	int rc = conf_load(file, &c, &errs);
 
+	if (rc == 0 && o != NULL && o->n > 0)
+		rc = overlay_apply(o, c, &errs);
+	if (rc < 0) {
+		conf_free(c);
+		c = NULL;
+	}
 	if (rc == 0 && (rt = runtime_new(c)) == NULL)
 		rc = -ENOMEM;
+	if (rc == 0 && o != NULL) {
+		overlay_settle(o);
+		rc = overlay_copy(o, &rt->overlay);
+	}
 	if (rc == 0 && (rc = runtime_prepare(rt, &errs)) == 0)
 		rc = prepare_process(rt->conf, &errs);
 	if (rc < 0) {
@@ -577,7 +624,7 @@ static void ignored_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 
 static int check_only(const char *file)
 {
-	struct lb_runtime *rt = load(file, NULL, 0);
+	struct lb_runtime *rt = load(file, NULL, NULL, 0);
 
 	if (rt == NULL)
 		return 1;
@@ -658,6 +705,57 @@ static int adopt_extra_listeners(struct inherited *in)
 	return 0;
 }
 
+/*
+ * At start, before anything uses the generation: the runtime backends that the state (handed
+ * over by an upgrade, else the state file) says the last process ran with. When there are any,
+ * the first generation is built again from the file plus them; a file that adopted them, or no
+ * longer has their service, settles them as a reload would. When the file no longer takes them
+ * (a service would be left without a backend), the file's alone runs and they are dropped.
+ */
+static void restore_overlay(
+	const char *file, const char *handed, size_t handed_len, char *why, size_t cap)
+{
+	const char *path =
+		anylb.state_path != NULL ? anylb.state_path : anylb.rt->conf->global.state_file;
+	char *buf = NULL, err[256];
+	size_t len = handed_len;
+	struct snapshot sn;
+	mode_t mode;
+
+	if (handed == NULL) {
+		if (path == NULL || readfile_regular(path, SNAP_MAX_BYTES, &buf, &len, &mode) < 0)
+			return; /* state_file_restore() says why */
+		handed = buf;
+	}
+	int rc = snapshot_parse(handed, len, &sn, err, sizeof(err));
+	free(buf);
+	if (rc < 0 || sn.overlay.n == 0) {
+		if (rc == 0)
+			snapshot_free(&sn);
+		return;
+	}
+	overlay_free(&anylb.overlay);
+	anylb.overlay = sn.overlay;
+	sn.overlay = (struct overlay){0};
+	snapshot_free(&sn);
+	size_t n = anylb.overlay.n;
+	struct lb_runtime *rt = load(file, &anylb.overlay, why, cap);
+	if (rt == NULL) {
+		/* The file alone was valid: it runs, and the saved changes are dropped. */
+		log_warn("the %zu runtime backend change%s saved in the state cannot apply to %s "
+			 "(%.*s): starting with the file's backends",
+			n, n == 1 ? "" : "s", file, (int)strcspn(why, "\n"), why);
+		overlay_free(&anylb.overlay);
+		why[0] = '\0';
+		return;
+	}
+	runtime_put(anylb.rt);
+	anylb.rt = rt;
+	log_info("restored %zu runtime backend change%s (add-backend, remove-backend); %zu kept "
+		 "after the file's",
+		n, n == 1 ? "" : "s", anylb.overlay.n);
+}
+
 static int run(const char *file, char *const *argv)
 {
 	int status = 1;
@@ -672,7 +770,7 @@ static int run(const char *file, char *const *argv)
 	pthread_mutex_init(&anylb.change_lock, NULL);
 	if (successor_open(&anylb.succ) < 0)
 		return 1;
-	anylb.rt = load(file, why, sizeof(why));
+	anylb.rt = load(file, NULL, why, sizeof(why));
 	if (anylb.rt == NULL) {
 		successor_fail(anylb.succ, why[0] != '\0' ? why : "invalid configuration");
 		successor_free(anylb.succ);
@@ -706,6 +804,8 @@ static int run(const char *file, char *const *argv)
 	} else if (refuse_second_instance(c) < 0) {
 		goto out;
 	}
+	restore_overlay(file, handed.state, handed.state_len, why, sizeof(why));
+	c = anylb.rt->conf;
 
 	anylb.loop = ev_default_loop(EVFLAG_AUTO);
 	/* Before any thread: interface mode forks the watchdog. */
@@ -768,6 +868,7 @@ static int run(const char *file, char *const *argv)
 	handed.state = NULL;
 	struct admin_hooks hooks = {
 		.reload = reload,
+		.backends = backends,
 		.arg = &anylb,
 		.record = &anylb.reloads,
 		.upgrade = upgrade,
@@ -918,6 +1019,7 @@ out:
 	inherited_free(in);
 	free(handed_state);
 	free(handed.state);
+	overlay_free(&anylb.overlay);
 	free(handed.anycast);
 	upgrade_destroy(&anylb.up);
 	if (anylb.up_first != NULL) {

@@ -2,6 +2,7 @@
 #include "lb/reload.h"
 
 #include "conf/conf.h"
+#include "conf/overlay.h"
 #include "lb/admin.h"
 #include "lb/monitor.h"
 #include "lb/prepare.h"
@@ -156,6 +157,8 @@ int reload_apply(const struct reload_targets *t, struct reload_record *rec, char
 		return fail(rec, -EBUSY, msg, cap,
 			"the previous reload is still being applied; try again");
 	rc = conf_load(old->conf->file, &c, &errs);
+	if (rc == 0 && t->overlay != NULL)
+		rc = overlay_apply(t->overlay, c, &errs);
 	if (rc == 0)
 		rc = conf_reload_check(old->conf, c, &errs);
 	if (rc < 0) {
@@ -167,6 +170,14 @@ int reload_apply(const struct reload_targets *t, struct reload_record *rec, char
 	struct lb_runtime *rt = runtime_next(old, c);
 	if (rt == NULL)
 		return fail(rec, -ENOMEM, msg, cap, "out of memory");
+	/* What the snapshot says the generation was built with: the overlay as it will be. */
+	if (t->overlay != NULL) {
+		if (overlay_copy(t->overlay, &rt->overlay) < 0) {
+			runtime_put(rt);
+			return fail(rec, -ENOMEM, msg, cap, "out of memory");
+		}
+		overlay_settle(&rt->overlay);
+	}
 	/* What the file names (CA files): opened now, or the reload is refused. */
 	if ((rc = runtime_prepare(rt, &errs)) < 0) {
 		errs_to_msg(&errs, msg, cap);
@@ -209,6 +220,8 @@ int reload_apply(const struct reload_targets *t, struct reload_record *rec, char
 	if (wait_settled(t, rt->generation) < 0)
 		log_warn("reload: a thread has not switched to generation %llu yet",
 			(unsigned long long)rt->generation);
+	if (t->overlay != NULL)
+		overlay_settle(t->overlay);
 	summarize(old, rt, msg, cap);
 	runtime_put(old);
 	count(rec, 1, msg);

@@ -44,6 +44,11 @@ struct reload_targets {
 	struct monitor *monitor;
 	struct admin *admin; /* may be NULL */
 	int stopping;        /* a stop is under way: reloads are refused */
+	/*
+	 * The runtime backends (conf/overlay.h), merged into the file's configuration; settled by
+	 * the reload rule once the new generation is in force. NULL: none.
+	 */
+	struct overlay *overlay;
 };
 
 /*

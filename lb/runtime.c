@@ -98,10 +98,47 @@ static struct lb_service_state *service_state_new(const struct conf_service *sc)
 	return st;
 }
 
+static void backend_state_put(struct lb_backend_state *st);
+
+static void retired_drop(struct lb_retired **pp)
+{
+	struct lb_retired *r = *pp;
+
+	*pp = r->next;
+	backend_state_put(r->st);
+	free(r);
+}
+
+void runtime_retired_add(
+	struct lb_service_state *ss, struct lb_backend_state *bs, const char *address)
+{
+	size_t n = strlen(address) + 1;
+	struct lb_retired *r = malloc(sizeof(*r) + n);
+
+	if (r == NULL)
+		return;
+	atomic_fetch_add(&bs->refs, 1);
+	r->st = bs;
+	memcpy(r->address, address, n);
+	r->next = ss->retired;
+	ss->retired = r;
+}
+
+void runtime_retired_prune(struct lb_service_state *ss)
+{
+	for (struct lb_retired **pp = &ss->retired; *pp != NULL;)
+		if (atomic_load(&(*pp)->st->active) == 0)
+			retired_drop(pp);
+		else
+			pp = &(*pp)->next;
+}
+
 static void service_state_put(struct lb_service_state *st)
 {
 	if (st == NULL || atomic_fetch_sub(&st->refs, 1) != 1)
 		return;
+	while (st->retired != NULL)
+		retired_drop(&st->retired);
 	while (st->listen != NULL) {
 		struct lb_listen_stats *next = st->listen->next;
 		free(st->listen);
@@ -264,6 +301,7 @@ static void runtime_free(struct lb_runtime *rt)
 		free(rt->proc);
 	}
 	conf_free(rt->conf);
+	overlay_free(&rt->overlay);
 	free(rt);
 }
 

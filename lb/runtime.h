@@ -20,6 +20,7 @@
 #define ANYLB_LB_RUNTIME_H
 
 #include "conf/conf.h"
+#include "conf/overlay.h"
 #include "health/backend_health.h"
 #include "health/outlier.h"
 #include "lb/inherited.h"
@@ -148,6 +149,16 @@ struct lb_udp_stats {
 	_Atomic uint64_t backend_errors;  /* port unreachable and other errors from a backend */
 };
 
+/*
+ * A backend a reload removed (or remove-backend) while it still had sessions: /status shows it
+ * draining until its last session ends. Holds a reference on the state.
+ */
+struct lb_retired {
+	struct lb_retired *next;
+	struct lb_backend_state *st;
+	char address[]; /* as the configuration wrote it */
+};
+
 /* Counters and passive health of one service, shared by the generations that have it. */
 struct lb_service_state {
 	_Atomic unsigned refs;
@@ -206,6 +217,7 @@ struct lb_service_state {
 	_Atomic uint64_t duration_sum_us;
 	struct lb_udp_stats udp;        /* protocol udp only */
 	struct lb_listen_stats *listen; /* appended under lock; never removed before the end */
+	struct lb_retired *retired;     /* under lock; see runtime_retired_add() */
 	/* Clients waiting for a backend with room (lb/queue.h): across workers and generations. */
 	struct queue queue;
 };
@@ -302,6 +314,8 @@ struct lb_runtime {
 	struct lb_service *services;
 	size_t nservices;
 	uint64_t generation; /* 1 for the configuration anylb started with */
+	/* The runtime backends conf was built with (conf/overlay.h), settled; for the snapshot. */
+	struct overlay overlay;
 	struct lb_process *proc;
 	_Atomic unsigned refs;
 };
@@ -315,6 +329,15 @@ struct lb_runtime *runtime_new(struct conf *conf);
  * shared. NULL when out of memory.
  */
 struct lb_runtime *runtime_next(struct lb_runtime *prev, struct conf *conf);
+
+/*
+ * ss's lock held. Remembers bs (one more reference) as removed at address, while it has
+ * sessions; out of memory it is just not shown. runtime_retired_prune() forgets those whose
+ * sessions all ended.
+ */
+void runtime_retired_add(
+	struct lb_service_state *ss, struct lb_backend_state *bs, const char *address);
+void runtime_retired_prune(struct lb_service_state *ss);
 
 /* Bumps svc's `changes` and tells the process (on_change). Any thread. */
 void runtime_service_changed(struct lb_service *svc);

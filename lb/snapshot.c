@@ -99,6 +99,7 @@ void snapshot_free(struct snapshot *s)
 {
 	free(s->services);
 	free(s->backends);
+	overlay_free(&s->overlay);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -243,6 +244,10 @@ int snapshot_take(const struct lb_runtime *rt, snapshot_override_get get, void *
 	}
 	qsort(out->services, out->nservices, sizeof(*out->services), cmp_service);
 	qsort(out->backends, out->nbackends, sizeof(*out->backends), cmp_backend);
+	if (overlay_copy(&rt->overlay, &out->overlay) < 0) {
+		snapshot_free(out);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -315,6 +320,18 @@ int snapshot_format(const struct snapshot *s, char **buf, size_t *len)
 			snprintf(wt, sizeof(wt), "%u", b->weight);
 		strbuf_printf(&w, "runtime %s %s maint %d weight %s file_weight %u\n", b->service,
 			b->address, b->maint != 0, wt, b->weight_set ? b->weight_file : 0);
+	}
+	for (size_t i = 0; i < s->overlay.n && !w.err; i++) {
+		const struct overlay_entry *e = &s->overlay.v[i];
+		const char *z = e->zone != NULL ? e->zone : "-";
+		if (!name_ok(e->service, strlen(e->service)) ||
+			!name_ok(e->address, strlen(e->address)) || !name_ok(z, strlen(z)))
+			continue; /* cannot be written: a restart forgets it */
+		if (e->removed)
+			strbuf_printf(&w, "removed %s %s\n", e->service, e->address);
+		else
+			strbuf_printf(&w, "added %s %s weight %u zone %s\n", e->service, e->address,
+				e->weight, z);
 	}
 	if (s->have_process)
 		strbuf_printf(&w, "counters process accept_pauses %llu limit_pauses %llu\n",
@@ -762,6 +779,40 @@ static int parse_runtime(struct pstate *p)
 	return 0;
 }
 
+/* added SERVICE ADDRESS weight N zone Z|-, removed SERVICE ADDRESS (version 6). */
+static int parse_overlay(struct pstate *p, int removed)
+{
+	char service[SNAP_NAME_MAX + 1], address[SNAP_NAME_MAX + 1], zone[SNAP_NAME_MAX + 1];
+	char why[128];
+	uint64_t w = 0;
+
+	if (p->ntok != (removed ? 3u : 7u))
+		return perr(
+			p, removed ? "removed: expected 'removed SERVICE ADDRESS'"
+				   : "added: expected 'added SERVICE ADDRESS weight N zone Z|-'");
+	if (name_tok(p, 1, "service name", service) < 0 ||
+		name_tok(p, 2, "backend address", address) < 0)
+		return -EINVAL;
+	if (!removed) {
+		if (num_field(p, 3, "weight", &w) < 0)
+			return -EINVAL;
+		if (w < 1 || w > CONF_MAX_WEIGHT)
+			return perr(p, "weight: 1 to %d", CONF_MAX_WEIGHT);
+		if (field(p, 5, "zone") == NULL)
+			return perr(p, "added: expected 'zone'");
+		if (name_tok(p, 6, "zone", zone) < 0)
+			return -EINVAL;
+	}
+	int rc = removed ? overlay_remove(&p->s->overlay, service, address, why, sizeof(why))
+			 : overlay_add(&p->s->overlay, service, address, (unsigned)w,
+				   strcmp(zone, "-") == 0 ? NULL : zone, why, sizeof(why));
+	if (rc == -EINVAL)
+		return perr(p, "backend address %s: %s", address, why);
+	if (rc == -EEXIST)
+		return perr(p, "backend %s (%s): two records", address, service);
+	return rc;
+}
+
 /* Splits line (len bytes, no '\n') into p->tok: single spaces, no empty token. */
 static int tokenize(struct pstate *p, const char *line, size_t len)
 {
@@ -942,6 +993,10 @@ int snapshot_parse(const char *buf, size_t len, struct snapshot *out, char *err,
 			rc = parse_transient(p);
 		} else if (strcmp(k, "runtime") == 0 && version >= 4) {
 			rc = parse_runtime(p);
+		} else if (strcmp(k, "added") == 0 && version >= 6) {
+			rc = parse_overlay(p, 0);
+		} else if (strcmp(k, "removed") == 0 && version >= 6) {
+			rc = parse_overlay(p, 1);
 		} else {
 			rc = perr(p, "unknown record '%.32s'", k);
 		}

@@ -7,13 +7,14 @@
  * (lb/state_file.c: operator state and young verdicts); the binary upgrade hands the whole of it to
  * its successor (counters included, so that none goes backwards).
  *
- * The format, version 5 (versions 1 to 4 are read too: version 1 has no `transient` records,
+ * The format, version 6 (versions 1 to 5 are read too: version 1 has no `transient` records,
  * the `counters` records of 1 and 2 end before the fields marked [3], only versions 4 and 5
- * have `runtime` records and the state `maint`, only 5 `counters more`): text, one record
- * per line, tokens separated by one space, every line ending in '\n' and at most SNAP_MAX_LINE
- * bytes, the whole at most SNAP_MAX_BYTES. Each record is one line, shown folded here:
+ * have `runtime` records and the state `maint`, only 5 and 6 `counters more`, only 6 `added`
+ * and `removed`): text, one record per line, tokens separated by one space, every line ending
+ * in '\n' and at most SNAP_MAX_LINE bytes, the whole at most SNAP_MAX_BYTES. Each record is one
+ * line, shown folded here:
  *
- *   anylb-state 5
+ *   anylb-state 6
  *   written UNIX_MS
  *   service NAME override none|withdraw|announce|-
  *   backend SERVICE ADDRESS drain 0|1 state STATE verdict UNIX_MS
@@ -21,6 +22,8 @@
  *   transient SERVICE ADDRESS ready_for MS|- outlier ok|ejected|trial
  *       failures N ejections N left MS
  *   runtime SERVICE ADDRESS maint 0|1 weight N|- file_weight N
+ *   added SERVICE ADDRESS weight N zone ZONE|-                                 [6]
+ *   removed SERVICE ADDRESS                                                    [6]
  *   counters process accept_pauses N limit_pauses N
  *   counters service NAME accepted N refused_limit N no_backend N retries N results N,...
  *       [3] duration_hist N,... duration_sum_us N
@@ -41,6 +44,9 @@
  * `runtime` [4]: the operator's maintenance and runtime weight (`-`: none) with the file's
  * weight that runtime weight replaced, written only for a backend that has either; a restart
  * keeps the runtime weight only while the file still says file_weight (as a reload does).
+ * `added`, `removed` [6]: the runtime backends (conf/overlay.h) the generation was built with:
+ * a start reads them before it builds its first generation, so that the file's configuration
+ * plus them is what runs, as before the restart; they name no record of their own.
  * `override -`: the service has no anycast. `verdict 0`: no check has run, nothing to restore;
  * else the wall-clock time of the last check run, which is how old the verdict is. live and
  * ready are the liveness and readiness counters (health/risefall.h) with the rise and fall they
@@ -57,12 +63,13 @@
 #ifndef ANYLB_LB_SNAPSHOT_H
 #define ANYLB_LB_SNAPSHOT_H
 
+#include "conf/overlay.h"
 #include "lb/runtime.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAP_VERSION     5           /* reads 1 to 4 too (see above) */
+#define SNAP_VERSION     6           /* reads 1 to 5 too (see above) */
 #define SNAP_NAME_MAX    64          /* bytes of a service name or backend address */
 #define SNAP_MAX_LINE    2048        /* bytes of one line, its '\n' included */
 #define SNAP_MAX_BYTES   (64u << 20) /* bytes of a whole snapshot */
@@ -129,6 +136,7 @@ struct snapshot {
 	size_t nbackends;
 	int have_process;
 	uint64_t accept_pauses, limit_pauses;
+	struct overlay overlay; /* `added` and `removed`: the runtime backends */
 };
 
 /* The override of the named service (enum anycast_override), or SNAP_NO_OVERRIDE. */

@@ -160,6 +160,28 @@ static json_t *check_json(const struct conf_check *cc, const struct lb_check_sta
 	return o;
 }
 
+/* Backends removed while they had sessions, appended to bs: draining until the last one ends. */
+static void retired_json(struct lb_service_state *ss, json_t *bs, int *nomem)
+{
+	pthread_mutex_lock(&ss->lock);
+	runtime_retired_prune(ss);
+	for (const struct lb_retired *r = ss->retired; r != NULL && bs != NULL; r = r->next) {
+		char reason[sizeof(r->st->h.reason)];
+		json_t *o = json_object();
+		memcpy(reason, r->st->h.reason, sizeof(reason));
+		reason[sizeof(reason) - 1] = '\0';
+		put(o, "address", json_string(r->address), nomem);
+		put(o, "zone", json_null(), nomem);
+		put(o, "added", json_string("removed"), nomem);
+		put(o, "state", json_string("draining"), nomem);
+		put(o, "reason", json_string(reason), nomem);
+		put(o, "active", json_integer(atomic_load(&r->st->active)), nomem);
+		put(o, "sessions", load_u64(&r->st->sessions), nomem);
+		push(bs, o, nomem);
+	}
+	pthread_mutex_unlock(&ss->lock);
+}
+
 static json_t *backend_json(struct lb_service *svc, size_t i, int *nomem)
 {
 	struct lb_backend *b = &svc->backends[i];
@@ -192,6 +214,8 @@ static json_t *backend_json(struct lb_service *svc, size_t i, int *nomem)
 	put(o, "effective_weight", json_integer(backend_weight(b)), nomem);
 	put(o, "max_connections", json_integer(cb->max_connections), nomem);
 	put(o, "backup", json_boolean(cb->backup), nomem);
+	/* "file", or "runtime": added by anylbctl add-backend (conf/overlay.h) */
+	put(o, "added", json_string(cb->runtime ? "runtime" : "file"), nomem);
 	put(o, "state", json_string(backend_state_name(st)), nomem);
 	put(o, "reason", json_string(reason), nomem);
 	put(o, "active", json_integer(atomic_load_explicit(&b->st->active, memory_order_relaxed)),
@@ -387,6 +411,7 @@ static json_t *service_json(const struct status_source *src, struct lb_service *
 	json_t *bs = json_array();
 	for (size_t i = 0; bs != NULL && i < sc->nbackends && !*nomem; i++)
 		push(bs, backend_json(svc, i, nomem), nomem);
+	retired_json(svc->st, bs, nomem);
 	put(o, "backends", bs, nomem);
 	return o;
 }

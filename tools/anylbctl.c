@@ -75,6 +75,14 @@ static void usage(FILE *f)
 		"  ready SERVICE BACKEND      leave maintenance: its health checks decide again\n"
 		"  weight SERVICE BACKEND N   balance BACKEND by weight N (0..1000; 0: no new\n"
 		"                             sessions) until the file changes its weight\n"
+		"  add-backend SERVICE ADDRESS [--weight N] [--zone Z]\n"
+		"                             add a backend at run time, as a reload adding it\n"
+		"                             would; kept across reloads and restarts until the\n"
+		"                             file lists it\n"
+		"  remove-backend SERVICE BACKEND\n"
+		"                             remove a backend at run time: it drains (open\n"
+		"                             sessions go on), then it is gone; kept while the\n"
+		"                             file lists it\n"
 		"  withdraw SERVICE|--all     withdraw the service's anycast prefixes, whatever "
 		"its\n"
 		"                             health, until announce or auto\n"
@@ -380,9 +388,10 @@ static int report_error(const struct answer *a)
 }
 
 /* A POST whose answer's message is printed. */
-static int post(const struct ctl *c, const char *path)
+/* POST path with body (NULL: none); prints anylb's message. */
+static int post_body(const struct ctl *c, const char *path, const char *body)
 {
-	struct answer a = request(c, "POST", path);
+	struct answer a = request_body(c, "POST", path, body);
 	int rc = CTL_OK;
 
 	if (a.status != 200) {
@@ -395,6 +404,41 @@ static int post(const struct ctl *c, const char *path)
 		json_decref(j);
 	}
 	free(a.body);
+	return rc;
+}
+
+static int post(const struct ctl *c, const char *path)
+{
+	return post_body(c, path, NULL);
+}
+
+/* add-backend SERVICE ADDRESS [--weight N] [--zone Z] */
+static int add_backend(const struct ctl *c, int nargs, char **args)
+{
+	json_t *j = json_pack("{s:s}", "address", args[1]);
+
+	for (int i = 2; j != NULL && i + 1 < nargs; i += 2) {
+		if (strcmp(args[i], "--weight") == 0) {
+			char *end;
+			long w = strtol(args[i + 1], &end, 10);
+			if (end == args[i + 1] || *end != '\0')
+				die(CTL_ERR_USAGE, "--weight %s: a whole number", args[i + 1]);
+			json_object_set_new(j, "weight", json_integer(w));
+		} else if (strcmp(args[i], "--zone") == 0) {
+			json_object_set_new(j, "zone", json_string(args[i + 1]));
+		} else {
+			die(CTL_ERR_USAGE, "add-backend: unknown option %s", args[i]);
+		}
+	}
+	char *body = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (body == NULL)
+		die(CTL_ERR_USAGE, "out of memory");
+	char path[512], *s = encode(args[0]);
+	snprintf(path, sizeof(path), "/services/%s/backends", s);
+	free(s);
+	int rc = post_body(c, path, body);
+	free(body);
 	return rc;
 }
 
@@ -496,6 +540,8 @@ static void print_backends(json_t *bs)
 		if (json_is_integer(rw))
 			printf("    %-*s  runtime weight %lld (the file says %lld)\n", wa, "", w,
 				jint(b, "weight"));
+		if (strcmp(jstr(b, "added", "file"), "runtime") == 0)
+			printf("    %-*s  added at run time (add-backend)\n", wa, "");
 		if (json_is_true(json_object_get(b, "backup")))
 			printf("    %-*s  backup: takes sessions only while no other backend can\n",
 				wa, "");
@@ -841,6 +887,14 @@ int main(int argc, char **argv)
 		   nargs == 2) {
 		char path[1024], *s = encode(args[0]), *b = encode(args[1]);
 		snprintf(path, sizeof(path), "/services/%s/backends/%s/%s", s, b, cmd);
+		free(s);
+		free(b);
+		rc = post(&c, path);
+	} else if (strcmp(cmd, "add-backend") == 0 && nargs >= 2 && nargs % 2 == 0 && nargs <= 6) {
+		rc = add_backend(&c, nargs, args);
+	} else if (strcmp(cmd, "remove-backend") == 0 && nargs == 2) {
+		char path[1024], *s = encode(args[0]), *b = encode(args[1]);
+		snprintf(path, sizeof(path), "/services/%s/backends/%s/remove", s, b);
 		free(s);
 		free(b);
 		rc = post(&c, path);

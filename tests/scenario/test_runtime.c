@@ -399,17 +399,11 @@ Test(runtime, maint_keeps_open_sessions_and_ready_brings_it_back)
 /* Waits until the state file holds needle. */
 static void wait_state_file(struct rig *r, const char *needle)
 {
-	int64_t deadline = sc_now_ms() + 5000;
+	char *last = NULL;
 
-	for (;;) {
-		char *s = sc_read_file(r->state);
-		int ok = s != NULL && strstr(s, needle) != NULL;
-		free(s);
-		if (ok)
-			return;
-		cr_assert_lt(sc_now_ms(), deadline, "the state file never said '%s'", needle);
-		sc_sleep_ms(20);
-	}
+	if (sc_wait_file_has(r->state, needle, 5000, &last) < 0)
+		cr_assert_fail("the state file never said '%s':\n%s", needle,
+			last != NULL ? last : "(none)");
 }
 
 Test(runtime, a_restart_with_the_state_file_keeps_maint_and_weights)

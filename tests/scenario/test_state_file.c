@@ -385,7 +385,7 @@ Test(state_file, bad_files_are_ignored_with_one_line_and_anylb_serves)
 		{good, strlen(body), "ignored: truncated: no 'end' line"},
 		{"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, "ignored: line 1: not an anylb state file"},
 		{"anylb-state 7\nwritten 1\n", 24,
-			"ignored: line 1: version 7: this anylb reads versions 1 to 5"},
+			"ignored: line 1: version 7: this anylb reads versions 1 to 6"},
 		{"", 0, "ignored: empty"},
 		{NULL, 0, "ignored: it is a directory, not a regular file"},
 	};
@@ -407,7 +407,7 @@ Test(state_file, bad_files_are_ignored_with_one_line_and_anylb_serves)
 		cr_expect_eq(sc_hello(NULL, r.listen, id, sizeof(id), 3000), 0, "case %zu", i);
 		if (cases[i].data != NULL)
 			/* The first write replaces it: nothing is restored from it. */
-			wait_file(r.state, 1, "anylb-state 5\n", "service web override none\n");
+			wait_file(r.state, 1, "anylb-state 6\n", "service web override none\n");
 		lb_stop(&r);
 	}
 	rmdir(r.state);

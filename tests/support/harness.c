@@ -470,3 +470,25 @@ int64_t sc_pid_cpu_ms(pid_t pid)
 		return -EIO;
 	return (int64_t)((utime + stime) * 1000ull / (unsigned long long)hz);
 }
+
+int sc_wait_file_has(const char *path, const char *needle, int timeout_ms, char **last)
+{
+	int64_t deadline = sc_now_ms() + timeout_ms;
+
+	for (;;) {
+		char *s = sc_read_file(path);
+		if (s != NULL && strstr(s, needle) != NULL) {
+			free(s);
+			return 0;
+		}
+		if (sc_now_ms() >= deadline) {
+			if (last != NULL)
+				*last = s;
+			else
+				free(s);
+			return -ETIMEDOUT;
+		}
+		free(s);
+		sc_sleep_ms(20);
+	}
+}

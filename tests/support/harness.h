@@ -114,6 +114,12 @@ void sc_temp_release(const char *path);
 /* Reads a whole file into a NUL-terminated malloc'd buffer (NULL on error); caller frees. */
 char *sc_read_file(const char *path);
 
+/*
+ * Waits until the file at path holds needle, at most timeout_ms: 0, or -ETIMEDOUT with the
+ * file's last content in *last (malloc'd, may be NULL; the caller frees) when last is not NULL.
+ */
+int sc_wait_file_has(const char *path, const char *needle, int timeout_ms, char **last);
+
 /* Releases everything the harness registered: backends, anylb processes, temp files. Idempotent;
  * meant as a TestSuite .fini and registered with atexit() as well. */
 void sc_cleanup(void);

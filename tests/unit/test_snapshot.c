@@ -138,7 +138,7 @@ Test(snapshot, round_trip)
 	char err[256];
 	struct lb_runtime *rt = busy_runtime(&buf, &len);
 
-	cr_assert_eq(strncmp(buf, "anylb-state 5\nwritten 1700000000000\n", 36), 0, "%s", buf);
+	cr_assert_eq(strncmp(buf, "anylb-state 6\nwritten 1700000000000\n", 36), 0, "%s", buf);
 	cr_assert_eq(snapshot_parse(buf, len, &s, err, sizeof(err)), 0, "%s\n%s", err, buf);
 	cr_expect_eq(s.written_ms, T0);
 	cr_assert_eq(s.nservices, 2);
@@ -264,8 +264,8 @@ Test(snapshot, refusals)
 
 	refused("", 0, "empty");
 	refused("GIF89a\n", 1, "line 1: not an anylb state file");
-	refused("anylb-state 6\nwritten 1\n", 1,
-		"line 1: version 6: this anylb reads versions 1 to 5");
+	refused("anylb-state 7\nwritten 1\n", 1,
+		"line 1: version 7: this anylb reads versions 1 to 6");
 	refused("anylb-state 01\nwritten 1\n", 1, "version 01");
 	refused(HEAD SVC BE, 0, "truncated: no 'end' line");
 	refused(HEAD SVC "backend web", 0, "truncated: the last line has no end");
@@ -676,6 +676,41 @@ Test(snapshot, version_3_is_read_without_runtime_records)
 	refused("anylb-state 3\nwritten 1700000000000\n" SVC BE
 		"runtime web 10.0.0.1:8080 maint 1 weight - file_weight 0\n",
 		1, "line 5: unknown record 'runtime'");
+}
+
+Test(snapshot, overlay_records_round_trip_and_bad_ones_are_refused)
+{
+#define HEAD6 "anylb-state 6\nwritten 1700000000000\n"
+	char *ok = sealed(HEAD6 SVC BE "added web 10.0.0.3:8080 weight 7 zone z1\n"
+				       "added web [::1]:8080 weight 1 zone -\n"
+				       "removed web 10.0.0.1:8080\n");
+	struct snapshot s;
+	char err[256], *buf;
+	size_t len;
+	cr_assert_eq(snapshot_parse(ok, strlen(ok), &s, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(s.overlay.n, 3);
+	cr_expect_str_eq(s.overlay.v[0].address, "10.0.0.3:8080");
+	cr_expect_eq(s.overlay.v[0].weight, 7);
+	cr_expect_str_eq(s.overlay.v[0].zone, "z1");
+	cr_expect_null(s.overlay.v[1].zone);
+	cr_expect(s.overlay.v[2].removed);
+	cr_assert_eq(snapshot_format(&s, &buf, &len), 0);
+	cr_expect_eq(len, strlen(ok));
+	cr_expect_str_eq(buf, ok, "%s", buf);
+	free(buf);
+	snapshot_free(&s);
+	free(ok);
+	refused(HEAD6 SVC BE "added web 10.0.0.3:8080 weight 0 zone -\n", 1, "weight: 1 to 1000");
+	refused(HEAD6 SVC BE "added web 10.0.0.3:8080 weight 1\n", 1, "added: expected");
+	refused(HEAD6 SVC BE "added web nonsense weight 1 zone -\n", 1,
+		"backend address nonsense:");
+	refused(HEAD6 SVC BE "removed web 10.0.0.3:8080\nremoved web 10.0.0.3:8080\n", 1,
+		"two records");
+	refused(HEAD6 SVC BE "removed web\n", 1, "removed: expected");
+	/* Version 5 has no such records. */
+	refused("anylb-state 5\nwritten 1700000000000\n" SVC BE "removed web 10.0.0.3:8080\n", 1,
+		"unknown record 'removed'");
+#undef HEAD6
 }
 
 /* Version 5's `counters more`: by key, unknown keys skipped, only after `counters service`. */
