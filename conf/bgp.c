@@ -778,7 +778,9 @@ void conf_map_anycast(struct conf_report *r, const struct conf_node *k, const st
 			"'%s' is missing 'bird_protocol' (required with 'announce: bird_protocol')",
 			k->str);
 	/* nbackends is 0 when `backends` is missing or was refused: reported already. */
-	if (min_ready_k != NULL && s->nbackends > 0 && a->min_ready > s->nbackends)
+	/* With a NAME:PORT entry the count is the answers': not known before run time. */
+	if (min_ready_k != NULL && s->nbackends > 0 && s->nnames == 0 &&
+		a->min_ready > s->nbackends)
 		conf_report_node(r, min_ready_k, min_ready_v,
 			"'min_ready' (%u) is more than the service's %zu backend%s: it could never "
 			"be announced",

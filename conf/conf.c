@@ -48,6 +48,12 @@ void conf_free(struct conf *c)
 			free(s->backends[j].zone);
 		}
 		free(s->backends);
+		for (size_t j = 0; j < s->nnames; j++) {
+			free(s->names[j].address);
+			free(s->names[j].host);
+			free(s->names[j].tmpl.zone);
+		}
+		free(s->names);
 		conf_health_free(&s->health);
 		conf_anycast_free(&s->anycast);
 		conf_sni_free(&s->sni);

@@ -61,7 +61,30 @@ struct conf_backend {
 	unsigned max_connections; /* 0 = unlimited */
 	int backup;               /* default 0: used only while no other backend is usable */
 	int runtime;              /* added at run time (conf/overlay.h), not by the file */
+	/* Resolved from a name entry (conf/resolved.h): its "NAME:PORT", owned by that entry's
+	 * struct conf_name (names[].address); NULL for an address the file or operator wrote. */
+	const char *from;
 	struct conf_pos pos;
+};
+
+/* resolve_family: which addresses of a name's answer become backends. */
+enum conf_family { CONF_FAMILY_ANY, CONF_FAMILY_IPV4, CONF_FAMILY_IPV6 };
+
+#define CONF_RESOLVE_INTERVAL_MS 30000 /* the default resolve_interval */
+#define CONF_DNS_NAME_MAX        253   /* bytes in a DNS name, without the final dot */
+
+/*
+ * A backend entry whose address is a DNS name ("app1.internal:8080"): kept apart from the
+ * backends, which it becomes at run time, one per address of the last good answer
+ * (conf/resolved.h), each with this entry's weight, zone, max_connections and backup.
+ */
+struct conf_name {
+	char *address; /* as written: "app1.internal:8080"; the entry's name */
+	char *host;    /* "app1.internal" (a final dot kept as written) */
+	unsigned port;
+	enum conf_family family;  /* default any */
+	uint64_t interval_ms;     /* resolve_interval: the entry's, else its service's */
+	struct conf_backend tmpl; /* weight, zone, max_connections, backup, pos; no address */
 };
 
 struct conf_listen {
@@ -260,11 +283,15 @@ struct conf_service {
 	size_t nlisten;
 	struct conf_backend *backends;
 	size_t nbackends;
-	size_t nbackup;                          /* of them, backup: true; < nbackends */
-	enum conf_protocol protocol;             /* default tcp */
-	struct conf_udp udp;                     /* protocol udp only */
-	enum conf_balance balance;               /* default round_robin */
-	enum conf_hash_key hash_key;             /* default source_ip */
+	size_t nbackup; /* of them, backup: true; < nbackends */
+	/* Backend entries written as NAME:PORT; their addresses join backends at run time. */
+	struct conf_name *names;
+	size_t nnames;
+	uint64_t resolve_interval_ms; /* default CONF_RESOLVE_INTERVAL_MS, for its names */
+	enum conf_protocol protocol;  /* default tcp */
+	struct conf_udp udp;          /* protocol udp only */
+	enum conf_balance balance;    /* default round_robin */
+	enum conf_hash_key hash_key;  /* default source_ip */
 	enum conf_proxy_protocol proxy_protocol; /* default off */
 	unsigned retries;                        /* 0..CONF_MAX_RETRIES, default 2 */
 	unsigned max_connections;                /* 0 = unlimited */

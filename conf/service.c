@@ -42,6 +42,7 @@ enum conf_service_key {
 	CONF_SERVICE_RATE_LIMIT,
 	CONF_SERVICE_TCP_KEEPALIVE,
 	CONF_SERVICE_SNI,
+	CONF_SERVICE_RESOLVE_INTERVAL,
 	CONF_SERVICE_NKEYS,
 };
 
@@ -69,6 +70,7 @@ static const struct conf_key conf_service_keys[] = {
 	[CONF_SERVICE_RATE_LIMIT] = {"rate_limit", 0},
 	[CONF_SERVICE_TCP_KEEPALIVE] = {"tcp_keepalive", 0},
 	[CONF_SERVICE_SNI] = {"sni", 0},
+	[CONF_SERVICE_RESOLVE_INTERVAL] = {"resolve_interval", 0},
 };
 
 enum conf_backend_key {
@@ -77,6 +79,8 @@ enum conf_backend_key {
 	CONF_BACKEND_ZONE,
 	CONF_BACKEND_MAX_CONNECTIONS,
 	CONF_BACKEND_BACKUP,
+	CONF_BACKEND_RESOLVE_INTERVAL,
+	CONF_BACKEND_RESOLVE_FAMILY,
 };
 
 static const struct conf_key conf_backend_keys[] = {
@@ -85,6 +89,14 @@ static const struct conf_key conf_backend_keys[] = {
 	[CONF_BACKEND_ZONE] = {"zone", 0},
 	[CONF_BACKEND_MAX_CONNECTIONS] = {"max_connections", 0},
 	[CONF_BACKEND_BACKUP] = {"backup", 0},
+	[CONF_BACKEND_RESOLVE_INTERVAL] = {"resolve_interval", 0},
+	[CONF_BACKEND_RESOLVE_FAMILY] = {"resolve_family", 0},
+};
+
+static const char *const conf_family_names[] = {
+	[CONF_FAMILY_ANY] = "any",
+	[CONF_FAMILY_IPV4] = "ipv4",
+	[CONF_FAMILY_IPV6] = "ipv6",
 };
 
 enum conf_timeout_key {
@@ -191,6 +203,8 @@ static int conf_dup_cmp(const void *pa, const void *pb)
 	const struct conf_dup *a = pa, *b = pb;
 	int c;
 
+	if ((a->addr == NULL) != (b->addr == NULL))
+		return a->addr == NULL ? -1 : 1; /* names apart from addresses */
 	if (a->addr != NULL) {
 		/* addr_parse() zeroes the struct first, so the bytes compare as the values do. */
 		if (a->addr->len != b->addr->len)
@@ -439,29 +453,67 @@ static void conf_map_listen(struct conf_report *r, const struct conf_node *k,
 	}
 }
 
-static void conf_map_backend(struct conf_report *r, const struct conf_node *m,
-	struct conf_backend *b, struct conf_dup *dup)
+/*
+ * The address of a backend entry: IP:PORT, or NAME:PORT (then nm is filled and 1 returned).
+ * 0: an IP address in b; -1: reported.
+ */
+static int conf_backend_address(struct conf_report *r, const struct conf_node *k,
+	const struct conf_node *v, struct conf_backend *b, struct conf_name *nm)
 {
-	const struct conf_node *k, *val;
+	char show[CONF_SHOW_MAX], why[ADDR_WHY_MAX], host[CONF_DNS_NAME_MAX + 2];
+	const char *s;
+	int port;
+
+	if (conf_get_word(r, k, v, "an address", &s) < 0)
+		return -1;
+	int rc = addr_parse_name(s, host, sizeof(host), &port, why, sizeof(why));
+	if (rc == 0)
+		return conf_get_addr(r, k, v, &b->address, &b->addr);
+	if (rc < 0) {
+		conf_report_node(r, k, v, "'%s': bad address %s: %s", k->str,
+			conf_show(s, show, sizeof(show)), why);
+		return -1;
+	}
+	nm->address = strdup(s);
+	nm->host = strdup(host);
+	nm->port = (unsigned)port;
+	if (nm->address == NULL || nm->host == NULL) {
+		r->nomem = 1;
+		return -1;
+	}
+	return 1;
+}
+
+/* One backend entry; *is_name: it is NAME:PORT, read into nm (b's values then go to nm). */
+static void conf_map_backend(struct conf_report *r, const struct conf_node *m,
+	struct conf_backend *b, struct conf_dup *dup, struct conf_name *nm, int *is_name)
+{
+	const struct conf_node *k, *val, *rk[2] = {NULL, NULL};
+	int e;
 
 	b->weight = 100;
 	b->pos = conf_node_pos(m);
+	*is_name = 0;
 	for (k = conf_map_next(m, NULL, &val); k != NULL; k = conf_map_next(m, k, &val)) {
 		int key = conf_key_find(
 			r, k, "in a backend", conf_backend_keys, CONF_NKEYS(conf_backend_keys));
 		if (key < 0)
 			continue;
 		switch ((enum conf_backend_key)key) {
-		case CONF_BACKEND_ADDRESS:
-			if (conf_get_addr(r, k, val, &b->address, &b->addr) == 0)
-				*dup = (struct conf_dup){.text = b->address,
-					.addr = &b->addr,
+		case CONF_BACKEND_ADDRESS: {
+			int rc = conf_backend_address(r, k, val, b, nm);
+			if (rc >= 0) {
+				*is_name = rc == 1;
+				*dup = (struct conf_dup){.text = rc == 1 ? nm->address : b->address,
+					.addr = rc == 1 ? NULL : &b->addr,
 					.line = val->line,
 					.col = val->col,
 					.file = val->file};
-			else
+			} else {
 				dup->line = -1; /* present but bad: not "missing" */
+			}
 			break;
+		}
 		case CONF_BACKEND_WEIGHT:
 			conf_get_uint(r, k, val, 1, CONF_MAX_WEIGHT, &b->weight);
 			break;
@@ -474,10 +526,30 @@ static void conf_map_backend(struct conf_report *r, const struct conf_node *m,
 		case CONF_BACKEND_BACKUP:
 			conf_get_bool(r, k, val, &b->backup);
 			break;
+		case CONF_BACKEND_RESOLVE_INTERVAL:
+			rk[0] = k;
+			conf_get_duration(r, k, val, 1, &nm->interval_ms);
+			break;
+		case CONF_BACKEND_RESOLVE_FAMILY:
+			rk[1] = k;
+			if (conf_get_enum(r, k, val, conf_family_names,
+				    CONF_NKEYS(conf_family_names), &e) == 0)
+				nm->family = (enum conf_family)e;
+			break;
 		}
 	}
 	if (dup->line == 0)
 		conf_report_at_node(r, m, "backend is missing 'address'");
+	for (size_t i = 0; i < 2 && dup->line > 0 && !*is_name; i++)
+		if (rk[i] != NULL)
+			conf_report_node(r, rk[i], NULL,
+				"'%s' applies to an address written as NAME:PORT, not to an IP "
+				"address",
+				rk[i]->str);
+	if (*is_name) {
+		nm->tmpl = *b;
+		*b = (struct conf_backend){0};
+	}
 }
 
 static void conf_map_backends(struct conf_report *r, const struct conf_node *k,
@@ -503,22 +575,37 @@ static void conf_map_backends(struct conf_report *r, const struct conf_node *k,
 		return;
 	}
 	s->backends = calloc(v->n, sizeof(*s->backends));
+	s->names = calloc(v->n, sizeof(*s->names));
 	struct conf_dup *dups = calloc(v->n, sizeof(*dups));
-	if (s->backends == NULL || dups == NULL) {
+	if (s->backends == NULL || s->names == NULL || dups == NULL) {
 		r->nomem = 1;
 		free(dups);
 		return;
 	}
-	s->nbackends = v->n;
-	size_t ndups = 0;
+	size_t ndups = 0, nbackup = 0;
 	const struct conf_node *item = v->first;
 	for (size_t i = 0; i < v->n && item != NULL; i++, item = item->next) {
 		struct conf_dup d = {0};
+		int is_name = 0;
+		/* Entries fill both arrays in order; a name leaves its backend slot empty. */
+		struct conf_backend *b = &s->backends[s->nbackends];
+		struct conf_name *nm = &s->names[s->nnames];
 		if (item->kind == CONF_NODE_MAP) {
-			conf_map_backend(r, item, &s->backends[i], &d);
+			conf_map_backend(r, item, b, &d, nm, &is_name);
 		} else if (item->kind != CONF_NODE_BAD) {
 			conf_report_node(r, NULL, item, "backend: expected a mapping, got %s",
 				conf_node_desc(item, desc, sizeof(desc)));
+		}
+		if (is_name) {
+			nbackup += nm->tmpl.backup != 0;
+			s->nnames++;
+		} else {
+			nbackup += b->backup != 0;
+			s->nbackends++;
+			/* A name's own keys were refused for an IP address; its leftovers go. */
+			free(nm->address);
+			free(nm->host);
+			*nm = (struct conf_name){0};
 		}
 		if (d.text != NULL) {
 			d.seq = i;
@@ -529,7 +616,7 @@ static void conf_map_backends(struct conf_report *r, const struct conf_node *k,
 	free(dups);
 	for (size_t i = 0; i < s->nbackends; i++)
 		s->nbackup += s->backends[i].backup != 0;
-	if (s->nbackup > 0 && s->nbackup == s->nbackends)
+	if (nbackup > 0 && nbackup == s->nbackends + s->nnames)
 		conf_report_node(r, k, NULL,
 			"every backend is 'backup: true': backups serve only while no other "
 			"backend "
@@ -644,6 +731,9 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 		case CONF_SERVICE_SLOW_START:
 			conf_get_duration(r, k, val, 0, &s->slow_start_ms);
 			break;
+		case CONF_SERVICE_RESOLVE_INTERVAL:
+			conf_get_duration(r, k, val, 1, &s->resolve_interval_ms);
+			break;
 		case CONF_SERVICE_PANIC_THRESHOLD:
 			conf_get_percent(r, k, val, 100, &s->panic_threshold_pct);
 			break;
@@ -700,6 +790,11 @@ static void conf_map_service(struct conf_report *r, const struct conf_node *m,
 	for (size_t i = 0; i < s->nlisten; i++)
 		s->listen[i].proto = s->protocol;
 	conf_check_protocol(r, s, seen, tseen);
+	if (s->resolve_interval_ms == 0)
+		s->resolve_interval_ms = CONF_RESOLVE_INTERVAL_MS;
+	for (size_t i = 0; i < s->nnames; i++)
+		if (s->names[i].interval_ms == 0)
+			s->names[i].interval_ms = s->resolve_interval_ms;
 	if (anycast_k != NULL)
 		conf_map_anycast(r, anycast_k, anycast_v, b, bgp, s);
 	conf_map_initial_state(r, initial_k, initial_v, s);

@@ -70,7 +70,7 @@ struct outlier *outlier_new(const struct outlier_conf *conf, size_t n)
 {
 	struct outlier *o;
 
-	if (conf == NULL || n == 0 || n > (SIZE_MAX - sizeof(*o)) / sizeof(o->be[0]))
+	if (conf == NULL || n > (SIZE_MAX - sizeof(*o)) / sizeof(o->be[0]))
 		return NULL;
 	o = calloc(1, sizeof(*o) + n * sizeof(o->be[0]));
 	if (o == NULL)

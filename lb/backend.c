@@ -474,7 +474,7 @@ void backend_adopt_generation(
 {
 	const struct conf_service *sc = svc->conf;
 	struct lb_service_state *st = svc->st;
-	size_t *from = calloc(sc->nbackends, sizeof(*from));
+	size_t *from = calloc(sc->nbackends > 0 ? sc->nbackends : 1, sizeof(*from));
 	struct outlier *o = NULL;
 	struct bh_out out;
 

@@ -61,13 +61,14 @@ struct balancer *balancer_new(
 	const struct balance_ops *ops = balance_ops_of(kind);
 	struct balancer *b;
 
-	if (ops == NULL || members == NULL || n == 0 || n > INT_MAX)
+	/* n == 0: a service whose NAME:PORT entries have no answer yet; every pick fails. */
+	if (ops == NULL || (members == NULL && n > 0) || n > INT_MAX)
 		return NULL;
 	b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return NULL;
 	b->seed = seed;
-	b->members = calloc(n, sizeof(*b->members));
+	b->members = calloc(n > 0 ? n : 1, sizeof(*b->members));
 	if (b->members == NULL)
 		goto fail;
 	/* b->n counts the members whose name is owned, so the cleanup frees exactly those. */
@@ -80,6 +81,8 @@ struct balancer *balancer_new(
 		b->members[i].weight = balance_clamp_weight(members[i].weight);
 		b->n++;
 	}
+	if (n == 0)
+		return b; /* no ops: nothing to set up, pick says no */
 	b->ops = ops;
 	if (ops->setup(b) < 0)
 		goto fail;
@@ -103,7 +106,7 @@ void balancer_free(struct balancer *b)
 
 int balancer_pick(struct balancer *b, const struct balance_ctx *ctx)
 {
-	return b->ops->pick(b, ctx);
+	return b->n > 0 ? b->ops->pick(b, ctx) : -1;
 }
 
 /*

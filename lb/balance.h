@@ -38,8 +38,8 @@ struct balance_ctx {
 
 /*
  * Creates a balancer of the given kind over n members (copied; names are copied too).
- * seed feeds random_two's generator so tests are reproducible. Returns NULL when out of memory
- * or n == 0.
+ * seed feeds random_two's generator so tests are reproducible. n may be 0 (a service whose
+ * NAME:PORT entries have no answer yet): every pick then returns -1. NULL when out of memory.
  */
 struct balancer *balancer_new(
 	enum conf_balance kind, const struct balance_member *members, size_t n, uint64_t seed);

@@ -11,8 +11,10 @@
  */
 #include "conf/conf.h"
 #include "conf/overlay.h"
+#include "conf/resolved.h"
 #include "bgp/watchdog.h"
 #include "lb/logs.h"
+#include "lb/names.h"
 #include "lb/admin.h"
 #include "lb/announcer.h"
 #include "lb/heartbeat.h"
@@ -100,7 +102,11 @@ struct anylb {
 	struct state_file *state;
 	struct snapshot *up_first; /* upgrade, old side: the state as handed over at HELLO */
 	struct overlay overlay;    /* runtime backends (conf/overlay.h): main thread */
+	struct names *names;       /* backends by name (lb/names.h): main thread */
 };
+
+/* How long start-up may spend looking names up before it serves. */
+#define NAMES_START_BUDGET_MS 3000
 
 static struct anylb anylb;
 
@@ -499,10 +505,13 @@ static int reload(void *arg, char *msg, size_t cap)
 		.admin = a->admin,
 		.stopping = shutdown_state(&a->stop) != SHUTDOWN_RUNNING,
 		.overlay = &a->overlay,
+		.resolved = a->names != NULL ? names_resolved(a->names) : NULL,
 	};
 
 	sd_notify(0, "RELOADING=1");
 	int rc = reload_apply(&t, &a->reloads, msg, cap);
+	if (rc == 0 && a->names != NULL)
+		names_sync(a->names, a->rt->conf); /* new NAME:PORT entries: looked up now */
 	sd_notifyf(0, "READY=1\nSTATUS=%s, generation %llu",
 		rc == 0 ? "reloaded" : "reload failed, running the previous configuration",
 		(unsigned long long)a->rt->generation);
@@ -578,13 +587,17 @@ static void errs_text(const struct conf_errs *errs, char *why, size_t cap)
  * start-up both do, so that they accept the same files. NULL after printing the errors (and
  * copying them into why, when not NULL).
  */
-static struct lb_runtime *load(const char *file, struct overlay *o, char *why, size_t cap)
+static struct lb_runtime *load(
+	const char *file, const struct resolved *names, struct overlay *o, char *why, size_t cap)
 {
 	struct conf_errs errs = {0};
 	struct conf *c = NULL;
 	struct lb_runtime *rt = NULL;
 	int rc = conf_load(file, &c, &errs);
 
+	/* The answers first: a runtime remove-backend may name a resolved address. */
+	if (rc == 0 && names != NULL)
+		rc = resolved_apply(names, c);
 	if (rc == 0 && o != NULL && o->n > 0)
 		rc = overlay_apply(o, c, &errs);
 	if (rc < 0) {
@@ -624,7 +637,7 @@ static void ignored_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 
 static int check_only(const char *file)
 {
-	struct lb_runtime *rt = load(file, NULL, NULL, 0);
+	struct lb_runtime *rt = load(file, NULL, NULL, NULL, 0);
 
 	if (rt == NULL)
 		return 1;
@@ -739,7 +752,7 @@ static void restore_overlay(
 	sn.overlay = (struct overlay){0};
 	snapshot_free(&sn);
 	size_t n = anylb.overlay.n;
-	struct lb_runtime *rt = load(file, &anylb.overlay, why, cap);
+	struct lb_runtime *rt = load(file, names_resolved(anylb.names), &anylb.overlay, why, cap);
 	if (rt == NULL) {
 		/* The file alone was valid: it runs, and the saved changes are dropped. */
 		log_warn("the %zu runtime backend change%s saved in the state cannot apply to %s "
@@ -756,6 +769,39 @@ static void restore_overlay(
 		n, n == 1 ? "" : "s", anylb.overlay.n);
 }
 
+/* A change in a name's answer: applied as a reload (lb/names.h). */
+static int names_apply(void *arg, char *msg, size_t cap)
+{
+	return reload(arg, msg, cap);
+}
+
+/*
+ * At start, before anything serves: every NAME:PORT entry looked up once (bounded), and the
+ * first generation built again with the answers. A name without one starts with no backends.
+ */
+static int start_names(const char *file)
+{
+	struct names_hooks nh = {.apply = names_apply, .arg = &anylb};
+	char why[4096];
+
+	anylb.names = names_new(anylb.loop, &nh);
+	if (anylb.names == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	if (names_resolve_now(anylb.names, anylb.rt->conf, NAMES_START_BUDGET_MS) == 0)
+		return 0;
+	struct lb_runtime *rt = load(file, names_resolved(anylb.names), NULL, why, sizeof(why));
+	if (rt == NULL) {
+		log_warn("the names' answers cannot apply (%.*s): starting without them",
+			(int)strcspn(why, "\n"), why);
+		return 0;
+	}
+	runtime_put(anylb.rt);
+	anylb.rt = rt;
+	return 0;
+}
+
 static int run(const char *file, char *const *argv)
 {
 	int status = 1;
@@ -770,7 +816,7 @@ static int run(const char *file, char *const *argv)
 	pthread_mutex_init(&anylb.change_lock, NULL);
 	if (successor_open(&anylb.succ) < 0)
 		return 1;
-	anylb.rt = load(file, NULL, why, sizeof(why));
+	anylb.rt = load(file, NULL, NULL, why, sizeof(why));
 	if (anylb.rt == NULL) {
 		successor_fail(anylb.succ, why[0] != '\0' ? why : "invalid configuration");
 		successor_free(anylb.succ);
@@ -804,10 +850,12 @@ static int run(const char *file, char *const *argv)
 	} else if (refuse_second_instance(c) < 0) {
 		goto out;
 	}
+	anylb.loop = ev_default_loop(EVFLAG_AUTO);
+	if (start_names(file) < 0)
+		goto out;
 	restore_overlay(file, handed.state, handed.state_len, why, sizeof(why));
 	c = anylb.rt->conf;
 
-	anylb.loop = ev_default_loop(EVFLAG_AUTO);
 	/* Before any thread: interface mode forks the watchdog. */
 	int aerr;
 	ann = announcer_new(anylb.rt, handed.anycast, &aerr);
@@ -945,6 +993,8 @@ static int run(const char *file, char *const *argv)
 			goto out;
 		}
 	}
+	if (names_start(anylb.names) < 0)
+		log_error("no resolver thread: names are not looked up again");
 	if (monitor_start(anylb.monitor) < 0) {
 		log_error("cannot start the monitor thread");
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -1027,6 +1077,8 @@ out:
 		free(anylb.up_first);
 		anylb.up_first = NULL;
 	}
+	names_free(anylb.names); /* its hook reloads: it goes while everything is there */
+	anylb.names = NULL;
 	/* It reads the loops' counters: it goes before them. */
 	heartbeat_stop(anylb.hb);
 	anylb.hb = NULL;

@@ -157,6 +157,8 @@ int reload_apply(const struct reload_targets *t, struct reload_record *rec, char
 		return fail(rec, -EBUSY, msg, cap,
 			"the previous reload is still being applied; try again");
 	rc = conf_load(old->conf->file, &c, &errs);
+	if (rc == 0 && t->resolved != NULL)
+		rc = resolved_apply(t->resolved, c);
 	if (rc == 0 && t->overlay != NULL)
 		rc = overlay_apply(t->overlay, c, &errs);
 	if (rc == 0)

@@ -19,6 +19,7 @@
 #ifndef ANYLB_LB_RELOAD_H
 #define ANYLB_LB_RELOAD_H
 
+#include "conf/resolved.h"
 #include "lb/runtime.h"
 
 #include <stddef.h>
@@ -49,6 +50,8 @@ struct reload_targets {
 	 * the reload rule once the new generation is in force. NULL: none.
 	 */
 	struct overlay *overlay;
+	/* The answers of the NAME:PORT entries (conf/resolved.h), expanded first. NULL: none. */
+	const struct resolved *resolved;
 };
 
 /*

@@ -228,7 +228,8 @@ static int service_init(struct lb_runtime *rt, struct lb_service *svc,
 	svc->conf = sc;
 	svc->rt = rt;
 	svc->index = index;
-	svc->backends = calloc(sc->nbackends, sizeof(*svc->backends));
+	/* 0 backends: NAME:PORT entries without an answer yet (conf/resolved.h). */
+	svc->backends = calloc(sc->nbackends > 0 ? sc->nbackends : 1, sizeof(*svc->backends));
 	if (svc->backends == NULL)
 		return -1;
 	if (prev_svc != NULL) {

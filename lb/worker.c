@@ -77,7 +77,8 @@ static struct balancer **balancers_new(const struct lb_runtime *rt, unsigned id)
 	for (size_t i = 0; v != NULL && i < c->nservices; i++) {
 		const struct lb_service *svc = &rt->services[i];
 		const struct conf_service *sc = svc->conf;
-		struct balance_member *m = calloc(sc->nbackends, sizeof(*m));
+		struct balance_member *m =
+			calloc(sc->nbackends > 0 ? sc->nbackends : 1, sizeof(*m));
 		if (m == NULL)
 			goto fail;
 		for (size_t j = 0; j < sc->nbackends; j++) {

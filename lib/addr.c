@@ -1,8 +1,10 @@
 /*
  * DOC: socket addresses
  *
- * Only numeric forms are accepted: a load balancer that resolved names at start-up would silently
- * keep stale addresses, and one that resolved them at run time would block its event loop.
+ * addr_parse() takes numeric forms only: a load balancer that resolved names at start-up would
+ * silently keep stale addresses, and one that resolved them on its event loop would block it.
+ * addr_parse_name() reads the NAME:PORT form that a backend entry may use instead: it is
+ * resolved off the event loops and again every resolve_interval (lb/resolver.c).
  */
 #include "lib/addr.h"
 
@@ -137,6 +139,57 @@ int addr_parse(const char *s, int allow_port0, struct addr *out, char *why, size
 	out->in.sin_port = htons((uint16_t)port);
 	out->len = sizeof(out->in);
 	return 0;
+}
+
+/* One label of a host name: 1..63 bytes of [A-Za-z0-9-], no '-' at either end. */
+static int label_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			    c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int addr_parse_name(const char *s, char *host, size_t hostcap, int *port, char *why, size_t cap)
+{
+	const char *colon = strrchr(s, ':');
+
+	if (s[0] == '[' || colon == NULL || strchr(s, ':') != colon)
+		return 0;
+	size_t n = (size_t)(colon - s);
+	if (n == 0 || !looks_like_name(s, n))
+		return 0;
+	size_t len = n > 0 && s[n - 1] == '.' ? n - 1 : n; /* a final dot: absolute */
+	if (len > 253 || len + 2 > hostcap) {
+		snprintf(why, cap, "bad host name: longer than 253 characters");
+		return -EINVAL;
+	}
+	const char *last = s;
+	for (const char *p = s; p <= s + len; p++) {
+		if (p < s + len && *p != '.')
+			continue;
+		if (!label_ok(last, (size_t)(p - last))) {
+			snprintf(why, cap,
+				"bad host name: each label is 1 to 63 letters, digits or "
+				"'-', not starting or ending with '-'");
+			return -EINVAL;
+		}
+		if (p == s + len && strspn(last, "0123456789") >= (size_t)(p - last)) {
+			snprintf(why, cap, "bad host name: its last label is all digits");
+			return -EINVAL;
+		}
+		last = p + 1;
+	}
+	if (parse_port(colon + 1, 0, port, why, cap) < 0)
+		return -EINVAL;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	return 1;
 }
 
 const char *addr_format(const struct addr *a, char *buf, size_t cap)

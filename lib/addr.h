@@ -34,6 +34,16 @@ struct addr {
  */
 int addr_parse(const char *s, int allow_port0, struct addr *out, char *why, size_t cap);
 
+/*
+ * Parses "NAME:PORT" where NAME is a DNS host name (RFC 1123: labels of letters, digits and
+ * '-', not starting or ending with '-', 1..63 bytes, 253 in all, a final dot allowed; the last
+ * label not all digits, so that a bad IPv4 address is not taken for a name). Returns 1 with the
+ * name in host (hostcap bytes, 254 is always enough) and the port, 0 when s is not in the
+ * NAME:PORT form at all (no letter in its host part, brackets, several colons: addr_parse()'s
+ * business), or -EINVAL with why when it is but the name or the port is bad.
+ */
+int addr_parse_name(const char *s, char *host, size_t hostcap, int *port, char *why, size_t cap);
+
 /* Writes "1.2.3.4:80" / "[::1]:80" into buf (ADDR_STRLEN bytes is always enough). */
 const char *addr_format(const struct addr *a, char *buf, size_t cap);
 

@@ -87,14 +87,22 @@ static const enum conf_balance all_kinds[] = {
 
 /* ---- common ---- */
 
-Test(balance, new_rejects_empty)
+/* No member (NAME:PORT entries without an answer yet): made, and every pick says none. */
+Test(balance, empty_picks_none)
 {
 	struct balance_member m[1];
+	struct balance_ctx ctx = {0};
 
 	make_members(m, 1, NULL);
 	for (size_t k = 0; k < NKINDS; k++) {
-		cr_assert_null(balancer_new(all_kinds[k], m, 0, 1));
-		cr_assert_null(balancer_new(all_kinds[k], NULL, 0, 1));
+		struct balancer *b = balancer_new(all_kinds[k], m, 0, 1);
+		cr_assert_not_null(b);
+		cr_assert_eq(balancer_pick(b, &ctx), -1);
+		cr_assert_eq(balancer_set_weight(b, 0, 5), -EINVAL);
+		balancer_free(b);
+		b = balancer_new(all_kinds[k], NULL, 0, 1);
+		cr_assert_not_null(b);
+		balancer_free(b);
 	}
 	balancer_free(NULL);
 }
