@@ -54,6 +54,9 @@ struct admin_hooks {
 	char *(*upgrade_status)(void *arg);
 	/* The flow hand-off (lb/handoff.h) for /status and /metrics; NULL: off. Borrowed. */
 	const struct lb_handoff *handoff;
+	/* The answers of the NAME:PORT entries (conf/resolved.h) for /status and /metrics; NULL:
+	 * none. Borrowed, main thread. */
+	const struct resolved *resolved;
 	/* An upgrade's successor: the admin sockets it inherited (taken by admin_new); or NULL. */
 	struct inherited *inherited;
 };

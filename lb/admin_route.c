@@ -635,6 +635,7 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 			.uptime_s = ctx->uptime_s,
 			.reload = ctx->hooks != NULL ? ctx->hooks->record : NULL,
 			.handoff = ctx->hooks != NULL ? ctx->hooks->handoff : NULL,
+			.resolved = ctx->hooks != NULL ? ctx->hooks->resolved : NULL,
 		};
 		size_t len = 0;
 		if (strcmp(seg[0], "status") == 0) {

@@ -922,6 +922,7 @@ static int run(const char *file, char *const *argv)
 		.upgrade = upgrade,
 		.upgrade_status = upgrade_status,
 		.handoff = anylb.handoff,
+		.resolved = names_resolved(anylb.names),
 		.inherited = in,
 	};
 	int adm_err;

@@ -12,6 +12,7 @@
 #include "bgp/policy.h"
 #include "health/state.h"
 #include "lb/announcer.h"
+#include "conf/resolved.h"
 #include "lb/handoff.h"
 #include "lb/backend.h"
 #include "lb/logs.h"
@@ -254,6 +255,8 @@ static void standard_process_families(struct strbuf *m, int fds)
 	}
 }
 
+static void names_families(struct strbuf *m, const struct status_source *src);
+
 static void process_families(struct strbuf *m, const struct status_source *src)
 {
 	const struct lb_runtime *rt = src->rt;
@@ -310,6 +313,48 @@ static void process_families(struct strbuf *m, const struct status_source *src)
 		"The configuration in force: 1 at start, plus one per successful reload.");
 	strbuf_printf(m, "anylb_config_generation %llu\n", (unsigned long long)rt->generation);
 	lb_handoff_metrics(src->handoff, m);
+	names_families(m, src);
+}
+
+/* `name{service="...",name="..."}` for a NAME:PORT entry. */
+static void open_name(struct strbuf *m, const char *family_name, const struct resolved_entry *e)
+{
+	strbuf_printf(m, "%s{", family_name);
+	mb_label(m, "service", e->service, 1);
+	mb_label(m, "name", e->address, 0);
+}
+
+/* The NAME:PORT entries' lookups (conf/resolved.h). */
+static void names_families(struct strbuf *m, const struct status_source *src)
+{
+	const struct resolved *r = src->resolved;
+	static const char *const results[] = {"same", "changed", "failed"};
+
+	family(m, "anylb_resolve_total", "counter",
+		"Lookups of a backend entry written as NAME:PORT, by result: same (the answer "
+		"in force confirmed), changed (backends added or removed), failed (the last "
+		"good answer kept).");
+	for (size_t i = 0; r != NULL && i < r->n; i++) {
+		const struct resolved_entry *e = &r->v[i];
+		const uint64_t n[] = {e->n_same, e->n_changed, e->n_failed};
+		for (size_t k = 0; k < 3; k++) {
+			open_name(m, "anylb_resolve_total", e);
+			mb_label(m, "result", results[k], 0);
+			strbuf_printf(m, "} %llu\n", (unsigned long long)n[k]);
+		}
+	}
+	family(m, "anylb_resolve_addresses", "gauge",
+		"Addresses in the answer in force of a NAME:PORT entry (each one a backend).");
+	for (size_t i = 0; r != NULL && i < r->n; i++) {
+		open_name(m, "anylb_resolve_addresses", &r->v[i]);
+		strbuf_printf(m, "} %zu\n", r->v[i].n);
+	}
+	family(m, "anylb_resolve_failing", "gauge",
+		"1 while the last lookup of a NAME:PORT entry failed (or none succeeded yet).");
+	for (size_t i = 0; r != NULL && i < r->n; i++) {
+		open_name(m, "anylb_resolve_failing", &r->v[i]);
+		strbuf_printf(m, "} %d\n", r->v[i].failing || !r->v[i].have);
+	}
 }
 
 /* The labels of one sample: the service's, the backend's when b is set, the check's. */

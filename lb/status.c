@@ -9,6 +9,8 @@
  */
 #include "lb/status.h"
 
+#include "conf/resolved.h"
+
 #include "bgp/bird_reply.h"
 #include "bgp/policy.h"
 #include "health/state.h"
@@ -216,6 +218,8 @@ static json_t *backend_json(struct lb_service *svc, size_t i, int *nomem)
 	put(o, "backup", json_boolean(cb->backup), nomem);
 	/* "file", or "runtime": added by anylbctl add-backend (conf/overlay.h) */
 	put(o, "added", json_string(cb->runtime ? "runtime" : "file"), nomem);
+	/* The NAME:PORT entry whose answer made it (conf/resolved.h), or null. */
+	put(o, "resolved_from", str_or_null(cb->from), nomem);
 	put(o, "state", json_string(backend_state_name(st)), nomem);
 	put(o, "reason", json_string(reason), nomem);
 	put(o, "active", json_integer(atomic_load_explicit(&b->st->active, memory_order_relaxed)),
@@ -361,6 +365,61 @@ static json_t *udp_json(const struct lb_service *svc, int *nomem)
 	return o;
 }
 
+static json_t *time_or_null(uint64_t ms)
+{
+	char t[32];
+
+	return ms == 0 ? json_null()
+		       : json_string(status_iso8601((int64_t)(ms / 1000), t, sizeof(t)));
+}
+
+/* The service's NAME:PORT entries: each one's answer in force and its last lookups. */
+static json_t *names_json(
+	const struct status_source *src, const struct conf_service *sc, int *nomem)
+{
+	static const char *const families[] = {[CONF_FAMILY_ANY] = "any",
+		[CONF_FAMILY_IPV4] = "ipv4",
+		[CONF_FAMILY_IPV6] = "ipv6"};
+	json_t *v = json_array();
+
+	for (size_t i = 0; v != NULL && i < sc->nnames && !*nomem; i++) {
+		const struct conf_name *nm = &sc->names[i];
+		const struct resolved_entry *e =
+			src->resolved != NULL ? resolved_find(src->resolved, sc->name, nm->address)
+					      : NULL;
+		json_t *o = json_object(), *addrs = json_array();
+		if (o == NULL || addrs == NULL) {
+			json_decref(o);
+			json_decref(addrs);
+			*nomem = 1;
+			break;
+		}
+		put(o, "address", json_string(nm->address), nomem);
+		put(o, "family", json_string(families[nm->family]), nomem);
+		put(o, "resolve_interval_ms", u64(nm->interval_ms), nomem);
+		for (size_t j = 0; e != NULL && j < e->n; j++) {
+			char text[ADDR_STRLEN];
+			push(addrs, json_string(addr_format(&e->v[j], text, sizeof(text))), nomem);
+		}
+		put(o, "addresses", addrs, nomem);
+		put(o, "resolved", time_or_null(e != NULL ? e->resolved_ms : 0), nomem);
+		put(o, "failing", json_boolean(e == NULL || e->failing || !e->have), nomem);
+		put(o, "last_failure", time_or_null(e != NULL ? e->failed_ms : 0), nomem);
+		put(o, "last_error",
+			e != NULL && e->error[0] != '\0' ? json_string(e->error) : json_null(),
+			nomem);
+		json_t *n = json_object();
+		if (n != NULL && e != NULL) {
+			put(n, "same", u64(e->n_same), nomem);
+			put(n, "changed", u64(e->n_changed), nomem);
+			put(n, "failed", u64(e->n_failed), nomem);
+		}
+		put(o, "lookups", n, nomem);
+		push(v, o, nomem);
+	}
+	return v;
+}
+
 static json_t *service_json(const struct status_source *src, struct lb_service *svc, int *nomem)
 {
 	const struct conf_service *sc = svc->conf;
@@ -413,6 +472,7 @@ static json_t *service_json(const struct status_source *src, struct lb_service *
 		push(bs, backend_json(svc, i, nomem), nomem);
 	retired_json(svc->st, bs, nomem);
 	put(o, "backends", bs, nomem);
+	put(o, "names", names_json(src, sc, nomem), nomem);
 	return o;
 }
 

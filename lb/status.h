@@ -22,6 +22,7 @@
 
 struct announcer;
 struct lb_handoff;
+struct resolved;
 
 /* What a status or metrics page is built from. */
 struct status_source {
@@ -30,6 +31,7 @@ struct status_source {
 	double uptime_s;                    /* since the process started */
 	const struct reload_record *reload; /* NULL: no reload record (all zero) */
 	const struct lb_handoff *handoff;   /* lb/handoff.h; NULL: off */
+	const struct resolved *resolved;    /* conf/resolved.h: the names' answers; may be NULL */
 };
 
 /*

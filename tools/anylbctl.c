@@ -542,6 +542,9 @@ static void print_backends(json_t *bs)
 				jint(b, "weight"));
 		if (strcmp(jstr(b, "added", "file"), "runtime") == 0)
 			printf("    %-*s  added at run time (add-backend)\n", wa, "");
+		if (jstr(b, "resolved_from", NULL) != NULL)
+			printf("    %-*s  resolved from %s\n", wa, "",
+				jstr(b, "resolved_from", ""));
 		if (json_is_true(json_object_get(b, "backup")))
 			printf("    %-*s  backup: takes sessions only while no other backend can\n",
 				wa, "");
@@ -549,6 +552,33 @@ static void print_backends(json_t *bs)
 		const char *cert = jstr(b, "cert_not_after", NULL);
 		if (cert != NULL)
 			printf("    %-*s  certificate valid until %s\n", wa, "", cert);
+	}
+}
+
+/* The NAME:PORT entries: "  name        app1.internal:8080 -> A, B (resolved 12s ago)". */
+static void print_names(json_t *names)
+{
+	json_t *n, *a;
+	size_t i, j;
+
+	json_array_foreach(names, i, n)
+	{
+		printf("  name        %s ->", jstr(n, "address", "?"));
+		json_t *addrs = json_object_get(n, "addresses");
+		if (json_array_size(addrs) == 0)
+			printf(" no address yet");
+		json_array_foreach(addrs, j, a)
+			printf("%s%s", j ? ", " : " ", json_string_value(a));
+		printf(" (every %lld ms", jint(n, "resolve_interval_ms"));
+		if (strcmp(jstr(n, "family", "any"), "any") != 0)
+			printf(", %s only", jstr(n, "family", ""));
+		const char *at = jstr(n, "resolved", NULL);
+		printf("; last answer %s)\n", at != NULL ? at : "never");
+		if (json_is_true(json_object_get(n, "failing")))
+			printf("              lookup FAILING: %s%s\n",
+				jstr(n, "last_error", "not yet"),
+				json_array_size(addrs) > 0 ? " (keeping the last good answer)"
+							   : "");
 	}
 }
 
@@ -625,6 +655,7 @@ static void print_service(json_t *s)
 			jint(q, "length"), jint(q, "max"), jint(q, "timeout_ms"), jint(q, "queued"),
 			jint(q, "served"), jint(q, "full"), jint(q, "timeouts"));
 	print_anycast(json_object_get(s, "anycast"));
+	print_names(json_object_get(s, "names"));
 	print_backends(json_object_get(s, "backends"));
 }
 
