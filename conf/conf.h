@@ -283,7 +283,8 @@ struct conf_service {
 	size_t nlisten;
 	struct conf_backend *backends;
 	size_t nbackends;
-	size_t nbackup; /* of them, backup: true; < nbackends */
+	/* Of them, backup: true; < nbackends unless the service has names (then even 0 of 0). */
+	size_t nbackup;
 	/* Backend entries written as NAME:PORT; their addresses join backends at run time. */
 	struct conf_name *names;
 	size_t nnames;

@@ -163,7 +163,8 @@ int overlay_apply(struct overlay *o, struct conf *c, struct conf_errs *errs)
 	}
 	for (size_t i = 0; i < c->nservices && rc != -ENOMEM; i++) {
 		const struct conf_service *s = &c->services[i];
-		if (s->nbackends == 0 || s->nbackup == s->nbackends) {
+		/* A service with NAME:PORT entries may have none for a while (conf/resolved.h). */
+		if (s->nnames == 0 && (s->nbackends == 0 || s->nbackup == s->nbackends)) {
 			int r = conf_errs_add(errs, c->file, (struct conf_pos){0},
 				"service %s: removing backends at run time would leave it %s",
 				s->name,

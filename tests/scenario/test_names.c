@@ -17,7 +17,8 @@
  * "resolves again".
  *
  * unresolvable_at_start: no DNS server at start: anylb starts anyway, says the name has no
- * backends yet, and resets clients; once knotd answers, the next lookup brings the backend and
+ * backends yet, and resets clients; a SIGHUP reload is not refused for the service without a
+ * backend; once knotd answers, the next lookup brings the backend and
  * clients reach it.
  *
  * Budget: about 10 s in all (suite timeout 60 s). Skipped without root or knotd.
@@ -399,6 +400,11 @@ Test(names, unresolvable_at_start)
 	cr_expect_eq(sc_lb_log_count(r.lb, 0, "no backends from it until a lookup succeeds"), 1);
 	cr_expect_lt(sc_hello(NULL, r.listen, id, sizeof(id), 2000), 0,
 		"a client was served without a backend");
+	/* A reload of a service whose only entry has no answer yet is not refused. */
+	size_t hup = sc_lb_log_offset(r.lb);
+	cr_assert_eq(sc_lb_signal(r.lb, SIGHUP), 0);
+	cr_expect_eq(sc_lb_wait_log(r.lb, hup, "configuration reloaded (generation 2)", 5000, NULL),
+		0, "the reload was refused");
 
 	size_t off = sc_lb_log_offset(r.lb);
 	knot_start(&r);
