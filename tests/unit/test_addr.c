@@ -98,3 +98,35 @@ Test(addr, small_reason_buffer_is_cut_not_overrun)
 	cr_assert_eq(addr_parse("localhost:80", 0, &a, why, sizeof(why)), -EINVAL);
 	cr_expect_str_eq(why, "host na");
 }
+
+/* NAME:PORT, the form a backend entry may use instead (resolved at run time, not here). */
+Test(addr, host_names)
+{
+	char host[256], why[ADDR_WHY_MAX];
+	int port = 0;
+
+	cr_assert_eq(addr_parse_name("app1.internal:8080", host, sizeof(host), &port, why, 96), 1);
+	cr_expect_str_eq(host, "app1.internal");
+	cr_expect_eq(port, 8080);
+	cr_assert_eq(
+		addr_parse_name("db-2.example.org.:5432", host, sizeof(host), &port, why, 96), 1);
+	cr_expect_str_eq(host, "db-2.example.org.");
+	cr_expect_eq(addr_parse_name("localhost:1", host, sizeof(host), &port, why, 96), 1);
+	/* Not the NAME:PORT form: addr_parse()'s to judge. */
+	cr_expect_eq(addr_parse_name("10.0.0.1:80", host, sizeof(host), &port, why, 96), 0);
+	cr_expect_eq(addr_parse_name("[::1]:80", host, sizeof(host), &port, why, 96), 0);
+	cr_expect_eq(addr_parse_name("fe80::a:80", host, sizeof(host), &port, why, 96), 0);
+	cr_expect_eq(addr_parse_name("app.internal", host, sizeof(host), &port, why, 96), 0);
+	/* The form, but bad. */
+	const char *bad[] = {"-a.internal:80", "a-.internal:80", "a..b:80", ".a:80",
+		"a_b.internal:80", "app.123:80", "app.internal:0", "app.internal:080",
+		"app.internal:"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(addr_parse_name(bad[i], host, sizeof(host), &port, why, 96), -EINVAL,
+			"%s", bad[i]);
+	char longname[300];
+	memset(longname, 'a', 64);
+	strcpy(longname + 64, ".internal:80");
+	cr_expect_eq(addr_parse_name(longname, host, sizeof(host), &port, why, 96), -EINVAL);
+	cr_expect(strstr(why, "label") != NULL, "%s", why);
+}
