@@ -21,6 +21,9 @@
  * backend; once knotd answers, the next lookup brings the backend and
  * clients reach it.
  *
+ * operator_state_survives_restart: a drain and a runtime weight set on resolved backends are
+ * there again after a restart with the state file.
+ *
  * Budget: about 10 s in all (suite timeout 60 s). Skipped without root or knotd.
  */
 #include "tests/support/admin_client.h"
@@ -66,7 +69,7 @@ TestSuite(names, .fini = fini, .timeout = 60);
 static const char *const ids[] = {"A", "B", "C", "D"};
 
 struct rig {
-	char ns[64], dir[200], sock[256], where[270], resolv[256], zone[256];
+	char ns[64], dir[200], sock[256], where[270], resolv[256], zone[256], state[256];
 	char listen[SC_ADDRSTRLEN], name[64];
 	int port;
 	pid_t knot;
@@ -170,6 +173,7 @@ static void rig_init(struct rig *r)
 	snprintf(r->where, sizeof(r->where), "unix:%s", r->sock);
 	snprintf(r->resolv, sizeof(r->resolv), "%s/resolv.conf", r->dir);
 	snprintf(r->zone, sizeof(r->zone), "%s/names.zone", r->dir);
+	snprintf(r->state, sizeof(r->state), "%s/state", r->dir);
 	sc_write_file(r->resolv, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
 	r->port = sc_port_free(AF_INET);
 	cr_assert_gt(r->port, 0);
@@ -184,6 +188,7 @@ static void lb_start(struct rig *r)
 		"global:\n"
 		"  workers: 2\n"
 		"  drain_timeout: 3s\n"
+		"  state_file: %s\n"
 		"  admin:\n"
 		"    socket: %s\n"
 		"services:\n"
@@ -196,7 +201,7 @@ static void lb_start(struct rig *r)
 		"    backends:\n"
 		"      - address: %s\n"
 		"        zone: z1\n",
-		r->sock, r->listen, r->name);
+		r->state, r->sock, r->listen, r->name);
 	cr_assert_gt(n, 0);
 	struct sc_lb_opts o = {.bind_src = r->resolv, .bind_dst = "/etc/resolv.conf"};
 	r->lb = sc_lb_start_opts(&o, "%s", y);
@@ -382,6 +387,67 @@ Test(names, answer_changes)
 	snprintf(want, sizeof(want), "%s resolves again to %s: no change", r.name,
 		addrs(&r, second, 2, a1, 256));
 	cr_expect_eq(sc_lb_wait_log(r.lb, off, want, 5000, NULL), 0, "no '%s'", want);
+	cr_expect_eq(sc_lb_stop(r.lb), 0, "anylb did not exit cleanly");
+}
+
+/* What /status says of backend i's weight ("runtime_weight", -1 when none). */
+static long long runtime_weight(struct rig *r, int i)
+{
+	char addr[64];
+	long long w = -1;
+	json_t *doc = status_doc(r), *b;
+	size_t k;
+
+	snprintf(addr, sizeof(addr), "127.0.0.%d:%d", 2 + i, r->port);
+	json_t *svc = json_array_get(json_object_get(doc, "services"), 0);
+	json_array_foreach(json_object_get(svc, "backends"), k, b)
+	{
+		json_t *rw = json_object_get(b, "runtime_weight");
+		if (strcmp(json_string_value(json_object_get(b, "address")), addr) == 0 &&
+			json_is_integer(rw))
+			w = json_integer_value(rw);
+	}
+	json_decref(doc);
+	return w;
+}
+
+static void ctl(struct rig *r, const char *cmd, const char *a1, const char *a2, const char *a3)
+{
+	struct sc_run run;
+
+	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r->sock, cmd, a1, a2, a3, NULL), 0);
+	cr_expect_eq(run.status, 0, "anylbctl %s: %s%s", cmd, run.out, run.err);
+	sc_run_free(&run);
+}
+
+/* A drain and a runtime weight set on resolved backends survive a restart (the state file):
+ * the name gives the same addresses at start, before the saved state is applied. */
+Test(names, operator_state_survives_restart)
+{
+	struct rig r;
+	char a[64], b[64], st[32];
+	const int both[] = {0, 1};
+
+	rig_init(&r);
+	backend_start(&r, 0);
+	backend_start(&r, 1);
+	zone_write(&r, 1, both, 2);
+	knot_start(&r);
+	lb_start(&r);
+	snprintf(a, sizeof(a), "127.0.0.2:%d", r.port);
+	snprintf(b, sizeof(b), "127.0.0.3:%d", r.port);
+	wait_state(&r, 0, "ready");
+	ctl(&r, "drain", "web", a, NULL);
+	ctl(&r, "weight", "web", b, "7");
+	cr_assert_str_eq(state_of(&r, 0, st, sizeof(st)), "draining");
+	cr_expect_eq(sc_lb_stop(r.lb), 0, "anylb did not exit cleanly");
+	r.lb = NULL;
+	lb_start(&r);
+	cr_expect_str_eq(state_of(&r, 0, st, sizeof(st)), "draining");
+	cr_expect_eq(runtime_weight(&r, 1), 7);
+	int c[NBE];
+	tally(&r, 10, c);
+	cr_expect(c[0] == 0 && c[1] == 10, "A %d B %d", c[0], c[1]);
 	cr_expect_eq(sc_lb_stop(r.lb), 0, "anylb did not exit cleanly");
 }
 
