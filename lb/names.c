@@ -3,6 +3,7 @@
 #include "lb/resolver.h"
 #include "lib/log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,12 +29,26 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Logs what one lookup did; 1 when the answer in force changed (and must be applied). */
+/* "service S: NAME:PORT resolved to A, B: added A, removed C": once the change is in force. */
+static void log_change(const struct resolved_entry *e, const struct resolved_diff *d)
+{
+	char now[1024], add[512], rem[512];
+
+	log_info("service %s: %s resolved to %s: added %s, removed %s", e->service, e->address,
+		resolved_list(e->v, e->n, now, sizeof(now)),
+		resolved_list(d->added, d->nadded, add, sizeof(add)),
+		resolved_list(d->removed, d->nremoved, rem, sizeof(rem)));
+}
+
+/*
+ * Logs what one lookup did but a change (log_change, once it applies); 1 when the answer in
+ * force changed (and must be applied).
+ */
 static int judge(struct resolved_entry *e, const struct resolver_answer *a, uint64_t now_ms,
 	struct resolved_diff *d)
 {
 	enum resolved_outcome out;
-	char now[1024], add[512], rem[512];
+	char now[1024];
 
 	if (resolved_result(e, a->ok, a->v, a->n, a->why, now_ms, &out, d) < 0) {
 		log_error("service %s: %s: out of memory: the answer in force stays", e->service,
@@ -48,9 +63,6 @@ static int judge(struct resolved_entry *e, const struct resolver_answer *a, uint
 				e->address, now);
 		return 0;
 	case RESOLVED_CHANGED:
-		log_info("service %s: %s resolved to %s: added %s, removed %s", e->service,
-			e->address, now, resolved_list(d->added, d->nadded, add, sizeof(add)),
-			resolved_list(d->removed, d->nremoved, rem, sizeof(rem)));
 		return 1;
 	case RESOLVED_FAILED_FIRST:
 		if (e->have)
@@ -82,14 +94,31 @@ static void answered(void *arg, const struct resolver_answer *a)
 	uint64_t now = loop_ms(n);
 	e->in_flight = 0;
 	e->due_ms = now + e->interval_ms;
-	if (judge(e, a, now, &d) && n->hooks.apply(n->hooks.arg, msg, sizeof(msg)) < 0) {
-		/* e may have moved: the reload's names_sync() runs only on success. */
+	if (!judge(e, a, now, &d)) {
+		resolved_diff_free(&d);
+		rearm(n);
+		return;
+	}
+	/* The reload's names_sync() may move the entries: what the log needs is copied first. */
+	char svc[CONF_NAME_MAX + 1], name[CONF_DNS_NAME_MAX + 8], list[1024], add[512], rem[512];
+	snprintf(svc, sizeof(svc), "%s", e->service);
+	snprintf(name, sizeof(name), "%s", e->address);
+	resolved_list(e->v, e->n, list, sizeof(list));
+	resolved_list(d.added, d.nadded, add, sizeof(add));
+	resolved_list(d.removed, d.nremoved, rem, sizeof(rem));
+	uint64_t interval = e->interval_ms;
+	if (n->hooks.apply(n->hooks.arg, msg, sizeof(msg)) == 0) {
+		/* In force: every worker balances over the new backends already. */
+		log_info("service %s: %s resolved to %s: added %s, removed %s", svc, name, list,
+			add, rem);
+	} else {
+		/* On failure no names_sync() ran: e is where it was. */
 		resolved_revert(e, &d);
-		log_error("service %s: the new answer for %s cannot apply (%.*s): the previous "
-			  "one stays; trying again in %llu ms",
-			e->service, e->address, (int)strcspn(msg, "\n"), msg,
-			(unsigned long long)e->interval_ms);
 		e->n_changed--;
+		log_error("service %s: %s resolved to %s (added %s, removed %s), but that cannot "
+			  "apply (%.*s): the previous answer stays; trying again in %llu ms",
+			svc, name, list, add, rem, (int)strcspn(msg, "\n"), msg,
+			(unsigned long long)interval);
 	}
 	resolved_diff_free(&d);
 	rearm(n);
@@ -168,7 +197,8 @@ size_t names_resolve_now(struct names *n, const struct conf *c, uint64_t budget_
 		}
 		resolver_lookup(e->host, e->port, e->family, &a);
 		ev_now_update(n->loop);
-		judge(e, &a, loop_ms(n), &d);
+		if (judge(e, &a, loop_ms(n), &d))
+			log_change(e, &d); /* before anything serves: in force with the first one */
 		resolved_diff_free(&d);
 		e->due_ms = loop_ms(n) + e->interval_ms;
 		have += e->have;

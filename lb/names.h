@@ -5,7 +5,8 @@
  * of the running configuration, and looks each up again every resolve_interval on the resolver
  * thread (lb/resolver.h). An answer that changes is applied through the hook, a reload, as a
  * runtime add or remove is: new addresses become backends with the entry's weight, zone and the
- * service's checks, removed ones drain. It is logged once, with what was added and removed. A
+ * service's checks, removed ones drain. It is logged once, with what was added and removed,
+ * after it applied (a line in the log means the workers balance over it already). A
  * failed lookup keeps the last good answer, said once per failure streak; a reload that cannot
  * apply a change puts the previous answer back and the next lookup tries again.
  *

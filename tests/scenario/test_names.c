@@ -24,7 +24,7 @@
  * operator_state_survives_restart: a drain and a runtime weight set on resolved backends are
  * there again after a restart with the state file.
  *
- * Budget: about 10 s in all (suite timeout 60 s). Skipped without root or knotd.
+ * Budget: about 3 s in all (suite timeout 60 s). Skipped without root or knotd.
  */
 #include "tests/support/admin_client.h"
 #include "tests/support/harness.h"
