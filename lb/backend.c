@@ -76,7 +76,8 @@ static void service_edge(struct lb_service_state *ss)
 			if (st >= 0 && st <= BACKEND_MAINT)
 				count[st]++;
 		}
-		census[0] = '\0';
+		/* 0: NAME:PORT entries without an answer yet (conf/resolved.h). */
+		snprintf(census, sizeof(census), "%s", n == 0 ? "no address resolved yet" : "");
 		for (int st = 0; st <= BACKEND_MAINT; st++) {
 			if (count[st] == 0 || len < 0 || (size_t)len >= sizeof(census))
 				continue;
