@@ -158,17 +158,22 @@ void udp_batch_free(struct udp_batch *bt)
 	free(bt);
 }
 
-/* Ready for recvmmsg (names and control buffers have to be reset each time). */
-static void batch_arm(struct udp_batch *bt)
+/*
+ * Ready for recvmmsg (names and control buffers have to be reset each time). With addressed,
+ * each message gets room for the sender's address and the local one (IP_PKTINFO): a listening
+ * socket's; without, only data: a flow's connected socket, whose peer is known.
+ */
+static void batch_arm(struct udp_batch *bt, int addressed)
 {
 	for (int i = 0; i < UDP_BATCH; i++) {
 		bt->iov[i] = (struct iovec){bt->data[i], UDP_MAX};
-		bt->msg[i].msg_hdr = (struct msghdr){.msg_name = &bt->name[i],
-			.msg_namelen = sizeof(bt->name[i]),
-			.msg_iov = &bt->iov[i],
-			.msg_iovlen = 1,
-			.msg_control = bt->ctl[i].buf,
-			.msg_controllen = sizeof(bt->ctl[i].buf)};
+		bt->msg[i].msg_hdr = (struct msghdr){.msg_iov = &bt->iov[i], .msg_iovlen = 1};
+		if (addressed) {
+			bt->msg[i].msg_hdr.msg_name = &bt->name[i];
+			bt->msg[i].msg_hdr.msg_namelen = sizeof(bt->name[i]);
+			bt->msg[i].msg_hdr.msg_control = bt->ctl[i].buf;
+			bt->msg[i].msg_hdr.msg_controllen = sizeof(bt->ctl[i].buf);
+		}
 		bt->msg[i].msg_len = 0;
 	}
 }
@@ -427,7 +432,7 @@ static void client_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)loop;
 	(void)revents;
 
-	batch_arm(bt);
+	batch_arm(bt, 1);
 	int n = recvmmsg(l->fd, bt->msg, UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
@@ -456,13 +461,7 @@ static void flow_reply_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)loop;
 	(void)revents;
 
-	batch_arm(bt);
-	for (int i = 0; i < UDP_BATCH; i++) {
-		bt->msg[i].msg_hdr.msg_name = NULL;
-		bt->msg[i].msg_hdr.msg_namelen = 0;
-		bt->msg[i].msg_hdr.msg_control = NULL;
-		bt->msg[i].msg_hdr.msg_controllen = 0;
-	}
+	batch_arm(bt, 0);
 	int n = recvmmsg(f->fd, bt->msg, UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
