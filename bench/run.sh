@@ -11,7 +11,7 @@
 #   bench/run.sh --profile  where the time goes: syscalls, anylb's instructions, perf samples of
 #                           both cores per unit of work; writes the profile into docs/BENCHMARKS.md
 #
-# Other options go to bench/bench.py (--only anylb,haproxy, --reps N, --sessions N, --no-docs,
+# Other options go to bench/bench.py (--only anylb,haproxy,anylb2,haproxy2, --reps N, --sessions N, --no-docs,
 # --keep, --anylb PATH). The anylb binary is $ANYLB, else build/anylb, which is built with
 # scripts/build.sh when missing. Needs root for apt-get (Debian 12) and two cores or more.
 # Every load is bounded in time and goes to 127.0.0.0/8 only.
