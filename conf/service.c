@@ -8,6 +8,11 @@
  * file with thousands of backends costs n log n, and each is reported at the later occurrence
  * with the line of the first.
  *
+ * A backend entry whose address is NAME:PORT (a DNS name, lib/addr.h addr_parse_name) goes to
+ * the service's names, not its backends: it becomes backends at run time (conf/resolved.h).
+ * Nothing is resolved here (`anylb -t` neither); resolve_interval and resolve_family are
+ * refused on an IP address, and "every backend is a backup" counts the names too.
+ *
  * `health` and `outlier` are read by health.c, `anycast` by bgp.c once the rest of its service
  * is known (min_ready is checked against the number of backends). What spans services is
  * checked here with the same duplicate finder: a prefix is announced by one service only, and
