@@ -21,6 +21,8 @@
  * backend; once knotd answers, the next lookup brings the backend and
  * clients reach it.
  *
+ * family_ipv6: an answer with A and AAAA, resolve_family ipv6: [::1]:PORT is the backend alone.
+ *
  * operator_state_survives_restart: a drain and a runtime weight set on resolved backends are
  * there again after a restart with the state file.
  *
@@ -36,6 +38,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +74,9 @@ static const char *const ids[] = {"A", "B", "C", "D"};
 struct rig {
 	char ns[64], dir[200], sock[256], where[270], resolv[256], zone[256], state[256];
 	char listen[SC_ADDRSTRLEN], name[64];
+	const char *extra; /* more keys of the backend entry, or NULL */
 	int port;
+	int aaaa; /* the zone gives app an AAAA ::1 too */
 	pid_t knot;
 	struct sc_lb *lb;
 };
@@ -137,6 +142,8 @@ static void zone_write(struct rig *r, int serial, const int *hosts, int n)
 	for (int i = 0; i < n; i++)
 		len += snprintf(
 			text + len, sizeof(text) - (size_t)len, "app A 127.0.0.%d\n", 2 + hosts[i]);
+	if (r->aaaa)
+		snprintf(text + len, sizeof(text) - (size_t)len, "app AAAA ::1\n");
 	sc_write_file(r->zone, text);
 }
 
@@ -200,8 +207,9 @@ static void lb_start(struct rig *r)
 		"      liveness: {interval: 200ms, rise: 1, fall: 1}\n"
 		"    backends:\n"
 		"      - address: %s\n"
-		"        zone: z1\n",
-		r->state, r->sock, r->listen, r->name);
+		"        zone: z1\n"
+		"%s",
+		r->state, r->sock, r->listen, r->name, r->extra != NULL ? r->extra : "");
 	cr_assert_gt(n, 0);
 	struct sc_lb_opts o = {.bind_src = r->resolv, .bind_dst = "/etc/resolv.conf"};
 	r->lb = sc_lb_start_opts(&o, "%s", y);
@@ -459,6 +467,44 @@ Test(names, operator_state_survives_restart)
 	int c[NBE];
 	tally(&r, 10, c);
 	cr_expect(c[0] == 0 && c[1] == 10, "A %d B %d", c[0], c[1]);
+	cr_expect_eq(sc_lb_stop(r.lb), 0, "anylb did not exit cleanly");
+}
+
+/* A and AAAA in the answer; resolve_family: ipv6 takes the AAAA alone, as [::1]:PORT. */
+Test(names, family_ipv6)
+{
+	struct rig r;
+	char want[512];
+	const int only_a[] = {0};
+
+	rig_init(&r);
+	r.aaaa = 1;
+	r.extra = "        resolve_family: ipv6\n";
+	backend_start(&r, 0); /* on 127.0.0.2: must get nothing */
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6,
+		.sin6_port = htons((uint16_t)r.port),
+		.sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	int one = 1, lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(lfd, 0);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sin6, sizeof(sin6)), 0, "%s", strerror(errno));
+	cr_assert_eq(listen(lfd, 8), 0);
+	zone_write(&r, 1, only_a, 1);
+	knot_start(&r);
+	lb_start(&r);
+	snprintf(want, sizeof(want), "[::1]:%d: added [::1]:%d, removed none", r.port, r.port);
+	wait_change(&r, 0, want);
+	cr_expect_str_eq(state_of(&r, 0, want, sizeof(want)), "absent"); /* 127.0.0.2 */
+	int fd = sc_connect(r.listen, 2000);
+	cr_assert_geq(fd, 0);
+	struct pollfd p = {.fd = lfd, .events = POLLIN};
+	cr_expect_eq(poll(&p, 1, 2000), 1, "the session did not reach [::1]");
+	int c = accept(lfd, NULL, NULL);
+	cr_expect_geq(c, 0);
+	if (c >= 0)
+		close(c);
+	close(fd);
+	close(lfd);
 	cr_expect_eq(sc_lb_stop(r.lb), 0, "anylb did not exit cleanly");
 }
 
