@@ -23,6 +23,9 @@
  *
  * family_ipv6: an answer with A and AAAA, resolve_family ipv6: [::1]:PORT is the backend alone.
  *
+ * change_refused_keeps_previous: a change whose reload is refused (the file went bad) leaves
+ * the previous answer in force; once the file is good again the next lookup applies it.
+ *
  * operator_state_survives_restart: a drain and a runtime weight set on resolved backends are
  * there again after a restart with the state file.
  *
@@ -505,6 +508,57 @@ Test(names, family_ipv6)
 		close(c);
 	close(fd);
 	close(lfd);
+	cr_expect_eq(sc_lb_stop(r.lb), 0, "anylb did not exit cleanly");
+}
+
+/* Replaces the running file atomically with text; returns what it was (malloc'ed). */
+static char *file_swap(struct rig *r, const char *text)
+{
+	const char *path = sc_lb_config_path(r->lb);
+	char tmp[512];
+	char *was = sc_read_file(path);
+
+	cr_assert_not_null(was);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	sc_write_file(tmp, text);
+	cr_assert_eq(rename(tmp, path), 0);
+	return was;
+}
+
+/* A change whose reload is refused (the file on disk went bad): the previous answer stays, and
+ * the next lookup after the file is fixed applies the change. */
+Test(names, change_refused_keeps_previous)
+{
+	struct rig r;
+	char want[512], a1[256], a2[256], st[32];
+	const int one[] = {0}, two[] = {0, 1}, added[] = {1};
+
+	rig_init(&r);
+	backend_start(&r, 0);
+	backend_start(&r, 1);
+	zone_write(&r, 1, one, 1);
+	knot_start(&r);
+	lb_start(&r);
+	wait_state(&r, 0, "ready");
+	char *good = file_swap(&r, "services: [\n");
+	size_t off = sc_lb_log_offset(r.lb);
+	zone_write(&r, 2, two, 2);
+	knot_stop(&r);
+	knot_start(&r);
+	cr_assert_eq(sc_lb_wait_log(r.lb, off, "but that cannot apply", 5000, NULL), 0);
+	cr_expect_str_eq(state_of(&r, 1, st, sizeof(st)), "absent");
+	json_t *doc = status_doc(&r);
+	json_t *nm = json_array_get(
+		json_object_get(json_array_get(json_object_get(doc, "services"), 0), "names"), 0);
+	cr_expect_eq(json_array_size(json_object_get(nm, "addresses")), 1);
+	json_decref(doc);
+	off = sc_lb_log_offset(r.lb);
+	free(file_swap(&r, good));
+	free(good);
+	snprintf(want, sizeof(want), "%s: added %s, removed none", addrs(&r, two, 2, a1, 256),
+		addrs(&r, added, 1, a2, 256));
+	wait_change(&r, off, want);
+	wait_state(&r, 1, "ready");
 	cr_expect_eq(sc_lb_stop(r.lb), 0, "anylb did not exit cleanly");
 }
 
