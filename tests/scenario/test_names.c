@@ -29,7 +29,7 @@
  * operator_state_survives_restart: a drain and a runtime weight set on resolved backends are
  * there again after a restart with the state file.
  *
- * Budget: about 3 s in all (suite timeout 60 s). Skipped without root or knotd.
+ * Budget: about 4 s in all (suite timeout 60 s). Skipped without root or knotd.
  */
 #include "tests/support/admin_client.h"
 #include "tests/support/harness.h"
