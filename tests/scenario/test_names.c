@@ -103,7 +103,7 @@ static void serve(int fd, const char *id)
 static void backend_start(struct rig *r, int i)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->port)};
-	char ip[16];
+	char ip[INET_ADDRSTRLEN + 8];
 	int one = 1;
 
 	snprintf(ip, sizeof(ip), "127.0.0.%d", 2 + i);
