@@ -121,7 +121,9 @@ static void protocols_done(void *arg, const struct bird_reply *r)
 			continue;
 		log_warn("service %s: BIRD has protocol %s %s, anylb wants it %s: repairing",
 			as->svc->conf->name, as->target.bird_protocol, seen,
-			as->applied ? "up" : "down");
+			as->applied == ANNOUNCE_DEPREFERRED ? "down, its _drain protocol up"
+			: as->applied                       ? "up"
+							    : "down");
 		ann_apply(a, as, as->applied);
 	}
 	pthread_mutex_lock(&a->lock);
