@@ -94,8 +94,8 @@ static int bird_apply(struct announce_mech *m, const struct announce_target *t, 
 }
 
 /* v's protocol name, its state copied to seen: 1 up, 0 down, -1 not in the table. */
-static int proto_up(const struct bird_protocol *v, size_t n, const char *name, char *seen,
-	size_t cap)
+static int proto_up(
+	const struct bird_protocol *v, size_t n, const char *name, char *seen, size_t cap)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(v[i].name, name) != 0)

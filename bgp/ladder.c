@@ -52,7 +52,8 @@ int ladder_drain(struct ladder *l, uint64_t window_ms, uint64_t drain_timeout_ms
 	l->window_ms = window_ms;
 	l->drain_timeout_ms = drain_timeout_ms;
 	if (window_ms == 0)
-		ladder_set(l, LADDER_WITHDRAWN, now_ms, "drained with no window: withdrawn at once");
+		ladder_set(
+			l, LADDER_WITHDRAWN, now_ms, "drained with no window: withdrawn at once");
 	else
 		ladder_set(l, LADDER_DEPREFERRED, now_ms,
 			"drained: announced de-preferred for the window");

@@ -26,10 +26,10 @@ enum ladder_step { LADDER_ANNOUNCED, LADDER_DEPREFERRED, LADDER_WITHDRAWN, LADDE
 
 struct ladder {
 	enum ladder_step step;
-	uint64_t since_ms;          /* when step began */
-	uint64_t window_ms;         /* DEPREFERRED's length */
-	uint64_t drain_timeout_ms;  /* WITHDRAWN's longest */
-	char reason[96];            /* of the last transition, for logs and status */
+	uint64_t since_ms;         /* when step began */
+	uint64_t window_ms;        /* DEPREFERRED's length */
+	uint64_t drain_timeout_ms; /* WITHDRAWN's longest */
+	char reason[96];           /* of the last transition, for logs and status */
 };
 
 /* "announced", "depreferred", "withdrawn", "done". */

@@ -395,15 +395,18 @@ static void ladder_text(const struct announcer *ann, uint64_t window_ms, char *b
 	char w[32];
 
 	if (!announcer_can_deprefer(ann))
-		snprintf(buf, cap, "withdrawn now (announce: interface cannot announce "
-				   "de-preferred), then serving forwarded sessions until they end "
-				   "or drain_timeout");
+		snprintf(buf, cap,
+			"withdrawn now (announce: interface cannot announce "
+			"de-preferred), then serving forwarded sessions until they end "
+			"or drain_timeout");
 	else if (window_ms == UINT64_MAX)
-		snprintf(buf, cap, "announced de-preferred for bgp.drain_window, then withdrawn, "
-				   "then serving forwarded sessions until they end or drain_timeout");
+		snprintf(buf, cap,
+			"announced de-preferred for bgp.drain_window, then withdrawn, "
+			"then serving forwarded sessions until they end or drain_timeout");
 	else
-		snprintf(buf, cap, "announced de-preferred for %s, then withdrawn, then serving "
-				   "forwarded sessions until they end or drain_timeout",
+		snprintf(buf, cap,
+			"announced de-preferred for %s, then withdrawn, then serving "
+			"forwarded sessions until they end or drain_timeout",
 			duration_format(window_ms, w, (int)sizeof(w)));
 }
 
@@ -780,7 +783,8 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 			: strcmp(seg[2], "announce") == 0 ? ANYCAST_OVERRIDE_ANNOUNCE
 							  : ANYCAST_OVERRIDE_NONE;
 		char g[8];
-		if (o == ANYCAST_OVERRIDE_WITHDRAW && query_get(req->target, "graceful", g, sizeof(g))) {
+		if (o == ANYCAST_OVERRIDE_WITHDRAW &&
+			query_get(req->target, "graceful", g, sizeof(g))) {
 			do_ladder(ctx, req, svc, 1, out);
 			goto done;
 		}

@@ -116,7 +116,7 @@ static void log_edge(const struct ann_svc *as, int level)
 {
 	char pfx[512];
 	const char *action = level == ANNOUNCE_DEPREFERRED ? "announce de-preferred"
-			     : level			   ? "announce"
+			     : level                       ? "announce"
 							   : "withdraw";
 	/* The ladder's reason when it is what decided. */
 	const char *why = anycast_announced(&as->pol) && as->lad.step != LADDER_ANNOUNCED
@@ -153,7 +153,7 @@ static int want_level(const struct announcer *a, const struct ann_svc *as)
 	int level = ladder_level(&as->lad, anycast_announced(&as->pol));
 
 	return level == ANNOUNCE_DEPREFERRED && !announcer_can_deprefer(a) ? ANNOUNCE_WITHDRAW
-									     : level;
+									   : level;
 }
 
 void ann_publish(struct announcer *a)
@@ -164,7 +164,8 @@ void ann_publish(struct announcer *a)
 	a->published_ms = now;
 	for (size_t i = 0; i < a->nsvcs; i++) {
 		struct ann_svc *as = &a->svcs[i];
-		/* What the mechanism holds: the policy's through the ladder. in_bird: route_done's */
+		/* What the mechanism holds: the policy's through the ladder. in_bird: route_done's
+		 */
 		as->shown.announced = as->applied != ANNOUNCE_WITHDRAW;
 		as->shown.state = as->pol.state;
 		as->shown.override = as->pol.override;

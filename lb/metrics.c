@@ -814,8 +814,8 @@ static void anycast_families(struct strbuf *m, const struct status_source *src)
 		const struct lb_service *svc = &rt->services[i];
 		if (!svc->conf->anycast.enabled)
 			continue;
-		int step = announcer_status(src->ann, svc->conf->name, &st) == 0 ? st.ladder_step
-										   : 0;
+		int step =
+			announcer_status(src->ann, svc->conf->name, &st) == 0 ? st.ladder_step : 0;
 		open_svc(m, "anylb_anycast_ladder_step", svc);
 		strbuf_printf(m, "} %d\n", step);
 	}

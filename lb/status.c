@@ -362,8 +362,8 @@ static json_t *site_ladder_json(const struct status_source *src, int *nomem)
 			left = st.ladder_left_ms;
 		}
 	}
-	put(o, "step", json_string(ladder_step_name(step < 0 ? LADDER_ANNOUNCED
-							      : (enum ladder_step)step)),
+	put(o, "step",
+		json_string(ladder_step_name(step < 0 ? LADDER_ANNOUNCED : (enum ladder_step)step)),
 		nomem);
 	put(o, "left_ms", u64(left), nomem);
 	put(o, "services", json_integer((json_int_t)n), nomem);
