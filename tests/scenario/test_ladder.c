@@ -16,7 +16,9 @@
  *      "withdrawn" while the pinned session is open, and that session still echoes;
  *   3. the session closed: the ladder is "done" within two of its polls;
  *   4. `anylbctl undrain-site`: both sites announced again (ECMP over both), the community gone.
- * The same with `withdraw web4 --graceful` for one service: web6 stays announced plainly.
+ * The same with `withdraw web4 --graceful` for one service: web6 stays announced plainly (and a
+ * window over 1h is refused). In interface mode there is no de-preferred source: drain-site
+ * withdraws at once, and the pinned session is still served.
  *
  * Budget: about 25 s (topology ~5 s, announce ~2 s, window 3 s, drain, undrain ~2 s), under the
  * suite's .timeout of 60 s. Needs root, iproute2 and BIRD 2; skipped with the reason otherwise.
@@ -202,6 +204,15 @@ Test(ladder, graceful_withdraw_of_one_service)
 {
 	as_up(SC_ANNOUNCE_BIRD_PROTOCOL);
 	wait_route(AF_INET, 0, 2000, "announced");
+	/* A window out of range is refused, and nothing moves. */
+	struct sc_run run;
+	char admin[256];
+	as_admin_path(0, admin, sizeof(admin));
+	cr_assert_eq(
+		sc_run_anylbctl(&run, 10000, "-s", admin, "drain-site", "--window", "2h", NULL), 0);
+	cr_expect_eq(run.status, 1, "%s%s", run.out, run.err);
+	cr_expect(strstr(run.err, "at most 1h") != NULL, "%s", run.err);
+	sc_run_free(&run);
 	free(ctl("withdraw", "web4", "--graceful", NULL));
 	wait_route(AF_INET, 1, 2000, "withdraw web4 --graceful");
 	wait_route(AF_INET6, 0, 100, "web6 untouched");
@@ -212,5 +223,25 @@ Test(ladder, graceful_withdraw_of_one_service)
 	free(ctl("announce", "web4", NULL, NULL));
 	wait_route(AF_INET, 0, 3000, "announce web4");
 	free(ctl("auto", "web4", NULL, NULL));
+	as_down();
+}
+
+Test(ladder, interface_mode_withdraws_at_once)
+{
+	as_up(SC_ANNOUNCE_INTERFACE);
+	int fd = pinned_open();
+	int64_t t0 = sc_now_ms();
+	free(ctl("drain-site", "--window", "3s", NULL));
+	as_expect_paths(1, 2000, NULL, NULL, "interface mode: drain-site withdraws at once");
+	int64_t t = sc_now_ms();
+	cr_expect_lt(t - t0, 2000, "not after the window");
+	as_expect_bird_paths(AF_INET, 2);
+	cr_assert_eq(sc_echo(fd, "after the withdrawal\n", 3000), 0);
+	free(status_until("drain ladder: withdrawn", 2000));
+	close(fd);
+	free(ctl("undrain-site", NULL, NULL, NULL));
+	as_expect_paths(2, AS_ANNOUNCE_DELAY_MS + 3000, NULL, NULL, "undrained");
+	fprintf(stderr, "ladder: interface: drain-site -> withdrawn at the router %lld ms\n",
+		(long long)(t - t0));
 	as_down();
 }
