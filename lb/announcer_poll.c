@@ -54,7 +54,7 @@ static void reassert(struct announcer *a, const char *why)
 		return;
 	log_info("BIRD: %s: re-asserting %zu services", why, a->nsvcs);
 	for (size_t i = 0; i < a->nsvcs; i++)
-		ann_apply(a, &a->svcs[i], anycast_announced(&a->svcs[i].pol));
+		ann_apply(a, &a->svcs[i], a->svcs[i].applied); /* the ladder's level too */
 }
 
 static void bird_state(void *arg, int connected)

@@ -20,8 +20,11 @@
  * window over 1h is refused). In interface mode there is no de-preferred source: drain-site
  * withdraws at once, and the pinned session is still served.
  *
- * Budget: about 25 s (topology ~5 s, announce ~2 s, window 3 s, drain, undrain ~2 s), under the
- * suite's .timeout of 60 s. Needs root, iproute2 and BIRD 2; skipped with the reason otherwise.
+ * Suite ladder_upgrade: `anylbctl upgrade` during the window; the successor goes on with the
+ * ladder where the old process was (the route never turns plain or goes), and undrains.
+ *
+ * Budget: about 15 s a test (topology ~5 s, announce ~2 s, window 3 s, drain, undrain ~2 s), under
+ * the suite's .timeout of 60 s. Needs root, iproute2 and BIRD 2; skipped with the reason otherwise.
  * Everything made is removed by the suite's .fini, also after a failed assertion.
  */
 #include "tests/support/admin_client.h"
@@ -31,10 +34,13 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 TestSuite(ladder, .fini = as_fini, .timeout = 60);
@@ -243,5 +249,87 @@ Test(ladder, interface_mode_withdraws_at_once)
 	as_expect_paths(2, AS_ANNOUNCE_DELAY_MS + 3000, NULL, NULL, "undrained");
 	fprintf(stderr, "ladder: interface: drain-site -> withdrawn at the router %lld ms\n",
 		(long long)(t - t0));
+	as_down();
+}
+
+static long successor; /* an upgrade's new process, stopped by fini_upgrade */
+
+static void fini_upgrade(void)
+{
+	if (successor > 0) {
+		kill((pid_t)successor, SIGKILL);
+		for (int k = 0; k < 200 && kill((pid_t)successor, 0) == 0; k++) {
+			int st;
+			waitpid((pid_t)successor, &st, WNOHANG);
+			sc_sleep_ms(10);
+		}
+		successor = 0;
+	}
+	as_fini();
+}
+
+TestSuite(ladder_upgrade, .fini = fini_upgrade, .timeout = 60);
+
+/*
+ * `anylbctl upgrade` during the window: the successor carries the ladder on (the route stays
+ * de-preferred throughout, never plain, never gone; the time left goes on), then undrain works
+ * on the successor. The test is the successors' subreaper; the old process drains and exits 0.
+ */
+Test(ladder_upgrade, an_upgrade_carries_the_ladder)
+{
+	char admin[256];
+
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	as_up(SC_ANNOUNCE_BIRD_PROTOCOL);
+	as_admin_path(0, admin, sizeof(admin));
+	long old = sc_lb_pid(as_run[0].lb);
+	free(ctl("drain-site", "--window", "20s", NULL));
+	wait_route(AF_INET, 1, 2000, "drain-site");
+	int64_t t0 = sc_now_ms();
+
+	free(ctl("upgrade", NULL, NULL, NULL));
+	char where[300];
+	snprintf(where, sizeof(where), "unix:%s", admin);
+	successor = sc_upgrade_wait_successor(where, old, 20000);
+	cr_assert_gt(successor, 0, "the upgrade did not take over");
+	/* De-preferred all along: read every 50 ms for a second. */
+	for (int i = 0; i < 20; i++) {
+		char r[4096];
+		route_from(AF_INET, 0, r, sizeof(r));
+		if (!depreferred(r))
+			as_fail_dump();
+		cr_assert(
+			depreferred(r), "after the upgrade, sample %d: %s", i, r[0] ? r : "(gone)");
+		sc_sleep_ms(50);
+	}
+	char *st = status_until("drain ladder: depreferred", 2000);
+	long long left = -1;
+	const char *p = strstr(st, "services on the ladder, ");
+	if (p != NULL)
+		sscanf(p, "services on the ladder, %llds left", &left);
+	int64_t gone = (sc_now_ms() - t0) / 1000;
+	cr_expect(left > 0 && left <= 20 - gone + 1, "%lld s left after %lld s:\n%s", left,
+		(long long)gone, st);
+	free(st);
+	fprintf(stderr,
+		"ladder: upgrade during the window: the successor goes on with %lld s "
+		"left of 20 s\n",
+		left);
+
+	free(ctl("undrain-site", NULL, NULL, NULL));
+	wait_route(AF_INET, 0, 3000, "undrain-site on the successor");
+	cr_expect_eq(sc_lb_wait(as_run[0].lb, AS_DRAIN_MS + 3000), 0, "the old process");
+
+	/* The successor stops as any anylb. */
+	cr_assert_eq(kill((pid_t)successor, SIGTERM), 0);
+	int status = -1, reaped = 0;
+	for (int k = 0; k < 1000 && !reaped; k++) {
+		sc_reap_pids(&successor, 1, &status, &reaped);
+		if (!reaped)
+			sc_sleep_ms(10);
+	}
+	cr_expect(reaped && status == 0, "the successor exited %d", status);
+	if (reaped)
+		successor = 0;
 	as_down();
 }
