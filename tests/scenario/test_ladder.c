@@ -17,8 +17,8 @@
  *   3. the session closed: the ladder is "done" within two of its polls;
  *   4. `anylbctl undrain-site`: both sites announced again (ECMP over both), the community gone.
  * The same with `withdraw web4 --graceful` for one service: web6 stays announced plainly (and a
- * window over 1h is refused). In interface mode there is no de-preferred source: drain-site
- * withdraws at once, and the pinned session is still served.
+ * window over 1h is refused, and a reload keeps the ladder). In interface mode there is no
+ * de-preferred source: drain-site withdraws at once, and the pinned session is still served.
  *
  * Suite ladder_upgrade: `anylbctl upgrade` during the window; the successor goes on with the
  * ladder where the old process was (the route never turns plain or goes), and undrains.
@@ -225,6 +225,10 @@ Test(ladder, graceful_withdraw_of_one_service)
 	char *st = status_until("drain ladder: depreferred", 2000);
 	cr_expect(strstr(st, "1 of 2 services") != NULL, "%s", st);
 	free(st);
+	/* A reload keeps the ladder where it is. */
+	free(ctl("reload", NULL, NULL, NULL));
+	wait_route(AF_INET, 1, 100, "after a reload");
+	free(status_until("drain ladder: depreferred", 1000));
 	/* announce ends the ladder of that service. */
 	free(ctl("announce", "web4", NULL, NULL));
 	wait_route(AF_INET, 0, 3000, "announce web4");
