@@ -219,11 +219,17 @@ Test(ladder, graceful_withdraw_of_one_service)
 	cr_expect_eq(run.status, 1, "%s%s", run.out, run.err);
 	cr_expect(strstr(run.err, "at most 1h") != NULL, "%s", run.err);
 	sc_run_free(&run);
-	free(ctl("withdraw", "web4", "--graceful", NULL));
+	cr_assert_eq(sc_run_anylbctl(&run, 10000, "-s", admin, "withdraw", "web4", "--graceful",
+			     "--window", "25s", NULL),
+		0);
+	cr_assert_eq(run.status, 0, "%s%s", run.out, run.err);
+	sc_run_free(&run);
 	wait_route(AF_INET, 1, 2000, "withdraw web4 --graceful");
 	wait_route(AF_INET6, 0, 100, "web6 untouched");
 	char *st = status_until("drain ladder: depreferred", 2000);
 	cr_expect(strstr(st, "1 of 2 services") != NULL, "%s", st);
+	cr_expect(strstr(st, " 25s left") != NULL || strstr(st, " 24s left") != NULL,
+		"the window of --window 25s:\n%s", st);
 	free(st);
 	/* A reload keeps the ladder where it is. */
 	free(ctl("reload", NULL, NULL, NULL));
