@@ -83,8 +83,8 @@ struct announce_ops {
 
 	/*
 	 * The repair poll's view (BIRD's protocol table v[0..n)): 1 when t looks the way
-	 * `announced` (an ANNOUNCE_* level) says, 0 when it must be applied again, -1 when the table does not tell.
-	 * NULL: nothing of it is in BIRD's table (interface mode).
+	 * `announced` (an ANNOUNCE_* level) says, 0 when it must be applied again, -1 when the
+	 * table does not tell. NULL: nothing of it is in BIRD's table (interface mode).
 	 */
 	int (*matches)(const struct announce_target *t, int announced,
 		const struct bird_protocol *v, size_t n, char *seen, size_t cap);
