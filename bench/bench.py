@@ -38,6 +38,7 @@ TARGETS = [
     ("nginx", "nginx stream", 21080, 21201, 1, PROXY_CPU),
     ("anylb", "anylb", 22080, 22201, 1, PROXY_CPU),
     ("anylb2", "anylb 2 workers*", 23080, 23201, 2, PROXY_CPU + "," + LOAD_CPU),
+    ("haproxy2", "HAProxy nbthread 2*", 24080, 24201, 2, PROXY_CPU + "," + LOAD_CPU),
 ]
 
 # key, label, unit, higher is better, format
@@ -242,7 +243,7 @@ def conf_haproxy(t, d, maxconn):
     return f"""global
     nbthread {workers}
     maxconn {maxconn}
-    pidfile {d}/haproxy.pid
+    pidfile {d}/haproxy-{workers}.pid
 
 defaults
     mode tcp
@@ -454,8 +455,8 @@ def start_proxy(t, d, anylb, maxconn, wrap=()):
     name, label, hport, bport, workers, cpus = t
     if name == "direct":
         return None
-    if name == "haproxy":
-        path = f"{d}/haproxy.cfg"
+    if name.startswith("haproxy"):
+        path = f"{d}/{name}.cfg"
         open(path, "w").write(conf_haproxy(t, d, maxconn))
         argv = ["haproxy", "-db", "-f", path]
     elif name == "nginx":
@@ -702,13 +703,20 @@ def report(runs, info, opts, targets):
              "meeting it | verdict |")
     L.append("|---|---|---|---|---|")
     L += targets_check(runs, TARGET_CHECKS_CAPPED if opts.cap else TARGET_CHECKS)
-    if "anylb2" in med and "anylb" in med:
+    scale = [(a, b, what) for a, b, what in (
+        ("anylb2", "anylb", "anylb 2 workers ÷ anylb 1 worker"),
+        ("haproxy2", "haproxy", "HAProxy nbthread 2 ÷ nbthread 1"),
+        ("anylb2", "haproxy2", "anylb 2 workers ÷ HAProxy nbthread 2")) if a in med and b in med]
+    if scale:
         L.append("")
-        L.append("\\* anylb 2 workers runs on both cores, so it shares a core with the load "
-                 "generator and the backends; it is not comparable to the pinned rows. "
-                 "anylb 2 workers ÷ anylb 1 worker: " + ", ".join(
-                     f"{lab.split(' ', 1)[1]} {fmt(paired_median(runs, k, 'anylb2', 'anylb'), '{:.2f}')}"
-                     for k, lab, *_ in METRICS if k in ("ka_rps", "cps", "bulk1", "bulk4")))
+        L.append("\\* the 2-thread rows run on both cores, so they share a core with the load "
+                 "generator and the backends; they compare with each other, not with the pinned "
+                 "rows. Paired ratios:")
+        L.append("")
+        for a, b, what in scale:
+            L.append(f"- {what}: " + ", ".join(
+                f"{lab.split(' ', 1)[1]} {fmt(paired_median(runs, k, a, b), '{:.2f}')}"
+                for k, lab, *_ in METRICS if k in ("ka_rps", "cps", "bulk1", "bulk4")))
     L.append("")
     L.append("All repetitions:")
     L.append("")
@@ -1053,7 +1061,8 @@ def main():
     ap.add_argument("--anylb", default=os.environ.get("ANYLB", os.path.join(ROOT, "build", "anylb")))
     ap.add_argument("--quick", action="store_true", help="1 repetition, short loads (smoke test)")
     ap.add_argument("--reps", type=int)
-    ap.add_argument("--only", help="comma-separated targets: direct,haproxy,nginx,anylb,anylb2")
+    ap.add_argument("--only", help="comma-separated targets: "
+                    "direct,haproxy,nginx,anylb,anylb2,haproxy2")
     ap.add_argument("--sessions", type=int, help="idle sessions for (d)")
     ap.add_argument("--no-docs", action="store_true", help="do not update docs/")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -1091,7 +1100,7 @@ def main():
     if opts.cap:
         # HAProxy first: its capped rate sets the rate of every target's latency run.
         targets = [t for t in TARGETS if t[0] == "haproxy"] + \
-                  [t for t in TARGETS if t[0] not in ("haproxy", "anylb2")]
+                  [t for t in TARGETS if t[0] not in ("haproxy", "anylb2", "haproxy2")]
     if opts.only:
         keep = opts.only.split(",")
         targets = [t for t in TARGETS if t[0] in keep]

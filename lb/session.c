@@ -71,6 +71,7 @@
 #include "lb/backend.h"
 #include "lb/balance.h"
 #include "lb/client_hello.h"
+#include "lb/pick.h"
 #include "lb/proxy_in.h"
 #include "lb/proxy_proto.h"
 #include "lb/pump.h"
@@ -874,9 +875,17 @@ static void backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)loop;
 
 	if (s->state == SESSION_CONNECTING) {
+		/*
+		 * Watched for both while connecting: a failed connect (refused, unreachable, reset)
+		 * leaves the socket in error and closed both ways, which epoll reports as
+		 * EPOLLERR|EPOLLHUP and libev as readable and writable. Writable alone is a connect
+		 * that succeeded, with nothing to read yet, so SO_ERROR is asked only when
+		 * readable: an error, or a backend that spoke first. One system call less per
+		 * session.
+		 */
 		int err = 0;
 		socklen_t len = sizeof(err);
-		if (getsockopt(s->bfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		if ((revents & EV_READ) && getsockopt(s->bfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
 		if (err != 0)
 			connect_failed(s, err);
@@ -929,63 +938,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	ev_timer_again(loop, t);
 }
 
-/* Not tried yet by this session and under the backend's own max_connections. */
-static int untried_within_limit(const struct session *s, size_t i)
+/* What the pick rule (lb/pick.h) needs of this session: its service and the backends it tried. */
+static struct pick session_pick(const struct session *s)
 {
-	const struct lb_backend *b = &s->svc->backends[i];
-
-	for (unsigned k = 0; k < s->ntried; k++)
-		if (s->tried[k] == i)
-			return 0;
-	return b->conf->max_connections == 0 ||
-	       atomic_load_explicit(&b->st->active, memory_order_relaxed) <
-		       b->conf->max_connections;
-}
-
-static int pick_usable(void *arg, size_t i)
-{
-	struct session *s = arg;
-
-	return backend_accepts(&s->svc->backends[i]) && untried_within_limit(s, i);
-}
-
-/* Panic mode: any backend not dead nor taken out (drain, maint, weight 0), backups included. */
-static int pick_panic(void *arg, size_t i)
-{
-	struct session *s = arg;
-	return backend_accepts_in_panic(&s->svc->backends[i]) && untried_within_limit(s, i);
-}
-
-/* With backups: the primaries first, the backups only when none of them can take it. */
-static int pick_primary(void *arg, size_t i)
-{
-	struct session *s = arg;
-
-	return !s->svc->conf->backends[i].backup && pick_usable(arg, i);
-}
-
-static int pick_backup(void *arg, size_t i)
-{
-	struct session *s = arg;
-
-	return s->svc->conf->backends[i].backup && pick_usable(arg, i);
-}
-
-/* For an outlier trial: the backend is ejected, so only retries and limits apply. */
-static int trial_usable(void *arg, size_t i)
-{
-	struct session *s = arg;
-
-	/* Drained, dead or not ready meanwhile: no trial either. */
-	return atomic_load_explicit(&s->svc->backends[i].st->state, memory_order_relaxed) ==
-		       BACKEND_EJECTED &&
-	       untried_within_limit(s, i);
-}
-
-static uint32_t pick_load(void *arg, size_t i)
-{
-	struct session *s = arg;
-	return atomic_load_explicit(&s->svc->backends[i].st->active, memory_order_relaxed);
+	return (struct pick){.svc = s->svc, .tried = s->tried, .ntried = s->ntried, .limits = 1};
 }
 
 /*
@@ -993,32 +949,12 @@ static uint32_t pick_load(void *arg, size_t i)
  * backends are all down and one whose ready backends are all full are different emergencies.
  * Runs only when a client is about to be refused, so the scan costs nothing on the fast path.
  */
-static int backends_full(const struct session *s);
-
 static const char *no_backend_why(const struct session *s)
 {
 	if (s->ntried > 0)
 		return "no backend answered";
-	return backends_full(s) ? "every usable backend is at max_connections"
-				: "no usable backend";
-}
-
-/* Some backend takes sessions, and every one that does is at its own max_connections. */
-static int backends_full(const struct session *s)
-{
-	size_t ready = 0, full = 0;
-
-	for (size_t i = 0; i < s->svc->conf->nbackends; i++) {
-		const struct lb_backend *b = &s->svc->backends[i];
-		if (!backend_accepts(b))
-			continue;
-		ready++;
-		if (b->conf->max_connections != 0 &&
-			atomic_load_explicit(&b->st->active, memory_order_relaxed) >=
-				b->conf->max_connections)
-			full++;
-	}
-	return ready > 0 && full == ready;
+	return pick_all_full(s->svc) ? "every usable backend is at max_connections"
+				     : "no usable backend";
 }
 
 /*
@@ -1080,18 +1016,14 @@ static int session_migrate(struct session *s)
  */
 static int room_now(struct session *s)
 {
-	int panic = atomic_load(&s->svc->st->panic);
-
-	for (size_t i = 0; i < s->svc->conf->nbackends; i++)
-		if (panic ? pick_panic(s, i) : pick_usable(s, i))
-			return 1;
-	return 0;
+	struct pick p = session_pick(s);
+	return pick_room(&p);
 }
 
 /* Before any backend was tried, every one that takes sessions is full: a case for the queue. */
 static int all_full(const struct session *s)
 {
-	return s->svc->conf->queue_max > 0 && s->ntried == 0 && backends_full(s);
+	return s->svc->conf->queue_max > 0 && s->ntried == 0 && pick_all_full(s->svc);
 }
 
 /*
@@ -1137,24 +1069,11 @@ static void connect_next(struct session *s)
 		return;
 	}
 	while (s->ntried <= sc->retries) {
-		int panic = atomic_load_explicit(&s->svc->st->panic, memory_order_relaxed);
-		struct balance_ctx ctx = {
-			.hash = addr_hash(&s->client, sc->hash_key == CONF_HASH_SOURCE_IP_PORT),
-			.usable = panic             ? pick_panic
-				  : sc->nbackup > 0 ? pick_primary
-						    : pick_usable,
-			.load = pick_load,
-			.arg = s,
-		};
-		struct balancer *bal = s->set->balancers[s->svc->index];
-		int idx = backend_take_trial(s->svc, trial_usable, s);
-		s->trial = idx >= 0;
-		if (idx < 0)
-			idx = balancer_pick(bal, &ctx);
-		if (idx < 0 && sc->nbackup > 0 && !panic) {
-			ctx.usable = pick_backup;
-			idx = balancer_pick(bal, &ctx);
-		}
+		struct pick p = session_pick(s);
+		int trial;
+		int idx = pick_backend(&p, s->set->balancers[s->svc->index],
+			addr_hash(&s->client, sc->hash_key == CONF_HASH_SOURCE_IP_PORT), &trial);
+		s->trial = (uint8_t)trial;
 		if (idx < 0)
 			break;
 		if (s->ntried > 0)
@@ -1196,9 +1115,10 @@ static void connect_next(struct session *s)
 			return;
 		}
 		if (errno == EINPROGRESS) {
-			ev_io_set(&s->bio, s->bfd, EV_WRITE);
+			/* Readable too, so that a failure shows as such: see backend_cb(). */
+			ev_io_set(&s->bio, s->bfd, EV_READ | EV_WRITE);
 			ev_io_start(s->set->loop, &s->bio);
-			s->bev = EV_WRITE;
+			s->bev = EV_READ | EV_WRITE;
 			arm_timer(s);
 			return;
 		}

@@ -13,6 +13,7 @@
 #include "lb/backend.h"
 #include "lb/balance.h"
 #include "lb/listener.h"
+#include "lb/pick.h"
 #include "lb/udp_flow.h"
 #include "lib/clock.h"
 #include "lib/container.h"
@@ -157,17 +158,22 @@ void udp_batch_free(struct udp_batch *bt)
 	free(bt);
 }
 
-/* Ready for recvmmsg (names and control buffers have to be reset each time). */
-static void batch_arm(struct udp_batch *bt)
+/*
+ * Ready for recvmmsg (names and control buffers have to be reset each time). With addressed,
+ * each message gets room for the sender's address and the local one (IP_PKTINFO): a listening
+ * socket's; without, only data: a flow's connected socket, whose peer is known.
+ */
+static void batch_arm(struct udp_batch *bt, int addressed)
 {
 	for (int i = 0; i < UDP_BATCH; i++) {
 		bt->iov[i] = (struct iovec){bt->data[i], UDP_MAX};
-		bt->msg[i].msg_hdr = (struct msghdr){.msg_name = &bt->name[i],
-			.msg_namelen = sizeof(bt->name[i]),
-			.msg_iov = &bt->iov[i],
-			.msg_iovlen = 1,
-			.msg_control = bt->ctl[i].buf,
-			.msg_controllen = sizeof(bt->ctl[i].buf)};
+		bt->msg[i].msg_hdr = (struct msghdr){.msg_iov = &bt->iov[i], .msg_iovlen = 1};
+		if (addressed) {
+			bt->msg[i].msg_hdr.msg_name = &bt->name[i];
+			bt->msg[i].msg_hdr.msg_namelen = sizeof(bt->name[i]);
+			bt->msg[i].msg_hdr.msg_control = bt->ctl[i].buf;
+			bt->msg[i].msg_hdr.msg_controllen = sizeof(bt->ctl[i].buf);
+		}
 		bt->msg[i].msg_len = 0;
 	}
 }
@@ -278,75 +284,14 @@ static void flow_verdict(struct udp_flow *f, int ok, const char *why)
 
 static void flow_reply_cb(struct ev_loop *loop, ev_io *io, int revents);
 
-struct pick {
-	struct lb_service *svc;
-};
-
-static int usable(void *arg, size_t i)
+/* The backend for a new flow from client: as a session picks one (lb/pick.h), without retries
+ * or max_connections. */
+static int pick_flow_backend(struct udp_listener *l, const struct addr *client, int *trial)
 {
-	const struct pick *p = arg;
-	return backend_accepts(&p->svc->backends[i]);
-}
+	struct pick p = {.svc = l->svc};
 
-static int usable_primary(void *arg, size_t i)
-{
-	const struct pick *p = arg;
-	return !p->svc->conf->backends[i].backup && usable(arg, i);
-}
-
-static int usable_backup(void *arg, size_t i)
-{
-	const struct pick *p = arg;
-	return p->svc->conf->backends[i].backup && usable(arg, i);
-}
-
-/* Panic mode: any backend the operator has not taken out and that is not dead. */
-static int usable_panic(void *arg, size_t i)
-{
-	const struct pick *p = arg;
-	return backend_accepts_in_panic(&p->svc->backends[i]);
-}
-
-static int usable_trial(void *arg, size_t i)
-{
-	const struct pick *p = arg;
-
-	return atomic_load_explicit(&p->svc->backends[i].st->state, memory_order_relaxed) ==
-	       BACKEND_EJECTED;
-}
-
-static uint32_t load(void *arg, size_t i)
-{
-	const struct pick *p = arg;
-	return atomic_load_explicit(&p->svc->backends[i].st->active, memory_order_relaxed);
-}
-
-/* The backend for a new flow from client: as a session picks one, without retries. */
-static int pick_backend(struct udp_listener *l, const struct addr *client, int *trial)
-{
-	struct lb_service *svc = l->svc;
-	const struct conf_service *sc = svc->conf;
-	struct pick p = {svc};
-	int panic = atomic_load_explicit(&svc->st->panic, memory_order_relaxed);
-	struct balance_ctx ctx = {
-		.hash = addr_hash(client, sc->hash_key == CONF_HASH_SOURCE_IP_PORT),
-		.usable = panic             ? usable_panic
-			  : sc->nbackup > 0 ? usable_primary
-					    : usable,
-		.load = load,
-		.arg = &p,
-	};
-	struct balancer *bal = l->set->balancers[svc->index];
-	int idx = backend_take_trial(svc, usable_trial, &p);
-
-	*trial = idx >= 0;
-	if (idx < 0)
-		idx = balancer_pick(bal, &ctx);
-	if (idx < 0 && sc->nbackup > 0 && !panic) {
-		ctx.usable = usable_backup;
-		idx = balancer_pick(bal, &ctx);
-	}
-	return idx;
+	return pick_backend(&p, l->set->balancers[l->svc->index],
+		addr_hash(client, l->svc->conf->hash_key == CONF_HASH_SOURCE_IP_PORT), trial);
 }
 
 /* A socket connected to b; -errno. */
@@ -378,7 +323,7 @@ static struct udp_flow *flow_new(
 		admit_log_refused(l->svc, client, why);
 		return NULL;
 	}
-	int idx = pick_backend(l, client, &trial);
+	int idx = pick_flow_backend(l, client, &trial);
 	if (idx < 0) {
 		why = "no usable backend";
 		goto drop;
@@ -487,7 +432,7 @@ static void client_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)loop;
 	(void)revents;
 
-	batch_arm(bt);
+	batch_arm(bt, 1);
 	int n = recvmmsg(l->fd, bt->msg, UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
@@ -516,13 +461,7 @@ static void flow_reply_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)loop;
 	(void)revents;
 
-	batch_arm(bt);
-	for (int i = 0; i < UDP_BATCH; i++) {
-		bt->msg[i].msg_hdr.msg_name = NULL;
-		bt->msg[i].msg_hdr.msg_namelen = 0;
-		bt->msg[i].msg_hdr.msg_control = NULL;
-		bt->msg[i].msg_hdr.msg_controllen = 0;
-	}
+	batch_arm(bt, 0);
 	int n = recvmmsg(f->fd, bt->msg, UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)

@@ -33,9 +33,8 @@ static void fini(void)
 TestSuite(runtime, .fini = fini, .timeout = 60);
 
 struct rig {
-	const char *dir;
-	char sock[256], where[270], tcp[SC_ADDRSTRLEN], listen[SC_ADDRSTRLEN];
-	char token_path[256], state[256];
+	struct sc_admin_rig adm; /* the admin socket, its TCP address, token, state file */
+	char listen[SC_ADDRSTRLEN];
 	struct sc_backend *be[2]; /* A, B */
 	unsigned weight_b;        /* B's weight in the file */
 	struct sc_lb *lb;
@@ -46,18 +45,7 @@ static const char *const ids[] = {"A", "B"};
 static void rig_init(struct rig *r)
 {
 	memset(r, 0, sizeof(*r));
-	r->dir = sc_admin_temp_dir();
-	cr_assert_not_null(r->dir);
-	snprintf(r->sock, sizeof(r->sock), "%s/admin.sock", r->dir);
-	snprintf(r->where, sizeof(r->where), "unix:%s", r->sock);
-	snprintf(r->token_path, sizeof(r->token_path), "%s/token", r->dir);
-	snprintf(r->state, sizeof(r->state), "%s/state", r->dir);
-	FILE *f = fopen(r->token_path, "w");
-	cr_assert_not_null(f);
-	fputs(TOKEN "\n", f);
-	fclose(f);
-	chmod(r->token_path, 0600);
-	cr_assert_gt(sc_free_addr(AF_INET, r->tcp, sizeof(r->tcp)), 0);
+	cr_assert_eq(sc_admin_rig_init(&r->adm, TOKEN), 0);
 	cr_assert_gt(sc_free_addr(AF_INET, r->listen, sizeof(r->listen)), 0);
 	for (int i = 0; i < 2; i++) {
 		struct sc_backend_opts o = {.id = ids[i]};
@@ -87,8 +75,8 @@ static char *config(const struct rig *r)
 		"    backends:\n"
 		"      - address: \"%s\"\n"
 		"      - {address: \"%s\", weight: %u}\n",
-		r->state, r->sock, r->tcp, r->token_path, r->listen, sc_backend_addr(r->be[0]),
-		sc_backend_addr(r->be[1]), r->weight_b);
+		r->adm.state, r->adm.sock, r->adm.tcp, r->adm.token_path, r->listen,
+		sc_backend_addr(r->be[0]), sc_backend_addr(r->be[1]), r->weight_b);
 	cr_assert_gt(n, 0);
 	return y;
 }
@@ -99,7 +87,7 @@ static void lb_start(struct rig *r)
 	r->lb = sc_lb_start("%s", y);
 	free(y);
 	cr_assert_not_null(r->lb, "anylb did not start");
-	cr_assert_eq(sc_admin_wait(r->where, 3000), 0, "the admin socket never answered");
+	cr_assert_eq(sc_admin_wait(r->adm.where, 3000), 0, "the admin socket never answered");
 }
 
 static void lb_stop(struct rig *r)
@@ -147,7 +135,7 @@ static void post(struct rig *r, int want, const char *action, int i)
 {
 	struct sc_http_resp h;
 
-	cr_expect_eq(post_on(r->where, NULL, &h, "/services/web/backends/%s/%s",
+	cr_expect_eq(post_on(r->adm.where, NULL, &h, "/services/web/backends/%s/%s",
 			     sc_backend_addr(r->be[i]), action),
 		want, "%s %s: %s", action, ids[i], h.body);
 	sc_http_free(&h);
@@ -170,7 +158,7 @@ static json_t *status_doc(struct rig *r)
 {
 	struct sc_http_resp h;
 
-	cr_assert_eq(sc_http(r->where, "GET", "/status", NULL, 5000, &h), 0);
+	cr_assert_eq(sc_http(r->adm.where, "GET", "/status", NULL, 5000, &h), 0);
 	cr_assert_eq(h.status, 200);
 	json_t *doc = json_loads(h.body, 0, NULL);
 	sc_http_free(&h);
@@ -239,7 +227,7 @@ Test(runtime, weights_apply_at_once_and_a_reload_keeps_them_until_the_file_chang
 	 */
 	set_weight(&r, 1, 1);
 	size_t off = sc_lb_log_offset(r.lb);
-	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.sock, "weight", "web",
+	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.adm.sock, "weight", "web",
 			     sc_backend_addr(r.be[0]), "0", NULL),
 		0);
 	cr_expect_eq(run.status, 0, "%s%s", run.out, run.err);
@@ -263,34 +251,34 @@ Test(runtime, weights_apply_at_once_and_a_reload_keeps_them_until_the_file_chang
 	cr_expect_eq(c[0] + c[1], 200);
 	cr_expect_eq(runtime_weight(&r, 0), 1);
 	cr_expect_eq(runtime_weight(&r, 1), 3);
-	cr_assert_eq(sc_http(r.where, "GET", "/metrics", NULL, 5000, &h), 0);
+	cr_assert_eq(sc_http(r.adm.where, "GET", "/metrics", NULL, 5000, &h), 0);
 	snprintf(want, sizeof(want), "anylb_backend_weight{service=\"web\",backend=\"%s\"} 3\n",
 		sc_backend_addr(r.be[1]));
 	cr_expect(strstr(h.body, want) != NULL, "no '%s' in /metrics", want);
 	sc_http_free(&h);
-	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.sock, "status", NULL), 0);
+	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.adm.sock, "status", NULL), 0);
 	cr_expect(strstr(run.out, "runtime weight 3 (the file says 100)") != NULL, "%s", run.out);
 	sc_run_free(&run);
 
 	/* Refusals: a bad weight 400, unknown names 404, each with a JSON error. */
-	cr_expect_eq(post_on(r.where, NULL, &h, "/services/web/backends/%s/weight/1001",
+	cr_expect_eq(post_on(r.adm.where, NULL, &h, "/services/web/backends/%s/weight/1001",
 			     sc_backend_addr(r.be[0])),
 		400);
 	cr_expect(strstr(h.body, "\"error\"") != NULL, "%s", h.body);
 	sc_http_free(&h);
-	cr_expect_eq(post_on(r.where, NULL, &h, "/services/web/backends/%s/weight/-1",
+	cr_expect_eq(post_on(r.adm.where, NULL, &h, "/services/web/backends/%s/weight/-1",
 			     sc_backend_addr(r.be[0])),
 		400);
 	sc_http_free(&h);
-	cr_expect_eq(post_on(r.where, NULL, &h, "/services/web/backends/%s/weight/x",
+	cr_expect_eq(post_on(r.adm.where, NULL, &h, "/services/web/backends/%s/weight/x",
 			     sc_backend_addr(r.be[0])),
 		400);
 	sc_http_free(&h);
 	cr_expect_eq(
-		post_on(r.where, NULL, &h, "/services/web/backends/127.0.0.1:1/weight/5"), 404);
+		post_on(r.adm.where, NULL, &h, "/services/web/backends/127.0.0.1:1/weight/5"), 404);
 	cr_expect(strstr(h.body, "\"error\"") != NULL, "%s", h.body);
 	sc_http_free(&h);
-	cr_expect_eq(post_on(r.where, NULL, &h, "/services/nope/backends/%s/maint",
+	cr_expect_eq(post_on(r.adm.where, NULL, &h, "/services/nope/backends/%s/maint",
 			     sc_backend_addr(r.be[0])),
 		404);
 	cr_expect(strstr(h.body, "\"error\"") != NULL, "%s", h.body);
@@ -298,17 +286,17 @@ Test(runtime, weights_apply_at_once_and_a_reload_keeps_them_until_the_file_chang
 	cr_expect_eq(runtime_weight(&r, 0), 1, "a refused write changed the weight");
 
 	/* Over TCP a write needs the token, exactly as drain does. */
-	cr_expect_eq(post_on(r.tcp, NULL, &h, "/services/web/backends/%s/weight/9",
+	cr_expect_eq(post_on(r.adm.tcp, NULL, &h, "/services/web/backends/%s/weight/9",
 			     sc_backend_addr(r.be[0])),
 		401);
 	sc_http_free(&h);
-	cr_expect_eq(post_on(r.tcp, "wrong-token", &h, "/services/web/backends/%s/maint",
+	cr_expect_eq(post_on(r.adm.tcp, "wrong-token", &h, "/services/web/backends/%s/maint",
 			     sc_backend_addr(r.be[0])),
 		401);
 	sc_http_free(&h);
 	cr_expect_eq(runtime_weight(&r, 0), 1, "a write without the token got through");
 	off = sc_lb_log_offset(r.lb);
-	cr_expect_eq(post_on(r.tcp, TOKEN, &h, "/services/web/backends/%s/weight/1",
+	cr_expect_eq(post_on(r.adm.tcp, TOKEN, &h, "/services/web/backends/%s/weight/1",
 			     sc_backend_addr(r.be[0])),
 		200, "%s", h.body);
 	sc_http_free(&h);
@@ -359,7 +347,7 @@ Test(runtime, maint_keeps_open_sessions_and_ready_brings_it_back)
 	cr_assert(line[0] == 'A' || line[0] == 'B', "%s", line);
 
 	size_t off = sc_lb_log_offset(r.lb);
-	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.sock, "maint", "web",
+	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.adm.sock, "maint", "web",
 			     sc_backend_addr(r.be[m]), NULL),
 		0);
 	cr_expect_eq(run.status, 0, "%s%s", run.out, run.err);
@@ -371,7 +359,7 @@ Test(runtime, maint_keeps_open_sessions_and_ready_brings_it_back)
 	cr_expect_eq(sc_echo(keep, "still here\n", 2000), 0, "maint cut the open session");
 	tally(&r, 20, c);
 	cr_expect_eq(c[other], 20, "a new session reached the backend in maint: %d", c[m]);
-	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.sock, "status", NULL), 0);
+	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.adm.sock, "status", NULL), 0);
 	cr_expect(strstr(run.out, "maint") != NULL, "%s", run.out);
 	sc_run_free(&run);
 
@@ -383,7 +371,7 @@ Test(runtime, maint_keeps_open_sessions_and_ready_brings_it_back)
 	cr_expect_eq(sc_echo(keep, "and after the reload\n", 2000), 0);
 
 	/* ready: the checks (none here) decide again. */
-	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.sock, "ready", "web",
+	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.adm.sock, "ready", "web",
 			     sc_backend_addr(r.be[m]), NULL),
 		0);
 	cr_expect_eq(run.status, 0, "%s%s", run.out, run.err);
@@ -401,7 +389,7 @@ static void wait_state_file(struct rig *r, const char *needle)
 {
 	char *last = NULL;
 
-	if (sc_wait_file_has(r->state, needle, 5000, &last) < 0)
+	if (sc_wait_file_has(r->adm.state, needle, 5000, &last) < 0)
 		cr_assert_fail("the state file never said '%s':\n%s", needle,
 			last != NULL ? last : "(none)");
 }

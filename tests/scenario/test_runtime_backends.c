@@ -34,9 +34,8 @@ static void fini(void)
 TestSuite(runtime_backends, .fini = fini, .timeout = 60);
 
 struct rig {
-	const char *dir;
-	char sock[256], where[270], tcp[SC_ADDRSTRLEN], listen[SC_ADDRSTRLEN];
-	char token_path[256], state[256];
+	struct sc_admin_rig adm; /* the admin socket, its TCP address, token, state file */
+	char listen[SC_ADDRSTRLEN];
 	struct sc_backend *be[3]; /* A, B in the file; C not */
 	int only_a;               /* the file lists A alone */
 	struct sc_lb *lb;
@@ -47,18 +46,7 @@ static const char *const ids[] = {"A", "B", "C"};
 static void rig_init(struct rig *r)
 {
 	memset(r, 0, sizeof(*r));
-	r->dir = sc_admin_temp_dir();
-	cr_assert_not_null(r->dir);
-	snprintf(r->sock, sizeof(r->sock), "%s/admin.sock", r->dir);
-	snprintf(r->where, sizeof(r->where), "unix:%s", r->sock);
-	snprintf(r->token_path, sizeof(r->token_path), "%s/token", r->dir);
-	snprintf(r->state, sizeof(r->state), "%s/state", r->dir);
-	FILE *f = fopen(r->token_path, "w");
-	cr_assert_not_null(f);
-	fputs(TOKEN "\n", f);
-	fclose(f);
-	chmod(r->token_path, 0600);
-	cr_assert_gt(sc_free_addr(AF_INET, r->tcp, sizeof(r->tcp)), 0);
+	cr_assert_eq(sc_admin_rig_init(&r->adm, TOKEN), 0);
 	cr_assert_gt(sc_free_addr(AF_INET, r->listen, sizeof(r->listen)), 0);
 	for (int i = 0; i < 3; i++) {
 		struct sc_backend_opts o = {.id = ids[i]};
@@ -86,9 +74,9 @@ static char *config(const struct rig *r)
 		"    backends:\n"
 		"      - address: \"%s\"\n"
 		"%s%s%s",
-		r->state, r->sock, r->tcp, r->token_path, r->listen, sc_backend_addr(r->be[0]),
-		r->only_a ? "" : "      - address: \"", r->only_a ? "" : sc_backend_addr(r->be[1]),
-		r->only_a ? "" : "\"\n");
+		r->adm.state, r->adm.sock, r->adm.tcp, r->adm.token_path, r->listen,
+		sc_backend_addr(r->be[0]), r->only_a ? "" : "      - address: \"",
+		r->only_a ? "" : sc_backend_addr(r->be[1]), r->only_a ? "" : "\"\n");
 	cr_assert_gt(n, 0);
 	return y;
 }
@@ -99,7 +87,7 @@ static void lb_start(struct rig *r)
 	r->lb = sc_lb_start("%s", y);
 	free(y);
 	cr_assert_not_null(r->lb, "anylb did not start");
-	cr_assert_eq(sc_admin_wait(r->where, 3000), 0, "the admin socket never answered");
+	cr_assert_eq(sc_admin_wait(r->adm.where, 3000), 0, "the admin socket never answered");
 }
 
 static void lb_stop(struct rig *r)
@@ -123,16 +111,7 @@ static void sighup(struct rig *r, unsigned gen)
 static int post_raw(const char *where, const char *token, const char *path, const char *body,
 	struct sc_http_resp *out)
 {
-	char *req = NULL;
-	size_t blen = body != NULL ? strlen(body) : 0;
-	int n = asprintf(&req,
-		"POST %s HTTP/1.1\r\nHost: anylb\r\nContent-Type: application/json\r\n"
-		"Content-Length: %zu\r\n%s%s%s\r\n%s",
-		path, blen, token != NULL ? "Authorization: Bearer " : "",
-		token != NULL ? token : "", token != NULL ? "\r\n" : "", body != NULL ? body : "");
-	cr_assert_gt(n, 0);
-	int rc = sc_http_raw(where, req, (size_t)n, 5000, out);
-	free(req);
+	int rc = sc_http_post(where, token, path, body, 5000, out);
 	cr_assert_eq(rc, 0, "POST %s: %s", path, strerror(-rc));
 	return out->status;
 }
@@ -152,7 +131,7 @@ static json_t *status_doc(struct rig *r)
 {
 	struct sc_http_resp h;
 
-	cr_assert_eq(sc_http(r->where, "GET", "/status", NULL, 5000, &h), 0);
+	cr_assert_eq(sc_http(r->adm.where, "GET", "/status", NULL, 5000, &h), 0);
 	cr_assert_eq(h.status, 200);
 	json_t *doc = json_loads(h.body, 0, NULL);
 	sc_http_free(&h);
@@ -203,7 +182,7 @@ static void ctl(struct rig *r, int want, const char *cmd, const char *a1, const 
 {
 	struct sc_run run;
 
-	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r->sock, cmd, a1, a2, NULL), 0);
+	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r->adm.sock, cmd, a1, a2, NULL), 0);
 	cr_expect_eq(run.status, want, "anylbctl %s %s %s: %s%s", cmd, a1, a2, run.out, run.err);
 	sc_run_free(&run);
 }
@@ -221,7 +200,7 @@ Test(runtime_backends, an_added_backend_takes_sessions_and_a_reload_keeps_it)
 	cr_expect_eq(c[2], 0, "C is not in the file yet: %d", c[2]);
 
 	size_t off = sc_lb_log_offset(r.lb);
-	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.sock, "add-backend", "web",
+	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.adm.sock, "add-backend", "web",
 			     sc_backend_addr(r.be[2]), "--weight", "100", "--zone", "z1", NULL),
 		0);
 	cr_expect_eq(run.status, 0, "%s%s", run.out, run.err);
@@ -236,31 +215,33 @@ Test(runtime_backends, an_added_backend_takes_sessions_and_a_reload_keeps_it)
 	tally(&r, 60, c);
 	cr_expect(c[2] >= 12, "the added backend took too few sessions: A %d B %d C %d", c[0], c[1],
 		c[2]);
-	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.sock, "status", NULL), 0);
+	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.adm.sock, "status", NULL), 0);
 	cr_expect(strstr(run.out, "added at run time") != NULL, "%s", run.out);
 	sc_run_free(&run);
 
 	/* Refusals: unknown service 404, a backend it has 409, a bad address or body 400. */
 	snprintf(body, sizeof(body), "{\"address\":\"%s\"}", sc_backend_addr(r.be[2]));
-	expect_post(r.where, NULL, "/services/nope/backends", body, 404);
-	expect_post(r.where, NULL, "/services/web/backends", body, 409);
+	expect_post(r.adm.where, NULL, "/services/nope/backends", body, 404);
+	expect_post(r.adm.where, NULL, "/services/web/backends", body, 409);
 	snprintf(body, sizeof(body), "{\"address\":\"%s\"}", sc_backend_addr(r.be[0]));
-	expect_post(r.where, NULL, "/services/web/backends", body, 409);
-	expect_post(r.where, NULL, "/services/web/backends", "{\"address\":\"no-port\"}", 400);
-	expect_post(r.where, NULL, "/services/web/backends", "{\"address\":\"1.2.3.4:0\"}", 400);
-	expect_post(r.where, NULL, "/services/web/backends", "not json", 400);
-	expect_post(r.where, NULL, "/services/web/backends",
+	expect_post(r.adm.where, NULL, "/services/web/backends", body, 409);
+	expect_post(r.adm.where, NULL, "/services/web/backends", "{\"address\":\"no-port\"}", 400);
+	expect_post(
+		r.adm.where, NULL, "/services/web/backends", "{\"address\":\"1.2.3.4:0\"}", 400);
+	expect_post(r.adm.where, NULL, "/services/web/backends", "not json", 400);
+	expect_post(r.adm.where, NULL, "/services/web/backends",
 		"{\"address\":\"127.0.0.1:9\",\"weight\":0}", 400);
 	ctl(&r, 1, "add-backend", "web", sc_backend_addr(r.be[0]));
 	ctl(&r, 1, "remove-backend", "web", "127.0.0.1:9");
 	ctl(&r, 2, "add-backend", "web", NULL);
 
 	/* Over TCP a write needs the token, exactly as the other writes do. */
-	expect_post(r.tcp, NULL, "/services/web/backends", "{\"address\":\"127.0.0.1:9\"}", 401);
-	expect_post(r.tcp, "wrong-token", "/services/web/backends", "{\"address\":\"127.0.0.1:9\"}",
-		401);
+	expect_post(
+		r.adm.tcp, NULL, "/services/web/backends", "{\"address\":\"127.0.0.1:9\"}", 401);
+	expect_post(r.adm.tcp, "wrong-token", "/services/web/backends",
+		"{\"address\":\"127.0.0.1:9\"}", 401);
 	snprintf(want, sizeof(want), "/services/web/backends/%s/remove", sc_backend_addr(r.be[2]));
-	expect_post(r.tcp, NULL, want, NULL, 401);
+	expect_post(r.adm.tcp, NULL, want, NULL, 401);
 	cr_expect_str_eq(added_by(&r, 2, by, sizeof(by)), "runtime",
 		"a write without the token got through");
 	cr_expect_str_eq(added_by(&r, 0, by, sizeof(by)), "file");
@@ -273,7 +254,7 @@ Test(runtime_backends, an_added_backend_takes_sessions_and_a_reload_keeps_it)
 
 	/* With the token over TCP it works, and is logged with the peer. */
 	off = sc_lb_log_offset(r.lb);
-	expect_post(r.tcp, TOKEN, want, NULL, 200);
+	expect_post(r.adm.tcp, TOKEN, want, NULL, 200);
 	snprintf(want, sizeof(want),
 		"admin: service web backend %s removed: draining (runtime), from 127.0.0.1",
 		sc_backend_addr(r.be[2]));
@@ -301,7 +282,7 @@ Test(runtime_backends, a_removed_backend_drains_its_open_session_and_takes_no_ne
 	/* Shown draining, with why, while its session runs. */
 	cr_expect_str_eq(added_by(&r, m, by, sizeof(by)), "removed");
 	struct sc_run run;
-	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.sock, "status", NULL), 0);
+	cr_assert_eq(sc_run_anylbctl(&run, 5000, "-s", r.adm.sock, "status", NULL), 0);
 	cr_expect(strstr(run.out, "removed from the configuration") != NULL, "%s", run.out);
 	cr_expect(strstr(run.out, "draining") != NULL, "%s", run.out);
 	sc_run_free(&run);
@@ -316,10 +297,10 @@ Test(runtime_backends, a_removed_backend_drains_its_open_session_and_takes_no_ne
 	char path[256];
 	snprintf(path, sizeof(path), "/services/web/backends/%s/remove",
 		sc_backend_addr(r.be[other]));
-	cr_expect_eq(post_raw(r.where, NULL, path, NULL, &h), 422, "%s", h.body);
+	cr_expect_eq(post_raw(r.adm.where, NULL, path, NULL, &h), 422, "%s", h.body);
 	sc_http_free(&h);
 	snprintf(path, sizeof(path), "/services/web/backends/%s/remove", sc_backend_addr(r.be[m]));
-	cr_expect_eq(post_raw(r.where, NULL, path, NULL, &h), 404, "%s", h.body);
+	cr_expect_eq(post_raw(r.adm.where, NULL, path, NULL, &h), 404, "%s", h.body);
 	sc_http_free(&h);
 
 	/* A reload with the file unchanged keeps it removed; the session goes on. */
@@ -345,7 +326,7 @@ static void wait_state_file(struct rig *r, const char *needle)
 {
 	char *last = NULL;
 
-	if (sc_wait_file_has(r->state, needle, 5000, &last) < 0)
+	if (sc_wait_file_has(r->adm.state, needle, 5000, &last) < 0)
 		cr_assert_fail("the state file never said '%s':\n%s", needle,
 			last != NULL ? last : "(none)");
 }
@@ -401,10 +382,10 @@ Test(runtime_backends, an_upgrade_hands_the_overlay_over)
 	ctl(&r, 0, "add-backend", "web", sc_backend_addr(r.be[2]));
 	ctl(&r, 0, "remove-backend", "web", sc_backend_addr(r.be[1]));
 	long pid = sc_lb_pid(r.lb);
-	cr_assert_eq(sc_run_anylbctl(&run, 60000, "-s", r.sock, "upgrade", NULL), 0);
+	cr_assert_eq(sc_run_anylbctl(&run, 60000, "-s", r.adm.sock, "upgrade", NULL), 0);
 	cr_assert_eq(run.status, 0, "upgrade: %s%s", run.out, run.err);
 	sc_run_free(&run);
-	long next = sc_upgrade_wait_successor(r.where, pid, 10000);
+	long next = sc_upgrade_wait_successor(r.adm.where, pid, 10000);
 	cr_assert_gt(next, 0, "no successor");
 	cr_expect_str_eq(added_by(&r, 2, by, sizeof(by)), "runtime");
 	cr_expect_str_eq(added_by(&r, 1, by, sizeof(by)), "absent");

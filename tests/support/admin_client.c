@@ -66,6 +66,26 @@ const char *sc_admin_temp_dir(void)
 	return dirs[ndirs] != NULL ? dirs[ndirs++] : NULL;
 }
 
+int sc_admin_rig_init(struct sc_admin_rig *r, const char *token)
+{
+	memset(r, 0, sizeof(*r));
+	r->dir = sc_admin_temp_dir();
+	if (r->dir == NULL)
+		return -errno;
+	snprintf(r->sock, sizeof(r->sock), "%s/admin.sock", r->dir);
+	snprintf(r->where, sizeof(r->where), "unix:%s", r->sock);
+	snprintf(r->token_path, sizeof(r->token_path), "%s/token", r->dir);
+	snprintf(r->state, sizeof(r->state), "%s/state", r->dir);
+	int fd = open(r->token_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	int rc = dprintf(fd, "%s\n", token) < 0 ? -EIO : 0;
+	close(fd);
+	if (rc == 0 && sc_free_addr(AF_INET, r->tcp, sizeof(r->tcp)) <= 0)
+		rc = -EADDRNOTAVAIL;
+	return rc;
+}
+
 static int wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
@@ -231,6 +251,23 @@ int sc_http(const char *where, const char *method, const char *path, const char 
 	if (n < 0 || (size_t)n >= sizeof(req))
 		return -EINVAL;
 	return sc_http_raw(where, req, (size_t)n, timeout_ms, out);
+}
+
+int sc_http_post(const char *where, const char *token, const char *path, const char *body,
+	int timeout_ms, struct sc_http_resp *out)
+{
+	char *req = NULL;
+	size_t blen = body != NULL ? strlen(body) : 0;
+	int n = asprintf(&req,
+		"POST %s HTTP/1.1\r\nHost: anylb\r\nUser-Agent: anylb-tests\r\n"
+		"Content-Type: application/json\r\nContent-Length: %zu\r\n%s%s%s\r\n%s",
+		path, blen, token != NULL ? "Authorization: Bearer " : "",
+		token != NULL ? token : "", token != NULL ? "\r\n" : "", body != NULL ? body : "");
+	if (n < 0)
+		return -ENOMEM;
+	int rc = sc_http_raw(where, req, (size_t)n, timeout_ms, out);
+	free(req);
+	return rc;
 }
 
 const char *sc_http_header(const struct sc_http_resp *r, const char *name, char *buf, size_t cap)

@@ -43,6 +43,10 @@ int sc_http_raw(
 int sc_http(const char *where, const char *method, const char *path, const char *token,
 	int timeout_ms, struct sc_http_resp *out);
 
+/* POST path with a JSON body (NULL: none) and the bearer token (NULL: none): as sc_http. */
+int sc_http_post(const char *where, const char *token, const char *path, const char *body,
+	int timeout_ms, struct sc_http_resp *out);
+
 /* Reads what is left of an answer on fd (after the test wrote a request itself). */
 int sc_http_read(int fd, int timeout_ms, struct sc_http_resp *out);
 
@@ -57,6 +61,18 @@ int sc_admin_backend(
 
 /* A new empty directory under /tmp, removed with everything in it by sc_admin_cleanup(). */
 const char *sc_admin_temp_dir(void);
+
+/*
+ * What a scenario test with the admin API on both transports needs, in a new temp directory:
+ * the unix socket's path (sock) and its endpoint (where, "unix:..."), a free loopback address
+ * for the TCP listener (tcp), a token file holding token (mode 0600), and a path for the state
+ * file. 0, or -errno.
+ */
+struct sc_admin_rig {
+	const char *dir;
+	char sock[256], where[270], tcp[64], token_path[256], state[256];
+};
+int sc_admin_rig_init(struct sc_admin_rig *r, const char *token);
 
 /*
  * Runs `promtool check metrics` on text. Returns its exit status (0: valid and no lint problem)
