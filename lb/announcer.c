@@ -176,6 +176,7 @@ void ann_publish(struct announcer *a)
 		as->shown.level = as->applied;
 		as->shown.ladder_step = (int)as->lad.step;
 		as->shown.ladder_left_ms = ladder_left_ms(&as->lad, now);
+		as->shown.ladder_deadline_ms = ladder_deadline(&as->lad);
 		as->shown.ladder_window_ms = as->lad.window_ms;
 		as->shown.ladder_timeout_ms = as->lad.drain_timeout_ms;
 		snprintf(as->shown.ladder_reason, sizeof(as->shown.ladder_reason), "%s",
@@ -320,6 +321,11 @@ int announcer_status(struct announcer *a, const char *name, struct announcer_sta
 	pthread_mutex_lock(&a->lock);
 	*out = as->shown;
 	pthread_mutex_unlock(&a->lock);
+	/* The time left as of now, not of the last evaluation (none may come until the end). */
+	uint64_t now = a->now_ms(a->now_arg);
+	if (out->ladder_deadline_ms != UINT64_MAX)
+		out->ladder_left_ms =
+			out->ladder_deadline_ms > now ? out->ladder_deadline_ms - now : 0;
 	return 0;
 }
 

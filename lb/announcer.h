@@ -104,12 +104,14 @@ struct announcer_status {
 	int override; /* enum anycast_override */
 	char reason[128];
 	unsigned flaps;
-	uint64_t delay_ms;       /* the current announce delay */
-	int routes_known;        /* BIRD answered `show route for` each prefix at least once */
-	uint64_t in_bird;        /* bit i: prefix i is in BIRD's table (first 64 prefixes) */
-	int level;               /* what the mechanism holds: ANNOUNCE_* (bgp/announce.h) */
-	int ladder_step;         /* enum ladder_step (bgp/ladder.h) */
-	uint64_t ladder_left_ms; /* left in the step as of the last evaluation; 0: no deadline */
+	uint64_t delay_ms;           /* the current announce delay */
+	int routes_known;            /* BIRD answered `show route for` each prefix at least once */
+	uint64_t in_bird;            /* bit i: prefix i is in BIRD's table (first 64 prefixes) */
+	int level;                   /* what the mechanism holds: ANNOUNCE_* (bgp/announce.h) */
+	int ladder_step;             /* enum ladder_step (bgp/ladder.h) */
+	uint64_t ladder_left_ms;     /* left in the step now; 0: no deadline */
+	uint64_t ladder_deadline_ms; /* when the step ends by time (announcer's clock); UINT64_MAX:
+					never */
 	uint64_t ladder_window_ms, ladder_timeout_ms;
 	char ladder_reason[96];
 };
