@@ -26,6 +26,7 @@ struct bird_mech {
 /* One command in flight: for its log line and the caller's done. */
 struct bird_cmd {
 	const struct announce_target *t;
+	const char *suffix; /* "" or ANNOUNCE_DRAIN_SUFFIX: which of the two protocols */
 	void (*done)(void *arg);
 	void *arg;
 };
@@ -35,11 +36,14 @@ static void cmd_done(void *arg, const struct bird_reply *r)
 	struct bird_cmd *bc = arg;
 
 	if (r == NULL)
-		log_warn("service %s: BIRD went away before confirming protocol %s", bc->t->service,
-			bc->t->bird_protocol);
+		log_warn("service %s: BIRD went away before confirming protocol %s%s",
+			bc->t->service, bc->t->bird_protocol, bc->suffix);
 	else if (r->code >= 8000)
-		log_error("service %s: BIRD refused to switch protocol %s: %s", bc->t->service,
-			bc->t->bird_protocol, r->text);
+		log_error("service %s: BIRD refused to switch protocol %s%s: %s%s", bc->t->service,
+			bc->t->bird_protocol, bc->suffix, r->text,
+			bc->suffix[0] != '\0' ? " (the drain ladder needs this twin in bird.conf, "
+						"see examples/bird.conf)"
+					      : "");
 	if (bc->done != NULL)
 		bc->done(bc->arg);
 	free(bc);
@@ -57,7 +61,8 @@ static int bird_send(struct bird_mech *bm, const struct announce_target *t, int 
 			t->bird_protocol);
 		return -ENOMEM;
 	}
-	*c = (struct bird_cmd){.t = t, .done = done, .arg = arg};
+	*c = (struct bird_cmd){
+		.t = t, .suffix = drain ? ANNOUNCE_DRAIN_SUFFIX : "", .done = done, .arg = arg};
 	snprintf(cmd, sizeof(cmd), "%s %s%s", enable ? "enable" : "disable", t->bird_protocol,
 		drain ? ANNOUNCE_DRAIN_SUFFIX : "");
 	int rc = bird_client_send(bm->bc, cmd, cmd_done, c);
