@@ -42,11 +42,30 @@ struct announce_target {
 
 struct announce_mech;
 
+/*
+ * What apply() is asked for. DEPREFERRED: still announced, through a second source of the same
+ * prefixes that BIRD's filter marks with the graceful-shutdown community and prepends (the drain
+ * ladder, bgp/ladder.h); only mechanisms with can_deprefer are asked for it. DRAIN_OFF, or'ed
+ * into ANNOUNCE_ON or ANNOUNCE_WITHDRAW: the second source was used, turn it off as well.
+ */
+enum {
+	ANNOUNCE_WITHDRAW = 0,
+	ANNOUNCE_ON = 1,
+	ANNOUNCE_DEPREFERRED = 2,
+	ANNOUNCE_LEVEL_MASK = 3,
+	ANNOUNCE_DRAIN_OFF = 4,
+};
+
+/* bird_protocol mode: the de-preferred source of protocol P is the static protocol P_drain. */
+#define ANNOUNCE_DRAIN_SUFFIX "_drain"
+
 struct announce_ops {
 	const char *name; /* "interface", "bird_protocol" */
 
 	/*
-	 * Makes t's prefixes announced (1) or withdrawn (0). Returns 0 when that is done now, 1
+	 * Makes t's prefixes announced (ANNOUNCE_ON), de-preferred (ANNOUNCE_DEPREFERRED: make
+	 * before break, the prefix is never missing) or withdrawn (ANNOUNCE_WITHDRAW), with
+	 * ANNOUNCE_DRAIN_OFF as above. Returns 0 when that is done now, 1
 	 * when an answer comes later (done(arg) is then called once, on the loop, answered or
 	 * not), or -errno when it could not even be asked (logged).
 	 */
@@ -59,10 +78,13 @@ struct announce_ops {
 	 */
 	int kept_by_bird;
 
+	/* Can announce de-preferred (ANNOUNCE_DEPREFERRED); else the ladder withdraws at once. */
+	int can_deprefer;
+
 	/*
 	 * The repair poll's view (BIRD's protocol table v[0..n)): 1 when t looks the way
-	 * `announced` says, 0 when it must be applied again, -1 when the table does not tell.
-	 * NULL: nothing of it is in BIRD's table (interface mode).
+	 * `announced` (an ANNOUNCE_* level) says, 0 when it must be applied again, -1 when the
+	 * table does not tell. NULL: nothing of it is in BIRD's table (interface mode).
 	 */
 	int (*matches)(const struct announce_target *t, int announced,
 		const struct bird_protocol *v, size_t n, char *seen, size_t cap);

@@ -45,6 +45,7 @@ enum conf_bgp_key {
 	CONF_BGP_MAX_ANNOUNCE_DELAY,
 	CONF_BGP_FLAP_WINDOW,
 	CONF_BGP_SHUTDOWN_GRACE,
+	CONF_BGP_DRAIN_WINDOW,
 	CONF_BGP_FLOW_HANDOFF,
 };
 
@@ -57,6 +58,7 @@ static const struct conf_key conf_bgp_keys[] = {
 	[CONF_BGP_MAX_ANNOUNCE_DELAY] = {"max_announce_delay", 0},
 	[CONF_BGP_FLAP_WINDOW] = {"flap_window", 0},
 	[CONF_BGP_SHUTDOWN_GRACE] = {"shutdown_grace", 0},
+	[CONF_BGP_DRAIN_WINDOW] = {"drain_window", 0},
 	[CONF_BGP_FLOW_HANDOFF] = {"flow_handoff", 0},
 };
 
@@ -393,6 +395,7 @@ void conf_map_bgp(struct conf_report *r, const struct conf_node *k, const struct
 		.max_announce_delay_ms = CONF_MAX_DELAY_DEFAULT,
 		.flap_window_ms = 10 * 60 * 1000,
 		.shutdown_grace_ms = 1000,
+		.drain_window_ms = 30000,
 		.pos = conf_node_pos(k),
 	};
 	b->interface = strdup(CONF_BGP_INTERFACE);
@@ -457,6 +460,13 @@ void conf_map_bgp(struct conf_report *r, const struct conf_node *k, const struct
 			break;
 		case CONF_BGP_FLOW_HANDOFF:
 			conf_map_flow_handoff(r, key, val, &b->flow);
+			break;
+		case CONF_BGP_DRAIN_WINDOW:
+			if (conf_get_duration(r, key, val, 0, &b->drain_window_ms) == 0 &&
+				b->drain_window_ms > 3600000)
+				conf_report_node(r, key, val,
+					"'drain_window' must be at most 1h, got %s",
+					conf_show_ms(b->drain_window_ms, 0, a, sizeof(a)));
 			break;
 		case CONF_BGP_SHUTDOWN_GRACE:
 			if (conf_get_duration(r, key, val, 0, &b->shutdown_grace_ms) == 0 &&

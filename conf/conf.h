@@ -437,6 +437,7 @@ struct conf_bgp {
 	uint64_t max_announce_delay_ms; /* default max(5m, announce_delay), >= announce_delay */
 	uint64_t flap_window_ms;        /* default 10m, > 0 */
 	uint64_t shutdown_grace_ms; /* default 1s, 0..1m: withdrawn but still accepting at stop */
+	uint64_t drain_window_ms;   /* default 30s, 0..1h: the drain ladder's de-preferred step */
 	struct conf_flow_handoff flow; /* flow_handoff: absent, enabled == 0 */
 	struct conf_pos pos;           /* of the key `bgp` */
 };

@@ -85,7 +85,8 @@ static int bgp_equal(const struct conf_bgp *a, const struct conf_bgp *b)
 	       a->announce_delay_ms == b->announce_delay_ms &&
 	       a->max_announce_delay_ms == b->max_announce_delay_ms &&
 	       a->flap_window_ms == b->flap_window_ms &&
-	       a->shutdown_grace_ms == b->shutdown_grace_ms;
+	       a->shutdown_grace_ms == b->shutdown_grace_ms &&
+	       a->drain_window_ms == b->drain_window_ms;
 }
 
 static int anycast_equal(const struct conf_anycast *a, const struct conf_anycast *b)

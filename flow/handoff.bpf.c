@@ -7,6 +7,11 @@
  * truncated or with IP options, passes untouched (TC_ACT_OK). IPv6 is not forwarded yet: a
  * segment to an IPv6 anycast prefix that no local socket owns is taken here as a last resort;
  * IPv6 with extension headers passes untouched.
+ *
+ * ICMP "fragmentation needed" (IPv4 type 3 code 4) to an anycast prefix goes where the segment it
+ * quotes would: taken here when the quoted TCP header (our segment, anycast -> client) belongs to
+ * a local socket, else forwarded to the next peer like a segment, so that path MTU discovery
+ * reaches the box that owns the flow. Other ICMP passes untouched.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -64,6 +69,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct flow_counters);
 } flow_counters SEC(".maps");
+
+/* linux/icmp.h pulls in libc headers a BPF target has not: the 8 bytes we read, by hand. */
+struct flow_icmp {
+	__u8 type, code;
+	__be16 check;
+	__be32 rest; /* frag needed: unused and the next hop's MTU */
+};
+#define FLOW_ICMP_DEST_UNREACH 3
+#define FLOW_ICMP_FRAG_NEEDED  4
 
 struct flow_outer {
 	struct iphdr ip;
@@ -178,6 +192,52 @@ static __always_inline int tcp4(struct __sk_buff *skb, struct flow_cfg *cfg, __u
 	return forward(skb, cfg, hops - 1);
 }
 
+/*
+ * ICMP in IPv4 after the Ethernet header: "fragmentation needed" about one of our segments goes
+ * to the socket's owner (as tcp4 does with a segment); anything else passes.
+ */
+static __always_inline int icmp4(struct __sk_buff *skb, struct flow_cfg *cfg, __u32 hops, int fwd)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + ETH_HLEN;
+	struct flow_icmp *ic = (void *)(ip + 1);
+	struct iphdr *in = (void *)(ic + 1);
+	__be16 *ports = (void *)(in + 1);
+	struct bpf_sock_tuple t = {};
+	struct flow_lpm4 key;
+	struct bpf_sock *sk;
+	int local = 0;
+
+	if ((void *)(ports + 2) > end || ip->ihl != 5 || ip->protocol != IPPROTO_ICMP)
+		return TC_ACT_OK;
+	if (ic->type != FLOW_ICMP_DEST_UNREACH || ic->code != FLOW_ICMP_FRAG_NEEDED ||
+		in->ihl != 5 || in->protocol != IPPROTO_TCP)
+		return TC_ACT_OK;
+	key.prefixlen = 32;
+	key.addr = ip->daddr;
+	if (!bpf_map_lookup_elem(&flow_prefix4, &key))
+		return TC_ACT_OK;
+	/* The quoted segment went out from us: its reverse is the socket's incoming tuple. */
+	t.ipv4.saddr = in->daddr;
+	t.ipv4.daddr = in->saddr;
+	t.ipv4.sport = ports[1];
+	t.ipv4.dport = ports[0];
+	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (sk) {
+		local = sk->state != BPF_TCP_LISTEN;
+		bpf_sk_release(sk);
+	}
+	if (local) {
+		count(cfg->self, FLOW_CNT_LOCAL);
+		return TC_ACT_OK;
+	}
+	if (hops == 0) {
+		count(cfg->self, fwd ? FLOW_CNT_LAST_RESORT : FLOW_CNT_LOCAL);
+		return TC_ACT_OK;
+	}
+	return forward(skb, cfg, hops - 1);
+}
+
 /* A TCP segment in IPv6 (no extension headers) after the Ethernet header. */
 static __always_inline int tcp6(struct __sk_buff *skb, struct flow_cfg *cfg)
 {
@@ -238,6 +298,11 @@ static __always_inline int udp4(struct __sk_buff *skb, struct flow_cfg *cfg)
 		return TC_ACT_SHOT;
 	}
 	count(*from, FLOW_CNT_DECAP);
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	struct iphdr *inner = data + ETH_HLEN;
+	if ((void *)(inner + 1) <= end && inner->protocol == IPPROTO_ICMP)
+		return icmp4(skb, cfg, hops, 1);
 	return tcp4(skb, cfg, hops, 1);
 }
 
@@ -260,6 +325,8 @@ int flow_handoff(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (ip->protocol == IPPROTO_UDP)
 		return udp4(skb, cfg);
+	if (ip->protocol == IPPROTO_ICMP)
+		return icmp4(skb, cfg, cfg->max_hops, 0);
 	return tcp4(skb, cfg, cfg->max_hops, 0);
 }
 

@@ -22,6 +22,7 @@
 #include "lb/status.h"
 #include "lb/status_page.h"
 #include "lib/log.h"
+#include "lib/duration.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -349,6 +350,106 @@ static void do_override(const struct admin_route_ctx *ctx, struct lb_service *sv
 	}
 }
 
+/*
+ * The query's value of key ("window=30s&graceful"): 1 with val (cap bytes) set, "" for a bare
+ * key; 0 when absent.
+ */
+static int query_get(const char *target, const char *key, char *val, size_t cap)
+{
+	const char *q = strchr(target, '?');
+	size_t klen = strlen(key);
+
+	for (q = q != NULL ? q + 1 : NULL; q != NULL && *q != '\0' && *q != '#';) {
+		size_t n = strcspn(q, "&#");
+		if (n >= klen && strncmp(q, key, klen) == 0 && (n == klen || q[klen] == '=')) {
+			size_t vlen = n > klen ? n - klen - 1 : 0;
+			if (vlen >= cap)
+				vlen = cap - 1;
+			memcpy(val, q + klen + (n > klen), vlen);
+			val[vlen] = '\0';
+			return 1;
+		}
+		q += n;
+		q = *q == '&' ? q + 1 : NULL;
+	}
+	return 0;
+}
+
+/* The ladder's window from ?window=D: UINT64_MAX (bgp.drain_window) when absent; -1 bad. */
+static int query_window(const struct admin_http_req *req, uint64_t *ms, struct admin_response *out)
+{
+	char w[32];
+
+	*ms = UINT64_MAX;
+	if (!query_get(req->target, "window", w, sizeof(w)))
+		return 0;
+	if (duration_parse(w, ms) < 0 || *ms > 3600000) {
+		errorf(out, 400, "window '%.31s' is not a duration of at most 1h (like 30s)", w);
+		return -1;
+	}
+	return 0;
+}
+
+static void ladder_text(const struct announcer *ann, uint64_t window_ms, char *buf, size_t cap)
+{
+	char w[32];
+
+	if (!announcer_can_deprefer(ann))
+		snprintf(buf, cap,
+			"withdrawn now (announce: interface cannot announce "
+			"de-preferred), then serving forwarded sessions until they end "
+			"or drain_timeout");
+	else if (window_ms == UINT64_MAX)
+		snprintf(buf, cap,
+			"announced de-preferred for bgp.drain_window, then withdrawn, "
+			"then serving forwarded sessions until they end or drain_timeout");
+	else
+		snprintf(buf, cap,
+			"announced de-preferred for %s, then withdrawn, then serving "
+			"forwarded sessions until they end or drain_timeout",
+			duration_format(window_ms, w, (int)sizeof(w)));
+}
+
+/*
+ * POST /drain-site[?window=D], /undrain-site, /services/NAME/withdraw?graceful[&window=D]: the
+ * drain ladder of every anycast service, or of svc.
+ */
+static void do_ladder(const struct admin_route_ctx *ctx, const struct admin_http_req *req,
+	struct lb_service *svc, int drain, struct admin_response *out)
+{
+	const char *name = svc != NULL ? svc->conf->name : NULL;
+	uint64_t window = UINT64_MAX;
+	char what[256];
+
+	if (svc != NULL && !svc->conf->anycast.enabled) {
+		errorf(out, 404, "service %s has no anycast section: there is nothing to drain",
+			name);
+		return;
+	}
+	if (drain && query_window(req, &window, out) < 0)
+		return;
+	int rc = announcer_drain(ctx->ann, name, drain, window);
+	if (rc == -ENOENT && svc == NULL) {
+		errorf(out, 404, "no service has an anycast section: there is nothing to drain");
+		return;
+	}
+	if (rc < 0) {
+		errorf(out, 404, "anycast is not running here: there is nothing to drain");
+		return;
+	}
+	ladder_text(ctx->ann, window, what, sizeof(what));
+	log_info("admin: %s %s%s, from %s", drain ? "drain" : "undrain",
+		name != NULL ? "service " : "the site", name != NULL ? name : "", ctx->peer);
+	json_t *extra = json_pack("{s:s,s:s}", "service", name != NULL ? name : "*", "ladder",
+		drain ? "drain" : "undrain");
+	if (drain)
+		ok_json(out, extra, "%s%s: %s; 'anylbctl status' shows the step",
+			name != NULL ? "service " : "site", name != NULL ? name : "", what);
+	else
+		ok_json(out, extra, "%s%s: announced again (as health decides)",
+			name != NULL ? "service " : "site", name != NULL ? name : "");
+}
+
 static void do_reload(const struct admin_route_ctx *ctx, struct admin_response *out)
 {
 	if (ctx->hooks == NULL || ctx->hooks->reload == NULL) {
@@ -591,6 +692,8 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 	int is_read = n == 1 && (strcmp(seg[0], "status") == 0 || strcmp(seg[0], "metrics") == 0 ||
 					strcmp(seg[0], "healthz") == 0);
 	int is_reload = n == 1 && strcmp(seg[0], "reload") == 0;
+	int is_ladder = n == 1 &&
+			(strcmp(seg[0], "drain-site") == 0 || strcmp(seg[0], "undrain-site") == 0);
 	int is_upgrade = n == 1 && strcmp(seg[0], "upgrade") == 0;
 	int is_svc = n == 3 && strcmp(seg[0], "services") == 0 &&
 		     (strcmp(seg[2], "withdraw") == 0 || strcmp(seg[2], "announce") == 0 ||
@@ -604,13 +707,15 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 	is_be = is_be || is_remove;
 	int is_weight = n == 6 && strcmp(seg[0], "services") == 0 &&
 			strcmp(seg[2], "backends") == 0 && strcmp(seg[4], "weight") == 0;
-	if (!is_read && !is_reload && !is_upgrade && !is_svc && !is_be && !is_weight && !is_add) {
+	if (!is_read && !is_reload && !is_upgrade && !is_svc && !is_be && !is_weight && !is_add &&
+		!is_ladder) {
 		errorf(out, 404,
 			"no such path: try GET /, /status, /metrics, /healthz or /upgrade, or POST "
 			"/services/NAME/backends, "
 			"/services/NAME/backends/ADDRESS/drain|enable|maint|ready|remove, "
 			"/services/NAME/backends/ADDRESS/weight/N, "
-			"/services/NAME/withdraw|announce|auto, /reload, /upgrade");
+			"/services/NAME/withdraw[?graceful]|announce|auto, /drain-site[?window=D], "
+			"/undrain-site, /reload, /upgrade");
 		goto done;
 	}
 	if (is_upgrade && !post) {
@@ -664,6 +769,10 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 		do_upgrade(ctx, req, out);
 		goto done;
 	}
+	if (is_ladder) {
+		do_ladder(ctx, req, NULL, strcmp(seg[0], "drain-site") == 0, out);
+		goto done;
+	}
 	struct lb_service *svc = find_service(ctx->rt, seg[1]);
 	if (svc == NULL) {
 		errorf(out, 404, "no service named '%.64s'", seg[1]);
@@ -674,6 +783,15 @@ void admin_route(const struct admin_route_ctx *ctx, const struct admin_http_req 
 			strcmp(seg[2], "withdraw") == 0   ? ANYCAST_OVERRIDE_WITHDRAW
 			: strcmp(seg[2], "announce") == 0 ? ANYCAST_OVERRIDE_ANNOUNCE
 							  : ANYCAST_OVERRIDE_NONE;
+		char g[8];
+		if (o == ANYCAST_OVERRIDE_WITHDRAW &&
+			query_get(req->target, "graceful", g, sizeof(g))) {
+			do_ladder(ctx, req, svc, 1, out);
+			goto done;
+		}
+		/* announce and auto end a drain ladder too: the operator takes over again. */
+		if (o != ANYCAST_OVERRIDE_WITHDRAW && svc->conf->anycast.enabled)
+			(void)announcer_drain(ctx->ann, svc->conf->name, 0, 0);
 		do_override(ctx, svc, o, out);
 		goto done;
 	}

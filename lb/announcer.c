@@ -18,6 +18,14 @@
  * services whose `changes` moved (the others keep the health read last time) and feeds every
  * policy the time. Its one timer serves the policies' deadlines (an announce delay running out,
  * flaps forgotten after a quiet flap_window); the BIRD poll is the other (status, repair).
+ *
+ * The drain ladder (bgp/ladder.h): each service also keeps a ladder, moved by the operator
+ * (announcer_drain) and by time. What the mechanism holds is the policy's decision seen through
+ * the ladder (ladder_level): announced, announced de-preferred (bird_protocol's P_drain
+ * protocol; interface mode cannot, so there the ladder withdraws at once), or withdrawn. A
+ * service that health withdrew is never announced by the ladder. While a ladder is withdrawn
+ * and serving the sessions peers forward back, the deadline timer looks at the service's active
+ * sessions every LADDER_POLL_MS, since a session's end is no edge the announcer hears of.
  */
 #include "lb/backend.h"
 #include "lb/announcer_impl.h"
@@ -32,6 +40,8 @@
 
 /* The longest a graceful shutdown waits for BIRD to confirm the withdrawals. */
 #define SHUTDOWN_WAIT 1.0
+/* How often a withdrawn ladder looks whether its sessions are over. */
+#define LADDER_POLL_MS 1000
 
 static void prefixes_text(const struct conf_anycast *ac, char *buf, size_t cap)
 {
@@ -70,7 +80,13 @@ void ann_apply(struct announcer *a, struct ann_svc *as, int announce)
 	int shutdown = a->shutting_down;
 	void (*done)(void *) = shutdown ? withdrawal_done : edge_done;
 
-	as->applied = announce;
+	as->applied = announce & ANNOUNCE_LEVEL_MASK;
+	if (as->applied == ANNOUNCE_DEPREFERRED) {
+		as->drain_used = 1;
+	} else if (as->drain_used) {
+		announce |= ANNOUNCE_DRAIN_OFF;
+		as->drain_used = 0;
+	}
 	if (a->mech == NULL)
 		return; /* bird_protocol before attach, or out of memory there: re-asserted */
 	if (atomic_load(&a->handed_over))
@@ -96,17 +112,48 @@ void announcer_service_health(const struct lb_service *svc, struct anycast_healt
 	}
 }
 
-static void log_edge(const struct ann_svc *as, int announce)
+static void log_edge(const struct ann_svc *as, int level)
 {
 	char pfx[512];
+	const char *action = level == ANNOUNCE_DEPREFERRED ? "announce de-preferred"
+			     : level                       ? "announce"
+							   : "withdraw";
+	/* The ladder's reason when it is what decided. */
+	const char *why = anycast_announced(&as->pol) && as->lad.step != LADDER_ANNOUNCED
+				  ? as->lad.reason
+				  : as->pol.reason;
 
 	prefixes_text(&as->svc->conf->anycast, pfx, sizeof(pfx));
+	struct log_field f[] = {LOG_S("service", as->svc->conf->name), LOG_S("action", action),
+		LOG_S("prefixes", pfx), LOG_S("reason", why)};
+	log_event(level ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "anycast", f, 4, "service %s: %s %s: %s",
+		as->svc->conf->name, action, pfx, why);
+}
+
+static void log_ladder(const struct ann_svc *as)
+{
 	struct log_field f[] = {LOG_S("service", as->svc->conf->name),
-		LOG_S("action", announce ? "announce" : "withdraw"), LOG_S("prefixes", pfx),
-		LOG_S("reason", as->pol.reason)};
-	log_event(announce ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "anycast", f, 4,
-		"service %s: %s %s: %s", as->svc->conf->name, announce ? "announce" : "withdraw",
-		pfx, as->pol.reason);
+		LOG_S("ladder", ladder_step_name(as->lad.step)), LOG_S("reason", as->lad.reason)};
+	log_event(LOG_LEVEL_INFO, "anycast", f, 3, "service %s: drain ladder %s: %s",
+		as->svc->conf->name, ladder_step_name(as->lad.step), as->lad.reason);
+}
+
+int announcer_can_deprefer(const struct announcer *a)
+{
+	if (a == NULL)
+		return 0;
+	if (a->mech != NULL)
+		return a->mech->ops->can_deprefer;
+	return a->bgp->announce == CONF_ANNOUNCE_BIRD_PROTOCOL; /* made at attach */
+}
+
+/* What the mechanism should hold for as now: the policy's decision through the ladder. */
+static int want_level(const struct announcer *a, const struct ann_svc *as)
+{
+	int level = ladder_level(&as->lad, anycast_announced(&as->pol));
+
+	return level == ANNOUNCE_DEPREFERRED && !announcer_can_deprefer(a) ? ANNOUNCE_WITHDRAW
+									   : level;
 }
 
 void ann_publish(struct announcer *a)
@@ -117,13 +164,24 @@ void ann_publish(struct announcer *a)
 	a->published_ms = now;
 	for (size_t i = 0; i < a->nsvcs; i++) {
 		struct ann_svc *as = &a->svcs[i];
-		as->shown.announced = anycast_announced(&as->pol); /* in_bird: route_done's */
+		/* What the mechanism holds: the policy's through the ladder. in_bird: route_done's
+		 */
+		as->shown.announced = as->applied != ANNOUNCE_WITHDRAW;
 		as->shown.state = as->pol.state;
 		as->shown.override = as->pol.override;
 		snprintf(as->shown.reason, sizeof(as->shown.reason), "%s", as->pol.reason);
 		as->shown.flaps = as->pol.flaps;
 		as->shown.delay_ms = as->pol.delay_ms;
 		anycast_save(&as->pol, now, &as->saved);
+		as->shown.level = as->applied;
+		as->shown.ladder_step = (int)as->lad.step;
+		as->shown.ladder_left_ms = ladder_left_ms(&as->lad, now);
+		as->shown.ladder_deadline_ms = ladder_deadline(&as->lad);
+		as->shown.ladder_window_ms = as->lad.window_ms;
+		as->shown.ladder_timeout_ms = as->lad.drain_timeout_ms;
+		snprintf(as->shown.ladder_reason, sizeof(as->shown.ladder_reason), "%s",
+			as->lad.reason);
+		as->lad_saved = as->lad;
 	}
 	pthread_mutex_unlock(&a->lock);
 }
@@ -138,6 +196,9 @@ static uint64_t policy_deadline(const struct ann_svc *as)
 	if (p->state == ANYCAST_ANNOUNCED && p->withdrew &&
 		p->stable_since_ms + p->conf.flap_window_ms < d)
 		d = p->stable_since_ms + p->conf.flap_window_ms;
+	uint64_t l = ladder_deadline(&as->lad);
+	if (l < d)
+		d = l;
 	return d;
 }
 
@@ -147,6 +208,8 @@ static void arm_deadline(struct announcer *a, uint64_t now_ms)
 
 	for (size_t i = 0; i < a->nsvcs; i++) {
 		uint64_t d = policy_deadline(&a->svcs[i]);
+		if (a->svcs[i].lad.step == LADDER_WITHDRAWN && now_ms + LADDER_POLL_MS < d)
+			d = now_ms + LADDER_POLL_MS; /* are its sessions over? */
 		if (d < next)
 			next = d;
 	}
@@ -201,10 +264,15 @@ void announcer_evaluate(struct announcer *a, uint64_t now_ms)
 			waiting = 1;
 			continue;
 		}
-		if (anycast_update(&as->pol, &as->h, now_ms)) {
-			int announce = anycast_announced(&as->pol);
-			log_edge(as, announce);
-			ann_apply(a, as, announce);
+		int edge = anycast_update(&as->pol, &as->h, now_ms);
+		uint64_t sessions = atomic_load(&as->svc->st->active);
+		for (int k = 0; k < 3 && ladder_tick(&as->lad, sessions, now_ms); k++)
+			log_ladder(as);
+		int level = want_level(a, as);
+		/* An edge under a withdrawn ladder changes nothing the mechanism holds. */
+		if (level != as->applied || (edge && as->lad.step == LADDER_ANNOUNCED)) {
+			log_edge(as, level);
+			ann_apply(a, as, level);
 		}
 	}
 	if (!waiting)
@@ -253,6 +321,34 @@ int announcer_status(struct announcer *a, const char *name, struct announcer_sta
 	pthread_mutex_lock(&a->lock);
 	*out = as->shown;
 	pthread_mutex_unlock(&a->lock);
+	/* The time left as of now, not of the last evaluation (none may come until the end). */
+	uint64_t now = a->now_ms(a->now_arg);
+	if (out->ladder_deadline_ms != UINT64_MAX)
+		out->ladder_left_ms =
+			out->ladder_deadline_ms > now ? out->ladder_deadline_ms - now : 0;
+	return 0;
+}
+
+int announcer_drain(struct announcer *a, const char *name, int drain, uint64_t window_ms)
+{
+	size_t hit = 0;
+
+	if (a == NULL)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&a->lock);
+	for (size_t i = 0; i < a->nsvcs; i++) {
+		struct ann_svc *as = &a->svcs[i];
+		if (name != NULL && strcmp(as->name, name) != 0)
+			continue;
+		as->want_drain = drain ? 1 : 0;
+		as->want_window_ms = window_ms;
+		hit++;
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (hit == 0)
+		return -ENOENT;
+	if (a->loop != NULL)
+		ev_async_send(a->loop, &a->wake);
 	return 0;
 }
 
@@ -308,6 +404,26 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 			log_info("service %s: operator %s", as->svc->conf->name,
 				anycast_override_name((enum anycast_override)as->want_override));
 		as->want_override = -1;
+	}
+	uint64_t now = a->now_ms(a->now_arg);
+	for (size_t i = 0; i < a->nsvcs; i++) {
+		struct ann_svc *as = &a->svcs[i];
+		int changed;
+		if (as->want_drain < 0)
+			continue;
+		if (as->want_drain) {
+			uint64_t win = as->want_window_ms != UINT64_MAX ? as->want_window_ms
+									: a->bgp->drain_window_ms;
+			if (!announcer_can_deprefer(a))
+				win = 0; /* interface mode: nothing to announce de-preferred with */
+			changed = ladder_drain(
+				&as->lad, win, a->rt->conf->global.drain_timeout_ms, now);
+		} else {
+			changed = ladder_undrain(&as->lad, now);
+		}
+		if (changed)
+			log_ladder(as);
+		as->want_drain = -1;
 	}
 	pthread_mutex_unlock(&a->lock);
 	announcer_evaluate(a, a->now_ms(a->now_arg));

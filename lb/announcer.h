@@ -104,9 +104,16 @@ struct announcer_status {
 	int override; /* enum anycast_override */
 	char reason[128];
 	unsigned flaps;
-	uint64_t delay_ms; /* the current announce delay */
-	int routes_known;  /* BIRD answered `show route for` each prefix at least once */
-	uint64_t in_bird;  /* bit i: prefix i is in BIRD's table (first 64 prefixes) */
+	uint64_t delay_ms;           /* the current announce delay */
+	int routes_known;            /* BIRD answered `show route for` each prefix at least once */
+	uint64_t in_bird;            /* bit i: prefix i is in BIRD's table (first 64 prefixes) */
+	int level;                   /* what the mechanism holds: ANNOUNCE_* (bgp/announce.h) */
+	int ladder_step;             /* enum ladder_step (bgp/ladder.h) */
+	uint64_t ladder_left_ms;     /* left in the step now; 0: no deadline */
+	uint64_t ladder_deadline_ms; /* when the step ends by time (announcer's clock); UINT64_MAX:
+					never */
+	uint64_t ladder_window_ms, ladder_timeout_ms;
+	char ladder_reason[96];
 };
 
 /*
@@ -127,6 +134,19 @@ size_t announcer_protocols(
  * announce), applied on the announcer's loop right away. -ENOENT without anycast.
  */
 int announcer_override(struct announcer *a, const char *service, int override);
+
+/*
+ * Thread-safe: the drain ladder (bgp/ladder.h) for the named service, or for every anycast
+ * service when service is NULL: drain 1 starts it (window_ms: the de-preferred step, UINT64_MAX
+ * for bgp.drain_window; then withdrawn for at most global.drain_timeout while sessions last),
+ * drain 0 goes back to announced. Applied on the announcer's loop right away. -ENOENT when the
+ * service has no anycast (or, for NULL, no service has), -EOPNOTSUPP without an announcer.
+ */
+int announcer_drain(struct announcer *a, const char *service, int drain, uint64_t window_ms);
+
+/* Whether the mechanism can announce de-preferred (bird_protocol); else the ladder's first
+ * step is a withdrawal. */
+int announcer_can_deprefer(const struct announcer *a);
 
 /* The heartbeat fd of the watchdog (interface mode), or -1. For the main thread's beats. */
 int announcer_watchdog_fd(const struct announcer *a);

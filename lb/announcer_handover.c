@@ -32,6 +32,11 @@
  *   anycast 1 MECHANISM...                     "interface NAME ifindex N" or "bird_protocol"
  *   service NAME STATE OVERRIDE APPLIED HEALTHY WITHDREW HEALTHY_FOR STABLE_FOR WITHDREW_AGO
  *           DELAY FLAPS REASON...              (one line; numbers decimal, times in ms)
+ *   ladder NAME STEP AGE WINDOW DRAIN_TIMEOUT  a drain ladder in progress (bgp/ladder.h), after
+ *                                              its service's line; none at ANNOUNCED
+ *
+ * An older successor skips a ladder line as unreadable (logged) and serves announced: the
+ * operator drains again. A successor carries the ladder on where it was, its times included.
  *
  * A line that does not parse is skipped with a log line: that service starts withdrawn, as
  * after a cold start, which is the safe side.
@@ -88,6 +93,12 @@ char *announcer_hand_over(struct announcer *a, size_t *len)
 			a->svcs[i].name, (int)s.state, (int)s.override, (int)s.applied, s.healthy,
 			s.withdrew, s.healthy_for_ms + late, s.stable_for_ms + late,
 			s.withdrew ? s.withdrew_ago_ms + late : 0, s.delay_ms, s.flaps, s.reason);
+		const struct ladder *l = &a->svcs[i].lad_saved;
+		if (l->step != LADDER_ANNOUNCED)
+			strbuf_printf(&t, "ladder %s %d %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+				a->svcs[i].name, (int)l->step,
+				(now > l->since_ms ? now - l->since_ms : 0), l->window_ms,
+				l->drain_timeout_ms);
 	}
 	pthread_mutex_unlock(&a->lock);
 	return strbuf_take(&t, len);
@@ -154,6 +165,36 @@ static int parse_service(const char *text, char *name, struct anycast_saved *s)
 	return 0;
 }
 
+/* One `ladder` line: its service's ladder goes on where the old process had it. */
+static void adopt_ladder(struct announcer *a, const char *text, uint64_t now)
+{
+	char name[CONF_NAME_MAX + 1];
+	int step;
+	uint64_t age, window, timeout;
+
+	if (sscanf(text, "ladder %64s %d %" SCNu64 " %" SCNu64 " %" SCNu64, name, &step, &age,
+		    &window, &timeout) != 5) {
+		log_warn("bgp: a drain ladder of the announcement handed over is unreadable: "
+			 "its service is announced");
+		return;
+	}
+	struct ann_svc *as = ann_find_svc(a, name);
+	if (as == NULL)
+		return;
+	if (ladder_restore(&as->lad, step, age, window, timeout, now) < 0) {
+		log_warn("service %s: the drain ladder handed over has an unknown step %d: "
+			 "announced",
+			name, step);
+		return;
+	}
+	/* The old process may have turned the de-preferred source on: off with the next change. */
+	as->drain_used = step != LADDER_ANNOUNCED;
+	int level = ladder_level(&as->lad, anycast_announced(&as->pol));
+	as->applied = level == ANNOUNCE_DEPREFERRED && !announcer_can_deprefer(a) ? 0 : level;
+	log_info("service %s: drain ladder %s taken over from the old process", name,
+		ladder_step_name(as->lad.step));
+}
+
 size_t announcer_adopt(struct announcer *a, const char *text)
 {
 	int version = 0;
@@ -181,6 +222,10 @@ size_t announcer_adopt(struct announcer *a, const char *text)
 		p = strchr(p + 1, '\n')) {
 		char name[CONF_NAME_MAX + 1];
 		struct anycast_saved s;
+		if (strncmp(p + 1, "ladder ", 7) == 0) {
+			adopt_ladder(a, p + 1, now);
+			continue;
+		}
 		if (parse_service(p + 1, name, &s) < 0) {
 			const char *eol = strchr(p + 1, '\n');
 			int n = eol != NULL ? (int)(eol - p - 1) : (int)strlen(p + 1);

@@ -21,6 +21,7 @@
 #define ANYLB_LB_ANNOUNCER_IMPL_H
 
 #include "bgp/announce.h"
+#include "bgp/ladder.h"
 #include "bgp/policy.h"
 #include "lb/announcer.h"
 
@@ -45,7 +46,9 @@ struct ann_svc {
 	struct lb_service *svc;        /* in the monitor's generation; announcer's loop only */
 	char name[CONF_NAME_MAX + 1];  /* the service's, for other threads' lookups */
 	struct anycast_policy pol;
-	int applied; /* what the mechanism was last told: 1 announce, 0 withdraw */
+	struct ladder lad; /* the drain ladder (bgp/ladder.h) */
+	int applied;       /* what the mechanism was last told: an ANNOUNCE_* level */
+	int drain_used;    /* the de-preferred source was turned on since it was last off */
 	/* The service's health as last read, and the `changes` it was read at. */
 	struct anycast_health h;
 	uint64_t seen_changes;
@@ -53,7 +56,10 @@ struct ann_svc {
 	/* Guarded by announcer.lock: what other threads see, and what they ask. */
 	struct announcer_status shown;
 	struct anycast_saved saved; /* pol as of the last publish, for a successor */
+	struct ladder lad_saved;    /* lad as of the last publish, for a successor */
 	int want_override;          /* -1: none pending */
+	int want_drain;             /* -1: none pending, 0: undrain, 1: drain */
+	uint64_t want_window_ms;    /* of a pending drain */
 };
 
 struct announcer {

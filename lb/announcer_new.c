@@ -103,6 +103,9 @@ static int svc_init(struct announcer *a, size_t k, struct lb_service *svc)
 	as->svc = svc;
 	snprintf(as->name, sizeof(as->name), "%s", sc->name);
 	as->want_override = -1;
+	as->want_drain = -1;
+	ladder_init(&as->lad);
+	as->lad_saved = as->lad;
 	as->stale = 1;
 	as->pfx = calloc(sc->anycast.nprefixes, sizeof(*as->pfx));
 	as->rq = calloc(sc->anycast.nprefixes, sizeof(*as->rq));

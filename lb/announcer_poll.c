@@ -54,7 +54,7 @@ static void reassert(struct announcer *a, const char *why)
 		return;
 	log_info("BIRD: %s: re-asserting %zu services", why, a->nsvcs);
 	for (size_t i = 0; i < a->nsvcs; i++)
-		ann_apply(a, &a->svcs[i], anycast_announced(&a->svcs[i].pol));
+		ann_apply(a, &a->svcs[i], a->svcs[i].applied); /* the ladder's level too */
 }
 
 static void bird_state(void *arg, int connected)
@@ -121,7 +121,9 @@ static void protocols_done(void *arg, const struct bird_reply *r)
 			continue;
 		log_warn("service %s: BIRD has protocol %s %s, anylb wants it %s: repairing",
 			as->svc->conf->name, as->target.bird_protocol, seen,
-			as->applied ? "up" : "down");
+			as->applied == ANNOUNCE_DEPREFERRED ? "down, its _drain protocol up"
+			: as->applied                       ? "up"
+							    : "down");
 		ann_apply(a, as, as->applied);
 	}
 	pthread_mutex_lock(&a->lock);

@@ -10,6 +10,13 @@
  * A pause is a timer, not a retry loop: when accept(2) fails for lack of fds the pending
  * connection stays in the kernel's queue and the socket stays readable, so a level-triggered
  * loop that kept the watcher running would spin at 100% CPU without making progress.
+ *
+ * The flow hand-off's MSS clamp (bgp.flow_handoff.mss_clamp): the listeners of a service with
+ * an anycast section set TCP_MAXSEG before listen(2), so the SYN-ACK advertises the clamped
+ * MSS and the client's segments leave room for the encapsulation when a peer forwards them
+ * here. Accepted sockets inherit it. A successor sets it again on the sockets it inherits (an
+ * older process may not have); a reload cannot change it (bgp is fixed), and a listener kept
+ * across a reload keeps it.
  */
 #include "lb/listener.h"
 
@@ -208,7 +215,21 @@ void listener_log_failure(
 				   : "");
 }
 
-static int open_socket(const struct conf_listen *lc, int first)
+unsigned listener_mss_clamp(const struct lb_service *svc)
+{
+	const struct conf_flow_handoff *f = &svc->rt->conf->bgp.flow;
+
+	return f->enabled && svc->conf->anycast.enabled ? f->mss_clamp : 0;
+}
+
+static int set_mss(int fd, unsigned mss)
+{
+	int v = (int)mss;
+
+	return mss == 0 ? 0 : setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, sizeof(v));
+}
+
+static int open_socket(const struct conf_listen *lc, int first, unsigned mss)
 {
 	int one = 1, rc;
 
@@ -232,6 +253,9 @@ static int open_socket(const struct conf_listen *lc, int first)
 		goto fail;
 	/* Accepted sockets inherit TCP_NODELAY: one setsockopt here, none per client. */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		goto fail;
+	/* Before listen: the SYN-ACKs advertise it (see the DOC block). */
+	if (set_mss(fd, mss) < 0)
 		goto fail;
 	if (bind(fd, &lc->addr.sa, lc->addr.len) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
 		goto fail;
@@ -273,7 +297,8 @@ struct listener *listener_prepare(
 	const struct lb_service *svc, const struct conf_listen *lconf, unsigned worker_id, int *err)
 {
 	/* Worker 0 binds an address first, at start and in a reload's preparation. */
-	return wrap(svc, lconf, worker_id, open_socket(lconf, worker_id == 0), err);
+	return wrap(svc, lconf, worker_id,
+		open_socket(lconf, worker_id == 0, listener_mss_clamp(svc)), err);
 }
 
 struct listener *listener_adopt(struct session_set *set, unsigned worker_id, struct lb_service *svc,
@@ -283,6 +308,9 @@ struct listener *listener_adopt(struct session_set *set, unsigned worker_id, str
 
 	/* An older anylb's socket may not have it yet; what it accepts from now on inherits it. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (set_mss(fd, listener_mss_clamp(svc)) < 0)
+		log_warn("listen %s: cannot set the MSS clamp %u on the inherited socket: %s",
+			lconf->address, listener_mss_clamp(svc), strerror(errno));
 	struct listener *l = wrap(svc, lconf, worker_id, fd, &err);
 	if (l != NULL)
 		listener_start(l, set);

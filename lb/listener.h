@@ -54,6 +54,9 @@ int listener_probe_free(const struct conf_listen *lc, int type);
 void listener_log_failure(
 	const struct lb_service *svc, const struct conf_listen *lconf, unsigned worker_id, int err);
 
+/* The TCP_MAXSEG svc's listeners set (bgp.flow_handoff.mss_clamp, anycast services), or 0. */
+unsigned listener_mss_clamp(const struct lb_service *svc);
+
 /* The address it listens on. */
 const struct addr *listener_addr(const struct listener *l);
 

@@ -852,6 +852,18 @@ static void anycast_families(struct strbuf *m, const struct status_source *src)
 			strbuf_printf(m, "} %d\n", on);
 		}
 	}
+	family(m, "anylb_anycast_ladder_step", "gauge",
+		"The service's step on the drain ladder: 0 announced, 1 de-preferred, 2 withdrawn "
+		"serving forwarded sessions, 3 done.");
+	for (size_t i = 0; i < rt->nservices; i++) {
+		const struct lb_service *svc = &rt->services[i];
+		if (!svc->conf->anycast.enabled)
+			continue;
+		int step =
+			announcer_status(src->ann, svc->conf->name, &st) == 0 ? st.ladder_step : 0;
+		open_svc(m, "anylb_anycast_ladder_step", svc);
+		strbuf_printf(m, "} %d\n", step);
+	}
 	family(m, "anylb_anycast_flaps_total", "counter",
 		"Health withdraws that came within flap_window of the previous one.");
 	for (size_t i = 0; i < rt->nservices; i++) {

@@ -12,6 +12,7 @@
 #include "conf/resolved.h"
 
 #include "bgp/bird_reply.h"
+#include "bgp/ladder.h"
 #include "bgp/policy.h"
 #include "health/state.h"
 #include "lb/announcer.h"
@@ -318,6 +319,60 @@ static json_t *anycast_json(struct announcer *ann, const struct lb_service *svc,
 							  : json_null(),
 			nomem);
 	put(o, "in_bird", in_bird, nomem);
+	/* The drain ladder (bgp/ladder.h): its step, and what the mechanism holds. */
+	json_t *l = json_object();
+	if (l != NULL && have) {
+		put(l, "step", json_string(ladder_step_name((enum ladder_step)st.ladder_step)),
+			nomem);
+		put(l, "left_ms", u64(st.ladder_left_ms), nomem);
+		put(l, "window_ms", u64(st.ladder_window_ms), nomem);
+		put(l, "drain_timeout_ms", u64(st.ladder_timeout_ms), nomem);
+		put(l, "reason", json_string(st.ladder_reason), nomem);
+	}
+	put(o, "ladder", have ? l : json_null(), nomem);
+	if (!have)
+		json_decref(l);
+	put(o, "depreferred", json_boolean(have && st.level == 2), nomem);
+	return o;
+}
+
+/*
+ * The site's place on the drain ladder: the least advanced step of the anycast services that
+ * are on it (announced when none is), and the most time left at that step.
+ */
+static json_t *site_ladder_json(const struct status_source *src, int *nomem)
+{
+	const struct lb_runtime *rt = src->rt;
+	int step = -1;
+	uint64_t left = 0;
+	size_t on = 0, n = 0;
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	for (size_t i = 0; i < rt->nservices; i++) {
+		struct announcer_status st;
+		if (!rt->services[i].conf->anycast.enabled ||
+			announcer_status(src->ann, rt->services[i].conf->name, &st) < 0)
+			continue;
+		n++;
+		if (st.ladder_step == LADDER_ANNOUNCED)
+			continue;
+		on++;
+		if (step < 0 || st.ladder_step < step) {
+			step = st.ladder_step;
+			left = st.ladder_left_ms;
+		} else if (st.ladder_step == step && st.ladder_left_ms > left) {
+			left = st.ladder_left_ms;
+		}
+	}
+	put(o, "step",
+		json_string(ladder_step_name(step < 0 ? LADDER_ANNOUNCED : (enum ladder_step)step)),
+		nomem);
+	put(o, "left_ms", u64(left), nomem);
+	put(o, "services", json_integer((json_int_t)n), nomem);
+	put(o, "on_ladder", json_integer((json_int_t)on), nomem);
+	put(o, "can_deprefer", json_boolean(announcer_can_deprefer(src->ann)), nomem);
 	return o;
 }
 
@@ -490,6 +545,7 @@ static json_t *bgp_json(const struct status_source *src, int *nomem)
 	struct bird_protocol *v = status_bgp_sessions(src->ann, &n, &connected);
 	put(o, "enabled", json_boolean(src->rt->conf->bgp.enabled), nomem);
 	put(o, "connected", json_boolean(connected), nomem);
+	put(o, "ladder", site_ladder_json(src, nomem), nomem);
 	for (size_t i = 0; i < n; i++) {
 		json_t *s = json_object();
 		if (s != NULL) {

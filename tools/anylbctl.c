@@ -90,7 +90,17 @@ static void usage(FILE *f)
 		"  announce SERVICE|--all     announce them whatever its health, until withdraw "
 		"or\n"
 		"                             auto\n"
+		"  withdraw SERVICE --graceful [--window D]\n"
+		"                             the drain ladder for one service (see drain-site)\n"
 		"  auto SERVICE|--all         clear withdraw/announce: health decides again\n"
+		"  drain-site [--window D]    the drain ladder for every anycast service: "
+		"announced\n"
+		"                             de-preferred (community 65535:0, AS path prepended)\n"
+		"                             for D (default bgp.drain_window), then withdrawn,\n"
+		"                             then serving forwarded sessions until they end or\n"
+		"                             drain_timeout; status shows the step\n"
+		"  undrain-site               end the drain ladder: announced again as health\n"
+		"                             decides (announce and auto end it for one service)\n"
 		"  reload                     reload the configuration file (as SIGHUP)\n"
 		"  upgrade [--binary PATH]    replace the running anylb with a new process of\n"
 		"                             PATH (default: the binary it was started from,\n"
@@ -605,6 +615,14 @@ static void print_anycast(json_t *ac)
 	if (jint(ac, "flaps") > 0)
 		printf("; %lld flaps", jint(ac, "flaps"));
 	printf("\n");
+	json_t *l = json_object_get(ac, "ladder");
+	const char *step = jstr(l, "step", "announced");
+	if (l != NULL && strcmp(step, "announced") != 0) {
+		printf("              drain ladder: %s", step);
+		if (strcmp(step, "depreferred") == 0 || strcmp(step, "withdrawn") == 0)
+			printf(", %llds left", (jint(l, "left_ms") + 999) / 1000);
+		printf(": %s\n", jstr(l, "reason", ""));
+	}
 }
 
 static void print_service(json_t *s)
@@ -670,6 +688,19 @@ static void print_bgp(json_t *bgp)
 	printf("\nBGP (through BIRD, %s)\n", json_is_true(json_object_get(bgp, "connected"))
 						     ? "control socket connected"
 						     : "control socket NOT connected");
+	json_t *l = json_object_get(bgp, "ladder");
+	if (l != NULL) {
+		const char *step = jstr(l, "step", "announced");
+		printf("    drain ladder: %s", step);
+		if (strcmp(step, "announced") != 0)
+			printf(" (%lld of %lld services on the ladder", jint(l, "on_ladder"),
+				jint(l, "services"));
+		if (strcmp(step, "depreferred") == 0 || strcmp(step, "withdrawn") == 0)
+			printf(", %llds left", (jint(l, "left_ms") + 999) / 1000);
+		if (strcmp(step, "announced") != 0)
+			printf(")");
+		printf("\n");
+	}
 	json_t *ss = json_object_get(bgp, "sessions");
 	if (json_array_size(ss) == 0) {
 		printf("    no BGP session in BIRD's table\n");
@@ -801,6 +832,25 @@ static int override(const struct ctl *c, const char *action, const char *svc)
 		return CTL_ERR_ANYLB;
 	}
 	return rc;
+}
+
+/* drain-site|undrain-site, or withdraw SERVICE --graceful: [--window D] in args. */
+static int ladder(const struct ctl *c, const char *path, int nargs, char **args)
+{
+	char full[512];
+
+	if (nargs == 2 && strcmp(args[0], "--window") == 0) {
+		char *w = encode(args[1]);
+		snprintf(full, sizeof(full), "%s%swindow=%s", path, strchr(path, '?') ? "&" : "?",
+			w);
+		free(w);
+		return post(c, full);
+	}
+	if (nargs != 0) {
+		usage(stderr);
+		return CTL_ERR_USAGE;
+	}
+	return post(c, path);
 }
 
 /*
@@ -941,6 +991,16 @@ int main(int argc, char **argv)
 			   strcmp(cmd, "auto") == 0) &&
 		   nargs == 1) {
 		rc = override(&c, cmd, args[0]);
+	} else if (strcmp(cmd, "withdraw") == 0 && (nargs == 2 || nargs == 4) &&
+		   strcmp(args[1], "--graceful") == 0) {
+		char path[512], *s = encode(args[0]);
+		snprintf(path, sizeof(path), "/services/%s/withdraw?graceful", s);
+		free(s);
+		rc = ladder(&c, path, nargs - 2, args + 2);
+	} else if (strcmp(cmd, "drain-site") == 0 && (nargs == 0 || nargs == 2)) {
+		rc = ladder(&c, "/drain-site", nargs, args);
+	} else if (strcmp(cmd, "undrain-site") == 0 && nargs == 0) {
+		rc = post(&c, "/undrain-site");
 	} else if (strcmp(cmd, "reload") == 0 && nargs == 0) {
 		rc = post(&c, "/reload");
 	} else if (strcmp(cmd, "upgrade") == 0 && nargs == 0) {

@@ -730,9 +730,10 @@ Test(admin, bash_completion_knows_the_commands_and_the_live_names)
 	const char *const lines[] = {"anylbctl dr", "anylbctl ''", l1, l2, l3,
 		"anylbctl upgrade --b", "anylbctl status --"};
 	char *out = complete_lines(lines, sizeof(lines) / sizeof(lines[0]));
-	cr_expect(strstr(out, "[drain]\n") != NULL, "%s", out);
+	cr_expect(strstr(out, "[drain drain-site]\n") != NULL, "%s", out);
 	cr_expect(strstr(out, "[status drain enable maint ready weight add-backend remove-backend "
-			      "withdraw announce auto reload upgrade]\n") != NULL,
+			      "withdraw announce auto drain-site undrain-site reload upgrade]\n") !=
+			  NULL,
 		"%s", out);
 	cr_expect(strstr(out, "[web]\n") != NULL, "the service from the running anylb: %s", out);
 	snprintf(want, sizeof(want), "%s", sc_backend_addr(r.a));

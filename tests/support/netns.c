@@ -973,10 +973,17 @@ static void site_conf(const struct sc_anycast *t, int i, char *buf, size_t cap)
 			  "\tipv6 { import where net ~ ANYCAST6; };\n"
 			  "\tinterface \"anylb*\";\n"
 			  "}\n"
-			: "# anylb enables and disables these over the control socket.\n"
+			: "# anylb enables and disables these over the control socket; the _drain\n"
+			  "# ones are the drain ladder's de-preferred step (examples/bird.conf).\n"
 			  "protocol static anylb_web4 { disabled yes; ipv4; "
 			  "route " SC_ANYCAST4_NET " blackhole; }\n"
 			  "protocol static anylb_web6 { disabled yes; ipv6; "
+			  "route " SC_ANYCAST6_NET " blackhole; }\n"
+			  "protocol static anylb_web4_drain { disabled yes; ipv4 { import filter "
+			  "{ bgp_community.add((65535, 0)); accept; }; }; "
+			  "route " SC_ANYCAST4_NET " blackhole; }\n"
+			  "protocol static anylb_web6_drain { disabled yes; ipv6 { import filter "
+			  "{ bgp_community.add((65535, 0)); accept; }; }; "
 			  "route " SC_ANYCAST6_NET " blackhole; }\n";
 
 	snprintf(buf, cap,
@@ -986,12 +993,20 @@ static void site_conf(const struct sc_anycast *t, int i, char *buf, size_t cap)
 		"define ANYCAST6 = [ " SC_ANYCAST6_NET " ];\n"
 		"protocol device {}\n"
 		"%s"
+		"# Graceful shutdown (RFC 8326): a de-preferred route leaves with 2 more AS hops.\n"
+		"function drain_prepend() {\n"
+		"\tif (65535, 0) ~ bgp_community then {\n"
+		"\t\tbgp_path.prepend(65001); bgp_path.prepend(65001);\n"
+		"\t}\n"
+		"}\n"
+		"filter out4 { if net !~ ANYCAST4 then reject; drain_prepend(); accept; }\n"
+		"filter out6 { if net !~ ANYCAST6 then reject; drain_prepend(); accept; }\n"
 		"template bgp upstream {\n"
 		"\tlocal as 65001;\n" BGP_FAST "}\n"
 		"protocol bgp up_v4 from upstream { neighbor 10.0.%d.1 as 65000; "
-		"ipv4 { import none; export where net ~ ANYCAST4; }; }\n"
+		"ipv4 { import none; export filter out4; }; }\n"
 		"protocol bgp up_v6 from upstream { neighbor fd00:%d::1 as 65000; "
-		"ipv6 { import none; export where net ~ ANYCAST6; }; }\n",
+		"ipv6 { import none; export filter out6; }; }\n",
 		i + 1, announce, i + 1, i + 1);
 }
 

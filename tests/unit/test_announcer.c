@@ -14,6 +14,7 @@
  * text, the fake telling what each was asked to apply.
  */
 #include "bgp/announce.h"
+#include "bgp/ladder.h"
 #include "bgp/policy.h"
 #include "lb/announcer.h"
 #include "lb/backend.h"
@@ -113,6 +114,20 @@ static const struct announce_ops fake_ops = {
 	.free = fake_free,
 };
 
+/* The same, able to announce de-preferred (as bird_protocol is): the drain ladder's cases. */
+static const struct announce_ops fake_ops_deprefer = {
+	.name = "fake",
+	.apply = fake_apply,
+	.can_deprefer = 1,
+	.watchdog_fd = fake_watchdog_fd,
+	.rearm = fake_rearm,
+	.describe = fake_describe,
+	.handed_over = fake_handed_over,
+	.free = fake_free,
+};
+
+static int DEPREFER; /* the next fake_new makes a mechanism with can_deprefer */
+
 static struct announce_mech *fake_new(
 	void *arg, const struct announce_target *targets, size_t n, int *err)
 {
@@ -125,7 +140,7 @@ static struct announce_mech *fake_new(
 		*err = f->fail_with;
 		return NULL;
 	}
-	f->m.ops = &fake_ops;
+	f->m.ops = DEPREFER ? &fake_ops_deprefer : &fake_ops;
 	return &f->m;
 }
 
@@ -880,5 +895,156 @@ Test(announcer, a_failed_upgrade_reasserts_every_decision)
 	spin(&e);
 	expect_edges("web", from, 1, 1);
 	expect_edges("api", from, 1, 0);
+	teardown(&e);
+}
+
+/* ---- the drain ladder (bgp/ladder.h) ---- */
+
+Test(announcer, drain_site_deprefers_then_withdraws_then_waits_for_sessions)
+{
+	struct env e;
+
+	DEPREFER = 1;
+	setup(&e);
+	DEPREFER = 0;
+	uint64_t t = announce_both(&e, 1000);
+	size_t from = F.nrec;
+	struct lb_service *web = svc_of(&e, "web");
+
+	F.now = t + 1;
+	cr_assert_eq(announcer_drain(e.a, NULL, 1, 5000), 0);
+	spin(&e);
+	expect_edges("web", from, 1, ANNOUNCE_DEPREFERRED);
+	expect_edges("api", from, 1, ANNOUNCE_DEPREFERRED);
+	struct announcer_status st = status(&e, "web");
+	cr_expect_eq(st.ladder_step, LADDER_DEPREFERRED);
+	cr_expect_eq(st.level, ANNOUNCE_DEPREFERRED);
+	cr_expect(st.announced, "still announced, de-preferred");
+	cr_expect_eq(st.ladder_left_ms, 5000);
+
+	/* A session is open on web: withdrawn after the window, then web waits for it. */
+	atomic_store(&web->st->active, 1);
+	evaluate(&e, t + 1 + 4999);
+	cr_expect_eq(applies("web", from, NULL), 1, "not before the window is over");
+	evaluate(&e, t + 1 + 5000);
+	expect_edges("web", from, 2, ANNOUNCE_WITHDRAW | ANNOUNCE_DRAIN_OFF);
+	expect_edges("api", from, 2, ANNOUNCE_WITHDRAW | ANNOUNCE_DRAIN_OFF);
+	cr_expect_eq(status(&e, "web").ladder_step, LADDER_WITHDRAWN);
+	cr_expect_not(status(&e, "web").announced);
+	cr_expect_eq(status(&e, "api").ladder_step, LADDER_DONE, "api has no session");
+	evaluate(&e, t + 9000);
+	cr_expect_eq(status(&e, "web").ladder_step, LADDER_WITHDRAWN);
+	atomic_store(&web->st->active, 0);
+	evaluate(&e, t + 9001);
+	cr_expect_eq(status(&e, "web").ladder_step, LADDER_DONE);
+	cr_expect_eq(applies("web", from, NULL), 2, "done withdraws nothing more");
+
+	/* Undrain: announced again, plain (the drain source is off already). */
+	F.now = t + 10000;
+	cr_assert_eq(announcer_drain(e.a, "web", 0, 0), 0);
+	spin(&e);
+	expect_edges("web", from, 3, ANNOUNCE_ON);
+	cr_expect_eq(status(&e, "web").ladder_step, LADDER_ANNOUNCED);
+	cr_expect_eq(status(&e, "api").ladder_step, LADDER_DONE, "only web was undrained");
+	teardown(&e);
+}
+
+Test(announcer, undrain_during_the_window_turns_the_drain_source_off)
+{
+	struct env e;
+
+	DEPREFER = 1;
+	setup(&e);
+	DEPREFER = 0;
+	uint64_t t = announce_both(&e, 1000);
+	size_t from = F.nrec;
+
+	F.now = t + 1;
+	cr_assert_eq(announcer_drain(e.a, "web", 1, UINT64_MAX), 0);
+	spin(&e);
+	expect_edges("web", from, 1, ANNOUNCE_DEPREFERRED);
+	cr_expect_eq(applies("api", from, NULL), 0, "a graceful withdraw of web alone");
+	cr_expect_eq(status(&e, "web").ladder_window_ms, 30000, "bgp.drain_window's default");
+	F.now = t + 2;
+	cr_assert_eq(announcer_drain(e.a, "web", 0, 0), 0);
+	spin(&e);
+	expect_edges("web", from, 2, ANNOUNCE_ON | ANNOUNCE_DRAIN_OFF);
+	teardown(&e);
+}
+
+Test(announcer, the_ladder_never_announces_what_health_withdrew)
+{
+	struct env e;
+
+	DEPREFER = 1;
+	setup(&e);
+	DEPREFER = 0;
+	uint64_t t = announce_both(&e, 1000);
+	drain(&e, "api", 0, 1);
+	evaluate(&e, t + 1);
+	size_t from = F.nrec;
+	F.now = t + 2;
+	cr_assert_eq(announcer_drain(e.a, NULL, 1, 5 * DELAY), 0);
+	spin(&e);
+	cr_expect_eq(applies("api", from, NULL), 0, "withdrawn by health, stays so");
+	expect_edges("web", from, 1, ANNOUNCE_DEPREFERRED);
+	/* Healthy again during the window: de-preferred, not announced plainly. */
+	drain(&e, "api", 0, 0);
+	evaluate(&e, t + 3);
+	evaluate(&e, t + 3 + DELAY);
+	expect_edges("api", from, 1, ANNOUNCE_DEPREFERRED);
+	teardown(&e);
+}
+
+Test(announcer, interface_mode_drains_by_withdrawing_at_once)
+{
+	struct env e;
+
+	setup(&e);
+	uint64_t t = announce_both(&e, 1000);
+	size_t from = F.nrec;
+
+	cr_expect_not(announcer_can_deprefer(e.a));
+	F.now = t + 1;
+	cr_assert_eq(announcer_drain(e.a, NULL, 1, 5000), 0);
+	spin(&e);
+	expect_edges("web", from, 1, ANNOUNCE_WITHDRAW);
+	expect_edges("api", from, 1, ANNOUNCE_WITHDRAW);
+	cr_expect_eq(status(&e, "web").ladder_step, LADDER_DONE, "no session: done at once");
+	cr_expect_eq(announcer_drain(e.a, "nope", 1, 0), -ENOENT);
+	teardown(&e);
+}
+
+Test(announcer, an_upgrade_carries_a_ladder_in_progress)
+{
+	struct env e;
+	size_t len = 0;
+
+	DEPREFER = 1;
+	setup(&e);
+	uint64_t t = announce_both(&e, 1000);
+	F.now = t + 1;
+	cr_assert_eq(announcer_drain(e.a, NULL, 1, 20000), 0);
+	spin(&e);
+	F.now = t + 5001;
+	announcer_evaluate(e.a, F.now);
+	char *text = announcer_hand_over(e.a, &len);
+	cr_assert_not_null(text);
+	cr_expect_not_null(strstr(text, "\nladder web 1 5000 20000 "), "%s", text);
+	teardown(&e);
+
+	setup(&e); /* the successor, on another clock */
+	DEPREFER = 0;
+	F.now = 777777;
+	cr_assert_eq(announcer_adopt(e.a, text), 2);
+	free(text);
+	struct announcer_status st = status(&e, "web");
+	cr_expect_eq(st.ladder_step, LADDER_DEPREFERRED);
+	listen_all(&e);
+	evaluate(&e, F.now);
+	assert_edges("web", 0, 1, ANNOUNCE_DEPREFERRED);
+	cr_expect_eq(status(&e, "web").ladder_left_ms, 15000, "the window goes on where it was");
+	evaluate(&e, F.now + 15000);
+	expect_edges("web", 0, 2, ANNOUNCE_WITHDRAW | ANNOUNCE_DRAIN_OFF);
 	teardown(&e);
 }

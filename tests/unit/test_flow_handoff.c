@@ -2,9 +2,12 @@
  * DOC: tests/unit/test_flow_handoff.c: the flow hand-off BPF program on crafted Ethernet frames
  * with BPF_PROG_TEST_RUN. The anycast prefix is 127.0.0.1/32, so a real connection on loopback
  * (in this process's netns, where bpf_skc_lookup_tcp looks) is an own flow. I am peer 0 of 2.
+ * ICMP "fragmentation needed" quoting a segment of an own flow is taken, of a foreign one
+ * forwarded, from a peer decapsulated; other ICMP and truncated ones pass untouched.
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
+#include <linux/icmp.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
@@ -155,9 +158,9 @@ static uint64_t counter(uint32_t slot, enum flow_counter c)
 
 static void assert_untouched(const uint8_t *in, size_t len, struct run r)
 {
-	cr_assert_eq(r.ret, TC_ACT_OK);
-	cr_assert_eq(r.out_len, len);
-	cr_assert_eq(memcmp(r.out, in, len), 0);
+	cr_assert_eq(r.ret, TC_ACT_OK, "ret %d", r.ret);
+	cr_assert_eq(r.out_len, len, "out %u, in %zu", r.out_len, len);
+	cr_assert_eq(memcmp(r.out, in, len), 0, "changed");
 }
 
 /* A real connection on loopback: the listener's port and the client's. */
@@ -437,5 +440,106 @@ Test(flow_handoff, ipv6_truncated_passes_untouched)
 		ran += truncated(f, cut);
 	cr_assert_gt(ran, 10, "only %d truncated frames ran", ran);
 	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 0);
+	cr_assert_eq(counter(0, FLOW_CNT_LOCAL), 0);
+}
+
+/*
+ * ICMP "fragmentation needed" to the anycast address from a router at `from`, quoting a segment
+ * we sent: 127.0.0.1:sport -> 127.0.0.1:dport (ours -> the client's). Returns its length.
+ */
+static size_t frag_needed(uint8_t *buf, uint16_t sport, uint16_t dport, uint8_t type, uint8_t code)
+{
+	struct ethhdr *eth = (void *)buf;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct icmphdr *ic = (void *)(ip + 1);
+	struct iphdr *in = (void *)(ic + 1);
+	uint16_t *ports = (void *)(in + 1);
+	size_t len = sizeof(*eth) + sizeof(*ip) + sizeof(*ic) + sizeof(*in) + 8;
+
+	memset(buf, 0, len);
+	eth->h_proto = htons(ETH_P_IP);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->ttl = 64;
+	ip->protocol = IPPROTO_ICMP;
+	ip->tot_len = htons(len - ETH_HLEN);
+	ip->saddr = ip4("10.0.9.9");
+	ip->daddr = ip4("127.0.0.1");
+	ic->type = type;
+	ic->code = code;
+	ic->un.frag.mtu = htons(1400);
+	in->version = 4;
+	in->ihl = 5;
+	in->ttl = 63;
+	in->protocol = IPPROTO_TCP;
+	in->tot_len = htons(1500);
+	in->saddr = in->daddr = ip4("127.0.0.1");
+	ports[0] = htons(sport);
+	ports[1] = htons(dport);
+	return len;
+}
+
+Test(flow_handoff, frag_needed_for_an_own_flow_is_local)
+{
+	int fds[3];
+	uint16_t lport, cport;
+	FRAME(f, 128);
+
+	/* We are the listener's side: our segments go lport -> cport. */
+	connection(fds, &lport, &cport);
+	size_t n = frag_needed(f, lport, cport, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED);
+	assert_untouched(f, n, run(f, n, 1));
+	cr_assert_eq(counter(0, FLOW_CNT_LOCAL), 1);
+	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 0);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+}
+
+Test(flow_handoff, frag_needed_for_a_foreign_flow_is_forwarded)
+{
+	FRAME(f, 128);
+	size_t n = frag_needed(f, 9, 40010, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED);
+	struct run r = run(f, n, 1);
+	struct iphdr *ip = (void *)(r.out + ETH_HLEN);
+	struct flow_hdr *fh = (void *)(r.out + ETH_HLEN + sizeof(*ip) + sizeof(struct udphdr));
+
+	cr_assert_eq(r.ret, TC_ACT_OK);
+	cr_assert_eq(r.out_len, n + 32);
+	cr_assert_eq(ip->protocol, IPPROTO_UDP);
+	cr_assert_eq(ip->daddr, ip4(PEER));
+	cr_assert_eq(fh->hops, 0);
+	cr_assert_eq(memcmp(r.out + ETH_HLEN + 32, f + ETH_HLEN, n - ETH_HLEN), 0);
+	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 1);
+}
+
+Test(flow_handoff, frag_needed_from_a_peer_is_decapsulated_and_taken)
+{
+	FRAME(f, 128);
+	FRAME(e, 160);
+	size_t n = frag_needed(f, 9, 40011, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED);
+	size_t en = encap(e, f, n, PEER, 0);
+	struct run r = run(e, en, 1);
+
+	cr_assert_eq(r.ret, TC_ACT_OK);
+	cr_assert_eq(r.out_len, n);
+	cr_assert_eq(memcmp(r.out, f, n), 0);
+	cr_assert_eq(counter(1, FLOW_CNT_DECAP), 1);
+	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 1);
+}
+
+Test(flow_handoff, other_icmp_and_truncated_frag_needed_pass_untouched)
+{
+	FRAME(f, 128);
+	size_t n = frag_needed(f, 9, 40012, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH);
+
+	assert_untouched(f, n, run(f, n, 1));
+	n = frag_needed(f, 9, 40012, ICMP_ECHO, 0);
+	assert_untouched(f, n, run(f, n, 1));
+	n = frag_needed(f, 9, 40012, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED);
+	int ran = 0;
+	for (size_t cut = ETH_HLEN + 20; cut < n - 4; cut += 4) /* the ports: its last 4 read */
+		ran += truncated(f, cut);
+	cr_assert_gt(ran, 0, "the kernel ran none of the truncated frames");
+	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 0);
 	cr_assert_eq(counter(0, FLOW_CNT_LOCAL), 0);
 }
