@@ -26,6 +26,9 @@
 
 #include "flow/handoff_abi.h"
 
+/* errno's EALREADY, which the BPF target has no header for. */
+#define FLOW_EALREADY 114
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -152,9 +155,18 @@ static __always_inline int forward(struct __sk_buff *skb, struct flow_cfg *cfg, 
 	o.fh.magic = FLOW_HDR_MAGIC;
 	o.fh.hops = hops;
 	o.fh.family = 4;
-	if (bpf_skb_adjust_room(skb, sizeof(o), BPF_ADJ_ROOM_MAC,
-		    BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP) ||
-		bpf_skb_store_bytes(skb, ETH_HLEN, &o, sizeof(o), 0)) {
+	long err = bpf_skb_adjust_room(skb, sizeof(o), BPF_ADJ_ROOM_MAC,
+		BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP);
+	/*
+	 * A segment a peer forwarded here, decapsulated and going on to the next box, still has
+	 * skb->encapsulation set from the first box's encapsulation (veth and routing keep it, a
+	 * shrink does not clear it), and the helper refuses to mark a packet encapsulated twice.
+	 * What the mark is for is segmenting a GSO packet later; a plain one grows without it.
+	 * Seen in tests/scenario/test_flow_safe.c as dropped ACKs once a fourth box joined.
+	 */
+	if (err == -FLOW_EALREADY && skb->gso_size == 0)
+		err = bpf_skb_adjust_room(skb, sizeof(o), BPF_ADJ_ROOM_MAC, 0);
+	if (err || bpf_skb_store_bytes(skb, ETH_HLEN, &o, sizeof(o), 0)) {
 		count(next, FLOW_CNT_DROPPED);
 		return TC_ACT_SHOT;
 	}

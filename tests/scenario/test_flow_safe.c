@@ -13,10 +13,11 @@
  *
  * Every session sends a 32-byte message of its own pattern stream every 100 ms and reads the
  * echo; a reset, an echo not back within 2 s, or a byte off the pattern is counted. Events,
- * each followed by a few seconds of traffic: C drains (withdraw, the router drops its path:
- * drain_box()), C rejoins, D joins for the first time (its anylb and BIRD started now), B is
- * upgraded (SIGUSR2). With bgp.flow_handoff: 0 resets, 0 timeouts, 0 corrupted bytes. Without
- * it the same events must reset sessions: the test exercises the rehash.
+ * each followed by a few seconds of traffic: C drains with the ladder (drain-site with a 2 s
+ * window: de-preferred, the router drops its path, then withdrawn: drain_box()), C rejoins, D joins
+ * for the first time (its anylb and BIRD started now), B is upgraded (SIGUSR2). With
+ * bgp.flow_handoff: 0 resets, 0 timeouts, 0 corrupted bytes. Without it the same events must reset
+ * sessions: the test exercises the rehash.
  *
  * The ring: the program always forwards to the box's first peer, and a peer that is down
  * loses what is sent to it. So the boxes of the start go round A -> B -> C -> A and D, which
@@ -39,6 +40,7 @@
 #include <criterion/logging.h>
 
 #include <errno.h>
+#include <jansson.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -181,9 +183,14 @@ static void box_start(int i, int handoff)
 	snprintf(conf, sizeof(conf),
 		"router id %s;\nlog stderr all;\nprotocol device {}\n"
 		"protocol static anylb_web { disabled yes; ipv4; route 192.0.2.10/32 blackhole; }\n"
+		/* The drain ladder's twin: the same route, de-preferred (docs/DEPLOY.md). */
+		"protocol static anylb_web_drain { disabled yes; ipv4 { import filter { "
+		"bgp_community.add((65535, 0)); accept; }; }; route 192.0.2.10/32 blackhole; }\n"
 		"template bgp upstream {\n\tlocal as 65001;\n" BGP_FAST "}\n"
 		"protocol bgp up from upstream { neighbor 10.3.%d.1 as 65000; "
-		"ipv4 { import none; export where net = 192.0.2.10/32; }; }\n",
+		"ipv4 { import none; export filter { if net != 192.0.2.10/32 then reject; "
+		"if (65535, 0) ~ bgp_community then { bgp_path.prepend(65001); "
+		"bgp_path.prepend(65001); } accept; }; }; }\n",
 		b->link, i + 1);
 	snprintf(name, sizeof(name), "box%c", 'a' + i);
 	b->bird = sc_bird_start(b->ns, dir, name, conf);
@@ -377,20 +384,46 @@ static void admin_post(const struct box *b, const char *path)
 	sc_http_free(&r);
 }
 
-/*
- * Box i leaves the anycast set and keeps serving its established sessions. For now the
- * operator's withdraw, then the router dropping its path; `anylbctl drain-site` (the ladder)
- * takes this place once it exists.
- */
-static void drain_box(int i, int paths_after)
+/* The site's step on the drain ladder (/status bgp.ladder.step) into buf. */
+static void ladder_step(const struct box *b, char *buf, size_t cap)
 {
-	admin_post(&boxes[i], "/services/web/withdraw");
-	wait_paths(paths_after, "the drained box's path gone");
+	struct sc_http_resp r;
+
+	cr_assert_eq(sc_http(b->where, "GET", "/status", NULL, 3000, &r), 0);
+	json_t *doc = json_loadb(r.body, r.body_len, 0, NULL);
+	sc_http_free(&r);
+	cr_assert_not_null(doc, "/status is not JSON");
+	const char *st = json_string_value(
+		json_object_get(json_object_get(json_object_get(doc, "bgp"), "ladder"), "step"));
+	snprintf(buf, cap, "%s", st != NULL ? st : "(none)");
+	json_decref(doc);
+}
+
+/*
+ * Box i leaves the anycast set with the drain ladder (what `anylbctl drain-site --window 2s`
+ * posts) and keeps serving its established sessions: de-preferred first (65535:0 and two more
+ * AS hops: the router's ECMP drops the path at once, the longer route is not merged), withdrawn
+ * after the window.
+ */
+static void drain_box(int i, int paths_after, struct tally *t)
+{
+	admin_post(&boxes[i], "/drain-site?window=2s");
+	wait_paths(paths_after, "the drained box's path gone from the router's ECMP");
+	int64_t deadline = sc_now_ms() + 10000;
+	for (;;) {
+		char step[32];
+		ladder_step(&boxes[i], step, sizeof(step));
+		if (strcmp(step, "withdrawn") == 0)
+			break;
+		cr_assert(sc_now_ms() < deadline, "box %d's ladder never withdrew (step %s)", i,
+			step);
+		traffic(100, t); /* the sessions go on meanwhile */
+	}
 }
 
 static void rejoin_box(int i, int paths_after)
 {
-	admin_post(&boxes[i], "/services/web/auto");
+	admin_post(&boxes[i], "/undrain-site");
 	wait_paths(paths_after, "the box's path back");
 }
 
@@ -465,7 +498,7 @@ static void scenario(int handoff, struct tally *total)
 
 	traffic(SETTLE_MS, &t[0]);
 	report(names[0], &t[0], handoff);
-	drain_box(2, 2);
+	drain_box(2, 2, &t[1]);
 	traffic(SETTLE_MS, &t[1]);
 	report(names[1], &t[1], handoff);
 	rejoin_box(2, 3);
