@@ -183,8 +183,18 @@ static void check_conf(const struct conf *c)
 		FUZZ_CHECK(s->nlisten >= 1, "service without listen");
 		for (size_t j = 0; j < s->nlisten; j++)
 			check_addr(&s->listen[j].addr, 0);
-		FUZZ_CHECK(s->nbackends >= 1 && s->nbackends <= CONF_MAX_BACKENDS, "%zu backends",
-			s->nbackends);
+		/* Backends by name (NAME:PORT) count as entries: their addresses come later. */
+		FUZZ_CHECK(s->nbackends + s->nnames >= 1 && s->nbackends <= CONF_MAX_BACKENDS,
+			"%zu backends, %zu names", s->nbackends, s->nnames);
+		for (size_t j = 0; j < s->nnames; j++) {
+			const struct conf_name *n = &s->names[j];
+			FUZZ_CHECK(n->address != NULL && n->host != NULL && n->host[0] != '\0',
+				"name entry without a host");
+			FUZZ_CHECK(n->port >= 1 && n->port <= 65535, "name port %u", n->port);
+			FUZZ_CHECK(n->interval_ms > 0, "resolve_interval 0");
+			FUZZ_CHECK(n->tmpl.weight >= 1 && n->tmpl.weight <= CONF_MAX_WEIGHT,
+				"name weight %u", n->tmpl.weight);
+		}
 		for (size_t j = 0; j < s->nbackends; j++) {
 			const struct conf_backend *b = &s->backends[j];
 
