@@ -178,22 +178,22 @@ last_resort:
 	return TC_ACT_OK;
 }
 
-/* A TCP segment in IPv4 after the Ethernet header; `hops` it may still take, `fwd` whether it
- * came from a peer (then hops 0 means last resort). */
-static __always_inline int tcp4(struct __sk_buff *skb, struct flow_cfg *cfg, __u32 hops, int fwd)
+/* To one of the anycast prefixes (IPv4). */
+static __always_inline int anycast4(__be32 daddr)
 {
-	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
-	struct iphdr *ip = data + ETH_HLEN;
-	struct tcphdr *tcp = (void *)(ip + 1);
-	struct flow_lpm4 key;
+	struct flow_lpm4 key = {.prefixlen = 32, .addr = daddr};
 
-	if ((void *)(tcp + 1) > end || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
-		return TC_ACT_OK;
-	key.prefixlen = 32;
-	key.addr = ip->daddr;
-	if (!bpf_map_lookup_elem(&flow_prefix4, &key))
-		return TC_ACT_OK;
-	if ((tcp->syn && !tcp->ack) || is_local(skb, ip, tcp)) {
+	return bpf_map_lookup_elem(&flow_prefix4, &key) != NULL;
+}
+
+/*
+ * What becomes of a packet about a flow once it is known whether a local socket owns it: taken
+ * here, taken as the last hop, or forwarded to the next peer with one hop less.
+ */
+static __always_inline int take_or_forward(
+	struct __sk_buff *skb, struct flow_cfg *cfg, int local, __u32 hops, int fwd)
+{
+	if (local) {
 		count(cfg->self, FLOW_CNT_LOCAL);
 		return TC_ACT_OK;
 	}
@@ -202,6 +202,22 @@ static __always_inline int tcp4(struct __sk_buff *skb, struct flow_cfg *cfg, __u
 		return TC_ACT_OK;
 	}
 	return forward(skb, cfg, hops - 1);
+}
+
+/* A TCP segment in IPv4 after the Ethernet header; `hops` it may still take, `fwd` whether it
+ * came from a peer (then hops 0 means last resort). */
+static __always_inline int tcp4(struct __sk_buff *skb, struct flow_cfg *cfg, __u32 hops, int fwd)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + ETH_HLEN;
+	struct tcphdr *tcp = (void *)(ip + 1);
+
+	if ((void *)(tcp + 1) > end || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
+		return TC_ACT_OK;
+	if (!anycast4(ip->daddr))
+		return TC_ACT_OK;
+	return take_or_forward(
+		skb, cfg, (tcp->syn && !tcp->ack) || is_local(skb, ip, tcp), hops, fwd);
 }
 
 /*
@@ -216,7 +232,6 @@ static __always_inline int icmp4(struct __sk_buff *skb, struct flow_cfg *cfg, __
 	struct iphdr *in = (void *)(ic + 1);
 	__be16 *ports = (void *)(in + 1);
 	struct bpf_sock_tuple t = {};
-	struct flow_lpm4 key;
 	struct bpf_sock *sk;
 	int local = 0;
 
@@ -225,9 +240,7 @@ static __always_inline int icmp4(struct __sk_buff *skb, struct flow_cfg *cfg, __
 	if (ic->type != FLOW_ICMP_DEST_UNREACH || ic->code != FLOW_ICMP_FRAG_NEEDED ||
 		in->ihl != 5 || in->protocol != IPPROTO_TCP)
 		return TC_ACT_OK;
-	key.prefixlen = 32;
-	key.addr = ip->daddr;
-	if (!bpf_map_lookup_elem(&flow_prefix4, &key))
+	if (!anycast4(ip->daddr))
 		return TC_ACT_OK;
 	/* The quoted segment went out from us: its reverse is the socket's incoming tuple. */
 	t.ipv4.saddr = in->daddr;
@@ -239,15 +252,7 @@ static __always_inline int icmp4(struct __sk_buff *skb, struct flow_cfg *cfg, __
 		local = sk->state != BPF_TCP_LISTEN;
 		bpf_sk_release(sk);
 	}
-	if (local) {
-		count(cfg->self, FLOW_CNT_LOCAL);
-		return TC_ACT_OK;
-	}
-	if (hops == 0) {
-		count(cfg->self, fwd ? FLOW_CNT_LAST_RESORT : FLOW_CNT_LOCAL);
-		return TC_ACT_OK;
-	}
-	return forward(skb, cfg, hops - 1);
+	return take_or_forward(skb, cfg, local, hops, fwd);
 }
 
 /* A TCP segment in IPv6 (no extension headers) after the Ethernet header. */
