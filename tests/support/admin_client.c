@@ -12,7 +12,6 @@
 #include <libgen.h>
 #include <stdarg.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,19 +31,10 @@ static char *dirs[SC_ADMIN_MAX_DIRS];
 static size_t ndirs;
 static int registered;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 void sc_admin_cleanup(void)
 {
 	for (size_t i = 0; i < ndirs; i++) {
-		nftw(dirs[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		sc_rm_tree(dirs[i]);
 		free(dirs[i]);
 		dirs[i] = NULL;
 	}

@@ -111,6 +111,9 @@ const char *sc_temp_file(const char *suffix, const char *fmt, ...)
 /* Unlinks a file of sc_temp_file() now and forgets it (path is invalid afterwards). */
 void sc_temp_release(const char *path);
 
+/* Removes path and everything under it, not following links (what a test made under /tmp). */
+void sc_rm_tree(const char *path);
+
 /* Reads a whole file into a NUL-terminated malloc'd buffer (NULL on error); caller frees. */
 char *sc_read_file(const char *path);
 

@@ -255,24 +255,6 @@ static int ns_sysctl(const char *ns, const char *file, const char *value)
 
 /* ---- namespaces ------------------------------------------------------------------------------ */
 
-static void remove_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	char file[512];
-
-	if (d != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
-			unlink(file);
-		}
-		closedir(d);
-	}
-	rmdir(path);
-}
-
 /* The pid in a name made here ("anylb-t<pid>-..."), when that process is gone; else 0. */
 static int stale_pid(const char *name)
 {
@@ -308,7 +290,7 @@ static void sweep_stale(void)
 				sc_cmd(NULL, 0, CMD_MS, "ip netns del %s", e->d_name);
 			} else {
 				snprintf(path, sizeof(path), "/tmp/%s", e->d_name);
-				remove_dir(path);
+				sc_rm_tree(path);
 			}
 		}
 		closedir(d);
@@ -893,7 +875,7 @@ static void remove_tempdir(void)
 {
 	if (tempdir[0] == '\0')
 		return;
-	remove_dir(tempdir);
+	sc_rm_tree(tempdir);
 	tempdir[0] = '\0';
 }
 
