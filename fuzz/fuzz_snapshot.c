@@ -33,6 +33,8 @@ static void check_accepted(const struct snapshot *s)
 		FUZZ_CHECK(
 			s->services[i].override >= SNAP_NO_OVERRIDE && s->services[i].override <= 2,
 			"override %d", s->services[i].override);
+		FUZZ_CHECK(!s->services[i].drained || s->services[i].override != SNAP_NO_OVERRIDE,
+			"drained without anycast");
 		FUZZ_CHECK(i == 0 || strcmp(s->services[i - 1].name, s->services[i].name) < 0,
 			"services not sorted and unique");
 		FUZZ_CHECK(snapshot_service(s, s->services[i].name) == &s->services[i], "lookup");

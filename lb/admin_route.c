@@ -437,6 +437,11 @@ static void do_ladder(const struct admin_route_ctx *ctx, const struct admin_http
 		errorf(out, 404, "anycast is not running here: there is nothing to drain");
 		return;
 	}
+	/* A state file keeps a drained ladder (lb/state_file.c): one change for the writes. */
+	for (size_t i = 0; i < ctx->rt->nservices; i++)
+		if (ctx->rt->services[i].conf->anycast.enabled &&
+			(svc == NULL || svc == &ctx->rt->services[i]))
+			runtime_service_changed(&ctx->rt->services[i]);
 	ladder_text(ctx->ann, window, what, sizeof(what));
 	log_info("admin: %s %s%s, from %s", drain ? "drain" : "undrain",
 		name != NULL ? "service " : "the site", name != NULL ? name : "", ctx->peer);

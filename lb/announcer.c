@@ -320,6 +320,7 @@ int announcer_status(struct announcer *a, const char *name, struct announcer_sta
 		return -ENOENT;
 	pthread_mutex_lock(&a->lock);
 	*out = as->shown;
+	out->drained = as->want_drain >= 0 ? as->want_drain : out->ladder_step != LADDER_ANNOUNCED;
 	pthread_mutex_unlock(&a->lock);
 	/* The time left as of now, not of the last evaluation (none may come until the end). */
 	uint64_t now = a->now_ms(a->now_arg);

@@ -102,6 +102,7 @@ struct announcer_status {
 	int announced;
 	int state;    /* enum anycast_state */
 	int override; /* enum anycast_override */
+	int drained;  /* the drain ladder is past announced, or a drain is pending */
 	char reason[128];
 	unsigned flaps;
 	uint64_t delay_ms;           /* the current announce delay */

@@ -230,18 +230,29 @@ static void on_watchdog_gone(void *arg)
 
 /* ---- the state file's view of the announcer (lb/state_file.c) ---- */
 
-static int state_get_override(void *arg, const char *service)
+static int state_get_override(void *arg, const char *service, int *drained)
 {
 	struct anylb *a = arg;
 	struct announcer_status st;
 
-	return announcer_status(a->ann, service, &st) == 0 ? st.override : SNAP_NO_OVERRIDE;
+	*drained = 0;
+	if (announcer_status(a->ann, service, &st) < 0)
+		return SNAP_NO_OVERRIDE;
+	*drained = st.drained;
+	return st.override;
 }
 
-static int state_set_override(void *arg, const char *service, int override)
+/* A drained service comes back withdrawn (window 0): it was leaving the set when it stopped. */
+static int state_set_override(void *arg, const char *service, int override, int drained)
 {
 	struct anylb *a = arg;
-	return announcer_override(a->ann, service, override);
+	int rc = 0;
+
+	if (override > ANYCAST_OVERRIDE_NONE)
+		rc = announcer_override(a->ann, service, override);
+	if (rc == 0 && drained)
+		rc = announcer_drain(a->ann, service, 1, 0);
+	return rc;
 }
 
 /* ---- the stop's hooks (lb/shutdown.c) ---- */

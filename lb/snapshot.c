@@ -212,10 +212,12 @@ int snapshot_take(const struct lb_runtime *rt, snapshot_override_get get, void *
 			continue;
 		struct snap_service *os = &out->services[out->nservices++];
 		snprintf(os->name, sizeof(os->name), "%s", name);
-		os->override = svc->conf->anycast.enabled && get != NULL ? get(arg, name)
-									 : SNAP_NO_OVERRIDE;
+		os->override = svc->conf->anycast.enabled && get != NULL
+				       ? get(arg, name, &os->drained)
+				       : SNAP_NO_OVERRIDE;
 		if (os->override < SNAP_NO_OVERRIDE || os->override > ANYCAST_OVERRIDE_ANNOUNCE)
 			os->override = SNAP_NO_OVERRIDE;
+		os->drained = os->override != SNAP_NO_OVERRIDE && os->drained != 0;
 		os->have_counters = 1;
 		os->c.accepted = ld(&ss->accepted);
 		os->c.refused_limit = ld(&ss->refused_limit);
@@ -277,6 +279,8 @@ int snapshot_format(const struct snapshot *s, char **buf, size_t *len)
 			strbuf_printf(&w, "service %s override %s\n", sv->name,
 				sv->override == SNAP_NO_OVERRIDE ? "-"
 								 : override_names[sv->override]);
+		if (sv->drained && !w.err)
+			strbuf_printf(&w, "drained %s\n", sv->name);
 	}
 	for (size_t i = 0; i < s->nbackends; i++) {
 		const struct snap_backend *b = &s->backends[i];
@@ -813,6 +817,27 @@ static int parse_overlay(struct pstate *p, int removed)
 	return rc;
 }
 
+/* drained NAME (version 7): right after the service's own record, which has anycast. */
+static int parse_drained(struct pstate *p)
+{
+	struct snapshot *s = p->s;
+	char name[SNAP_NAME_MAX + 1];
+	struct snap_service *sv = s->nservices > 0 ? &s->services[s->nservices - 1] : NULL;
+
+	if (p->ntok != 2)
+		return perr(p, "drained: expected 'drained SERVICE'");
+	if (name_tok(p, 1, "service name", name) < 0)
+		return -EINVAL;
+	if (sv == NULL || strcmp(sv->name, name) != 0)
+		return perr(p, "drained %s: not right after its service's record", name);
+	if (sv->override == SNAP_NO_OVERRIDE)
+		return perr(p, "drained %s: the service has no anycast", name);
+	if (sv->drained)
+		return perr(p, "drained %s: two records", name);
+	sv->drained = 1;
+	return 0;
+}
+
 /* Splits line (len bytes, no '\n') into p->tok: single spaces, no empty token. */
 static int tokenize(struct pstate *p, const char *line, size_t len)
 {
@@ -997,6 +1022,8 @@ int snapshot_parse(const char *buf, size_t len, struct snapshot *out, char *err,
 			rc = parse_overlay(p, 0);
 		} else if (strcmp(k, "removed") == 0 && version >= 6) {
 			rc = parse_overlay(p, 1);
+		} else if (strcmp(k, "drained") == 0 && version >= 7) {
+			rc = parse_drained(p);
 		} else {
 			rc = perr(p, "unknown record '%.32s'", k);
 		}
@@ -1147,9 +1174,11 @@ void snapshot_apply(struct lb_runtime *rt, const struct snapshot *s, unsigned wh
 			continue;
 		matched_svc++;
 		if ((what & SNAP_OPERATOR) && set != NULL && svc->conf->anycast.enabled &&
-			ss->override > ANYCAST_OVERRIDE_NONE &&
-			set(arg, ss->name, ss->override) == 0)
-			r.overrides++;
+			(ss->override > ANYCAST_OVERRIDE_NONE || ss->drained) &&
+			set(arg, ss->name, ss->override, ss->drained) == 0) {
+			r.overrides += ss->override > ANYCAST_OVERRIDE_NONE;
+			r.ladders += ss->drained != 0;
+		}
 		if ((what & SNAP_COUNTERS) && ss->have_counters) {
 			add_service_counters(svc->st, &ss->c);
 			r.counters++;

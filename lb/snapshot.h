@@ -7,16 +7,17 @@
  * (lb/state_file.c: operator state and young verdicts); the binary upgrade hands the whole of it to
  * its successor (counters included, so that none goes backwards).
  *
- * The format, version 6 (versions 1 to 5 are read too: version 1 has no `transient` records,
- * the `counters` records of 1 and 2 end before the fields marked [3], only versions 4 and 5
- * have `runtime` records and the state `maint`, only 5 and 6 `counters more`, only 6 `added`
- * and `removed`): text, one record per line, tokens separated by one space, every line ending
- * in '\n' and at most SNAP_MAX_LINE bytes, the whole at most SNAP_MAX_BYTES. Each record is one
- * line, shown folded here:
+ * The format, version 7 (versions 1 to 6 are read too: version 1 has no `transient` records,
+ * the `counters` records of 1 and 2 end before the fields marked [3], only versions 4 and up
+ * have `runtime` records and the state `maint`, only 5 and up `counters more`, only 6 and up
+ * `added` and `removed`, only 7 `drained`): text, one record per line, tokens separated by one
+ * space, every line ending in '\n' and at most SNAP_MAX_LINE bytes, the whole at most
+ * SNAP_MAX_BYTES. Each record is one line, shown folded here:
  *
- *   anylb-state 6
+ *   anylb-state 7
  *   written UNIX_MS
  *   service NAME override none|withdraw|announce|-
+ *   drained NAME                                                               [7]
  *   backend SERVICE ADDRESS drain 0|1 state STATE verdict UNIX_MS
  *       live H/RISE/FALL ready H/RISE/FALL
  *   transient SERVICE ADDRESS ready_for MS|- outlier ok|ejected|trial
@@ -47,6 +48,9 @@
  * `added`, `removed` [6]: the runtime backends (conf/overlay.h) the generation was built with:
  * a start reads them before it builds its first generation, so that the file's configuration
  * plus them is what runs, as before the restart; they name no record of their own.
+ * `drained` [7]: the operator started the drain ladder of the service (drain-site, withdraw
+ * --graceful: bgp/ladder.h) and has not undrained it; a restart starts it withdrawn, so that a
+ * site drained for maintenance stays out of the anycast set until `undrain-site`.
  * `override -`: the service has no anycast. `verdict 0`: no check has run, nothing to restore;
  * else the wall-clock time of the last check run, which is how old the verdict is. live and
  * ready are the liveness and readiness counters (health/risefall.h) with the rise and fall they
@@ -69,7 +73,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAP_VERSION     6           /* reads 1 to 5 too (see above) */
+#define SNAP_VERSION     7           /* reads 1 to 6 too (see above) */
 #define SNAP_NAME_MAX    64          /* bytes of a service name or backend address */
 #define SNAP_MAX_LINE    2048        /* bytes of one line, its '\n' included */
 #define SNAP_MAX_BYTES   (64u << 20) /* bytes of a whole snapshot */
@@ -103,6 +107,7 @@ struct snap_backend_counters {
 struct snap_service {
 	char name[SNAP_NAME_MAX + 1];
 	int override; /* enum anycast_override, or SNAP_NO_OVERRIDE */
+	int drained;  /* the drain ladder past announced (anycast services only) */
 	int have_counters;
 	struct snap_service_counters c;
 };
@@ -139,10 +144,12 @@ struct snapshot {
 	struct overlay overlay; /* `added` and `removed`: the runtime backends */
 };
 
-/* The override of the named service (enum anycast_override), or SNAP_NO_OVERRIDE. */
-typedef int (*snapshot_override_get)(void *arg, const char *service);
-/* Sets the named service's override; returns 0 or -errno. */
-typedef int (*snapshot_override_set)(void *arg, const char *service, int override);
+/* The override of the named service (enum anycast_override), or SNAP_NO_OVERRIDE; *drained
+ * whether its drain ladder is past announced (or asked to be). */
+typedef int (*snapshot_override_get)(void *arg, const char *service, int *drained);
+/* Sets the named service's override (none: leaves it) and, when drained, starts its drain ladder
+ * withdrawn; returns 0 or -errno. */
+typedef int (*snapshot_override_set)(void *arg, const char *service, int override, int drained);
 
 /*
  * Takes rt's state into *out (zeroed first; free with snapshot_free), at now_unix_ms (written) and
@@ -193,6 +200,7 @@ struct snapshot_applied {
 	size_t weights;         /* runtime weights restored */
 	size_t weights_dropped; /* runtime weights not restored: the file changed that weight */
 	size_t overrides;       /* services given their override again */
+	size_t ladders;         /* services drained again (their ladder withdrawn) */
 	size_t verdicts;        /* backends starting from their saved verdict */
 	size_t stale;           /* saved verdicts refused: older than max_age, or from the future */
 	size_t dropped;         /* services and backends of s that rt has not */
@@ -205,13 +213,13 @@ struct snapshot_applied {
  * s is dropped. SNAP_OPERATOR: drains through backend_set_draining(), maintenance through
  * backend_set_maint(), runtime weights through backend_set_weight() (only while the file's
  * weight is still the one they replaced; each dropped one is logged), overrides other than none
- * through set (NULL: none restored) for services with anycast. SNAP_HEALTH: a verdict no older
- * than max_age_ms at now_unix_ms (and not more than a second in the future) becomes the
- * backend's state through backend_restore_health(), at now_ms (monotonic, the state machine's
- * clock). SNAP_TRANSIENT: its slow-start ramp and outlier entry go on from where they were (the
- * ages moved on by the time since written_ms), verdict or not. SNAP_COUNTERS: counters are added to
- * rt's (the upgrade's: a new process counts from zero). *res (may be NULL) says what was done. Main
- * thread, before the monitor runs.
+ * and drained ladders through set (NULL: none restored) for services with anycast. SNAP_HEALTH: a
+ * verdict no older than max_age_ms at now_unix_ms (and not more than a second in the future)
+ * becomes the backend's state through backend_restore_health(), at now_ms (monotonic, the state
+ * machine's clock). SNAP_TRANSIENT: its slow-start ramp and outlier entry go on from where they
+ * were (the ages moved on by the time since written_ms), verdict or not. SNAP_COUNTERS: counters
+ * are added to rt's (the upgrade's: a new process counts from zero). *res (may be NULL) says what
+ * was done. Main thread, before the monitor runs.
  */
 void snapshot_apply(struct lb_runtime *rt, const struct snapshot *s, unsigned what,
 	uint64_t now_unix_ms, uint64_t now_ms, uint64_t max_age_ms, snapshot_override_set set,

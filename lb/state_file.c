@@ -17,6 +17,7 @@
  */
 #include "lb/state_file.h"
 
+#include "bgp/policy.h"
 #include "lib/clock.h"
 #include "lib/container.h"
 #include "lib/duration.h"
@@ -38,7 +39,7 @@
 
 struct await_override {
 	char name[SNAP_NAME_MAX + 1];
-	int override;
+	int override, drained;
 };
 
 struct state_file {
@@ -226,9 +227,13 @@ static int awaiting(struct state_file *sf, struct ev_loop *loop)
 {
 	size_t k = 0;
 
-	for (size_t i = 0; i < sf->nawait; i++)
-		if (sf->c.get(sf->c.arg, sf->await[i].name) != sf->await[i].override)
+	for (size_t i = 0; i < sf->nawait; i++) {
+		int drained = 0;
+		int o = sf->c.get(sf->c.arg, sf->await[i].name, &drained);
+		if ((sf->await[i].override > ANYCAST_OVERRIDE_NONE && o != sf->await[i].override) ||
+			(sf->await[i].drained && !drained))
 			sf->await[k++] = sf->await[i];
+	}
 	sf->nawait = k;
 	if (k > 0 && ev_now(loop) < sf->await_until)
 		return 1;
@@ -320,10 +325,12 @@ static void await_overrides(struct state_file *sf, const struct snapshot *s)
 	for (size_t i = 0; i < s->nservices; i++) {
 		const struct snap_service *ss = &s->services[i];
 		const struct lb_service *svc = runtime_service((struct lb_runtime *)rt, ss->name);
-		if (svc == NULL || !svc->conf->anycast.enabled || ss->override <= 0)
+		if (svc == NULL || !svc->conf->anycast.enabled ||
+			(ss->override <= ANYCAST_OVERRIDE_NONE && !ss->drained))
 			continue;
 		snprintf(sf->await[sf->nawait].name, sizeof(sf->await[0].name), "%s", ss->name);
-		sf->await[sf->nawait++].override = ss->override;
+		sf->await[sf->nawait].override = ss->override;
+		sf->await[sf->nawait++].drained = ss->drained;
 	}
 	sf->await_until = ev_now(sf->c.loop) + AWAIT_MAX;
 }
@@ -372,6 +379,10 @@ void state_file_restore(struct state_file *sf)
 		path, age, r.drains, r.drains == 1 ? "" : "s", r.overrides,
 		r.overrides == 1 ? "" : "s", r.verdicts, r.verdicts == 1 ? "" : "s", r.stale,
 		r.stale == 1 ? "" : "s", max, r.dropped, r.dropped == 1 ? "" : "s");
+	if (r.ladders > 0)
+		log_info("state file %s: %zu service%s drained before the stop: withdrawn again, "
+			 "until undrain-site",
+			path, r.ladders, r.ladders == 1 ? "" : "s");
 	if (r.maints > 0 || r.weights > 0 || r.weights_dropped > 0)
 		log_info("state file %s: restored %zu maint%s, %zu runtime weight%s; %zu runtime "
 			 "weight%s dropped (the file changed that weight)",

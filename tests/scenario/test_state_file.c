@@ -6,12 +6,13 @@
  * the override is the announcer's all the same), the admin socket and the state file in a temp
  * directory. What is checked: a drain and a withdraw override are in the file as soon as they
  * are made, survive a SIGKILL (no new session goes to the drained backend after the restart)
- * and a SIGTERM, and an enable and an `auto` are written too; a young saved verdict is the
- * starting state and the checks then confirm or correct it, a stale one is not restored while
- * its drain is; records of a service or backend no longer configured are dropped from the next
- * write; truncated, garbage, foreign-version, empty and directory state files are logged in one
- * line and ignored, anylb serves, and its first write replaces them. No sleep: waits are on
- * the log, the admin answers and the file, each with a deadline.
+ * and a SIGTERM, and an enable and an `auto` are written too; a site drained with the ladder
+ * (`drain-site`) comes back from a SIGKILL withdrawn, still serving, until `undrain-site`; a young
+ * saved verdict is the starting state and the checks then confirm or correct it, a stale one is not
+ * restored while its drain is; records of a service or backend no longer configured are dropped
+ * from the next write; truncated, garbage, foreign-version, empty and directory state files are
+ * logged in one line and ignored, anylb serves, and its first write replaces them. No sleep: waits
+ * are on the log, the admin answers and the file, each with a deadline.
  */
 #include "lib/hash.h"
 #include "tests/support/admin_client.h"
@@ -294,6 +295,60 @@ Test(state_file, drains_and_overrides_survive_a_crash_and_a_stop)
 	lb_stop(&r);
 }
 
+/* Waits until /status shows the service's drain ladder at step want. */
+static void wait_ladder(struct rig *r, const char *want)
+{
+	int64_t deadline = sc_now_ms() + 5000;
+
+	for (;;) {
+		json_t *doc = status_doc(r);
+		json_t *l = json_object_get(json_object_get(service_of(doc), "anycast"), "ladder");
+		const char *step = json_string_value(json_object_get(l, "step"));
+		int done = step != NULL && strcmp(step, want) == 0;
+		json_decref(doc);
+		if (done)
+			return;
+		cr_assert_lt(sc_now_ms(), deadline, "the ladder never reached %s", want);
+		sc_sleep_ms(20);
+	}
+}
+
+/* A site drained for maintenance stays out of the anycast set across a crash, until undrained. */
+Test(state_file, a_drained_site_stays_drained_across_a_crash)
+{
+	struct rig r;
+
+	rig_init(&r);
+	lb_start(&r, "30s");
+	post(&r, "/drain-site?window=%s", "0s");
+	wait_ladder(&r, "done"); /* withdrawn at once, and no session is open */
+	wait_file(r.state, 1, "service web override none\ndrained web\n", NULL);
+
+	cr_assert_eq(sc_lb_signal(r.lb, SIGKILL), 0);
+	cr_assert_eq(sc_lb_wait(r.lb, 5000), 128 + SIGKILL);
+	r.lb = NULL;
+	lb_start(&r, "30s");
+	cr_assert_eq(sc_lb_wait_log(r.lb, 0,
+			     "1 service drained before the stop: withdrawn again, until "
+			     "undrain-site",
+			     5000, NULL),
+		0);
+	wait_ladder(&r, "done");
+	json_t *doc = status_doc(&r);
+	json_t *any = json_object_get(service_of(doc), "anycast");
+	cr_expect(!json_is_true(json_object_get(any, "announced")), "announced while drained");
+	json_decref(doc);
+	/* The next write keeps it (the restored ladder is what the announcer shows). */
+	wait_file(r.state, 1, "drained web\n", NULL);
+	char id[16];
+	cr_expect_eq(sc_hello(NULL, r.listen, id, sizeof(id), 3000), 0, "it still serves");
+
+	post(&r, "/undrain-site%s", "");
+	wait_ladder(&r, "announced");
+	wait_file(r.state, 0, "drained web\n", NULL);
+	lb_stop(&r);
+}
+
 Test(state_file, young_verdicts_start_stale_ones_do_not_drains_stay)
 {
 	struct rig r;
@@ -384,8 +439,8 @@ Test(state_file, bad_files_are_ignored_with_one_line_and_anylb_serves)
 		{good, strlen(good) - 5, "ignored: line 4: truncated: the last line has no end"},
 		{good, strlen(body), "ignored: truncated: no 'end' line"},
 		{"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, "ignored: line 1: not an anylb state file"},
-		{"anylb-state 7\nwritten 1\n", 24,
-			"ignored: line 1: version 7: this anylb reads versions 1 to 6"},
+		{"anylb-state 8\nwritten 1\n", 24,
+			"ignored: line 1: version 8: this anylb reads versions 1 to 7"},
 		{"", 0, "ignored: empty"},
 		{NULL, 0, "ignored: it is a directory, not a regular file"},
 	};
@@ -407,7 +462,7 @@ Test(state_file, bad_files_are_ignored_with_one_line_and_anylb_serves)
 		cr_expect_eq(sc_hello(NULL, r.listen, id, sizeof(id), 3000), 0, "case %zu", i);
 		if (cases[i].data != NULL)
 			/* The first write replaces it: nothing is restored from it. */
-			wait_file(r.state, 1, "anylb-state 6\n", "service web override none\n");
+			wait_file(r.state, 1, "anylb-state 7\n", "service web override none\n");
 		lb_stop(&r);
 	}
 	rmdir(r.state);

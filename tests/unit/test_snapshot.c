@@ -69,22 +69,25 @@ static void result(struct lb_backend *b, enum backend_check which, int ok, uint6
 	backend_check_result(b, which, &r, now);
 }
 
-static int get_withdraw(void *arg, const char *service)
+/* web: withdrawn by the operator, and its drain ladder started; api: no anycast. */
+static int get_withdraw(void *arg, const char *service, int *drained)
 {
 	(void)arg;
+	*drained = 1; /* taken only for a service with anycast */
 	return strcmp(service, "web") == 0 ? ANYCAST_OVERRIDE_WITHDRAW : SNAP_NO_OVERRIDE;
 }
 
 struct set_log {
 	char service[64];
-	int override, calls;
+	int override, drained, calls;
 };
 
-static int set_cb(void *arg, const char *service, int override)
+static int set_cb(void *arg, const char *service, int override, int drained)
 {
 	struct set_log *l = arg;
 	snprintf(l->service, sizeof(l->service), "%s", service);
 	l->override = override;
+	l->drained = drained;
 	l->calls++;
 	return 0;
 }
@@ -138,7 +141,7 @@ Test(snapshot, round_trip)
 	char err[256];
 	struct lb_runtime *rt = busy_runtime(&buf, &len);
 
-	cr_assert_eq(strncmp(buf, "anylb-state 6\nwritten 1700000000000\n", 36), 0, "%s", buf);
+	cr_assert_eq(strncmp(buf, "anylb-state 7\nwritten 1700000000000\n", 36), 0, "%s", buf);
 	cr_assert_eq(snapshot_parse(buf, len, &s, err, sizeof(err)), 0, "%s\n%s", err, buf);
 	cr_expect_eq(s.written_ms, T0);
 	cr_assert_eq(s.nservices, 2);
@@ -148,6 +151,10 @@ Test(snapshot, round_trip)
 	cr_assert(web != NULL && api != NULL);
 	cr_expect_eq(web->override, ANYCAST_OVERRIDE_WITHDRAW);
 	cr_expect_eq(api->override, SNAP_NO_OVERRIDE, "no anycast");
+	cr_expect(web->drained, "the ladder is kept");
+	cr_expect(!api->drained, "a service without anycast has no ladder");
+	cr_expect_not_null(strstr(buf, "service web override withdraw\ndrained web\n"), "%s", buf);
+	cr_expect_null(strstr(buf, "drained api"), "%s", buf);
 	cr_expect_eq(web->c.accepted, 99);
 	cr_expect_eq(web->c.results[LB_RESULT_TIMEOUT], 5);
 	cr_expect_eq(web->c.duration_hist[4], 6);
@@ -264,8 +271,8 @@ Test(snapshot, refusals)
 
 	refused("", 0, "empty");
 	refused("GIF89a\n", 1, "line 1: not an anylb state file");
-	refused("anylb-state 7\nwritten 1\n", 1,
-		"line 1: version 7: this anylb reads versions 1 to 6");
+	refused("anylb-state 8\nwritten 1\n", 1,
+		"line 1: version 8: this anylb reads versions 1 to 7");
 	refused("anylb-state 01\nwritten 1\n", 1, "version 01");
 	refused(HEAD SVC BE, 0, "truncated: no 'end' line");
 	refused(HEAD SVC "backend web", 0, "truncated: the last line has no end");
@@ -406,6 +413,8 @@ Test(snapshot, apply_restores_drains_young_verdicts_and_overrides)
 	cr_expect_eq(log.calls, 1);
 	cr_expect_str_eq(log.service, "web");
 	cr_expect_eq(log.override, ANYCAST_OVERRIDE_WITHDRAW);
+	cr_expect_eq(r.ladders, 1);
+	cr_expect(log.drained, "the drain ladder starts again");
 	cr_expect_eq(state_of(be(rt, "web", 0)), BACKEND_DEAD, "the saved verdict");
 	cr_expect_eq(state_of(be(rt, "web", 1)), BACKEND_DRAINING);
 	cr_expect(be(rt, "web", 1)->st->h.draining);
@@ -680,7 +689,8 @@ Test(snapshot, version_3_is_read_without_runtime_records)
 
 Test(snapshot, overlay_records_round_trip_and_bad_ones_are_refused)
 {
-#define HEAD6 "anylb-state 6\nwritten 1700000000000\n"
+/* Written back at the current version: the records are those of version 6. */
+#define HEAD6 "anylb-state 7\nwritten 1700000000000\n"
 	char *ok = sealed(HEAD6 SVC BE "added web 10.0.0.3:8080 weight 7 zone z1\n"
 				       "added web [::1]:8080 weight 1 zone -\n"
 				       "removed web 10.0.0.1:8080\n");
@@ -770,4 +780,36 @@ Test(snapshot, bad_runtime_records_are_refused)
 	snapshot_free(&s);
 	free(ok);
 #undef HEAD4
+}
+
+/* The `drained` record (version 7): kept only right after its service's, which has anycast. */
+Test(snapshot, drained_records_apply_alone_and_bad_ones_are_refused)
+{
+#define HEAD7 "anylb-state 7\nwritten 1700000000000\n"
+	char *ok = sealed(HEAD7 SVC "drained web\n" BE);
+	struct snapshot s;
+	struct snapshot_applied r;
+	struct set_log log = {0};
+	char err[256];
+	cr_assert_eq(snapshot_parse(ok, strlen(ok), &s, err, sizeof(err)), 0, "%s", err);
+	cr_assert(snapshot_service(&s, "web")->drained);
+	struct lb_runtime *rt = rt_of(YAML);
+	snapshot_apply(rt, &s, SNAP_OPERATOR, T0 + 10, 2000, 30000, set_cb, &log, &r);
+	cr_expect_eq(log.calls, 1, "drained alone is worth a call: the override is none");
+	cr_expect_eq(log.override, ANYCAST_OVERRIDE_NONE);
+	cr_expect(log.drained);
+	cr_expect_eq(r.overrides, 0);
+	cr_expect_eq(r.ladders, 1);
+	runtime_put(rt);
+	snapshot_free(&s);
+	free(ok);
+	refused(HEAD7 SVC "drained web\ndrained web\n", 1, "drained web: two records");
+	refused(HEAD7 SVC "drained api\n", 1, "drained api: not right after its service");
+	refused(HEAD7 "drained web\n" SVC, 1, "drained web: not right after its service");
+	refused(HEAD7 "service web override -\ndrained web\n", 1,
+		"drained web: the service has no anycast");
+	refused(HEAD7 SVC "drained\n", 1, "drained: expected 'drained SERVICE'");
+	refused("anylb-state 6\nwritten 1700000000000\n" SVC "drained web\n", 1,
+		"unknown record 'drained'");
+#undef HEAD7
 }
