@@ -220,7 +220,8 @@ static __always_inline int forward(
 	if (err == -FLOW_EALREADY && skb->gso_size == 0)
 		err = family == 6 ? grow6_plain(skb, &o)
 				  : bpf_skb_adjust_room(skb, sizeof(o), BPF_ADJ_ROOM_MAC, 0);
-	/* An IPv6 packet in IPv4: the helper switched skb->protocol, the Ethernet type is ours. */
+	/* IPv6 in IPv4: skb->protocol was switched (the helper, or grow6_plain), the Ethernet type
+	 * is ours. */
 	if (!err && family == 6)
 		err = bpf_skb_store_bytes(
 			skb, __builtin_offsetof(struct ethhdr, h_proto), &proto, sizeof(proto), 0);
