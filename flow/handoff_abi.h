@@ -46,7 +46,7 @@ struct flow_lpm6 {
 struct flow_hdr {
 	__u8 magic;
 	__u8 hops;   /* hops left after this one */
-	__u8 family; /* 4: the inner packet is IPv4 */
+	__u8 family; /* 4 or 6: the inner packet is IPv4 or IPv6 */
 	__u8 pad;
 };
 

@@ -14,8 +14,10 @@
  * The flow hand-off's MSS clamp (bgp.flow_handoff.mss_clamp): the listeners of a service with
  * an anycast section set TCP_MAXSEG before listen(2), so the SYN-ACK advertises the clamped
  * MSS and the client's segments leave room for the encapsulation when a peer forwards them
- * here. Accepted sockets inherit it. A successor sets it again on the sockets it inherits (an
- * older process may not have); a reload cannot change it (bgp is fixed), and a listener kept
+ * here. An IPv6 listener sets 20 bytes less: the clamp is the IPv4 figure (uplink MTU - 20 IP -
+ * 20 TCP - 32 encapsulation), and an IPv6 segment travels in the same IPv4 outer with a header 20
+ * bytes longer. Accepted sockets inherit it. A successor sets it again on the sockets it inherits
+ * (an older process may not have); a reload cannot change it (bgp is fixed), and a listener kept
  * across a reload keeps it.
  */
 #include "lb/listener.h"
@@ -222,9 +224,12 @@ unsigned listener_mss_clamp(const struct lb_service *svc)
 	return f->enabled && svc->conf->anycast.enabled ? f->mss_clamp : 0;
 }
 
-static int set_mss(int fd, unsigned mss)
+/* The IPv6 header is 20 bytes longer than IPv4's, inside the same encapsulation. */
+#define MSS_IPV6_LESS 20
+
+static int set_mss(int fd, unsigned mss, int family)
 {
-	int v = (int)mss;
+	int v = (int)mss - (family == AF_INET6 ? MSS_IPV6_LESS : 0);
 
 	return mss == 0 ? 0 : setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, sizeof(v));
 }
@@ -255,7 +260,7 @@ static int open_socket(const struct conf_listen *lc, int first, unsigned mss)
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
 		goto fail;
 	/* Before listen: the SYN-ACKs advertise it (see the DOC block). */
-	if (set_mss(fd, mss) < 0)
+	if (set_mss(fd, mss, lc->addr.sa.sa_family) < 0)
 		goto fail;
 	if (bind(fd, &lc->addr.sa, lc->addr.len) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
 		goto fail;
@@ -308,7 +313,7 @@ struct listener *listener_adopt(struct session_set *set, unsigned worker_id, str
 
 	/* An older anylb's socket may not have it yet; what it accepts from now on inherits it. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (set_mss(fd, listener_mss_clamp(svc)) < 0)
+	if (set_mss(fd, listener_mss_clamp(svc), lconf->addr.sa.sa_family) < 0)
 		log_warn("listen %s: cannot set the MSS clamp %u on the inherited socket: %s",
 			lconf->address, listener_mss_clamp(svc), strerror(errno));
 	struct listener *l = wrap(svc, lconf, worker_id, fd, &err);

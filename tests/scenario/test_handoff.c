@@ -8,7 +8,14 @@
  * failed with the reason, and the log says it once. An upgrade's successor replaces the filter
  * and the old process leaves it. And the promise itself: with two boxes and a router, a session
  * established through box A survives the router sending it to box B, whose program forwards the
- * segments to A. Skipped without ANYLB_BPF or root.
+ * segments to A; the same for an IPv6 anycast prefix, whose segments B sends to A in the same
+ * IPv4/UDP encapsulation between the IPv4 uplinks (the client's side is IPv6, nodad addresses,
+ * IPv6 forwarding on in the router); and with three boxes, an IPv6 flow two hops away (B hands it
+ * to C, C on to A: the segment C forwards still carries B's encapsulation mark, the -EALREADY
+ * path of forward()). Skipped without ANYLB_BPF or root.
+ *
+ * Budget: the suite's timeout is 60 s per case; each two- or three-box case takes about 1-3 s
+ * (namespaces, an anylb and a backend per box, three echoes bounded at 3 s each).
  */
 #include "tests/support/admin_client.h"
 #include "tests/support/harness.h"
@@ -272,22 +279,21 @@ static void run_in(const char *ns, const char *fmt, const char *a, const char *b
 }
 
 static struct sc_lb *start_box(const char *ns, const char *dir, const char *name, const char *iface,
-	const char *self, const char *peer)
+	const char *self, const char *peer, const char *listen, const char *prefix)
 {
 	cr_assert_eq(sc_netns_enter(ns), 0);
 	struct sc_backend *be = sc_backend_start(SC_BACKEND_ECHO, AF_INET, NULL);
 	cr_assert_not_null(be);
-	struct sc_lb *lb =
-		sc_lb_start("global:\n  workers: 1\n  admin:\n    socket: %s/%s.sock\n"
-			    "bgp:\n  announce: bird_protocol\n"
-			    "  bird_socket: %s/no-bird.ctl\n"
-			    "  flow_handoff:\n    interfaces: [%s]\n"
-			    "    self: %s\n    peers: [%s]\n"
-			    "services:\n  - name: web\n    listen: [\"192.0.2.10:8080\"]\n"
-			    "    anycast:\n      prefixes: [192.0.2.10/32]\n"
-			    "      bird_protocol: anylb_web\n"
-			    "    backends:\n      - address: %s\n",
-			dir, name, dir, iface, self, peer, sc_backend_addr(be));
+	struct sc_lb *lb = sc_lb_start("global:\n  workers: 1\n  admin:\n    socket: %s/%s.sock\n"
+				       "bgp:\n  announce: bird_protocol\n"
+				       "  bird_socket: %s/no-bird.ctl\n"
+				       "  flow_handoff:\n    interfaces: [%s]\n"
+				       "    self: %s\n    peers: [%s]\n"
+				       "services:\n  - name: web\n    listen: [\"%s\"]\n"
+				       "    anycast:\n      prefixes: [%s]\n"
+				       "      bird_protocol: anylb_web\n"
+				       "    backends:\n      - address: %s\n",
+		dir, name, dir, iface, self, peer, listen, prefix, sc_backend_addr(be));
 	sc_netns_enter(NULL);
 	cr_assert_not_null(lb);
 	return lb;
@@ -350,8 +356,10 @@ Test(handoff, a_flow_moved_to_the_other_box_is_forwarded_back_and_survives)
 	}
 	run_in(r, "ip route add 192.0.2.10/32 via %s%s", "10.1.1.2", "");
 
-	struct sc_lb *la = start_box(a, dir, "a", "ha0", "10.1.1.2", "10.1.2.2");
-	struct sc_lb *lb = start_box(b, dir, "b", "hb0", "10.1.2.2", "10.1.1.2");
+	struct sc_lb *la = start_box(
+		a, dir, "a", "ha0", "10.1.1.2", "10.1.2.2", "192.0.2.10:8080", "192.0.2.10/32");
+	struct sc_lb *lb = start_box(
+		b, dir, "b", "hb0", "10.1.2.2", "10.1.1.2", "192.0.2.10:8080", "192.0.2.10/32");
 	cr_assert_eq(sc_admin_wait(wa, 5000), 0);
 	cr_assert_eq(sc_admin_wait(wb, 5000), 0);
 	json_t *f = status_handoff(wa);
@@ -392,4 +400,227 @@ Test(handoff, a_flow_moved_to_the_other_box_is_forwarded_back_and_survives)
 	}
 	cr_expect_eq(sc_lb_stop(la), 0);
 	cr_expect_eq(sc_lb_stop(lb), 0);
+}
+
+/*
+ * The same with an IPv6 anycast prefix: the client's side is IPv6 (fd00:1:1::/64, fd00:1:2::/64),
+ * the uplinks also keep their IPv4 addresses, which the encapsulation goes between.
+ */
+Test(handoff, an_ipv6_flow_moved_to_the_other_box_is_forwarded_back_and_survives)
+{
+	need_bpf_and_root();
+	char r[64], a[64], b[64], dir[256], wa[300], wb[300], out[4096];
+	long pid = (long)getpid();
+
+	snprintf(r, sizeof(r), "anylb-t%ld-6r", pid);
+	snprintf(a, sizeof(a), "anylb-t%ld-6a", pid);
+	snprintf(b, sizeof(b), "anylb-t%ld-6b", pid);
+	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
+	snprintf(wa, sizeof(wa), "unix:%s/a.sock", dir);
+	snprintf(wb, sizeof(wb), "unix:%s/b.sock", dir);
+	cr_assert_eq(sc_netns_add(r), 0);
+	cr_assert_eq(sc_netns_add(a), 0);
+	cr_assert_eq(sc_netns_add(b), 0);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
+			     "ip -n %s link add ra type veth peer name ha0 netns %s", r, a),
+		0, "%s", out);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
+			     "ip -n %s link add rb type veth peer name hb0 netns %s", r, b),
+		0, "%s", out);
+	run_in(r, "ip addr add 10.1.1.1/24 dev %s%s", "ra", "");
+	run_in(r, "ip addr add 10.1.2.1/24 dev %s%s", "rb", "");
+	run_in(r, "ip -6 addr add fd00:1:1::1/64 dev %s nodad%s", "ra", "");
+	run_in(r, "ip -6 addr add fd00:1:2::1/64 dev %s nodad%s", "rb", "");
+	run_in(r, "ip link set %s up%s", "ra", "");
+	run_in(r, "ip link set %s up%s", "rb", "");
+	run_in(r, "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
+	run_in(r, "sysctl -qw net.ipv6.conf.all.forwarding=1%s%s", "", "");
+	run_in(a, "ip addr add 10.1.1.2/24 dev %s%s", "ha0", "");
+	run_in(b, "ip addr add 10.1.2.2/24 dev %s%s", "hb0", "");
+	run_in(a, "ip -6 addr add fd00:1:1::2/64 dev %s nodad%s", "ha0", "");
+	run_in(b, "ip -6 addr add fd00:1:2::2/64 dev %s nodad%s", "hb0", "");
+	const char *boxes[2] = {a, b}, *ifs[2] = {"ha0", "hb0"}, *gw[2] = {"10.1.1.1", "10.1.2.1"},
+		   *gw6[2] = {"fd00:1:1::1", "fd00:1:2::1"};
+	for (int i = 0; i < 2; i++) {
+		run_in(boxes[i], "ip link set %s up%s", ifs[i], "");
+		run_in(boxes[i], "ip -6 addr add 2001:db8:a::10/128 dev lo nodad%s%s", "", "");
+		run_in(boxes[i], "ip route add default via %s%s", gw[i], "");
+		run_in(boxes[i], "ip -6 route add default via %s%s", gw6[i], "");
+		/* What a box forwards goes back out of its uplink, with its own source address. */
+		run_in(boxes[i], "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
+		run_in(boxes[i], "sysctl -qw net.ipv4.conf.%s.accept_local=1%s", ifs[i], "");
+		run_in(boxes[i], "sysctl -qw net.ipv4.conf.%s.rp_filter=0%s", ifs[i], "");
+		run_in(boxes[i], "sysctl -qw net.ipv4.conf.all.rp_filter=0%s%s", "", "");
+	}
+	run_in(r, "ip -6 route add 2001:db8:a::10/128 via %s%s", "fd00:1:1::2", "");
+
+	struct sc_lb *la = start_box(a, dir, "a", "ha0", "10.1.1.2", "10.1.2.2",
+		"[2001:db8:a::10]:8080", "2001:db8:a::10/128");
+	struct sc_lb *lb = start_box(b, dir, "b", "hb0", "10.1.2.2", "10.1.1.2",
+		"[2001:db8:a::10]:8080", "2001:db8:a::10/128");
+	cr_assert_eq(sc_admin_wait(wa, 5000), 0);
+	cr_assert_eq(sc_admin_wait(wb, 5000), 0);
+	json_t *f = status_handoff(wa);
+	cr_assert_str_eq(jstr(f, "state"), "on", "A: %s", jstr(f, "reason"));
+	json_decref(f);
+	f = status_handoff(wb);
+	cr_assert_str_eq(jstr(f, "state"), "on", "B: %s", jstr(f, "reason"));
+	json_decref(f);
+
+	/* The session, established through A. */
+	cr_assert_eq(sc_netns_enter(r), 0);
+	int fd = sc_connect("[2001:db8:a::10]:8080", 3000);
+	sc_netns_enter(NULL);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(sc_echo(fd, "through A\n", 3000), 0);
+
+	/* The router now sends the prefix to B: B's program must hand the segments to A. */
+	run_in(r, "ip -6 route replace 2001:db8:a::10/128 via %s%s", "fd00:1:2::2", "");
+	int rc = sc_echo(fd, "through B, then A\n", 3000);
+	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
+	rc = sc_echo(fd, "and again\n", 3000);
+	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
+	close(fd);
+
+	long long fwd = peer_counter(wb, "10.1.1.2", "forwarded");
+	long long dec = peer_counter(wa, "10.1.2.2", "decapsulated");
+	fprintf(stderr, "handoff: IPv6 flow: B forwarded %lld, A decapsulated %lld\n", fwd, dec);
+	cr_expect_gt(fwd, 0, "B forwarded nothing to A (%lld)", fwd);
+	cr_expect_gt(dec, 0, "A decapsulated nothing from B (%lld)", dec);
+
+	/* A new client through B is B's own: its SYN is taken there. */
+	cr_assert_eq(sc_netns_enter(r), 0);
+	fd = sc_connect("[2001:db8:a::10]:8080", 3000);
+	sc_netns_enter(NULL);
+	cr_expect_geq(fd, 0, "connect through B: %s", strerror(-fd));
+	if (fd >= 0) {
+		cr_expect_eq(sc_echo(fd, "new on B\n", 3000), 0);
+		close(fd);
+	}
+	cr_expect_eq(sc_lb_stop(la), 0);
+	cr_expect_eq(sc_lb_stop(lb), 0);
+}
+/*
+ * Three boxes, IPv6: the router moves the flow of A to B, whose next box is C (B's ring: B, C, A),
+ * so C decapsulates it and forwards it on to A. What C forwards still carries the encapsulation
+ * mark of B's encapsulation (forward() grows it without the mark, bpf_skb_change_proto making it
+ * IPv4): the -EALREADY path for an IPv6 inner packet.
+ */
+Test(handoff, an_ipv6_flow_two_hops_away_is_forwarded_on_and_survives)
+{
+	need_bpf_and_root();
+	char r[64], a[64], b[64], c[64], dir[256], wa[300], wb[300], wc[300], out[4096];
+	long pid = (long)getpid();
+
+	snprintf(r, sizeof(r), "anylb-t%ld-6r", pid);
+	snprintf(a, sizeof(a), "anylb-t%ld-6a", pid);
+	snprintf(b, sizeof(b), "anylb-t%ld-6b", pid);
+	snprintf(c, sizeof(c), "anylb-t%ld-6c", pid);
+	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
+	snprintf(wa, sizeof(wa), "unix:%s/a.sock", dir);
+	snprintf(wb, sizeof(wb), "unix:%s/b.sock", dir);
+	snprintf(wc, sizeof(wc), "unix:%s/c.sock", dir);
+	cr_assert_eq(sc_netns_add(r), 0);
+	cr_assert_eq(sc_netns_add(a), 0);
+	cr_assert_eq(sc_netns_add(b), 0);
+	cr_assert_eq(sc_netns_add(c), 0);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
+			     "ip -n %s link add rc type veth peer name hc0 netns %s", r, c),
+		0, "%s", out);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
+			     "ip -n %s link add ra type veth peer name ha0 netns %s", r, a),
+		0, "%s", out);
+	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
+			     "ip -n %s link add rb type veth peer name hb0 netns %s", r, b),
+		0, "%s", out);
+	run_in(r, "ip addr add 10.1.1.1/24 dev %s%s", "ra", "");
+	run_in(r, "ip addr add 10.1.2.1/24 dev %s%s", "rb", "");
+	run_in(r, "ip -6 addr add fd00:1:1::1/64 dev %s nodad%s", "ra", "");
+	run_in(r, "ip -6 addr add fd00:1:2::1/64 dev %s nodad%s", "rb", "");
+	run_in(r, "ip link set %s up%s", "ra", "");
+	run_in(r, "ip link set %s up%s", "rb", "");
+	run_in(r, "ip addr add 10.1.3.1/24 dev %s%s", "rc", "");
+	run_in(r, "ip link set %s up%s", "rc", "");
+	run_in(c, "ip addr add 10.1.3.2/24 dev %s%s", "hc0", "");
+	run_in(c, "ip -6 addr add fd00:1:3::2/64 dev %s nodad%s", "hc0", "");
+	run_in(r, "ip -6 addr add fd00:1:3::1/64 dev %s nodad%s", "rc", "");
+	run_in(r, "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
+	run_in(r, "sysctl -qw net.ipv6.conf.all.forwarding=1%s%s", "", "");
+	run_in(a, "ip addr add 10.1.1.2/24 dev %s%s", "ha0", "");
+	run_in(b, "ip addr add 10.1.2.2/24 dev %s%s", "hb0", "");
+	run_in(a, "ip -6 addr add fd00:1:1::2/64 dev %s nodad%s", "ha0", "");
+	run_in(b, "ip -6 addr add fd00:1:2::2/64 dev %s nodad%s", "hb0", "");
+	const char *boxes[3] = {a, b, c}, *ifs[3] = {"ha0", "hb0", "hc0"},
+		   *gw[3] = {"10.1.1.1", "10.1.2.1", "10.1.3.1"},
+		   *gw6[3] = {"fd00:1:1::1", "fd00:1:2::1", "fd00:1:3::1"};
+	for (int i = 0; i < 3; i++) {
+		run_in(boxes[i], "ip link set %s up%s", ifs[i], "");
+		run_in(boxes[i], "ip -6 addr add 2001:db8:a::10/128 dev lo nodad%s%s", "", "");
+		run_in(boxes[i], "ip route add default via %s%s", gw[i], "");
+		run_in(boxes[i], "ip -6 route add default via %s%s", gw6[i], "");
+		/* What a box forwards goes back out of its uplink, with its own source address. */
+		run_in(boxes[i], "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
+		run_in(boxes[i], "sysctl -qw net.ipv4.conf.%s.accept_local=1%s", ifs[i], "");
+		run_in(boxes[i], "sysctl -qw net.ipv4.conf.%s.rp_filter=0%s", ifs[i], "");
+		run_in(boxes[i], "sysctl -qw net.ipv4.conf.all.rp_filter=0%s%s", "", "");
+	}
+	run_in(r, "ip -6 route add 2001:db8:a::10/128 via %s%s", "fd00:1:1::2", "");
+
+	struct sc_lb *la = start_box(a, dir, "a", "ha0", "10.1.1.2", "10.1.2.2, 10.1.3.2",
+		"[2001:db8:a::10]:8080", "2001:db8:a::10/128");
+	struct sc_lb *lb = start_box(b, dir, "b", "hb0", "10.1.2.2", "10.1.3.2, 10.1.1.2",
+		"[2001:db8:a::10]:8080", "2001:db8:a::10/128");
+	struct sc_lb *lc = start_box(c, dir, "c", "hc0", "10.1.3.2", "10.1.1.2, 10.1.2.2",
+		"[2001:db8:a::10]:8080", "2001:db8:a::10/128");
+	cr_assert_eq(sc_admin_wait(wa, 5000), 0);
+	cr_assert_eq(sc_admin_wait(wb, 5000), 0);
+	cr_assert_eq(sc_admin_wait(wc, 5000), 0);
+	json_t *f = status_handoff(wa);
+	cr_assert_str_eq(jstr(f, "state"), "on", "A: %s", jstr(f, "reason"));
+	json_decref(f);
+	f = status_handoff(wb);
+	cr_assert_str_eq(jstr(f, "state"), "on", "B: %s", jstr(f, "reason"));
+	json_decref(f);
+
+	/* The session, established through A. */
+	cr_assert_eq(sc_netns_enter(r), 0);
+	int fd = sc_connect("[2001:db8:a::10]:8080", 3000);
+	sc_netns_enter(NULL);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(sc_echo(fd, "through A\n", 3000), 0);
+
+	/* The router now sends the prefix to B: B's program must hand the segments to A. */
+	run_in(r, "ip -6 route replace 2001:db8:a::10/128 via %s%s", "fd00:1:2::2", "");
+	int rc = sc_echo(fd, "through B, then A\n", 3000);
+	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
+	rc = sc_echo(fd, "and again\n", 3000);
+	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
+	close(fd);
+
+	long long fwd = peer_counter(wb, "10.1.3.2", "forwarded");
+	long long fwd2 = peer_counter(wc, "10.1.1.2", "forwarded");
+	long long drop = peer_counter(wc, "10.1.1.2", "dropped");
+	long long dec = peer_counter(wa, "10.1.3.2", "decapsulated");
+	fprintf(stderr,
+		"handoff: IPv6 flow two hops away: B forwarded %lld to C, C %lld to A (%lld "
+		"dropped), A "
+		"decapsulated %lld from C\n",
+		fwd, fwd2, drop, dec);
+	cr_expect_gt(fwd, 0, "B forwarded nothing to C (%lld)", fwd);
+	cr_expect_gt(fwd2, 0, "C forwarded nothing to A (%lld)", fwd2);
+	cr_expect_eq(drop, 0, "C dropped %lld", drop);
+	cr_expect_gt(dec, 0, "A decapsulated nothing from C (%lld)", dec);
+
+	/* A new client through B is B's own: its SYN is taken there. */
+	cr_assert_eq(sc_netns_enter(r), 0);
+	fd = sc_connect("[2001:db8:a::10]:8080", 3000);
+	sc_netns_enter(NULL);
+	cr_expect_geq(fd, 0, "connect through B: %s", strerror(-fd));
+	if (fd >= 0) {
+		cr_expect_eq(sc_echo(fd, "new on B\n", 3000), 0);
+		close(fd);
+	}
+	cr_expect_eq(sc_lb_stop(la), 0);
+	cr_expect_eq(sc_lb_stop(lb), 0);
+	cr_expect_eq(sc_lb_stop(lc), 0);
 }

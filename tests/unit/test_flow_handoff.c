@@ -3,8 +3,12 @@
  * with BPF_PROG_TEST_RUN. The anycast prefix is 127.0.0.1/32, so a real connection on loopback
  * (in this process's netns, where bpf_skc_lookup_tcp looks) is an own flow. I am peer 0 of 2.
  * ICMP "fragmentation needed" quoting a segment of an own flow is taken, of a foreign one
- * forwarded, from a peer decapsulated; other ICMP and truncated ones pass untouched.
+ * forwarded, from a peer decapsulated; other ICMP and truncated ones pass untouched. IPv6 the
+ * same with [::1]/128: a foreign flow forwarded in IPv4/UDP/flow_hdr with family 6, decapsulated
+ * back to the original IPv6 frame from a peer, ICMPv6 "packet too big" as frag needed, neighbour
+ * solicitation and extension headers untouched.
  */
+#include <netinet/icmp6.h>
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <linux/icmp.h>
@@ -122,7 +126,8 @@ static size_t encap(uint8_t *out, const uint8_t *in, size_t len, const char *fro
 	udp->len = htons(len - ETH_HLEN + sizeof(*udp) + sizeof(*fh));
 	fh->magic = FLOW_HDR_MAGIC;
 	fh->hops = hops;
-	fh->family = 4;
+	fh->family = ((const struct ethhdr *)in)->h_proto == htons(ETH_P_IPV6) ? 6 : 4;
+	((struct ethhdr *)out)->h_proto = htons(ETH_P_IP);
 	memcpy(out + ETH_HLEN + outer, in + ETH_HLEN, len - ETH_HLEN);
 	return len + outer;
 }
@@ -416,14 +421,11 @@ Test(flow_handoff, ipv6_syn_own_flow_foreign_flow)
 	n = tcp6_frame(f, cport, lport, 0, 1);
 	assert_untouched(f, n, run(f, n, 1));
 	cr_assert_eq(counter(0, FLOW_CNT_LOCAL), 2);
-	/* Not forwarded yet: taken here as a last resort. */
+	/* An extension header: passes, uncounted, even for a foreign flow. */
 	n = tcp6_frame(f, 40011, 9, 0, 1);
-	assert_untouched(f, n, run(f, n, 1));
-	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 1);
-	/* An extension header: passes, uncounted. */
 	((struct ipv6hdr *)(f + ETH_HLEN))->nexthdr = 0;
 	assert_untouched(f, n, run(f, n, 1));
-	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 1);
+	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 0);
 	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 0);
 	close(s);
 	close(c);
@@ -440,6 +442,202 @@ Test(flow_handoff, ipv6_truncated_passes_untouched)
 		ran += truncated(f, cut);
 	cr_assert_gt(ran, 10, "only %d truncated frames ran", ran);
 	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 0);
+	cr_assert_eq(counter(0, FLOW_CNT_LOCAL), 0);
+	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 0);
+}
+
+/* The outer headers of a packet forwarded to PEER with `hops` left, the inner one of `in`. */
+static void assert_forwarded6(const uint8_t *in, size_t n, struct run r, uint8_t hops)
+{
+	struct ethhdr *eth = (void *)r.out;
+	struct iphdr *ip = (void *)(r.out + ETH_HLEN);
+	struct udphdr *udp = (void *)(ip + 1);
+	struct flow_hdr *fh = (void *)(udp + 1);
+
+	cr_assert_eq(r.ret, TC_ACT_OK, "ret %d", r.ret);
+	cr_assert_eq(r.out_len, n + 32, "out %u, in %zu", r.out_len, n);
+	cr_assert_eq(eth->h_proto, htons(ETH_P_IP));
+	cr_assert_eq(ip->version, 4);
+	cr_assert_eq(ip->protocol, IPPROTO_UDP);
+	cr_assert_eq(ip->saddr, ip4(ME));
+	cr_assert_eq(ip->daddr, ip4(PEER));
+	cr_assert_eq(ntohs(ip->tot_len), n - ETH_HLEN + 32);
+	cr_assert_eq(ntohs(udp->dest), PORT);
+	cr_assert_eq(ntohs(udp->len), n - ETH_HLEN + 12);
+	cr_assert_eq(fh->magic, FLOW_HDR_MAGIC);
+	cr_assert_eq(fh->family, 6);
+	cr_assert_eq(fh->hops, hops);
+	cr_assert_eq(
+		memcmp(r.out + ETH_HLEN + 32, in + ETH_HLEN, n - ETH_HLEN), 0, "inner changed");
+}
+
+Test(flow_handoff, ipv6_foreign_flow_is_forwarded)
+{
+	FRAME(f, 128);
+	size_t n = tcp6_frame(f, 40013, 9, 0, 1);
+
+	assert_forwarded6(f, n, run(f, n, 1), 0);
+	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 1);
+	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 0);
+}
+
+Test(flow_handoff, ipv6_from_peer_is_decapsulated_last_hop_takes_it)
+{
+	FRAME(f, 128);
+	FRAME(e, 160);
+	size_t n = tcp6_frame(f, 40014, 9, 0, 1);
+	size_t en = encap(e, f, n, PEER, 0);
+	struct run r = run(e, en, 1);
+
+	cr_assert_eq(r.ret, TC_ACT_OK, "ret %d", r.ret);
+	cr_assert_eq(r.out_len, n);
+	cr_assert_eq(memcmp(r.out, f, n), 0, "not the original IPv6 frame");
+	cr_assert_eq(counter(1, FLOW_CNT_DECAP), 1);
+	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 1);
+	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 0);
+}
+
+Test(flow_handoff, ipv6_from_peer_with_hops_left_goes_on)
+{
+	FRAME(f, 128);
+	FRAME(e, 160);
+	size_t n = tcp6_frame(f, 40015, 9, 0, 1);
+	size_t en = encap(e, f, n, PEER, 1);
+
+	assert_forwarded6(f, n, run(e, en, 1), 0);
+	cr_assert_eq(counter(1, FLOW_CNT_DECAP), 1);
+	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 1);
+	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 0);
+}
+
+Test(flow_handoff, ipv6_from_non_peer_is_dropped)
+{
+	FRAME(f, 128);
+	FRAME(e, 160);
+	size_t n = tcp6_frame(f, 40016, 9, 0, 1);
+	size_t en = encap(e, f, n, "10.9.9.9", 0);
+
+	cr_assert_eq(run(e, en, 1).ret, TC_ACT_SHOT);
+	cr_assert_eq(counter(FLOW_SLOT_STRANGER, FLOW_CNT_DROPPED), 1);
+	cr_assert_eq(counter(1, FLOW_CNT_DECAP), 0);
+}
+
+Test(flow_handoff, ipv6_hops_exhausted_is_taken_here)
+{
+	struct flow_cfg cfg = {
+		.enabled = 1, .npeers = 2, .max_hops = 0, .addr4 = ip4(ME), .port = PORT};
+	FRAME(f, 128);
+	FRAME(e, 160);
+	size_t n = tcp6_frame(f, 40017, 9, 0, 1);
+	size_t en;
+	struct run r;
+
+	cr_assert_eq(flow_handoff_set_config(h, &cfg), 0);
+	assert_untouched(f, n, run(f, n, 1));
+	/* From a peer with hops to spare: max_hops caps it, taken as the last resort. */
+	en = encap(e, f, n, PEER, 3);
+	r = run(e, en, 1);
+	cr_assert_eq(r.ret, TC_ACT_OK);
+	cr_assert_eq(r.out_len, n);
+	cr_assert_eq(memcmp(r.out, f, n), 0);
+	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 1);
+	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 0);
+}
+
+Test(flow_handoff, ipv6_bad_family_from_peer_is_dropped)
+{
+	FRAME(f, 128);
+	FRAME(e, 160);
+	size_t n = tcp6_frame(f, 40018, 9, 0, 1);
+	size_t en = encap(e, f, n, PEER, 0);
+
+	((struct flow_hdr *)(e + ETH_HLEN + 28))->family = 5;
+	cr_assert_eq(run(e, en, 1).ret, TC_ACT_SHOT);
+	cr_assert_eq(counter(1, FLOW_CNT_DROPPED), 1);
+}
+
+/*
+ * ICMPv6 `type` to [::1] from a router, quoting a segment we sent: [::1]:sport -> [::1]:dport
+ * (ours -> the client's). Returns its length.
+ */
+static size_t too_big6(uint8_t *buf, uint16_t sport, uint16_t dport, uint8_t type)
+{
+	struct ethhdr *eth = (void *)buf;
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	struct icmp6_hdr *ic = (void *)(ip6 + 1);
+	struct ipv6hdr *in = (void *)(ic + 1);
+	uint16_t *ports = (void *)(in + 1);
+	size_t len = sizeof(*eth) + sizeof(*ip6) + sizeof(*ic) + sizeof(*in) + 8;
+
+	memset(buf, 0, len);
+	eth->h_proto = htons(ETH_P_IPV6);
+	ip6->version = 6;
+	ip6->nexthdr = IPPROTO_ICMPV6;
+	ip6->hop_limit = 64;
+	ip6->payload_len = htons(len - ETH_HLEN - sizeof(*ip6));
+	inet_pton(AF_INET6, "2001:db8::9", &ip6->saddr);
+	memcpy(&ip6->daddr, &in6addr_loopback, 16);
+	ic->icmp6_type = type;
+	ic->icmp6_mtu = htonl(1400);
+	in->version = 6;
+	in->nexthdr = IPPROTO_TCP;
+	in->hop_limit = 63;
+	in->payload_len = htons(1440);
+	memcpy(&in->saddr, &in6addr_loopback, 16);
+	memcpy(&in->daddr, &in6addr_loopback, 16);
+	ports[0] = htons(sport);
+	ports[1] = htons(dport);
+	return len;
+}
+
+Test(flow_handoff, ipv6_packet_too_big_local_or_forwarded)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	socklen_t alen = sizeof(a);
+	int l = socket(AF_INET6, SOCK_STREAM, 0), c = socket(AF_INET6, SOCK_STREAM, 0), s;
+	uint16_t lport, cport;
+	FRAME(f, 160);
+	size_t n;
+
+	cr_assert_eq(bind(l, (void *)&a, sizeof(a)), 0, "bind [::1]: %m");
+	cr_assert_eq(listen(l, 4), 0);
+	getsockname(l, (void *)&a, &alen);
+	lport = ntohs(a.sin6_port);
+	cr_assert_eq(connect(c, (void *)&a, sizeof(a)), 0);
+	s = accept(l, NULL, NULL);
+	alen = sizeof(a);
+	getsockname(c, (void *)&a, &alen);
+	cport = ntohs(a.sin6_port);
+
+	/* We are the listener's side: our segments go lport -> cport. */
+	n = too_big6(f, lport, cport, ICMP6_PACKET_TOO_BIG);
+	assert_untouched(f, n, run(f, n, 1));
+	cr_assert_eq(counter(0, FLOW_CNT_LOCAL), 1);
+	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 0);
+	n = too_big6(f, 9, 40019, ICMP6_PACKET_TOO_BIG);
+	assert_forwarded6(f, n, run(f, n, 1), 0);
+	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 1);
+	close(s);
+	close(c);
+	close(l);
+}
+
+Test(flow_handoff, ipv6_neighbour_solicitation_and_other_icmp6_pass_untouched)
+{
+	FRAME(f, 160);
+	size_t n = too_big6(f, 9, 40020, ND_NEIGHBOR_SOLICIT);
+	int ran = 0;
+
+	assert_untouched(f, n, run(f, n, 1));
+	n = too_big6(f, 9, 40020, ND_NEIGHBOR_ADVERT);
+	assert_untouched(f, n, run(f, n, 1));
+	n = too_big6(f, 9, 40020, ICMP6_DST_UNREACH);
+	assert_untouched(f, n, run(f, n, 1));
+	n = too_big6(f, 9, 40020, ICMP6_PACKET_TOO_BIG);
+	for (size_t cut = ETH_HLEN + 40; cut < n - 4; cut += 4) /* the ports: its last 4 read */
+		ran += truncated(f, cut);
+	cr_assert_gt(ran, 0, "the kernel ran none of the truncated frames");
+	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 0);
 	cr_assert_eq(counter(0, FLOW_CNT_LOCAL), 0);
 }
 
