@@ -315,89 +315,137 @@ static long long peer_counter(const char *where, const char *address, const char
 	return v;
 }
 
-Test(handoff, a_flow_moved_to_the_other_box_is_forwarded_back_and_survives)
+/*
+ * A router and n boxes (2 or 3), named anylb-t<pid>-<tag>r, ...<tag>a, <tag>b, <tag>c: box i's
+ * uplink h<x>0 10.1.<i+1>.2/24 (and fd00:1:<i+1>::2/64 with ipv6) to the router's r<x>
+ * 10.1.<i+1>.1 (fd00:1:<i+1>::1), anycast (192.0.2.10/32, or 2001:db8:a::10/128 with ipv6) on
+ * every box's lo, and the router sending it to box A. Admin sockets: admin[i], in dir.
+ */
+struct site {
+	char r[64], box[3][64], dir[256], admin[3][300];
+	int n;
+};
+
+static void site_up(struct site *s, const char *tag, int n, int ipv6)
 {
-	need_bpf_and_root();
-	char r[64], a[64], b[64], dir[256], wa[300], wb[300], out[4096];
+	static const char *const x[3] = {"a", "b", "c"};
 	long pid = (long)getpid();
+	char out[4096], cmd[128];
 
-	snprintf(r, sizeof(r), "anylb-t%ld-hr", pid);
-	snprintf(a, sizeof(a), "anylb-t%ld-ha", pid);
-	snprintf(b, sizeof(b), "anylb-t%ld-hb", pid);
-	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
-	snprintf(wa, sizeof(wa), "unix:%s/a.sock", dir);
-	snprintf(wb, sizeof(wb), "unix:%s/b.sock", dir);
-	cr_assert_eq(sc_netns_add(r), 0);
-	cr_assert_eq(sc_netns_add(a), 0);
-	cr_assert_eq(sc_netns_add(b), 0);
-	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
-			     "ip -n %s link add ra type veth peer name ha0 netns %s", r, a),
-		0, "%s", out);
-	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
-			     "ip -n %s link add rb type veth peer name hb0 netns %s", r, b),
-		0, "%s", out);
-	run_in(r, "ip addr add 10.1.1.1/24 dev %s%s", "ra", "");
-	run_in(r, "ip addr add 10.1.2.1/24 dev %s%s", "rb", "");
-	run_in(r, "ip link set %s up%s", "ra", "");
-	run_in(r, "ip link set %s up%s", "rb", "");
-	run_in(r, "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
-	run_in(a, "ip addr add 10.1.1.2/24 dev %s%s", "ha0", "");
-	run_in(b, "ip addr add 10.1.2.2/24 dev %s%s", "hb0", "");
-	const char *boxes[2] = {a, b}, *ifs[2] = {"ha0", "hb0"}, *gw[2] = {"10.1.1.1", "10.1.2.1"};
-	for (int i = 0; i < 2; i++) {
-		run_in(boxes[i], "ip link set %s up%s", ifs[i], "");
-		run_in(boxes[i], "ip addr add 192.0.2.10/32 dev lo%s%s", "", "");
-		run_in(boxes[i], "ip route add default via %s%s", gw[i], "");
+	s->n = n;
+	snprintf(s->r, sizeof(s->r), "anylb-t%ld-%sr", pid, tag);
+	snprintf(s->dir, sizeof(s->dir), "%s", sc_admin_temp_dir());
+	cr_assert_eq(sc_netns_add(s->r), 0);
+	run_in(s->r, "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
+	if (ipv6)
+		run_in(s->r, "sysctl -qw net.ipv6.conf.all.forwarding=1%s%s", "", "");
+	for (int i = 0; i < n; i++) {
+		char rif[8], hif[8], ra[40], ha[40];
+		snprintf(s->box[i], sizeof(s->box[i]), "anylb-t%ld-%s%s", pid, tag, x[i]);
+		snprintf(s->admin[i], sizeof(s->admin[i]), "unix:%s/%s.sock", s->dir, x[i]);
+		snprintf(rif, sizeof(rif), "r%s", x[i]);
+		snprintf(hif, sizeof(hif), "h%s0", x[i]);
+		cr_assert_eq(sc_netns_add(s->box[i]), 0);
+		cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
+				     "ip -n %s link add %s type veth peer name %s netns %s", s->r,
+				     rif, hif, s->box[i]),
+			0, "%s", out);
+		snprintf(ra, sizeof(ra), "10.1.%d.1", i + 1);
+		snprintf(ha, sizeof(ha), "10.1.%d.2", i + 1);
+		run_in(s->r, "ip addr add %s/24 dev %s", ra, rif);
+		run_in(s->r, "ip link set %s up%s", rif, "");
+		run_in(s->box[i], "ip addr add %s/24 dev %s", ha, hif);
+		run_in(s->box[i], "ip link set %s up%s", hif, "");
+		run_in(s->box[i], "ip route add default via %s%s", ra, "");
+		if (ipv6) {
+			snprintf(ra, sizeof(ra), "fd00:1:%d::1", i + 1);
+			snprintf(ha, sizeof(ha), "fd00:1:%d::2", i + 1);
+			run_in(s->r, "ip -6 addr add %s/64 dev %s nodad", ra, rif);
+			run_in(s->box[i], "ip -6 addr add %s/64 dev %s nodad", ha, hif);
+			run_in(s->box[i], "ip -6 addr add 2001:db8:a::10/128 dev lo nodad%s%s", "",
+				"");
+			run_in(s->box[i], "ip -6 route add default via %s%s", ra, "");
+		} else {
+			run_in(s->box[i], "ip addr add 192.0.2.10/32 dev lo%s%s", "", "");
+		}
 		/* What a box forwards goes back out of its uplink, with its own source address. */
-		run_in(boxes[i], "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
-		run_in(boxes[i], "sysctl -qw net.ipv4.conf.%s.accept_local=1%s", ifs[i], "");
-		run_in(boxes[i], "sysctl -qw net.ipv4.conf.%s.rp_filter=0%s", ifs[i], "");
-		run_in(boxes[i], "sysctl -qw net.ipv4.conf.all.rp_filter=0%s%s", "", "");
+		run_in(s->box[i], "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
+		snprintf(cmd, sizeof(cmd), "net.ipv4.conf.%s", hif);
+		run_in(s->box[i], "sysctl -qw %s.accept_local=1%s", cmd, "");
+		run_in(s->box[i], "sysctl -qw %s.rp_filter=0%s", cmd, "");
+		run_in(s->box[i], "sysctl -qw net.ipv4.conf.all.rp_filter=0%s%s", "", "");
 	}
-	run_in(r, "ip route add 192.0.2.10/32 via %s%s", "10.1.1.2", "");
+	if (ipv6)
+		run_in(s->r, "ip -6 route add 2001:db8:a::10/128 via %s%s", "fd00:1:1::2", "");
+	else
+		run_in(s->r, "ip route add 192.0.2.10/32 via %s%s", "10.1.1.2", "");
+}
 
-	struct sc_lb *la = start_box(
-		a, dir, "a", "ha0", "10.1.1.2", "10.1.2.2", "192.0.2.10:8080", "192.0.2.10/32");
-	struct sc_lb *lb = start_box(
-		b, dir, "b", "hb0", "10.1.2.2", "10.1.1.2", "192.0.2.10:8080", "192.0.2.10/32");
-	cr_assert_eq(sc_admin_wait(wa, 5000), 0);
-	cr_assert_eq(sc_admin_wait(wb, 5000), 0);
-	json_t *f = status_handoff(wa);
-	cr_assert_str_eq(jstr(f, "state"), "on", "A: %s", jstr(f, "reason"));
-	json_decref(f);
-	f = status_handoff(wb);
-	cr_assert_str_eq(jstr(f, "state"), "on", "B: %s", jstr(f, "reason"));
-	json_decref(f);
-
-	/* The session, established through A. */
-	cr_assert_eq(sc_netns_enter(r), 0);
-	int fd = sc_connect("192.0.2.10:8080", 3000);
-	sc_netns_enter(NULL);
-	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
-	cr_assert_eq(sc_echo(fd, "through A\n", 3000), 0);
-
-	/* The router now sends the prefix to B: B's program must hand the segments to A. */
-	run_in(r, "ip route replace 192.0.2.10/32 via %s%s", "10.1.2.2", "");
-	int rc = sc_echo(fd, "through B, then A\n", 3000);
-	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
-	rc = sc_echo(fd, "and again\n", 3000);
-	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
-	close(fd);
-
-	long long fwd = peer_counter(wb, "10.1.1.2", "forwarded");
-	long long dec = peer_counter(wa, "10.1.2.2", "decapsulated");
-	cr_expect_gt(fwd, 0, "B forwarded nothing to A (%lld)", fwd);
-	cr_expect_gt(dec, 0, "A decapsulated nothing from B (%lld)", dec);
-
-	/* A new client through B is B's own: its SYN is taken there. */
-	cr_assert_eq(sc_netns_enter(r), 0);
-	fd = sc_connect("192.0.2.10:8080", 3000);
+/* A new client through the router; the box it reaches takes its SYN and serves it. */
+static void expect_new_client(const struct site *s, const char *addr)
+{
+	cr_assert_eq(sc_netns_enter(s->r), 0);
+	int fd = sc_connect(addr, 3000);
 	sc_netns_enter(NULL);
 	cr_expect_geq(fd, 0, "connect through B: %s", strerror(-fd));
 	if (fd >= 0) {
 		cr_expect_eq(sc_echo(fd, "new on B\n", 3000), 0);
 		close(fd);
 	}
+}
+
+/*
+ * A session established through box A, then the router's route (route_cmd, with its next hop
+ * via) moved to another box: the session must go on echoing. Closed at the end.
+ */
+static void expect_session_survives_move(
+	const struct site *s, const char *addr, const char *route_cmd, const char *via)
+{
+	cr_assert_eq(sc_netns_enter(s->r), 0);
+	int fd = sc_connect(addr, 3000);
+	sc_netns_enter(NULL);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+	cr_assert_eq(sc_echo(fd, "through A\n", 3000), 0);
+
+	/* The router now sends the prefix to B: B's program must hand the segments on. */
+	run_in(s->r, route_cmd, via, "");
+	int rc = sc_echo(fd, "through B, then A\n", 3000);
+	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
+	rc = sc_echo(fd, "and again\n", 3000);
+	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
+	close(fd);
+}
+
+/* Waits for box i's admin socket and checks that its program is on. */
+static void expect_on(const struct site *s, int i, const char *name)
+{
+	cr_assert_eq(sc_admin_wait(s->admin[i], 5000), 0);
+	json_t *f = status_handoff(s->admin[i]);
+	cr_assert_str_eq(jstr(f, "state"), "on", "%s: %s", name, jstr(f, "reason"));
+	json_decref(f);
+}
+
+Test(handoff, a_flow_moved_to_the_other_box_is_forwarded_back_and_survives)
+{
+	need_bpf_and_root();
+	struct site s;
+
+	site_up(&s, "h", 2, 0);
+	struct sc_lb *la = start_box(s.box[0], s.dir, "a", "ha0", "10.1.1.2", "10.1.2.2",
+		"192.0.2.10:8080", "192.0.2.10/32");
+	struct sc_lb *lb = start_box(s.box[1], s.dir, "b", "hb0", "10.1.2.2", "10.1.1.2",
+		"192.0.2.10:8080", "192.0.2.10/32");
+	expect_on(&s, 0, "A");
+	expect_on(&s, 1, "B");
+
+	expect_session_survives_move(
+		&s, "192.0.2.10:8080", "ip route replace 192.0.2.10/32 via %s%s", "10.1.2.2");
+	long long fwd = peer_counter(s.admin[1], "10.1.1.2", "forwarded");
+	long long dec = peer_counter(s.admin[0], "10.1.2.2", "decapsulated");
+	cr_expect_gt(fwd, 0, "B forwarded nothing to A (%lld)", fwd);
+	cr_expect_gt(dec, 0, "A decapsulated nothing from B (%lld)", dec);
+
+	expect_new_client(&s, "192.0.2.10:8080");
 	cr_expect_eq(sc_lb_stop(la), 0);
 	cr_expect_eq(sc_lb_stop(lb), 0);
 }
@@ -409,94 +457,25 @@ Test(handoff, a_flow_moved_to_the_other_box_is_forwarded_back_and_survives)
 Test(handoff, an_ipv6_flow_moved_to_the_other_box_is_forwarded_back_and_survives)
 {
 	need_bpf_and_root();
-	char r[64], a[64], b[64], dir[256], wa[300], wb[300], out[4096];
-	long pid = (long)getpid();
+	struct site s;
 
-	snprintf(r, sizeof(r), "anylb-t%ld-6r", pid);
-	snprintf(a, sizeof(a), "anylb-t%ld-6a", pid);
-	snprintf(b, sizeof(b), "anylb-t%ld-6b", pid);
-	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
-	snprintf(wa, sizeof(wa), "unix:%s/a.sock", dir);
-	snprintf(wb, sizeof(wb), "unix:%s/b.sock", dir);
-	cr_assert_eq(sc_netns_add(r), 0);
-	cr_assert_eq(sc_netns_add(a), 0);
-	cr_assert_eq(sc_netns_add(b), 0);
-	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
-			     "ip -n %s link add ra type veth peer name ha0 netns %s", r, a),
-		0, "%s", out);
-	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
-			     "ip -n %s link add rb type veth peer name hb0 netns %s", r, b),
-		0, "%s", out);
-	run_in(r, "ip addr add 10.1.1.1/24 dev %s%s", "ra", "");
-	run_in(r, "ip addr add 10.1.2.1/24 dev %s%s", "rb", "");
-	run_in(r, "ip -6 addr add fd00:1:1::1/64 dev %s nodad%s", "ra", "");
-	run_in(r, "ip -6 addr add fd00:1:2::1/64 dev %s nodad%s", "rb", "");
-	run_in(r, "ip link set %s up%s", "ra", "");
-	run_in(r, "ip link set %s up%s", "rb", "");
-	run_in(r, "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
-	run_in(r, "sysctl -qw net.ipv6.conf.all.forwarding=1%s%s", "", "");
-	run_in(a, "ip addr add 10.1.1.2/24 dev %s%s", "ha0", "");
-	run_in(b, "ip addr add 10.1.2.2/24 dev %s%s", "hb0", "");
-	run_in(a, "ip -6 addr add fd00:1:1::2/64 dev %s nodad%s", "ha0", "");
-	run_in(b, "ip -6 addr add fd00:1:2::2/64 dev %s nodad%s", "hb0", "");
-	const char *boxes[2] = {a, b}, *ifs[2] = {"ha0", "hb0"}, *gw[2] = {"10.1.1.1", "10.1.2.1"},
-		   *gw6[2] = {"fd00:1:1::1", "fd00:1:2::1"};
-	for (int i = 0; i < 2; i++) {
-		run_in(boxes[i], "ip link set %s up%s", ifs[i], "");
-		run_in(boxes[i], "ip -6 addr add 2001:db8:a::10/128 dev lo nodad%s%s", "", "");
-		run_in(boxes[i], "ip route add default via %s%s", gw[i], "");
-		run_in(boxes[i], "ip -6 route add default via %s%s", gw6[i], "");
-		/* What a box forwards goes back out of its uplink, with its own source address. */
-		run_in(boxes[i], "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
-		run_in(boxes[i], "sysctl -qw net.ipv4.conf.%s.accept_local=1%s", ifs[i], "");
-		run_in(boxes[i], "sysctl -qw net.ipv4.conf.%s.rp_filter=0%s", ifs[i], "");
-		run_in(boxes[i], "sysctl -qw net.ipv4.conf.all.rp_filter=0%s%s", "", "");
-	}
-	run_in(r, "ip -6 route add 2001:db8:a::10/128 via %s%s", "fd00:1:1::2", "");
-
-	struct sc_lb *la = start_box(a, dir, "a", "ha0", "10.1.1.2", "10.1.2.2",
+	site_up(&s, "6", 2, 1);
+	struct sc_lb *la = start_box(s.box[0], s.dir, "a", "ha0", "10.1.1.2", "10.1.2.2",
 		"[2001:db8:a::10]:8080", "2001:db8:a::10/128");
-	struct sc_lb *lb = start_box(b, dir, "b", "hb0", "10.1.2.2", "10.1.1.2",
+	struct sc_lb *lb = start_box(s.box[1], s.dir, "b", "hb0", "10.1.2.2", "10.1.1.2",
 		"[2001:db8:a::10]:8080", "2001:db8:a::10/128");
-	cr_assert_eq(sc_admin_wait(wa, 5000), 0);
-	cr_assert_eq(sc_admin_wait(wb, 5000), 0);
-	json_t *f = status_handoff(wa);
-	cr_assert_str_eq(jstr(f, "state"), "on", "A: %s", jstr(f, "reason"));
-	json_decref(f);
-	f = status_handoff(wb);
-	cr_assert_str_eq(jstr(f, "state"), "on", "B: %s", jstr(f, "reason"));
-	json_decref(f);
+	expect_on(&s, 0, "A");
+	expect_on(&s, 1, "B");
 
-	/* The session, established through A. */
-	cr_assert_eq(sc_netns_enter(r), 0);
-	int fd = sc_connect("[2001:db8:a::10]:8080", 3000);
-	sc_netns_enter(NULL);
-	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
-	cr_assert_eq(sc_echo(fd, "through A\n", 3000), 0);
-
-	/* The router now sends the prefix to B: B's program must hand the segments to A. */
-	run_in(r, "ip -6 route replace 2001:db8:a::10/128 via %s%s", "fd00:1:2::2", "");
-	int rc = sc_echo(fd, "through B, then A\n", 3000);
-	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
-	rc = sc_echo(fd, "and again\n", 3000);
-	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
-	close(fd);
-
-	long long fwd = peer_counter(wb, "10.1.1.2", "forwarded");
-	long long dec = peer_counter(wa, "10.1.2.2", "decapsulated");
+	expect_session_survives_move(&s, "[2001:db8:a::10]:8080",
+		"ip -6 route replace 2001:db8:a::10/128 via %s%s", "fd00:1:2::2");
+	long long fwd = peer_counter(s.admin[1], "10.1.1.2", "forwarded");
+	long long dec = peer_counter(s.admin[0], "10.1.2.2", "decapsulated");
 	fprintf(stderr, "handoff: IPv6 flow: B forwarded %lld, A decapsulated %lld\n", fwd, dec);
 	cr_expect_gt(fwd, 0, "B forwarded nothing to A (%lld)", fwd);
 	cr_expect_gt(dec, 0, "A decapsulated nothing from B (%lld)", dec);
 
-	/* A new client through B is B's own: its SYN is taken there. */
-	cr_assert_eq(sc_netns_enter(r), 0);
-	fd = sc_connect("[2001:db8:a::10]:8080", 3000);
-	sc_netns_enter(NULL);
-	cr_expect_geq(fd, 0, "connect through B: %s", strerror(-fd));
-	if (fd >= 0) {
-		cr_expect_eq(sc_echo(fd, "new on B\n", 3000), 0);
-		close(fd);
-	}
+	expect_new_client(&s, "[2001:db8:a::10]:8080");
 	cr_expect_eq(sc_lb_stop(la), 0);
 	cr_expect_eq(sc_lb_stop(lb), 0);
 }
@@ -509,117 +488,35 @@ Test(handoff, an_ipv6_flow_moved_to_the_other_box_is_forwarded_back_and_survives
 Test(handoff, an_ipv6_flow_two_hops_away_is_forwarded_on_and_survives)
 {
 	need_bpf_and_root();
-	char r[64], a[64], b[64], c[64], dir[256], wa[300], wb[300], wc[300], out[4096];
-	long pid = (long)getpid();
+	struct site s;
 
-	snprintf(r, sizeof(r), "anylb-t%ld-6r", pid);
-	snprintf(a, sizeof(a), "anylb-t%ld-6a", pid);
-	snprintf(b, sizeof(b), "anylb-t%ld-6b", pid);
-	snprintf(c, sizeof(c), "anylb-t%ld-6c", pid);
-	snprintf(dir, sizeof(dir), "%s", sc_admin_temp_dir());
-	snprintf(wa, sizeof(wa), "unix:%s/a.sock", dir);
-	snprintf(wb, sizeof(wb), "unix:%s/b.sock", dir);
-	snprintf(wc, sizeof(wc), "unix:%s/c.sock", dir);
-	cr_assert_eq(sc_netns_add(r), 0);
-	cr_assert_eq(sc_netns_add(a), 0);
-	cr_assert_eq(sc_netns_add(b), 0);
-	cr_assert_eq(sc_netns_add(c), 0);
-	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
-			     "ip -n %s link add rc type veth peer name hc0 netns %s", r, c),
-		0, "%s", out);
-	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
-			     "ip -n %s link add ra type veth peer name ha0 netns %s", r, a),
-		0, "%s", out);
-	cr_assert_eq(sc_cmd(out, sizeof(out), 5000,
-			     "ip -n %s link add rb type veth peer name hb0 netns %s", r, b),
-		0, "%s", out);
-	run_in(r, "ip addr add 10.1.1.1/24 dev %s%s", "ra", "");
-	run_in(r, "ip addr add 10.1.2.1/24 dev %s%s", "rb", "");
-	run_in(r, "ip -6 addr add fd00:1:1::1/64 dev %s nodad%s", "ra", "");
-	run_in(r, "ip -6 addr add fd00:1:2::1/64 dev %s nodad%s", "rb", "");
-	run_in(r, "ip link set %s up%s", "ra", "");
-	run_in(r, "ip link set %s up%s", "rb", "");
-	run_in(r, "ip addr add 10.1.3.1/24 dev %s%s", "rc", "");
-	run_in(r, "ip link set %s up%s", "rc", "");
-	run_in(c, "ip addr add 10.1.3.2/24 dev %s%s", "hc0", "");
-	run_in(c, "ip -6 addr add fd00:1:3::2/64 dev %s nodad%s", "hc0", "");
-	run_in(r, "ip -6 addr add fd00:1:3::1/64 dev %s nodad%s", "rc", "");
-	run_in(r, "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
-	run_in(r, "sysctl -qw net.ipv6.conf.all.forwarding=1%s%s", "", "");
-	run_in(a, "ip addr add 10.1.1.2/24 dev %s%s", "ha0", "");
-	run_in(b, "ip addr add 10.1.2.2/24 dev %s%s", "hb0", "");
-	run_in(a, "ip -6 addr add fd00:1:1::2/64 dev %s nodad%s", "ha0", "");
-	run_in(b, "ip -6 addr add fd00:1:2::2/64 dev %s nodad%s", "hb0", "");
-	const char *boxes[3] = {a, b, c}, *ifs[3] = {"ha0", "hb0", "hc0"},
-		   *gw[3] = {"10.1.1.1", "10.1.2.1", "10.1.3.1"},
-		   *gw6[3] = {"fd00:1:1::1", "fd00:1:2::1", "fd00:1:3::1"};
-	for (int i = 0; i < 3; i++) {
-		run_in(boxes[i], "ip link set %s up%s", ifs[i], "");
-		run_in(boxes[i], "ip -6 addr add 2001:db8:a::10/128 dev lo nodad%s%s", "", "");
-		run_in(boxes[i], "ip route add default via %s%s", gw[i], "");
-		run_in(boxes[i], "ip -6 route add default via %s%s", gw6[i], "");
-		/* What a box forwards goes back out of its uplink, with its own source address. */
-		run_in(boxes[i], "sysctl -qw net.ipv4.ip_forward=1%s%s", "", "");
-		run_in(boxes[i], "sysctl -qw net.ipv4.conf.%s.accept_local=1%s", ifs[i], "");
-		run_in(boxes[i], "sysctl -qw net.ipv4.conf.%s.rp_filter=0%s", ifs[i], "");
-		run_in(boxes[i], "sysctl -qw net.ipv4.conf.all.rp_filter=0%s%s", "", "");
-	}
-	run_in(r, "ip -6 route add 2001:db8:a::10/128 via %s%s", "fd00:1:1::2", "");
-
-	struct sc_lb *la = start_box(a, dir, "a", "ha0", "10.1.1.2", "10.1.2.2, 10.1.3.2",
+	site_up(&s, "6", 3, 1);
+	struct sc_lb *la = start_box(s.box[0], s.dir, "a", "ha0", "10.1.1.2", "10.1.2.2, 10.1.3.2",
 		"[2001:db8:a::10]:8080", "2001:db8:a::10/128");
-	struct sc_lb *lb = start_box(b, dir, "b", "hb0", "10.1.2.2", "10.1.3.2, 10.1.1.2",
+	struct sc_lb *lb = start_box(s.box[1], s.dir, "b", "hb0", "10.1.2.2", "10.1.3.2, 10.1.1.2",
 		"[2001:db8:a::10]:8080", "2001:db8:a::10/128");
-	struct sc_lb *lc = start_box(c, dir, "c", "hc0", "10.1.3.2", "10.1.1.2, 10.1.2.2",
+	struct sc_lb *lc = start_box(s.box[2], s.dir, "c", "hc0", "10.1.3.2", "10.1.1.2, 10.1.2.2",
 		"[2001:db8:a::10]:8080", "2001:db8:a::10/128");
-	cr_assert_eq(sc_admin_wait(wa, 5000), 0);
-	cr_assert_eq(sc_admin_wait(wb, 5000), 0);
-	cr_assert_eq(sc_admin_wait(wc, 5000), 0);
-	json_t *f = status_handoff(wa);
-	cr_assert_str_eq(jstr(f, "state"), "on", "A: %s", jstr(f, "reason"));
-	json_decref(f);
-	f = status_handoff(wb);
-	cr_assert_str_eq(jstr(f, "state"), "on", "B: %s", jstr(f, "reason"));
-	json_decref(f);
+	cr_assert_eq(sc_admin_wait(s.admin[2], 5000), 0);
+	expect_on(&s, 0, "A");
+	expect_on(&s, 1, "B");
 
-	/* The session, established through A. */
-	cr_assert_eq(sc_netns_enter(r), 0);
-	int fd = sc_connect("[2001:db8:a::10]:8080", 3000);
-	sc_netns_enter(NULL);
-	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
-	cr_assert_eq(sc_echo(fd, "through A\n", 3000), 0);
-
-	/* The router now sends the prefix to B: B's program must hand the segments to A. */
-	run_in(r, "ip -6 route replace 2001:db8:a::10/128 via %s%s", "fd00:1:2::2", "");
-	int rc = sc_echo(fd, "through B, then A\n", 3000);
-	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
-	rc = sc_echo(fd, "and again\n", 3000);
-	cr_expect_eq(rc, 0, "the session did not survive the move: %s", strerror(-rc));
-	close(fd);
-
-	long long fwd = peer_counter(wb, "10.1.3.2", "forwarded");
-	long long fwd2 = peer_counter(wc, "10.1.1.2", "forwarded");
-	long long drop = peer_counter(wc, "10.1.1.2", "dropped");
-	long long dec = peer_counter(wa, "10.1.3.2", "decapsulated");
+	expect_session_survives_move(&s, "[2001:db8:a::10]:8080",
+		"ip -6 route replace 2001:db8:a::10/128 via %s%s", "fd00:1:2::2");
+	long long fwd = peer_counter(s.admin[1], "10.1.3.2", "forwarded");
+	long long fwd2 = peer_counter(s.admin[2], "10.1.1.2", "forwarded");
+	long long drop = peer_counter(s.admin[2], "10.1.1.2", "dropped");
+	long long dec = peer_counter(s.admin[0], "10.1.3.2", "decapsulated");
 	fprintf(stderr,
 		"handoff: IPv6 flow two hops away: B forwarded %lld to C, C %lld to A (%lld "
-		"dropped), A "
-		"decapsulated %lld from C\n",
+		"dropped), A decapsulated %lld from C\n",
 		fwd, fwd2, drop, dec);
 	cr_expect_gt(fwd, 0, "B forwarded nothing to C (%lld)", fwd);
 	cr_expect_gt(fwd2, 0, "C forwarded nothing to A (%lld)", fwd2);
 	cr_expect_eq(drop, 0, "C dropped %lld", drop);
 	cr_expect_gt(dec, 0, "A decapsulated nothing from C (%lld)", dec);
 
-	/* A new client through B is B's own: its SYN is taken there. */
-	cr_assert_eq(sc_netns_enter(r), 0);
-	fd = sc_connect("[2001:db8:a::10]:8080", 3000);
-	sc_netns_enter(NULL);
-	cr_expect_geq(fd, 0, "connect through B: %s", strerror(-fd));
-	if (fd >= 0) {
-		cr_expect_eq(sc_echo(fd, "new on B\n", 3000), 0);
-		close(fd);
-	}
+	expect_new_client(&s, "[2001:db8:a::10]:8080");
 	cr_expect_eq(sc_lb_stop(la), 0);
 	cr_expect_eq(sc_lb_stop(lb), 0);
 	cr_expect_eq(sc_lb_stop(lc), 0);
