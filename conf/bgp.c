@@ -69,6 +69,8 @@ enum conf_flow_key {
 	CONF_FLOW_PORT_KEY,
 	CONF_FLOW_MAX_HOPS,
 	CONF_FLOW_MSS_CLAMP,
+	CONF_FLOW_HEARTBEAT,
+	CONF_FLOW_PEER_TIMEOUT,
 };
 
 static const struct conf_key conf_flow_keys[] = {
@@ -78,6 +80,8 @@ static const struct conf_key conf_flow_keys[] = {
 	[CONF_FLOW_PORT_KEY] = {"port", 0},
 	[CONF_FLOW_MAX_HOPS] = {"max_hops", 0},
 	[CONF_FLOW_MSS_CLAMP] = {"mss_clamp", 0},
+	[CONF_FLOW_HEARTBEAT] = {"heartbeat", 0},
+	[CONF_FLOW_PEER_TIMEOUT] = {"peer_timeout", 0},
 };
 
 enum conf_anycast_key {
@@ -299,10 +303,14 @@ static void conf_map_flow_handoff(struct conf_report *r, const struct conf_node 
 	const struct conf_node *v, struct conf_flow_handoff *f)
 {
 	const struct conf_node *key, *val, *hops_k = NULL, *hops_v = NULL;
+	const struct conf_node *beat_k = NULL, *timeout_k = NULL, *timeout_v = NULL;
 	int have_ifaces = 0, have_self = 0, have_peers = 0, peers_bad = 0;
+	char a[48], b[48];
 
-	*f = (struct conf_flow_handoff){
-		.enabled = 1, .port = CONF_FLOW_PORT, .pos = conf_node_pos(k)};
+	*f = (struct conf_flow_handoff){.enabled = 1,
+		.port = CONF_FLOW_PORT,
+		.heartbeat_ms = CONF_FLOW_HEARTBEAT_MS,
+		.pos = conf_node_pos(k)};
 	int sec = conf_get_section(r, k, v);
 	if (sec < 0)
 		return;
@@ -340,8 +348,43 @@ static void conf_map_flow_handoff(struct conf_report *r, const struct conf_node 
 		case CONF_FLOW_MSS_CLAMP:
 			conf_get_uint(r, key, val, 536, 9000, &f->mss_clamp);
 			break;
+		case CONF_FLOW_HEARTBEAT:
+			if (conf_get_duration(r, key, val, 1, &f->heartbeat_ms) < 0)
+				break;
+			if (f->heartbeat_ms < CONF_FLOW_HEARTBEAT_MIN_MS ||
+				f->heartbeat_ms > CONF_FLOW_HEARTBEAT_MAX_MS)
+				conf_report_node(r, key, val,
+					"'heartbeat' must be between 50ms and 60s, got %s",
+					conf_show_ms(f->heartbeat_ms, 0, a, sizeof(a)));
+			else
+				beat_k = key;
+			break;
+		case CONF_FLOW_PEER_TIMEOUT:
+			if (conf_get_duration(r, key, val, 0, &f->peer_timeout_ms) == 0) {
+				timeout_k = key;
+				timeout_v = val;
+			}
+			break;
 		}
 	}
+	/* Over values read cleanly: a bad heartbeat says so once, not again here. 0s: no judging.
+	 */
+	int beat_ok = beat_k != NULL || f->heartbeat_ms == CONF_FLOW_HEARTBEAT_MS;
+	if (timeout_k == NULL)
+		f->peer_timeout_ms = 3 * f->heartbeat_ms;
+	else if (f->peer_timeout_ms == 0)
+		; /* every peer taken as alive: boxes without heartbeats in the ring */
+	else if (beat_ok && f->peer_timeout_ms < 2 * f->heartbeat_ms)
+		conf_report_node(r, timeout_k, timeout_v,
+			"'peer_timeout' (%s) must be 0s (off) or at least twice 'heartbeat' (%s): "
+			"one "
+			"lost heartbeat would take a peer down",
+			conf_show_ms(f->peer_timeout_ms, 0, a, sizeof(a)),
+			conf_show_ms(f->heartbeat_ms, 0, b, sizeof(b)));
+	else if (f->peer_timeout_ms > CONF_FLOW_PEER_TIMEOUT_MAX_MS)
+		conf_report_node(r, timeout_k, timeout_v,
+			"'peer_timeout' must be at most 10m, got %s",
+			conf_show_ms(f->peer_timeout_ms, 0, a, sizeof(a)));
 	if (!have_ifaces)
 		conf_report_at_node(r, k, "'%s' is missing 'interfaces'", k->str);
 	if (!have_self)

@@ -387,9 +387,13 @@ struct conf_global {
 
 enum conf_announce { CONF_ANNOUNCE_INTERFACE, CONF_ANNOUNCE_BIRD_PROTOCOL };
 
-#define CONF_FLOW_MAX_IFACES 8
-#define CONF_FLOW_MAX_PEERS  15   /* flow/handoff_abi.h's FLOW_MAX_PEERS, less this box */
-#define CONF_FLOW_PORT       6544 /* the encapsulation's UDP port by default */
+#define CONF_FLOW_MAX_IFACES          8
+#define CONF_FLOW_MAX_PEERS           15   /* flow/handoff_abi.h's FLOW_MAX_PEERS, less this box */
+#define CONF_FLOW_PORT                6544 /* the encapsulation's UDP port by default */
+#define CONF_FLOW_HEARTBEAT_MS        1000 /* bgp.flow_handoff.heartbeat by default */
+#define CONF_FLOW_HEARTBEAT_MIN_MS    50
+#define CONF_FLOW_HEARTBEAT_MAX_MS    60000
+#define CONF_FLOW_PEER_TIMEOUT_MAX_MS 600000
 
 /* An IPv4 address of bgp.flow_handoff: canonical text and the address in network order. */
 struct conf_flow_addr {
@@ -410,10 +414,12 @@ struct conf_flow_handoff {
 	struct conf_flow_addr self;                       /* required: this box's uplink IPv4 */
 	struct conf_flow_addr peers[CONF_FLOW_MAX_PEERS]; /* 1..15, distinct, not self */
 	size_t npeers;
-	unsigned port;       /* default CONF_FLOW_PORT, 1..65535 */
-	unsigned max_hops;   /* default npeers (each other box once), 0..npeers */
-	unsigned mss_clamp;  /* 0: not written; 536..9000 */
-	struct conf_pos pos; /* of the key `flow_handoff` */
+	unsigned port;            /* default CONF_FLOW_PORT, 1..65535 */
+	unsigned max_hops;        /* default npeers (each other box once), 0..npeers */
+	unsigned mss_clamp;       /* 0: not written; 536..9000 */
+	uint64_t heartbeat_ms;    /* default 1s; 50ms..60s */
+	uint64_t peer_timeout_ms; /* default 3 heartbeats; >= 2 heartbeats, <= 10m; 0: no judging */
+	struct conf_pos pos;      /* of the key `flow_handoff` */
 };
 
 /*

@@ -65,7 +65,8 @@ static int flow_equal(const struct conf_flow_handoff *a, const struct conf_flow_
 {
 	if (a->enabled != b->enabled || a->ninterfaces != b->ninterfaces ||
 		a->npeers != b->npeers || a->self.addr4 != b->self.addr4 || a->port != b->port ||
-		a->max_hops != b->max_hops || a->mss_clamp != b->mss_clamp)
+		a->max_hops != b->max_hops || a->mss_clamp != b->mss_clamp ||
+		a->heartbeat_ms != b->heartbeat_ms || a->peer_timeout_ms != b->peer_timeout_ms)
 		return 0;
 	for (size_t i = 0; i < a->ninterfaces; i++)
 		if (!str_eq(a->interfaces[i], b->interfaces[i]))

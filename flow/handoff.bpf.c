@@ -1,11 +1,12 @@
 /*
  * DOC: flow/handoff.bpf.c: the second chance at ingress (tc clsact). A TCP segment to an anycast
  * prefix is taken here when it is a SYN or belongs to a local socket (established, request,
- * time-wait, or a valid SYN-cookie ACK); otherwise it goes to the next peer in the fixed order,
- * in IPv4/UDP/flow_hdr with a hop count, and the last hop takes it whatever. UDP to the
- * encapsulation port is decapsulated only from a configured peer. Anything else, and anything
- * truncated or with IP options, passes untouched (TC_ACT_OK). IPv6 goes the same way: the
- * peers stay IPv4 uplink addresses, so an IPv6 segment travels in the same IPv4/UDP/flow_hdr
+ * time-wait, or a valid SYN-cookie ACK); otherwise it goes to the next live peer in the fixed
+ * order (flow_cfg.next, which anylb keeps from the heartbeats), in IPv4/UDP/flow_hdr with a hop
+ * count, and the last hop takes it whatever. UDP to the encapsulation port is decapsulated only
+ * from a configured peer (its control messages, the heartbeats, pass to anylb). Anything else,
+ * and anything truncated or with IP options, passes untouched (TC_ACT_OK). IPv6 goes the same way:
+ * the peers stay IPv4 uplink addresses, so an IPv6 segment travels in the same IPv4/UDP/flow_hdr
  * outer with flow_hdr.family 6 (Ethernet type and skb->protocol switched to IPv4 and back on
  * decapsulation); IPv6 with extension headers passes untouched.
  *
@@ -190,7 +191,10 @@ static __always_inline int forward(
 
 	if (cfg->npeers < 2 || cfg->npeers > FLOW_MAX_PEERS)
 		goto last_resort;
-	next = (cfg->self + 1) % cfg->npeers;
+	/* The next live peer, as anylb judges it; none (next is self) leaves it here. */
+	next = cfg->next;
+	if (next == cfg->self || next >= cfg->npeers)
+		goto last_resort;
 	peer = bpf_map_lookup_elem(&flow_peers, &next);
 	if (!peer || !peer->addr4)
 		goto last_resort;
@@ -369,7 +373,11 @@ static __always_inline int ipv6(struct __sk_buff *skb, struct flow_cfg *cfg, __u
 	return tcp6(skb, cfg, hops, fwd);
 }
 
-/* UDP to the encapsulation port: decapsulated from a peer, dropped (and counted) otherwise. */
+/*
+ * UDP to the encapsulation port: decapsulated from a peer, dropped (and counted) otherwise. A
+ * control message from a peer (family FLOW_FAMILY_CONTROL: heartbeats) goes on to anylb's socket
+ * untouched and uncounted.
+ */
 static __always_inline int udp4(struct __sk_buff *skb, struct flow_cfg *cfg)
 {
 	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
@@ -382,6 +390,8 @@ static __always_inline int udp4(struct __sk_buff *skb, struct flow_cfg *cfg)
 		return TC_ACT_OK;
 	saddr = o->ip.saddr;
 	from = bpf_map_lookup_elem(&flow_peer_index, &saddr);
+	if (from && o->fh.magic == FLOW_HDR_MAGIC && o->fh.family == FLOW_FAMILY_CONTROL)
+		return TC_ACT_OK;
 	if (!from || o->fh.magic != FLOW_HDR_MAGIC || (o->fh.family != 4 && o->fh.family != 6)) {
 		count(from ? *from : FLOW_SLOT_STRANGER, FLOW_CNT_DROPPED);
 		return TC_ACT_SHOT;

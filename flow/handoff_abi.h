@@ -22,7 +22,9 @@ struct flow_cfg {
 	__u32 max_hops; /* hops a forwarded segment may still take */
 	__u32 addr4;    /* my uplink IPv4 address (network order), the outer source */
 	__u16 port;     /* the encapsulation UDP port (host order) */
-	__u16 pad;
+	/* The peer index segments are forwarded to: the first live one after self in the order
+	 * (lb/peer_live.h); self when no other is alive, and then every segment is taken here. */
+	__u16 next;
 };
 
 /* flow_peers[i]: peer i's uplink IPv4 address (network order); flow_peer_index the reverse. */
@@ -42,12 +44,23 @@ struct flow_lpm6 {
 	__u8 addr[16];
 };
 
-/* After the outer IPv4 and UDP headers, before the original IP packet. */
+/*
+ * After the outer IPv4 and UDP headers, before the original IP packet. Family
+ * FLOW_FAMILY_CONTROL is a message between the anylb processes (lb/handoff_beat.c), no inner
+ * packet: the program lets it through to the socket when it comes from a peer.
+ */
 struct flow_hdr {
 	__u8 magic;
 	__u8 hops;   /* hops left after this one */
-	__u8 family; /* 4 or 6: the inner packet is IPv4 or IPv6 */
-	__u8 pad;
+	__u8 family; /* 4 or 6: the inner packet is IPv4 or IPv6; FLOW_FAMILY_CONTROL */
+	__u8 kind;   /* a control message's enum flow_kind; 0 otherwise */
+};
+
+#define FLOW_FAMILY_CONTROL 0
+
+enum flow_kind {
+	FLOW_KIND_BEAT = 1,    /* "I am alive": sent every bgp.flow_handoff.heartbeat */
+	FLOW_KIND_LEAVING = 2, /* "my program is gone": sent when anylb stops and detaches */
 };
 
 enum flow_counter {

@@ -30,7 +30,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <ev.h>
+
 #include "conf/conf.h"
+#include "lb/handoff_beat.h"
+#include "lb/peer_live.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 #ifdef ANYLB_BPF
@@ -56,6 +60,12 @@ struct lb_handoff {
 	struct flow_handoff *fh[CONF_FLOW_MAX_IFACES]; /* one per interface while ON */
 	unsigned mss_clamp;
 	struct lb_handoff_plan plan;
+	/* The heartbeats (bgp.flow_handoff.heartbeat > 0, while ON): who is alive, and the wire. */
+	struct ev_loop *loop;
+	uint64_t heartbeat_ms, peer_timeout_ms;
+	struct peer_live live;
+	struct handoff_beat *beat;
+	uint64_t beats_sent, beats_received; /* of the heartbeat sockets before this one */
 };
 
 static const char *const handoff_state_names[] = {
@@ -111,6 +121,7 @@ int lb_handoff_plan(const struct conf *c, struct lb_handoff_plan *p, char *err, 
 		.max_hops = f->max_hops,
 		.addr4 = f->self.addr4,
 		.port = (__u16)f->port,
+		.next = 1, /* every peer is alive until the heartbeats say otherwise */
 	};
 	p->ring[0] = f->self.addr4;
 	for (size_t i = 0; i < f->npeers; i++)
@@ -192,7 +203,101 @@ static void handoff_release(struct lb_handoff *h, int detach)
 	}
 }
 
-struct lb_handoff *lb_handoff_start(const struct conf *c)
+#ifdef ANYLB_BPF
+/* The ring index of addr4 (network order), 0 (self) when it is none of the peers. */
+static size_t handoff_peer_index(const struct lb_handoff *h, uint32_t addr4)
+{
+	for (size_t i = 1; i < h->plan.cfg.npeers; i++)
+		if (h->plan.ring[i] == addr4)
+			return i;
+	return 0;
+}
+
+/* The program forwards to the next live peer: written to every interface's copy, said once. */
+static void handoff_follow(struct lb_handoff *h, size_t changed)
+{
+	char a[INET_ADDRSTRLEN], n[INET_ADDRSTRLEN];
+	size_t next = peer_live_next(&h->live);
+
+	inet_ntop(AF_INET, &h->plan.ring[changed], a, sizeof(a));
+	inet_ntop(AF_INET, &h->plan.ring[next], n, sizeof(n));
+	if (h->live.up[changed])
+		log_info("flow hand-off: peer %s is alive again", a);
+	else
+		log_warn("flow hand-off: peer %s is down (%s)", a,
+			h->live.why[changed] == PEER_LIVE_LEFT ? "it said it is leaving"
+							       : "no heartbeat for peer_timeout");
+	if (next == h->plan.cfg.next)
+		return;
+	h->plan.cfg.next = (__u16)next;
+	for (size_t i = 0; i < h->nifaces; i++)
+		if (h->fh[i] != NULL && flow_handoff_set_config(h->fh[i], &h->plan.cfg) < 0)
+			log_error("flow hand-off: %s: cannot update the next peer", h->ifname[i]);
+	if (next == 0)
+		log_warn("flow hand-off: no peer is alive: segments of flows not owned here are "
+			 "taken here");
+	else
+		log_info("flow hand-off: flows not owned here go to %s now", n);
+}
+
+static void handoff_heard(void *arg, uint32_t addr4, enum flow_kind kind, uint64_t now_ms)
+{
+	struct lb_handoff *h = arg;
+	size_t i = handoff_peer_index(h, addr4);
+
+	if (i == 0)
+		return; /* not a peer: the program lets only peers' through, but the socket is open
+			 */
+	if (kind == FLOW_KIND_LEAVING ? peer_live_left(&h->live, i)
+				      : peer_live_heard(&h->live, i, now_ms))
+		handoff_follow(h, i);
+}
+
+static void handoff_tick(void *arg, uint64_t now_ms)
+{
+	struct lb_handoff *h = arg;
+	uint8_t was[PEER_LIVE_MAX];
+
+	memcpy(was, h->live.up, sizeof(was));
+	if (peer_live_tick(&h->live, now_ms) == 0)
+		return;
+	for (size_t i = 1; i < h->live.n; i++)
+		if (was[i] != h->live.up[i])
+			handoff_follow(h, i);
+}
+
+/* Heard nothing yet: every peer is alive as of now. */
+static void handoff_bound(void *arg, uint64_t now_ms)
+{
+	struct lb_handoff *h = arg;
+
+	peer_live_init(&h->live, h->plan.cfg.npeers, h->peer_timeout_ms, now_ms);
+	if (h->plan.cfg.next != 1) {
+		h->plan.cfg.next = 1;
+		for (size_t i = 0; i < h->nifaces; i++)
+			if (h->fh[i] != NULL)
+				flow_handoff_set_config(h->fh[i], &h->plan.cfg);
+	}
+}
+
+static void handoff_beats_start(struct lb_handoff *h)
+{
+	const struct handoff_beat_hooks hooks = {
+		.heard = handoff_heard, .tick = handoff_tick, .bound = handoff_bound, .arg = h};
+	const struct handoff_beat_conf bc = {.self4 = h->plan.cfg.addr4,
+		.port = h->plan.cfg.port,
+		.peers4 = &h->plan.ring[1],
+		.npeers = h->plan.cfg.npeers - 1,
+		.every_ms = h->heartbeat_ms};
+
+	if (h->heartbeat_ms == 0 || h->loop == NULL || h->beat != NULL)
+		return; /* no loop: a test of the set-up alone */
+	peer_live_init(&h->live, h->plan.cfg.npeers, h->peer_timeout_ms, 0);
+	h->beat = handoff_beat_new(h->loop, &bc, &hooks);
+}
+#endif
+
+struct lb_handoff *lb_handoff_start(const struct conf *c, struct ev_loop *loop)
 {
 	struct lb_handoff *h = calloc(1, sizeof(*h));
 	char why[HANDOFF_REASON_MAX];
@@ -209,6 +314,9 @@ struct lb_handoff *lb_handoff_start(const struct conf *c)
 	const struct conf_flow_handoff *f = &c->bgp.flow;
 	h->nifaces = f->ninterfaces;
 	h->mss_clamp = f->mss_clamp;
+	h->loop = loop;
+	h->heartbeat_ms = f->heartbeat_ms;
+	h->peer_timeout_ms = f->peer_timeout_ms;
 	for (size_t i = 0; i < f->ninterfaces; i++)
 		snprintf(h->ifname[i], sizeof(h->ifname[i]), "%s", f->interfaces[i]);
 	if (rc < 0) {
@@ -227,16 +335,33 @@ struct lb_handoff *lb_handoff_start(const struct conf *c)
 		h->nifaces, h->nifaces == 1 ? "" : "s", h->ifname[0], h->nifaces > 1 ? ", ..." : "",
 		h->plan.cfg.npeers - 1, h->plan.nprefixes);
 	handoff_set(h, LB_HANDOFF_ON, why);
+	handoff_beats_start(h);
 #else
 	handoff_set(h, LB_HANDOFF_FAILED, "flow hand-off: anylb was built without ANYLB_BPF");
 #endif
 	return h;
 }
 
+/* The heartbeats stop (telling the peers, with leaving); their counts are kept. */
+static void handoff_beats_stop(struct lb_handoff *h, int leaving)
+{
+	h->beats_sent += handoff_beat_sent(h->beat);
+	h->beats_received += handoff_beat_received(h->beat);
+	handoff_beat_free(h->beat, leaving);
+	h->beat = NULL;
+}
+
+void lb_handoff_upgrading(struct lb_handoff *h)
+{
+	if (h != NULL)
+		handoff_beats_stop(h, 0);
+}
+
 void lb_handoff_handed_over(struct lb_handoff *h)
 {
 	if (h == NULL || h->state != LB_HANDOFF_ON)
 		return;
+	lb_handoff_upgrading(h);
 #ifdef ANYLB_BPF
 	for (size_t i = 0; i < h->nifaces; i++)
 		flow_handoff_leave(h->fh[i]);
@@ -266,6 +391,9 @@ void lb_handoff_reclaim(struct lb_handoff *h)
 #endif
 	if (h->state == LB_HANDOFF_HANDED_OVER)
 		handoff_set(h, LB_HANDOFF_ON, "the upgrade failed: our filters again");
+#ifdef ANYLB_BPF
+	handoff_beats_start(h);
+#endif
 }
 
 const char *lb_handoff_state_name(const struct lb_handoff *h)
@@ -316,6 +444,29 @@ static uint32_t handoff_slot(const struct lb_handoff *h, size_t i, char *buf, si
 	return (uint32_t)i;
 }
 
+/*
+ * Peer i's liveness in its /status entry: alive (always, without heartbeats), why, and how long
+ * since it was last heard (absent when never).
+ */
+static int handoff_live_json(const struct lb_handoff *h, size_t i, json_t *p)
+{
+	int on = h->beat != NULL;
+	int bad = json_object_set_new(p, "alive", json_boolean(!on || h->live.up[i])) < 0;
+
+	/* With peer_timeout 0s the heartbeats go out and come in, and judge nothing. */
+
+	if (!on)
+		return bad ? -1 : 0;
+	bad |= json_object_set_new(p, "liveness", json_string(peer_live_why_name(h->live.why[i]))) <
+	       0;
+	if (h->live.ever[i] && h->loop != NULL) {
+		uint64_t now = (uint64_t)(ev_now(h->loop) * 1000.0);
+		uint64_t ago = now > h->live.heard_ms[i] ? now - h->live.heard_ms[i] : 0;
+		bad |= json_object_set_new(p, "heard_ms_ago", json_integer((json_int_t)ago)) < 0;
+	}
+	return bad ? -1 : 0;
+}
+
 json_t *lb_handoff_status_json(const struct lb_handoff *h)
 {
 	static const struct lb_handoff off = {.reason = "not configured"};
@@ -334,6 +485,8 @@ json_t *lb_handoff_status_json(const struct lb_handoff *h)
 		handoff_counters(h, slot, &fc);
 		json_t *p = json_pack("{s:s, s:b}", "address", addr, "self", i == 0);
 		bad |= p == NULL;
+		if (!bad && i > 0 && i < h->plan.cfg.npeers)
+			bad |= handoff_live_json(h, i, p) < 0;
 		for (int k = 0; !bad && k < FLOW_CNT_MAX; k++)
 			bad |= json_object_set_new(p, handoff_counter_names[k],
 				       json_integer((json_int_t)fc.c[k])) < 0;
@@ -346,6 +499,16 @@ json_t *lb_handoff_status_json(const struct lb_handoff *h)
 		       json_object_set_new(o, "peers", peers) < 0;
 	if (!bad && h->mss_clamp != 0)
 		bad |= json_object_set_new(o, "mss_clamp", json_integer(h->mss_clamp)) < 0;
+	if (!bad && h->state == LB_HANDOFF_ON) {
+		size_t next = h->plan.cfg.next < h->plan.cfg.npeers ? h->plan.cfg.next : 0;
+		bad |= inet_ntop(AF_INET, &h->plan.ring[next], addr, sizeof(addr)) == NULL ||
+		       json_object_set_new(o, "next", json_string(addr)) < 0 ||
+		       json_object_set_new(o, "peer_timeout_ms",
+			       json_integer((json_int_t)h->peer_timeout_ms)) < 0 ||
+		       json_object_set_new(o, "heartbeat_ms",
+			       json_integer((json_int_t)(h->beat != NULL ? h->heartbeat_ms : 0))) <
+			       0;
+	}
 	if (bad) {
 		json_decref(o);
 		return NULL;
@@ -362,6 +525,20 @@ void lb_handoff_metrics(const struct lb_handoff *h, struct strbuf *m)
 	strbuf_printf(m, "anylb_flow_handoff_on %d\n", h != NULL && h->state == LB_HANDOFF_ON);
 	if (h == NULL || h->state != LB_HANDOFF_ON)
 		return;
+	strbuf_printf(m, "# HELP anylb_flow_peer_up 1 while the peer is taken as alive (its "
+			 "heartbeats come; always 1 without heartbeats).\n"
+			 "# TYPE anylb_flow_peer_up gauge\n");
+	for (size_t i = 1; i < h->plan.cfg.npeers; i++) {
+		handoff_slot(h, i, addr, sizeof(addr));
+		strbuf_printf(m, "anylb_flow_peer_up{peer=\"%s\"} %d\n", addr,
+			h->beat == NULL || h->live.up[i]);
+	}
+	strbuf_printf(m, "# HELP anylb_flow_heartbeats_total The flow hand-off's heartbeats, by "
+			 "direction.\n# TYPE anylb_flow_heartbeats_total counter\n");
+	strbuf_printf(m, "anylb_flow_heartbeats_total{direction=\"sent\"} %llu\n",
+		(unsigned long long)(h->beats_sent + handoff_beat_sent(h->beat)));
+	strbuf_printf(m, "anylb_flow_heartbeats_total{direction=\"received\"} %llu\n",
+		(unsigned long long)(h->beats_received + handoff_beat_received(h->beat)));
 	strbuf_printf(m, "# HELP anylb_flow_handoff_packets_total Packets the flow hand-off "
 			 "handled, by peer and result.\n"
 			 "# TYPE anylb_flow_handoff_packets_total counter\n");
@@ -381,6 +558,8 @@ void lb_handoff_close(struct lb_handoff *h, int detach)
 {
 	if (h == NULL)
 		return;
+	/* The peers stop forwarding here at once when the program goes. */
+	handoff_beats_stop(h, detach && h->state == LB_HANDOFF_ON);
 	handoff_release(h, detach && h->state == LB_HANDOFF_ON);
 	free(h);
 }

@@ -14,6 +14,7 @@
 #include "flow/handoff_abi.h"
 
 struct conf;
+struct ev_loop;
 struct strbuf;
 struct lb_handoff;
 
@@ -41,16 +42,26 @@ struct lb_handoff_plan {
 int lb_handoff_plan(const struct conf *c, struct lb_handoff_plan *p, char *err, size_t errlen);
 
 /*
- * Sets the hand-off up as c says: opens one program per interface, fills it, attaches it. Never
- * fails for the feature: the result says on, off (not configured) or failed (with the reason,
- * logged once). NULL only when memory ran out. The caller owns it (lb_handoff_close).
+ * Sets the hand-off up as c says: opens one program per interface, fills it, attaches it, and
+ * starts the heartbeats on loop (bgp.flow_handoff.heartbeat; loop NULL: none). Never fails for
+ * the feature: the result says on, off (not configured) or failed (with the reason, logged
+ * once). NULL only when memory ran out. The caller owns it (lb_handoff_close).
  */
-struct lb_handoff *lb_handoff_start(const struct conf *c);
+struct lb_handoff *lb_handoff_start(const struct conf *c, struct ev_loop *loop);
+
+/*
+ * Upgrade, old side: the successor is about to start its own heartbeats; ours stop (without
+ * "leaving": the program stays), and so does the judging, which would see silence now.
+ */
+void lb_handoff_upgrading(struct lb_handoff *h);
 
 /* Upgrade, old side: the successor replaced the filters; the close leaves them. */
 void lb_handoff_handed_over(struct lb_handoff *h);
 
-/* Upgrade, old side: the attempt failed; the filters the successor replaced are ours again. */
+/*
+ * Upgrade, old side: the attempt failed; the filters the successor replaced are ours again,
+ * and so are the heartbeats.
+ */
 void lb_handoff_reclaim(struct lb_handoff *h);
 
 /* "off", "on", "failed" or "handed_over". */
@@ -63,7 +74,8 @@ json_t *lb_handoff_status_json(const struct lb_handoff *h);
 void lb_handoff_metrics(const struct lb_handoff *h, struct strbuf *m);
 
 /*
- * Detaches (when detach is set and the filters are still ours) and frees; h may be NULL. An
+ * Detaches (when detach is set and the filters are still ours, telling the peers "leaving"
+ * first) and frees; h may be NULL. An
  * upgrade's successor that fails passes detach 0: the old process takes the filters back.
  */
 void lb_handoff_close(struct lb_handoff *h, int detach);

@@ -400,6 +400,8 @@ static char *upgrade_state(void *arg, size_t *len)
 	struct anylb *a = arg;
 
 	*len = 0;
+	/* The successor's heartbeats take over from here (lb/handoff.h). */
+	lb_handoff_upgrading(a->handoff);
 	if (a->up_first != NULL) {
 		snapshot_free(a->up_first);
 		free(a->up_first);
@@ -877,7 +879,7 @@ static int run(const char *file, char *const *argv)
 	successor_step(anylb.succ, "attached");
 	int watchdog_fd = announcer_watchdog_fd(ann);
 	/* Before the privileges drop (CAP_BPF, CAP_NET_ADMIN); never fatal. */
-	anylb.handoff = lb_handoff_start(c);
+	anylb.handoff = lb_handoff_start(c, anylb.loop);
 	if (anylb.handoff == NULL)
 		goto out;
 	anylb.ann = ann;

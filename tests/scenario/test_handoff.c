@@ -12,7 +12,9 @@
  * IPv4/UDP encapsulation between the IPv4 uplinks (the client's side is IPv6, nodad addresses,
  * IPv6 forwarding on in the router); and with three boxes, an IPv6 flow two hops away (B hands it
  * to C, C on to A: the segment C forwards still carries B's encapsulation mark, the -EALREADY
- * path of forward()). Skipped without ANYLB_BPF or root.
+ * path of forward()). Peers that are gone are skipped: a box stopped (it says it is leaving) and
+ * a box whose uplink went down (silent for peer_timeout, back when heard again) no longer get
+ * the segments of flows they cannot pass on. Skipped without ANYLB_BPF or root.
  *
  * Budget: the suite's timeout is 60 s per case; each two- or three-box case takes about 1-3 s
  * (namespaces, an anylb and a backend per box, three echoes bounded at 3 s each).
@@ -278,8 +280,10 @@ static void run_in(const char *ns, const char *fmt, const char *a, const char *b
 	cr_assert_eq(rc, 0, "%s: %s: %s", ns, cmd, out);
 }
 
-static struct sc_lb *start_box(const char *ns, const char *dir, const char *name, const char *iface,
-	const char *self, const char *peer, const char *listen, const char *prefix)
+/* As start_box, with more keys of flow_handoff (each line "    key: value\n") in extra. */
+static struct sc_lb *start_box_with(const char *ns, const char *dir, const char *name,
+	const char *iface, const char *self, const char *peer, const char *listen,
+	const char *prefix, const char *extra)
 {
 	cr_assert_eq(sc_netns_enter(ns), 0);
 	struct sc_backend *be = sc_backend_start(SC_BACKEND_ECHO, AF_INET, NULL);
@@ -288,15 +292,21 @@ static struct sc_lb *start_box(const char *ns, const char *dir, const char *name
 				       "bgp:\n  announce: bird_protocol\n"
 				       "  bird_socket: %s/no-bird.ctl\n"
 				       "  flow_handoff:\n    interfaces: [%s]\n"
-				       "    self: %s\n    peers: [%s]\n"
+				       "    self: %s\n    peers: [%s]\n%s"
 				       "services:\n  - name: web\n    listen: [\"%s\"]\n"
 				       "    anycast:\n      prefixes: [%s]\n"
 				       "      bird_protocol: anylb_web\n"
 				       "    backends:\n      - address: %s\n",
-		dir, name, dir, iface, self, peer, listen, prefix, sc_backend_addr(be));
+		dir, name, dir, iface, self, peer, extra, listen, prefix, sc_backend_addr(be));
 	sc_netns_enter(NULL);
 	cr_assert_not_null(lb);
 	return lb;
+}
+
+static struct sc_lb *start_box(const char *ns, const char *dir, const char *name, const char *iface,
+	const char *self, const char *peer, const char *listen, const char *prefix)
+{
+	return start_box_with(ns, dir, name, iface, self, peer, listen, prefix, "");
 }
 
 /* The counter `what` of the entry for address in a box's /status. */
@@ -520,4 +530,137 @@ Test(handoff, an_ipv6_flow_two_hops_away_is_forwarded_on_and_survives)
 	cr_expect_eq(sc_lb_stop(la), 0);
 	cr_expect_eq(sc_lb_stop(lb), 0);
 	cr_expect_eq(sc_lb_stop(lc), 0);
+}
+
+/* Heartbeats fast enough for a test: a silent peer is down after 600 ms. */
+#define FAST_BEATS "    heartbeat: 200ms\n    peer_timeout: 600ms\n"
+
+/*
+ * The ring A, B, C over IPv4 with fast heartbeats; B's next box is C, then A. Admin sockets in
+ * s->admin. The boxes are the caller's to stop.
+ */
+static void three_boxes(struct site *s, const char *tag, struct sc_lb *lb[3])
+{
+	site_up(s, tag, 3, 0);
+	lb[0] = start_box_with(s->box[0], s->dir, "a", "ha0", "10.1.1.2", "10.1.2.2, 10.1.3.2",
+		"192.0.2.10:8080", "192.0.2.10/32", FAST_BEATS);
+	lb[1] = start_box_with(s->box[1], s->dir, "b", "hb0", "10.1.2.2", "10.1.3.2, 10.1.1.2",
+		"192.0.2.10:8080", "192.0.2.10/32", FAST_BEATS);
+	lb[2] = start_box_with(s->box[2], s->dir, "c", "hc0", "10.1.3.2", "10.1.1.2, 10.1.2.2",
+		"192.0.2.10:8080", "192.0.2.10/32", FAST_BEATS);
+	for (int i = 0; i < 3; i++)
+		expect_on(s, i, i == 0 ? "A" : i == 1 ? "B" : "C");
+}
+
+/* The /status entry of peer `address` as box `where` sees it (a new reference). */
+static json_t *peer_entry(const char *where, const char *address)
+{
+	json_t *f = status_handoff(where), *p, *found = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(f, "peers"), i, p)
+	{
+		if (strcmp(jstr(p, "address"), address) == 0)
+			found = json_incref(p);
+	}
+	json_decref(f);
+	cr_assert_not_null(found, "%s has no peer %s", where, address);
+	return found;
+}
+
+/* Waits (at most timeout_ms) until box `where` takes peer `address` as alive or not. */
+static int wait_alive(const char *where, const char *address, int alive, int timeout_ms)
+{
+	for (int waited = 0;; waited += 50) {
+		json_t *p = peer_entry(where, address);
+		int now = json_is_true(json_object_get(p, "alive"));
+		json_decref(p);
+		if (now == alive)
+			return 0;
+		if (waited >= timeout_ms)
+			return -1;
+		sc_sleep_ms(50);
+	}
+}
+
+/* Box `where`'s flow_handoff.next. */
+static void expect_next(const char *where, const char *want)
+{
+	json_t *f = status_handoff(where);
+	cr_expect_str_eq(jstr(f, "next"), want, "next peer");
+	json_decref(f);
+}
+
+/*
+ * Box C stops cleanly (SIGTERM: its program is detached, nothing answers on its uplink's
+ * encapsulation port) and tells its peers it is leaving: B skips it at once, so a flow of A
+ * that the router moves to B goes B -> A directly and survives. Without the heartbeats B would
+ * hand it to C, which drops it (the echo times out).
+ */
+Test(handoff, a_stopped_box_is_skipped_and_the_flow_behind_it_survives)
+{
+	need_bpf_and_root();
+	struct site s;
+	struct sc_lb *lb[3];
+
+	three_boxes(&s, "l", lb);
+	cr_assert_eq(wait_alive(s.admin[1], "10.1.3.2", 1, 3000), 0);
+	expect_next(s.admin[1], "10.1.3.2");
+	json_t *c = peer_entry(s.admin[1], "10.1.3.2");
+	cr_expect(json_integer_value(json_object_get(c, "heard_ms_ago")) < 1000,
+		"B heard C's heartbeats");
+	json_decref(c);
+
+	cr_expect_eq(sc_lb_stop(lb[2]), 0);
+	/* "leaving" is one datagram, at once: well before peer_timeout. */
+	cr_assert_eq(wait_alive(s.admin[1], "10.1.3.2", 0, 300), 0, "B still takes C as alive");
+	c = peer_entry(s.admin[1], "10.1.3.2");
+	cr_expect_str_eq(jstr(c, "liveness"), "left");
+	json_decref(c);
+	expect_next(s.admin[1], "10.1.1.2");
+
+	expect_session_survives_move(
+		&s, "192.0.2.10:8080", "ip route replace 192.0.2.10/32 via %s%s", "10.1.2.2");
+	long long fwd = peer_counter(s.admin[1], "10.1.1.2", "forwarded");
+	long long to_c = peer_counter(s.admin[1], "10.1.3.2", "forwarded");
+	fprintf(stderr, "handoff: C stopped: B forwarded %lld to A, %lld to C\n", fwd, to_c);
+	cr_expect_gt(fwd, 0, "B forwarded nothing to A");
+	cr_expect_eq(to_c, 0, "B forwarded %lld to the stopped C", to_c);
+	cr_expect_eq(sc_lb_stop(lb[0]), 0);
+	cr_expect_eq(sc_lb_stop(lb[1]), 0);
+}
+
+/*
+ * Box C's uplink goes down with its anylb running (a box lost, not stopped): after peer_timeout
+ * without a heartbeat B skips C, and the moved flow of A survives as above. When the uplink
+ * comes back, C's heartbeats bring it back into B's ring.
+ */
+Test(handoff, a_silent_box_is_skipped_after_peer_timeout_and_rejoins_when_heard)
+{
+	need_bpf_and_root();
+	struct site s;
+	struct sc_lb *lb[3];
+
+	three_boxes(&s, "s", lb);
+	cr_assert_eq(wait_alive(s.admin[1], "10.1.3.2", 1, 3000), 0);
+	run_in(s.box[2], "ip link set hc0 down%s%s", "", "");
+	cr_assert_eq(wait_alive(s.admin[1], "10.1.3.2", 0, 3000), 0, "B still takes C as alive");
+	json_t *c = peer_entry(s.admin[1], "10.1.3.2");
+	cr_expect_str_eq(jstr(c, "liveness"), "silent");
+	json_decref(c);
+	expect_next(s.admin[1], "10.1.1.2");
+
+	expect_session_survives_move(
+		&s, "192.0.2.10:8080", "ip route replace 192.0.2.10/32 via %s%s", "10.1.2.2");
+	cr_expect_eq(peer_counter(s.admin[1], "10.1.3.2", "forwarded"), 0);
+
+	run_in(s.box[2], "ip link set hc0 up%s%s", "", "");
+	run_in(s.box[2], "ip route replace default via %s%s", "10.1.3.1", "");
+	cr_expect_eq(wait_alive(s.admin[1], "10.1.3.2", 1, 5000), 0, "C did not come back");
+	c = peer_entry(s.admin[1], "10.1.3.2");
+	cr_expect_str_eq(jstr(c, "liveness"), "heard");
+	json_decref(c);
+	expect_next(s.admin[1], "10.1.3.2");
+	for (int i = 0; i < 3; i++)
+		cr_expect_eq(sc_lb_stop(lb[i]), 0);
 }

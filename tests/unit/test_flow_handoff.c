@@ -6,7 +6,8 @@
  * forwarded, from a peer decapsulated; other ICMP and truncated ones pass untouched. IPv6 the
  * same with [::1]/128: a foreign flow forwarded in IPv4/UDP/flow_hdr with family 6, decapsulated
  * back to the original IPv6 frame from a peer, ICMPv6 "packet too big" as frag needed, neighbour
- * solicitation and extension headers untouched.
+ * solicitation and extension headers untouched. Heartbeats from a peer pass to anylb; a foreign
+ * flow goes to flow_cfg.next, the next live peer.
  */
 #include <netinet/icmp6.h>
 #include <criterion/criterion.h>
@@ -66,7 +67,8 @@ static void setup(void)
 		.npeers = 2,
 		.max_hops = 1,
 		.addr4 = ip4(ME),
-		.port = PORT};
+		.port = PORT,
+		.next = 1};
 
 	cr_assert_eq(flow_handoff_open(&h, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(flow_handoff_set_config(h, &cfg), 0);
@@ -286,6 +288,65 @@ Test(flow_handoff, from_non_peer_is_dropped_and_counted)
 	cr_assert_eq(run(e, en, 1).ret, TC_ACT_SHOT);
 	cr_assert_eq(counter(FLOW_SLOT_STRANGER, FLOW_CNT_DROPPED), 1);
 	cr_assert_eq(counter(1, FLOW_CNT_DECAP), 0);
+}
+
+/* A heartbeat (a control message, no inner packet) from `from`, as lb/handoff_beat.c sends it. */
+static size_t beat_frame(uint8_t *out, const char *from, uint8_t kind)
+{
+	FRAME(eth, ETH_HLEN);
+	struct flow_hdr *fh =
+		(void *)(out + ETH_HLEN + sizeof(struct iphdr) + sizeof(struct udphdr));
+
+	memset(eth, 0, ETH_HLEN);
+	size_t n = encap(out, eth, ETH_HLEN, from, 0);
+	fh->family = FLOW_FAMILY_CONTROL;
+	fh->kind = kind;
+	return n;
+}
+
+Test(flow_handoff, a_heartbeat_from_a_peer_passes_to_anylb_untouched)
+{
+	FRAME(e, 64);
+	size_t en = beat_frame(e, PEER, FLOW_KIND_BEAT);
+
+	assert_untouched(e, en, run(e, en, 1));
+	en = beat_frame(e, PEER, FLOW_KIND_LEAVING);
+	assert_untouched(e, en, run(e, en, 1));
+	for (int c = 0; c < FLOW_CNT_MAX; c++)
+		cr_assert_eq(counter(1, (enum flow_counter)c), 0, "counter %d", c);
+
+	en = beat_frame(e, "10.9.9.9", FLOW_KIND_BEAT);
+	cr_assert_eq(run(e, en, 1).ret, TC_ACT_SHOT);
+	cr_assert_eq(counter(FLOW_SLOT_STRANGER, FLOW_CNT_DROPPED), 1);
+}
+
+/* Three boxes; peer 1 judged down: flow_cfg.next 2 skips it; next at self forwards nothing. */
+Test(flow_handoff, a_foreign_flow_goes_to_the_next_live_peer_or_stays)
+{
+	struct flow_cfg cfg = {.enabled = 1,
+		.npeers = 3,
+		.max_hops = 2,
+		.addr4 = ip4(ME),
+		.port = PORT,
+		.next = 2};
+	FRAME(f, 128);
+	size_t n = tcp_frame(f, 40020, 9, 0, 1);
+
+	cr_assert_eq(flow_handoff_set_peer4(h, 2, ip4("10.0.0.3")), 0);
+	cr_assert_eq(flow_handoff_set_config(h, &cfg), 0);
+	struct run r = run(f, n, 1);
+	struct iphdr *ip = (void *)(r.out + ETH_HLEN);
+	cr_assert_eq(r.ret, TC_ACT_OK);
+	cr_assert_eq(r.out_len, n + 32);
+	cr_assert_eq(ip->daddr, ip4("10.0.0.3"));
+	cr_assert_eq(counter(2, FLOW_CNT_FORWARDED), 1);
+	cr_assert_eq(counter(1, FLOW_CNT_FORWARDED), 0);
+
+	cfg.next = 0;
+	cr_assert_eq(flow_handoff_set_config(h, &cfg), 0);
+	assert_untouched(f, n, run(f, n, 1));
+	cr_assert_eq(counter(0, FLOW_CNT_LAST_RESORT), 1);
+	cr_assert_eq(counter(2, FLOW_CNT_FORWARDED), 1);
 }
 
 Test(flow_handoff, hops_exhausted_is_taken_locally)

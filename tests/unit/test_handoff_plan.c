@@ -56,6 +56,7 @@ Test(handoff_plan, ring_hops_port_and_prefixes)
 	cr_expect_eq(p->cfg.npeers, 3);
 	cr_expect_eq(p->cfg.max_hops, 2, "default: every other box once, got %u", p->cfg.max_hops);
 	cr_expect_eq(p->cfg.port, 7000);
+	cr_expect_eq(p->cfg.next, 1, "every peer alive until the heartbeats say otherwise");
 	cr_expect_eq(p->cfg.addr4, ip4("10.1.0.1"));
 	cr_expect_eq(p->ring[0], ip4("10.1.0.1"));
 	cr_expect_eq(p->ring[1], ip4("10.1.0.2"), "the first peer is the next box");
@@ -104,7 +105,7 @@ Test(handoff_plan, off_without_the_section)
 	cr_expect_eq(lb_handoff_plan(c, p, err, sizeof(err)), -ENOENT);
 	cr_expect_str_eq(err, "not configured");
 	/* Not configured: off, quietly, and /status says so. */
-	struct lb_handoff *h = lb_handoff_start(c);
+	struct lb_handoff *h = lb_handoff_start(c, NULL);
 	cr_assert_not_null(h);
 	cr_expect_str_eq(lb_handoff_state_name(h), "off");
 	json_t *j = lb_handoff_status_json(h);
@@ -138,7 +139,7 @@ Test(handoff_plan, more_prefixes_than_the_map_holds)
 	cr_expect_eq(lb_handoff_plan(c, p, err, sizeof(err)), -E2BIG);
 	cr_expect(strstr(err, "more than 256 anycast prefixes") != NULL, "%s", err);
 	/* The start fails safe: the reason, no program. */
-	struct lb_handoff *h = lb_handoff_start(c);
+	struct lb_handoff *h = lb_handoff_start(c, NULL);
 	cr_assert_not_null(h);
 	cr_expect_str_eq(lb_handoff_state_name(h), "failed");
 	json_t *j = lb_handoff_status_json(h);

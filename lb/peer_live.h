@@ -1,0 +1,56 @@
+/*
+ * DOC: lb/peer_live.h: which of the flow hand-off's peers are alive (pure)
+ *
+ * The ring as this box sees it (lb_handoff_plan): index 0 is this box, 1..n-1 the peers in the
+ * order flows are offered to them. Each peer is judged from its heartbeats (lb/handoff_beat.c):
+ *
+ *   UP --silent for timeout--> DOWN --a heartbeat--> UP
+ *    +------"leaving"-----------^
+ *
+ * Every peer starts UP, as if heard at the start: a box does not black-hole what it forwards
+ * before it could hear anyone, and a peer never heard goes DOWN one timeout after the start. A
+ * peer that says it is leaving (its anylb stopped and took its program away) is DOWN at once.
+ * A timeout of 0 judges nothing: every peer stays UP whatever it sends or does not send (a ring
+ * with boxes that have no heartbeats yet). peer_live_next() is what the program forwards to: the
+ * first UP peer after this box, or this box (0) when none is, and then every segment is taken here.
+ *
+ * Time is injected (ms, monotonic). Not thread-safe: one owner (the main loop).
+ */
+#ifndef ANYLB_LB_PEER_LIVE_H
+#define ANYLB_LB_PEER_LIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PEER_LIVE_MAX 16 /* flow/handoff_abi.h's FLOW_MAX_PEERS */
+
+enum peer_live_why { PEER_LIVE_START, PEER_LIVE_HEARD, PEER_LIVE_SILENT, PEER_LIVE_LEFT };
+
+struct peer_live {
+	size_t n;                         /* the ring's size, this box included */
+	uint64_t timeout_ms;              /* silent this long: DOWN */
+	uint64_t heard_ms[PEER_LIVE_MAX]; /* the last heartbeat, or the start */
+	uint8_t up[PEER_LIVE_MAX];
+	uint8_t ever[PEER_LIVE_MAX];           /* heard at least once */
+	enum peer_live_why why[PEER_LIVE_MAX]; /* of the last change */
+};
+
+/* n (2..PEER_LIVE_MAX) boxes, every peer UP as if heard at now. */
+void peer_live_init(struct peer_live *l, size_t n, uint64_t timeout_ms, uint64_t now_ms);
+
+/* A heartbeat from peer i (1..n-1; others ignored). Returns 1 when i came UP. */
+int peer_live_heard(struct peer_live *l, size_t i, uint64_t now_ms);
+
+/* Peer i said it is leaving. Returns 1 when i went DOWN. */
+int peer_live_left(struct peer_live *l, size_t i);
+
+/* Peers silent for the timeout at now go DOWN. Returns how many did. */
+size_t peer_live_tick(struct peer_live *l, uint64_t now_ms);
+
+/* The first UP peer after this box in ring order; 0 (this box) when none is. */
+size_t peer_live_next(const struct peer_live *l);
+
+/* "start" (assumed alive), "heard", "silent", "left": why peer i is as it is. */
+const char *peer_live_why_name(enum peer_live_why w);
+
+#endif
