@@ -367,18 +367,16 @@ static void conf_map_flow_handoff(struct conf_report *r, const struct conf_node 
 			break;
 		}
 	}
-	/* Over values read cleanly: a bad heartbeat says so once, not again here. 0s: no judging.
-	 */
+	/* Over values read cleanly: a bad heartbeat says so once, not again here. */
 	int beat_ok = beat_k != NULL || f->heartbeat_ms == CONF_FLOW_HEARTBEAT_MS;
 	if (timeout_k == NULL)
 		f->peer_timeout_ms = 3 * f->heartbeat_ms;
 	else if (f->peer_timeout_ms == 0)
-		; /* every peer taken as alive: boxes without heartbeats in the ring */
+		; /* silence not judged: boxes without heartbeats in the ring */
 	else if (beat_ok && f->peer_timeout_ms < 2 * f->heartbeat_ms)
 		conf_report_node(r, timeout_k, timeout_v,
-			"'peer_timeout' (%s) must be 0s (off) or at least twice 'heartbeat' (%s): "
-			"one "
-			"lost heartbeat would take a peer down",
+			"'peer_timeout' (%s) must be 0s (off) or at least twice 'heartbeat' "
+			"(%s): one lost heartbeat would take a peer down",
 			conf_show_ms(f->peer_timeout_ms, 0, a, sizeof(a)),
 			conf_show_ms(f->heartbeat_ms, 0, b, sizeof(b)));
 	else if (f->peer_timeout_ms > CONF_FLOW_PEER_TIMEOUT_MAX_MS)

@@ -35,6 +35,7 @@
 #include "conf/conf.h"
 #include "lb/handoff_beat.h"
 #include "lb/peer_live.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 #ifdef ANYLB_BPF
@@ -44,6 +45,8 @@ struct flow_handoff;
 #endif
 
 #define HANDOFF_REASON_MAX 256
+
+_Static_assert(PEER_LIVE_MAX == FLOW_MAX_PEERS, "one liveness slot per ring position");
 
 enum lb_handoff_state {
 	LB_HANDOFF_OFF,
@@ -87,7 +90,23 @@ static const char *handoff_name(enum lb_handoff_state s)
 	return "unknown";
 }
 
-/* The one setter: every transition is logged once, with its reason. */
+/* The heartbeats stop (telling the peers, with leaving); their counts are kept. */
+static void handoff_beats_stop(struct lb_handoff *h, int leaving)
+{
+	h->beats_sent += handoff_beat_sent(h->beat);
+	h->beats_received += handoff_beat_received(h->beat);
+	handoff_beat_free(h->beat, leaving);
+	h->beat = NULL;
+}
+
+static void handoff_beats_start(struct lb_handoff *h);
+
+/*
+ * The one setter: every transition is logged once, with its reason. The heartbeats run while
+ * ON only: this box is in its peers' ring exactly while its program is. Leaving ON for FAILED
+ * (the program is gone) says "leaving"; for HANDED_OVER it does not (the successor's heartbeats
+ * take over: its program is in place).
+ */
 static void handoff_set(struct lb_handoff *h, enum lb_handoff_state s, const char *reason)
 {
 	static const char loader[] = "flow hand-off: "; /* how the loader's sentences start */
@@ -102,7 +121,11 @@ static void handoff_set(struct lb_handoff *h, enum lb_handoff_state s, const cha
 	else
 		log_info("flow hand-off: %s -> %s: %s", handoff_name(h->state), handoff_name(s),
 			why);
+	if (h->state == LB_HANDOFF_ON && s != LB_HANDOFF_ON)
+		handoff_beats_stop(h, s == LB_HANDOFF_FAILED);
 	h->state = s;
+	if (s == LB_HANDOFF_ON)
+		handoff_beats_start(h);
 }
 
 int lb_handoff_plan(const struct conf *c, struct lb_handoff_plan *p, char *err, size_t errlen)
@@ -213,7 +236,21 @@ static size_t handoff_peer_index(const struct lb_handoff *h, uint32_t addr4)
 	return 0;
 }
 
-/* The program forwards to the next live peer: written to every interface's copy, said once. */
+/* Writes the configuration (the next peer) to every interface's program; 0 or -1 (logged). */
+static int handoff_write_cfg(struct lb_handoff *h)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < h->nifaces; i++) {
+		if (h->fh[i] != NULL && flow_handoff_set_config(h->fh[i], &h->plan.cfg) < 0) {
+			log_error("flow hand-off: %s: cannot update the next peer", h->ifname[i]);
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
+/* Peer `changed` came up or went down: logged, and the program follows the next live peer. */
 static void handoff_follow(struct lb_handoff *h, size_t changed)
 {
 	char a[INET_ADDRSTRLEN], n[INET_ADDRSTRLEN];
@@ -221,18 +258,16 @@ static void handoff_follow(struct lb_handoff *h, size_t changed)
 
 	inet_ntop(AF_INET, &h->plan.ring[changed], a, sizeof(a));
 	inet_ntop(AF_INET, &h->plan.ring[next], n, sizeof(n));
-	if (h->live.up[changed])
+	if (peer_live_up(&h->live, changed))
 		log_info("flow hand-off: peer %s is alive again", a);
 	else
 		log_warn("flow hand-off: peer %s is down (%s)", a,
-			h->live.why[changed] == PEER_LIVE_LEFT ? "it said it is leaving"
-							       : "no heartbeat for peer_timeout");
+			h->live.p[changed].why == PEER_LIVE_LEFT ? "it said it is leaving"
+								 : "no heartbeat for peer_timeout");
 	if (next == h->plan.cfg.next)
 		return;
 	h->plan.cfg.next = (__u16)next;
-	for (size_t i = 0; i < h->nifaces; i++)
-		if (h->fh[i] != NULL && flow_handoff_set_config(h->fh[i], &h->plan.cfg) < 0)
-			log_error("flow hand-off: %s: cannot update the next peer", h->ifname[i]);
+	handoff_write_cfg(h);
 	if (next == 0)
 		log_warn("flow hand-off: no peer is alive: segments of flows not owned here are "
 			 "taken here");
@@ -245,9 +280,9 @@ static void handoff_heard(void *arg, uint32_t addr4, enum flow_kind kind, uint64
 	struct lb_handoff *h = arg;
 	size_t i = handoff_peer_index(h, addr4);
 
+	/* Not a peer: the program passes only peers' messages, but anything local may send. */
 	if (i == 0)
-		return; /* not a peer: the program lets only peers' through, but the socket is open
-			 */
+		return;
 	if (kind == FLOW_KIND_LEAVING ? peer_live_left(&h->live, i)
 				      : peer_live_heard(&h->live, i, now_ms))
 		handoff_follow(h, i);
@@ -256,13 +291,14 @@ static void handoff_heard(void *arg, uint32_t addr4, enum flow_kind kind, uint64
 static void handoff_tick(void *arg, uint64_t now_ms)
 {
 	struct lb_handoff *h = arg;
-	uint8_t was[PEER_LIVE_MAX];
+	int was[PEER_LIVE_MAX];
 
-	memcpy(was, h->live.up, sizeof(was));
+	for (size_t i = 0; i < h->live.n; i++)
+		was[i] = peer_live_up(&h->live, i);
 	if (peer_live_tick(&h->live, now_ms) == 0)
 		return;
 	for (size_t i = 1; i < h->live.n; i++)
-		if (was[i] != h->live.up[i])
+		if (was[i] != peer_live_up(&h->live, i))
 			handoff_follow(h, i);
 }
 
@@ -274,9 +310,7 @@ static void handoff_bound(void *arg, uint64_t now_ms)
 	peer_live_init(&h->live, h->plan.cfg.npeers, h->peer_timeout_ms, now_ms);
 	if (h->plan.cfg.next != 1) {
 		h->plan.cfg.next = 1;
-		for (size_t i = 0; i < h->nifaces; i++)
-			if (h->fh[i] != NULL)
-				flow_handoff_set_config(h->fh[i], &h->plan.cfg);
+		handoff_write_cfg(h);
 	}
 }
 
@@ -292,8 +326,13 @@ static void handoff_beats_start(struct lb_handoff *h)
 
 	if (h->heartbeat_ms == 0 || h->loop == NULL || h->beat != NULL)
 		return; /* no loop: a test of the set-up alone */
-	peer_live_init(&h->live, h->plan.cfg.npeers, h->peer_timeout_ms, 0);
+	peer_live_init(&h->live, h->plan.cfg.npeers, h->peer_timeout_ms, clock_ms());
 	h->beat = handoff_beat_new(h->loop, &bc, &hooks);
+}
+#else
+static void handoff_beats_start(struct lb_handoff *h)
+{
+	(void)h; /* never ON without the program */
 }
 #endif
 
@@ -335,33 +374,16 @@ struct lb_handoff *lb_handoff_start(const struct conf *c, struct ev_loop *loop)
 		h->nifaces, h->nifaces == 1 ? "" : "s", h->ifname[0], h->nifaces > 1 ? ", ..." : "",
 		h->plan.cfg.npeers - 1, h->plan.nprefixes);
 	handoff_set(h, LB_HANDOFF_ON, why);
-	handoff_beats_start(h);
 #else
 	handoff_set(h, LB_HANDOFF_FAILED, "flow hand-off: anylb was built without ANYLB_BPF");
 #endif
 	return h;
 }
 
-/* The heartbeats stop (telling the peers, with leaving); their counts are kept. */
-static void handoff_beats_stop(struct lb_handoff *h, int leaving)
-{
-	h->beats_sent += handoff_beat_sent(h->beat);
-	h->beats_received += handoff_beat_received(h->beat);
-	handoff_beat_free(h->beat, leaving);
-	h->beat = NULL;
-}
-
-void lb_handoff_upgrading(struct lb_handoff *h)
-{
-	if (h != NULL)
-		handoff_beats_stop(h, 0);
-}
-
 void lb_handoff_handed_over(struct lb_handoff *h)
 {
 	if (h == NULL || h->state != LB_HANDOFF_ON)
 		return;
-	lb_handoff_upgrading(h);
 #ifdef ANYLB_BPF
 	for (size_t i = 0; i < h->nifaces; i++)
 		flow_handoff_leave(h->fh[i]);
@@ -391,9 +413,6 @@ void lb_handoff_reclaim(struct lb_handoff *h)
 #endif
 	if (h->state == LB_HANDOFF_HANDED_OVER)
 		handoff_set(h, LB_HANDOFF_ON, "the upgrade failed: our filters again");
-#ifdef ANYLB_BPF
-	handoff_beats_start(h);
-#endif
 }
 
 const char *lb_handoff_state_name(const struct lb_handoff *h)
@@ -451,17 +470,18 @@ static uint32_t handoff_slot(const struct lb_handoff *h, size_t i, char *buf, si
 static int handoff_live_json(const struct lb_handoff *h, size_t i, json_t *p)
 {
 	int on = h->beat != NULL;
-	int bad = json_object_set_new(p, "alive", json_boolean(!on || h->live.up[i])) < 0;
+	int bad =
+		json_object_set_new(p, "alive", json_boolean(!on || peer_live_up(&h->live, i))) < 0;
 
 	/* With peer_timeout 0s the heartbeats go out and come in, and judge nothing. */
 
 	if (!on)
 		return bad ? -1 : 0;
-	bad |= json_object_set_new(p, "liveness", json_string(peer_live_why_name(h->live.why[i]))) <
-	       0;
-	if (h->live.ever[i] && h->loop != NULL) {
-		uint64_t now = (uint64_t)(ev_now(h->loop) * 1000.0);
-		uint64_t ago = now > h->live.heard_ms[i] ? now - h->live.heard_ms[i] : 0;
+	bad |= json_object_set_new(
+		       p, "liveness", json_string(peer_live_why_name(h->live.p[i].why))) < 0;
+	if (h->live.p[i].ever) {
+		uint64_t now = clock_ms(), heard = h->live.p[i].heard_ms;
+		uint64_t ago = now > heard ? now - heard : 0;
 		bad |= json_object_set_new(p, "heard_ms_ago", json_integer((json_int_t)ago)) < 0;
 	}
 	return bad ? -1 : 0;
@@ -475,8 +495,15 @@ json_t *lb_handoff_status_json(const struct lb_handoff *h)
 
 	if (h == NULL)
 		h = &off;
+	/* Each value belongs to its container as soon as it is made: one decref frees all. */
 	json_t *o = json_object(), *ifs = json_array(), *peers = json_array();
-	bad |= o == NULL || ifs == NULL || peers == NULL;
+	if (o == NULL) {
+		json_decref(ifs);
+		json_decref(peers);
+		return NULL;
+	}
+	bad |= json_object_set_new(o, "interfaces", ifs) < 0 ||
+	       json_object_set_new(o, "peers", peers) < 0;
 	for (size_t i = 0; !bad && i < h->nifaces; i++)
 		bad |= json_array_append_new(ifs, json_string(h->ifname[i])) < 0;
 	for (size_t i = 0; !bad && h->state != LB_HANDOFF_FAILED && i < handoff_slots(h); i++) {
@@ -484,19 +511,16 @@ json_t *lb_handoff_status_json(const struct lb_handoff *h)
 		uint32_t slot = handoff_slot(h, i, addr, sizeof(addr));
 		handoff_counters(h, slot, &fc);
 		json_t *p = json_pack("{s:s, s:b}", "address", addr, "self", i == 0);
-		bad |= p == NULL;
+		bad |= json_array_append_new(peers, p) < 0;
 		if (!bad && i > 0 && i < h->plan.cfg.npeers)
 			bad |= handoff_live_json(h, i, p) < 0;
 		for (int k = 0; !bad && k < FLOW_CNT_MAX; k++)
 			bad |= json_object_set_new(p, handoff_counter_names[k],
 				       json_integer((json_int_t)fc.c[k])) < 0;
-		bad |= p == NULL || json_array_append_new(peers, p) < 0;
 	}
 	if (!bad)
 		bad |= json_object_set_new(o, "state", json_string(handoff_name(h->state))) < 0 ||
-		       json_object_set_new(o, "reason", json_string(h->reason)) < 0 ||
-		       json_object_set_new(o, "interfaces", ifs) < 0 ||
-		       json_object_set_new(o, "peers", peers) < 0;
+		       json_object_set_new(o, "reason", json_string(h->reason)) < 0;
 	if (!bad && h->mss_clamp != 0)
 		bad |= json_object_set_new(o, "mss_clamp", json_integer(h->mss_clamp)) < 0;
 	if (!bad && h->state == LB_HANDOFF_ON) {
@@ -531,7 +555,7 @@ void lb_handoff_metrics(const struct lb_handoff *h, struct strbuf *m)
 	for (size_t i = 1; i < h->plan.cfg.npeers; i++) {
 		handoff_slot(h, i, addr, sizeof(addr));
 		strbuf_printf(m, "anylb_flow_peer_up{peer=\"%s\"} %d\n", addr,
-			h->beat == NULL || h->live.up[i]);
+			h->beat == NULL || peer_live_up(&h->live, i));
 	}
 	strbuf_printf(m, "# HELP anylb_flow_heartbeats_total The flow hand-off's heartbeats, by "
 			 "direction.\n# TYPE anylb_flow_heartbeats_total counter\n");

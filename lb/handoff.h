@@ -50,12 +50,9 @@ int lb_handoff_plan(const struct conf *c, struct lb_handoff_plan *p, char *err, 
 struct lb_handoff *lb_handoff_start(const struct conf *c, struct ev_loop *loop);
 
 /*
- * Upgrade, old side: the successor is about to start its own heartbeats; ours stop (without
- * "leaving": the program stays), and so does the judging, which would see silence now.
+ * Upgrade, old side: the successor replaced the filters; the close leaves them. Our heartbeats
+ * stop without "leaving": the successor's take over from its first loop turn.
  */
-void lb_handoff_upgrading(struct lb_handoff *h);
-
-/* Upgrade, old side: the successor replaced the filters; the close leaves them. */
 void lb_handoff_handed_over(struct lb_handoff *h);
 
 /*

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #define BEAT_BATCH 16 /* messages read per wakeup at most */
@@ -27,15 +28,16 @@ struct handoff_beat {
 	struct handoff_beat_hooks hooks;
 	int fd; /* -1 until bound */
 	int bind_said;
-	int send_said;
+	uint32_t send_said; /* bit i: a failed send to peer i was logged, until one succeeds */
 	ev_timer round;
 	ev_io in;
 	uint64_t sent, received;
 };
 
-static uint64_t beat_now(const struct handoff_beat *b)
+/* Monotonic: the judging must not jump with the wall clock (ev_now follows it). */
+static uint64_t beat_now(void)
 {
-	return (uint64_t)(ev_now(b->loop) * 1000.0);
+	return clock_ms();
 }
 
 static struct sockaddr_in beat_addr(uint32_t addr4, uint16_t port)
@@ -70,20 +72,18 @@ static void beat_send(struct handoff_beat *b, enum flow_kind kind)
 static int beat_bind(struct handoff_beat *b)
 {
 	struct sockaddr_in me = beat_addr(b->conf.self4, b->conf.port);
-	int one = 1;
 
 	if (b->fd >= 0)
 		return 0;
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
-		bind(fd, (struct sockaddr *)&me, sizeof(me)) == 0) {
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&me, sizeof(me)) == 0) {
 		b->fd = fd;
 		ev_io_set(&b->in, fd, EV_READ);
 		ev_io_start(b->loop, &b->in);
 		ev_unref(b->loop);
 		if (b->bind_said)
 			log_info("flow hand-off: heartbeat socket bound at last");
-		b->hooks.bound(b->hooks.arg, beat_now(b));
+		b->hooks.bound(b->hooks.arg, beat_now());
 		return 0;
 	}
 	if (!b->bind_said) {
@@ -107,7 +107,7 @@ static void beat_round(struct ev_loop *loop, ev_timer *w, int revents)
 	if (beat_bind(b) < 0)
 		return;
 	beat_send(b, FLOW_KIND_BEAT);
-	b->hooks.tick(b->hooks.arg, beat_now(b));
+	b->hooks.tick(b->hooks.arg, beat_now());
 }
 
 static void beat_in(struct ev_loop *loop, ev_io *w, int revents)
@@ -131,7 +131,7 @@ static void beat_in(struct ev_loop *loop, ev_io *w, int revents)
 			continue;
 		b->received++;
 		b->hooks.heard(
-			b->hooks.arg, from.sin_addr.s_addr, (enum flow_kind)m.kind, beat_now(b));
+			b->hooks.arg, from.sin_addr.s_addr, (enum flow_kind)m.kind, beat_now());
 	}
 }
 

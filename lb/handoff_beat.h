@@ -9,8 +9,10 @@
  * program away, FLOW_KIND_LEAVING goes to each peer instead, so that they stop forwarding here
  * at once. What the messages mean is the caller's (lb/handoff.c, lb/peer_live.h).
  *
- * Main loop only. The socket is SO_REUSEADDR: an upgrade's successor binds while the old
- * process still holds it; a bind that fails is tried again every heartbeat, said once.
+ * Main loop only. No SO_REUSEADDR: no other process may take the heartbeats. Across an
+ * upgrade the old process closes its socket at the hand-over and the successor binds at its
+ * first loop turn, after it; a bind that fails is tried again every heartbeat, said once.
+ * Time is clock_ms() (monotonic).
  */
 #ifndef ANYLB_LB_HANDOFF_BEAT_H
 #define ANYLB_LB_HANDOFF_BEAT_H
@@ -42,7 +44,7 @@ struct handoff_beat_conf {
 	uint64_t every_ms; /* > 0 */
 };
 
-/* Starts the heartbeats on loop. NULL: out of memory (logged). */
+/* Starts the heartbeats on loop (c->peers4 is copied). NULL: out of memory (logged). */
 struct handoff_beat *handoff_beat_new(struct ev_loop *loop, const struct handoff_beat_conf *c,
 	const struct handoff_beat_hooks *h);
 

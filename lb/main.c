@@ -400,8 +400,6 @@ static char *upgrade_state(void *arg, size_t *len)
 	struct anylb *a = arg;
 
 	*len = 0;
-	/* The successor's heartbeats take over from here (lb/handoff.h). */
-	lb_handoff_upgrading(a->handoff);
 	if (a->up_first != NULL) {
 		snapshot_free(a->up_first);
 		free(a->up_first);

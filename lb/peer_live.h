@@ -10,11 +10,13 @@
  * Every peer starts UP, as if heard at the start: a box does not black-hole what it forwards
  * before it could hear anyone, and a peer never heard goes DOWN one timeout after the start. A
  * peer that says it is leaving (its anylb stopped and took its program away) is DOWN at once.
- * A timeout of 0 judges nothing: every peer stays UP whatever it sends or does not send (a ring
- * with boxes that have no heartbeats yet). peer_live_next() is what the program forwards to: the
- * first UP peer after this box, or this box (0) when none is, and then every segment is taken here.
+ * A timeout of 0 judges no silence (a ring with boxes that have no heartbeats yet): only
+ * "leaving" takes a peer DOWN, and a heartbeat brings it back. peer_live_next() is what the
+ * program forwards to: the first UP peer after this box, or this box (0) when none is, and then
+ * every segment is taken here. Every change goes through one setter and is reported by the
+ * functions' return values; the caller logs.
  *
- * Time is injected (ms, monotonic). Not thread-safe: one owner (the main loop).
+ * Time is injected (ms, monotonic: lib/clock.h). Not thread-safe: one owner (the main loop).
  */
 #ifndef ANYLB_LB_PEER_LIVE_H
 #define ANYLB_LB_PEER_LIVE_H
@@ -22,17 +24,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PEER_LIVE_MAX 16 /* flow/handoff_abi.h's FLOW_MAX_PEERS */
+#define PEER_LIVE_MAX 16 /* flow/handoff_abi.h's FLOW_MAX_PEERS (asserted in lb/handoff.c) */
 
+enum peer_live_state { PEER_UP, PEER_DOWN };
+
+/* Why a peer is in its state: the last transition's cause. */
 enum peer_live_why { PEER_LIVE_START, PEER_LIVE_HEARD, PEER_LIVE_SILENT, PEER_LIVE_LEFT };
 
+struct peer_live_peer {
+	enum peer_live_state state;
+	enum peer_live_why why;
+	uint64_t heard_ms; /* the last heartbeat, or the start */
+	int ever;          /* heard at least once */
+};
+
 struct peer_live {
-	size_t n;                         /* the ring's size, this box included */
-	uint64_t timeout_ms;              /* silent this long: DOWN */
-	uint64_t heard_ms[PEER_LIVE_MAX]; /* the last heartbeat, or the start */
-	uint8_t up[PEER_LIVE_MAX];
-	uint8_t ever[PEER_LIVE_MAX];           /* heard at least once */
-	enum peer_live_why why[PEER_LIVE_MAX]; /* of the last change */
+	size_t n;            /* the ring's size, this box included */
+	uint64_t timeout_ms; /* silent this long: DOWN; 0: silence is not judged */
+	struct peer_live_peer p[PEER_LIVE_MAX];
 };
 
 /* n (2..PEER_LIVE_MAX) boxes, every peer UP as if heard at now. */
@@ -47,10 +56,13 @@ int peer_live_left(struct peer_live *l, size_t i);
 /* Peers silent for the timeout at now go DOWN. Returns how many did. */
 size_t peer_live_tick(struct peer_live *l, uint64_t now_ms);
 
+/* Whether peer i is UP (this box, 0, always is; out of the ring: no). */
+int peer_live_up(const struct peer_live *l, size_t i);
+
 /* The first UP peer after this box in ring order; 0 (this box) when none is. */
 size_t peer_live_next(const struct peer_live *l);
 
-/* "start" (assumed alive), "heard", "silent", "left": why peer i is as it is. */
+/* "start" (assumed alive), "heard", "silent", "left": why a peer is as it is. */
 const char *peer_live_why_name(enum peer_live_why w);
 
 #endif

@@ -14,10 +14,13 @@
  * to C, C on to A: the segment C forwards still carries B's encapsulation mark, the -EALREADY
  * path of forward()). Peers that are gone are skipped: a box stopped (it says it is leaving) and
  * a box whose uplink went down (silent for peer_timeout, back when heard again) no longer get
- * the segments of flows they cannot pass on. Skipped without ANYLB_BPF or root.
+ * the segments of flows they cannot pass on; a box upgraded in place never leaves its peer's
+ * ring (not even for a heartbeat), and its successor's stop says "leaving". Skipped without
+ * ANYLB_BPF or root.
  *
- * Budget: the suite's timeout is 60 s per case; each two- or three-box case takes about 1-3 s
- * (namespaces, an anylb and a backend per box, three echoes bounded at 3 s each).
+ * Budget: the suite's timeout is 60 s per case; each two- or three-box case takes about 1-4 s
+ * (namespaces, an anylb and a backend per box, three echoes bounded at 3 s each; waits for a
+ * peer's liveness bounded at 3-5 s with 200 ms heartbeats).
  */
 #include "tests/support/admin_client.h"
 #include "tests/support/harness.h"
@@ -663,4 +666,67 @@ Test(handoff, a_silent_box_is_skipped_after_peer_timeout_and_rejoins_when_heard)
 	expect_next(s.admin[1], "10.1.3.2");
 	for (int i = 0; i < 3; i++)
 		cr_expect_eq(sc_lb_stop(lb[i]), 0);
+}
+
+/*
+ * Box B upgraded in place: A must never take B as gone (the old process beats until the
+ * hand-over, the successor from its first loop turn: no gap near peer_timeout), the successor's
+ * heartbeats run, it needs no second try to bind, and its stop says "leaving".
+ */
+Test(handoff, an_upgraded_box_never_leaves_its_peers_ring)
+{
+	need_bpf_and_root();
+	struct site s;
+
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	site_up(&s, "u", 2, 0);
+	struct sc_lb *la = start_box_with(s.box[0], s.dir, "a", "ha0", "10.1.1.2", "10.1.2.2",
+		"192.0.2.10:8080", "192.0.2.10/32", FAST_BEATS);
+	struct sc_lb *lb = start_box_with(s.box[1], s.dir, "b", "hb0", "10.1.2.2", "10.1.1.2",
+		"192.0.2.10:8080", "192.0.2.10/32", FAST_BEATS);
+	expect_on(&s, 0, "A");
+	expect_on(&s, 1, "B");
+	cr_assert_eq(wait_alive(s.admin[0], "10.1.2.2", 1, 3000), 0);
+
+	long pid = sc_lb_pid(lb), next = -1;
+	int64_t end = sc_now_ms() + 15000, quiet_until = 0;
+	int downs = 0;
+	cr_assert_eq(kill((pid_t)pid, SIGUSR2), 0);
+	/* A's view of B every 25 ms, from the signal to a second after the successor took over. */
+	while (sc_now_ms() < end && (next <= 0 || sc_now_ms() < quiet_until)) {
+		json_t *p = peer_entry(s.admin[0], "10.1.2.2");
+		downs += !json_is_true(json_object_get(p, "alive"));
+		json_decref(p);
+		struct sc_upgrade_status st;
+		if (next <= 0 && sc_upgrade_status(s.admin[1], &st) == 0 && st.pid != pid &&
+			st.took_over && st.previous == pid) {
+			next = st.pid;
+			quiet_until = sc_now_ms() + 1000;
+		}
+		sc_sleep_ms(25);
+	}
+	cr_assert_gt(next, 0, "no successor took over");
+	cr_expect_eq(downs, 0, "A took B as gone %d times during the upgrade", downs);
+	/* Even for less than a poll: A logs every change. */
+	cr_expect_eq(sc_lb_log_count(la, 0, "peer 10.1.2.2 is down"), 0,
+		"A took B as gone during the upgrade");
+	json_t *f = status_handoff(s.admin[1]);
+	cr_expect_eq(json_integer_value(json_object_get(f, "heartbeat_ms")), 200,
+		"the successor's heartbeats do not run");
+	json_decref(f);
+	cr_expect_eq(sc_lb_log_count(lb, 0, "heartbeat socket"), 0,
+		"a process had to wait for the heartbeat socket");
+
+	cr_expect_eq(sc_lb_wait(lb, 10000), 0, "the old process exits 0 after its drain");
+	kill((pid_t)next, SIGTERM);
+	int reaped = 0;
+	for (int i = 0; i < 200 && !reaped; i++) {
+		reaped = waitpid((pid_t)next, NULL, WNOHANG) == (pid_t)next;
+		if (!reaped)
+			sc_sleep_ms(50);
+	}
+	cr_expect(reaped, "the successor did not stop");
+	cr_expect_eq(wait_alive(s.admin[0], "10.1.2.2", 0, 300), 0, "B's stop did not say leaving");
+	cr_expect_eq(sc_lb_stop(la), 0);
+	sc_lb_stop(lb);
 }

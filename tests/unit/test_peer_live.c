@@ -4,7 +4,7 @@
  * lb/peer_live.c with time passed in: every peer alive at the start, silence for the timeout
  * (and not a millisecond less) takes one down, a heartbeat brings it back, "leaving" takes it
  * down at once, and the next peer the program forwards to skips the dead ones and falls back to
- * this box when none is left; a timeout of 0 judges nothing.
+ * this box when none is left; a timeout of 0 judges no silence, only "leaving".
  */
 #include "lb/peer_live.h"
 
@@ -16,9 +16,9 @@ Test(peer_live, every_peer_starts_alive_and_the_next_is_the_first)
 
 	peer_live_init(&l, 4, 3000, 1000);
 	for (size_t i = 1; i < 4; i++) {
-		cr_assert_eq(l.up[i], 1);
-		cr_assert_eq(l.ever[i], 0);
-		cr_assert_str_eq(peer_live_why_name(l.why[i]), "start");
+		cr_assert_eq(peer_live_up(&l, i), 1);
+		cr_assert_eq(l.p[i].ever, 0);
+		cr_assert_str_eq(peer_live_why_name(l.p[i].why), "start");
 	}
 	cr_assert_eq(peer_live_next(&l), 1);
 	cr_assert_eq(peer_live_tick(&l, 3999), 0);
@@ -33,16 +33,16 @@ Test(peer_live, silence_for_the_timeout_takes_a_peer_down_and_a_beat_brings_it_b
 	cr_assert_eq(peer_live_heard(&l, 1, 500), 0);
 	cr_assert_eq(peer_live_tick(&l, 3499), 0);
 	cr_assert_eq(peer_live_tick(&l, 3500), 1, "peer 1: silent 3000 ms");
-	cr_assert_eq(l.up[1], 0);
-	cr_assert_eq(l.up[2], 1);
-	cr_assert_str_eq(peer_live_why_name(l.why[1]), "silent");
+	cr_assert_eq(peer_live_up(&l, 1), 0);
+	cr_assert_eq(peer_live_up(&l, 2), 1);
+	cr_assert_str_eq(peer_live_why_name(l.p[1].why), "silent");
 	cr_assert_eq(peer_live_next(&l), 2, "the dead peer is skipped");
 	cr_assert_eq(peer_live_tick(&l, 3600), 0, "down once");
 
 	cr_assert_eq(peer_live_heard(&l, 1, 3700), 1);
-	cr_assert_eq(l.up[1], 1);
-	cr_assert_eq(l.ever[1], 1);
-	cr_assert_str_eq(peer_live_why_name(l.why[1]), "heard");
+	cr_assert_eq(peer_live_up(&l, 1), 1);
+	cr_assert_eq(l.p[1].ever, 1);
+	cr_assert_str_eq(peer_live_why_name(l.p[1].why), "heard");
 	cr_assert_eq(peer_live_next(&l), 1);
 }
 
@@ -63,7 +63,7 @@ Test(peer_live, leaving_is_down_at_once)
 	peer_live_init(&l, 3, 3000, 0);
 	cr_assert_eq(peer_live_left(&l, 1), 1);
 	cr_assert_eq(peer_live_left(&l, 1), 0, "already down");
-	cr_assert_str_eq(peer_live_why_name(l.why[1]), "left");
+	cr_assert_str_eq(peer_live_why_name(l.p[1].why), "left");
 	cr_assert_eq(peer_live_next(&l), 2);
 	cr_assert_eq(peer_live_left(&l, 2), 1);
 	cr_assert_eq(peer_live_next(&l), 0);
@@ -80,7 +80,7 @@ Test(peer_live, this_box_and_indices_out_of_the_ring_are_ignored)
 	cr_assert_eq(peer_live_left(&l, 2), 0);
 	cr_assert_eq(peer_live_heard(&l, 0, 1), 0);
 	cr_assert_eq(peer_live_heard(&l, 7, 1), 0);
-	cr_assert_eq(l.up[0], 1);
+	cr_assert_eq(peer_live_up(&l, 0), 1, "this box is always up");
 	cr_assert_eq(peer_live_next(&l), 1);
 }
 
@@ -90,21 +90,22 @@ Test(peer_live, time_going_backwards_changes_nothing)
 
 	peer_live_init(&l, 2, 3000, 10000);
 	cr_assert_eq(peer_live_heard(&l, 1, 9000), 0);
-	cr_assert_eq(l.heard_ms[1], 10000);
+	cr_assert_eq(l.p[1].heard_ms, 10000);
 	cr_assert_eq(peer_live_tick(&l, 100), 0);
-	cr_assert_eq(l.up[1], 1);
+	cr_assert_eq(peer_live_up(&l, 1), 1);
 }
 
-Test(peer_live, a_timeout_of_0_judges_nothing)
+Test(peer_live, a_timeout_of_0_judges_no_silence_but_leaving_counts)
 {
 	struct peer_live l;
 
 	peer_live_init(&l, 3, 0, 0);
 	cr_assert_eq(peer_live_tick(&l, 1000000), 0);
-	cr_assert_eq(peer_live_left(&l, 1), 0);
-	cr_assert_eq(peer_live_heard(&l, 2, 5), 0);
-	cr_assert_eq(l.up[1], 1);
-	cr_assert_eq(l.up[2], 1);
-	cr_assert_eq(l.ever[2], 1, "heard all the same");
+	cr_assert_eq(peer_live_up(&l, 1), 1);
+	cr_assert_eq(peer_live_up(&l, 2), 1);
+	cr_assert_eq(peer_live_left(&l, 1), 1, "it said so: no guessing");
+	cr_assert_eq(peer_live_next(&l), 2);
+	cr_assert_eq(peer_live_heard(&l, 1, 5), 1);
+	cr_assert_eq(l.p[1].ever, 1);
 	cr_assert_eq(peer_live_next(&l), 1);
 }
