@@ -732,11 +732,26 @@ static void print_flow_handoff(json_t *f)
 		fwd += jint(p, "forwarded");
 		decap += jint(p, "decapsulated");
 	}
-	if (strcmp(state, "failed") == 0)
+	if (strcmp(state, "failed") == 0) {
 		printf("\nflow hand-off: failed: %s\n", jstr(f, "reason", ""));
-	else
-		printf("\nflow hand-off: %s (%s), %lld forwarded, %lld decapsulated\n", state,
-			jstr(f, "reason", ""), fwd, decap);
+		return;
+	}
+	printf("\nflow hand-off: %s (%s), %lld forwarded, %lld decapsulated\n", state,
+		jstr(f, "reason", ""), fwd, decap);
+	if (json_object_get(f, "next") == NULL)
+		return;
+	/* The ring as the heartbeats judge it: where segments go, and who is skipped. */
+	printf("  forwarding to %s", jstr(f, "next", "?"));
+	int downs = 0;
+	json_array_foreach(json_object_get(f, "peers"), i, p)
+	{
+		json_t *alive = json_object_get(p, "alive");
+		if (!json_is_false(alive))
+			continue;
+		printf("%s%s (%s)", downs++ == 0 ? "; down: " : ", ", jstr(p, "address", "?"),
+			jstr(p, "liveness", "?"));
+	}
+	printf("\n");
 }
 
 /* "configuration generation N", and the last reload's errors when it failed. */

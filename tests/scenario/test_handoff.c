@@ -621,6 +621,12 @@ Test(handoff, a_stopped_box_is_skipped_and_the_flow_behind_it_survives)
 	cr_expect_str_eq(jstr(c, "liveness"), "left");
 	json_decref(c);
 	expect_next(s.admin[1], "10.1.1.2");
+	struct sc_run ctl;
+	cr_assert_eq(
+		sc_run_anylbctl(&ctl, 5000, "-s", s.admin[1] + strlen("unix:"), "status", NULL), 0);
+	cr_expect(strstr(ctl.out, "forwarding to 10.1.1.2; down: 10.1.3.2 (left)") != NULL,
+		"anylbctl status:\n%s%s", ctl.out, ctl.err);
+	sc_run_free(&ctl);
 
 	expect_session_survives_move(
 		&s, "192.0.2.10:8080", "ip route replace 192.0.2.10/32 via %s%s", "10.1.2.2");
