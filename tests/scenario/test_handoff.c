@@ -586,6 +586,14 @@ static int wait_alive(const char *where, const char *address, int alive, int tim
 	}
 }
 
+/* Why box `where` takes peer `address` as it does (its `liveness`). */
+static void expect_liveness(const char *where, const char *address, const char *want)
+{
+	json_t *p = peer_entry(where, address);
+	cr_expect_str_eq(jstr(p, "liveness"), want, "%s as %s sees it", address, where);
+	json_decref(p);
+}
+
 /* Box `where`'s flow_handoff.next. */
 static void expect_next(const char *where, const char *want)
 {
@@ -617,9 +625,7 @@ Test(handoff, a_stopped_box_is_skipped_and_the_flow_behind_it_survives)
 	cr_expect_eq(sc_lb_stop(lb[2]), 0);
 	/* "leaving" is one datagram, at once: well before peer_timeout. */
 	cr_assert_eq(wait_alive(s.admin[1], "10.1.3.2", 0, 300), 0, "B still takes C as alive");
-	c = peer_entry(s.admin[1], "10.1.3.2");
-	cr_expect_str_eq(jstr(c, "liveness"), "left");
-	json_decref(c);
+	expect_liveness(s.admin[1], "10.1.3.2", "left");
 	expect_next(s.admin[1], "10.1.1.2");
 	struct sc_run ctl;
 	cr_assert_eq(
@@ -654,9 +660,7 @@ Test(handoff, a_silent_box_is_skipped_after_peer_timeout_and_rejoins_when_heard)
 	cr_assert_eq(wait_alive(s.admin[1], "10.1.3.2", 1, 3000), 0);
 	run_in(s.box[2], "ip link set hc0 down%s%s", "", "");
 	cr_assert_eq(wait_alive(s.admin[1], "10.1.3.2", 0, 3000), 0, "B still takes C as alive");
-	json_t *c = peer_entry(s.admin[1], "10.1.3.2");
-	cr_expect_str_eq(jstr(c, "liveness"), "silent");
-	json_decref(c);
+	expect_liveness(s.admin[1], "10.1.3.2", "silent");
 	expect_next(s.admin[1], "10.1.1.2");
 
 	expect_session_survives_move(
@@ -666,9 +670,7 @@ Test(handoff, a_silent_box_is_skipped_after_peer_timeout_and_rejoins_when_heard)
 	run_in(s.box[2], "ip link set hc0 up%s%s", "", "");
 	run_in(s.box[2], "ip route replace default via %s%s", "10.1.3.1", "");
 	cr_expect_eq(wait_alive(s.admin[1], "10.1.3.2", 1, 5000), 0, "C did not come back");
-	c = peer_entry(s.admin[1], "10.1.3.2");
-	cr_expect_str_eq(jstr(c, "liveness"), "heard");
-	json_decref(c);
+	expect_liveness(s.admin[1], "10.1.3.2", "heard");
 	expect_next(s.admin[1], "10.1.3.2");
 	for (int i = 0; i < 3; i++)
 		cr_expect_eq(sc_lb_stop(lb[i]), 0);
