@@ -186,3 +186,50 @@ void flow_handoff_close(struct flow_handoff *h)
 	handoff_bpf__destroy(h->skel);
 	free(h);
 }
+
+/* The flow_config map of program fd pfd (a new fd), or -1. */
+static int config_map_of(int pfd)
+{
+	__u32 ids[8] = {0};
+	struct bpf_prog_info info = {.nr_map_ids = 8, .map_ids = (__u64)(uintptr_t)ids};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(pfd, &info, &len) < 0 ||
+		strncmp(info.name, "flow_handoff", sizeof(info.name)) != 0)
+		return -1;
+	for (__u32 i = 0; i < info.nr_map_ids && i < 8; i++) {
+		struct bpf_map_info mi = {0};
+		__u32 mlen = sizeof(mi);
+		int mfd = bpf_map_get_fd_by_id(ids[i]);
+		if (mfd < 0)
+			continue;
+		if (bpf_obj_get_info_by_fd(mfd, &mi, &mlen) == 0 &&
+			strncmp(mi.name, "flow_config", sizeof(mi.name)) == 0 &&
+			mi.value_size == sizeof(struct flow_cfg) && mi.max_entries == 1)
+			return mfd;
+		close(mfd);
+	}
+	return -1;
+}
+
+int flow_handoff_peek(int ifindex, struct flow_cfg *out)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	DECLARE_LIBBPF_OPTS(
+		bpf_tc_opts, opts, .handle = FLOW_TC_HANDLE, .priority = FLOW_TC_PRIORITY);
+	__u32 zero = 0;
+	int rc = -ENOENT;
+
+	if (bpf_tc_query(&hook, &opts) < 0)
+		return -ENOENT;
+	int pfd = bpf_prog_get_fd_by_id(opts.prog_id);
+	if (pfd < 0)
+		return -errno;
+	int mfd = config_map_of(pfd);
+	if (mfd >= 0 && bpf_map_lookup_elem(mfd, &zero, out) == 0)
+		rc = 0;
+	if (mfd >= 0)
+		close(mfd);
+	close(pfd);
+	return rc;
+}

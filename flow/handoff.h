@@ -38,6 +38,12 @@ int flow_handoff_prog_fd(const struct flow_handoff *h);
  */
 int flow_handoff_attach(struct flow_handoff *h, int ifindex, char *err, size_t errlen);
 /*
+ * The configuration of the flow hand-off program attached to ifindex at FLOW_TC_HANDLE and
+ * FLOW_TC_PRIORITY, if any (the one an upgrade or a restart after a crash is about to replace):
+ * 0 with *out filled, -ENOENT when there is none (or it is not ours), -errno.
+ */
+int flow_handoff_peek(int ifindex, struct flow_cfg *out);
+/*
  * The filter is someone else's now (a successor replaced it): close will leave it. The tc
  * filter is found by handle and priority, so detaching would remove the successor's.
  */

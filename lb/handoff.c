@@ -69,6 +69,7 @@ struct lb_handoff {
 	struct peer_live live;
 	struct handoff_beat *beat;
 	uint64_t beats_sent, beats_received; /* of the heartbeat sockets before this one */
+	uint16_t inherited_next; /* the replaced program's next peer (handoff_inherit), 0: none */
 };
 
 static const char *const handoff_state_names[] = {
@@ -302,16 +303,12 @@ static void handoff_tick(void *arg, uint64_t now_ms)
 			handoff_follow(h, i);
 }
 
-/* Heard nothing yet: every peer is alive as of now. */
+/* Heard nothing yet: the silence so far says nothing. */
 static void handoff_bound(void *arg, uint64_t now_ms)
 {
 	struct lb_handoff *h = arg;
 
-	peer_live_init(&h->live, h->plan.cfg.npeers, h->peer_timeout_ms, now_ms);
-	if (h->plan.cfg.next != 1) {
-		h->plan.cfg.next = 1;
-		handoff_write_cfg(h);
-	}
+	peer_live_restart(&h->live, now_ms);
 }
 
 static void handoff_beats_start(struct lb_handoff *h)
@@ -327,7 +324,33 @@ static void handoff_beats_start(struct lb_handoff *h)
 	if (h->heartbeat_ms == 0 || h->loop == NULL || h->beat != NULL)
 		return; /* no loop: a test of the set-up alone */
 	peer_live_init(&h->live, h->plan.cfg.npeers, h->peer_timeout_ms, clock_ms());
+	peer_live_inherit(&h->live, h->inherited_next);
 	h->beat = handoff_beat_new(h->loop, &bc, &hooks);
+}
+
+/*
+ * The program about to be replaced on the first interface (an upgrade's old process, or one
+ * that crashed and left it): when it served the same ring, forwarding goes on to its next
+ * peer, and the peers it skipped start down here, so that a successor does not hand segments
+ * to a dead box for a peer_timeout. An older program (next 0) says nothing.
+ */
+static void handoff_inherit(struct lb_handoff *h)
+{
+	struct flow_cfg old;
+	char a[INET_ADDRSTRLEN];
+	unsigned ifindex = if_nametoindex(h->ifname[0]);
+
+	if (ifindex == 0 || flow_handoff_peek((int)ifindex, &old) < 0)
+		return;
+	if (!old.enabled || old.npeers != h->plan.cfg.npeers || old.addr4 != h->plan.cfg.addr4 ||
+		old.next < 1 || old.next >= old.npeers || old.next == h->plan.cfg.next)
+		return;
+	h->plan.cfg.next = old.next;
+	h->inherited_next = old.next;
+	inet_ntop(AF_INET, &h->plan.ring[old.next], a, sizeof(a));
+	log_info("flow hand-off: the program replaced forwarded to %s: the %u peer%s before it "
+		 "start down until heard",
+		a, (unsigned)old.next - 1, old.next == 2 ? "" : "s");
 }
 #else
 static void handoff_beats_start(struct lb_handoff *h)
@@ -363,6 +386,7 @@ struct lb_handoff *lb_handoff_start(const struct conf *c, struct ev_loop *loop)
 		return h;
 	}
 #ifdef ANYLB_BPF
+	handoff_inherit(h);
 	for (size_t i = 0; i < h->nifaces; i++) {
 		if (handoff_one(h, i, why, sizeof(why)) < 0) {
 			handoff_release(h, 1);

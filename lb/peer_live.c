@@ -30,6 +30,20 @@ static int peer_live_valid(const struct peer_live *l, size_t i)
 	return i >= 1 && i < l->n;
 }
 
+void peer_live_inherit(struct peer_live *l, size_t next)
+{
+	if (!peer_live_valid(l, next))
+		return;
+	for (size_t i = 1; i < next; i++)
+		peer_set(&l->p[i], PEER_DOWN, PEER_LIVE_INHERITED);
+}
+
+void peer_live_restart(struct peer_live *l, uint64_t now_ms)
+{
+	for (size_t i = 0; i < l->n; i++)
+		l->p[i].heard_ms = now_ms;
+}
+
 int peer_live_heard(struct peer_live *l, size_t i, uint64_t now_ms)
 {
 	if (!peer_live_valid(l, i))
@@ -84,6 +98,8 @@ const char *peer_live_why_name(enum peer_live_why w)
 		return "silent";
 	case PEER_LIVE_LEFT:
 		return "left";
+	case PEER_LIVE_INHERITED:
+		return "inherited";
 	}
 	return "unknown";
 }

@@ -29,7 +29,13 @@
 enum peer_live_state { PEER_UP, PEER_DOWN };
 
 /* Why a peer is in its state: the last transition's cause. */
-enum peer_live_why { PEER_LIVE_START, PEER_LIVE_HEARD, PEER_LIVE_SILENT, PEER_LIVE_LEFT };
+enum peer_live_why {
+	PEER_LIVE_START,
+	PEER_LIVE_HEARD,
+	PEER_LIVE_SILENT,
+	PEER_LIVE_LEFT,
+	PEER_LIVE_INHERITED, /* skipped by the program this process replaced (peer_live_inherit) */
+};
 
 struct peer_live_peer {
 	enum peer_live_state state;
@@ -47,6 +53,16 @@ struct peer_live {
 /* n (2..PEER_LIVE_MAX) boxes, every peer UP as if heard at now. */
 void peer_live_init(struct peer_live *l, size_t n, uint64_t timeout_ms, uint64_t now_ms);
 
+/*
+ * The program this process replaces (an upgrade's old process, or one that crashed) forwarded
+ * to peer `next`: the peers before it in the ring were down there, and start DOWN here until
+ * heard. next 0 or out of the ring says nothing (an older program, or none alive: not taken).
+ */
+void peer_live_inherit(struct peer_live *l, size_t next);
+
+/* The clock starts again at now for every peer (the socket only just got bound). */
+void peer_live_restart(struct peer_live *l, uint64_t now_ms);
+
 /* A heartbeat from peer i (1..n-1; others ignored). Returns 1 when i came UP. */
 int peer_live_heard(struct peer_live *l, size_t i, uint64_t now_ms);
 
@@ -62,7 +78,7 @@ int peer_live_up(const struct peer_live *l, size_t i);
 /* The first UP peer after this box in ring order; 0 (this box) when none is. */
 size_t peer_live_next(const struct peer_live *l);
 
-/* "start" (assumed alive), "heard", "silent", "left": why a peer is as it is. */
+/* "start" (assumed alive), "heard", "silent", "left", "inherited": why a peer is as it is. */
 const char *peer_live_why_name(enum peer_live_why w);
 
 #endif

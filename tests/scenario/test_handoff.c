@@ -15,7 +15,8 @@
  * path of forward()). Peers that are gone are skipped: a box stopped (it says it is leaving) and
  * a box whose uplink went down (silent for peer_timeout, back when heard again) no longer get
  * the segments of flows they cannot pass on; a box upgraded in place never leaves its peer's
- * ring (not even for a heartbeat), and its successor's stop says "leaving". Skipped without
+ * ring (not even for a heartbeat), its successor keeps skipping a box the old process had found
+ * gone, and its stop says "leaving". Skipped without
  * ANYLB_BPF or root.
  *
  * Budget: the suite's timeout is 60 s per case; each two- or three-box case takes about 1-4 s
@@ -737,4 +738,44 @@ Test(handoff, an_upgraded_box_never_leaves_its_peers_ring)
 	cr_expect_eq(wait_alive(s.admin[0], "10.1.2.2", 0, 300), 0, "B's stop did not say leaving");
 	cr_expect_eq(sc_lb_stop(la), 0);
 	sc_lb_stop(lb);
+}
+
+/*
+ * B judged C gone (C stopped), then B is upgraded: the successor reads the program it replaces
+ * and starts with C down ("inherited") and A next, instead of handing segments to C for a
+ * peer_timeout; a moved flow of A survives right after the upgrade.
+ */
+Test(handoff, an_upgrade_keeps_the_ring_as_the_old_process_judged_it)
+{
+	need_bpf_and_root();
+	struct site s;
+	struct sc_lb *lb[3];
+
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	three_boxes(&s, "i", lb);
+	cr_expect_eq(sc_lb_stop(lb[2]), 0);
+	cr_assert_eq(wait_alive(s.admin[1], "10.1.3.2", 0, 1000), 0, "B still takes C as alive");
+
+	long pid = sc_lb_pid(lb[1]);
+	cr_assert_eq(kill((pid_t)pid, SIGUSR2), 0);
+	long next = sc_upgrade_wait_successor(s.admin[1], pid, 15000);
+	cr_assert_gt(next, 0, "no successor took over");
+	expect_liveness(s.admin[1], "10.1.3.2", "inherited");
+	expect_next(s.admin[1], "10.1.1.2");
+	cr_expect_eq(sc_lb_log_count(lb[1], 0, "the program replaced forwarded to 10.1.1.2"), 1);
+	expect_session_survives_move(
+		&s, "192.0.2.10:8080", "ip route replace 192.0.2.10/32 via %s%s", "10.1.2.2");
+	cr_expect_eq(peer_counter(s.admin[1], "10.1.3.2", "forwarded"), 0);
+
+	cr_expect_eq(sc_lb_wait(lb[1], 10000), 0, "the old process exits 0 after its drain");
+	kill((pid_t)next, SIGTERM);
+	int reaped = 0;
+	for (int i = 0; i < 200 && !reaped; i++) {
+		reaped = waitpid((pid_t)next, NULL, WNOHANG) == (pid_t)next;
+		if (!reaped)
+			sc_sleep_ms(50);
+	}
+	cr_expect(reaped, "the successor did not stop");
+	cr_expect_eq(sc_lb_stop(lb[0]), 0);
+	sc_lb_stop(lb[1]);
 }

@@ -4,7 +4,8 @@
  * lb/peer_live.c with time passed in: every peer alive at the start, silence for the timeout
  * (and not a millisecond less) takes one down, a heartbeat brings it back, "leaving" takes it
  * down at once, and the next peer the program forwards to skips the dead ones and falls back to
- * this box when none is left; a timeout of 0 judges no silence, only "leaving".
+ * this box when none is left; what the replaced program forwarded to is inherited; a timeout of 0
+ * judges no silence, only "leaving".
  */
 #include "lb/peer_live.h"
 
@@ -108,4 +109,34 @@ Test(peer_live, a_timeout_of_0_judges_no_silence_but_leaving_counts)
 	cr_assert_eq(peer_live_heard(&l, 1, 5), 1);
 	cr_assert_eq(l.p[1].ever, 1);
 	cr_assert_eq(peer_live_next(&l), 1);
+}
+
+Test(peer_live, the_next_peer_of_the_replaced_program_is_inherited_until_heard)
+{
+	struct peer_live l;
+
+	peer_live_init(&l, 4, 3000, 0);
+	peer_live_inherit(&l, 3);
+	cr_assert_eq(peer_live_up(&l, 1), 0);
+	cr_assert_eq(peer_live_up(&l, 2), 0);
+	cr_assert_eq(peer_live_up(&l, 3), 1);
+	cr_assert_str_eq(peer_live_why_name(l.p[1].why), "inherited");
+	cr_assert_eq(peer_live_next(&l), 3, "forwarding goes on where the old program's did");
+	cr_assert_eq(peer_live_heard(&l, 1, 10), 1);
+	cr_assert_eq(peer_live_next(&l), 1);
+
+	peer_live_init(&l, 4, 3000, 0);
+	peer_live_inherit(&l, 0);
+	peer_live_inherit(&l, 9);
+	cr_assert_eq(peer_live_next(&l), 1, "an older program's 0, or nonsense, says nothing");
+}
+
+Test(peer_live, a_restart_of_the_clock_forgives_the_silence_before_it)
+{
+	struct peer_live l;
+
+	peer_live_init(&l, 2, 1000, 0);
+	peer_live_restart(&l, 5000);
+	cr_assert_eq(peer_live_tick(&l, 5999), 0);
+	cr_assert_eq(peer_live_tick(&l, 6000), 1);
 }
