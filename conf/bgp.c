@@ -303,8 +303,8 @@ static void conf_map_flow_handoff(struct conf_report *r, const struct conf_node 
 	const struct conf_node *v, struct conf_flow_handoff *f)
 {
 	const struct conf_node *key, *val, *hops_k = NULL, *hops_v = NULL;
-	const struct conf_node *beat_k = NULL, *timeout_k = NULL, *timeout_v = NULL;
-	int have_ifaces = 0, have_self = 0, have_peers = 0, peers_bad = 0;
+	const struct conf_node *timeout_k = NULL, *timeout_v = NULL;
+	int have_ifaces = 0, have_self = 0, have_peers = 0, peers_bad = 0, beat_bad = 0;
 	char a[48], b[48];
 
 	*f = (struct conf_flow_handoff){.enabled = 1,
@@ -351,13 +351,12 @@ static void conf_map_flow_handoff(struct conf_report *r, const struct conf_node 
 		case CONF_FLOW_HEARTBEAT:
 			if (conf_get_duration(r, key, val, 1, &f->heartbeat_ms) < 0)
 				break;
-			if (f->heartbeat_ms < CONF_FLOW_HEARTBEAT_MIN_MS ||
-				f->heartbeat_ms > CONF_FLOW_HEARTBEAT_MAX_MS)
+			beat_bad = f->heartbeat_ms < CONF_FLOW_HEARTBEAT_MIN_MS ||
+				   f->heartbeat_ms > CONF_FLOW_HEARTBEAT_MAX_MS;
+			if (beat_bad)
 				conf_report_node(r, key, val,
 					"'heartbeat' must be between 50ms and 60s, got %s",
 					conf_show_ms(f->heartbeat_ms, 0, a, sizeof(a)));
-			else
-				beat_k = key;
 			break;
 		case CONF_FLOW_PEER_TIMEOUT:
 			if (conf_get_duration(r, key, val, 0, &f->peer_timeout_ms) == 0) {
@@ -368,12 +367,11 @@ static void conf_map_flow_handoff(struct conf_report *r, const struct conf_node 
 		}
 	}
 	/* Over values read cleanly: a bad heartbeat says so once, not again here. */
-	int beat_ok = beat_k != NULL || f->heartbeat_ms == CONF_FLOW_HEARTBEAT_MS;
 	if (timeout_k == NULL)
 		f->peer_timeout_ms = 3 * f->heartbeat_ms;
 	else if (f->peer_timeout_ms == 0)
 		; /* silence not judged: boxes without heartbeats in the ring */
-	else if (beat_ok && f->peer_timeout_ms < 2 * f->heartbeat_ms)
+	else if (!beat_bad && f->peer_timeout_ms < 2 * f->heartbeat_ms)
 		conf_report_node(r, timeout_k, timeout_v,
 			"'peer_timeout' (%s) must be 0s (off) or at least twice 'heartbeat' "
 			"(%s): one lost heartbeat would take a peer down",

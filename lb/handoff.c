@@ -63,7 +63,7 @@ struct lb_handoff {
 	struct flow_handoff *fh[CONF_FLOW_MAX_IFACES]; /* one per interface while ON */
 	unsigned mss_clamp;
 	struct lb_handoff_plan plan;
-	/* The heartbeats (bgp.flow_handoff.heartbeat > 0, while ON): who is alive, and the wire. */
+	/* The heartbeats (while ON): who is alive, and the wire. */
 	struct ev_loop *loop;
 	uint64_t heartbeat_ms, peer_timeout_ms;
 	struct peer_live live;
@@ -321,7 +321,7 @@ static void handoff_beats_start(struct lb_handoff *h)
 		.npeers = h->plan.cfg.npeers - 1,
 		.every_ms = h->heartbeat_ms};
 
-	if (h->heartbeat_ms == 0 || h->loop == NULL || h->beat != NULL)
+	if (h->loop == NULL || h->beat != NULL)
 		return; /* no loop: a test of the set-up alone */
 	peer_live_init(&h->live, h->plan.cfg.npeers, h->peer_timeout_ms, clock_ms());
 	peer_live_inherit(&h->live, h->inherited_next);

@@ -3,7 +3,8 @@
  *
  * One fd, the socket, owned here from handoff_beat_new to handoff_beat_free; one timer for the
  * rounds; one io watcher for what comes in. Neither keeps the loop alive (ev_unref): the stop
- * ends the loop when the sessions are done, heartbeats or not.
+ * ends the loop when the sessions are done, heartbeats or not. Time is clock_ms(), monotonic:
+ * the judging must not jump with the wall clock, which ev_now() follows.
  */
 #include "lb/handoff_beat.h"
 
@@ -33,12 +34,6 @@ struct handoff_beat {
 	ev_io in;
 	uint64_t sent, received;
 };
-
-/* Monotonic: the judging must not jump with the wall clock (ev_now follows it). */
-static uint64_t beat_now(void)
-{
-	return clock_ms();
-}
 
 static struct sockaddr_in beat_addr(uint32_t addr4, uint16_t port)
 {
@@ -83,7 +78,7 @@ static int beat_bind(struct handoff_beat *b)
 		ev_unref(b->loop);
 		if (b->bind_said)
 			log_info("flow hand-off: heartbeat socket bound at last");
-		b->hooks.bound(b->hooks.arg, beat_now());
+		b->hooks.bound(b->hooks.arg, clock_ms());
 		return 0;
 	}
 	if (!b->bind_said) {
@@ -107,7 +102,7 @@ static void beat_round(struct ev_loop *loop, ev_timer *w, int revents)
 	if (beat_bind(b) < 0)
 		return;
 	beat_send(b, FLOW_KIND_BEAT);
-	b->hooks.tick(b->hooks.arg, beat_now());
+	b->hooks.tick(b->hooks.arg, clock_ms());
 }
 
 static void beat_in(struct ev_loop *loop, ev_io *w, int revents)
@@ -131,7 +126,7 @@ static void beat_in(struct ev_loop *loop, ev_io *w, int revents)
 			continue;
 		b->received++;
 		b->hooks.heard(
-			b->hooks.arg, from.sin_addr.s_addr, (enum flow_kind)m.kind, beat_now());
+			b->hooks.arg, from.sin_addr.s_addr, (enum flow_kind)m.kind, clock_ms());
 	}
 }
 

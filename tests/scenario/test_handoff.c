@@ -226,14 +226,7 @@ Test(handoff, an_upgrade_hands_the_filter_over)
 		tc_prog_id(ns, "ho0"), during, "the old process removed the successor's filter");
 	cr_expect_eq(sc_lb_log_count(lb, 0, "flow hand-off: on -> handed_over"), 1);
 
-	kill((pid_t)next, SIGTERM);
-	int reaped = 0;
-	for (int i = 0; i < 200 && !reaped; i++) {
-		reaped = waitpid((pid_t)next, NULL, WNOHANG) == (pid_t)next;
-		if (!reaped)
-			sc_sleep_ms(50);
-	}
-	cr_expect(reaped, "the successor did not stop");
+	cr_expect(sc_stop_successor(next, 10000), "the successor did not stop");
 	cr_expect_eq(tc_prog_id(ns, "ho0"), 0, "the successor's stop left its filter");
 	sc_lb_stop(lb);
 }
@@ -439,18 +432,26 @@ static void expect_on(const struct site *s, int i, const char *name)
 	json_decref(f);
 }
 
+/* A router and boxes A and B over IPv4 (192.0.2.10:8080), each other's only peer, both on. */
+static void two_boxes(
+	struct site *s, const char *tag, const char *extra, struct sc_lb **la, struct sc_lb **lb)
+{
+	site_up(s, tag, 2, 0);
+	*la = start_box_with(s->box[0], s->dir, "a", "ha0", "10.1.1.2", "10.1.2.2",
+		"192.0.2.10:8080", "192.0.2.10/32", extra);
+	*lb = start_box_with(s->box[1], s->dir, "b", "hb0", "10.1.2.2", "10.1.1.2",
+		"192.0.2.10:8080", "192.0.2.10/32", extra);
+	expect_on(s, 0, "A");
+	expect_on(s, 1, "B");
+}
+
 Test(handoff, a_flow_moved_to_the_other_box_is_forwarded_back_and_survives)
 {
 	need_bpf_and_root();
 	struct site s;
 
-	site_up(&s, "h", 2, 0);
-	struct sc_lb *la = start_box(s.box[0], s.dir, "a", "ha0", "10.1.1.2", "10.1.2.2",
-		"192.0.2.10:8080", "192.0.2.10/32");
-	struct sc_lb *lb = start_box(s.box[1], s.dir, "b", "hb0", "10.1.2.2", "10.1.1.2",
-		"192.0.2.10:8080", "192.0.2.10/32");
-	expect_on(&s, 0, "A");
-	expect_on(&s, 1, "B");
+	struct sc_lb *la, *lb;
+	two_boxes(&s, "h", "", &la, &lb);
 
 	expect_session_survives_move(
 		&s, "192.0.2.10:8080", "ip route replace 192.0.2.10/32 via %s%s", "10.1.2.2");
@@ -688,13 +689,8 @@ Test(handoff, an_upgraded_box_never_leaves_its_peers_ring)
 	struct site s;
 
 	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	site_up(&s, "u", 2, 0);
-	struct sc_lb *la = start_box_with(s.box[0], s.dir, "a", "ha0", "10.1.1.2", "10.1.2.2",
-		"192.0.2.10:8080", "192.0.2.10/32", FAST_BEATS);
-	struct sc_lb *lb = start_box_with(s.box[1], s.dir, "b", "hb0", "10.1.2.2", "10.1.1.2",
-		"192.0.2.10:8080", "192.0.2.10/32", FAST_BEATS);
-	expect_on(&s, 0, "A");
-	expect_on(&s, 1, "B");
+	struct sc_lb *la, *lb;
+	two_boxes(&s, "u", FAST_BEATS, &la, &lb);
 	cr_assert_eq(wait_alive(s.admin[0], "10.1.2.2", 1, 3000), 0);
 
 	long pid = sc_lb_pid(lb), next = -1;
@@ -727,14 +723,7 @@ Test(handoff, an_upgraded_box_never_leaves_its_peers_ring)
 		"a process had to wait for the heartbeat socket");
 
 	cr_expect_eq(sc_lb_wait(lb, 10000), 0, "the old process exits 0 after its drain");
-	kill((pid_t)next, SIGTERM);
-	int reaped = 0;
-	for (int i = 0; i < 200 && !reaped; i++) {
-		reaped = waitpid((pid_t)next, NULL, WNOHANG) == (pid_t)next;
-		if (!reaped)
-			sc_sleep_ms(50);
-	}
-	cr_expect(reaped, "the successor did not stop");
+	cr_expect(sc_stop_successor(next, 10000), "the successor did not stop");
 	cr_expect_eq(wait_alive(s.admin[0], "10.1.2.2", 0, 300), 0, "B's stop did not say leaving");
 	cr_expect_eq(sc_lb_stop(la), 0);
 	sc_lb_stop(lb);
@@ -768,14 +757,7 @@ Test(handoff, an_upgrade_keeps_the_ring_as_the_old_process_judged_it)
 	cr_expect_eq(peer_counter(s.admin[1], "10.1.3.2", "forwarded"), 0);
 
 	cr_expect_eq(sc_lb_wait(lb[1], 10000), 0, "the old process exits 0 after its drain");
-	kill((pid_t)next, SIGTERM);
-	int reaped = 0;
-	for (int i = 0; i < 200 && !reaped; i++) {
-		reaped = waitpid((pid_t)next, NULL, WNOHANG) == (pid_t)next;
-		if (!reaped)
-			sc_sleep_ms(50);
-	}
-	cr_expect(reaped, "the successor did not stop");
+	cr_expect(sc_stop_successor(next, 10000), "the successor did not stop");
 	cr_expect_eq(sc_lb_stop(lb[0]), 0);
 	sc_lb_stop(lb[1]);
 }

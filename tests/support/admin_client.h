@@ -116,6 +116,12 @@ long sc_upgrade_wait_successor(const char *where, long old, int timeout_ms);
  */
 void sc_reap_pids(const long *v, size_t n, int *status, int *reaped);
 
+/*
+ * Stops a successor the test is the child subreaper of (SIGTERM) and reaps it: 1 when it was
+ * reaped within timeout_ms, 0 when not.
+ */
+int sc_stop_successor(long pid, int timeout_ms);
+
 /* Removes the temp directories. Idempotent. */
 void sc_admin_cleanup(void);
 

@@ -9,6 +9,7 @@
 #include "tests/support/harness.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -67,4 +68,17 @@ void sc_reap_pids(const long *v, size_t n, int *status, int *reaped)
 			status[i] = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 		}
 	}
+}
+
+int sc_stop_successor(long pid, int timeout_ms)
+{
+	int64_t end = sc_now_ms() + timeout_ms;
+
+	kill((pid_t)pid, SIGTERM);
+	while (waitpid((pid_t)pid, NULL, WNOHANG) != (pid_t)pid) {
+		if (sc_now_ms() >= end)
+			return 0;
+		sc_sleep_ms(50);
+	}
+	return 1;
 }
