@@ -39,6 +39,10 @@ TARGETS = [
     ("anylb", "anylb", 22080, 22201, 1, PROXY_CPU),
     ("anylb2", "anylb 2 workers*", 23080, 23201, 2, PROXY_CPU + "," + LOAD_CPU),
     ("haproxy2", "HAProxy nbthread 2*", 24080, 24201, 2, PROXY_CPU + "," + LOAD_CPU),
+    # bench/floor.c: the least a proxy on sockets can do per connection, a reference, not a rival
+    ("floor", "floor", 25080, 25201, 1, PROXY_CPU),
+    # the same with its two packet experiments (-m -d, see bench/floor.c); not in a default run
+    ("floormd", "floor -m -d", 26080, 26201, 1, PROXY_CPU),
 ]
 
 # key, label, unit, higher is better, format
@@ -103,12 +107,18 @@ class Cap:
             pass
 
 
+def tool(name):
+    """bench/NAME.c, built once per run into the temporary directory."""
+    exe = os.path.join(tempfile.gettempdir(), f"anylb-{name}-{os.getpid()}")
+    if not os.path.exists(exe):
+        subprocess.run(["gcc", "-O2", "-o", exe, os.path.join(ROOT, f"bench/{name}.c")],
+                       check=True)
+    return exe
+
+
 def openloop(port, rate, secs, conns=16):
     """bench/openloop.c at a fixed offered rate: latency from each request's due time."""
-    exe = os.path.join(tempfile.gettempdir(), f"anylb-openloop-{os.getpid()}")
-    if not os.path.exists(exe):
-        subprocess.run(["gcc", "-O2", "-o", exe, os.path.join(ROOT, "bench/openloop.c")],
-                       check=True)
+    exe = tool("openloop")
     out = subprocess.run(["taskset", "-c", LOAD_CPU, exe, str(port), str(int(rate)), str(secs),
                           str(conns)], capture_output=True, text=True, timeout=secs + 30).stdout
     r = dict(kv.split("=") for kv in out.split())
@@ -463,6 +473,10 @@ def start_proxy(t, d, anylb, maxconn, wrap=()):
         path = f"{d}/nginx-stream.conf"
         open(path, "w").write(conf_nginx_stream(t, d))
         argv = ["nginx", "-e", f"{d}/nginx-stream.err", "-p", d, "-c", path]
+    elif name.startswith("floor"):
+        argv = [tool("floor")] + (["-m", "-d"] if name == "floormd" else []) + [
+                f"{hport}=" + ",".join(f"127.0.0.1:{p}" for p in HTTP_BACKENDS),
+                f"{bport}=" + ",".join(f"{h}:{p}" for h, p in bulk_backends())]
     else:
         path = f"{d}/{name}.yaml"
         open(path, "w").write(conf_anylb(t, d))
@@ -477,7 +491,7 @@ def run_latency(t, d, opts):
     """(f) alone, for a target that ran before the rate was known (HAProxy sets it)."""
     name = t[0]
     proxy = start_proxy(t, d, opts.anylb, opts.maxconn)
-    cap = Cap(name, opts.cap, proxy.pids()) if proxy is not None else None
+    cap = Cap(name, opts.cap * t[4], proxy.pids()) if proxy is not None else None
     try:
         wrk(t[2], 1, conns=1)
         o = openloop(t[2], opts.lat_rate, opts.secs)
@@ -493,7 +507,8 @@ def run_target(t, d, opts, iperf):
     name, label, hport, bport, workers, cpus = t
     r = {}
     proxy = start_proxy(t, d, opts.anylb, opts.maxconn)
-    cap = Cap(name, opts.cap, proxy.pids()) if opts.cap and proxy is not None else None
+    # Two workers get two shares: the scaling rows ask what a second core buys.
+    cap = Cap(name, opts.cap * workers, proxy.pids()) if opts.cap and proxy is not None else None
     try:
         # One request so lazy start-up work is done before anything is measured.
         wrk(hport, 1, conns=1)
@@ -850,7 +865,7 @@ def profile(opts, d, iperf):
     for anylb (callgrind, counting only inside the worker threads). Both count, not time, so
     they hold on a busy machine; the loads are light (8 connections) and short."""
     secs = opts.profile_secs
-    targets = [t for t in TARGETS if t[0] in ("haproxy", "nginx", "anylb") and
+    targets = [t for t in TARGETS if t[0] in ("haproxy", "nginx", "anylb", "floor") and
                (not opts.only or t[0] in opts.only.split(","))]
     L = [f"Profile: {secs}s per load. Syscalls and instructions: 8 connections (wrk) or 1 stream "
          "(iperf3 -R), the proxy traced; perf and IPIs: the loads of (a), (b) and (c), nothing "
@@ -1062,7 +1077,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="1 repetition, short loads (smoke test)")
     ap.add_argument("--reps", type=int)
     ap.add_argument("--only", help="comma-separated targets: "
-                    "direct,haproxy,nginx,anylb,anylb2,haproxy2")
+                    "direct,haproxy,nginx,anylb,anylb2,haproxy2,floor,floormd")
     ap.add_argument("--sessions", type=int, help="idle sessions for (d)")
     ap.add_argument("--no-docs", action="store_true", help="do not update docs/")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -1096,14 +1111,16 @@ def main():
         opts.reps = opts.reps or 5
         opts.secs, opts.bulk_secs, opts.warmup = 8, 5, 1
         opts.sessions = opts.sessions or min(10000, n_max)
-    targets = TARGETS
+    targets = [t for t in TARGETS if t[0] != "floormd"]  # an experiment: --only floormd
     if opts.cap:
         # HAProxy first: its capped rate sets the rate of every target's latency run.
-        targets = [t for t in TARGETS if t[0] == "haproxy"] + \
-                  [t for t in TARGETS if t[0] not in ("haproxy", "anylb2", "haproxy2")]
+        targets = [t for t in targets if t[0] == "haproxy"] + \
+                  [t for t in targets if t[0] != "haproxy"]
     if opts.only:
         keep = opts.only.split(",")
         targets = [t for t in TARGETS if t[0] in keep]
+        if opts.cap:
+            targets.sort(key=lambda t: t[0] != "haproxy")
     if not os.access(opts.anylb, os.X_OK):
         sys.exit(f"bench: no anylb binary at {opts.anylb} (build first, or pass --anylb)")
 
