@@ -7,11 +7,14 @@
 #   bench/run.sh --cap 30   the same at equal CPU: every proxy in a cpu cgroup with 30 % of one
 #                           core, so the proxy saturates before wrk; adds the latency at half
 #                           HAProxy's capped rate, open loop (bench/openloop.c); its own
-#                           section of docs/BENCHMARKS.md, beside the uncapped one
+#                           section of docs/BENCHMARKS.md, beside the uncapped one; 2-worker
+#                           targets get two shares of the cap
+#   every run also measures bench/floor.c, the least a proxy on sockets does per connection;
+#   --only ...,floormd adds its two packet experiments (floor -m -d)
 #   bench/run.sh --profile  where the time goes: syscalls, anylb's instructions, perf samples of
 #                           both cores per unit of work; writes the profile into docs/BENCHMARKS.md
 #
-# Other options go to bench/bench.py (--only anylb,haproxy,anylb2,haproxy2, --reps N, --sessions N, --no-docs,
+# Other options go to bench/bench.py (--only direct,haproxy,nginx,anylb,anylb2,haproxy2,floor,floormd, --reps N, --sessions N, --no-docs,
 # --keep, --anylb PATH). The anylb binary is $ANYLB, else build/anylb, which is built with
 # scripts/build.sh when missing. Needs root for apt-get (Debian 12) and two cores or more.
 # Every load is bounded in time and goes to 127.0.0.0/8 only.
