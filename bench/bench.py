@@ -1111,16 +1111,12 @@ def main():
         opts.reps = opts.reps or 5
         opts.secs, opts.bulk_secs, opts.warmup = 8, 5, 1
         opts.sessions = opts.sessions or min(10000, n_max)
-    targets = [t for t in TARGETS if t[0] != "floormd"]  # an experiment: --only floormd
+    keep = opts.only.split(",") if opts.only else None
+    # floormd is an experiment: only when asked for by name.
+    targets = [t for t in TARGETS if (t[0] in keep if keep else t[0] != "floormd")]
     if opts.cap:
         # HAProxy first: its capped rate sets the rate of every target's latency run.
-        targets = [t for t in targets if t[0] == "haproxy"] + \
-                  [t for t in targets if t[0] != "haproxy"]
-    if opts.only:
-        keep = opts.only.split(",")
-        targets = [t for t in TARGETS if t[0] in keep]
-        if opts.cap:
-            targets.sort(key=lambda t: t[0] != "haproxy")
+        targets.sort(key=lambda t: t[0] != "haproxy")
     if not os.access(opts.anylb, os.X_OK):
         sys.exit(f"bench: no anylb binary at {opts.anylb} (build first, or pass --anylb)")
 

@@ -105,11 +105,13 @@ static int half_flush(struct half *h)
 }
 
 /*
- * Moves what it can from src to dst, until one of them would block: 0, or -1 on an error. A
- * short read means src is drained: edge-triggered, a later arrival is a new event, and a FIN
- * already queued came with EPOLLRDHUP, so no read is spent on learning either.
+ * Moves what it can from src to dst, until one of them would block. A short read means src is
+ * drained: edge-triggered, a later arrival is a new event, and a FIN already queued came with
+ * EPOLLRDHUP, so no read is spent on learning either. Once src's FIN and every byte before it
+ * are out, passes the FIN on, or, when the other way is finished too, says so: 1, the pair is
+ * done; 0, wait for the next event; -1, an error.
  */
-static int half_pump(struct half *h)
+static int half_pump(struct half *h, const struct half *other)
 {
 	while (!h->done) {
 		int f = half_flush(h);
@@ -117,7 +119,9 @@ static int half_pump(struct half *h)
 			return f;
 		if (h->eof) {
 			h->done = 1;
-			break;
+			if (other->done)
+				return 1; /* close(2) instead of shutting the last one */
+			return shutdown(h->dst, SHUT_WR) < 0 && errno != ENOTCONN ? -1 : 0;
 		}
 		if (!h->readable)
 			return 0;
@@ -156,23 +160,11 @@ static void pair_event(struct pair *p, int backend, unsigned events)
 		from->readable = 1;
 	if (events & EPOLLRDHUP)
 		from->rdhup = 1;
-	int bad = (events & EPOLLERR) != 0;
 	/* from first: a request read now goes out in this same turn */
-	int fdone = from->done, tdone = to->done;
-	if (!bad && !from->done)
-		bad = half_pump(from) < 0;
-	if (!bad && !to->done && (to->len > 0 || to->readable))
-		bad = half_pump(to) < 0;
-	if (!bad && (p->up.done && p->down.done)) {
-		bad = 1; /* both ways finished: close instead of shutting the last one */
-	} else if (!bad) {
-		/* one way finished: pass its FIN on */
-		if (from->done && !fdone && shutdown(from->dst, SHUT_WR) < 0 && errno != ENOTCONN)
-			bad = 1;
-		if (to->done && !tdone && shutdown(to->dst, SHUT_WR) < 0 && errno != ENOTCONN)
-			bad = 1;
-	}
-	if (bad) {
+	int r = (events & EPOLLERR) ? -1 : half_pump(from, to);
+	if (r == 0 && (to->len > 0 || to->readable))
+		r = half_pump(to, from);
+	if (r != 0) {
 		/* Closing removes both from the epoll set; the pair is freed after this turn. */
 		p->dead = 1;
 		close(p->up.src);
@@ -199,8 +191,8 @@ static void accept_all(struct listener *l)
 			continue;
 		}
 		setsockopt(bfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (delack) /* the handshake's last ACK waits for the first bytes, and goes with
-			       them */
+		/* -d: the handshake's last ACK waits for the first bytes, and goes with them */
+		if (delack)
 			setsockopt(bfd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
 		struct sockaddr_in *be = &l->be[l->next];
 		l->next = (l->next + 1) % l->nb;
