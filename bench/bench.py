@@ -43,7 +43,10 @@ TARGETS = [
     ("floor", "floor", 25080, 25201, 1, PROXY_CPU),
     # the same with its two packet experiments (-m -d, see bench/floor.c); not in a default run
     ("floormd", "floor -m -d", 26080, 26201, 1, PROXY_CPU),
+    # another anylb binary (--base), to measure a change beside main in the same run
+    ("base", "anylb base", 27080, 27201, 1, PROXY_CPU),
 ]
+BASE_BINARY = None  # --base
 
 # key, label, unit, higher is better, format
 METRICS = [
@@ -320,6 +323,8 @@ def conf_anylb(t, d):
     return f"""global:
   workers: {workers}
   drain_timeout: 1s
+  admin:
+    socket: {d}/{t[0]}-admin.sock
   log:
     level: warn
 services:
@@ -480,7 +485,7 @@ def start_proxy(t, d, anylb, maxconn, wrap=()):
     else:
         path = f"{d}/{name}.yaml"
         open(path, "w").write(conf_anylb(t, d))
-        argv = [anylb, "-c", path]
+        argv = [BASE_BINARY if name == "base" else anylb, "-c", path]
     p = Proc(list(wrap) + argv, cpus, f"{d}/{name}.log", label)
     wait_port(hport, proc=p, timeout=30)
     wait_port(bport, proc=p)
@@ -1077,7 +1082,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="1 repetition, short loads (smoke test)")
     ap.add_argument("--reps", type=int)
     ap.add_argument("--only", help="comma-separated targets: "
-                    "direct,haproxy,nginx,anylb,anylb2,haproxy2,floor,floormd")
+                    "direct,haproxy,nginx,anylb,anylb2,haproxy2,floor,floormd,base")
+    ap.add_argument("--base", metavar="BINARY",
+                    help="another anylb binary, measured as the target 'base' beside --anylb")
     ap.add_argument("--sessions", type=int, help="idle sessions for (d)")
     ap.add_argument("--no-docs", action="store_true", help="do not update docs/")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -1112,8 +1119,11 @@ def main():
         opts.secs, opts.bulk_secs, opts.warmup = 8, 5, 1
         opts.sessions = opts.sessions or min(10000, n_max)
     keep = opts.only.split(",") if opts.only else None
-    # floormd is an experiment: only when asked for by name.
-    targets = [t for t in TARGETS if (t[0] in keep if keep else t[0] != "floormd")]
+    # floormd is an experiment: only when asked for by name; base only with --base.
+    global BASE_BINARY
+    BASE_BINARY = opts.base
+    targets = [t for t in TARGETS if (t[0] in keep if keep else t[0] != "floormd") and
+               (t[0] != "base" or opts.base)]
     if opts.cap:
         # HAProxy first: its capped rate sets the rate of every target's latency run.
         targets.sort(key=lambda t: t[0] != "haproxy")

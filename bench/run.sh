@@ -14,8 +14,9 @@
 #   bench/run.sh --profile  where the time goes: syscalls, anylb's instructions, perf samples of
 #                           both cores per unit of work; writes the profile into docs/BENCHMARKS.md
 #
-# Other options go to bench/bench.py (--only direct,haproxy,nginx,anylb,anylb2,haproxy2,floor,floormd, --reps N, --sessions N, --no-docs,
-# --keep, --anylb PATH). The anylb binary is $ANYLB, else build/anylb, which is built with
+# Other options go to bench/bench.py (--only direct,haproxy,nginx,anylb,anylb2,haproxy2,floor,floormd,base, --reps N, --sessions N, --no-docs,
+# --keep, --anylb PATH, --base PATH: another anylb binary as the target 'base'). To compare
+# two anylb binaries alone, bench/ab.py interleaves them in seconds-long slices. The anylb binary is $ANYLB, else build/anylb, which is built with
 # scripts/build.sh when missing. Needs root for apt-get (Debian 12) and two cores or more.
 # Every load is bounded in time and goes to 127.0.0.0/8 only.
 set -euo pipefail

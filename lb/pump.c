@@ -13,11 +13,19 @@
  * comes. That saves one syscall per message and direction, a third of the small-exchange cost.
  * A short splice(2) proves nothing (the pipe can run out of slots first), so there the pump
  * reads until EAGAIN as before, except right after a demotion to buffers.
+ *
+ * With h->inq the read is a recvmsg(2) whose TCP_CM_INQ says what is still queued after it; a
+ * short read that leaves something queued is a FIN right behind the bytes (or bytes that came
+ * meanwhile), so the pump reads again before it writes: the read that returns 0 comes in the
+ * same call, and the bytes go out with MSG_MORE, ahead of the FIN. It costs nothing when no
+ * FIN is queued: the one read is all there is, as before.
  */
 #include "lb/pump.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -150,8 +158,37 @@ int pump_wants(const struct pump_half *h)
 	return w;
 }
 
-static ssize_t fill(struct pump_half *h, int src)
+/* A read into the buffer that also tells, with TCP_INQ on src, whether more is queued. */
+static ssize_t read_inq(struct pump_half *h, int src, int *queued)
 {
+	struct iovec iov = {.iov_base = h->buf + h->off + h->len, .iov_len = room(h)};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr msg = {.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = ctl.buf,
+		.msg_controllen = sizeof(ctl.buf)};
+	ssize_t n = recvmsg(src, &msg, 0);
+
+	if (n <= 0)
+		return n;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ) {
+			int v;
+			memcpy(&v, CMSG_DATA(c), sizeof(v));
+			*queued = v > 0;
+		}
+	}
+	return n;
+}
+
+/* *queued is set when src says more is queued (h->inq only); left alone otherwise. */
+static ssize_t fill(struct pump_half *h, int src, int *queued)
+{
+	if (h->buf != NULL && h->inq)
+		return read_inq(h, src, queued);
 	if (h->buf != NULL)
 		return read(src, h->buf + h->off + h->len, room(h));
 	return splice(src, NULL, h->pipe[1], NULL, room(h), SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -159,8 +196,10 @@ static ssize_t fill(struct pump_half *h, int src)
 
 static ssize_t drain(struct pump_half *h, int dst)
 {
+	/* src's FIN is in: the last bytes wait for the shutdown (or close) to carry them. */
 	if (h->buf != NULL)
-		return send(dst, h->buf + h->off, h->len, MSG_NOSIGNAL);
+		return send(
+			dst, h->buf + h->off, h->len, MSG_NOSIGNAL | (h->src_eof ? MSG_MORE : 0));
 	return splice(h->pipe[0], NULL, dst, NULL, h->len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 }
 
@@ -182,14 +221,18 @@ long pump_move(struct pump_pool *pool, struct pump_half *h, int src, int dst, si
 			}
 			size_t want = room(h);
 			uint32_t before = h->len;
-			ssize_t n = fill(h, src);
+			int queued = 0;
+			ssize_t n = fill(h, src, &queued);
 			if (n > 0) {
 				h->len += (uint32_t)n;
 				progress = 1;
 				if (h->buf != NULL) {
-					emptied = (size_t)n < want;
+					emptied = (size_t)n < want && !queued;
 					if (n >= PUMP_SPLICE_ABOVE)
 						h->bulk = 1;
+					/* A FIN (or more) queued: read it first. */
+					if ((size_t)n < want && queued)
+						continue;
 				} else if (before == 0 && n < PUMP_COPY_BELOW) {
 					/* Small again: buffers from the next fill on. */
 					h->bulk = 0;

@@ -18,6 +18,13 @@
  * Back-pressure: a direction reads from src only while its pipe or buffer has room; when dst does
  * not drain, the pipe fills, reading stops, the kernel's receive window closes, and the fast
  * sender slows down. Memory per session is bounded by two pipes (or two buffers).
+ *
+ * Bytes and FIN in one segment: when src's FIN is already queued behind its last bytes (a
+ * server that answers and closes), the pump learns it before it writes, sends those bytes with
+ * MSG_MORE and lets the shutdown(2) (or the caller's close(2)) carry them out with the FIN: one
+ * packet less per connection, and one ACK less back. It learns it from TCP_INQ, which the
+ * caller turns on for src (h->inq): a read then says how much is still queued, and a FIN counts
+ * as queued.
  */
 #ifndef ANYLB_LB_PUMP_H
 #define ANYLB_LB_PUMP_H
@@ -65,6 +72,7 @@ struct pump_half {
 	uint8_t dst_shut; /* FIN passed on to dst (or left to close(2): see pump_move) */
 	uint8_t full;     /* the pipe refused more: wait for dst to drain before reading again */
 	uint8_t bulk;     /* the next storage taken is a pipe (splice), not a buffer */
+	uint8_t inq;      /* src has TCP_INQ: a read says whether more (or a FIN) is queued */
 };
 
 void pump_half_init(struct pump_half *h);

@@ -87,6 +87,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 /* Bytes one direction may move per wake-up before yielding to other sessions. */
@@ -158,6 +159,7 @@ static void start_hello(struct session *s);
 static void log_refused(
 	struct session *s, const char *why, unsigned long long total, const char *what);
 static void set_keepalive(int fd, const struct conf_keepalive_side *k, const char *side);
+static void set_packet_savers(struct session *s);
 
 static const char *state_name(enum session_state st)
 {
@@ -1109,6 +1111,7 @@ static void connect_next(struct session *s)
 		}
 		if (s->svc->conf->keepalive.backend.enabled)
 			set_keepalive(s->bfd, &s->svc->conf->keepalive.backend, "backend");
+		set_packet_savers(s);
 		s->connect_start = ev_now(s->set->loop);
 		if (connect(s->bfd, &ba->sa, ba->len) == 0) {
 			connected(s);
@@ -1133,6 +1136,27 @@ static void connect_next(struct session *s)
 	const char *why = no_backend_why(s);
 	log_no_backend(s, why);
 	session_close(s, LB_RESULT_NO_BACKEND, why, 1);
+}
+
+/*
+ * Two packets saved per connection on the backend socket, before its connect:
+ *
+ * TCP_INQ lets the down pump see the backend's FIN behind its last bytes, so that bytes and
+ * FIN reach the client in one segment (lb/pump.h).
+ *
+ * TCP_QUICKACK 0 holds the handshake's last ACK back until the first bytes, which carry it
+ * (HAProxy's tcp-smart-connect). Only when bytes are sure to follow at once: a PROXY header, or
+ * a client whose bytes are already waiting. A server that speaks first would otherwise wait for
+ * the delayed ACK (up to 200 ms) before it even accepts.
+ */
+static void set_packet_savers(struct session *s)
+{
+	int one = 1, zero = 0, waiting = 0;
+
+	s->down.inq = setsockopt(s->bfd, IPPROTO_TCP, TCP_INQ, &one, sizeof(one)) == 0;
+	if (s->svc->conf->proxy_protocol != CONF_PROXY_OFF ||
+		(ioctl(s->cfd, FIONREAD, &waiting) == 0 && waiting > 0))
+		setsockopt(s->bfd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
 }
 
 /*

@@ -9,6 +9,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -158,6 +159,39 @@ Test(proxy_data, half_close_backend_first)
 		"each way) but the session was not released",
 		n, base);
 	close(fd);
+	cr_assert_eq(sc_lb_stop(lb), 0);
+}
+
+/*
+ * A backend that speaks first (a banner: SMTP, MySQL) to a client that sends nothing. The
+ * backend socket's handshake ACK must not be held back for client bytes that are not coming
+ * (TCP_QUICKACK 0, lb/session.c): the backend would accept only once the delayed ACK fired, up
+ * to 200 ms later. The fastest of three must beat that by far on any machine.
+ */
+Test(proxy_data, server_speaks_first_without_waiting)
+{
+	struct sc_backend *b = sc_backend_start(SC_BACKEND_HELLO, AF_INET, NULL);
+	char listen[SC_ADDRSTRLEN], line[64];
+	int64_t fastest = INT64_MAX;
+	struct sc_lb *lb;
+
+	cr_assert_not_null(b);
+	cr_assert_gt(sc_free_addr(AF_INET, listen, sizeof(listen)), 0);
+	lb = start_one(1, listen, b);
+	for (int i = 0; i < 3; i++) {
+		int64_t t0 = sc_now_ms();
+		int fd = sc_connect(listen, 2000);
+		cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
+		int rc = sc_recv_line(fd, line, sizeof(line), 2000);
+		cr_assert_gt(rc, 0, "no banner: %s", strerror(-rc));
+		int64_t took = sc_now_ms() - t0;
+		if (took < fastest)
+			fastest = took;
+		close(fd);
+	}
+	cr_expect_lt(fastest, 100,
+		"the banner took %lld ms at best: the backend waited for a held-back ACK",
+		(long long)fastest);
 	cr_assert_eq(sc_lb_stop(lb), 0);
 }
 

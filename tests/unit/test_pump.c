@@ -15,7 +15,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
+#include <linux/tcp.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -317,6 +319,70 @@ Test(pump, src_fin_is_passed_on_after_the_bytes_before_it)
 	pump_pool_destroy(&pool);
 	close_side(&src);
 	close_side(&dst);
+}
+
+/* Segments fd has sent so far (ACKs included), from TCP_INFO. */
+static uint32_t segs_out(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	cr_assert_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	cr_assert_geq(len, offsetof(struct tcp_info, tcpi_segs_out) + sizeof(ti.tcpi_segs_out));
+	return ti.tcpi_segs_out;
+}
+
+/*
+ * src sent its last bytes and its FIN; both are queued at the pump's end before it reads. Pumps
+ * until the FIN is passed on; returns how many calls and how many segments dst sent for it.
+ */
+static void bytes_then_fin(int inq, int *calls, uint32_t *segs)
+{
+	struct pump_pool pool;
+	struct pump_half h;
+	struct side src = tcp_pair(), dst = tcp_pair();
+	char buf[512];
+	int one = 1;
+
+	cr_assert_eq(pump_pool_init(&pool, 4), 0);
+	pump_half_init(&h);
+	if (inq) {
+		cr_assert_eq(setsockopt(src.pumps, IPPROTO_TCP, TCP_INQ, &one, sizeof(one)), 0);
+		h.inq = 1;
+	}
+	memset(buf, 'r', 300);
+	cr_assert_eq(write(src.ours, buf, 300), 300);
+	cr_assert_eq(shutdown(src.ours, SHUT_WR), 0);
+	struct pollfd p = {.fd = src.pumps, .events = POLLRDHUP};
+	cr_assert_eq(poll(&p, 1, 2000), 1, "the FIN reached the pump's end");
+	uint32_t before = segs_out(dst.pumps);
+	size_t moved = 0;
+	for (*calls = 0; !pump_done(&h) && *calls < 4; ++*calls)
+		moved += move_ok(&pool, &h, src.pumps, dst.pumps, 0);
+	cr_assert(pump_done(&h), "the FIN was passed on");
+	*segs = segs_out(dst.pumps) - before;
+	cr_expect_eq(moved, 300);
+	cr_assert_eq(poll(&(struct pollfd){.fd = dst.ours, .events = POLLRDHUP}, 1, 2000), 1);
+	cr_expect_eq(read(dst.ours, buf, sizeof(buf)), 300, "the bytes first");
+	cr_expect_eq(read(dst.ours, buf, sizeof(buf)), 0, "then the FIN");
+	pump_pool_destroy(&pool);
+	close_side(&src);
+	close_side(&dst);
+}
+
+Test(pump, a_queued_fin_leaves_with_the_last_bytes)
+{
+	int calls;
+	uint32_t segs;
+
+	bytes_then_fin(1, &calls, &segs);
+	cr_expect_eq(calls, 1, "with TCP_INQ the FIN is found in the same call");
+	cr_expect_eq(segs, 1, "bytes and FIN in one segment, not %u", segs);
+	/* Without it the short read ends the call: the FIN waits for the next wake-up. */
+	bytes_then_fin(0, &calls, &segs);
+	cr_expect_eq(calls, 2);
+	cr_expect_eq(segs, 2, "bytes, then a FIN of its own");
 }
 
 Test(pump, fin_held_back_while_bytes_wait_for_dst)
