@@ -175,7 +175,8 @@ static ssize_t read_inq(struct pump_half *h, int src, int *queued)
 	if (n <= 0)
 		return n;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ) {
+		if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ &&
+			c->cmsg_len >= CMSG_LEN(sizeof(int))) {
 			int v;
 			memcpy(&v, CMSG_DATA(c), sizeof(v));
 			*queued = v > 0;

@@ -92,7 +92,9 @@ static inline int pump_done(const struct pump_half *h)
  * Moves what it can from src to dst without blocking, at most about `budget` bytes, and passes
  * src's FIN on with shutdown(dst, SHUT_WR) once everything before it is delivered. `last` says
  * the other direction is done and the caller closes both sockets as soon as this one is: then
- * the FIN is left to close(2) and only marked passed (pump_done() turns true either way).
+ * the FIN is left to close(2) and only marked passed (pump_done() turns true either way). The
+ * last bytes before a FIN are sent with MSG_MORE, so with `last` they too leave only at that
+ * close(2): the caller must close at once.
  * Returns bytes moved (>= 0), or a negative errno. On error *src_side tells whether reading
  * src (1) or writing dst (0) failed. *moved gets the bytes delivered to dst by this call either
  * way: an error can end a call that moved bytes first. Storage left empty goes back to the pool.

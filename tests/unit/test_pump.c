@@ -17,8 +17,8 @@
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
-#include <stddef.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,9 +335,10 @@ static uint32_t segs_out(int fd)
 
 /*
  * src sent its last bytes and its FIN; both are queued at the pump's end before it reads. Pumps
- * until the FIN is passed on; returns how many calls and how many segments dst sent for it.
+ * until the FIN is passed on; returns how many calls and how many segments dst sent for it
+ * before dst is closed. With `last` the FIN is left to close(2), which the test then calls.
  */
-static void bytes_then_fin(int inq, int *calls, uint32_t *segs)
+static void bytes_then_fin(int inq, int last, int *calls, uint32_t *segs)
 {
 	struct pump_pool pool;
 	struct pump_half h;
@@ -359,10 +360,14 @@ static void bytes_then_fin(int inq, int *calls, uint32_t *segs)
 	uint32_t before = segs_out(dst.pumps);
 	size_t moved = 0;
 	for (*calls = 0; !pump_done(&h) && *calls < 4; ++*calls)
-		moved += move_ok(&pool, &h, src.pumps, dst.pumps, 0);
+		moved += move_ok(&pool, &h, src.pumps, dst.pumps, last);
 	cr_assert(pump_done(&h), "the FIN was passed on");
 	*segs = segs_out(dst.pumps) - before;
 	cr_expect_eq(moved, 300);
+	if (last) {
+		close(dst.pumps); /* what the session does at once */
+		dst.pumps = -1;
+	}
 	cr_assert_eq(poll(&(struct pollfd){.fd = dst.ours, .events = POLLRDHUP}, 1, 2000), 1);
 	cr_expect_eq(read(dst.ours, buf, sizeof(buf)), 300, "the bytes first");
 	cr_expect_eq(read(dst.ours, buf, sizeof(buf)), 0, "then the FIN");
@@ -376,13 +381,24 @@ Test(pump, a_queued_fin_leaves_with_the_last_bytes)
 	int calls;
 	uint32_t segs;
 
-	bytes_then_fin(1, &calls, &segs);
+	bytes_then_fin(1, 0, &calls, &segs);
 	cr_expect_eq(calls, 1, "with TCP_INQ the FIN is found in the same call");
 	cr_expect_eq(segs, 1, "bytes and FIN in one segment, not %u", segs);
 	/* Without it the short read ends the call: the FIN waits for the next wake-up. */
-	bytes_then_fin(0, &calls, &segs);
+	bytes_then_fin(0, 0, &calls, &segs);
 	cr_expect_eq(calls, 2);
 	cr_expect_eq(segs, 2, "bytes, then a FIN of its own");
+}
+
+/* With `last` the bytes wait in the kernel for the caller's close(2), which sends them all. */
+Test(pump, last_holds_the_last_bytes_for_the_close)
+{
+	int calls;
+	uint32_t segs;
+
+	bytes_then_fin(1, 1, &calls, &segs);
+	cr_expect_eq(calls, 1);
+	cr_expect_eq(segs, 0, "the bytes wait for the close, %u segments went before it", segs);
 }
 
 Test(pump, fin_held_back_while_bytes_wait_for_dst)
