@@ -279,6 +279,24 @@ static pid_t watchdog_pid(struct sc_lb *lb, size_t from, const char *needle)
 	return (pid_t)atoi(p + 9);
 }
 
+/*
+ * The watchdog's credentials once it has dropped: the log line that names it comes from the
+ * parent, which does not wait for the child's drop (bgp/watchdog.c: ids, then capabilities,
+ * then no_new_privs, which a watchdog forked after the drop already inherits). Waits up to 2 s
+ * for no capability and no_new_privs; the caller then checks the rest.
+ */
+static void watchdog_creds(pid_t wpid, struct creds *wd)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)wpid);
+	for (int64_t end = sc_now_ms() + 2000;; sc_sleep_ms(10)) {
+		cr_assert_eq(creds_read(path, wd), 0);
+		if (((wd->eff | wd->prm) == 0 && wd->nnp == 1) || sc_now_ms() > end)
+			break;
+	}
+}
+
 /* Polls `ip -n NS addr show dev anylb0` until it holds want (or, when gone, lacks it). */
 static int wait_addr(const char *ns, const char *want, int timeout_ms)
 {
@@ -380,8 +398,7 @@ Test(privdrop, interface_mode_keeps_net_admin_and_drops_the_watchdog)
 	expect_dropped(sc_lb_pid(lb), uid, gid, KEEP_TUN);
 
 	/* The watchdog, forked by root before the drop: nobody, and no capability at all. */
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)wpid);
-	cr_assert_eq(creds_read(path, &wd), 0);
+	watchdog_creds(wpid, &wd);
 	cr_expect_eq(wd.uid[1], uid, "watchdog euid %u", wd.uid[1]);
 	cr_expect_eq(wd.uid[2], uid, "watchdog saved uid %u", wd.uid[2]);
 	cr_expect_eq(wd.gid[1], gid, "watchdog egid %u", wd.gid[1]);
@@ -397,6 +414,7 @@ Test(privdrop, interface_mode_keeps_net_admin_and_drops_the_watchdog)
 
 	/* Kill the watchdog: anylb (nobody + CAP_NET_ADMIN) recreates the interface. */
 	size_t off = sc_lb_log_offset(lb);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)wpid);
 	char *st = sc_read_file(path);
 	cr_assert_not_null(st);
 	char ppid[32];
@@ -407,13 +425,7 @@ Test(privdrop, interface_mode_keeps_net_admin_and_drops_the_watchdog)
 	cr_assert_eq(kill(wpid, SIGKILL), 0); /* the child of the anylb this test started */
 	pid_t w2 = watchdog_pid(lb, off, "recreated, held by watchdog");
 	cr_expect_neq(w2, wpid);
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)w2);
-	/* The log line may come before the new child has dropped its capabilities. */
-	for (int64_t end = sc_now_ms() + 2000;; sc_sleep_ms(10)) {
-		cr_assert_eq(creds_read(path, &wd), 0);
-		if ((wd.eff | wd.prm) == 0 || sc_now_ms() > end)
-			break;
-	}
+	watchdog_creds(w2, &wd);
 	cr_expect_eq(wd.uid[1], uid);
 	cr_expect_eq(wd.eff | wd.prm, 0, "second watchdog caps eff %llx prm %llx", wd.eff, wd.prm);
 	cr_expect_eq(wd.nnp, 1);
