@@ -16,7 +16,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,21 +41,11 @@ def main():
     ap.add_argument("--cap", type=int, default=30)
     opts = ap.parse_args()
     os.sched_setaffinity(0, {int(B.LOAD_CPU)})
-    d = tempfile.mkdtemp(prefix="anylb-ab-")
-    os.chmod(d, 0o755)
-    os.makedirs(f"{d}/www")
-    with open(f"{d}/www/index.html", "w") as f:
-        f.write("x" * 100 + "\n")
-    with open(f"{d}/backend.conf", "w") as f:
-        f.write(B.conf_nginx_backend(d))
-    backend = B.Proc(["nginx", "-e", f"{d}/backend.err", "-p", d, "-c", f"{d}/backend.conf"],
-                     B.LOAD_CPU, f"{d}/backend.log", "nginx backend")
+    d, backend = B.start_backend("anylb-ab-")
     base_t = ("base", "base", 27080, 27201, 1, B.PROXY_CPU)
     new_t = ("anylb", "new", 22080, 22201, 1, B.PROXY_CPU)
     procs, caps = [], []
     try:
-        for p in B.HTTP_BACKENDS:
-            B.wait_port(p, proc=backend)
         B.BASE_BINARY = opts.base
         for t in (base_t, new_t):
             p = B.start_proxy(t, d, opts.new, 1000)

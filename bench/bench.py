@@ -360,6 +360,27 @@ http {{
 """
 
 
+def start_backend(prefix):
+    """A new work directory with the tiny static response, and the nginx backend serving it
+    on HTTP_BACKENDS, pinned to the load core and ready. Returns (directory, backend Proc)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)  # nginx's workers run as www-data and serve from here
+    os.makedirs(f"{d}/www")
+    with open(f"{d}/www/index.html", "w") as f:
+        f.write("x" * 100 + "\n")  # a tiny static response: 101 bytes of body
+    with open(f"{d}/backend.conf", "w") as f:
+        f.write(conf_nginx_backend(d))
+    backend = Proc(["nginx", "-e", f"{d}/backend.err", "-p", d, "-c", f"{d}/backend.conf"],
+                   LOAD_CPU, f"{d}/backend.log", "nginx backend")
+    try:
+        for p in HTTP_BACKENDS:
+            wait_port(p, proc=backend)
+    except BaseException:
+        backend.stop()
+        raise
+    return d, backend
+
+
 # ---- load generators --------------------------------------------------------------------------
 
 UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
@@ -1130,24 +1151,14 @@ def main():
     if not os.access(opts.anylb, os.X_OK):
         sys.exit(f"bench: no anylb binary at {opts.anylb} (build first, or pass --anylb)")
 
-    d = tempfile.mkdtemp(prefix="anylb-bench-")
-    os.chmod(d, 0o755)  # nginx's workers run as www-data and serve from here
-    os.makedirs(f"{d}/www")
-    with open(f"{d}/www/index.html", "w") as f:
-        f.write("x" * 100 + "\n")  # a tiny static response: 101 bytes of body
+    info = machine_info(opts.anylb)
+    d, backend = start_backend("anylb-bench-")
     log(f"work directory {d}; anylb {opts.anylb}; {opts.reps} repetition(s); "
         f"{opts.sessions} idle sessions")
-    info = machine_info(opts.anylb)
-    with open(f"{d}/backend.conf", "w") as f:
-        f.write(conf_nginx_backend(d))
-    backend = Proc(["nginx", "-e", f"{d}/backend.err", "-p", d, "-c", f"{d}/backend.conf"],
-                   LOAD_CPU, f"{d}/backend.log", "nginx backend")
     iperf = Iperf(d)
     runs = {t[0]: [] for t in targets}
     t0 = time.time()
     try:
-        for p in HTTP_BACKENDS:
-            wait_port(p, proc=backend)
         LOAD_PROCS.append(backend)
         iperf.start()
         if opts.profile:

@@ -16,7 +16,6 @@ Every load goes to 127.0.0.0/8 only and ends by itself.
 import os
 import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -69,21 +68,11 @@ def main():
     if not bins or any(not os.access(b, os.X_OK) for b in bins):
         sys.exit(__doc__)
     os.sched_setaffinity(0, {int(B.LOAD_CPU)})
-    d = tempfile.mkdtemp(prefix="anylb-counts-")
-    os.chmod(d, 0o755)
-    os.makedirs(f"{d}/www")
-    with open(f"{d}/www/index.html", "w") as f:
-        f.write("x" * 100 + "\n")
-    with open(f"{d}/backend.conf", "w") as f:
-        f.write(B.conf_nginx_backend(d))
-    backend = B.Proc(["nginx", "-e", f"{d}/backend.err", "-p", d, "-c", f"{d}/backend.conf"],
-                     B.LOAD_CPU, f"{d}/backend.log", "nginx backend")
+    d, backend = B.start_backend("anylb-counts-")
     iperf = B.Iperf(d)
     t = next(x for x in B.TARGETS if x[0] == "anylb")
     rows = []
     try:
-        for port in B.HTTP_BACKENDS:
-            B.wait_port(port, proc=backend)
         for kind, unit in LOADS:
             got = {b: ([], [], None) for b in bins}
             for rep in range(reps):
