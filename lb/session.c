@@ -143,6 +143,7 @@ struct session {
 	uint8_t hdr_len, hdr_off;        /* PROXY header still to send */
 	uint8_t accept;                  /* enum conf_accept_proxy of its listener */
 	uint8_t lowat;                   /* HELLO set SO_RCVLOWAT on the client socket */
+	uint8_t queued;                  /* client bytes waited when the connect began */
 	struct session_proxied *proxied; /* with accept_proxy; NULL otherwise */
 	uint16_t tried[CONF_MAX_RETRIES + 1];
 	struct addr client;
@@ -846,6 +847,13 @@ static void connected(struct session *s)
 			return;
 	}
 	arm_timer(s);
+	if (s->hdr_off >= s->hdr_len && (s->queued || (pump_wants(&s->up) & PUMP_WANT_WRITE))) {
+		/* Client bytes are known to wait: move them now rather than ask epoll first. */
+		if (pump(s, SESSION_CLIENT) < 0)
+			return;
+		after_pump(s);
+		return;
+	}
 	update_io(s);
 }
 
@@ -1147,15 +1155,16 @@ static void connect_next(struct session *s)
  * TCP_QUICKACK 0 holds the handshake's last ACK back until the first bytes, which carry it
  * (HAProxy's tcp-smart-connect). Only when bytes are sure to follow at once: a PROXY header, or
  * a client whose bytes are already waiting. A server that speaks first would otherwise wait for
- * the delayed ACK (up to 200 ms) before it even accepts.
+ * the delayed ACK (up to 200 ms) before it even accepts. Whether client bytes wait is kept in
+ * s->queued: connected() then moves them at once, without a wake-up to say they are there.
  */
 static void set_packet_savers(struct session *s)
 {
 	int one = 1, zero = 0, waiting = 0;
 
 	s->down.inq = setsockopt(s->bfd, IPPROTO_TCP, TCP_INQ, &one, sizeof(one)) == 0;
-	if (s->svc->conf->proxy_protocol != CONF_PROXY_OFF ||
-		(ioctl(s->cfd, FIONREAD, &waiting) == 0 && waiting > 0))
+	s->queued = ioctl(s->cfd, FIONREAD, &waiting) == 0 && waiting > 0;
+	if (s->queued || s->svc->conf->proxy_protocol != CONF_PROXY_OFF)
 		setsockopt(s->bfd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
 }
 
@@ -1223,6 +1232,7 @@ int session_start(struct session_set *set, struct lb_service *svc, int cfd,
 					     : SESSION_CONNECTING;
 	s->accept = (uint8_t)accept;
 	s->lowat = 0;
+	s->queued = 0;
 	s->proxied = NULL;
 	s->cfd = cfd;
 	s->bfd = -1;
