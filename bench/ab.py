@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
-"""Two anylb binaries at equal CPU, interleaved: is a change faster, and by how much?
+"""Two proxies at equal CPU, interleaved: is a change faster, and by how much?
 
-    python3 bench/ab.py [--rounds N] [--secs S] [--cap PCT] BASE_BINARY NEW_BINARY
+    python3 bench/ab.py [--rounds N] [--secs S] [--cap PCT] BASE NEW
+
+BASE and NEW are each an anylb binary or the name of another of bench.py's targets (haproxy,
+nginx, floor, floormd): `ab.py haproxy build-rel/anylb` measures anylb against HAProxy the same
+way, which is the steadiest form of issue 17's ratios on a shared machine. --fastopen lets
+the nginx backend listen with TCP Fast Open and sets net.ipv4.tcp_fastopen to 3 for the run
+(restored after), for the floor's experiment `ab.py --fastopen floormd floormdf`.
 
 Both run at once, each capped at PCT % of one core (bench.py's Cap), on its own port. Each
 round gives both the same short loads back to back, new connections (Connection: close) and
@@ -39,14 +45,28 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--secs", type=int, default=3)
     ap.add_argument("--cap", type=int, default=30)
+    ap.add_argument("--fastopen", action="store_true")
     opts = ap.parse_args()
     os.sched_setaffinity(0, {int(B.LOAD_CPU)})
+    named = {t[0]: t for t in B.TARGETS
+             if t[0] in ("haproxy", "nginx", "floor", "floormd", "floormdf")}
+    if "floormdf" in (opts.base, opts.new) and not opts.fastopen:
+        sys.exit("ab: floormdf needs --fastopen")
+    if opts.base in named and opts.base == opts.new:
+        sys.exit("ab: BASE and NEW are the same target")
+    # A binary is anylb: BASE's runs as the target 'base', NEW's as 'anylb' (their own ports).
+    base_t = named.get(opts.base, ("base", "base", 27080, 27201, 1, B.PROXY_CPU))
+    new_t = named.get(opts.new, ("anylb", "new", 22080, 22201, 1, B.PROXY_CPU))
+    B.BASE_BINARY = opts.base
+    B.FASTOPEN = opts.fastopen
+    tfo_path, tfo_was = "/proc/sys/net/ipv4/tcp_fastopen", None
+    if opts.fastopen:
+        tfo_was = open(tfo_path).read().strip()
+        with open(tfo_path, "w") as f:
+            f.write("3")  # client and server
     d, backend = B.start_backend("anylb-ab-")
-    base_t = ("base", "base", 27080, 27201, 1, B.PROXY_CPU)
-    new_t = ("anylb", "new", 22080, 22201, 1, B.PROXY_CPU)
     procs, caps = [], []
     try:
-        B.BASE_BINARY = opts.base
         for t in (base_t, new_t):
             p = B.start_proxy(t, d, opts.new, 1000)
             procs.append(p)
@@ -74,12 +94,17 @@ def main():
         for p in procs:
             p.stop()
         backend.stop()
-    print(f"NEW ÷ BASE at {opts.cap} % of a core, {opts.rounds} rounds of {opts.secs} s, "
-          "median (range):")
+        if tfo_was is not None:
+            with open(tfo_path, "w") as f:
+                f.write(tfo_was)
+    print(f"NEW ({new_t[1]}) ÷ BASE ({base_t[1]}) at {opts.cap} % of a core, "
+          f"{opts.rounds} rounds of {opts.secs} s, median (range), rounds NEW was ahead:")
     names = {"cps": "new connections/s ↑", "cps_cpu": "CPU per new connection ↓",
              "ka": "keep-alive req/s ↑", "ka_cpu": "CPU per keep-alive request ↓"}
     for k, v in ratios.items():
-        print(f"  {names[k]:30} {statistics.median(v):.3f} ({min(v):.3f}–{max(v):.3f})")
+        ahead = sum(1 for x in v if (x > 1) == (k in ("cps", "ka")))
+        print(f"  {names[k]:30} {statistics.median(v):.3f} ({min(v):.3f}–{max(v):.3f}), "
+              f"{ahead} of {len(v)}")
     return 0
 
 

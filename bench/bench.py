@@ -45,8 +45,11 @@ TARGETS = [
     ("floormd", "floor -m -d", 26080, 26201, 1, PROXY_CPU),
     # another anylb binary (--base), to measure a change beside main in the same run
     ("base", "anylb base", 27080, 27201, 1, PROXY_CPU),
+    # floor -m -d with TCP Fast Open to the backend (-f); only with bench/ab.py --fastopen
+    ("floormdf", "floor -m -d -f", 28080, 28201, 1, PROXY_CPU),
 ]
 BASE_BINARY = None  # --base
+FASTOPEN = False  # the backend listens with TCP Fast Open (bench/ab.py --fastopen)
 
 # key, label, unit, higher is better, format
 METRICS = [
@@ -340,7 +343,8 @@ services:
 
 
 def conf_nginx_backend(d):
-    ports = "\n".join(f"        listen 127.0.0.1:{p} backlog=4096;" for p in HTTP_BACKENDS)
+    tfo = " fastopen=4096" if FASTOPEN else ""
+    ports = "\n".join(f"        listen 127.0.0.1:{p} backlog=4096{tfo};" for p in HTTP_BACKENDS)
     return f"""worker_processes 1;
 worker_rlimit_nofile {resource.getrlimit(resource.RLIMIT_NOFILE)[1]};
 daemon off;
@@ -500,7 +504,8 @@ def start_proxy(t, d, anylb, maxconn, wrap=()):
         open(path, "w").write(conf_nginx_stream(t, d))
         argv = ["nginx", "-e", f"{d}/nginx-stream.err", "-p", d, "-c", path]
     elif name.startswith("floor"):
-        argv = [tool("floor")] + (["-m", "-d"] if name == "floormd" else []) + [
+        flags = {"floormd": ["-m", "-d"], "floormdf": ["-m", "-d", "-f"]}.get(name, [])
+        argv = [tool("floor")] + flags + [
                 f"{hport}=" + ",".join(f"127.0.0.1:{p}" for p in HTTP_BACKENDS),
                 f"{bport}=" + ",".join(f"{h}:{p}" for h, p in bulk_backends())]
     else:
@@ -1140,11 +1145,12 @@ def main():
         opts.secs, opts.bulk_secs, opts.warmup = 8, 5, 1
         opts.sessions = opts.sessions or min(10000, n_max)
     keep = opts.only.split(",") if opts.only else None
-    # floormd is an experiment: only when asked for by name; base only with --base.
+    # floormd is an experiment: only when asked for by name; base only with --base; floormdf
+    # needs a backend with TCP Fast Open, which only bench/ab.py --fastopen sets up.
     global BASE_BINARY
     BASE_BINARY = opts.base
     targets = [t for t in TARGETS if (t[0] in keep if keep else t[0] != "floormd") and
-               (t[0] != "base" or opts.base)]
+               (t[0] != "base" or opts.base) and t[0] != "floormdf"]
     if opts.cap:
         # HAProxy first: its capped rate sets the rate of every target's latency run.
         targets.sort(key=lambda t: t[0] != "haproxy")

@@ -8,16 +8,19 @@
  * close: what any proxy on sockets pays. Whatever anylb costs above it is anylb's; what HAProxy
  * costs above it is HAProxy's.
  *
- *   floor [-m] [-d] PORT=HOST:PORT[,HOST:PORT...] [PORT=...]
+ *   floor [-m] [-d] [-f] PORT=HOST:PORT[,HOST:PORT...] [PORT=...]
  *
  * listens on 127.0.0.1:PORT for each argument and sends each new connection to the next
  * backend of that listener in turn. Two experiments in packets per connection, off by default:
  * -m reads a FIN that came with the last bytes before writing them, and writes them with
  * MSG_MORE so that shutdown() sends bytes and FIN in one segment; -d sets TCP_QUICKACK 0 on
  * the backend socket before connect(), so the handshake's last ACK rides on the first bytes
- * (the kernel holds it up to 200 ms: wrong for a server that speaks first). A measuring instrument,
- * not a product: it copies through a 16 KiB buffer each way (anylb splices bulk), never times out,
- * and runs until killed.
+ * (the kernel holds it up to 200 ms: wrong for a server that speaks first). -f reads the
+ * client before connecting and, when bytes are there, connects with sendto(MSG_FASTOPEN): with
+ * a cookie from an earlier connection the bytes ride in the SYN (the backend must listen with
+ * TCP Fast Open, and net.ipv4.tcp_fastopen allow it; without a cookie it is a plain connect).
+ * A measuring instrument, not a product: it copies through a 16 KiB buffer each way (anylb
+ * splices bulk), never times out, and runs until killed.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -61,7 +64,7 @@ struct pair {
 };
 
 static int ep;
-static int merge, delack; /* -m, -d: see the top of the file */
+static int merge, delack, fastopen; /* -m, -d, -f: see the top of the file */
 static struct listener listeners[MAX_LISTENERS];
 static int nlisteners;
 
@@ -196,7 +199,23 @@ static void accept_all(struct listener *l)
 			setsockopt(bfd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
 		struct sockaddr_in *be = &l->be[l->next];
 		l->next = (l->next + 1) % l->nb;
-		if (connect(bfd, (struct sockaddr *)be, sizeof(*be)) < 0 && errno != EINPROGRESS) {
+		ssize_t got = fastopen ? read(cfd, p->up.buf, BUF) : -1;
+		int rc;
+		if (got > 0) {
+			/* -f: the request goes with the SYN when a cookie is cached */
+			p->up.len = (size_t)got;
+			ssize_t sent = sendto(bfd, p->up.buf, (size_t)got,
+				MSG_FASTOPEN | MSG_NOSIGNAL, (struct sockaddr *)be, sizeof(*be));
+			if (sent > 0) {
+				p->up.off = (size_t)sent;
+				p->up.len -= (size_t)sent;
+			}
+			rc = sent < 0 ? -1 : 0;
+		} else {
+			p->up.eof = got == 0;
+			rc = connect(bfd, (struct sockaddr *)be, sizeof(*be));
+		}
+		if (rc < 0 && errno != EINPROGRESS) {
 			close(cfd);
 			close(bfd);
 			free(p);
@@ -232,10 +251,11 @@ int main(int argc, char **argv)
 	for (; argc > 1 && argv[1][0] == '-'; argc--, argv++) {
 		merge |= strcmp(argv[1], "-m") == 0;
 		delack |= strcmp(argv[1], "-d") == 0;
+		fastopen |= strcmp(argv[1], "-f") == 0;
 	}
 	if (argc < 2 || argc - 1 > MAX_LISTENERS) {
 		fprintf(stderr,
-			"usage: floor [-m] [-d] PORT=HOST:PORT[,HOST:PORT...] [PORT=...]\n");
+			"usage: floor [-m] [-d] [-f] PORT=HOST:PORT[,HOST:PORT...] [PORT=...]\n");
 		return 2;
 	}
 	ep = epoll_create1(EPOLL_CLOEXEC);
