@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Two proxies at equal CPU, interleaved: is a change faster, and by how much?
 
-    python3 bench/ab.py [--rounds N] [--secs S] [--cap PCT] BASE NEW
+    python3 bench/ab.py [--rounds N] [--secs S] [--cap PCT] [--fastopen] BASE NEW
 
 BASE and NEW are each an anylb binary or the name of another of bench.py's targets (haproxy,
-nginx, floor, floormd): `ab.py haproxy build-rel/anylb` measures anylb against HAProxy the same
+nginx, floor, floormd; floormdf with --fastopen): `ab.py haproxy build-rel/anylb` measures anylb against HAProxy the same
 way, which is the steadiest form of issue 17's ratios on a shared machine. --fastopen lets
 the nginx backend listen with TCP Fast Open and sets net.ipv4.tcp_fastopen to 3 for the run
 (restored after), for the floor's experiment `ab.py --fastopen floormd floormdf`.
@@ -62,11 +62,12 @@ def main():
     tfo_path, tfo_was = "/proc/sys/net/ipv4/tcp_fastopen", None
     if opts.fastopen:
         tfo_was = open(tfo_path).read().strip()
-        with open(tfo_path, "w") as f:
-            f.write("3")  # client and server
-    d, backend = B.start_backend("anylb-ab-")
-    procs, caps = [], []
+    procs, caps, backend = [], [], None
     try:
+        if opts.fastopen:
+            with open(tfo_path, "w") as f:
+                f.write("3")  # client and server
+        d, backend = B.start_backend("anylb-ab-")
         for t in (base_t, new_t):
             p = B.start_proxy(t, d, opts.new, 1000)
             procs.append(p)
@@ -89,14 +90,15 @@ def main():
                   f"ka/s {got[('ka', 0)][0]:.0f} -> {got[('ka', 1)][0]:.0f}, "
                   f"µs/req {got[('ka', 0)][1]:.2f} -> {got[('ka', 1)][1]:.2f}")
     finally:
+        if tfo_was is not None:  # first: the machine's setting comes back whatever fails below
+            with open(tfo_path, "w") as f:
+                f.write(tfo_was)
         for c in caps:
             c.close()
         for p in procs:
             p.stop()
-        backend.stop()
-        if tfo_was is not None:
-            with open(tfo_path, "w") as f:
-                f.write(tfo_was)
+        if backend is not None:
+            backend.stop()
     print(f"NEW ({new_t[1]}) ÷ BASE ({base_t[1]}) at {opts.cap} % of a core, "
           f"{opts.rounds} rounds of {opts.secs} s, median (range), rounds NEW was ahead:")
     names = {"cps": "new connections/s ↑", "cps_cpu": "CPU per new connection ↓",

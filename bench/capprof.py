@@ -108,15 +108,16 @@ def profile_one(t, d, opts, kind):
         cap.close()
         p.stop()
     units = r["requests"]
-    if not units or rec.returncode != 0:
-        sys.exit(f"capprof: {t[1]} {kind}: {units} requests, perf exit {rec.returncode}")
+    if not units or r["errors"] or rec.returncode != 0:
+        sys.exit(f"capprof: {t[1]} {kind}: {units} requests, {r['errors']} errors, "
+                 f"perf exit {rec.returncode}")
     us = PERIOD_NS / 1e3 / units
-    by = {}
-    for (space, sym), n in samples(path, comms).items():
+    by, got = {}, samples(path, comms)
+    for (space, sym), n in got.items():
         g = "user space" if space == "user" else group_of(sym)
         by[g] = by.get(g, 0) + n * us
-    top = sorted(((n * us, sym) for (space, sym), n in samples(path, comms).items()
-                  if space == "kernel"), reverse=True)[:8]
+    top = sorted(((n * us, sym) for (space, sym), n in got.items() if space == "kernel"),
+                 reverse=True)[:8]
     measured = (c1 - c0) / B.CLK_TCK * 1e6 / units
     B.log(f"  {t[1]} {kind}: {units} units, {sum(by.values()):.1f} µs sampled, "
           f"{measured:.1f} µs by /proc")

@@ -847,8 +847,11 @@ static void connected(struct session *s)
 			return;
 	}
 	arm_timer(s);
-	if (s->hdr_off >= s->hdr_len && (s->queued || (pump_wants(&s->up) & PUMP_WANT_WRITE))) {
-		/* Client bytes are known to wait: move them now rather than ask epoll first. */
+	if (s->queued && s->hdr_off >= s->hdr_len) {
+		/*
+		 * Client bytes are known to wait in the socket (behind a PROXY header or a
+		 * ClientHello too: both leave them there): move them now, not after epoll.
+		 */
 		if (pump(s, SESSION_CLIENT) < 0)
 			return;
 		after_pump(s);
