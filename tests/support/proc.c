@@ -304,6 +304,26 @@ static char **env_with(const char *const *extra, int *failed)
 	return env;
 }
 
+/*
+ * Whether pid has a handler for SIGTERM yet (SigCgt in /proc/PID/status). anylb listens before
+ * its loop takes the signals, so a SIGTERM sent as soon as it listens could still kill it.
+ */
+static int catches_sigterm(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long mask = 0;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = sscanf(line, "SigCgt: %llx", &mask) == 1;
+	fclose(f);
+	return found && (mask >> (SIGTERM - 1)) & 1;
+}
+
 static struct sc_lb *lb_vstart(const struct sc_lb_opts *o, const char *fmt, va_list ap)
 {
 	char addrs[MAX_LISTEN][SC_ADDRSTRLEN];
@@ -400,6 +420,24 @@ static struct sc_lb *lb_vstart(const struct sc_lb_opts *o, const char *fmt, va_l
 			return NULL;
 		}
 		sc_sleep_ms(10);
+	}
+	while (!catches_sigterm(lb->pid)) {
+		int rc = sc_lb_wait(lb, 0);
+
+		if (rc != -ETIMEDOUT) {
+			fprintf(stderr,
+				"sc_lb_start: anylb exited with %d before it took signals\n", rc);
+			sc_lb_dump_log(lb);
+			lb_free(lb);
+			return NULL;
+		}
+		if (sc_now_ms() >= deadline) {
+			fprintf(stderr, "sc_lb_start: no SIGTERM handler after %d ms\n", START_MS);
+			sc_lb_dump_log(lb);
+			sc_lb_stop(lb);
+			return NULL;
+		}
+		sc_sleep_ms(5);
 	}
 	return lb;
 }
